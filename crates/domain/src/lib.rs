@@ -1,0 +1,1 @@
+//! Switchboard domain: aggregates as plain data with decide and evolve (being written).

@@ -1,0 +1,110 @@
+//! The envelope: what callers append and what the log stores.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::stream_name::StreamName;
+
+/// Who and what caused an event. Opaque to the log; kept for audit and tracing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The id of the command or event that caused this one.
+    pub causation_id: Option<Uuid>,
+    /// The id shared by everything one original request caused.
+    pub correlation_id: Option<Uuid>,
+    /// The user on whose behalf the event was written (`None` for the system itself).
+    pub acting_user: Option<String>,
+}
+
+/// An event as a caller submits it for appending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventData {
+    /// Client-chosen id; appending the same id again is recognised as a retry.
+    pub event_id: Uuid,
+    /// A past-tense type name, e.g. `MessagePosted`.
+    pub event_type: String,
+    /// Version of the payload's schema (see `schemas/`), for upcasting on read.
+    pub schema_version: u16,
+    pub metadata: Metadata,
+    /// The encoded event body; the log never looks inside.
+    pub payload: Vec<u8>,
+}
+
+impl EventData {
+    /// An event with a fresh random id and empty metadata.
+    pub fn new(event_type: impl Into<String>, schema_version: u16, payload: Vec<u8>) -> Self {
+        Self {
+            event_id: Uuid::new_v4(),
+            event_type: event_type.into(),
+            schema_version,
+            metadata: Metadata::default(),
+            payload,
+        }
+    }
+
+    /// The same event with the given id (for idempotent retries).
+    pub fn with_id(mut self, event_id: Uuid) -> Self {
+        self.event_id = event_id;
+        self
+    }
+
+    /// The same event with the given metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Bytes this event counts for against the size limits.
+    pub fn size(&self) -> usize {
+        self.payload.len()
+            + self.event_type.len()
+            + self.metadata.acting_user.as_ref().map_or(0, String::len)
+            + 64
+    }
+
+    /// Whether a stored event carries the same content as this one (a true retry).
+    pub fn same_content_as(&self, stored: &RecordedEvent) -> bool {
+        self.event_id == stored.event_id
+            && self.event_type == stored.event_type
+            && self.schema_version == stored.schema_version
+            && self.metadata == stored.metadata
+            && self.payload == stored.payload
+    }
+}
+
+/// An event as stored: the caller's data plus its place in the log and its hash-chain links.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    pub stream: StreamName,
+    /// 0-based, contiguous within the stream.
+    pub version: u64,
+    /// 0-based, contiguous over the whole log (`$all`).
+    pub position: u64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: u16,
+    /// Commit time, microseconds since the Unix epoch, assigned by the writer.
+    pub timestamp_us: u64,
+    pub metadata: Metadata,
+    pub payload: Vec<u8>,
+    /// Hash of the stream's previous event (all zeros for version 0).
+    pub prev_hash: [u8; 32],
+    /// Hash of this event's content and `prev_hash` (see [`crate::chain`]).
+    pub hash: [u8; 32],
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendResult {
+    /// Version of the first event appended.
+    pub first_version: u64,
+    /// Version of the last event appended; the stream's version after the append.
+    pub last_version: u64,
+    /// Global position of the first event appended.
+    pub first_position: u64,
+    /// Global position of the last event appended.
+    pub last_position: u64,
+    /// True when every event was already stored: nothing was written and these are the
+    /// original positions.
+    pub deduplicated: bool,
+}

@@ -1,0 +1,405 @@
+//! The writer thread: group commit of appends.
+//!
+//! Appends arrive on a bounded crossbeam channel. The writer takes everything waiting (up
+//! to `max_batch_bytes`), validates each append against the stream heads (including the
+//! ones earlier appends of the same batch produced), assigns versions, positions and chain
+//! hashes, writes the whole batch as one RocksDB `WriteBatch` with `sync = true`, and only
+//! then acknowledges each caller and publishes the events live.
+//!
+//! Invariants this thread owns:
+//! - It is the only writer of `events`, the indexes and `heads`, so versions and positions
+//!   are assigned without locks and are contiguous.
+//! - Each append is all-or-nothing: a refused append adds nothing to the batch; a failed
+//!   batch write acknowledges every append in it with the error and advances nothing.
+//! - `Shared::next_position` moves only after the batch is durable, and before the batch is
+//!   published, so a subscriber that sees a batch live can also read it from storage.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+use rocksdb::{WriteBatch, WriteOptions};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::chain::{self, HashInput};
+use crate::codec;
+use crate::envelope::{AppendResult, EventData, RecordedEvent};
+use crate::error::{AppendError, StorageError};
+use crate::expected::ExpectedVersion;
+use crate::keys::{self, *};
+use crate::rocks::{now_us, Shared, StreamHead};
+use crate::stream_name::StreamName;
+
+pub(crate) enum WriterMsg {
+    Append(AppendRequest),
+    Shutdown,
+}
+
+pub(crate) struct AppendRequest {
+    pub stream: StreamName,
+    pub expected: ExpectedVersion,
+    pub events: Vec<EventData>,
+    pub ack: oneshot::Sender<Result<AppendResult, AppendError>>,
+}
+
+impl AppendRequest {
+    fn size(&self) -> usize {
+        self.events.iter().map(EventData::size).sum()
+    }
+}
+
+const MAX_EVENT_TYPE_LEN: usize = 128;
+
+/// Stream heads the writer has seen, bounded; a miss reads the `heads` family.
+struct HeadCache {
+    map: HashMap<StreamName, StreamHead>,
+    capacity: usize,
+}
+
+impl HeadCache {
+    fn insert(&mut self, stream: StreamName, head: StreamHead) {
+        if self.map.len() >= self.capacity && !self.map.contains_key(&stream) {
+            // Evict about a quarter, arbitrarily: heads are always recoverable from storage.
+            let keep = self.capacity - self.capacity / 4;
+            let mut n = 0;
+            self.map.retain(|_, _| {
+                n += 1;
+                n <= keep
+            });
+        }
+        self.map.insert(stream, head);
+    }
+}
+
+/// What the appends already accepted into the current batch changed, so later appends in
+/// the same batch see them.
+#[derive(Default)]
+struct BatchOverlay {
+    heads: HashMap<StreamName, StreamHead>,
+    /// Event id → index into `events`.
+    ids: HashMap<Uuid, usize>,
+    events: Vec<RecordedEvent>,
+}
+
+pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<WriterMsg>, last_timestamp_us: u64) {
+    let mut writer = GroupWriter {
+        heads: HeadCache {
+            map: HashMap::new(),
+            capacity: shared.options.head_cache_entries.max(1),
+        },
+        last_timestamp_us,
+        shared,
+    };
+    let mut shutting_down = false;
+    while !shutting_down {
+        let first = match rx.recv() {
+            Ok(WriterMsg::Append(req)) => req,
+            Ok(WriterMsg::Shutdown) | Err(_) => break,
+        };
+        let mut bytes = first.size();
+        let mut batch = vec![first];
+        while bytes < writer.shared.options.max_batch_bytes {
+            match rx.try_recv() {
+                Ok(WriterMsg::Append(req)) => {
+                    bytes += req.size();
+                    batch.push(req);
+                }
+                Ok(WriterMsg::Shutdown) => {
+                    shutting_down = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        writer.commit(batch);
+    }
+    // Appends queued after the shutdown message are refused: their senders see Closed.
+    drop(rx);
+    if let Ok(mut live) = writer.shared.live.lock() {
+        live.take();
+    }
+    tracing::info!("event log writer stopped");
+}
+
+struct GroupWriter {
+    shared: Arc<Shared>,
+    heads: HeadCache,
+    last_timestamp_us: u64,
+}
+
+type Ack = oneshot::Sender<Result<AppendResult, AppendError>>;
+
+impl GroupWriter {
+    fn commit(&mut self, batch: Vec<AppendRequest>) {
+        let mut overlay = BatchOverlay::default();
+        let mut wb = WriteBatch::default();
+        let mut acks: Vec<(Ack, AppendResult)> = Vec::with_capacity(batch.len());
+        // Commit timestamps never go backwards, even if the wall clock does.
+        let now = now_us().max(self.last_timestamp_us);
+        let first_position = self.shared.next_position.load(Ordering::Acquire);
+        for req in batch {
+            match self.prepare(&req, &mut overlay, &mut wb, first_position, now) {
+                Ok(result) => acks.push((req.ack, result)),
+                Err(e) => {
+                    let _ = req.ack.send(Err(e));
+                }
+            }
+        }
+        if overlay.events.is_empty() {
+            for (ack, result) in acks {
+                let _ = ack.send(Ok(result));
+            }
+            return;
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        if let Err(e) = self.shared.db.write_opt(wb, &wo) {
+            let err = StorageError::from(e);
+            tracing::error!(error = %err, "group commit failed; batch refused");
+            for (ack, _) in acks {
+                let _ = ack.send(Err(AppendError::Storage(err.clone())));
+            }
+            return;
+        }
+        self.last_timestamp_us = now;
+        for (stream, head) in overlay.heads {
+            self.heads.insert(stream, head);
+        }
+        let next = first_position + overlay.events.len() as u64;
+        self.shared.next_position.store(next, Ordering::Release);
+        let batch = Arc::new(overlay.events);
+        if let Ok(live) = self.shared.live.lock() {
+            if let Some(tx) = live.as_ref() {
+                // No receivers is fine; slow receivers lag and catch up from storage.
+                let _ = tx.send(batch);
+            }
+        }
+        for (ack, result) in acks {
+            let _ = ack.send(Ok(result));
+        }
+    }
+
+    fn head(
+        &self,
+        stream: &StreamName,
+        overlay: &BatchOverlay,
+    ) -> Result<Option<StreamHead>, StorageError> {
+        if let Some(h) = overlay
+            .heads
+            .get(stream)
+            .or_else(|| self.heads.map.get(stream))
+        {
+            return Ok(Some(*h));
+        }
+        self.shared.head(stream)
+    }
+
+    fn stored_event(
+        &self,
+        id: Uuid,
+        overlay: &BatchOverlay,
+    ) -> Result<Option<RecordedEvent>, StorageError> {
+        if let Some(&i) = overlay.ids.get(&id) {
+            return Ok(Some(overlay.events[i].clone()));
+        }
+        self.shared.find_event(id)
+    }
+
+    fn validate(&self, req: &AppendRequest) -> Result<(), AppendError> {
+        let opts = &self.shared.options;
+        if req.events.is_empty() {
+            return Err(AppendError::NoEvents);
+        }
+        let size = req.size();
+        if size > opts.max_append_bytes || req.events.len() > opts.max_append_events {
+            return Err(AppendError::AppendTooLarge {
+                size,
+                count: req.events.len(),
+            });
+        }
+        let mut seen = HashSet::with_capacity(req.events.len());
+        for e in &req.events {
+            if e.size() > opts.max_event_bytes {
+                return Err(AppendError::EventTooLarge {
+                    size: e.size(),
+                    limit: opts.max_event_bytes,
+                });
+            }
+            if e.event_type.is_empty()
+                || e.event_type.len() > MAX_EVENT_TYPE_LEN
+                || e.event_type
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace())
+            {
+                return Err(AppendError::InvalidEventType(e.event_type.clone()));
+            }
+            if !seen.insert(e.event_id) {
+                return Err(AppendError::DuplicateIdInAppend {
+                    event_id: e.event_id,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides whether `req` is a retry of an append already stored. `Ok(Some)` is the
+    /// original result; `Ok(None)` means no id is stored yet.
+    fn find_retry(
+        &self,
+        req: &AppendRequest,
+        overlay: &BatchOverlay,
+    ) -> Result<Option<AppendResult>, AppendError> {
+        let mut stored = Vec::new();
+        for e in &req.events {
+            if let Some(s) = self.stored_event(e.event_id, overlay)? {
+                stored.push((e, s));
+            } else if let Some((_, first)) = stored.first() {
+                return Err(AppendError::PartialDuplicate {
+                    event_id: first.event_id,
+                });
+            }
+        }
+        let Some((_, first)) = stored.first() else {
+            return Ok(None);
+        };
+        if stored.len() != req.events.len() {
+            return Err(AppendError::PartialDuplicate {
+                event_id: first.event_id,
+            });
+        }
+        for (i, (data, s)) in stored.iter().enumerate() {
+            if s.stream != req.stream || s.version != first.version + i as u64 {
+                return Err(AppendError::PartialDuplicate {
+                    event_id: s.event_id,
+                });
+            }
+            if !data.same_content_as(s) {
+                return Err(AppendError::EventIdReused {
+                    event_id: s.event_id,
+                });
+            }
+        }
+        let last = &stored[stored.len() - 1].1;
+        Ok(Some(AppendResult {
+            first_version: first.version,
+            last_version: last.version,
+            first_position: first.position,
+            last_position: last.position,
+            deduplicated: true,
+        }))
+    }
+
+    fn prepare(
+        &self,
+        req: &AppendRequest,
+        overlay: &mut BatchOverlay,
+        wb: &mut WriteBatch,
+        first_position: u64,
+        now: u64,
+    ) -> Result<AppendResult, AppendError> {
+        self.validate(req)?;
+        if let Some(original) = self.find_retry(req, overlay)? {
+            return Ok(original);
+        }
+        let head = self.head(&req.stream, overlay)?;
+        let actual = head.map(|h| h.version);
+        if !req.expected.is_satisfied_by(actual) {
+            return Err(AppendError::WrongExpectedVersion {
+                stream: req.stream.clone(),
+                expected: req.expected,
+                actual,
+            });
+        }
+        // Build every record first, so a failure leaves the batch untouched.
+        let first_version = actual.map_or(0, |v| v + 1);
+        let first_new_position = first_position + overlay.events.len() as u64;
+        let mut prev_hash = head.map_or(chain::GENESIS, |h| h.hash);
+        let mut records = Vec::with_capacity(req.events.len());
+        let mut encoded = Vec::with_capacity(req.events.len());
+        for (i, e) in (0u64..).zip(&req.events) {
+            let (version, position) = (first_version + i, first_new_position + i);
+            let hash = chain::hash(&HashInput {
+                prev_hash: &prev_hash,
+                stream: &req.stream,
+                version,
+                position,
+                event_id: &e.event_id,
+                event_type: &e.event_type,
+                schema_version: e.schema_version,
+                timestamp_us: now,
+                metadata: &e.metadata,
+                payload: &e.payload,
+            });
+            let rec = RecordedEvent {
+                stream: req.stream.clone(),
+                version,
+                position,
+                event_id: e.event_id,
+                event_type: e.event_type.clone(),
+                schema_version: e.schema_version,
+                timestamp_us: now,
+                metadata: e.metadata.clone(),
+                payload: e.payload.clone(),
+                prev_hash,
+                hash,
+            };
+            encoded.push(
+                codec::encode(&rec)
+                    .map_err(|e| StorageError::codec(format!("events/{position}"), e))?,
+            );
+            records.push(rec);
+            prev_hash = hash;
+        }
+        let last = &records[records.len() - 1];
+        let new_head = StreamHead {
+            version: last.version,
+            position: last.position,
+            hash: last.hash,
+        };
+        let head_bytes = codec::encode(&new_head)
+            .map_err(|e| StorageError::codec(format!("heads/{}", req.stream), e))?;
+        let result = AppendResult {
+            first_version: records[0].version,
+            last_version: last.version,
+            first_position: records[0].position,
+            last_position: last.position,
+            deduplicated: false,
+        };
+
+        let cf = |name| self.shared.cf(name);
+        let (events_cf, stream_cf, category_cf, ids_cf, heads_cf) = (
+            cf(CF_EVENTS)?,
+            cf(CF_STREAM_INDEX)?,
+            cf(CF_CATEGORY_INDEX)?,
+            cf(CF_EVENT_IDS)?,
+            cf(CF_HEADS)?,
+        );
+        let stream = req.stream.as_str();
+        let category = req.stream.category();
+        for (rec, bytes) in records.into_iter().zip(encoded) {
+            wb.put_cf(events_cf, keys::position_key(rec.position), bytes);
+            wb.put_cf(
+                stream_cf,
+                keys::prefixed_u64(stream, rec.version),
+                codec::encode_u64(rec.position),
+            );
+            wb.put_cf(
+                category_cf,
+                keys::prefixed_u64(category, rec.position),
+                codec::encode_u64(rec.version),
+            );
+            wb.put_cf(
+                ids_cf,
+                rec.event_id.as_bytes(),
+                codec::encode_u64(rec.position),
+            );
+            overlay.ids.insert(rec.event_id, overlay.events.len());
+            overlay.events.push(rec);
+        }
+        wb.put_cf(heads_cf, stream, head_bytes);
+        overlay.heads.insert(req.stream.clone(), new_head);
+        Ok(result)
+    }
+}

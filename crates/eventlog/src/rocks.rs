@@ -1,0 +1,744 @@
+//! [`RocksLog`]: the RocksDB backend of [`EventStore`].
+//!
+//! Reads go straight to RocksDB from the caller's thread; every write goes through the one
+//! writer thread of `group_commit`. Batches are atomic and written in position order, so a
+//! reader of `$all` never sees position `n + 1` without `n`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Sender, TrySendError};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    ReadOptions, DB,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, oneshot};
+use uuid::Uuid;
+
+use crate::codec;
+use crate::envelope::{AppendResult, EventData, RecordedEvent};
+use crate::error::{AppendError, OpenError, ReadError, SnapshotError, StorageError};
+use crate::expected::ExpectedVersion;
+use crate::group_commit::{self, AppendRequest, WriterMsg};
+use crate::keys::{self, *};
+use crate::snapshot::Snapshot;
+use crate::store::{AppendFuture, Direction, EventStore, LiveBatch};
+use crate::stream_name::{is_valid_category, StreamName};
+use crate::verify::{self, VerifyReport};
+
+/// Limits and tuning of a [`RocksLog`].
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Largest single event (payload + type + metadata), in bytes.
+    pub max_event_bytes: usize,
+    /// Largest single append, in bytes.
+    pub max_append_bytes: usize,
+    /// Most events in a single append.
+    pub max_append_events: usize,
+    /// A group-commit batch stops taking appends once it holds this many bytes.
+    pub max_batch_bytes: usize,
+    /// Appends waiting for the writer before new ones are refused with
+    /// [`AppendError::Overloaded`].
+    pub queue_capacity: usize,
+    /// Committed batches buffered for live subscribers; a subscriber further behind falls
+    /// back to reading from storage.
+    pub live_buffer: usize,
+    /// Stream heads the writer keeps in memory; others are read from the `heads` family.
+    pub head_cache_entries: usize,
+    /// RocksDB block cache shared by all column families.
+    pub block_cache_bytes: usize,
+    /// Largest snapshot state, in bytes.
+    pub max_snapshot_bytes: usize,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: 1024 * 1024,
+            max_append_bytes: 16 * 1024 * 1024,
+            max_append_events: 10_000,
+            max_batch_bytes: 8 * 1024 * 1024,
+            queue_capacity: 65_536,
+            live_buffer: 4096,
+            head_cache_entries: 200_000,
+            block_cache_bytes: 128 * 1024 * 1024,
+            max_snapshot_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// The last event of a stream, as the writer needs it: version, position and chain head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StreamHead {
+    pub version: u64,
+    pub position: u64,
+    pub hash: [u8; 32],
+}
+
+#[derive(Serialize, Deserialize)]
+struct LogMeta {
+    format: u8,
+    created_at_us: u64,
+}
+
+/// State shared by readers, subscriptions and the writer thread.
+pub(crate) struct Shared {
+    pub db: DB,
+    pub options: LogOptions,
+    /// Position the next committed event gets. Only the writer advances it, after the
+    /// batch is durable and before publishing it live.
+    pub next_position: AtomicU64,
+    /// Live fan-out of committed batches; taken (dropped) at shutdown so subscribers see
+    /// the log close.
+    pub live: Mutex<Option<broadcast::Sender<LiveBatch>>>,
+    pub path: PathBuf,
+}
+
+struct Writer {
+    tx: Sender<WriterMsg>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    writer: Option<Writer>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(w) = &self.writer {
+            shutdown_writer(w);
+        }
+    }
+}
+
+fn shutdown_writer(w: &Writer) {
+    // The writer drains everything queued before the shutdown message, then exits.
+    let _ = w.tx.send(WriterMsg::Shutdown);
+    let handle = w.thread.lock().ok().and_then(|mut h| h.take());
+    if let Some(h) = handle {
+        let _ = h.join();
+    }
+}
+
+/// An event log in a RocksDB directory. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct RocksLog {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RocksLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksLog")
+            .field("path", &self.inner.shared.path)
+            .field("next_position", &self.next_position())
+            .finish()
+    }
+}
+
+fn cf_options(name: &str, cache: &Cache) -> Options {
+    let mut block = BlockBasedOptions::default();
+    block.set_block_cache(cache);
+    let mut o = Options::default();
+    match name {
+        CF_EVENTS => {
+            o.set_compression_type(DBCompressionType::Lz4);
+        }
+        CF_EVENT_IDS | CF_HEADS | CF_SNAPSHOTS | CF_META | CF_STREAM_INDEX => {
+            // Point lookups, mostly for keys that do not exist (new event ids): a bloom
+            // filter answers those without touching data blocks.
+            block.set_bloom_filter(10.0, false);
+        }
+        _ => {}
+    }
+    o.set_block_based_table_factory(&block);
+    o
+}
+
+fn open_db(path: &Path, options: &LogOptions, read_only: bool) -> Result<DB, StorageError> {
+    let cache = Cache::new_lru_cache(options.block_cache_bytes);
+    let mut db_opts = Options::default();
+    db_opts.create_if_missing(!read_only);
+    db_opts.create_missing_column_families(!read_only);
+    db_opts.set_max_background_jobs(2);
+    db_opts.set_bytes_per_sync(1024 * 1024);
+    let cfs = ALL_CFS
+        .iter()
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &cache)));
+    let db = if read_only {
+        DB::open_cf_descriptors_read_only(&db_opts, path, cfs, false)?
+    } else {
+        DB::open_cf_descriptors(&db_opts, path, cfs)?
+    };
+    Ok(db)
+}
+
+pub(crate) fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+impl RocksLog {
+    /// Opens (or creates) the log in `path` and starts its writer thread.
+    ///
+    /// Recovery is cheap: the last position is the last key of `events`; stream heads are
+    /// loaded lazily from the `heads` family, which every batch updates atomically with the
+    /// events it writes.
+    ///
+    /// # Errors
+    /// [`OpenError`] when RocksDB cannot open the directory, it holds another format, or the
+    /// writer thread cannot be started.
+    pub fn open(path: impl AsRef<Path>, options: LogOptions) -> Result<Self, OpenError> {
+        Self::open_inner(path.as_ref(), options, false)
+    }
+
+    /// Opens the log read-only (no writer; appends fail with [`StorageError::ReadOnly`]).
+    /// Safe while another process has the log open for writing; it sees the log as it was
+    /// when opened.
+    ///
+    /// # Errors
+    /// As [`RocksLog::open`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        Self::open_inner(path.as_ref(), LogOptions::default(), true)
+    }
+
+    fn open_inner(path: &Path, options: LogOptions, read_only: bool) -> Result<Self, OpenError> {
+        let db = open_db(path, &options, read_only)?;
+        let (live_tx, _) = broadcast::channel(options.live_buffer.max(1));
+        let shared = Arc::new(Shared {
+            db,
+            options,
+            next_position: AtomicU64::new(0),
+            live: Mutex::new(if read_only { None } else { Some(live_tx) }),
+            path: path.to_path_buf(),
+        });
+        shared.check_format(read_only)?;
+        let last = shared.last_event()?;
+        let next_position = last.as_ref().map_or(0, |e| e.position + 1);
+        shared.next_position.store(next_position, Ordering::Release);
+        let writer = if read_only {
+            None
+        } else {
+            let (tx, rx) = crossbeam_channel::bounded(shared.options.queue_capacity.max(1));
+            let last_timestamp = last.map_or(0, |e| e.timestamp_us);
+            let thread = std::thread::Builder::new()
+                .name("eventlog-writer".into())
+                .spawn({
+                    let shared = shared.clone();
+                    move || group_commit::run(shared, rx, last_timestamp)
+                })
+                .map_err(|e| OpenError::Thread(e.to_string()))?;
+            Some(Writer {
+                tx,
+                thread: Mutex::new(Some(thread)),
+            })
+        };
+        tracing::info!(path = %path.display(), next_position, read_only, "event log opened");
+        Ok(Self {
+            inner: Arc::new(Inner { shared, writer }),
+        })
+    }
+
+    /// This log as the trait object the rest of the system uses.
+    pub fn into_store(self) -> Arc<dyn EventStore> {
+        Arc::new(self)
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.shared.path
+    }
+
+    /// Stops accepting appends, waits until every append queued before this call is
+    /// durable and acknowledged, then closes live subscriptions. Idempotent.
+    pub fn shutdown(&self) {
+        if let Some(w) = &self.inner.writer {
+            shutdown_writer(w);
+        }
+    }
+
+    /// Per column family: (name, estimated keys, live SST bytes), for `replay stats`.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn column_family_stats(&self) -> Result<Vec<(String, u64, u64)>, StorageError> {
+        let db = &self.inner.shared.db;
+        ALL_CFS
+            .iter()
+            .map(|name| {
+                let cf = self.inner.shared.cf(name)?;
+                let keys = db
+                    .property_int_value_cf(cf, "rocksdb.estimate-num-keys")?
+                    .unwrap_or(0);
+                let bytes = db
+                    .property_int_value_cf(cf, "rocksdb.live-sst-files-size")?
+                    .unwrap_or(0);
+                Ok((name.to_string(), keys, bytes))
+            })
+            .collect()
+    }
+
+    fn submit(&self, req: AppendRequest, blocking: bool) -> Result<(), AppendError> {
+        let writer = self
+            .inner
+            .writer
+            .as_ref()
+            .ok_or(AppendError::Storage(StorageError::ReadOnly))?;
+        let msg = WriterMsg::Append(req);
+        if blocking {
+            writer
+                .tx
+                .send(msg)
+                .map_err(|_| AppendError::Storage(StorageError::Closed))
+        } else {
+            writer.tx.try_send(msg).map_err(|e| match e {
+                TrySendError::Full(_) => AppendError::Overloaded,
+                TrySendError::Disconnected(_) => AppendError::Storage(StorageError::Closed),
+            })
+        }
+    }
+
+    fn request(
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> (
+        AppendRequest,
+        oneshot::Receiver<Result<AppendResult, AppendError>>,
+    ) {
+        let (ack, rx) = oneshot::channel();
+        (
+            AppendRequest {
+                stream,
+                expected,
+                events,
+                ack,
+            },
+            rx,
+        )
+    }
+}
+
+fn closed<T>(_: T) -> AppendError {
+    AppendError::Storage(StorageError::Closed)
+}
+
+impl EventStore for RocksLog {
+    fn append(
+        &self,
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> AppendFuture {
+        let (req, rx) = Self::request(stream, expected, events);
+        let submitted = self.submit(req, false);
+        Box::pin(async move {
+            submitted?;
+            rx.await.map_err(closed)?
+        })
+    }
+
+    fn append_blocking(
+        &self,
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, AppendError> {
+        let (req, rx) = Self::request(stream, expected, events);
+        self.submit(req, true)?;
+        rx.blocking_recv().map_err(closed)?
+    }
+
+    fn read_stream_blocking(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        Ok(self
+            .inner
+            .shared
+            .read_stream(stream, from, direction, limit)?)
+    }
+
+    fn read_all_blocking(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, ReadError> {
+        Ok(self.inner.shared.read_all(from, limit)?)
+    }
+
+    fn read_category_blocking(
+        &self,
+        category: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        if !is_valid_category(category) {
+            return Err(ReadError::InvalidCategory(category.to_owned()));
+        }
+        Ok(self.inner.shared.read_category(category, from, limit)?)
+    }
+
+    fn stream_version_blocking(&self, stream: &StreamName) -> Result<Option<u64>, ReadError> {
+        Ok(self.inner.shared.head(stream)?.map(|h| h.version))
+    }
+
+    fn find_event_blocking(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, ReadError> {
+        Ok(self.inner.shared.find_event(event_id)?)
+    }
+
+    fn next_position(&self) -> u64 {
+        self.inner.shared.next_position.load(Ordering::Acquire)
+    }
+
+    fn live(&self) -> Option<broadcast::Receiver<LiveBatch>> {
+        let guard = self.inner.shared.live.lock().ok()?;
+        guard.as_ref().map(|tx| tx.subscribe())
+    }
+
+    fn write_snapshot_blocking(
+        &self,
+        stream: &StreamName,
+        snapshot: Snapshot,
+    ) -> Result<(), SnapshotError> {
+        if self.inner.writer.is_none() {
+            return Err(StorageError::ReadOnly.into());
+        }
+        self.inner.shared.write_snapshot(stream, snapshot)
+    }
+
+    fn read_snapshot_blocking(
+        &self,
+        stream: &StreamName,
+    ) -> Result<Option<Snapshot>, SnapshotError> {
+        Ok(self.inner.shared.read_snapshot(stream)?)
+    }
+
+    fn verify_stream_blocking(&self, stream: &StreamName) -> Result<VerifyReport, ReadError> {
+        Ok(verify::verify_stream(&self.inner.shared, stream)?)
+    }
+
+    fn verify_all_blocking(&self) -> Result<VerifyReport, ReadError> {
+        Ok(verify::verify_all(&self.inner.shared)?)
+    }
+}
+
+impl Shared {
+    pub fn cf(&self, name: &str) -> Result<&ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StorageError::corrupted(name, "column family missing"))
+    }
+
+    fn check_format(&self, read_only: bool) -> Result<(), OpenError> {
+        let meta = self.cf(CF_META)?;
+        match self
+            .db
+            .get_cf(meta, META_FORMAT)
+            .map_err(StorageError::from)?
+        {
+            Some(bytes) => {
+                let m: LogMeta =
+                    codec::decode(&bytes).map_err(|e| StorageError::codec("meta/format", e))?;
+                if m.format != codec::FORMAT_VERSION {
+                    return Err(OpenError::IncompatibleFormat {
+                        found: m.format,
+                        supported: codec::FORMAT_VERSION,
+                    });
+                }
+            }
+            None if !read_only => {
+                let m = LogMeta {
+                    format: codec::FORMAT_VERSION,
+                    created_at_us: now_us(),
+                };
+                let bytes = codec::encode(&m).map_err(|e| StorageError::codec("meta/format", e))?;
+                let mut wo = rocksdb::WriteOptions::default();
+                wo.set_sync(true);
+                self.db
+                    .put_cf_opt(meta, META_FORMAT, bytes, &wo)
+                    .map_err(StorageError::from)?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    pub fn decode_event(&self, key: &[u8], value: &[u8]) -> Result<RecordedEvent, StorageError> {
+        let position = keys::decode_position_key(key)
+            .ok_or_else(|| StorageError::corrupted("events", "malformed key"))?;
+        let event: RecordedEvent = codec::decode(value)
+            .map_err(|e| StorageError::codec(format!("events/{position}"), e))?;
+        if event.position != position {
+            return Err(StorageError::corrupted(
+                format!("events/{position}"),
+                format!("record claims position {}", event.position),
+            ));
+        }
+        Ok(event)
+    }
+
+    fn last_event(&self) -> Result<Option<RecordedEvent>, StorageError> {
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_EVENTS)?);
+        it.seek_to_last();
+        match (it.key(), it.value()) {
+            (Some(k), Some(v)) => Ok(Some(self.decode_event(k, v)?)),
+            _ => {
+                it.status()?;
+                Ok(None)
+            }
+        }
+    }
+
+    pub fn head(&self, stream: &StreamName) -> Result<Option<StreamHead>, StorageError> {
+        let cf = self.cf(CF_HEADS)?;
+        match self.db.get_pinned_cf(cf, stream.as_str())? {
+            None => Ok(None),
+            Some(bytes) => codec::decode(&bytes)
+                .map(Some)
+                .map_err(|e| StorageError::codec(format!("heads/{stream}"), e)),
+        }
+    }
+
+    pub fn event_at(&self, position: u64) -> Result<Option<RecordedEvent>, StorageError> {
+        let key = keys::position_key(position);
+        match self.db.get_pinned_cf(self.cf(CF_EVENTS)?, key)? {
+            None => Ok(None),
+            Some(v) => self.decode_event(&key, &v).map(Some),
+        }
+    }
+
+    pub fn find_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, StorageError> {
+        let Some(bytes) = self
+            .db
+            .get_pinned_cf(self.cf(CF_EVENT_IDS)?, id.as_bytes())?
+        else {
+            return Ok(None);
+        };
+        let position = codec::decode_u64(&bytes)
+            .map_err(|e| StorageError::codec(format!("event_ids/{id}"), e))?;
+        let event = self.event_at(position)?.ok_or_else(|| {
+            StorageError::corrupted(format!("event_ids/{id}"), "points at a missing event")
+        })?;
+        if event.event_id != id {
+            return Err(StorageError::corrupted(
+                format!("event_ids/{id}"),
+                "points at another event",
+            ));
+        }
+        Ok(Some(event))
+    }
+
+    /// Fetches the events at `positions` (all ascending or all descending) with one
+    /// iterator: consecutive positions cost a `next`/`prev`, others a seek.
+    fn events_at(
+        &self,
+        positions: &[u64],
+        direction: Direction,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        let mut out = Vec::with_capacity(positions.len());
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_EVENTS)?);
+        let mut positioned = false;
+        for &p in positions {
+            let key = keys::position_key(p);
+            if !(positioned && it.key() == Some(&key[..])) {
+                it.seek(key);
+                positioned = true;
+            }
+            match (it.key(), it.value()) {
+                (Some(k), Some(v)) if k == key => out.push(self.decode_event(k, v)?),
+                _ => {
+                    it.status()?;
+                    return Err(StorageError::corrupted(
+                        format!("events/{p}"),
+                        "indexed event is missing",
+                    ));
+                }
+            }
+            match direction {
+                Direction::Forward => it.next(),
+                Direction::Backward => it.prev(),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StorageError> {
+        let mut out = Vec::with_capacity(limit.min(4096));
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut ro = ReadOptions::default();
+        ro.set_readahead_size(2 * 1024 * 1024);
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(CF_EVENTS)?, ro);
+        it.seek(keys::position_key(from));
+        let mut expect = from;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let e = self.decode_event(k, v)?;
+            if e.position != expect {
+                return Err(StorageError::corrupted(
+                    format!("events/{expect}"),
+                    format!("gap in $all: next stored position is {}", e.position),
+                ));
+            }
+            expect += 1;
+            out.push(e);
+            if out.len() >= limit {
+                return Ok(out);
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Positions from an index keyed `name ‖ 0xFF ‖ n`, from `n = from`.
+    fn index_scan(
+        &self,
+        cf: &str,
+        name: &str,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+        // index value → position
+        position_of: impl Fn(u64, &[u8]) -> Result<u64, StorageError>,
+    ) -> Result<Vec<u64>, StorageError> {
+        let prefix = keys::prefix(name);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(prefix.clone());
+        ro.set_iterate_upper_bound(keys::upper_bound(&prefix));
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf)?, ro);
+        let start = keys::prefixed_u64(name, from);
+        match direction {
+            Direction::Forward => it.seek(&start),
+            Direction::Backward => it.seek_for_prev(&start),
+        }
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            let n = keys::suffix_u64(&prefix, k)
+                .ok_or_else(|| StorageError::corrupted(cf, "malformed index key"))?;
+            out.push(position_of(n, v)?);
+            match direction {
+                Direction::Forward => it.next(),
+                Direction::Backward => it.prev(),
+            }
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    pub fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        let positions = self.index_scan(
+            CF_STREAM_INDEX,
+            stream.as_str(),
+            from,
+            direction,
+            limit,
+            |v, bytes| {
+                codec::decode_u64(bytes)
+                    .map_err(|e| StorageError::codec(format!("stream_index/{stream}/{v}"), e))
+            },
+        )?;
+        let events = self.events_at(&positions, direction)?;
+        // The index says which events these are; the events must agree.
+        let mut expect = match (direction, events.first()) {
+            (_, None) => return Ok(events),
+            (_, Some(first)) => first.version,
+        };
+        for e in &events {
+            if &e.stream != stream || e.version != expect {
+                return Err(StorageError::corrupted(
+                    format!("stream_index/{stream}/{expect}"),
+                    format!("points at {}@{}", e.stream, e.version),
+                ));
+            }
+            expect = match direction {
+                Direction::Forward => expect + 1,
+                Direction::Backward => expect.wrapping_sub(1),
+            };
+        }
+        Ok(events)
+    }
+
+    pub fn read_category(
+        &self,
+        category: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        let positions = self.index_scan(
+            CF_CATEGORY_INDEX,
+            category,
+            from,
+            Direction::Forward,
+            limit,
+            |p, _| Ok(p),
+        )?;
+        let events = self.events_at(&positions, Direction::Forward)?;
+        if let Some(e) = events.iter().find(|e| e.stream.category() != category) {
+            return Err(StorageError::corrupted(
+                format!("category_index/{category}/{}", e.position),
+                format!("points at stream {}", e.stream),
+            ));
+        }
+        Ok(events)
+    }
+
+    pub fn read_snapshot(&self, stream: &StreamName) -> Result<Option<Snapshot>, StorageError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_SNAPSHOTS)?, stream.as_str())?
+        {
+            None => Ok(None),
+            Some(bytes) => codec::decode(&bytes)
+                .map(Some)
+                .map_err(|e| StorageError::codec(format!("snapshots/{stream}"), e)),
+        }
+    }
+
+    pub fn write_snapshot(
+        &self,
+        stream: &StreamName,
+        snapshot: Snapshot,
+    ) -> Result<(), SnapshotError> {
+        if snapshot.state.len() > self.options.max_snapshot_bytes {
+            return Err(SnapshotError::TooLarge {
+                size: snapshot.state.len(),
+                limit: self.options.max_snapshot_bytes,
+            });
+        }
+        let actual = self.head(stream)?.map(|h| h.version);
+        if actual.is_none_or(|v| snapshot.version > v) {
+            return Err(SnapshotError::BeyondStream {
+                stream: stream.clone(),
+                version: snapshot.version,
+                actual,
+            });
+        }
+        if let Some(existing) = self.read_snapshot(stream)? {
+            if existing.version > snapshot.version {
+                return Ok(());
+            }
+        }
+        let bytes = codec::encode(&snapshot)
+            .map_err(|e| StorageError::codec(format!("snapshots/{stream}"), e))?;
+        // Not synced: a snapshot lost in a crash is rebuilt by replay.
+        self.db
+            .put_cf(self.cf(CF_SNAPSHOTS)?, stream.as_str(), bytes)
+            .map_err(StorageError::from)?;
+        Ok(())
+    }
+}

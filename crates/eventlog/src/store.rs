@@ -1,0 +1,197 @@
+//! The [`EventStore`] trait: the boundary the rest of Switchboard depends on.
+//!
+//! Everything above the log (actors, projections, the gateway, the replay tool) talks to an
+//! `Arc<dyn EventStore>`, so a second backend can be added without touching callers.
+//! Methods named `*_blocking` block the calling thread on storage: call them from a
+//! dedicated thread or `tokio::task::spawn_blocking`, never on an async executor thread.
+//! [`EventStore::append`] never blocks: it queues the append and returns a future that
+//! resolves once the append is durable.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use crate::envelope::{AppendResult, EventData, RecordedEvent};
+use crate::error::{AppendError, ReadError, SnapshotError};
+use crate::expected::ExpectedVersion;
+use crate::snapshot::Snapshot;
+use crate::stream_name::StreamName;
+use crate::verify::VerifyReport;
+
+/// Resolves when the append is durable (or refused).
+pub type AppendFuture = Pin<Box<dyn Future<Output = Result<AppendResult, AppendError>> + Send>>;
+
+/// The events of one committed group-commit batch, in position order, as published live.
+pub type LiveBatch = Arc<Vec<RecordedEvent>>;
+
+/// Direction of a stream read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+/// An EventStore-style log: streams with optimistic concurrency, a global order, reads,
+/// live notifications, snapshots and verification.
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` atomically if `expected` holds. Resolves after fsync.
+    fn append(
+        &self,
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> AppendFuture;
+
+    /// As [`EventStore::append`], blocking the calling thread until durable.
+    ///
+    /// # Errors
+    /// [`AppendError`]; in every case nothing was written.
+    fn append_blocking(
+        &self,
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, AppendError>;
+
+    /// Up to `limit` events of `stream` starting at version `from` (inclusive), forward or
+    /// backward. Backward from `u64::MAX` reads from the end.
+    ///
+    /// # Errors
+    /// [`ReadError`] on storage failure or corruption.
+    fn read_stream_blocking(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, ReadError>;
+
+    /// Up to `limit` events of `$all` from global position `from` (inclusive).
+    ///
+    /// # Errors
+    /// [`ReadError`] on storage failure or corruption.
+    fn read_all_blocking(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, ReadError>;
+
+    /// Up to `limit` events of every stream of `category`, in global order, from position
+    /// `from` (inclusive).
+    ///
+    /// # Errors
+    /// [`ReadError::InvalidCategory`], or storage failure.
+    fn read_category_blocking(
+        &self,
+        category: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, ReadError>;
+
+    /// The stream's last version, `None` if it has no events.
+    ///
+    /// # Errors
+    /// [`ReadError`] on storage failure.
+    fn stream_version_blocking(&self, stream: &StreamName) -> Result<Option<u64>, ReadError>;
+
+    /// The stored event with this id, if any.
+    ///
+    /// # Errors
+    /// [`ReadError`] on storage failure.
+    fn find_event_blocking(&self, event_id: uuid::Uuid)
+        -> Result<Option<RecordedEvent>, ReadError>;
+
+    /// Position the next committed event will get (= number of events in `$all`). Never
+    /// blocks.
+    fn next_position(&self) -> u64;
+
+    /// A receiver of every batch committed from now on; `None` once the log is closed.
+    fn live(&self) -> Option<broadcast::Receiver<LiveBatch>>;
+
+    /// Stores `snapshot` for `stream` unless a newer one is already stored.
+    ///
+    /// # Errors
+    /// [`SnapshotError::BeyondStream`] when the snapshot covers versions the stream does not
+    /// have; storage failure.
+    fn write_snapshot_blocking(
+        &self,
+        stream: &StreamName,
+        snapshot: Snapshot,
+    ) -> Result<(), SnapshotError>;
+
+    /// The latest snapshot of `stream`.
+    ///
+    /// # Errors
+    /// Storage failure or a corrupted record.
+    fn read_snapshot_blocking(
+        &self,
+        stream: &StreamName,
+    ) -> Result<Option<Snapshot>, SnapshotError>;
+
+    /// Verifies one stream's hash chain and index.
+    ///
+    /// # Errors
+    /// [`ReadError`] when storage fails; a broken chain is reported in the [`VerifyReport`].
+    fn verify_stream_blocking(&self, stream: &StreamName) -> Result<VerifyReport, ReadError>;
+
+    /// Verifies the whole log: `$all` contiguous, every chain, every index entry.
+    ///
+    /// # Errors
+    /// [`ReadError`] when storage fails; a broken chain is reported in the [`VerifyReport`].
+    fn verify_all_blocking(&self) -> Result<VerifyReport, ReadError>;
+}
+
+/// Async forms of the blocking reads, run on tokio's blocking pool.
+pub mod nonblocking {
+    use super::*;
+
+    async fn run<T: Send + 'static>(
+        f: impl FnOnce() -> Result<T, ReadError> + Send + 'static,
+    ) -> Result<T, ReadError> {
+        tokio::task::spawn_blocking(f).await.map_err(|e| {
+            ReadError::Storage(crate::error::StorageError::Engine(format!(
+                "read task failed: {e}"
+            )))
+        })?
+    }
+
+    /// [`EventStore::read_stream_blocking`] off the executor.
+    ///
+    /// # Errors
+    /// As the blocking form.
+    pub async fn read_stream(
+        store: &Arc<dyn EventStore>,
+        stream: &StreamName,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        let (store, stream) = (store.clone(), stream.clone());
+        run(move || store.read_stream_blocking(&stream, from, direction, limit)).await
+    }
+
+    /// [`EventStore::read_all_blocking`] off the executor.
+    ///
+    /// # Errors
+    /// As the blocking form.
+    pub async fn read_all(
+        store: &Arc<dyn EventStore>,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        let store = store.clone();
+        run(move || store.read_all_blocking(from, limit)).await
+    }
+
+    /// [`EventStore::read_category_blocking`] off the executor.
+    ///
+    /// # Errors
+    /// As the blocking form.
+    pub async fn read_category(
+        store: &Arc<dyn EventStore>,
+        category: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        let (store, category) = (store.clone(), category.to_owned());
+        run(move || store.read_category_blocking(&category, from, limit)).await
+    }
+}

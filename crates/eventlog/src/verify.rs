@@ -1,0 +1,322 @@
+//! Verification: walks the log and names the first broken link.
+//!
+//! For the whole log it checks that `$all` is contiguous from position 0, that every record
+//! decodes and its hash matches its content, that each stream's versions are contiguous
+//! and each event's `prev_hash` is the hash of the stream's previous event, that every
+//! index entry (stream, category, event id) agrees with the events, and that the stored
+//! stream heads are the last events. Storage failures are errors; anything the bytes
+//! themselves contradict is a [`ChainBreak`] in the report.
+
+use std::collections::HashMap;
+
+use crate::chain;
+use crate::codec;
+use crate::error::StorageError;
+use crate::keys::{self, *};
+use crate::rocks::{Shared, StreamHead};
+use crate::store::Direction;
+use crate::stream_name::StreamName;
+
+/// The first inconsistency found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// Global position of the offending event, when known.
+    pub position: Option<u64>,
+    pub stream: Option<String>,
+    pub version: Option<u64>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "broken link")?;
+        if let Some(s) = &self.stream {
+            write!(f, " in stream {s}")?;
+        }
+        if let Some(v) = self.version {
+            write!(f, " at version {v}")?;
+        }
+        if let Some(p) = self.position {
+            write!(f, " (position {p})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// What a verification walked and what it found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub events_checked: u64,
+    pub streams_checked: u64,
+    /// `None` when everything verified.
+    pub first_break: Option<ChainBreak>,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.first_break.is_none()
+    }
+}
+
+fn broken(
+    position: Option<u64>,
+    stream: Option<&str>,
+    version: Option<u64>,
+    reason: impl Into<String>,
+) -> ChainBreak {
+    ChainBreak {
+        position,
+        stream: stream.map(str::to_owned),
+        version,
+        reason: reason.into(),
+    }
+}
+
+/// Storage errors stay errors; corruption becomes the report's break.
+fn corruption_as_break(e: StorageError) -> Result<ChainBreak, StorageError> {
+    match e {
+        StorageError::Corrupted { location, reason } => {
+            Ok(broken(None, None, None, format!("{location}: {reason}")))
+        }
+        other => Err(other),
+    }
+}
+
+pub(crate) fn verify_all(shared: &Shared) -> Result<VerifyReport, StorageError> {
+    let mut report = VerifyReport::default();
+    let mut heads: HashMap<StreamName, StreamHead> = HashMap::new();
+    let result = walk_all(shared, &mut report, &mut heads);
+    report.streams_checked = heads.len() as u64;
+    match result {
+        Ok(Some(b)) => report.first_break = Some(b),
+        Ok(None) => {
+            report.first_break = check_heads_and_counts(shared, &heads, report.events_checked)?
+        }
+        Err(e) => report.first_break = Some(corruption_as_break(e)?),
+    }
+    Ok(report)
+}
+
+fn walk_all(
+    shared: &Shared,
+    report: &mut VerifyReport,
+    heads: &mut HashMap<StreamName, StreamHead>,
+) -> Result<Option<ChainBreak>, StorageError> {
+    let db = &shared.db;
+    let (stream_cf, category_cf, ids_cf) = (
+        shared.cf(CF_STREAM_INDEX)?,
+        shared.cf(CF_CATEGORY_INDEX)?,
+        shared.cf(CF_EVENT_IDS)?,
+    );
+    let mut it = db.raw_iterator_cf(shared.cf(CF_EVENTS)?);
+    it.seek_to_first();
+    let mut expect_position = 0u64;
+    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+        let key_pos = keys::decode_position_key(k);
+        if key_pos != Some(expect_position) {
+            return Ok(Some(broken(
+                Some(expect_position),
+                None,
+                None,
+                format!("$all is not contiguous: next stored key is {key_pos:?}"),
+            )));
+        }
+        let e = match shared.decode_event(k, v) {
+            Ok(e) => e,
+            Err(err) => {
+                return Ok(Some(broken(
+                    Some(expect_position),
+                    None,
+                    None,
+                    err.to_string(),
+                )));
+            }
+        };
+        let at = |reason: String| {
+            Some(broken(
+                Some(e.position),
+                Some(e.stream.as_str()),
+                Some(e.version),
+                reason,
+            ))
+        };
+        let prev = heads.get(&e.stream);
+        let (want_version, want_prev) =
+            prev.map_or((0, chain::GENESIS), |h| (h.version + 1, h.hash));
+        if e.version != want_version {
+            return Ok(at(format!(
+                "version {} follows {:?}",
+                e.version,
+                prev.map(|h| h.version)
+            )));
+        }
+        if e.prev_hash != want_prev {
+            return Ok(at(
+                "prev_hash is not the hash of the stream's previous event".into(),
+            ));
+        }
+        if chain::expected_hash(&e) != e.hash {
+            return Ok(at("content does not match its hash".into()));
+        }
+        if points_here(
+            db.get_pinned_cf(stream_cf, keys::prefixed_u64(e.stream.as_str(), e.version))?,
+        ) != Some(e.position)
+        {
+            return Ok(at("stream index does not point at this event".into()));
+        }
+        if points_here(db.get_pinned_cf(ids_cf, e.event_id.as_bytes())?) != Some(e.position) {
+            return Ok(at("event-id index does not point at this event".into()));
+        }
+        if points_here(db.get_pinned_cf(
+            category_cf,
+            keys::prefixed_u64(e.stream.category(), e.position),
+        )?) != Some(e.version)
+        {
+            return Ok(at("category index does not list this event".into()));
+        }
+        heads.insert(
+            e.stream.clone(),
+            StreamHead {
+                version: e.version,
+                position: e.position,
+                hash: e.hash,
+            },
+        );
+        report.events_checked += 1;
+        expect_position += 1;
+        it.next();
+    }
+    it.status()?;
+    Ok(None)
+}
+
+/// The u64 an index value holds, if it decodes.
+fn points_here(got: Option<rocksdb::DBPinnableSlice<'_>>) -> Option<u64> {
+    got.and_then(|b| codec::decode_u64(&b).ok())
+}
+
+fn count_keys(shared: &Shared, cf: &str) -> Result<u64, StorageError> {
+    let mut it = shared.db.raw_iterator_cf(shared.cf(cf)?);
+    it.seek_to_first();
+    let mut n = 0;
+    while it.valid() {
+        n += 1;
+        it.next();
+    }
+    it.status()?;
+    Ok(n)
+}
+
+fn check_heads_and_counts(
+    shared: &Shared,
+    heads: &HashMap<StreamName, StreamHead>,
+    events: u64,
+) -> Result<Option<ChainBreak>, StorageError> {
+    for cf in [CF_STREAM_INDEX, CF_CATEGORY_INDEX, CF_EVENT_IDS] {
+        let n = count_keys(shared, cf)?;
+        if n != events {
+            return Ok(Some(broken(
+                None,
+                None,
+                None,
+                format!("{cf} holds {n} entries for {events} events"),
+            )));
+        }
+    }
+    let mut it = shared.db.raw_iterator_cf(shared.cf(CF_HEADS)?);
+    it.seek_to_first();
+    let mut n = 0usize;
+    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+        let name = String::from_utf8_lossy(k).into_owned();
+        let stored: Option<StreamHead> = codec::decode(v).ok();
+        let walked = StreamName::new(name.clone())
+            .ok()
+            .and_then(|s| heads.get(&s).copied());
+        if stored.is_none() || stored != walked {
+            return Ok(Some(broken(
+                None,
+                Some(&name),
+                None,
+                "stored stream head is not the stream's last event",
+            )));
+        }
+        n += 1;
+        it.next();
+    }
+    it.status()?;
+    if n != heads.len() {
+        return Ok(Some(broken(
+            None,
+            None,
+            None,
+            format!("{n} stream heads for {} streams", heads.len()),
+        )));
+    }
+    Ok(None)
+}
+
+pub(crate) fn verify_stream(
+    shared: &Shared,
+    stream: &StreamName,
+) -> Result<VerifyReport, StorageError> {
+    let mut report = VerifyReport {
+        streams_checked: 1,
+        ..VerifyReport::default()
+    };
+    let mut prev: Option<StreamHead> = None;
+    let mut from = 0;
+    loop {
+        let page = match shared.read_stream(stream, from, Direction::Forward, 4096) {
+            Ok(page) => page,
+            Err(e) => {
+                let mut b = corruption_as_break(e)?;
+                b.stream = Some(stream.to_string());
+                report.first_break = Some(b);
+                return Ok(report);
+            }
+        };
+        let Some(last) = page.last() else { break };
+        from = last.version + 1;
+        for e in &page {
+            let want_prev = prev.map_or(chain::GENESIS, |h| h.hash);
+            let reason = if e.version != prev.map_or(0, |h| h.version + 1) {
+                Some("versions are not contiguous")
+            } else if e.prev_hash != want_prev {
+                Some("prev_hash is not the hash of the stream's previous event")
+            } else if chain::expected_hash(e) != e.hash {
+                Some("content does not match its hash")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                report.first_break = Some(broken(
+                    Some(e.position),
+                    Some(stream.as_str()),
+                    Some(e.version),
+                    reason,
+                ));
+                return Ok(report);
+            }
+            prev = Some(StreamHead {
+                version: e.version,
+                position: e.position,
+                hash: e.hash,
+            });
+            report.events_checked += 1;
+        }
+    }
+    let stored_head = match shared.head(stream) {
+        Ok(h) => h,
+        Err(StorageError::Corrupted { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    if stored_head != prev {
+        report.first_break = Some(broken(
+            None,
+            Some(stream.as_str()),
+            None,
+            "stored stream head is not the stream's last event",
+        ));
+    }
+    Ok(report)
+}

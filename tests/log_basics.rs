@@ -1,0 +1,252 @@
+//! The log's contract at its edges: refused appends write nothing, recovery continues
+//! versions, positions and chains, snapshots, read-only opening, and tamper evidence.
+
+use eventlog::{
+    AppendError, Direction, EventData, EventStore, ExpectedVersion, Metadata, RocksLog, Snapshot,
+    SnapshotError,
+};
+use testkit::{event, stream, TempLog};
+
+#[test]
+fn refused_appends_write_nothing_and_say_why() {
+    let t = TempLog::new();
+    let log = t.log();
+    let s = stream("edge-1");
+    log.append_blocking(s.clone(), ExpectedVersion::NoStream, vec![event(1)])
+        .unwrap();
+    type Case = (Vec<EventData>, ExpectedVersion, fn(&AppendError) -> bool);
+    let cases: Vec<Case> = vec![
+        (vec![], ExpectedVersion::Any, |e| {
+            matches!(e, AppendError::NoEvents)
+        }),
+        (vec![event(2)], ExpectedVersion::NoStream, |e| {
+            matches!(
+                e,
+                AppendError::WrongExpectedVersion {
+                    actual: Some(0),
+                    ..
+                }
+            )
+        }),
+        (vec![event(2)], ExpectedVersion::Exact(5), |e| {
+            matches!(
+                e,
+                AppendError::WrongExpectedVersion {
+                    actual: Some(0),
+                    ..
+                }
+            )
+        }),
+        (
+            vec![EventData::new("has space", 1, vec![])],
+            ExpectedVersion::Any,
+            |e| matches!(e, AppendError::InvalidEventType(_)),
+        ),
+        (
+            vec![EventData::new("", 1, vec![])],
+            ExpectedVersion::Any,
+            |e| matches!(e, AppendError::InvalidEventType(_)),
+        ),
+        (
+            vec![EventData::new("Big", 1, vec![0; 2 * 1024 * 1024])],
+            ExpectedVersion::Any,
+            |e| matches!(e, AppendError::EventTooLarge { .. }),
+        ),
+        (
+            {
+                let e = event(3);
+                vec![e.clone(), e]
+            },
+            ExpectedVersion::Any,
+            |e| matches!(e, AppendError::DuplicateIdInAppend { .. }),
+        ),
+    ];
+    for (events, expected, is_expected_error) in cases {
+        let err = log
+            .append_blocking(s.clone(), expected, events)
+            .unwrap_err();
+        assert!(is_expected_error(&err), "unexpected error {err:?}");
+    }
+    assert_eq!(log.next_position(), 1);
+    assert_eq!(log.stream_version_blocking(&s).unwrap(), Some(0));
+    let missing = log.append_blocking(
+        stream("edge-2"),
+        ExpectedVersion::StreamExists,
+        vec![event(9)],
+    );
+    assert!(matches!(
+        missing,
+        Err(AppendError::WrongExpectedVersion { actual: None, .. })
+    ));
+    assert!(log.read_category_blocking("bad category", 0, 10).is_err());
+}
+
+#[test]
+fn recovery_continues_versions_positions_and_chains() {
+    let mut t = TempLog::new();
+    let a = stream("conversation-a");
+    let meta = Metadata {
+        causation_id: Some(uuid::Uuid::from_u128(1)),
+        correlation_id: Some(uuid::Uuid::from_u128(2)),
+        acting_user: Some("user-1".into()),
+    };
+    t.log()
+        .append_blocking(
+            a.clone(),
+            ExpectedVersion::NoStream,
+            vec![event(1).with_metadata(meta.clone()), event(2)],
+        )
+        .unwrap();
+    t.log()
+        .append_blocking(
+            stream("conversation-b"),
+            ExpectedVersion::NoStream,
+            vec![event(3)],
+        )
+        .unwrap();
+    let before = t.log().read_all_blocking(0, 10).unwrap();
+    t.reopen();
+    assert_eq!(t.log().next_position(), 3);
+    assert_eq!(
+        t.log().read_all_blocking(0, 10).unwrap(),
+        before,
+        "byte-identical after reopen"
+    );
+    assert_eq!(before[0].metadata, meta);
+    let r = t
+        .log()
+        .append_blocking(a.clone(), ExpectedVersion::Exact(1), vec![event(4)])
+        .unwrap();
+    assert_eq!((r.first_version, r.first_position), (2, 3));
+    let stored = t
+        .log()
+        .read_stream_blocking(&a, 0, Direction::Forward, 10)
+        .unwrap();
+    assert_eq!(
+        stored[2].prev_hash, stored[1].hash,
+        "chain continues across restart"
+    );
+    assert!(stored[2].timestamp_us >= stored[1].timestamp_us);
+    let back = t
+        .log()
+        .read_stream_blocking(&a, u64::MAX, Direction::Backward, 2)
+        .unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    assert!(t.log().verify_stream_blocking(&a).unwrap().is_ok());
+    assert!(t.log().verify_all_blocking().unwrap().is_ok());
+}
+
+#[test]
+fn snapshots_keep_the_latest_and_refuse_the_impossible() {
+    let mut t = TempLog::new();
+    let s = stream("inbox-9");
+    let snap = |version, state: &[u8]| Snapshot {
+        version,
+        schema_version: 1,
+        state: state.to_vec(),
+        taken_at_us: 0,
+    };
+    let beyond = t.log().write_snapshot_blocking(&s, snap(0, b"x"));
+    assert!(matches!(
+        beyond,
+        Err(SnapshotError::BeyondStream { actual: None, .. })
+    ));
+    t.log()
+        .append_blocking(s.clone(), ExpectedVersion::Any, (0..5).map(event).collect())
+        .unwrap();
+    t.log()
+        .write_snapshot_blocking(&s, snap(3, b"three"))
+        .unwrap();
+    t.log()
+        .write_snapshot_blocking(&s, snap(1, b"one"))
+        .unwrap();
+    assert!(matches!(
+        t.log().write_snapshot_blocking(&s, snap(5, b"five")),
+        Err(SnapshotError::BeyondStream {
+            actual: Some(4),
+            ..
+        })
+    ));
+    t.reopen();
+    assert_eq!(
+        t.log().read_snapshot_blocking(&s).unwrap(),
+        Some(snap(3, b"three"))
+    );
+    assert_eq!(
+        t.log().read_snapshot_blocking(&stream("inbox-10")).unwrap(),
+        None
+    );
+    // Snapshots live apart from events: $all is unchanged.
+    assert_eq!(t.log().next_position(), 5);
+}
+
+#[test]
+fn read_only_open_reads_and_refuses_writes() {
+    let t = TempLog::new();
+    t.log()
+        .append_blocking(stream("ro-1"), ExpectedVersion::Any, vec![event(1)])
+        .unwrap();
+    // While the writer still has the log open.
+    let ro = RocksLog::open_read_only(t.path()).unwrap();
+    assert_eq!(ro.read_all_blocking(0, 10).unwrap().len(), 1);
+    let err = ro
+        .append_blocking(stream("ro-1"), ExpectedVersion::Any, vec![event(2)])
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        AppendError::Storage(eventlog::StorageError::ReadOnly)
+    ));
+    assert!(ro.verify_all_blocking().unwrap().is_ok());
+}
+
+/// Flips one byte of one stored event with raw RocksDB and expects verification to name it.
+#[test]
+fn verify_names_the_first_broken_link() {
+    let mut t = TempLog::new();
+    for i in 0..10 {
+        let s = stream(if i % 2 == 0 { "audit-1" } else { "audit-2" });
+        t.log()
+            .append_blocking(s, ExpectedVersion::Any, vec![event(i)])
+            .unwrap();
+    }
+    assert!(t.log().verify_all_blocking().unwrap().is_ok());
+    let path = t.path();
+    t.log.take().unwrap().shutdown();
+    {
+        let cfs = [
+            "events",
+            "stream_index",
+            "category_index",
+            "event_ids",
+            "heads",
+            "snapshots",
+            "meta",
+        ];
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, cfs).unwrap();
+        let cf = db.cf_handle("events").unwrap();
+        let key = 6u64.to_be_bytes();
+        let mut value = db.get_cf(cf, key).unwrap().unwrap();
+        // The last payload byte sits just before prev_hash and hash (2 × 32 bytes).
+        let i = value.len() - 65;
+        value[i] ^= 0x40;
+        db.put_cf(cf, key, value).unwrap();
+    }
+    t.reopen();
+    let report = t.log().verify_all_blocking().unwrap();
+    let b = report.first_break.expect("tampering detected");
+    assert_eq!(b.position, Some(6));
+    assert_eq!(b.stream.as_deref(), Some("audit-1"));
+    assert_eq!(b.version, Some(3));
+    assert!(b.reason.contains("hash"), "{b}");
+    assert_eq!(report.events_checked, 6, "walked up to the broken link");
+    let one = t.log().verify_stream_blocking(&stream("audit-1")).unwrap();
+    assert_eq!(one.first_break.unwrap().version, Some(3));
+    assert!(t
+        .log()
+        .verify_stream_blocking(&stream("audit-2"))
+        .unwrap()
+        .is_ok());
+}

@@ -1,0 +1,241 @@
+//! Subscriptions: catch-up then live on `$all`, categories and streams, across the seam,
+//! for slow subscribers, on resume, and at shutdown.
+
+use std::time::Duration;
+
+use eventlog::{
+    Direction, ExpectedVersion, LogOptions, RecordedEvent, StartFrom, SubscribeError, Subscription,
+    SubscriptionTarget,
+};
+use testkit::{event, stream, TempLog};
+
+async fn take(sub: &mut Subscription, n: usize) -> Vec<RecordedEvent> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let e = tokio::time::timeout(Duration::from_secs(20), sub.next())
+            .await
+            .expect("subscription delivered in time")
+            .expect("subscription ok");
+        out.push(e);
+    }
+    out
+}
+
+fn positions(events: &[RecordedEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.position).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seam_between_catch_up_and_live_has_no_gap_or_duplicate() {
+    let t = TempLog::new();
+    let store = t.store();
+    for i in 0..50 {
+        store
+            .append(stream("seam-1"), ExpectedVersion::Any, vec![event(i)])
+            .await
+            .unwrap();
+    }
+    // Writers keep appending while the subscriber catches up in small pages.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..100u64 {
+                    let s = stream(&format!("seam-{w}"));
+                    store
+                        .append(s, ExpectedVersion::Any, vec![event(1000 * w + i)])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut sub = Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::Beginning)
+        .unwrap()
+        .with_page_size(7);
+    let got = take(&mut sub, 450).await;
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(positions(&got), (0..450).collect::<Vec<_>>());
+    assert_eq!(got, store.read_all_blocking(0, 1000).unwrap());
+    assert_eq!(sub.checkpoint(), Some(449));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_subscriber_falls_back_to_storage_and_loses_nothing() {
+    let t = TempLog::with_options(LogOptions {
+        live_buffer: 2,
+        ..LogOptions::default()
+    });
+    let store = t.store();
+    let mut sub =
+        Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::Beginning).unwrap();
+    // Caught up on an empty log, then idle while many batches pass the tiny live buffer.
+    let first = store
+        .append(stream("slow-1"), ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    assert_eq!(take(&mut sub, 1).await[0].position, first.first_position);
+    for i in 1..300 {
+        store
+            .append(stream("slow-1"), ExpectedVersion::Any, vec![event(i)])
+            .await
+            .unwrap();
+    }
+    let got = take(&mut sub, 299).await;
+    assert_eq!(positions(&got), (1..300).collect::<Vec<_>>());
+    // And it is live again afterwards.
+    store
+        .append(stream("slow-2"), ExpectedVersion::Any, vec![event(999)])
+        .await
+        .unwrap();
+    assert_eq!(take(&mut sub, 1).await[0].position, 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn category_and_stream_subscriptions_filter_and_resume() {
+    let t = TempLog::new();
+    let store = t.store();
+    for i in 0..30u64 {
+        let name = match i % 3 {
+            0 => "inbox-1",
+            1 => "inbox-12",
+            _ => "queue-1",
+        };
+        store
+            .append(stream(name), ExpectedVersion::Any, vec![event(i)])
+            .await
+            .unwrap();
+    }
+    let mut cat = Subscription::new(
+        store.clone(),
+        SubscriptionTarget::Category("inbox".into()),
+        StartFrom::Beginning,
+    )
+    .unwrap()
+    .with_page_size(4);
+    let first = take(&mut cat, 10).await;
+    assert_eq!(
+        cat.checkpoint(),
+        Some(first[9].position),
+        "read-ahead is not delivered"
+    );
+    assert!(first.iter().all(|e| e.stream.category() == "inbox"));
+    let checkpoint = cat.checkpoint().unwrap();
+    drop(cat);
+    // Resume after the checkpoint while new events arrive: exactly the rest, in order.
+    let mut resumed = Subscription::new(
+        store.clone(),
+        SubscriptionTarget::Category("inbox".into()),
+        StartFrom::After(checkpoint),
+    )
+    .unwrap();
+    store
+        .append(stream("inbox-3"), ExpectedVersion::Any, vec![event(100)])
+        .await
+        .unwrap();
+    store
+        .append(stream("queue-1"), ExpectedVersion::Any, vec![event(101)])
+        .await
+        .unwrap();
+    let rest = take(&mut resumed, 11).await;
+    let all_inbox: Vec<_> = store
+        .read_all_blocking(0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.stream.category() == "inbox")
+        .collect();
+    assert_eq!([first, rest].concat(), all_inbox);
+
+    // A stream subscription sees inbox-1 only (not inbox-12), by version.
+    let mut one = Subscription::new(
+        store.clone(),
+        SubscriptionTarget::Stream(stream("inbox-1")),
+        StartFrom::After(4),
+    )
+    .unwrap()
+    .with_page_size(2);
+    let got = take(&mut one, 5).await;
+    assert_eq!(
+        got.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![5, 6, 7, 8, 9]
+    );
+    assert!(got.iter().all(|e| e.stream.as_str() == "inbox-1"));
+    store
+        .append(
+            stream("inbox-1"),
+            ExpectedVersion::Exact(9),
+            vec![event(200)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(take(&mut one, 1).await[0].version, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_from_end_sees_only_new_events() {
+    let t = TempLog::new();
+    let store = t.store();
+    for i in 0..5 {
+        store
+            .append(stream("end-1"), ExpectedVersion::Any, vec![event(i)])
+            .await
+            .unwrap();
+    }
+    let mut all =
+        Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::End).unwrap();
+    let mut one = Subscription::new(
+        store.clone(),
+        SubscriptionTarget::Stream(stream("end-1")),
+        StartFrom::End,
+    )
+    .unwrap();
+    store
+        .append(stream("end-1"), ExpectedVersion::Exact(4), vec![event(5)])
+        .await
+        .unwrap();
+    assert_eq!(take(&mut all, 1).await[0].position, 5);
+    assert_eq!(take(&mut one, 1).await[0].version, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_appends_and_closes_subscriptions() {
+    let t = TempLog::new();
+    let store = t.store();
+    let pending: Vec<_> = (0..200)
+        .map(|i| store.append(stream("drain-1"), ExpectedVersion::Any, vec![event(i)]))
+        .collect();
+    let mut sub =
+        Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::End).unwrap();
+    let log = t.log().clone();
+    tokio::task::spawn_blocking(move || log.shutdown())
+        .await
+        .unwrap();
+    // Every append queued before shutdown was made durable and acknowledged.
+    for p in pending {
+        p.await.expect("queued append acknowledged");
+    }
+    let after = store
+        .append(stream("drain-1"), ExpectedVersion::Any, vec![event(999)])
+        .await;
+    assert!(after.is_err(), "appends after shutdown are refused");
+    // The subscriber first gets the drained events, then learns the log closed.
+    let _ = take(&mut sub, 0).await;
+    let mut seen = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .unwrap()
+        {
+            Ok(_) => seen += 1,
+            Err(SubscribeError::Closed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(seen <= 200);
+    let stored = store
+        .read_stream_blocking(&stream("drain-1"), 0, Direction::Forward, 1000)
+        .unwrap();
+    assert_eq!(stored.len(), 200);
+}
