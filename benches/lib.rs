@@ -5,8 +5,8 @@
 //! - [`bench_line`]: the one output format, `BENCH <name> <value> <unit>`.
 //! - [`median`] and [`Latencies`]: medians over rounds and percentiles from an HDR histogram.
 //! - [`RawGroupCommit`]: the raw-RocksDB baseline: the same group commit (one writer thread
-//!   fed by a crossbeam channel, one synced `WriteBatch` per drain) with none of the log's
-//!   logic, one put per event.
+//!   fed by a bounded crossbeam channel, one synced `WriteBatch` per drain, a oneshot ack per
+//!   caller) with none of the log's logic, doing whatever puts the caller hands it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -77,36 +77,47 @@ impl Latencies {
     }
 }
 
-type RawAck = crossbeam_channel::Sender<()>;
+type RawAck = tokio::sync::oneshot::Sender<()>;
+
+/// One put of the raw baseline: (column family index, key, value).
+pub type RawPut = (usize, Vec<u8>, Vec<u8>);
 
 /// The raw baseline: RocksDB puts through the same group commit, without the log.
 pub struct RawGroupCommit {
-    tx: Option<crossbeam_channel::Sender<(Vec<u8>, RawAck)>>,
+    tx: Option<crossbeam_channel::Sender<(Vec<RawPut>, RawAck)>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl RawGroupCommit {
-    pub fn open(path: &Path) -> Self {
+    /// Opens a fresh database at `path` with the column families `cfs` (puts name them by
+    /// index) and starts its writer thread.
+    pub fn open(path: &Path, cfs: &[&str]) -> Self {
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
         opts.set_bytes_per_sync(1024 * 1024);
-        let db = Arc::new(rocksdb::DB::open(&opts, path).expect("open raw db"));
-        let (tx, rx) = crossbeam_channel::bounded::<(Vec<u8>, RawAck)>(65_536);
+        let db = Arc::new(rocksdb::DB::open_cf(&opts, path, cfs).expect("open raw db"));
+        let names: Vec<String> = cfs.iter().map(|s| s.to_string()).collect();
+        let (tx, rx) = crossbeam_channel::bounded::<(Vec<RawPut>, RawAck)>(65_536);
         let thread = std::thread::spawn(move || {
-            let mut next_key = 0u64;
+            let handles: Vec<_> = names
+                .iter()
+                .map(|n| db.cf_handle(n).expect("column family"))
+                .collect();
             let mut wo = rocksdb::WriteOptions::default();
             wo.set_sync(true);
             while let Ok(first) = rx.recv() {
                 let mut batch = rocksdb::WriteBatch::default();
                 let mut acks = Vec::new();
                 let mut bytes = 0;
-                for (value, ack) in
-                    std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok()))
-                {
-                    bytes += value.len();
-                    batch.put(next_key.to_be_bytes(), value);
-                    next_key += 1;
+                let pending =
+                    std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok()));
+                for (puts, ack) in pending {
+                    for (cf, k, v) in puts {
+                        bytes += k.len() + v.len();
+                        batch.put_cf(handles[cf], k, v);
+                    }
                     acks.push(ack);
                     if bytes >= 8 * 1024 * 1024 {
                         break;
@@ -124,12 +135,14 @@ impl RawGroupCommit {
         }
     }
 
-    /// Writes `value` durably; blocks until the batch holding it is synced.
-    pub fn put_blocking(&self, value: Vec<u8>) {
-        let (ack, done) = crossbeam_channel::bounded(1);
+    /// Writes `puts` durably; resolves once the batch holding them is synced. Queues the
+    /// puts the way `RocksLog::append` does (a non-blocking send) and awaits a oneshot.
+    pub async fn put(&self, puts: Vec<RawPut>) {
+        let (ack, done) = tokio::sync::oneshot::channel();
         if let Some(tx) = &self.tx {
-            tx.send((value, ack)).expect("raw writer alive");
-            done.recv().expect("raw writer acked");
+            tx.try_send((puts, ack))
+                .expect("raw writer alive, queue not full");
+            done.await.expect("raw writer acked");
         }
     }
 }

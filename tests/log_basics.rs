@@ -221,7 +221,6 @@ fn verify_names_the_first_broken_link() {
             "stream_index",
             "category_index",
             "event_ids",
-            "heads",
             "snapshots",
             "meta",
         ];

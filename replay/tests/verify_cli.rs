@@ -60,7 +60,6 @@ fn verify_detects_a_flipped_byte_and_stream_prints_history() {
             "stream_index",
             "category_index",
             "event_ids",
-            "heads",
             "snapshots",
             "meta",
         ];

@@ -1,1 +1,92 @@
-//! Switchboard domain: aggregates as plain data with decide and evolve (being written).
+//! Switchboard's domain: the rules of organizations, conversations and shared inboxes, as
+//! plain data and pure functions. No storage, no actors, no HTTP, no clock: everything a
+//! decision depends on arrives in its command.
+//!
+//! Each aggregate implements [`Aggregate`]: `decide(&state, &command)` returns the events
+//! a command causes or a typed [`Rejection`] with a stable code; `apply(&mut state,
+//! &event)` folds one event in. The actor layer appends what `decide` returns to the
+//! stream `"<CATEGORY>-<id>"` and rebuilds states by replaying those streams.
+//!
+//! ```
+//! use domain::conversation::{ActorFacts, ConversationCommand, InboxStatus};
+//! use domain::{Aggregate, CommandMeta, Conversation, ConversationId, ConversationRejection};
+//! use domain::{InboxId, MessageId, OrgId, PhoneNumber, Rejection, Role, UserId};
+//!
+//! let (org, inbox) = (OrgId::random(), InboxId::random());
+//! let our = PhoneNumber::parse("+1 613 555 0100")?;
+//! let their = PhoneNumber::parse("+1 (613) 555-0142")?;
+//! let mut conversation = Conversation::default();
+//!
+//! // A customer texts the inbox's number: the System opens the conversation, records the text.
+//! let system = CommandMeta::system(org, 1_000);
+//! conversation.handle(&system.issue(ConversationCommand::StartExternal {
+//!     id: ConversationId::external(org, &our, &their),
+//!     our: our.clone(),
+//!     their: their.clone(),
+//!     inbox: Some(inbox),
+//!     facts: ActorFacts::default(),
+//! }))?;
+//! conversation.handle(&system.issue(ConversationCommand::RecordInbound {
+//!     message_id: MessageId::random(),
+//!     from: their,
+//!     to: our,
+//!     text: "Hi! Is my order ready?".into(),
+//!     media: vec![],
+//!     routed_to_inbox: Some(inbox),
+//! }))?;
+//!
+//! // Two team members press Assign to Me; the conversation decides them one after the other.
+//! let team = ActorFacts { holds_our_number: false, inbox_member: true };
+//! let (ann, ben) = (UserId::random(), UserId::random());
+//! let assign = ConversationCommand::AssignToMe { facts: team };
+//! let first = CommandMeta::user(org, ann, Role::Member, 2_000).issue(assign.clone());
+//! let second = CommandMeta::user(org, ben, Role::Member, 2_001).issue(assign);
+//! conversation.handle(&first)?;
+//! let refused = conversation.handle(&second).unwrap_err();
+//! assert_eq!(refused, ConversationRejection::AlreadyAssigned { to: ann });
+//! assert_eq!(refused.code(), "already_assigned");
+//! assert_eq!(conversation.inbox().map(|a| a.status), Some(InboxStatus::Assigned(ann)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Layout
+//! - [`aggregate`]: the [`Aggregate`], [`DomainEvent`] and [`Rejection`] traits.
+//! - [`ids`]: UUID newtypes, and the deterministic ids that make "one conversation per
+//!   pair" need no lookup.
+//! - [`phone_number`]: validated, normalised E.164 [`PhoneNumber`]s.
+//! - [`command_meta`]: who acts ([`Actor`], [`Role`]), for which organization and when
+//!   ([`CommandMeta`]); [`Issued`] pairs it with a command.
+//! - [`limits`]: every size limit (text lengths, attachments, members, names).
+//! - [`validation`]: the shared checks of names and counts against those limits.
+//! - [`directory`]: one organization's users, roles, business numbers (SMS registration,
+//!   routing, assignment), per-user settings and phonebook.
+//! - [`conversation`]: External, Direct, Channel and Group conversations: messages,
+//!   inbound SMS/MMS, outbound SMS requests and delivery, read markers, calls, channel
+//!   membership, and the inbox status of inbox conversations.
+//! - [`inbox`]: a shared inbox's number, name and team.
+
+pub mod aggregate;
+pub mod command_meta;
+pub mod conversation;
+pub mod directory;
+pub mod ids;
+pub mod inbox;
+pub mod limits;
+pub mod phone_number;
+#[cfg(test)]
+mod testkit;
+pub mod validation;
+
+pub use aggregate::{stream_name, Aggregate, DomainEvent, Rejection};
+pub use command_meta::{Actor, CommandMeta, Issued, Role};
+pub use conversation::{
+    Conversation, ConversationCommand, ConversationEvent, ConversationRejection,
+};
+pub use directory::{Directory, DirectoryCommand, DirectoryEvent, DirectoryRejection};
+pub use ids::{
+    AttachmentId, CallId, ContactId, ConversationId, IdParseError, InboxId, MessageId, OrgId,
+    QueueId, UserId,
+};
+pub use inbox::{Inbox, InboxCommand, InboxEvent, InboxRejection};
+pub use phone_number::{PhoneNumber, PhoneNumberError};
+pub use validation::InvalidInput;

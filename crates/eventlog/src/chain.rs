@@ -1,32 +1,25 @@
 //! The per-stream hash chain.
 //!
-//! `hash = blake3(domain tag ‖ prev_hash ‖ every field of the event, length-prefixed)`.
-//! The hash is computed over an explicit, stable byte layout rather than over the codec's
-//! output, so a future change of storage format does not change (and cannot silently
-//! break) existing chains. The position is covered too, so moving an event in `$all` is
-//! evident.
+//! Two steps, so the expensive part runs on the caller's thread and not on the single
+//! writer thread:
+//! - `content = blake3("…content.v1" ‖ event_id ‖ type ‖ schema version ‖ metadata ‖ payload)`
+//!   is computed when an append is submitted;
+//! - `hash = blake3("…link.v1" ‖ prev_hash ‖ stream ‖ version ‖ position ‖ timestamp ‖ content)`
+//!   is computed by the writer once it has assigned the event its place.
+//!
+//! Every field is length-prefixed in an explicit, stable byte layout rather than taken
+//! from the codec's output, so a future change of storage format does not change (and
+//! cannot silently break) existing chains. The position is covered too, so moving an event
+//! in `$all` is evident.
 
-use crate::envelope::{Metadata, RecordedEvent};
+use crate::envelope::{EventData, Metadata, RecordedEvent};
 use crate::stream_name::StreamName;
 
 /// The `prev_hash` of a stream's first event.
 pub const GENESIS: [u8; 32] = [0; 32];
 
-const DOMAIN: &[u8] = b"switchboard.eventlog.chain.v1";
-
-/// The fields an event hash covers.
-pub struct HashInput<'a> {
-    pub prev_hash: &'a [u8; 32],
-    pub stream: &'a StreamName,
-    pub version: u64,
-    pub position: u64,
-    pub event_id: &'a uuid::Uuid,
-    pub event_type: &'a str,
-    pub schema_version: u16,
-    pub timestamp_us: u64,
-    pub metadata: &'a Metadata,
-    pub payload: &'a [u8],
-}
+const CONTENT_DOMAIN: &[u8] = b"switchboard.eventlog.content.v1";
+const LINK_DOMAIN: &[u8] = b"switchboard.eventlog.link.v1";
 
 fn put_bytes(h: &mut blake3::Hasher, bytes: &[u8]) {
     h.update(&(bytes.len() as u64).to_le_bytes());
@@ -45,56 +38,81 @@ fn put_opt(h: &mut blake3::Hasher, bytes: Option<&[u8]>) {
     }
 }
 
-/// Computes the chain hash of one event.
-pub fn hash(input: &HashInput<'_>) -> [u8; 32] {
+/// Hash of what the caller supplied for one event.
+pub fn content_hash(
+    event_id: &uuid::Uuid,
+    event_type: &str,
+    schema_version: u16,
+    metadata: &Metadata,
+    payload: &[u8],
+) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
-    put_bytes(&mut h, DOMAIN);
-    h.update(input.prev_hash);
-    put_bytes(&mut h, input.stream.as_str().as_bytes());
-    h.update(&input.version.to_le_bytes());
-    h.update(&input.position.to_le_bytes());
-    h.update(input.event_id.as_bytes());
-    put_bytes(&mut h, input.event_type.as_bytes());
-    h.update(&input.schema_version.to_le_bytes());
-    h.update(&input.timestamp_us.to_le_bytes());
+    put_bytes(&mut h, CONTENT_DOMAIN);
+    h.update(event_id.as_bytes());
+    put_bytes(&mut h, event_type.as_bytes());
+    h.update(&schema_version.to_le_bytes());
     put_opt(
         &mut h,
-        input
-            .metadata
-            .causation_id
-            .as_ref()
-            .map(|u| &u.as_bytes()[..]),
+        metadata.causation_id.as_ref().map(|u| &u.as_bytes()[..]),
     );
     put_opt(
         &mut h,
-        input
-            .metadata
-            .correlation_id
-            .as_ref()
-            .map(|u| &u.as_bytes()[..]),
+        metadata.correlation_id.as_ref().map(|u| &u.as_bytes()[..]),
     );
-    put_opt(
-        &mut h,
-        input.metadata.acting_user.as_deref().map(str::as_bytes),
-    );
-    put_bytes(&mut h, input.payload);
+    put_opt(&mut h, metadata.acting_user.as_deref().map(str::as_bytes));
+    put_bytes(&mut h, payload);
+    *h.finalize().as_bytes()
+}
+
+/// [`content_hash`] of an event about to be appended.
+pub fn content_hash_of(e: &EventData) -> [u8; 32] {
+    content_hash(
+        &e.event_id,
+        &e.event_type,
+        e.schema_version,
+        &e.metadata,
+        &e.payload,
+    )
+}
+
+/// The chain link: an event's place in its stream and in `$all`, bound to its content and
+/// to the previous event's hash.
+pub fn link_hash(
+    prev_hash: &[u8; 32],
+    stream: &StreamName,
+    version: u64,
+    position: u64,
+    timestamp_us: u64,
+    content: &[u8; 32],
+) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    put_bytes(&mut h, LINK_DOMAIN);
+    h.update(prev_hash);
+    put_bytes(&mut h, stream.as_str().as_bytes());
+    h.update(&version.to_le_bytes());
+    h.update(&position.to_le_bytes());
+    h.update(&timestamp_us.to_le_bytes());
+    h.update(content);
     *h.finalize().as_bytes()
 }
 
 /// Recomputes the hash a stored event should carry.
-pub fn expected_hash(event: &RecordedEvent) -> [u8; 32] {
-    hash(&HashInput {
-        prev_hash: &event.prev_hash,
-        stream: &event.stream,
-        version: event.version,
-        position: event.position,
-        event_id: &event.event_id,
-        event_type: &event.event_type,
-        schema_version: event.schema_version,
-        timestamp_us: event.timestamp_us,
-        metadata: &event.metadata,
-        payload: &event.payload,
-    })
+pub fn expected_hash(e: &RecordedEvent) -> [u8; 32] {
+    let content = content_hash(
+        &e.event_id,
+        &e.event_type,
+        e.schema_version,
+        &e.metadata,
+        &e.payload,
+    );
+    link_hash(
+        &e.prev_hash,
+        &e.stream,
+        e.version,
+        e.position,
+        e.timestamp_us,
+        &content,
+    )
 }
 
 /// Hex form of a hash, for reports.
@@ -111,14 +129,14 @@ mod tests {
             stream: StreamName::new("inbox-1").unwrap(),
             version: 0,
             position: 5,
+            timestamp_us: 10,
+            prev_hash: GENESIS,
+            hash: [0; 32],
             event_id: uuid::Uuid::from_u128(3),
             event_type: "Assigned".into(),
             schema_version: 1,
-            timestamp_us: 10,
             metadata: Metadata::default(),
             payload: b"abc".to_vec(),
-            prev_hash: GENESIS,
-            hash: [0; 32],
         };
         e.hash = expected_hash(&e);
         e

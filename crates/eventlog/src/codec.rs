@@ -49,6 +49,35 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// Encodes the caller-supplied half of an event record (no format byte: it is a suffix).
+///
+/// # Errors
+/// As [`encode`].
+pub(crate) fn encode_body(body: &crate::envelope::EventBodyRef<'_>) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(body.payload.len() + 64);
+    bincode::serde::encode_into_std_write(body, &mut out, config())
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+/// The record of a whole event from its header and its pre-encoded body: identical to
+/// [`encode`] of the [`crate::RecordedEvent`] (serde structs are concatenations of their
+/// fields in bincode).
+///
+/// # Errors
+/// As [`encode`].
+pub(crate) fn encode_event(
+    header: &crate::envelope::EventHeaderRef<'_>,
+    body: &[u8],
+) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(1 + 128 + body.len());
+    out.push(FORMAT_VERSION);
+    bincode::serde::encode_into_std_write(header, &mut out, config())
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    out.extend_from_slice(body);
+    Ok(out)
+}
+
 /// Decodes a record written by [`encode`]. All bytes must be consumed.
 ///
 /// # Errors
@@ -104,18 +133,18 @@ mod tests {
             stream: StreamName::new("conversation-1").unwrap(),
             version: 3,
             position: 42,
+            timestamp_us: 1_700_000_000_000_000,
+            prev_hash: [9; 32],
+            hash: [8; 32],
             event_id: uuid::Uuid::from_u128(7),
             event_type: "MessagePosted".into(),
             schema_version: 2,
-            timestamp_us: 1_700_000_000_000_000,
             metadata: Metadata {
                 causation_id: Some(uuid::Uuid::from_u128(1)),
                 correlation_id: None,
                 acting_user: Some("user-9".into()),
             },
             payload: vec![1, 2, 3, 250],
-            prev_hash: [9; 32],
-            hash: [8; 32],
         }
     }
 
@@ -124,6 +153,30 @@ mod tests {
         let bytes = encode(&sample()).unwrap();
         assert_eq!(bytes[0], FORMAT_VERSION);
         assert_eq!(decode::<RecordedEvent>(&bytes).unwrap(), sample());
+    }
+
+    /// The writer encodes header and body separately; together they must be exactly the
+    /// record of the whole event.
+    #[test]
+    fn header_then_body_encodes_the_whole_event() {
+        let e = sample();
+        let data = crate::EventData {
+            event_id: e.event_id,
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version,
+            metadata: e.metadata.clone(),
+            payload: e.payload.clone(),
+        };
+        let body = encode_body(&crate::envelope::EventBodyRef::from(&data)).unwrap();
+        let header = crate::envelope::EventHeaderRef {
+            stream: &e.stream,
+            version: e.version,
+            position: e.position,
+            timestamp_us: e.timestamp_us,
+            prev_hash: &e.prev_hash,
+            hash: &e.hash,
+        };
+        assert_eq!(encode_event(&header, &body).unwrap(), encode(&e).unwrap());
     }
 
     #[test]

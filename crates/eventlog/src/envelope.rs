@@ -73,6 +73,11 @@ impl EventData {
 }
 
 /// An event as stored: the caller's data plus its place in the log and its hash-chain links.
+///
+/// Field order is the stored layout: the header the writer assigns (stream … hash) comes
+/// first and the body the caller supplied (event_id … payload) last, so the caller's side
+/// can encode the body once ([`EventBodyRef`]) and the writer only appends it to the
+/// encoded header ([`EventHeaderRef`]); a test pins that this equals encoding the whole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedEvent {
     pub stream: StreamName,
@@ -80,17 +85,52 @@ pub struct RecordedEvent {
     pub version: u64,
     /// 0-based, contiguous over the whole log (`$all`).
     pub position: u64,
+    /// Commit time, microseconds since the Unix epoch, assigned by the writer.
+    pub timestamp_us: u64,
+    /// Hash of the stream's previous event (all zeros for version 0).
+    pub prev_hash: [u8; 32],
+    /// Hash linking this event's content to `prev_hash` (see [`crate::chain`]).
+    pub hash: [u8; 32],
     pub event_id: Uuid,
     pub event_type: String,
     pub schema_version: u16,
-    /// Commit time, microseconds since the Unix epoch, assigned by the writer.
-    pub timestamp_us: u64,
     pub metadata: Metadata,
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
-    /// Hash of the stream's previous event (all zeros for version 0).
-    pub prev_hash: [u8; 32],
-    /// Hash of this event's content and `prev_hash` (see [`crate::chain`]).
-    pub hash: [u8; 32],
+}
+
+/// The writer-assigned first half of a stored [`RecordedEvent`], for encoding.
+#[derive(Serialize)]
+pub(crate) struct EventHeaderRef<'a> {
+    pub stream: &'a StreamName,
+    pub version: u64,
+    pub position: u64,
+    pub timestamp_us: u64,
+    pub prev_hash: &'a [u8; 32],
+    pub hash: &'a [u8; 32],
+}
+
+/// The caller-supplied second half of a stored [`RecordedEvent`], for encoding.
+#[derive(Serialize)]
+pub(crate) struct EventBodyRef<'a> {
+    pub event_id: &'a Uuid,
+    pub event_type: &'a str,
+    pub schema_version: u16,
+    pub metadata: &'a Metadata,
+    #[serde(with = "serde_bytes")]
+    pub payload: &'a [u8],
+}
+
+impl<'a> From<&'a EventData> for EventBodyRef<'a> {
+    fn from(e: &'a EventData) -> Self {
+        Self {
+            event_id: &e.event_id,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            metadata: &e.metadata,
+            payload: &e.payload,
+        }
+    }
 }
 
 /// Where an append landed.

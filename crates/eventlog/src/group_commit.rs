@@ -14,7 +14,7 @@
 //! - `Shared::next_position` moves only after the batch is durable, and before the batch is
 //!   published, so a subscriber that sees a batch live can also read it from storage.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -23,13 +23,13 @@ use rocksdb::{WriteBatch, WriteOptions};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::chain::{self, HashInput};
+use crate::chain;
 use crate::codec;
-use crate::envelope::{AppendResult, EventData, RecordedEvent};
+use crate::envelope::{AppendResult, EventBodyRef, EventData, EventHeaderRef, RecordedEvent};
 use crate::error::{AppendError, StorageError};
 use crate::expected::ExpectedVersion;
 use crate::keys::{self, *};
-use crate::rocks::{now_us, Shared, StreamHead};
+use crate::rocks::{now_us, LogOptions, Shared, StreamHead};
 use crate::stream_name::StreamName;
 
 pub(crate) enum WriterMsg {
@@ -40,21 +40,86 @@ pub(crate) enum WriterMsg {
 pub(crate) struct AppendRequest {
     pub stream: StreamName,
     pub expected: ExpectedVersion,
-    pub events: Vec<EventData>,
+    pub events: Vec<PreparedEvent>,
     pub ack: oneshot::Sender<Result<AppendResult, AppendError>>,
+}
+
+/// An event validated, content-hashed and body-encoded on the caller's thread, so the
+/// writer thread only links and writes it.
+pub(crate) struct PreparedEvent {
+    pub data: EventData,
+    pub content_hash: [u8; 32],
+    pub body: Vec<u8>,
 }
 
 impl AppendRequest {
     fn size(&self) -> usize {
-        self.events.iter().map(EventData::size).sum()
+        self.events.iter().map(|e| e.data.size()).sum()
     }
 }
 
 const MAX_EVENT_TYPE_LEN: usize = 128;
 
+/// Checks an append against the limits, needing no state: runs on the caller's thread.
+pub(crate) fn validate(events: &[EventData], opts: &LogOptions) -> Result<(), AppendError> {
+    if events.is_empty() {
+        return Err(AppendError::NoEvents);
+    }
+    let size: usize = events.iter().map(EventData::size).sum();
+    if size > opts.max_append_bytes || events.len() > opts.max_append_events {
+        return Err(AppendError::AppendTooLarge {
+            size,
+            count: events.len(),
+        });
+    }
+    let mut seen = FxHashSet::default();
+    for e in events {
+        if e.size() > opts.max_event_bytes {
+            return Err(AppendError::EventTooLarge {
+                size: e.size(),
+                limit: opts.max_event_bytes,
+            });
+        }
+        if e.event_type.is_empty()
+            || e.event_type.len() > MAX_EVENT_TYPE_LEN
+            || e.event_type
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(AppendError::InvalidEventType(e.event_type.clone()));
+        }
+        if events.len() > 1 && !seen.insert(e.event_id) {
+            return Err(AppendError::DuplicateIdInAppend {
+                event_id: e.event_id,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Validates `events` and prepares them for the writer.
+pub(crate) fn prepare_events(
+    events: Vec<EventData>,
+    opts: &LogOptions,
+) -> Result<Vec<PreparedEvent>, AppendError> {
+    validate(&events, opts)?;
+    events
+        .into_iter()
+        .map(|data| {
+            let body = codec::encode_body(&EventBodyRef::from(&data))
+                .map_err(|e| StorageError::codec("events/new", e))?;
+            Ok(PreparedEvent {
+                content_hash: chain::content_hash_of(&data),
+                body,
+                data,
+            })
+        })
+        .collect()
+}
+
 /// Stream heads the writer has seen, bounded; a miss reads the `heads` family.
 struct HeadCache {
-    map: HashMap<StreamName, StreamHead>,
+    map: FxHashMap<StreamName, StreamHead>,
     capacity: usize,
 }
 
@@ -77,16 +142,16 @@ impl HeadCache {
 /// the same batch see them.
 #[derive(Default)]
 struct BatchOverlay {
-    heads: HashMap<StreamName, StreamHead>,
+    heads: FxHashMap<StreamName, StreamHead>,
     /// Event id → index into `events`.
-    ids: HashMap<Uuid, usize>,
+    ids: FxHashMap<Uuid, usize>,
     events: Vec<RecordedEvent>,
 }
 
 pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<WriterMsg>, last_timestamp_us: u64) {
     let mut writer = GroupWriter {
         heads: HeadCache {
-            map: HashMap::new(),
+            map: FxHashMap::default(),
             capacity: shared.options.head_cache_entries.max(1),
         },
         last_timestamp_us,
@@ -139,11 +204,41 @@ impl GroupWriter {
         // Commit timestamps never go backwards, even if the wall clock does.
         let now = now_us().max(self.last_timestamp_us);
         let first_position = self.shared.next_position.load(Ordering::Acquire);
+        // One batched lookup tells which event ids are already stored; almost always none,
+        // and then no append in the batch needs a per-event lookup.
+        let mut ids: Vec<Uuid> = batch
+            .iter()
+            .flat_map(|r| r.events.iter().map(|e| e.data.event_id))
+            .collect();
+        let stored = match self.shared.stored_ids(&mut ids) {
+            Ok(found) => found.into_iter().collect::<FxHashSet<_>>(),
+            Err(e) => {
+                for req in batch {
+                    let _ = req.ack.send(Err(AppendError::Storage(e.clone())));
+                }
+                return;
+            }
+        };
         for req in batch {
-            match self.prepare(&req, &mut overlay, &mut wb, first_position, now) {
-                Ok(result) => acks.push((req.ack, result)),
+            let AppendRequest {
+                stream,
+                expected,
+                events,
+                ack,
+            } = req;
+            match self.prepare(
+                stream,
+                expected,
+                events,
+                &stored,
+                &mut overlay,
+                &mut wb,
+                first_position,
+                now,
+            ) {
+                Ok(result) => acks.push((ack, result)),
                 Err(e) => {
-                    let _ = req.ack.send(Err(e));
+                    let _ = ack.send(Err(e));
                 }
             }
         }
@@ -155,6 +250,9 @@ impl GroupWriter {
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
+        // Keys of one batch are mostly ascending runs (positions): let the memtable reuse
+        // its insert position.
+        wo.set_memtable_insert_hint_per_batch(true);
         if let Err(e) = self.shared.db.write_opt(wb, &wo) {
             let err = StorageError::from(e);
             tracing::error!(error = %err, "group commit failed; batch refused");
@@ -199,61 +297,30 @@ impl GroupWriter {
     fn stored_event(
         &self,
         id: Uuid,
+        stored: &FxHashSet<Uuid>,
         overlay: &BatchOverlay,
     ) -> Result<Option<RecordedEvent>, StorageError> {
         if let Some(&i) = overlay.ids.get(&id) {
             return Ok(Some(overlay.events[i].clone()));
         }
+        if !stored.contains(&id) {
+            return Ok(None);
+        }
         self.shared.find_event(id)
-    }
-
-    fn validate(&self, req: &AppendRequest) -> Result<(), AppendError> {
-        let opts = &self.shared.options;
-        if req.events.is_empty() {
-            return Err(AppendError::NoEvents);
-        }
-        let size = req.size();
-        if size > opts.max_append_bytes || req.events.len() > opts.max_append_events {
-            return Err(AppendError::AppendTooLarge {
-                size,
-                count: req.events.len(),
-            });
-        }
-        let mut seen = HashSet::with_capacity(req.events.len());
-        for e in &req.events {
-            if e.size() > opts.max_event_bytes {
-                return Err(AppendError::EventTooLarge {
-                    size: e.size(),
-                    limit: opts.max_event_bytes,
-                });
-            }
-            if e.event_type.is_empty()
-                || e.event_type.len() > MAX_EVENT_TYPE_LEN
-                || e.event_type
-                    .chars()
-                    .any(|c| c.is_control() || c.is_whitespace())
-            {
-                return Err(AppendError::InvalidEventType(e.event_type.clone()));
-            }
-            if !seen.insert(e.event_id) {
-                return Err(AppendError::DuplicateIdInAppend {
-                    event_id: e.event_id,
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Decides whether `req` is a retry of an append already stored. `Ok(Some)` is the
     /// original result; `Ok(None)` means no id is stored yet.
     fn find_retry(
         &self,
-        req: &AppendRequest,
+        stream: &StreamName,
+        events: &[PreparedEvent],
+        known: &FxHashSet<Uuid>,
         overlay: &BatchOverlay,
     ) -> Result<Option<AppendResult>, AppendError> {
         let mut stored = Vec::new();
-        for e in &req.events {
-            if let Some(s) = self.stored_event(e.event_id, overlay)? {
+        for e in events.iter().map(|p| &p.data) {
+            if let Some(s) = self.stored_event(e.event_id, known, overlay)? {
                 stored.push((e, s));
             } else if let Some((_, first)) = stored.first() {
                 return Err(AppendError::PartialDuplicate {
@@ -264,13 +331,13 @@ impl GroupWriter {
         let Some((_, first)) = stored.first() else {
             return Ok(None);
         };
-        if stored.len() != req.events.len() {
+        if stored.len() != events.len() {
             return Err(AppendError::PartialDuplicate {
                 event_id: first.event_id,
             });
         }
         for (i, (data, s)) in stored.iter().enumerate() {
-            if s.stream != req.stream || s.version != first.version + i as u64 {
+            if &s.stream != stream || s.version != first.version + i as u64 {
                 return Err(AppendError::PartialDuplicate {
                     event_id: s.event_id,
                 });
@@ -291,24 +358,29 @@ impl GroupWriter {
         }))
     }
 
+    /// Validates one append and, if it is accepted, adds its records to `wb` and
+    /// `overlay`. On any error nothing of it is added.
+    #[allow(clippy::too_many_arguments)]
     fn prepare(
         &self,
-        req: &AppendRequest,
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<PreparedEvent>,
+        known_ids: &FxHashSet<Uuid>,
         overlay: &mut BatchOverlay,
         wb: &mut WriteBatch,
         first_position: u64,
         now: u64,
     ) -> Result<AppendResult, AppendError> {
-        self.validate(req)?;
-        if let Some(original) = self.find_retry(req, overlay)? {
+        if let Some(original) = self.find_retry(&stream, &events, known_ids, overlay)? {
             return Ok(original);
         }
-        let head = self.head(&req.stream, overlay)?;
+        let head = self.head(&stream, overlay)?;
         let actual = head.map(|h| h.version);
-        if !req.expected.is_satisfied_by(actual) {
+        if !expected.is_satisfied_by(actual) {
             return Err(AppendError::WrongExpectedVersion {
-                stream: req.stream.clone(),
-                expected: req.expected,
+                stream,
+                expected,
                 actual,
             });
         }
@@ -316,73 +388,68 @@ impl GroupWriter {
         let first_version = actual.map_or(0, |v| v + 1);
         let first_new_position = first_position + overlay.events.len() as u64;
         let mut prev_hash = head.map_or(chain::GENESIS, |h| h.hash);
-        let mut records = Vec::with_capacity(req.events.len());
-        let mut encoded = Vec::with_capacity(req.events.len());
-        for (i, e) in (0u64..).zip(&req.events) {
+        let mut records = Vec::with_capacity(events.len());
+        let mut encoded = Vec::with_capacity(events.len());
+        for (i, p) in (0u64..).zip(events) {
             let (version, position) = (first_version + i, first_new_position + i);
-            let hash = chain::hash(&HashInput {
-                prev_hash: &prev_hash,
-                stream: &req.stream,
+            let hash =
+                chain::link_hash(&prev_hash, &stream, version, position, now, &p.content_hash);
+            let header = EventHeaderRef {
+                stream: &stream,
                 version,
                 position,
-                event_id: &e.event_id,
-                event_type: &e.event_type,
-                schema_version: e.schema_version,
                 timestamp_us: now,
-                metadata: &e.metadata,
-                payload: &e.payload,
-            });
+                prev_hash: &prev_hash,
+                hash: &hash,
+            };
+            encoded.push(
+                codec::encode_event(&header, &p.body)
+                    .map_err(|e| StorageError::codec(format!("events/{position}"), e))?,
+            );
+            let e = p.data;
             let rec = RecordedEvent {
-                stream: req.stream.clone(),
+                stream: stream.clone(),
                 version,
                 position,
                 event_id: e.event_id,
-                event_type: e.event_type.clone(),
+                event_type: e.event_type,
                 schema_version: e.schema_version,
                 timestamp_us: now,
-                metadata: e.metadata.clone(),
-                payload: e.payload.clone(),
+                metadata: e.metadata,
+                payload: e.payload,
                 prev_hash,
                 hash,
             };
-            encoded.push(
-                codec::encode(&rec)
-                    .map_err(|e| StorageError::codec(format!("events/{position}"), e))?,
-            );
             records.push(rec);
             prev_hash = hash;
         }
-        let last = &records[records.len() - 1];
+        let (first, last) = (&records[0], &records[records.len() - 1]);
         let new_head = StreamHead {
             version: last.version,
             position: last.position,
             hash: last.hash,
         };
-        let head_bytes = codec::encode(&new_head)
-            .map_err(|e| StorageError::codec(format!("heads/{}", req.stream), e))?;
         let result = AppendResult {
-            first_version: records[0].version,
+            first_version: first.version,
             last_version: last.version,
-            first_position: records[0].position,
+            first_position: first.position,
             last_position: last.position,
             deduplicated: false,
         };
 
         let cf = |name| self.shared.cf(name);
-        let (events_cf, stream_cf, category_cf, ids_cf, heads_cf) = (
+        let (events_cf, stream_cf, category_cf, ids_cf) = (
             cf(CF_EVENTS)?,
             cf(CF_STREAM_INDEX)?,
             cf(CF_CATEGORY_INDEX)?,
             cf(CF_EVENT_IDS)?,
-            cf(CF_HEADS)?,
         );
-        let stream = req.stream.as_str();
-        let category = req.stream.category();
+        let (name, category) = (stream.as_str(), stream.category());
         for (rec, bytes) in records.into_iter().zip(encoded) {
             wb.put_cf(events_cf, keys::position_key(rec.position), bytes);
             wb.put_cf(
                 stream_cf,
-                keys::prefixed_u64(stream, rec.version),
+                keys::prefixed_u64(name, rec.version),
                 codec::encode_u64(rec.position),
             );
             wb.put_cf(
@@ -398,8 +465,7 @@ impl GroupWriter {
             overlay.ids.insert(rec.event_id, overlay.events.len());
             overlay.events.push(rec);
         }
-        wb.put_cf(heads_cf, stream, head_bytes);
-        overlay.heads.insert(req.stream.clone(), new_head);
+        overlay.heads.insert(stream, new_head);
         Ok(result)
     }
 }

@@ -6,9 +6,11 @@
 //! | `stream_index` | stream ‖ 0xFF ‖ version (u64 BE) | position (u64 record) |
 //! | `category_index` | category ‖ 0xFF ‖ position (u64 BE) | version (u64 record) |
 //! | `event_ids` | event id (16 bytes) | position (u64 record) |
-//! | `heads` | stream | `StreamHead` record |
 //! | `snapshots` | stream | [`Snapshot`](crate::Snapshot) record |
 //! | `meta` | ASCII name | record |
+//!
+//! A stream's head (last version, position, chain hash) is its last `stream_index` entry and
+//! the event it points at, so no separate heads record has to be written per append.
 //!
 //! `0xFF` never occurs in UTF-8, so `name ‖ 0xFF` is an unambiguous prefix: `a-1` and `a-10`
 //! never share one. Big-endian numbers make RocksDB's bytewise order the numeric order.
@@ -17,16 +19,14 @@ pub const CF_EVENTS: &str = "events";
 pub const CF_STREAM_INDEX: &str = "stream_index";
 pub const CF_CATEGORY_INDEX: &str = "category_index";
 pub const CF_EVENT_IDS: &str = "event_ids";
-pub const CF_HEADS: &str = "heads";
 pub const CF_SNAPSHOTS: &str = "snapshots";
 pub const CF_META: &str = "meta";
 
-pub const ALL_CFS: [&str; 7] = [
+pub const ALL_CFS: [&str; 6] = [
     CF_EVENTS,
     CF_STREAM_INDEX,
     CF_CATEGORY_INDEX,
     CF_EVENT_IDS,
-    CF_HEADS,
     CF_SNAPSHOTS,
     CF_META,
 ];

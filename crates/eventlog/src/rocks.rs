@@ -71,7 +71,7 @@ impl Default for LogOptions {
 }
 
 /// The last event of a stream, as the writer needs it: version, position and chain head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StreamHead {
     pub version: u64,
     pub position: u64,
@@ -147,9 +147,14 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
         CF_EVENTS => {
             o.set_compression_type(DBCompressionType::Lz4);
         }
-        CF_EVENT_IDS | CF_HEADS | CF_SNAPSHOTS | CF_META | CF_STREAM_INDEX => {
-            // Point lookups, mostly for keys that do not exist (new event ids): a bloom
-            // filter answers those without touching data blocks.
+        CF_EVENT_IDS => {
+            // Every append looks its ids up, and nearly all are new: bloom filters on the
+            // tables and on the memtable answer "absent" without a search.
+            block.set_bloom_filter(10.0, false);
+            o.set_memtable_prefix_bloom_ratio(0.05);
+            o.set_memtable_whole_key_filtering(true);
+        }
+        CF_SNAPSHOTS | CF_META => {
             block.set_bloom_filter(10.0, false);
         }
         _ => {}
@@ -303,16 +308,23 @@ impl RocksLog {
         }
     }
 
+    /// Validates, hashes and encodes on the caller's thread, leaving the writer only the
+    /// work that needs the stream's head.
     fn request(
+        &self,
         stream: StreamName,
         expected: ExpectedVersion,
         events: Vec<EventData>,
-    ) -> (
-        AppendRequest,
-        oneshot::Receiver<Result<AppendResult, AppendError>>,
-    ) {
-        let (ack, rx) = oneshot::channel();
+    ) -> Result<
         (
+            AppendRequest,
+            oneshot::Receiver<Result<AppendResult, AppendError>>,
+        ),
+        AppendError,
+    > {
+        let events = group_commit::prepare_events(events, &self.inner.shared.options)?;
+        let (ack, rx) = oneshot::channel();
+        Ok((
             AppendRequest {
                 stream,
                 expected,
@@ -320,7 +332,7 @@ impl RocksLog {
                 ack,
             },
             rx,
-        )
+        ))
     }
 }
 
@@ -335,12 +347,10 @@ impl EventStore for RocksLog {
         expected: ExpectedVersion,
         events: Vec<EventData>,
     ) -> AppendFuture {
-        let (req, rx) = Self::request(stream, expected, events);
-        let submitted = self.submit(req, false);
-        Box::pin(async move {
-            submitted?;
-            rx.await.map_err(closed)?
-        })
+        let submitted = self
+            .request(stream, expected, events)
+            .and_then(|(req, rx)| self.submit(req, false).map(|()| rx));
+        Box::pin(async move { submitted?.await.map_err(closed)? })
     }
 
     fn append_blocking(
@@ -349,7 +359,7 @@ impl EventStore for RocksLog {
         expected: ExpectedVersion,
         events: Vec<EventData>,
     ) -> Result<AppendResult, AppendError> {
-        let (req, rx) = Self::request(stream, expected, events);
+        let (req, rx) = self.request(stream, expected, events)?;
         self.submit(req, true)?;
         rx.blocking_recv().map_err(closed)?
     }
@@ -384,7 +394,7 @@ impl EventStore for RocksLog {
     }
 
     fn stream_version_blocking(&self, stream: &StreamName) -> Result<Option<u64>, ReadError> {
-        Ok(self.inner.shared.head(stream)?.map(|h| h.version))
+        Ok(self.inner.shared.last_indexed(stream)?.map(|(v, _)| v))
     }
 
     fn find_event_blocking(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, ReadError> {
@@ -494,14 +504,60 @@ impl Shared {
         }
     }
 
+    /// The stream's last (version, position), from its last index entry.
+    pub fn last_indexed(&self, stream: &StreamName) -> Result<Option<(u64, u64)>, StorageError> {
+        let name = stream.as_str();
+        let positions = self.index_scan(
+            CF_STREAM_INDEX,
+            name,
+            u64::MAX,
+            Direction::Backward,
+            1,
+            |v, bytes| {
+                codec::decode_u64(bytes)
+                    .map(|p| (v, p))
+                    .map_err(|e| StorageError::codec(format!("stream_index/{stream}/{v}"), e))
+            },
+        )?;
+        Ok(positions.first().copied())
+    }
+
+    /// The stream's head: its last version and position, and that event's chain hash.
     pub fn head(&self, stream: &StreamName) -> Result<Option<StreamHead>, StorageError> {
-        let cf = self.cf(CF_HEADS)?;
-        match self.db.get_pinned_cf(cf, stream.as_str())? {
-            None => Ok(None),
-            Some(bytes) => codec::decode(&bytes)
-                .map(Some)
-                .map_err(|e| StorageError::codec(format!("heads/{stream}"), e)),
+        let Some((version, position)) = self.last_indexed(stream)? else {
+            return Ok(None);
+        };
+        let event = self.event_at(position)?.ok_or_else(|| {
+            StorageError::corrupted(
+                format!("stream_index/{stream}/{version}"),
+                "points at a missing event",
+            )
+        })?;
+        if &event.stream != stream || event.version != version {
+            return Err(StorageError::corrupted(
+                format!("stream_index/{stream}/{version}"),
+                format!("points at {}@{}", event.stream, event.version),
+            ));
         }
+        Ok(Some(StreamHead {
+            version,
+            position,
+            hash: event.hash,
+        }))
+    }
+
+    /// Which of `ids` are stored, in one batched lookup.
+    pub fn stored_ids(&self, ids: &mut [Uuid]) -> Result<Vec<Uuid>, StorageError> {
+        ids.sort_unstable();
+        let cf = self.cf(CF_EVENT_IDS)?;
+        let keys: Vec<&[u8]> = ids.iter().map(|id| &id.as_bytes()[..]).collect();
+        let mut found = Vec::new();
+        for (id, got) in ids.iter().zip(self.db.batched_multi_get_cf(cf, keys, true)) {
+            if got?.is_some() {
+                found.push(*id);
+            }
+        }
+        Ok(found)
     }
 
     pub fn event_at(&self, position: u64) -> Result<Option<RecordedEvent>, StorageError> {
@@ -597,16 +653,16 @@ impl Shared {
     }
 
     /// Positions from an index keyed `name ‖ 0xFF ‖ n`, from `n = from`.
-    fn index_scan(
+    fn index_scan<T>(
         &self,
         cf: &str,
         name: &str,
         from: u64,
         direction: Direction,
         limit: usize,
-        // index value → position
-        position_of: impl Fn(u64, &[u8]) -> Result<u64, StorageError>,
-    ) -> Result<Vec<u64>, StorageError> {
+        // (key suffix, index value) → output
+        position_of: impl Fn(u64, &[u8]) -> Result<T, StorageError>,
+    ) -> Result<Vec<T>, StorageError> {
         let prefix = keys::prefix(name);
         let mut ro = ReadOptions::default();
         ro.set_iterate_lower_bound(prefix.clone());
@@ -720,7 +776,7 @@ impl Shared {
                 limit: self.options.max_snapshot_bytes,
             });
         }
-        let actual = self.head(stream)?.map(|h| h.version);
+        let actual = self.last_indexed(stream)?.map(|(v, _)| v);
         if actual.is_none_or(|v| snapshot.version > v) {
             return Err(SnapshotError::BeyondStream {
                 stream: stream.clone(),

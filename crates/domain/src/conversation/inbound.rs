@@ -1,0 +1,106 @@
+//! An SMS/MMS from the external number arrives (reported by the carrier adapter, so only
+//! the System records it).
+//!
+//! The one decision also keeps the conversation where the directory routes our number
+//! (an inbox, or none), reopens a Done inbox conversation, and honours opt-out keywords,
+//! so that an auditor replaying the stream sees each consequence right after its cause.
+
+use crate::command_meta::{Actor, CommandMeta};
+use crate::conversation::content::{checked_content, AttachmentRef, Medium};
+use crate::conversation::event::{
+    ConversationEvent, InboundReceived, InboxAttached, InboxDetached, OptedIn, OptedOut,
+    ReopenedByInboundText,
+};
+use crate::conversation::inbox_assignment::InboxStatus;
+use crate::conversation::kind::ConversationKind;
+use crate::conversation::opt_out::OptOutKeyword;
+use crate::conversation::rejection::ConversationRejection;
+use crate::conversation::state::{Author, Conversation};
+use crate::ids::{InboxId, MessageId};
+use crate::phone_number::PhoneNumber;
+
+impl Conversation {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record_inbound(
+        &self,
+        meta: &CommandMeta,
+        message_id: MessageId,
+        from: &PhoneNumber,
+        to: &PhoneNumber,
+        text: &str,
+        media: &[AttachmentRef],
+        routed_to_inbox: Option<InboxId>,
+    ) -> Result<Vec<ConversationEvent>, ConversationRejection> {
+        let header = self.started(meta)?;
+        if meta.actor != Actor::System {
+            return Err(ConversationRejection::SystemOnly);
+        }
+        let ConversationKind::External { our, their } = &header.kind else {
+            return Err(ConversationRejection::NotExternal);
+        };
+        if from != their || to != our {
+            return Err(ConversationRejection::InboundAddressMismatch);
+        }
+        if let Some(existing) = self.messages.get(&message_id) {
+            // Carriers retry webhooks; the caller derives the id from the carrier's.
+            return if existing.author == Author::External(from.clone()) {
+                Ok(vec![])
+            } else {
+                Err(ConversationRejection::DuplicateMessageId { message_id })
+            };
+        }
+        let media = checked_content(text, media, Medium::InboundSms)?;
+
+        let at_ms = meta.at_ms;
+        let mut events = Vec::new();
+        let current_inbox = self.inbox.as_ref().map(|a| a.inbox);
+        if current_inbox != routed_to_inbox {
+            if let Some(inbox) = current_inbox {
+                events.push(ConversationEvent::InboxDetached(InboxDetached {
+                    inbox,
+                    at_ms,
+                }));
+            }
+            if let Some(inbox) = routed_to_inbox {
+                events.push(ConversationEvent::InboxAttached(InboxAttached {
+                    inbox,
+                    at_ms,
+                }));
+            }
+        }
+        events.push(ConversationEvent::InboundReceived(InboundReceived {
+            message_id,
+            seq: self.last_seq + 1,
+            from: from.clone(),
+            text: text.to_owned(),
+            media,
+            at_ms,
+        }));
+        let done_here = self
+            .inbox
+            .as_ref()
+            .is_some_and(|a| Some(a.inbox) == routed_to_inbox && a.status == InboxStatus::Done);
+        if done_here {
+            events.push(ConversationEvent::ReopenedByInboundText(
+                ReopenedByInboundText { message_id, at_ms },
+            ));
+        }
+        let opted_out = self.opted_out.contains(from);
+        match OptOutKeyword::parse(text) {
+            Some(OptOutKeyword::Stop) if !opted_out => {
+                events.push(ConversationEvent::OptedOut(OptedOut {
+                    number: from.clone(),
+                    at_ms,
+                }));
+            }
+            Some(OptOutKeyword::Start) if opted_out => {
+                events.push(ConversationEvent::OptedIn(OptedIn {
+                    number: from.clone(),
+                    at_ms,
+                }));
+            }
+            _ => {}
+        }
+        Ok(events)
+    }
+}

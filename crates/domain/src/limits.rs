@@ -1,0 +1,53 @@
+//! Every size limit of the domain, in one place so the gateway can publish them.
+//!
+//! Text lengths count Unicode scalar values (`char`s), not bytes: an emoji is one
+//! character of a message like any letter.
+
+/// Longest text of a message in an internal conversation (Direct, Channel).
+pub const MAX_INTERNAL_TEXT_CHARS: usize = 4000;
+/// Longest text of a message that goes out by SMS (External, Group), and of an inbound
+/// SMS: carriers concatenate segments up to this length and no further.
+pub const MAX_SMS_TEXT_CHARS: usize = 1600;
+/// Most attachments (or inbound MMS media) on one message.
+pub const MAX_ATTACHMENTS_PER_MESSAGE: usize = 10;
+/// Largest file attached to an internal message.
+pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+/// Largest image sent by MMS. The attachment store resizes images to about 600 KB before
+/// they are referenced by a message, so anything above this was not resized.
+pub const MAX_MMS_IMAGE_BYTES: u64 = 600 * 1024;
+/// Image types carriers deliver as MMS.
+pub const MMS_IMAGE_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/gif"];
+/// Longest MIME type accepted on an attachment (RFC 6838 allows 127 + 1 + 127).
+pub const MAX_MIME_TYPE_CHARS: usize = 255;
+
+/// Longest channel name.
+pub const MAX_CHANNEL_NAME_CHARS: usize = 80;
+/// Most internal members of one channel or group.
+pub const MAX_CONVERSATION_MEMBERS: usize = 500;
+/// Most external numbers in one mixed group; group MMS is not delivered reliably to more.
+pub const MAX_GROUP_EXTERNALS: usize = 10;
+
+/// Longest organization name.
+pub const MAX_ORGANIZATION_NAME_CHARS: usize = 200;
+/// Longest user name.
+pub const MAX_USER_NAME_CHARS: usize = 200;
+/// Fewest and most digits of an extension number.
+pub const MIN_EXTENSION_DIGITS: usize = 2;
+pub const MAX_EXTENSION_DIGITS: usize = 8;
+/// Longest contact name, and longest company name.
+pub const MAX_CONTACT_NAME_CHARS: usize = 200;
+pub const MAX_COMPANY_NAME_CHARS: usize = 200;
+/// Most phone numbers on one contact.
+pub const MAX_CONTACT_NUMBERS: usize = 10;
+
+/// Longest inbox name.
+pub const MAX_INBOX_NAME_CHARS: usize = 80;
+/// Most team members of one inbox.
+pub const MAX_INBOX_MEMBERS: usize = 500;
+
+/// Fewest and most digits of an E.164 phone number (after the `+`).
+pub const MIN_PHONE_DIGITS: usize = 8;
+pub const MAX_PHONE_DIGITS: usize = 15;
+
+/// Longest carrier failure reason kept on a delivery status.
+pub const MAX_DELIVERY_REASON_CHARS: usize = 500;
