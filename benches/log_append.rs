@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 use benchkit::{bench_line, median, Args, Latencies, RawGroupCommit};
 use eventlog::{EventData, EventStore, ExpectedVersion, LogOptions, RocksLog, StreamName};
 
+/// The event log allocates a few small buffers per event read or written; glibc's malloc
+/// spends more time on them than the log does (measured with `cargo bench --bench log_read`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENT_BYTES: usize = 200;
 
 struct Round {

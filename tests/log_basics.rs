@@ -228,8 +228,8 @@ fn verify_names_the_first_broken_link() {
         let cf = db.cf_handle("events").unwrap();
         let key = 6u64.to_be_bytes();
         let mut value = db.get_cf(cf, key).unwrap().unwrap();
-        // The last payload byte sits just before prev_hash and hash (2 × 32 bytes).
-        let i = value.len() - 65;
+        // The payload is stored last: flip its last byte.
+        let i = value.len() - 1;
         value[i] ^= 0x40;
         db.put_cf(cf, key, value).unwrap();
     }

@@ -67,7 +67,7 @@ fn verify_detects_a_flipped_byte_and_stream_prints_history() {
         let cf = db.cf_handle("events").unwrap();
         let key = 3u64.to_be_bytes();
         let mut v = db.get_cf(cf, key).unwrap().unwrap();
-        let i = v.len() - 65; // last payload byte: "hello 3" → "hello 2"
+        let i = v.len() - 1; // the payload is stored last: "hello 3" → "hello 2"
         v[i] ^= 0x01;
         db.put_cf(cf, key, v).unwrap();
     }

@@ -88,8 +88,10 @@ pub struct RecordedEvent {
     /// Commit time, microseconds since the Unix epoch, assigned by the writer.
     pub timestamp_us: u64,
     /// Hash of the stream's previous event (all zeros for version 0).
+    #[serde(with = "serde_bytes")]
     pub prev_hash: [u8; 32],
     /// Hash linking this event's content to `prev_hash` (see [`crate::chain`]).
+    #[serde(with = "serde_bytes")]
     pub hash: [u8; 32],
     pub event_id: Uuid,
     pub event_type: String,
@@ -106,7 +108,9 @@ pub(crate) struct EventHeaderRef<'a> {
     pub version: u64,
     pub position: u64,
     pub timestamp_us: u64,
+    #[serde(with = "serde_bytes")]
     pub prev_hash: &'a [u8; 32],
+    #[serde(with = "serde_bytes")]
     pub hash: &'a [u8; 32],
 }
 

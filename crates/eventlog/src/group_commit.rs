@@ -144,7 +144,10 @@ impl HeadCache {
 struct BatchOverlay {
     heads: FxHashMap<StreamName, StreamHead>,
     /// Event id → index into `events`.
+    /// Only for ids that occur more than once in the batch (`repeated`): any other id can
+    /// not have been added by an earlier append of the same batch.
     ids: FxHashMap<Uuid, usize>,
+    repeated: FxHashSet<Uuid>,
     events: Vec<RecordedEvent>,
 }
 
@@ -219,6 +222,12 @@ impl GroupWriter {
                 return;
             }
         };
+        // `stored_ids` sorted `ids`: an id retried within one batch sits next to itself.
+        overlay.repeated = ids
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
         for req in batch {
             let AppendRequest {
                 stream,
@@ -462,7 +471,9 @@ impl GroupWriter {
                 rec.event_id.as_bytes(),
                 codec::encode_u64(rec.position),
             );
-            overlay.ids.insert(rec.event_id, overlay.events.len());
+            if overlay.repeated.contains(&rec.event_id) {
+                overlay.ids.insert(rec.event_id, overlay.events.len());
+            }
             overlay.events.push(rec);
         }
         overlay.heads.insert(stream, new_head);

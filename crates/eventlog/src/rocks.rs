@@ -181,6 +181,17 @@ fn open_db(path: &Path, options: &LogOptions, read_only: bool) -> Result<DB, Sto
     Ok(db)
 }
 
+/// Read options for an iterator that will read about `limit` entries: long scans (catch-up,
+/// replay, rebuilds) read ahead and do not evict the hot working set from the block cache.
+fn scan_options(limit: usize) -> ReadOptions {
+    let mut ro = ReadOptions::default();
+    if limit > 256 {
+        ro.set_readahead_size(2 * 1024 * 1024);
+        ro.fill_cache(false);
+    }
+    ro
+}
+
 pub(crate) fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -597,7 +608,9 @@ impl Shared {
         direction: Direction,
     ) -> Result<Vec<RecordedEvent>, StorageError> {
         let mut out = Vec::with_capacity(positions.len());
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_EVENTS)?);
+        let mut it = self
+            .db
+            .raw_iterator_cf_opt(self.cf(CF_EVENTS)?, scan_options(positions.len()));
         let mut positioned = false;
         for &p in positions {
             let key = keys::position_key(p);
@@ -628,9 +641,9 @@ impl Shared {
         if limit == 0 {
             return Ok(out);
         }
-        let mut ro = ReadOptions::default();
-        ro.set_readahead_size(2 * 1024 * 1024);
-        let mut it = self.db.raw_iterator_cf_opt(self.cf(CF_EVENTS)?, ro);
+        let mut it = self
+            .db
+            .raw_iterator_cf_opt(self.cf(CF_EVENTS)?, scan_options(limit));
         it.seek(keys::position_key(from));
         let mut expect = from;
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
@@ -664,7 +677,7 @@ impl Shared {
         position_of: impl Fn(u64, &[u8]) -> Result<T, StorageError>,
     ) -> Result<Vec<T>, StorageError> {
         let prefix = keys::prefix(name);
-        let mut ro = ReadOptions::default();
+        let mut ro = scan_options(limit);
         ro.set_iterate_lower_bound(prefix.clone());
         ro.set_iterate_upper_bound(keys::upper_bound(&prefix));
         let mut it = self.db.raw_iterator_cf_opt(self.cf(cf)?, ro);
