@@ -2,6 +2,9 @@
 //!
 //! - [`TempLog`]: a real RocksDB log in its own temp directory, reopenable.
 //! - [`event`] / [`payload_for`]: deterministic events whose payload can be recomputed.
+//! - [`actors::ActorWorld`]: a log, an actix runtime and registries, restartable.
+
+pub mod actors;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,0 +1,295 @@
+//! The part of an actor that is not actix: its state, how it is loaded, how a command is
+//! executed against it. Plain async code over the [`EventStore`] trait, so it is tested and
+//! benchmarked without an actor around it.
+
+use std::sync::Arc;
+
+use domain::Aggregate;
+use eventlog::store::nonblocking;
+use eventlog::{
+    codec, AppendError, Direction, EventStore, ExpectedVersion, Metadata, Snapshot, StreamName,
+};
+use uuid::Uuid;
+
+use crate::config::ActorConfig;
+use crate::error::{ActorError, CommandError};
+use crate::event_codec;
+
+/// Schema version of snapshot states written by this build. A snapshot of another version
+/// is ignored and the stream replayed from the start.
+pub const SNAPSHOT_SCHEMA: u16 = 1;
+
+/// Events read per page while replaying.
+const REPLAY_PAGE: usize = 1024;
+
+/// How a command is to be written.
+#[derive(Debug, Clone, Default)]
+pub struct ExecuteOptions {
+    /// When set, the events' ids derive from it, so a retried command (same key) is
+    /// recognised and written once.
+    pub idempotency_key: Option<Uuid>,
+    /// Correlation, causation and acting user recorded with every event.
+    pub metadata: Metadata,
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandOutcome<E> {
+    /// The stream's version after the command (`None`: the stream still has no events).
+    pub version: Option<u64>,
+    /// Global position of the last event written, for read-your-writes; `None` when the
+    /// command wrote nothing.
+    pub position: Option<u64>,
+    /// The events written (empty when the command's effect already held).
+    pub events: Vec<E>,
+    /// True when the command was recognised as a retry of one already written.
+    pub deduplicated: bool,
+}
+
+/// An aggregate, the stream it lives in, and the version of the last event folded in.
+pub struct Core<A: Aggregate> {
+    pub stream: StreamName,
+    pub state: A,
+    /// Version of the last event applied; `None` for a stream with no events.
+    pub version: Option<u64>,
+    store: Arc<dyn EventStore>,
+    config: ActorConfig,
+    since_snapshot: u64,
+}
+
+impl<A: Aggregate> Core<A> {
+    /// Loads the latest snapshot (if any and readable) and replays the events after it.
+    ///
+    /// # Errors
+    /// Storage failures and undecodable events.
+    pub async fn load(
+        store: Arc<dyn EventStore>,
+        stream: StreamName,
+        config: ActorConfig,
+    ) -> Result<Self, ActorError> {
+        let snapshot = {
+            let (store, stream) = (store.clone(), stream.clone());
+            tokio::task::spawn_blocking(move || store.read_snapshot_blocking(&stream))
+                .await
+                .map_err(|_| ActorError::Unavailable)??
+        };
+        let (state, version) = match snapshot {
+            Some(s) if s.schema_version == SNAPSHOT_SCHEMA => match codec::decode::<A>(&s.state) {
+                Ok(state) => (state, Some(s.version)),
+                Err(e) => {
+                    tracing::warn!(%stream, error = %e, "unreadable snapshot ignored; replaying");
+                    (A::default(), None)
+                }
+            },
+            _ => (A::default(), None),
+        };
+        let mut core = Self {
+            stream,
+            state,
+            version,
+            store,
+            config,
+            since_snapshot: 0,
+        };
+        core.catch_up().await?;
+        Ok(core)
+    }
+
+    /// Applies every stored event after `version`. Returns how many were applied.
+    ///
+    /// # Errors
+    /// Storage failures and undecodable events.
+    pub async fn catch_up(&mut self) -> Result<u64, ActorError> {
+        let mut applied = 0;
+        loop {
+            let from = self.version.map_or(0, |v| v + 1);
+            let page = nonblocking::read_stream(
+                &self.store,
+                &self.stream,
+                from,
+                Direction::Forward,
+                REPLAY_PAGE,
+            )
+            .await?;
+            for record in &page {
+                let event: A::Event =
+                    event_codec::decode(record).map_err(|reason| ActorError::Corrupt {
+                        stream: self.stream.to_string(),
+                        version: record.version,
+                        reason,
+                    })?;
+                self.state.apply(&event);
+                self.version = Some(record.version);
+                applied += 1;
+            }
+            if page.len() < REPLAY_PAGE {
+                break;
+            }
+        }
+        self.since_snapshot += applied;
+        Ok(applied)
+    }
+
+    /// Decides `command` against the current state and appends the outcome with the known
+    /// version as expected version. On a version conflict (someone else wrote the stream)
+    /// it catches up and decides once more; a second conflict is reported.
+    ///
+    /// # Errors
+    /// The domain's rejection, or [`ActorError`].
+    pub async fn execute(
+        &mut self,
+        command: &A::Command,
+        options: &ExecuteOptions,
+    ) -> Result<CommandOutcome<A::Event>, CommandError<A::Rejection>> {
+        if let Some(outcome) = self.already_executed(options).await? {
+            return Ok(outcome);
+        }
+        for attempt in 0..2 {
+            let events = self.state.decide(command).map_err(CommandError::Rejected)?;
+            if events.is_empty() {
+                return Ok(CommandOutcome {
+                    version: self.version,
+                    position: None,
+                    events,
+                    deduplicated: false,
+                });
+            }
+            let data = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let id = options
+                        .idempotency_key
+                        .map_or_else(Uuid::new_v4, |k| event_codec::derived_event_id(k, i));
+                    event_codec::encode(e, id, options.metadata.clone())
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ActorError::Corrupt {
+                    stream: self.stream.to_string(),
+                    version: self.version.map_or(0, |v| v + 1),
+                    reason: e.to_string(),
+                })?;
+            let expected = ExpectedVersion::after(self.version);
+            match self.store.append(self.stream.clone(), expected, data).await {
+                Ok(r) if r.deduplicated => {
+                    // Written before (by a run of this command we did not see finish):
+                    // the stream already holds the events; take them from there.
+                    self.catch_up().await?;
+                    return Ok(CommandOutcome {
+                        version: self.version,
+                        position: Some(r.last_position),
+                        events: Vec::new(),
+                        deduplicated: true,
+                    });
+                }
+                Ok(r) => {
+                    for e in &events {
+                        self.state.apply(e);
+                    }
+                    self.version = Some(r.last_version);
+                    self.since_snapshot += events.len() as u64;
+                    self.maybe_snapshot();
+                    return Ok(CommandOutcome {
+                        version: self.version,
+                        position: Some(r.last_position),
+                        events,
+                        deduplicated: false,
+                    });
+                }
+                Err(AppendError::WrongExpectedVersion { .. }) if attempt == 0 => {
+                    self.catch_up().await?;
+                }
+                Err(AppendError::WrongExpectedVersion { .. }) => {
+                    return Err(ActorError::Conflict.into());
+                }
+                Err(e) => return Err(ActorError::Append(e).into()),
+            }
+        }
+        Err(ActorError::Conflict.into())
+    }
+
+    /// A command with an idempotency key whose first event is already in this stream was
+    /// executed before: report that instead of deciding again against a newer state.
+    async fn already_executed(
+        &mut self,
+        options: &ExecuteOptions,
+    ) -> Result<Option<CommandOutcome<A::Event>>, ActorError> {
+        let Some(key) = options.idempotency_key else {
+            return Ok(None);
+        };
+        let id = event_codec::derived_event_id(key, 0);
+        let store = self.store.clone();
+        let found = tokio::task::spawn_blocking(move || store.find_event_blocking(id))
+            .await
+            .map_err(|_| ActorError::Unavailable)??;
+        match found {
+            Some(e) if e.stream == self.stream => {
+                self.catch_up().await?;
+                Ok(Some(CommandOutcome {
+                    version: self.version,
+                    position: Some(e.position),
+                    events: Vec::new(),
+                    deduplicated: true,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn maybe_snapshot(&mut self) {
+        let every = self.config.snapshot_every;
+        if every == 0 || self.since_snapshot < every {
+            return;
+        }
+        if let Some(job) = self.snapshot_job() {
+            self.since_snapshot = 0;
+            // Off the actor: a snapshot is an optimisation, its failure only costs replay.
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = job() {
+                    tracing::warn!(error = %e, "snapshot not written");
+                }
+            });
+        }
+    }
+
+    fn snapshot_job(
+        &self,
+    ) -> Option<impl FnOnce() -> Result<(), eventlog::SnapshotError> + Send + 'static> {
+        let version = self.version?;
+        let state = match codec::encode(&self.state) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(stream = %self.stream, error = %e, "state not encodable; no snapshot");
+                return None;
+            }
+        };
+        let (store, stream) = (self.store.clone(), self.stream.clone());
+        Some(move || {
+            store.write_snapshot_blocking(
+                &stream,
+                Snapshot {
+                    version,
+                    schema_version: SNAPSHOT_SCHEMA,
+                    state,
+                    taken_at_us: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_micros() as u64),
+                },
+            )
+        })
+    }
+
+    /// Writes a snapshot now and waits for it (tests, benchmarks, shutdown).
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub async fn snapshot_now(&mut self) -> Result<(), ActorError> {
+        if let Some(job) = self.snapshot_job() {
+            tokio::task::spawn_blocking(job)
+                .await
+                .map_err(|_| ActorError::Unavailable)??;
+            self.since_snapshot = 0;
+        }
+        Ok(())
+    }
+}
