@@ -249,3 +249,20 @@ fn verify_names_the_first_broken_link() {
         .unwrap()
         .is_ok());
 }
+
+#[test]
+fn checkpoints_survive_reopen_and_are_refused_read_only() {
+    let mut t = TempLog::new();
+    assert_eq!(t.log().read_checkpoint_blocking("router").unwrap(), None);
+    t.log().write_checkpoint_blocking("router", 41).unwrap();
+    t.log().write_checkpoint_blocking("router", 42).unwrap();
+    t.log().write_checkpoint_blocking("other", 7).unwrap();
+    t.reopen();
+    assert_eq!(
+        t.log().read_checkpoint_blocking("router").unwrap(),
+        Some(42)
+    );
+    assert_eq!(t.log().read_checkpoint_blocking("other").unwrap(), Some(7));
+    let ro = RocksLog::open_read_only(t.path()).unwrap();
+    assert!(ro.write_checkpoint_blocking("router", 1).is_err());
+}

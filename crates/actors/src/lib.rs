@@ -15,6 +15,8 @@
 //! - [`aggregate_actor`]: the actix actor around a core, its messages and passivation.
 //! - [`registry`]: starts actors on demand, spreads them over the arbiters, bounds each
 //!   one's queue, forgets passivated ones and retries a message that met a stopped actor.
+//! - [`workspace`]: the registries of every aggregate over one log and runtime.
+//! - [`process`]: process managers driven by the log (the inbound router).
 //! - [`error`]: what a command or query can fail with.
 
 pub mod aggregate_actor;
@@ -22,8 +24,10 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod event_codec;
+pub mod process;
 pub mod registry;
 pub mod runtime;
+pub mod workspace;
 
 pub use aggregate_actor::{ActorAggregate, AggregateActor, Execute, Query};
 pub use config::ActorConfig;
@@ -31,3 +35,4 @@ pub use core::{CommandOutcome, Core, ExecuteOptions};
 pub use error::{ActorError, CommandError};
 pub use registry::Registry;
 pub use runtime::ActorRuntime;
+pub use workspace::Workspace;

@@ -64,12 +64,14 @@
 //!   inbound SMS/MMS, outbound SMS requests and delivery, read markers, calls, channel
 //!   membership, and the inbox status of inbox conversations.
 //! - [`inbox`]: a shared inbox's number, name and team.
+//! - [`inbound`]: texts as the carrier hands them over, before routing (`inbound-<org>`).
 
 pub mod aggregate;
 pub mod command_meta;
 pub mod conversation;
 pub mod directory;
 pub mod ids;
+pub mod inbound;
 pub mod inbox;
 pub mod limits;
 pub mod phone_number;

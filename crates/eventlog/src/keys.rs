@@ -7,7 +7,7 @@
 //! | `category_index` | category ‖ 0xFF ‖ position (u64 BE) | version (u64 record) |
 //! | `event_ids` | event id (16 bytes) | position (u64 record) |
 //! | `snapshots` | stream | [`Snapshot`](crate::Snapshot) record |
-//! | `meta` | ASCII name | record |
+//! | `meta` | ASCII name (`format`, `checkpoint/<consumer>`) | record |
 //!
 //! A stream's head (last version, position, chain hash) is its last `stream_index` entry and
 //! the event it points at, so no separate heads record has to be written per append.
@@ -33,6 +33,13 @@ pub const ALL_CFS: [&str; 6] = [
 
 /// `meta` key holding the log's format version.
 pub const META_FORMAT: &[u8] = b"format";
+
+/// `meta` key of a consumer's checkpoint: `checkpoint/<consumer>`.
+pub fn checkpoint_key(consumer: &str) -> Vec<u8> {
+    let mut k = b"checkpoint/".to_vec();
+    k.extend_from_slice(consumer.as_bytes());
+    k
+}
 
 const SEP: u8 = 0xFF;
 

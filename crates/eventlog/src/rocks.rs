@@ -439,6 +439,37 @@ impl EventStore for RocksLog {
         Ok(self.inner.shared.read_snapshot(stream)?)
     }
 
+    fn read_checkpoint_blocking(&self, consumer: &str) -> Result<Option<u64>, ReadError> {
+        let shared = &self.inner.shared;
+        let key = keys::checkpoint_key(consumer);
+        match shared
+            .db
+            .get_pinned_cf(shared.cf(CF_META)?, &key)
+            .map_err(StorageError::from)?
+        {
+            None => Ok(None),
+            Some(v) => Ok(Some(codec::decode_u64(&v).map_err(|e| {
+                StorageError::codec(format!("meta/checkpoint/{consumer}"), e)
+            })?)),
+        }
+    }
+
+    fn write_checkpoint_blocking(&self, consumer: &str, position: u64) -> Result<(), ReadError> {
+        if self.inner.writer.is_none() {
+            return Err(StorageError::ReadOnly.into());
+        }
+        let shared = &self.inner.shared;
+        shared
+            .db
+            .put_cf(
+                shared.cf(CF_META)?,
+                keys::checkpoint_key(consumer),
+                codec::encode_u64(position),
+            )
+            .map_err(StorageError::from)?;
+        Ok(())
+    }
+
     fn verify_stream_blocking(&self, stream: &StreamName) -> Result<VerifyReport, ReadError> {
         Ok(verify::verify_stream(&self.inner.shared, stream)?)
     }

@@ -126,6 +126,20 @@ pub trait EventStore: Send + Sync + 'static {
         stream: &StreamName,
     ) -> Result<Option<Snapshot>, SnapshotError>;
 
+    /// The position a named consumer (a process manager) has processed up to.
+    ///
+    /// # Errors
+    /// Storage failure or a corrupted record.
+    fn read_checkpoint_blocking(&self, consumer: &str) -> Result<Option<u64>, ReadError>;
+
+    /// Records that `consumer` has processed everything up to `position`. Not synced: a
+    /// checkpoint lost in a crash only makes the consumer see some events again, which
+    /// its effects must tolerate anyway (they are idempotent).
+    ///
+    /// # Errors
+    /// Storage failure; [`crate::StorageError::ReadOnly`] on a read-only log.
+    fn write_checkpoint_blocking(&self, consumer: &str, position: u64) -> Result<(), ReadError>;
+
     /// Verifies one stream's hash chain and index.
     ///
     /// # Errors

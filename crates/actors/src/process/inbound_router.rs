@@ -1,0 +1,176 @@
+//! Routes arrived texts (`inbound-<org>`) into External conversations.
+//!
+//! For each `SmsArrived`: ask the organization's directory how the number is routed, start
+//! the External conversation of (our number, their number) if needed (attached to the
+//! inbox when the number routes to one), and record the text in it. The message id and the
+//! idempotency keys derive from the arrived event's id, so reprocessing is harmless.
+
+use std::time::Duration;
+
+use domain::directory::Routing;
+use domain::inbound::{InboundEvent, INBOUND_CATEGORY};
+use domain::{CommandMeta, ConversationCommand, ConversationId, ConversationRejection, MessageId};
+use eventlog::{RecordedEvent, StartFrom, Subscription, SubscriptionTarget};
+use uuid::Uuid;
+
+use crate::core::ExecuteOptions;
+use crate::error::{ActorError, CommandError};
+use crate::event_codec;
+use crate::workspace::Workspace;
+
+/// Checkpoint name of this process manager.
+pub const CHECKPOINT: &str = "inbound_router";
+
+/// What happened to one arrived text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    /// Recorded in this conversation.
+    Recorded(ConversationId),
+    /// The number is not one of the organization's: nothing to record.
+    UnknownNumber,
+    /// The organization's directory does not exist.
+    UnknownOrganization,
+}
+
+/// Why routing one event failed (it will be retried).
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("undecodable inbound event at position {position}: {reason}")]
+    Corrupt { position: u64, reason: String },
+    #[error("conversation refused the text: {0}")]
+    Rejected(ConversationRejection),
+    #[error(transparent)]
+    Actor(#[from] ActorError),
+}
+
+impl From<CommandError<ConversationRejection>> for RouteError {
+    fn from(e: CommandError<ConversationRejection>) -> Self {
+        match e {
+            CommandError::Rejected(r) => RouteError::Rejected(r),
+            CommandError::Actor(a) => RouteError::Actor(a),
+        }
+    }
+}
+
+/// Routes one arrived text. Safe to call again for the same event.
+///
+/// # Errors
+/// [`RouteError`] when the event cannot be decoded, a conversation refuses it, or an actor
+/// cannot be reached.
+pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, RouteError> {
+    let InboundEvent::SmsArrived(sms) =
+        event_codec::decode::<InboundEvent>(record).map_err(|reason| RouteError::Corrupt {
+            position: record.position,
+            reason,
+        })?;
+    let to = sms.to.clone();
+    let route = ws
+        .directories
+        .query(&sms.org, move |d, version| {
+            version.map(|_| d.number(&to).map(|n| n.route.clone()))
+        })
+        .await?;
+    let route = match route {
+        None => return Ok(Routed::UnknownOrganization),
+        Some(None) => return Ok(Routed::UnknownNumber),
+        Some(Some(r)) => r,
+    };
+    // Queue-routed numbers get their queue workflow with the SMS-queue issue; the text is
+    // still recorded in its External conversation so nothing a customer sends is lost.
+    let inbox = match route {
+        Routing::Inbox(i) => Some(i),
+        Routing::User(_) | Routing::Queue(_) => None,
+    };
+    let id = ConversationId::external(sms.org, &sms.to, &sms.from);
+    let meta = CommandMeta::system(sms.org, sms.at_ms);
+    let key = |purpose: &[u8]| Uuid::new_v5(&record.event_id, purpose);
+    let options = |purpose: &[u8]| ExecuteOptions {
+        idempotency_key: Some(key(purpose)),
+        metadata: eventlog::Metadata {
+            causation_id: Some(record.event_id),
+            correlation_id: record.metadata.correlation_id.or(Some(record.event_id)),
+            acting_user: None,
+        },
+    };
+    let start = ConversationCommand::StartExternal {
+        id,
+        our: sms.to.clone(),
+        their: sms.from.clone(),
+        inbox,
+        facts: Default::default(),
+    };
+    ws.conversations
+        .execute(&id, meta.issue(start), options(b"start"))
+        .await?;
+    let record_inbound = ConversationCommand::RecordInbound {
+        message_id: MessageId::from_uuid(key(b"message")),
+        from: sms.from,
+        to: sms.to,
+        text: sms.text,
+        media: sms.media,
+        routed_to_inbox: inbox,
+    };
+    ws.conversations
+        .execute(&id, meta.issue(record_inbound), options(b"record"))
+        .await?;
+    Ok(Routed::Recorded(id))
+}
+
+/// Runs the router until the log closes: from the stored checkpoint, every arrived text is
+/// routed and then checkpointed. A failure is retried with backoff, never skipped.
+pub async fn run(ws: Workspace) {
+    let store = ws.store.clone();
+    let checkpoint = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.read_checkpoint_blocking(CHECKPOINT))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+    };
+    let from = checkpoint.map_or(StartFrom::Beginning, StartFrom::After);
+    let target = SubscriptionTarget::Category(INBOUND_CATEGORY.to_owned());
+    let mut sub = match Subscription::new(store.clone(), target, from) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "inbound router cannot subscribe");
+            return;
+        }
+    };
+    loop {
+        let record = match sub.next().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(error = %e, "inbound router stopped");
+                return;
+            }
+        };
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match route(&ws, &record).await {
+                Ok(outcome) => {
+                    tracing::debug!(position = record.position, ?outcome, "inbound text routed");
+                    break;
+                }
+                Err(RouteError::Corrupt { position, reason }) => {
+                    // Retrying cannot help; verification will name it for an operator.
+                    tracing::error!(position, %reason, "skipping undecodable inbound event");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(position = record.position, error = %e, "routing failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        let (store, position) = (store.clone(), record.position);
+        let saved = tokio::task::spawn_blocking(move || {
+            store.write_checkpoint_blocking(CHECKPOINT, position)
+        })
+        .await;
+        if !matches!(saved, Ok(Ok(()))) {
+            tracing::warn!(position, "inbound router checkpoint not saved");
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Process managers: cross-actor flows driven by the log.
+//!
+//! Each one follows a category with a catch-up-then-live subscription from its stored
+//! checkpoint, turns every event into commands for actors, and moves its checkpoint only
+//! after those commands succeeded. Commands carry idempotency keys derived from the event
+//! id, so an event seen again after a crash (the checkpoint is behind) has no second
+//! effect: the flow completes exactly once in effect.
+
+pub mod inbound_router;
