@@ -67,7 +67,7 @@ pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, Rou
     let route = ws
         .directories
         .query(&sms.org, move |d, version| {
-            version.map(|_| d.number(&to).map(|n| n.route.clone()))
+            version.map(|_| d.number(&to).map(|n| n.route))
         })
         .await?;
     let route = match route {
