@@ -95,6 +95,28 @@ impl<A: Aggregate> Core<A> {
         Ok(core)
     }
 
+    /// Rebuilds the state from the stream's first event, ignoring any snapshot (to check a
+    /// snapshot, or to measure a full replay).
+    ///
+    /// # Errors
+    /// Storage failures and undecodable events.
+    pub async fn replay_from_start(
+        store: Arc<dyn EventStore>,
+        stream: StreamName,
+        config: ActorConfig,
+    ) -> Result<Self, ActorError> {
+        let mut core = Self {
+            stream,
+            state: A::default(),
+            version: None,
+            store,
+            config,
+            since_snapshot: 0,
+        };
+        core.catch_up().await?;
+        Ok(core)
+    }
+
     /// Applies every stored event after `version`. Returns how many were applied.
     ///
     /// # Errors
