@@ -266,3 +266,158 @@ fn checkpoints_survive_reopen_and_are_refused_read_only() {
     let ro = RocksLog::open_read_only(t.path()).unwrap();
     assert!(ro.write_checkpoint_blocking("router", 1).is_err());
 }
+
+/// Regression: verification under concurrent appends used to see indexes newer than the
+/// events it had walked and report breaks that were not there.
+#[test]
+fn verify_is_consistent_while_appends_land() {
+    let t = TempLog::new();
+    let store = t.store();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let s = stream(if i % 2 == 0 { "live-1" } else { "live-2" });
+                store
+                    .append_blocking(s, ExpectedVersion::Any, vec![event(i)])
+                    .unwrap();
+                i += 1;
+            }
+        })
+    };
+    for _ in 0..30 {
+        let all = store.verify_all_blocking().unwrap();
+        assert!(all.is_ok(), "{:?}", all.first_break);
+        let one = store.verify_stream_blocking(&stream("live-1")).unwrap();
+        assert!(one.is_ok(), "{:?}", one.first_break);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+}
+
+/// Regression: a re-sent subset of an append, or events spanning two appends, is not a
+/// retry of any one append.
+#[test]
+fn only_a_whole_earlier_append_counts_as_a_retry() {
+    let t = TempLog::new();
+    let s = stream("exact-1");
+    let (e1, e2, e3) = (event(1), event(2), event(3));
+    t.log()
+        .append_blocking(
+            s.clone(),
+            ExpectedVersion::NoStream,
+            vec![e1.clone(), e2.clone()],
+        )
+        .unwrap();
+    t.log()
+        .append_blocking(s.clone(), ExpectedVersion::Exact(1), vec![e3.clone()])
+        .unwrap();
+    for events in [
+        vec![e2.clone(), e3.clone()],
+        vec![e1.clone()],
+        vec![e2.clone()],
+    ] {
+        let got = t
+            .log()
+            .append_blocking(s.clone(), ExpectedVersion::Any, events);
+        assert!(
+            matches!(got, Err(AppendError::PartialDuplicate { .. })),
+            "{got:?}"
+        );
+    }
+    let again = t
+        .log()
+        .append_blocking(s.clone(), ExpectedVersion::Any, vec![e1, e2])
+        .unwrap();
+    assert!(again.deduplicated && again.first_version == 0 && again.last_version == 1);
+    assert_eq!(t.log().next_position(), 3);
+}
+
+/// Regression: two snapshot writers racing must never leave the older one stored.
+#[test]
+fn an_older_snapshot_never_replaces_a_newer_one() {
+    let t = TempLog::new();
+    let s = stream("snaprace-1");
+    t.log()
+        .append_blocking(
+            s.clone(),
+            ExpectedVersion::Any,
+            (0..100).map(event).collect(),
+        )
+        .unwrap();
+    let store = t.store();
+    for round in 0..200u64 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = [99u64, round % 50]
+            .into_iter()
+            .map(|version| {
+                let (store, barrier, s) = (store.clone(), barrier.clone(), s.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let snap = Snapshot {
+                        version,
+                        schema_version: 1,
+                        state: version.to_le_bytes().to_vec(),
+                        taken_at_us: 0,
+                    };
+                    store.write_snapshot_blocking(&s, snap).unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(
+            store.read_snapshot_blocking(&s).unwrap().unwrap().version,
+            99
+        );
+    }
+}
+
+#[test]
+fn options_that_could_not_be_read_back_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let too_big = eventlog::LogOptions {
+        max_event_bytes: 100 * 1024 * 1024,
+        ..eventlog::LogOptions::default()
+    };
+    let err = RocksLog::open(dir.path().join("log"), too_big).unwrap_err();
+    assert!(
+        matches!(err, eventlog::OpenError::InvalidOptions(_)),
+        "{err}"
+    );
+}
+
+/// Appends beyond the queued-bytes budget are shed at once, and nothing of them is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_beyond_the_byte_budget_are_refused_as_overloaded() {
+    let t = TempLog::with_options(eventlog::LogOptions {
+        max_queued_bytes: 64 * 1024,
+        max_append_bytes: 64 * 1024,
+        ..eventlog::LogOptions::default()
+    });
+    let store = t.store();
+    let pending: Vec<_> = (0..400)
+        .map(|i| {
+            let e = EventData::new("Big", 1, vec![i as u8; 4000]);
+            store.append(stream("budget-1"), ExpectedVersion::Any, vec![e])
+        })
+        .collect();
+    let (mut ok, mut shed) = (0u64, 0u64);
+    for p in pending {
+        match p.await {
+            Ok(_) => ok += 1,
+            Err(AppendError::Overloaded) => shed += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(shed > 0, "a burst beyond the budget is shed");
+    assert_eq!(ok + shed, 400);
+    assert_eq!(
+        store.next_position(),
+        ok,
+        "exactly the accepted appends were written"
+    );
+}

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use eventlog::{
-    Direction, ExpectedVersion, LogOptions, RecordedEvent, StartFrom, SubscribeError, Subscription,
-    SubscriptionTarget,
+    Direction, EventStore, ExpectedVersion, LogOptions, RecordedEvent, StartFrom, SubscribeError,
+    Subscription, SubscriptionTarget,
 };
 use testkit::{event, stream, TempLog};
 
@@ -238,4 +238,25 @@ async fn shutdown_drains_appends_and_closes_subscriptions() {
         .read_stream_blocking(&stream("drain-1"), 0, Direction::Forward, 1000)
         .unwrap();
     assert_eq!(stored.len(), 200);
+}
+
+/// A read-only log has no live feed: a subscription still replays everything stored, then
+/// reports the log closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_subscription_catches_up_then_closes() {
+    let t = TempLog::new();
+    for i in 0..10 {
+        t.log()
+            .append(stream("ro-1"), ExpectedVersion::Any, vec![event(i)])
+            .await
+            .unwrap();
+    }
+    let ro: std::sync::Arc<dyn eventlog::EventStore> =
+        std::sync::Arc::new(eventlog::RocksLog::open_read_only(t.path()).unwrap());
+    let mut sub = Subscription::new(ro, SubscriptionTarget::All, StartFrom::Beginning)
+        .unwrap()
+        .with_page_size(3);
+    let got = take(&mut sub, 10).await;
+    assert_eq!(positions(&got), (0..10).collect::<Vec<_>>());
+    assert!(matches!(sub.next().await, Err(SubscribeError::Closed)));
 }

@@ -121,6 +121,59 @@ pub fn decode_u64(bytes: &[u8]) -> Result<u64, CodecError> {
     }
 }
 
+/// An `event_ids` entry: where the event is, and its place in the append that wrote it
+/// (so a retry is recognised only as a retry of one whole append).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdEntry {
+    pub position: u64,
+    /// Index of the event within its append.
+    pub index: u32,
+    /// Number of events of that append.
+    pub count: u32,
+}
+
+/// Encodes an [`IdEntry`] as a 17-byte record: format byte + big-endian fields.
+pub fn encode_id_entry(e: IdEntry) -> [u8; 17] {
+    let mut out = [0u8; 17];
+    out[0] = FORMAT_VERSION;
+    out[1..9].copy_from_slice(&e.position.to_be_bytes());
+    out[9..13].copy_from_slice(&e.index.to_be_bytes());
+    out[13..17].copy_from_slice(&e.count.to_be_bytes());
+    out
+}
+
+/// Decodes a record written by [`encode_id_entry`].
+///
+/// # Errors
+/// [`CodecError`] when the length or the format byte is wrong.
+pub fn decode_id_entry(bytes: &[u8]) -> Result<IdEntry, CodecError> {
+    match bytes {
+        [] => Err(CodecError::Empty),
+        [FORMAT_VERSION, rest @ ..] if rest.len() == 16 => {
+            let u64_at = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&rest[i..i + 8]);
+                u64::from_be_bytes(b)
+            };
+            let u32_at = |i: usize| {
+                let mut b = [0u8; 4];
+                b.copy_from_slice(&rest[i..i + 4]);
+                u32::from_be_bytes(b)
+            };
+            Ok(IdEntry {
+                position: u64_at(0),
+                index: u32_at(8),
+                count: u32_at(12),
+            })
+        }
+        [FORMAT_VERSION, ..] => Err(CodecError::Malformed(format!(
+            "id entry of {} bytes",
+            bytes.len()
+        ))),
+        [other, ..] => Err(CodecError::UnsupportedFormat(*other)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +249,18 @@ mod tests {
     }
 
     #[test]
+    fn id_entries_round_trip_and_reject_bad_lengths() {
+        let e = IdEntry {
+            position: 9,
+            index: 2,
+            count: 3,
+        };
+        assert_eq!(decode_id_entry(&encode_id_entry(e)).unwrap(), e);
+        assert!(decode_id_entry(&encode_id_entry(e)[..16]).is_err());
+        assert!(decode_id_entry(&[]).is_err());
+    }
+
+    #[test]
     fn u64_records_round_trip_and_reject_bad_lengths() {
         assert_eq!(decode_u64(&encode_u64(u64::MAX)).unwrap(), u64::MAX);
         assert!(decode_u64(&[FORMAT_VERSION, 1, 2]).is_err());
@@ -211,6 +276,7 @@ mod tests {
             let _ = decode::<RecordedEvent>(&bytes);
             let _ = decode::<crate::snapshot::Snapshot>(&bytes);
             let _ = decode_u64(&bytes);
+            let _ = decode_id_entry(&bytes);
         }
 
         /// Every truncation and every single-byte flip of a valid record is handled without

@@ -25,6 +25,10 @@ pub enum StorageError {
     /// The log's writer has shut down.
     #[error("the log is closed")]
     Closed,
+    /// A batch write failed; the writer refuses everything after it until the log is
+    /// reopened (which rebuilds positions and heads from what is really on disk).
+    #[error("the log failed and must be reopened: {0}")]
+    Failed(String),
 }
 
 impl From<rocksdb::Error> for StorageError {
@@ -46,7 +50,12 @@ impl StorageError {
     }
 }
 
-/// Why an append was refused. In every case nothing was written.
+/// Why an append was refused.
+///
+/// Every variant except `Storage` means nothing was written. For `Storage` (`Engine`,
+/// `Failed`, `Closed` after the append was queued) the outcome is unknown: the batch may
+/// have reached the write-ahead log before the failure. Retry with the same event ids; the
+/// log recognises a retry of what was written.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppendError {
@@ -132,6 +141,8 @@ pub enum OpenError {
     IncompatibleFormat { found: u8, supported: u8 },
     #[error("cannot start the writer thread: {0}")]
     Thread(String),
+    #[error("invalid log options: {0}")]
+    InvalidOptions(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -7,7 +7,7 @@
 //! then acknowledges each caller and publishes the events live.
 //!
 //! Invariants this thread owns:
-//! - It is the only writer of `events`, the indexes and `heads`, so versions and positions
+//! - It is the only writer of `events` and the indexes, so versions and positions
 //!   are assigned without locks and are contiguous.
 //! - Each append is all-or-nothing: a refused append adds nothing to the batch; a failed
 //!   batch write acknowledges every append in it with the error and advances nothing.
@@ -53,7 +53,7 @@ pub(crate) struct PreparedEvent {
 }
 
 impl AppendRequest {
-    fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.events.iter().map(|e| e.data.size()).sum()
     }
 }
@@ -117,7 +117,7 @@ pub(crate) fn prepare_events(
         .collect()
 }
 
-/// Stream heads the writer has seen, bounded; a miss reads the `heads` family.
+/// Stream heads the writer has seen, bounded; a miss reads the stream index.
 struct HeadCache {
     map: FxHashMap<StreamName, StreamHead>,
     capacity: usize,
@@ -146,18 +146,34 @@ struct BatchOverlay {
     /// Event id → index into `events`.
     /// Only for ids that occur more than once in the batch (`repeated`): any other id can
     /// not have been added by an earlier append of the same batch.
-    ids: FxHashMap<Uuid, usize>,
+    ids: FxHashMap<Uuid, (usize, codec::IdEntry)>,
     repeated: FxHashSet<Uuid>,
     events: Vec<RecordedEvent>,
 }
 
+/// Closes the live feed when the writer stops, however it stops (a panic included), so
+/// live subscribers learn the log closed instead of waiting forever.
+struct CloseLiveOnExit(Arc<Shared>);
+
+impl Drop for CloseLiveOnExit {
+    fn drop(&mut self) {
+        let mut live = match self.0.live.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        live.take();
+    }
+}
+
 pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<WriterMsg>, last_timestamp_us: u64) {
+    let _close_live = CloseLiveOnExit(shared.clone());
     let mut writer = GroupWriter {
         heads: HeadCache {
             map: FxHashMap::default(),
             capacity: shared.options.head_cache_entries.max(1),
         },
         last_timestamp_us,
+        failed: None,
         shared,
     };
     let mut shutting_down = false;
@@ -181,13 +197,14 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<WriterMsg>, last_timestamp_u
                 Err(_) => break,
             }
         }
+        writer
+            .shared
+            .queued_bytes
+            .fetch_sub(bytes, Ordering::AcqRel);
         writer.commit(batch);
     }
     // Appends queued after the shutdown message are refused: their senders see Closed.
     drop(rx);
-    if let Ok(mut live) = writer.shared.live.lock() {
-        live.take();
-    }
     tracing::info!("event log writer stopped");
 }
 
@@ -195,12 +212,24 @@ struct GroupWriter {
     shared: Arc<Shared>,
     heads: HeadCache,
     last_timestamp_us: u64,
+    /// Set by a failed batch write. After it, what is on disk is uncertain (the batch may
+    /// be in the write-ahead log), so positions and heads in memory cannot be trusted:
+    /// everything is refused until the log is reopened and recovers them from disk.
+    failed: Option<String>,
 }
 
 type Ack = oneshot::Sender<Result<AppendResult, AppendError>>;
 
 impl GroupWriter {
     fn commit(&mut self, batch: Vec<AppendRequest>) {
+        if let Some(reason) = &self.failed {
+            for req in batch {
+                let _ = req.ack.send(Err(AppendError::Storage(StorageError::Failed(
+                    reason.clone(),
+                ))));
+            }
+            return;
+        }
         let mut overlay = BatchOverlay::default();
         let mut wb = WriteBatch::default();
         let mut acks: Vec<(Ack, AppendResult)> = Vec::with_capacity(batch.len());
@@ -264,7 +293,8 @@ impl GroupWriter {
         wo.set_memtable_insert_hint_per_batch(true);
         if let Err(e) = self.shared.db.write_opt(wb, &wo) {
             let err = StorageError::from(e);
-            tracing::error!(error = %err, "group commit failed; batch refused");
+            tracing::error!(error = %err, "group commit failed; refusing appends until reopened");
+            self.failed = Some(err.to_string());
             for (ack, _) in acks {
                 let _ = ack.send(Err(AppendError::Storage(err.clone())));
             }
@@ -308,14 +338,14 @@ impl GroupWriter {
         id: Uuid,
         stored: &FxHashSet<Uuid>,
         overlay: &BatchOverlay,
-    ) -> Result<Option<RecordedEvent>, StorageError> {
-        if let Some(&i) = overlay.ids.get(&id) {
-            return Ok(Some(overlay.events[i].clone()));
+    ) -> Result<Option<(RecordedEvent, codec::IdEntry)>, StorageError> {
+        if let Some(&(i, entry)) = overlay.ids.get(&id) {
+            return Ok(Some((overlay.events[i].clone(), entry)));
         }
         if !stored.contains(&id) {
             return Ok(None);
         }
-        self.shared.find_event(id)
+        self.shared.find_event_entry(id)
     }
 
     /// Decides whether `req` is a retry of an append already stored. `Ok(Some)` is the
@@ -331,13 +361,13 @@ impl GroupWriter {
         for e in events.iter().map(|p| &p.data) {
             if let Some(s) = self.stored_event(e.event_id, known, overlay)? {
                 stored.push((e, s));
-            } else if let Some((_, first)) = stored.first() {
+            } else if let Some((_, (first, _))) = stored.first() {
                 return Err(AppendError::PartialDuplicate {
                     event_id: first.event_id,
                 });
             }
         }
-        let Some((_, first)) = stored.first() else {
+        let Some((_, (first, _))) = stored.first() else {
             return Ok(None);
         };
         if stored.len() != events.len() {
@@ -345,8 +375,13 @@ impl GroupWriter {
                 event_id: first.event_id,
             });
         }
-        for (i, (data, s)) in stored.iter().enumerate() {
-            if &s.stream != stream || s.version != first.version + i as u64 {
+        // A retry is exactly one earlier append: same stream, same order, all of it.
+        for (i, (data, (s, entry))) in stored.iter().enumerate() {
+            let same_append = &s.stream == stream
+                && entry.index as usize == i
+                && entry.count as usize == events.len()
+                && Some(s.version) == first.version.checked_add(i as u64);
+            if !same_append {
                 return Err(AppendError::PartialDuplicate {
                     event_id: s.event_id,
                 });
@@ -357,7 +392,7 @@ impl GroupWriter {
                 });
             }
         }
-        let last = &stored[stored.len() - 1].1;
+        let last = &stored[stored.len() - 1].1 .0;
         Ok(Some(AppendResult {
             first_version: first.version,
             last_version: last.version,
@@ -394,8 +429,24 @@ impl GroupWriter {
             });
         }
         // Build every record first, so a failure leaves the batch untouched.
-        let first_version = actual.map_or(0, |v| v + 1);
-        let first_new_position = first_position + overlay.events.len() as u64;
+        let count = events.len() as u64;
+        let overflow = |what: &str| {
+            AppendError::Storage(StorageError::corrupted(
+                format!("{what} of {stream}"),
+                "would pass u64::MAX",
+            ))
+        };
+        let first_version = match actual {
+            None => 0,
+            Some(v) => v.checked_add(1).ok_or_else(|| overflow("version"))?,
+        };
+        let first_new_position = first_position
+            .checked_add(overlay.events.len() as u64)
+            .ok_or_else(|| overflow("position"))?;
+        first_version
+            .checked_add(count)
+            .and(first_new_position.checked_add(count))
+            .ok_or_else(|| overflow("version"))?;
         let mut prev_hash = head.map_or(chain::GENESIS, |h| h.hash);
         let mut records = Vec::with_capacity(events.len());
         let mut encoded = Vec::with_capacity(events.len());
@@ -454,7 +505,13 @@ impl GroupWriter {
             cf(CF_EVENT_IDS)?,
         );
         let (name, category) = (stream.as_str(), stream.category());
-        for (rec, bytes) in records.into_iter().zip(encoded) {
+        let count = count as u32; // ≤ max_append_events
+        for ((index, rec), bytes) in (0u32..).zip(records).zip(encoded) {
+            let entry = codec::IdEntry {
+                position: rec.position,
+                index,
+                count,
+            };
             wb.put_cf(events_cf, keys::position_key(rec.position), bytes);
             wb.put_cf(
                 stream_cf,
@@ -469,10 +526,12 @@ impl GroupWriter {
             wb.put_cf(
                 ids_cf,
                 rec.event_id.as_bytes(),
-                codec::encode_u64(rec.position),
+                codec::encode_id_entry(entry),
             );
             if overlay.repeated.contains(&rec.event_id) {
-                overlay.ids.insert(rec.event_id, overlay.events.len());
+                overlay
+                    .ids
+                    .insert(rec.event_id, (overlay.events.len(), entry));
             }
             overlay.events.push(rec);
         }

@@ -5,7 +5,7 @@
 //! reader of `$all` never sees position `n + 1` without `n`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -43,15 +43,48 @@ pub struct LogOptions {
     /// Appends waiting for the writer before new ones are refused with
     /// [`AppendError::Overloaded`].
     pub queue_capacity: usize,
+    /// Bytes of appends waiting for the writer before new ones are refused with
+    /// [`AppendError::Overloaded`]: memory is bounded by bytes, not only by count.
+    pub max_queued_bytes: usize,
     /// Committed batches buffered for live subscribers; a subscriber further behind falls
     /// back to reading from storage.
     pub live_buffer: usize,
-    /// Stream heads the writer keeps in memory; others are read from the `heads` family.
+    /// Stream heads the writer keeps in memory; others are read from the stream index.
     pub head_cache_entries: usize,
     /// RocksDB block cache shared by all column families.
     pub block_cache_bytes: usize,
     /// Largest snapshot state, in bytes.
     pub max_snapshot_bytes: usize,
+}
+
+impl LogOptions {
+    /// Checks that everything these options let through can also be read back.
+    ///
+    /// # Errors
+    /// [`OpenError::InvalidOptions`] naming the offending limit.
+    pub fn validate(&self) -> Result<(), OpenError> {
+        // Envelope fields (names, ids, hashes, metadata) on top of the payload.
+        const ENVELOPE_ALLOWANCE: usize = 64 * 1024;
+        let limit = codec::DECODE_LIMIT;
+        if self.max_event_bytes.saturating_add(ENVELOPE_ALLOWANCE) > limit {
+            return Err(OpenError::InvalidOptions(format!(
+                "max_event_bytes {} leaves no room under the decode limit {limit}",
+                self.max_event_bytes
+            )));
+        }
+        if self.max_snapshot_bytes.saturating_add(ENVELOPE_ALLOWANCE) > limit {
+            return Err(OpenError::InvalidOptions(format!(
+                "max_snapshot_bytes {} exceeds the decode limit {limit}",
+                self.max_snapshot_bytes
+            )));
+        }
+        if self.max_append_bytes > self.max_queued_bytes {
+            return Err(OpenError::InvalidOptions(
+                "max_append_bytes must not exceed max_queued_bytes".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for LogOptions {
@@ -62,7 +95,8 @@ impl Default for LogOptions {
             max_append_events: 10_000,
             max_batch_bytes: 8 * 1024 * 1024,
             queue_capacity: 65_536,
-            live_buffer: 4096,
+            max_queued_bytes: 256 * 1024 * 1024,
+            live_buffer: 512,
             head_cache_entries: 200_000,
             block_cache_bytes: 128 * 1024 * 1024,
             max_snapshot_bytes: 32 * 1024 * 1024,
@@ -91,10 +125,14 @@ pub(crate) struct Shared {
     /// Position the next committed event gets. Only the writer advances it, after the
     /// batch is durable and before publishing it live.
     pub next_position: AtomicU64,
-    /// Live fan-out of committed batches; taken (dropped) at shutdown so subscribers see
-    /// the log close.
+    /// Live fan-out of committed batches; taken (dropped) when the writer stops, however
+    /// it stops, so subscribers see the log close.
     pub live: Mutex<Option<broadcast::Sender<LiveBatch>>>,
     pub path: PathBuf,
+    /// Bytes of appends submitted and not yet taken by the writer.
+    pub queued_bytes: AtomicUsize,
+    /// Serialises snapshot read-compare-write, so an older snapshot never replaces a newer.
+    pub snapshot_lock: Mutex<()>,
 }
 
 struct Writer {
@@ -116,10 +154,15 @@ impl Drop for Inner {
 }
 
 fn shutdown_writer(w: &Writer) {
-    // The writer drains everything queued before the shutdown message, then exits.
+    // The writer drains everything queued before the shutdown message, then exits. The
+    // lock is held while joining, so a concurrent second call also returns only once the
+    // writer is done.
     let _ = w.tx.send(WriterMsg::Shutdown);
-    let handle = w.thread.lock().ok().and_then(|mut h| h.take());
-    if let Some(h) = handle {
+    let mut handle = match w.thread.lock() {
+        Ok(h) => h,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(h) = handle.take() {
         let _ = h.join();
     }
 }
@@ -202,9 +245,9 @@ pub(crate) fn now_us() -> u64 {
 impl RocksLog {
     /// Opens (or creates) the log in `path` and starts its writer thread.
     ///
-    /// Recovery is cheap: the last position is the last key of `events`; stream heads are
-    /// loaded lazily from the `heads` family, which every batch updates atomically with the
-    /// events it writes.
+    /// Recovery is cheap: the last position is the last key of `events`; a stream's head is
+    /// read lazily from its last `stream_index` entry, which every batch writes atomically
+    /// with the events.
     ///
     /// # Errors
     /// [`OpenError`] when RocksDB cannot open the directory, it holds another format, or the
@@ -224,6 +267,7 @@ impl RocksLog {
     }
 
     fn open_inner(path: &Path, options: LogOptions, read_only: bool) -> Result<Self, OpenError> {
+        options.validate()?;
         let db = open_db(path, &options, read_only)?;
         let (live_tx, _) = broadcast::channel(options.live_buffer.max(1));
         let shared = Arc::new(Shared {
@@ -232,10 +276,18 @@ impl RocksLog {
             next_position: AtomicU64::new(0),
             live: Mutex::new(if read_only { None } else { Some(live_tx) }),
             path: path.to_path_buf(),
+            queued_bytes: AtomicUsize::new(0),
+            snapshot_lock: Mutex::new(()),
         });
         shared.check_format(read_only)?;
         let last = shared.last_event()?;
-        let next_position = last.as_ref().map_or(0, |e| e.position + 1);
+        let next_position = match &last {
+            None => 0,
+            Some(e) => e
+                .position
+                .checked_add(1)
+                .ok_or_else(|| StorageError::corrupted("events", "last position is u64::MAX"))?,
+        };
         shared.next_position.store(next_position, Ordering::Release);
         let writer = if read_only {
             None
@@ -305,8 +357,16 @@ impl RocksLog {
             .writer
             .as_ref()
             .ok_or(AppendError::Storage(StorageError::ReadOnly))?;
+        let shared = &self.inner.shared;
+        let bytes = req.size();
+        if shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes
+            > shared.options.max_queued_bytes
+        {
+            shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(AppendError::Overloaded);
+        }
         let msg = WriterMsg::Append(req);
-        if blocking {
+        let sent = if blocking {
             writer
                 .tx
                 .send(msg)
@@ -316,7 +376,11 @@ impl RocksLog {
                 TrySendError::Full(_) => AppendError::Overloaded,
                 TrySendError::Disconnected(_) => AppendError::Storage(StorageError::Closed),
             })
+        };
+        if sent.is_err() {
+            shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
         }
+        sent
     }
 
     /// Validates, hashes and encodes on the caller's thread, leaving the writer only the
@@ -611,15 +675,23 @@ impl Shared {
     }
 
     pub fn find_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, StorageError> {
+        Ok(self.find_event_entry(id)?.map(|(e, _)| e))
+    }
+
+    /// The stored event with this id and its place in the append that wrote it.
+    pub fn find_event_entry(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(RecordedEvent, codec::IdEntry)>, StorageError> {
         let Some(bytes) = self
             .db
             .get_pinned_cf(self.cf(CF_EVENT_IDS)?, id.as_bytes())?
         else {
             return Ok(None);
         };
-        let position = codec::decode_u64(&bytes)
+        let entry = codec::decode_id_entry(&bytes)
             .map_err(|e| StorageError::codec(format!("event_ids/{id}"), e))?;
-        let event = self.event_at(position)?.ok_or_else(|| {
+        let event = self.event_at(entry.position)?.ok_or_else(|| {
             StorageError::corrupted(format!("event_ids/{id}"), "points at a missing event")
         })?;
         if event.event_id != id {
@@ -628,7 +700,7 @@ impl Shared {
                 "points at another event",
             ));
         }
-        Ok(Some(event))
+        Ok(Some((event, entry)))
     }
 
     /// Fetches the events at `positions` (all ascending or all descending) with one
@@ -676,16 +748,16 @@ impl Shared {
             .db
             .raw_iterator_cf_opt(self.cf(CF_EVENTS)?, scan_options(limit));
         it.seek(keys::position_key(from));
-        let mut expect = from;
+        let mut expect = Some(from);
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             let e = self.decode_event(k, v)?;
-            if e.position != expect {
+            if Some(e.position) != expect {
                 return Err(StorageError::corrupted(
-                    format!("events/{expect}"),
+                    format!("events/{expect:?}"),
                     format!("gap in $all: next stored position is {}", e.position),
                 ));
             }
-            expect += 1;
+            expect = e.position.checked_add(1);
             out.push(e);
             if out.len() >= limit {
                 return Ok(out);
@@ -753,21 +825,28 @@ impl Shared {
             },
         )?;
         let events = self.events_at(&positions, direction)?;
-        // The index says which events these are; the events must agree.
-        let mut expect = match (direction, events.first()) {
-            (_, None) => return Ok(events),
-            (_, Some(first)) => first.version,
+        // The index says which events these are; the events must agree, and versions are
+        // contiguous from 0, so a forward read starts exactly at `from`.
+        let Some(first) = events.first() else {
+            return Ok(events);
         };
+        if direction == Direction::Forward && first.version != from {
+            return Err(StorageError::corrupted(
+                format!("stream_index/{stream}/{from}"),
+                format!("missing; the index continues at version {}", first.version),
+            ));
+        }
+        let mut expect = Some(first.version);
         for e in &events {
-            if &e.stream != stream || e.version != expect {
+            if &e.stream != stream || Some(e.version) != expect {
                 return Err(StorageError::corrupted(
-                    format!("stream_index/{stream}/{expect}"),
+                    format!("stream_index/{stream}/{expect:?}"),
                     format!("points at {}@{}", e.stream, e.version),
                 ));
             }
             expect = match direction {
-                Direction::Forward => expect + 1,
-                Direction::Backward => expect.wrapping_sub(1),
+                Direction::Forward => e.version.checked_add(1),
+                Direction::Backward => e.version.checked_sub(1),
             };
         }
         Ok(events)
@@ -820,6 +899,10 @@ impl Shared {
                 limit: self.options.max_snapshot_bytes,
             });
         }
+        let _serialised = match self.snapshot_lock.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         let actual = self.last_indexed(stream)?.map(|(v, _)| v);
         if actual.is_none_or(|v| snapshot.version > v) {
             return Err(SnapshotError::BeyondStream {

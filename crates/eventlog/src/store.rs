@@ -5,7 +5,9 @@
 //! Methods named `*_blocking` block the calling thread on storage: call them from a
 //! dedicated thread or `tokio::task::spawn_blocking`, never on an async executor thread.
 //! [`EventStore::append`] never blocks: it queues the append and returns a future that
-//! resolves once the append is durable.
+//! resolves once the append is durable. Dropping that future does not cancel the append.
+//! Dropping the last handle of a [`crate::RocksLog`] waits for its writer to drain, so do
+//! it (or call `shutdown`) off the executor.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,6 +47,10 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> AppendFuture;
 
     /// As [`EventStore::append`], blocking the calling thread until durable.
+    ///
+    /// # Panics
+    /// When called on an async executor thread (tokio refuses to block one): use
+    /// [`EventStore::append`] there.
     ///
     /// # Errors
     /// [`AppendError`]; in every case nothing was written.

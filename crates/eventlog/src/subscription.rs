@@ -1,11 +1,12 @@
 //! Catch-up-then-live subscriptions on `$all`, a category, or one stream.
 //!
-//! A subscription reads pages from storage until it is caught up, then follows the live
-//! batches the writer publishes. The seam has no gap and no duplicate because the live
-//! receiver is created *before* the storage read that finds the end: every batch committed
-//! after that moment is in the receiver, everything before is in storage, and the overlap
-//! is dropped by comparing against the cursor (the next position, or version for a stream
-//! subscription).
+//! A subscription reads pages from storage until a page comes back short, then subscribes
+//! to the live batches the writer publishes and reads storage once more. The seam has no
+//! gap and no duplicate because the live receiver is created *before* that last storage
+//! read: every batch committed after that moment is in the receiver, everything before is
+//! in storage, and the overlap is dropped by comparing against the cursor (the next
+//! position, or version for a stream subscription). No receiver exists during a long
+//! catch-up, so a rebuild from the start never pins the live buffer.
 //!
 //! A subscriber that falls behind the live buffer never blocks the writer and never loses
 //! events: the receiver reports it lagged, the subscription drops it and catches up from
@@ -93,9 +94,8 @@ impl Subscription {
                 return Err(ReadError::InvalidCategory(c.clone()));
             }
         }
-        // The receiver exists before anything is read, so nothing committed from here on
-        // can be missed.
-        let live = store.live();
+        // `End` means after everything committed now; later events are found by the first
+        // catch-up read, which starts there.
         let created_at = store.next_position();
         let next = match (from, &target) {
             (StartFrom::Beginning, _) => Some(0),
@@ -113,7 +113,7 @@ impl Subscription {
                 _ => None,
             },
             buffer: VecDeque::new(),
-            live,
+            live: None,
             caught_up: false,
             page: PAGE,
         })
@@ -144,27 +144,22 @@ impl Subscription {
     /// The next event. Never misses or repeats one.
     ///
     /// # Errors
-    /// [`SubscribeError::Closed`] when the log shuts down; storage errors.
+    /// [`SubscribeError::Closed`] once the log has shut down (or is read-only) and every
+    /// stored event has been delivered; storage errors.
     pub async fn next(&mut self) -> Result<RecordedEvent, SubscribeError> {
         loop {
             if let Some(e) = self.deliver() {
                 return Ok(e);
             }
             if !self.caught_up {
-                self.ensure_live()?;
-                let (store, target, next, page, since) = (
-                    self.store.clone(),
-                    self.target.clone(),
-                    self.next,
-                    self.page,
-                    self.created_at,
-                );
-                let page_read = tokio::task::spawn_blocking(move || {
-                    read_page(&*store, &target, next, since, page)
-                })
-                .await
-                .map_err(|e| StorageError::Engine(format!("catch-up task failed: {e}")))??;
-                self.absorb_page(page_read);
+                let short = self.read_page_async().await?;
+                if short && self.subscribe_live() {
+                    // Subscribed only now: one more read closes the seam.
+                    if !self.read_page_async().await? {
+                        continue;
+                    }
+                }
+                self.caught_up = short;
                 continue;
             }
             let live = self.live.as_mut().ok_or(SubscribeError::Closed)?;
@@ -173,8 +168,11 @@ impl Subscription {
         }
     }
 
-    /// As [`Subscription::next`], blocking the calling thread. Must not be called on an
-    /// async executor thread.
+    /// As [`Subscription::next`], blocking the calling thread.
+    ///
+    /// # Panics
+    /// When called on an async executor thread (tokio refuses to block one); use
+    /// [`Subscription::next`] there.
     ///
     /// # Errors
     /// As [`Subscription::next`].
@@ -184,15 +182,11 @@ impl Subscription {
                 return Ok(e);
             }
             if !self.caught_up {
-                self.ensure_live()?;
-                let page_read = read_page(
-                    &*self.store,
-                    &self.target,
-                    self.next,
-                    self.created_at,
-                    self.page,
-                )?;
-                self.absorb_page(page_read);
+                let short = self.read_page_blocking()?;
+                if short && self.subscribe_live() && !self.read_page_blocking()? {
+                    continue;
+                }
+                self.caught_up = short;
                 continue;
             }
             let live = self.live.as_mut().ok_or(SubscribeError::Closed)?;
@@ -201,30 +195,61 @@ impl Subscription {
         }
     }
 
-    fn ensure_live(&mut self) -> Result<(), SubscribeError> {
-        if self.live.is_none() {
-            self.live = Some(self.store.live().ok_or(SubscribeError::Closed)?);
+    /// Creates the live receiver if there is none. Returns whether one was created now (so
+    /// a final catch-up read must follow). With the log closed or read-only there is none:
+    /// the subscription then ends with `Closed` once storage is exhausted.
+    fn subscribe_live(&mut self) -> bool {
+        if self.live.is_some() {
+            return false;
         }
-        Ok(())
+        self.live = self.store.live();
+        self.live.is_some()
     }
 
-    fn absorb_page(&mut self, page: PageRead) {
+    /// Reads one page off the executor; returns whether it was short (end reached).
+    async fn read_page_async(&mut self) -> Result<bool, SubscribeError> {
+        let (store, target, next, page, since) = (
+            self.store.clone(),
+            self.target.clone(),
+            self.next,
+            self.page,
+            self.created_at,
+        );
+        let read =
+            tokio::task::spawn_blocking(move || read_page(&*store, &target, next, since, page))
+                .await
+                .map_err(|e| StorageError::Engine(format!("catch-up task failed: {e}")))??;
+        Ok(self.absorb_page(read))
+    }
+
+    fn read_page_blocking(&mut self) -> Result<bool, SubscribeError> {
+        let read = read_page(
+            &*self.store,
+            &self.target,
+            self.next,
+            self.created_at,
+            self.page,
+        )?;
+        Ok(self.absorb_page(read))
+    }
+
+    /// Buffers a page read from storage; returns whether it was short.
+    fn absorb_page(&mut self, page: PageRead) -> bool {
         if self.next.is_none() {
             self.next = Some(page.resolved_next);
         }
-        if page.events.len() < self.page {
-            self.caught_up = true;
-        }
+        let short = page.events.len() < self.page;
         for e in page.events {
             self.advance_past(&e);
             self.buffer.push_back(e);
         }
+        short
     }
 
     fn advance_past(&mut self, e: &RecordedEvent) {
         self.next = Some(match self.target {
-            SubscriptionTarget::Stream(_) => e.version + 1,
-            _ => e.position + 1,
+            SubscriptionTarget::Stream(_) => e.version.saturating_add(1),
+            _ => e.position.saturating_add(1),
         });
     }
 
@@ -263,7 +288,7 @@ impl Subscription {
                 return Ok(());
             }
             self.buffer.push_back(e.clone());
-            next = n + 1;
+            next = n.saturating_add(1);
         }
         self.next = Some(next);
         Ok(())
