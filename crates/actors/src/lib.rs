@@ -9,6 +9,7 @@
 //! - [`runtime`]: the actix `System` on its own thread with one arbiter per core; hands out
 //!   arbiter handles to the registries, so tokio/axum code never runs actix itself.
 //! - [`config`]: snapshot interval, idle (passivation) timeout, mailbox bound.
+//! - [`clock`]: injected time (system clock, or a manual one for tests).
 //! - [`event_codec`]: domain events ↔ log envelopes (type name, schema version, bincode).
 //! - [`core`]: the non-actix part of an actor: load from snapshot + replay, execute a
 //!   command with one reload-and-retry on a version conflict, snapshot every N events.
@@ -16,10 +17,12 @@
 //! - [`registry`]: starts actors on demand, spreads them over the arbiters, bounds each
 //!   one's queue, forgets passivated ones and retries a message that met a stopped actor.
 //! - [`workspace`]: the registries of every aggregate over one log and runtime.
-//! - [`process`]: process managers driven by the log (the inbound router).
+//! - [`process`]: process managers driven by the log: the inbound router, and the durable
+//!   timer scheduler of SMS queues.
 //! - [`error`]: what a command or query can fail with.
 
 pub mod aggregate_actor;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod error;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use domain::{Conversation, Directory, Inbox};
+use domain::{Conversation, Directory, Inbox, Queue};
 use eventlog::EventStore;
 
 use crate::config::ActorConfig;
@@ -17,6 +17,7 @@ pub struct Workspace {
     pub directories: Registry<Directory>,
     pub conversations: Registry<Conversation>,
     pub inboxes: Registry<Inbox>,
+    pub queues: Registry<Queue>,
 }
 
 impl Workspace {
@@ -28,7 +29,8 @@ impl Workspace {
         Self {
             directories: Registry::new(store.clone(), runtime.clone(), config.clone()),
             conversations: Registry::new(store.clone(), runtime.clone(), config.clone()),
-            inboxes: Registry::new(store.clone(), runtime.clone(), config),
+            inboxes: Registry::new(store.clone(), runtime.clone(), config.clone()),
+            queues: Registry::new(store.clone(), runtime.clone(), config),
             store,
             runtime,
         }

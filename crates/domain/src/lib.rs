@@ -65,6 +65,8 @@
 //!   membership, and the inbox status of inbox conversations.
 //! - [`inbox`]: a shared inbox's number, name and team.
 //! - [`inbound`]: texts as the carrier hands them over, before routing (`inbound-<org>`).
+//! - [`queue`]: SMS queues: agents log in, claim waiting interactions, release, transfer,
+//!   close; wait and idle deadlines as state, fired by a scheduler outside the domain.
 
 pub mod aggregate;
 pub mod command_meta;
@@ -75,6 +77,7 @@ pub mod inbound;
 pub mod inbox;
 pub mod limits;
 pub mod phone_number;
+pub mod queue;
 #[cfg(test)]
 mod testkit;
 pub mod validation;
@@ -91,4 +94,5 @@ pub use ids::{
 };
 pub use inbox::{Inbox, InboxCommand, InboxEvent, InboxRejection};
 pub use phone_number::{PhoneNumber, PhoneNumberError};
+pub use queue::{Queue, QueueCommand, QueueEvent, QueueRejection};
 pub use validation::InvalidInput;

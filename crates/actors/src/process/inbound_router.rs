@@ -2,14 +2,18 @@
 //!
 //! For each `SmsArrived`: ask the organization's directory how the number is routed, start
 //! the External conversation of (our number, their number) if needed (attached to the
-//! inbox when the number routes to one), and record the text in it. The message id and the
+//! inbox when the number routes to one), record the text in it, and for a queue-enabled
+//! number hand the conversation to the queue. The message id and the
 //! idempotency keys derive from the arrived event's id, so reprocessing is harmless.
 
 use std::time::Duration;
 
 use domain::directory::Routing;
 use domain::inbound::{InboundEvent, INBOUND_CATEGORY};
-use domain::{CommandMeta, ConversationCommand, ConversationId, ConversationRejection, MessageId};
+use domain::queue::{QueueCommand, QueueRejection};
+use domain::{
+    CommandMeta, ConversationCommand, ConversationId, ConversationRejection, MessageId, QueueId,
+};
 use eventlog::{RecordedEvent, StartFrom, Subscription, SubscriptionTarget};
 use uuid::Uuid;
 
@@ -26,6 +30,8 @@ pub const CHECKPOINT: &str = "inbound_router";
 pub enum Routed {
     /// Recorded in this conversation.
     Recorded(ConversationId),
+    /// Recorded in this conversation and handed to this SMS queue.
+    Queued(ConversationId, QueueId),
     /// The number is not one of the organization's: nothing to record.
     UnknownNumber,
     /// The organization's directory does not exist.
@@ -39,6 +45,8 @@ pub enum RouteError {
     Corrupt { position: u64, reason: String },
     #[error("conversation refused the text: {0}")]
     Rejected(ConversationRejection),
+    #[error("queue refused the text: {0}")]
+    QueueRejected(QueueRejection),
     #[error(transparent)]
     Actor(#[from] ActorError),
 }
@@ -75,8 +83,6 @@ pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, Rou
         Some(None) => return Ok(Routed::UnknownNumber),
         Some(Some(r)) => r,
     };
-    // Queue-routed numbers get their queue workflow with the SMS-queue issue; the text is
-    // still recorded in its External conversation so nothing a customer sends is lost.
     let inbox = match route {
         Routing::Inbox(i) => Some(i),
         Routing::User(_) | Routing::Queue(_) => None,
@@ -113,6 +119,19 @@ pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, Rou
     ws.conversations
         .execute(&id, meta.issue(record_inbound), options(b"record"))
         .await?;
+    if let Routing::Queue(queue) = route {
+        // The history stays in the conversation; the queue decides who handles it: a new
+        // interaction waits, a follow-up on a claimed one goes to its claimer.
+        let enqueue = QueueCommand::Enqueue { conversation: id };
+        ws.queues
+            .execute(&queue, meta.issue(enqueue), options(b"enqueue"))
+            .await
+            .map_err(|e| match e {
+                CommandError::Rejected(r) => RouteError::QueueRejected(r),
+                CommandError::Actor(a) => RouteError::Actor(a),
+            })?;
+        return Ok(Routed::Queued(id, queue));
+    }
     Ok(Routed::Recorded(id))
 }
 
@@ -155,6 +174,11 @@ pub async fn run(ws: Workspace) {
                 Err(RouteError::Corrupt { position, reason }) => {
                     // Retrying cannot help; verification will name it for an operator.
                     tracing::error!(position, %reason, "skipping undecodable inbound event");
+                    break;
+                }
+                Err(e @ (RouteError::Rejected(_) | RouteError::QueueRejected(_))) => {
+                    // The domain said no; it will say no again. Recorded for operators.
+                    tracing::error!(position = record.position, error = %e, "inbound text refused; skipped");
                     break;
                 }
                 Err(e) => {

@@ -7,3 +7,4 @@
 //! effect: the flow completes exactly once in effect.
 
 pub mod inbound_router;
+pub mod queue_timers;

@@ -1,0 +1,305 @@
+//! SMS queues through actors, the inbound router and the durable timer scheduler, over the
+//! real log: first claim wins, follow-ups reach the claimer, release/transfer rules, and
+//! timeouts that fire exactly once — also across a restart with the timer pending.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::clock::ManualClock;
+use actors::process::{inbound_router, queue_timers};
+use actors::{ActorConfig, ActorRuntime, CommandError, ExecuteOptions, Workspace};
+use domain::directory::{Extension, Routing};
+use domain::inbound::{InboundEvent, SmsArrived};
+use domain::queue::{
+    IdleTimeoutAction, QueueCommand, QueuePolicy, QueueRejection, WaitTimeoutAction,
+};
+use domain::{
+    CommandMeta, Conversation, ConversationId, DirectoryCommand, OrgId, PhoneNumber, Queue,
+    QueueId, Role, UserId,
+};
+use eventlog::{Direction, ExpectedVersion, StreamName};
+use testkit::TempLog;
+
+const QUEUE_NUMBER: &str = "+15550007000";
+const WAIT_MS: u64 = 1_000;
+
+fn number(s: &str) -> PhoneNumber {
+    PhoneNumber::parse(s).unwrap()
+}
+
+struct World {
+    log: TempLog,
+    ws: Option<Workspace>,
+    org: OrgId,
+    queue: QueueId,
+    agents: [UserId; 2],
+}
+
+impl World {
+    fn workspace(log: &TempLog) -> Workspace {
+        let runtime = Arc::new(ActorRuntime::start(2).unwrap());
+        Workspace::new(log.store(), runtime, ActorConfig::default())
+    }
+
+    async fn new() -> Self {
+        let log = TempLog::new();
+        let ws = Self::workspace(&log);
+        let org = OrgId::random();
+        let queue = QueueId::random();
+        let agents = [UserId::random(), UserId::random()];
+        let sys = CommandMeta::system(org, 1);
+        for c in [
+            DirectoryCommand::CreateOrganization {
+                name: "Acme".into(),
+                first_admin: UserId::random(),
+                first_admin_name: "Ada".into(),
+                first_admin_extension: Extension::parse("100").unwrap(),
+            },
+            DirectoryCommand::AddNumber {
+                number: number(QUEUE_NUMBER),
+                route: Routing::Queue(queue),
+                destination_exists: true,
+            },
+        ] {
+            ws.directories
+                .execute(&org, sys.issue(c), ExecuteOptions::default())
+                .await
+                .unwrap();
+        }
+        let policy = QueuePolicy {
+            wait_timeout_ms: Some(WAIT_MS),
+            on_wait_timeout: WaitTimeoutAction::Close,
+            idle_timeout_ms: None,
+            on_idle_timeout: IdleTimeoutAction::ReturnToQueue,
+            max_pending_visible: None,
+        };
+        let mut cmds = vec![QueueCommand::CreateQueue {
+            id: queue,
+            name: "Support".into(),
+            number: number(QUEUE_NUMBER),
+            policy,
+        }];
+        cmds.extend(agents.iter().map(|a| QueueCommand::AddMember { user: *a }));
+        for c in cmds {
+            ws.queues
+                .execute(&queue, sys.issue(c), ExecuteOptions::default())
+                .await
+                .unwrap();
+        }
+        let w = Self {
+            log,
+            ws: Some(ws),
+            org,
+            queue,
+            agents,
+        };
+        for a in agents {
+            w.agent(a, QueueCommand::LogIn).await.unwrap();
+        }
+        w
+    }
+
+    fn ws(&self) -> &Workspace {
+        self.ws.as_ref().unwrap()
+    }
+
+    async fn agent(&self, a: UserId, c: QueueCommand) -> Result<(), CommandError<QueueRejection>> {
+        let cmd = CommandMeta::user(self.org, a, Role::Member, 10).issue(c);
+        self.ws()
+            .queues
+            .execute(&self.queue, cmd, ExecuteOptions::default())
+            .await
+            .map(|_| ())
+    }
+
+    /// A customer texts the queue's number at `at_ms`; routed like the carrier would.
+    async fn text(&self, from: &str, at_ms: u64) -> ConversationId {
+        let e = InboundEvent::SmsArrived(SmsArrived {
+            org: self.org,
+            to: number(QUEUE_NUMBER),
+            from: number(from),
+            text: "hello?".into(),
+            media: Vec::new(),
+            carrier_message_id: uuid::Uuid::new_v4().to_string(),
+            at_ms,
+        });
+        let data =
+            actors::event_codec::encode(&e, uuid::Uuid::new_v4(), Default::default()).unwrap();
+        let stream = StreamName::from_parts("inbound", self.org).unwrap();
+        let r = self
+            .ws()
+            .store
+            .append(stream, ExpectedVersion::Any, vec![data])
+            .await
+            .unwrap();
+        let record = self
+            .ws()
+            .store
+            .read_all_blocking(r.first_position, 1)
+            .unwrap()
+            .remove(0);
+        match inbound_router::route(self.ws(), &record).await.unwrap() {
+            inbound_router::Routed::Queued(id, q) => {
+                assert_eq!(q, self.queue);
+                id
+            }
+            other => panic!("not queued: {other:?}"),
+        }
+    }
+
+    async fn queue_state<R: Send + 'static>(
+        &self,
+        f: impl Fn(&Queue) -> R + Clone + Send + 'static,
+    ) -> R {
+        self.ws()
+            .queues
+            .query(&self.queue, move |q: &Queue, _| f(q))
+            .await
+            .unwrap()
+    }
+
+    fn timeouts_recorded(&self) -> usize {
+        let stream = StreamName::from_parts("queue", self.queue).unwrap();
+        self.ws()
+            .store
+            .read_stream_blocking(&stream, 0, Direction::Forward, 10_000)
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_type == "QueueTimedOut")
+            .count()
+    }
+
+    fn restart(&mut self) {
+        if let Some(ws) = self.ws.take() {
+            ws.runtime.shutdown();
+        }
+        self.log.reopen();
+        self.ws = Some(Self::workspace(&self.log));
+    }
+}
+
+async fn eventually(mut check: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..400 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_claim_at_once_and_exactly_one_wins() {
+    let w = World::new().await;
+    let c = w.text("+15559990001", 100).await;
+    let [a, b] = w.agents;
+    let (ra, rb) = tokio::join!(
+        w.agent(a, QueueCommand::Claim { conversation: c }),
+        w.agent(b, QueueCommand::Claim { conversation: c })
+    );
+    let (winner, loser) = match (ra, rb) {
+        (Ok(()), Err(e)) => (a, e),
+        (Err(e), Ok(())) => (b, e),
+        other => panic!("exactly one claim must win: {other:?}"),
+    };
+    assert!(
+        matches!(loser, CommandError::Rejected(QueueRejection::AlreadyClaimed { by }) if by == winner)
+    );
+    assert_eq!(w.queue_state(move |q| q.claimer_of(c)).await, Some(winner));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_ups_reach_the_claimer_and_release_reopens_the_claim() {
+    let w = World::new().await;
+    let [a, b] = w.agents;
+    let c = w.text("+15559990002", 100).await;
+    assert_eq!(w.queue_state(move |q| q.pending_for(a).len()).await, 1);
+    w.agent(a, QueueCommand::Claim { conversation: c })
+        .await
+        .unwrap();
+    // The customer texts again: same conversation, still with the claimer, not waiting.
+    assert_eq!(w.text("+15559990002", 200).await, c);
+    assert_eq!(
+        w.queue_state(move |q| (q.claimer_of(c), q.waiting(c).is_some()))
+            .await,
+        (Some(a), false)
+    );
+    let texts = w
+        .ws()
+        .conversations
+        .query(&c, |c: &Conversation, _| c.last_seq())
+        .await
+        .unwrap();
+    assert_eq!(texts, 2, "the history stays in one conversation");
+    // Release → claimable by the other agent.
+    w.agent(a, QueueCommand::Release { conversation: c })
+        .await
+        .unwrap();
+    w.agent(b, QueueCommand::Claim { conversation: c })
+        .await
+        .unwrap();
+    // Transfer to a logged-out agent is refused.
+    w.agent(a, QueueCommand::LogOut).await.unwrap();
+    let refused = w
+        .agent(
+            b,
+            QueueCommand::Transfer {
+                conversation: c,
+                to: a,
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(CommandError::Rejected(QueueRejection::TargetNotLoggedIn { user })) if user == a)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_timeout_fires_exactly_once_also_across_a_restart() {
+    let mut w = World::new().await;
+    let clock = ManualClock::new(10_000);
+    let scheduler = tokio::spawn(queue_timers::run(w.ws().clone(), Arc::new(clock.clone())));
+    // One interaction times out while the scheduler runs.
+    let first = w.text("+15559990003", clock.now_ms_for_test()).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    clock.advance(WAIT_MS);
+    assert!(
+        eventually(async || w.timeouts_recorded() == 1).await,
+        "timer fired"
+    );
+    assert!(
+        w.queue_state(move |q| q.waiting(first).is_none()).await,
+        "closed by the policy"
+    );
+
+    // Another is pending when everything stops; its deadline passes while down.
+    let second = w.text("+15559990004", clock.now_ms_for_test()).await;
+    scheduler.abort();
+    let _ = scheduler.await;
+    w.restart();
+    clock.advance(WAIT_MS * 3);
+    let scheduler = tokio::spawn(queue_timers::run(w.ws().clone(), Arc::new(clock.clone())));
+    assert!(
+        eventually(async || w.timeouts_recorded() == 2).await,
+        "the missed timer fired on restart"
+    );
+    assert!(w.queue_state(move |q| q.waiting(second).is_none()).await);
+    // And never again: more time, another restart of the scheduler.
+    clock.advance(WAIT_MS * 10);
+    scheduler.abort();
+    let _ = scheduler.await;
+    let scheduler = tokio::spawn(queue_timers::run(w.ws().clone(), Arc::new(clock.clone())));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.timeouts_recorded(), 2, "each timeout fired exactly once");
+    scheduler.abort();
+}
+
+trait NowForTest {
+    fn now_ms_for_test(&self) -> u64;
+}
+
+impl NowForTest for ManualClock {
+    fn now_ms_for_test(&self) -> u64 {
+        actors::clock::Clock::now_ms(self)
+    }
+}
