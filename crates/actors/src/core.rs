@@ -16,8 +16,9 @@ use crate::error::{ActorError, CommandError};
 use crate::event_codec;
 
 /// Schema version of snapshot states written by this build. A snapshot of another version
-/// is ignored and the stream replayed from the start.
-pub const SNAPSHOT_SCHEMA: u16 = 1;
+/// is ignored and the stream replayed from the start. 2: the conversation keeps a bounded
+/// window of recent messages instead of every message.
+pub const SNAPSHOT_SCHEMA: u16 = 2;
 
 /// Events read per page while replaying.
 const REPLAY_PAGE: usize = 1024;

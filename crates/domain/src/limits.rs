@@ -51,3 +51,17 @@ pub const MAX_PHONE_DIGITS: usize = 15;
 
 /// Longest carrier failure reason kept on a delivery status.
 pub const MAX_DELIVERY_REASON_CHARS: usize = 500;
+
+/// How many of a conversation's newest messages (by seq) its state keeps, for the
+/// decisions that look at single messages: a retried post or webhook reusing a message id,
+/// read receipts of recent messages. Older messages live in the log and the read models;
+/// see `conversation::window` for what that means for duplicate ids and late callbacks.
+pub const RECENT_MESSAGES: usize = 256;
+/// How long an older message whose SMS has no final delivery status yet is kept for the
+/// carrier's callback, counted from the message's `at_ms`: carriers report within minutes,
+/// and some never report a final status at all, so after this the state lets it go.
+pub const PENDING_DELIVERY_MAX_AGE_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+/// Most older messages kept for their pending deliveries, so a busy conversation on a
+/// carrier that never reports a final status still has a bounded state; beyond it the
+/// oldest are let go first.
+pub const MAX_PENDING_DELIVERY_MESSAGES: usize = 1024;

@@ -1,19 +1,19 @@
 //! The durable timer scheduler of SMS queues.
 //!
-//! Timers live in the queues' state (wait and idle deadlines set by their events), so the
-//! log is their durable store. On start the scheduler follows the `queue` category from the
-//! beginning: each queue it meets is asked for its pending timers, which go into a
-//! min-heap. Later events refresh their queue's timers. When the earliest deadline is
-//! reached it sends `FireTimer` naming that deadline; the queue acts only if the deadline is
-//! still current, and the command's idempotency key derives from (queue, conversation,
-//! deadline), so a timer that fell due while the server was down fires once on restart and
-//! never twice.
+//! Timers live in the queues' events: every event that starts a wait or a claim, or
+//! records activity, carries the new deadline, and a close ends it. So the log is the
+//! timers' durable store, and the scheduler keeps its min-heap by following the `queue`
+//! category from the beginning, applying each event's deadline as the queue aggregate
+//! does. When the earliest deadline is reached it sends `FireTimer` naming that deadline;
+//! the queue acts only if the deadline is still current, and the command's idempotency key
+//! derives from (queue, conversation, deadline), so a timer that fell due while the server
+//! was down fires once on restart and never twice.
 //!
 //! It also carries out overflow to another queue: a `QueueTimedOut` whose action is
 //! `OverflowToQueue(q)` enqueues the conversation in `q`.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use domain::queue::{QueueCommand, QueueEvent, WaitTimeoutAction};
@@ -37,12 +37,40 @@ struct Timers {
 }
 
 impl Timers {
-    fn replace_queue(&mut self, queue: QueueId, org: OrgId, timers: Vec<(ConversationId, u64)>) {
-        self.org_of.insert(queue, org);
-        self.current.retain(|(q, _), _| *q != queue);
-        for (conversation, deadline) in timers {
-            self.current.insert((queue, conversation), deadline);
-            self.heap.push(Reverse((deadline, queue, conversation)));
+    fn set(&mut self, queue: QueueId, conversation: ConversationId, deadline: Option<u64>) {
+        match deadline {
+            Some(d) => {
+                if self.current.insert((queue, conversation), d) != Some(d) {
+                    self.heap.push(Reverse((d, queue, conversation)));
+                }
+            }
+            None => {
+                self.current.remove(&(queue, conversation));
+            }
+        }
+    }
+
+    /// Applies one queue event's effect on deadlines (mirrors the aggregate's `apply`).
+    fn apply(&mut self, queue: QueueId, event: &QueueEvent) {
+        match event {
+            QueueEvent::QueueCreated(e) => {
+                self.org_of.insert(queue, e.org);
+            }
+            QueueEvent::InteractionQueued(e) => self.set(queue, e.conversation, e.wait_deadline_ms),
+            QueueEvent::InteractionReleased(e) => {
+                self.set(queue, e.conversation, e.wait_deadline_ms)
+            }
+            QueueEvent::InteractionClaimed(e) => {
+                self.set(queue, e.conversation, e.idle_deadline_ms)
+            }
+            QueueEvent::InteractionTransferred(e) => {
+                self.set(queue, e.conversation, e.idle_deadline_ms)
+            }
+            QueueEvent::QueueActivityRecorded(e) => {
+                self.set(queue, e.conversation, e.idle_deadline_ms)
+            }
+            QueueEvent::InteractionClosed(e) => self.set(queue, e.conversation, None),
+            _ => {}
         }
     }
 
@@ -57,10 +85,30 @@ impl Timers {
         None
     }
 
+    /// Removes and returns up to `max` current timers due at `now`. A timer whose firing
+    /// fails comes back with its queue's next refresh.
+    fn take_due(&mut self, now: u64, max: usize) -> Vec<(u64, QueueId, ConversationId)> {
+        let mut due = Vec::new();
+        while due.len() < max {
+            match self.next_due() {
+                Some(t @ (d, q, c)) if d <= now => {
+                    self.heap.pop();
+                    self.current.remove(&(q, c));
+                    due.push(t);
+                }
+                _ => break,
+            }
+        }
+        due
+    }
+
     fn len(&self) -> usize {
         self.current.len()
     }
 }
+
+/// Timers fired concurrently at most (each is one command and one durable append).
+const FIRE_CONCURRENCY: usize = 4096;
 
 /// The idempotency key of firing one timer.
 pub fn fire_key(queue: QueueId, conversation: ConversationId, deadline_ms: u64) -> Uuid {
@@ -69,23 +117,9 @@ pub fn fire_key(queue: QueueId, conversation: ConversationId, deadline_ms: u64) 
     name.extend_from_slice(conversation.as_uuid().as_bytes());
     name.extend_from_slice(&deadline_ms.to_be_bytes());
     Uuid::new_v5(
-        &Uuid::from_u128(0x5b_0a_7e_11_7100_4e2e_9a7c_0000_0000_0001),
+        &Uuid::from_u128(0x5b0a_7e11_7100_4e2e_9a7c_0000_0000_0001),
         &name,
     )
-}
-
-async fn refresh(ws: &Workspace, timers: &mut Timers, queue: QueueId) {
-    let found = ws
-        .queues
-        .query(&queue, |q: &Queue, _| {
-            q.header().map(|h| (h.org, q.pending_timers()))
-        })
-        .await;
-    match found {
-        Ok(Some((org, list))) => timers.replace_queue(queue, org, list),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(%queue, error = %e, "queue timers not refreshed"),
-    }
 }
 
 async fn overflow(ws: &Workspace, record: &RecordedEvent, org: OrgId) {
@@ -111,20 +145,22 @@ fn queue_of(record: &RecordedEvent) -> Option<QueueId> {
     record.stream.id().parse().ok()
 }
 
-/// What the loop learned from the log since it last looked at the clock.
-#[derive(Default)]
-struct Seen {
-    dirty: BTreeSet<QueueId>,
-    timed_out: Vec<RecordedEvent>,
-}
-
-impl Seen {
-    fn note(&mut self, record: RecordedEvent) {
-        if let Some(q) = queue_of(&record) {
-            self.dirty.insert(q);
-            if record.event_type == "QueueTimedOut" {
-                self.timed_out.push(record);
-            }
+/// Applies one event from the subscription: deadlines, and overflow after a timeout.
+async fn on_event(ws: &Workspace, timers: &mut Timers, record: RecordedEvent) {
+    let Some(queue) = queue_of(&record) else {
+        return;
+    };
+    let event = match event_codec::decode::<QueueEvent>(&record) {
+        Ok(e) => e,
+        Err(reason) => {
+            tracing::error!(position = record.position, %reason, "undecodable queue event");
+            return;
+        }
+    };
+    timers.apply(queue, &event);
+    if matches!(event, QueueEvent::QueueTimedOut(_)) {
+        if let Some(org) = timers.org_of.get(&queue).copied() {
+            overflow(ws, &record, org).await;
         }
     }
 }
@@ -140,37 +176,12 @@ pub async fn run(ws: Workspace, clock: Arc<dyn Clock>) {
         }
     };
     let mut timers = Timers::default();
-    let mut seen = Seen::default();
     loop {
-        // Take every event that is ready before looking at the clock, so a rebuild
-        // queries each queue once, not once per event. (`Subscription::next` is safe to
-        // cancel.)
-        loop {
-            tokio::select! {
-                biased;
-                r = sub.next() => match r {
-                    Ok(record) => seen.note(record),
-                    Err(e) => {
-                        tracing::info!(error = %e, "queue timers stopped");
-                        return;
-                    }
-                },
-                _ = std::future::ready(()) => break,
-            }
-        }
-        for q in std::mem::take(&mut seen.dirty) {
-            refresh(&ws, &mut timers, q).await;
-        }
-        for record in std::mem::take(&mut seen.timed_out) {
-            if let Some(org) = queue_of(&record).and_then(|q| timers.org_of.get(&q).copied()) {
-                overflow(&ws, &record, org).await;
-            }
-        }
         let next = timers.next_due();
         tokio::select! {
             biased;
             r = sub.next() => match r {
-                Ok(record) => seen.note(record),
+                Ok(record) => on_event(&ws, &mut timers, record).await,
                 Err(e) => {
                     tracing::info!(error = %e, "queue timers stopped");
                     return;
@@ -182,22 +193,39 @@ pub async fn run(ws: Workspace, clock: Arc<dyn Clock>) {
                     None => std::future::pending::<()>().await,
                 }
             } => {
-                let Some((due, queue, conversation)) = next else { continue };
-                let Some(org) = timers.org_of.get(&queue).copied() else { continue };
-                let cmd = CommandMeta::system(org, clock.now_ms()).issue(QueueCommand::FireTimer {
-                    conversation,
-                    deadline_ms: due,
-                });
-                let options = ExecuteOptions {
-                    idempotency_key: Some(fire_key(queue, conversation, due)),
-                    ..ExecuteOptions::default()
-                };
-                if let Err(e) = ws.queues.execute(&queue, cmd, options).await {
-                    tracing::warn!(%queue, %conversation, error = %e, "queue timer not fired; retrying");
+                let now = clock.now_ms();
+                let mut firing = tokio::task::JoinSet::new();
+                for (due, queue, conversation) in timers.take_due(now, FIRE_CONCURRENCY) {
+                    let Some(org) = timers.org_of.get(&queue).copied() else { continue };
+                    let ws = ws.clone();
+                    firing.spawn(async move {
+                        let cmd = CommandMeta::system(org, now).issue(QueueCommand::FireTimer {
+                            conversation,
+                            deadline_ms: due,
+                        });
+                        let options = ExecuteOptions {
+                            idempotency_key: Some(fire_key(queue, conversation, due)),
+                            ..ExecuteOptions::default()
+                        };
+                        let fired = ws.queues.execute(&queue, cmd, options).await;
+                        if let Err(e) = &fired {
+                            tracing::warn!(%queue, %conversation, error = %e, "queue timer not fired; will retry");
+                        }
+                        (queue, conversation, due, fired.is_ok())
+                    });
+                }
+                let mut failed = false;
+                while let Some(done) = firing.join_next().await {
+                    // A fired timer's effect arrives through the subscription; a failed one
+                    // is put back to be tried again.
+                    if let Ok((queue, conversation, due, false)) = done {
+                        failed = true;
+                        timers.set(queue, conversation, Some(due));
+                    }
+                }
+                if failed {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
-                // Whatever happened, the queue's state now says what is still pending.
-                seen.dirty.insert(queue);
             }
         }
         tracing::trace!(pending = timers.len(), "queue timers");

@@ -3,7 +3,8 @@
 //!
 //! Carrier callbacks arrive late, twice, and out of order. A status therefore only ever
 //! moves forward, and the first final status wins; a report that would move it back or
-//! sideways is accepted and writes nothing, so the carrier adapter never retries it.
+//! sideways is accepted and writes nothing, so the carrier adapter never retries it. So
+//! is a report for a message that has left the state's window (see `window`).
 
 use serde::{Deserialize, Serialize};
 
@@ -76,12 +77,20 @@ impl Conversation {
         if meta.actor != Actor::System {
             return Err(ConversationRejection::SystemOnly);
         }
-        let current = self.delivery(&message_id, to).ok_or_else(|| {
-            ConversationRejection::NoSuchSmsRequest {
-                message_id,
-                to: to.clone(),
-            }
-        })?;
+        let no_such_request = || ConversationRejection::NoSuchSmsRequest {
+            message_id,
+            to: to.clone(),
+        };
+        let Some(message) = self.messages.get(&message_id) else {
+            // Once messages have left the window an unknown id is most likely one of them:
+            // a late or repeated callback, accepted like any stale report (see `window`).
+            return if self.messages.pruned_through_seq() > 0 {
+                Ok(vec![])
+            } else {
+                Err(no_such_request())
+            };
+        };
+        let current = message.deliveries.get(to).ok_or_else(no_such_request)?;
         if status.stage() <= current.stage() {
             return Ok(vec![]);
         }

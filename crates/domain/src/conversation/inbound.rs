@@ -42,7 +42,8 @@ impl Conversation {
             return Err(ConversationRejection::InboundAddressMismatch);
         }
         if let Some(existing) = self.messages.get(&message_id) {
-            // Carriers retry webhooks; the caller derives the id from the carrier's.
+            // Carriers retry webhooks; the caller derives the id from the carrier's. Only
+            // ids in the window are known here; `window` says how older retries are caught.
             return if existing.author == Author::External(from.clone()) {
                 Ok(vec![])
             } else {

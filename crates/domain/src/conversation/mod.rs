@@ -15,6 +15,8 @@
 //! - `inbound`: inbound SMS/MMS, inbox routing, reopening, opt-out keywords.
 //! - `opt_out`: [`OptOutKeyword`].
 //! - `delivery`: [`DeliveryStatus`], which only moves forward.
+//! - `window`: the bounded window of messages the state keeps, and what happens to older
+//!   ones (duplicate ids, late delivery callbacks, queries).
 //! - `read_receipts`: read markers, which only move forward.
 //! - `calls`: call and video activity.
 //! - `channel`: join, add, leave, rename.
@@ -38,6 +40,7 @@ mod read_receipts;
 mod rejection;
 mod start;
 mod state;
+mod window;
 
 #[cfg(test)]
 mod tests;
@@ -58,4 +61,5 @@ pub use inbox_assignment::{InboxAssignment, InboxStatus};
 pub use kind::ConversationKind;
 pub use opt_out::OptOutKeyword;
 pub use rejection::ConversationRejection;
-pub use state::{Author, Conversation, Header, MessageRecord};
+pub use state::{Author, Conversation, Header};
+pub use window::MessageRecord;

@@ -30,7 +30,8 @@ impl Conversation {
         let user = Self::acting_user(meta)?;
         self.check_writer(user, facts)?;
         if let Some(existing) = self.messages.get(&message_id) {
-            // The same author reusing the id is a retry of a post that was written.
+            // The same author reusing the id is a retry of a post that was written. Only
+            // ids in the window are known here; `window` says how older retries are caught.
             return if existing.author == Author::User(user) {
                 Ok(vec![])
             } else {

@@ -1,8 +1,8 @@
 //! A conversation's state, its query helpers, and its [`Aggregate`] implementation.
 //!
-//! The state keeps what decisions need (participants, message ids and their SMS
-//! deliveries, read markers, calls, inbox status), not the message texts: those are in the
-//! events, for projections and auditors.
+//! The state keeps what decisions need (participants, a bounded window of recent message
+//! ids and their SMS deliveries, read markers, calls, inbox status), not the message texts
+//! nor the whole history: those are in the events, for projections and auditors.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +17,7 @@ use crate::conversation::event::ConversationEvent;
 use crate::conversation::inbox_assignment::{InboxAssignment, InboxStatus};
 use crate::conversation::kind::ConversationKind;
 use crate::conversation::rejection::ConversationRejection;
+use crate::conversation::window::{MessageRecord, MessageWindow};
 use crate::ids::{CallId, ConversationId, MessageId, OrgId, UserId};
 use crate::phone_number::PhoneNumber;
 
@@ -30,7 +31,9 @@ pub struct Conversation {
     pub(super) opted_out: BTreeSet<PhoneNumber>,
     /// Sequence number of the newest message; 0 before the first.
     pub(super) last_seq: u64,
-    pub(super) messages: BTreeMap<MessageId, MessageRecord>,
+    /// The recent messages and those still awaiting an SMS delivery, not the whole
+    /// history: the state stays small however long the conversation (see `window`).
+    pub(super) messages: MessageWindow,
     /// Highest message each internal participant has read. Never decreases.
     pub(super) read_up_to: BTreeMap<UserId, u64>,
     pub(super) calls: BTreeMap<CallId, CallRecord>,
@@ -50,14 +53,6 @@ pub struct Header {
 pub enum Author {
     User(UserId),
     External(PhoneNumber),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageRecord {
-    pub seq: u64,
-    pub author: Author,
-    /// Per external recipient, how far its SMS got.
-    pub deliveries: BTreeMap<PhoneNumber, DeliveryStatus>,
 }
 
 impl Conversation {
@@ -86,12 +81,22 @@ impl Conversation {
         self.last_seq
     }
 
+    /// Message `id` while it is in the window: one of the newest
+    /// [`RECENT_MESSAGES`](crate::limits::RECENT_MESSAGES), or an older one still awaiting
+    /// an SMS delivery. Older messages are the read models' to show.
     pub fn message(&self, id: &MessageId) -> Option<&MessageRecord> {
         self.messages.get(id)
     }
 
+    /// How far the SMS of `message` to `to` got, while the message is in the window.
     pub fn delivery(&self, message: &MessageId, to: &PhoneNumber) -> Option<&DeliveryStatus> {
         self.messages.get(message)?.deliveries.get(to)
+    }
+
+    /// Highest seq of a message that left the window; 0 while none did. Messages at or
+    /// below it may be unknown to [`Conversation::message`] and the queries built on it.
+    pub fn pruned_through_seq(&self) -> u64 {
+        self.messages.pruned_through_seq()
     }
 
     /// The highest message `user` has read; 0 if none.
@@ -103,7 +108,8 @@ impl Conversation {
         &self.read_up_to
     }
 
-    /// Who has read message `id` (its read receipts), its author excluded.
+    /// Who has read message `id` (its read receipts), its author excluded. Empty for a
+    /// message no longer in the window: the read models hold receipts of older messages.
     pub fn read_by(&self, id: &MessageId) -> Vec<UserId> {
         let Some(message) = self.messages.get(id) else {
             return vec![];
@@ -224,23 +230,17 @@ impl Aggregate for Conversation {
                 });
             }
             E::MessagePosted(e) => {
-                self.record_message(e.message_id, e.seq, Author::User(e.author));
+                self.record_message(e.message_id, e.seq, Author::User(e.author), e.at_ms);
             }
             E::InboundReceived(e) => {
-                self.record_message(e.message_id, e.seq, Author::External(e.from.clone()));
+                let author = Author::External(e.from.clone());
+                self.record_message(e.message_id, e.seq, author, e.at_ms);
             }
-            E::SmsRequested(e) => {
-                if let Some(message) = self.messages.get_mut(&e.message_id) {
-                    message
-                        .deliveries
-                        .insert(e.to.clone(), DeliveryStatus::Requested);
-                }
-            }
+            E::SmsRequested(e) => self.messages.request_sms(&e.message_id, &e.to),
             E::SmsWithheld(_) => {}
             E::DeliveryUpdated(e) => {
-                if let Some(message) = self.messages.get_mut(&e.message_id) {
-                    message.deliveries.insert(e.to.clone(), e.status.clone());
-                }
+                self.messages
+                    .update_delivery(&e.message_id, &e.to, &e.status, e.at_ms);
             }
             E::MessagesRead(e) => {
                 let marker = self.read_up_to.entry(e.user).or_default();
@@ -310,13 +310,14 @@ impl Aggregate for Conversation {
 }
 
 impl Conversation {
-    fn record_message(&mut self, id: MessageId, seq: u64, author: Author) {
+    fn record_message(&mut self, id: MessageId, seq: u64, author: Author, at_ms: u64) {
         self.last_seq = self.last_seq.max(seq);
-        self.messages.insert(
+        self.messages.record(
             id,
             MessageRecord {
                 seq,
                 author,
+                at_ms,
                 deliveries: BTreeMap::new(),
             },
         );

@@ -19,31 +19,47 @@ pub enum QueueCommand {
         policy: QueuePolicy,
     },
     /// Admin.
-    AddMember { user: UserId },
+    AddMember {
+        user: UserId,
+    },
     /// Admin. A removed agent is logged out; what they hold stays theirs until released,
     /// transferred, closed or timed out.
-    RemoveMember { user: UserId },
+    RemoveMember {
+        user: UserId,
+    },
     /// Admin.
-    SetPolicy { policy: QueuePolicy },
+    SetPolicy {
+        policy: QueuePolicy,
+    },
     /// A member starts taking work.
     LogIn,
     LogOut,
     /// System (the inbound router): a customer texted the queue's number. A new
     /// interaction waits; a text on a claimed one is activity for its agent.
-    Enqueue { conversation: ConversationId },
+    Enqueue {
+        conversation: ConversationId,
+    },
     /// A logged-in member takes a waiting interaction. First wins.
-    Claim { conversation: ConversationId },
+    Claim {
+        conversation: ConversationId,
+    },
     /// The claimer (or an admin) puts it back in the waiting list.
-    Release { conversation: ConversationId },
+    Release {
+        conversation: ConversationId,
+    },
     /// The claimer (or an admin) hands it to another logged-in member.
     Transfer {
         conversation: ConversationId,
         to: UserId,
     },
     /// The claimer (or an admin) finalizes it.
-    Close { conversation: ConversationId },
+    Close {
+        conversation: ConversationId,
+    },
     /// The claimer replied: the idle timer restarts.
-    RecordActivity { conversation: ConversationId },
+    RecordActivity {
+        conversation: ConversationId,
+    },
     /// System (the timer scheduler): the timer with this deadline fell due. Acts only if
     /// it is still the interaction's current deadline and `meta.at_ms` has reached it.
     FireTimer {

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::DomainEvent;
 use crate::ids::{ConversationId, OrgId, QueueId, UserId};
 use crate::phone_number::PhoneNumber;
-use crate::queue::policy::{CloseReason, IdleTimeoutAction, QueuePolicy, TimeoutKind, WaitTimeoutAction};
+use crate::queue::policy::{
+    CloseReason, IdleTimeoutAction, QueuePolicy, TimeoutKind, WaitTimeoutAction,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueCreated {

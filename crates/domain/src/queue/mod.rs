@@ -28,9 +28,8 @@ mod tests;
 pub use command::{IssuedQueueCommand, QueueCommand};
 pub use event::{
     AgentLoggedIn, AgentLoggedOut, InteractionClaimed, InteractionClosed, InteractionQueued,
-    InteractionReleased, InteractionTransferred, QueueActivityRecorded, QueueCreated,
-    QueueEvent, QueueMemberAdded, QueueMemberRemoved, QueuePolicyChanged, QueueTimedOut,
-    QUEUE_EVENT_TYPES,
+    InteractionReleased, InteractionTransferred, QueueActivityRecorded, QueueCreated, QueueEvent,
+    QueueMemberAdded, QueueMemberRemoved, QueuePolicyChanged, QueueTimedOut, QUEUE_EVENT_TYPES,
 };
 pub use policy::{CloseReason, IdleTimeoutAction, QueuePolicy, TimeoutKind, WaitTimeoutAction};
 pub use rejection::QueueRejection;

@@ -23,7 +23,9 @@ pub enum WaitTimeoutAction {
     /// Close it, optionally texting the customer an auto-reply.
     #[default]
     Close,
-    CloseWithReply { text: String },
+    CloseWithReply {
+        text: String,
+    },
     /// Hand it to another queue.
     OverflowToQueue(QueueId),
     /// Hand it to a shared inbox (it becomes an Unassigned inbox conversation).

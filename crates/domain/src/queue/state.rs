@@ -11,7 +11,9 @@ use crate::limits::{MAX_INBOX_MEMBERS, MAX_INBOX_NAME_CHARS};
 use crate::phone_number::PhoneNumber;
 use crate::queue::command::QueueCommand;
 use crate::queue::event::*;
-use crate::queue::policy::{CloseReason, IdleTimeoutAction, QueuePolicy, TimeoutKind, WaitTimeoutAction};
+use crate::queue::policy::{
+    CloseReason, IdleTimeoutAction, QueuePolicy, TimeoutKind, WaitTimeoutAction,
+};
 use crate::queue::rejection::QueueRejection;
 use crate::validation::{required_name, InvalidInput};
 
@@ -99,7 +101,11 @@ impl Queue {
             return Vec::new();
         }
         let mut list = self.waiting_oldest_first();
-        if let Some(max) = self.header.as_ref().and_then(|h| h.policy.max_pending_visible) {
+        if let Some(max) = self
+            .header
+            .as_ref()
+            .and_then(|h| h.policy.max_pending_visible)
+        {
             list.truncate(max as usize);
         }
         list
@@ -128,7 +134,10 @@ impl Queue {
     }
 
     fn started(&self, meta: &CommandMeta) -> Result<&QueueHeader, QueueRejection> {
-        let h = self.header.as_ref().ok_or(QueueRejection::QueueNotCreated)?;
+        let h = self
+            .header
+            .as_ref()
+            .ok_or(QueueRejection::QueueNotCreated)?;
         if h.org != meta.org {
             return Err(QueueRejection::WrongOrganization);
         }
@@ -151,7 +160,11 @@ impl Queue {
     }
 
     /// The claimed interaction, if `meta`'s actor may act on it (its claimer or an admin).
-    fn held(&self, meta: &CommandMeta, conversation: ConversationId) -> Result<&Claimed, QueueRejection> {
+    fn held(
+        &self,
+        meta: &CommandMeta,
+        conversation: ConversationId,
+    ) -> Result<&Claimed, QueueRejection> {
         let c = self
             .claimed
             .get(&conversation)
@@ -165,12 +178,19 @@ impl Queue {
 
     fn decide_command(&self, meta: &CommandMeta, command: &QueueCommand) -> Decision {
         let at_ms = meta.at_ms;
-        if let QueueCommand::CreateQueue { id, name, number, policy } = command {
+        if let QueueCommand::CreateQueue {
+            id,
+            name,
+            number,
+            policy,
+        } = command
+        {
             Self::admin(meta)?;
             if self.header.is_some() {
                 return Err(QueueRejection::QueueAlreadyCreated);
             }
-            let name = required_name("name", name, MAX_INBOX_NAME_CHARS).map_err(QueueRejection::Invalid)?;
+            let name = required_name("name", name, MAX_INBOX_NAME_CHARS)
+                .map_err(QueueRejection::Invalid)?;
             return Ok(vec![QueueEvent::QueueCreated(QueueCreated {
                 id: *id,
                 org: meta.org,
@@ -196,14 +216,20 @@ impl Queue {
                         max: MAX_INBOX_MEMBERS,
                     }));
                 }
-                Ok(vec![QueueEvent::QueueMemberAdded(QueueMemberAdded { user: *user, at_ms })])
+                Ok(vec![QueueEvent::QueueMemberAdded(QueueMemberAdded {
+                    user: *user,
+                    at_ms,
+                })])
             }
             QueueCommand::RemoveMember { user } => {
                 Self::admin(meta)?;
                 if !self.members.contains(user) {
                     return Ok(vec![]);
                 }
-                Ok(vec![QueueEvent::QueueMemberRemoved(QueueMemberRemoved { user: *user, at_ms })])
+                Ok(vec![QueueEvent::QueueMemberRemoved(QueueMemberRemoved {
+                    user: *user,
+                    at_ms,
+                })])
             }
             QueueCommand::SetPolicy { policy } => {
                 Self::admin(meta)?;
@@ -217,7 +243,10 @@ impl Queue {
                 if self.logged_in.contains(&agent) {
                     return Ok(vec![]);
                 }
-                Ok(vec![QueueEvent::AgentLoggedIn(AgentLoggedIn { agent, at_ms })])
+                Ok(vec![QueueEvent::AgentLoggedIn(AgentLoggedIn {
+                    agent,
+                    at_ms,
+                })])
             }
             QueueCommand::LogOut => {
                 let Some(agent) = meta.actor.user_id() else {
@@ -226,7 +255,10 @@ impl Queue {
                 if !self.logged_in.contains(&agent) {
                     return Ok(vec![]);
                 }
-                Ok(vec![QueueEvent::AgentLoggedOut(AgentLoggedOut { agent, at_ms })])
+                Ok(vec![QueueEvent::AgentLoggedOut(AgentLoggedOut {
+                    agent,
+                    at_ms,
+                })])
             }
             QueueCommand::Enqueue { conversation } => {
                 if meta.actor != Actor::System {
@@ -239,12 +271,14 @@ impl Queue {
                 if let Some(c) = self.claimed.get(&conversation) {
                     // A follow-up from a claimed customer goes straight to the claimer; it
                     // counts as activity on the interaction.
-                    return Ok(vec![QueueEvent::QueueActivityRecorded(QueueActivityRecorded {
-                        conversation,
-                        interaction: c.interaction,
-                        at_ms,
-                        idle_deadline_ms: deadline(at_ms, policy.idle_timeout_ms),
-                    })]);
+                    return Ok(vec![QueueEvent::QueueActivityRecorded(
+                        QueueActivityRecorded {
+                            conversation,
+                            interaction: c.interaction,
+                            at_ms,
+                            idle_deadline_ms: deadline(at_ms, policy.idle_timeout_ms),
+                        },
+                    )]);
                 }
                 Ok(vec![QueueEvent::InteractionQueued(InteractionQueued {
                     conversation,
@@ -292,15 +326,17 @@ impl Queue {
                 if c.agent == *to {
                     return Ok(vec![]);
                 }
-                Ok(vec![QueueEvent::InteractionTransferred(InteractionTransferred {
-                    conversation: *conversation,
-                    interaction: c.interaction,
-                    from: c.agent,
-                    to: *to,
-                    by: meta.actor.user_id(),
-                    at_ms,
-                    idle_deadline_ms: deadline(at_ms, policy.idle_timeout_ms),
-                })])
+                Ok(vec![QueueEvent::InteractionTransferred(
+                    InteractionTransferred {
+                        conversation: *conversation,
+                        interaction: c.interaction,
+                        from: c.agent,
+                        to: *to,
+                        by: meta.actor.user_id(),
+                        at_ms,
+                        idle_deadline_ms: deadline(at_ms, policy.idle_timeout_ms),
+                    },
+                )])
             }
             QueueCommand::Close { conversation } => {
                 let interaction = match self.waiting.get(conversation) {
@@ -322,14 +358,19 @@ impl Queue {
             }
             QueueCommand::RecordActivity { conversation } => {
                 let c = self.held(meta, *conversation)?;
-                Ok(vec![QueueEvent::QueueActivityRecorded(QueueActivityRecorded {
-                    conversation: *conversation,
-                    interaction: c.interaction,
-                    at_ms,
-                    idle_deadline_ms: deadline(at_ms, policy.idle_timeout_ms),
-                })])
+                Ok(vec![QueueEvent::QueueActivityRecorded(
+                    QueueActivityRecorded {
+                        conversation: *conversation,
+                        interaction: c.interaction,
+                        at_ms,
+                        idle_deadline_ms: deadline(at_ms, policy.idle_timeout_ms),
+                    },
+                )])
             }
-            QueueCommand::FireTimer { conversation, deadline_ms } => {
+            QueueCommand::FireTimer {
+                conversation,
+                deadline_ms,
+            } => {
                 if meta.actor != Actor::System {
                     return Err(QueueRejection::SystemOnly);
                 }
@@ -338,7 +379,13 @@ impl Queue {
         }
     }
 
-    fn fire(&self, conversation: ConversationId, due: u64, at_ms: u64, policy: &QueuePolicy) -> Decision {
+    fn fire(
+        &self,
+        conversation: ConversationId,
+        due: u64,
+        at_ms: u64,
+        policy: &QueuePolicy,
+    ) -> Decision {
         let timed_out = |interaction, kind, wait_action, idle_action| {
             QueueEvent::QueueTimedOut(QueueTimedOut {
                 conversation,
@@ -360,7 +407,11 @@ impl Queue {
                 at_ms,
             })
         };
-        if let Some(w) = self.waiting.get(&conversation).filter(|w| w.deadline_ms == Some(due)) {
+        if let Some(w) = self
+            .waiting
+            .get(&conversation)
+            .filter(|w| w.deadline_ms == Some(due))
+        {
             if at_ms < due {
                 return Err(QueueRejection::TimerNotDue);
             }
@@ -374,24 +425,36 @@ impl Queue {
                     closed(w.interaction, CloseReason::Overflowed, None)
                 }
             };
-            return Ok(vec![timed_out(w.interaction, TimeoutKind::Wait, Some(action), None), then]);
+            return Ok(vec![
+                timed_out(w.interaction, TimeoutKind::Wait, Some(action), None),
+                then,
+            ]);
         }
-        if let Some(c) = self.claimed.get(&conversation).filter(|c| c.deadline_ms == Some(due)) {
+        if let Some(c) = self
+            .claimed
+            .get(&conversation)
+            .filter(|c| c.deadline_ms == Some(due))
+        {
             if at_ms < due {
                 return Err(QueueRejection::TimerNotDue);
             }
             let action = policy.on_idle_timeout;
             let then = match action {
                 IdleTimeoutAction::Close => closed(c.interaction, CloseReason::IdleTimeout, None),
-                IdleTimeoutAction::ReturnToQueue => QueueEvent::InteractionReleased(InteractionReleased {
-                    conversation,
-                    interaction: c.interaction,
-                    by: None,
-                    at_ms,
-                    wait_deadline_ms: deadline(at_ms, policy.wait_timeout_ms),
-                }),
+                IdleTimeoutAction::ReturnToQueue => {
+                    QueueEvent::InteractionReleased(InteractionReleased {
+                        conversation,
+                        interaction: c.interaction,
+                        by: None,
+                        at_ms,
+                        wait_deadline_ms: deadline(at_ms, policy.wait_timeout_ms),
+                    })
+                }
             };
-            return Ok(vec![timed_out(c.interaction, TimeoutKind::Idle, None, Some(action)), then]);
+            return Ok(vec![
+                timed_out(c.interaction, TimeoutKind::Idle, None, Some(action)),
+                then,
+            ]);
         }
         // Stale: the interaction moved on (or the timer already fired). Nothing to do.
         Ok(vec![])

@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use crate::command_meta::{CommandMeta, Role};
 use crate::conversation::{
-    ActorFacts, CallMedia, Conversation, ConversationCommand, ConversationKind, DeliveryStatus,
-    InboxStatus, SenderNumber, CONVERSATION_EVENT_TYPES,
+    ActorFacts, CallMedia, Conversation, ConversationCommand, ConversationEvent, ConversationKind,
+    DeliveryStatus, InboxStatus, SenderNumber, CONVERSATION_EVENT_TYPES,
 };
 use crate::ids::{CallId, ConversationId, InboxId, MessageId, OrgId, UserId};
-use crate::limits::MAX_CONVERSATION_MEMBERS;
+use crate::limits::{MAX_CONVERSATION_MEMBERS, MAX_PENDING_DELIVERY_MESSAGES, RECENT_MESSAGES};
 use crate::phone_number::PhoneNumber;
 use crate::testkit::{assert_variant_order, number, Harness};
 
@@ -268,15 +268,26 @@ fn check_invariants(before: &Conversation, after: &Conversation) {
     }
 
     assert!(after.last_seq() >= before.last_seq());
-    let seqs: BTreeSet<u64> = after.messages.values().map(|m| m.seq).collect();
-    assert_eq!(
-        seqs,
-        (1..=after.last_seq()).collect(),
-        "messages are numbered 1..=last"
+    let recent_from = after
+        .last_seq()
+        .saturating_sub(RECENT_MESSAGES as u64 - 1)
+        .max(1);
+    let seqs: BTreeSet<u64> = after.messages.iter().map(|(_, m)| m.seq).collect();
+    assert!(
+        (recent_from..=after.last_seq()).all(|seq| seqs.contains(&seq)),
+        "the window holds every recent message"
     );
+    for (_, record) in after.messages.iter() {
+        assert!(record.seq <= after.last_seq());
+        assert!(
+            record.seq >= recent_from || record.awaits_delivery(),
+            "older messages stay only while an SMS awaits delivery"
+        );
+    }
+    assert!(after.messages.len() <= RECENT_MESSAGES + MAX_PENDING_DELIVERY_MESSAGES);
 
     let externals: BTreeSet<&PhoneNumber> = header.kind.external_numbers().into_iter().collect();
-    for (id, record) in &after.messages {
+    for (id, record) in after.messages.iter() {
         for (to, status) in &record.deliveries {
             assert!(externals.contains(to), "SMS only go to external members");
             if let Some(old) = before.delivery(id, to) {
@@ -380,5 +391,16 @@ proptest! {
         for event in &conversation.log {
             assert_variant_order(event, &CONVERSATION_EVENT_TYPES);
         }
+        let seqs: Vec<u64> = conversation
+            .log
+            .iter()
+            .filter_map(|event| match event {
+                ConversationEvent::MessagePosted(e) => Some(e.seq),
+                ConversationEvent::InboundReceived(e) => Some(e.seq),
+                _ => None,
+            })
+            .collect();
+        let last = conversation.state.last_seq();
+        prop_assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "messages are numbered 1..=last");
     }
 }
