@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::clock::ManualClock;
-use actors::process::{inbound_router, queue_timers};
+use actors::process::{inbound_router, queue_timeline, queue_timers};
 use actors::{ActorConfig, ActorRuntime, CommandError, ExecuteOptions, Workspace};
 use domain::directory::{Extension, Routing};
 use domain::inbound::{InboundEvent, SmsArrived};
@@ -302,4 +302,84 @@ impl NowForTest for ManualClock {
     fn now_ms_for_test(&self) -> u64 {
         actors::clock::Clock::now_ms(self)
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lifecycle_step_is_a_system_message_in_the_conversation_exactly_once() {
+    let w = World::new().await;
+    let [a, b] = w.agents;
+    let timeline = tokio::spawn(queue_timeline::run(w.ws().clone()));
+    let c = w.text("+15559990005", 100).await;
+    w.agent(a, QueueCommand::Claim { conversation: c })
+        .await
+        .unwrap();
+    w.agent(
+        a,
+        QueueCommand::Transfer {
+            conversation: c,
+            to: b,
+        },
+    )
+    .await
+    .unwrap();
+    w.agent(b, QueueCommand::Close { conversation: c })
+        .await
+        .unwrap();
+    let stream = StreamName::from_parts("conversation", c).unwrap();
+    let notes = || -> Vec<String> {
+        w.ws()
+            .store
+            .read_stream_blocking(&stream, 0, Direction::Forward, 1000)
+            .unwrap()
+            .iter()
+            .filter_map(
+                |r| match actors::event_codec::decode::<domain::ConversationEvent>(r) {
+                    Ok(domain::ConversationEvent::SystemMessageRecorded(m)) => Some(
+                        format!("{:?}", m.note)
+                            .split([' ', '{'])
+                            .next()
+                            .unwrap()
+                            .to_owned(),
+                    ),
+                    _ => None,
+                },
+            )
+            .collect()
+    };
+    let expected = vec!["Queued", "ClaimedBy", "TransferredTo", "Closed"];
+    assert!(
+        eventually(async || notes() == expected).await,
+        "timeline: {:?}",
+        notes()
+    );
+    // A crash that loses the checkpoint replays the queue's events: nothing is written twice.
+    timeline.abort();
+    let _ = timeline.await;
+    w.ws()
+        .store
+        .write_checkpoint_blocking(queue_timeline::CHECKPOINT, 0)
+        .unwrap();
+    let timeline = tokio::spawn(queue_timeline::run(w.ws().clone()));
+    let last_queue_event = w
+        .ws()
+        .store
+        .read_category_blocking("queue", 0, 100_000)
+        .unwrap()
+        .last()
+        .unwrap()
+        .position;
+    assert!(
+        eventually(async || {
+            w.ws()
+                .store
+                .read_checkpoint_blocking(queue_timeline::CHECKPOINT)
+                .unwrap()
+                == Some(last_queue_event)
+        })
+        .await,
+        "replayed to the end"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(notes(), expected, "exactly once");
+    timeline.abort();
 }

@@ -6,20 +6,19 @@
 //! number hand the conversation to the queue. The message id and the
 //! idempotency keys derive from the arrived event's id, so reprocessing is harmless.
 
-use std::time::Duration;
-
 use domain::directory::Routing;
 use domain::inbound::{InboundEvent, INBOUND_CATEGORY};
 use domain::queue::{QueueCommand, QueueRejection};
 use domain::{
     CommandMeta, ConversationCommand, ConversationId, ConversationRejection, MessageId, QueueId,
 };
-use eventlog::{RecordedEvent, StartFrom, Subscription, SubscriptionTarget};
+use eventlog::RecordedEvent;
 use uuid::Uuid;
 
 use crate::core::ExecuteOptions;
 use crate::error::{ActorError, CommandError};
 use crate::event_codec;
+use crate::process::driver::{self, Failure};
 use crate::workspace::Workspace;
 
 /// Checkpoint name of this process manager.
@@ -136,65 +135,22 @@ pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, Rou
 }
 
 /// Runs the router until the log closes: from the stored checkpoint, every arrived text is
-/// routed and then checkpointed. A failure is retried with backoff, never skipped.
+/// routed and then checkpointed. A failure is retried with backoff, never skipped, unless
+/// retrying cannot help (undecodable, refused by the domain).
 pub async fn run(ws: Workspace) {
-    let store = ws.store.clone();
-    let checkpoint = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.read_checkpoint_blocking(CHECKPOINT))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten()
-    };
-    let from = checkpoint.map_or(StartFrom::Beginning, StartFrom::After);
-    let target = SubscriptionTarget::Category(INBOUND_CATEGORY.to_owned());
-    let mut sub = match Subscription::new(store.clone(), target, from) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "inbound router cannot subscribe");
-            return;
-        }
-    };
-    loop {
-        let record = match sub.next().await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::info!(error = %e, "inbound router stopped");
-                return;
+    driver::run(ws, CHECKPOINT, INBOUND_CATEGORY, |ws, record| async move {
+        match route(&ws, &record).await {
+            Ok(outcome) => {
+                tracing::debug!(position = record.position, ?outcome, "inbound text routed");
+                Ok(())
             }
-        };
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match route(&ws, &record).await {
-                Ok(outcome) => {
-                    tracing::debug!(position = record.position, ?outcome, "inbound text routed");
-                    break;
-                }
-                Err(RouteError::Corrupt { position, reason }) => {
-                    // Retrying cannot help; verification will name it for an operator.
-                    tracing::error!(position, %reason, "skipping undecodable inbound event");
-                    break;
-                }
-                Err(e @ (RouteError::Rejected(_) | RouteError::QueueRejected(_))) => {
-                    // The domain said no; it will say no again. Recorded for operators.
-                    tracing::error!(position = record.position, error = %e, "inbound text refused; skipped");
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(position = record.position, error = %e, "routing failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
+            Err(
+                e @ (RouteError::Corrupt { .. }
+                | RouteError::Rejected(_)
+                | RouteError::QueueRejected(_)),
+            ) => Err(Failure::Permanent(e.to_string())),
+            Err(e) => Err(Failure::Transient(e.to_string())),
         }
-        let (store, position) = (store.clone(), record.position);
-        let saved = tokio::task::spawn_blocking(move || {
-            store.write_checkpoint_blocking(CHECKPOINT, position)
-        })
-        .await;
-        if !matches!(saved, Ok(Ok(()))) {
-            tracing::warn!(position, "inbound router checkpoint not saved");
-        }
-    }
+    })
+    .await;
 }

@@ -6,5 +6,7 @@
 //! id, so an event seen again after a crash (the checkpoint is behind) has no second
 //! effect: the flow completes exactly once in effect.
 
+pub mod driver;
 pub mod inbound_router;
+pub mod queue_timeline;
 pub mod queue_timers;

@@ -8,6 +8,7 @@ use crate::command_meta::Issued;
 use crate::conversation::calls::CallMedia;
 use crate::conversation::content::AttachmentRef;
 use crate::conversation::delivery::DeliveryStatus;
+use crate::conversation::event::SystemNote;
 use crate::conversation::facts::{ActorFacts, SenderNumber};
 use crate::ids::{CallId, ConversationId, InboxId, MessageId, UserId};
 use crate::phone_number::PhoneNumber;
@@ -126,4 +127,6 @@ pub enum ConversationCommand {
     MarkDone {
         facts: ActorFacts,
     },
+    /// System (a process manager): record a lifecycle step in the timeline.
+    RecordSystemMessage { note: SystemNote },
 }

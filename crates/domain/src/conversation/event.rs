@@ -14,7 +14,8 @@ use crate::conversation::calls::CallMedia;
 use crate::conversation::content::AttachmentRef;
 use crate::conversation::delivery::DeliveryStatus;
 use crate::conversation::kind::ConversationKind;
-use crate::ids::{CallId, ConversationId, InboxId, MessageId, OrgId, UserId};
+use crate::ids::{CallId, ConversationId, InboxId, MessageId, OrgId, QueueId, UserId};
+use crate::queue::{CloseReason, TimeoutKind};
 use crate::phone_number::PhoneNumber;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,11 +42,12 @@ pub enum ConversationEvent {
     ReopenedByInboundText(ReopenedByInboundText),
     OptedOut(OptedOut),
     OptedIn(OptedIn),
+    SystemMessageRecorded(SystemMessageRecorded),
 }
 
 /// Every event type name this aggregate writes, in variant order (which is how bincode
 /// tells variants apart), for schema files and upcasters.
-pub const CONVERSATION_EVENT_TYPES: [&str; 22] = [
+pub const CONVERSATION_EVENT_TYPES: [&str; 23] = [
     "ConversationStarted",
     "MessagePosted",
     "InboundReceived",
@@ -68,6 +70,7 @@ pub const CONVERSATION_EVENT_TYPES: [&str; 22] = [
     "ReopenedByInboundText",
     "OptedOut",
     "OptedIn",
+    "SystemMessageRecorded",
 ];
 
 impl DomainEvent for ConversationEvent {
@@ -95,6 +98,7 @@ impl DomainEvent for ConversationEvent {
             ConversationEvent::ReopenedByInboundText(_) => "ReopenedByInboundText",
             ConversationEvent::OptedOut(_) => "OptedOut",
             ConversationEvent::OptedIn(_) => "OptedIn",
+            ConversationEvent::SystemMessageRecorded(_) => "SystemMessageRecorded",
         }
     }
 
@@ -276,4 +280,24 @@ pub struct OptedOut {
 pub struct OptedIn {
     pub number: PhoneNumber,
     pub at_ms: u64,
+}
+
+/// A lifecycle step of the conversation's handling (an SMS queue's queued / claimed by /
+/// transferred to / released / closed / timed out), shown in the timeline as a centred
+/// grey pill. Not a message: it has no seq and does not count as unread.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemMessageRecorded {
+    pub note: SystemNote,
+    pub at_ms: u64,
+}
+
+/// What a system message says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SystemNote {
+    Queued { queue: QueueId },
+    ClaimedBy { queue: QueueId, agent: UserId },
+    TransferredTo { queue: QueueId, from: UserId, to: UserId },
+    Released { queue: QueueId, by: Option<UserId> },
+    Closed { queue: QueueId, by: Option<UserId>, reason: CloseReason },
+    TimedOut { queue: QueueId, kind: TimeoutKind },
 }

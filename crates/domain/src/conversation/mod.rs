@@ -54,7 +54,8 @@ pub use event::{
     ChannelRenamed, ConversationAssigned, ConversationEvent, ConversationStarted,
     ConversationTransferred, DeliveryUpdated, InboundReceived, InboxAttached, InboxDetached,
     MarkedDone, MessagePosted, MessagesRead, OptedIn, OptedOut, ReopenedByInboundText,
-    ReturnedToInbox, SmsRequested, SmsWithheld, CONVERSATION_EVENT_TYPES,
+    ReturnedToInbox, SmsRequested, SmsWithheld, SystemMessageRecorded, SystemNote,
+    CONVERSATION_EVENT_TYPES,
 };
 pub use facts::{ActorFacts, SenderNumber};
 pub use inbox_assignment::{InboxAssignment, InboxStatus};

@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
-use crate::command_meta::Issued;
+use crate::command_meta::{Actor, Issued};
 use crate::conversation::calls::CallRecord;
 use crate::conversation::command::ConversationCommand;
 use crate::conversation::delivery::DeliveryStatus;
-use crate::conversation::event::ConversationEvent;
+use crate::conversation::event::{ConversationEvent, SystemMessageRecorded};
 use crate::conversation::inbox_assignment::{InboxAssignment, InboxStatus};
 use crate::conversation::kind::ConversationKind;
 use crate::conversation::rejection::ConversationRejection;
@@ -215,6 +215,18 @@ impl Aggregate for Conversation {
             } => self.transfer(meta, *to, *to_is_inbox_member, facts),
             C::ReturnToInbox { facts } => self.return_to_inbox(meta, facts),
             C::MarkDone { facts } => self.mark_done(meta, facts),
+            C::RecordSystemMessage { note } => {
+                self.started(meta)?;
+                if meta.actor != Actor::System {
+                    return Err(ConversationRejection::SystemOnly);
+                }
+                Ok(vec![ConversationEvent::SystemMessageRecorded(
+                    SystemMessageRecorded {
+                        note: note.clone(),
+                        at_ms: meta.at_ms,
+                    },
+                )])
+            }
         }
     }
 
@@ -302,6 +314,8 @@ impl Aggregate for Conversation {
             E::OptedOut(e) => {
                 self.opted_out.insert(e.number.clone());
             }
+            // The timeline shows it; no rule depends on it.
+            E::SystemMessageRecorded(_) => {}
             E::OptedIn(e) => {
                 self.opted_out.remove(&e.number);
             }

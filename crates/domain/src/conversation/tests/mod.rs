@@ -9,6 +9,7 @@ mod posting;
 mod properties;
 mod read_receipts;
 mod start;
+mod system_messages;
 mod window;
 
 use std::collections::BTreeSet;

@@ -1,0 +1,140 @@
+//! Writes each SMS-queue lifecycle step into its conversation's timeline as a system
+//! message (queued, claimed by, transferred to, released, closed, timed out), so the
+//! conversation's own stream tells an auditor, and its readers, who handled it when.
+//! Idempotency keys derive from the queue event's id: a replay after a crash writes nothing
+//! twice.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use domain::conversation::SystemNote;
+use domain::queue::QueueEvent;
+use domain::{Aggregate, CommandMeta, ConversationCommand, ConversationId, OrgId, Queue, QueueId};
+use eventlog::RecordedEvent;
+use uuid::Uuid;
+
+use crate::core::ExecuteOptions;
+use crate::error::CommandError;
+use crate::event_codec;
+use crate::process::driver::{self, Failure};
+use crate::workspace::Workspace;
+
+/// Checkpoint name of this process manager.
+pub const CHECKPOINT: &str = "queue_timeline";
+
+/// The system message a queue event stands for, if any.
+pub fn note_of(queue: QueueId, event: &QueueEvent) -> Option<(ConversationId, u64, SystemNote)> {
+    Some(match event {
+        QueueEvent::InteractionQueued(e) => (e.conversation, e.at_ms, SystemNote::Queued { queue }),
+        QueueEvent::InteractionClaimed(e) => (
+            e.conversation,
+            e.at_ms,
+            SystemNote::ClaimedBy {
+                queue,
+                agent: e.agent,
+            },
+        ),
+        QueueEvent::InteractionTransferred(e) => (
+            e.conversation,
+            e.at_ms,
+            SystemNote::TransferredTo {
+                queue,
+                from: e.from,
+                to: e.to,
+            },
+        ),
+        QueueEvent::InteractionReleased(e) => (
+            e.conversation,
+            e.at_ms,
+            SystemNote::Released { queue, by: e.by },
+        ),
+        QueueEvent::InteractionClosed(e) => (
+            e.conversation,
+            e.at_ms,
+            SystemNote::Closed {
+                queue,
+                by: e.by,
+                reason: e.reason.clone(),
+            },
+        ),
+        QueueEvent::QueueTimedOut(e) => (
+            e.conversation,
+            e.at_ms,
+            SystemNote::TimedOut {
+                queue,
+                kind: e.kind,
+            },
+        ),
+        _ => return None,
+    })
+}
+
+async fn org_of(
+    ws: &Workspace,
+    orgs: &Mutex<HashMap<QueueId, OrgId>>,
+    queue: QueueId,
+) -> Result<Option<OrgId>, Failure> {
+    if let Some(org) = orgs.lock().ok().and_then(|o| o.get(&queue).copied()) {
+        return Ok(Some(org));
+    }
+    let org = ws
+        .queues
+        .query(&queue, |q: &Queue, _| q.header().map(|h| h.org))
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))?;
+    if let (Some(org), Ok(mut orgs)) = (org, orgs.lock()) {
+        orgs.insert(queue, org);
+    }
+    Ok(org)
+}
+
+async fn record(
+    ws: Workspace,
+    orgs: Arc<Mutex<HashMap<QueueId, OrgId>>>,
+    record: RecordedEvent,
+) -> Result<(), Failure> {
+    let Ok(queue) = record.stream.id().parse::<QueueId>() else {
+        return Err(Failure::Permanent(format!(
+            "not a queue stream: {}",
+            record.stream
+        )));
+    };
+    let event = event_codec::decode::<QueueEvent>(&record).map_err(Failure::Permanent)?;
+    let Some((conversation, at_ms, note)) = note_of(queue, &event) else {
+        return Ok(());
+    };
+    let Some(org) = org_of(&ws, &orgs, queue).await? else {
+        return Err(Failure::Permanent(format!("queue {queue} has no header")));
+    };
+    let command =
+        CommandMeta::system(org, at_ms).issue(ConversationCommand::RecordSystemMessage { note });
+    let options = ExecuteOptions {
+        idempotency_key: Some(Uuid::new_v5(&record.event_id, b"timeline")),
+        metadata: eventlog::Metadata {
+            causation_id: Some(record.event_id),
+            correlation_id: record.metadata.correlation_id.or(Some(record.event_id)),
+            acting_user: record.metadata.acting_user.clone(),
+        },
+    };
+    match ws
+        .conversations
+        .execute(&conversation, command, options)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(CommandError::Rejected(r)) => Err(Failure::Permanent(r.to_string())),
+        Err(CommandError::Actor(a)) => Err(Failure::Transient(a.to_string())),
+    }
+}
+
+/// Runs until the log closes.
+pub async fn run(ws: Workspace) {
+    let orgs = Arc::new(Mutex::new(HashMap::new()));
+    driver::run(
+        ws,
+        CHECKPOINT,
+        <Queue as Aggregate>::CATEGORY,
+        move |ws, r| record(ws, orgs.clone(), r),
+    )
+    .await;
+}
