@@ -383,3 +383,72 @@ async fn every_lifecycle_step_is_a_system_message_in_the_conversation_exactly_on
     assert_eq!(notes(), expected, "exactly once");
     timeline.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_center_views_show_active_pending_and_searchable_history() {
+    use actors::views::queue_views::QueueViews;
+    let w = World::new().await;
+    let [a, b] = w.agents;
+    let views = QueueViews::new();
+    tokio::spawn(views.clone().run(w.ws().store.clone()));
+    let first = w.text("+15551110001", 100).await;
+    let second = w.text("+15552220002", 200).await;
+    let synced = |w: &World| w.ws().store.next_position() - 1;
+    assert!(
+        views.wait_for(synced(&w), Duration::from_secs(10)).await,
+        "read your writes"
+    );
+    let pending: Vec<_> = views
+        .pending(a, None)
+        .iter()
+        .map(|r| r.conversation)
+        .collect();
+    assert_eq!(pending, vec![first, second], "oldest first");
+    let found = views.pending(a, Some("222 0002"));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].customer, Some(number("+15552220002")));
+    w.agent(
+        a,
+        QueueCommand::Claim {
+            conversation: second,
+        },
+    )
+    .await
+    .unwrap();
+    views.wait_for(synced(&w), Duration::from_secs(10)).await;
+    assert_eq!(views.active(a, None)[0].conversation, second);
+    assert!(views.active(b, None).is_empty());
+    assert_eq!(
+        views.pending(b, None).len(),
+        1,
+        "claimed work leaves Pending"
+    );
+    // Search covers only its tab: the claimed customer is not in Pending.
+    assert!(views.pending(a, Some("2220002")).is_empty());
+    w.agent(b, QueueCommand::LogOut).await.unwrap();
+    views.wait_for(synced(&w), Duration::from_secs(10)).await;
+    assert!(
+        views.pending(b, None).is_empty(),
+        "logged out: nothing offered"
+    );
+    w.agent(
+        a,
+        QueueCommand::Close {
+            conversation: second,
+        },
+    )
+    .await
+    .unwrap();
+    views.wait_for(synced(&w), Duration::from_secs(10)).await;
+    let history = views.history(a, Some("+1 555 222"), 50);
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].agent, Some(a));
+    assert!(
+        views.history(a, Some("111"), 50).is_empty(),
+        "the waiting one is not history"
+    );
+    assert!(
+        views.history(UserId::random(), None, 50).is_empty(),
+        "outsiders see no history"
+    );
+}

@@ -19,6 +19,7 @@
 //! - [`workspace`]: the registries of every aggregate over one log and runtime.
 //! - [`process`]: process managers driven by the log: the inbound router, and the durable
 //!   timer scheduler of SMS queues.
+//! - [`views`]: read models served from memory (the queues' contact-center views).
 //! - [`error`]: what a command or query can fail with.
 
 pub mod aggregate_actor;
@@ -30,6 +31,7 @@ pub mod event_codec;
 pub mod process;
 pub mod registry;
 pub mod runtime;
+pub mod views;
 pub mod workspace;
 
 pub use aggregate_actor::{ActorAggregate, AggregateActor, Execute, Query};
