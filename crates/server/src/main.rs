@@ -1,14 +1,20 @@
 //! `switchboard`: the server binary.
 //!
 //! `switchboard serve` opens the event log in the data directory (embedded RocksDB, no
-//! other service needed), serves HTTP on the listen address, and on Ctrl-C / SIGTERM
-//! stops taking requests, waits for in-flight appends to become durable, and exits.
-//! Until the gateway lands, HTTP offers only `GET /healthz`.
+//! other service needed), starts the actors (actix on threads of their own) and the process
+//! managers (inbound router, SMS-queue timers and timeline, queue views), serves HTTP on
+//! the listen address, and on Ctrl-C / SIGTERM stops taking requests, stops the actors,
+//! waits for in-flight appends to become durable, and exits. Until the gateway lands, HTTP
+//! offers only `GET /healthz`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use actors::clock::SystemClock;
+use actors::process::{inbound_router, queue_timeline, queue_timers};
+use actors::views::queue_views::QueueViews;
+use actors::{ActorConfig, ActorRuntime, Workspace};
 use anyhow::Context;
 use axum::{extract::State, routing::get, Json, Router};
 use clap::{Parser, Subcommand};
@@ -64,7 +70,13 @@ fn serve(data_dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let store: Arc<dyn EventStore> = Arc::new(log.clone());
+    let actors = Arc::new(ActorRuntime::per_core().context("starting the actor runtime")?);
+    let ws = Workspace::new(store.clone(), actors.clone(), ActorConfig::default());
     runtime.block_on(async move {
+        tokio::spawn(inbound_router::run(ws.clone()));
+        tokio::spawn(queue_timers::run(ws.clone(), Arc::new(SystemClock)));
+        tokio::spawn(queue_timeline::run(ws.clone()));
+        tokio::spawn(QueueViews::new().run(store.clone()));
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
@@ -77,7 +89,9 @@ fn serve(data_dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
             .await
             .context("serving HTTP")
     })?;
-    // Every append queued before this point is durable and acknowledged when it returns.
+    // Actors first (nothing new is appended), then the log: every append queued before
+    // this point is durable and acknowledged when it returns.
+    actors.shutdown();
     log.shutdown();
     tracing::info!("switchboard stopped");
     Ok(())
