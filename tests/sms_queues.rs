@@ -452,3 +452,43 @@ async fn contact_center_views_show_active_pending_and_searchable_history() {
         "outsiders see no history"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_timeout_can_overflow_into_a_shared_inbox() {
+    let w = World::new().await;
+    let inbox = domain::InboxId::random();
+    let policy = QueuePolicy {
+        wait_timeout_ms: Some(WAIT_MS),
+        on_wait_timeout: WaitTimeoutAction::OverflowToInbox(inbox),
+        idle_timeout_ms: None,
+        on_idle_timeout: IdleTimeoutAction::ReturnToQueue,
+        max_pending_visible: None,
+    };
+    let set = CommandMeta::system(w.org, 5).issue(QueueCommand::SetPolicy { policy });
+    w.ws()
+        .queues
+        .execute(&w.queue, set, ExecuteOptions::default())
+        .await
+        .unwrap();
+    let clock = ManualClock::new(50_000);
+    let scheduler = tokio::spawn(queue_timers::run(w.ws().clone(), Arc::new(clock.clone())));
+    let c = w.text("+15559990006", clock.now_ms_for_test()).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    clock.advance(WAIT_MS);
+    let in_inbox = || async {
+        w.ws()
+            .conversations
+            .query(&c, |c: &Conversation, _| c.inbox().map(|a| a.inbox))
+            .await
+            .unwrap()
+    };
+    assert!(
+        eventually(async || in_inbox().await == Some(inbox)).await,
+        "handed to the inbox"
+    );
+    assert!(
+        w.queue_state(move |q| q.waiting(c).is_none()).await,
+        "and gone from the queue"
+    );
+    scheduler.abort();
+}

@@ -9,15 +9,16 @@
 //! derives from (queue, conversation, deadline), so a timer that fell due while the server
 //! was down fires once on restart and never twice.
 //!
-//! It also carries out overflow to another queue: a `QueueTimedOut` whose action is
-//! `OverflowToQueue(q)` enqueues the conversation in `q`.
+//! It also carries out overflow: a `QueueTimedOut` whose action is `OverflowToQueue(q)`
+//! enqueues the conversation in `q`; `OverflowToInbox(i)` hands the conversation to inbox
+//! `i`, where it waits Unassigned.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use domain::queue::{QueueCommand, QueueEvent, WaitTimeoutAction};
-use domain::{Aggregate, CommandMeta, ConversationId, OrgId, Queue, QueueId};
+use domain::{Aggregate, CommandMeta, ConversationCommand, ConversationId, OrgId, Queue, QueueId};
 use eventlog::{RecordedEvent, StartFrom, Subscription, SubscriptionTarget};
 use uuid::Uuid;
 
@@ -126,18 +127,34 @@ async fn overflow(ws: &Workspace, record: &RecordedEvent, org: OrgId) {
     let Ok(QueueEvent::QueueTimedOut(t)) = event_codec::decode::<QueueEvent>(record) else {
         return;
     };
-    let Some(WaitTimeoutAction::OverflowToQueue(target)) = t.wait_action else {
-        return;
-    };
     let options = ExecuteOptions {
         idempotency_key: Some(Uuid::new_v5(&record.event_id, b"overflow")),
         ..ExecuteOptions::default()
     };
-    let cmd = CommandMeta::system(org, t.at_ms).issue(QueueCommand::Enqueue {
-        conversation: t.conversation,
-    });
-    if let Err(e) = ws.queues.execute(&target, cmd, options).await {
-        tracing::warn!(queue = %target, error = %e, "overflow not enqueued");
+    let meta = CommandMeta::system(org, t.at_ms);
+    let outcome = match t.wait_action {
+        Some(WaitTimeoutAction::OverflowToQueue(target)) => {
+            let cmd = meta.issue(QueueCommand::Enqueue {
+                conversation: t.conversation,
+            });
+            ws.queues
+                .execute(&target, cmd, options)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        Some(WaitTimeoutAction::OverflowToInbox(inbox)) => {
+            let cmd = meta.issue(ConversationCommand::AttachToInbox { inbox });
+            ws.conversations
+                .execute(&t.conversation, cmd, options)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        _ => return,
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(conversation = %t.conversation, error = %e, "overflow not carried out");
     }
 }
 

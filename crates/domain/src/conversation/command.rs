@@ -128,5 +128,12 @@ pub enum ConversationCommand {
         facts: ActorFacts,
     },
     /// System (a process manager): record a lifecycle step in the timeline.
-    RecordSystemMessage { note: SystemNote },
+    RecordSystemMessage {
+        note: SystemNote,
+    },
+    /// System (an SMS queue's overflow): hand an External conversation to a shared inbox,
+    /// where it waits Unassigned.
+    AttachToInbox {
+        inbox: InboxId,
+    },
 }

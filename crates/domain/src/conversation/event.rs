@@ -15,8 +15,8 @@ use crate::conversation::content::AttachmentRef;
 use crate::conversation::delivery::DeliveryStatus;
 use crate::conversation::kind::ConversationKind;
 use crate::ids::{CallId, ConversationId, InboxId, MessageId, OrgId, QueueId, UserId};
-use crate::queue::{CloseReason, TimeoutKind};
 use crate::phone_number::PhoneNumber;
+use crate::queue::{CloseReason, TimeoutKind};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConversationEvent {
@@ -294,10 +294,29 @@ pub struct SystemMessageRecorded {
 /// What a system message says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SystemNote {
-    Queued { queue: QueueId },
-    ClaimedBy { queue: QueueId, agent: UserId },
-    TransferredTo { queue: QueueId, from: UserId, to: UserId },
-    Released { queue: QueueId, by: Option<UserId> },
-    Closed { queue: QueueId, by: Option<UserId>, reason: CloseReason },
-    TimedOut { queue: QueueId, kind: TimeoutKind },
+    Queued {
+        queue: QueueId,
+    },
+    ClaimedBy {
+        queue: QueueId,
+        agent: UserId,
+    },
+    TransferredTo {
+        queue: QueueId,
+        from: UserId,
+        to: UserId,
+    },
+    Released {
+        queue: QueueId,
+        by: Option<UserId>,
+    },
+    Closed {
+        queue: QueueId,
+        by: Option<UserId>,
+        reason: CloseReason,
+    },
+    TimedOut {
+        queue: QueueId,
+        kind: TimeoutKind,
+    },
 }

@@ -13,7 +13,9 @@ use crate::command_meta::{Actor, Issued};
 use crate::conversation::calls::CallRecord;
 use crate::conversation::command::ConversationCommand;
 use crate::conversation::delivery::DeliveryStatus;
-use crate::conversation::event::{ConversationEvent, SystemMessageRecorded};
+use crate::conversation::event::{
+    ConversationEvent, InboxAttached, InboxDetached, SystemMessageRecorded,
+};
 use crate::conversation::inbox_assignment::{InboxAssignment, InboxStatus};
 use crate::conversation::kind::ConversationKind;
 use crate::conversation::rejection::ConversationRejection;
@@ -215,6 +217,29 @@ impl Aggregate for Conversation {
             } => self.transfer(meta, *to, *to_is_inbox_member, facts),
             C::ReturnToInbox { facts } => self.return_to_inbox(meta, facts),
             C::MarkDone { facts } => self.mark_done(meta, facts),
+            C::AttachToInbox { inbox } => {
+                let header = self.started(meta)?;
+                if meta.actor != Actor::System {
+                    return Err(ConversationRejection::SystemOnly);
+                }
+                if !matches!(header.kind, ConversationKind::External { .. }) {
+                    return Err(ConversationRejection::NotExternal);
+                }
+                let mut events = Vec::new();
+                match self.inbox.as_ref().map(|a| a.inbox) {
+                    Some(current) if current == *inbox => return Ok(events),
+                    Some(current) => events.push(ConversationEvent::InboxDetached(InboxDetached {
+                        inbox: current,
+                        at_ms: meta.at_ms,
+                    })),
+                    None => {}
+                }
+                events.push(ConversationEvent::InboxAttached(InboxAttached {
+                    inbox: *inbox,
+                    at_ms: meta.at_ms,
+                }));
+                Ok(events)
+            }
             C::RecordSystemMessage { note } => {
                 self.started(meta)?;
                 if meta.actor != Actor::System {
