@@ -51,7 +51,7 @@ fn the_system_hands_an_external_conversation_to_an_inbox_unassigned() {
         .unwrap();
     assert_eq!(super::types(&events), vec!["InboxAttached"]);
     assert_eq!(
-        w.state().inbox().map(|a| (a.inbox, a.status.clone())),
+        w.state().inbox().map(|a| (a.inbox, a.status)),
         Some((inbox, InboxStatus::Unassigned))
     );
     assert!(
