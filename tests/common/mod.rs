@@ -3,8 +3,10 @@
 //! - [`TempLog`]: a real RocksDB log in its own temp directory, reopenable.
 //! - [`event`] / [`payload_for`]: deterministic events whose payload can be recomputed.
 //! - [`actors::ActorWorld`]: a log, an actix runtime and registries, restartable.
+//! - [`server::TestServer`]: the real gateway on `127.0.0.1:0` over a temp log.
 
 pub mod actors;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

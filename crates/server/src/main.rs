@@ -4,8 +4,8 @@
 //! other service needed), starts the actors (actix on threads of their own) and the process
 //! managers (inbound router, SMS-queue timers and timeline, queue views), serves HTTP on
 //! the listen address, and on Ctrl-C / SIGTERM stops taking requests, stops the actors,
-//! waits for in-flight appends to become durable, and exits. Until the gateway lands, HTTP
-//! offers only `GET /healthz`.
+//! waits for in-flight appends to become durable, and exits. HTTP is the gateway crate's
+//! router.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +16,6 @@ use actors::process::{inbound_router, queue_timeline, queue_timers};
 use actors::views::queue_views::QueueViews;
 use actors::{ActorConfig, ActorRuntime, Workspace};
 use anyhow::Context;
-use axum::{extract::State, routing::get, Json, Router};
 use clap::{Parser, Subcommand};
 use eventlog::{EventStore, LogOptions, RocksLog};
 
@@ -81,9 +80,7 @@ fn serve(data_dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {listen}"))?;
         tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "switchboard listening");
-        let app = Router::new()
-            .route("/healthz", get(healthz))
-            .with_state(store);
+        let app = gateway::router(gateway::AppState::new(ws));
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -95,10 +92,6 @@ fn serve(data_dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
     log.shutdown();
     tracing::info!("switchboard stopped");
     Ok(())
-}
-
-async fn healthz(State(store): State<Arc<dyn EventStore>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "log_next_position": store.next_position() }))
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,41 @@
+//! The application: shared state and the router.
+
+use std::sync::Arc;
+
+use actors::Workspace;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+use crate::routes;
+
+/// Largest JSON body accepted (attachments have their own upload route and limit).
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub ws: Workspace,
+}
+
+impl AppState {
+    pub fn new(ws: Workspace) -> Self {
+        Self { ws }
+    }
+
+    pub fn store(&self) -> &Arc<dyn eventlog::EventStore> {
+        &self.ws.store
+    }
+}
+
+/// Every route, with body limits.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/v1/bootstrap", post(routes::bootstrap::bootstrap))
+        .route("/v1/sessions", post(routes::sessions::login))
+        .route("/v1/sessions/current", delete(routes::sessions::logout))
+        .route("/v1/me", get(routes::me::me))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .with_state(state)
+}

@@ -1,0 +1,177 @@
+//! Logins and password hashes, stored as events.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use domain::{OrgId, UserId};
+use eventlog::{codec, AppendError, Direction, EventData, EventStore, ExpectedVersion, StreamName};
+use rand_core::OsRng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+pub const MAX_PASSWORD_CHARS: usize = 256;
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// A login's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialsRegistered {
+    pub org: OrgId,
+    pub user: UserId,
+    /// PHC string of an argon2id hash.
+    pub password_hash: String,
+}
+
+/// The normalised login: trimmed, lower-case, plausibly an email.
+///
+/// # Errors
+/// `invalid_email` when it is not.
+pub fn normalise_email(email: &str) -> Result<String, ApiError> {
+    let e = email.trim().to_lowercase();
+    let plausible = e.len() <= MAX_EMAIL_CHARS
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if plausible {
+        Ok(e)
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+            "an email address is required",
+        ))
+    }
+}
+
+/// Checks the password's length (in characters).
+///
+/// # Errors
+/// `weak_password` or `password_too_long`.
+pub fn check_password(password: &str) -> Result<(), ApiError> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+            format!("a password needs at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if n > MAX_PASSWORD_CHARS {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "password_too_long",
+            format!("a password has at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn stream_of(email: &str) -> Result<StreamName, ApiError> {
+    StreamName::from_parts("credential", email).map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+            "an email address is required",
+        )
+    })
+}
+
+/// Hashes `password` with argon2id (off the executor: it is deliberately slow).
+async fn hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
+}
+
+/// Registers `email` for `user`. The email must not be registered yet.
+///
+/// # Errors
+/// `email_taken` (409), validation errors, or an internal error.
+pub async fn register(
+    store: &Arc<dyn EventStore>,
+    email: &str,
+    password: &str,
+    org: OrgId,
+    user: UserId,
+) -> Result<(), ApiError> {
+    check_password(password)?;
+    let stream = stream_of(email)?;
+    let record = CredentialsRegistered {
+        org,
+        user,
+        password_hash: hash(password.to_owned()).await?,
+    };
+    let payload = codec::encode(&record).map_err(ApiError::internal)?;
+    let event = EventData::new("CredentialsRegistered", 1, payload);
+    match store
+        .append(stream, ExpectedVersion::NoStream, vec![event])
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(AppendError::WrongExpectedVersion { .. }) => Err(ApiError::conflict(
+            "email_taken",
+            "this email is already registered",
+        )),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// The (organization, user) whose login this is, if the password is right. A wrong
+/// password and an unknown email are answered the same way, in about the same time.
+///
+/// # Errors
+/// `invalid_credentials` (401), or an internal error.
+pub async fn verify(
+    store: &Arc<dyn EventStore>,
+    email: &str,
+    password: &str,
+) -> Result<(OrgId, UserId), ApiError> {
+    let invalid = || {
+        ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong email or password",
+        )
+    };
+    let Ok(email) = normalise_email(email) else {
+        return Err(invalid());
+    };
+    let stream = stream_of(&email)?;
+    let events =
+        eventlog::store::nonblocking::read_stream(store, &stream, u64::MAX, Direction::Backward, 1)
+            .await
+            .map_err(ApiError::internal)?;
+    let record: Option<CredentialsRegistered> = match events.first() {
+        Some(e) => Some(codec::decode(&e.payload).map_err(ApiError::internal)?),
+        None => None,
+    };
+    // Unknown emails are checked against a fixed hash, so timing does not tell them apart.
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3dpdGNoYm9hcmRzYWx0$1v6mhbgLc+FxvOh3n3Y9mI3ll3b7mW0i3ZQvW9F1jz8";
+    let stored = record
+        .as_ref()
+        .map_or(DUMMY.to_owned(), |r| r.password_hash.clone());
+    let password = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match record {
+        Some(r) if ok => Ok((r.org, r.user)),
+        _ => Err(invalid()),
+    }
+}

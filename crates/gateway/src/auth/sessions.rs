@@ -1,0 +1,163 @@
+//! Bearer tokens: `<session id>.<secret>`, stored as a hash with an expiry, revocable.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use domain::{OrgId, UserId};
+use eventlog::{codec, Direction, EventData, EventStore, ExpectedVersion, StreamName};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// How long a token lives.
+pub const SESSION_TTL_MS: u64 = 12 * 60 * 60 * 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum SessionEvent {
+    Started {
+        org: OrgId,
+        user: UserId,
+        secret_hash: [u8; 32],
+        expires_at_ms: u64,
+    },
+    Revoked {
+        at_ms: u64,
+    },
+}
+
+/// A valid session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub id: Uuid,
+    pub org: OrgId,
+    pub user: UserId,
+    pub expires_at_ms: u64,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn stream_of(id: Uuid) -> Result<StreamName, ApiError> {
+    StreamName::from_parts("session", id.simple()).map_err(ApiError::internal)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+async fn append(
+    store: &Arc<dyn EventStore>,
+    id: Uuid,
+    expected: ExpectedVersion,
+    e: &SessionEvent,
+) -> Result<(), ApiError> {
+    let event_type = match e {
+        SessionEvent::Started { .. } => "SessionStarted",
+        SessionEvent::Revoked { .. } => "SessionRevoked",
+    };
+    let payload = codec::encode(e).map_err(ApiError::internal)?;
+    store
+        .append(
+            stream_of(id)?,
+            expected,
+            vec![EventData::new(event_type, 1, payload)],
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(())
+}
+
+/// Starts a session for `user`; returns the token (shown once) and its expiry.
+///
+/// # Errors
+/// Internal errors only.
+pub async fn start(
+    store: &Arc<dyn EventStore>,
+    org: OrgId,
+    user: UserId,
+) -> Result<(String, u64), ApiError> {
+    let id = Uuid::new_v4();
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    let expires_at_ms = now_ms() + SESSION_TTL_MS;
+    let started = SessionEvent::Started {
+        org,
+        user,
+        secret_hash: *blake3::hash(&secret).as_bytes(),
+        expires_at_ms,
+    };
+    append(store, id, ExpectedVersion::NoStream, &started).await?;
+    Ok((format!("{}.{}", id.simple(), hex(&secret)), expires_at_ms))
+}
+
+/// The session a token opens, if it is genuine, unexpired and not revoked.
+///
+/// # Errors
+/// `unauthenticated` (401) for any token that does not; internal errors.
+pub async fn check(store: &Arc<dyn EventStore>, token: &str) -> Result<Session, ApiError> {
+    let (id, secret) = token
+        .split_once('.')
+        .ok_or_else(ApiError::unauthenticated)?;
+    let id = Uuid::try_parse(id).map_err(|_| ApiError::unauthenticated())?;
+    let secret = unhex(secret).ok_or_else(ApiError::unauthenticated)?;
+    let events =
+        eventlog::store::nonblocking::read_stream(store, &stream_of(id)?, 0, Direction::Forward, 8)
+            .await
+            .map_err(ApiError::internal)?;
+    let mut session = None;
+    for e in &events {
+        match codec::decode::<SessionEvent>(&e.payload).map_err(ApiError::internal)? {
+            SessionEvent::Started {
+                org,
+                user,
+                secret_hash,
+                expires_at_ms,
+            } => {
+                // blake3::Hash compares in constant time.
+                if blake3::Hash::from_bytes(secret_hash) == blake3::hash(&secret) {
+                    session = Some(Session {
+                        id,
+                        org,
+                        user,
+                        expires_at_ms,
+                    });
+                }
+            }
+            SessionEvent::Revoked { .. } => return Err(ApiError::unauthenticated()),
+        }
+    }
+    match session {
+        Some(s) if s.expires_at_ms > now_ms() => Ok(s),
+        _ => Err(ApiError::unauthenticated()),
+    }
+}
+
+/// Revokes a session (logout). Revoking twice is fine.
+///
+/// # Errors
+/// Internal errors only.
+pub async fn revoke(store: &Arc<dyn EventStore>, id: Uuid) -> Result<(), ApiError> {
+    append(
+        store,
+        id,
+        ExpectedVersion::StreamExists,
+        &SessionEvent::Revoked { at_ms: now_ms() },
+    )
+    .await
+}

@@ -1,0 +1,134 @@
+//! The gateway's one error type: a status, a stable machine-readable code, a message.
+//!
+//! Domain rejections keep the domain's own stable code; the status follows what kind of
+//! refusal it is. Storage and internal failures are logged with their detail and answered
+//! with a generic 500 or 503: a client never sees paths or engine messages.
+
+use actors::{ActorError, CommandError};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use domain::Rejection;
+use serde::Serialize;
+
+/// An error answered to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid bearer token is required",
+        )
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// An internal failure: the detail goes to the log, the client gets a generic answer.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server could not complete the request",
+        )
+    }
+
+    /// The domain refused: its code, and a status by the kind of refusal.
+    pub fn rejected<R: Rejection>(r: &R) -> Self {
+        let code = r.code();
+        let status = if code.ends_with("_only") || code.starts_with("not_") {
+            StatusCode::FORBIDDEN
+        } else if matches!(code, "blank" | "too_long" | "too_many") || code.starts_with("invalid") {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else if code.starts_with("unknown_")
+            || code.ends_with("_not_started")
+            || code.ends_with("_not_created")
+        {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::CONFLICT
+        };
+        Self::new(status, code, r.to_string())
+    }
+}
+
+impl From<ActorError> for ApiError {
+    fn from(e: ActorError) -> Self {
+        match e {
+            ActorError::Busy | ActorError::Conflict => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the server is busy with this conversation; retry shortly",
+            ),
+            ActorError::Append(eventlog::AppendError::Overloaded) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the server is overloaded; retry shortly",
+            ),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl<R: Rejection> From<CommandError<R>> for ApiError {
+    fn from(e: CommandError<R>) -> Self {
+        match e {
+            CommandError::Rejected(r) => Self::rejected(&r),
+            CommandError::Actor(a) => a.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            code: self.code,
+            message: &self.message,
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

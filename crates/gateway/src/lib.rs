@@ -1,0 +1,22 @@
+//! Switchboard's gateway: the versioned HTTP API (axum) in front of the actors.
+//!
+//! Every request is authenticated (a bearer token from `POST /v1/sessions` or
+//! `POST /v1/bootstrap`), except `GET /healthz` and those two. Errors are JSON
+//! `{ "code", "message" }` with a stable code and the right status; clients never see
+//! storage details.
+//!
+//! # Layout
+//! - [`error`]: [`ApiError`], the one error type of every handler, and how domain and
+//!   actor errors map onto statuses and codes.
+//! - [`auth`]: credentials (argon2 hashes) and sessions (revocable, expiring tokens),
+//!   both stored as events in the log; the [`auth::Authenticated`] extractor.
+//! - [`routes`]: the handlers, one file per resource.
+//! - [`app`]: [`AppState`] and [`router`], assembling the routes with body limits.
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod routes;
+
+pub use app::{router, AppState};
+pub use error::ApiError;

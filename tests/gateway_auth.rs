@@ -1,0 +1,215 @@
+//! Authentication over real HTTP: first-run bootstrap, login, logout, and the error shape
+//! of every refusal (stable code, right status, nothing written).
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use testkit::server::TestServer;
+
+async fn body(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn bootstrap_body(email: &str) -> Value {
+    json!({
+        "organization": "Acme Dental",
+        "name": "Ada Admin",
+        "extension": "100",
+        "email": email,
+        "password": "correct horse battery staple",
+    })
+}
+
+async fn bootstrap(c: &Client, s: &TestServer, email: &str) -> Value {
+    let (status, v) = body(
+        c.post(s.url("/v1/bootstrap"))
+            .json(&bootstrap_body(email))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_then_login_logout_and_me() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let created = bootstrap(&c, &s, "Ada@Acme.example").await;
+    let token = created["token"].as_str().unwrap().to_owned();
+
+    let (status, me) = body(
+        c.get(s.url("/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["role"], "Admin");
+    assert_eq!(me["organization"], "Acme Dental");
+    assert_eq!(me["user_id"], created["user_id"]);
+
+    // Login is case-insensitive on the email; a second session is independent.
+    let login = json!({ "email": "ada@acme.example", "password": "correct horse battery staple" });
+    let (status, second) = body(
+        c.post(s.url("/v1/sessions"))
+            .json(&login)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let second = second["token"].as_str().unwrap().to_owned();
+
+    let r = c
+        .delete(s.url("/v1/sessions/current"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, err) = body(
+        c.get(s.url("/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated")),
+        "revoked"
+    );
+    let r = c
+        .get(s.url("/v1/me"))
+        .bearer_auth(&second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the other session lives on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_unknown_email_look_the_same() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    bootstrap(&c, &s, "bob@clinic.example").await;
+    for (email, password) in [
+        ("bob@clinic.example", "not the right password"),
+        ("nobody@clinic.example", "correct horse battery staple"),
+        ("not an email", "correct horse battery staple"),
+    ] {
+        let login = json!({ "email": email, "password": password });
+        let (status, err) = body(
+            c.post(s.url("/v1/sessions"))
+                .json(&login)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(err["code"], "invalid_credentials");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_or_forged_tokens_are_refused_with_a_json_code() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let created = bootstrap(&c, &s, "carol@shop.example").await;
+    let token = created["token"].as_str().unwrap();
+    let (id, _) = token.split_once('.').unwrap();
+    let forged = format!("{id}.{}", "0".repeat(64));
+    let requests = [
+        c.get(s.url("/v1/me")),
+        c.get(s.url("/v1/me")).header("Authorization", "Basic abc"),
+        c.get(s.url("/v1/me")).bearer_auth("garbage"),
+        c.get(s.url("/v1/me")).bearer_auth(&forged),
+        c.delete(s.url("/v1/sessions/current")),
+    ];
+    for r in requests {
+        let (status, err) = body(r.send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(err["code"], "unauthenticated");
+        assert!(err["message"].is_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_error_and_writes_nothing() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    bootstrap(&c, &s, "dan@taken.example").await;
+    let before = s.ws.store.next_position();
+    let mut weak = bootstrap_body("eve@new.example");
+    weak["password"] = json!("short");
+    let mut bad_ext = bootstrap_body("eve@new.example");
+    bad_ext["extension"] = json!("12ab");
+    let mut blank_org = bootstrap_body("eve@new.example");
+    blank_org["organization"] = json!("   ");
+    let mut extra = bootstrap_body("eve@new.example");
+    extra["admin"] = json!(true);
+    let cases: Vec<(reqwest::RequestBuilder, StatusCode, &str)> = vec![
+        (
+            c.post(s.url("/v1/bootstrap")).json(&weak),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+        ),
+        (
+            c.post(s.url("/v1/bootstrap")).json(&bad_ext),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_extension",
+        ),
+        (
+            c.post(s.url("/v1/bootstrap")).json(&blank_org),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "blank",
+        ),
+        (
+            c.post(s.url("/v1/bootstrap")).json(&extra),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            c.post(s.url("/v1/bootstrap"))
+                .json(&bootstrap_body("dan@taken.example")),
+            StatusCode::CONFLICT,
+            "email_taken",
+        ),
+        (
+            c.post(s.url("/v1/bootstrap"))
+                .header("content-type", "application/json")
+                .body("{not json"),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            c.post(s.url("/v1/bootstrap")).body("x"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            c.post(s.url("/v1/bootstrap"))
+                .header("content-type", "application/json")
+                .body(vec![b' '; 200 * 1024]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let (got, err) = body(request.send().await.unwrap()).await;
+        assert_eq!((got, err["code"].as_str()), (status, Some(code)), "{err}");
+    }
+    assert_eq!(
+        s.ws.store.next_position(),
+        before,
+        "refused requests wrote nothing"
+    );
+}
