@@ -36,6 +36,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions", post(routes::sessions::login))
         .route("/v1/sessions/current", delete(routes::sessions::logout))
         .route("/v1/me", get(routes::me::me))
+        .route("/v1/users", post(routes::users::create_user))
+        .route(
+            "/v1/conversations/direct",
+            post(routes::conversations::start_direct),
+        )
+        .route(
+            "/v1/conversations/{id}/messages",
+            post(routes::conversations::post_message).get(routes::conversations::history),
+        )
+        .route(
+            "/v1/conversations/{id}/read",
+            post(routes::conversations::mark_read),
+        )
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }

@@ -71,9 +71,22 @@ impl ApiError {
     /// The domain refused: its code, and a status by the kind of refusal.
     pub fn rejected<R: Rejection>(r: &R) -> Self {
         let code = r.code();
+        if code == "wrong_organization" {
+            // Another tenant's data: answered as if it did not exist.
+            return Self::not_found("not_found", "no such resource");
+        }
         let status = if code.ends_with("_only") || code.starts_with("not_") {
             StatusCode::FORBIDDEN
-        } else if matches!(code, "blank" | "too_long" | "too_many") || code.starts_with("invalid") {
+        } else if matches!(
+            code,
+            "blank"
+                | "too_long"
+                | "too_many"
+                | "empty_message"
+                | "attachment_too_large"
+                | "unsupported_mms_type"
+        ) || code.starts_with("invalid")
+        {
             StatusCode::UNPROCESSABLE_ENTITY
         } else if code.starts_with("unknown_")
             || code.ends_with("_not_started")
