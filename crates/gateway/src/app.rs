@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/read",
             post(routes::conversations::mark_read),
         )
+        .route("/v1/stream", get(routes::stream::stream))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }

@@ -65,6 +65,36 @@ pub struct Page {
     pub limit: Option<usize>,
 }
 
+/// The timeline item an event shows as, if any.
+pub fn item_of(event: ConversationEvent) -> Option<Item> {
+    match event {
+        ConversationEvent::MessagePosted(m) => Some(Item::Message {
+            message_id: m.message_id,
+            seq: m.seq,
+            author: m.author,
+            text: m.text,
+            at_ms: m.at_ms,
+        }),
+        ConversationEvent::InboundReceived(m) => Some(Item::Inbound {
+            message_id: m.message_id,
+            seq: m.seq,
+            from: m.from.to_string(),
+            text: m.text,
+            at_ms: m.at_ms,
+        }),
+        ConversationEvent::MessagesRead(m) => Some(Item::Read {
+            user: m.user,
+            up_to: m.up_to,
+            at_ms: m.at_ms,
+        }),
+        ConversationEvent::SystemMessageRecorded(m) => Some(Item::System {
+            note: format!("{:?}", m.note),
+            at_ms: m.at_ms,
+        }),
+        _ => None,
+    }
+}
+
 /// One timeline item.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -278,32 +308,7 @@ pub async fn history(
     for r in records.iter().rev() {
         let event: ConversationEvent =
             actors::event_codec::decode(r).map_err(ApiError::internal)?;
-        items.extend(match event {
-            ConversationEvent::MessagePosted(m) => Some(Item::Message {
-                message_id: m.message_id,
-                seq: m.seq,
-                author: m.author,
-                text: m.text,
-                at_ms: m.at_ms,
-            }),
-            ConversationEvent::InboundReceived(m) => Some(Item::Inbound {
-                message_id: m.message_id,
-                seq: m.seq,
-                from: m.from.to_string(),
-                text: m.text,
-                at_ms: m.at_ms,
-            }),
-            ConversationEvent::MessagesRead(m) => Some(Item::Read {
-                user: m.user,
-                up_to: m.up_to,
-                at_ms: m.at_ms,
-            }),
-            ConversationEvent::SystemMessageRecorded(m) => Some(Item::System {
-                note: format!("{:?}", m.note),
-                at_ms: m.at_ms,
-            }),
-            _ => None,
-        });
+        items.extend(item_of(event));
     }
     Ok(Json(History { items, next_before }))
 }

@@ -6,4 +6,5 @@ pub mod health;
 pub mod json;
 pub mod me;
 pub mod sessions;
+pub mod stream;
 pub mod users;

@@ -1,0 +1,178 @@
+//! `GET /v1/stream` (WebSocket): the caller's events in real time, each with its global
+//! position. `?since=<position>` resumes right after the last position the client saw,
+//! with no gap and no duplicate (the log's subscription guarantees it). Browsers cannot set
+//! headers on a WebSocket, so the token may come as `?token=` as well as a bearer header.
+//!
+//! Frames are JSON: `{"position", "conversation_id", "version", "item"}` where `item` is a
+//! timeline item (message, inbound, read, system). A heartbeat ping goes out every
+//! [`HEARTBEAT`]; a client that does not take a frame within [`SEND_TIMEOUT`] is cut off
+//! with close code 4008 (`slow_consumer`) and resumes from its last position.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use domain::conversation::ActorFacts;
+use domain::{Conversation, ConversationEvent, ConversationId, OrgId, UserId};
+use eventlog::{RecordedEvent, StartFrom, Subscription, SubscriptionTarget};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::sessions;
+use crate::error::ApiError;
+use crate::routes::conversations::item_of;
+
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Deserialize)]
+pub struct StreamParams {
+    pub since: Option<u64>,
+    pub token: Option<String>,
+}
+
+pub async fn stream(
+    State(state): State<AppState>,
+    Query(params): Query<StreamParams>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .or(params.token)
+        .ok_or_else(ApiError::unauthenticated)?;
+    let session = sessions::check(state.store(), token.trim()).await?;
+    let (org, user) = (session.org, session.user);
+    let exists = state
+        .ws
+        .directories
+        .query(&org, move |d: &domain::Directory, _| {
+            d.user(&user).is_some()
+        })
+        .await?;
+    if !exists {
+        return Err(ApiError::unauthenticated());
+    }
+    let upgrade = upgrade.map_err(|_| {
+        ApiError::bad_request("websocket_required", "connect with a WebSocket upgrade")
+    })?;
+    let from = params.since.map_or(StartFrom::End, StartFrom::After);
+    Ok(upgrade.on_upgrade(move |socket| serve(state, org, user, from, socket)))
+}
+
+/// Whether `user` may see each conversation, cached; membership events clear the entry.
+struct Visibility {
+    org: OrgId,
+    user: UserId,
+    known: HashMap<ConversationId, bool>,
+}
+
+impl Visibility {
+    async fn allows(&mut self, state: &AppState, id: ConversationId) -> bool {
+        if let Some(v) = self.known.get(&id) {
+            return *v;
+        }
+        let (org, user) = (self.org, self.user);
+        let v = state
+            .ws
+            .conversations
+            .query(&id, move |c: &Conversation, _| {
+                c.header().is_some_and(|h| h.org == org) && c.can_view(user, &ActorFacts::default())
+            })
+            .await
+            .unwrap_or(false);
+        self.known.insert(id, v);
+        v
+    }
+}
+
+async fn frame_of(
+    state: &AppState,
+    vis: &mut Visibility,
+    record: &RecordedEvent,
+) -> Option<String> {
+    let id: ConversationId = record.stream.id().parse().ok()?;
+    let event: ConversationEvent = actors::event_codec::decode(record).ok()?;
+    if matches!(
+        event,
+        ConversationEvent::ChannelMemberJoined(_)
+            | ConversationEvent::ChannelMembersAdded(_)
+            | ConversationEvent::ChannelMemberLeft(_)
+            | ConversationEvent::ConversationStarted(_)
+    ) {
+        vis.known.remove(&id);
+    }
+    if !vis.allows(state, id).await {
+        return None;
+    }
+    let item = item_of(event)?;
+    let frame = serde_json::json!({
+        "position": record.position,
+        "conversation_id": id,
+        "version": record.version,
+        "item": item,
+    });
+    Some(frame.to_string())
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+async fn serve(state: AppState, org: OrgId, user: UserId, from: StartFrom, mut socket: WebSocket) {
+    let target = SubscriptionTarget::Category("conversation".into());
+    let Ok(mut sub) = Subscription::new(state.store().clone(), target, from) else {
+        close(&mut socket, 1011, "internal").await;
+        return;
+    };
+    let mut vis = Visibility {
+        org,
+        user,
+        known: HashMap::new(),
+    };
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            next = sub.next() => {
+                let record = match next {
+                    Ok(r) => r,
+                    Err(_) => {
+                        close(&mut socket, 1012, "restarting").await;
+                        return;
+                    }
+                };
+                let Some(frame) = frame_of(&state, &mut vis, &record).await else { continue };
+                match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(frame.into()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        close(&mut socket, 4008, "slow_consumer").await;
+                        return;
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The WebSocket stream over real sockets: a participant receives messages live with
+//! positions; a connection killed mid-burst resumes with `since` and sees every message
+//! exactly once; outsiders receive nothing and bad tokens are refused.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use testkit::server::TestServer;
+use tokio_tungstenite::tungstenite::Message;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn call(r: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let r = r.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+struct Setup {
+    admin: String,
+    bob: String,
+    outsider: String,
+    messages: String,
+}
+
+async fn setup(c: &Client, s: &TestServer) -> Setup {
+    let (_, acme) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@ws.example", "password": PASSWORD,
+    })))
+    .await;
+    let admin = acme["token"].as_str().unwrap().to_owned();
+    let (_, bob) = call(c.post(s.url("/v1/users")).bearer_auth(&admin).json(&json!({
+        "name": "Bob", "extension": "101", "role": "Member", "email": "bob@ws.example", "password": PASSWORD,
+    })))
+    .await;
+    let (_, login) = call(
+        c.post(s.url("/v1/sessions"))
+            .json(&json!({ "email": "bob@ws.example", "password": PASSWORD })),
+    )
+    .await;
+    let (_, other) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Other", "name": "Oz", "extension": "100", "email": "oz@other.example", "password": PASSWORD,
+    })))
+    .await;
+    let (_, started) = call(
+        c.post(s.url("/v1/conversations/direct"))
+            .bearer_auth(&admin)
+            .json(&json!({ "with": bob["user_id"] })),
+    )
+    .await;
+    Setup {
+        admin,
+        bob: login["token"].as_str().unwrap().to_owned(),
+        outsider: other["token"].as_str().unwrap().to_owned(),
+        messages: s.url(&format!(
+            "/v1/conversations/{}/messages",
+            started["conversation_id"].as_str().unwrap()
+        )),
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(s: &TestServer, token: &str, since: Option<u64>) -> Ws {
+    let mut url = format!(
+        "{}/v1/stream?token={token}",
+        s.base.replace("http://", "ws://")
+    );
+    if let Some(p) = since {
+        url.push_str(&format!("&since={p}"));
+    }
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket")
+        .0
+}
+
+/// The next data frame within `wait`, skipping pings.
+async fn frame(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(wait, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_connection_resumes_with_no_gap_and_no_duplicate() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let st = setup(&c, &s).await;
+    let mut ws = connect(&s, &st.bob, None).await;
+    let mut outsider = connect(&s, &st.outsider, None).await;
+    // A burst of 30 messages, posted while Bob is connected.
+    let poster = {
+        let (c, messages, admin) = (c.clone(), st.messages.clone(), st.admin.clone());
+        tokio::spawn(async move {
+            for i in 0..30 {
+                let (status, _) = call(
+                    c.post(&messages)
+                        .bearer_auth(&admin)
+                        .json(&json!({ "text": format!("m{i}") })),
+                )
+                .await;
+                assert_eq!(status, StatusCode::CREATED);
+            }
+        })
+    };
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    while seen.len() < 7 {
+        let f = frame(&mut ws, Duration::from_secs(10))
+            .await
+            .expect("live frame");
+        seen.push((
+            f["position"].as_u64().unwrap(),
+            f["item"]["text"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // The connection dies mid-burst.
+    drop(ws);
+    let last = seen.last().unwrap().0;
+    let mut ws = connect(&s, &st.bob, Some(last)).await;
+    while seen.len() < 30 {
+        let f = frame(&mut ws, Duration::from_secs(10))
+            .await
+            .expect("resumed frame");
+        seen.push((
+            f["position"].as_u64().unwrap(),
+            f["item"]["text"].as_str().unwrap().to_owned(),
+        ));
+    }
+    poster.await.unwrap();
+    let texts: Vec<String> = seen.iter().map(|(_, t)| t.clone()).collect();
+    let expected: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, expected, "every message once, in order");
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "positions increase"
+    );
+    assert!(
+        frame(&mut ws, Duration::from_millis(300)).await.is_none(),
+        "nothing extra"
+    );
+    assert!(
+        frame(&mut outsider, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "outsiders see nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_refuses_bad_tokens() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    setup(&c, &s).await;
+    let url = format!(
+        "{}/v1/stream?token=nope",
+        s.base.replace("http://", "ws://")
+    );
+    assert!(
+        tokio_tungstenite::connect_async(url).await.is_err(),
+        "no upgrade without a valid token"
+    );
+    let (status, err) = call(c.get(s.url("/v1/stream"))).await;
+    assert!(status.is_client_error());
+    assert!(
+        err["code"].is_string() || status == StatusCode::BAD_REQUEST,
+        "{err}"
+    );
+}
