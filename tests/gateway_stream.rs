@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use testkit::server::TestServer;
@@ -23,6 +23,7 @@ struct Setup {
     bob: String,
     outsider: String,
     messages: String,
+    conversation: String,
 }
 
 async fn setup(c: &Client, s: &TestServer) -> Setup {
@@ -58,6 +59,7 @@ async fn setup(c: &Client, s: &TestServer) -> Setup {
             "/v1/conversations/{}/messages",
             started["conversation_id"].as_str().unwrap()
         )),
+        conversation: started["conversation_id"].as_str().unwrap().to_owned(),
     }
 }
 
@@ -172,5 +174,45 @@ async fn the_stream_refuses_bad_tokens() {
     assert!(
         err["code"].is_string() || status == StatusCode::BAD_REQUEST,
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_reaches_the_other_participant_only_and_is_never_stored() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let st = setup(&c, &s).await;
+    let mut ada = connect(&s, &st.admin, None).await;
+    let mut bob = connect(&s, &st.bob, None).await;
+    let mut outsider = connect(&s, &st.outsider, None).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = s.ws.store.next_position();
+    let typing = json!({ "type": "typing", "conversation_id": st.conversation }).to_string();
+    ada.send(Message::Text(typing.clone().into()))
+        .await
+        .unwrap();
+    let f = frame(&mut bob, Duration::from_secs(5))
+        .await
+        .expect("typing frame");
+    assert_eq!(f["type"], "typing");
+    assert_eq!(f["conversation_id"], st.conversation.as_str());
+    assert!(f["expires_at_ms"].as_u64().is_some());
+    assert!(
+        frame(&mut ada, Duration::from_millis(300)).await.is_none(),
+        "not echoed to the typist"
+    );
+    assert!(
+        frame(&mut outsider, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "not to other tenants"
+    );
+    // An outsider cannot type into a conversation they cannot see.
+    outsider.send(Message::Text(typing.into())).await.unwrap();
+    assert!(frame(&mut bob, Duration::from_millis(300)).await.is_none());
+    assert_eq!(
+        s.ws.store.next_position(),
+        before,
+        "typing is never written to the log"
     );
 }

@@ -16,11 +16,14 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub ws: Workspace,
+    /// Typing indicators between connected clients: ephemeral, never written to the log.
+    pub typing: tokio::sync::broadcast::Sender<crate::routes::stream::Typing>,
 }
 
 impl AppState {
     pub fn new(ws: Workspace) -> Self {
-        Self { ws }
+        let (typing, _) = tokio::sync::broadcast::channel(4096);
+        Self { ws, typing }
     }
 
     pub fn store(&self) -> &Arc<dyn eventlog::EventStore> {

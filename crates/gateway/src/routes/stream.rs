@@ -4,7 +4,13 @@
 //! headers on a WebSocket, so the token may come as `?token=` as well as a bearer header.
 //!
 //! Frames are JSON: `{"position", "conversation_id", "version", "item"}` where `item` is a
-//! timeline item (message, inbound, read, system). A heartbeat ping goes out every
+//! timeline item (message, inbound, read, system).
+//!
+//! Typing: a client sends `{"type":"typing","conversation_id":…}` on each keystroke burst;
+//! the other internal participants connected get `{"type":"typing","conversation_id",
+//! "user","expires_at_ms"}` and hide it at that time, or as soon as a message from that
+//! user arrives. Typing is never stored and never reaches external numbers (they have no
+//! connection here). A heartbeat ping goes out every
 //! [`HEARTBEAT`]; a client that does not take a frame within [`SEND_TIMEOUT`] is cut off
 //! with close code 4008 (`slow_consumer`) and resumes from its last position.
 
@@ -27,6 +33,23 @@ use crate::error::ApiError;
 use crate::routes::conversations::item_of;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How long a typing indicator shows after the last keystroke frame.
+pub const TYPING_TTL_MS: u64 = 5_000;
+
+/// A typing indicator in flight between connections.
+#[derive(Debug, Clone)]
+pub struct Typing {
+    pub org: OrgId,
+    pub conversation: ConversationId,
+    pub user: UserId,
+    pub expires_at_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Typing { conversation_id: ConversationId },
+}
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +165,7 @@ async fn serve(state: AppState, org: OrgId, user: UserId, from: StartFrom, mut s
         user,
         known: HashMap::new(),
     };
+    let mut typing = state.typing.subscribe();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     loop {
@@ -171,8 +195,36 @@ async fn serve(state: AppState, org: OrgId, user: UserId, from: StartFrom, mut s
             }
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Text(text))) => {
+                    // Malformed frames and conversations the caller cannot see are ignored.
+                    if let Ok(ClientFrame::Typing { conversation_id }) = serde_json::from_str(&text) {
+                        if vis.allows(&state, conversation_id).await {
+                            let _ = state.typing.send(Typing {
+                                org,
+                                conversation: conversation_id,
+                                user,
+                                expires_at_ms: sessions::now_ms() + TYPING_TTL_MS,
+                            });
+                        }
+                    }
+                }
                 Some(Ok(_)) => {}
             },
+            t = typing.recv() => {
+                let Ok(t) = t else { continue }; // lagged: typing is best-effort
+                if t.org != org || t.user == user || !vis.allows(&state, t.conversation).await {
+                    continue;
+                }
+                let frame = serde_json::json!({
+                    "type": "typing",
+                    "conversation_id": t.conversation,
+                    "user": t.user,
+                    "expires_at_ms": t.expires_at_ms,
+                });
+                if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
+                    return;
+                }
+            }
         }
     }
 }
