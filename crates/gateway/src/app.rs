@@ -53,6 +53,27 @@ pub fn router(state: AppState) -> Router {
             post(routes::conversations::mark_read),
         )
         .route("/v1/stream", get(routes::stream::stream))
+        .route("/v1/inboxes", post(routes::inboxes::create_inbox))
+        .route(
+            "/v1/inboxes/{id}/members",
+            post(routes::inboxes::add_member),
+        )
+        .route(
+            "/v1/conversations/{id}/assign-to-me",
+            post(routes::inboxes::assign_to_me),
+        )
+        .route(
+            "/v1/conversations/{id}/transfer",
+            post(routes::inboxes::transfer),
+        )
+        .route(
+            "/v1/conversations/{id}/return",
+            post(routes::inboxes::return_to_inbox),
+        )
+        .route(
+            "/v1/conversations/{id}/done",
+            post(routes::inboxes::mark_done),
+        )
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }

@@ -146,11 +146,12 @@ async fn visible(
     id: ConversationId,
 ) -> Result<(), ApiError> {
     let (org, user) = (caller.org, caller.user);
+    let facts = crate::routes::facts::facts_for(state, org, user, id).await?;
     let ok = state
         .ws
         .conversations
         .query(&id, move |c: &Conversation, _| {
-            c.header().is_some_and(|h| h.org == org) && c.can_view(user, &ActorFacts::default())
+            c.header().is_some_and(|h| h.org == org) && c.can_view(user, &facts)
         })
         .await?;
     if ok {
@@ -222,6 +223,7 @@ pub async fn post_message(
     ApiJson(req): ApiJson<NewMessage>,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     visible(&state, &caller, id).await?;
+    let facts = crate::routes::facts::facts_for(&state, caller.org, caller.user, id).await?;
     let key = idempotency_key(&headers)?;
     // With a key, the message id derives from it, so the retry names the same message.
     let message_id = key.map_or_else(MessageId::random, |k| {
@@ -232,7 +234,7 @@ pub async fn post_message(
         text: req.text,
         attachments: Vec::new(),
         from: None,
-        facts: ActorFacts::default(),
+        facts,
         opted_out: BTreeSet::new(),
     });
     let options = ExecuteOptions {

@@ -2,7 +2,9 @@
 
 pub mod bootstrap;
 pub mod conversations;
+pub mod facts;
 pub mod health;
+pub mod inboxes;
 pub mod json;
 pub mod me;
 pub mod sessions;

@@ -22,7 +22,6 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use domain::conversation::ActorFacts;
 use domain::{Conversation, ConversationEvent, ConversationId, OrgId, UserId};
 use eventlog::{RecordedEvent, StartFrom, Subscription, SubscriptionTarget};
 use serde::Deserialize;
@@ -103,11 +102,14 @@ impl Visibility {
             return *v;
         }
         let (org, user) = (self.org, self.user);
+        let Ok(facts) = crate::routes::facts::facts_for(state, org, user, id).await else {
+            return false;
+        };
         let v = state
             .ws
             .conversations
             .query(&id, move |c: &Conversation, _| {
-                c.header().is_some_and(|h| h.org == org) && c.can_view(user, &ActorFacts::default())
+                c.header().is_some_and(|h| h.org == org) && c.can_view(user, &facts)
             })
             .await
             .unwrap_or(false);

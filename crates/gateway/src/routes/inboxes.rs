@@ -1,0 +1,217 @@
+//! Admin: business numbers and shared inboxes. Members: the four inbox actions on an inbox
+//! conversation (Assign to Me, Transfer, Return to Inbox, Mark as Done).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use domain::directory::Routing;
+use domain::{
+    CommandMeta, ConversationCommand, ConversationId, DirectoryCommand, InboxCommand, InboxId,
+    PhoneNumber, UserId,
+};
+use serde::{Deserialize, Serialize};
+
+use actors::ExecuteOptions;
+
+use crate::app::AppState;
+use crate::auth::{sessions, Authenticated};
+use crate::error::ApiError;
+use crate::routes::facts::{facts_for, is_inbox_member};
+use crate::routes::json::ApiJson;
+
+fn meta(caller: &Authenticated) -> CommandMeta {
+    CommandMeta::user(caller.org, caller.user, caller.role, sessions::now_ms())
+}
+
+fn number(s: &str) -> Result<PhoneNumber, ApiError> {
+    PhoneNumber::parse(s).map_err(|_| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone_number",
+            "a phone number in E.164 form is required",
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewInbox {
+    pub name: String,
+    pub number: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreatedInbox {
+    pub inbox_id: InboxId,
+}
+
+/// `POST /v1/inboxes` (admin): an inbox on a new business number routed to it.
+pub async fn create_inbox(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(req): ApiJson<NewInbox>,
+) -> Result<(StatusCode, Json<CreatedInbox>), ApiError> {
+    let number = number(&req.number)?;
+    let id = InboxId::random();
+    let create = meta(&caller).issue(InboxCommand::CreateInbox {
+        id,
+        name: req.name,
+        number: number.clone(),
+        number_is_ours: true,
+    });
+    // Decide first so that a refusal (not admin, blank name) writes nothing.
+    let check = create.clone();
+    state
+        .ws
+        .inboxes
+        .query(&id, move |i: &domain::Inbox, _| {
+            domain::Aggregate::decide(i, &check).map(|_| ())
+        })
+        .await?
+        .map_err(|r| ApiError::rejected(&r))?;
+    let add = meta(&caller).issue(DirectoryCommand::AddNumber {
+        number,
+        route: Routing::Inbox(id),
+        destination_exists: true,
+    });
+    state
+        .ws
+        .directories
+        .execute(&caller.org, add, ExecuteOptions::default())
+        .await?;
+    state
+        .ws
+        .inboxes
+        .execute(&id, create, ExecuteOptions::default())
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedInbox { inbox_id: id })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    pub user: UserId,
+}
+
+/// `POST /v1/inboxes/{id}/members` (admin).
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<InboxId>,
+    ApiJson(req): ApiJson<NewMember>,
+) -> Result<StatusCode, ApiError> {
+    let user = req.user;
+    let user_exists = state
+        .ws
+        .directories
+        .query(&caller.org, move |d: &domain::Directory, _| {
+            d.user(&user).is_some()
+        })
+        .await?;
+    let cmd = meta(&caller).issue(InboxCommand::AddMember { user, user_exists });
+    state
+        .ws
+        .inboxes
+        .execute(&id, cmd, ExecuteOptions::default())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferTo {
+    pub to: UserId,
+}
+
+async fn act(
+    state: &AppState,
+    caller: &Authenticated,
+    id: ConversationId,
+    make: impl FnOnce(domain::conversation::ActorFacts) -> ConversationCommand,
+) -> Result<StatusCode, ApiError> {
+    let facts = facts_for(state, caller.org, caller.user, id).await?;
+    let org = caller.org;
+    let exists = state
+        .ws
+        .conversations
+        .query(&id, move |c: &domain::Conversation, _| {
+            c.header().is_some_and(|h| h.org == org)
+        })
+        .await?;
+    if !exists
+        || !facts.inbox_member && !facts.holds_our_number && caller.role != domain::Role::Admin
+    {
+        return Err(ApiError::not_found(
+            "conversation_not_found",
+            "no such conversation",
+        ));
+    }
+    state
+        .ws
+        .conversations
+        .execute(
+            &id,
+            meta(caller).issue(make(facts)),
+            ExecuteOptions::default(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn assign_to_me(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<ConversationId>,
+) -> Result<StatusCode, ApiError> {
+    act(&state, &caller, id, |facts| {
+        ConversationCommand::AssignToMe { facts }
+    })
+    .await
+}
+
+pub async fn transfer(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<ConversationId>,
+    ApiJson(req): ApiJson<TransferTo>,
+) -> Result<StatusCode, ApiError> {
+    let inbox = state
+        .ws
+        .conversations
+        .query(&id, |c: &domain::Conversation, _| {
+            c.inbox().map(|a| a.inbox)
+        })
+        .await?;
+    let to_is_inbox_member = match inbox {
+        Some(inbox) => is_inbox_member(&state, inbox, req.to).await?,
+        None => false,
+    };
+    act(&state, &caller, id, |facts| ConversationCommand::Transfer {
+        to: req.to,
+        to_is_inbox_member,
+        facts,
+    })
+    .await
+}
+
+pub async fn return_to_inbox(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<ConversationId>,
+) -> Result<StatusCode, ApiError> {
+    act(&state, &caller, id, |facts| {
+        ConversationCommand::ReturnToInbox { facts }
+    })
+    .await
+}
+
+pub async fn mark_done(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<ConversationId>,
+) -> Result<StatusCode, ApiError> {
+    act(&state, &caller, id, |facts| ConversationCommand::MarkDone {
+        facts,
+    })
+    .await
+}

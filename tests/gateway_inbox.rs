@@ -1,0 +1,212 @@
+//! The shared-inbox workflow over real HTTP with two agents: a customer texts the inbox
+//! number, Assign to Me (exactly one holder), Transfer, Return to Inbox, admin takeover,
+//! Mark as Done; outsiders get nothing.
+
+use actors::process::inbound_router;
+use domain::inbound::{InboundEvent, SmsArrived};
+use domain::{Conversation, ConversationId, OrgId, PhoneNumber, UserId};
+use eventlog::{ExpectedVersion, StreamName};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use testkit::server::TestServer;
+
+const PASSWORD: &str = "correct horse battery staple";
+const INBOX_NUMBER: &str = "+15550101000";
+const CUSTOMER: &str = "+15557770001";
+
+async fn call(r: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let r = r.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn user(c: &Client, s: &TestServer, admin: &str, email: &str, ext: &str) -> (String, String) {
+    let (status, v) = call(c.post(s.url("/v1/users")).bearer_auth(admin).json(&json!({
+        "name": email, "extension": ext, "role": "Member", "email": email, "password": PASSWORD,
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (_, login) = call(
+        c.post(s.url("/v1/sessions"))
+            .json(&json!({ "email": email, "password": PASSWORD })),
+    )
+    .await;
+    (
+        v["user_id"].as_str().unwrap().to_owned(),
+        login["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn customer_texts(s: &TestServer, org: OrgId) -> ConversationId {
+    let e = InboundEvent::SmsArrived(SmsArrived {
+        org,
+        to: PhoneNumber::parse(INBOX_NUMBER).unwrap(),
+        from: PhoneNumber::parse(CUSTOMER).unwrap(),
+        text: "Is my order ready?".into(),
+        media: Vec::new(),
+        carrier_message_id: "SM1".into(),
+        at_ms: 1,
+    });
+    let data = actors::event_codec::encode(&e, uuid::Uuid::new_v4(), Default::default()).unwrap();
+    let r =
+        s.ws.store
+            .append(
+                StreamName::from_parts("inbound", org).unwrap(),
+                ExpectedVersion::Any,
+                vec![data],
+            )
+            .await
+            .unwrap();
+    let record =
+        s.ws.store
+            .read_all_blocking(r.first_position, 1)
+            .unwrap()
+            .remove(0);
+    match inbound_router::route(&s.ws, &record).await.unwrap() {
+        inbound_router::Routed::Recorded(id) => id,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn holder(s: &TestServer, id: ConversationId) -> Option<UserId> {
+    s.ws.conversations
+        .query(&id, |c: &Conversation, _| c.assignee())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_work_an_inbox_conversation() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let (_, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@inbox.example", "password": PASSWORD,
+    })))
+    .await;
+    let admin = boot["token"].as_str().unwrap().to_owned();
+    let org: OrgId = serde_json::from_value(boot["organization_id"].clone()).unwrap();
+    let (alice, alice_token) = user(&c, &s, &admin, "alice@inbox.example", "101").await;
+    let (bob, bob_token) = user(&c, &s, &admin, "bob@inbox.example", "102").await;
+
+    let (status, inbox) = call(
+        c.post(s.url("/v1/inboxes"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": "Front desk", "number": INBOX_NUMBER })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let members = s.url(&format!(
+        "/v1/inboxes/{}/members",
+        inbox["inbox_id"].as_str().unwrap()
+    ));
+    for u in [&alice, &bob, &boot["user_id"].as_str().unwrap().to_owned()] {
+        let r = c
+            .post(&members)
+            .bearer_auth(&admin)
+            .json(&json!({ "user": u }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    let (status, err) = call(
+        c.post(&members)
+            .bearer_auth(&alice_token)
+            .json(&json!({ "user": bob })),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("admin_only"))
+    );
+
+    let id = customer_texts(&s, org).await;
+    let url = |action: &str| s.url(&format!("/v1/conversations/{id}/{action}"));
+    let alice_id: UserId = alice.parse().unwrap();
+    let bob_id: UserId = bob.parse().unwrap();
+
+    // Both press Assign to Me: Alice first wins, Bob is told who holds it.
+    assert_eq!(
+        c.post(url("assign-to-me"))
+            .bearer_auth(&alice_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let (status, err) = call(c.post(url("assign-to-me")).bearer_auth(&bob_token)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_assigned"))
+    );
+    assert_eq!(holder(&s, id).await, Some(alice_id));
+    // Both can see the history; only team members can.
+    let (status, h) = call(c.get(url("messages")).bearer_auth(&bob_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h["items"][0]["text"], "Is my order ready?");
+
+    // Transfer to Bob, Bob returns it, the admin takes it over from Alice, then done.
+    let r = c
+        .post(url("transfer"))
+        .bearer_auth(&alice_token)
+        .json(&json!({ "to": bob }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(holder(&s, id).await, Some(bob_id));
+    assert_eq!(
+        c.post(url("return"))
+            .bearer_auth(&bob_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(holder(&s, id).await, None);
+    assert_eq!(
+        c.post(url("assign-to-me"))
+            .bearer_auth(&alice_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.post(url("assign-to-me"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT,
+        "admin takeover"
+    );
+    let admin_id: UserId = serde_json::from_value(boot["user_id"].clone()).unwrap();
+    assert_eq!(holder(&s, id).await, Some(admin_id));
+    let (status, err) = call(c.post(url("done")).bearer_auth(&alice_token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+    assert_eq!(
+        c.post(url("done"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+
+    // Another organization cannot touch it.
+    let (_, other) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Other", "name": "Oz", "extension": "100", "email": "oz@inbox2.example", "password": PASSWORD,
+    })))
+    .await;
+    let outsider = other["token"].as_str().unwrap();
+    let (status, _) = call(c.post(url("assign-to-me")).bearer_auth(outsider)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(c.get(url("messages")).bearer_auth(outsider)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
