@@ -12,6 +12,7 @@ pub struct TestServer {
     pub log: TempLog,
     pub ws: Workspace,
     task: tokio::task::JoinHandle<()>,
+    views: tokio::task::JoinHandle<()>,
 }
 
 impl TestServer {
@@ -23,7 +24,9 @@ impl TestServer {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let app = gateway::router(gateway::AppState::new(ws.clone()));
+        let views = actors::views::queue_views::QueueViews::new();
+        let views_task = tokio::spawn(views.clone().run(ws.store.clone()));
+        let app = gateway::router(gateway::AppState::new(ws.clone(), views));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -32,6 +35,7 @@ impl TestServer {
             log,
             ws,
             task,
+            views: views_task,
         }
     }
 
@@ -43,5 +47,6 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.views.abort();
     }
 }

@@ -18,12 +18,19 @@ pub struct AppState {
     pub ws: Workspace,
     /// Typing indicators between connected clients: ephemeral, never written to the log.
     pub typing: tokio::sync::broadcast::Sender<crate::routes::stream::Typing>,
+    /// The contact-center views; whoever builds the state runs them (`QueueViews::run`).
+    pub queue_views: actors::views::queue_views::QueueViews,
 }
 
 impl AppState {
-    pub fn new(ws: Workspace) -> Self {
+    /// State over `ws`, with queue views that the caller must run over the same log.
+    pub fn new(ws: Workspace, queue_views: actors::views::queue_views::QueueViews) -> Self {
         let (typing, _) = tokio::sync::broadcast::channel(4096);
-        Self { ws, typing }
+        Self {
+            ws,
+            typing,
+            queue_views,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn eventlog::EventStore> {
@@ -74,6 +81,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/done",
             post(routes::inboxes::mark_done),
         )
+        .route("/v1/queues", post(routes::queues::create_queue))
+        .route("/v1/queues/{id}/members", post(routes::queues::add_member))
+        .route("/v1/queues/{id}/login", post(routes::queues::log_in))
+        .route("/v1/queues/{id}/logout", post(routes::queues::log_out))
+        .route(
+            "/v1/queues/{id}/interactions/{conversation}/{action}",
+            post(routes::queues::act),
+        )
+        .route("/v1/queue-views/{tab}", get(routes::queues::view))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }

@@ -75,12 +75,13 @@ fn serve(data_dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
         tokio::spawn(inbound_router::run(ws.clone()));
         tokio::spawn(queue_timers::run(ws.clone(), Arc::new(SystemClock)));
         tokio::spawn(queue_timeline::run(ws.clone()));
-        tokio::spawn(QueueViews::new().run(store.clone()));
+        let queue_views = QueueViews::new();
+        tokio::spawn(queue_views.clone().run(store.clone()));
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
         tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "switchboard listening");
-        let app = gateway::router(gateway::AppState::new(ws));
+        let app = gateway::router(gateway::AppState::new(ws, queue_views));
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
