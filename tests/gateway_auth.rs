@@ -213,3 +213,39 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
         "refused requests wrote nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_rate_limited_with_retry_after() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    bootstrap(&c, &s, "frank@limits.example").await;
+    let guess = json!({ "email": "frank@limits.example", "password": "not the password!" });
+    let mut limited = None;
+    for _ in 0..20 {
+        let r = c
+            .post(s.url("/v1/sessions"))
+            .json(&guess)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = limited.expect("guesses are limited");
+    assert!(r.headers().get("retry-after").is_some());
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["code"], "rate_limited");
+    // Even the right password waits: the limit is on the email, not the answer.
+    let right =
+        json!({ "email": "frank@limits.example", "password": "correct horse battery staple" });
+    let r = c
+        .post(s.url("/v1/sessions"))
+        .json(&right)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -20,6 +20,7 @@ pub struct AppState {
     pub typing: tokio::sync::broadcast::Sender<crate::routes::stream::Typing>,
     /// The contact-center views; whoever builds the state runs them (`QueueViews::run`).
     pub queue_views: actors::views::queue_views::QueueViews,
+    pub limiter: Arc<crate::rate_limit::RateLimiter>,
 }
 
 impl AppState {
@@ -30,6 +31,7 @@ impl AppState {
             ws,
             typing,
             queue_views,
+            limiter: Arc::default(),
         }
     }
 

@@ -10,12 +10,14 @@
 //!   actor errors map onto statuses and codes.
 //! - [`auth`]: credentials (argon2 hashes) and sessions (revocable, expiring tokens),
 //!   both stored as events in the log; the [`auth::Authenticated`] extractor.
+//! - [`rate_limit`]: token buckets per user (and per login email): 429 with Retry-After.
 //! - [`routes`]: the handlers, one file per resource.
 //! - [`app`]: [`AppState`] and [`router`], assembling the routes with body limits.
 
 pub mod app;
 pub mod auth;
 pub mod error;
+pub mod rate_limit;
 pub mod routes;
 
 pub use app::{router, AppState};

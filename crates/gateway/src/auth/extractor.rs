@@ -35,6 +35,12 @@ impl FromRequestParts<AppState> for Authenticated {
             .ok_or_else(ApiError::unauthenticated)?;
         let session = sessions::check(&state.ws.store, token).await?;
         let user = session.user;
+        if !state
+            .limiter
+            .allow(&user.to_string(), crate::rate_limit::Limit::API)
+        {
+            return Err(ApiError::rate_limited());
+        }
         let role = state
             .ws
             .directories
