@@ -3,16 +3,8 @@
 //! non-participant, a member acting as admin) are refused.
 
 use reqwest::{Client, StatusCode};
-use serde_json::{json, Value};
-use testkit::server::TestServer;
-
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn call(r: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let r = r.send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use serde_json::json;
+use testkit::server::{call, TestServer, PASSWORD};
 
 struct Org {
     admin_token: String,

@@ -3,65 +3,16 @@
 //! Mark as Done; outsiders get nothing.
 
 use actors::process::inbound_router;
-use domain::inbound::{InboundEvent, SmsArrived};
-use domain::{Conversation, ConversationId, OrgId, PhoneNumber, UserId};
-use eventlog::{ExpectedVersion, StreamName};
+use domain::{Conversation, ConversationId, OrgId, UserId};
 use reqwest::{Client, StatusCode};
-use serde_json::{json, Value};
-use testkit::server::TestServer;
+use serde_json::json;
+use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
 
-const PASSWORD: &str = "correct horse battery staple";
 const INBOX_NUMBER: &str = "+15550101000";
 const CUSTOMER: &str = "+15557770001";
 
-async fn call(r: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let r = r.send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn user(c: &Client, s: &TestServer, admin: &str, email: &str, ext: &str) -> (String, String) {
-    let (status, v) = call(c.post(s.url("/v1/users")).bearer_auth(admin).json(&json!({
-        "name": email, "extension": ext, "role": "Member", "email": email, "password": PASSWORD,
-    })))
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{v}");
-    let (_, login) = call(
-        c.post(s.url("/v1/sessions"))
-            .json(&json!({ "email": email, "password": PASSWORD })),
-    )
-    .await;
-    (
-        v["user_id"].as_str().unwrap().to_owned(),
-        login["token"].as_str().unwrap().to_owned(),
-    )
-}
-
 async fn customer_texts(s: &TestServer, org: OrgId) -> ConversationId {
-    let e = InboundEvent::SmsArrived(SmsArrived {
-        org,
-        to: PhoneNumber::parse(INBOX_NUMBER).unwrap(),
-        from: PhoneNumber::parse(CUSTOMER).unwrap(),
-        text: "Is my order ready?".into(),
-        media: Vec::new(),
-        carrier_message_id: "SM1".into(),
-        at_ms: 1,
-    });
-    let data = actors::event_codec::encode(&e, uuid::Uuid::new_v4(), Default::default()).unwrap();
-    let r =
-        s.ws.store
-            .append(
-                StreamName::from_parts("inbound", org).unwrap(),
-                ExpectedVersion::Any,
-                vec![data],
-            )
-            .await
-            .unwrap();
-    let record =
-        s.ws.store
-            .read_all_blocking(r.first_position, 1)
-            .unwrap()
-            .remove(0);
+    let record = customer_text(s, org, INBOX_NUMBER, CUSTOMER, "Is my order ready?").await;
     match inbound_router::route(&s.ws, &record).await.unwrap() {
         inbound_router::Routed::Recorded(id) => id,
         other => panic!("{other:?}"),
@@ -85,8 +36,8 @@ async fn two_agents_work_an_inbox_conversation() {
     .await;
     let admin = boot["token"].as_str().unwrap().to_owned();
     let org: OrgId = serde_json::from_value(boot["organization_id"].clone()).unwrap();
-    let (alice, alice_token) = user(&c, &s, &admin, "alice@inbox.example", "101").await;
-    let (bob, bob_token) = user(&c, &s, &admin, "bob@inbox.example", "102").await;
+    let (alice, alice_token) = add_user(&c, &s, &admin, "alice@inbox.example", "101").await;
+    let (bob, bob_token) = add_user(&c, &s, &admin, "bob@inbox.example", "102").await;
 
     let (status, inbox) = call(
         c.post(s.url("/v1/inboxes"))

@@ -3,37 +3,12 @@
 //! by the customer's number. Views read the caller's own writes (`?after=`).
 
 use actors::process::inbound_router;
-use domain::inbound::{InboundEvent, SmsArrived};
-use domain::{OrgId, PhoneNumber};
-use eventlog::{ExpectedVersion, StreamName};
+use domain::OrgId;
 use reqwest::{Client, StatusCode};
-use serde_json::{json, Value};
-use testkit::server::TestServer;
+use serde_json::json;
+use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
 
-const PASSWORD: &str = "correct horse battery staple";
 const QUEUE_NUMBER: &str = "+15550202000";
-
-async fn call(r: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let r = r.send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn user(c: &Client, s: &TestServer, admin: &str, email: &str, ext: &str) -> (String, String) {
-    let (_, v) = call(c.post(s.url("/v1/users")).bearer_auth(admin).json(&json!({
-        "name": email, "extension": ext, "role": "Member", "email": email, "password": PASSWORD,
-    })))
-    .await;
-    let (_, login) = call(
-        c.post(s.url("/v1/sessions"))
-            .json(&json!({ "email": email, "password": PASSWORD })),
-    )
-    .await;
-    (
-        v["user_id"].as_str().unwrap().to_owned(),
-        login["token"].as_str().unwrap().to_owned(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_claim_transfer_and_close_through_the_api() {
@@ -45,9 +20,9 @@ async fn agents_claim_transfer_and_close_through_the_api() {
     .await;
     let admin = boot["token"].as_str().unwrap().to_owned();
     let org: OrgId = serde_json::from_value(boot["organization_id"].clone()).unwrap();
-    let (alice, alice_token) = user(&c, &s, &admin, "alice@queue.example", "101").await;
-    let (bob, bob_token) = user(&c, &s, &admin, "bob@queue.example", "102").await;
-    let (_, carol_token) = user(&c, &s, &admin, "carol@queue.example", "103").await;
+    let (alice, alice_token) = add_user(&c, &s, &admin, "alice@queue.example", "101").await;
+    let (bob, bob_token) = add_user(&c, &s, &admin, "bob@queue.example", "102").await;
+    let (_, carol_token) = add_user(&c, &s, &admin, "carol@queue.example", "103").await;
 
     let (status, q) = call(
         c.post(s.url("/v1/queues"))
@@ -85,30 +60,7 @@ async fn agents_claim_transfer_and_close_through_the_api() {
     );
 
     // A customer texts the queue's number.
-    let e = InboundEvent::SmsArrived(SmsArrived {
-        org,
-        to: PhoneNumber::parse(QUEUE_NUMBER).unwrap(),
-        from: PhoneNumber::parse("+15558880042").unwrap(),
-        text: "I need help".into(),
-        media: Vec::new(),
-        carrier_message_id: "SM42".into(),
-        at_ms: 1,
-    });
-    let data = actors::event_codec::encode(&e, uuid::Uuid::new_v4(), Default::default()).unwrap();
-    let r =
-        s.ws.store
-            .append(
-                StreamName::from_parts("inbound", org).unwrap(),
-                ExpectedVersion::Any,
-                vec![data],
-            )
-            .await
-            .unwrap();
-    let record =
-        s.ws.store
-            .read_all_blocking(r.first_position, 1)
-            .unwrap()
-            .remove(0);
+    let record = customer_text(&s, org, QUEUE_NUMBER, "+15558880042", "I need help").await;
     let inbound_router::Routed::Queued(conversation, _) =
         inbound_router::route(&s.ws, &record).await.unwrap()
     else {

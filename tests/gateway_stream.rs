@@ -7,16 +7,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use testkit::server::TestServer;
+use testkit::server::{call, TestServer, PASSWORD};
 use tokio_tungstenite::tungstenite::Message;
-
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn call(r: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let r = r.send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 struct Setup {
     admin: String,

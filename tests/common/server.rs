@@ -50,3 +50,71 @@ impl Drop for TestServer {
         self.views.abort();
     }
 }
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Sends a request; its status and JSON body (`Null` when there is none).
+pub async fn call(r: reqwest::RequestBuilder) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = r.send().await.expect("request sent");
+    let status = r.status();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// An admin adds a member with a login, who then logs in: (user id, token).
+pub async fn add_user(
+    c: &reqwest::Client,
+    s: &TestServer,
+    admin: &str,
+    email: &str,
+    extension: &str,
+) -> (String, String) {
+    let (status, v) = call(c.post(s.url("/v1/users")).bearer_auth(admin).json(&serde_json::json!({
+        "name": email, "extension": extension, "role": "Member", "email": email, "password": PASSWORD,
+    })))
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{v}");
+    let (status, login) = call(
+        c.post(s.url("/v1/sessions"))
+            .json(&serde_json::json!({ "email": email, "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{login}");
+    (
+        v["user_id"].as_str().expect("user id").to_owned(),
+        login["token"].as_str().expect("token").to_owned(),
+    )
+}
+
+/// A customer's text as the carrier hands it over (`inbound-<org>`), appended to the log;
+/// returns the stored event for `inbound_router::route`.
+pub async fn customer_text(
+    s: &TestServer,
+    org: domain::OrgId,
+    to: &str,
+    from: &str,
+    text: &str,
+) -> eventlog::RecordedEvent {
+    use domain::inbound::{InboundEvent, SmsArrived};
+    let e = InboundEvent::SmsArrived(SmsArrived {
+        org,
+        to: domain::PhoneNumber::parse(to).expect("valid number"),
+        from: domain::PhoneNumber::parse(from).expect("valid number"),
+        text: text.into(),
+        media: Vec::new(),
+        carrier_message_id: uuid::Uuid::new_v4().to_string(),
+        at_ms: 1,
+    });
+    let data =
+        actors::event_codec::encode(&e, uuid::Uuid::new_v4(), Default::default()).expect("encodes");
+    let stream = eventlog::StreamName::from_parts("inbound", org).expect("stream");
+    let r =
+        s.ws.store
+            .append(stream, eventlog::ExpectedVersion::Any, vec![data])
+            .await
+            .expect("appended");
+    s.ws.store
+        .read_all_blocking(r.first_position, 1)
+        .expect("read back")
+        .remove(0)
+}

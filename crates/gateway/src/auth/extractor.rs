@@ -19,6 +19,13 @@ pub struct Authenticated {
     pub role: Role,
 }
 
+impl Authenticated {
+    /// The command context of this caller, now.
+    pub fn meta(&self) -> domain::CommandMeta {
+        domain::CommandMeta::user(self.org, self.user, self.role, sessions::now_ms())
+    }
+}
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 

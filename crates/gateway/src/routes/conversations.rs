@@ -11,8 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use domain::conversation::ActorFacts;
 use domain::{
-    CommandMeta, Conversation, ConversationCommand, ConversationEvent, ConversationId, MessageId,
-    UserId,
+    Conversation, ConversationCommand, ConversationEvent, ConversationId, MessageId, UserId,
 };
 use eventlog::{Direction, StreamName};
 use serde::{Deserialize, Serialize};
@@ -20,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use actors::ExecuteOptions;
 
 use crate::app::AppState;
-use crate::auth::{sessions, Authenticated};
+use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::json::ApiJson;
 
@@ -131,10 +130,6 @@ pub struct History {
     pub next_before: Option<u64>,
 }
 
-fn meta(caller: &Authenticated) -> CommandMeta {
-    CommandMeta::user(caller.org, caller.user, caller.role, sessions::now_ms())
-}
-
 fn not_found() -> ApiError {
     ApiError::not_found("conversation_not_found", "no such conversation")
 }
@@ -175,7 +170,7 @@ pub async fn start_direct(
         })
         .await?;
     let id = ConversationId::direct(caller.org, caller.user, with);
-    let cmd = meta(&caller).issue(ConversationCommand::StartDirect {
+    let cmd = caller.meta().issue(ConversationCommand::StartDirect {
         id,
         with,
         known_users: known,
@@ -229,7 +224,7 @@ pub async fn post_message(
     let message_id = key.map_or_else(MessageId::random, |k| {
         MessageId::from_uuid(uuid::Uuid::new_v5(&k, b"message"))
     });
-    let cmd = meta(&caller).issue(ConversationCommand::PostMessage {
+    let cmd = caller.meta().issue(ConversationCommand::PostMessage {
         message_id,
         text: req.text,
         attachments: Vec::new(),
@@ -262,7 +257,7 @@ pub async fn mark_read(
     ApiJson(req): ApiJson<MarkRead>,
 ) -> Result<StatusCode, ApiError> {
     visible(&state, &caller, id).await?;
-    let cmd = meta(&caller).issue(ConversationCommand::MarkRead {
+    let cmd = caller.meta().issue(ConversationCommand::MarkRead {
         up_to: req.up_to,
         facts: ActorFacts::default(),
     });

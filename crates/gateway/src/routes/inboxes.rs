@@ -6,32 +6,17 @@ use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::Routing;
 use domain::{
-    CommandMeta, ConversationCommand, ConversationId, DirectoryCommand, InboxCommand, InboxId,
-    PhoneNumber, UserId,
+    ConversationCommand, ConversationId, DirectoryCommand, InboxCommand, InboxId, UserId,
 };
 use serde::{Deserialize, Serialize};
 
 use actors::ExecuteOptions;
 
 use crate::app::AppState;
-use crate::auth::{sessions, Authenticated};
+use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::facts::{facts_for, is_inbox_member};
 use crate::routes::json::ApiJson;
-
-fn meta(caller: &Authenticated) -> CommandMeta {
-    CommandMeta::user(caller.org, caller.user, caller.role, sessions::now_ms())
-}
-
-fn number(s: &str) -> Result<PhoneNumber, ApiError> {
-    PhoneNumber::parse(s).map_err(|_| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_phone_number",
-            "a phone number in E.164 form is required",
-        )
-    })
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,9 +36,9 @@ pub async fn create_inbox(
     caller: Authenticated,
     ApiJson(req): ApiJson<NewInbox>,
 ) -> Result<(StatusCode, Json<CreatedInbox>), ApiError> {
-    let number = number(&req.number)?;
+    let number = crate::routes::phone_number(&req.number)?;
     let id = InboxId::random();
-    let create = meta(&caller).issue(InboxCommand::CreateInbox {
+    let create = caller.meta().issue(InboxCommand::CreateInbox {
         id,
         name: req.name,
         number: number.clone(),
@@ -69,7 +54,7 @@ pub async fn create_inbox(
         })
         .await?
         .map_err(|r| ApiError::rejected(&r))?;
-    let add = meta(&caller).issue(DirectoryCommand::AddNumber {
+    let add = caller.meta().issue(DirectoryCommand::AddNumber {
         number,
         route: Routing::Inbox(id),
         destination_exists: true,
@@ -108,7 +93,9 @@ pub async fn add_member(
             d.user(&user).is_some()
         })
         .await?;
-    let cmd = meta(&caller).issue(InboxCommand::AddMember { user, user_exists });
+    let cmd = caller
+        .meta()
+        .issue(InboxCommand::AddMember { user, user_exists });
     state
         .ws
         .inboxes
@@ -151,7 +138,7 @@ async fn act(
         .conversations
         .execute(
             &id,
-            meta(caller).issue(make(facts)),
+            caller.meta().issue(make(facts)),
             ExecuteOptions::default(),
         )
         .await?;

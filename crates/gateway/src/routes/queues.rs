@@ -9,19 +9,15 @@ use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::Routing;
 use domain::queue::{QueueCommand, QueuePolicy};
-use domain::{CommandMeta, ConversationId, DirectoryCommand, PhoneNumber, QueueId, UserId};
+use domain::{ConversationId, DirectoryCommand, QueueId, UserId};
 use serde::{Deserialize, Serialize};
 
 use actors::ExecuteOptions;
 
 use crate::app::AppState;
-use crate::auth::{sessions, Authenticated};
+use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::json::ApiJson;
-
-fn meta(caller: &Authenticated) -> CommandMeta {
-    CommandMeta::user(caller.org, caller.user, caller.role, sessions::now_ms())
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,15 +45,9 @@ pub async fn create_queue(
     caller: Authenticated,
     ApiJson(req): ApiJson<NewQueue>,
 ) -> Result<(StatusCode, Json<CreatedQueue>), ApiError> {
-    let number = PhoneNumber::parse(&req.number).map_err(|_| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_phone_number",
-            "a phone number in E.164 form is required",
-        )
-    })?;
+    let number = crate::routes::phone_number(&req.number)?;
     let id = QueueId::random();
-    let create = meta(&caller).issue(QueueCommand::CreateQueue {
+    let create = caller.meta().issue(QueueCommand::CreateQueue {
         id,
         name: req.name,
         number: number.clone(),
@@ -72,7 +62,7 @@ pub async fn create_queue(
         })
         .await?
         .map_err(|r| ApiError::rejected(&r))?;
-    let add = meta(&caller).issue(DirectoryCommand::AddNumber {
+    let add = caller.meta().issue(DirectoryCommand::AddNumber {
         number,
         route: Routing::Queue(id),
         destination_exists: true,
@@ -119,7 +109,7 @@ async fn run(
         .queues
         .execute(
             &queue,
-            meta(caller).issue(command),
+            caller.meta().issue(command),
             ExecuteOptions::default(),
         )
         .await?;
