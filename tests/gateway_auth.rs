@@ -249,3 +249,24 @@ async fn password_guessing_is_rate_limited_with_retry_after() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_a_request_id() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let r = c.get(s.url("/healthz")).send().await.unwrap();
+    let id = r.headers().get("x-request-id").expect("an id is assigned");
+    assert!(uuid::Uuid::try_parse(id.to_str().unwrap()).is_ok());
+    let r = c
+        .get(s.url("/v1/me"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers().get("x-request-id").unwrap(),
+        "trace-me-42",
+        "a caller's id is kept"
+    );
+}

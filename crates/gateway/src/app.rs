@@ -7,7 +7,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
+use axum::http::HeaderName;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
 use crate::routes;
+
+/// The header carrying a request's id.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Largest JSON body accepted (attachments have their own upload route and limit).
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -93,5 +100,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/queue-views/{tab}", get(routes::queues::view))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        // Outermost last: every request gets an id (or keeps the caller's), a tracing span
+        // carrying it, and the id echoed in the response.
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)
 }
