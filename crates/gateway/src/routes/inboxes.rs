@@ -54,6 +54,7 @@ pub async fn create_inbox(
         })
         .await?
         .map_err(|r| ApiError::rejected(&r))?;
+    crate::routes::numbers::claim(state.store(), &number, caller.org).await?;
     let add = caller.meta().issue(DirectoryCommand::AddNumber {
         number,
         route: Routing::Inbox(id),

@@ -7,6 +7,7 @@ pub mod health;
 pub mod inboxes;
 pub mod json;
 pub mod me;
+pub mod numbers;
 pub mod queues;
 pub mod sessions;
 pub mod stream;

@@ -62,6 +62,7 @@ pub async fn create_queue(
         })
         .await?
         .map_err(|r| ApiError::rejected(&r))?;
+    crate::routes::numbers::claim(state.store(), &number, caller.org).await?;
     let add = caller.meta().issue(DirectoryCommand::AddNumber {
         number,
         route: Routing::Queue(id),
