@@ -215,3 +215,81 @@ async fn other_organizations_and_members_get_nothing() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("too_long"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_with_members_who_join_add_and_leave() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let acme = org(&c, &s, "admin@chan.example").await;
+    let (bob, bob_token) = member(&c, &s, &acme.admin_token, "bob@chan.example", "101").await;
+    let (carol, carol_token) = member(&c, &s, &acme.admin_token, "carol@chan.example", "102").await;
+    let (dave, dave_token) = member(&c, &s, &acme.admin_token, "dave@chan.example", "103").await;
+    let globex = org(&c, &s, "admin@globex-chan.example").await;
+
+    let (status, ch) = call(
+        c.post(s.url("/v1/conversations/channel"))
+            .bearer_auth(&acme.admin_token)
+            .json(&json!({ "name": "#support", "members": [bob] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ch}");
+    let id = ch["conversation_id"].as_str().unwrap().to_owned();
+    let url = |p: &str| s.url(&format!("/v1/conversations/{id}/{p}"));
+
+    // Carol is not a member yet: she cannot read, but may join.
+    let (status, _) = call(c.get(url("messages")).bearer_auth(&carol_token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.post(url("join"))
+            .bearer_auth(&carol_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let (status, _) = call(
+        c.post(url("messages"))
+            .bearer_auth(&carol_token)
+            .json(&json!({ "text": "hello channel" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, h) = call(c.get(url("messages")).bearer_auth(&bob_token)).await;
+    assert_eq!(h["items"][0]["text"], "hello channel");
+
+    // A member adds Dave; a stranger from another organization can neither join nor add.
+    let r = c
+        .post(url("members"))
+        .bearer_auth(&bob_token)
+        .json(&json!({ "users": [dave] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, _) = call(c.get(url("messages")).bearer_auth(&dave_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(c.post(url("join")).bearer_auth(&globex.admin_token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        c.post(url("members"))
+            .bearer_auth(&globex.admin_token)
+            .json(&json!({ "users": [carol] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Carol leaves and loses access.
+    assert_eq!(
+        c.post(url("leave"))
+            .bearer_auth(&carol_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let (status, _) = call(c.get(url("messages")).bearer_auth(&carol_token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let _ = carol;
+}

@@ -90,6 +90,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/done",
             post(routes::inboxes::mark_done),
         )
+        .route("/v1/conversations/channel", post(routes::channels::create))
+        .route("/v1/conversations/{id}/join", post(routes::channels::join))
+        .route("/v1/conversations/{id}/leave", post(routes::channels::leave))
+        .route("/v1/conversations/{id}/members", post(routes::channels::add_members))
         .route("/v1/queues", post(routes::queues::create_queue))
         .route("/v1/queues/{id}/members", post(routes::queues::add_member))
         .route("/v1/queues/{id}/login", post(routes::queues::log_in))

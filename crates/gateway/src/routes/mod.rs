@@ -1,6 +1,7 @@
 //! The handlers, one file per resource.
 
 pub mod bootstrap;
+pub mod channels;
 pub mod conversations;
 pub mod facts;
 pub mod health;
