@@ -56,11 +56,7 @@ pub async fn bootstrap(
         first_admin_extension: extension,
     };
     let meta = CommandMeta::system(org, sessions::now_ms());
-    let decided = state.ws.directories.query(&org, {
-        let cmd = meta.issue(create.clone());
-        move |d: &domain::Directory, _| domain::Aggregate::decide(d, &cmd).map(|_| ())
-    });
-    decided.await?.map_err(|r| ApiError::rejected(&r))?;
+    crate::routes::decide_first(&state.ws.directories, &org, &meta.issue(create.clone())).await?;
     // The login is claimed before the organization exists, so a taken email leaves
     // nothing behind but an unused login record of a directory that was never created.
     credentials::register(state.store(), &email, &req.password, org, user).await?;

@@ -5,9 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::Routing;
-use domain::{
-    ConversationCommand, ConversationId, DirectoryCommand, InboxCommand, InboxId, UserId,
-};
+use domain::{ConversationCommand, ConversationId, InboxCommand, InboxId, UserId};
 use serde::{Deserialize, Serialize};
 
 use actors::ExecuteOptions;
@@ -45,26 +43,8 @@ pub async fn create_inbox(
         number_is_ours: true,
     });
     // Decide first so that a refusal (not admin, blank name) writes nothing.
-    let check = create.clone();
-    state
-        .ws
-        .inboxes
-        .query(&id, move |i: &domain::Inbox, _| {
-            domain::Aggregate::decide(i, &check).map(|_| ())
-        })
-        .await?
-        .map_err(|r| ApiError::rejected(&r))?;
-    crate::routes::numbers::claim(state.store(), &number, caller.org).await?;
-    let add = caller.meta().issue(DirectoryCommand::AddNumber {
-        number,
-        route: Routing::Inbox(id),
-        destination_exists: true,
-    });
-    state
-        .ws
-        .directories
-        .execute(&caller.org, add, ExecuteOptions::default())
-        .await?;
+    crate::routes::decide_first(&state.ws.inboxes, &id, &create).await?;
+    crate::routes::numbers::claim_and_route(&state, &caller, number, Routing::Inbox(id)).await?;
     state
         .ws
         .inboxes

@@ -24,3 +24,23 @@ pub(crate) fn phone_number(s: &str) -> Result<domain::PhoneNumber, crate::error:
         )
     })
 }
+
+/// Decides `command` against the aggregate's current state without writing, so a request
+/// that the domain refuses is answered before anything else of it is written.
+pub(crate) async fn decide_first<A>(
+    registry: &actors::Registry<A>,
+    id: &(impl std::fmt::Display + ?Sized),
+    command: &A::Command,
+) -> Result<(), crate::error::ApiError>
+where
+    A: actors::ActorAggregate,
+    A::Rejection: domain::Rejection,
+{
+    let command = command.clone();
+    registry
+        .query(&id.to_string(), move |a: &A, _| {
+            domain::Aggregate::decide(a, &command).map(|_| ())
+        })
+        .await?
+        .map_err(|r| crate::error::ApiError::rejected(&r))
+}

@@ -45,3 +45,28 @@ pub async fn claim(
         Err(e) => Err(ApiError::internal(e)),
     }
 }
+
+/// Claims `number` for the caller's organization and routes it (admin only, by the
+/// directory's rules) to `routing`.
+///
+/// # Errors
+/// `number_taken`, the directory's refusals, internal errors.
+pub async fn claim_and_route(
+    state: &crate::app::AppState,
+    caller: &crate::auth::Authenticated,
+    number: PhoneNumber,
+    routing: domain::directory::Routing,
+) -> Result<(), ApiError> {
+    claim(state.store(), &number, caller.org).await?;
+    let add = caller.meta().issue(domain::DirectoryCommand::AddNumber {
+        number,
+        route: routing,
+        destination_exists: true,
+    });
+    state
+        .ws
+        .directories
+        .execute(&caller.org, add, actors::ExecuteOptions::default())
+        .await?;
+    Ok(())
+}

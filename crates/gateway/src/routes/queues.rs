@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::Routing;
 use domain::queue::{QueueCommand, QueuePolicy};
-use domain::{ConversationId, DirectoryCommand, QueueId, UserId};
+use domain::{ConversationId, QueueId, UserId};
 use serde::{Deserialize, Serialize};
 
 use actors::ExecuteOptions;
@@ -53,26 +53,9 @@ pub async fn create_queue(
         number: number.clone(),
         policy: req.policy,
     });
-    let check = create.clone();
-    state
-        .ws
-        .queues
-        .query(&id, move |q: &domain::Queue, _| {
-            domain::Aggregate::decide(q, &check).map(|_| ())
-        })
-        .await?
-        .map_err(|r| ApiError::rejected(&r))?;
-    crate::routes::numbers::claim(state.store(), &number, caller.org).await?;
-    let add = caller.meta().issue(DirectoryCommand::AddNumber {
-        number,
-        route: Routing::Queue(id),
-        destination_exists: true,
-    });
-    state
-        .ws
-        .directories
-        .execute(&caller.org, add, ExecuteOptions::default())
-        .await?;
+    // Decide first so that a refusal (not admin, blank name) writes nothing.
+    crate::routes::decide_first(&state.ws.queues, &id, &create).await?;
+    crate::routes::numbers::claim_and_route(&state, &caller, number, Routing::Queue(id)).await?;
     state
         .ws
         .queues

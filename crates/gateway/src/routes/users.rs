@@ -52,15 +52,7 @@ pub async fn create_user(
         role: req.role,
     });
     // Decide first (admin only, extension free, name valid) so a refusal writes nothing.
-    let check = add.clone();
-    state
-        .ws
-        .directories
-        .query(&caller.org, move |d: &domain::Directory, _| {
-            domain::Aggregate::decide(d, &check).map(|_| ())
-        })
-        .await?
-        .map_err(|r| ApiError::rejected(&r))?;
+    crate::routes::decide_first(&state.ws.directories, &caller.org, &add).await?;
     credentials::register(state.store(), &email, &req.password, caller.org, user).await?;
     state
         .ws
