@@ -1,10 +1,11 @@
 //! Domain events ↔ log envelopes.
 //!
-//! The payload is the event encoded by the log's codec (format byte + bincode); the
-//! envelope carries the type name and schema version the domain declares, so readers and
-//! future upcasters can tell what they hold without decoding it.
+//! The payload is the event's own struct (not the enum around it) encoded by the log's
+//! codec (format byte + bincode); the envelope carries the type name and schema version.
+//! Reading picks the struct of the stored version from those two and upcasts it to the
+//! current one (`domain::VersionedEvent`), so old logs keep reading after a schema change.
 
-use domain::DomainEvent;
+use domain::VersionedEvent;
 use eventlog::{codec, EventData, Metadata, RecordedEvent};
 use uuid::Uuid;
 
@@ -12,7 +13,7 @@ use uuid::Uuid;
 ///
 /// # Errors
 /// When the codec refuses the event (it never does for the domain's types).
-pub fn encode<E: DomainEvent>(
+pub fn encode<E: VersionedEvent>(
     event: &E,
     event_id: Uuid,
     metadata: Metadata,
@@ -22,25 +23,19 @@ pub fn encode<E: DomainEvent>(
         event_type: event.event_type().to_owned(),
         schema_version: event.schema_version(),
         metadata,
-        payload: codec::encode(event)?,
+        payload: codec::encode(&event.payload())?,
     })
 }
 
 /// Decodes a stored event's payload.
 ///
 /// # Errors
-/// When the payload is not an `E` of the current schema, or its type name disagrees with
-/// the envelope.
-pub fn decode<E: DomainEvent>(record: &RecordedEvent) -> Result<E, String> {
-    let event: E = codec::decode(&record.payload).map_err(|e| e.to_string())?;
-    if event.event_type() != record.event_type {
-        return Err(format!(
-            "envelope says {}, payload is {}",
-            record.event_type,
-            event.event_type()
-        ));
-    }
-    Ok(event)
+/// When the envelope names a type or version `E` does not know, or the payload is not
+/// that struct.
+pub fn decode<E: VersionedEvent>(record: &RecordedEvent) -> Result<E, String> {
+    let seed = E::payload_seed(&record.event_type, record.schema_version)
+        .map_err(|e| format!("{} ({})", e, e.code()))?;
+    codec::decode_seed(seed, &record.payload).map_err(|e| e.to_string())
 }
 
 /// The id of the `index`-th event written for a command with this idempotency key, so a

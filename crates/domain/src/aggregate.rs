@@ -8,12 +8,15 @@
 
 use std::fmt::Display;
 
+use crate::schema::VersionedEvent;
+
 /// An event-sourced aggregate.
 pub trait Aggregate: Default + Clone + serde::Serialize + serde::de::DeserializeOwned {
     /// Stream category, e.g. "conversation"; the stream is `"<CATEGORY>-<id>"`.
     const CATEGORY: &'static str;
     type Command;
-    type Event: DomainEvent;
+    /// Its events, stored as versioned payloads (see [`crate::schema`]).
+    type Event: VersionedEvent;
     type Rejection: Rejection;
 
     /// Decides what happens when `command` meets the current state.
@@ -58,7 +61,8 @@ pub trait Aggregate: Default + Clone + serde::Serialize + serde::de::Deserialize
 pub trait DomainEvent: Clone + serde::Serialize + serde::de::DeserializeOwned {
     /// Past-tense type name stored in the log envelope, e.g. "MessagePosted".
     fn event_type(&self) -> &'static str;
-    /// Schema version of this event type's payload (start every type at 1).
+    /// Schema version of this event type's payload (every type starts at 1; see
+    /// [`crate::schema`] for how a type gets a new version).
     fn schema_version(&self) -> u16;
 }
 

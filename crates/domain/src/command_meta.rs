@@ -3,19 +3,24 @@
 //! The domain never reads a clock or an identity itself: the caller injects both, so
 //! `decide` stays a pure function and tests choose the time.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{OrgId, UserId};
 
 /// A user's role in their organization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Role {
     Admin,
     Member,
 }
 
 /// Who acts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Actor {
     /// An authenticated user; `role` is what the directory says at the time.
     User { id: UserId, role: Role },

@@ -5,18 +5,19 @@
 //! The inbound router (a process manager in the actor layer) reads that category and
 //! records each text in the right External conversation, as the number's routing says.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::DomainEvent;
 use crate::conversation::AttachmentRef;
 use crate::ids::OrgId;
 use crate::phone_number::PhoneNumber;
+use crate::schema::versioned_events;
 
 /// Stream category of arrived texts.
 pub const INBOUND_CATEGORY: &str = "inbound";
 
 /// A text that reached one of our numbers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SmsArrived {
     pub org: OrgId,
     /// Our business number it was sent to.
@@ -37,14 +38,8 @@ pub enum InboundEvent {
     SmsArrived(SmsArrived),
 }
 
-impl DomainEvent for InboundEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            InboundEvent::SmsArrived(_) => "SmsArrived",
-        }
-    }
-
-    fn schema_version(&self) -> u16 {
-        1
+versioned_events! {
+    InboundEvent {
+        SmsArrived(SmsArrived) = 1,
     }
 }

@@ -65,6 +65,8 @@
 //!   membership, and the inbox status of inbox conversations.
 //! - [`inbox`]: a shared inbox's number, name and team.
 //! - [`inbound`]: texts as the carrier hands them over, before routing (`inbound-<org>`).
+//! - [`schema`]: versioned event payloads ([`VersionedEvent`]): what the log stores of an
+//!   event, and how older versions are upcast to the current one on read.
 //! - [`queue`]: SMS queues: agents log in, claim waiting interactions, release, transfer,
 //!   close; wait and idle deadlines as state, fired by a scheduler outside the domain.
 
@@ -78,6 +80,7 @@ pub mod inbox;
 pub mod limits;
 pub mod phone_number;
 pub mod queue;
+pub mod schema;
 #[cfg(test)]
 mod testkit;
 pub mod validation;
@@ -95,4 +98,5 @@ pub use ids::{
 pub use inbox::{Inbox, InboxCommand, InboxEvent, InboxRejection};
 pub use phone_number::{PhoneNumber, PhoneNumberError};
 pub use queue::{Queue, QueueCommand, QueueEvent, QueueRejection};
+pub use schema::{SchemaError, VersionedEvent};
 pub use validation::InvalidInput;

@@ -51,6 +51,11 @@ pub const MAX_PHONE_DIGITS: usize = 15;
 
 /// Longest carrier failure reason kept on a delivery status.
 pub const MAX_DELIVERY_REASON_CHARS: usize = 500;
+/// Longest carrier message id kept on a delivery report. Carriers' ids are far shorter
+/// (Twilio's are 34 characters); this only bounds what a faulty adapter could write.
+pub const MAX_CARRIER_MESSAGE_ID_CHARS: usize = 128;
+/// Longest carrier error code kept on a delivery report (codes are a few characters).
+pub const MAX_CARRIER_ERROR_CODE_CHARS: usize = 64;
 
 /// How many of a conversation's newest messages (by seq) its state keeps, for the
 /// decisions that look at single messages: a retried post or webhook reusing a message id,

@@ -4,9 +4,11 @@
 //! ("+1 (613) 555-0123" and "+16135550123") can never become two conversations or two
 //! phonebook entries.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{MAX_PHONE_DIGITS, MIN_PHONE_DIGITS};
@@ -98,6 +100,31 @@ impl From<PhoneNumber> for String {
     }
 }
 
+/// The normalised E.164 string serde writes (`+`, a first digit that is not 0, then the
+/// rest of the 8 to 15 digits).
+impl JsonSchema for PhoneNumber {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("PhoneNumber")
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        Cow::Borrowed(concat!(module_path!(), "::PhoneNumber"))
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let pattern = format!(
+            "^\\+[1-9][0-9]{{{},{}}}$",
+            MIN_PHONE_DIGITS - 1,
+            MAX_PHONE_DIGITS - 1
+        );
+        json_schema!({
+            "type": "string",
+            "description": "A phone number in E.164 form, e.g. +16135550123.",
+            "pattern": pattern,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +182,16 @@ mod tests {
             PhoneNumber::parse("+١٢٣٤٥٦٧٨٩"),
             Err(PhoneNumberError::InvalidCharacter('١'))
         );
+    }
+
+    #[test]
+    fn the_json_schema_pattern_is_the_e164_form() {
+        let schema = schemars::schema_for!(PhoneNumber);
+        assert_eq!(
+            schema.get("pattern").and_then(|p| p.as_str()),
+            Some("^\\+[1-9][0-9]{7,14}$")
+        );
+        assert_eq!(schema.get("type").and_then(|p| p.as_str()), Some("string"));
     }
 
     #[test]

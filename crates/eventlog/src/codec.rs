@@ -96,6 +96,27 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
+/// Decodes a record with a serde seed (the event's type and schema version choose the
+/// struct and the upcasts; see the domain's `VersionedEvent`).
+///
+/// # Errors
+/// As [`decode`], plus whatever the seed refuses (reported as `Malformed`).
+pub fn decode_seed<'a, T>(seed: T, bytes: &'a [u8]) -> Result<T::Value, CodecError>
+where
+    T: serde::de::DeserializeSeed<'a>,
+{
+    let (&format, body) = bytes.split_first().ok_or(CodecError::Empty)?;
+    if format != FORMAT_VERSION {
+        return Err(CodecError::UnsupportedFormat(format));
+    }
+    let (value, read) = bincode::serde::seed_decode_from_slice(seed, body, config())
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if read != body.len() {
+        return Err(CodecError::TrailingBytes(body.len() - read));
+    }
+    Ok(value)
+}
+
 /// Encodes a bare `u64` (a position or version) as a 9-byte record: format byte + big endian.
 pub fn encode_u64(value: u64) -> [u8; 9] {
     let mut out = [0u8; 9];

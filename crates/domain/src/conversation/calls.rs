@@ -1,6 +1,7 @@
 //! Call and video activity entries. Media never pass through Switchboard; the
 //! conversation only records that a participant started a call and that it ended.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::command_meta::CommandMeta;
@@ -10,7 +11,7 @@ use crate::conversation::rejection::ConversationRejection;
 use crate::conversation::state::Conversation;
 use crate::ids::{CallId, UserId};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum CallMedia {
     Audio,
     Video,

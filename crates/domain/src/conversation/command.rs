@@ -82,6 +82,10 @@ pub enum ConversationCommand {
         message_id: MessageId,
         to: PhoneNumber,
         status: DeliveryStatus,
+        /// The carrier's id of the text, when the report carries it (from acceptance on).
+        carrier_message_id: Option<String>,
+        /// The carrier's error code, when the text was undelivered or failed.
+        error_code: Option<String>,
     },
     /// The actor has read every message up to sequence number `up_to`.
     MarkRead {

@@ -2,6 +2,7 @@
 //! by reference. The bytes of an attachment live in the attachment store; the log only
 //! records which one, its type and its size.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::conversation::rejection::ConversationRejection;
@@ -12,7 +13,7 @@ use crate::limits::{
 };
 use crate::validation::{max_chars, max_count};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AttachmentRef {
     pub id: AttachmentId,
     /// Lower-case `type/subtype`, e.g. `image/png`.

@@ -5,7 +5,12 @@
 //! moves forward, and the first final status wins; a report that would move it back or
 //! sideways is accepted and writes nothing, so the carrier adapter never retries it. So
 //! is a report for a message that has left the state's window (see `window`).
+//!
+//! A report may carry the carrier's id of the text and, for an undelivered or failed text,
+//! its error code; both go into the [`DeliveryUpdated`] event, for the read models and
+//! auditors. The state keeps only the status: no decision depends on them.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::command_meta::{Actor, CommandMeta};
@@ -13,10 +18,12 @@ use crate::conversation::event::{ConversationEvent, DeliveryUpdated};
 use crate::conversation::rejection::ConversationRejection;
 use crate::conversation::state::Conversation;
 use crate::ids::MessageId;
-use crate::limits::MAX_DELIVERY_REASON_CHARS;
+use crate::limits::{
+    MAX_CARRIER_ERROR_CODE_CHARS, MAX_CARRIER_MESSAGE_ID_CHARS, MAX_DELIVERY_REASON_CHARS,
+};
 use crate::phone_number::PhoneNumber;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DeliveryStatus {
     /// We asked the carrier adapter to send it.
     Requested,
@@ -65,6 +72,23 @@ impl DeliveryStatus {
     }
 }
 
+/// What a delivery report says about the text at the carrier, besides its status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct CarrierRefs<'a> {
+    /// The carrier's id of the text.
+    pub message_id: Option<&'a str>,
+    /// The carrier's error code of an undelivered or failed text.
+    pub error_code: Option<&'a str>,
+}
+
+/// A carrier's value as the event keeps it: an empty one is none, a longer one than any
+/// carrier sends is cut at `max` characters (so a faulty adapter cannot grow the log).
+fn bounded(value: Option<&str>, max: usize) -> Option<String> {
+    value
+        .filter(|value| !value.is_empty())
+        .map(|value| value.chars().take(max).collect())
+}
+
 impl Conversation {
     pub(super) fn record_delivery(
         &self,
@@ -72,6 +96,7 @@ impl Conversation {
         message_id: MessageId,
         to: &PhoneNumber,
         status: &DeliveryStatus,
+        carrier: CarrierRefs<'_>,
     ) -> Result<Vec<ConversationEvent>, ConversationRejection> {
         self.started(meta)?;
         if meta.actor != Actor::System {
@@ -98,6 +123,8 @@ impl Conversation {
             message_id,
             to: to.clone(),
             status: status.with_bounded_reason(),
+            carrier_message_id: bounded(carrier.message_id, MAX_CARRIER_MESSAGE_ID_CHARS),
+            error_code: bounded(carrier.error_code, MAX_CARRIER_ERROR_CODE_CHARS),
             at_ms: meta.at_ms,
         })])
     }

@@ -1,22 +1,26 @@
 //! What happened in a conversation. Every variant is a stored schema: add a new type or a
-//! new version, never change one in place.
+//! new version, never change one in place (see [`crate::schema`]; past versions live in
+//! [`legacy`](crate::conversation::legacy)).
 //!
-//! bincode encodes an enum variant by its position, so new variants go at the end and
-//! existing ones are never reordered or removed.
+//! The log stores a variant's inner struct under the type name and version the envelope
+//! carries, so the order of the variants does not matter to it; new variants still go at
+//! the end, so the enum's own serde form stays stable too.
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::DomainEvent;
 use crate::command_meta::Actor;
 use crate::conversation::calls::CallMedia;
 use crate::conversation::content::AttachmentRef;
 use crate::conversation::delivery::DeliveryStatus;
 use crate::conversation::kind::ConversationKind;
+use crate::conversation::legacy;
 use crate::ids::{CallId, ConversationId, InboxId, MessageId, OrgId, QueueId, UserId};
 use crate::phone_number::PhoneNumber;
 use crate::queue::{CloseReason, TimeoutKind};
+use crate::schema::versioned_events;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConversationEvent {
@@ -45,8 +49,8 @@ pub enum ConversationEvent {
     SystemMessageRecorded(SystemMessageRecorded),
 }
 
-/// Every event type name this aggregate writes, in variant order (which is how bincode
-/// tells variants apart), for schema files and upcasters.
+/// Every event type name this aggregate writes, in variant order (the order of
+/// [`VersionedEvent::SCHEMAS`](crate::schema::VersionedEvent::SCHEMAS)).
 pub const CONVERSATION_EVENT_TYPES: [&str; 23] = [
     "ConversationStarted",
     "MessagePosted",
@@ -73,41 +77,37 @@ pub const CONVERSATION_EVENT_TYPES: [&str; 23] = [
     "SystemMessageRecorded",
 ];
 
-impl DomainEvent for ConversationEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            ConversationEvent::ConversationStarted(_) => "ConversationStarted",
-            ConversationEvent::MessagePosted(_) => "MessagePosted",
-            ConversationEvent::InboundReceived(_) => "InboundReceived",
-            ConversationEvent::SmsRequested(_) => "SmsRequested",
-            ConversationEvent::SmsWithheld(_) => "SmsWithheld",
-            ConversationEvent::DeliveryUpdated(_) => "DeliveryUpdated",
-            ConversationEvent::MessagesRead(_) => "MessagesRead",
-            ConversationEvent::CallStarted(_) => "CallStarted",
-            ConversationEvent::CallEnded(_) => "CallEnded",
-            ConversationEvent::ChannelMemberJoined(_) => "ChannelMemberJoined",
-            ConversationEvent::ChannelMembersAdded(_) => "ChannelMembersAdded",
-            ConversationEvent::ChannelMemberLeft(_) => "ChannelMemberLeft",
-            ConversationEvent::ChannelRenamed(_) => "ChannelRenamed",
-            ConversationEvent::InboxAttached(_) => "InboxAttached",
-            ConversationEvent::InboxDetached(_) => "InboxDetached",
-            ConversationEvent::ConversationAssigned(_) => "ConversationAssigned",
-            ConversationEvent::ConversationTransferred(_) => "ConversationTransferred",
-            ConversationEvent::ReturnedToInbox(_) => "ReturnedToInbox",
-            ConversationEvent::MarkedDone(_) => "MarkedDone",
-            ConversationEvent::ReopenedByInboundText(_) => "ReopenedByInboundText",
-            ConversationEvent::OptedOut(_) => "OptedOut",
-            ConversationEvent::OptedIn(_) => "OptedIn",
-            ConversationEvent::SystemMessageRecorded(_) => "SystemMessageRecorded",
-        }
-    }
-
-    fn schema_version(&self) -> u16 {
-        1
+versioned_events! {
+    ConversationEvent {
+        ConversationStarted(ConversationStarted) = 1,
+        MessagePosted(MessagePosted) = 1,
+        InboundReceived(InboundReceived) = 1,
+        SmsRequested(SmsRequested) = 1,
+        SmsWithheld(SmsWithheld) = 1,
+        DeliveryUpdated(DeliveryUpdated) = 2 [
+            1: legacy::DeliveryUpdatedV1 => legacy::delivery_updated_v1_to_v2,
+        ],
+        MessagesRead(MessagesRead) = 1,
+        CallStarted(CallStarted) = 1,
+        CallEnded(CallEnded) = 1,
+        ChannelMemberJoined(ChannelMemberJoined) = 1,
+        ChannelMembersAdded(ChannelMembersAdded) = 1,
+        ChannelMemberLeft(ChannelMemberLeft) = 1,
+        ChannelRenamed(ChannelRenamed) = 1,
+        InboxAttached(InboxAttached) = 1,
+        InboxDetached(InboxDetached) = 1,
+        ConversationAssigned(ConversationAssigned) = 1,
+        ConversationTransferred(ConversationTransferred) = 1,
+        ReturnedToInbox(ReturnedToInbox) = 1,
+        MarkedDone(MarkedDone) = 1,
+        ReopenedByInboundText(ReopenedByInboundText) = 1,
+        OptedOut(OptedOut) = 1,
+        OptedIn(OptedIn) = 1,
+        SystemMessageRecorded(SystemMessageRecorded) = 1,
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ConversationStarted {
     pub id: ConversationId,
     pub org: OrgId,
@@ -117,7 +117,7 @@ pub struct ConversationStarted {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MessagePosted {
     pub message_id: MessageId,
     /// Position of the message in the conversation, from 1; read markers refer to it.
@@ -128,7 +128,7 @@ pub struct MessagePosted {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InboundReceived {
     pub message_id: MessageId,
     pub seq: u64,
@@ -140,7 +140,7 @@ pub struct InboundReceived {
 }
 
 /// The carrier adapter should send message `message_id` from `from` to `to`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SmsRequested {
     pub message_id: MessageId,
     pub to: PhoneNumber,
@@ -149,30 +149,38 @@ pub struct SmsRequested {
 }
 
 /// No SMS of `message_id` goes to `to`, because `to` opted out of texts from our number.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SmsWithheld {
     pub message_id: MessageId,
     pub to: PhoneNumber,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The carrier reported how far the SMS of `message_id` to `to` got.
+///
+/// Version 2; version 1 had neither `carrier_message_id` nor `error_code`
+/// ([`legacy::DeliveryUpdatedV1`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DeliveryUpdated {
     pub message_id: MessageId,
     pub to: PhoneNumber,
     pub status: DeliveryStatus,
+    /// The carrier's id of the text, once the carrier accepted it.
+    pub carrier_message_id: Option<String>,
+    /// The carrier's error code when the text was undelivered or failed.
+    pub error_code: Option<String>,
     pub at_ms: u64,
 }
 
 /// `user` has read every message up to `up_to`; the sender's read receipts come from this.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MessagesRead {
     pub user: UserId,
     pub up_to: u64,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CallStarted {
     pub call: CallId,
     pub media: CallMedia,
@@ -180,20 +188,20 @@ pub struct CallStarted {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CallEnded {
     pub call: CallId,
     pub by: UserId,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChannelMemberJoined {
     pub user: UserId,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChannelMembersAdded {
     /// Only the users who were not members already.
     pub users: BTreeSet<UserId>,
@@ -201,13 +209,13 @@ pub struct ChannelMembersAdded {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChannelMemberLeft {
     pub user: UserId,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChannelRenamed {
     pub name: String,
     pub by: UserId,
@@ -215,14 +223,14 @@ pub struct ChannelRenamed {
 }
 
 /// The conversation's number is routed to `inbox`: it is now worked there, Unassigned.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InboxAttached {
     pub inbox: InboxId,
     pub at_ms: u64,
 }
 
 /// The conversation's number is no longer routed to `inbox`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InboxDetached {
     pub inbox: InboxId,
     pub at_ms: u64,
@@ -230,14 +238,14 @@ pub struct InboxDetached {
 
 /// `to` took the conversation (Assign to Me); `taken_from` names the previous holder when
 /// an admin took it from them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ConversationAssigned {
     pub to: UserId,
     pub taken_from: Option<UserId>,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ConversationTransferred {
     /// The assignee before, if there was one.
     pub from: Option<UserId>,
@@ -246,14 +254,14 @@ pub struct ConversationTransferred {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReturnedToInbox {
     pub from: Option<UserId>,
     pub by: Actor,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MarkedDone {
     pub was_assigned_to: Option<UserId>,
     pub by: Actor,
@@ -262,21 +270,21 @@ pub struct MarkedDone {
 
 /// Inbound message `message_id` arrived while the conversation was Done; it is
 /// Unassigned again.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReopenedByInboundText {
     pub message_id: MessageId,
     pub at_ms: u64,
 }
 
 /// `number` texted a stop keyword: no SMS goes to it from this conversation's number.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OptedOut {
     pub number: PhoneNumber,
     pub at_ms: u64,
 }
 
 /// `number` texted a start keyword after opting out.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OptedIn {
     pub number: PhoneNumber,
     pub at_ms: u64,
@@ -285,14 +293,14 @@ pub struct OptedIn {
 /// A lifecycle step of the conversation's handling (an SMS queue's queued / claimed by /
 /// transferred to / released / closed / timed out), shown in the timeline as a centred
 /// grey pill. Not a message: it has no seq and does not count as unread.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SystemMessageRecorded {
     pub note: SystemNote,
     pub at_ms: u64,
 }
 
 /// What a system message says.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SystemNote {
     Queued {
         queue: QueueId,

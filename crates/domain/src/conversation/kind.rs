@@ -2,12 +2,13 @@
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::UserId;
 use crate::phone_number::PhoneNumber;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ConversationKind {
     /// SMS/MMS between one of our business numbers and one external number; one per pair
     /// (see `ConversationId::external`). Its internal side is whoever holds `our` (or, for

@@ -21,7 +21,8 @@
 //! - `calls`: call and video activity.
 //! - `channel`: join, add, leave, rename.
 //! - `inbox_assignment`: Assign to Me, Transfer, Return to Inbox, Mark as Done.
-//! - `command`, `event`, `rejection`: the aggregate's vocabulary.
+//! - `command`, `event`, `rejection`: the aggregate's vocabulary; [`legacy`]: past
+//!   versions of event payloads and their upcasters.
 
 mod access;
 mod calls;
@@ -34,6 +35,7 @@ mod facts;
 mod inbound;
 mod inbox_assignment;
 mod kind;
+pub mod legacy;
 mod opt_out;
 mod posting;
 mod read_receipts;

@@ -12,7 +12,7 @@ use crate::aggregate::Aggregate;
 use crate::command_meta::{Actor, Issued};
 use crate::conversation::calls::CallRecord;
 use crate::conversation::command::ConversationCommand;
-use crate::conversation::delivery::DeliveryStatus;
+use crate::conversation::delivery::{CarrierRefs, DeliveryStatus};
 use crate::conversation::event::{
     ConversationEvent, InboxAttached, InboxDetached, SystemMessageRecorded,
 };
@@ -199,7 +199,18 @@ impl Aggregate for Conversation {
                 message_id,
                 to,
                 status,
-            } => self.record_delivery(meta, *message_id, to, status),
+                carrier_message_id,
+                error_code,
+            } => self.record_delivery(
+                meta,
+                *message_id,
+                to,
+                status,
+                CarrierRefs {
+                    message_id: carrier_message_id.as_deref(),
+                    error_code: error_code.as_deref(),
+                },
+            ),
             C::MarkRead { up_to, facts } => self.mark_read(meta, *up_to, facts),
             C::StartCall { call, media, facts } => self.start_call(meta, *call, *media, facts),
             C::EndCall { call, facts } => self.end_call(meta, *call, facts),

@@ -1,5 +1,6 @@
 //! What callers ask of an organization's directory.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::command_meta::{Issued, Role};
@@ -72,7 +73,7 @@ pub enum DirectoryCommand {
 }
 
 /// What a phonebook entry says.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContactDetails {
     pub name: String,
     /// Empty when there is none.

@@ -1,12 +1,13 @@
 //! What happened to an organization's directory. Every variant is a stored schema: add a
-//! new type or a new version, never change one in place.
+//! new type or a new version, never change one in place (see [`crate::schema`]).
 //!
-//! bincode encodes an enum variant by its position, so new variants go at the end and
-//! existing ones are never reordered or removed.
+//! The log stores a variant's inner struct under the type name and version the envelope
+//! carries, so the order of the variants does not matter to it; new variants still go at
+//! the end, so the enum's own serde form stays stable too.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::DomainEvent;
 use crate::command_meta::{Actor, Role};
 use crate::directory::command::ContactDetails;
 use crate::directory::contacts::ContactOwner;
@@ -14,6 +15,7 @@ use crate::directory::extension::Extension;
 use crate::directory::numbers::Routing;
 use crate::ids::{ContactId, OrgId, UserId};
 use crate::phone_number::PhoneNumber;
+use crate::schema::versioned_events;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DirectoryEvent {
@@ -32,8 +34,8 @@ pub enum DirectoryEvent {
     ContactDeleted(ContactDeleted),
 }
 
-/// Every event type name this aggregate writes, in variant order (which is how bincode
-/// tells variants apart), for schema files and upcasters.
+/// Every event type name this aggregate writes, in variant order (the order of
+/// [`VersionedEvent::SCHEMAS`](crate::schema::VersionedEvent::SCHEMAS)).
 pub const DIRECTORY_EVENT_TYPES: [&str; 13] = [
     "OrganizationCreated",
     "UserAdded",
@@ -50,38 +52,32 @@ pub const DIRECTORY_EVENT_TYPES: [&str; 13] = [
     "ContactDeleted",
 ];
 
-impl DomainEvent for DirectoryEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            DirectoryEvent::OrganizationCreated(_) => "OrganizationCreated",
-            DirectoryEvent::UserAdded(_) => "UserAdded",
-            DirectoryEvent::RoleChanged(_) => "RoleChanged",
-            DirectoryEvent::TextMessagesToDeskPhoneSet(_) => "TextMessagesToDeskPhoneSet",
-            DirectoryEvent::NumberAdded(_) => "NumberAdded",
-            DirectoryEvent::NumberSmsRegistered(_) => "NumberSmsRegistered",
-            DirectoryEvent::NumberSmsUnregistered(_) => "NumberSmsUnregistered",
-            DirectoryEvent::NumberRouted(_) => "NumberRouted",
-            DirectoryEvent::NumberAssigned(_) => "NumberAssigned",
-            DirectoryEvent::NumberUnassigned(_) => "NumberUnassigned",
-            DirectoryEvent::ContactAdded(_) => "ContactAdded",
-            DirectoryEvent::ContactUpdated(_) => "ContactUpdated",
-            DirectoryEvent::ContactDeleted(_) => "ContactDeleted",
-        }
-    }
-
-    fn schema_version(&self) -> u16 {
-        1
+versioned_events! {
+    DirectoryEvent {
+        OrganizationCreated(OrganizationCreated) = 1,
+        UserAdded(UserAdded) = 1,
+        RoleChanged(RoleChanged) = 1,
+        TextMessagesToDeskPhoneSet(TextMessagesToDeskPhoneSet) = 1,
+        NumberAdded(NumberAdded) = 1,
+        NumberSmsRegistered(NumberSmsRegistered) = 1,
+        NumberSmsUnregistered(NumberSmsUnregistered) = 1,
+        NumberRouted(NumberRouted) = 1,
+        NumberAssigned(NumberAssigned) = 1,
+        NumberUnassigned(NumberUnassigned) = 1,
+        ContactAdded(ContactAdded) = 1,
+        ContactUpdated(ContactUpdated) = 1,
+        ContactDeleted(ContactDeleted) = 1,
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrganizationCreated {
     pub org: OrgId,
     pub name: String,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UserAdded {
     pub user: UserId,
     pub name: String,
@@ -91,7 +87,7 @@ pub struct UserAdded {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RoleChanged {
     pub user: UserId,
     pub role: Role,
@@ -99,7 +95,7 @@ pub struct RoleChanged {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TextMessagesToDeskPhoneSet {
     pub user: UserId,
     pub enabled: bool,
@@ -108,7 +104,7 @@ pub struct TextMessagesToDeskPhoneSet {
 }
 
 /// A business number joined the organization, not yet SMS-registered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NumberAdded {
     pub number: PhoneNumber,
     pub route: Routing,
@@ -116,21 +112,21 @@ pub struct NumberAdded {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NumberSmsRegistered {
     pub number: PhoneNumber,
     pub by: Actor,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NumberSmsUnregistered {
     pub number: PhoneNumber,
     pub by: Actor,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NumberRouted {
     pub number: PhoneNumber,
     pub to: Routing,
@@ -138,7 +134,7 @@ pub struct NumberRouted {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NumberAssigned {
     pub number: PhoneNumber,
     pub user: UserId,
@@ -146,7 +142,7 @@ pub struct NumberAssigned {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NumberUnassigned {
     pub number: PhoneNumber,
     pub user: UserId,
@@ -154,7 +150,7 @@ pub struct NumberUnassigned {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContactAdded {
     pub contact: ContactId,
     pub owner: ContactOwner,
@@ -164,7 +160,7 @@ pub struct ContactAdded {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContactUpdated {
     pub contact: ContactId,
     pub details: ContactDetails,
@@ -172,7 +168,7 @@ pub struct ContactUpdated {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContactDeleted {
     pub contact: ContactId,
     pub by: Actor,

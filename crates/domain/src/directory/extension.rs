@@ -1,8 +1,10 @@
 //! Extension numbers: the short internal numbers users are known by.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{MAX_EXTENSION_DIGITS, MIN_EXTENSION_DIGITS};
@@ -65,6 +67,26 @@ impl From<Extension> for String {
     }
 }
 
+/// The digits serde writes.
+impl JsonSchema for Extension {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("Extension")
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        Cow::Borrowed(concat!(module_path!(), "::Extension"))
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let pattern = format!("^[0-9]{{{MIN_EXTENSION_DIGITS},{MAX_EXTENSION_DIGITS}}}$");
+        json_schema!({
+            "type": "string",
+            "description": "An extension number, e.g. 101; leading zeros count.",
+            "pattern": pattern,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +96,15 @@ mod tests {
         assert_eq!(Extension::parse(" 101 ").unwrap().as_str(), "101");
         assert_eq!(Extension::parse("0101").unwrap().as_str(), "0101");
         assert!(Extension::parse("12345678").is_ok());
+    }
+
+    #[test]
+    fn the_json_schema_pattern_is_the_digits() {
+        let schema = schemars::schema_for!(Extension);
+        assert_eq!(
+            schema.get("pattern").and_then(|p| p.as_str()),
+            Some("^[0-9]{2,8}$")
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::conversation::SenderNumber;
@@ -21,7 +22,9 @@ use crate::ids::{InboxId, QueueId, UserId};
 use crate::phone_number::PhoneNumber;
 
 /// Where texts to a business number go. Exactly one destination at any time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Routing {
     /// A personal number: its user's External conversations.
     User(UserId),

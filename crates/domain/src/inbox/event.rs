@@ -1,15 +1,17 @@
 //! What happened to an inbox. Every variant is a stored schema: add a new type or a new
-//! version, never change one in place.
+//! version, never change one in place (see [`crate::schema`]).
 //!
-//! bincode encodes an enum variant by its position, so new variants go at the end and
-//! existing ones are never reordered or removed.
+//! The log stores a variant's inner struct under the type name and version the envelope
+//! carries, so the order of the variants does not matter to it; new variants still go at
+//! the end, so the enum's own serde form stays stable too.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::DomainEvent;
 use crate::command_meta::Actor;
 use crate::ids::{InboxId, OrgId, UserId};
 use crate::phone_number::PhoneNumber;
+use crate::schema::versioned_events;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InboxEvent {
@@ -19,8 +21,8 @@ pub enum InboxEvent {
     InboxRenamed(InboxRenamed),
 }
 
-/// Every event type name this aggregate writes, in variant order (which is how bincode
-/// tells variants apart), for schema files and upcasters.
+/// Every event type name this aggregate writes, in variant order (the order of
+/// [`VersionedEvent::SCHEMAS`](crate::schema::VersionedEvent::SCHEMAS)).
 pub const INBOX_EVENT_TYPES: [&str; 4] = [
     "InboxCreated",
     "InboxMemberAdded",
@@ -28,22 +30,16 @@ pub const INBOX_EVENT_TYPES: [&str; 4] = [
     "InboxRenamed",
 ];
 
-impl DomainEvent for InboxEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            InboxEvent::InboxCreated(_) => "InboxCreated",
-            InboxEvent::InboxMemberAdded(_) => "InboxMemberAdded",
-            InboxEvent::InboxMemberRemoved(_) => "InboxMemberRemoved",
-            InboxEvent::InboxRenamed(_) => "InboxRenamed",
-        }
-    }
-
-    fn schema_version(&self) -> u16 {
-        1
+versioned_events! {
+    InboxEvent {
+        InboxCreated(InboxCreated) = 1,
+        InboxMemberAdded(InboxMemberAdded) = 1,
+        InboxMemberRemoved(InboxMemberRemoved) = 1,
+        InboxRenamed(InboxRenamed) = 1,
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InboxCreated {
     pub id: InboxId,
     pub org: OrgId,
@@ -53,21 +49,21 @@ pub struct InboxCreated {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InboxMemberAdded {
     pub user: UserId,
     pub by: Actor,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InboxMemberRemoved {
     pub user: UserId,
     pub by: Actor,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InboxRenamed {
     pub name: String,
     pub by: Actor,

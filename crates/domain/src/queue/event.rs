@@ -2,16 +2,17 @@
 //! conversation timeline shows as a system message (queued, claimed by, transferred to,
 //! released, closed, timed out).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::DomainEvent;
 use crate::ids::{ConversationId, OrgId, QueueId, UserId};
 use crate::phone_number::PhoneNumber;
 use crate::queue::policy::{
     CloseReason, IdleTimeoutAction, QueuePolicy, TimeoutKind, WaitTimeoutAction,
 };
+use crate::schema::versioned_events;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct QueueCreated {
     pub id: QueueId,
     pub org: OrgId,
@@ -21,38 +22,38 @@ pub struct QueueCreated {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct QueueMemberAdded {
     pub user: UserId,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct QueueMemberRemoved {
     pub user: UserId,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct QueuePolicyChanged {
     pub policy: QueuePolicy,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AgentLoggedIn {
     pub agent: UserId,
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AgentLoggedOut {
     pub agent: UserId,
     pub at_ms: u64,
 }
 
 /// A conversation starts (or restarts) waiting. Carries the wait deadline, if any.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InteractionQueued {
     pub conversation: ConversationId,
     /// Numbered per queue, so each customer contact is one interaction.
@@ -61,7 +62,7 @@ pub struct InteractionQueued {
     pub wait_deadline_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InteractionClaimed {
     pub conversation: ConversationId,
     pub interaction: u64,
@@ -70,7 +71,7 @@ pub struct InteractionClaimed {
     pub idle_deadline_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InteractionReleased {
     pub conversation: ConversationId,
     pub interaction: u64,
@@ -79,7 +80,7 @@ pub struct InteractionReleased {
     pub wait_deadline_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InteractionTransferred {
     pub conversation: ConversationId,
     pub interaction: u64,
@@ -90,7 +91,7 @@ pub struct InteractionTransferred {
     pub idle_deadline_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InteractionClosed {
     pub conversation: ConversationId,
     pub interaction: u64,
@@ -101,7 +102,7 @@ pub struct InteractionClosed {
     pub at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct QueueActivityRecorded {
     pub conversation: ConversationId,
     pub interaction: u64,
@@ -111,7 +112,7 @@ pub struct QueueActivityRecorded {
 
 /// A timer fell due while still current. The events that follow in the same decision say
 /// what the policy did (closed, released back, overflowed).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct QueueTimedOut {
     pub conversation: ConversationId,
     pub interaction: u64,
@@ -157,26 +158,20 @@ pub const QUEUE_EVENT_TYPES: [&str; 13] = [
     "QueueTimedOut",
 ];
 
-impl DomainEvent for QueueEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            QueueEvent::QueueCreated(_) => QUEUE_EVENT_TYPES[0],
-            QueueEvent::QueueMemberAdded(_) => QUEUE_EVENT_TYPES[1],
-            QueueEvent::QueueMemberRemoved(_) => QUEUE_EVENT_TYPES[2],
-            QueueEvent::QueuePolicyChanged(_) => QUEUE_EVENT_TYPES[3],
-            QueueEvent::AgentLoggedIn(_) => QUEUE_EVENT_TYPES[4],
-            QueueEvent::AgentLoggedOut(_) => QUEUE_EVENT_TYPES[5],
-            QueueEvent::InteractionQueued(_) => QUEUE_EVENT_TYPES[6],
-            QueueEvent::InteractionClaimed(_) => QUEUE_EVENT_TYPES[7],
-            QueueEvent::InteractionReleased(_) => QUEUE_EVENT_TYPES[8],
-            QueueEvent::InteractionTransferred(_) => QUEUE_EVENT_TYPES[9],
-            QueueEvent::InteractionClosed(_) => QUEUE_EVENT_TYPES[10],
-            QueueEvent::QueueActivityRecorded(_) => QUEUE_EVENT_TYPES[11],
-            QueueEvent::QueueTimedOut(_) => QUEUE_EVENT_TYPES[12],
-        }
-    }
-
-    fn schema_version(&self) -> u16 {
-        1
+versioned_events! {
+    QueueEvent {
+        QueueCreated(QueueCreated) = 1,
+        QueueMemberAdded(QueueMemberAdded) = 1,
+        QueueMemberRemoved(QueueMemberRemoved) = 1,
+        QueuePolicyChanged(QueuePolicyChanged) = 1,
+        AgentLoggedIn(AgentLoggedIn) = 1,
+        AgentLoggedOut(AgentLoggedOut) = 1,
+        InteractionQueued(InteractionQueued) = 1,
+        InteractionClaimed(InteractionClaimed) = 1,
+        InteractionReleased(InteractionReleased) = 1,
+        InteractionTransferred(InteractionTransferred) = 1,
+        InteractionClosed(InteractionClosed) = 1,
+        QueueActivityRecorded(QueueActivityRecorded) = 1,
+        QueueTimedOut(QueueTimedOut) = 1,
     }
 }

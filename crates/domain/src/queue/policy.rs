@@ -1,11 +1,12 @@
 //! What a queue does when an interaction waits or idles too long.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{InboxId, QueueId};
 
 /// A queue's timeout policy. `None` timeouts never fire.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct QueuePolicy {
     /// Unclaimed longer than this → `on_wait_timeout`.
     pub wait_timeout_ms: Option<u64>,
@@ -18,7 +19,7 @@ pub struct QueuePolicy {
 }
 
 /// What happens to an interaction nobody claimed in time.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum WaitTimeoutAction {
     /// Close it, optionally texting the customer an auto-reply.
     #[default]
@@ -33,7 +34,7 @@ pub enum WaitTimeoutAction {
 }
 
 /// What happens to a claimed interaction without activity in time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum IdleTimeoutAction {
     /// Back to the waiting list for another agent.
     #[default]
@@ -42,14 +43,14 @@ pub enum IdleTimeoutAction {
 }
 
 /// Which timer fired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum TimeoutKind {
     Wait,
     Idle,
 }
 
 /// Why an interaction closed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum CloseReason {
     /// An agent (or an admin) closed it.
     ByAgent,

@@ -163,11 +163,17 @@ fn inbound() -> impl Strategy<Value = ConversationCommand> {
 
 fn delivery() -> impl Strategy<Value = ConversationCommand> {
     let to = prop_oneof![3 => Just(0u8), 1 => Just(1)];
-    (0..5u8, to, status()).prop_map(|(m, to, status)| ConversationCommand::RecordDelivery {
-        message_id: message(m),
-        to: external(to),
-        status,
-    })
+    let carrier_id = proptest::option::of("[A-Za-z0-9]{0,40}");
+    let error_code = proptest::option::of("[0-9]{0,6}");
+    (0..5u8, to, status(), carrier_id, error_code).prop_map(
+        |(m, to, status, carrier_message_id, error_code)| ConversationCommand::RecordDelivery {
+            message_id: message(m),
+            to: external(to),
+            status,
+            carrier_message_id,
+            error_code,
+        },
+    )
 }
 
 fn call() -> impl Strategy<Value = ConversationCommand> {

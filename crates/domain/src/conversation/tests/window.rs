@@ -26,6 +26,8 @@ fn report(message_id: MessageId, to: &PhoneNumber, status: DeliveryStatus) -> Co
         message_id,
         to: to.clone(),
         status,
+        carrier_message_id: None,
+        error_code: None,
     }
 }
 
@@ -377,6 +379,8 @@ fn snapshot_bytes(messages: u64, deliver: impl Fn(u64) -> Option<DeliveryStatus>
                 message_id,
                 to: their.clone(),
                 status,
+                carrier_message_id: Some(format!("SM{seq:032}")),
+                error_code: None,
                 at_ms: at_ms + 2_000,
             }));
         }

@@ -1,0 +1,262 @@
+//! Versioned event payloads through the log's codec, exactly as the actor layer calls it:
+//! `bincode::serde::encode_into_std_write(event.payload(), ..)` to write and
+//! `bincode::serde::seed_decode_from_slice(E::payload_seed(type, version)?, ..)` to read.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+
+use domain::conversation::legacy::{delivery_updated_v1_to_v2, DeliveryUpdatedV1};
+use domain::conversation::{DeliveryStatus, DeliveryUpdated, CONVERSATION_EVENT_TYPES};
+use domain::directory::DIRECTORY_EVENT_TYPES;
+use domain::inbound::InboundEvent;
+use domain::inbox::INBOX_EVENT_TYPES;
+use domain::queue::QUEUE_EVENT_TYPES;
+use domain::schema::{all_event_schemas, event_schema, EventSchema};
+use domain::{
+    ConversationEvent, DirectoryEvent, DomainEvent, InboxEvent, MessageId, QueueEvent, SchemaError,
+    VersionedEvent,
+};
+use support::{check_all, decode_payload, encode_payload, number, samples, Params};
+
+#[test]
+fn every_variant_of_every_enum_round_trips_through_the_log_codec() {
+    // Every pick covers another variant of the nested enums (kinds, statuses, notes...).
+    for pick in 0..12 {
+        let params = Params {
+            pick,
+            flag: pick % 2 == 0,
+            opt_n: (pick % 3 != 0).then_some(u64::from(pick) * 1000),
+            opt_text: (pick % 3 != 1).then(|| format!("SM{pick}")),
+            ..Params::fixed()
+        };
+        check_all(&samples(&params)).unwrap();
+    }
+}
+
+#[test]
+fn the_samples_cover_every_event_type_in_its_current_version() {
+    let sampled: BTreeSet<(&str, u16)> = samples(&Params::fixed()).types().into_iter().collect();
+    let known: BTreeSet<(&str, u16)> = all_event_schemas()
+        .map(|s| (s.event_type, s.current_version))
+        .collect();
+    assert_eq!(
+        sampled, known,
+        "add a sample to tests/support for every new event type"
+    );
+    assert_eq!(known.len(), 23 + 13 + 4 + 13 + 1);
+}
+
+#[test]
+fn event_type_names_are_unique_across_all_enums() {
+    let names: Vec<&str> = all_event_schemas().map(|s| s.event_type).collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "duplicate event type in {names:?}"
+    );
+}
+
+#[test]
+fn the_type_name_lists_follow_the_schemas() {
+    fn names(schemas: &[EventSchema]) -> Vec<&'static str> {
+        schemas.iter().map(|s| s.event_type).collect()
+    }
+    assert_eq!(names(ConversationEvent::SCHEMAS), CONVERSATION_EVENT_TYPES);
+    assert_eq!(names(DirectoryEvent::SCHEMAS), DIRECTORY_EVENT_TYPES);
+    assert_eq!(names(InboxEvent::SCHEMAS), INBOX_EVENT_TYPES);
+    assert_eq!(names(QueueEvent::SCHEMAS), QUEUE_EVENT_TYPES);
+    assert_eq!(names(InboundEvent::SCHEMAS), ["SmsArrived"]);
+}
+
+#[test]
+fn versions_are_consecutive_and_end_at_the_current_one() {
+    for schema in all_event_schemas() {
+        let versions: Vec<u16> = schema.known_versions().collect();
+        let expected: Vec<u16> = (versions[0]..=schema.current_version).collect();
+        assert_eq!(versions, expected, "{}", schema.event_type);
+    }
+    let delivery = event_schema("DeliveryUpdated").unwrap();
+    assert_eq!(delivery.current_version, 2);
+    assert_eq!(delivery.known_versions().collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(delivery.file_name(1), "DeliveryUpdated.v1.json");
+    let others = all_event_schemas().filter(|s| s.event_type != "DeliveryUpdated");
+    for schema in others {
+        assert_eq!(schema.known_versions().collect::<Vec<_>>(), [1]);
+    }
+}
+
+#[test]
+fn the_envelope_version_is_the_current_version_of_the_type() {
+    let samples = samples(&Params::fixed());
+    for event in &samples.conversation {
+        let schema = event_schema(event.event_type()).unwrap();
+        assert_eq!(event.schema_version(), schema.current_version);
+    }
+    let delivery = samples
+        .conversation
+        .iter()
+        .find(|e| matches!(e, ConversationEvent::DeliveryUpdated(_)))
+        .unwrap();
+    assert_eq!(delivery.schema_version(), 2);
+}
+
+fn v1(status: DeliveryStatus) -> DeliveryUpdatedV1 {
+    DeliveryUpdatedV1 {
+        message_id: MessageId::random(),
+        to: number("+14155550142"),
+        status,
+        at_ms: 1_700_000_000_000,
+    }
+}
+
+#[test]
+fn a_stored_v1_delivery_update_reads_as_v2_without_carrier_refs() {
+    let old = v1(DeliveryStatus::Undelivered {
+        reason: "30006 landline".into(),
+    });
+    // What a log written before version 2 holds: the v1 struct under ("DeliveryUpdated", 1).
+    let mut bytes = Vec::new();
+    bincode::serde::encode_into_std_write(&old, &mut bytes, support::config()).unwrap();
+
+    let read: ConversationEvent = decode_payload("DeliveryUpdated", 1, &bytes).unwrap();
+    assert_eq!(
+        read,
+        ConversationEvent::DeliveryUpdated(DeliveryUpdated {
+            message_id: old.message_id,
+            to: old.to.clone(),
+            status: old.status.clone(),
+            carrier_message_id: None,
+            error_code: None,
+            at_ms: old.at_ms,
+        })
+    );
+    assert_eq!(read.schema_version(), 2);
+    // Written again, it is a v2 payload, longer by the two absent options.
+    assert_eq!(encode_payload(&read).len(), bytes.len() + 2);
+}
+
+#[test]
+fn v1_bytes_are_not_read_as_v2() {
+    let mut v1_bytes = Vec::new();
+    bincode::serde::encode_into_std_write(
+        v1(DeliveryStatus::Sent),
+        &mut v1_bytes,
+        support::config(),
+    )
+    .unwrap();
+    // v1 bytes read as v2: the struct runs out of bytes before its last fields.
+    assert!(decode_payload::<ConversationEvent>("DeliveryUpdated", 2, &v1_bytes).is_err());
+}
+
+#[test]
+fn a_future_version_is_refused() {
+    let error = ConversationEvent::payload_seed("DeliveryUpdated", 99).unwrap_err();
+    assert_eq!(
+        error,
+        SchemaError::FutureSchemaVersion {
+            event_type: "DeliveryUpdated",
+            version: 99,
+            current: 2,
+        }
+    );
+    assert_eq!(error.code(), "future_schema_version");
+    assert_eq!(
+        InboxEvent::payload_seed("InboxCreated", 2)
+            .unwrap_err()
+            .code(),
+        "future_schema_version"
+    );
+    // Through the codec helper too: nothing is decoded.
+    let bytes = encode_payload(&samples(&Params::fixed()).conversation[5]);
+    let refused = decode_payload::<ConversationEvent>("DeliveryUpdated", 3, &bytes).unwrap_err();
+    assert!(refused.contains("newer"), "{refused}");
+}
+
+#[test]
+fn an_unknown_type_or_version_is_refused() {
+    let error = ConversationEvent::payload_seed("MessageTeleported", 1).unwrap_err();
+    assert_eq!(
+        error,
+        SchemaError::UnknownEventType {
+            event_type: "MessageTeleported".into()
+        }
+    );
+    assert_eq!(error.code(), "unknown_event_type");
+    // A type of another enum is unknown to this one.
+    assert_eq!(
+        ConversationEvent::payload_seed("InboxCreated", 1)
+            .unwrap_err()
+            .code(),
+        "unknown_event_type"
+    );
+    let error = ConversationEvent::payload_seed("DeliveryUpdated", 0).unwrap_err();
+    assert_eq!(
+        error,
+        SchemaError::UnknownSchemaVersion {
+            event_type: "DeliveryUpdated",
+            version: 0
+        }
+    );
+    assert_eq!(error.code(), "unknown_schema_version");
+}
+
+#[test]
+fn a_seed_names_what_it_reads() {
+    let seed = ConversationEvent::payload_seed("DeliveryUpdated", 1).unwrap();
+    assert_eq!(seed.event_type(), "DeliveryUpdated");
+    assert_eq!(seed.schema_version(), 1);
+    let seed = QueueEvent::payload_seed("QueueTimedOut", 1).unwrap();
+    assert_eq!(seed.event_type(), "QueueTimedOut");
+}
+
+fn status() -> impl Strategy<Value = DeliveryStatus> {
+    prop_oneof![
+        Just(DeliveryStatus::Requested),
+        Just(DeliveryStatus::Queued),
+        Just(DeliveryStatus::Sent),
+        Just(DeliveryStatus::Delivered),
+        any::<String>().prop_map(|reason| DeliveryStatus::Failed { reason }),
+        any::<String>().prop_map(|reason| DeliveryStatus::Undelivered { reason }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn current_payloads_round_trip(params in support::params()) {
+        check_all(&samples(&params))?;
+    }
+
+    #[test]
+    fn any_v1_delivery_update_upcasts_field_for_field(
+        id in any::<u128>(),
+        status in status(),
+        at_ms in any::<u64>(),
+    ) {
+        let old = DeliveryUpdatedV1 {
+            message_id: MessageId::from_uuid(uuid::Uuid::from_u128(id)),
+            to: number("+16135550100"),
+            status,
+            at_ms,
+        };
+        let mut bytes = Vec::new();
+        bincode::serde::encode_into_std_write(&old, &mut bytes, support::config()).unwrap();
+        let read: ConversationEvent = decode_payload("DeliveryUpdated", 1, &bytes)
+            .map_err(TestCaseError::fail)?;
+        let expected = DeliveryUpdated {
+            message_id: old.message_id,
+            to: old.to.clone(),
+            status: old.status.clone(),
+            carrier_message_id: None,
+            error_code: None,
+            at_ms,
+        };
+        prop_assert_eq!(&delivery_updated_v1_to_v2(old), &expected);
+        prop_assert_eq!(read, ConversationEvent::DeliveryUpdated(expected));
+    }
+}
