@@ -11,6 +11,7 @@ pub struct TestServer {
     pub base: String,
     pub log: TempLog,
     pub ws: Workspace,
+    pub interactions: projections::LiveInteractions,
     task: tokio::task::JoinHandle<()>,
     views: tokio::task::JoinHandle<()>,
 }
@@ -26,7 +27,14 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let views = actors::views::queue_views::QueueViews::new();
         let views_task = tokio::spawn(views.clone().run(ws.store.clone()));
-        let app = gateway::router(gateway::AppState::new(ws.clone(), views));
+        let interactions =
+            projections::LiveInteractions::start(&log.dir().join("readmodels"), ws.store.clone())
+                .expect("interactions read model");
+        let app = gateway::router(gateway::AppState::new(
+            ws.clone(),
+            views,
+            interactions.clone(),
+        ));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -34,6 +42,7 @@ impl TestServer {
             base,
             log,
             ws,
+            interactions,
             task,
             views: views_task,
         }
@@ -47,6 +56,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.interactions.close();
         self.views.abort();
     }
 }

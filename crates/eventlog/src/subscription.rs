@@ -132,6 +132,12 @@ impl Subscription {
         self.delivered
     }
 
+    /// Events already read and waiting to be returned: that many calls to `next` return
+    /// at once. Consumers that batch (read models) take them all before writing.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
     fn deliver(&mut self) -> Option<RecordedEvent> {
         let e = self.buffer.pop_front()?;
         self.delivered = Some(match self.target {

@@ -28,17 +28,24 @@ pub struct AppState {
     /// The contact-center views; whoever builds the state runs them (`QueueViews::run`).
     pub queue_views: actors::views::queue_views::QueueViews,
     pub limiter: Arc<crate::rate_limit::RateLimiter>,
+    /// The conversation lists and inbox views (read model in its own RocksDB instance).
+    pub interactions: projections::LiveInteractions,
 }
 
 impl AppState {
     /// State over `ws`, with queue views that the caller must run over the same log.
-    pub fn new(ws: Workspace, queue_views: actors::views::queue_views::QueueViews) -> Self {
+    pub fn new(
+        ws: Workspace,
+        queue_views: actors::views::queue_views::QueueViews,
+        interactions: projections::LiveInteractions,
+    ) -> Self {
         let (typing, _) = tokio::sync::broadcast::channel(4096);
         Self {
             ws,
             typing,
             queue_views,
             limiter: Arc::default(),
+            interactions,
         }
     }
 
@@ -103,6 +110,11 @@ pub fn router(state: AppState) -> Router {
             post(routes::queues::act),
         )
         .route("/v1/queue-views/{tab}", get(routes::queues::view))
+        .route("/v1/interactions", get(routes::interactions::list))
+        .route(
+            "/v1/inboxes/{id}/conversations",
+            get(routes::interactions::inbox_view),
+        )
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         // Outermost last: every request gets an id (or keeps the caller's), a tracing span
         // carrying it, and the id echoed in the response.

@@ -77,15 +77,19 @@ fn serve(data_dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
         tokio::spawn(queue_timeline::run(ws.clone()));
         let queue_views = QueueViews::new();
         tokio::spawn(queue_views.clone().run(store.clone()));
+        let interactions =
+            projections::LiveInteractions::start(&data_dir.join("readmodels"), store.clone())
+                .context("opening the interactions read model")?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
         tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "switchboard listening");
-        let app = gateway::router(gateway::AppState::new(ws, queue_views));
+        let app = gateway::router(gateway::AppState::new(ws, queue_views, interactions.clone()));
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP")
+            .map(|()| interactions.close())
     })?;
     // Actors first (nothing new is appended), then the log: every append queued before
     // this point is durable and acknowledged when it returns.

@@ -85,13 +85,13 @@ async fn run(
     caller: &Authenticated,
     id: ConversationId,
     command: ConversationCommand,
-) -> Result<StatusCode, ApiError> {
-    state
+) -> Result<axum::Json<crate::routes::Written>, ApiError> {
+    let r = state
         .ws
         .conversations
         .execute(&id, caller.meta().issue(command), ExecuteOptions::default())
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(crate::routes::Written::of(&r))
 }
 
 /// `POST /v1/conversations/{id}/join`.
@@ -99,7 +99,7 @@ pub async fn join(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<ConversationId>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     run(&state, &caller, id, ConversationCommand::JoinChannel).await
 }
 
@@ -108,7 +108,7 @@ pub async fn leave(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<ConversationId>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     run(&state, &caller, id, ConversationCommand::LeaveChannel).await
 }
 
@@ -118,7 +118,7 @@ pub async fn add_members(
     caller: Authenticated,
     Path(id): Path<ConversationId>,
     ApiJson(req): ApiJson<AddMembers>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     let known_users = known(&state, &caller, &req.users).await?;
     run(
         &state,

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use domain::conversation::ActorFacts;
@@ -22,6 +22,7 @@ use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::json::ApiJson;
+use crate::routes::json::ApiQuery;
 
 /// Most history items per page.
 pub const MAX_PAGE: usize = 200;
@@ -255,25 +256,25 @@ pub async fn mark_read(
     caller: Authenticated,
     Path(id): Path<ConversationId>,
     ApiJson(req): ApiJson<MarkRead>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<crate::routes::Written>, ApiError> {
     visible(&state, &caller, id).await?;
     let cmd = caller.meta().issue(ConversationCommand::MarkRead {
         up_to: req.up_to,
         facts: ActorFacts::default(),
     });
-    state
+    let r = state
         .ws
         .conversations
         .execute(&id, cmd, ExecuteOptions::default())
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(crate::routes::Written::of(&r))
 }
 
 pub async fn history(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<ConversationId>,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<History>, ApiError> {
     visible(&state, &caller, id).await?;
     let limit = page.limit.unwrap_or(50).clamp(1, MAX_PAGE);

@@ -15,6 +15,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::facts::{facts_for, is_inbox_member};
 use crate::routes::json::ApiJson;
+use crate::routes::Written;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +66,7 @@ pub async fn add_member(
     caller: Authenticated,
     Path(id): Path<InboxId>,
     ApiJson(req): ApiJson<NewMember>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Written>, ApiError> {
     let user = req.user;
     let user_exists = state
         .ws
@@ -77,12 +78,12 @@ pub async fn add_member(
     let cmd = caller
         .meta()
         .issue(InboxCommand::AddMember { user, user_exists });
-    state
+    let r = state
         .ws
         .inboxes
         .execute(&id, cmd, ExecuteOptions::default())
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Written::of(&r))
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,7 +97,7 @@ async fn act(
     caller: &Authenticated,
     id: ConversationId,
     make: impl FnOnce(domain::conversation::ActorFacts) -> ConversationCommand,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Written>, ApiError> {
     let facts = facts_for(state, caller.org, caller.user, id).await?;
     let org = caller.org;
     let exists = state
@@ -114,7 +115,7 @@ async fn act(
             "no such conversation",
         ));
     }
-    state
+    let r = state
         .ws
         .conversations
         .execute(
@@ -123,14 +124,14 @@ async fn act(
             ExecuteOptions::default(),
         )
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Written::of(&r))
 }
 
 pub async fn assign_to_me(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<ConversationId>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Written>, ApiError> {
     act(&state, &caller, id, |facts| {
         ConversationCommand::AssignToMe { facts }
     })
@@ -142,7 +143,7 @@ pub async fn transfer(
     caller: Authenticated,
     Path(id): Path<ConversationId>,
     ApiJson(req): ApiJson<TransferTo>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Written>, ApiError> {
     let inbox = state
         .ws
         .conversations
@@ -166,7 +167,7 @@ pub async fn return_to_inbox(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<ConversationId>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Written>, ApiError> {
     act(&state, &caller, id, |facts| {
         ConversationCommand::ReturnToInbox { facts }
     })
@@ -177,7 +178,7 @@ pub async fn mark_done(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<ConversationId>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Written>, ApiError> {
     act(&state, &caller, id, |facts| ConversationCommand::MarkDone {
         facts,
     })

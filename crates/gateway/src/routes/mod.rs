@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod facts;
 pub mod health;
 pub mod inboxes;
+pub mod interactions;
 pub mod json;
 pub mod me;
 pub mod numbers;
@@ -13,6 +14,21 @@ pub mod queues;
 pub mod sessions;
 pub mod stream;
 pub mod users;
+
+/// The answer to a command: where its events landed in the log (`None` when it changed
+/// nothing), to pass as `after=` to a read-model query (read your writes).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Written {
+    pub position: Option<u64>,
+}
+
+impl Written {
+    pub fn of<E>(r: &actors::CommandOutcome<E>) -> axum::Json<Self> {
+        axum::Json(Self {
+            position: r.position,
+        })
+    }
+}
 
 /// A phone number from a request body, or `invalid_phone_number` (422).
 pub(crate) fn phone_number(s: &str) -> Result<domain::PhoneNumber, crate::error::ApiError> {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::Routing;
@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::json::ApiJson;
+use crate::routes::json::ApiQuery;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,7 +200,7 @@ pub async fn view(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(tab): Path<String>,
-    Query(q): Query<ViewQuery>,
+    ApiQuery(q): ApiQuery<ViewQuery>,
 ) -> Result<Json<Vec<Row>>, ApiError> {
     if let Some(p) = q.after {
         if !state.queue_views.wait_for(p, Duration::from_secs(2)).await {

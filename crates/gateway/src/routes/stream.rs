@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use domain::{Conversation, ConversationEvent, ConversationId, OrgId, UserId};
@@ -30,6 +30,7 @@ use crate::app::AppState;
 use crate::auth::sessions;
 use crate::error::ApiError;
 use crate::routes::conversations::item_of;
+use crate::routes::json::ApiQuery;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How long a typing indicator shows after the last keystroke frame.
@@ -59,7 +60,7 @@ pub struct StreamParams {
 
 pub async fn stream(
     State(state): State<AppState>,
-    Query(params): Query<StreamParams>,
+    ApiQuery(params): ApiQuery<StreamParams>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {

@@ -1,0 +1,120 @@
+//! A read model's own RocksDB instance (never the log's): named column families plus a
+//! `meta` family holding the checkpoint, which is written in the same `WriteBatch` as the
+//! data it covers.
+
+use std::path::Path;
+
+use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+
+use crate::error::ProjectionError;
+
+const META: &str = "meta";
+const CHECKPOINT: &[u8] = b"checkpoint";
+const LAYOUT: &[u8] = b"layout";
+
+/// Every (family, key, value) of a database, in order.
+pub type Dump = Vec<(String, Vec<u8>, Vec<u8>)>;
+
+/// One read model's database.
+pub struct ModelDb {
+    db: DB,
+}
+
+impl ModelDb {
+    /// Opens (creating if missing) the database at `path` with `families` plus `meta`.
+    /// `layout` names the model and the version of its key layout; a database written with
+    /// another layout is refused rather than misread (rebuild it instead).
+    ///
+    /// # Errors
+    /// RocksDB errors, or a layout mismatch.
+    pub fn open(path: &Path, families: &[&str], layout: &str) -> Result<Self, ProjectionError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_background_jobs(2);
+        opts.increase_parallelism(2);
+        let cfs = families.iter().chain(std::iter::once(&META)).map(|name| {
+            let mut o = Options::default();
+            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(*name, o)
+        });
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let this = Self { db };
+        match this.db.get_cf(this.cf(META)?, LAYOUT)? {
+            Some(stored) if stored != layout.as_bytes() => {
+                return Err(ProjectionError::Layout {
+                    found: String::from_utf8_lossy(&stored).into_owned(),
+                    expected: layout.to_owned(),
+                })
+            }
+            Some(_) => {}
+            None => this.db.put_cf(this.cf(META)?, LAYOUT, layout.as_bytes())?,
+        }
+        Ok(this)
+    }
+
+    pub fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, ProjectionError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| ProjectionError::Corrupt(format!("missing column family {name}")))
+    }
+
+    pub fn raw(&self) -> &DB {
+        &self.db
+    }
+
+    /// The position of the last event this model has applied.
+    ///
+    /// # Errors
+    /// RocksDB errors or a malformed checkpoint.
+    pub fn checkpoint(&self) -> Result<Option<u64>, ProjectionError> {
+        match self.db.get_cf(self.cf(META)?, CHECKPOINT)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(u64::from_be_bytes(v.as_slice().try_into().map_err(
+                |_| ProjectionError::Corrupt("checkpoint is not 8 bytes".into()),
+            )?))),
+        }
+    }
+
+    /// Writes `batch` and the new checkpoint atomically. Not fsynced: a read model is
+    /// rebuildable, and RocksDB's WAL recovers a prefix of batches, so after a crash the
+    /// data and its checkpoint still agree (the model resumes from an earlier position).
+    ///
+    /// # Errors
+    /// RocksDB errors.
+    pub fn commit(&self, mut batch: WriteBatch, checkpoint: u64) -> Result<(), ProjectionError> {
+        batch.put_cf(self.cf(META)?, CHECKPOINT, checkpoint.to_be_bytes());
+        let mut wo = WriteOptions::default();
+        wo.set_sync(false);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
+    /// Every (family, key, value) stored, in order: for comparing two builds in tests and
+    /// for `replay` diagnostics. Reads the whole database.
+    ///
+    /// # Errors
+    /// RocksDB errors.
+    pub fn dump(&self, families: &[&str]) -> Result<Dump, ProjectionError> {
+        let mut out = Vec::new();
+        for name in families.iter().chain(std::iter::once(&META)) {
+            for item in self
+                .db
+                .iterator_cf(self.cf(name)?, rocksdb::IteratorMode::Start)
+            {
+                let (k, v) = item?;
+                out.push(((*name).to_owned(), k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Flushes memtables so a reopen does not replay the WAL (used before a switch).
+    ///
+    /// # Errors
+    /// RocksDB errors.
+    pub fn flush(&self) -> Result<(), ProjectionError> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+}

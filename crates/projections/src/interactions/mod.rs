@@ -1,0 +1,353 @@
+//! The interactions read model: each user's conversation list (All / External / Direct /
+//! Channels, most recent activity first, last-message preview, unread count) and each
+//! inbox's views (Open > Unassigned, Assigned, Assigned to Me, Done) with the per-viewer
+//! badges.
+//!
+//! Column families: `sorted` (audience ‖ !position ‖ conversation → ()), `convs`
+//! (conversation → [`ConvMeta`]), `markers` (user ‖ conversation → seq read up to),
+//! `users` (user → their numbers), `meta` (checkpoint). Names are not stored: the
+//! gateway resolves numbers and users against the directory when it answers, so a renamed
+//! contact shows at once.
+
+pub mod keys;
+pub mod model;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::path::Path;
+
+use domain::{ConversationId, InboxId, OrgId, UserId};
+use eventlog::codec;
+use rocksdb::{Direction, IteratorMode, ReadOptions};
+use serde::Serialize;
+
+pub use keys::{Audience, InboxBucket};
+pub use model::{
+    ConvMeta, InboxStatus, InteractionsWriter, KindView, Preview, PreviewAuthor, UserView,
+};
+
+use crate::db::ModelDb;
+use crate::error::ProjectionError;
+
+/// The read model's name (its directory and `replay rebuild` argument).
+pub const NAME: &str = "interactions";
+/// Key layout version; bump it when the stored shape changes (old generations are then
+/// refused and rebuilt).
+pub const LAYOUT: &str = "interactions/1";
+
+const SORTED: &str = "sorted";
+const CONVS: &str = "convs";
+const MARKERS: &str = "markers";
+const USERS: &str = "users";
+
+/// Most list entries one query looks at; past it the page ends early with a cursor.
+pub const SCAN_LIMIT: usize = 5_000;
+
+/// The list filters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KindFilter {
+    #[default]
+    All,
+    External,
+    Direct,
+    /// Channels and mixed groups.
+    Channels,
+}
+
+impl KindFilter {
+    fn admits(self, kind: &KindView) -> bool {
+        match self {
+            KindFilter::All => true,
+            KindFilter::External => matches!(kind, KindView::External { .. }),
+            KindFilter::Direct => matches!(kind, KindView::Direct { .. }),
+            KindFilter::Channels => {
+                matches!(kind, KindView::Channel { .. } | KindView::Group { .. })
+            }
+        }
+    }
+}
+
+/// The inbox views.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InboxView {
+    /// Unassigned and assigned.
+    Open,
+    Unassigned,
+    Assigned,
+    /// Assigned to the viewer.
+    Mine,
+    Done,
+}
+
+/// One line of a list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub conversation: ConversationId,
+    pub last_position: u64,
+    pub last_at_ms: u64,
+    pub unread: u64,
+    #[serde(skip)]
+    pub meta: ConvMeta,
+}
+
+/// The per-viewer indicators of an inbox conversation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Badges {
+    /// New activity on an unassigned conversation.
+    pub blue_badge: bool,
+    /// Assigned to the viewer.
+    pub green_flag: bool,
+    /// New activity on one assigned to the viewer.
+    pub green_badge: bool,
+    /// Assigned to someone else.
+    pub grey_flag: bool,
+}
+
+impl Badges {
+    pub fn of(status: InboxStatus, viewer: UserId, unread: u64) -> Self {
+        match status {
+            InboxStatus::Unassigned => Badges {
+                blue_badge: unread > 0,
+                ..Badges::default()
+            },
+            InboxStatus::Assigned(u) if u == viewer => Badges {
+                green_flag: true,
+                green_badge: unread > 0,
+                ..Badges::default()
+            },
+            InboxStatus::Assigned(_) => Badges {
+                grey_flag: true,
+                ..Badges::default()
+            },
+            InboxStatus::Done => Badges::default(),
+        }
+    }
+}
+
+/// A page of a list; pass `next_before` back as `before` for the next one.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub rows: Vec<Row>,
+    pub next_before: Option<u64>,
+}
+
+/// The stored model, read by queries and written by one [`InteractionsWriter`].
+pub struct InteractionsDb {
+    db: ModelDb,
+}
+
+impl InteractionsDb {
+    /// # Errors
+    /// RocksDB errors or a layout mismatch.
+    pub fn open(path: &Path) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            db: ModelDb::open(path, &[SORTED, CONVS, MARKERS, USERS], LAYOUT)?,
+        })
+    }
+
+    /// Everything stored, for comparing builds.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn dump(&self) -> Result<crate::db::Dump, ProjectionError> {
+        self.db.dump(&[SORTED, CONVS, MARKERS, USERS])
+    }
+
+    pub fn store(&self) -> &ModelDb {
+        &self.db
+    }
+
+    /// # Errors
+    /// Storage errors.
+    pub fn checkpoint(&self) -> Result<Option<u64>, ProjectionError> {
+        self.db.checkpoint()
+    }
+
+    /// # Errors
+    /// Storage errors.
+    pub fn conversation(&self, id: &ConversationId) -> Result<Option<ConvMeta>, ProjectionError> {
+        match self
+            .db
+            .raw()
+            .get_cf(self.db.cf(CONVS)?, keys::conv_key(id))?
+        {
+            Some(v) => Ok(Some(codec::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The seq `user` has read `conv` up to (0: nothing).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn marker(&self, user: &UserId, conv: &ConversationId) -> Result<u64, ProjectionError> {
+        match self
+            .db
+            .raw()
+            .get_cf(self.db.cf(MARKERS)?, keys::marker_key(user, conv))?
+        {
+            Some(v) => Ok(u64::from_be_bytes(v.as_slice().try_into().map_err(
+                |_| ProjectionError::Corrupt("marker is not 8 bytes".into()),
+            )?)),
+            None => Ok(0),
+        }
+    }
+
+    /// # Errors
+    /// Storage errors.
+    pub fn user(&self, user: &UserId) -> Result<Option<UserView>, ProjectionError> {
+        match self
+            .db
+            .raw()
+            .get_cf(self.db.cf(USERS)?, keys::user_key(user))?
+        {
+            Some(v) => Ok(Some(codec::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Messages in `conv` that `user` has not read.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn unread(&self, user: &UserId, conv: &ConvMeta) -> Result<u64, ProjectionError> {
+        Ok(conv.last_seq.saturating_sub(self.marker(user, &conv.id)?))
+    }
+
+    /// `user`'s conversation list (not inbox conversations: see [`Self::inbox_view`]).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn list(
+        &self,
+        org: OrgId,
+        user: UserId,
+        filter: KindFilter,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Page, ProjectionError> {
+        let mut audiences = vec![Audience::User(user)];
+        if let Some(view) = self.user(&user)? {
+            audiences.extend(view.numbers.into_iter().map(|n| Audience::Number(org, n)));
+        }
+        self.merged(&audiences, org, user, before, limit, |m| {
+            filter.admits(&m.kind)
+        })
+    }
+
+    /// One of an inbox's views as `viewer` sees it (membership is the caller's check).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn inbox_view(
+        &self,
+        org: OrgId,
+        inbox: InboxId,
+        viewer: UserId,
+        view: InboxView,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Page, ProjectionError> {
+        let audiences = match view {
+            InboxView::Open => vec![
+                Audience::Inbox(inbox, InboxBucket::Unassigned),
+                Audience::Inbox(inbox, InboxBucket::Assigned),
+            ],
+            InboxView::Unassigned => vec![Audience::Inbox(inbox, InboxBucket::Unassigned)],
+            InboxView::Assigned => vec![Audience::Inbox(inbox, InboxBucket::Assigned)],
+            InboxView::Mine => vec![Audience::InboxAssignee(inbox, viewer)],
+            InboxView::Done => vec![Audience::Inbox(inbox, InboxBucket::Done)],
+        };
+        self.merged(&audiences, org, viewer, before, limit, |_| true)
+    }
+
+    /// Merges the entries of `audiences` newest first, skipping duplicates and rows of
+    /// other organizations, until `limit` rows pass `admit` or [`SCAN_LIMIT`] entries
+    /// were looked at.
+    fn merged(
+        &self,
+        audiences: &[Audience],
+        org: OrgId,
+        viewer: UserId,
+        before: Option<u64>,
+        limit: usize,
+        admit: impl Fn(&ConvMeta) -> bool,
+    ) -> Result<Page, ProjectionError> {
+        let sorted = self.db.cf(SORTED)?;
+        let mut iters = Vec::with_capacity(audiences.len());
+        for a in audiences {
+            let prefix = a.prefix();
+            let mut ro = ReadOptions::default();
+            ro.set_iterate_upper_bound(keys::upper_bound(&prefix));
+            let start = match before {
+                // Entries at `before` and newer sort before this key.
+                Some(b) if b > 0 => keys::sorted_key(
+                    &prefix,
+                    b - 1,
+                    &ConversationId::from_uuid(uuid::Uuid::nil()),
+                ),
+                Some(_) => continue,
+                None => prefix.clone(),
+            };
+            let it = self.db.raw().iterator_cf_opt(
+                sorted,
+                ro,
+                IteratorMode::From(&start, Direction::Forward),
+            );
+            iters.push((prefix.len(), it));
+        }
+        // Heap of (position, conversation, iterator index), largest position first.
+        let mut heap = BinaryHeap::new();
+        let pull =
+            |i: usize,
+             iters: &mut Vec<(usize, rocksdb::DBIteratorWithThreadMode<'_, rocksdb::DB>)>|
+             -> Result<Option<(u64, ConversationId)>, ProjectionError> {
+                let (plen, it) = &mut iters[i];
+                match it.next() {
+                    None => Ok(None),
+                    Some(item) => {
+                        let (k, _) = item?;
+                        keys::parse_sorted_suffix(&k[*plen..])
+                            .map(Some)
+                            .ok_or_else(|| ProjectionError::Corrupt("bad list key".into()))
+                    }
+                }
+            };
+        for i in 0..iters.len() {
+            if let Some((pos, id)) = pull(i, &mut iters)? {
+                heap.push((pos, Reverse(id), i));
+            }
+        }
+        let mut page = Page::default();
+        let mut seen = HashSet::new();
+        let mut scanned = 0usize;
+        while let Some((pos, Reverse(id), i)) = heap.pop() {
+            if let Some(next) = pull(i, &mut iters)? {
+                heap.push((next.0, Reverse(next.1), i));
+            }
+            scanned += 1;
+            if seen.insert(id) {
+                if let Some(meta) = self.conversation(&id)? {
+                    if meta.org == org && admit(&meta) {
+                        let unread = self.unread(&viewer, &meta)?;
+                        page.rows.push(Row {
+                            conversation: id,
+                            last_position: pos,
+                            last_at_ms: meta.last_at_ms,
+                            unread,
+                            meta,
+                        });
+                    }
+                }
+            }
+            if page.rows.len() >= limit || scanned >= SCAN_LIMIT {
+                // More may follow: hand out a cursor unless this was the very last entry.
+                if !heap.is_empty() {
+                    page.next_before = Some(pos);
+                }
+                break;
+            }
+        }
+        Ok(page)
+    }
+}

@@ -1,0 +1,239 @@
+//! The interactions model as a server runs it: one generation serving queries while its
+//! runner thread follows the log, and a watcher that switches to a new generation once a
+//! `replay rebuild` has made it live (blue/green).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use eventlog::EventStore;
+use tokio::sync::watch;
+
+use crate::error::ProjectionError;
+use crate::home::ModelHome;
+use crate::interactions::{InteractionsDb, InteractionsWriter, NAME};
+use crate::runner::follow_blocking;
+
+/// How often the watcher looks at `CURRENT`.
+pub const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+struct Generation {
+    name: String,
+    db: Arc<InteractionsDb>,
+    progress: watch::Receiver<Option<u64>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Generation {
+    fn start(
+        home: &ModelHome,
+        name: String,
+        store: Arc<dyn EventStore>,
+    ) -> Result<Self, ProjectionError> {
+        let db = Arc::new(InteractionsDb::open(&home.path_of(&name))?);
+        let mut writer = InteractionsWriter::new(db.clone())?;
+        let (tx, progress) = watch::channel(writer_checkpoint(&db)?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            let gen = name.clone();
+            std::thread::Builder::new()
+                .name(format!("readmodel-{NAME}"))
+                .spawn(
+                    move || match follow_blocking(store, &mut writer, &tx, &stop, |_, _| {}) {
+                        Ok(f) => {
+                            tracing::info!(generation = %gen, finished = ?f, "read model stopped")
+                        }
+                        Err(e) => {
+                            tracing::error!(generation = %gen, error = %e, "read model failed")
+                        }
+                    },
+                )?
+        };
+        Ok(Self {
+            name,
+            db,
+            progress,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn writer_checkpoint(db: &InteractionsDb) -> Result<Option<u64>, ProjectionError> {
+    db.checkpoint()
+}
+
+struct Shared {
+    home: ModelHome,
+    serving: RwLock<Generation>,
+    closed: AtomicBool,
+}
+
+/// The live interactions read model of a server.
+#[derive(Clone)]
+pub struct LiveInteractions {
+    shared: Arc<Shared>,
+}
+
+impl LiveInteractions {
+    /// Opens the live generation under `root` (creating the first, or a fresh one when the
+    /// stored layout is from another version of the code), starts following the log, and
+    /// starts watching for a switch.
+    ///
+    /// # Errors
+    /// Storage or file errors.
+    pub fn start(root: &Path, store: Arc<dyn EventStore>) -> Result<Self, ProjectionError> {
+        let home = ModelHome::new(root, NAME);
+        let current = home.current_or_init()?;
+        let generation = match Generation::start(&home, current, store.clone()) {
+            Ok(g) => g,
+            Err(ProjectionError::Layout { found, expected }) => {
+                tracing::warn!(%found, %expected, "read model layout changed: building a new generation");
+                let fresh = home.new_generation()?;
+                home.switch_to(&fresh)?;
+                Generation::start(&home, fresh, store.clone())?
+            }
+            Err(e) => return Err(e),
+        };
+        let shared = Arc::new(Shared {
+            home,
+            serving: RwLock::new(generation),
+            closed: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name(format!("readmodel-{NAME}-watch"))
+            .spawn(move || watch_loop(&weak, &store))?;
+        Ok(Self { shared })
+    }
+
+    /// The generation serving queries now.
+    pub fn db(&self) -> Arc<InteractionsDb> {
+        self.shared.serving.read().expect("not poisoned").db.clone()
+    }
+
+    /// The name of the serving generation.
+    pub fn generation(&self) -> String {
+        self.shared
+            .serving
+            .read()
+            .expect("not poisoned")
+            .name
+            .clone()
+    }
+
+    /// Position the serving generation has applied.
+    pub fn position(&self) -> Option<u64> {
+        *self
+            .shared
+            .serving
+            .read()
+            .expect("not poisoned")
+            .progress
+            .borrow()
+    }
+
+    pub fn home_dir(&self) -> PathBuf {
+        self.shared.home.dir().to_path_buf()
+    }
+
+    /// Waits until the serving generation has applied `position` (read your writes), at
+    /// most `timeout`. Returns whether it got there.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+        let mut rx = self
+            .shared
+            .serving
+            .read()
+            .expect("not poisoned")
+            .progress
+            .clone();
+        tokio::time::timeout(timeout, rx.wait_for(|p| p.is_some_and(|p| p >= position)))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Stops the runner (it ends at its next event or when the log closes).
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared
+            .serving
+            .read()
+            .expect("not poisoned")
+            .stop
+            .store(true, Ordering::Release);
+    }
+}
+
+fn watch_loop(shared: &std::sync::Weak<Shared>, store: &Arc<dyn EventStore>) {
+    loop {
+        std::thread::sleep(WATCH_EVERY);
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if shared.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let serving = shared.serving.read().expect("not poisoned").name.clone();
+        let wanted = match shared.home.current() {
+            Ok(Some(w)) if w != serving => w,
+            _ => continue,
+        };
+        if let Err(e) = switch(&shared, &wanted, store) {
+            tracing::warn!(generation = %wanted, error = %e, "cannot switch read model yet");
+        }
+    }
+}
+
+/// Opens `wanted`, lets it catch up with the serving generation, swaps it in, and retires
+/// the old one.
+fn switch(
+    shared: &Shared,
+    wanted: &str,
+    store: &Arc<dyn EventStore>,
+) -> Result<(), ProjectionError> {
+    let mut next = Generation::start(&shared.home, wanted.to_owned(), store.clone())?;
+    loop {
+        let target = *shared
+            .serving
+            .read()
+            .expect("not poisoned")
+            .progress
+            .borrow();
+        let reached = *next.progress.borrow();
+        if target.is_none() || reached >= target {
+            break;
+        }
+        if shared.closed.load(Ordering::Acquire) {
+            next.stop.store(true, Ordering::Release);
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut old = {
+        let mut serving = shared.serving.write().expect("not poisoned");
+        std::mem::swap(&mut *serving, &mut next);
+        next
+    };
+    tracing::info!(from = %old.name, to = %wanted, "read model switched");
+    old.stop.store(true, Ordering::Release);
+    // The old runner stops at its next event; its files go once nobody reads them.
+    let home = shared.home.clone();
+    std::thread::spawn(move || {
+        if let Some(t) = old.thread.take() {
+            let _ = t.join();
+        }
+        while Arc::strong_count(&old.db) > 1 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let name = old.name.clone();
+        drop(old);
+        if let Err(e) = home.remove(&name) {
+            tracing::warn!(generation = %name, error = %e, "old read model generation left on disk");
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,506 @@
+//! The interactions read model over real HTTP and a real log: lists with filters, unread
+//! counts, previews, names, inbox views with badges, read your writes, access; and the
+//! model built live (with restarts and repeated batches) equals a fresh rebuild.
+
+use std::sync::Arc;
+
+use actors::process::inbound_router;
+use domain::OrgId;
+use projections::interactions::{InteractionsDb, InteractionsWriter};
+use projections::ReadModel;
+use rand::{Rng, SeedableRng};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
+
+const INBOX_NUMBER: &str = "+15550102000";
+
+struct Org {
+    admin: String,
+    admin_id: String,
+    org: OrgId,
+}
+
+async fn bootstrap(c: &Client, s: &TestServer, email: &str) -> Org {
+    let (status, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada Admin", "extension": "100", "email": email, "password": PASSWORD,
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{boot}");
+    Org {
+        admin: boot["token"].as_str().unwrap().to_owned(),
+        admin_id: boot["user_id"].as_str().unwrap().to_owned(),
+        org: serde_json::from_value(boot["organization_id"].clone()).unwrap(),
+    }
+}
+
+async fn direct(c: &Client, s: &TestServer, token: &str, with: &str) -> String {
+    let (status, v) = call(
+        c.post(s.url("/v1/conversations/direct"))
+            .bearer_auth(token)
+            .json(&json!({ "with": with })),
+    )
+    .await;
+    assert!(status.is_success(), "{v}");
+    v["conversation_id"].as_str().unwrap().to_owned()
+}
+
+/// Posts; returns the write's position.
+async fn post(c: &Client, s: &TestServer, token: &str, conv: &str, text: &str) -> u64 {
+    let (status, v) = call(
+        c.post(s.url(&format!("/v1/conversations/{conv}/messages")))
+            .bearer_auth(token)
+            .json(&json!({ "text": text })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["position"].as_u64().unwrap()
+}
+
+async fn list(c: &Client, s: &TestServer, token: &str, query: &str) -> Value {
+    let (status, v) = call(
+        c.get(s.url(&format!("/v1/interactions?{query}")))
+            .bearer_auth(token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v
+}
+
+fn find<'a>(v: &'a Value, conv: &str) -> &'a Value {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["conversation_id"] == conv)
+        .unwrap_or_else(|| panic!("{conv} not in {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_show_unread_previews_names_and_filters() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let o = bootstrap(&c, &s, "ada@lists.example").await;
+    let (alice, alice_t) = add_user(&c, &s, &o.admin, "alice@lists.example", "101").await;
+    let (bob, bob_t) = add_user(&c, &s, &o.admin, "bob@lists.example", "102").await;
+
+    let ab = direct(&c, &s, &alice_t, &bob).await;
+    post(&c, &s, &alice_t, &ab, "one").await;
+    post(&c, &s, &alice_t, &ab, "two").await;
+    let p = post(&c, &s, &alice_t, &ab, "three 🎉").await;
+
+    let v = list(&c, &s, &bob_t, &format!("after={p}")).await;
+    let row = find(&v, &ab);
+    assert_eq!(row["unread"], 3, "{v}");
+    assert_eq!(row["kind"], "direct");
+    assert_eq!(row["title"], "alice@lists.example");
+    assert_eq!(row["preview"]["text"], "three 🎉");
+    assert_eq!(row["preview"]["author_name"], "alice@lists.example");
+    // The writer has read what they wrote.
+    let v = list(&c, &s, &alice_t, &format!("after={p}")).await;
+    assert_eq!(find(&v, &ab)["unread"], 0);
+    assert_eq!(find(&v, &ab)["title"], "bob@lists.example");
+
+    // Bob reads up to 2: one unread left.
+    let (status, r) = call(
+        c.post(s.url(&format!("/v1/conversations/{ab}/read")))
+            .bearer_auth(&bob_t)
+            .json(&json!({ "up_to": 2 })),
+    )
+    .await;
+    assert!(status.is_success(), "{r}");
+    let read_pos = r["position"].as_u64().unwrap();
+    let v = list(&c, &s, &bob_t, &format!("after={read_pos}")).await;
+    assert_eq!(find(&v, &ab)["unread"], 1, "{v}");
+
+    // A channel, newer activity: it sorts first; filters separate the kinds.
+    let (status, ch) = call(
+        c.post(s.url("/v1/conversations/channel"))
+            .bearer_auth(&alice_t)
+            .json(&json!({ "name": "ops", "members": [bob] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ch}");
+    let ch = ch["conversation_id"].as_str().unwrap().to_owned();
+    let p = post(&c, &s, &bob_t, &ch, "deploy done").await;
+    let v = list(&c, &s, &alice_t, &format!("after={p}")).await;
+    let ids: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["conversation_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![ch.as_str(), ab.as_str()], "newest first: {v}");
+    assert_eq!(find(&v, &ch)["title"], "ops");
+    assert_eq!(find(&v, &ch)["unread"], 1);
+    let v = list(&c, &s, &alice_t, "filter=channels").await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    let v = list(&c, &s, &alice_t, "filter=direct").await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    assert_eq!(v["items"][0]["conversation_id"], ab.as_str());
+    let v = list(&c, &s, &alice_t, "filter=external").await;
+    assert!(v["items"].as_array().unwrap().is_empty());
+
+    // Pagination: one per page, the cursor walks the rest, no repeats.
+    let first = list(&c, &s, &alice_t, "limit=1").await;
+    assert_eq!(first["items"][0]["conversation_id"], ch.as_str());
+    let before = first["next_before"].as_u64().expect("a cursor");
+    let second = list(&c, &s, &alice_t, &format!("limit=1&before={before}")).await;
+    assert_eq!(second["items"][0]["conversation_id"], ab.as_str());
+    let third = list(
+        &c,
+        &s,
+        &alice_t,
+        &format!(
+            "limit=1&before={}",
+            second["next_before"].as_u64().unwrap_or(0)
+        ),
+    )
+    .await;
+    assert!(third["items"].as_array().unwrap().is_empty(), "{third}");
+
+    // The admin is in neither conversation.
+    let v = list(&c, &s, &o.admin, "").await;
+    assert!(v["items"].as_array().unwrap().is_empty(), "{v}");
+
+    // Bad input: clear 400s.
+    for q in [
+        "filter=bogus",
+        "limit=0",
+        "limit=100000",
+        "view=open",
+        "nonsense=1",
+    ] {
+        let (status, v) = call(
+            c.get(s.url(&format!("/v1/interactions?{q}")))
+                .bearer_auth(&alice_t),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {v}");
+        assert!(v["code"].is_string(), "{v}");
+    }
+    // Unauthenticated.
+    let (status, _) = call(c.get(s.url("/v1/interactions"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let _ = alice;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_views_carry_per_viewer_badges() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let o = bootstrap(&c, &s, "ada@views.example").await;
+    let (alice, alice_t) = add_user(&c, &s, &o.admin, "alice@views.example", "101").await;
+    let (bob, bob_t) = add_user(&c, &s, &o.admin, "bob@views.example", "102").await;
+    let (_, carol_t) = add_user(&c, &s, &o.admin, "carol@views.example", "103").await;
+    let (status, inbox) = call(
+        c.post(s.url("/v1/inboxes"))
+            .bearer_auth(&o.admin)
+            .json(&json!({ "name": "Front desk", "number": INBOX_NUMBER })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let inbox = inbox["inbox_id"].as_str().unwrap().to_owned();
+    for u in [&alice, &bob] {
+        let (status, v) = call(
+            c.post(s.url(&format!("/v1/inboxes/{inbox}/members")))
+                .bearer_auth(&o.admin)
+                .json(&json!({ "user": u })),
+        )
+        .await;
+        assert!(status.is_success(), "{v}");
+    }
+    let record = customer_text(
+        &s,
+        o.org,
+        INBOX_NUMBER,
+        "+15557770009",
+        "Where is my parcel?",
+    )
+    .await;
+    let conv = match inbound_router::route(&s.ws, &record).await.unwrap() {
+        inbound_router::Routed::Recorded(id) => id.to_string(),
+        other => panic!("{other:?}"),
+    };
+    let head = s.ws.store.next_position() - 1;
+    let view = |t: &str, v: &str| {
+        let (c, s, t, v) = (
+            c.clone(),
+            s.url(&format!(
+                "/v1/inboxes/{inbox}/conversations?view={v}&after={head}"
+            )),
+            t.to_owned(),
+            v.to_owned(),
+        );
+        async move {
+            let (status, body) = call(c.get(s).bearer_auth(&t)).await;
+            assert_eq!(status, StatusCode::OK, "{v}: {body}");
+            body
+        }
+    };
+    let un = view(&alice_t, "unassigned").await;
+    let row = find(&un, &conv);
+    assert_eq!(row["status"], "unassigned");
+    assert_eq!(row["badges"]["blue_badge"], true, "{un}");
+    assert_eq!(row["preview"]["text"], "Where is my parcel?");
+    assert_eq!(row["title"], "+15557770009");
+    assert!(view(&alice_t, "mine").await["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let (status, r) = call(
+        c.post(s.url(&format!("/v1/conversations/{conv}/assign-to-me")))
+            .bearer_auth(&alice_t),
+    )
+    .await;
+    assert!(status.is_success(), "{r}");
+    let head = r["position"].as_u64().unwrap();
+    let get = |t: &str, v: &str| {
+        let (c, s, t) = (
+            c.clone(),
+            s.url(&format!(
+                "/v1/inboxes/{inbox}/conversations?view={v}&after={head}"
+            )),
+            t.to_owned(),
+        );
+        async move { call(c.get(s).bearer_auth(&t)).await.1 }
+    };
+    let mine = get(&alice_t, "mine").await;
+    let row = find(&mine, &conv);
+    assert_eq!(row["badges"]["green_flag"], true, "{mine}");
+    assert_eq!(row["badges"]["green_badge"], true, "{mine}");
+    assert_eq!(row["assignee"], alice.as_str());
+    let open_for_bob = get(&bob_t, "open").await;
+    let row = find(&open_for_bob, &conv);
+    assert_eq!(row["badges"]["grey_flag"], true, "{open_for_bob}");
+    assert_eq!(row["badges"]["green_flag"], false);
+    assert!(get(&bob_t, "unassigned").await["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let (status, r) = call(
+        c.post(s.url(&format!("/v1/conversations/{conv}/done")))
+            .bearer_auth(&alice_t),
+    )
+    .await;
+    assert!(status.is_success(), "{r}");
+    let head = r["position"].as_u64().unwrap();
+    let (_, done) = call(
+        c.get(s.url(&format!(
+            "/v1/inboxes/{inbox}/conversations?view=done&after={head}"
+        )))
+        .bearer_auth(&bob_t),
+    )
+    .await;
+    assert_eq!(find(&done, &conv)["status"], "done");
+    let (_, open) = call(
+        c.get(s.url(&format!(
+            "/v1/inboxes/{inbox}/conversations?view=open&after={head}"
+        )))
+        .bearer_auth(&bob_t),
+    )
+    .await;
+    assert!(open["items"].as_array().unwrap().is_empty(), "{open}");
+
+    // Not a member, another organization, nobody: 404 / 404 / 401, and bad views 400.
+    let (status, _) = call(
+        c.get(s.url(&format!("/v1/inboxes/{inbox}/conversations")))
+            .bearer_auth(&carol_t),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let other = bootstrap(&c, &s, "eve@other.example").await;
+    let (status, _) = call(
+        c.get(s.url(&format!("/v1/inboxes/{inbox}/conversations")))
+            .bearer_auth(&other.admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(c.get(s.url(&format!("/v1/inboxes/{inbox}/conversations")))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, v) = call(
+        c.get(s.url(&format!("/v1/inboxes/{inbox}/conversations?view=bogus")))
+            .bearer_auth(&alice_t),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    // The other org's admin sees none of it in their own list either.
+    let v = list(&c, &s, &other.admin, "").await;
+    assert!(v["items"].as_array().unwrap().is_empty());
+    let _ = o.admin_id;
+}
+
+/// Builds a model from the log in chunks of random size, reopening it between chunks and
+/// sometimes feeding a chunk again (as a restart from an older checkpoint would).
+fn build_with_restarts(
+    store: &Arc<dyn eventlog::EventStore>,
+    dir: &std::path::Path,
+    seed: u64,
+) -> projections::db::Dump {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let all = store.read_all_blocking(0, usize::MAX).unwrap();
+    let mut at = 0;
+    while at < all.len() {
+        let db = Arc::new(InteractionsDb::open(dir).unwrap());
+        let mut w = InteractionsWriter::new(db.clone()).unwrap();
+        for _ in 0..rng.random_range(1..4) {
+            let n = rng.random_range(1..40).min(all.len() - at);
+            if n == 0 {
+                break;
+            }
+            let from = if at > 0 && rng.random_bool(0.3) {
+                at.saturating_sub(rng.random_range(1..10))
+            } else {
+                at
+            };
+            w.apply_batch(&all[from..at + n]).unwrap();
+            at += n;
+        }
+    }
+    InteractionsDb::open(dir).unwrap().dump().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_model_equals_fresh_rebuild_after_random_commands_and_restarts() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let o = bootstrap(&c, &s, "ada@rebuild.example").await;
+    let mut users = vec![(o.admin_id.clone(), o.admin.clone())];
+    for i in 0..4 {
+        users.push(
+            add_user(
+                &c,
+                &s,
+                &o.admin,
+                &format!("u{i}@rebuild.example"),
+                &format!("2{i}0"),
+            )
+            .await,
+        );
+    }
+    let (status, inbox) = call(
+        c.post(s.url("/v1/inboxes"))
+            .bearer_auth(&o.admin)
+            .json(&json!({ "name": "Desk", "number": INBOX_NUMBER })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let inbox = inbox["inbox_id"].as_str().unwrap().to_owned();
+    for (u, _) in &users[1..3] {
+        call(
+            c.post(s.url(&format!("/v1/inboxes/{inbox}/members")))
+                .bearer_auth(&o.admin)
+                .json(&json!({ "user": u })),
+        )
+        .await;
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut convs: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut inbox_convs = Vec::new();
+    for step in 0..120 {
+        match rng.random_range(0..10) {
+            0 => {
+                let (a, b) = (
+                    rng.random_range(0..users.len()),
+                    rng.random_range(0..users.len()),
+                );
+                if a != b {
+                    let id = direct(&c, &s, &users[a].1, &users[b].0).await;
+                    convs.push((id, vec![a, b]));
+                }
+            }
+            1 => {
+                let a = rng.random_range(0..users.len());
+                let members: Vec<usize> =
+                    (0..users.len()).filter(|_| rng.random_bool(0.5)).collect();
+                let ids: Vec<&str> = members
+                    .iter()
+                    .filter(|m| **m != a)
+                    .map(|m| users[*m].0.as_str())
+                    .collect();
+                let (status, v) = call(
+                    c.post(s.url("/v1/conversations/channel"))
+                        .bearer_auth(&users[a].1)
+                        .json(&json!({ "name": format!("ch{step}"), "members": ids })),
+                )
+                .await;
+                assert_eq!(status, StatusCode::CREATED, "{v}");
+                let mut all = members.clone();
+                all.push(a);
+                convs.push((v["conversation_id"].as_str().unwrap().to_owned(), all));
+            }
+            2 => {
+                let from = format!("+1555888{:04}", rng.random_range(0..5));
+                let record =
+                    customer_text(&s, o.org, INBOX_NUMBER, &from, &format!("hello {step}")).await;
+                if let inbound_router::Routed::Recorded(id) =
+                    inbound_router::route(&s.ws, &record).await.unwrap()
+                {
+                    inbox_convs.push(id.to_string());
+                }
+            }
+            3 if !inbox_convs.is_empty() => {
+                let conv = &inbox_convs[rng.random_range(0..inbox_convs.len())];
+                let who = &users[rng.random_range(1..3)].1;
+                let action = ["assign-to-me", "return", "done"][rng.random_range(0..3)];
+                call(
+                    c.post(s.url(&format!("/v1/conversations/{conv}/{action}")))
+                        .bearer_auth(who),
+                )
+                .await;
+            }
+            4 if !convs.is_empty() => {
+                let (conv, members) = &convs[rng.random_range(0..convs.len())];
+                let who = members[rng.random_range(0..members.len())];
+                let up_to = rng.random_range(0..6);
+                call(
+                    c.post(s.url(&format!("/v1/conversations/{conv}/read")))
+                        .bearer_auth(&users[who].1)
+                        .json(&json!({ "up_to": up_to })),
+                )
+                .await;
+            }
+            _ if !convs.is_empty() => {
+                let (conv, members) = &convs[rng.random_range(0..convs.len())];
+                let who = members[rng.random_range(0..members.len())];
+                post(&c, &s, &users[who].1, conv, &format!("message {step}")).await;
+            }
+            _ => {}
+        }
+    }
+    let head = s.ws.store.next_position() - 1;
+    assert!(
+        s.interactions
+            .wait_for(head, std::time::Duration::from_secs(10))
+            .await
+    );
+    let live = s.interactions.db().dump().unwrap();
+    assert!(
+        live.iter().any(|(cf, _, _)| cf == "markers"),
+        "the run read something"
+    );
+
+    let store = s.ws.store.clone();
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let chunked_dir = tempfile::tempdir().unwrap();
+    let (fresh, chunked) = tokio::task::spawn_blocking(move || {
+        let db = Arc::new(InteractionsDb::open(fresh_dir.path()).unwrap());
+        let mut w = InteractionsWriter::new(db.clone()).unwrap();
+        let all = store.read_all_blocking(0, usize::MAX).unwrap();
+        w.apply_batch(&all).unwrap();
+        (
+            db.dump().unwrap(),
+            build_with_restarts(&store, chunked_dir.path(), 11),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(live.len(), fresh.len());
+    assert!(live == fresh, "the live model differs from a fresh rebuild");
+    assert!(
+        chunked == fresh,
+        "a build with restarts and repeats differs from a fresh rebuild"
+    );
+}
