@@ -504,3 +504,111 @@ async fn live_model_equals_fresh_rebuild_after_random_commands_and_restarts() {
         "a build with restarts and repeats differs from a fresh rebuild"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_runs_beside_the_live_model_and_switches_atomically() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let o = bootstrap(&c, &s, "ada@bluegreen.example").await;
+    let (bob, bob_t) = add_user(&c, &s, &o.admin, "bob@bluegreen.example", "101").await;
+    let conv = direct(&c, &s, &o.admin, &bob).await;
+    for i in 0..30 {
+        post(&c, &s, &o.admin, &conv, &format!("before {i}")).await;
+    }
+    let old_generation = s.interactions.generation();
+    let old_dir = s.interactions.home_dir().join(&old_generation);
+    assert!(old_dir.exists());
+
+    // Writers and readers keep going while the rebuild runs.
+    let busy = {
+        let (c, s_url, admin, bob_t, conv) = (
+            c.clone(),
+            s.base.clone(),
+            o.admin.clone(),
+            bob_t.clone(),
+            conv.clone(),
+        );
+        tokio::spawn(async move {
+            let mut last = 0;
+            for i in 0..40 {
+                let (status, v) = call(
+                    c.post(format!("{s_url}/v1/conversations/{conv}/messages"))
+                        .bearer_auth(&admin)
+                        .json(&json!({ "text": format!("during {i}") })),
+                )
+                .await;
+                assert_eq!(status, StatusCode::CREATED, "{v}");
+                last = v["position"].as_u64().unwrap();
+                let (status, v) = call(
+                    c.get(format!("{s_url}/v1/interactions"))
+                        .bearer_auth(&bob_t),
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK, "{v}");
+                assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
+            }
+            last
+        })
+    };
+    let log_path = s.log.path();
+    let readmodels = s.log.dir().join("readmodels");
+    let report = tokio::task::spawn_blocking(move || {
+        let ro: Arc<dyn eventlog::EventStore> =
+            Arc::new(eventlog::RocksLog::open_read_only(&log_path).unwrap());
+        replay::rebuild::rebuild(ro, &readmodels, "interactions", true, |_, _| {}).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_ne!(report.generation, old_generation);
+    assert!(report.events > 30);
+    let last = busy.await.unwrap();
+
+    // The server switches to the new generation once it has caught up, then drops the old.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.interactions.generation() != report.generation {
+        assert!(std::time::Instant::now() < deadline, "never switched");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let p = post(&c, &s, &o.admin, &conv, "after").await;
+    assert!(p > last);
+    let v = list(&c, &s, &bob_t, &format!("after={p}")).await;
+    let row = find(&v, &conv);
+    assert_eq!(row["unread"], 71, "every message, none twice: {v}");
+    assert_eq!(row["preview"]["text"], "after");
+    // Same content as a fresh build.
+    let store = s.ws.store.clone();
+    let live = s.interactions.db().dump().unwrap();
+    let fresh = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(InteractionsDb::open(dir.path()).unwrap());
+        let mut w = InteractionsWriter::new(db.clone()).unwrap();
+        w.apply_batch(&store.read_all_blocking(0, usize::MAX).unwrap())
+            .unwrap();
+        db.dump().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        live == fresh,
+        "the switched-to model differs from a fresh rebuild"
+    );
+    // Bad model names are refused.
+    let err = replay::rebuild::rebuild(
+        s.ws.store.clone(),
+        &s.log.dir().join("readmodels"),
+        "nope",
+        false,
+        |_, _| {},
+    );
+    assert!(err.is_err());
+    // The old generation goes once it has stopped (it stops at its next event).
+    post(&c, &s, &o.admin, &conv, "nudge").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while old_dir.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old generation left on disk"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -4,6 +4,10 @@
 //!   exits 1 and names the first broken link on tampering or corruption.
 //! - `replay stream <name> [--format text|jsonl]`: prints one stream's full history.
 //! - `replay stats`: streams, events and bytes per category and per column family.
+//! - `replay conversation <id> [--format text|jsonl] [--as-of TIME]`: a conversation's
+//!   full history, decoded and with names, and its state at the end (or at TIME).
+//! - `replay rebuild <read-model>`: rebuilds a read model into a new generation beside
+//!   the live one and switches to it atomically (blue/green), with progress.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,6 +58,35 @@ enum Command {
     },
     /// Streams, events and sizes per category.
     Stats,
+    /// A conversation's full history for an auditor: messages, state changes,
+    /// assignments, system messages, delivery states, read receipts.
+    Conversation {
+        id: domain::ConversationId,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Stop at this moment (RFC 3339, e.g. 2026-11-21T10:00:00Z) and show the state
+        /// then.
+        #[arg(long, value_parser = parse_time)]
+        as_of: Option<u64>,
+    },
+    /// Rebuild a read model beside the live one, then switch to it atomically.
+    Rebuild {
+        /// The read model (interactions).
+        model: String,
+        /// Build the new generation but leave the live one in place.
+        #[arg(long)]
+        no_switch: bool,
+    },
+}
+
+/// RFC 3339 → microseconds since the epoch.
+fn parse_time(s: &str) -> Result<u64, String> {
+    let t = humantime::parse_rfc3339_weak(s)
+        .map_err(|e| format!("{e} (use RFC 3339, e.g. 2026-11-21T10:00:00Z)"))?;
+    let d = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| "a time before 1970".to_owned())?;
+    u64::try_from(d.as_micros()).map_err(|_| "a time too far ahead".to_owned())
 }
 
 fn main() -> ExitCode {
@@ -106,6 +139,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Conversation { id, format, as_of } => {
+            let format = match format {
+                Format::Text => replay::conversation::Format::Text,
+                Format::Jsonl => replay::conversation::Format::Jsonl,
+            };
+            replay::conversation::print(&log, id, format, as_of, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rebuild { model, no_switch } => {
+            let head = log.next_position();
+            let started = std::time::Instant::now();
+            let mut last_print = started;
+            let report = replay::rebuild::rebuild(
+                std::sync::Arc::new(log.clone()),
+                &cli.data_dir.join("readmodels"),
+                &model,
+                !no_switch,
+                |events, position| {
+                    if last_print.elapsed().as_millis() >= 200 {
+                        last_print = std::time::Instant::now();
+                        let pct = (position + 1) as f64 * 100.0 / head.max(1) as f64;
+                        let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                        eprint!(
+                            "\r{}: [{:<40}] {pct:5.1}% {events} events, {rate:.0} events/s ",
+                            model,
+                            "#".repeat((pct / 2.5) as usize)
+                        );
+                    }
+                },
+            )?;
+            eprintln!();
+            println!(
+                "rebuilt {model} into {} from {} events in {:.2} s ({:.0} events/s){}",
+                report.generation,
+                report.events,
+                report.elapsed.as_secs_f64(),
+                report.events_per_s(),
+                if no_switch {
+                    "; not switched"
+                } else {
+                    "; now live"
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Stats => {
