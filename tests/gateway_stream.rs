@@ -208,3 +208,65 @@ async fn typing_reaches_the_other_participant_only_and_is_never_stored() {
         "typing is never written to the log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_and_read_frames_carry_the_callers_unread_count() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let st = setup(&c, &s).await;
+    let mut ws = connect(&s, &st.bob, None).await;
+    for i in 0..3 {
+        let (status, _) = call(
+            c.post(&st.messages)
+                .bearer_auth(&st.admin)
+                .json(&json!({ "text": format!("u{i}") })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    for expected in 1..=3 {
+        let f = frame(&mut ws, Duration::from_secs(10))
+            .await
+            .expect("message frame");
+        assert_eq!(f["item"]["type"], "message", "{f}");
+        assert_eq!(f["unread"], expected, "{f}");
+    }
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/conversations/{}/read", st.conversation)))
+            .bearer_auth(&st.bob)
+            .json(&json!({ "up_to": 2 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let f = frame(&mut ws, Duration::from_secs(10))
+        .await
+        .expect("read frame");
+    assert_eq!(f["item"]["type"], "read", "{f}");
+    assert_eq!(f["unread"], 1, "{f}");
+    let (status, _) = call(
+        c.post(&st.messages)
+            .bearer_auth(&st.bob)
+            .json(&json!({ "text": "mine" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let f = frame(&mut ws, Duration::from_secs(10))
+        .await
+        .expect("own message frame");
+    assert_eq!(f["unread"], 0, "writing reads everything before it: {f}");
+    // A reconnect seeded from the read model agrees.
+    drop(ws);
+    let (status, _) = call(
+        c.post(&st.messages)
+            .bearer_auth(&st.admin)
+            .json(&json!({ "text": "later" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut ws = connect(&s, &st.bob, Some(s.ws.store.next_position() - 2)).await;
+    let f = frame(&mut ws, Duration::from_secs(10))
+        .await
+        .expect("resumed frame");
+    assert_eq!(f["item"]["text"], "later", "{f}");
+    assert_eq!(f["unread"], 1, "{f}");
+}

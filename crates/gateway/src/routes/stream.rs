@@ -3,8 +3,10 @@
 //! with no gap and no duplicate (the log's subscription guarantees it). Browsers cannot set
 //! headers on a WebSocket, so the token may come as `?token=` as well as a bearer header.
 //!
-//! Frames are JSON: `{"position", "conversation_id", "version", "item"}` where `item` is a
-//! timeline item (message, inbound, read, system).
+//! Frames are JSON: `{"position", "conversation_id", "version", "item", "unread"?}` where
+//! `item` is a timeline item (message, inbound, read, system) and `unread` is the caller's
+//! unread count in that conversation after it (on message frames and the caller's own
+//! read frames).
 //!
 //! Typing: a client sends `{"type":"typing","conversation_id":…}` on each keystroke burst;
 //! the other internal participants connected get `{"type":"typing","conversation_id",
@@ -119,9 +121,71 @@ impl Visibility {
     }
 }
 
+/// The caller's unread count per conversation, kept as the stream goes: seeded from the
+/// interactions read model the first time a conversation shows up, then moved by the
+/// message and read events this stream delivers (in log order, so never stale).
+#[derive(Default)]
+struct Unread {
+    /// (last message seq, read up to) per conversation.
+    known: HashMap<ConversationId, (u64, u64)>,
+}
+
+impl Unread {
+    async fn entry(
+        &mut self,
+        state: &AppState,
+        user: UserId,
+        id: ConversationId,
+    ) -> &mut (u64, u64) {
+        if !self.known.contains_key(&id) {
+            let db = state.interactions.db();
+            let seeded = tokio::task::spawn_blocking(move || {
+                let last = db
+                    .conversation(&id)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |m| m.last_seq);
+                (last, db.marker(&user, &id).unwrap_or(0))
+            })
+            .await
+            .unwrap_or((0, 0));
+            self.known.insert(id, seeded);
+        }
+        self.known.get_mut(&id).expect("just inserted")
+    }
+
+    /// The unread count after `event`, for the frames that change it.
+    async fn after(
+        &mut self,
+        state: &AppState,
+        user: UserId,
+        id: ConversationId,
+        event: &ConversationEvent,
+    ) -> Option<u64> {
+        let (seq, mine, read) = match event {
+            ConversationEvent::MessagePosted(m) => (Some(m.seq), m.author == user, None),
+            ConversationEvent::InboundReceived(m) => (Some(m.seq), false, None),
+            ConversationEvent::MessagesRead(r) if r.user == user => (None, false, Some(r.up_to)),
+            _ => return None,
+        };
+        let e = self.entry(state, user, id).await;
+        if let Some(seq) = seq {
+            e.0 = e.0.max(seq);
+            if mine {
+                e.1 = e.1.max(seq);
+            }
+        }
+        if let Some(up_to) = read {
+            e.1 = e.1.max(up_to);
+        }
+        Some(e.0.saturating_sub(e.1))
+    }
+}
+
 async fn frame_of(
     state: &AppState,
     vis: &mut Visibility,
+    unread: &mut Unread,
     record: &RecordedEvent,
 ) -> Option<String> {
     let id: ConversationId = record.stream.id().parse().ok()?;
@@ -138,13 +202,17 @@ async fn frame_of(
     if !vis.allows(state, id).await {
         return None;
     }
+    let count = unread.after(state, vis.user, id, &event).await;
     let item = item_of(event)?;
-    let frame = serde_json::json!({
+    let mut frame = serde_json::json!({
         "position": record.position,
         "conversation_id": id,
         "version": record.version,
         "item": item,
     });
+    if let Some(n) = count {
+        frame["unread"] = n.into();
+    }
     Some(frame.to_string())
 }
 
@@ -168,6 +236,7 @@ async fn serve(state: AppState, org: OrgId, user: UserId, from: StartFrom, mut s
         user,
         known: HashMap::new(),
     };
+    let mut unread = Unread::default();
     let mut typing = state.typing.subscribe();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
@@ -181,7 +250,7 @@ async fn serve(state: AppState, org: OrgId, user: UserId, from: StartFrom, mut s
                         return;
                     }
                 };
-                let Some(frame) = frame_of(&state, &mut vis, &record).await else { continue };
+                let Some(frame) = frame_of(&state, &mut vis, &mut unread, &record).await else { continue };
                 match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(frame.into()))).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return,
