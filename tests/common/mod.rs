@@ -3,10 +3,17 @@
 //! - [`TempLog`]: a real RocksDB log in its own temp directory, reopenable.
 //! - [`event`] / [`payload_for`]: deterministic events whose payload can be recomputed.
 //! - [`actors::ActorWorld`]: a log, an actix runtime and registries, restartable.
-//! - [`server::TestServer`]: the real gateway on `127.0.0.1:0` over a temp log.
+//! - [`server::TestServer`]: the real gateway on `127.0.0.1:0` over a temp log (with a
+//!   carrier edge and the inbound router when asked).
+//! - [`fake_twilio::FakeTwilio`]: a fake Twilio-compatible carrier that records requests
+//!   and sends signed webhooks.
+//! - [`texting`]: HTTP steps of texting tests (an organization with an SMS number, an
+//!   External conversation, a post) against any base URL.
 
 pub mod actors;
+pub mod fake_twilio;
 pub mod server;
+pub mod texting;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -12,12 +12,33 @@ pub struct TestServer {
     pub log: TempLog,
     pub ws: Workspace,
     pub interactions: projections::LiveInteractions,
+    /// The search read model (served at `/v1/search`).
+    pub search: projections::LiveSearch,
+    /// With [`TestServer::start_with_carrier`]: the carrier edge (outbox included).
+    pub edge: Option<gateway::carriers::CarrierEdge>,
     task: tokio::task::JoinHandle<()>,
     views: tokio::task::JoinHandle<()>,
+    router: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_inner::<fn(&mut gateway::carriers::CarrierSetup)>(None).await
+    }
+
+    /// A server with a carrier edge over `kind` (its public URL is the server's own base)
+    /// and the inbound router running, so texts flow end to end; `tweak` adjusts the
+    /// setup (backoff, grace period, help text).
+    pub async fn start_with_carrier(
+        kind: gateway::carriers::CarrierKind,
+        tweak: impl FnOnce(&mut gateway::carriers::CarrierSetup),
+    ) -> Self {
+        Self::start_inner(Some((kind, tweak))).await
+    }
+
+    async fn start_inner<F: FnOnce(&mut gateway::carriers::CarrierSetup)>(
+        carrier: Option<(gateway::carriers::CarrierKind, F)>,
+    ) -> Self {
         let log = TempLog::new();
         let runtime = Arc::new(ActorRuntime::start(2).expect("actor runtime"));
         let ws = Workspace::new(log.store(), runtime, ActorConfig::default());
@@ -30,11 +51,23 @@ impl TestServer {
         let interactions =
             projections::LiveInteractions::start(&log.dir().join("readmodels"), ws.store.clone())
                 .expect("interactions read model");
-        let app = gateway::router(gateway::AppState::new(
-            ws.clone(),
-            views,
-            interactions.clone(),
-        ));
+        let search =
+            projections::LiveSearch::start(&log.dir().join("readmodels"), ws.store.clone())
+                .expect("search read model");
+        let mut state = gateway::AppState::new(ws.clone(), views, interactions.clone())
+            .with_search(search.clone());
+        let (mut edge, mut router) = (None, None);
+        if let Some((kind, tweak)) = carrier {
+            let mut setup = gateway::carriers::CarrierSetup::new(kind, log.dir(), &base);
+            tweak(&mut setup);
+            let started = gateway::carriers::CarrierEdge::start(&ws, setup).expect("carrier edge");
+            state = state.with_carriers(started.state.clone());
+            edge = Some(started);
+            router = Some(tokio::spawn(actors::process::inbound_router::run(
+                ws.clone(),
+            )));
+        }
+        let app = gateway::router(state);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -43,8 +76,11 @@ impl TestServer {
             log,
             ws,
             interactions,
+            search,
+            edge,
             task,
             views: views_task,
+            router,
         }
     }
 
@@ -57,7 +93,14 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
         self.interactions.close();
+        self.search.close();
         self.views.abort();
+        if let Some(edge) = &self.edge {
+            edge.abort();
+        }
+        if let Some(router) = &self.router {
+            router.abort();
+        }
     }
 }
 

@@ -17,8 +17,9 @@
 //! - [`registry`]: starts actors on demand, spreads them over the arbiters, bounds each
 //!   one's queue, forgets passivated ones and retries a message that met a stopped actor.
 //! - [`workspace`]: the registries of every aggregate over one log and runtime.
-//! - [`process`]: process managers driven by the log: the inbound router, and the durable
-//!   timer scheduler of SMS queues.
+//! - [`process`]: process managers driven by the log: the inbound router, the durable
+//!   timer scheduler of SMS queues, and the outbox (texts out through a carrier, their
+//!   delivery status back in).
 //! - [`views`]: read models served from memory (the queues' contact-center views).
 //! - [`error`]: what a command or query can fail with.
 

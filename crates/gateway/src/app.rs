@@ -30,6 +30,12 @@ pub struct AppState {
     pub limiter: Arc<crate::rate_limit::RateLimiter>,
     /// The conversation lists and inbox views (read model in its own RocksDB instance).
     pub interactions: projections::LiveInteractions,
+    /// Request counters and latencies, read-model lag (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The carrier edge (attachment store, webhooks, simulator); `None` without one.
+    pub carriers: Option<Arc<crate::carriers::CarrierState>>,
+    /// Full-text message search (tantivy read model); `None`: `/v1/search` answers 503.
+    pub search: Option<projections::LiveSearch>,
 }
 
 impl AppState {
@@ -46,7 +52,29 @@ impl AppState {
             queue_views,
             limiter: Arc::default(),
             interactions,
+            metrics: Arc::default(),
+            carriers: None,
+            search: None,
         }
+    }
+
+    /// The same state with the search read model (see [`projections::LiveSearch`]).
+    pub fn with_search(mut self, search: projections::LiveSearch) -> Self {
+        self.search = Some(search);
+        self
+    }
+
+    /// The same state with a carrier edge (see [`crate::carriers::CarrierEdge::start`]).
+    pub fn with_carriers(mut self, carriers: Arc<crate::carriers::CarrierState>) -> Self {
+        self.carriers = Some(carriers);
+        self
+    }
+
+    /// The same state with these metrics (e.g. with a scrape token).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Arc::new(metrics);
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn eventlog::EventStore> {
@@ -56,13 +84,25 @@ impl AppState {
 
 /// Every route, with body limits.
 pub fn router(state: AppState) -> Router {
+    let carrier_routes = carrier_routes(&state);
     Router::new()
         .route("/healthz", get(routes::health::healthz))
+        .route("/metrics", get(crate::metrics::metrics))
+        .route("/openapi.json", get(crate::openapi::openapi))
         .route("/v1/bootstrap", post(routes::bootstrap::bootstrap))
         .route("/v1/sessions", post(routes::sessions::login))
         .route("/v1/sessions/current", delete(routes::sessions::logout))
         .route("/v1/me", get(routes::me::me))
         .route("/v1/users", post(routes::users::create_user))
+        .route("/v1/numbers", post(routes::numbers::add_number))
+        .route(
+            "/v1/numbers/{number}/sms-registration",
+            post(routes::numbers::set_sms_registration),
+        )
+        .route(
+            "/v1/conversations/external",
+            post(routes::conversations::start_external),
+        )
         .route(
             "/v1/conversations/direct",
             post(routes::conversations::start_direct),
@@ -115,7 +155,29 @@ pub fn router(state: AppState) -> Router {
             "/v1/inboxes/{id}/conversations",
             get(routes::interactions::inbox_view),
         )
+        .route("/v1/search", get(routes::search::search))
+        .route(
+            "/v1/contacts",
+            get(routes::contacts::list).post(routes::contacts::create),
+        )
+        .route("/v1/contacts/search", get(routes::contacts::search))
+        .route(
+            "/v1/contacts/{id}",
+            get(routes::contacts::get)
+                .patch(routes::contacts::patch)
+                .put(routes::contacts::replace)
+                .delete(routes::contacts::delete),
+        )
+        .route(
+            "/v1/numbers/{number}/name",
+            get(routes::contacts::number_name),
+        )
+        .merge(carrier_routes)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         // Outermost last: every request gets an id (or keeps the caller's), a tracing span
         // carrying it, and the id echoed in the response.
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
@@ -129,4 +191,33 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)
+}
+
+/// Attachments, and the routes of the configured carrier: Twilio's webhooks (no bearer
+/// token: signed) or the simulator's controls. Mounted only with a carrier edge.
+fn carrier_routes(state: &AppState) -> Router<AppState> {
+    let Some(carriers) = &state.carriers else {
+        return Router::new();
+    };
+    let router = Router::new()
+        .route(
+            "/v1/attachments",
+            post(routes::attachments::upload)
+                .layer(DefaultBodyLimit::max(routes::attachments::MAX_UPLOAD_BODY)),
+        )
+        .route("/v1/attachments/{key}", get(routes::attachments::fetch))
+        .route(
+            "/v1/carriers/media/{id}/{token}",
+            get(routes::attachments::carrier_media),
+        );
+    match &carriers.kind {
+        crate::carriers::CarrierKind::Twilio(_) => router
+            .route("/v1/carriers/twilio/inbound", post(routes::twilio::inbound))
+            .route("/v1/carriers/twilio/status", post(routes::twilio::status)),
+        crate::carriers::CarrierKind::Simulator(_) => router
+            .route("/v1/simulator/inbound", post(routes::simulator::inbound))
+            .route("/v1/simulator/outbound", get(routes::simulator::outbound))
+            .route("/v1/simulator/outcome", post(routes::simulator::outcome))
+            .route("/v1/simulator/release", post(routes::simulator::release)),
+    }
 }

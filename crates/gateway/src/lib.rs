@@ -1,7 +1,8 @@
 //! Switchboard's gateway: the versioned HTTP API (axum) in front of the actors.
 //!
 //! Every request is authenticated (a bearer token from `POST /v1/sessions` or
-//! `POST /v1/bootstrap`), except `GET /healthz` and those two. Errors are JSON
+//! `POST /v1/bootstrap`), except `GET /healthz` and those two, Twilio's webhooks (signed
+//! with `X-Twilio-Signature`) and the carrier's media fetches (signed URLs). Errors are JSON
 //! `{ "code", "message" }` with a stable code and the right status; clients never see
 //! storage details.
 //!
@@ -12,11 +13,16 @@
 //!   both stored as events in the log; the [`auth::Authenticated`] extractor.
 //! - [`rate_limit`]: token buckets per user (and per login email): 429 with Retry-After.
 //! - [`routes`]: the handlers, one file per resource.
+//! - [`carriers`]: the carrier edge: which carrier, the attachment store and its index,
+//!   signed media URLs for MMS, recording inbound texts; it starts the outbox.
 //! - [`app`]: [`AppState`] and [`router`], assembling the routes with body limits.
 
 pub mod app;
 pub mod auth;
+pub mod carriers;
 pub mod error;
+pub mod metrics;
+pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 

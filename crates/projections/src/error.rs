@@ -14,6 +14,15 @@ pub enum ProjectionError {
     Io(#[from] std::io::Error),
     #[error("event log: {0}")]
     Log(String),
+    /// The search index (tantivy) failed.
+    #[error("search index: {0}")]
+    Search(String),
+}
+
+impl From<tantivy::TantivyError> for ProjectionError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        ProjectionError::Search(e.to_string())
+    }
 }
 
 impl From<eventlog::codec::CodecError> for ProjectionError {

@@ -1,6 +1,9 @@
-//! The interactions model as a server runs it: one generation serving queries while its
-//! runner thread follows the log, and a watcher that switches to a new generation once a
+//! A read model as a server runs it: one generation serving queries while its runner
+//! thread follows the log, and a watcher that switches to a new generation once a
 //! `replay rebuild` has made it live (blue/green).
+//!
+//! [`Live<K>`] does this for any [`ModelKind`] (how to open a generation and make its
+//! writer): [`LiveInteractions`] and [`LiveSearch`] are the two a server runs.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,35 +16,64 @@ use tokio::sync::watch;
 
 use crate::error::ProjectionError;
 use crate::home::ModelHome;
-use crate::interactions::{InteractionsDb, InteractionsWriter, NAME};
-use crate::runner::follow_blocking;
+use crate::interactions::InteractionsModel;
+use crate::runner::{follow_blocking, ReadModel};
+use crate::search::SearchModel;
 
 /// How often the watcher looks at `CURRENT`.
 pub const WATCH_EVERY: Duration = Duration::from_millis(250);
 
-struct Generation {
+/// A kind of read model: what [`Live`] needs to run its generations.
+pub trait ModelKind: Send + Sync + 'static {
+    /// The model's directory under the read models' root (and `replay rebuild` name).
+    const NAME: &'static str;
+    /// One generation as queries read it.
+    type Db: Send + Sync + 'static;
+    /// What the runner thread applies events with.
+    type Writer: ReadModel + 'static;
+
+    /// Opens (creating if missing) the generation at `path`.
+    ///
+    /// # Errors
+    /// Storage errors, or [`ProjectionError::Layout`] for a generation written by another
+    /// version of the code (a fresh generation is then built).
+    fn open(path: &Path) -> Result<Arc<Self::Db>, ProjectionError>;
+
+    /// The writer of an open generation, at its stored checkpoint.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn writer(db: Arc<Self::Db>) -> Result<Self::Writer, ProjectionError>;
+}
+
+/// The live interactions read model of a server.
+pub type LiveInteractions = Live<InteractionsModel>;
+/// The live search read model of a server.
+pub type LiveSearch = Live<SearchModel>;
+
+struct Generation<K: ModelKind> {
     name: String,
-    db: Arc<InteractionsDb>,
+    db: Arc<K::Db>,
     progress: watch::Receiver<Option<u64>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Generation {
+impl<K: ModelKind> Generation<K> {
     fn start(
         home: &ModelHome,
         name: String,
         store: Arc<dyn EventStore>,
     ) -> Result<Self, ProjectionError> {
-        let db = Arc::new(InteractionsDb::open(&home.path_of(&name))?);
-        let mut writer = InteractionsWriter::new(db.clone())?;
-        let (tx, progress) = watch::channel(writer_checkpoint(&db)?);
+        let db = K::open(&home.path_of(&name))?;
+        let mut writer = K::writer(db.clone())?;
+        let (tx, progress) = watch::channel(writer.checkpoint());
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = stop.clone();
             let gen = name.clone();
             std::thread::Builder::new()
-                .name(format!("readmodel-{NAME}"))
+                .name(format!("readmodel-{}", K::NAME))
                 .spawn(
                     move || match follow_blocking(store, &mut writer, &tx, &stop, |_, _| {}) {
                         Ok(f) => {
@@ -63,23 +95,26 @@ impl Generation {
     }
 }
 
-fn writer_checkpoint(db: &InteractionsDb) -> Result<Option<u64>, ProjectionError> {
-    db.checkpoint()
-}
-
-struct Shared {
+struct Shared<K: ModelKind> {
     home: ModelHome,
-    serving: RwLock<Generation>,
+    serving: RwLock<Generation<K>>,
     closed: AtomicBool,
 }
 
-/// The live interactions read model of a server.
-#[derive(Clone)]
-pub struct LiveInteractions {
-    shared: Arc<Shared>,
+/// A live read model of kind `K`: queries read the serving generation ([`Live::db`]).
+pub struct Live<K: ModelKind> {
+    shared: Arc<Shared<K>>,
 }
 
-impl LiveInteractions {
+impl<K: ModelKind> Clone for Live<K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<K: ModelKind> Live<K> {
     /// Opens the live generation under `root` (creating the first, or a fresh one when the
     /// stored layout is from another version of the code), starts following the log, and
     /// starts watching for a switch.
@@ -87,15 +122,15 @@ impl LiveInteractions {
     /// # Errors
     /// Storage or file errors.
     pub fn start(root: &Path, store: Arc<dyn EventStore>) -> Result<Self, ProjectionError> {
-        let home = ModelHome::new(root, NAME);
+        let home = ModelHome::new(root, K::NAME);
         let current = home.current_or_init()?;
-        let generation = match Generation::start(&home, current, store.clone()) {
+        let generation = match Generation::<K>::start(&home, current, store.clone()) {
             Ok(g) => g,
             Err(ProjectionError::Layout { found, expected }) => {
                 tracing::warn!(%found, %expected, "read model layout changed: building a new generation");
                 let fresh = home.new_generation()?;
                 home.switch_to(&fresh)?;
-                Generation::start(&home, fresh, store.clone())?
+                Generation::<K>::start(&home, fresh, store.clone())?
             }
             Err(e) => return Err(e),
         };
@@ -106,13 +141,13 @@ impl LiveInteractions {
         });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
-            .name(format!("readmodel-{NAME}-watch"))
+            .name(format!("readmodel-{}-watch", K::NAME))
             .spawn(move || watch_loop(&weak, &store))?;
         Ok(Self { shared })
     }
 
     /// The generation serving queries now.
-    pub fn db(&self) -> Arc<InteractionsDb> {
+    pub fn db(&self) -> Arc<K::Db> {
         self.shared.serving.read().expect("not poisoned").db.clone()
     }
 
@@ -168,7 +203,7 @@ impl LiveInteractions {
     }
 }
 
-fn watch_loop(shared: &std::sync::Weak<Shared>, store: &Arc<dyn EventStore>) {
+fn watch_loop<K: ModelKind>(shared: &std::sync::Weak<Shared<K>>, store: &Arc<dyn EventStore>) {
     loop {
         std::thread::sleep(WATCH_EVERY);
         let Some(shared) = shared.upgrade() else {
@@ -190,12 +225,12 @@ fn watch_loop(shared: &std::sync::Weak<Shared>, store: &Arc<dyn EventStore>) {
 
 /// Opens `wanted`, lets it catch up with the serving generation, swaps it in, and retires
 /// the old one.
-fn switch(
-    shared: &Shared,
+fn switch<K: ModelKind>(
+    shared: &Shared<K>,
     wanted: &str,
     store: &Arc<dyn EventStore>,
 ) -> Result<(), ProjectionError> {
-    let mut next = Generation::start(&shared.home, wanted.to_owned(), store.clone())?;
+    let mut next = Generation::<K>::start(&shared.home, wanted.to_owned(), store.clone())?;
     loop {
         let target = *shared
             .serving

@@ -2,7 +2,9 @@
 //!
 //! `switchboard serve` opens the event log in the data directory (embedded RocksDB, no
 //! other service needed), starts the actors (actix on threads of their own) and the process
-//! managers (inbound router, SMS-queue timers and timeline, queue views), serves HTTP on
+//! managers (inbound router, SMS-queue timers and timeline, queue views, the outbox and
+//! carrier status over the chosen carrier: the embedded simulator by default, or a
+//! Twilio-compatible API with `--carrier twilio`), serves HTTP on
 //! the listen address, and on Ctrl-C / SIGTERM stops taking requests, stops the actors,
 //! waits for in-flight appends to become durable, and exits. HTTP is the gateway crate's
 //! router.
@@ -18,6 +20,7 @@ use actors::{ActorConfig, ActorRuntime, Workspace};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use eventlog::{EventStore, LogOptions, RocksLog};
+use gateway::carriers::{CarrierEdge, CarrierKind, CarrierSetup};
 
 /// The event log allocates a few small buffers per event read or written; glibc's malloc
 /// spends more time on them than the log does (measured with `cargo bench --bench log_read`).
@@ -45,7 +48,47 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080", env = "SWITCHBOARD_LISTEN")]
         listen: SocketAddr,
+        #[command(flatten)]
+        carrier: CarrierArgs,
+        /// A bearer token Prometheus may scrape `/metrics` with (admins' sessions work too).
+        #[arg(long, env = "SWITCHBOARD_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CarrierChoice {
+    /// The embedded simulator: text as a customer with `POST /v1/simulator/inbound`.
+    Simulator,
+    /// A Twilio-compatible REST API (and its webhooks, signed with the auth token).
+    Twilio,
+}
+
+#[derive(clap::Args, Debug)]
+struct CarrierArgs {
+    /// Which carrier texts go through.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "simulator",
+        env = "SWITCHBOARD_CARRIER"
+    )]
+    carrier: CarrierChoice,
+    /// Base URL of the Twilio-compatible API.
+    #[arg(long, default_value = carrier::twilio::DEFAULT_BASE_URL, env = "TWILIO_BASE_URL")]
+    twilio_base_url: String,
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    twilio_account_sid: Option<String>,
+    /// Basic-auth password of the API and key of the webhook signatures.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    twilio_auth_token: Option<String>,
+    /// This server's URL as the carrier reaches it (webhook signatures are checked against
+    /// it; status callbacks and MMS media URLs are built on it). Default: http://<listen>.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The reply to a customer's HELP; none is sent without it.
+    #[arg(long, env = "SWITCHBOARD_HELP_TEXT")]
+    help_text: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,11 +98,54 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { data_dir, listen } => serve(data_dir, listen),
+        Command::Serve {
+            data_dir,
+            listen,
+            carrier,
+            metrics_token,
+        } => serve(data_dir, listen, carrier, metrics_token),
     }
 }
 
-fn serve(data_dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
+fn carrier_setup(
+    args: CarrierArgs,
+    data_dir: &std::path::Path,
+    public_url: &str,
+) -> anyhow::Result<CarrierSetup> {
+    let kind = match args.carrier {
+        CarrierChoice::Simulator => CarrierKind::Simulator(carrier::simulator::Simulator::new()),
+        CarrierChoice::Twilio => {
+            let config = carrier::twilio::TwilioConfig {
+                base_url: args.twilio_base_url,
+                ..carrier::twilio::TwilioConfig::new(
+                    args.twilio_account_sid
+                        .context("--twilio-account-sid (TWILIO_ACCOUNT_SID) is required")?,
+                    args.twilio_auth_token
+                        .context("--twilio-auth-token (TWILIO_AUTH_TOKEN) is required")?,
+                )
+            };
+            CarrierKind::Twilio(
+                carrier::twilio::TwilioCarrier::new(config)
+                    .context("configuring the Twilio carrier")?,
+            )
+        }
+    };
+    let mut setup = CarrierSetup::new(kind, data_dir, public_url);
+    setup.help_text = args.help_text;
+    Ok(setup)
+}
+
+fn serve(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    carrier: CarrierArgs,
+    metrics_token: Option<String>,
+) -> anyhow::Result<()> {
+    let public_url = carrier
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listen}"));
+    let setup = carrier_setup(carrier, &data_dir, &public_url)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let log = RocksLog::open(data_dir.join("log"), LogOptions::default())
@@ -80,16 +166,31 @@ fn serve(data_dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
         let interactions =
             projections::LiveInteractions::start(&data_dir.join("readmodels"), store.clone())
                 .context("opening the interactions read model")?;
+        let search = projections::LiveSearch::start(&data_dir.join("readmodels"), store.clone())
+            .context("opening the search read model")?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
         tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "switchboard listening");
-        let app = gateway::router(gateway::AppState::new(ws, queue_views, interactions.clone()));
-        axum::serve(listener, app)
+        let edge = CarrierEdge::start(&ws, setup).context("starting the carrier edge")?;
+        tracing::info!(carrier = edge.state.kind.carrier().name(), %public_url, "carrier edge started");
+        let app = gateway::router(
+            gateway::AppState::new(ws, queue_views, interactions.clone())
+                .with_carriers(edge.state.clone())
+                .with_search(search.clone())
+                .with_metrics(gateway::metrics::Metrics::new(metrics_token)),
+        );
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP")
-            .map(|()| interactions.close())
+            .map(|()| {
+                interactions.close();
+                search.close();
+            });
+        // Texts in flight resume from the log on the next start.
+        edge.abort();
+        served
     })?;
     // Actors first (nothing new is appended), then the log: every append queued before
     // this point is durable and acknowledged when it returns.

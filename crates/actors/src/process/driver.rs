@@ -4,11 +4,18 @@
 //! A handler's failure is either permanent (the event cannot be decoded, the domain refused:
 //! trying again cannot help, so it is logged for operators and passed) or transient (an
 //! actor was busy or unreachable, storage hiccuped: retried with backoff, never skipped).
+//!
+//! [`run`] handles one event at a time. [`run_concurrent`] takes what the subscription has
+//! read already (up to a batch), handles the events of different streams at once and
+//! those of one stream in order, and moves the checkpoint after the whole batch: for
+//! handlers whose every event waits on a durable write, so that writes share fsyncs.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{RecordedEvent, StartFrom, Subscription, SubscriptionTarget};
+use eventlog::{RecordedEvent, StartFrom, StreamName, Subscription, SubscriptionTarget};
 
 use crate::workspace::Workspace;
 
@@ -28,23 +35,8 @@ where
     F: Fn(Workspace, RecordedEvent) -> Fut,
     Fut: Future<Output = Result<(), Failure>>,
 {
-    let store = ws.store.clone();
-    let saved = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.read_checkpoint_blocking(checkpoint))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten()
-    };
-    let from = saved.map_or(StartFrom::Beginning, StartFrom::After);
-    let target = SubscriptionTarget::Category(category.to_owned());
-    let mut sub = match Subscription::new(store.clone(), target, from) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(checkpoint, error = %e, "process manager cannot subscribe");
-            return;
-        }
+    let Some(mut sub) = subscribe(&ws, checkpoint, category).await else {
+        return;
     };
     loop {
         let record = match sub.next().await {
@@ -55,28 +47,126 @@ where
             }
         };
         let position = record.position;
-        let mut backoff = Duration::from_millis(50);
+        handle_with_retries(&ws, checkpoint, record, &handle).await;
+        save_checkpoint(&ws, checkpoint, position).await;
+    }
+}
+
+/// As [`run`], but up to `max_batch` events already read are handled together: each
+/// stream's events in order, different streams' at once. The checkpoint moves after the
+/// whole batch.
+pub async fn run_concurrent<F, Fut>(
+    ws: Workspace,
+    checkpoint: &'static str,
+    category: &str,
+    max_batch: usize,
+    handle: F,
+) where
+    F: Fn(Workspace, RecordedEvent) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Failure>> + Send + 'static,
+{
+    let Some(mut sub) = subscribe(&ws, checkpoint, category).await else {
+        return;
+    };
+    let handle = Arc::new(handle);
+    loop {
+        let mut batch = Vec::new();
         loop {
-            match handle(ws.clone(), record.clone()).await {
-                Ok(()) => break,
-                Err(Failure::Permanent(reason)) => {
-                    tracing::error!(checkpoint, position, %reason, "event passed over");
-                    break;
-                }
-                Err(Failure::Transient(reason)) => {
-                    tracing::warn!(checkpoint, position, %reason, "handling failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+            match sub.next().await {
+                Ok(r) => batch.push(r),
+                Err(e) => {
+                    tracing::info!(checkpoint, error = %e, "process manager stopped");
+                    return;
                 }
             }
+            if batch.len() >= max_batch.max(1) || sub.buffered() == 0 {
+                break;
+            }
         }
-        let store = store.clone();
-        let saved = tokio::task::spawn_blocking(move || {
-            store.write_checkpoint_blocking(checkpoint, position)
-        })
-        .await;
-        if !matches!(saved, Ok(Ok(()))) {
-            tracing::warn!(checkpoint, position, "checkpoint not saved");
+        let Some(position) = batch.last().map(|r| r.position) else {
+            continue;
+        };
+        let mut by_stream: HashMap<StreamName, Vec<RecordedEvent>> = HashMap::new();
+        for record in batch {
+            by_stream
+                .entry(record.stream.clone())
+                .or_default()
+                .push(record);
         }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (_, records) in by_stream {
+            let (ws, handle) = (ws.clone(), handle.clone());
+            tasks.spawn(async move {
+                for record in records {
+                    handle_with_retries(&ws, checkpoint, record, &*handle).await;
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done {
+                tracing::error!(checkpoint, error = %e, "process manager task failed");
+            }
+        }
+        save_checkpoint(&ws, checkpoint, position).await;
+    }
+}
+
+async fn subscribe(
+    ws: &Workspace,
+    checkpoint: &'static str,
+    category: &str,
+) -> Option<Subscription> {
+    let store = ws.store.clone();
+    let saved = tokio::task::spawn_blocking(move || store.read_checkpoint_blocking(checkpoint))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+    let from = saved.map_or(StartFrom::Beginning, StartFrom::After);
+    let target = SubscriptionTarget::Category(category.to_owned());
+    match Subscription::new(ws.store.clone(), target, from) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(checkpoint, error = %e, "process manager cannot subscribe");
+            None
+        }
+    }
+}
+
+/// Handles one event: a permanent failure is logged and passed, a transient one retried.
+async fn handle_with_retries<F, Fut>(
+    ws: &Workspace,
+    checkpoint: &'static str,
+    record: RecordedEvent,
+    handle: &F,
+) where
+    F: Fn(Workspace, RecordedEvent) -> Fut,
+    Fut: Future<Output = Result<(), Failure>>,
+{
+    let position = record.position;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match handle(ws.clone(), record.clone()).await {
+            Ok(()) => return,
+            Err(Failure::Permanent(reason)) => {
+                tracing::error!(checkpoint, position, %reason, "event passed over");
+                return;
+            }
+            Err(Failure::Transient(reason)) => {
+                tracing::warn!(checkpoint, position, %reason, "handling failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn save_checkpoint(ws: &Workspace, checkpoint: &'static str, position: u64) {
+    let store = ws.store.clone();
+    let saved =
+        tokio::task::spawn_blocking(move || store.write_checkpoint_blocking(checkpoint, position))
+            .await;
+    if !matches!(saved, Ok(Ok(()))) {
+        tracing::warn!(checkpoint, position, "checkpoint not saved");
     }
 }

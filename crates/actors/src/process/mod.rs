@@ -5,8 +5,13 @@
 //! after those commands succeeded. Commands carry idempotency keys derived from the event
 //! id, so an event seen again after a crash (the checkpoint is behind) has no second
 //! effect: the flow completes exactly once in effect.
+//!
+//! [`outbox`] sends texts through a carrier: every step (prepared, attempt started,
+//! accepted or failed, status reports) is written before it is acted on, so a crash loses
+//! nothing and a carrier call is repeated only as its module docs say.
 
 pub mod driver;
 pub mod inbound_router;
+pub mod outbox;
 pub mod queue_timeline;
 pub mod queue_timers;

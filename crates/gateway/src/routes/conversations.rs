@@ -1,4 +1,6 @@
-//! Conversations: start a direct conversation, post, read history, mark read.
+//! Conversations: start a direct or External conversation, post (by SMS/MMS too where the
+//! conversation texts: from its number, withheld from numbers that opted out, images
+//! resized to fit MMS), read history, mark read.
 //!
 //! Every route checks, through the conversation's own rules, that the caller may see (or
 //! write in) it; a conversation of another organization answers 404 like one that does
@@ -9,9 +11,10 @@ use std::collections::BTreeSet;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use domain::conversation::ActorFacts;
+use domain::conversation::{ActorFacts, AttachmentRef, ConversationKind};
 use domain::{
-    Conversation, ConversationCommand, ConversationEvent, ConversationId, MessageId, UserId,
+    Conversation, ConversationCommand, ConversationEvent, ConversationId, Directory, MessageId,
+    OrgId, PhoneNumber, UserId,
 };
 use eventlog::{Direction, StreamName};
 use serde::{Deserialize, Serialize};
@@ -42,7 +45,21 @@ pub struct Started {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
+    #[serde(default)]
     pub text: String,
+    /// Attachment hashes (or ids) from `POST /v1/attachments`. In a conversation that
+    /// texts, each must be a JPEG, PNG or GIF, and is resized to fit MMS before it is sent.
+    #[serde(default)]
+    pub attachments: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartExternal {
+    /// Our business number to text from.
+    pub our: String,
+    /// The customer's number.
+    pub their: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -73,6 +90,7 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
             seq: m.seq,
             author: m.author,
             text: m.text,
+            attachments: m.attachments,
             at_ms: m.at_ms,
         }),
         ConversationEvent::InboundReceived(m) => Some(Item::Inbound {
@@ -80,6 +98,7 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
             seq: m.seq,
             from: m.from.to_string(),
             text: m.text,
+            attachments: m.media,
             at_ms: m.at_ms,
         }),
         ConversationEvent::MessagesRead(m) => Some(Item::Read {
@@ -104,6 +123,9 @@ pub enum Item {
         seq: u64,
         author: UserId,
         text: String,
+        /// Fetch with `GET /v1/attachments/{id}?conversation=<this conversation>`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentRef>,
         at_ms: u64,
     },
     Inbound {
@@ -111,6 +133,9 @@ pub enum Item {
         seq: u64,
         from: String,
         text: String,
+        /// MMS media, fetched like a message's attachments.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentRef>,
         at_ms: u64,
     },
     Read {
@@ -136,7 +161,7 @@ fn not_found() -> ApiError {
 }
 
 /// Ensures `caller` may see the conversation; 404 otherwise (whether it exists or not).
-async fn visible(
+pub(crate) async fn visible(
     state: &AppState,
     caller: &Authenticated,
     id: ConversationId,
@@ -211,6 +236,39 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<uuid::Uuid>, ApiError> 
     }
 }
 
+/// What the directory says about the business number a conversation texts from (its
+/// `our` number), for the domain to check: registered for SMS, assigned to the sender.
+/// `None` for internal conversations.
+async fn sender_number(
+    state: &AppState,
+    caller: &Authenticated,
+    id: ConversationId,
+) -> Result<Option<domain::conversation::SenderNumber>, ApiError> {
+    let our = state
+        .ws
+        .conversations
+        .query(&id, |c: &Conversation, _| {
+            c.kind().and_then(|k| k.our_number().cloned())
+        })
+        .await?;
+    let Some(number) = our else {
+        return Ok(None);
+    };
+    let user = caller.user;
+    Ok(state
+        .ws
+        .directories
+        .query(&caller.org, move |d: &domain::Directory, _| {
+            d.number(&number)
+                .map(|n| domain::conversation::SenderNumber {
+                    number: n.number.clone(),
+                    sms_registered: n.sms_registered,
+                    assigned_to_sender: n.is_assigned_to(user),
+                })
+        })
+        .await?)
+}
+
 pub async fn post_message(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -225,14 +283,40 @@ pub async fn post_message(
     let message_id = key.map_or_else(MessageId::random, |k| {
         MessageId::from_uuid(uuid::Uuid::new_v5(&k, b"message"))
     });
-    let cmd = caller.meta().issue(ConversationCommand::PostMessage {
-        message_id,
-        text: req.text,
-        attachments: Vec::new(),
-        from: None,
-        facts,
-        opted_out: BTreeSet::new(),
-    });
+    let kind = state
+        .ws
+        .conversations
+        .query(&id, |c: &Conversation, _| c.kind().cloned())
+        .await?;
+    let from = sender_number(&state, &caller, id).await?;
+    let opted_out = match &kind {
+        Some(ConversationKind::Group { our, externals, .. }) => {
+            group_opt_outs(&state, caller.org, our, externals).await?
+        }
+        _ => BTreeSet::new(),
+    };
+    let post = |attachments: Vec<AttachmentRef>| {
+        caller.meta().issue(ConversationCommand::PostMessage {
+            message_id,
+            text: req.text.clone(),
+            attachments,
+            from: from.clone(),
+            facts,
+            opted_out: opted_out.clone(),
+        })
+    };
+    let texts = kind.as_ref().is_some_and(ConversationKind::sends_sms);
+    let stored =
+        crate::routes::attachments::named(&state, caller.org, &req.attachments, texts).await?;
+    let attachments = if texts && !stored.is_empty() {
+        // Decided with the attachments as they will be sent before any resized copy is
+        // written, so a refused post writes nothing.
+        let provisional = crate::routes::attachments::as_mms(&stored);
+        crate::routes::decide_first(&state.ws.conversations, &id, &post(provisional)).await?;
+        crate::routes::attachments::mms_ready(&state, caller.org, stored).await?
+    } else {
+        stored.iter().map(|a| a.reference()).collect()
+    };
     let options = ExecuteOptions {
         idempotency_key: key,
         metadata: eventlog::Metadata {
@@ -240,13 +324,101 @@ pub async fn post_message(
             ..Default::default()
         },
     };
-    let out = state.ws.conversations.execute(&id, cmd, options).await?;
+    let out = state
+        .ws
+        .conversations
+        .execute(&id, post(attachments), options)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(Posted {
             message_id,
             position: out.position,
             deduplicated: out.deduplicated,
+        }),
+    ))
+}
+
+/// The external members of a group who opted out of texts from its number, as their
+/// External conversations with that number record it.
+async fn group_opt_outs(
+    state: &AppState,
+    org: OrgId,
+    our: &PhoneNumber,
+    externals: &BTreeSet<PhoneNumber>,
+) -> Result<BTreeSet<PhoneNumber>, ApiError> {
+    let mut opted_out = BTreeSet::new();
+    for their in externals {
+        let external = ConversationId::external(org, our, their);
+        let number = their.clone();
+        let out = state
+            .ws
+            .conversations
+            .query(&external, move |c: &Conversation, _| {
+                c.is_opted_out(&number)
+            })
+            .await?;
+        if out {
+            opted_out.insert(their.clone());
+        }
+    }
+    Ok(opted_out)
+}
+
+/// `POST /v1/conversations/external`: the External conversation of one of our numbers and
+/// a customer's, started if needed (by a user holding the number, or on its inbox's team).
+pub async fn start_external(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(req): ApiJson<StartExternal>,
+) -> Result<(StatusCode, Json<Started>), ApiError> {
+    let our = crate::routes::phone_number(&req.our)?;
+    let their = crate::routes::phone_number(&req.their)?;
+    let (number, user) = (our.clone(), caller.user);
+    let line = state
+        .ws
+        .directories
+        .query(&caller.org, move |d: &Directory, _| {
+            d.number(&number)
+                .map(|n| (n.inbox(), n.is_assigned_to(user)))
+        })
+        .await?;
+    let Some((inbox, holds_our_number)) = line else {
+        return Err(ApiError::not_found(
+            "unknown_number",
+            "this number is not one of your organization's",
+        ));
+    };
+    let inbox_member = match inbox {
+        Some(inbox) => crate::routes::facts::is_inbox_member(&state, inbox, caller.user).await?,
+        None => false,
+    };
+    let id = ConversationId::external(caller.org, &our, &their);
+    let cmd = caller.meta().issue(ConversationCommand::StartExternal {
+        id,
+        our,
+        their,
+        inbox,
+        facts: ActorFacts {
+            holds_our_number,
+            inbox_member,
+        },
+    });
+    let out = state
+        .ws
+        .conversations
+        .execute(&id, cmd, ExecuteOptions::default())
+        .await?;
+    let status = if out.events.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(Started {
+            conversation_id: id,
+            position: out.position,
         }),
     ))
 }

@@ -1,7 +1,9 @@
 //! The handlers, one file per resource.
 
+pub mod attachments;
 pub mod bootstrap;
 pub mod channels;
+pub mod contacts;
 pub mod conversations;
 pub mod facts;
 pub mod health;
@@ -11,8 +13,11 @@ pub mod json;
 pub mod me;
 pub mod numbers;
 pub mod queues;
+pub mod search;
 pub mod sessions;
+pub mod simulator;
 pub mod stream;
+pub mod twilio;
 pub mod users;
 
 /// The answer to a command: where its events landed in the log (`None` when it changed

@@ -70,3 +70,117 @@ pub async fn claim_and_route(
         .await?;
     Ok(())
 }
+
+/// The organization holding `number`, if one claimed it (the carrier edge's way from an
+/// inbound text's number to its organization).
+///
+/// # Errors
+/// Internal errors.
+pub async fn owner(
+    store: &Arc<dyn EventStore>,
+    number: &PhoneNumber,
+) -> Result<Option<OrgId>, ApiError> {
+    let stream = StreamName::from_parts("number", number).map_err(ApiError::internal)?;
+    let first = eventlog::store::nonblocking::read_stream(store, &stream, 0, Direction::Forward, 1)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(first.first().and_then(|e| codec::decode(&e.payload).ok()))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNumber {
+    pub number: String,
+    /// The user whose line it is: texts to it land in their External conversations, and
+    /// they may send from it.
+    pub user: domain::UserId,
+    /// Register it for SMS at once (default true): only registered numbers send.
+    #[serde(default = "registered_by_default")]
+    pub sms_registered: bool,
+}
+
+fn registered_by_default() -> bool {
+    true
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct AddedNumber {
+    pub number: String,
+    pub position: Option<u64>,
+}
+
+/// `POST /v1/numbers` (admin): a personal business number for `user`, claimed for the
+/// organization, assigned to them and (by default) SMS-registered.
+///
+/// # Errors
+/// `admin_only`, `unknown_user`, `number_taken`, `number_already_added`, ...
+pub async fn add_number(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    caller: crate::auth::Authenticated,
+    crate::routes::json::ApiJson(req): crate::routes::json::ApiJson<NewNumber>,
+) -> Result<(axum::http::StatusCode, axum::Json<AddedNumber>), ApiError> {
+    let number = crate::routes::phone_number(&req.number)?;
+    let add = caller.meta().issue(domain::DirectoryCommand::AddNumber {
+        number: number.clone(),
+        route: domain::directory::Routing::User(req.user),
+        destination_exists: true,
+    });
+    crate::routes::decide_first(&state.ws.directories, &caller.org, &add).await?;
+    claim(state.store(), &number, caller.org).await?;
+    let mut out = state
+        .ws
+        .directories
+        .execute(&caller.org, add, actors::ExecuteOptions::default())
+        .await?;
+    if req.sms_registered {
+        let register = caller
+            .meta()
+            .issue(domain::DirectoryCommand::SetSmsRegistration {
+                number: number.clone(),
+                registered: true,
+            });
+        out = state
+            .ws
+            .directories
+            .execute(&caller.org, register, actors::ExecuteOptions::default())
+            .await?;
+    }
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(AddedNumber {
+            number: number.to_string(),
+            position: out.position,
+        }),
+    ))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsRegistration {
+    pub registered: bool,
+}
+
+/// `POST /v1/numbers/{number}/sms-registration` (admin): whether the number may send SMS.
+///
+/// # Errors
+/// `admin_only`, `unknown_number`, ...
+pub async fn set_sms_registration(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    caller: crate::auth::Authenticated,
+    axum::extract::Path(number): axum::extract::Path<String>,
+    crate::routes::json::ApiJson(req): crate::routes::json::ApiJson<SmsRegistration>,
+) -> Result<axum::Json<crate::routes::Written>, ApiError> {
+    let number = crate::routes::phone_number(&number)?;
+    let cmd = caller
+        .meta()
+        .issue(domain::DirectoryCommand::SetSmsRegistration {
+            number,
+            registered: req.registered,
+        });
+    let out = state
+        .ws
+        .directories
+        .execute(&caller.org, cmd, actors::ExecuteOptions::default())
+        .await?;
+    Ok(crate::routes::Written::of(&out))
+}

@@ -137,21 +137,23 @@ impl Unread {
         user: UserId,
         id: ConversationId,
     ) -> &mut (u64, u64) {
-        if !self.known.contains_key(&id) {
-            let db = state.interactions.db();
-            let seeded = tokio::task::spawn_blocking(move || {
-                let last = db
-                    .conversation(&id)
-                    .ok()
-                    .flatten()
-                    .map_or(0, |m| m.last_seq);
-                (last, db.marker(&user, &id).unwrap_or(0))
-            })
-            .await
-            .unwrap_or((0, 0));
-            self.known.insert(id, seeded);
+        match self.known.entry(id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let db = state.interactions.db();
+                let seeded = tokio::task::spawn_blocking(move || {
+                    let last = db
+                        .conversation(&id)
+                        .ok()
+                        .flatten()
+                        .map_or(0, |m| m.last_seq);
+                    (last, db.marker(&user, &id).unwrap_or(0))
+                })
+                .await
+                .unwrap_or((0, 0));
+                v.insert(seeded)
+            }
         }
-        self.known.get_mut(&id).expect("just inserted")
     }
 
     /// The unread count after `event`, for the frames that change it.
@@ -225,7 +227,18 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
         .await;
 }
 
+/// Counts an open connection for as long as it lives.
+struct Connected(std::sync::Arc<crate::metrics::Metrics>);
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.websockets.dec();
+    }
+}
+
 async fn serve(state: AppState, org: OrgId, user: UserId, from: StartFrom, mut socket: WebSocket) {
+    state.metrics.websockets.inc();
+    let _connected = Connected(state.metrics.clone());
     let target = SubscriptionTarget::Category("conversation".into());
     let Ok(mut sub) = Subscription::new(state.store().clone(), target, from) else {
         close(&mut socket, 1011, "internal").await;

@@ -15,8 +15,9 @@ pub mod model;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
-use domain::{ConversationId, InboxId, OrgId, UserId};
+use domain::{ConversationId, InboxId, OrgId, PhoneNumber, UserId};
 use eventlog::codec;
 use rocksdb::{Direction, IteratorMode, ReadOptions};
 use serde::Serialize;
@@ -28,6 +29,7 @@ pub use model::{
 
 use crate::db::ModelDb;
 use crate::error::ProjectionError;
+use crate::live::ModelKind;
 
 /// The read model's name (its directory and `replay rebuild` argument).
 pub const NAME: &str = "interactions";
@@ -42,6 +44,12 @@ const USERS: &str = "users";
 
 /// Most list entries one query looks at; past it the page ends early with a cursor.
 pub const SCAN_LIMIT: usize = 5_000;
+
+/// Most conversations [`InteractionsDb::visible_conversations`] returns: a search covers
+/// the 10,000 most recently active conversations a user may see.
+pub const VISIBLE_LIMIT: usize = 10_000;
+/// Most inboxes whose conversations one visibility query merges.
+pub const VISIBLE_INBOXES: usize = 256;
 
 /// The list filters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -349,5 +357,171 @@ impl InteractionsDb {
             }
         }
         Ok(page)
+    }
+}
+
+impl InteractionsDb {
+    /// Every conversation `user` may see, most recent activity first: their own list
+    /// (`User` audience: direct, channel and group memberships, queue conversations they
+    /// hold; `Number` audiences: External conversations on the business numbers they
+    /// hold) and every status bucket of `inboxes`, the inboxes whose team they are on
+    /// (the caller's check: the gateway asks the inbox actors).
+    ///
+    /// Bounded: at most `limit` conversations (capped at [`VISIBLE_LIMIT`]), from at most
+    /// [`VISIBLE_INBOXES`] inboxes; older conversations past the bound are left out.
+    /// Conversations of other organizations cannot appear (every audience belongs to one
+    /// user or number of `org`, or an inbox of it), and a search filters by organization
+    /// as well.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn visible_conversations(
+        &self,
+        org: OrgId,
+        user: UserId,
+        inboxes: &[InboxId],
+        limit: usize,
+    ) -> Result<Vec<ConversationId>, ProjectionError> {
+        let mut out = Vec::new();
+        let audiences = self.visible_audiences(org, user, inboxes)?;
+        self.newest_first(&audiences, limit.min(VISIBLE_LIMIT), |id| {
+            out.push(id);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The external numbers of the `max_conversations` most recently active conversations
+    /// `user` may see (as [`Self::visible_conversations`]), most recent first, each once:
+    /// the "recently seen numbers" of contact search.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn recent_external_numbers(
+        &self,
+        org: OrgId,
+        user: UserId,
+        inboxes: &[InboxId],
+        max_conversations: usize,
+    ) -> Result<Vec<PhoneNumber>, ProjectionError> {
+        let audiences = self.visible_audiences(org, user, inboxes)?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        self.newest_first(&audiences, max_conversations.min(VISIBLE_LIMIT), |id| {
+            let Some(meta) = self.conversation(&id)? else {
+                return Ok(());
+            };
+            if meta.org != org {
+                return Ok(());
+            }
+            let numbers: Vec<PhoneNumber> = match meta.kind {
+                KindView::External { their, .. } => vec![their],
+                KindView::Group { externals, .. } => externals.into_iter().collect(),
+                KindView::Direct { .. } | KindView::Channel { .. } => Vec::new(),
+            };
+            for n in numbers {
+                if seen.insert(n.clone()) {
+                    out.push(n);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn visible_audiences(
+        &self,
+        org: OrgId,
+        user: UserId,
+        inboxes: &[InboxId],
+    ) -> Result<Vec<Audience>, ProjectionError> {
+        let mut audiences = vec![Audience::User(user)];
+        if let Some(view) = self.user(&user)? {
+            audiences.extend(view.numbers.into_iter().map(|n| Audience::Number(org, n)));
+        }
+        for inbox in inboxes.iter().take(VISIBLE_INBOXES) {
+            for bucket in [
+                InboxBucket::Unassigned,
+                InboxBucket::Assigned,
+                InboxBucket::Done,
+            ] {
+                audiences.push(Audience::Inbox(*inbox, bucket));
+            }
+        }
+        Ok(audiences)
+    }
+
+    /// Visits the distinct conversations listed under `audiences`, most recent activity
+    /// first, until `limit` were visited.
+    fn newest_first(
+        &self,
+        audiences: &[Audience],
+        limit: usize,
+        mut visit: impl FnMut(ConversationId) -> Result<(), ProjectionError>,
+    ) -> Result<(), ProjectionError> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let sorted = self.db.cf(SORTED)?;
+        let mut iters = Vec::with_capacity(audiences.len());
+        for a in audiences {
+            let prefix = a.prefix();
+            let mut ro = ReadOptions::default();
+            ro.set_iterate_upper_bound(keys::upper_bound(&prefix));
+            let it = self.db.raw().iterator_cf_opt(
+                sorted,
+                ro,
+                IteratorMode::From(&prefix, Direction::Forward),
+            );
+            iters.push((prefix.len(), it));
+        }
+        let mut pull = |i: usize| -> Result<Option<(u64, ConversationId)>, ProjectionError> {
+            let (plen, it) = &mut iters[i];
+            match it.next() {
+                None => Ok(None),
+                Some(item) => {
+                    let (k, _) = item?;
+                    keys::parse_sorted_suffix(&k[*plen..])
+                        .map(Some)
+                        .ok_or_else(|| ProjectionError::Corrupt("bad list key".into()))
+                }
+            }
+        };
+        let mut heap = BinaryHeap::new();
+        for i in 0..audiences.len() {
+            if let Some((pos, id)) = pull(i)? {
+                heap.push((pos, Reverse(id), i));
+            }
+        }
+        let mut seen = HashSet::new();
+        while let Some((_, Reverse(id), i)) = heap.pop() {
+            if let Some((pos, next)) = pull(i)? {
+                heap.push((pos, Reverse(next), i));
+            }
+            if seen.insert(id) {
+                visit(id)?;
+                if seen.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The interactions model as [`crate::live::Live`] runs it.
+pub struct InteractionsModel;
+
+impl ModelKind for InteractionsModel {
+    const NAME: &'static str = NAME;
+    type Db = InteractionsDb;
+    type Writer = InteractionsWriter;
+
+    fn open(path: &Path) -> Result<Arc<InteractionsDb>, ProjectionError> {
+        Ok(Arc::new(InteractionsDb::open(path)?))
+    }
+
+    fn writer(db: Arc<InteractionsDb>) -> Result<InteractionsWriter, ProjectionError> {
+        InteractionsWriter::new(db)
     }
 }

@@ -1,0 +1,984 @@
+//! `gateway_load`: the gateway under load, over real HTTP and WebSocket connections on
+//! loopback, with the server (`switchboard serve`) as a separate child process.
+//!
+//! Setup (timed apart): one organization, `--users` members (default 1,000) each logged in
+//! with an open `/v1/stream` WebSocket, `--channels` channels (default 100) of
+//! `users / channels` members each, and one fan-out channel of `--fanout-members` users
+//! (default 1,000).
+//!
+//! - Baseline: `--senders` concurrent `GET /healthz` loops with the same HTTP client, so
+//!   that messages/s can be read against the raw round-trip rate of this machine.
+//! - Send phase: `--senders` (default 200) closed-loop senders, sender `i` posting into
+//!   channel `i % channels` as each of its members in turn (per-user rate limits are never
+//!   the bottleneck). Each text embeds a send id and the send start time; every member's
+//!   socket records the delivery latency from that start. `--warmup` seconds (default 5,
+//!   not counted) then `--seconds` (default 20) measured; only sends started in the
+//!   measured window count. Accepted = `201` (the server answers after the group commit's
+//!   fsync, so accepted messages are durable).
+//! - Fan-out (no other load): `--fanout-rounds` (default 20, after `--fanout-warmup` 2
+//!   uncounted) single messages into the fan-out channel, one at a time; per round the time
+//!   from the send start until the last member socket has the frame. The domain caps a
+//!   channel's members (`too_many_members`); when the asked size is refused, the channel
+//!   gets the largest allowed size, the lines are named after it (`gateway.fanout500.*`),
+//!   and a second run opens a second socket per member so that as many sockets as asked
+//!   get the one message (`gateway.fanout500x2.*`).
+//!
+//! Prints `BENCH` lines (see `main`), the server's and the load generator's CPU use over
+//! the measured window (both share this machine's cores), and every error, non-201 and
+//! socket close. `--perf <file>` runs `perf record -g` on the server over the measured
+//! window.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use benchkit::{bench_line, Args, Latencies};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const PASSWORD: &str = "correct horse battery staple";
+/// Delivery histograms are sharded by socket to keep lock contention down.
+const SHARDS: usize = 32;
+
+/// The server child process; killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let log = dir.path().join("server.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("NO_COLOR", "1")
+            .env(
+                "RUST_LOG",
+                std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            // The server logs to stdout.
+            .stdout(std::fs::File::create(&log).expect("server log file"))
+            .stderr(
+                std::fs::File::options()
+                    .append(true)
+                    .open(&log)
+                    .expect("server log"),
+            )
+            .spawn()
+            .expect("start switchboard serve");
+        Self {
+            child,
+            base: format!("127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.base)
+    }
+
+    async fn wait_healthy(&mut self, c: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                panic!(
+                    "server exited with {status}: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            if let Ok(r) = c.get(self.url("/healthz")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "server not healthy within 60 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Warnings and errors the server logged (its log level is `warn` unless
+    /// `SWITCHBOARD_LOG` says otherwise).
+    fn log_summary(&self) -> (usize, usize, Vec<String>) {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lagged = text.matches("subscriber lagged").count();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .map(str::to_owned)
+            .collect();
+        let first = lines.iter().take(5).cloned().collect();
+        (lines.len(), lagged, first)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU seconds (user + system) used so far by process `pid`.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let hz = 100.0; // USER_HZ is 100 on every Linux this runs on.
+    (ticks(11) + ticks(12)) / hz
+}
+
+/// Busy CPU seconds of the whole machine so far (all processes), from `/proc/stat`.
+fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let total: f64 = f.iter().take(8).sum();
+    let idle = f.get(3).copied().unwrap_or(0.0) + f.get(4).copied().unwrap_or(0.0);
+    (total - idle) / 100.0
+}
+
+/// Counters shared by every task.
+#[derive(Default)]
+struct Counters {
+    sent_ok: AtomicU64,
+    send_errors: AtomicU64,
+    /// Non-201 answers by status code.
+    non_201: Mutex<BTreeMap<u16, u64>>,
+    /// Frames of measured messages received, over all sockets.
+    delivered_measured: AtomicU64,
+    delivered_warmup: AtomicU64,
+    frames: AtomicU64,
+    /// Socket ends (close frames with their code and reason, errors, end of stream).
+    socket_ends: Mutex<BTreeMap<String, u64>>,
+    sockets_open: AtomicUsize,
+}
+
+impl Counters {
+    fn non_201(&self, status: u16) {
+        *self.non_201.lock().unwrap().entry(status).or_default() += 1;
+    }
+}
+
+/// What a socket reader does with the frames it reads.
+struct Receivers {
+    base: Instant,
+    delivery: Vec<Mutex<Latencies>>,
+    /// Per fan-out round: how many sockets have its frame, whether it counts, and the
+    /// latency (µs) at which the last of `fanout_target` sockets had it.
+    fanout_seen: Vec<AtomicUsize>,
+    fanout_counted: Vec<bool>,
+    fanout_done: Vec<AtomicU64>,
+    fanout_target: AtomicUsize,
+    fanout_notify: tokio::sync::Notify,
+    /// Per-socket frame latency of the counted fan-out rounds.
+    fanout_member: Mutex<Latencies>,
+    counters: Counters,
+}
+
+impl Receivers {
+    fn now_ns(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    /// Frames carry `~B<kind><a>.<b>~` in the message text: kind `m` (measured) / `w`
+    /// (warm-up) with a = send start (ns since `base`), b = send id; kind `f` (fan-out)
+    /// with a = round, b = send start.
+    fn on_frame(&self, socket: usize, text: &str) {
+        self.counters.frames.fetch_add(1, Ordering::Relaxed);
+        let Some(at) = text.find("~B") else { return };
+        let rest = &text[at + 2..];
+        let Some(end) = rest.find('~') else { return };
+        let marker = &rest[..end];
+        let Some(kind) = marker.bytes().next() else {
+            return;
+        };
+        let Some((a, b)) = marker[1..].split_once('.') else {
+            return;
+        };
+        let now = self.now_ns();
+        match kind {
+            b'm' => {
+                let Ok(start) = a.parse::<u64>() else { return };
+                let lat = Duration::from_nanos(now.saturating_sub(start));
+                self.delivery[socket % SHARDS].lock().unwrap().record(lat);
+                self.counters
+                    .delivered_measured
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            b'w' => {
+                self.counters
+                    .delivered_warmup
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            b'f' => {
+                let (Ok(round), Ok(start)) = (a.parse::<usize>(), b.parse::<u64>()) else {
+                    return;
+                };
+                let lat = Duration::from_nanos(now.saturating_sub(start));
+                let Some(seen) = self.fanout_seen.get(round) else {
+                    return;
+                };
+                if self.fanout_counted[round] {
+                    self.fanout_member.lock().unwrap().record(lat);
+                }
+                let target = self.fanout_target.load(Ordering::Acquire);
+                if seen.fetch_add(1, Ordering::AcqRel) + 1 == target {
+                    self.fanout_done[round].store(lat.as_micros() as u64, Ordering::Release);
+                    self.fanout_notify.notify_one();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Opens a WebSocket on each of `urls` (50 at a time), socket ids from `first`, each
+/// read by a task of its own.
+async fn connect_all(urls: Vec<String>, first: usize, rx: &Arc<Receivers>) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(50));
+    let mut connects = Vec::new();
+    for (i, url) in urls.into_iter().enumerate() {
+        let (sem, rx) = (sem.clone(), rx.clone());
+        connects.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore");
+            let (ws, _) = tokio_tungstenite::connect_async(url)
+                .await
+                .expect("websocket connects");
+            tokio::spawn(read_socket(ws, first + i, rx));
+        }));
+    }
+    for t in connects {
+        t.await.expect("connect task");
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn read_socket(mut ws: Ws, socket: usize, rx: Arc<Receivers>) {
+    rx.counters.sockets_open.fetch_add(1, Ordering::Relaxed);
+    let end = loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => rx.on_frame(socket, t.as_str()),
+            Some(Ok(Message::Close(f))) => {
+                break match f {
+                    Some(f) => format!("close {} {}", u16::from(f.code), f.reason),
+                    None => "close (no frame)".to_owned(),
+                }
+            }
+            Some(Ok(_)) => {} // pings are answered by tungstenite on the next read/write
+            Some(Err(e)) => break format!("error: {e}"),
+            None => break "end of stream".to_owned(),
+        }
+    };
+    rx.counters.sockets_open.fetch_sub(1, Ordering::Relaxed);
+    *rx.counters
+        .socket_ends
+        .lock()
+        .unwrap()
+        .entry(end)
+        .or_default() += 1;
+}
+
+/// Sends `req`, retrying on 429 (setup only); the JSON body of the 2xx answer.
+async fn call_retry(make: impl Fn() -> reqwest::RequestBuilder, throttled: &AtomicU64) -> Value {
+    loop {
+        let r = make().send().await.expect("setup request sent");
+        let status = r.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            throttled.fetch_add(1, Ordering::Relaxed);
+            let wait = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(Duration::from_millis(200).max(Duration::from_secs(wait) / 4)).await;
+            continue;
+        }
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "setup call failed: {status} {body}");
+        return body;
+    }
+}
+
+struct User {
+    id: String,
+    token: String,
+    auth: String,
+}
+
+struct Setup {
+    users: Vec<User>,
+    channels: Vec<String>,
+    fanout_channel: String,
+    /// Members of the fan-out channel: users `0..fanout_size`.
+    fanout_size: usize,
+}
+
+async fn setup(
+    c: &reqwest::Client,
+    s: &Server,
+    n_users: usize,
+    n_channels: usize,
+    parallel: usize,
+    fanout_members: usize,
+) -> Setup {
+    let throttled = Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    let boot = call_retry(
+        || {
+            c.post(s.url("/v1/bootstrap")).json(&json!({
+                "organization": "Load", "name": "Admin", "extension": "100",
+                "email": "admin@load.example", "password": PASSWORD,
+            }))
+        },
+        &throttled,
+    )
+    .await;
+    let admin = boot["token"].as_str().expect("admin token").to_owned();
+
+    // Users: created by the admin and logged in, `parallel` at a time (argon2 both ways).
+    let sem = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let mut tasks = Vec::new();
+    for i in 0..n_users {
+        let (c, sem, admin, throttled) = (c.clone(), sem.clone(), admin.clone(), throttled.clone());
+        let (users_url, sessions_url) = (s.url("/v1/users"), s.url("/v1/sessions"));
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore");
+            let email = format!("user{i}@load.example");
+            let created = call_retry(
+                || {
+                    c.post(&users_url).bearer_auth(&admin).json(&json!({
+                        "name": format!("User {i}"), "extension": format!("{}", 10_000 + i),
+                        "role": "Member", "email": email, "password": PASSWORD,
+                    }))
+                },
+                &throttled,
+            )
+            .await;
+            let login = call_retry(
+                || {
+                    c.post(&sessions_url)
+                        .json(&json!({ "email": email, "password": PASSWORD }))
+                },
+                &throttled,
+            )
+            .await;
+            let token = login["token"].as_str().expect("token").to_owned();
+            User {
+                id: created["user_id"].as_str().expect("user id").to_owned(),
+                auth: format!("Bearer {token}"),
+                token,
+            }
+        }));
+    }
+    let mut users = Vec::with_capacity(n_users);
+    for t in tasks {
+        users.push(t.await.expect("user task"));
+    }
+    let users_s = t.elapsed().as_secs_f64();
+
+    // Channels are created by their first member, so they hold exactly their members.
+    let t2 = Instant::now();
+    let per = n_users / n_channels;
+    let mut channels = Vec::with_capacity(n_channels);
+    for ch in 0..n_channels {
+        let group = &users[ch * per..(ch + 1) * per];
+        let members: Vec<&str> = group.iter().map(|u| u.id.as_str()).collect();
+        let v = call_retry(
+            || {
+                c.post(s.url("/v1/conversations/channel"))
+                    .header(reqwest::header::AUTHORIZATION, &group[0].auth)
+                    .json(&json!({ "name": format!("load-{ch}"), "members": members }))
+            },
+            &throttled,
+        )
+        .await;
+        channels.push(v["conversation_id"].as_str().expect("id").to_owned());
+    }
+    // The fan-out channel: the first `fanout_members` users, created by user 0. The
+    // domain caps a channel's members; over the cap the bench takes the largest allowed
+    // and says so.
+    let mut size = fanout_members.min(n_users);
+    let mut refused = None;
+    let fanout_channel = loop {
+        let members: Vec<&str> = users[..size].iter().map(|u| u.id.as_str()).collect();
+        let r = c
+            .post(s.url("/v1/conversations/channel"))
+            .header(reqwest::header::AUTHORIZATION, &users[0].auth)
+            .json(&json!({ "name": "everyone", "members": members }))
+            .send()
+            .await
+            .expect("fan-out channel request");
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            break v["conversation_id"].as_str().expect("id").to_owned();
+        }
+        let max = v["message"]
+            .as_str()
+            .and_then(|m| m.split_whitespace().find_map(|w| w.parse::<usize>().ok()));
+        match (v["code"].as_str(), max) {
+            (Some("too_many_members"), Some(max)) if max < size && refused.is_none() => {
+                refused = Some(format!("{status} {v}"));
+                size = max;
+            }
+            _ => panic!("creating the fan-out channel of {size}: {status} {v}"),
+        }
+    };
+    if let Some(why) = refused {
+        println!(
+            "# NOTE: a channel of {} members is refused by the server ({why}); \
+             the fan-out channel has {size} members",
+            fanout_members.min(n_users)
+        );
+    }
+    println!(
+        "# setup: {n_users} users created and logged in in {users_s:.1} s ({parallel} at a time), \
+         {} channels in {:.1} s, {} setup requests throttled (429, retried)",
+        n_channels + 1,
+        t2.elapsed().as_secs_f64(),
+        throttled.load(Ordering::Relaxed)
+    );
+    Setup {
+        users,
+        channels,
+        fanout_channel,
+        fanout_size: size,
+    }
+}
+
+/// Closed-loop `GET /healthz` from `senders` tasks for `secs`: round trips per second.
+async fn healthz_baseline(
+    c: &reqwest::Client,
+    s: &Server,
+    senders: usize,
+    secs: f64,
+) -> (f64, f64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let url = s.url("/healthz");
+    let mut tasks = Vec::new();
+    let t = Instant::now();
+    for _ in 0..senders {
+        let (c, stop, count, url) = (c.clone(), stop.clone(), count.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Latencies::default();
+            while !stop.load(Ordering::Relaxed) {
+                let t0 = Instant::now();
+                if let Ok(r) = c.get(&url).send().await {
+                    let ok = r.status().is_success();
+                    let _ = r.bytes().await;
+                    if ok {
+                        count.fetch_add(1, Ordering::Relaxed);
+                        lat.record(t0.elapsed());
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = Latencies::default();
+    for t in tasks {
+        lat.merge(&t.await.expect("baseline task"));
+    }
+    (
+        count.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64(),
+        lat.percentile_ms(0.99),
+    )
+}
+
+/// Phases of the send loop.
+const WARMUP: u8 = 0;
+const MEASURE: u8 = 1;
+const STOP: u8 = 2;
+
+struct SendPlan {
+    /// Per channel: the messages URL.
+    urls: Vec<String>,
+    /// Per channel: the members' `Authorization` values.
+    auths: Vec<Vec<String>>,
+    /// Per channel: how many members have a socket (frames expected per message).
+    live: Vec<u64>,
+}
+
+async fn sender(
+    i: usize,
+    c: reqwest::Client,
+    plan: Arc<SendPlan>,
+    phase: Arc<AtomicU8>,
+    rx: Arc<Receivers>,
+) -> (Latencies, u64, u64) {
+    let ch = i % plan.urls.len();
+    let auths = &plan.auths[ch];
+    let mut k = i / plan.urls.len();
+    let mut lat = Latencies::default();
+    let mut accepted = 0;
+    loop {
+        let p = phase.load(Ordering::Acquire);
+        if p == STOP {
+            break;
+        }
+        let kind = if p == MEASURE { 'm' } else { 'w' };
+        let auth = &auths[k % auths.len()];
+        k += 1;
+        let t0 = Instant::now();
+        let start = rx.now_ns();
+        let body = format!("{{\"text\":\"load ~B{kind}{start}.{i}-{k}~\"}}");
+        let r = c
+            .post(&plan.urls[ch])
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        match r {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let _ = r.bytes().await;
+                if status == 201 {
+                    rx.counters.sent_ok.fetch_add(1, Ordering::Relaxed);
+                    if kind == 'm' {
+                        lat.record(t0.elapsed());
+                        accepted += 1;
+                    }
+                } else {
+                    rx.counters.non_201(status);
+                }
+            }
+            Err(e) => {
+                if rx.counters.send_errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                    eprintln!("# send error: {e}");
+                }
+            }
+        }
+    }
+    (lat, accepted, accepted * plan.live[ch])
+}
+
+fn main() {
+    let args = Args::parse();
+    let n_users: usize = args.get("users", 1000);
+    // Users with an open socket (the first ones): fewer isolates what sockets cost.
+    let sockets: usize = args.get("sockets", n_users);
+    let n_channels: usize = args.get("channels", 100);
+    let senders: usize = args.get("senders", 200);
+    let seconds: f64 = args.get("seconds", 20.0);
+    let warmup: f64 = args.get("warmup", 5.0);
+    let baseline_s: f64 = args.get("baseline-seconds", 5.0);
+    let rounds: usize = args.get("fanout-rounds", 20);
+    let fanout_warmup: usize = args.get("fanout-warmup", 2);
+    let fanout_members: usize = args.get("fanout-members", 1000);
+    let setup_parallel: usize = args.get("setup-parallel", 16);
+    let client_threads: usize = args.get("client-threads", 2);
+    let perf_out: String = args.get("perf", String::new());
+    let server_log: String = args.get("server-log", String::new());
+    assert!(
+        n_channels > 0 && n_users >= n_channels,
+        "need users >= channels > 0"
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(client_threads)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(Run {
+        n_users,
+        sockets: sockets.min(n_users),
+        n_channels,
+        senders,
+        seconds,
+        warmup,
+        baseline_s,
+        rounds,
+        fanout_warmup,
+        fanout_members,
+        setup_parallel,
+        perf_out,
+        server_log,
+    }));
+}
+
+struct Run {
+    n_users: usize,
+    sockets: usize,
+    n_channels: usize,
+    senders: usize,
+    seconds: f64,
+    warmup: f64,
+    baseline_s: f64,
+    rounds: usize,
+    fanout_warmup: usize,
+    fanout_members: usize,
+    setup_parallel: usize,
+    perf_out: String,
+    server_log: String,
+}
+
+async fn run(o: Run) {
+    let total = Instant::now();
+    let mut server = Server::start();
+    let c = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(None)
+        .build()
+        .expect("client");
+    server.wait_healthy(&c).await;
+    let server_pid = server.child.id().to_string();
+    println!(
+        "# server pid {server_pid} at {} ({} users, {} with a socket, {} channels of {}, {} senders)",
+        server.base,
+        o.n_users,
+        o.sockets,
+        o.n_channels,
+        o.n_users / o.n_channels,
+        o.senders
+    );
+
+    let st = setup(
+        &c,
+        &server,
+        o.n_users,
+        o.n_channels,
+        o.setup_parallel,
+        o.fanout_members,
+    )
+    .await;
+
+    // Every user's socket.
+    // Fan-out rounds: a warm-up then counted rounds, over the fan-out channel's members'
+    // sockets, then the same again with a second socket per member when the channel is
+    // smaller than the users (so that as many sockets get the message as were asked for).
+    let per_run = o.fanout_warmup + o.rounds;
+    // Fan-out sockets: the channel members with a socket (all of them by default).
+    let fan_sockets = st.fanout_size.min(o.sockets);
+    let runs = if st.fanout_size < o.fanout_members.min(o.n_users) && fan_sockets == st.fanout_size
+    {
+        2
+    } else {
+        1
+    };
+    let rx = Arc::new(Receivers {
+        base: Instant::now(),
+        delivery: (0..SHARDS)
+            .map(|_| Mutex::new(Latencies::default()))
+            .collect(),
+        fanout_seen: (0..per_run * runs).map(|_| AtomicUsize::new(0)).collect(),
+        fanout_counted: (0..per_run * runs)
+            .map(|r| r % per_run >= o.fanout_warmup)
+            .collect(),
+        fanout_done: (0..per_run * runs).map(|_| AtomicU64::new(0)).collect(),
+        fanout_target: AtomicUsize::new(fan_sockets),
+        fanout_notify: tokio::sync::Notify::new(),
+        fanout_member: Mutex::new(Latencies::default()),
+        counters: Counters::default(),
+    });
+    let t = Instant::now();
+    let urls = st.users[..o.sockets]
+        .iter()
+        .map(|u| format!("ws://{}/v1/stream?token={}", server.base, u.token))
+        .collect();
+    connect_all(urls, 0, &rx).await;
+    while rx.counters.sockets_open.load(Ordering::Relaxed) < o.sockets {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!(
+        "# {} sockets connected in {:.2} s",
+        o.sockets,
+        t.elapsed().as_secs_f64()
+    );
+
+    // Baseline: raw HTTP round trips, same client and concurrency.
+    let (healthz_per_s, healthz_p99) = healthz_baseline(&c, &server, o.senders, o.baseline_s).await;
+
+    // Send phase.
+    let per = o.n_users / o.n_channels;
+    let plan = Arc::new(SendPlan {
+        urls: st
+            .channels
+            .iter()
+            .map(|id| server.url(&format!("/v1/conversations/{id}/messages")))
+            .collect(),
+        auths: (0..o.n_channels)
+            .map(|ch| {
+                st.users[ch * per..(ch + 1) * per]
+                    .iter()
+                    .map(|u| u.auth.clone())
+                    .collect()
+            })
+            .collect(),
+        live: (0..o.n_channels)
+            .map(|ch| {
+                (ch * per..(ch + 1) * per)
+                    .filter(|&u| u < o.sockets)
+                    .count() as u64
+            })
+            .collect(),
+    });
+    let phase = Arc::new(AtomicU8::new(WARMUP));
+    let mut tasks = Vec::new();
+    for i in 0..o.senders {
+        tasks.push(tokio::spawn(sender(
+            i,
+            c.clone(),
+            plan.clone(),
+            phase.clone(),
+            rx.clone(),
+        )));
+    }
+    // Per second of the send phase: messages accepted and frames received (all kinds).
+    let timeline = {
+        let (rx, phase) = (rx.clone(), phase.clone());
+        tokio::spawn(async move {
+            let mut points = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            let (mut sent, mut frames) = (0, 0);
+            while phase.load(Ordering::Acquire) != STOP {
+                tick.tick().await;
+                let (s, f) = (
+                    rx.counters.sent_ok.load(Ordering::Relaxed),
+                    rx.counters.frames.load(Ordering::Relaxed),
+                );
+                points.push(format!("{}/{}", s - sent, f - frames));
+                (sent, frames) = (s, f);
+            }
+            points
+        })
+    };
+    tokio::time::sleep(Duration::from_secs_f64(o.warmup)).await;
+    let warm_sent = rx.counters.sent_ok.load(Ordering::Relaxed);
+    let (server_cpu0, client_cpu0) = (cpu_seconds(&server_pid), cpu_seconds("self"));
+    let machine0 = machine_busy_seconds();
+    let mut perf = (!o.perf_out.is_empty()).then(|| {
+        Command::new("perf")
+            .args(["record", "-g", "-o", &o.perf_out, "-p", &server_pid])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf record")
+    });
+    let t = Instant::now();
+    phase.store(MEASURE, Ordering::Release);
+    tokio::time::sleep(Duration::from_secs_f64(o.seconds)).await;
+    phase.store(STOP, Ordering::Release);
+    let mut send_lat = Latencies::default();
+    let (mut accepted, mut expected) = (0, 0);
+    for t in tasks {
+        let (l, a, e) = t.await.expect("sender");
+        send_lat.merge(&l);
+        accepted += a;
+        expected += e;
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    let (server_cpu, client_cpu) = (
+        cpu_seconds(&server_pid) - server_cpu0,
+        cpu_seconds("self") - client_cpu0,
+    );
+    let other_cpu = machine_busy_seconds() - machine0 - server_cpu - client_cpu;
+    if let Some(p) = perf.as_mut() {
+        let _ = Command::new("kill")
+            .args(["-INT", &p.id().to_string()])
+            .status();
+        let _ = p.wait();
+        println!("# perf data of the measured window in {}", o.perf_out);
+    }
+    println!(
+        "# per second (accepted/frames), warm-up then measured: {}",
+        timeline.await.expect("timeline").join(" ")
+    );
+    // Every member's socket should get every accepted message: wait for stragglers.
+    let t_drain = Instant::now();
+    while rx.counters.delivered_measured.load(Ordering::Relaxed) < expected
+        && t_drain.elapsed() < Duration::from_secs(15)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let delivered = rx.counters.delivered_measured.load(Ordering::Relaxed);
+    let drain_s = t_drain.elapsed().as_secs_f64();
+
+    let mut delivery = Latencies::default();
+    for h in &rx.delivery {
+        delivery.merge(&h.lock().unwrap());
+    }
+    let messages_per_s = accepted as f64 / elapsed;
+    bench_line("gateway.messages_per_s", messages_per_s, "msg/s");
+    bench_line("gateway.send.p50_ms", send_lat.percentile_ms(0.50), "ms");
+    bench_line("gateway.send.p99_ms", send_lat.percentile_ms(0.99), "ms");
+    bench_line(
+        "gateway.delivery.p50_ms",
+        delivery.percentile_ms(0.50),
+        "ms",
+    );
+    bench_line(
+        "gateway.delivery.p99_ms",
+        delivery.percentile_ms(0.99),
+        "ms",
+    );
+    bench_line("gateway.healthz_per_s", healthz_per_s, "req/s");
+    bench_line("gateway.healthz.p99_ms", healthz_p99, "ms");
+    bench_line(
+        "gateway.messages_vs_healthz",
+        messages_per_s / healthz_per_s,
+        "ratio",
+    );
+    bench_line(
+        "gateway.deliveries_per_s",
+        delivered as f64 / elapsed,
+        "frames/s",
+    );
+    bench_line("gateway.server_cpu_cores", server_cpu / elapsed, "cores");
+    bench_line("gateway.loadgen_cpu_cores", client_cpu / elapsed, "cores");
+    // Anything else running on the machine meanwhile (other builds, tests) skews the run.
+    bench_line(
+        "gateway.other_cpu_cores",
+        (other_cpu / elapsed).max(0.0),
+        "cores",
+    );
+    println!(
+        "# send phase: {accepted} accepted in {elapsed:.2} s (warm-up {warm_sent}), send max {:.1} ms; \
+         deliveries {delivered} of {expected} expected ({} missing) after {drain_s:.2} s drain, \
+         delivery max {:.1} ms",
+        send_lat.0.max() as f64 / 1000.0,
+        expected.saturating_sub(delivered),
+        delivery.0.max() as f64 / 1000.0,
+    );
+
+    // Fan-out: one message at a time into the fan-out channel.
+    let fan_url = server.url(&format!("/v1/conversations/{}/messages", st.fanout_channel));
+    for run in 0..runs {
+        let sockets = fan_sockets * (run + 1);
+        if run == 1 {
+            // A second socket for every member of the (capped) fan-out channel.
+            let extra: Vec<String> = st.users[..st.fanout_size]
+                .iter()
+                .map(|u| format!("ws://{}/v1/stream?token={}", server.base, u.token))
+                .collect();
+            let open = rx.counters.sockets_open.load(Ordering::Relaxed);
+            connect_all(extra, o.n_users, &rx).await;
+            while rx.counters.sockets_open.load(Ordering::Relaxed) < open + st.fanout_size {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        rx.fanout_target.store(sockets, Ordering::Release);
+        *rx.fanout_member.lock().unwrap() = Latencies::default();
+        let mut fanout = Latencies::default();
+        let mut fan_send = Latencies::default();
+        let mut incomplete = 0;
+        for round in run * per_run..(run + 1) * per_run {
+            let auth = &st.users[round % st.fanout_size].auth;
+            let t0 = Instant::now();
+            let start = rx.now_ns();
+            let r = c
+                .post(&fan_url)
+                .header(reqwest::header::AUTHORIZATION, auth)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(format!("{{\"text\":\"fan ~Bf{round}.{start}~\"}}"))
+                .send()
+                .await
+                .expect("fan-out send");
+            let status = r.status().as_u16();
+            let _ = r.bytes().await;
+            if status != 201 {
+                rx.counters.non_201(status);
+                continue;
+            }
+            let sent = t0.elapsed();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while rx.fanout_seen[round].load(Ordering::Acquire) < sockets
+                && Instant::now() < deadline
+            {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(100), rx.fanout_notify.notified())
+                        .await;
+            }
+            if !rx.fanout_counted[round] {
+                continue;
+            }
+            fan_send.record(sent);
+            let seen = rx.fanout_seen[round].load(Ordering::Acquire);
+            if seen < sockets {
+                incomplete += 1;
+                println!("# fan-out round {round}: only {seen} of {sockets} sockets within 10 s");
+                continue;
+            }
+            fanout.record(Duration::from_micros(
+                rx.fanout_done[round].load(Ordering::Acquire),
+            ));
+        }
+        let name = if run == 0 {
+            format!("gateway.fanout{}", st.fanout_size)
+        } else {
+            format!("gateway.fanout{}x2", st.fanout_size)
+        };
+        bench_line(&format!("{name}.p50_ms"), fanout.percentile_ms(0.50), "ms");
+        bench_line(&format!("{name}.p99_ms"), fanout.percentile_ms(0.99), "ms");
+        let member = rx.fanout_member.lock().unwrap();
+        println!(
+            "# {name}: {} rounds, one message to a {}-member channel until all {sockets} of its \
+             members' sockets have it ({} sockets open in all; +{} uncounted rounds), {incomplete} \
+             incomplete; max {:.1} ms; send p50 {:.1} ms; per-socket frame latency p50 {:.1} ms \
+             p99 {:.1} ms",
+            o.rounds,
+            st.fanout_size,
+            rx.counters.sockets_open.load(Ordering::Relaxed),
+            o.fanout_warmup,
+            fanout.0.max() as f64 / 1000.0,
+            fan_send.percentile_ms(0.50),
+            member.percentile_ms(0.5),
+            member.percentile_ms(0.99),
+        );
+    }
+
+    let k = &rx.counters;
+    println!(
+        "# errors: {} send errors, non-201 {:?}, {} sockets open of {}, socket ends {:?}, {} frames",
+        k.send_errors.load(Ordering::Relaxed),
+        k.non_201.lock().unwrap(),
+        k.sockets_open.load(Ordering::Relaxed),
+        o.sockets + (runs - 1) * st.fanout_size,
+        k.socket_ends.lock().unwrap(),
+        k.frames.load(Ordering::Relaxed),
+    );
+    let (warns, lagged, first) = server.log_summary();
+    if !o.server_log.is_empty() {
+        let _ = std::fs::copy(&server.log, &o.server_log);
+        println!("# server log copied to {}", o.server_log);
+    }
+    println!(
+        "# server log: {warns} WARN/ERROR lines; {lagged} 'subscriber lagged' (logged only with \
+         SWITCHBOARD_LOG=warn,eventlog=debug)"
+    );
+    for l in first {
+        println!("#   {l}");
+    }
+    println!("# total {:.1} s", total.elapsed().as_secs_f64());
+}

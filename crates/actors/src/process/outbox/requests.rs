@@ -1,0 +1,300 @@
+//! What asks for texts: `SmsRequested` in conversations, and HELP keywords in arrived
+//! texts. Each becomes an outbox stream (`SmsPrepared` + the first `SmsSendStarted`, one
+//! append with ids derived from the asking event) and a job.
+//!
+//! A call slot is taken *before* the append, so the follower waits while every slot is
+//! busy: the number of texts prepared but not yet sent stays bounded, and the checkpoint
+//! never runs ahead of what is durable.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use domain::conversation::{AttachmentRef, MessagePosted, OptOutKeyword};
+use domain::inbound::{InboundEvent, SmsArrived, INBOUND_CATEGORY};
+use domain::{
+    Aggregate, Conversation, ConversationEvent, ConversationId, Directory, MessageId, OrgId,
+};
+use eventlog::{AppendError, Direction, RecordedEvent};
+use uuid::Uuid;
+
+use super::jobs::{self, Step};
+use super::records::{
+    help_outbox_id, message_outbox_id, outbox_event_id, outbox_stream, OutboxRecord, SmsOrigin,
+    SmsPrepared, SmsSendStarted,
+};
+use super::Shared;
+use crate::event_codec;
+use crate::process::driver::{self, Failure};
+
+/// Checkpoint of the `SmsRequested` follower.
+pub const REQUESTS_CHECKPOINT: &str = "outbox_requests";
+/// Checkpoint of the HELP-reply follower.
+pub const HELP_CHECKPOINT: &str = "outbox_help";
+
+/// Events read back from a conversation to find the message of an `SmsRequested` (the
+/// message and its requests are one append, at most a group's externals apart).
+const LOOKBACK: usize = 64;
+/// Conversations whose organization and last message are remembered (cleared when full).
+const MAX_ORGS_CACHED: usize = 10_000;
+
+/// Events handled together (see `driver::run_concurrent`).
+const BATCH: usize = 256;
+
+/// The text and media of a conversation's last `MessagePosted`: its requests follow it
+/// directly.
+type Posted = (MessageId, String, Vec<AttachmentRef>);
+
+#[derive(Default)]
+struct Caches {
+    last_posted: Mutex<HashMap<ConversationId, Posted>>,
+    orgs: Mutex<HashMap<ConversationId, OrgId>>,
+}
+
+pub(super) async fn follow_requests(shared: Arc<Shared>) {
+    let caches = Arc::new(Caches::default());
+    let ws = shared.ws.clone();
+    driver::run_concurrent(
+        ws,
+        REQUESTS_CHECKPOINT,
+        <Conversation as Aggregate>::CATEGORY,
+        BATCH,
+        move |_, record| {
+            let (shared, caches) = (shared.clone(), caches.clone());
+            async move { on_conversation_event(&shared, &caches, record).await }
+        },
+    )
+    .await;
+}
+
+async fn on_conversation_event(
+    shared: &Arc<Shared>,
+    caches: &Caches,
+    record: RecordedEvent,
+) -> Result<(), Failure> {
+    if record.event_type != "MessagePosted" && record.event_type != "SmsRequested" {
+        return Ok(());
+    }
+    let conversation: ConversationId = record
+        .stream
+        .id()
+        .parse()
+        .map_err(|_| Failure::Permanent(format!("not a conversation: {}", record.stream)))?;
+    let event = event_codec::decode::<ConversationEvent>(&record).map_err(Failure::Permanent)?;
+    let request = match event {
+        ConversationEvent::MessagePosted(m) => {
+            if let Ok(mut last) = caches.last_posted.lock() {
+                if last.len() >= MAX_ORGS_CACHED {
+                    last.clear();
+                }
+                last.insert(conversation, (m.message_id, m.text, m.attachments));
+            }
+            return Ok(());
+        }
+        ConversationEvent::SmsRequested(r) => r,
+        _ => return Ok(()),
+    };
+    let cached = caches.last_posted.lock().ok().and_then(|last| {
+        last.get(&conversation)
+            .filter(|(id, _, _)| *id == request.message_id)
+            .map(|(_, text, media)| (text.clone(), media.clone()))
+    });
+    let (body, media) = match cached {
+        Some(found) => found,
+        None => message_content(shared, &record, request.message_id).await?,
+    };
+    let org = org_of(shared, caches, conversation).await?;
+    let id = message_outbox_id(request.message_id, &request.to);
+    let prepared = SmsPrepared {
+        org,
+        origin: SmsOrigin::Message {
+            conversation,
+            message_id: request.message_id,
+            requested_event: record.event_id,
+        },
+        from: request.from,
+        to: request.to,
+        body,
+        media,
+        at_ms: request.at_ms,
+    };
+    prepare(shared, id, prepared).await
+}
+
+/// Writes the prepared text and its first attempt, then starts its job; if they were
+/// written before, makes sure the text's job runs.
+async fn prepare(shared: &Arc<Shared>, id: Uuid, prepared: SmsPrepared) -> Result<(), Failure> {
+    let permit = shared
+        .calls
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| Failure::Transient("outbox closed".into()))?;
+    let first = OutboxRecord::SendStarted(SmsSendStarted {
+        attempt: 1,
+        at_ms: prepared.at_ms,
+    });
+    let events = [
+        OutboxRecord::Prepared(prepared.clone()).encode(outbox_event_id(id, "prepared")),
+        first.encode(outbox_event_id(id, "attempt-1")),
+    ]
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(Failure::Permanent)?;
+    match jobs::append(shared, &outbox_stream(id), events).await {
+        Ok(r) if !r.deduplicated => {
+            let step = Step::Send {
+                attempt: 1,
+                started: true,
+            };
+            jobs::spawn(shared, id, prepared, step, Some(permit));
+            Ok(())
+        }
+        Ok(_)
+        | Err(AppendError::EventIdReused { .. })
+        | Err(AppendError::PartialDuplicate { .. }) => {
+            drop(permit);
+            jobs::ensure_running(shared, id)
+                .await
+                .map_err(Failure::Transient)
+        }
+        Err(e) => Err(Failure::Transient(e.to_string())),
+    }
+}
+
+/// The text and attachments of message `message_id`, read back from the conversation.
+async fn message_content(
+    shared: &Shared,
+    record: &RecordedEvent,
+    message_id: MessageId,
+) -> Result<(String, Vec<AttachmentRef>), Failure> {
+    let mut from = record.version;
+    loop {
+        let page = eventlog::store::nonblocking::read_stream(
+            &shared.ws.store,
+            &record.stream,
+            from,
+            Direction::Backward,
+            LOOKBACK,
+        )
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))?;
+        for r in &page {
+            if r.event_type != "MessagePosted" {
+                continue;
+            }
+            if let Ok(ConversationEvent::MessagePosted(MessagePosted {
+                message_id: id,
+                text,
+                attachments,
+                ..
+            })) = event_codec::decode::<ConversationEvent>(r)
+            {
+                if id == message_id {
+                    return Ok((text, attachments));
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == LOOKBACK && last.version > 0 => from = last.version - 1,
+            _ => {
+                return Err(Failure::Permanent(format!(
+                    "no MessagePosted for {message_id} before {}@{}",
+                    record.stream, record.version
+                )))
+            }
+        }
+    }
+}
+
+async fn org_of(
+    shared: &Shared,
+    caches: &Caches,
+    conversation: ConversationId,
+) -> Result<OrgId, Failure> {
+    if let Some(org) = caches
+        .orgs
+        .lock()
+        .ok()
+        .and_then(|o| o.get(&conversation).copied())
+    {
+        return Ok(org);
+    }
+    let org = shared
+        .ws
+        .conversations
+        .query(&conversation, |c: &Conversation, _| {
+            c.header().map(|h| h.org)
+        })
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))?
+        .ok_or_else(|| Failure::Permanent(format!("conversation {conversation} not started")))?;
+    if let Ok(mut orgs) = caches.orgs.lock() {
+        if orgs.len() >= MAX_ORGS_CACHED {
+            orgs.clear();
+        }
+        orgs.insert(conversation, org);
+    }
+    Ok(org)
+}
+
+pub(super) async fn follow_help(shared: Arc<Shared>) {
+    if shared.config.help_text.is_none() {
+        return;
+    }
+    let ws = shared.ws.clone();
+    driver::run_concurrent(
+        ws,
+        HELP_CHECKPOINT,
+        INBOUND_CATEGORY,
+        BATCH,
+        move |_, record| {
+            let shared = shared.clone();
+            async move { on_arrived(&shared, record).await }
+        },
+    )
+    .await;
+}
+
+/// A HELP keyword from a customer gets the help text, from the number they texted.
+async fn on_arrived(shared: &Arc<Shared>, record: RecordedEvent) -> Result<(), Failure> {
+    let Some(help_text) = shared.config.help_text.clone() else {
+        return Ok(());
+    };
+    let InboundEvent::SmsArrived(SmsArrived {
+        org,
+        to,
+        from,
+        text,
+        at_ms,
+        ..
+    }) = event_codec::decode::<InboundEvent>(&record).map_err(Failure::Permanent)?;
+    if OptOutKeyword::parse(&text) != Some(OptOutKeyword::Help) {
+        return Ok(());
+    }
+    let number = to.clone();
+    let registered = shared
+        .ws
+        .directories
+        .query(&org, move |d: &Directory, _| {
+            d.number(&number).is_some_and(|n| n.sms_registered)
+        })
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))?;
+    if !registered {
+        tracing::info!(%to, "HELP not answered: the number is not registered for SMS");
+        return Ok(());
+    }
+    let id = help_outbox_id(record.event_id);
+    let prepared = SmsPrepared {
+        org,
+        origin: SmsOrigin::HelpReply {
+            arrived_event: record.event_id,
+        },
+        from: to,
+        to: from,
+        body: help_text,
+        media: Vec::new(),
+        at_ms,
+    };
+    prepare(shared, id, prepared).await
+}

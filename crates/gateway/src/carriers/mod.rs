@@ -1,0 +1,198 @@
+//! The carrier edge: which carrier the server talks to, the attachment store, public media
+//! URLs for MMS, and recording what arrives. Routes are in `routes::{twilio, simulator,
+//! attachments}`; the sending side is `actors::process::outbox`.
+//!
+//! - [`CarrierEdge::start`] builds the [`CarrierState`] the routes use, and starts the
+//!   outbox over the workspace (and, for the simulator, the task writing its status
+//!   reports to the log).
+//! - [`attachments`]: blobs in `<data dir>/blobs/` (content-addressed, written atomically)
+//!   and their per-organization index (`attachment-<id>` streams).
+//! - [`media_urls`]: unguessable, signed URLs a carrier fetches MMS media from.
+//! - [`inbound`]: an arrived text becomes `SmsArrived` in `inbound-<org>`, once per carrier
+//!   message id.
+
+pub mod attachments;
+pub mod inbound;
+pub mod media_urls;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::clock::SystemClock;
+use actors::process::outbox::{Outbox, OutboxConfig};
+use actors::Workspace;
+use carrier::blobs::BlobStore;
+use carrier::simulator::Simulator;
+use carrier::twilio::TwilioCarrier;
+use carrier::{Backoff, Carrier};
+use tokio::task::JoinHandle;
+
+pub use media_urls::MediaUrls;
+
+/// The carrier texts go through.
+#[derive(Clone, Debug)]
+pub enum CarrierKind {
+    /// The embedded simulator (the default): outbound texts stay in memory, outcomes are
+    /// chosen through `/v1/simulator/*`.
+    Simulator(Simulator),
+    /// A Twilio-compatible REST API, with its webhooks under `/v1/carriers/twilio/*`.
+    Twilio(TwilioCarrier),
+}
+
+impl CarrierKind {
+    pub fn carrier(&self) -> Arc<dyn Carrier> {
+        match self {
+            CarrierKind::Simulator(s) => Arc::new(s.clone()),
+            CarrierKind::Twilio(t) => Arc::new(t.clone()),
+        }
+    }
+}
+
+/// How to start the carrier edge.
+#[derive(Clone, Debug)]
+pub struct CarrierSetup {
+    pub kind: CarrierKind,
+    /// Holds `blobs/` and `media.key`.
+    pub data_dir: PathBuf,
+    /// The server's URL as the carrier reaches it (`https://sb.example.com`): webhook
+    /// signatures are checked against it, status callbacks and media URLs are built on it.
+    pub public_url: String,
+    /// The reply to HELP; `None` sends none.
+    pub help_text: Option<String>,
+    /// Retries of failed sends.
+    pub backoff: Backoff,
+    /// Most carrier calls at once.
+    pub max_in_flight: usize,
+    /// Twilio only: how long an attempt whose outcome a crash lost waits for a status
+    /// report to confirm it before it is sent again (see `actors::process::outbox`).
+    pub unconfirmed_grace: Duration,
+}
+
+impl CarrierSetup {
+    /// Defaults for `kind` over `data_dir`, reachable at `public_url`.
+    pub fn new(kind: CarrierKind, data_dir: impl Into<PathBuf>, public_url: &str) -> Self {
+        Self {
+            kind,
+            data_dir: data_dir.into(),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            help_text: None,
+            backoff: Backoff::default(),
+            max_in_flight: 64,
+            unconfirmed_grace: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the carrier routes need.
+pub struct CarrierState {
+    pub kind: CarrierKind,
+    pub blobs: BlobStore,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub media: MediaUrls,
+}
+
+impl CarrierState {
+    pub fn simulator(&self) -> Option<&Simulator> {
+        match &self.kind {
+            CarrierKind::Simulator(s) => Some(s),
+            CarrierKind::Twilio(_) => None,
+        }
+    }
+
+    pub fn twilio(&self) -> Option<&TwilioCarrier> {
+        match &self.kind {
+            CarrierKind::Twilio(t) => Some(t),
+            CarrierKind::Simulator(_) => None,
+        }
+    }
+
+    /// The URL Twilio posts status callbacks for outbox text `id` to.
+    pub fn status_callback_url(&self, id: uuid::Uuid) -> String {
+        format!("{}/v1/carriers/twilio/status?sms={id}", self.public_url)
+    }
+}
+
+/// Why the carrier edge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CarrierSetupError {
+    #[error("attachment store: {0}")]
+    Blobs(#[from] carrier::blobs::BlobError),
+    #[error("media URL key {path}: {source}")]
+    MediaKey {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The running carrier edge; its tasks stop when aborted (or when the log closes).
+pub struct CarrierEdge {
+    pub state: Arc<CarrierState>,
+    pub outbox: Outbox,
+    feed: Option<JoinHandle<()>>,
+}
+
+impl CarrierEdge {
+    /// Opens the attachment store, and starts the outbox (with the simulator's status feed
+    /// when the simulator is the carrier). Call from within a tokio runtime.
+    ///
+    /// # Errors
+    /// [`CarrierSetupError`] when the data directory cannot hold blobs or the media key.
+    pub fn start(ws: &Workspace, setup: CarrierSetup) -> Result<Self, CarrierSetupError> {
+        let blobs = BlobStore::open(setup.data_dir.join("blobs"))?;
+        let key_path = setup.data_dir.join("media.key");
+        let media = MediaUrls::open(&key_path, &setup.public_url).map_err(|source| {
+            CarrierSetupError::MediaKey {
+                path: key_path.clone(),
+                source,
+            }
+        })?;
+        let state = Arc::new(CarrierState {
+            kind: setup.kind.clone(),
+            blobs,
+            public_url: setup.public_url.clone(),
+            media: media.clone(),
+        });
+        // Subscribed before anything is sent, so no report is missed.
+        let feed = state.simulator().map(|sim| {
+            tokio::spawn(actors::process::outbox::status::feed(
+                ws.store.clone(),
+                sim.subscribe_status(),
+            ))
+        });
+        let status_callback: Option<actors::process::outbox::StatusCallbackUrl> =
+            state.twilio().map(|_| {
+                let state = state.clone();
+                Arc::new(move |id| state.status_callback_url(id)) as _
+            });
+        let config = OutboxConfig {
+            max_in_flight: setup.max_in_flight,
+            backoff: setup.backoff,
+            carrier_dedupes: state.simulator().is_some(),
+            unconfirmed_grace: setup.unconfirmed_grace,
+            status_callback,
+            media_url: Some(Arc::new(move |a| Some(media.outbound(a)))),
+            help_text: setup.help_text.clone(),
+        };
+        let outbox = Outbox::start(
+            ws.clone(),
+            setup.kind.carrier(),
+            config,
+            Arc::new(SystemClock),
+        );
+        Ok(Self {
+            state,
+            outbox,
+            feed,
+        })
+    }
+
+    /// Stops the outbox and the status feed.
+    pub fn abort(&self) {
+        self.outbox.abort();
+        if let Some(feed) = &self.feed {
+            feed.abort();
+        }
+    }
+}

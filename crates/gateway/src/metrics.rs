@@ -1,0 +1,189 @@
+//! `GET /metrics`: Prometheus text exposition (the `prometheus` crate).
+//!
+//! - `http_requests_total{method,route,status}` and
+//!   `http_request_duration_seconds{method,route}`: every request, by route template
+//!   (never the raw path, so ids do not explode the label set);
+//! - `websocket_connections`: open `/v1/stream` connections;
+//! - `eventlog_next_position`: the next position the log will assign (events written);
+//! - `readmodel_position{model}` and `readmodel_lag_events{model}`: how far each read
+//!   model has applied the log, and how far behind it is.
+//!
+//! Scraping needs authentication like every other route: an admin's bearer token, or the
+//! scrape token the server was started with (`--metrics-token`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    durations: HistogramVec,
+    pub websockets: IntGauge,
+    log_position: IntGauge,
+    model_position: IntGaugeVec,
+    model_lag: IntGaugeVec,
+    /// A token a scraper may present instead of an admin session.
+    pub scrape_token: Option<String>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl Metrics {
+    /// # Panics
+    /// Never: the metric names and labels are static and valid.
+    pub fn new(scrape_token: Option<String>) -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by route and status"),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let durations = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            ),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let websockets = IntGauge::new("websocket_connections", "open /v1/stream connections")
+            .expect("valid metric");
+        let log_position = IntGauge::new(
+            "eventlog_next_position",
+            "the next position the event log assigns (events written)",
+        )
+        .expect("valid metric");
+        let model_position = IntGaugeVec::new(
+            Opts::new(
+                "readmodel_position",
+                "last log position a read model has applied",
+            ),
+            &["model"],
+        )
+        .expect("valid metric");
+        let model_lag = IntGaugeVec::new(
+            Opts::new(
+                "readmodel_lag_events",
+                "events a read model has still to apply",
+            ),
+            &["model"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(durations.clone()),
+            Box::new(websockets.clone()),
+            Box::new(log_position.clone()),
+            Box::new(model_position.clone()),
+            Box::new(model_lag.clone()),
+        ] {
+            registry.register(c).expect("registered once");
+        }
+        Self {
+            registry,
+            requests,
+            durations,
+            websockets,
+            log_position,
+            model_position,
+            model_lag,
+            scrape_token: scrape_token.filter(|t| !t.is_empty()),
+        }
+    }
+
+    fn render(&self, state: &AppState) -> String {
+        let next = state.store().next_position();
+        self.log_position
+            .set(i64::try_from(next).unwrap_or(i64::MAX));
+        let applied = state.interactions.position().map_or(0, |p| p + 1);
+        self.model_position
+            .with_label_values(&["interactions"])
+            .set(i64::try_from(applied).unwrap_or(i64::MAX));
+        self.model_lag
+            .with_label_values(&["interactions"])
+            .set(i64::try_from(next.saturating_sub(applied)).unwrap_or(i64::MAX));
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Counts and times every request by its route template.
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    metrics
+        .requests
+        .with_label_values(&[&method, &route, response.status().as_str()])
+        .inc();
+    metrics
+        .durations
+        .with_label_values(&[&method, &route])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics` (an admin session or the scrape token).
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(ApiError::unauthenticated)?;
+    let scrape_ok = state
+        .metrics
+        .scrape_token
+        .as_deref()
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
+    if !scrape_ok {
+        let session = crate::auth::sessions::check(state.store(), token).await?;
+        let (org, user) = (session.org, session.user);
+        let admin = state
+            .ws
+            .directories
+            .query(&org, move |d: &domain::Directory, _| {
+                d.user(&user).is_some_and(|u| u.role == domain::Role::Admin)
+            })
+            .await?;
+        if !admin {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "admin_only",
+                "metrics are for admins and scrapers",
+            ));
+        }
+    }
+    let body = state.metrics.render(&state);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

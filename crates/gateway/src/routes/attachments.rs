@@ -1,0 +1,349 @@
+//! Attachments.
+//!
+//! - `POST /v1/attachments` (multipart, one file part): stored in the attachment store,
+//!   its type sniffed from the bytes (the name and the client's `Content-Type` are not
+//!   trusted). At most [`MAX_ATTACHMENT_BYTES`]: larger is 413 `attachment_too_large`.
+//!   With `?mms=true` only JPEG, PNG and GIF are accepted (415 `unsupported_media_type`);
+//!   otherwise any file is (unrecognised content as `application/octet-stream`), and the
+//!   MMS check happens when it is posted to a conversation that texts. Answers
+//!   `{attachment_id, id, mime, size}`: `attachment_id` is the content hash that messages
+//!   name, `id` the organization's attachment id that timelines show.
+//! - `GET /v1/attachments/{hash or id}?conversation=<id>`: the bytes, for a participant of
+//!   that conversation when one of its messages references the attachment; 404 otherwise
+//!   (whether it exists or not).
+//! - `GET /v1/carriers/media/{id}/{token}`: the bytes, for the carrier fetching MMS media;
+//!   the signed URL is the credential (see `carriers::media_urls`).
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use carrier::blobs::{AttachmentError, AttachmentPolicy, MMS_IMAGE_TYPES};
+use carrier::media::{prepare_mms_image, MediaError, MMS_MAX_BYTES};
+use domain::conversation::AttachmentRef;
+use domain::limits::{MAX_ATTACHMENTS_PER_MESSAGE, MAX_ATTACHMENT_BYTES, MAX_MMS_IMAGE_BYTES};
+use domain::{AttachmentId, ConversationEvent, ConversationId, OrgId};
+use eventlog::{Direction, StreamName};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::Authenticated;
+use crate::carriers::attachments::{self, AttachmentStored};
+use crate::carriers::CarrierState;
+use crate::error::ApiError;
+use crate::routes::json::ApiQuery;
+
+/// Largest upload body: the file and the multipart framing around it.
+pub const MAX_UPLOAD_BODY: usize = MAX_ATTACHMENT_BYTES as usize + 64 * 1024;
+
+/// Events of a conversation read per page while looking for a reference.
+const SCAN_PAGE: usize = 512;
+
+fn carriers(state: &AppState) -> Result<&CarrierState, ApiError> {
+    state.carriers.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "attachments_unavailable",
+            "this server has no attachment store",
+        )
+    })
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "attachment_too_large",
+        format!("an attachment has at most {MAX_ATTACHMENT_BYTES} bytes"),
+    )
+}
+
+fn refused(e: &AttachmentError) -> ApiError {
+    match e {
+        AttachmentError::TooLarge { .. } => too_large(),
+        AttachmentError::UnsupportedMediaType { .. } => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.code(), e.to_string())
+        }
+        AttachmentError::Empty => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    /// Accept MMS images only.
+    #[serde(default)]
+    pub mms: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Uploaded {
+    /// The content hash (BLAKE3, hex): what messages and `GET` name.
+    pub attachment_id: String,
+    /// The organization's id of the attachment, as timelines show it.
+    pub id: AttachmentId,
+    pub mime: String,
+    pub size: u64,
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large()
+    } else {
+        ApiError::bad_request("invalid_multipart", e.body_text())
+    }
+}
+
+/// `POST /v1/attachments`.
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiQuery(query): ApiQuery<UploadQuery>,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
+    let carriers = carriers(&state)?;
+    let mut field = loop {
+        match multipart.next_field().await.map_err(multipart_error)? {
+            Some(f) if f.file_name().is_some() || f.name() == Some("file") => break f,
+            Some(_) => continue,
+            None => {
+                return Err(ApiError::bad_request(
+                    "missing_file",
+                    "send the file as a multipart part named `file`",
+                ))
+            }
+        }
+    };
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if bytes.len() + chunk.len() > MAX_ATTACHMENT_BYTES as usize {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let policy = if query.mms {
+        AttachmentPolicy::mms_images(MAX_ATTACHMENT_BYTES as usize)
+    } else {
+        AttachmentPolicy::any_type(MAX_ATTACHMENT_BYTES as usize)
+    };
+    policy.check(&bytes).map_err(|e| refused(&e))?;
+    let stored = attachments::store(state.store(), &carriers.blobs, caller.org, bytes).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Uploaded {
+            id: attachments::attachment_id(caller.org, &stored.hash),
+            attachment_id: stored.hash,
+            mime: stored.mime,
+            size: stored.size,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FetchQuery {
+    pub conversation: Option<ConversationId>,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("attachment_not_found", "no such attachment")
+}
+
+/// `GET /v1/attachments/{key}?conversation=<id>`.
+pub async fn fetch(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(key): Path<String>,
+    ApiQuery(query): ApiQuery<FetchQuery>,
+) -> Result<Response, ApiError> {
+    let carriers = carriers(&state)?;
+    let conversation = query.conversation.ok_or_else(|| {
+        ApiError::bad_request(
+            "conversation_required",
+            "name the conversation the attachment is in: ?conversation=<id>",
+        )
+    })?;
+    crate::routes::conversations::visible(&state, &caller, conversation)
+        .await
+        .map_err(|_| not_found())?;
+    let stored = attachments::resolve(state.store(), caller.org, &key).await?;
+    let id = attachments::attachment_id(caller.org, &stored.hash);
+    if !references(&state, conversation, id).await? {
+        return Err(not_found());
+    }
+    let bytes = attachments::read(&carriers.blobs, &stored).await?;
+    Ok(serve(&stored.mime, bytes))
+}
+
+/// Whether a message of `conversation` carries attachment `id` (its stream, newest first).
+async fn references(
+    state: &AppState,
+    conversation: ConversationId,
+    id: AttachmentId,
+) -> Result<bool, ApiError> {
+    let stream =
+        StreamName::from_parts("conversation", conversation).map_err(ApiError::internal)?;
+    let mut from = u64::MAX;
+    loop {
+        let page = eventlog::store::nonblocking::read_stream(
+            state.store(),
+            &stream,
+            from,
+            Direction::Backward,
+            SCAN_PAGE,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        for r in &page {
+            if r.event_type != "MessagePosted" && r.event_type != "InboundReceived" {
+                continue;
+            }
+            let found = match actors::event_codec::decode::<ConversationEvent>(r) {
+                Ok(ConversationEvent::MessagePosted(m)) => m.attachments.iter().any(|a| a.id == id),
+                Ok(ConversationEvent::InboundReceived(m)) => m.media.iter().any(|a| a.id == id),
+                _ => false,
+            };
+            if found {
+                return Ok(true);
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == SCAN_PAGE && last.version > 0 => from = last.version - 1,
+            _ => return Ok(false),
+        }
+    }
+}
+
+/// `GET /v1/carriers/media/{id}/{token}`.
+pub async fn carrier_media(
+    State(state): State<AppState>,
+    Path((id, token)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let carriers = carriers(&state)?;
+    let id: AttachmentId = id.parse().map_err(|_| not_found())?;
+    if !carriers.media.verify(id, &token) {
+        return Err(not_found());
+    }
+    let stored = attachments::lookup(state.store(), id)
+        .await?
+        .ok_or_else(not_found)?;
+    let bytes = attachments::read(&carriers.blobs, &stored).await?;
+    Ok(serve(&stored.mime, bytes))
+}
+
+fn serve(mime: &str, bytes: Vec<u8>) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(mime)
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    if !mime.starts_with("image/") {
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+    }
+    response
+}
+
+fn unsupported_for_mms(mime: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("{mime} cannot be sent by MMS; send a JPEG, PNG or GIF image"),
+    )
+}
+
+/// The attachments a new message names. In a conversation that texts (`texts`) each must
+/// be an image carriers deliver (415 `unsupported_media_type` otherwise).
+///
+/// # Errors
+/// `attachment_not_found` (404), `unsupported_media_type` (415), `too_many` (422).
+pub(crate) async fn named(
+    state: &AppState,
+    org: OrgId,
+    keys: &[String],
+    texts: bool,
+) -> Result<Vec<AttachmentStored>, ApiError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    carriers(state)?;
+    if keys.len() > MAX_ATTACHMENTS_PER_MESSAGE {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many",
+            format!("a message has at most {MAX_ATTACHMENTS_PER_MESSAGE} attachments"),
+        ));
+    }
+    let mut stored = Vec::with_capacity(keys.len());
+    for key in keys {
+        let a = attachments::resolve(state.store(), org, key).await?;
+        if texts && !MMS_IMAGE_TYPES.contains(&a.mime.as_str()) {
+            return Err(unsupported_for_mms(&a.mime));
+        }
+        stored.push(a);
+    }
+    Ok(stored)
+}
+
+/// The references the images will have once resized: their type, at most the MMS size.
+pub(crate) fn as_mms(stored: &[AttachmentStored]) -> Vec<AttachmentRef> {
+    stored
+        .iter()
+        .map(|a| AttachmentRef {
+            size_bytes: a.size.min(MAX_MMS_IMAGE_BYTES),
+            ..a.reference()
+        })
+        .collect()
+}
+
+/// Each image fit for MMS: kept when it is within [`MMS_MAX_BYTES`] and decodes, else
+/// scaled down and re-encoded as JPEG, and the result stored as an attachment of its own.
+///
+/// # Errors
+/// `unsupported_media_type` (415), `image_too_large` (413), `invalid_image` and
+/// `image_not_shrinkable` (422), internal errors.
+pub(crate) async fn mms_ready(
+    state: &AppState,
+    org: OrgId,
+    stored: Vec<AttachmentStored>,
+) -> Result<Vec<AttachmentRef>, ApiError> {
+    let carriers = carriers(state)?;
+    let mut ready = Vec::with_capacity(stored.len());
+    for a in stored {
+        let bytes = attachments::read(&carriers.blobs, &a).await?;
+        let (prepared, bytes) =
+            tokio::task::spawn_blocking(move || (prepare_mms_image(&bytes, MMS_MAX_BYTES), bytes))
+                .await
+                .map_err(ApiError::internal)?;
+        let prepared = prepared.map_err(|e| media_refused(&a.mime, &e))?;
+        if prepared.is_original(&bytes) {
+            ready.push(a.reference());
+        } else {
+            let resized =
+                attachments::store(state.store(), &carriers.blobs, org, prepared.bytes).await?;
+            ready.push(resized.reference());
+        }
+    }
+    Ok(ready)
+}
+
+fn media_refused(mime: &str, e: &MediaError) -> ApiError {
+    match e {
+        MediaError::UnsupportedMediaType { .. } => unsupported_for_mms(mime),
+        MediaError::ImageTooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.code(), e.to_string())
+        }
+        MediaError::InvalidImage { .. } | MediaError::CannotShrink { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+        }
+        MediaError::Encode { .. } => ApiError::internal(e),
+    }
+}

@@ -1,0 +1,103 @@
+//! The search index's fields and its text analyzer.
+//!
+//! Two kinds of documents share one index, told apart by `kind`:
+//! - `message`: one per `MessagePosted` / `InboundReceived`, with its text;
+//! - `conversation`: one per `ConversationStarted`, only so the writer can find a
+//!   conversation's organization for the messages that follow (message events do not
+//!   carry it) from the committed index after a restart.
+
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STORED,
+    STRING,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
+};
+use tantivy::Index;
+
+/// The analyzer of message text: split on anything not alphanumeric, drop tokens longer
+/// than [`MAX_TOKEN_BYTES`], lowercase, fold accents ("Café" finds "cafe"). Digits stay
+/// tokens, so "555-0101" is the phrase "555 0101".
+pub const TEXT_ANALYZER: &str = "switchboard_text";
+
+/// Longer tokens (pasted blobs, long URLs) are not indexed.
+pub const MAX_TOKEN_BYTES: usize = 40;
+
+pub const KIND_MESSAGE: &str = "message";
+pub const KIND_CONVERSATION: &str = "conversation";
+
+/// The fields of the index, resolved once.
+#[derive(Clone, Copy, Debug)]
+pub struct Fields {
+    /// `message` or `conversation` (raw token).
+    pub kind: Field,
+    /// Organization id (raw token, stored).
+    pub org: Field,
+    /// Conversation id (raw token, stored): the visibility filter.
+    pub conv: Field,
+    pub message_id: Field,
+    /// `u:<user id>` or `n:<E.164 number>` (raw token, stored).
+    pub author: Field,
+    /// The message text (analyzed with positions, stored for snippets).
+    pub text: Field,
+    pub seq: Field,
+    pub at_ms: Field,
+    /// Log position (indexed and fast): the sort order and the pagination cursor.
+    pub position: Field,
+}
+
+/// The schema every generation is created with.
+pub fn build() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let kind = b.add_text_field("kind", STRING);
+    let org = b.add_text_field("org", STRING | STORED);
+    let conv = b.add_text_field("conv", STRING | STORED);
+    let message_id = b.add_text_field("message_id", STRING | STORED);
+    let author = b.add_text_field("author", STRING | STORED);
+    let text = b.add_text_field(
+        "text",
+        TextOptions::default()
+            .set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(TEXT_ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            )
+            .set_stored(),
+    );
+    let seq = b.add_u64_field("seq", STORED);
+    let at_ms = b.add_u64_field("at_ms", STORED);
+    let position = b.add_u64_field(
+        "position",
+        NumericOptions::default()
+            .set_indexed()
+            .set_stored()
+            .set_fast(),
+    );
+    (
+        b.build(),
+        Fields {
+            kind,
+            org,
+            conv,
+            message_id,
+            author,
+            text,
+            seq,
+            at_ms,
+            position,
+        },
+    )
+}
+
+/// Registers [`TEXT_ANALYZER`] on `index` (tokenizers are not stored with an index: every
+/// open must register them before indexing, parsing or snippets).
+pub fn register_analyzer(index: &Index) {
+    index.tokenizers().register(
+        TEXT_ANALYZER,
+        TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+            .filter(LowerCaser)
+            .filter(AsciiFoldingFilter)
+            .build(),
+    );
+}

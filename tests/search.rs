@@ -1,0 +1,591 @@
+//! Full-text search over real HTTP and a real log: words found across a direct
+//! conversation, a channel, an inbox conversation and a personal number's External
+//! conversation for exactly those who may see them; pagination; read your writes; bad
+//! queries; and the index built in chunks with reopens (resuming from its commit payload)
+//! equals a fresh build, with no duplicate hits.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actors::process::inbound_router;
+use projections::search::{SearchIndex, SearchWriter};
+use projections::ReadModel;
+use rand::{Rng, SeedableRng};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use testkit::server::{add_user, call, customer_text, TestServer};
+use testkit::texting::{org_with_number, Org};
+
+const INBOX_NUMBER: &str = "+15550102000";
+const DAVE_NUMBER: &str = "+15550103000";
+
+async fn direct(c: &Client, s: &TestServer, token: &str, with: &str) -> String {
+    let (status, v) = call(
+        c.post(s.url("/v1/conversations/direct"))
+            .bearer_auth(token)
+            .json(&json!({ "with": with })),
+    )
+    .await;
+    assert!(status.is_success(), "{v}");
+    v["conversation_id"].as_str().unwrap().to_owned()
+}
+
+async fn channel(c: &Client, s: &TestServer, token: &str, name: &str, members: &[&str]) -> String {
+    let (status, v) = call(
+        c.post(s.url("/v1/conversations/channel"))
+            .bearer_auth(token)
+            .json(&json!({ "name": name, "members": members })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["conversation_id"].as_str().unwrap().to_owned()
+}
+
+/// Posts; the write's position.
+async fn post(c: &Client, s: &TestServer, token: &str, conv: &str, text: &str) -> u64 {
+    let (status, v) = call(
+        c.post(s.url(&format!("/v1/conversations/{conv}/messages")))
+            .bearer_auth(token)
+            .json(&json!({ "text": text })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["position"].as_u64().unwrap()
+}
+
+/// A customer's text routed into its conversation; (conversation, log head).
+async fn inbound(s: &TestServer, org: &Org, to: &str, from: &str, text: &str) -> (String, u64) {
+    let record = customer_text(s, org.id, to, from, text).await;
+    let conv = match inbound_router::route(&s.ws, &record).await.unwrap() {
+        inbound_router::Routed::Recorded(id) => id.to_string(),
+        other => panic!("{other:?}"),
+    };
+    (conv, s.ws.store.next_position() - 1)
+}
+
+/// `GET /v1/search?{query}`, expecting 200.
+async fn search(c: &Client, s: &TestServer, token: &str, query: &str) -> Value {
+    let (status, v) = call(
+        c.get(s.url(&format!("/v1/search?{query}")))
+            .bearer_auth(token),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{query}: {v} (search at {:?}, interactions at {:?})",
+        s.search.position(),
+        s.interactions.position()
+    );
+    v
+}
+
+/// The conversations of the hits, in order.
+fn convs(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["conversation_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn words_are_found_only_where_the_caller_may_look() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let o = org_with_number(&c, &s.base, "ada@search.example", "+15550101000").await;
+    let (alice, alice_t) = add_user(&c, &s, &o.token, "alice@search.example", "101").await;
+    let (bob, bob_t) = add_user(&c, &s, &o.token, "bob@search.example", "102").await;
+    let (carol, carol_t) = add_user(&c, &s, &o.token, "carol@search.example", "103").await;
+    let (dave, dave_t) = add_user(&c, &s, &o.token, "dave@search.example", "104").await;
+
+    // Alice and Bob, directly.
+    let ab = direct(&c, &s, &alice_t, &bob).await;
+    post(
+        &c,
+        &s,
+        &alice_t,
+        &ab,
+        "The zebra crossing on Main St is closed",
+    )
+    .await;
+    post(&c, &s, &bob_t, &ab, "thanks, taking the bridge").await;
+    // A channel of Alice and Carol.
+    let ch = channel(&c, &s, &alice_t, "ops", &[&carol]).await;
+    post(&c, &s, &carol_t, &ch, "Zebra migration meeting at noon").await;
+    // An inbox with Bob and Carol on its team; a customer writes in.
+    let (status, inbox) = call(
+        c.post(s.url("/v1/inboxes"))
+            .bearer_auth(&o.token)
+            .json(&json!({ "name": "Front desk", "number": INBOX_NUMBER })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let inbox = inbox["inbox_id"].as_str().unwrap().to_owned();
+    for u in [&bob, &carol] {
+        let (status, v) = call(
+            c.post(s.url(&format!("/v1/inboxes/{inbox}/members")))
+                .bearer_auth(&o.token)
+                .json(&json!({ "user": u })),
+        )
+        .await;
+        assert!(status.is_success(), "{v}");
+    }
+    let (inbox_conv, _) = inbound(
+        &s,
+        &o,
+        INBOX_NUMBER,
+        "+15557770001",
+        "Where is my zebra plush? Order #4411",
+    )
+    .await;
+    // Dave's own business number; a customer texts him.
+    let (status, v) = call(
+        c.post(s.url("/v1/numbers"))
+            .bearer_auth(&o.token)
+            .json(&json!({ "number": DAVE_NUMBER, "user": dave })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (dave_conv, _) = inbound(
+        &s,
+        &o,
+        DAVE_NUMBER,
+        "+15557770002",
+        "zebra stripes, café au lait",
+    )
+    .await;
+    // Another organization says zebra too.
+    let other = org_with_number(&c, &s.base, "eve@other.example", "+15550201000").await;
+    let (frank, _) = add_user(&c, &s, &other.token, "frank@other.example", "101").await;
+    let ef = direct(&c, &s, &other.token, &frank).await;
+    let head = post(&c, &s, &other.token, &ef, "zebra zebra zebra").await;
+
+    let q = |t: &str| format!("q={t}&after={head}");
+    assert_eq!(
+        sorted(convs(&search(&c, &s, &alice_t, &q("zebra")).await)),
+        sorted(vec![ab.clone(), ch.clone()])
+    );
+    assert_eq!(
+        sorted(convs(&search(&c, &s, &bob_t, &q("zebra")).await)),
+        sorted(vec![ab.clone(), inbox_conv.clone()])
+    );
+    assert_eq!(
+        sorted(convs(&search(&c, &s, &carol_t, &q("zebra")).await)),
+        sorted(vec![ch.clone(), inbox_conv.clone()])
+    );
+    assert_eq!(
+        convs(&search(&c, &s, &dave_t, &q("zebra")).await),
+        vec![dave_conv.clone()]
+    );
+    // The admin is in none of them and not on the inbox's team.
+    assert!(convs(&search(&c, &s, &o.token, &q("zebra")).await).is_empty());
+    // The other organization finds only its own.
+    assert_eq!(
+        convs(&search(&c, &s, &other.token, &q("zebra")).await),
+        vec![ef.clone()]
+    );
+
+    // What a hit carries: newest first, author and name, seq, a highlighted snippet.
+    let v = search(&c, &s, &bob_t, &q("zebra")).await;
+    let first = &v["items"][0];
+    assert_eq!(
+        first["conversation_id"],
+        inbox_conv.as_str(),
+        "newest first: {v}"
+    );
+    assert_eq!(first["author_kind"], "external");
+    assert_eq!(first["author"], "+15557770001");
+    assert_eq!(first["seq"], 1);
+    assert!(
+        first["snippet"]["html"]
+            .as_str()
+            .unwrap()
+            .contains("<b>zebra</b>"),
+        "{v}"
+    );
+    let second = &v["items"][1];
+    assert_eq!(second["author_kind"], "user");
+    assert_eq!(second["author"], alice.as_str());
+    assert_eq!(second["author_name"], "alice@search.example");
+    let text = second["snippet"]["text"].as_str().unwrap();
+    let (a, b) = (
+        second["snippet"]["highlights"][0][0].as_u64().unwrap() as usize,
+        second["snippet"]["highlights"][0][1].as_u64().unwrap() as usize,
+    );
+    assert_eq!(&text[a..b], "zebra");
+    assert!(second["position"].as_u64().unwrap() < first["position"].as_u64().unwrap());
+
+    // Every word must match; phrases; exclusions; case and accents fold; digits are words.
+    assert_eq!(
+        convs(&search(&c, &s, &alice_t, &q("zebra%20noon")).await),
+        vec![ch.clone()]
+    );
+    assert_eq!(
+        convs(&search(&c, &s, &alice_t, &q("%22zebra%20crossing%22")).await),
+        vec![ab.clone()]
+    );
+    assert_eq!(
+        convs(&search(&c, &s, &alice_t, &q("zebra%20-noon")).await),
+        vec![ab.clone()]
+    );
+    assert_eq!(
+        convs(&search(&c, &s, &alice_t, &q("ZEBRA%20MAIN")).await),
+        vec![ab.clone()]
+    );
+    assert_eq!(
+        convs(&search(&c, &s, &dave_t, &q("cafe")).await),
+        vec![dave_conv.clone()]
+    );
+    assert_eq!(
+        convs(&search(&c, &s, &bob_t, &q("4411")).await),
+        vec![inbox_conv.clone()]
+    );
+    assert!(convs(&search(&c, &s, &alice_t, &q("bridge%20zebra")).await).is_empty());
+
+    // Leaving the channel takes its messages out of Carol's search; joining an inbox
+    // team brings its conversations in.
+    let (status, r) = call(
+        c.post(s.url(&format!("/v1/conversations/{ch}/leave")))
+            .bearer_auth(&carol_t),
+    )
+    .await;
+    assert!(status.is_success(), "{r}");
+    let left = r["position"].as_u64().unwrap();
+    assert_eq!(
+        convs(&search(&c, &s, &carol_t, &format!("q=zebra&after={left}")).await),
+        vec![inbox_conv.clone()]
+    );
+    let (status, r) = call(
+        c.post(s.url(&format!("/v1/inboxes/{inbox}/members")))
+            .bearer_auth(&o.token)
+            .json(&json!({ "user": dave })),
+    )
+    .await;
+    assert!(status.is_success(), "{r}");
+    assert_eq!(
+        sorted(convs(&search(&c, &s, &dave_t, "q=zebra").await)),
+        sorted(vec![dave_conv.clone(), inbox_conv.clone()])
+    );
+    let _ = alice;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_walk_every_hit_once_newest_first() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let o = org_with_number(&c, &s.base, "ada@pages.example", "+15550101000").await;
+    let (bob, bob_t) = add_user(&c, &s, &o.token, "bob@pages.example", "102").await;
+    let conv = direct(&c, &s, &o.token, &bob).await;
+    let mut positions = Vec::new();
+    for i in 0..25 {
+        positions.push(post(&c, &s, &o.token, &conv, &format!("alpha report number {i}")).await);
+        if i % 5 == 0 {
+            post(&c, &s, &bob_t, &conv, "something else entirely").await;
+        }
+    }
+    let head = *positions.last().unwrap();
+    positions.reverse();
+
+    let mut seen = Vec::new();
+    let mut before: Option<u64> = None;
+    let mut pages = 0;
+    loop {
+        let mut query = format!("q=alpha&limit=10&after={head}");
+        if let Some(b) = before {
+            query.push_str(&format!("&before={b}"));
+        }
+        let v = search(&c, &s, &bob_t, &query).await;
+        pages += 1;
+        for item in v["items"].as_array().unwrap() {
+            seen.push(item["position"].as_u64().unwrap());
+        }
+        match v["next_before"].as_u64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+        assert!(pages < 10, "the cursor does not end: {v}");
+    }
+    assert_eq!(seen, positions, "every hit once, newest first");
+    assert_eq!(pages, 3);
+    // A page starting inside the range.
+    let v = search(
+        &c,
+        &s,
+        &bob_t,
+        &format!("q=alpha&limit=3&before={}", positions[4]),
+    )
+    .await;
+    let got: Vec<u64> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, positions[5..8].to_vec());
+    // The snippet shows the matching text.
+    assert!(v["items"][0]["snippet"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("alpha report"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_after_a_write_sees_it_and_bad_queries_are_400() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let o = org_with_number(&c, &s.base, "ada@ryw.example", "+15550101000").await;
+    let (bob, bob_t) = add_user(&c, &s, &o.token, "bob@ryw.example", "102").await;
+    let conv = direct(&c, &s, &o.token, &bob).await;
+    // Read your writes: every message is found by the search right after it.
+    for i in 0..20 {
+        let word = format!("w{i}x");
+        let p = post(&c, &s, &o.token, &conv, &format!("note {word}")).await;
+        let v = search(&c, &s, &bob_t, &format!("q={word}&after={p}")).await;
+        assert_eq!(v["items"].as_array().unwrap().len(), 1, "{word}: {v}");
+    }
+    // A position the log has not reached: 503 view_behind with Retry-After.
+    let far = s.ws.store.next_position() + 1_000;
+    let r = c
+        .get(s.url(&format!("/v1/search?q=note&after={far}")))
+        .bearer_auth(&bob_t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "view_behind");
+
+    // Field syntax names no field: "kind:message" is two words (found in no message).
+    let v = search(&c, &s, &bob_t, "q=kind:message").await;
+    assert!(v["items"].as_array().unwrap().is_empty(), "{v}");
+    let v = search(&c, &s, &bob_t, "q=Re:%20note").await;
+    assert!(v["items"].as_array().unwrap().is_empty(), "{v}");
+    post(&c, &s, &o.token, &conv, "Re: the 5:30 call, don't be late").await;
+    let p = post(&c, &s, &o.token, &conv, "unrelated").await;
+    let v = search(&c, &s, &bob_t, &format!("q=re:%205:30%20don't&after={p}")).await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
+
+    // Bad queries: 400 invalid_search (syntax, match-all, ranges, empty, too long).
+    let long = "a".repeat(300);
+    for q in [
+        "q=%22unbalanced",
+        "q=(zebra",
+        "q=*",
+        "q=position:[0%20TO%2010]",
+        "q=",
+        "q=%20%20",
+        "q=!!!",
+        "",
+        &format!("q={long}"),
+    ] {
+        let (status, v) = call(c.get(s.url(&format!("/v1/search?{q}"))).bearer_auth(&bob_t)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {v}");
+        assert_eq!(v["code"], "invalid_search", "{q}: {v}");
+    }
+    for (q, code) in [
+        ("q=note&limit=0", "invalid_limit"),
+        ("q=note&limit=101", "invalid_limit"),
+        ("q=note&before=x", "invalid_query"),
+        ("q=note&nonsense=1", "invalid_query"),
+    ] {
+        let (status, v) = call(c.get(s.url(&format!("/v1/search?{q}"))).bearer_auth(&bob_t)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {v}");
+        assert_eq!(v["code"], code, "{q}: {v}");
+    }
+    // Unauthenticated.
+    let (status, v) = call(c.get(s.url("/v1/search?q=note"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+}
+
+/// Builds the index from the log in chunks of random size, reopening it between chunks
+/// and sometimes feeding events again (as a restart from an older checkpoint would).
+fn build_with_restarts(
+    store: &Arc<dyn eventlog::EventStore>,
+    dir: &std::path::Path,
+    seed: u64,
+) -> (Vec<String>, Option<u64>) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let all = store.read_all_blocking(0, usize::MAX).unwrap();
+    let mut at = 0;
+    while at < all.len() {
+        let index = Arc::new(SearchIndex::open(dir).unwrap());
+        let mut w = SearchWriter::new(index.clone()).unwrap();
+        // It resumes from the payload of its last commit: the last event fed before.
+        assert_eq!(w.checkpoint(), at.checked_sub(1).map(|i| all[i].position));
+        for _ in 0..rng.random_range(1..4) {
+            let n = rng.random_range(1..40).min(all.len() - at);
+            if n == 0 {
+                break;
+            }
+            let from = if at > 0 && rng.random_bool(0.3) {
+                at.saturating_sub(rng.random_range(1..10))
+            } else {
+                at
+            };
+            w.apply_batch(&all[from..at + n]).unwrap();
+            at += n;
+        }
+    }
+    let index = SearchIndex::open(dir).unwrap();
+    (index.dump().unwrap(), index.checkpoint().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_resumes_from_its_commit_payload_without_duplicates() {
+    let s = TestServer::start().await;
+    let c = Client::new();
+    let o = org_with_number(&c, &s.base, "ada@resume.example", "+15550101000").await;
+    let mut users = vec![(o.admin.to_string(), o.token.clone())];
+    for i in 0..3 {
+        users.push(
+            add_user(
+                &c,
+                &s,
+                &o.token,
+                &format!("u{i}@resume.example"),
+                &format!("2{i}0"),
+            )
+            .await,
+        );
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut convs: Vec<(String, Vec<usize>)> = Vec::new();
+    for step in 0..80 {
+        match rng.random_range(0..6) {
+            0 => {
+                let (a, b) = (
+                    rng.random_range(0..users.len()),
+                    rng.random_range(0..users.len()),
+                );
+                if a != b {
+                    convs.push((direct(&c, &s, &users[a].1, &users[b].0).await, vec![a, b]));
+                }
+            }
+            _ if !convs.is_empty() => {
+                let (conv, members) = &convs[rng.random_range(0..convs.len())];
+                let who = members[rng.random_range(0..members.len())];
+                post(&c, &s, &users[who].1, conv, &format!("kiwi message {step}")).await;
+            }
+            _ => {}
+        }
+    }
+    let head = s.ws.store.next_position() - 1;
+    assert!(
+        s.search
+            .wait_for(head, std::time::Duration::from_secs(10))
+            .await
+    );
+    let live = s.search.db().dump().unwrap();
+    let messages = live.iter().filter(|d| d.contains("kiwi message")).count();
+    assert!(messages > 20, "the run posted something: {messages}");
+
+    let store = s.ws.store.clone();
+    let (fresh, chunked) = tokio::task::spawn_blocking(move || {
+        let fresh_dir = tempfile::tempdir().unwrap();
+        let chunked_dir = tempfile::tempdir().unwrap();
+        let index = Arc::new(SearchIndex::open(fresh_dir.path()).unwrap());
+        let mut w = SearchWriter::new(index.clone()).unwrap();
+        let all = store.read_all_blocking(0, usize::MAX).unwrap();
+        w.apply_batch(&all).unwrap();
+        // Feeding everything again adds nothing: it is all at or below the checkpoint.
+        w.apply_batch(&all).unwrap();
+        drop(w);
+        let reopened = SearchIndex::open(fresh_dir.path()).unwrap();
+        assert_eq!(
+            reopened.checkpoint().unwrap(),
+            Some(all.last().unwrap().position)
+        );
+        (
+            reopened.dump().unwrap(),
+            build_with_restarts(&store, chunked_dir.path(), 3),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(live.len(), fresh.len());
+    assert!(live == fresh, "the live index differs from a fresh build");
+    assert!(
+        chunked.0 == fresh,
+        "a build with restarts and repeats differs from a fresh build"
+    );
+    assert_eq!(
+        chunked.1,
+        Some(head),
+        "the chunked build's payload names the last event"
+    );
+    // No duplicate documents: every message id once.
+    let ids: HashSet<&String> = fresh.iter().collect();
+    assert_eq!(ids.len(), fresh.len());
+    // And through the API, every kiwi message exactly once.
+    let admin = &users[0].1;
+    let mut before = None;
+    let mut positions = HashSet::new();
+    loop {
+        let mut query = format!("q=kiwi&limit=100&after={head}");
+        if let Some(b) = before {
+            query.push_str(&format!("&before={b}"));
+        }
+        let v = search(&c, &s, admin, &query).await;
+        for i in v["items"].as_array().unwrap() {
+            assert!(
+                positions.insert(i["position"].as_u64().unwrap()),
+                "duplicate hit {i}"
+            );
+        }
+        match v["next_before"].as_u64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    let admin_convs: Vec<&String> = convs
+        .iter()
+        .filter(|(_, m)| m.contains(&0))
+        .map(|(id, _)| id)
+        .collect();
+    let expected = live
+        .iter()
+        .filter(|d| {
+            d.contains("kiwi message") && admin_convs.iter().any(|id| d.contains(id.as_str()))
+        })
+        .count();
+    assert_eq!(positions.len(), expected);
+    // The server's model, stopped and started again on its directory, resumes from its
+    // commit payload: nothing missing, nothing twice.
+    s.search.close();
+    let root = s.log.dir().join("readmodels");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let restarted = loop {
+        // The stopped runner releases the index's writer lock within a moment.
+        match projections::LiveSearch::start(&root, s.ws.store.clone()) {
+            Ok(l) => break l,
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "cannot reopen: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(restarted.generation(), s.search.generation());
+    assert_eq!(restarted.position(), Some(head), "resumed from the payload");
+    let (conv, members) = &convs[0];
+    let last = post(&c, &s, &users[members[0]].1, conv, "kiwi after restart").await;
+    assert!(
+        restarted
+            .wait_for(last, std::time::Duration::from_secs(10))
+            .await
+    );
+    let after = restarted.db().dump().unwrap();
+    assert_eq!(
+        after.len(),
+        live.len() + 1,
+        "one new document, none repeated"
+    );
+    restarted.close();
+}
