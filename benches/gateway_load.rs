@@ -23,10 +23,24 @@
 //!   and a second run opens a second socket per member so that as many sockets as asked
 //!   get the one message (`gateway.fanout500x2.*`).
 //!
-//! Prints `BENCH` lines (see `main`), the server's and the load generator's CPU use over
-//! the measured window (both share this machine's cores), and every error, non-201 and
-//! socket close. `--perf <file>` runs `perf record -g` on the server over the measured
-//! window.
+//! Prints the `BENCH` lines of issue 5 (`gateway.messages_per_s`, `gateway.send.p50_ms`,
+//! `gateway.send.p99_ms`, `gateway.delivery.p50_ms`, `gateway.delivery.p99_ms`,
+//! `gateway.fanout<N>.p50_ms`/`.p99_ms`) and, to read them by: the `/healthz` baseline and
+//! the ratio to it, frames delivered per second, and the CPU cores used over the measured
+//! window by the server, by this load generator and by everything else on the machine
+//! (they all share its cores). `#` lines give the setup time, accepted messages and frames
+//! per second through the send phase, and every error, non-201, missing delivery, socket
+//! close and server warning (zero when all is well).
+//!
+//! Other flags: `--sockets N` connects only the first N users (the rest still send), to
+//! see what open sockets cost; `--setup-parallel` (16) users created at a time;
+//! `--client-threads` (2) runtime threads of the load generator; `--perf <file>` runs
+//! `perf record -g` on the server over the measured window; `--server-log <file>` keeps
+//! the server's log (level `SWITCHBOARD_LOG`, default `warn`; with
+//! `SWITCHBOARD_LOG=warn,eventlog=debug` the summary counts lagged subscribers).
+//!
+//! Run: `cargo bench --bench gateway_load -- [flags]` (the target lives in the server
+//! package, where `CARGO_BIN_EXE_switchboard` names the freshly built server).
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -71,13 +85,8 @@ impl Server {
                 std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()),
             )
             // The server logs to stdout.
-            .stdout(std::fs::File::create(&log).expect("server log file"))
-            .stderr(
-                std::fs::File::options()
-                    .append(true)
-                    .open(&log)
-                    .expect("server log"),
-            )
+            .stdout(append(&log))
+            .stderr(append(&log))
             .spawn()
             .expect("start switchboard serve");
         Self {
@@ -131,6 +140,14 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn append(path: &std::path::Path) -> std::fs::File {
+    std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("server log file")
 }
 
 /// CPU seconds (user + system) used so far by process `pid`.
