@@ -52,7 +52,7 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 /// reading overlaps applying, and each batch takes every event that arrived while the
 /// previous one was being written (up to [`MAX_BATCH`]): a model whose writes are slow
 /// (a search index commit) falls behind by at most one write, never by one write per
-/// event. `stop` is seen within [`STOP_CHECK`] even when no event comes.
+/// event. `stop` is seen within 100 ms even when no event comes.
 ///
 /// # Errors
 /// The model's errors, or storage errors of the log.

@@ -2,7 +2,7 @@
 //!
 //! The language is tantivy's query grammar restricted to message text: words (all must
 //! match), `"quoted phrases"`, `-excluded` words, `OR`, parentheses. Colons and
-//! apostrophes inside words are read as spaces (see [`normalise`]), so "Re: 5:30" and
+//! apostrophes inside words are read as spaces (`normalise`), so "Re: 5:30" and
 //! "don't" are plain words and no query can name one of the index's internal fields;
 //! range, set, regex, exists and match-all queries are refused, so none lists everything.
 //! Unbalanced quotes or parentheses are a [`InvalidQuery::Syntax`] error.
