@@ -258,12 +258,14 @@ fn main() {
             CarrierSetup::new(CarrierKind::Twilio(fake.carrier()), dir.path(), &base);
         carrier_setup.max_in_flight = concurrency;
         let edge = CarrierEdge::start(&ws, carrier_setup).expect("carrier edge");
-        let views = actors::views::queue_views::QueueViews::new();
+        let queues =
+            projections::LiveQueues::start(&dir.path().join("readmodels"), store.clone())
+                .expect("queue views");
         let interactions =
             projections::LiveInteractions::start(&dir.path().join("readmodels"), store.clone())
                 .expect("read model");
         let app = gateway::router(
-            gateway::AppState::new(ws.clone(), views, interactions.clone())
+            gateway::AppState::new(ws.clone(), queues, interactions.clone())
                 .with_carriers(edge.state.clone()),
         );
         let server = tokio::spawn(async move {

@@ -663,6 +663,7 @@ struct Run {
 async fn run(o: Run) {
     let total = Instant::now();
     let mut server = Server::start();
+    carrier::tls::install_default_provider();
     let c = reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_idle_timeout(None)

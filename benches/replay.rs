@@ -4,9 +4,17 @@
 //! conversations between 1,000 users, mostly messages with some read receipts — plus one
 //! conversation of `--long` (default 100,000) messages, then measures in the same run:
 //! - `replay.read_all.events_per_s`: the baseline, a raw scan of `$all` (no decoding);
-//! - `replay.rebuild.events_per_s`: `replay rebuild interactions` over all of it (decode,
-//!   project, write the read model with checkpoints), and its ratio to the baseline;
+//! - `replay.rebuild.<model>.events_per_s`: `replay rebuild <model>` over all of it, for
+//!   each read model alone (interactions, search, queues: decode, project, write the
+//!   model with its checkpoints);
+//! - `replay.rebuild.events_per_s`: `replay rebuild all`, every read model rebuilt at once
+//!   (one thread each), log events per second of wall-clock time until all are complete,
+//!   and its ratio to the baseline; `replay.rebuild.sequential.events_per_s`: the same
+//!   work one model after the other (events / the sum of the per-model times);
 //! - `replay.conversation100k.s` (and `_jsonl.s`): printing the long conversation.
+//!
+//! `--models search,queues` limits the per-model runs (the all-at-once run always
+//! rebuilds every model).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,6 +73,21 @@ fn conversation(
         }
     }
     out
+}
+
+/// CPU time (user + system) this process has used so far, in seconds (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which ends with ')'): utime and stime are the 12th
+    // and 13th, in clock ticks (100 a second on Linux).
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn append_all(log: &RocksLog, stream: StreamName, events: Vec<EventData>) {
@@ -148,7 +171,7 @@ fn main() {
     );
 
     // Baseline: a raw scan of $all.
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_seconds());
     let mut from = 0;
     let mut n = 0u64;
     loop {
@@ -158,22 +181,72 @@ fn main() {
         n += page.len() as u64;
     }
     let read_rate = n as f64 / t.elapsed().as_secs_f64();
+    eprintln!(
+        "read $all in {:.2} s, {:.2} s of CPU",
+        t.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu
+    );
     bench_line("replay.read_all.events_per_s", read_rate, "events/s");
 
     let readmodels = dir.path().join("readmodels");
     let store: Arc<dyn EventStore> = Arc::new(ro.clone());
-    let report =
-        replay::rebuild::rebuild(store.clone(), &readmodels, "interactions", true, |_, _| {})
+    // Each model alone, one after the other.
+    let mut sequential = 0.0;
+    let only: String = args.get("models", replay::rebuild::MODELS.join(","));
+    for model in replay::rebuild::MODELS
+        .iter()
+        .filter(|m| only.split(',').any(|o| o == **m))
+    {
+        let cpu = cpu_seconds();
+        let report = replay::rebuild::rebuild(store.clone(), &readmodels, model, true, |_, _| {})
             .expect("rebuild");
-    assert_eq!(report.events, events);
+        assert_eq!(report.events, events);
+        eprintln!(
+            "rebuilt {model} in {:.2} s (closing {:.2} s), {:.2} s of CPU (checkpoint {:?})",
+            report.elapsed.as_secs_f64(),
+            report.closing.as_secs_f64(),
+            cpu_seconds() - cpu,
+            report.checkpoint
+        );
+        sequential += report.elapsed.as_secs_f64();
+        bench_line(
+            &format!("replay.rebuild.{model}.events_per_s"),
+            report.events_per_s(),
+            "events/s",
+        );
+    }
+    // Every model at once, as `replay rebuild all` does: the time until all are live.
+    let cpu = cpu_seconds();
+    let all = replay::rebuild::rebuild_all(store.clone(), &readmodels, true, |_, _, _| {})
+        .expect("rebuild all");
+    assert_eq!(all.events(), events);
+    eprintln!(
+        "rebuilt all in {:.2} s, {:.2} s of CPU",
+        all.elapsed.as_secs_f64(),
+        cpu_seconds() - cpu
+    );
+    for r in &all.models {
+        eprintln!(
+            "  in rebuild all: {} {:.2} s (closing {:.2} s, {:.0} events/s)",
+            r.model,
+            r.elapsed.as_secs_f64(),
+            r.closing.as_secs_f64(),
+            r.events_per_s()
+        );
+    }
     bench_line(
         "replay.rebuild.events_per_s",
-        report.events_per_s(),
+        all.events_per_s(),
+        "events/s",
+    );
+    bench_line(
+        "replay.rebuild.sequential.events_per_s",
+        events as f64 / sequential,
         "events/s",
     );
     bench_line(
         "replay.rebuild.ratio_to_read_all",
-        report.events_per_s() / read_rate,
+        all.events_per_s() / read_rate,
         "x",
     );
 

@@ -15,11 +15,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use actors::event_codec;
-use actors::process::outbox::{message_outbox_id, outbox_stream, OutboxRecord};
+use actors::process::outbox::{
+    message_outbox_id, outbox_stream, OutboxRecord, RECOVERY_CHECKPOINT,
+};
 use domain::conversation::{DeliveryStatus, DeliveryUpdated};
 use domain::{ConversationEvent, ConversationId, MessageId, PhoneNumber};
 use eventlog::{Direction, EventStore, LogOptions, RocksLog, StreamName};
-use reqwest::Client;
 use testkit::fake_twilio::{FakeTwilio, ACCOUNT_SID, AUTH_TOKEN};
 use testkit::texting;
 
@@ -96,7 +97,7 @@ async fn crash_mid_send(
 ) -> (ConversationId, MessageId) {
     fake.set_hang(true);
     let (child, base) = start_child(dir, fake, grace_ms);
-    let c = Client::new();
+    let c = testkit::http();
     let org = texting::org_with_number(&c, &base, "ada@crash.example", OUR).await;
     let id = texting::start_external(&c, &base, &org, OUR, CUSTOMER).await;
     let message = texting::post_text(&c, &base, &org, id, "sent exactly once?").await;
@@ -110,7 +111,23 @@ async fn crash_mid_send(
         "{records:?}"
     );
     assert!(deliveries(dir, id, message).is_empty());
+    // The recovery low-water mark has not passed the open text.
+    assert!(recovery_mark(dir) <= prepared_at(dir, message));
     (id, message)
+}
+
+/// Where the next start reads the outbox from.
+fn recovery_mark(dir: &Path) -> u64 {
+    let log = RocksLog::open_read_only(dir.join("log")).unwrap();
+    log.read_checkpoint_blocking(RECOVERY_CHECKPOINT)
+        .unwrap()
+        .unwrap_or(0)
+}
+
+/// The position of the text's `SmsPrepared`.
+fn prepared_at(dir: &Path, message: MessageId) -> u64 {
+    let id = message_outbox_id(message, &PhoneNumber::parse(CUSTOMER).unwrap());
+    read(dir, &outbox_stream(id))[0].position
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,11 +177,27 @@ async fn after_a_crash_mid_send_the_carriers_report_confirms_the_text_once() {
         .collect();
     assert_eq!(accepted, [(sent.sid.clone(), "status_callback".to_owned())]);
 
-    // More restarts send nothing more.
+    // More restarts send nothing more, and read the outbox only from past this text: it
+    // is finished, so the low-water mark moved beyond it.
     let (child, _) = start_child(dir.path(), &fake, 60_000);
     tokio::time::sleep(Duration::from_millis(800)).await;
     kill(child);
     assert_eq!(fake.sent().len(), 1);
+    let last = read(
+        dir.path(),
+        &outbox_stream(message_outbox_id(
+            message,
+            &PhoneNumber::parse(CUSTOMER).unwrap(),
+        )),
+    )
+    .last()
+    .unwrap()
+    .position;
+    assert!(
+        recovery_mark(dir.path()) > last,
+        "mark {} is past the finished text ({last})",
+        recovery_mark(dir.path())
+    );
     let log = RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap();
     assert!(log.verify_all_blocking().unwrap().is_ok());
 }

@@ -190,7 +190,7 @@ fn the_test_signer_matches_twilios_documented_example() {
 async fn a_text_goes_out_through_twilio_and_status_callbacks_only_move_it_forward() {
     let fake = FakeTwilio::start().await;
     let s = twilio_server(&fake).await;
-    let c = Client::new();
+    let c = testkit::http();
     let org = org_with_number(&c, &s, "ada@out.example", OUR).await;
     let id = start_external(&c, &s, &org, CUSTOMER).await;
     let message = post_text(&c, &s, &org, id, "Your order is ready ☕").await;
@@ -292,10 +292,85 @@ async fn a_text_goes_out_through_twilio_and_status_callbacks_only_move_it_forwar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn texts_and_media_go_over_https_to_a_carrier_whose_root_is_trusted() {
+    let fake = FakeTwilio::start_tls().await;
+    assert!(fake.base.starts_with("https://127.0.0.1:"), "{}", fake.base);
+
+    // Without the extra root the certificate is refused: the call fails (retryable, as
+    // any connection failure) and no request reached the carrier.
+    let untrusting = carrier::twilio::TwilioCarrier::new(carrier::twilio::TwilioConfig {
+        extra_roots_pem: None,
+        ..fake.config()
+    })
+    .unwrap();
+    let err = untrusting
+        .send_sms(&carrier::OutboundSms {
+            idempotency_key: "tls-probe".into(),
+            from: OUR.into(),
+            to: CUSTOMER.into(),
+            body: "never sent".into(),
+            media: Vec::new(),
+            status_callback: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(
+        err.message().to_ascii_lowercase().contains("certificate"),
+        "{}",
+        err.message()
+    );
+    assert!(fake.sent().is_empty());
+
+    // Trusting it (`--twilio-ca-file`): the text goes out over TLS and is accepted.
+    let s = twilio_server(&fake).await;
+    let c = testkit::http();
+    let org = org_with_number(&c, &s, "ada@tls.example", OUR).await;
+    let id = start_external(&c, &s, &org, CUSTOMER).await;
+    let message = post_text(&c, &s, &org, id, "sent over TLS").await;
+    let sent = nth_sent(&fake, 1).await;
+    assert!(sent.authorized);
+    assert_eq!(sent.get("Body"), Some("sent over TLS"));
+    delivered_as(&s, id, message, CUSTOMER, DeliveryStatus::Queued).await;
+    assert_eq!(
+        delivery_updates(&s, id, message)[0]
+            .carrier_message_id
+            .as_deref(),
+        Some(sent.sid.as_str())
+    );
+
+    // Inbound MMS media is fetched from the carrier over TLS too.
+    let png = png(8, 8);
+    let media_url = fake.serve_media("MEtls.png", png.clone(), "image/png");
+    assert!(media_url.starts_with("https://"));
+    let params = FakeTwilio::inbound_params(
+        "SMtlsinbound0001",
+        CUSTOMER,
+        OUR,
+        "photo over TLS",
+        &[(&media_url, "image/png")],
+    );
+    let r = fake
+        .post_signed(&s.url("/v1/carriers/twilio/inbound"), &params, None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    eventually("the MMS is in the conversation with its image", || async {
+        conversation_events(&s, id).iter().any(|e| {
+            matches!(e, ConversationEvent::InboundReceived(m)
+                if m.text == "photo over TLS"
+                    && m.media.len() == 1
+                    && m.media[0].mime == "image/png"
+                    && m.media[0].size_bytes == png.len() as u64)
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failures_and_undelivered_reports_carry_the_carriers_code() {
     let fake = FakeTwilio::start().await;
     let s = twilio_server(&fake).await;
-    let c = Client::new();
+    let c = testkit::http();
     let org = org_with_number(&c, &s, "ada@codes.example", OUR).await;
     let id = start_external(&c, &s, &org, CUSTOMER).await;
 
@@ -342,7 +417,7 @@ async fn failures_and_undelivered_reports_carry_the_carriers_code() {
 async fn a_carrier_outage_is_retried_until_the_text_goes_out() {
     let fake = FakeTwilio::start().await;
     let s = twilio_server(&fake).await;
-    let c = Client::new();
+    let c = testkit::http();
     let org = org_with_number(&c, &s, "ada@outage.example", OUR).await;
     let id = start_external(&c, &s, &org, CUSTOMER).await;
     fake.fail_next(&[503, 503, 429]);
@@ -382,7 +457,7 @@ async fn a_carrier_outage_is_retried_until_the_text_goes_out() {
 async fn one_slow_text_does_not_hold_up_the_others() {
     let fake = FakeTwilio::start().await;
     let s = twilio_server(&fake).await;
-    let c = Client::new();
+    let c = testkit::http();
     let org = org_with_number(&c, &s, "ada@slow.example", OUR).await;
     let slow = start_external(&c, &s, &org, CUSTOMER).await;
     let fast = start_external(&c, &s, &org, VENDOR).await;
@@ -399,7 +474,7 @@ async fn one_slow_text_does_not_hold_up_the_others() {
 async fn an_inbound_mms_is_stored_deduplicated_and_served_to_participants_only() {
     let fake = FakeTwilio::start().await;
     let s = twilio_server(&fake).await;
-    let c = Client::new();
+    let c = testkit::http();
     let org = org_with_number(&c, &s, "ada@in.example", OUR).await;
     let (_, outsider) = add_user(&c, &s, &org.token, "eve@in.example", "101").await;
     let other = org_with_number(&c, &s, "zed@other.example", "+15550100999").await;
@@ -490,10 +565,105 @@ async fn an_inbound_mms_is_stored_deduplicated_and_served_to_participants_only()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inbound_media_that_cannot_be_fetched_never_costs_the_text() {
+    let fake = FakeTwilio::start().await;
+    let s = twilio_server(&fake).await;
+    let c = testkit::http();
+    let org = org_with_number(&c, &s, "ada@media.example", OUR).await;
+    let (_, outsider) = add_user(&c, &s, &org.token, "eve@media.example", "101").await;
+    let good = fake.serve_media("MEgood.png", png(4, 4), "image/png");
+    let missing = fake.fail_media("MEmissing.jpg", 404);
+    let broken = fake.fail_media("MEbroken.jpg", 500);
+    let page = fake.serve_media(
+        "MEpage.png",
+        b"<html><body>Service unavailable</body></html>".to_vec(),
+        "text/html",
+    );
+    let inbound = s.url("/v1/carriers/twilio/inbound");
+    let params = FakeTwilio::inbound_params(
+        "SMmediafail0001",
+        CUSTOMER,
+        OUR,
+        "four pictures",
+        &[
+            (&good, "image/png"),
+            (&missing, "image/jpeg"),
+            (&broken, "image/jpeg"),
+            (&page, "image/png"),
+        ],
+    );
+    let r = fake.post_signed(&inbound, &params, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Transient failures were retried (404: Twilio's media may not be ready yet); a body
+    // that is not what it claims was not.
+    assert_eq!(fake.media_requests("MEmissing.jpg"), 3);
+    assert_eq!(fake.media_requests("MEbroken.jpg"), 3);
+    assert_eq!(fake.media_requests("MEpage.png"), 1);
+
+    let id = external(&org, CUSTOMER);
+    let received = || {
+        conversation_events(&s, id)
+            .into_iter()
+            .find_map(|e| match e {
+                ConversationEvent::InboundReceived(m) if m.text == "four pictures" => Some(m),
+                _ => None,
+            })
+    };
+    eventually("the text is recorded", || async { received().is_some() }).await;
+    let m = received().unwrap();
+    let mimes: Vec<&str> = m.media.iter().map(|a| a.mime.as_str()).collect();
+    let unavailable = gateway::carriers::attachments::UNAVAILABLE_MIME;
+    assert_eq!(mimes, ["image/png", unavailable, unavailable, unavailable]);
+    assert!(m.media[1..].iter().all(|a| a.size_bytes == 0));
+
+    // Participants see why; others see nothing.
+    let get = |token: &str, key: String| {
+        c.get(s.url(&format!("/v1/attachments/{key}?conversation={id}")))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    let r = get(&org.token, m.media[0].id.to_string()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for (a, why) in m.media[1..]
+        .iter()
+        .zip(["HTTP 404", "HTTP 500", "claimed image/png"])
+    {
+        let r = get(&org.token, a.id.to_string()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::GONE);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "media_unavailable");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(why), "{message}");
+        assert_eq!(
+            get(&outsider, a.id.to_string()).await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    // A picture-only MMS whose picture cannot be had is still a message.
+    let params = FakeTwilio::inbound_params(
+        "SMmediafail0002",
+        CUSTOMER,
+        OUR,
+        "",
+        &[(&missing, "image/jpeg")],
+    );
+    let r = fake.post_signed(&inbound, &params, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    eventually("the empty-text MMS is recorded", || async {
+        conversation_events(&s, id).iter().any(|e| {
+            matches!(e, ConversationEvent::InboundReceived(m)
+                if m.text.is_empty() && m.media.len() == 1 && m.media[0].mime == unavailable)
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stop_withholds_texts_start_resumes_them_and_help_is_answered() {
     let fake = FakeTwilio::start().await;
     let s = twilio_server(&fake).await;
-    let c = Client::new();
+    let c = testkit::http();
     let org = org_with_number(&c, &s, "ada@stop.example", OUR).await;
     let inbound = s.url("/v1/carriers/twilio/inbound");
     let text_in = |sid: &'static str, from: &'static str, body: &'static str| {
@@ -560,6 +730,76 @@ async fn stop_withholds_texts_start_resumes_them_and_help_is_answered() {
     assert_eq!(help.get("To"), Some(CUSTOMER));
     assert_eq!(help.get("From"), Some(OUR));
     assert_eq!(help.get("Body"), Some("Acme: reply STOP to opt out."));
+    // The answer is in the conversation, right after the HELP, as our number's message,
+    // and its delivery is recorded like any text's.
+    let auto_reply = |s: &TestServer| {
+        conversation_events(s, id)
+            .into_iter()
+            .filter_map(|e| match e {
+                ConversationEvent::AutoReplyPosted(r) => Some(r),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    eventually("the HELP answer is recorded", || async {
+        !auto_reply(&s).is_empty()
+    })
+    .await;
+    let reply = auto_reply(&s).remove(0);
+    assert_eq!(reply.from, number(OUR));
+    assert_eq!(reply.text, "Acme: reply STOP to opt out.");
+    let events = conversation_events(&s, id);
+    let at = events
+        .iter()
+        .position(|e| matches!(e, ConversationEvent::AutoReplyPosted(_)))
+        .unwrap();
+    assert!(
+        matches!(&events[at - 1], ConversationEvent::InboundReceived(m)
+            if m.text == "help" && m.message_id == reply.reply_to),
+        "{:?}",
+        events[at - 1]
+    );
+    assert!(matches!(&events[at + 1], ConversationEvent::SmsRequested(r)
+        if r.message_id == reply.message_id && r.to == number(CUSTOMER) && r.from == number(OUR)));
+    delivered_as(&s, id, reply.message_id, CUSTOMER, DeliveryStatus::Queued).await;
+    assert_eq!(
+        delivery_updates(&s, id, reply.message_id)[0]
+            .carrier_message_id
+            .as_deref(),
+        Some(help.sid.as_str())
+    );
+    assert!(fake
+        .callback(&help, "delivered", None, None)
+        .await
+        .is_success());
+    delivered_as(
+        &s,
+        id,
+        reply.message_id,
+        CUSTOMER,
+        DeliveryStatus::Delivered,
+    )
+    .await;
+    // Agents see it in the history.
+    let (status, history) = call(
+        c.get(s.url(&format!("/v1/conversations/{id}/messages")))
+            .bearer_auth(&org.token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let items = history["items"].as_array().unwrap();
+    let shown = items
+        .iter()
+        .find(|i| i["type"] == "auto_reply")
+        .unwrap_or_else(|| panic!("{history}"));
+    assert_eq!(shown["from"], OUR);
+    assert_eq!(shown["text"], "Acme: reply STOP to opt out.");
+    assert_eq!(shown["message_id"], reply.message_id.to_string());
+    // Twilio retries the HELP webhook: still one answer, sent once.
+    text_in("SMhelp0001", CUSTOMER, "help").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(auto_reply(&s).len(), 1);
+    assert_eq!(fake.sent().len(), 2);
 
     // START opts back in.
     text_in("SMstart0001", CUSTOMER, "START").await;
@@ -619,7 +859,7 @@ async fn upload(
 async fn a_large_image_goes_out_as_mms_within_600_kb_and_non_images_are_refused() {
     let fake = FakeTwilio::start().await;
     let s = twilio_server(&fake).await;
-    let c = Client::new();
+    let c = testkit::http();
     let org = org_with_number(&c, &s, "ada@mms.example", OUR).await;
     let id = start_external(&c, &s, &org, CUSTOMER).await;
 
@@ -641,6 +881,52 @@ async fn a_large_image_goes_out_as_mms_within_600_kb_and_non_images_are_refused(
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
+    // The poster can fetch what the message carries at once (the reference index waits
+    // for itself); the original upload is not in any message, and another conversation of
+    // the organization does not reference the image.
+    let posted = conversation_events(&s, id)
+        .into_iter()
+        .find_map(|e| match e {
+            ConversationEvent::MessagePosted(m) if m.text == "see attached" => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    let attached = posted.attachments[0].id;
+    let fetch = |key: String, conversation: ConversationId| {
+        c.get(s.url(&format!(
+            "/v1/attachments/{key}?conversation={conversation}"
+        )))
+        .bearer_auth(org.token.clone())
+        .send()
+    };
+    let r = fetch(attached.to_string(), id).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[reqwest::header::CONTENT_TYPE], "image/jpeg");
+    assert_eq!(
+        fetch(hash.clone(), id).await.unwrap().status(),
+        StatusCode::NOT_FOUND,
+        "the unresized upload is in no message"
+    );
+    let elsewhere = start_external(&c, &s, &org, VENDOR).await;
+    assert_eq!(
+        fetch(attached.to_string(), elsewhere)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // The index is durable: the attachment's stream names the conversation.
+    let index = events(
+        &s,
+        &StreamName::from_parts(
+            gateway::carriers::attachments::ATTACHMENT_CATEGORY,
+            attached,
+        )
+        .unwrap(),
+    );
+    assert!(index
+        .iter()
+        .any(|r| r.event_id == gateway::carriers::attachments::reference_event_id(attached, id)));
     let sent = nth_sent(&fake, 1).await;
     let urls = sent.all("MediaUrl");
     assert_eq!(urls.len(), 1);
@@ -745,7 +1031,7 @@ async fn the_simulator_path_end_to_end_through_switchboards_routes() {
         setup.help_text = Some("Acme help".into());
     })
     .await;
-    let c = Client::new();
+    let c = testkit::http();
     let org = org_with_number(&c, &s, "ada@sim.example", OUR).await;
     let (_, member) = add_user(&c, &s, &org.token, "bob@sim.example", "101").await;
 
@@ -861,6 +1147,26 @@ async fn the_simulator_path_end_to_end_through_switchboards_routes() {
         sim.outbound()
             .iter()
             .any(|m| m.body == "Acme help" && m.to == CUSTOMER)
+    })
+    .await;
+    // Recorded in the conversation, its delivery followed (this customer's texts are
+    // held at the simulator now: sent, not delivered).
+    eventually("the help reply is recorded and sent", || async {
+        let reply = conversation_events(&s, id)
+            .into_iter()
+            .find_map(|e| match e {
+                ConversationEvent::AutoReplyPosted(r) => Some(r),
+                _ => None,
+            });
+        match reply {
+            Some(r) => {
+                r.text == "Acme help"
+                    && delivery(&s, id, r.message_id, CUSTOMER)
+                        .await
+                        .is_some_and(|d| d.stage() >= DeliveryStatus::Sent.stage())
+            }
+            None => false,
+        }
     })
     .await;
 }

@@ -41,7 +41,7 @@ async fn status_of(r: reqwest::RequestBuilder) -> (StatusCode, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_are_personal_or_shared_by_the_directory_rules() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let o = org_with_number(&c, &s.base, "ada@contacts.example", ADMIN_NUMBER).await;
     let (_, alice_t) = add_user(&c, &s, &o.token, "alice@contacts.example", "101").await;
     let (_, bob_t) = add_user(&c, &s, &o.token, "bob@contacts.example", "102").await;
@@ -362,7 +362,7 @@ async fn name_of(c: &Client, s: &TestServer, token: &str, number: &str) -> (Stat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contact_search_covers_phonebook_directory_and_recent_numbers() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let o = org_with_number(&c, &s.base, "ada@find.example", ADMIN_NUMBER).await;
     let (_, alice_t) = add_user(&c, &s, &o.token, "alice@find.example", "101").await;
     let (status, v) = call(c.post(s.url("/v1/users")).bearer_auth(&o.token).json(&json!({

@@ -176,6 +176,98 @@ async fn rehydration_after_restart_equals_the_state_before() {
     assert_eq!(out.version, Some(22));
 }
 
+/// Many commands on one busy conversation at once: the actor decides them in order and
+/// pipelines their appends. A second writer outside the actor (another `Core` on the same
+/// stream) breaks the chain mid-burst: the appends decided on the stale state fail with a
+/// version conflict, the actor reloads and retries them, and every command still lands
+/// exactly once, with the replies' versions and positions those of the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_commands_land_once_in_order_even_with_a_foreign_writer() {
+    let world = ActorWorld::new(ActorConfig::default());
+    let reg = world.conversations().clone();
+    let org = OrgId::random();
+    let (id, users) = busy_channel(&reg, org).await;
+    let store = world.log.store();
+    let stream = StreamName::from_parts("conversation", id).unwrap();
+    let post = |i: usize| ConversationCommand::PostMessage {
+        message_id: MessageId::random(),
+        text: format!("burst {i}"),
+        attachments: Vec::new(),
+        from: None,
+        facts: ActorFacts::default(),
+        opted_out: BTreeSet::new(),
+    };
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let (reg, cmd) = (reg.clone(), post(i));
+            let meta = CommandMeta::user(org, users[i % 3], Role::Member, 1_000 + i as u64);
+            tokio::spawn(async move {
+                reg.execute(&id, meta.issue(cmd), ExecuteOptions::default())
+                    .await
+            })
+        })
+        .collect();
+    let mut foreign =
+        Core::<Conversation>::load(store.clone(), stream.clone(), ActorConfig::default())
+            .await
+            .unwrap();
+    let meta = CommandMeta::user(org, users[0], Role::Member, 5_000);
+    loop {
+        // The foreign core may itself be behind; `execute` catches up and retries.
+        match foreign
+            .execute(&meta.issue(post(9_999)), &ExecuteOptions::default())
+            .await
+        {
+            Ok(_) => break,
+            Err(CommandError::Actor(ActorError::Conflict)) => continue,
+            Err(e) => panic!("foreign writer failed: {e}"),
+        }
+    }
+    let mut replies = Vec::new();
+    for t in tasks {
+        let out = t.await.unwrap().expect("every command lands");
+        assert_eq!(out.events.len(), 1);
+        replies.push((out.version.unwrap(), out.position.unwrap()));
+    }
+    // If the foreign post came after the burst, the actor has not seen it yet; its next
+    // command conflicts, catches up and lands.
+    let last = CommandMeta::user(org, users[1], Role::Member, 6_000).issue(post(10_000));
+    let out = reg
+        .execute(&id, last, ExecuteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(out.version, Some(22 + 400 + 1));
+    let records = store
+        .read_stream_blocking(&stream, 0, Direction::Forward, 100_000)
+        .unwrap();
+    assert_eq!(
+        records.len() - 1,
+        22 + 400 + 1,
+        "start, 20 posts, a read, the burst, the foreign post"
+    );
+    for (version, position) in &replies {
+        assert_eq!(
+            records[*version as usize].position, *position,
+            "reply names the log's event"
+        );
+    }
+    let mut versions: Vec<u64> = replies.iter().map(|r| r.0).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(versions.len(), 400, "one version per command");
+    let events: Vec<ConversationEvent> = records
+        .iter()
+        .map(|r| actors::event_codec::decode(r).unwrap())
+        .collect();
+    let (live, version) = state_of(&reg, id).await;
+    assert_eq!(version, Some(records.len() as u64 - 1));
+    assert_eq!(
+        Conversation::replay(events.iter()),
+        live,
+        "the actor's state is the log's"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passivated_actor_rehydrates_to_the_same_state() {
     let world = ActorWorld::new(quick_passivation());

@@ -36,7 +36,7 @@ async fn bootstrap(c: &Client, s: &TestServer, email: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_then_login_logout_and_me() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let created = bootstrap(&c, &s, "Ada@Acme.example").await;
     let token = created["token"].as_str().unwrap().to_owned();
 
@@ -98,7 +98,7 @@ async fn bootstrap_then_login_logout_and_me() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_and_unknown_email_look_the_same() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     bootstrap(&c, &s, "bob@clinic.example").await;
     for (email, password) in [
         ("bob@clinic.example", "not the right password"),
@@ -122,7 +122,7 @@ async fn wrong_password_and_unknown_email_look_the_same() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_or_forged_tokens_are_refused_with_a_json_code() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let created = bootstrap(&c, &s, "carol@shop.example").await;
     let token = created["token"].as_str().unwrap();
     let (id, _) = token.split_once('.').unwrap();
@@ -145,7 +145,7 @@ async fn missing_or_forged_tokens_are_refused_with_a_json_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     bootstrap(&c, &s, "dan@taken.example").await;
     let before = s.ws.store.next_position();
     let mut weak = bootstrap_body("eve@new.example");
@@ -217,7 +217,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_guessing_is_rate_limited_with_retry_after() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     bootstrap(&c, &s, "frank@limits.example").await;
     let guess = json!({ "email": "frank@limits.example", "password": "not the password!" });
     let mut limited = None;
@@ -253,7 +253,7 @@ async fn password_guessing_is_rate_limited_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_carries_a_request_id() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let r = c.get(s.url("/healthz")).send().await.unwrap();
     let id = r.headers().get("x-request-id").expect("an id is assigned");
     assert!(uuid::Uuid::try_parse(id.to_str().unwrap()).is_ok());

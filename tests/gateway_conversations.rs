@@ -49,7 +49,7 @@ async fn member(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_users_talk_directly() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let acme = org(&c, &s, "admin@acme.example").await;
     let (bob, bob_token) = member(&c, &s, &acme.admin_token, "bob@acme.example", "101").await;
     let (_, carol_token) = member(&c, &s, &acme.admin_token, "carol@acme.example", "102").await;
@@ -157,7 +157,7 @@ async fn two_users_talk_directly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_organizations_and_members_get_nothing() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let acme = org(&c, &s, "admin@acme2.example").await;
     let globex = org(&c, &s, "admin@globex.example").await;
     let (bob, bob_token) = member(&c, &s, &acme.admin_token, "bob@acme2.example", "101").await;
@@ -219,7 +219,7 @@ async fn other_organizations_and_members_get_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_with_members_who_join_add_and_leave() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let acme = org(&c, &s, "admin@chan.example").await;
     let (bob, bob_token) = member(&c, &s, &acme.admin_token, "bob@chan.example", "101").await;
     let (carol, carol_token) = member(&c, &s, &acme.admin_token, "carol@chan.example", "102").await;
@@ -292,4 +292,502 @@ async fn a_channel_with_members_who_join_add_and_leave() {
     let (status, _) = call(c.get(url("messages")).bearer_auth(&carol_token)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let _ = carol;
+}
+
+/// Sends `r`, expects a refusal with `status` and `code`, and checks nothing was written.
+async fn refused(
+    s: &TestServer,
+    r: reqwest::RequestBuilder,
+    status: StatusCode,
+    code: &str,
+) -> serde_json::Value {
+    let before = s.ws.store.next_position();
+    let (got, body) = call(r).await;
+    assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{body}");
+    assert_eq!(
+        s.ws.store.next_position(),
+        before,
+        "a refusal wrote: {body}"
+    );
+    body
+}
+
+const GROUP_LINE: &str = "+15550501000";
+const UNREGISTERED_LINE: &str = "+15550502000";
+const CUSTOMER: &str = "+15557770001";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_group_with_calls_and_a_renamed_channel() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let acme = org(&c, &s, "admin@group.example").await;
+    let admin = &acme.admin_token;
+    let (bob, bob_token) = member(&c, &s, admin, "bob@group.example", "101").await;
+    let (carol, carol_token) = member(&c, &s, admin, "carol@group.example", "102").await;
+    let globex = org(&c, &s, "admin@globex-group.example").await;
+    for (number, registered) in [(GROUP_LINE, true), (UNREGISTERED_LINE, false)] {
+        let (status, v) = call(
+            c.post(s.url("/v1/numbers"))
+                .bearer_auth(admin)
+                .json(&json!({ "number": number, "user": bob, "sms_registered": registered })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+
+    // Bob starts a group from his line with Carol and a customer; a retry with the same
+    // Idempotency-Key answers the same group and writes nothing.
+    let groups = s.url("/v1/conversations/group");
+    let key = "0b8f3c2e-6a1d-4f7e-9c3b-5d2a1e0f9b8c";
+    let body = json!({ "from": GROUP_LINE, "users": [carol], "externals": [CUSTOMER] });
+    let (status, started) = call(
+        c.post(&groups)
+            .bearer_auth(&bob_token)
+            .header("Idempotency-Key", key)
+            .json(&body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let group = started["conversation_id"].as_str().unwrap().to_owned();
+    let before = s.ws.store.next_position();
+    let (status, again) = call(
+        c.post(&groups)
+            .bearer_auth(&bob_token)
+            .header("Idempotency-Key", key)
+            .json(&body),
+    )
+    .await;
+    assert_eq!(
+        (status, &again["conversation_id"]),
+        (StatusCode::CREATED, &started["conversation_id"])
+    );
+    assert_eq!(
+        s.ws.store.next_position(),
+        before,
+        "the retry wrote nothing"
+    );
+    // Bob writes (texting from his line); Carol sees it; the admin, not a member, does not.
+    let url = |p: &str| s.url(&format!("/v1/conversations/{group}/{p}"));
+    let (status, v) = call(
+        c.post(url("messages"))
+            .bearer_auth(&bob_token)
+            .json(&json!({ "text": "hello everyone" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (status, h) = call(c.get(url("messages")).bearer_auth(&carol_token)).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert_eq!(h["items"][0]["text"], "hello everyone");
+    refused(
+        &s,
+        c.get(url("messages")).bearer_auth(admin),
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+    )
+    .await;
+
+    // Refusals, each writing nothing.
+    let start =
+        |token: &str, body: serde_json::Value| c.post(&groups).bearer_auth(token).json(&body);
+    let cases = [
+        (
+            &carol_token,
+            json!({ "from": GROUP_LINE, "users": [bob], "externals": [CUSTOMER] }),
+            StatusCode::CONFLICT,
+            "from_number_not_assigned_to_you",
+        ),
+        (
+            &bob_token,
+            json!({ "from": UNREGISTERED_LINE, "users": [carol], "externals": [CUSTOMER] }),
+            StatusCode::CONFLICT,
+            "from_number_not_sms_registered",
+        ),
+        (
+            &bob_token,
+            json!({ "from": GROUP_LINE, "users": [carol], "externals": [] }),
+            StatusCode::CONFLICT,
+            "group_needs_external",
+        ),
+        (
+            &bob_token,
+            json!({ "from": GROUP_LINE, "users": [], "externals": [CUSTOMER] }),
+            StatusCode::CONFLICT,
+            "group_too_small",
+        ),
+        (
+            &bob_token,
+            json!({ "from": GROUP_LINE, "users": [carol], "externals": [GROUP_LINE] }),
+            StatusCode::CONFLICT,
+            "external_is_our_number",
+        ),
+        (
+            &bob_token,
+            json!({ "from": GROUP_LINE, "users": [uuid::Uuid::new_v4()], "externals": [CUSTOMER] }),
+            StatusCode::NOT_FOUND,
+            "unknown_user",
+        ),
+        (
+            &bob_token,
+            json!({ "from": "+15550509999", "users": [carol], "externals": [CUSTOMER] }),
+            StatusCode::NOT_FOUND,
+            "unknown_number",
+        ),
+        (
+            &bob_token,
+            json!({ "from": "my line", "users": [carol], "externals": [CUSTOMER] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone_number",
+        ),
+        (
+            &bob_token,
+            json!({ "from": GROUP_LINE, "users": [carol], "externals": ["call me"] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone_number",
+        ),
+        (
+            &bob_token,
+            json!({ "from": GROUP_LINE, "users": [carol] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            &bob_token,
+            json!({ "from": GROUP_LINE, "users": [carol], "externals": (0..11).map(|i| format!("+1555888000{i:02}")).collect::<Vec<_>>() }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many",
+        ),
+        // Another organization cannot text from Acme's number with Acme's users.
+        (
+            &globex.admin_token,
+            json!({ "from": GROUP_LINE, "users": [bob], "externals": [CUSTOMER] }),
+            StatusCode::NOT_FOUND,
+            "unknown_number",
+        ),
+    ];
+    for (token, body, status, code) in cases {
+        refused(&s, start(token, body), status, code).await;
+    }
+    refused(
+        &s,
+        c.post(&groups)
+            .bearer_auth(&bob_token)
+            .header("Idempotency-Key", "again")
+            .json(&json!({ "from": GROUP_LINE, "users": [carol], "externals": [CUSTOMER] })),
+        StatusCode::BAD_REQUEST,
+        "invalid_idempotency_key",
+    )
+    .await;
+
+    // Calls: a participant starts a video call; it shows in the history; another ends it.
+    let (status, started_call) = call(
+        c.post(url("calls"))
+            .bearer_auth(&bob_token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "media": "video" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{started_call}");
+    let call_id = started_call["call_id"].as_str().unwrap().to_owned();
+    let before = s.ws.store.next_position();
+    let (status, retry) = call(
+        c.post(url("calls"))
+            .bearer_auth(&bob_token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "media": "video" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (&retry["call_id"], &retry["deduplicated"]),
+        (&started_call["call_id"], &json!(true))
+    );
+    assert_eq!(
+        s.ws.store.next_position(),
+        before,
+        "the retry wrote nothing"
+    );
+    // Carol's stream carries it live (resuming just before it).
+    let at = started_call["position"].as_u64().expect("written");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "{}/v1/stream?token={carol_token}&since={}",
+        s.base.replace("http://", "ws://"),
+        at - 1
+    ))
+    .await
+    .expect("websocket");
+    let live = loop {
+        use futures_util::StreamExt;
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("a frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = next {
+            break serde_json::from_str::<serde_json::Value>(&t).unwrap();
+        }
+    };
+    assert_eq!(
+        (
+            &live["position"],
+            &live["item"]["type"],
+            &live["item"]["call_id"]
+        ),
+        (&json!(at), &json!("call_started"), &json!(call_id)),
+        "{live}"
+    );
+    let (_, h) = call(c.get(url("messages")).bearer_auth(&carol_token)).await;
+    let last = h["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["type"], &last["call_id"], &last["media"], &last["by"]),
+        (
+            &json!("call_started"),
+            &json!(call_id),
+            &json!("video"),
+            &json!(bob)
+        ),
+        "{h}"
+    );
+    let end = |call: &str| s.url(&format!("/v1/conversations/{group}/calls/{call}/end"));
+    refused(
+        &s,
+        c.post(end(&call_id)).bearer_auth(admin),
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+    )
+    .await;
+    refused(
+        &s,
+        c.post(end(&call_id)).bearer_auth(&globex.admin_token),
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+    )
+    .await;
+    refused(
+        &s,
+        c.post(end(&uuid::Uuid::new_v4().to_string()))
+            .bearer_auth(&carol_token),
+        StatusCode::NOT_FOUND,
+        "call_not_found",
+    )
+    .await;
+    refused(
+        &s,
+        c.post(end("today")).bearer_auth(&carol_token),
+        StatusCode::BAD_REQUEST,
+        "invalid_path",
+    )
+    .await;
+    let (status, v) = call(c.post(end(&call_id)).bearer_auth(&carol_token)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["position"].is_u64());
+    let (status, v) = call(c.post(end(&call_id)).bearer_auth(&bob_token)).await;
+    assert_eq!(
+        (status, &v["position"]),
+        (StatusCode::OK, &serde_json::Value::Null),
+        "ending an ended call changes nothing"
+    );
+    let (_, h) = call(c.get(url("messages")).bearer_auth(&bob_token)).await;
+    let last = h["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["type"], &last["call_id"], &last["by"]),
+        (&json!("call_ended"), &json!(call_id), &json!(carol))
+    );
+    for (token, body, status, code) in [
+        (
+            &bob_token,
+            json!({ "media": "hologram" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            &bob_token,
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            admin,
+            json!({ "media": "audio" }),
+            StatusCode::NOT_FOUND,
+            "conversation_not_found",
+        ),
+        (
+            &globex.admin_token,
+            json!({ "media": "audio" }),
+            StatusCode::NOT_FOUND,
+            "conversation_not_found",
+        ),
+    ] {
+        refused(
+            &s,
+            c.post(url("calls")).bearer_auth(token).json(&body),
+            status,
+            code,
+        )
+        .await;
+    }
+    refused(
+        &s,
+        c.post(s.url("/v1/conversations/not-an-id/calls"))
+            .bearer_auth(&bob_token)
+            .json(&json!({ "media": "audio" })),
+        StatusCode::BAD_REQUEST,
+        "invalid_path",
+    )
+    .await;
+
+    // Rename: members of a channel only; not a group; not blank.
+    let (status, ch) = call(
+        c.post(s.url("/v1/conversations/channel"))
+            .bearer_auth(admin)
+            .json(&json!({ "name": "support", "members": [bob] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ch}");
+    let channel = ch["conversation_id"].as_str().unwrap().to_owned();
+    let name = s.url(&format!("/v1/conversations/{channel}/name"));
+    let (status, v) = call(
+        c.post(&name)
+            .bearer_auth(&bob_token)
+            .json(&json!({ "name": "customer-support" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let position = v["position"].as_u64().expect("written");
+    let (status, v) = call(
+        c.post(&name)
+            .bearer_auth(&bob_token)
+            .json(&json!({ "name": "customer-support" })),
+    )
+    .await;
+    assert_eq!(
+        (status, &v["position"]),
+        (StatusCode::OK, &serde_json::Value::Null)
+    );
+    let (status, list) = call(
+        c.get(s.url(&format!(
+            "/v1/interactions?filter=channels&after={position}"
+        )))
+        .bearer_auth(&bob_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert!(
+        list.to_string().contains("customer-support"),
+        "the list shows the new name: {list}"
+    );
+    for (token, url, body, status, code) in [
+        (
+            &carol_token,
+            name.clone(),
+            json!({ "name": "mine now" }),
+            StatusCode::NOT_FOUND,
+            "conversation_not_found",
+        ),
+        (
+            &globex.admin_token,
+            name.clone(),
+            json!({ "name": "mine now" }),
+            StatusCode::NOT_FOUND,
+            "conversation_not_found",
+        ),
+        (
+            &bob_token,
+            name.clone(),
+            json!({ "name": "   " }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "blank",
+        ),
+        (
+            &bob_token,
+            name.clone(),
+            json!({ "name": "x".repeat(81) }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_long",
+        ),
+        (
+            &bob_token,
+            name.clone(),
+            json!({ "title": "support" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            &bob_token,
+            url("name"),
+            json!({ "name": "a group" }),
+            StatusCode::FORBIDDEN,
+            "not_a_channel",
+        ),
+    ] {
+        refused(&s, c.post(url).bearer_auth(token).json(&body), status, code).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_assignee_starts_a_call_in_an_inbox_conversation() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let (status, acme) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@inbox-call.example", "password": PASSWORD,
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{acme}");
+    let admin = acme["token"].as_str().unwrap().to_owned();
+    let org: domain::OrgId = serde_json::from_value(acme["organization_id"].clone()).unwrap();
+    let (bob, bob_token) = member(&c, &s, &admin, "bob@inbox-call.example", "101").await;
+    let (_, carol_token) = member(&c, &s, &admin, "carol@inbox-call.example", "102").await;
+    let desk = "+15550601000";
+    let (_, inbox) = call(
+        c.post(s.url("/v1/inboxes"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": "Desk", "number": desk })),
+    )
+    .await;
+    let inbox = inbox["inbox_id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/inboxes/{inbox}/members")))
+            .bearer_auth(&admin)
+            .json(&json!({ "user": bob })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let record = testkit::server::customer_text(&s, org, desk, CUSTOMER, "call me?").await;
+    let actors::process::inbound_router::Routed::Recorded(id) =
+        actors::process::inbound_router::route(&s.ws, &record)
+            .await
+            .unwrap()
+    else {
+        panic!("not recorded")
+    };
+    let calls = s.url(&format!("/v1/conversations/{id}/calls"));
+    let start = |token: &str| {
+        c.post(&calls)
+            .bearer_auth(token)
+            .json(&json!({ "media": "audio" }))
+    };
+    // On the team but Unassigned: Bob sees it, but may not speak for it yet.
+    refused(
+        &s,
+        start(&bob_token),
+        StatusCode::FORBIDDEN,
+        "not_assigned_to_you",
+    )
+    .await;
+    refused(
+        &s,
+        start(&carol_token),
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+    )
+    .await;
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/conversations/{id}/assign-to-me")))
+            .bearer_auth(&bob_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, v) = call(start(&bob_token)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert!(v["call_id"].is_string());
 }

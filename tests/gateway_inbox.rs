@@ -4,7 +4,7 @@
 
 use actors::process::inbound_router;
 use domain::{Conversation, ConversationId, OrgId, UserId};
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
 
@@ -29,7 +29,7 @@ async fn holder(s: &TestServer, id: ConversationId) -> Option<UserId> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agents_work_an_inbox_conversation() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let (_, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
         "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@inbox.example", "password": PASSWORD,
     })))
@@ -96,6 +96,14 @@ async fn two_agents_work_an_inbox_conversation() {
     let (status, h) = call(c.get(url("messages")).bearer_auth(&bob_token)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(h["items"][0]["text"], "Is my order ready?");
+    // Any team member may mark it read (the team is who sees it).
+    let (status, read) = call(
+        c.post(url("read"))
+            .bearer_auth(&bob_token)
+            .json(&json!({ "up_to": 1 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{read}");
 
     // Transfer to Bob, Bob returns it, the admin takes it over from Alice, then done.
     let r = c

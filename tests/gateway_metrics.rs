@@ -1,14 +1,14 @@
 //! `GET /metrics` over real HTTP: admins (and scrapers with the token) only; request
 //! counts by route template; read-model lag; open WebSockets.
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use testkit::server::{add_user, call, TestServer, PASSWORD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_by_route_and_need_an_admin() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let (_, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
         "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@metrics.example", "password": PASSWORD,
     })))

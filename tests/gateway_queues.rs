@@ -4,7 +4,7 @@
 
 use actors::process::inbound_router;
 use domain::OrgId;
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
 
@@ -13,7 +13,7 @@ const QUEUE_NUMBER: &str = "+15550202000";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_claim_transfer_and_close_through_the_api() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let (_, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
         "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@queue.example", "password": PASSWORD,
     })))
@@ -32,6 +32,13 @@ async fn agents_claim_transfer_and_close_through_the_api() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{q}");
     let queue = q["queue_id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/numbers/{QUEUE_NUMBER}/sms-registration")))
+            .bearer_auth(&admin)
+            .json(&json!({ "registered": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     for u in [&alice, &bob] {
         let (status, _) = call(
             c.post(s.url(&format!("/v1/queues/{queue}/members")))
@@ -101,8 +108,36 @@ async fn agents_claim_transfer_and_close_through_the_api() {
         "claimed work leaves Pending"
     );
 
+    // The agent on it reads the history and replies from the queue's number; others in
+    // the queue do not see it.
+    let messages = s.url(&format!("/v1/conversations/{conversation}/messages"));
+    let (status, h) = call(c.get(&messages).bearer_auth(&alice_token)).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert!(h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["text"] == "I need help"));
+    let (status, _) = call(c.get(&messages).bearer_auth(&bob_token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, posted) = call(
+        c.post(&messages)
+            .bearer_auth(&alice_token)
+            .json(&json!({ "text": "Happy to help!" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{posted}");
+
     let (status, _) = call(act("transfer", &alice_token).json(&json!({ "to": bob }))).await;
     assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(c.get(&messages).bearer_auth(&bob_token)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the transfer hands the conversation over"
+    );
+    let (status, _) = call(c.get(&messages).bearer_auth(&alice_token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, closed) = call(act("close", &bob_token)).await;
     assert_eq!(status, StatusCode::OK);
     let after = closed["position"].as_u64().unwrap();

@@ -86,7 +86,7 @@ async fn frame(ws: &mut Ws, wait: Duration) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_connection_resumes_with_no_gap_and_no_duplicate() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let st = setup(&c, &s).await;
     let mut ws = connect(&s, &st.bob, None).await;
     let mut outsider = connect(&s, &st.outsider, None).await;
@@ -151,7 +151,7 @@ async fn a_killed_connection_resumes_with_no_gap_and_no_duplicate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_refuses_bad_tokens() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     setup(&c, &s).await;
     let url = format!(
         "{}/v1/stream?token=nope",
@@ -172,7 +172,7 @@ async fn the_stream_refuses_bad_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_reaches_the_other_participant_only_and_is_never_stored() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let st = setup(&c, &s).await;
     let mut ada = connect(&s, &st.admin, None).await;
     let mut bob = connect(&s, &st.bob, None).await;
@@ -212,7 +212,7 @@ async fn typing_reaches_the_other_participant_only_and_is_never_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_and_read_frames_carry_the_callers_unread_count() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let st = setup(&c, &s).await;
     let mut ws = connect(&s, &st.bob, None).await;
     for i in 0..3 {
@@ -269,4 +269,53 @@ async fn message_and_read_frames_carry_the_callers_unread_count() {
         .expect("resumed frame");
     assert_eq!(f["item"]["text"], "later", "{f}");
     assert_eq!(f["unread"], 1, "{f}");
+}
+
+/// The texts of the message frames that arrive within `wait` of each other.
+async fn texts(ws: &mut Ws, wait: Duration) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(f) = frame(ws, wait).await {
+        if let Some(t) = f["item"]["text"].as_str() {
+            out.push(t.to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_and_leaving_a_channel_starts_and_stops_its_live_frames() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let st = setup(&c, &s).await;
+    let (status, channel) = call(
+        c.post(s.url("/v1/conversations/channel"))
+            .bearer_auth(&st.admin)
+            .json(&json!({ "name": "general" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let id = channel["conversation_id"].as_str().unwrap().to_owned();
+    let post = |text: &str| {
+        c.post(s.url(&format!("/v1/conversations/{id}/messages")))
+            .bearer_auth(&st.admin)
+            .json(&json!({ "text": text }))
+    };
+    let mut bob = connect(&s, &st.bob, None).await;
+    // Routed once to nobody but Ada: the viewers are cached for the channel now.
+    assert_eq!(call(post("before")).await.0, StatusCode::CREATED);
+    let join = c
+        .post(s.url(&format!("/v1/conversations/{id}/join")))
+        .bearer_auth(&st.bob);
+    assert_eq!(call(join).await.0, StatusCode::OK);
+    assert_eq!(call(post("while in")).await.0, StatusCode::CREATED);
+    let leave = c
+        .post(s.url(&format!("/v1/conversations/{id}/leave")))
+        .bearer_auth(&st.bob);
+    assert_eq!(call(leave).await.0, StatusCode::OK);
+    assert_eq!(call(post("after")).await.0, StatusCode::CREATED);
+    assert_eq!(
+        texts(&mut bob, Duration::from_millis(500)).await,
+        ["while in"],
+        "only what was posted while a member"
+    );
 }

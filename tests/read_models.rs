@@ -79,7 +79,7 @@ fn find<'a>(v: &'a Value, conv: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_show_unread_previews_names_and_filters() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let o = bootstrap(&c, &s, "ada@lists.example").await;
     let (alice, alice_t) = add_user(&c, &s, &o.admin, "alice@lists.example", "101").await;
     let (bob, bob_t) = add_user(&c, &s, &o.admin, "bob@lists.example", "102").await;
@@ -188,7 +188,7 @@ async fn lists_show_unread_previews_names_and_filters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbox_views_carry_per_viewer_badges() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let o = bootstrap(&c, &s, "ada@views.example").await;
     let (alice, alice_t) = add_user(&c, &s, &o.admin, "alice@views.example", "101").await;
     let (bob, bob_t) = add_user(&c, &s, &o.admin, "bob@views.example", "102").await;
@@ -365,7 +365,7 @@ fn build_with_restarts(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_model_equals_fresh_rebuild_after_random_commands_and_restarts() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let o = bootstrap(&c, &s, "ada@rebuild.example").await;
     let mut users = vec![(o.admin_id.clone(), o.admin.clone())];
     for i in 0..4 {
@@ -508,7 +508,7 @@ async fn live_model_equals_fresh_rebuild_after_random_commands_and_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuild_runs_beside_the_live_model_and_switches_atomically() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let o = bootstrap(&c, &s, "ada@bluegreen.example").await;
     let (bob, bob_t) = add_user(&c, &s, &o.admin, "bob@bluegreen.example", "101").await;
     let conv = direct(&c, &s, &o.admin, &bob).await;

@@ -11,7 +11,7 @@ use domain::conversation::legacy::DeliveryUpdatedV1;
 use domain::conversation::DeliveryStatus;
 use domain::{Conversation, MessageId, PhoneNumber};
 use eventlog::{EventData, EventStore, ExpectedVersion, StreamName};
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use testkit::server::{call, customer_text, TestServer, PASSWORD};
 
@@ -21,7 +21,7 @@ const CUSTOMER: &str = "+15557770123";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v1_event_reads_projects_verifies_and_prints() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let (status, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
         "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@upcast.example", "password": PASSWORD,
     })))

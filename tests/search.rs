@@ -98,7 +98,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn words_are_found_only_where_the_caller_may_look() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let o = org_with_number(&c, &s.base, "ada@search.example", "+15550101000").await;
     let (alice, alice_t) = add_user(&c, &s, &o.token, "alice@search.example", "101").await;
     let (bob, bob_t) = add_user(&c, &s, &o.token, "bob@search.example", "102").await;
@@ -279,7 +279,7 @@ async fn words_are_found_only_where_the_caller_may_look() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_walk_every_hit_once_newest_first() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let o = org_with_number(&c, &s.base, "ada@pages.example", "+15550101000").await;
     let (bob, bob_t) = add_user(&c, &s, &o.token, "bob@pages.example", "102").await;
     let conv = direct(&c, &s, &o.token, &bob).await;
@@ -339,7 +339,7 @@ async fn pages_walk_every_hit_once_newest_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_after_a_write_sees_it_and_bad_queries_are_400() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let o = org_with_number(&c, &s.base, "ada@ryw.example", "+15550101000").await;
     let (bob, bob_t) = add_user(&c, &s, &o.token, "bob@ryw.example", "102").await;
     let conv = direct(&c, &s, &o.token, &bob).await;
@@ -441,7 +441,7 @@ fn build_with_restarts(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_resumes_from_its_commit_payload_without_duplicates() {
     let s = TestServer::start().await;
-    let c = Client::new();
+    let c = testkit::http();
     let o = org_with_number(&c, &s.base, "ada@resume.example", "+15550101000").await;
     let mut users = vec![(o.admin.to_string(), o.token.clone())];
     for i in 0..3 {

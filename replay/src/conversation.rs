@@ -288,6 +288,12 @@ fn describe(e: &ConversationEvent, n: &Names<'_>) -> String {
         E::OptedOut(o) => format!("{} opted out", n.number(&o.number)),
         E::OptedIn(o) => format!("{} opted back in", n.number(&o.number)),
         E::SystemMessageRecorded(s) => format!("system: {}", system_note(&s.note, n)),
+        E::AutoReplyPosted(m) => format!(
+            "message {} from {} (automatic reply): {:?}",
+            m.seq,
+            n.number(&m.from),
+            m.text
+        ),
     }
 }
 

@@ -6,8 +6,9 @@
 //! - `replay stats`: streams, events and bytes per category and per column family.
 //! - `replay conversation <id> [--format text|jsonl] [--as-of TIME]`: a conversation's
 //!   full history, decoded and with names, and its state at the end (or at TIME).
-//! - `replay rebuild <read-model>`: rebuilds a read model into a new generation beside
-//!   the live one and switches to it atomically (blue/green), with progress.
+//! - `replay rebuild <read-model>|all [--no-switch]`: rebuilds a read model (interactions,
+//!   search, queues; `all`: every one at once) into a new generation beside the live one
+//!   and switches to it atomically (blue/green), with progress and events/s.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -71,7 +72,7 @@ enum Command {
     },
     /// Rebuild a read model beside the live one, then switch to it atomically.
     Rebuild {
-        /// The read model (interactions).
+        /// The read model: interactions, search, queues, or all (every model at once).
         model: String,
         /// Build the new generation but leave the live one in place.
         #[arg(long)]
@@ -150,40 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rebuild { model, no_switch } => {
-            let head = log.next_position();
-            let started = std::time::Instant::now();
-            let mut last_print = started;
-            let report = replay::rebuild::rebuild(
-                std::sync::Arc::new(log.clone()),
-                &cli.data_dir.join("readmodels"),
-                &model,
-                !no_switch,
-                |events, position| {
-                    if last_print.elapsed().as_millis() >= 200 {
-                        last_print = std::time::Instant::now();
-                        let pct = (position + 1) as f64 * 100.0 / head.max(1) as f64;
-                        let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                        eprint!(
-                            "\r{}: [{:<40}] {pct:5.1}% {events} events, {rate:.0} events/s ",
-                            model,
-                            "#".repeat((pct / 2.5) as usize)
-                        );
-                    }
-                },
-            )?;
-            eprintln!();
-            println!(
-                "rebuilt {model} into {} from {} events in {:.2} s ({:.0} events/s){}",
-                report.generation,
-                report.events,
-                report.elapsed.as_secs_f64(),
-                report.events_per_s(),
-                if no_switch {
-                    "; not switched"
-                } else {
-                    "; now live"
-                }
-            );
+            rebuild(&log, &cli.data_dir.join("readmodels"), &model, !no_switch)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stats => {
@@ -221,6 +189,88 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `replay rebuild`: one model or all of them, with a progress line on stderr (redrawn at
+/// most every 200 ms) and a summary line per model on stdout.
+fn rebuild(
+    log: &RocksLog,
+    readmodels: &std::path::Path,
+    model: &str,
+    switch: bool,
+) -> anyhow::Result<()> {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    let head = log.next_position().max(1);
+    let started = Instant::now();
+    // Per model: (events, position); and when the line was last drawn.
+    let state = Mutex::new((BTreeMap::<&str, (u64, u64)>::new(), started));
+    let draw = |name: &'static str, events: u64, position: u64| {
+        let mut s = state.lock().expect("not poisoned");
+        s.0.insert(name, (events, position));
+        // Drawn at most every 200 ms, and whenever a model reaches the end of the log.
+        if s.1.elapsed().as_millis() < 200 && position + 1 < head {
+            return;
+        }
+        s.1 = Instant::now();
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        let line: Vec<String> =
+            s.0.iter()
+                .map(|(name, (events, position))| {
+                    let pct = (position + 1) as f64 * 100.0 / head as f64;
+                    let bar = "#".repeat((pct / 5.0) as usize);
+                    format!(
+                        "{name}: [{bar:<20}] {pct:5.1}% {events} events, {:.0} events/s",
+                        *events as f64 / secs
+                    )
+                })
+                .collect();
+        eprint!("\r{} ", line.join(" | "));
+    };
+    let summary = |r: &replay::rebuild::Report| {
+        println!(
+            "rebuilt {} into {} from {} events in {:.2} s ({:.0} events/s){}",
+            r.model,
+            r.generation,
+            r.events,
+            r.elapsed.as_secs_f64(),
+            r.events_per_s(),
+            if switch {
+                "; now live"
+            } else {
+                "; not switched"
+            }
+        );
+    };
+    let store: std::sync::Arc<dyn EventStore> = std::sync::Arc::new(log.clone());
+    if model == replay::rebuild::ALL {
+        let report = replay::rebuild::rebuild_all(store, readmodels, switch, draw)?;
+        eprintln!();
+        for r in &report.models {
+            summary(r);
+        }
+        println!(
+            "rebuilt {} read models from {} events in {:.2} s ({:.0} events/s)",
+            report.models.len(),
+            report.events(),
+            report.elapsed.as_secs_f64(),
+            report.events_per_s()
+        );
+    } else {
+        let name = replay::rebuild::MODELS
+            .iter()
+            .copied()
+            .find(|m| *m == model)
+            .unwrap_or("?");
+        let report =
+            replay::rebuild::rebuild(store, readmodels, model, switch, |events, position| {
+                draw(name, events, position);
+            })?;
+        eprintln!();
+        summary(&report);
+    }
+    Ok(())
 }
 
 fn text_line(e: &RecordedEvent) -> String {

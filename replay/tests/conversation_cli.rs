@@ -1,5 +1,6 @@
-//! `replay conversation` and `replay rebuild` as an auditor and an engineer run them: the
-//! binary against a real data directory.
+//! `replay conversation` and `replay rebuild` (every read model: interactions, search,
+//! queues, all) as an auditor and an engineer run them: the binary against a real data
+//! directory.
 
 use std::process::Command;
 
@@ -180,5 +181,58 @@ fn conversation_prints_history_names_and_state_as_of_a_moment() {
     let (code, _, err) = replay(dir.path(), &["rebuild", "nope"]);
     assert_ne!(code, 0);
     assert!(err.contains("unknown read model"), "{err}");
+
+    // Every read model rebuilds the same way: search, and the result answers a search.
+    let (code, out, err) = replay(dir.path(), &["rebuild", "search"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rebuilt search into gen-000001 from 7 events") && out.contains("now live"),
+        "{out}"
+    );
+    assert!(err.contains("events/s"), "progress with a rate: {err}");
+    let search_home = dir.path().join("readmodels/search");
+    let live = std::fs::read_to_string(search_home.join("CURRENT")).unwrap();
+    assert_eq!(live.trim(), "gen-000001");
+    {
+        let index = projections::search::SearchIndex::open(&search_home.join(live.trim())).unwrap();
+        assert_eq!(index.checkpoint().unwrap(), Some(6), "the whole log");
+        let page = index.search(org, "later", &[id], None, 10).unwrap();
+        assert_eq!(page.hits.len(), 1, "{page:?}");
+        assert_eq!(page.hits[0].seq, 3);
+        assert_eq!(page.hits[0].author, projections::search::Author::User(ben));
+        let page = index.search(org, "hi", &[id], None, 10).unwrap();
+        assert_eq!(
+            page.hits.iter().map(|h| h.seq).collect::<Vec<_>>(),
+            vec![2, 1],
+            "newest first"
+        );
+        assert!(index
+            .search(OrgId::random(), "later", &[id], None, 10)
+            .unwrap()
+            .hits
+            .is_empty());
+    }
+    // The queue views too; and `all` rebuilds every model in one pass over the log.
+    let (code, out, err) = replay(dir.path(), &["rebuild", "queues"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rebuilt queues into gen-000001 from 7 events"),
+        "{out}"
+    );
+    let (code, out, err) = replay(dir.path(), &["rebuild", "all", "--no-switch"]);
+    assert_eq!(code, 0, "{err}");
+    for (model, generation) in [
+        ("interactions", "gen-000003"),
+        ("search", "gen-000002"),
+        ("queues", "gen-000002"),
+    ] {
+        assert!(
+            out.contains(&format!("rebuilt {model} into {generation} from 7 events")),
+            "{out}"
+        );
+    }
+    assert!(out.contains("rebuilt 3 read models from 7 events"), "{out}");
+    let live = std::fs::read_to_string(search_home.join("CURRENT")).unwrap();
+    assert_eq!(live.trim(), "gen-000001", "--no-switch leaves the live one");
     log.shutdown();
 }

@@ -29,6 +29,7 @@ fn main() {
         account_sid: account_sid.clone(),
         auth_token: auth_token.clone(),
         request_timeout: Duration::from_secs(30),
+        extra_roots_pem: None,
     })
     .expect("twilio config");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -45,13 +46,13 @@ fn main() {
         setup.unconfirmed_grace = Duration::from_millis(grace_ms.parse().expect("grace ms"));
         let edge = CarrierEdge::start(&ws, setup).expect("carrier edge");
         tokio::spawn(inbound_router::run(ws.clone()));
-        let views = actors::views::queue_views::QueueViews::new();
-        tokio::spawn(views.clone().run(store.clone()));
+        let queues = projections::LiveQueues::start(&dir.join("readmodels"), store.clone())
+            .expect("queue views read model");
         let interactions =
             projections::LiveInteractions::start(&dir.join("readmodels"), store.clone())
                 .expect("interactions read model");
         let app = gateway::router(
-            gateway::AppState::new(ws, views, interactions).with_carriers(edge.state.clone()),
+            gateway::AppState::new(ws, queues, interactions).with_carriers(edge.state.clone()),
         );
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "READY {base}");

@@ -2,6 +2,9 @@
 //! answers as told (accept, fail with a status, or never answer), serves media, and sends
 //! signed webhooks (status callbacks, inbound texts) to a server under test.
 //!
+//! [`FakeTwilio::start_tls`] serves the same app over HTTPS with a certificate issued by a
+//! throwaway CA made in the test (`rcgen`), whose PEM the adapter is told to trust.
+//!
 //! Signatures are computed here with `hmac`/`sha1`/`base64` directly — independently of
 //! `carrier::twilio` — and checked against Twilio's documented example in
 //! [`tests::signing_matches_twilios_documented_example`].
@@ -59,12 +62,18 @@ struct FakeState {
     /// Record creates, then never answer.
     hang: bool,
     media: HashMap<String, (Vec<u8>, String)>,
+    /// Media names answered with this status instead.
+    media_failures: HashMap<String, u16>,
+    /// Requests per media name.
+    media_requests: HashMap<String, usize>,
     counter: u64,
 }
 
 /// The running fake; stops when dropped.
 pub struct FakeTwilio {
     pub base: String,
+    /// Over HTTPS: the PEM of the CA that issued the fake's certificate.
+    pub ca_pem: Option<String>,
     state: Arc<Mutex<FakeState>>,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
@@ -107,7 +116,18 @@ fn form(params: &[(String, String)]) -> String {
 }
 
 impl FakeTwilio {
+    /// The fake over plain HTTP.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// The fake over HTTPS (`https://127.0.0.1:<port>`), its certificate issued by a CA
+    /// made for this run ([`FakeTwilio::ca_pem`]).
+    pub async fn start_tls() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> Self {
         let state = Arc::new(Mutex::new(FakeState::default()));
         let app = Router::new()
             .route(
@@ -119,14 +139,24 @@ impl FakeTwilio {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = listener.local_addr().expect("addr");
+        let (base, ca_pem, task) = if tls {
+            let (ca_pem, acceptor) = tls::acceptor();
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(tls::TlsListener::new(listener, acceptor), app).await;
+            });
+            (format!("https://{addr}"), Some(ca_pem), task)
+        } else {
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            (format!("http://{addr}"), None, task)
+        };
         Self {
             base,
+            ca_pem,
             state,
-            client: reqwest::Client::new(),
+            client: crate::http(),
             task,
         }
     }
@@ -138,6 +168,7 @@ impl FakeTwilio {
             account_sid: ACCOUNT_SID.into(),
             auth_token: AUTH_TOKEN.into(),
             request_timeout: Duration::from_secs(10),
+            extra_roots_pem: self.ca_pem.as_ref().map(|p| p.as_bytes().to_vec()),
         }
     }
 
@@ -169,6 +200,27 @@ impl FakeTwilio {
             .media
             .insert(name.to_owned(), (bytes, content_type.to_owned()));
         format!("{}/media/{name}", self.base)
+    }
+
+    /// `/media/<name>` answers `status` (500, 404, ...) every time; returns its URL.
+    pub fn fail_media(&self, name: &str, status: u16) -> String {
+        self.state
+            .lock()
+            .unwrap()
+            .media_failures
+            .insert(name.to_owned(), status);
+        format!("{}/media/{name}", self.base)
+    }
+
+    /// How many times `/media/<name>` was requested.
+    pub fn media_requests(&self, name: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .media_requests
+            .get(name)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Waits until `n` creates were received (panics after `timeout`).
@@ -319,13 +371,108 @@ async fn create_message(
 }
 
 async fn media(State(state): State<Arc<Mutex<FakeState>>>, Path(name): Path<String>) -> Response {
-    match state.lock().unwrap().media.get(&name) {
+    let mut state = state.lock().unwrap();
+    *state.media_requests.entry(name.clone()).or_default() += 1;
+    if let Some(status) = state.media_failures.get(&name) {
+        return StatusCode::from_u16(*status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response();
+    }
+    match state.media.get(&name) {
         Some((bytes, content_type)) => (
             [(header::CONTENT_TYPE, content_type.clone())],
             bytes.clone(),
         )
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// HTTPS for the fake: a CA and a certificate for 127.0.0.1 made with `rcgen`, and an
+/// axum [`Listener`](axum::serve::Listener) that completes each TLS handshake on a task of
+/// its own before handing the stream to axum.
+mod tls {
+    use std::sync::Arc;
+
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::mpsc;
+    use tokio_rustls::server::TlsStream;
+    use tokio_rustls::TlsAcceptor;
+
+    /// A fresh CA's PEM, and an acceptor presenting a certificate it issued for
+    /// `127.0.0.1` and `localhost`.
+    pub fn acceptor() -> (String, TlsAcceptor) {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+            .expect("CA certificate");
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("leaf params")
+            .signed_by(&leaf_key, &ca)
+            .expect("leaf certificate");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone()], key)
+            .expect("server certificate");
+        (ca.pem(), TlsAcceptor::from(Arc::new(config)))
+    }
+
+    pub struct TlsListener {
+        addr: std::net::SocketAddr,
+        accepted: mpsc::Receiver<(TlsStream<TcpStream>, std::net::SocketAddr)>,
+        _accept_loop: tokio::task::JoinHandle<()>,
+    }
+
+    impl TlsListener {
+        pub fn new(listener: TcpListener, acceptor: TlsAcceptor) -> Self {
+            let addr = listener.local_addr().expect("addr");
+            let (tx, accepted) = mpsc::channel(64);
+            let accept_loop = tokio::spawn(async move {
+                while let Ok((tcp, peer)) = listener.accept().await {
+                    let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        // A failed handshake (a client refusing the certificate) is dropped.
+                        if let Ok(stream) = acceptor.accept(tcp).await {
+                            let _ = tx.send((stream, peer)).await;
+                        }
+                    });
+                }
+            });
+            Self {
+                addr,
+                accepted,
+                _accept_loop: accept_loop,
+            }
+        }
+    }
+
+    impl Drop for TlsListener {
+        fn drop(&mut self) {
+            self._accept_loop.abort();
+        }
+    }
+
+    impl axum::serve::Listener for TlsListener {
+        type Io = TlsStream<TcpStream>;
+        type Addr = std::net::SocketAddr;
+
+        async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+            match self.accepted.recv().await {
+                Some(accepted) => accepted,
+                None => std::future::pending().await,
+            }
+        }
+
+        fn local_addr(&self) -> std::io::Result<Self::Addr> {
+            Ok(self.addr)
+        }
     }
 }
 

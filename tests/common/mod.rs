@@ -74,6 +74,14 @@ impl Default for TempLog {
     }
 }
 
+/// An HTTP client for tests. The workspace's reqwest speaks TLS through rustls without a
+/// crypto provider of its own (the carrier configures `ring`), so a client built without a
+/// TLS configuration needs the process default installed first.
+pub fn http() -> reqwest::Client {
+    carrier::tls::install_default_provider();
+    reqwest::Client::new()
+}
+
 /// The payload a test event with this seed carries (recomputable by a checker).
 pub fn payload_for(seed: u64, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len);

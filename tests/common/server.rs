@@ -14,10 +14,11 @@ pub struct TestServer {
     pub interactions: projections::LiveInteractions,
     /// The search read model (served at `/v1/search`).
     pub search: projections::LiveSearch,
+    /// The queue views (served at `/v1/queue-views/{tab}`).
+    pub queues: projections::LiveQueues,
     /// With [`TestServer::start_with_carrier`]: the carrier edge (outbox included).
     pub edge: Option<gateway::carriers::CarrierEdge>,
     task: tokio::task::JoinHandle<()>,
-    views: tokio::task::JoinHandle<()>,
     router: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -46,15 +47,16 @@ impl TestServer {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let views = actors::views::queue_views::QueueViews::new();
-        let views_task = tokio::spawn(views.clone().run(ws.store.clone()));
         let interactions =
             projections::LiveInteractions::start(&log.dir().join("readmodels"), ws.store.clone())
                 .expect("interactions read model");
         let search =
             projections::LiveSearch::start(&log.dir().join("readmodels"), ws.store.clone())
                 .expect("search read model");
-        let mut state = gateway::AppState::new(ws.clone(), views, interactions.clone())
+        let queues =
+            projections::LiveQueues::start(&log.dir().join("readmodels"), ws.store.clone())
+                .expect("queue views read model");
+        let mut state = gateway::AppState::new(ws.clone(), queues.clone(), interactions.clone())
             .with_search(search.clone());
         let (mut edge, mut router) = (None, None);
         if let Some((kind, tweak)) = carrier {
@@ -77,9 +79,9 @@ impl TestServer {
             ws,
             interactions,
             search,
+            queues,
             edge,
             task,
-            views: views_task,
             router,
         }
     }
@@ -94,7 +96,7 @@ impl Drop for TestServer {
         self.task.abort();
         self.interactions.close();
         self.search.close();
-        self.views.abort();
+        self.queues.close();
         if let Some(edge) = &self.edge {
             edge.abort();
         }

@@ -1,11 +1,22 @@
 //! The actix actor around a [`Core`]: one per stream.
 //!
-//! Every message is handled as an `AtomicResponse`: the actor takes no other message until
-//! the current command's append is durable and folded in, so commands on one stream are
-//! strictly sequential and each is decided against the state the previous one left. The
-//! core is loaded lazily by the first message (snapshot + replay), and the actor stops
-//! itself after `idle_timeout` without messages (passivation); the registry starts a new
-//! one, which rehydrates, when the next message comes.
+//! Commands on one stream are decided strictly in order, each against the state the
+//! previous one left, and their appends are pipelined: a command is decided and folded in
+//! as its message is handled, its append is queued behind the earlier ones
+//! ([`Core::submit`]), and the caller is answered when that append is durable. Many
+//! commands on one busy conversation thus share a group commit instead of waiting one
+//! fsync each. Queries read the state as decided, which may include commands whose
+//! append is still in flight (at most one group commit's worth).
+//!
+//! When an append fails the state holds events the log does not: the core is dropped and
+//! the next message loads it again; appends decided on top of it fail with a version
+//! conflict and their commands are retried once, exclusively. Loading, commands with an
+//! idempotency key (which look for an earlier run first) and retries run exclusively:
+//! the actor takes no other message until they are done (`ctx.wait`).
+//!
+//! The core is loaded lazily by the first message (snapshot + replay), and the actor
+//! stops itself after `idle_timeout` without messages (passivation); the registry starts a
+//! new one, which rehydrates, when the next message comes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +26,7 @@ use domain::Aggregate;
 use eventlog::{EventStore, StreamName};
 
 use crate::config::ActorConfig;
-use crate::core::{CommandOutcome, Core, ExecuteOptions};
+use crate::core::{CommandOutcome, Core, ExecuteOptions, Submitted};
 use crate::error::{ActorError, CommandError};
 
 /// What an aggregate needs to live in an actor: plain data that may cross threads.
@@ -47,7 +58,16 @@ pub struct AggregateActor<A: ActorAggregate> {
     core: Option<Core<A>>,
     last_active: Instant,
     on_stop: Option<OnStop<A>>,
+    /// Pipelined appends not yet resolved.
+    in_flight: usize,
+    /// Bumped when the core is dropped after a failed append, so that the failures of
+    /// the other appends decided on it do not drop its successor.
+    epoch: u64,
 }
+
+/// Most pipelined appends one actor keeps in flight; past this a command runs
+/// exclusively, which holds the mailbox until it is durable (backpressure).
+const MAX_IN_FLIGHT: usize = 1024;
 
 impl<A: ActorAggregate> AggregateActor<A> {
     pub fn new(
@@ -63,12 +83,18 @@ impl<A: ActorAggregate> AggregateActor<A> {
             core: None,
             last_active: Instant::now(),
             on_stop,
+            in_flight: 0,
+            epoch: 0,
         }
     }
 
-    /// Runs `work` on the core (loading it first if needed) with the actor blocked for
-    /// other messages until it completes, then puts the core back.
-    fn with_core<T, E, F, Fut>(&mut self, work: F) -> AtomicResponse<Self, Result<T, E>>
+    /// Runs `work` on the core (loading it first if needed) with the actor taking no other
+    /// message until it completes (`ctx.wait`), then puts the core back.
+    fn exclusively<T, E, F, Fut>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        work: F,
+    ) -> ResponseActFuture<Self, Result<T, E>>
     where
         T: 'static,
         E: From<ActorError> + 'static,
@@ -79,6 +105,7 @@ impl<A: ActorAggregate> AggregateActor<A> {
         let core = self.core.take();
         let (store, stream, config) =
             (self.store.clone(), self.stream.clone(), self.config.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let fut = async move {
             let core = match core {
                 Some(c) => c,
@@ -90,13 +117,29 @@ impl<A: ActorAggregate> AggregateActor<A> {
             let (core, result) = work(core).await;
             (Some(core), result)
         };
-        AtomicResponse::new(Box::pin(fut.into_actor(self).map(
-            |(core, result), act, _| {
-                act.core = core;
-                act.last_active = Instant::now();
-                result
-            },
-        )))
+        ctx.wait(fut.into_actor(self).map(move |(core, result), act, _| {
+            act.core = core;
+            act.last_active = Instant::now();
+            let _ = tx.send(result);
+        }));
+        Box::pin(
+            async move {
+                rx.await
+                    .unwrap_or_else(|_| Err(E::from(ActorError::Unavailable)))
+            }
+            .into_actor(self),
+        )
+    }
+
+    fn execute_exclusively(
+        &mut self,
+        ctx: &mut Context<Self>,
+        msg: Execute<A>,
+    ) -> <Self as Handler<Execute<A>>>::Result {
+        self.exclusively(ctx, move |mut core| async move {
+            let result = core.execute(&msg.command, &msg.options).await;
+            (core, result)
+        })
     }
 }
 
@@ -133,13 +176,54 @@ impl<A: ActorAggregate> Message for Execute<A> {
 
 impl<A: ActorAggregate> Handler<Execute<A>> for AggregateActor<A> {
     type Result =
-        AtomicResponse<Self, Result<CommandOutcome<A::Event>, CommandError<A::Rejection>>>;
+        ResponseActFuture<Self, Result<CommandOutcome<A::Event>, CommandError<A::Rejection>>>;
 
-    fn handle(&mut self, msg: Execute<A>, _: &mut Self::Context) -> Self::Result {
-        self.with_core(move |mut core| async move {
-            let result = core.execute(&msg.command, &msg.options).await;
-            (core, result)
-        })
+    fn handle(&mut self, msg: Execute<A>, ctx: &mut Self::Context) -> Self::Result {
+        self.last_active = Instant::now();
+        let pipelined = msg.options.idempotency_key.is_none() && self.in_flight < MAX_IN_FLIGHT;
+        let Some(core) = self.core.as_mut().filter(|_| pipelined) else {
+            return self.execute_exclusively(ctx, msg);
+        };
+        let (append, events) = match core.submit(&msg.command, &msg.options) {
+            Submitted::Done(result) => return Box::pin(actix::fut::ready(result)),
+            Submitted::Appending { append, events } => (append, events),
+        };
+        self.in_flight += 1;
+        let epoch = self.epoch;
+        Box::pin(append.into_actor(self).then(move |appended, act, ctx| {
+            act.in_flight -= 1;
+            act.last_active = Instant::now();
+            let failed = match appended {
+                Ok(r) => {
+                    if act.in_flight == 0 {
+                        if let Some(core) = act.core.as_mut() {
+                            core.maybe_snapshot();
+                        }
+                    }
+                    let outcome = CommandOutcome {
+                        version: Some(r.last_version),
+                        position: Some(r.last_position),
+                        events,
+                        deduplicated: r.deduplicated,
+                    };
+                    return Box::pin(actix::fut::ready(Ok(outcome))) as Self::Result;
+                }
+                Err(e) => e,
+            };
+            // The state holds these events and the log does not: load it again.
+            if act.epoch == epoch {
+                act.core = None;
+                act.epoch += 1;
+            }
+            match failed {
+                // Someone else wrote the stream, or an earlier append decided on the
+                // dropped state failed: decide once more against the log.
+                eventlog::AppendError::WrongExpectedVersion { .. } => {
+                    act.execute_exclusively(ctx, msg)
+                }
+                other => Box::pin(actix::fut::ready(Err(ActorError::Append(other).into()))),
+            }
+        }))
     }
 }
 
@@ -155,10 +239,14 @@ impl<A: ActorAggregate, R: 'static> Message for Query<A, R> {
 }
 
 impl<A: ActorAggregate, R: 'static> Handler<Query<A, R>> for AggregateActor<A> {
-    type Result = AtomicResponse<Self, Result<R, CommandError<A::Rejection>>>;
+    type Result = ResponseActFuture<Self, Result<R, CommandError<A::Rejection>>>;
 
-    fn handle(&mut self, msg: Query<A, R>, _: &mut Self::Context) -> Self::Result {
-        self.with_core(move |core| async move {
+    fn handle(&mut self, msg: Query<A, R>, ctx: &mut Self::Context) -> Self::Result {
+        self.last_active = Instant::now();
+        if let Some(core) = &self.core {
+            return Box::pin(actix::fut::ready(Ok((msg.read)(&core.state, core.version))));
+        }
+        self.exclusively(ctx, move |core| async move {
             let r = (msg.read)(&core.state, core.version);
             (core, Ok(r))
         })
@@ -173,10 +261,10 @@ impl Message for SnapshotNow {
 }
 
 impl<A: ActorAggregate> Handler<SnapshotNow> for AggregateActor<A> {
-    type Result = AtomicResponse<Self, Result<(), ActorError>>;
+    type Result = ResponseActFuture<Self, Result<(), ActorError>>;
 
-    fn handle(&mut self, _: SnapshotNow, _: &mut Self::Context) -> Self::Result {
-        self.with_core(move |mut core| async move {
+    fn handle(&mut self, _: SnapshotNow, ctx: &mut Self::Context) -> Self::Result {
+        self.exclusively(ctx, move |mut core| async move {
             let r = core.snapshot_now().await;
             (core, r)
         })

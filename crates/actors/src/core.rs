@@ -7,7 +7,8 @@ use std::sync::Arc;
 use domain::Aggregate;
 use eventlog::store::nonblocking;
 use eventlog::{
-    codec, AppendError, Direction, EventStore, ExpectedVersion, Metadata, Snapshot, StreamName,
+    codec, AppendError, AppendFuture, Direction, EventData, EventStore, ExpectedVersion, Metadata,
+    Snapshot, StreamName,
 };
 use uuid::Uuid;
 
@@ -45,6 +46,18 @@ pub struct CommandOutcome<E> {
     pub events: Vec<E>,
     /// True when the command was recognised as a retry of one already written.
     pub deduplicated: bool,
+}
+
+/// What [`Core::submit`] did with a command.
+pub enum Submitted<E, R: std::error::Error> {
+    /// Refused, or nothing to write: the answer, now.
+    Done(Result<CommandOutcome<E>, CommandError<R>>),
+    /// Decided and folded into the state; the append is queued behind every earlier one
+    /// and `append` resolves once it is durable (or refused).
+    Appending {
+        append: AppendFuture,
+        events: Vec<E>,
+    },
 }
 
 /// An aggregate, the stream it lives in, and the version of the last event folded in.
@@ -177,21 +190,7 @@ impl<A: Aggregate> Core<A> {
                     deduplicated: false,
                 });
             }
-            let data = events
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    let id = options
-                        .idempotency_key
-                        .map_or_else(Uuid::new_v4, |k| event_codec::derived_event_id(k, i));
-                    event_codec::encode(e, id, options.metadata.clone())
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ActorError::Corrupt {
-                    stream: self.stream.to_string(),
-                    version: self.version.map_or(0, |v| v + 1),
-                    reason: e.to_string(),
-                })?;
+            let data = self.encode(&events, options)?;
             let expected = ExpectedVersion::after(self.version);
             match self.store.append(self.stream.clone(), expected, data).await {
                 Ok(r) if r.deduplicated => {
@@ -231,6 +230,71 @@ impl<A: Aggregate> Core<A> {
         Err(ActorError::Conflict.into())
     }
 
+    /// Decides `command` against the current state — which includes the events of
+    /// commands still being appended — folds its events in at once and queues their
+    /// append with the version they follow as expected version, without waiting. Commands
+    /// on one stream are thus decided in order, each against the state the previous left,
+    /// while their appends share group commits instead of waiting one fsync each.
+    ///
+    /// The state runs ahead of the log until the append resolves: if it fails, the state
+    /// holds events the log does not, and the caller must drop this core and load it
+    /// again (every later append decided on top of it fails with a version conflict).
+    /// Commands with an idempotency key go through [`Core::execute`], which looks for an
+    /// earlier run first.
+    pub fn submit(
+        &mut self,
+        command: &A::Command,
+        options: &ExecuteOptions,
+    ) -> Submitted<A::Event, A::Rejection> {
+        let events = match self.state.decide(command) {
+            Ok(events) => events,
+            Err(rejection) => return Submitted::Done(Err(CommandError::Rejected(rejection))),
+        };
+        if events.is_empty() {
+            return Submitted::Done(Ok(CommandOutcome {
+                version: self.version,
+                position: None,
+                events,
+                deduplicated: false,
+            }));
+        }
+        let data = match self.encode(&events, options) {
+            Ok(data) => data,
+            Err(e) => return Submitted::Done(Err(e.into())),
+        };
+        let expected = ExpectedVersion::after(self.version);
+        let append = self.store.append(self.stream.clone(), expected, data);
+        for e in &events {
+            self.state.apply(e);
+        }
+        let first = self.version.map_or(0, |v| v + 1);
+        self.version = Some(first + events.len() as u64 - 1);
+        self.since_snapshot += events.len() as u64;
+        Submitted::Appending { append, events }
+    }
+
+    fn encode(
+        &self,
+        events: &[A::Event],
+        options: &ExecuteOptions,
+    ) -> Result<Vec<EventData>, ActorError> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let id = options
+                    .idempotency_key
+                    .map_or_else(Uuid::new_v4, |k| event_codec::derived_event_id(k, i));
+                event_codec::encode(e, id, options.metadata.clone())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ActorError::Corrupt {
+                stream: self.stream.to_string(),
+                version: self.version.map_or(0, |v| v + 1),
+                reason: e.to_string(),
+            })
+    }
+
     /// A command with an idempotency key whose first event is already in this stream was
     /// executed before: report that instead of deciding again against a newer state.
     async fn already_executed(
@@ -259,7 +323,10 @@ impl<A: Aggregate> Core<A> {
         }
     }
 
-    fn maybe_snapshot(&mut self) {
+    /// Writes a snapshot in the background if enough events were applied since the last.
+    /// Call it only when no append of this core is in flight: a snapshot must not run
+    /// ahead of the log.
+    pub fn maybe_snapshot(&mut self) {
         let every = self.config.snapshot_every;
         if every == 0 || self.since_snapshot < every {
             return;

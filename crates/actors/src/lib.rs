@@ -20,7 +20,6 @@
 //! - [`process`]: process managers driven by the log: the inbound router, the durable
 //!   timer scheduler of SMS queues, and the outbox (texts out through a carrier, their
 //!   delivery status back in).
-//! - [`views`]: read models served from memory (the queues' contact-center views).
 //! - [`error`]: what a command or query can fail with.
 
 pub mod aggregate_actor;
@@ -32,7 +31,6 @@ pub mod event_codec;
 pub mod process;
 pub mod registry;
 pub mod runtime;
-pub mod views;
 pub mod workspace;
 
 pub use aggregate_actor::{ActorAggregate, AggregateActor, Execute, Query};

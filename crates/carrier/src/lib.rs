@@ -10,6 +10,8 @@
 //! * [`twilio`] — a Twilio-compatible REST adapter ([`twilio::TwilioCarrier`]), the
 //!   `X-Twilio-Signature` algorithm, parsers for the inbound-message and status-callback
 //!   webhooks, and [`twilio::fetch_media`] for inbound MMS media.
+//! * [`tls`] — the rustls client configuration (`ring` provider, bundled Mozilla roots,
+//!   optional extra roots) the Twilio adapter's HTTP client uses.
 //! * [`simulator`] — the embedded carrier ([`simulator::Simulator`]) used by default and in
 //!   tests: records outbound texts, controllable delivery outcomes, status reports on a
 //!   channel, and "text as a customer".
@@ -44,6 +46,7 @@ pub mod blobs;
 pub mod keywords;
 pub mod media;
 pub mod simulator;
+pub mod tls;
 pub mod twilio;
 
 /// The future returned by [`Carrier::send`].

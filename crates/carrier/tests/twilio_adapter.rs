@@ -18,6 +18,13 @@ use carrier::twilio::{
 use carrier::{Carrier, CarrierStatus, OutboundMedia, OutboundSms, SendError, StatusReport};
 use tokio::sync::mpsc;
 
+/// A plain HTTP client: reqwest's rustls has no crypto provider of its own here, so the
+/// process default (`ring`) is installed first.
+fn http() -> reqwest::Client {
+    carrier::tls::install_default_provider();
+    reqwest::Client::new()
+}
+
 const SID: &str = "ACfake0123";
 const TOKEN: &str = "tok-xyz";
 /// python3 -c 'import base64; print(base64.b64encode(b"ACfake0123:tok-xyz").decode())'
@@ -66,7 +73,7 @@ impl Fake {
             requests: Arc::default(),
             mode: Arc::new(Mutex::new(mode)),
             counter: Arc::default(),
-            http: reqwest::Client::new(),
+            http: http(),
         };
         let app = Router::new()
             .fallback(fake_carrier)
@@ -95,6 +102,7 @@ impl Fake {
             account_sid: SID.into(),
             auth_token: TOKEN.into(),
             request_timeout: timeout,
+            extra_roots_pem: None,
         })
         .unwrap()
     }
@@ -451,6 +459,7 @@ async fn connection_refused_is_retryable() {
         account_sid: SID.into(),
         auth_token: TOKEN.into(),
         request_timeout: Duration::from_secs(2),
+        extra_roots_pem: None,
     })
     .unwrap();
     let err = carrier.send(sms("k")).await.unwrap_err();
@@ -535,7 +544,7 @@ async fn signed_status_callbacks_round_trip() {
         ("MessageStatus".to_owned(), "delivered".to_owned()),
     ];
     let forged = compute_signature("not-the-token", &callback_url, &params);
-    let status = reqwest::Client::new()
+    let status = http()
         .post(&callback_url)
         .header(SIGNATURE_HEADER, forged)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -620,7 +629,7 @@ async fn media_handler(State(state): State<MediaState>, uri: Uri, headers: Heade
 #[tokio::test]
 async fn fetch_media_with_basic_auth() {
     let (addr, _) = media_server().await;
-    let client = reqwest::Client::new();
+    let client = http();
     let url = format!("http://{addr}/private.png");
     let (bytes, content_type) = fetch_media(
         &client,
@@ -654,7 +663,7 @@ async fn fetch_media_with_basic_auth() {
 #[tokio::test]
 async fn fetch_media_refuses_oversized_bodies() {
     let (addr, _) = media_server().await;
-    let client = reqwest::Client::new();
+    let client = http();
     // Declared by Content-Length.
     let err = fetch_media(
         &client,
@@ -701,7 +710,7 @@ async fn fetch_media_refuses_oversized_bodies() {
 #[tokio::test]
 async fn fetch_media_timeout_and_bad_url() {
     let (addr, _) = media_server().await;
-    let client = reqwest::Client::new();
+    let client = http();
     let started = Instant::now();
     let err = fetch_media(
         &client,
@@ -732,6 +741,7 @@ async fn credentials_never_leave_the_carrier_host() {
         account_sid: SID.into(),
         auth_token: TOKEN.into(),
         request_timeout: Duration::from_secs(5),
+        extra_roots_pem: None,
     })
     .unwrap();
     // Under the base URL: credentials sent.

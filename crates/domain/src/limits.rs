@@ -22,8 +22,9 @@ pub const MAX_MIME_TYPE_CHARS: usize = 255;
 
 /// Longest channel name.
 pub const MAX_CHANNEL_NAME_CHARS: usize = 80;
-/// Most internal members of one channel or group.
-pub const MAX_CONVERSATION_MEMBERS: usize = 500;
+/// Most internal members of one channel or group (a company-wide channel of a
+/// 1,000-person organization fits; events naming them all stay far below the log's limit).
+pub const MAX_CONVERSATION_MEMBERS: usize = 1_000;
 /// Most external numbers in one mixed group; group MMS is not delivered reliably to more.
 pub const MAX_GROUP_EXTERNALS: usize = 10;
 

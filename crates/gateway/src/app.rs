@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use actors::Workspace;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use axum::http::HeaderName;
@@ -23,10 +23,14 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub ws: Workspace,
-    /// Typing indicators between connected clients: ephemeral, never written to the log.
-    pub typing: tokio::sync::broadcast::Sender<crate::routes::stream::Typing>,
-    /// The contact-center views; whoever builds the state runs them (`QueueViews::run`).
-    pub queue_views: actors::views::queue_views::QueueViews,
+    /// Routes live events and typing indicators to WebSocket connections (started on
+    /// the first connection).
+    pub hub: crate::hub::HubSlot,
+    /// Sessions verified so far (authenticating a request reads no storage).
+    pub sessions: Arc<crate::auth::sessions::SessionCache>,
+    /// The SMS queues' waiting lists and contact-center views (read model in its own
+    /// RocksDB instance).
+    pub queues: projections::LiveQueues,
     pub limiter: Arc<crate::rate_limit::RateLimiter>,
     /// The conversation lists and inbox views (read model in its own RocksDB instance).
     pub interactions: projections::LiveInteractions,
@@ -39,17 +43,17 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `ws`, with queue views that the caller must run over the same log.
+    /// State over `ws`, with read models following the same log.
     pub fn new(
         ws: Workspace,
-        queue_views: actors::views::queue_views::QueueViews,
+        queues: projections::LiveQueues,
         interactions: projections::LiveInteractions,
     ) -> Self {
-        let (typing, _) = tokio::sync::broadcast::channel(4096);
         Self {
             ws,
-            typing,
-            queue_views,
+            hub: crate::hub::HubSlot::default(),
+            sessions: Arc::default(),
+            queues,
             limiter: Arc::default(),
             interactions,
             metrics: Arc::default(),
@@ -93,8 +97,32 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions", post(routes::sessions::login))
         .route("/v1/sessions/current", delete(routes::sessions::logout))
         .route("/v1/me", get(routes::me::me))
-        .route("/v1/users", post(routes::users::create_user))
-        .route("/v1/numbers", post(routes::numbers::add_number))
+        .route(
+            "/v1/users",
+            get(routes::users::list).post(routes::users::create_user),
+        )
+        .route("/v1/users/{id}/role", post(routes::users::change_role))
+        .route(
+            "/v1/users/{id}/settings",
+            put(routes::settings::put_user_settings),
+        )
+        .route(
+            "/v1/me/settings",
+            get(routes::settings::get_settings).put(routes::settings::put_my_settings),
+        )
+        .route(
+            "/v1/numbers",
+            get(routes::numbers::list).post(routes::numbers::add_number),
+        )
+        .route(
+            "/v1/numbers/{number}/assignees",
+            post(routes::numbers::assign),
+        )
+        .route(
+            "/v1/numbers/{number}/assignees/{user}",
+            delete(routes::numbers::unassign),
+        )
+        .route("/v1/numbers/{number}/route", post(routes::numbers::route))
         .route(
             "/v1/numbers/{number}/sms-registration",
             post(routes::numbers::set_sms_registration),
@@ -107,6 +135,19 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/direct",
             post(routes::conversations::start_direct),
         )
+        .route(
+            "/v1/conversations/group",
+            post(routes::conversations::start_group),
+        )
+        .route(
+            "/v1/conversations/{id}/calls",
+            post(routes::conversations::start_call),
+        )
+        .route(
+            "/v1/conversations/{id}/calls/{call}/end",
+            post(routes::conversations::end_call),
+        )
+        .route("/v1/conversations/{id}/name", post(routes::channels::rename))
         .route(
             "/v1/conversations/{id}/messages",
             post(routes::conversations::post_message).get(routes::conversations::history),
@@ -173,6 +214,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::contacts::number_name),
         )
         .merge(carrier_routes)
+        .merge(routes::web::router())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

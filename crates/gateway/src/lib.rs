@@ -12,15 +12,19 @@
 //! - [`auth`]: credentials (argon2 hashes) and sessions (revocable, expiring tokens),
 //!   both stored as events in the log; the [`auth::Authenticated`] extractor.
 //! - [`rate_limit`]: token buckets per user (and per login email): 429 with Retry-After.
-//! - [`routes`]: the handlers, one file per resource.
+//! - [`routes`]: the handlers, one file per resource; [`routes::web`] serves the web client
+//!   (static files from `web/`, embedded in the binary) at `/` and `/assets/`.
 //! - [`carriers`]: the carrier edge: which carrier, the attachment store and its index,
 //!   signed media URLs for MMS, recording inbound texts; it starts the outbox.
+//! - [`hub`]: one subscription to the log for every WebSocket; decodes each event once
+//!   and routes it (and typing indicators) to the connections of its viewers.
 //! - [`app`]: [`AppState`] and [`router`], assembling the routes with body limits.
 
 pub mod app;
 pub mod auth;
 pub mod carriers;
 pub mod error;
+pub mod hub;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;

@@ -163,7 +163,7 @@ pub async fn metrics(
         .as_deref()
         .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
     if !scrape_ok {
-        let session = crate::auth::sessions::check(state.store(), token).await?;
+        let session = state.sessions.check(state.store(), token).await?;
         let (org, user) = (session.org, session.user);
         let admin = state
             .ws

@@ -9,16 +9,19 @@
 //!
 //! - [`interactions`]: each user's conversation list and each inbox's views (RocksDB).
 //! - [`search`]: full-text search over message history (tantivy).
+//! - [`queues`]: the SMS queues' waiting lists and the agents' Active / Pending / History
+//!   views (RocksDB).
 
 pub mod db;
 pub mod error;
 pub mod home;
 pub mod interactions;
 pub mod live;
+pub mod queues;
 pub mod runner;
 pub mod search;
 
 pub use error::ProjectionError;
 pub use home::ModelHome;
-pub use live::{Live, LiveInteractions, LiveSearch, ModelKind};
+pub use live::{Live, LiveInteractions, LiveQueues, LiveSearch, ModelKind};
 pub use runner::{follow_blocking, Finished, ReadModel};

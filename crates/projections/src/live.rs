@@ -3,7 +3,9 @@
 //! `replay rebuild` has made it live (blue/green).
 //!
 //! [`Live<K>`] does this for any [`ModelKind`] (how to open a generation and make its
-//! writer): [`LiveInteractions`] and [`LiveSearch`] are the two a server runs.
+//! writer): [`LiveInteractions`], [`LiveSearch`] and [`LiveQueues`] are the ones a server
+//! runs. `replay rebuild` builds generations through the same trait
+//! ([`ModelKind::rebuild_writer`], [`ModelKind::finish`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +19,7 @@ use tokio::sync::watch;
 use crate::error::ProjectionError;
 use crate::home::ModelHome;
 use crate::interactions::InteractionsModel;
+use crate::queues::QueuesModel;
 use crate::runner::{follow_blocking, ReadModel};
 use crate::search::SearchModel;
 
@@ -44,12 +47,31 @@ pub trait ModelKind: Send + Sync + 'static {
     /// # Errors
     /// Storage errors.
     fn writer(db: Arc<Self::Db>) -> Result<Self::Writer, ProjectionError>;
+
+    /// The writer a rebuild (`replay rebuild`) uses: it may take more memory and store
+    /// its checkpoint less often than a server's, as nobody queries the generation until
+    /// it is finished. By default the server's writer.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn rebuild_writer(db: Arc<Self::Db>) -> Result<Self::Writer, ProjectionError> {
+        Self::writer(db)
+    }
+
+    /// Closes `writer` and makes everything it applied durable (before a generation is
+    /// switched to); returns the checkpoint now stored.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn finish(db: &Self::Db, writer: Self::Writer) -> Result<Option<u64>, ProjectionError>;
 }
 
 /// The live interactions read model of a server.
 pub type LiveInteractions = Live<InteractionsModel>;
 /// The live search read model of a server.
 pub type LiveSearch = Live<SearchModel>;
+/// The live queue views of a server.
+pub type LiveQueues = Live<QueuesModel>;
 
 struct Generation<K: ModelKind> {
     name: String,

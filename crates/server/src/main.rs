@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use actors::clock::SystemClock;
 use actors::process::{inbound_router, queue_timeline, queue_timers};
-use actors::views::queue_views::QueueViews;
 use actors::{ActorConfig, ActorRuntime, Workspace};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -77,6 +76,10 @@ struct CarrierArgs {
     /// Base URL of the Twilio-compatible API.
     #[arg(long, default_value = carrier::twilio::DEFAULT_BASE_URL, env = "TWILIO_BASE_URL")]
     twilio_base_url: String,
+    /// Extra trusted root certificate(s) for the Twilio-compatible API, a PEM file
+    /// (besides the Mozilla roots built into the binary).
+    #[arg(long, env = "TWILIO_CA_FILE")]
+    twilio_ca_file: Option<PathBuf>,
     #[arg(long, env = "TWILIO_ACCOUNT_SID")]
     twilio_account_sid: Option<String>,
     /// Basic-auth password of the API and key of the webhook signatures.
@@ -115,8 +118,16 @@ fn carrier_setup(
     let kind = match args.carrier {
         CarrierChoice::Simulator => CarrierKind::Simulator(carrier::simulator::Simulator::new()),
         CarrierChoice::Twilio => {
+            let extra_roots_pem = match &args.twilio_ca_file {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .with_context(|| format!("reading --twilio-ca-file {}", path.display()))?,
+                ),
+                None => None,
+            };
             let config = carrier::twilio::TwilioConfig {
                 base_url: args.twilio_base_url,
+                extra_roots_pem,
                 ..carrier::twilio::TwilioConfig::new(
                     args.twilio_account_sid
                         .context("--twilio-account-sid (TWILIO_ACCOUNT_SID) is required")?,
@@ -161,13 +172,13 @@ fn serve(
         tokio::spawn(inbound_router::run(ws.clone()));
         tokio::spawn(queue_timers::run(ws.clone(), Arc::new(SystemClock)));
         tokio::spawn(queue_timeline::run(ws.clone()));
-        let queue_views = QueueViews::new();
-        tokio::spawn(queue_views.clone().run(store.clone()));
         let interactions =
             projections::LiveInteractions::start(&data_dir.join("readmodels"), store.clone())
                 .context("opening the interactions read model")?;
         let search = projections::LiveSearch::start(&data_dir.join("readmodels"), store.clone())
             .context("opening the search read model")?;
+        let queues = projections::LiveQueues::start(&data_dir.join("readmodels"), store.clone())
+            .context("opening the queue views read model")?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
@@ -175,7 +186,7 @@ fn serve(
         let edge = CarrierEdge::start(&ws, setup).context("starting the carrier edge")?;
         tracing::info!(carrier = edge.state.kind.carrier().name(), %public_url, "carrier edge started");
         let app = gateway::router(
-            gateway::AppState::new(ws, queue_views, interactions.clone())
+            gateway::AppState::new(ws, queues.clone(), interactions.clone())
                 .with_carriers(edge.state.clone())
                 .with_search(search.clone())
                 .with_metrics(gateway::metrics::Metrics::new(metrics_token)),
@@ -187,6 +198,7 @@ fn serve(
             .map(|()| {
                 interactions.close();
                 search.close();
+                queues.close();
             });
         // Texts in flight resume from the log on the next start.
         edge.abort();

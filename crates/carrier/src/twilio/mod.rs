@@ -14,10 +14,10 @@
 //! per [`OutboundSms::idempotency_key`](crate::OutboundSms) and checks it before retrying
 //! after a crash. The key is therefore not sent to the carrier.
 //!
-//! TLS: the workspace builds `reqwest` without a TLS backend, so an `https://` base URL
-//! (the real Twilio) needs a TLS feature enabled on `reqwest` by the binary; until then
-//! [`TwilioCarrier::new`] refuses such a URL with `tls_unavailable` rather than failing
-//! every send. Plain `http://` (a local fake, a TLS-terminating proxy) works as is.
+//! TLS: `https://` base URLs (the real Twilio) go through rustls with the `ring` provider
+//! and Mozilla's roots compiled in ([`crate::tls`]); [`TwilioConfig::extra_roots_pem`]
+//! adds trust anchors (a private Twilio-compatible service, a TLS-inspecting proxy).
+//! Plain `http://` (a local fake, a TLS-terminating proxy) works as well.
 
 mod fetch;
 mod signature;
@@ -56,6 +56,8 @@ pub struct TwilioConfig {
     pub auth_token: String,
     /// Overall limit for one API request, connecting through reading the answer.
     pub request_timeout: Duration,
+    /// Extra trusted root certificates (PEM), besides the bundled Mozilla roots.
+    pub extra_roots_pem: Option<Vec<u8>>,
 }
 
 impl TwilioConfig {
@@ -66,6 +68,7 @@ impl TwilioConfig {
             account_sid: account_sid.into(),
             auth_token: auth_token.into(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            extra_roots_pem: None,
         }
     }
 }
@@ -77,6 +80,10 @@ impl fmt::Debug for TwilioConfig {
             .field("account_sid", &self.account_sid)
             .field("auth_token", &"<redacted>")
             .field("request_timeout", &self.request_timeout)
+            .field(
+                "extra_roots_pem",
+                &self.extra_roots_pem.as_ref().map(|p| p.len()),
+            )
             .finish()
     }
 }
@@ -87,9 +94,9 @@ pub enum TwilioConfigError {
     /// The base URL is not `http://…` or `https://…` with a host.
     #[error("invalid carrier base URL {0:?}")]
     InvalidBaseUrl(String),
-    /// `https://` was configured but this build has no TLS support in its HTTP client.
-    #[error("carrier base URL {0:?} needs TLS, which this build's HTTP client lacks")]
-    TlsUnavailable(String),
+    /// The TLS configuration could not be built (e.g. unreadable extra roots).
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsConfigError),
     /// The account SID is empty or has characters other than ASCII letters and digits.
     #[error("invalid account SID")]
     InvalidAccountSid,
@@ -105,12 +112,12 @@ pub enum TwilioConfigError {
 }
 
 impl TwilioConfigError {
-    /// Stable machine-readable code: `invalid_base_url`, `tls_unavailable`,
+    /// Stable machine-readable code: `invalid_base_url`, `tls_config`,
     /// `invalid_account_sid`, `missing_auth_token`, `invalid_timeout`, `http_client`.
     pub fn code(&self) -> &'static str {
         match self {
             TwilioConfigError::InvalidBaseUrl(_) => "invalid_base_url",
-            TwilioConfigError::TlsUnavailable(_) => "tls_unavailable",
+            TwilioConfigError::Tls(_) => "tls_config",
             TwilioConfigError::InvalidAccountSid => "invalid_account_sid",
             TwilioConfigError::MissingAuthToken => "missing_auth_token",
             TwilioConfigError::InvalidTimeout => "invalid_timeout",
@@ -155,9 +162,6 @@ impl TwilioCarrier {
         {
             return Err(TwilioConfigError::InvalidBaseUrl(config.base_url));
         }
-        if lower.starts_with("https://") && !tls_available() {
-            return Err(TwilioConfigError::TlsUnavailable(config.base_url));
-        }
         if config.account_sid.is_empty()
             || config.account_sid.len() > 64
             || !config
@@ -173,7 +177,9 @@ impl TwilioCarrier {
         if config.request_timeout.is_zero() {
             return Err(TwilioConfigError::InvalidTimeout);
         }
+        let tls = crate::tls::client_config(config.extra_roots_pem.as_deref())?;
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("switchboard-carrier/", env!("CARGO_PKG_VERSION")))
@@ -298,37 +304,6 @@ impl Carrier for TwilioCarrier {
     fn send(&self, sms: OutboundSms) -> SendFuture<'_> {
         Box::pin(async move { self.send_sms(&sms).await })
     }
-}
-
-/// Whether this build's reqwest can speak TLS. The workspace enables no TLS feature, and
-/// then reqwest refuses an `https` URL before any network I/O ("scheme is not http").
-/// Probed once, on a throwaway thread and runtime, against the closed discard port of
-/// the loopback address.
-fn tls_available() -> bool {
-    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        let probe = std::thread::spawn(|| {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return false;
-            };
-            rt.block_on(async {
-                let Ok(client) = reqwest::Client::builder()
-                    .timeout(Duration::from_millis(500))
-                    .build()
-                else {
-                    return false;
-                };
-                match client.get("https://127.0.0.1:9/").send().await {
-                    Ok(_) => true,
-                    Err(e) => !error_chain(&e).contains("scheme is not http"),
-                }
-            })
-        });
-        probe.join().unwrap_or(false)
-    })
 }
 
 #[derive(Deserialize)]
@@ -541,6 +516,7 @@ mod tests {
             account_sid: "AC123".into(),
             auth_token: "secret-token".into(),
             request_timeout: Duration::from_secs(1),
+            extra_roots_pem: None,
         }
     }
 
@@ -588,16 +564,15 @@ mod tests {
     }
 
     #[test]
-    fn https_without_tls_is_refused_up_front() {
-        // This workspace builds reqwest without TLS; if a TLS feature is ever enabled the
-        // constructor accepts https and this test flips to the other branch.
-        match TwilioCarrier::new(config(DEFAULT_BASE_URL)) {
-            Err(e) => {
-                assert_eq!(e.code(), "tls_unavailable");
-                assert!(!tls_available());
-            }
-            Ok(_) => assert!(tls_available()),
-        }
+    fn https_is_accepted_and_bad_extra_roots_refused() {
+        let carrier = TwilioCarrier::new(config(DEFAULT_BASE_URL)).unwrap();
+        assert_eq!(
+            carrier.messages_url(),
+            "https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json"
+        );
+        let mut c = config(DEFAULT_BASE_URL);
+        c.extra_roots_pem = Some(b"not a certificate".to_vec());
+        assert_eq!(TwilioCarrier::new(c).unwrap_err().code(), "tls_config");
     }
 
     #[test]

@@ -77,6 +77,14 @@ pub enum ConversationCommand {
         media: Vec<AttachmentRef>,
         routed_to_inbox: Option<InboxId>,
     },
+    /// System only: our number answers the customer's message `reply_to` automatically
+    /// with `text` (the HELP text) — recorded as our message and sent by SMS to the
+    /// customer, even one who opted out (a HELP answer is not marketing). External only.
+    RecordAutoReply {
+        message_id: MessageId,
+        reply_to: MessageId,
+        text: String,
+    },
     /// System only: the carrier reports on the SMS of `message_id` to `to`.
     RecordDelivery {
         message_id: MessageId,

@@ -47,11 +47,12 @@ pub enum ConversationEvent {
     OptedOut(OptedOut),
     OptedIn(OptedIn),
     SystemMessageRecorded(SystemMessageRecorded),
+    AutoReplyPosted(AutoReplyPosted),
 }
 
 /// Every event type name this aggregate writes, in variant order (the order of
 /// [`VersionedEvent::SCHEMAS`](crate::schema::VersionedEvent::SCHEMAS)).
-pub const CONVERSATION_EVENT_TYPES: [&str; 23] = [
+pub const CONVERSATION_EVENT_TYPES: [&str; 24] = [
     "ConversationStarted",
     "MessagePosted",
     "InboundReceived",
@@ -75,6 +76,7 @@ pub const CONVERSATION_EVENT_TYPES: [&str; 23] = [
     "OptedOut",
     "OptedIn",
     "SystemMessageRecorded",
+    "AutoReplyPosted",
 ];
 
 versioned_events! {
@@ -104,6 +106,7 @@ versioned_events! {
         OptedOut(OptedOut) = 1,
         OptedIn(OptedIn) = 1,
         SystemMessageRecorded(SystemMessageRecorded) = 1,
+        AutoReplyPosted(AutoReplyPosted) = 1,
     }
 }
 
@@ -296,6 +299,22 @@ pub struct OptedIn {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SystemMessageRecorded {
     pub note: SystemNote,
+    pub at_ms: u64,
+}
+
+/// Our number answered the customer's message `reply_to` automatically (the configured
+/// HELP text): an outbound message of the conversation like any other (it has a seq, and
+/// its SMS is requested in the same decision, so its delivery is recorded), written by the
+/// System, not by a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AutoReplyPosted {
+    pub message_id: MessageId,
+    pub seq: u64,
+    /// Our business number, which sends it.
+    pub from: PhoneNumber,
+    /// The customer's message it answers.
+    pub reply_to: MessageId,
+    pub text: String,
     pub at_ms: u64,
 }
 

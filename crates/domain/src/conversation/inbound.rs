@@ -8,8 +8,8 @@
 use crate::command_meta::{Actor, CommandMeta};
 use crate::conversation::content::{checked_content, AttachmentRef, Medium};
 use crate::conversation::event::{
-    ConversationEvent, InboundReceived, InboxAttached, InboxDetached, OptedIn, OptedOut,
-    ReopenedByInboundText,
+    AutoReplyPosted, ConversationEvent, InboundReceived, InboxAttached, InboxDetached, OptedIn,
+    OptedOut, ReopenedByInboundText, SmsRequested,
 };
 use crate::conversation::inbox_assignment::InboxStatus;
 use crate::conversation::kind::ConversationKind;
@@ -103,5 +103,51 @@ impl Conversation {
             _ => {}
         }
         Ok(events)
+    }
+}
+
+impl Conversation {
+    /// Our number answers `reply_to` with `text`: the message, and its SMS to the customer
+    /// (requested whatever their opt-out: the answer to HELP must reach them).
+    pub(super) fn record_auto_reply(
+        &self,
+        meta: &CommandMeta,
+        message_id: MessageId,
+        reply_to: MessageId,
+        text: &str,
+    ) -> Result<Vec<ConversationEvent>, ConversationRejection> {
+        let header = self.started(meta)?;
+        if meta.actor != Actor::System {
+            return Err(ConversationRejection::SystemOnly);
+        }
+        let ConversationKind::External { our, their } = &header.kind else {
+            return Err(ConversationRejection::NotExternal);
+        };
+        if let Some(existing) = self.messages.get(&message_id) {
+            // The caller derives the id from the message answered: a repeat writes nothing.
+            return if existing.author == Author::External(our.clone()) {
+                Ok(vec![])
+            } else {
+                Err(ConversationRejection::DuplicateMessageId { message_id })
+            };
+        }
+        checked_content(text, &[], Medium::OutboundSms)?;
+        let at_ms = meta.at_ms;
+        Ok(vec![
+            ConversationEvent::AutoReplyPosted(AutoReplyPosted {
+                message_id,
+                seq: self.last_seq + 1,
+                from: our.clone(),
+                reply_to,
+                text: text.to_owned(),
+                at_ms,
+            }),
+            ConversationEvent::SmsRequested(SmsRequested {
+                message_id,
+                to: their.clone(),
+                from: our.clone(),
+                at_ms,
+            }),
+        ])
     }
 }

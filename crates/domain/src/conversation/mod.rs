@@ -47,17 +47,18 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+pub use access::Viewers;
 pub use calls::{CallMedia, CallRecord};
 pub use command::{ConversationCommand, IssuedConversationCommand};
 pub use content::AttachmentRef;
 pub use delivery::DeliveryStatus;
 pub use event::{
-    CallEnded, CallStarted, ChannelMemberJoined, ChannelMemberLeft, ChannelMembersAdded,
-    ChannelRenamed, ConversationAssigned, ConversationEvent, ConversationStarted,
-    ConversationTransferred, DeliveryUpdated, InboundReceived, InboxAttached, InboxDetached,
-    MarkedDone, MessagePosted, MessagesRead, OptedIn, OptedOut, ReopenedByInboundText,
-    ReturnedToInbox, SmsRequested, SmsWithheld, SystemMessageRecorded, SystemNote,
-    CONVERSATION_EVENT_TYPES,
+    AutoReplyPosted, CallEnded, CallStarted, ChannelMemberJoined, ChannelMemberLeft,
+    ChannelMembersAdded, ChannelRenamed, ConversationAssigned, ConversationEvent,
+    ConversationStarted, ConversationTransferred, DeliveryUpdated, InboundReceived, InboxAttached,
+    InboxDetached, MarkedDone, MessagePosted, MessagesRead, OptedIn, OptedOut,
+    ReopenedByInboundText, ReturnedToInbox, SmsRequested, SmsWithheld, SystemMessageRecorded,
+    SystemNote, CONVERSATION_EVENT_TYPES,
 };
 pub use facts::{ActorFacts, SenderNumber};
 pub use inbox_assignment::{InboxAssignment, InboxStatus};

@@ -54,6 +54,8 @@ pub struct Header {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Author {
     User(UserId),
+    /// A number: the external sender of an inbound text, or our own number for an
+    /// automatic reply (`AutoReplyPosted`).
     External(PhoneNumber),
 }
 
@@ -195,6 +197,11 @@ impl Aggregate for Conversation {
                 media,
                 routed_to_inbox,
             } => self.record_inbound(meta, *message_id, from, to, text, media, *routed_to_inbox),
+            C::RecordAutoReply {
+                message_id,
+                reply_to,
+                text,
+            } => self.record_auto_reply(meta, *message_id, *reply_to, text),
             C::RecordDelivery {
                 message_id,
                 to,
@@ -281,6 +288,12 @@ impl Aggregate for Conversation {
                 self.record_message(e.message_id, e.seq, Author::User(e.author), e.at_ms);
             }
             E::InboundReceived(e) => {
+                let author = Author::External(e.from.clone());
+                self.record_message(e.message_id, e.seq, author, e.at_ms);
+            }
+            E::AutoReplyPosted(e) => {
+                // Written by our number itself: in the window under that number, so a
+                // repeated reply is recognised and its delivery recorded like any text.
                 let author = Author::External(e.from.clone());
                 self.record_message(e.message_id, e.seq, author, e.at_ms);
             }

@@ -378,6 +378,14 @@ pub fn samples(p: &Params) -> Samples {
             at_ms,
         }),
         CE::SystemMessageRecorded(c::SystemMessageRecorded { note, at_ms }),
+        CE::AutoReplyPosted(c::AutoReplyPosted {
+            message_id,
+            seq: p.n,
+            from: our.clone(),
+            reply_to: message_id,
+            text: text.clone(),
+            at_ms,
+        }),
     ];
 
     use DirectoryEvent as DE;

@@ -40,7 +40,7 @@ impl FromRequestParts<AppState> for Authenticated {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthenticated)?;
-        let session = sessions::check(&state.ws.store, token).await?;
+        let session = state.sessions.check(&state.ws.store, token).await?;
         let user = session.user;
         if !state
             .limiter

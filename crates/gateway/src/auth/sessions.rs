@@ -106,16 +106,90 @@ pub async fn start(
     Ok((format!("{}.{}", id.simple(), hex(&secret)), expires_at_ms))
 }
 
-/// The session a token opens, if it is genuine, unexpired and not revoked.
-///
-/// # Errors
-/// `unauthenticated` (401) for any token that does not; internal errors.
-pub async fn check(store: &Arc<dyn EventStore>, token: &str) -> Result<Session, ApiError> {
+/// Sessions verified since the process started, so that an authenticated request costs
+/// no storage read. Sound because a session changes only through this process (one
+/// server owns the log): [`SessionCache::revoke`] drops the entry, and a check that read
+/// storage while a revocation happened does not cache what it read.
+#[derive(Default)]
+pub struct SessionCache {
+    known: std::sync::Mutex<std::collections::HashMap<Uuid, ([u8; 32], Session)>>,
+    revocations: std::sync::atomic::AtomicU64,
+}
+
+/// Sessions kept in a [`SessionCache`]; past this it starts over (and re-reads storage).
+const MAX_CACHED_SESSIONS: usize = 100_000;
+
+impl SessionCache {
+    fn known(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, ([u8; 32], Session)>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session a token opens, if it is genuine, unexpired and not revoked.
+    ///
+    /// # Errors
+    /// `unauthenticated` (401) for any token that does not; internal errors.
+    pub async fn check(
+        &self,
+        store: &Arc<dyn EventStore>,
+        token: &str,
+    ) -> Result<Session, ApiError> {
+        use std::sync::atomic::Ordering;
+        let (id, secret) = parse(token)?;
+        let cached = self.known().get(&id).copied();
+        if let Some((secret_hash, session)) = cached {
+            // blake3::Hash compares in constant time.
+            return if blake3::Hash::from_bytes(secret_hash) == blake3::hash(&secret)
+                && session.expires_at_ms > now_ms()
+            {
+                Ok(session)
+            } else {
+                Err(ApiError::unauthenticated())
+            };
+        }
+        let before = self.revocations.load(Ordering::Acquire);
+        let session = load(store, id, &secret).await?;
+        let mut known = self.known();
+        if self.revocations.load(Ordering::Acquire) == before {
+            if known.len() >= MAX_CACHED_SESSIONS {
+                known.clear();
+            }
+            known.insert(id, (*blake3::hash(&secret).as_bytes(), session));
+        }
+        Ok(session)
+    }
+
+    /// Revokes a session (logout). Revoking twice is fine.
+    ///
+    /// # Errors
+    /// Internal errors only.
+    pub async fn revoke(&self, store: &Arc<dyn EventStore>, id: Uuid) -> Result<(), ApiError> {
+        use std::sync::atomic::Ordering;
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        self.known().remove(&id);
+        let revoked = revoke(store, id).await;
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        self.known().remove(&id);
+        revoked
+    }
+}
+
+fn parse(token: &str) -> Result<(Uuid, [u8; 32]), ApiError> {
     let (id, secret) = token
         .split_once('.')
         .ok_or_else(ApiError::unauthenticated)?;
     let id = Uuid::try_parse(id).map_err(|_| ApiError::unauthenticated())?;
     let secret = unhex(secret).ok_or_else(ApiError::unauthenticated)?;
+    Ok((id, secret))
+}
+
+/// The session `id` is, if `secret` is its secret and it is unexpired and not revoked.
+async fn load(
+    store: &Arc<dyn EventStore>,
+    id: Uuid,
+    secret: &[u8; 32],
+) -> Result<Session, ApiError> {
     let events =
         eventlog::store::nonblocking::read_stream(store, &stream_of(id)?, 0, Direction::Forward, 8)
             .await
@@ -130,7 +204,7 @@ pub async fn check(store: &Arc<dyn EventStore>, token: &str) -> Result<Session, 
                 expires_at_ms,
             } => {
                 // blake3::Hash compares in constant time.
-                if blake3::Hash::from_bytes(secret_hash) == blake3::hash(&secret) {
+                if blake3::Hash::from_bytes(secret_hash) == blake3::hash(secret) {
                     session = Some(Session {
                         id,
                         org,
@@ -148,11 +222,8 @@ pub async fn check(store: &Arc<dyn EventStore>, token: &str) -> Result<Session, 
     }
 }
 
-/// Revokes a session (logout). Revoking twice is fine.
-///
-/// # Errors
-/// Internal errors only.
-pub async fn revoke(store: &Arc<dyn EventStore>, id: Uuid) -> Result<(), ApiError> {
+/// Revokes a session in the log; callers go through [`SessionCache::revoke`].
+async fn revoke(store: &Arc<dyn EventStore>, id: Uuid) -> Result<(), ApiError> {
     append(
         store,
         id,

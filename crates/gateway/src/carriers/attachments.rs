@@ -6,12 +6,22 @@
 //! attachment, and an organization can only name attachments someone of it stored (or
 //! that arrived on its numbers). Messages reference the id (`AttachmentRef`); who may read
 //! an attachment is decided by the conversations that reference it.
+//!
+//! - An inbound MMS item that could not be fetched (timeout, 404, too large, not what it
+//!   claimed to be) is still referenced by its text, as an attachment whose stream starts
+//!   with `AttachmentUnavailable` (the reason) instead of `AttachmentStored`; its type is
+//!   [`UNAVAILABLE_MIME`] and its size 0, and fetching it answers 410 `media_unavailable`.
+//! - Which conversations reference an attachment is indexed durably: `references` follows
+//!   the `conversation` category and appends `AttachmentReferenced { conversation }` to the
+//!   attachment's stream with an event id derived from (attachment, conversation), so the
+//!   access check is one point lookup of that id ([`is_referenced`]), whatever the length
+//!   of the conversation.
 
 use std::sync::Arc;
 
 use carrier::blobs::{BlobRef, BlobStore};
 use domain::conversation::AttachmentRef;
-use domain::{AttachmentId, OrgId};
+use domain::{AttachmentId, ConversationId, OrgId};
 use eventlog::{codec, AppendError, Direction, EventData, EventStore, ExpectedVersion, StreamName};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -54,6 +64,144 @@ pub fn attachment_id(org: OrgId, hash: &str) -> AttachmentId {
     AttachmentId::from_uuid(Uuid::new_v5(&ATTACHMENT_NAMESPACE, &name))
 }
 
+/// The type recorded for an inbound media item that could not be fetched.
+pub const UNAVAILABLE_MIME: &str = "application/vnd.switchboard.unavailable";
+
+/// The first event of an `attachment-<id>` stream for an inbound MMS item that could not be
+/// fetched (deterministic content: a retried webhook writes nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentUnavailable {
+    pub org: OrgId,
+    /// The carrier's id of the message, and the item's place in it.
+    pub carrier_message_id: String,
+    pub index: u32,
+    /// Why: `media_fetch_status`, `media_fetch_timeout`, `media_too_large`,
+    /// `media_type_mismatch`, ...
+    pub code: String,
+    pub reason: String,
+    /// The type the carrier claimed, if any.
+    pub claimed_mime: Option<String>,
+}
+
+impl AttachmentUnavailable {
+    pub fn id(&self) -> AttachmentId {
+        unavailable_id(self.org, &self.carrier_message_id, self.index)
+    }
+
+    pub fn reference(&self) -> AttachmentRef {
+        AttachmentRef {
+            id: self.id(),
+            mime: UNAVAILABLE_MIME.to_owned(),
+            size_bytes: 0,
+        }
+    }
+}
+
+/// What an `attachment-<id>` stream says the attachment is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Stored(AttachmentStored),
+    Unavailable(AttachmentUnavailable),
+}
+
+impl Entry {
+    pub fn org(&self) -> OrgId {
+        match self {
+            Entry::Stored(s) => s.org,
+            Entry::Unavailable(u) => u.org,
+        }
+    }
+}
+
+/// The id of item `index` of carrier message `carrier_message_id` that could not be
+/// fetched.
+pub fn unavailable_id(org: OrgId, carrier_message_id: &str, index: u32) -> AttachmentId {
+    let mut name = Vec::with_capacity(16 + 64);
+    name.extend_from_slice(b"unavailable\0");
+    name.extend_from_slice(org.as_uuid().as_bytes());
+    name.extend_from_slice(carrier_message_id.as_bytes());
+    name.push(0);
+    name.extend_from_slice(&index.to_be_bytes());
+    AttachmentId::from_uuid(Uuid::new_v5(&ATTACHMENT_NAMESPACE, &name))
+}
+
+/// Records an inbound media item that could not be fetched; its reference for the text.
+///
+/// # Errors
+/// Internal errors (log).
+pub async fn store_unavailable(
+    store: &Arc<dyn EventStore>,
+    unavailable: AttachmentUnavailable,
+) -> Result<AttachmentRef, ApiError> {
+    let id = unavailable.id();
+    let payload = codec::encode(&unavailable).map_err(ApiError::internal)?;
+    let event = EventData::new("AttachmentUnavailable", 1, payload)
+        .with_id(Uuid::new_v5(id.as_uuid(), b"unavailable"));
+    match store
+        .append(stream_of(id)?, ExpectedVersion::Any, vec![event])
+        .await
+    {
+        Ok(_) | Err(AppendError::EventIdReused { .. }) => Ok(unavailable.reference()),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// `conversation` references attachment `id` (one event per pair, ever).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentReferenced {
+    pub conversation: ConversationId,
+}
+
+/// The id of the event saying that `conversation` references `id`.
+pub fn reference_event_id(id: AttachmentId, conversation: ConversationId) -> Uuid {
+    let mut name = Vec::with_capacity(20);
+    name.extend_from_slice(b"ref\0");
+    name.extend_from_slice(conversation.as_uuid().as_bytes());
+    Uuid::new_v5(id.as_uuid(), &name)
+}
+
+/// Records that `conversation` references `id` (a repeat writes nothing).
+///
+/// # Errors
+/// The log refused or failed.
+pub async fn record_reference(
+    store: &Arc<dyn EventStore>,
+    id: AttachmentId,
+    conversation: ConversationId,
+) -> Result<(), String> {
+    let stream = StreamName::from_parts(ATTACHMENT_CATEGORY, id).map_err(|e| e.to_string())?;
+    let payload =
+        codec::encode(&AttachmentReferenced { conversation }).map_err(|e| e.to_string())?;
+    let event = EventData::new("AttachmentReferenced", 1, payload)
+        .with_id(reference_event_id(id, conversation));
+    match store
+        .append(stream, ExpectedVersion::Any, vec![event])
+        .await
+    {
+        Ok(_) | Err(AppendError::EventIdReused { .. }) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether `conversation` is indexed as referencing `id`: one lookup of the reference's
+/// event id (no scan of the conversation).
+///
+/// # Errors
+/// Internal errors.
+pub async fn is_referenced(
+    store: &Arc<dyn EventStore>,
+    id: AttachmentId,
+    conversation: ConversationId,
+) -> Result<bool, ApiError> {
+    let event = reference_event_id(id, conversation);
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.find_event_blocking(event))
+        .await
+        .map_err(ApiError::internal)?
+        .map(|found| found.is_some())
+        .map_err(ApiError::internal)
+}
+
 fn stream_of(id: AttachmentId) -> Result<StreamName, ApiError> {
     StreamName::from_parts(ATTACHMENT_CATEGORY, id).map_err(ApiError::internal)
 }
@@ -92,7 +240,7 @@ pub async fn store(
     }
 }
 
-/// What `id` is, if anyone stored it.
+/// What `id` is, if anyone stored it (an unavailable item is not stored: `None`).
 ///
 /// # Errors
 /// Internal errors.
@@ -100,14 +248,54 @@ pub async fn lookup(
     store: &Arc<dyn EventStore>,
     id: AttachmentId,
 ) -> Result<Option<AttachmentStored>, ApiError> {
+    Ok(match lookup_entry(store, id).await? {
+        Some(Entry::Stored(stored)) => Some(stored),
+        _ => None,
+    })
+}
+
+/// What `id` is: stored, or an inbound item that could not be fetched.
+///
+/// # Errors
+/// Internal errors.
+pub async fn lookup_entry(
+    store: &Arc<dyn EventStore>,
+    id: AttachmentId,
+) -> Result<Option<Entry>, ApiError> {
     let first =
         eventlog::store::nonblocking::read_stream(store, &stream_of(id)?, 0, Direction::Forward, 1)
             .await
             .map_err(ApiError::internal)?;
-    Ok(first
-        .first()
-        .filter(|r| r.event_type == "AttachmentStored" && r.schema_version == 1)
-        .and_then(|r| codec::decode::<AttachmentStored>(&r.payload).ok()))
+    let Some(r) = first.first().filter(|r| r.schema_version == 1) else {
+        return Ok(None);
+    };
+    Ok(match r.event_type.as_str() {
+        "AttachmentStored" => codec::decode(&r.payload).ok().map(Entry::Stored),
+        "AttachmentUnavailable" => codec::decode(&r.payload).ok().map(Entry::Unavailable),
+        _ => None,
+    })
+}
+
+/// The organization's attachment (or unavailable item) named by a blob hash (64 hex) or
+/// an attachment id (UUID).
+///
+/// # Errors
+/// `attachment_not_found` (404) when the key names nothing of this organization.
+pub async fn resolve_entry(
+    store: &Arc<dyn EventStore>,
+    org: OrgId,
+    key: &str,
+) -> Result<(AttachmentId, Entry), ApiError> {
+    let not_found = || ApiError::not_found("attachment_not_found", "no such attachment");
+    let id = if carrier::blobs::is_valid_hash(key) {
+        attachment_id(org, key)
+    } else {
+        key.parse::<AttachmentId>().map_err(|_| not_found())?
+    };
+    match lookup_entry(store, id).await? {
+        Some(entry) if entry.org() == org => Ok((id, entry)),
+        _ => Err(not_found()),
+    }
 }
 
 /// The organization's attachment named by a blob hash (64 hex) or an attachment id (UUID).

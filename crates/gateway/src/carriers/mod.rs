@@ -6,7 +6,10 @@
 //!   outbox over the workspace (and, for the simulator, the task writing its status
 //!   reports to the log).
 //! - [`attachments`]: blobs in `<data dir>/blobs/` (content-addressed, written atomically)
-//!   and their per-organization index (`attachment-<id>` streams).
+//!   and their per-organization index (`attachment-<id>` streams), with inbound media that
+//!   could not be fetched recorded as unavailable.
+//! - [`references`]: the durable index of which conversations reference an attachment,
+//!   for the participants-only check (one lookup).
 //! - [`media_urls`]: unguessable, signed URLs a carrier fetches MMS media from.
 //! - [`inbound`]: an arrived text becomes `SmsArrived` in `inbound-<org>`, once per carrier
 //!   message id.
@@ -14,6 +17,7 @@
 pub mod attachments;
 pub mod inbound;
 pub mod media_urls;
+pub mod references;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -91,6 +95,8 @@ pub struct CarrierState {
     /// Without a trailing slash.
     pub public_url: String,
     pub media: MediaUrls,
+    /// How far the attachment reference index has got.
+    pub references: references::IndexProgress,
 }
 
 impl CarrierState {
@@ -131,6 +137,7 @@ pub struct CarrierEdge {
     pub state: Arc<CarrierState>,
     pub outbox: Outbox,
     feed: Option<JoinHandle<()>>,
+    index: JoinHandle<()>,
 }
 
 impl CarrierEdge {
@@ -153,7 +160,9 @@ impl CarrierEdge {
             blobs,
             public_url: setup.public_url.clone(),
             media: media.clone(),
+            references: references::IndexProgress::default(),
         });
+        let index = tokio::spawn(references::run(ws.clone(), state.references.clone()));
         // Subscribed before anything is sent, so no report is missed.
         let feed = state.simulator().map(|sim| {
             tokio::spawn(actors::process::outbox::status::feed(
@@ -185,12 +194,14 @@ impl CarrierEdge {
             state,
             outbox,
             feed,
+            index,
         })
     }
 
-    /// Stops the outbox and the status feed.
+    /// Stops the outbox, the status feed and the attachment index.
     pub fn abort(&self) {
         self.outbox.abort();
+        self.index.abort();
         if let Some(feed) = &self.feed {
             feed.abort();
         }

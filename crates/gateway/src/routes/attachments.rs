@@ -9,8 +9,10 @@
 //!   `{attachment_id, id, mime, size}`: `attachment_id` is the content hash that messages
 //!   name, `id` the organization's attachment id that timelines show.
 //! - `GET /v1/attachments/{hash or id}?conversation=<id>`: the bytes, for a participant of
-//!   that conversation when one of its messages references the attachment; 404 otherwise
-//!   (whether it exists or not).
+//!   that conversation when one of its messages references the attachment (one lookup in
+//!   the reference index, `carriers::references`); 404 otherwise (whether it exists or
+//!   not). An inbound MMS item that could not be fetched from the carrier answers 410
+//!   `media_unavailable` with the reason.
 //! - `GET /v1/carriers/media/{id}/{token}`: the bytes, for the carrier fetching MMS media;
 //!   the signed URL is the credential (see `carriers::media_urls`).
 
@@ -22,8 +24,7 @@ use carrier::blobs::{AttachmentError, AttachmentPolicy, MMS_IMAGE_TYPES};
 use carrier::media::{prepare_mms_image, MediaError, MMS_MAX_BYTES};
 use domain::conversation::AttachmentRef;
 use domain::limits::{MAX_ATTACHMENTS_PER_MESSAGE, MAX_ATTACHMENT_BYTES, MAX_MMS_IMAGE_BYTES};
-use domain::{AttachmentId, ConversationEvent, ConversationId, OrgId};
-use eventlog::{Direction, StreamName};
+use domain::{AttachmentId, ConversationId, OrgId};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -35,9 +36,6 @@ use crate::routes::json::ApiQuery;
 
 /// Largest upload body: the file and the multipart framing around it.
 pub const MAX_UPLOAD_BODY: usize = MAX_ATTACHMENT_BYTES as usize + 64 * 1024;
-
-/// Events of a conversation read per page while looking for a reference.
-const SCAN_PAGE: usize = 512;
 
 fn carriers(state: &AppState) -> Result<&CarrierState, ApiError> {
     state.carriers.as_deref().ok_or_else(|| {
@@ -165,51 +163,30 @@ pub async fn fetch(
     crate::routes::conversations::visible(&state, &caller, conversation)
         .await
         .map_err(|_| not_found())?;
-    let stored = attachments::resolve(state.store(), caller.org, &key).await?;
-    let id = attachments::attachment_id(caller.org, &stored.hash);
-    if !references(&state, conversation, id).await? {
+    let (id, entry) = attachments::resolve_entry(state.store(), caller.org, &key).await?;
+    let referenced = crate::carriers::references::references(
+        state.store(),
+        &carriers.references,
+        conversation,
+        id,
+    )
+    .await?;
+    if !referenced {
         return Err(not_found());
     }
-    let bytes = attachments::read(&carriers.blobs, &stored).await?;
-    Ok(serve(&stored.mime, bytes))
-}
-
-/// Whether a message of `conversation` carries attachment `id` (its stream, newest first).
-async fn references(
-    state: &AppState,
-    conversation: ConversationId,
-    id: AttachmentId,
-) -> Result<bool, ApiError> {
-    let stream =
-        StreamName::from_parts("conversation", conversation).map_err(ApiError::internal)?;
-    let mut from = u64::MAX;
-    loop {
-        let page = eventlog::store::nonblocking::read_stream(
-            state.store(),
-            &stream,
-            from,
-            Direction::Backward,
-            SCAN_PAGE,
-        )
-        .await
-        .map_err(ApiError::internal)?;
-        for r in &page {
-            if r.event_type != "MessagePosted" && r.event_type != "InboundReceived" {
-                continue;
-            }
-            let found = match actors::event_codec::decode::<ConversationEvent>(r) {
-                Ok(ConversationEvent::MessagePosted(m)) => m.attachments.iter().any(|a| a.id == id),
-                Ok(ConversationEvent::InboundReceived(m)) => m.media.iter().any(|a| a.id == id),
-                _ => false,
-            };
-            if found {
-                return Ok(true);
-            }
+    match entry {
+        attachments::Entry::Stored(stored) => {
+            let bytes = attachments::read(&carriers.blobs, &stored).await?;
+            Ok(serve(&stored.mime, bytes))
         }
-        match page.last() {
-            Some(last) if page.len() == SCAN_PAGE && last.version > 0 => from = last.version - 1,
-            _ => return Ok(false),
-        }
+        attachments::Entry::Unavailable(u) => Err(ApiError::new(
+            StatusCode::GONE,
+            "media_unavailable",
+            format!(
+                "the carrier's media could not be fetched ({}): {}",
+                u.code, u.reason
+            ),
+        )),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Channels: named groups of internal users. Anyone in the organization may join; members
-//! add others, leave, and see everything posted.
+//! add others, leave, rename it, and see everything posted.
 
 use std::collections::BTreeSet;
 
@@ -128,6 +128,33 @@ pub async fn add_members(
             users: req.users,
             known_users,
         },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewName {
+    pub name: String,
+}
+
+/// `POST /v1/conversations/{id}/name`: a member renames the channel. Whoever cannot see
+/// the conversation (not a member, another organization) gets 404 as for its history.
+///
+/// # Errors
+/// `conversation_not_found` (404), `not_a_channel` (403), `blank` / `too_long` (422), ...
+pub async fn rename(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    crate::routes::json::ApiPath(id): crate::routes::json::ApiPath<ConversationId>,
+    ApiJson(req): ApiJson<NewName>,
+) -> Result<axum::Json<crate::routes::Written>, ApiError> {
+    crate::routes::conversations::visible(&state, &caller, id).await?;
+    run(
+        &state,
+        &caller,
+        id,
+        ConversationCommand::RenameChannel { name: req.name },
     )
     .await
 }

@@ -101,6 +101,14 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
             attachments: m.media,
             at_ms: m.at_ms,
         }),
+        ConversationEvent::AutoReplyPosted(m) => Some(Item::AutoReply {
+            message_id: m.message_id,
+            seq: m.seq,
+            from: m.from.to_string(),
+            reply_to: m.reply_to,
+            text: m.text,
+            at_ms: m.at_ms,
+        }),
         ConversationEvent::MessagesRead(m) => Some(Item::Read {
             user: m.user,
             up_to: m.up_to,
@@ -109,6 +117,17 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
         ConversationEvent::SystemMessageRecorded(m) => Some(Item::System {
             note: format!("{:?}", m.note),
             at_ms: m.at_ms,
+        }),
+        ConversationEvent::CallStarted(c) => Some(Item::CallStarted {
+            call_id: c.call,
+            media: c.media.into(),
+            by: c.by,
+            at_ms: c.at_ms,
+        }),
+        ConversationEvent::CallEnded(c) => Some(Item::CallEnded {
+            call_id: c.call,
+            by: c.by,
+            at_ms: c.at_ms,
         }),
         _ => None,
     }
@@ -138,6 +157,16 @@ pub enum Item {
         attachments: Vec<AttachmentRef>,
         at_ms: u64,
     },
+    /// Our number's automatic answer (the HELP text) to the customer's `reply_to`, sent
+    /// by SMS like any message (its delivery is recorded).
+    AutoReply {
+        message_id: MessageId,
+        seq: u64,
+        from: String,
+        reply_to: MessageId,
+        text: String,
+        at_ms: u64,
+    },
     Read {
         user: UserId,
         up_to: u64,
@@ -145,6 +174,19 @@ pub enum Item {
     },
     System {
         note: String,
+        at_ms: u64,
+    },
+    /// A participant started a call or video from the conversation (activity only: no
+    /// media pass through Switchboard). End it with `POST .../calls/{call_id}/end`.
+    CallStarted {
+        call_id: domain::CallId,
+        media: CallMediaIn,
+        by: UserId,
+        at_ms: u64,
+    },
+    CallEnded {
+        call_id: domain::CallId,
+        by: UserId,
         at_ms: u64,
     },
 }
@@ -166,20 +208,27 @@ pub(crate) async fn visible(
     caller: &Authenticated,
     id: ConversationId,
 ) -> Result<(), ApiError> {
+    viewed(state, caller, id).await.map(|_| ())
+}
+
+/// As [`visible`], answering with what the caller's commands need: their facts and the
+/// conversation's kind (one round trip to the conversation after the facts).
+pub(crate) async fn viewed(
+    state: &AppState,
+    caller: &Authenticated,
+    id: ConversationId,
+) -> Result<(ActorFacts, ConversationKind), ApiError> {
     let (org, user) = (caller.org, caller.user);
     let facts = crate::routes::facts::facts_for(state, org, user, id).await?;
-    let ok = state
+    let kind = state
         .ws
         .conversations
         .query(&id, move |c: &Conversation, _| {
-            c.header().is_some_and(|h| h.org == org) && c.can_view(user, &facts)
+            let ok = c.header().is_some_and(|h| h.org == org) && c.can_view(user, &facts);
+            c.kind().filter(|_| ok).cloned()
         })
         .await?;
-    if ok {
-        Ok(())
-    } else {
-        Err(not_found())
-    }
+    kind.map(|k| (facts, k)).ok_or_else(not_found)
 }
 
 pub async fn start_direct(
@@ -243,30 +292,30 @@ async fn sender_number(
     state: &AppState,
     caller: &Authenticated,
     id: ConversationId,
+    kind: &ConversationKind,
 ) -> Result<Option<domain::conversation::SenderNumber>, ApiError> {
-    let our = state
-        .ws
-        .conversations
-        .query(&id, |c: &Conversation, _| {
-            c.kind().and_then(|k| k.our_number().cloned())
-        })
-        .await?;
-    let Some(number) = our else {
+    let Some(number) = kind.our_number().cloned() else {
         return Ok(None);
     };
-    let user = caller.user;
-    Ok(state
+    let (user, line) = (caller.user, number.clone());
+    let found = state
         .ws
         .directories
         .query(&caller.org, move |d: &domain::Directory, _| {
-            d.number(&number)
-                .map(|n| domain::conversation::SenderNumber {
-                    number: n.number.clone(),
-                    sms_registered: n.sms_registered,
-                    assigned_to_sender: n.is_assigned_to(user),
-                })
+            d.number(&line).map(|n| n.sms_registered)
         })
-        .await?)
+        .await?;
+    let Some(sms_registered) = found else {
+        return Ok(None);
+    };
+    // Held by assignment, or by the queue agent who claimed this conversation.
+    let assigned_to_sender =
+        crate::routes::facts::holds_line(state, caller.org, user, id, number.clone()).await?;
+    Ok(Some(domain::conversation::SenderNumber {
+        number,
+        sms_registered,
+        assigned_to_sender,
+    }))
 }
 
 pub async fn post_message(
@@ -276,21 +325,15 @@ pub async fn post_message(
     headers: HeaderMap,
     ApiJson(req): ApiJson<NewMessage>,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
-    visible(&state, &caller, id).await?;
-    let facts = crate::routes::facts::facts_for(&state, caller.org, caller.user, id).await?;
+    let (facts, kind) = viewed(&state, &caller, id).await?;
     let key = idempotency_key(&headers)?;
     // With a key, the message id derives from it, so the retry names the same message.
     let message_id = key.map_or_else(MessageId::random, |k| {
         MessageId::from_uuid(uuid::Uuid::new_v5(&k, b"message"))
     });
-    let kind = state
-        .ws
-        .conversations
-        .query(&id, |c: &Conversation, _| c.kind().cloned())
-        .await?;
-    let from = sender_number(&state, &caller, id).await?;
+    let from = sender_number(&state, &caller, id, &kind).await?;
     let opted_out = match &kind {
-        Some(ConversationKind::Group { our, externals, .. }) => {
+        ConversationKind::Group { our, externals, .. } => {
             group_opt_outs(&state, caller.org, our, externals).await?
         }
         _ => BTreeSet::new(),
@@ -305,7 +348,7 @@ pub async fn post_message(
             opted_out: opted_out.clone(),
         })
     };
-    let texts = kind.as_ref().is_some_and(ConversationKind::sends_sms);
+    let texts = kind.sends_sms();
     let stored =
         crate::routes::attachments::named(&state, caller.org, &req.attachments, texts).await?;
     let attachments = if texts && !stored.is_empty() {
@@ -429,10 +472,12 @@ pub async fn mark_read(
     Path(id): Path<ConversationId>,
     ApiJson(req): ApiJson<MarkRead>,
 ) -> Result<Json<crate::routes::Written>, ApiError> {
-    visible(&state, &caller, id).await?;
+    // External and inbox conversations are seen through the caller's facts (their line,
+    // their inbox team), so the command needs them too.
+    let (facts, _) = viewed(&state, &caller, id).await?;
     let cmd = caller.meta().issue(ConversationCommand::MarkRead {
         up_to: req.up_to,
-        facts: ActorFacts::default(),
+        facts,
     });
     let r = state
         .ws
@@ -481,4 +526,215 @@ pub async fn history(
         items.extend(item_of(event));
     }
     Ok(Json(History { items, next_before }))
+}
+
+// Mixed groups and call activity.
+
+/// An `Idempotency-Key` scoped to the caller and to what it creates, so that two callers
+/// (or two kinds of request) that happen to send the same key never name the same thing.
+fn scoped_key(key: uuid::Uuid, caller: &Authenticated, purpose: &[u8]) -> uuid::Uuid {
+    let mut name = Vec::with_capacity(32 + purpose.len());
+    name.extend_from_slice(caller.org.as_uuid().as_bytes());
+    name.extend_from_slice(caller.user.as_uuid().as_bytes());
+    name.extend_from_slice(purpose);
+    uuid::Uuid::new_v5(&key, &name)
+}
+
+/// How a command of the caller is written: with its (scoped) idempotency key, if any.
+fn written_as(caller: &Authenticated, key: Option<uuid::Uuid>) -> ExecuteOptions {
+    ExecuteOptions {
+        idempotency_key: key,
+        metadata: eventlog::Metadata {
+            acting_user: Some(caller.user.to_string()),
+            ..Default::default()
+        },
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartGroup {
+    /// Our business number the group texts from: SMS-registered and assigned to the
+    /// caller.
+    pub from: String,
+    /// The other internal members (the caller is always one).
+    #[serde(default)]
+    pub users: BTreeSet<UserId>,
+    /// The external members' numbers (at least one); each gets every message by SMS/MMS.
+    pub externals: Vec<String>,
+}
+
+/// `POST /v1/conversations/group`: a mixed group of internal users and external numbers
+/// (at least three participants, the caller included), texting from `from`. Its id is
+/// fresh, or derived from the `Idempotency-Key` (a retry answers the same group and writes
+/// nothing).
+///
+/// # Errors
+/// `invalid_phone_number` (422), `unknown_number` (404, not one of the organization's),
+/// `unknown_user` (404), `from_number_not_sms_registered` /
+/// `from_number_not_assigned_to_you` (409/403), `group_needs_external`,
+/// `group_too_small`, `external_is_our_number` (409), `too_many` / `too_many_members`.
+pub async fn start_group(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<StartGroup>,
+) -> Result<(StatusCode, Json<Started>), ApiError> {
+    let key = idempotency_key(&headers)?.map(|k| scoped_key(k, &caller, b"group"));
+    let from = crate::routes::phone_number(&req.from)?;
+    let externals = req
+        .externals
+        .iter()
+        .map(|n| crate::routes::phone_number(n))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    let (user, named) = (caller.user, req.users.clone());
+    let (sender, known_users) = state
+        .ws
+        .directories
+        .query(&caller.org, move |d: &Directory, _| {
+            let known = named
+                .iter()
+                .copied()
+                .filter(|u| d.user(u).is_some())
+                .collect::<BTreeSet<_>>();
+            (d.sender_number(&from, user), known)
+        })
+        .await?;
+    let Some(from) = sender else {
+        return Err(ApiError::not_found(
+            "unknown_number",
+            "this number is not one of your organization's",
+        ));
+    };
+    let id = key.map_or_else(ConversationId::random, |k| {
+        ConversationId::from_uuid(uuid::Uuid::new_v5(&k, b"conversation"))
+    });
+    let cmd = caller.meta().issue(ConversationCommand::StartGroup {
+        id,
+        users: req.users,
+        externals,
+        from,
+        known_users,
+    });
+    let out = state
+        .ws
+        .conversations
+        .execute(&id, cmd, written_as(&caller, key))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Started {
+            conversation_id: id,
+            position: out.position,
+        }),
+    ))
+}
+
+/// Call or video, as the API names it (`"audio"`, `"video"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMediaIn {
+    Audio,
+    Video,
+}
+
+impl From<CallMediaIn> for domain::conversation::CallMedia {
+    fn from(m: CallMediaIn) -> Self {
+        match m {
+            CallMediaIn::Audio => domain::conversation::CallMedia::Audio,
+            CallMediaIn::Video => domain::conversation::CallMedia::Video,
+        }
+    }
+}
+
+impl From<domain::conversation::CallMedia> for CallMediaIn {
+    fn from(m: domain::conversation::CallMedia) -> Self {
+        match m {
+            domain::conversation::CallMedia::Audio => CallMediaIn::Audio,
+            domain::conversation::CallMedia::Video => CallMediaIn::Video,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCall {
+    pub media: CallMediaIn,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StartedCall {
+    pub call_id: domain::CallId,
+    pub position: Option<u64>,
+    pub deduplicated: bool,
+}
+
+/// `POST /v1/conversations/{id}/calls`: the caller starts a call or video from the
+/// conversation; it is recorded in the timeline (`call_started`). Starting one speaks for
+/// the conversation, so it takes the right to write (in an inbox: being the assignee).
+/// The call id is fresh, or derived from the `Idempotency-Key`.
+///
+/// # Errors
+/// `conversation_not_found` (404), `not_assigned_to_you` (403), `invalid_body` (422).
+pub async fn start_call(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    crate::routes::json::ApiPath(id): crate::routes::json::ApiPath<ConversationId>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<NewCall>,
+) -> Result<(StatusCode, Json<StartedCall>), ApiError> {
+    let (facts, _) = viewed(&state, &caller, id).await?;
+    let key = idempotency_key(&headers)?.map(|k| scoped_key(k, &caller, b"call"));
+    let call = key.map_or_else(domain::CallId::random, |k| {
+        domain::CallId::from_uuid(uuid::Uuid::new_v5(&k, b"call"))
+    });
+    let cmd = caller.meta().issue(ConversationCommand::StartCall {
+        call,
+        media: req.media.into(),
+        facts,
+    });
+    let out = state
+        .ws
+        .conversations
+        .execute(&id, cmd, written_as(&caller, key))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(StartedCall {
+            call_id: call,
+            position: out.position,
+            deduplicated: out.deduplicated,
+        }),
+    ))
+}
+
+/// `POST /v1/conversations/{id}/calls/{call}/end`: any participant who sees the
+/// conversation ends the call (`call_ended`); ending an ended call changes nothing.
+///
+/// # Errors
+/// `conversation_not_found` (404), `call_not_found` (404).
+pub async fn end_call(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    crate::routes::json::ApiPath((id, call)): crate::routes::json::ApiPath<(
+        ConversationId,
+        domain::CallId,
+    )>,
+) -> Result<Json<crate::routes::Written>, ApiError> {
+    let (facts, _) = viewed(&state, &caller, id).await?;
+    let cmd = caller
+        .meta()
+        .issue(ConversationCommand::EndCall { call, facts });
+    let out = state
+        .ws
+        .conversations
+        .execute(&id, cmd, written_as(&caller, None))
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            e if e.code == "no_such_call" => {
+                ApiError::not_found("call_not_found", "no such call in this conversation")
+            }
+            e => e,
+        })?;
+    Ok(crate::routes::Written::of(&out))
 }

@@ -15,10 +15,12 @@ pub mod numbers;
 pub mod queues;
 pub mod search;
 pub mod sessions;
+pub mod settings;
 pub mod simulator;
 pub mod stream;
 pub mod twilio;
 pub mod users;
+pub mod web;
 
 /// The answer to a command: where its events landed in the log (`None` when it changed
 /// nothing), to pass as `after=` to a read-model query (read your writes).

@@ -1,8 +1,7 @@
 //! SMS queues over HTTP: admin creates a queue on a new routed number and adds agents;
 //! agents log in/out, claim, release, transfer, close; the contact-center views (Active,
-//! Pending, History) with per-tab search and read-your-writes (`?after=<position>`).
-
-use std::time::Duration;
+//! Pending, History: the `queues` read model) with per-tab search and read-your-writes
+//! (`?after=<position>`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,6 +16,7 @@ use actors::ExecuteOptions;
 use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::routes::interactions::RYW_TIMEOUT;
 use crate::routes::json::ApiJson;
 use crate::routes::json::ApiQuery;
 
@@ -181,7 +181,8 @@ pub async fn act(
 #[derive(Debug, Deserialize)]
 pub struct ViewQuery {
     pub search: Option<String>,
-    /// Wait (at most 2 s) until the view includes this position: read your own writes.
+    /// Wait (at most [`RYW_TIMEOUT`]) until the view includes this position: read your
+    /// own writes.
     pub after: Option<u64>,
 }
 
@@ -195,28 +196,30 @@ pub struct Row {
     pub at_ms: u64,
 }
 
-/// `GET /v1/queue-views/{active|pending|history}?search=&after=`.
+/// Most rows the Active and Pending tabs answer.
+pub const VIEW_LIMIT: usize = 500;
+/// Most rows the History tab answers.
+pub const HISTORY_LIMIT: usize = 100;
+
+#[derive(Clone, Copy)]
+enum Tab {
+    Active,
+    Pending,
+    History,
+}
+
+/// `GET /v1/queue-views/{active|pending|history}?search=&after=`, from the queue views
+/// read model ([`projections::queues`]).
 pub async fn view(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(tab): Path<String>,
     ApiQuery(q): ApiQuery<ViewQuery>,
 ) -> Result<Json<Vec<Row>>, ApiError> {
-    if let Some(p) = q.after {
-        if !state.queue_views.wait_for(p, Duration::from_secs(2)).await {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "view_behind",
-                "the view has not caught up yet; retry",
-            ));
-        }
-    }
-    let search = q.search.as_deref();
-    let views = &state.queue_views;
-    let rows = match tab.as_str() {
-        "active" => views.active(caller.user, search),
-        "pending" => views.pending(caller.user, search),
-        "history" => views.history(caller.user, search, 100),
+    let tab = match tab.as_str() {
+        "active" => Tab::Active,
+        "pending" => Tab::Pending,
+        "history" => Tab::History,
         _ => {
             return Err(ApiError::not_found(
                 "unknown_view",
@@ -224,6 +227,28 @@ pub async fn view(
             ))
         }
     };
+    if let Some(p) = q.after {
+        if !state.queues.wait_for(p, RYW_TIMEOUT).await {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "view_behind",
+                "the view has not caught up yet; retry",
+            ));
+        }
+    }
+    let db = state.queues.db();
+    let user = caller.user;
+    let rows = tokio::task::spawn_blocking(move || {
+        let search = q.search.as_deref();
+        match tab {
+            Tab::Active => db.active(user, search, VIEW_LIMIT),
+            Tab::Pending => db.pending(user, search, VIEW_LIMIT),
+            Tab::History => db.history(user, search, HISTORY_LIMIT),
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     Ok(Json(
         rows.into_iter()
             .map(|r| Row {

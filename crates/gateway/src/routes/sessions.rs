@@ -47,6 +47,9 @@ pub async fn logout(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<StatusCode, ApiError> {
-    sessions::revoke(state.store(), caller.session.id).await?;
+    state
+        .sessions
+        .revoke(state.store(), caller.session.id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,10 +13,15 @@
 //! "user","expires_at_ms"}` and hide it at that time, or as soon as a message from that
 //! user arrives. Typing is never stored and never reaches external numbers (they have no
 //! connection here). A heartbeat ping goes out every
-//! [`HEARTBEAT`]; a client that does not take a frame within [`SEND_TIMEOUT`] is cut off
-//! with close code 4008 (`slow_consumer`) and resumes from its last position.
+//! [`HEARTBEAT`]; a client that does not take a frame within [`SEND_TIMEOUT`], or falls
+//! [`crate::hub::CONNECTION_QUEUE`] frames behind, is cut off with close code 4008
+//! (`slow_consumer`) and resumes from its last position.
+//!
+//! Live frames come from the [`crate::hub`] (one subscription for every connection); a
+//! `since=` resume reads what came before the hub's position from storage first.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -24,28 +29,18 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use domain::{Conversation, ConversationEvent, ConversationId, OrgId, UserId};
-use eventlog::{RecordedEvent, StartFrom, Subscription, SubscriptionTarget};
+use domain::{Conversation, ConversationId, OrgId, UserId};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::sessions;
 use crate::error::ApiError;
-use crate::routes::conversations::item_of;
+use crate::hub::{LiveEvent, Outbound, TypingFrame, UnreadEffect};
 use crate::routes::json::ApiQuery;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How long a typing indicator shows after the last keystroke frame.
 pub const TYPING_TTL_MS: u64 = 5_000;
-
-/// A typing indicator in flight between connections.
-#[derive(Debug, Clone)]
-pub struct Typing {
-    pub org: OrgId,
-    pub conversation: ConversationId,
-    pub user: UserId,
-    pub expires_at_ms: u64,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -53,6 +48,10 @@ enum ClientFrame {
     Typing { conversation_id: ConversationId },
 }
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest frame a client may send (only typing frames are expected).
+pub const MAX_CLIENT_FRAME: usize = 16 * 1024;
+/// Clients send little: a small read buffer per connection, not tungstenite's 128 KiB.
+const READ_BUFFER: usize = 4 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct StreamParams {
@@ -73,7 +72,7 @@ pub async fn stream(
         .map(str::to_owned)
         .or(params.token)
         .ok_or_else(ApiError::unauthenticated)?;
-    let session = sessions::check(state.store(), token.trim()).await?;
+    let session = state.sessions.check(state.store(), token.trim()).await?;
     let (org, user) = (session.org, session.user);
     let exists = state
         .ws
@@ -88,8 +87,12 @@ pub async fn stream(
     let upgrade = upgrade.map_err(|_| {
         ApiError::bad_request("websocket_required", "connect with a WebSocket upgrade")
     })?;
-    let from = params.since.map_or(StartFrom::End, StartFrom::After);
-    Ok(upgrade.on_upgrade(move |socket| serve(state, org, user, from, socket)))
+    let since = params.since;
+    Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| serve(state, org, user, since, socket)))
 }
 
 /// Whether `user` may see each conversation, cached; membership events clear the entry.
@@ -157,20 +160,16 @@ impl Unread {
     }
 
     /// The unread count after `event`, for the frames that change it.
-    async fn after(
-        &mut self,
-        state: &AppState,
-        user: UserId,
-        id: ConversationId,
-        event: &ConversationEvent,
-    ) -> Option<u64> {
-        let (seq, mine, read) = match event {
-            ConversationEvent::MessagePosted(m) => (Some(m.seq), m.author == user, None),
-            ConversationEvent::InboundReceived(m) => (Some(m.seq), false, None),
-            ConversationEvent::MessagesRead(r) if r.user == user => (None, false, Some(r.up_to)),
+    async fn after(&mut self, state: &AppState, user: UserId, event: &LiveEvent) -> Option<u64> {
+        let (seq, mine, read) = match event.unread {
+            UnreadEffect::Message { seq, author } => (Some(seq), author == Some(user), None),
+            UnreadEffect::Read {
+                user: reader,
+                up_to,
+            } if reader == user => (None, false, Some(up_to)),
             _ => return None,
         };
-        let e = self.entry(state, user, id).await;
+        let e = self.entry(state, user, event.conversation).await;
         if let Some(seq) = seq {
             e.0 = e.0.max(seq);
             if mine {
@@ -182,40 +181,18 @@ impl Unread {
         }
         Some(e.0.saturating_sub(e.1))
     }
-}
 
-async fn frame_of(
-    state: &AppState,
-    vis: &mut Visibility,
-    unread: &mut Unread,
-    record: &RecordedEvent,
-) -> Option<String> {
-    let id: ConversationId = record.stream.id().parse().ok()?;
-    let event: ConversationEvent = actors::event_codec::decode(record).ok()?;
-    if matches!(
-        event,
-        ConversationEvent::ChannelMemberJoined(_)
-            | ConversationEvent::ChannelMembersAdded(_)
-            | ConversationEvent::ChannelMemberLeft(_)
-            | ConversationEvent::ConversationStarted(_)
-    ) {
-        vis.known.remove(&id);
+    /// `event`'s frame as this user gets it.
+    async fn frame(&mut self, state: &AppState, user: UserId, event: &LiveEvent) -> String {
+        let count = self.after(state, user, event).await;
+        let mut frame = String::with_capacity(event.frame_head.len() + 16);
+        frame.push_str(&event.frame_head);
+        if let Some(n) = count {
+            let _ = write!(frame, ",\"unread\":{n}");
+        }
+        frame.push('}');
+        frame
     }
-    if !vis.allows(state, id).await {
-        return None;
-    }
-    let count = unread.after(state, vis.user, id, &event).await;
-    let item = item_of(event)?;
-    let mut frame = serde_json::json!({
-        "position": record.position,
-        "conversation_id": id,
-        "version": record.version,
-        "item": item,
-    });
-    if let Some(n) = count {
-        frame["unread"] = n.into();
-    }
-    Some(frame.to_string())
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
@@ -236,12 +213,72 @@ impl Drop for Connected {
     }
 }
 
-async fn serve(state: AppState, org: OrgId, user: UserId, from: StartFrom, mut socket: WebSocket) {
+/// Sends one frame; `Err` with the close to give when the client cannot take it.
+async fn send(socket: &mut WebSocket, frame: String) -> Result<(), Option<(u16, &'static str)>> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(frame.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(None),
+        Err(_) => Err(Some((4008, "slow_consumer"))),
+    }
+}
+
+/// Events read per page while catching up from storage.
+const CATCH_UP_PAGE: usize = 512;
+
+/// Sends the caller's events after `since` up to `until` (inclusive) from storage.
+async fn catch_up(
+    state: &AppState,
+    socket: &mut WebSocket,
+    vis: &mut Visibility,
+    unread: &mut Unread,
+    since: u64,
+    until: u64,
+) -> Result<(), Option<(u16, &'static str)>> {
+    let mut from = since.saturating_add(1);
+    while from <= until {
+        let page = eventlog::store::nonblocking::read_category(
+            state.store(),
+            "conversation",
+            from,
+            CATCH_UP_PAGE,
+        )
+        .await
+        .map_err(|_| Some((1011, "internal")))?;
+        let Some(last) = page.last() else { break };
+        from = last.position.saturating_add(1);
+        for record in page.iter().take_while(|r| r.position <= until) {
+            let Some(event) = LiveEvent::of(record) else {
+                if let Ok(id) = record.stream.id().parse() {
+                    vis.known.remove(&id); // joins and leaves change who may see it
+                }
+                continue;
+            };
+            if event.unread == UnreadEffect::None {
+                vis.known.remove(&event.conversation);
+            }
+            if vis.allows(state, event.conversation).await {
+                send(socket, unread.frame(state, vis.user, &event).await).await?;
+            }
+        }
+        if page.len() < CATCH_UP_PAGE {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn serve(
+    state: AppState,
+    org: OrgId,
+    user: UserId,
+    since: Option<u64>,
+    mut socket: WebSocket,
+) {
     state.metrics.websockets.inc();
     let _connected = Connected(state.metrics.clone());
-    let target = SubscriptionTarget::Category("conversation".into());
-    let Ok(mut sub) = Subscription::new(state.store().clone(), target, from) else {
-        close(&mut socket, 1011, "internal").await;
+    let hub = state.hub.get(&state);
+    let Some(mut registration) = hub.register(user) else {
+        close(&mut socket, 1012, "restarting").await;
         return;
     };
     let mut vis = Visibility {
@@ -250,27 +287,42 @@ async fn serve(state: AppState, org: OrgId, user: UserId, from: StartFrom, mut s
         known: HashMap::new(),
     };
     let mut unread = Unread::default();
-    let mut typing = state.typing.subscribe();
+    // The hub brings everything after `registration.after`; storage has the rest.
+    if let (Some(since), Some(until)) = (since, registration.after) {
+        if let Err(reason) =
+            catch_up(&state, &mut socket, &mut vis, &mut unread, since, until).await
+        {
+            if let Some((code, why)) = reason {
+                close(&mut socket, code, why).await;
+            }
+            return;
+        }
+    }
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     loop {
         tokio::select! {
-            next = sub.next() => {
-                let record = match next {
-                    Ok(r) => r,
-                    Err(_) => {
+            next = registration.events.recv() => {
+                let frame = match next {
+                    // A client may resume from a position the hub has not reached yet
+                    // (one its own write returned): it has seen everything up to it.
+                    Some(Outbound::Event(event)) if since.is_some_and(|s| event.position <= s) => continue,
+                    Some(Outbound::Event(event)) => unread.frame(&state, user, &event).await,
+                    Some(Outbound::Typing(t)) => t.json.clone(),
+                    None if registration.fate.lagged() => {
+                        close(&mut socket, 4008, "slow_consumer").await;
+                        return;
+                    }
+                    None => {
                         close(&mut socket, 1012, "restarting").await;
                         return;
                     }
                 };
-                let Some(frame) = frame_of(&state, &mut vis, &mut unread, &record).await else { continue };
-                match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(frame.into()))).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return,
-                    Err(_) => {
-                        close(&mut socket, 4008, "slow_consumer").await;
-                        return;
+                if let Err(reason) = send(&mut socket, frame).await {
+                    if let Some((code, why)) = reason {
+                        close(&mut socket, code, why).await;
                     }
+                    return;
                 }
             }
             _ = heartbeat.tick() => {
@@ -284,32 +336,19 @@ async fn serve(state: AppState, org: OrgId, user: UserId, from: StartFrom, mut s
                     // Malformed frames and conversations the caller cannot see are ignored.
                     if let Ok(ClientFrame::Typing { conversation_id }) = serde_json::from_str(&text) {
                         if vis.allows(&state, conversation_id).await {
-                            let _ = state.typing.send(Typing {
-                                org,
-                                conversation: conversation_id,
-                                user,
-                                expires_at_ms: sessions::now_ms() + TYPING_TTL_MS,
-                            });
+                            let json = serde_json::json!({
+                                "type": "typing",
+                                "conversation_id": conversation_id,
+                                "user": user,
+                                "expires_at_ms": sessions::now_ms() + TYPING_TTL_MS,
+                            })
+                            .to_string();
+                            hub.typing(&state, org, conversation_id, TypingFrame { user, json }).await;
                         }
                     }
                 }
                 Some(Ok(_)) => {}
             },
-            t = typing.recv() => {
-                let Ok(t) = t else { continue }; // lagged: typing is best-effort
-                if t.org != org || t.user == user || !vis.allows(&state, t.conversation).await {
-                    continue;
-                }
-                let frame = serde_json::json!({
-                    "type": "typing",
-                    "conversation_id": t.conversation,
-                    "user": t.user,
-                    "expires_at_ms": t.expires_at_ms,
-                });
-                if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
-                    return;
-                }
-            }
         }
     }
 }

@@ -5,8 +5,12 @@
 //! `invalid_signature` and nothing is written.
 //!
 //! - `POST /v1/carriers/twilio/inbound`: a customer's text. Deduped on `MessageSid`; MMS
-//!   media (`NumMedia`, `MediaUrl<i>`) is fetched into the attachment store; recorded as
-//!   `SmsArrived` of the organization owning `To`. Answered with empty TwiML.
+//!   media (`NumMedia`, `MediaUrl<i>`) is fetched into the attachment store (transient
+//!   failures — timeouts, 5xx, 429, 404 while Twilio prepares the media — are retried a
+//!   few times); recorded as `SmsArrived` of the organization owning `To`. An item that
+//!   still cannot be had (or is too large, or is not the type it claims) never costs the
+//!   text: it is recorded as an unavailable attachment with the reason
+//!   (`carriers::attachments::AttachmentUnavailable`). Answered with empty TwiML.
 //! - `POST /v1/carriers/twilio/status?sms=<outbox id>`: a delivery status report, written
 //!   to the carrier message's stream (see `actors::process::outbox::status`).
 
@@ -108,16 +112,28 @@ pub async fn inbound(
         return Ok(twiml());
     }
     let mut media = Vec::with_capacity(sms.media.len());
-    for item in &sms.media {
+    for (index, item) in sms.media.iter().enumerate() {
         match fetch_and_store(&state, carriers, twilio, org, item).await {
             Ok(a) => media.push(a),
-            // The text is still recorded; the item is named in the log for operators.
-            Err(e) => tracing::warn!(
-                sid = %sms.carrier_message_id,
-                url = %item.url,
-                error = %e.message,
-                "inbound media not stored"
-            ),
+            // The text is still recorded, with the item marked unavailable and why.
+            Err(e) => {
+                tracing::warn!(
+                    sid = %sms.carrier_message_id,
+                    url = %item.url,
+                    code = e.code,
+                    error = %e.message,
+                    "inbound media not stored"
+                );
+                let unavailable = attachments::AttachmentUnavailable {
+                    org,
+                    carrier_message_id: sms.carrier_message_id.clone(),
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                    code: e.code.to_owned(),
+                    reason: e.message,
+                    claimed_mime: item.content_type.clone(),
+                };
+                media.push(attachments::store_unavailable(state.store(), unavailable).await?);
+            }
         }
     }
     inbound::record(
@@ -145,12 +161,12 @@ async fn fetch_and_store(
 ) -> Result<AttachmentRef, ApiError> {
     let mut pause = Duration::from_millis(200);
     let mut attempt = 1;
-    let bytes = loop {
+    let (bytes, served_type) = loop {
         match twilio
             .fetch_inbound_media(&item.url, MAX_ATTACHMENT_BYTES as usize)
             .await
         {
-            Ok((bytes, _claimed_type)) => break bytes,
+            Ok(fetched) => break fetched,
             Err(e) if e.is_retryable() && attempt < MEDIA_ATTEMPTS => {
                 attempt += 1;
                 tokio::time::sleep(pause).await;
@@ -172,8 +188,34 @@ async fn fetch_and_store(
             "the media is empty",
         ));
     }
+    let claimed = item.content_type.as_deref().or(served_type.as_deref());
+    if let Some(mismatch) = type_mismatch(claimed, carrier::blobs::sniff(&bytes)) {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "media_type_mismatch",
+            mismatch,
+        ));
+    }
     let stored = attachments::store(state.store(), &carriers.blobs, org, bytes).await?;
     Ok(stored.reference())
+}
+
+/// Media claimed to be an image, video or audio whose bytes are not (an error page served
+/// with 200, a truncated file): why, or `None` when the bytes agree with the claim (or
+/// nothing that can be checked was claimed).
+fn type_mismatch(claimed: Option<&str>, sniffed: Option<&str>) -> Option<String> {
+    let claimed = claimed?.split(';').next()?.trim().to_ascii_lowercase();
+    let top = claimed.split('/').next()?;
+    if !matches!(top, "image" | "video" | "audio") {
+        return None;
+    }
+    let agrees = sniffed.is_some_and(|s| s.split('/').next() == Some(top));
+    (!agrees).then(|| {
+        format!(
+            "claimed {claimed}, but the bytes are {}",
+            sniffed.unwrap_or("not a recognised type")
+        )
+    })
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -203,4 +245,20 @@ pub async fn status(
             other => ApiError::internal(other),
         })?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::type_mismatch;
+
+    #[test]
+    fn media_must_be_what_it_claims() {
+        assert_eq!(type_mismatch(Some("image/png"), Some("image/png")), None);
+        assert_eq!(type_mismatch(Some("image/jpeg"), Some("image/png")), None);
+        assert_eq!(type_mismatch(Some("text/vcard"), None), None);
+        assert_eq!(type_mismatch(None, None), None);
+        assert!(type_mismatch(Some("image/png"), None).is_some());
+        assert!(type_mismatch(Some("Image/PNG; q=1"), Some("text/html")).is_some());
+        assert!(type_mismatch(Some("video/mp4"), Some("image/gif")).is_some());
+    }
 }

@@ -1,4 +1,9 @@
-//! `POST /v1/users` (admin): add a user to the caller's organization, with a login.
+//! The organization's users.
+//!
+//! - `POST /v1/users` (admin): add a user to the caller's organization, with a login.
+//! - `GET /v1/users` (any member): every user of the caller's organization, by name.
+//! - `POST /v1/users/{id}/role` (admin): make a user an admin or a member; the last admin
+//!   cannot be demoted. A user of another organization is `unknown_user` (404).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,7 +17,7 @@ use actors::ExecuteOptions;
 use crate::app::AppState;
 use crate::auth::{credentials, sessions, Authenticated};
 use crate::error::ApiError;
-use crate::routes::json::ApiJson;
+use crate::routes::json::{ApiJson, ApiPath};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,4 +65,71 @@ pub async fn create_user(
         .execute(&caller.org, add, ExecuteOptions::default())
         .await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { user_id: user })))
+}
+
+/// One user as the directory lists them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserOut {
+    pub user_id: UserId,
+    pub name: String,
+    pub extension: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserList {
+    pub items: Vec<UserOut>,
+}
+
+/// `GET /v1/users`: the caller's organization's users, by name (then extension).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<UserList>, ApiError> {
+    let mut items = state
+        .ws
+        .directories
+        .query(&caller.org, |d: &domain::Directory, _| {
+            d.users()
+                .map(|u| UserOut {
+                    user_id: u.id,
+                    name: u.name.clone(),
+                    extension: u.extension.to_string(),
+                    role: u.role,
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    items.sort_by(|a, b| {
+        (a.name.to_lowercase(), &a.extension).cmp(&(b.name.to_lowercase(), &b.extension))
+    });
+    Ok(Json(UserList { items }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRole {
+    pub role: Role,
+}
+
+/// `POST /v1/users/{id}/role` (admin).
+///
+/// # Errors
+/// `admin_only` (403), `unknown_user` (404), `last_admin` (409), ...
+pub async fn change_role(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiPath(user): ApiPath<UserId>,
+    ApiJson(req): ApiJson<NewRole>,
+) -> Result<Json<crate::routes::Written>, ApiError> {
+    let cmd = caller.meta().issue(DirectoryCommand::ChangeRole {
+        user,
+        role: req.role,
+    });
+    let out = state
+        .ws
+        .directories
+        .execute(&caller.org, cmd, ExecuteOptions::default())
+        .await?;
+    Ok(crate::routes::Written::of(&out))
 }

@@ -524,4 +524,13 @@ impl ModelKind for InteractionsModel {
     fn writer(db: Arc<InteractionsDb>) -> Result<InteractionsWriter, ProjectionError> {
         InteractionsWriter::new(db)
     }
+
+    fn finish(
+        db: &InteractionsDb,
+        writer: InteractionsWriter,
+    ) -> Result<Option<u64>, ProjectionError> {
+        drop(writer);
+        db.store().flush()?;
+        db.checkpoint()
+    }
 }

@@ -11,7 +11,9 @@
 //! the payload, neither skipping nor repeating an event, and uncommitted documents of a
 //! crashed batch are discarded by tantivy. A batch that adds no document is not committed
 //! (nothing changed) until [`writer::COMMIT_EVERY_EVENTS`] such events have passed, so the
-//! stored checkpoint may lag the one in memory by events that index nothing.
+//! stored checkpoint may lag the one in memory by events that index nothing. A rebuild's
+//! writer ([`SearchWriter::for_rebuild`]) commits only every
+//! [`writer::REBUILD_COMMIT_EVERY_EVENTS`] events and when closed.
 //!
 //! **Queries.** [`SearchIndex::search`] answers within one organization AND a set of
 //! conversations the caller may see (the gateway computes it from the interactions model:
@@ -54,7 +56,7 @@ use crate::live::ModelKind;
 pub const NAME: &str = "search";
 /// Layout version, written in every commit payload with the checkpoint; bump it when the
 /// schema or the meaning of a field changes (old generations are then refused and rebuilt).
-pub const LAYOUT: &str = "search/1";
+pub const LAYOUT: &str = "search/3";
 
 /// Most hits one page returns.
 pub const MAX_LIMIT: usize = 100;
@@ -250,7 +252,8 @@ impl SearchIndex {
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
             (Occur::Must, user_query.box_clone()),
-            (Occur::Must, term(f.kind, schema::KIND_MESSAGE)),
+            // Message documents carry no `kind` (one term less per message).
+            (Occur::MustNot, term(f.kind, schema::KIND_CONVERSATION)),
             (Occur::Must, term(f.org, &org.to_string())),
             (
                 Occur::Must,
@@ -420,5 +423,14 @@ impl ModelKind for SearchModel {
 
     fn writer(db: Arc<SearchIndex>) -> Result<SearchWriter, ProjectionError> {
         SearchWriter::new(db)
+    }
+
+    fn rebuild_writer(db: Arc<SearchIndex>) -> Result<SearchWriter, ProjectionError> {
+        SearchWriter::for_rebuild(db)
+    }
+
+    fn finish(db: &SearchIndex, writer: SearchWriter) -> Result<Option<u64>, ProjectionError> {
+        writer.close()?;
+        db.checkpoint()
     }
 }

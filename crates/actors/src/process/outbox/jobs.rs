@@ -91,11 +91,23 @@ pub(super) async fn ensure_running(shared: &Arc<Shared>, id: Uuid) -> Result<(),
     if shared.active.lock().is_ok_and(|a| a.contains(&id)) {
         return Ok(());
     }
-    let state = read_state(shared, id).await?;
+    let records = eventlog::store::nonblocking::read_stream(
+        &shared.ws.store,
+        &outbox_stream(id),
+        0,
+        Direction::Forward,
+        4096,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let state = OutboxState::from_records(&records);
     let step = Step::of(state.pending());
     let (Some(prepared), Some(step)) = (state.prepared, step) else {
         return Ok(());
     };
+    if let Some(first) = records.first() {
+        shared.opened(id, first.position);
+    }
     spawn(shared, id, prepared, step, None);
     Ok(())
 }
@@ -114,7 +126,9 @@ pub(super) fn spawn(
     }
     let shared = shared.clone();
     tokio::spawn(async move {
-        run(&shared, id, &prepared, step, permit).await;
+        if run(&shared, id, &prepared, step, permit).await {
+            shared.finished(id);
+        }
         if let Ok(mut active) = shared.active.lock() {
             active.remove(&id);
         }
@@ -155,13 +169,16 @@ async fn write(shared: &Shared, id: Uuid, what: &str, record: OutboxRecord) -> b
     }
 }
 
+/// Works the text until it is accepted or failed for good (true), or until its job must
+/// give up with the text still open (false: a record could not be written, the log is
+/// closing), which the next start resumes.
 async fn run(
     shared: &Shared,
     id: Uuid,
     prepared: &SmsPrepared,
     mut step: Step,
     mut permit: Option<OwnedSemaphorePermit>,
-) {
+) -> bool {
     loop {
         step = match step {
             Step::RetryAt { attempt, at_ms } => {
@@ -181,7 +198,7 @@ async fn run(
                         started: true,
                     }
                 } else if confirmed_meanwhile(shared, id).await {
-                    return;
+                    return true;
                 } else {
                     tracing::warn!(
                         outbox = %id,
@@ -201,34 +218,44 @@ async fn run(
                         at_ms: shared.clock.now_ms(),
                     });
                     if !write(shared, id, &format!("attempt-{attempt}"), record).await {
-                        return;
+                        return false;
                     }
                 }
                 let slot = match permit.take() {
                     Some(p) => p,
                     None => match shared.calls.clone().acquire_owned().await {
                         Ok(p) => p,
-                        Err(_) => return,
+                        Err(_) => return false,
                     },
                 };
                 let result = shared.carrier.send(outbound(shared, id, prepared)).await;
                 drop(slot);
                 match outcome(shared, id, attempt, result).await {
-                    Some(next) => next,
-                    None => return,
+                    Next::Step(next) => next,
+                    Next::Finished => return true,
+                    Next::GaveUp => return false,
                 }
             }
         };
     }
 }
 
-/// Writes what one call came to; the next step, if any.
+/// What follows a call.
+enum Next {
+    Step(Step),
+    /// Accepted, or failed for good, and written.
+    Finished,
+    /// The outcome could not be written.
+    GaveUp,
+}
+
+/// Writes what one call came to; what follows.
 async fn outcome(
     shared: &Shared,
     id: Uuid,
     attempt: u32,
     result: Result<carrier::Accepted, SendError>,
-) -> Option<Step> {
+) -> Next {
     let now = shared.clock.now_ms();
     match result {
         Ok(accepted) => {
@@ -240,8 +267,11 @@ async fn outcome(
                 confirmed_by: "response".to_owned(),
                 at_ms: now,
             });
-            write(shared, id, "accepted", record).await;
-            None
+            if write(shared, id, "accepted", record).await {
+                Next::Finished
+            } else {
+                Next::GaveUp
+            }
         }
         Err(e) => {
             let backoff = shared.config.backoff.with_seed_from(&id.to_string());
@@ -258,12 +288,15 @@ async fn outcome(
                 at_ms: now,
             });
             if !write(shared, id, &format!("failed-{attempt}"), record).await {
-                return None;
+                return Next::GaveUp;
             }
-            retry_at_ms.map(|at_ms| Step::RetryAt {
-                attempt: attempt + 1,
-                at_ms,
-            })
+            match retry_at_ms {
+                Some(at_ms) => Next::Step(Step::RetryAt {
+                    attempt: attempt + 1,
+                    at_ms,
+                }),
+                None => Next::Finished,
+            }
         }
     }
 }

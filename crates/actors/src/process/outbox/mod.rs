@@ -8,9 +8,10 @@
 //!    `SmsRequested` it writes `SmsPrepared` (text and media of the message) and
 //!    `SmsSendStarted { attempt: 1 }` to `outbox-<id>` in one append, then hands the text
 //!    to a job. The checkpoint moves once the append is durable, so nothing requested is
-//!    lost; event ids derive from the request, so seeing it again writes nothing. HELP
-//!    keywords (`inbound` category, checkpoint `outbox_help`) get the configured help text
-//!    the same way.
+//!    lost; event ids derive from the request, so seeing it again writes nothing. A
+//!    customer's HELP (`InboundReceived`) is answered in the conversation first:
+//!    `RecordAutoReply` writes our `AutoReplyPosted` with its `SmsRequested`, which then
+//!    goes out like any text.
 //! 3. `jobs` calls the carrier with at most `max_in_flight` calls at once (one slow text
 //!    never stalls the others) and writes the outcome: `SmsAccepted` (once per text), or
 //!    `SmsSendFailed` with the next attempt's time (backoff on retryable errors) or final.
@@ -29,9 +30,13 @@
 //!
 //! # A crash between the carrier call and its outcome
 //!
-//! On start, `recovery` folds the `outbox` category and resumes every text that is not
-//! done: a retry that was due, or an attempt that *started* with no outcome. For that one
-//! the carrier may or may not have the text:
+//! On start, `recovery` folds the `outbox` category from its low-water mark and resumes
+//! every text that is not done: a retry that was due, or an attempt that *started* with no
+//! outcome. The mark (checkpoint `outbox_recovery_from`) is a position below which every
+//! text is finished — the oldest unfinished text's `SmsPrepared`, or the log's head when
+//! none is — kept up to date while the outbox runs, so a start reads the texts since the
+//! oldest one still open, not every text ever sent. For a text whose attempt started with
+//! no outcome the carrier may or may not have the text:
 //! - a carrier that dedupes on [`OutboundSms::idempotency_key`] (the simulator,
 //!   [`OutboxConfig::carrier_dedupes`]) is simply called again with the same key: it
 //!   answers with the first message's id and sends nothing twice;
@@ -50,7 +55,7 @@ mod recovery;
 mod requests;
 pub mod status;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +73,7 @@ pub use records::{
     CarrierMessageRecord, CarrierStatusReported, OutboxRecord, OutboxState, Pending, SmsOrigin,
     SmsPrepared, CARRIER_MESSAGE_CATEGORY, OUTBOX_CATEGORY,
 };
+pub use recovery::RECOVERY_CHECKPOINT;
 pub use status::{delivery_of, report_status, ReportOutcome};
 
 /// Builds the status-callback URL of a text from its outbox id.
@@ -134,6 +140,26 @@ pub(crate) struct Shared {
     pub calls: Arc<Semaphore>,
     /// Outbox ids with a running job, so a text is never worked twice at once.
     pub active: Mutex<HashSet<Uuid>>,
+    /// Every text known unfinished, with the position of its `SmsPrepared`: the recovery
+    /// low-water mark is the least of them.
+    pub open: Mutex<HashMap<Uuid, u64>>,
+    /// Held (shared) by a preparation from before its append until its text is in `open`;
+    /// taken exclusively to compute the low-water mark, so no text is in between.
+    pub preparing: tokio::sync::RwLock<()>,
+}
+
+impl Shared {
+    pub(crate) fn opened(&self, id: Uuid, prepared_at: u64) {
+        if let Ok(mut open) = self.open.lock() {
+            open.entry(id).or_insert(prepared_at);
+        }
+    }
+
+    pub(crate) fn finished(&self, id: Uuid) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(&id);
+        }
+    }
 }
 
 /// The running outbox: its tasks stop when the log closes, or when aborted.
@@ -142,8 +168,8 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Starts recovery and then the request follower, the HELP replies, the recorder and
-    /// the status follower, over `ws`'s log.
+    /// Starts recovery and then the request follower (which also answers HELP), the
+    /// recorder and the status follower, over `ws`'s log.
     pub fn start(
         ws: Workspace,
         carrier: Arc<dyn Carrier>,
@@ -157,19 +183,22 @@ impl Outbox {
             config,
             clock,
             active: Mutex::new(HashSet::new()),
+            open: Mutex::new(HashMap::new()),
+            preparing: tokio::sync::RwLock::new(()),
         });
         let requests = {
             let shared = shared.clone();
             tokio::spawn(async move {
                 recovery::resume_unfinished(&shared).await;
+                let marks = tokio::spawn(recovery::keep_low_water_mark(shared.clone()));
                 requests::follow_requests(shared).await;
+                marks.abort();
             })
         };
-        let help = tokio::spawn(requests::follow_help(shared.clone()));
         let recorder = tokio::spawn(recorder::run(ws.clone()));
         let status = tokio::spawn(status::run(ws));
         Self {
-            tasks: vec![requests, help, recorder, status],
+            tasks: vec![requests, recorder, status],
         }
     }
 

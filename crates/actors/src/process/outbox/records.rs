@@ -50,6 +50,8 @@ pub enum SmsOrigin {
         requested_event: Uuid,
     },
     /// The reply to a HELP keyword; `arrived_event` is the id of the `SmsArrived` event.
+    /// Written by earlier versions only (HELP is now answered in the conversation, as an
+    /// `AutoReplyPosted` sent as a `Message`); still read, resumed and sent.
     HelpReply { arrived_event: Uuid },
 }
 
@@ -227,7 +229,8 @@ pub fn message_outbox_id(message_id: MessageId, to: &PhoneNumber) -> Uuid {
     Uuid::new_v5(&OUTBOX_NAMESPACE, &name)
 }
 
-/// The outbox id of the HELP reply to the text stored as event `arrived_event`.
+/// The outbox id of the HELP reply to the text stored as event `arrived_event` (earlier
+/// versions; see [`SmsOrigin::HelpReply`]).
 pub fn help_outbox_id(arrived_event: Uuid) -> Uuid {
     let mut name = Vec::with_capacity(24);
     name.extend_from_slice(b"help\0");

@@ -1,6 +1,12 @@
-//! What asks for texts: `SmsRequested` in conversations, and HELP keywords in arrived
-//! texts. Each becomes an outbox stream (`SmsPrepared` + the first `SmsSendStarted`, one
-//! append with ids derived from the asking event) and a job.
+//! What asks for texts: `SmsRequested` in conversations. Each becomes an outbox stream
+//! (`SmsPrepared` + the first `SmsSendStarted`, one append with ids derived from the asking
+//! event) and a job.
+//!
+//! A customer's HELP (an `InboundReceived` whose text is a help keyword, on a number
+//! registered for SMS, with a help text configured) is answered first in the conversation:
+//! `RecordAutoReply` writes our `AutoReplyPosted` and its `SmsRequested` right after the
+//! customer's text, which this follower then sends like any other — so agents and auditors
+//! see the answer in the conversation, with its delivery.
 //!
 //! A call slot is taken *before* the append, so the follower waits while every slot is
 //! busy: the number of texts prepared but not yet sent stays bounded, and the checkpoint
@@ -9,27 +15,29 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use domain::conversation::{AttachmentRef, MessagePosted, OptOutKeyword};
-use domain::inbound::{InboundEvent, SmsArrived, INBOUND_CATEGORY};
+use domain::conversation::{
+    AttachmentRef, AutoReplyPosted, ConversationKind, InboundReceived, MessagePosted, OptOutKeyword,
+};
 use domain::{
-    Aggregate, Conversation, ConversationEvent, ConversationId, Directory, MessageId, OrgId,
+    Aggregate, CommandMeta, Conversation, ConversationCommand, ConversationEvent, ConversationId,
+    Directory, MessageId, OrgId, PhoneNumber,
 };
 use eventlog::{AppendError, Direction, RecordedEvent};
 use uuid::Uuid;
 
 use super::jobs::{self, Step};
 use super::records::{
-    help_outbox_id, message_outbox_id, outbox_event_id, outbox_stream, OutboxRecord, SmsOrigin,
-    SmsPrepared, SmsSendStarted,
+    message_outbox_id, outbox_event_id, outbox_stream, OutboxRecord, SmsOrigin, SmsPrepared,
+    SmsSendStarted,
 };
 use super::Shared;
+use crate::core::ExecuteOptions;
+use crate::error::CommandError;
 use crate::event_codec;
 use crate::process::driver::{self, Failure};
 
 /// Checkpoint of the `SmsRequested` follower.
 pub const REQUESTS_CHECKPOINT: &str = "outbox_requests";
-/// Checkpoint of the HELP-reply follower.
-pub const HELP_CHECKPOINT: &str = "outbox_help";
 
 /// Events read back from a conversation to find the message of an `SmsRequested` (the
 /// message and its requests are one append, at most a group's externals apart).
@@ -71,7 +79,10 @@ async fn on_conversation_event(
     caches: &Caches,
     record: RecordedEvent,
 ) -> Result<(), Failure> {
-    if record.event_type != "MessagePosted" && record.event_type != "SmsRequested" {
+    if !matches!(
+        record.event_type.as_str(),
+        "MessagePosted" | "SmsRequested" | "AutoReplyPosted" | "InboundReceived"
+    ) {
         return Ok(());
     }
     let conversation: ConversationId = record
@@ -80,19 +91,33 @@ async fn on_conversation_event(
         .parse()
         .map_err(|_| Failure::Permanent(format!("not a conversation: {}", record.stream)))?;
     let event = event_codec::decode::<ConversationEvent>(&record).map_err(Failure::Permanent)?;
-    let request = match event {
-        ConversationEvent::MessagePosted(m) => {
-            if let Ok(mut last) = caches.last_posted.lock() {
-                if last.len() >= MAX_ORGS_CACHED {
-                    last.clear();
-                }
-                last.insert(conversation, (m.message_id, m.text, m.attachments));
-            }
-            return Ok(());
+    let posted = match event {
+        ConversationEvent::MessagePosted(m) => (m.message_id, m.text, m.attachments),
+        ConversationEvent::AutoReplyPosted(m) => (m.message_id, m.text, Vec::new()),
+        ConversationEvent::InboundReceived(m) => {
+            return answer_help(shared, caches, conversation, &record, &m).await
         }
-        ConversationEvent::SmsRequested(r) => r,
+        ConversationEvent::SmsRequested(r) => {
+            return request(shared, caches, conversation, &record, r).await
+        }
         _ => return Ok(()),
     };
+    if let Ok(mut last) = caches.last_posted.lock() {
+        if last.len() >= MAX_ORGS_CACHED {
+            last.clear();
+        }
+        last.insert(conversation, posted);
+    }
+    Ok(())
+}
+
+async fn request(
+    shared: &Arc<Shared>,
+    caches: &Caches,
+    conversation: ConversationId,
+    record: &RecordedEvent,
+    request: domain::conversation::SmsRequested,
+) -> Result<(), Failure> {
     let cached = caches.last_posted.lock().ok().and_then(|last| {
         last.get(&conversation)
             .filter(|(id, _, _)| *id == request.message_id)
@@ -100,7 +125,7 @@ async fn on_conversation_event(
     });
     let (body, media) = match cached {
         Some(found) => found,
-        None => message_content(shared, &record, request.message_id).await?,
+        None => message_content(shared, record, request.message_id).await?,
     };
     let org = org_of(shared, caches, conversation).await?;
     let id = message_outbox_id(request.message_id, &request.to);
@@ -140,8 +165,12 @@ async fn prepare(shared: &Arc<Shared>, id: Uuid, prepared: SmsPrepared) -> Resul
     .into_iter()
     .collect::<Result<Vec<_>, _>>()
     .map_err(Failure::Permanent)?;
+    // Until the text is in `open`, the low-water mark cannot pass it.
+    let preparing = shared.preparing.read().await;
     match jobs::append(shared, &outbox_stream(id), events).await {
         Ok(r) if !r.deduplicated => {
+            shared.opened(id, r.first_position);
+            drop(preparing);
             let step = Step::Send {
                 attempt: 1,
                 started: true,
@@ -152,6 +181,7 @@ async fn prepare(shared: &Arc<Shared>, id: Uuid, prepared: SmsPrepared) -> Resul
         Ok(_)
         | Err(AppendError::EventIdReused { .. })
         | Err(AppendError::PartialDuplicate { .. }) => {
+            drop(preparing);
             drop(permit);
             jobs::ensure_running(shared, id)
                 .await
@@ -179,19 +209,22 @@ async fn message_content(
         .await
         .map_err(|e| Failure::Transient(e.to_string()))?;
         for r in &page {
-            if r.event_type != "MessagePosted" {
+            if r.event_type != "MessagePosted" && r.event_type != "AutoReplyPosted" {
                 continue;
             }
-            if let Ok(ConversationEvent::MessagePosted(MessagePosted {
-                message_id: id,
-                text,
-                attachments,
-                ..
-            })) = event_codec::decode::<ConversationEvent>(r)
-            {
-                if id == message_id {
-                    return Ok((text, attachments));
-                }
+            match event_codec::decode::<ConversationEvent>(r) {
+                Ok(ConversationEvent::MessagePosted(MessagePosted {
+                    message_id: id,
+                    text,
+                    attachments,
+                    ..
+                })) if id == message_id => return Ok((text, attachments)),
+                Ok(ConversationEvent::AutoReplyPosted(AutoReplyPosted {
+                    message_id: id,
+                    text,
+                    ..
+                })) if id == message_id => return Ok((text, Vec::new())),
+                _ => {}
             }
         }
         match page.last() {
@@ -237,41 +270,31 @@ async fn org_of(
     Ok(org)
 }
 
-pub(super) async fn follow_help(shared: Arc<Shared>) {
-    if shared.config.help_text.is_none() {
-        return;
-    }
-    let ws = shared.ws.clone();
-    driver::run_concurrent(
-        ws,
-        HELP_CHECKPOINT,
-        INBOUND_CATEGORY,
-        BATCH,
-        move |_, record| {
-            let shared = shared.clone();
-            async move { on_arrived(&shared, record).await }
-        },
-    )
-    .await;
+/// The id of our automatic answer to the customer's message stored as event `inbound`.
+pub fn auto_reply_message_id(inbound: Uuid) -> MessageId {
+    MessageId::from_uuid(Uuid::new_v5(&inbound, b"help-reply"))
 }
 
-/// A HELP keyword from a customer gets the help text, from the number they texted.
-async fn on_arrived(shared: &Arc<Shared>, record: RecordedEvent) -> Result<(), Failure> {
+/// A customer's HELP gets the configured help text from the number they texted, recorded
+/// in the conversation first (`RecordAutoReply`, idempotent on the inbound event).
+async fn answer_help(
+    shared: &Arc<Shared>,
+    caches: &Caches,
+    conversation: ConversationId,
+    record: &RecordedEvent,
+    inbound: &InboundReceived,
+) -> Result<(), Failure> {
     let Some(help_text) = shared.config.help_text.clone() else {
         return Ok(());
     };
-    let InboundEvent::SmsArrived(SmsArrived {
-        org,
-        to,
-        from,
-        text,
-        at_ms,
-        ..
-    }) = event_codec::decode::<InboundEvent>(&record).map_err(Failure::Permanent)?;
-    if OptOutKeyword::parse(&text) != Some(OptOutKeyword::Help) {
+    if OptOutKeyword::parse(&inbound.text) != Some(OptOutKeyword::Help) {
         return Ok(());
     }
-    let number = to.clone();
+    let org = org_of(shared, caches, conversation).await?;
+    let Some(our) = our_number(shared, conversation).await? else {
+        return Ok(());
+    };
+    let number = our.clone();
     let registered = shared
         .ws
         .directories
@@ -281,20 +304,47 @@ async fn on_arrived(shared: &Arc<Shared>, record: RecordedEvent) -> Result<(), F
         .await
         .map_err(|e| Failure::Transient(e.to_string()))?;
     if !registered {
-        tracing::info!(%to, "HELP not answered: the number is not registered for SMS");
+        tracing::info!(%our, "HELP not answered: the number is not registered for SMS");
         return Ok(());
     }
-    let id = help_outbox_id(record.event_id);
-    let prepared = SmsPrepared {
-        org,
-        origin: SmsOrigin::HelpReply {
-            arrived_event: record.event_id,
+    let command =
+        CommandMeta::system(org, inbound.at_ms).issue(ConversationCommand::RecordAutoReply {
+            message_id: auto_reply_message_id(record.event_id),
+            reply_to: inbound.message_id,
+            text: help_text,
+        });
+    let options = ExecuteOptions {
+        idempotency_key: Some(Uuid::new_v5(&record.event_id, b"help-reply-command")),
+        metadata: eventlog::Metadata {
+            causation_id: Some(record.event_id),
+            correlation_id: Some(record.event_id),
+            acting_user: None,
         },
-        from: to,
-        to: from,
-        body: help_text,
-        media: Vec::new(),
-        at_ms,
     };
-    prepare(shared, id, prepared).await
+    match shared
+        .ws
+        .conversations
+        .execute(&conversation, command, options)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(CommandError::Rejected(r)) => Err(Failure::Permanent(r.to_string())),
+        Err(e) => Err(Failure::Transient(e.to_string())),
+    }
+}
+
+/// Our number of an External conversation.
+async fn our_number(
+    shared: &Shared,
+    conversation: ConversationId,
+) -> Result<Option<PhoneNumber>, Failure> {
+    shared
+        .ws
+        .conversations
+        .query(&conversation, |c: &Conversation, _| match c.kind() {
+            Some(ConversationKind::External { our, .. }) => Some(our.clone()),
+            _ => None,
+        })
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))
 }

@@ -201,3 +201,56 @@ fn help_and_ordinary_sentences_change_nothing() {
     );
     assert!(!world.state().is_opted_out(&world.their));
 }
+
+#[test]
+fn an_auto_reply_is_our_message_with_its_sms_even_to_an_opted_out_customer() {
+    let mut world = World::external();
+    world.inbound("STOP").unwrap();
+    let help = world.inbound("HELP").unwrap();
+    let ConversationEvent::InboundReceived(help) = &help[0] else {
+        panic!("{help:?}")
+    };
+    let reply = ConversationCommand::RecordAutoReply {
+        message_id: MessageId::random(),
+        reply_to: help.message_id,
+        text: "Acme: reply STOP to opt out.".into(),
+    };
+    let events = world.system(reply.clone()).unwrap();
+    assert_eq!(types(&events), ["AutoReplyPosted", "SmsRequested"]);
+    let ConversationEvent::AutoReplyPosted(posted) = &events[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (posted.seq, &posted.from, posted.reply_to),
+        (3, &world.our, help.message_id)
+    );
+    let ConversationEvent::SmsRequested(requested) = &events[1] else {
+        panic!()
+    };
+    assert_eq!((&requested.to, &requested.from), (&world.their, &world.our));
+    assert_eq!(world.state().last_seq(), 3);
+    // Repeated (a process manager after a crash): nothing more.
+    assert_eq!(world.system(reply.clone()).unwrap(), vec![]);
+    // Its delivery is recorded like any text's.
+    let delivered = world
+        .system(ConversationCommand::RecordDelivery {
+            message_id: posted.message_id,
+            to: world.their.clone(),
+            status: crate::conversation::DeliveryStatus::Queued,
+            carrier_message_id: Some("SM1".into()),
+            error_code: None,
+        })
+        .unwrap();
+    assert_eq!(types(&delivered), ["DeliveryUpdated"]);
+    // Only the System answers automatically, and only in External conversations.
+    let alice = world.alice;
+    let by_user = world.by(alice, reply);
+    assert!(by_user.is_err(), "{by_user:?}");
+    let mut direct = World::direct();
+    let refused = direct.system(ConversationCommand::RecordAutoReply {
+        message_id: MessageId::random(),
+        reply_to: MessageId::random(),
+        text: "hi".into(),
+    });
+    assert_eq!(refused, Err(ConversationRejection::NotExternal));
+}

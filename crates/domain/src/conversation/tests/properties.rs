@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::command_meta::{CommandMeta, Role};
 use crate::conversation::{
     ActorFacts, CallMedia, Conversation, ConversationCommand, ConversationEvent, ConversationKind,
-    DeliveryStatus, InboxStatus, SenderNumber, CONVERSATION_EVENT_TYPES,
+    DeliveryStatus, InboxStatus, SenderNumber, Viewers, CONVERSATION_EVENT_TYPES,
 };
 use crate::ids::{CallId, ConversationId, InboxId, MessageId, OrgId, UserId};
 use crate::limits::{MAX_CONVERSATION_MEMBERS, MAX_PENDING_DELIVERY_MESSAGES, RECENT_MESSAGES};
@@ -252,7 +252,35 @@ fn meta(actor: Option<u8>, at_ms: u64) -> CommandMeta {
     }
 }
 
+/// `viewers` names exactly the users `can_view` admits, whatever the facts.
+fn check_viewers(c: &Conversation) {
+    let viewers = c.viewers();
+    for i in 0..5 {
+        let u = user(i);
+        for (holds_our_number, inbox_member) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
+            let facts = ActorFacts {
+                holds_our_number,
+                inbox_member,
+            };
+            let named = match &viewers {
+                Viewers::Nobody => false,
+                Viewers::Members(members) => members.contains(&u),
+                Viewers::InboxTeam(_) => inbox_member,
+                Viewers::NumberHolders(_) => holds_our_number,
+            };
+            assert_eq!(
+                c.can_view(u, &facts),
+                named,
+                "viewers {viewers:?} disagree with can_view for {u} with {facts:?}"
+            );
+        }
+    }
+}
+
 fn check_invariants(before: &Conversation, after: &Conversation) {
+    check_viewers(after);
     let Some(header) = after.header() else { return };
     assert_eq!(
         before.id().unwrap_or(header.id),

@@ -1,0 +1,89 @@
+// The HTTP API: bearer token, JSON in and out, errors as ApiError {status, code, message}.
+
+const TOKEN_KEY = 'switchboard.token';
+
+export const session = {
+  token: localStorage.getItem(TOKEN_KEY),
+  /** GET /v1/me once logged in. */
+  me: null,
+};
+
+const unauthorized = new Set();
+
+/** Called when the server says the token is no longer good (expired, revoked). */
+export function onUnauthorized(f) {
+  unauthorized.add(f);
+}
+
+export function setToken(token) {
+  session.token = token;
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * api('/v1/me'), api(path, {method: 'POST', body: {...}}), {form: FormData}, {raw: true}
+ * answers the Response. A read-your-writes query (`after=`) that finds the view behind
+ * (503 view_behind) is retried a few times.
+ */
+export async function api(path, { method = 'GET', body, form, headers = {}, raw = false } = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const h = { ...headers };
+    if (session.token) h.authorization = `Bearer ${session.token}`;
+    let payload;
+    if (form) payload = form;
+    else if (body !== undefined) {
+      h['content-type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+    const r = await fetch(path, { method, headers: h, body: payload });
+    if (r.ok) {
+      if (raw) return r;
+      const text = await r.text();
+      return text ? JSON.parse(text) : null;
+    }
+    let e = {};
+    try {
+      e = await r.json();
+    } catch {
+      /* not JSON */
+    }
+    if (r.status === 503 && e.code === 'view_behind' && attempt < 4) {
+      await new Promise((ok) => setTimeout(ok, 250 * (attempt + 1)));
+      continue;
+    }
+    if (r.status === 429 && attempt < 3) {
+      const wait = Number(r.headers.get('retry-after') || 1);
+      await new Promise((ok) => setTimeout(ok, Math.min(wait, 5) * 1000));
+      continue;
+    }
+    if (r.status === 401 && session.token && !path.startsWith('/v1/sessions')) {
+      for (const f of unauthorized) f();
+    }
+    throw new ApiError(r.status, e.code || `http_${r.status}`, e.message || r.statusText);
+  }
+}
+
+/** '?a=1&b=2' from an object, leaving out null and empty values. */
+export function qs(params) {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v != null && v !== '') p.set(k, String(v));
+  }
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+/** A readable sentence for an error. */
+export function describe(e) {
+  if (e instanceof ApiError) return e.message || e.code;
+  return 'The server could not be reached.';
+}

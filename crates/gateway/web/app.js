@@ -1,0 +1,157 @@
+// Entry point: log in (or first-run bootstrap), then the workspace shell — navigation, the
+// connection state, the live stream — and the screen named by the URL's hash.
+
+import { api, session, setToken, onUnauthorized } from './api.js';
+import { h, fill } from './dom.js';
+import { LiveStream } from './stream.js';
+import { loadDirectory } from './directory.js';
+import * as login from './views/login.js';
+import * as interactions from './views/interactions.js';
+import * as inboxes from './views/inboxes.js';
+import * as queues from './views/queues.js';
+import * as search from './views/search.js';
+import * as contacts from './views/contacts.js';
+import * as settings from './views/settings.js';
+
+const SCREENS = [
+  { name: 'interactions', label: 'Interactions', view: interactions },
+  { name: 'inboxes', label: 'Inboxes', view: inboxes },
+  { name: 'queues', label: 'Queues', view: queues },
+  { name: 'search', label: 'Search', view: search },
+  { name: 'contacts', label: 'Contacts', view: contacts },
+  { name: 'settings', label: 'Settings', view: settings },
+];
+
+const root = document.getElementById('app');
+const stream = new LiveStream();
+// Exposed for the browser tests (they drop the connection to check the resume).
+window.switchboard = { stream };
+
+const ctx = {
+  me: null,
+  stream,
+  /** The position of my last write, for the next list query (read your writes). */
+  after: null,
+  navigate(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  },
+  wrote(position) {
+    if (typeof position === 'number') ctx.after = Math.max(ctx.after || 0, position);
+  },
+  logout,
+};
+
+let current = null; // { screen, instance }
+let navLinks = new Map();
+let connEl = null;
+
+stream.addEventListener('state', (e) => connEl && showConnection(connEl, e.detail));
+stream.addEventListener('frame', (e) => current?.instance.onFrame?.(e.detail));
+stream.addEventListener('typing', (e) => current?.instance.onTyping?.(e.detail));
+stream.addEventListener('resumed', (e) => current?.instance.onResumed?.(e.detail));
+
+async function boot() {
+  onUnauthorized(() => {
+    if (session.token) logout(false);
+  });
+  if (session.token) {
+    try {
+      ctx.me = session.me = await api('/v1/me');
+    } catch {
+      setToken(null);
+    }
+  }
+  if (ctx.me) startWorkspace();
+  else showLogin();
+}
+
+function showLogin() {
+  root.removeAttribute('aria-busy');
+  login.mount(root, async (token) => {
+    setToken(token);
+    ctx.me = session.me = await api('/v1/me');
+    startWorkspace();
+  });
+}
+
+async function logout(callServer = true) {
+  if (callServer) {
+    try {
+      await api('/v1/sessions/current', { method: 'DELETE' });
+    } catch {
+      /* the token goes anyway */
+    }
+  }
+  stream.stop();
+  stream.since = null;
+  current?.instance.unmount?.();
+  current = null;
+  setToken(null);
+  ctx.me = session.me = null;
+  window.removeEventListener('hashchange', route);
+  history.replaceState(null, '', '#/');
+  showLogin();
+}
+
+function startWorkspace() {
+  const conn = h('span', { class: 'conn', role: 'status', 'aria-live': 'polite', hidden: true });
+  const links = SCREENS.map((s) => {
+    const a = h('a', { href: `#/${s.name}`, id: `nav-${s.name}` }, s.label);
+    navLinks.set(s.name, a);
+    return h('li', {}, a);
+  });
+  const main = h('main', { id: 'main', tabindex: '-1' });
+  fill(
+    root,
+    h(
+      'div',
+      { class: 'shell' },
+      h(
+        'header',
+        { class: 'topbar' },
+        h('span', { class: 'brand' }, 'Switchboard'),
+        h('span', { class: 'muted' }, ctx.me.organization),
+        conn,
+        h('span', { class: 'who' }, `${ctx.me.name} · ext ${ctx.me.extension}`),
+      ),
+      h('nav', { class: 'sidebar', 'aria-label': 'Workspace' }, h('ul', {}, links)),
+      main,
+    ),
+  );
+  root.removeAttribute('aria-busy');
+  connEl = conn;
+  stream.start(session.token);
+  loadDirectory().then(() => current?.instance.onDirectory?.());
+  ctx.main = main;
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+function showConnection(el, state) {
+  el.hidden = state === 'live' || state === 'idle';
+  el.classList.toggle('down', state === 'reconnecting');
+  el.textContent = state === 'reconnecting' ? 'Reconnecting…' : state === 'connecting' ? 'Connecting…' : '';
+  el.dataset.state = state;
+}
+
+function route() {
+  if (!ctx.me) return;
+  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const screen = SCREENS.find((s) => s.name === parts[0]) || SCREENS[0];
+  const params = parts.slice(1);
+  for (const [name, a] of navLinks) {
+    if (name === screen.name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  document.title = `${screen.label} · Switchboard`;
+  if (current && current.screen === screen) {
+    current.instance.update?.(params);
+    return;
+  }
+  current?.instance.unmount?.();
+  fill(ctx.main);
+  current = { screen, instance: screen.view.mount(ctx.main, params, ctx) };
+}
+
+boot();

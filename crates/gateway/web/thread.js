@@ -1,0 +1,634 @@
+// One open conversation: its history (newest page first, older pages as you scroll back),
+// live messages from the stream, read receipts under my messages, the typing indicator,
+// and the composer (Enter sends, Shift+Enter is a new line; emoji; attachments).
+
+import { api, qs, describe } from './api.js';
+import { h, fill, fmtTime, fmtFull, fmtSize, announce, uuid } from './dom.js';
+import { userName, numberName, allUsers, directoryReady } from './directory.js';
+
+const PAGE = 30;
+
+const EMOJI = [
+  ['😀', 'grinning face'], ['😂', 'tears of joy'], ['😊', 'smiling face'], ['😉', 'winking face'],
+  ['😍', 'heart eyes'], ['🤔', 'thinking face'], ['😢', 'crying face'], ['😮', 'surprised face'],
+  ['👍', 'thumbs up'], ['👎', 'thumbs down'], ['👏', 'clapping hands'], ['🙏', 'folded hands'],
+  ['🎉', 'party popper'], ['❤️', 'red heart'], ['🔥', 'fire'], ['✅', 'check mark'],
+  ['❌', 'cross mark'], ['⚠️', 'warning'], ['📞', 'telephone'], ['📅', 'calendar'],
+  ['⏰', 'alarm clock'], ['📎', 'paperclip'], ['👋', 'waving hand'], ['☕', 'hot beverage'],
+];
+
+const KIND_LABEL = { external: 'Text messages', direct: 'Direct message', channel: 'Channel', group: 'Group' };
+
+/** What a system message (a queue lifecycle step) says, from the server's note. */
+export function systemText(note) {
+  const variant = (String(note).match(/^\s*(\w+)/) || [])[1] || '';
+  const who = (field) => {
+    const m = String(note).match(new RegExp(`\\b${field}: (?:Some\\()?[A-Za-z]*\\(?"?([0-9a-f-]{36})`));
+    return m ? userName(m[1]) : null;
+  };
+  switch (variant) {
+    case 'Queued':
+      return 'Waiting in the queue';
+    case 'ClaimedBy':
+      return `Claimed by ${who('agent') || 'an agent'}`;
+    case 'TransferredTo':
+      return `Transferred to ${who('to') || 'an agent'}`;
+    case 'Released':
+      return 'Released to the queue';
+    case 'Closed':
+      return who('by') ? `Closed by ${who('by')}` : 'Closed';
+    case 'TimedOut':
+      return 'Timed out';
+    default:
+      return variant || 'System message';
+  }
+}
+
+async function fetchBlob(url) {
+  const r = await api(url, { raw: true });
+  return r.blob();
+}
+
+/**
+ * Opens conversation `conv` ({conversation_id, kind, title, our_number, status, …}) in
+ * `pane`. `opts.actions(el)` fills the header's action area; `opts.compose` is
+ * {allowed, note}; `opts.onBack` goes back to the list on phones.
+ */
+export function openThread(pane, conv, ctx, opts = {}) {
+  const id = conv.conversation_id;
+  const me = ctx.me.user_id;
+  const texts = conv.kind === 'external' || conv.kind === 'group';
+  const st = {
+    messages: new Map(),
+    systems: new Set(),
+    readers: new Map(),
+    myRead: 0,
+    lastSeq: 0,
+    nextBefore: null,
+    loaded: false,
+    loading: false,
+    queued: [],
+    destroyed: false,
+    typing: new Map(),
+    pending: [],
+    draftKey: null,
+    urls: [],
+    delivery: new Map(),
+  };
+
+  const list = h('ol', { class: 'messages' });
+  const earlier = h('button', { type: 'button', class: 'link', hidden: true, onclick: () => loadEarlier() }, 'Load earlier messages');
+  const status = h('p', { class: 'muted small', role: 'status' });
+  const timeline = h(
+    'div',
+    { class: 'timeline', tabindex: '0', role: 'region', 'aria-label': `Messages with ${conv.title}` },
+    h('div', { class: 'centered-earlier' }, earlier, status),
+    list,
+  );
+  const typingEl = h('div', { class: 'typing', 'aria-live': 'polite' });
+  const actions = h('div', { class: 'actions' });
+  const head = h(
+    'header',
+    { class: 'thread-head' },
+    h('button', { type: 'button', class: 'back', onclick: () => opts.onBack?.(), 'aria-label': 'Back to the list' }, '←'),
+    h(
+      'div',
+      {},
+      h('h2', { id: `thread-title-${id}` }, conv.title || 'Conversation'),
+      h(
+        'div',
+        { class: 'sub' },
+        KIND_LABEL[conv.kind] || '',
+        conv.our_number ? ` · ${conv.their_number ? `${conv.their_number} · ` : ''}via ${conv.our_number}` : '',
+      ),
+    ),
+    actions,
+  );
+  const composer = h('div', { class: 'composer' });
+  fill(pane, head, timeline, typingEl, composer);
+
+  if (conv.kind === 'channel') channelActions();
+  opts.actions?.(actions);
+  renderComposer(opts.compose || { allowed: true });
+  composer.querySelector('textarea')?.focus({ preventScroll: true });
+
+  timeline.addEventListener('scroll', () => {
+    if (timeline.scrollTop < 60 && st.nextBefore != null && !st.loading) loadEarlier();
+  });
+  document.addEventListener('visibilitychange', onVisible);
+  load();
+
+  // History.
+
+  async function load() {
+    st.loading = true;
+    status.textContent = 'Loading…';
+    try {
+      const r = await api(`/v1/conversations/${id}/messages${qs({ limit: PAGE })}`);
+      if (st.destroyed) return;
+      const lis = r.items.map(add).filter(Boolean);
+      list.append(...lis);
+      st.nextBefore = r.next_before;
+      status.textContent = r.items.length ? '' : 'No messages yet.';
+      st.loaded = true;
+      for (const f of st.queued.splice(0)) onFrame(f);
+      renderReceipts();
+      scrollToEnd();
+      markRead();
+    } catch (e) {
+      status.textContent = e.status === 404 ? 'You cannot open this conversation.' : describe(e);
+    } finally {
+      st.loading = false;
+      earlier.hidden = st.nextBefore == null;
+    }
+  }
+
+  async function loadEarlier() {
+    if (st.nextBefore == null || st.loading) return;
+    st.loading = true;
+    earlier.disabled = true;
+    try {
+      const r = await api(`/v1/conversations/${id}/messages${qs({ before: st.nextBefore, limit: PAGE })}`);
+      if (st.destroyed) return;
+      const before = timeline.scrollHeight;
+      const lis = r.items.map(add).filter(Boolean);
+      list.prepend(...lis);
+      timeline.scrollTop += timeline.scrollHeight - before;
+      st.nextBefore = r.next_before;
+      renderReceipts();
+    } catch (e) {
+      status.textContent = describe(e);
+    } finally {
+      st.loading = false;
+      earlier.disabled = false;
+      earlier.hidden = st.nextBefore == null;
+    }
+  }
+
+  /** Missed items (the stream was down): the newest page, merged. */
+  async function refreshNewest() {
+    try {
+      const r = await api(`/v1/conversations/${id}/messages${qs({ limit: PAGE })}`);
+      if (st.destroyed) return;
+      const stick = nearEnd();
+      list.append(...r.items.map(add).filter(Boolean));
+      renderReceipts();
+      if (stick) scrollToEnd();
+    } catch {
+      /* the next frame or reload brings it */
+    }
+  }
+
+  // Items.
+
+  /** Records `item`; answers its new element, or null (a duplicate, a read marker). */
+  function add(item) {
+    switch (item.type) {
+      case 'message':
+      case 'inbound': {
+        if (st.messages.has(item.message_id)) return null;
+        st.lastSeq = Math.max(st.lastSeq, item.seq);
+        if (item.type === 'message' && item.author === me) st.myRead = Math.max(st.myRead, item.seq);
+        const li = messageEl(item);
+        st.messages.set(item.message_id, li);
+        if (st.delivery.has(item.message_id)) showDelivery(item.message_id);
+        status.textContent = '';
+        return li;
+      }
+      case 'auto_reply': {
+        if (st.messages.has(item.message_id)) return null;
+        st.lastSeq = Math.max(st.lastSeq, item.seq);
+        const li = messageEl({ ...item, type: 'message', author: null, auto: true });
+        st.messages.set(item.message_id, li);
+        return li;
+      }
+      case 'delivery': {
+        const per = st.delivery.get(item.message_id) || new Map();
+        per.set(item.to, item);
+        st.delivery.set(item.message_id, per);
+        showDelivery(item.message_id);
+        return null;
+      }
+      case 'read':
+        if (item.user === me) st.myRead = Math.max(st.myRead, item.up_to);
+        else st.readers.set(item.user, Math.max(st.readers.get(item.user) || 0, item.up_to));
+        return null;
+      case 'system': {
+        const key = `${item.at_ms}|${item.note}`;
+        if (st.systems.has(key)) return null;
+        st.systems.add(key);
+        return h(
+          'li',
+          { class: 'system' },
+          h('span', { class: 'pill', title: fmtFull(item.at_ms) }, `${systemText(item.note)} · ${fmtTime(item.at_ms)}`),
+        );
+      }
+      default:
+        return null;
+    }
+  }
+
+  function authorName(item) {
+    if (item.auto) return 'Automatic reply';
+    if (item.type === 'message') return item.author === me ? 'You' : userName(item.author);
+    return conv.kind === 'external' && conv.title ? conv.title : item.from;
+  }
+
+  function messageEl(item) {
+    const mine = (item.type === 'message' && item.author === me) || item.auto;
+    const who = h('span', { class: 'author' }, authorName(item));
+    if (item.type === 'inbound' && !(conv.kind === 'external' && conv.title)) {
+      numberName(item.from).then((n) => (who.textContent = n));
+    }
+    const iso = new Date(item.at_ms).toISOString();
+    return h(
+      'li',
+      {
+        class: `msg ${mine ? 'mine' : 'theirs'}`,
+        dataset: { seq: item.seq, messageId: item.message_id, author: item.author || item.from },
+      },
+      h('div', { class: 'meta' }, who, ' · ', h('time', { datetime: iso, title: fmtFull(item.at_ms) }, fmtTime(item.at_ms))),
+      h('div', { class: 'bubble' }, item.text, (item.attachments || []).map(attachmentEl)),
+      mine && h('div', { class: 'receipt' }),
+      mine && texts && h('div', { class: 'delivery', 'aria-live': 'polite' }),
+    );
+  }
+
+  /** The SMS delivery state of my text, per recipient (from the stream's delivery items). */
+  function showDelivery(messageId) {
+    const li = st.messages.get(messageId);
+    const per = st.delivery.get(messageId);
+    const el = li?.querySelector('.delivery');
+    if (!el || !per) return;
+    const states = [...per.values()].map((d) => {
+      const [name, detail] = typeof d.status === 'string' ? [d.status, null] : Object.entries(d.status)[0] || ['', null];
+      const label = { Requested: 'Sending', Queued: 'Queued', Sent: 'Sent', Delivered: 'Delivered', Failed: 'Failed', Undelivered: 'Not delivered' }[name] || name;
+      const why = d.error_code || detail?.reason;
+      return { text: `${per.size > 1 ? `${d.to}: ` : ''}${label}${why ? ` (${why})` : ''}`, bad: name === 'Failed' || name === 'Undelivered' };
+    });
+    el.textContent = states.map((x) => x.text).join(' · ');
+    el.classList.toggle('failed', states.some((x) => x.bad));
+  }
+
+  function attachmentEl(att) {
+    const url = `/v1/attachments/${encodeURIComponent(att.id)}?conversation=${id}`;
+    if (att.mime.startsWith('image/')) {
+      const img = h('img', { class: 'attachment', alt: `Image (${fmtSize(att.size_bytes)})` });
+      fetchBlob(url)
+        .then((b) => {
+          const u = URL.createObjectURL(b);
+          st.urls.push(u);
+          img.src = u;
+        })
+        .catch(() => (img.alt = 'The image could not be loaded'));
+      return img;
+    }
+    return h(
+      'button',
+      {
+        type: 'button',
+        class: 'file',
+        onclick: async () => {
+          const b = await fetchBlob(url);
+          const u = URL.createObjectURL(b);
+          st.urls.push(u);
+          h('a', { href: u, download: `attachment-${att.id}` }).click();
+        },
+      },
+      `📎 Download file (${att.mime}, ${fmtSize(att.size_bytes)})`,
+    );
+  }
+
+  /** "Read by …" under the latest of my messages each participant has read. */
+  function renderReceipts() {
+    const mine = [...list.querySelectorAll('li.msg.mine')];
+    const names = new Map();
+    for (const [user, upTo] of st.readers) {
+      let best = null;
+      for (const li of mine) {
+        const seq = Number(li.dataset.seq);
+        if (seq <= upTo && (best == null || seq > Number(best.dataset.seq))) best = li;
+      }
+      if (best) names.set(best, [...(names.get(best) || []), userName(user)]);
+    }
+    for (const li of mine) {
+      const el = li.querySelector('.receipt');
+      const who = names.get(li);
+      el.textContent = who ? (conv.kind === 'direct' ? 'Read' : `Read by ${who.join(', ')}`) : '';
+    }
+  }
+
+  function nearEnd() {
+    return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 120;
+  }
+
+  function scrollToEnd() {
+    timeline.scrollTop = timeline.scrollHeight;
+  }
+
+  async function markRead() {
+    if (st.destroyed || st.readRefused || document.visibilityState !== 'visible' || st.lastSeq <= st.myRead) return;
+    const upTo = st.lastSeq;
+    const before = st.myRead;
+    st.myRead = upTo;
+    try {
+      await api(`/v1/conversations/${id}/read`, { method: 'POST', body: { up_to: upTo } });
+    } catch (e) {
+      st.myRead = before;
+      // A refusal (not a network failure) is not retried on every new message.
+      if (e.status >= 400 && e.status < 500) st.readRefused = true;
+    }
+  }
+
+  function onVisible() {
+    if (document.visibilityState === 'visible') markRead();
+  }
+
+  // Live.
+
+  function onFrame(f) {
+    if (f.conversation_id !== id) return;
+    if (!st.loaded) {
+      st.queued.push(f);
+      return;
+    }
+    const item = f.item;
+    const stick = nearEnd() || (item.type === 'message' && item.author === me);
+    const li = add(item);
+    if (li) {
+      list.append(li);
+      if (stick) scrollToEnd();
+      const theirs = item.type === 'inbound' || (item.type === 'message' && item.author !== me);
+      if (theirs) {
+        announce(`New message from ${authorName(item)}: ${item.text}`);
+        if (item.author) clearTyping(item.author);
+        markRead();
+      }
+    }
+    if (li || item.type === 'read') renderReceipts();
+    if (item.type === 'auto_reply' && li) announce(`Automatic reply sent: ${item.text}`);
+  }
+
+  function onTyping(t) {
+    if (t.conversation_id !== id || t.user === me) return;
+    const left = t.expires_at_ms - Date.now();
+    const ms = left > 0 && left < 10000 ? left : 5000;
+    clearTimeout(st.typing.get(t.user));
+    st.typing.set(t.user, setTimeout(() => clearTyping(t.user), ms));
+    renderTyping();
+  }
+
+  function clearTyping(user) {
+    if (!st.typing.has(user)) return;
+    clearTimeout(st.typing.get(user));
+    st.typing.delete(user);
+    renderTyping();
+  }
+
+  function renderTyping() {
+    const names = [...st.typing.keys()].map(userName);
+    typingEl.textContent = names.length
+      ? `${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…`
+      : '';
+  }
+
+  // Composer.
+
+  function renderComposer(compose) {
+    if (compose.allowed === false) {
+      fill(composer, h('p', { class: 'note' }, compose.note || 'You cannot reply here.'));
+      return;
+    }
+    const error = h('p', { class: 'error small', role: 'alert' });
+    const chips = h('div', { class: 'chips', 'aria-label': 'Attachments to send' });
+    const textarea = h('textarea', {
+      id: `compose-${id}`,
+      rows: 1,
+      placeholder: texts ? 'Text message' : 'Message',
+      'aria-label': texts ? `Text message to ${conv.title}` : `Message to ${conv.title}`,
+      'aria-describedby': `compose-help-${id}`,
+    });
+    const help = h('span', { id: `compose-help-${id}`, class: 'visually-hidden' }, 'Enter sends, Shift+Enter starts a new line.');
+    const file = h('input', { type: 'file', class: 'file-input', hidden: true, accept: texts ? 'image/jpeg,image/png,image/gif' : null });
+    const send = h('button', { type: 'button', class: 'primary', onclick: () => submit() }, 'Send');
+    const emojiButton = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Insert emoji', 'aria-haspopup': 'true', 'aria-expanded': 'false' }, '😊');
+    const attach = h('button', { type: 'button', class: 'icon-button', 'aria-label': texts ? 'Attach an image' : 'Attach a file', onclick: () => file.click() }, '📎');
+    let picker = null;
+
+    const closePicker = () => {
+      picker?.remove();
+      picker = null;
+      emojiButton.setAttribute('aria-expanded', 'false');
+    };
+    emojiButton.addEventListener('click', () => {
+      if (picker) return closePicker();
+      picker = h(
+        'div',
+        { class: 'emoji-picker', role: 'group', 'aria-label': 'Emoji' },
+        EMOJI.map(([e, name]) =>
+          h('button', {
+            type: 'button',
+            'aria-label': name,
+            title: name,
+            onclick: () => {
+              insert(e);
+              closePicker();
+            },
+          }, e),
+        ),
+      );
+      picker.addEventListener('keydown', (ev) => {
+        if (ev.key === 'Escape') {
+          closePicker();
+          emojiButton.focus();
+        }
+      });
+      composer.append(picker);
+      emojiButton.setAttribute('aria-expanded', 'true');
+      picker.querySelector('button').focus();
+    });
+
+    const insert = (s) => {
+      const { selectionStart: a, selectionEnd: b, value } = textarea;
+      textarea.value = value.slice(0, a) + s + value.slice(b);
+      textarea.selectionStart = textarea.selectionEnd = a + s.length;
+      textarea.focus();
+    };
+
+    const renderChips = () =>
+      fill(
+        chips,
+        st.pending.map((p, i) =>
+          h(
+            'span',
+            { class: 'chip' },
+            p.name,
+            h('button', {
+              type: 'button',
+              'aria-label': `Remove ${p.name}`,
+              onclick: () => {
+                st.pending.splice(i, 1);
+                renderChips();
+              },
+            }, '×'),
+          ),
+        ),
+      );
+
+    file.addEventListener('change', async () => {
+      for (const f of file.files) {
+        const form = new FormData();
+        form.append('file', f, f.name);
+        error.textContent = `Uploading ${f.name}…`;
+        try {
+          const r = await api(`/v1/attachments${texts ? '?mms=true' : ''}`, { method: 'POST', form });
+          st.pending.push({ ...r, name: f.name });
+          error.textContent = '';
+        } catch (e) {
+          error.textContent = `${f.name}: ${describe(e)}`;
+        }
+      }
+      file.value = '';
+      renderChips();
+    });
+
+    textarea.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        submit();
+      }
+    });
+    textarea.addEventListener('input', () => {
+      textarea.style.height = 'auto';
+      textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
+      if (textarea.value.trim() && conv.kind !== 'external') ctx.stream.sendTyping(id);
+    });
+
+    async function submit() {
+      const text = textarea.value.replace(/\s+$/, '');
+      if (!text.trim() && !st.pending.length) return;
+      send.disabled = true;
+      error.textContent = '';
+      // The same key for retries of this draft: a retried post writes nothing twice.
+      st.draftKey ||= uuid();
+      try {
+        const r = await api(`/v1/conversations/${id}/messages`, {
+          method: 'POST',
+          body: { text, attachments: st.pending.map((p) => p.attachment_id) },
+          headers: { 'idempotency-key': st.draftKey },
+        });
+        st.draftKey = null;
+        textarea.value = '';
+        textarea.style.height = 'auto';
+        st.pending = [];
+        renderChips();
+        ctx.wrote(r.position);
+        ctx.stream.sent(id);
+        setTimeout(() => {
+          if (!st.destroyed && !st.messages.has(r.message_id)) refreshNewest();
+        }, 1500);
+      } catch (e) {
+        error.textContent = describe(e);
+      } finally {
+        send.disabled = false;
+        textarea.focus();
+      }
+    }
+
+    fill(
+      composer,
+      texts && conv.our_number ? h('p', { class: 'from' }, `From ${conv.our_number}`) : null,
+      chips,
+      h('div', { class: 'row' }, emojiButton, attach, file, textarea, send),
+      help,
+      error,
+    );
+  }
+
+  // Channels: members and leaving.
+
+  function channelActions() {
+    actions.append(
+      h('button', { type: 'button', onclick: addMembers }, 'Add members'),
+      h(
+        'button',
+        {
+          type: 'button',
+          onclick: async () => {
+            if (!confirm(`Leave ${conv.title}?`)) return;
+            try {
+              const r = await api(`/v1/conversations/${id}/leave`, { method: 'POST' });
+              ctx.wrote(r.position);
+              opts.onLeft?.();
+            } catch (e) {
+              alert(describe(e));
+            }
+          },
+        },
+        'Leave',
+      ),
+    );
+  }
+
+  async function addMembers() {
+    await directoryReady();
+    const boxes = allUsers()
+      .filter((u) => u.user_id !== me)
+      .map((u) => h('label', { class: 'inline' }, h('input', { type: 'checkbox', value: u.user_id }), `${u.name} (ext ${u.extension})`));
+    const error = h('p', { class: 'error', role: 'alert' });
+    const dialog = h(
+      'dialog',
+      { 'aria-labelledby': 'add-members-title' },
+      h('h2', { id: 'add-members-title' }, `Add members to ${conv.title}`),
+      h('div', { class: 'results' }, boxes.length ? boxes.map((b) => h('div', {}, b)) : h('p', { class: 'muted' }, 'No other users.')),
+      error,
+      h(
+        'div',
+        { class: 'toolbar' },
+        h('button', { type: 'button', onclick: () => dialog.close() }, 'Cancel'),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'primary',
+            onclick: async () => {
+              const users = boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
+              if (!users.length) return dialog.close();
+              try {
+                const r = await api(`/v1/conversations/${id}/members`, { method: 'POST', body: { users } });
+                ctx.wrote(r.position);
+                dialog.close();
+              } catch (e) {
+                error.textContent = describe(e);
+              }
+            },
+          },
+          'Add',
+        ),
+      ),
+    );
+    dialog.addEventListener('close', () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+  }
+
+  return {
+    id,
+    conv,
+    onFrame,
+    onTyping,
+    onResumed: refreshNewest,
+    setCompose: renderComposer,
+    setActions(f) {
+      fill(actions);
+      if (conv.kind === 'channel') channelActions();
+      f?.(actions);
+    },
+    destroy() {
+      st.destroyed = true;
+      document.removeEventListener('visibilitychange', onVisible);
+      for (const t of st.typing.values()) clearTimeout(t);
+      for (const u of st.urls) URL.revokeObjectURL(u);
+    },
+  };
+}

@@ -1,0 +1,386 @@
+// Shared inboxes: Open > Unassigned, Assigned to Me (and all open), or Done; per-viewer
+// badges; the four actions (Assign to Me, Transfer, Return to Inbox, Mark as Done); the
+// reply field only on a conversation assigned to me.
+// Route: #/inboxes/<inbox id>/<unassigned|mine|open|done>/<conversation id>.
+//
+// My inboxes: the inboxes the organization's numbers are routed to (`GET /v1/numbers`)
+// whose team I am on, and any opened by link or id; this browser remembers them.
+
+import { api, qs, describe } from '../api.js';
+import { h, fill, fmtTime } from '../dom.js';
+import { userName, numberName, allUsers, directoryReady, routedNumbers } from '../directory.js';
+import { openThread } from '../thread.js';
+import { previewText } from './interactions.js';
+
+const VIEWS = [
+  ['unassigned', 'Unassigned'],
+  ['mine', 'Assigned to me'],
+  ['open', 'All open'],
+];
+const POLL_MS = 4000;
+
+function storeKey(ctx) {
+  return `switchboard.inboxes.${ctx.me.user_id}`;
+}
+
+export function knownInboxes(ctx) {
+  try {
+    return JSON.parse(localStorage.getItem(storeKey(ctx)) || '[]');
+  } catch {
+    return [];
+  }
+}
+
+export function rememberInbox(ctx, id, name) {
+  const list = knownInboxes(ctx);
+  const found = list.find((i) => i.id === id);
+  if (found) {
+    if (name && found.name !== name) found.name = name;
+    else return;
+  } else list.push({ id, name: name || null });
+  localStorage.setItem(storeKey(ctx), JSON.stringify(list));
+}
+
+export function mount(root, params, ctx) {
+  let inbox = null;
+  let view = 'unassigned';
+  let selected = null;
+  let items = [];
+  let thread = null;
+  let poll = null;
+  let lastSig = null;
+  const local = new Map(); // conversation → {status, assignee} after my own actions
+
+  const picker = h('select', { id: 'inbox-picker' });
+  picker.addEventListener('change', () => ctx.navigate(`#/inboxes/${picker.value}/${view}`));
+  const openDone = [
+    h('button', { type: 'button', dataset: { f: 'open' }, onclick: () => go(view === 'done' ? 'unassigned' : view) }, 'Open'),
+    h('button', { type: 'button', dataset: { f: 'done' }, onclick: () => go('done') }, 'Done'),
+  ];
+  const tabs = VIEWS.map(([v, label]) => h('button', { type: 'button', dataset: { v }, onclick: () => go(v) }, label));
+  const tabRow = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Open conversations' }, tabs);
+  const listEl = h('ul', { class: 'conv-list', 'aria-label': 'Inbox conversations' });
+  const status = h('p', { class: 'empty', role: 'status' });
+  const addId = h('input', { id: 'inbox-add-id', placeholder: 'Inbox id' });
+  const addForm = h(
+    'form',
+    { class: 'form-row' },
+    h('div', {}, h('label', { for: 'inbox-add-id' }, 'Open an inbox by its id'), addId),
+    h('button', { type: 'submit' }, 'Open'),
+  );
+  addForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const id = addId.value.trim();
+    if (id) ctx.navigate(`#/inboxes/${id}/unassigned`);
+  });
+  const threadPane = h('section', { class: 'thread-pane', 'aria-label': 'Conversation' });
+  const split = h(
+    'div',
+    { class: 'split' },
+    h(
+      'section',
+      { class: 'list-pane', 'aria-labelledby': 'inboxes-title' },
+      h(
+        'header',
+        {},
+        h('h2', { id: 'inboxes-title' }, 'Inboxes'),
+        h('label', { for: 'inbox-picker', class: 'visually-hidden' }, 'Inbox'),
+        picker,
+        h('div', { class: 'segmented', role: 'group', 'aria-label': 'Status' }, openDone),
+        tabRow,
+      ),
+      h('div', { class: 'list-scroll' }, listEl, status, h('details', { class: 'empty' }, h('summary', {}, 'Another inbox'), addForm)),
+    ),
+    threadPane,
+  );
+  root.append(split);
+
+  function go(v) {
+    ctx.navigate(`#/inboxes/${inbox}/${v}`);
+  }
+
+  async function renderPicker() {
+    const known = knownInboxes(ctx);
+    fill(picker, known.map((i) => h('option', { value: i.id, selected: i.id === inbox }, i.name || `Inbox ${i.id.slice(0, 8)}`)));
+    picker.hidden = known.length === 0;
+  }
+
+  async function load() {
+    if (!inbox) {
+      items = [];
+      render();
+      status.textContent = 'No inbox yet. An admin creates inboxes in Settings; open one by its id below.';
+      return;
+    }
+    try {
+      const r = await api(`/v1/inboxes/${inbox}/conversations${qs({ view, limit: 100, after: ctx.after })}`);
+      const sig = JSON.stringify(r.items);
+      if (sig === lastSig) return syncThread();
+      lastSig = sig;
+      items = r.items;
+      for (const it of items) local.delete(it.conversation_id);
+      status.textContent = items.length ? '' : 'Nothing here.';
+      // The inbox's name is the name its number resolves to.
+      const known = knownInboxes(ctx).find((i) => i.id === inbox);
+      if (items[0]?.our_number && !known?.name) {
+        const name = await numberName(items[0].our_number);
+        if (name !== items[0].our_number) {
+          rememberInbox(ctx, inbox, name);
+          renderPicker();
+        }
+      }
+      render();
+      syncThread();
+    } catch (e) {
+      items = [];
+      lastSig = null;
+      render();
+      status.textContent = e.status === 404 ? 'You are not on this inbox’s team.' : describe(e);
+    }
+  }
+
+  function render() {
+    fill(listEl, items.map(row));
+  }
+
+  function row(it) {
+    const b = it.badges || {};
+    const indicators = [];
+    if (b.blue_badge) indicators.push(h('span', { class: 'badge blue', 'aria-label': `${it.unread} new, unassigned` }, String(it.unread)));
+    if (b.green_badge) indicators.push(h('span', { class: 'badge green', 'aria-label': `${it.unread} new on yours` }, String(it.unread)));
+    if (b.green_flag) indicators.push(h('span', { class: 'flag green' }, 'Mine'));
+    if (b.grey_flag) indicators.push(h('span', { class: 'flag grey' }, userName(it.assignee)));
+    return h(
+      'li',
+      {},
+      h(
+        'button',
+        {
+          type: 'button',
+          class: `conv${it.unread ? ' unread' : ''}`,
+          'aria-current': it.conversation_id === selected ? 'true' : 'false',
+          dataset: { conversation: it.conversation_id, status: it.status || '' },
+          onclick: () => ctx.navigate(`#/inboxes/${inbox}/${view}/${it.conversation_id}`),
+        },
+        h('span', { class: 'title' }, it.title),
+        h('span', { class: 'time' }, fmtTime(it.last_at_ms)),
+        h('span', { class: 'preview' }, previewText(it.preview)),
+        h('span', {}, indicators),
+      ),
+    );
+  }
+
+  function statusOf(conv) {
+    return local.get(conv.conversation_id) || { status: conv.status, assignee: conv.assignee };
+  }
+
+  function compose(s) {
+    if (s.status === 'assigned' && s.assignee === ctx.me.user_id) return { allowed: true };
+    if (s.status === 'assigned') return { allowed: false, note: `Assigned to ${userName(s.assignee)}. Only the assignee replies.` };
+    if (s.status === 'done') return { allowed: false, note: 'Done. A new text from the customer reopens it.' };
+    return { allowed: false, note: 'Assign this conversation to yourself to reply.' };
+  }
+
+  function actionsFor(conv) {
+    return (el) => {
+      const s = statusOf(conv);
+      const mineNow = s.status === 'assigned' && s.assignee === ctx.me.user_id;
+      const admin = ctx.me.role === 'Admin';
+      const act = (name, label, enabled, body) =>
+        h(
+          'button',
+          {
+            type: 'button',
+            disabled: !enabled,
+            dataset: { action: name },
+            onclick: () => run(conv, name, body),
+          },
+          label,
+        );
+      const items = [
+        s.status === 'assigned' && !mineNow ? h('span', { class: 'flag grey' }, `Assigned to ${userName(s.assignee)}`) : null,
+        act('assign-to-me', 'Assign to me', s.status === 'unassigned' || s.status === 'done' || (s.status === 'assigned' && !mineNow && admin)),
+        act('transfer', 'Transfer', s.status !== 'done' && (mineNow || s.status === 'unassigned' || admin), true),
+        act('return', 'Return to inbox', mineNow || (s.status === 'assigned' && admin)),
+        act('done', 'Mark as done', s.status !== 'done' && (mineNow || s.status === 'unassigned' || admin)),
+      ];
+      el.append(...items.filter(Boolean));
+    };
+  }
+
+  async function run(conv, action, needsTarget) {
+    let body;
+    if (needsTarget) {
+      const to = await pickUser(`Transfer ${conv.title} to`);
+      if (!to) return;
+      body = { to };
+    }
+    try {
+      const r = await api(`/v1/conversations/${conv.conversation_id}/${action}`, { method: 'POST', body });
+      ctx.wrote(r.position);
+      const next = {
+        'assign-to-me': { status: 'assigned', assignee: ctx.me.user_id },
+        transfer: { status: 'assigned', assignee: body?.to },
+        return: { status: 'unassigned', assignee: null },
+        done: { status: 'done', assignee: null },
+      }[action];
+      local.set(conv.conversation_id, next);
+      refreshThread(conv);
+      await load();
+    } catch (e) {
+      alert(describe(e));
+    }
+  }
+
+  function refreshThread(conv) {
+    if (!thread || thread.id !== conv.conversation_id) return;
+    thread.setActions(actionsFor(conv));
+    thread.setCompose(compose(statusOf(conv)));
+  }
+
+  /** Keeps the open thread's actions in step with the list (others act too). */
+  function syncThread() {
+    split.classList.toggle('has-thread', !!selected);
+    if (!selected) {
+      thread?.destroy();
+      thread = null;
+      fill(threadPane, h('p', { class: 'empty' }, 'Choose a conversation.'));
+      return;
+    }
+    const meta = items.find((i) => i.conversation_id === selected);
+    if (thread && thread.id === selected) {
+      if (meta) {
+        const before = JSON.stringify(statusOf(thread.conv));
+        thread.conv.status = meta.status;
+        thread.conv.assignee = meta.assignee;
+        if (JSON.stringify(statusOf(thread.conv)) !== before) refreshThread(thread.conv);
+      }
+      return;
+    }
+    thread?.destroy();
+    const conv = meta ? { ...meta } : { conversation_id: selected, kind: 'external', title: 'Conversation', status: 'unassigned' };
+    thread = openThread(threadPane, conv, ctx, {
+      actions: actionsFor(conv),
+      compose: compose(statusOf(conv)),
+      onBack: () => ctx.navigate(`#/inboxes/${inbox}/${view}`),
+    });
+  }
+
+  function update(p) {
+    const id = p[0] || knownInboxes(ctx)[0]?.id || null;
+    const v = ['unassigned', 'mine', 'open', 'done'].includes(p[1]) ? p[1] : 'unassigned';
+    if (id) rememberInbox(ctx, id);
+    const changed = id !== inbox || v !== view;
+    inbox = id;
+    view = v;
+    selected = p[2] || null;
+    for (const b of openDone) b.setAttribute('aria-pressed', String((b.dataset.f === 'done') === (view === 'done')));
+    for (const t of tabs) t.setAttribute('aria-pressed', String(t.dataset.v === view));
+    tabRow.hidden = view === 'done';
+    renderPicker();
+    if (changed) {
+      lastSig = null;
+      load();
+    } else {
+      render();
+      syncThread();
+    }
+  }
+
+  /** Inboxes on the organization's numbers whose team I am on (a view answers 404 otherwise). */
+  async function discover() {
+    await directoryReady();
+    for (const r of routedNumbers().filter((x) => x.kind === 'inbox')) {
+      if (knownInboxes(ctx).some((i) => i.id === r.id && i.name)) continue;
+      try {
+        await api(`/v1/inboxes/${r.id}/conversations${qs({ view: 'open', limit: 1 })}`);
+        rememberInbox(ctx, r.id, await numberName(r.number));
+      } catch {
+        /* not on its team */
+      }
+    }
+    renderPicker();
+    const first = knownInboxes(ctx)[0];
+    if (!inbox && first) ctx.navigate(`#/inboxes/${first.id}/unassigned`);
+  }
+
+  update(params);
+  if (!inbox) load();
+  discover();
+  poll = setInterval(() => {
+    if (document.visibilityState === 'visible' && inbox) load();
+  }, POLL_MS);
+
+  return {
+    update,
+    onFrame(f) {
+      thread?.onFrame(f);
+      if (f.item.type === 'message' || f.item.type === 'inbound') load();
+      else if (typeof f.unread === 'number') {
+        const it = items.find((i) => i.conversation_id === f.conversation_id);
+        if (it) {
+          it.unread = f.unread;
+          if (it.badges) {
+            it.badges.blue_badge = it.status === 'unassigned' && f.unread > 0;
+            it.badges.green_badge = it.badges.green_flag && f.unread > 0;
+          }
+          render();
+        }
+      }
+    },
+    onTyping: (t) => thread?.onTyping(t),
+    onResumed() {
+      load();
+      thread?.onResumed();
+    },
+    onDirectory: render,
+    unmount() {
+      clearInterval(poll);
+      thread?.destroy();
+    },
+  };
+}
+
+/** A dialog to choose a user of the organization; resolves to a user id or null. */
+export async function pickUser(title) {
+  await directoryReady();
+  return new Promise((resolve) => {
+    const select = h(
+      'select',
+      { id: 'pick-user' },
+      allUsers().map((u) => h('option', { value: u.user_id }, `${u.name} (ext ${u.extension})`)),
+    );
+    let chosen = null;
+    const dialog = h(
+      'dialog',
+      { 'aria-labelledby': 'pick-user-title' },
+      h('h2', { id: 'pick-user-title' }, title),
+      h('label', { for: 'pick-user' }, 'Team member'),
+      select,
+      h(
+        'div',
+        { class: 'toolbar' },
+        h('button', { type: 'button', onclick: () => dialog.close() }, 'Cancel'),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'primary',
+            onclick: () => {
+              chosen = select.value || null;
+              dialog.close();
+            },
+          },
+          'Transfer',
+        ),
+      ),
+    );
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      resolve(chosen);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    select.focus();
+  });
+}

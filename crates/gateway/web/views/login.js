@@ -1,0 +1,81 @@
+// Log in, or (first run) create the organization and its first admin.
+
+import { api, describe } from '../api.js';
+import { h, fill } from '../dom.js';
+
+export function mount(root, loggedIn) {
+  let mode = 'login';
+  const box = h('div', { class: 'login' });
+  fill(root, h('main', { id: 'main' }, box));
+
+  const render = () => {
+    const error = h('p', { class: 'error', role: 'alert' });
+    const field = (id, label, attrs) =>
+      [h('label', { for: id }, label), h('input', { id, name: id, required: true, ...attrs })];
+    const first = mode === 'bootstrap';
+    const form = h(
+      'form',
+      { 'aria-labelledby': 'login-title' },
+      first && [
+        field('organization', 'Organization', { autocomplete: 'organization' }),
+        field('name', 'Your name', { autocomplete: 'name' }),
+        field('extension', 'Extension', { inputmode: 'numeric', pattern: '[0-9]{2,8}', value: '100' }),
+      ],
+      field('email', 'Email', { type: 'email', autocomplete: 'username' }),
+      field('password', 'Password', {
+        type: 'password',
+        autocomplete: first ? 'new-password' : 'current-password',
+        minlength: first ? 12 : null,
+      }),
+      error,
+      h('button', { class: 'primary', type: 'submit' }, first ? 'Create organization' : 'Log in'),
+    );
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const data = Object.fromEntries(new FormData(form));
+      const button = form.querySelector('button[type=submit]');
+      button.disabled = true;
+      error.textContent = '';
+      try {
+        const r = first
+          ? await api('/v1/bootstrap', { method: 'POST', body: data })
+          : await api('/v1/sessions', {
+              method: 'POST',
+              body: { email: data.email, password: data.password },
+            });
+        await loggedIn(r.token);
+      } catch (e) {
+        error.textContent = describe(e);
+        button.disabled = false;
+      }
+    });
+    fill(
+      box,
+      h('h1', { id: 'login-title' }, first ? 'Set up Switchboard' : 'Log in to Switchboard'),
+      h(
+        'p',
+        { class: 'muted' },
+        first ? 'Create your organization and its first administrator.' : 'Your business messaging workspace.',
+      ),
+      form,
+      h(
+        'p',
+        { class: 'switch' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'link',
+            onclick: () => {
+              mode = first ? 'login' : 'bootstrap';
+              render();
+            },
+          },
+          first ? 'I already have an account' : 'First run? Create an organization',
+        ),
+      ),
+    );
+    box.querySelector('input')?.focus();
+  };
+  render();
+}

@@ -1,0 +1,193 @@
+// Settings: my account, log out, the desk-phone setting (not offered by the server yet),
+// and for admins the organization's set-up: users, numbers, inboxes, queues.
+// Route: #/settings.
+
+import { api, describe } from '../api.js';
+import { h, fill, e164 } from '../dom.js';
+import { allUsers, loadDirectory, directoryReady } from '../directory.js';
+import { knownInboxes, rememberInbox } from './inboxes.js';
+import { knownQueues, rememberQueue } from './queues.js';
+
+export function mount(root, _params, ctx) {
+  const me = ctx.me;
+  const page = h('div', { class: 'page' });
+  root.append(page);
+  const userSelects = [];
+
+  const userSelect = (id) => {
+    const s = h('select', { id, name: 'user', required: true });
+    userSelects.push(s);
+    return s;
+  };
+  const fillUsers = () => {
+    for (const s of userSelects) {
+      const v = s.value;
+      fill(s, allUsers().map((u) => h('option', { value: u.user_id, selected: u.user_id === v }, `${u.name} (ext ${u.extension})`)));
+    }
+  };
+
+  /** A small admin form: fields [id, label, element], then `submit(values)` → message. */
+  const adminForm = (title, fields, submit) => {
+    const out = h('p', { class: 'small', role: 'status' });
+    const form = h(
+      'form',
+      { class: 'card', 'aria-label': title },
+      h('h3', {}, title),
+      h('div', { class: 'form-row' }, fields.map(([id, label, el]) => h('div', {}, h('label', { for: id }, label), el)), h('button', { type: 'submit' }, 'Save')),
+      out,
+    );
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const values = Object.fromEntries(fields.map(([id, , el]) => [id, el.value.trim()]));
+      out.className = 'small';
+      try {
+        out.textContent = await submit(values);
+        for (const [, , el] of fields) if (el.tagName === 'INPUT') el.value = '';
+      } catch (e) {
+        out.className = 'small error';
+        out.textContent = describe(e);
+      }
+    });
+    return form;
+  };
+  const input = (id, attrs = {}) => h('input', { id, required: true, ...attrs });
+  const number = (v) => e164(v) || v;
+
+  const admin = me.role === 'Admin';
+  // Text messages to desk phone: on a server without the settings API it stays disabled.
+  const deskPhone = h('input', { type: 'checkbox', id: 'desk-phone', disabled: true, 'aria-describedby': 'desk-phone-note' });
+  const deskNote = h('p', { class: 'small muted', id: 'desk-phone-note', role: 'status' }, 'Loading…');
+  const INBOUND = 'Inbound texts also reach the apps, whatever this says.';
+  api('/v1/me/settings')
+    .then((s) => {
+      deskPhone.checked = !!s.text_messages_to_desk_phone;
+      deskPhone.disabled = false;
+      deskNote.textContent = INBOUND;
+    })
+    .catch((e) => {
+      deskNote.textContent =
+        e.status === 404 || e.status === 405
+          ? 'Not available: this server has no settings API. Inbound texts always reach the apps.'
+          : describe(e);
+    });
+  deskPhone.addEventListener('change', async () => {
+    const wanted = deskPhone.checked;
+    deskPhone.disabled = true;
+    try {
+      await api('/v1/me/settings', { method: 'PUT', body: { text_messages_to_desk_phone: wanted } });
+      deskNote.textContent = `Saved. ${INBOUND}`;
+    } catch (e) {
+      deskPhone.checked = !wanted;
+      deskNote.textContent = describe(e);
+    } finally {
+      deskPhone.disabled = false;
+    }
+  });
+  fill(
+    page,
+    h('h2', {}, 'Settings'),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'account-title' },
+      h('h3', { id: 'account-title' }, 'Account'),
+      h('p', {}, `${me.name} · extension ${me.extension} · ${me.role} · ${me.organization}`),
+      h('button', { type: 'button', onclick: () => ctx.logout() }, 'Log out'),
+    ),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'notify-title' },
+      h('h3', { id: 'notify-title' }, 'Notifications'),
+      h('label', { class: 'inline' }, deskPhone, 'Text messages to desk phone'),
+      deskNote,
+    ),
+    admin && [
+      h('h2', {}, 'Organization'),
+      adminForm(
+        'Add a user',
+        [
+          ['u-name', 'Name', input('u-name')],
+          ['u-ext', 'Extension', input('u-ext', { inputmode: 'numeric', pattern: '[0-9]{2,8}' })],
+          ['u-email', 'Email', input('u-email', { type: 'email', autocomplete: 'off' })],
+          ['u-password', 'Password', input('u-password', { type: 'password', minlength: 12, autocomplete: 'new-password' })],
+          ['u-role', 'Role', h('select', { id: 'u-role' }, h('option', { value: 'Member' }, 'Member'), h('option', { value: 'Admin' }, 'Admin'))],
+        ],
+        async (v) => {
+          await api('/v1/users', {
+            method: 'POST',
+            body: { name: v['u-name'], extension: v['u-ext'], email: v['u-email'], password: v['u-password'], role: v['u-role'] },
+          });
+          await loadDirectory();
+          fillUsers();
+          return `${v['u-name']} can now log in.`;
+        },
+      ),
+      adminForm(
+        'Give a user a texting number',
+        [
+          ['n-number', 'Number', input('n-number', { placeholder: '+15550100100' })],
+          ['n-user', 'User', userSelect('n-user')],
+        ],
+        async (v) => {
+          const r = await api('/v1/numbers', { method: 'POST', body: { number: number(v['n-number']), user: v['n-user'] } });
+          await loadDirectory();
+          return `${r.number} added.`;
+        },
+      ),
+      adminForm(
+        'Create a shared inbox',
+        [
+          ['i-name', 'Name', input('i-name')],
+          ['i-number', 'New number', input('i-number', { placeholder: '+15550100200' })],
+        ],
+        async (v) => {
+          const n = number(v['i-number']);
+          const r = await api('/v1/inboxes', { method: 'POST', body: { name: v['i-name'], number: n } });
+          // The team replies by text from the inbox's number: register it for SMS.
+          await api(`/v1/numbers/${encodeURIComponent(n)}/sms-registration`, { method: 'POST', body: { registered: true } });
+          rememberInbox(ctx, r.inbox_id, v['i-name']);
+          return `Inbox created. Its id (to share with the team): ${r.inbox_id}`;
+        },
+      ),
+      adminForm(
+        'Add an inbox member',
+        [
+          ['im-inbox', 'Inbox id', input('im-inbox', { list: 'known-inboxes' })],
+          ['im-user', 'User', userSelect('im-user')],
+        ],
+        async (v) => {
+          await api(`/v1/inboxes/${encodeURIComponent(v['im-inbox'])}/members`, { method: 'POST', body: { user: v['im-user'] } });
+          return 'Member added.';
+        },
+      ),
+      adminForm(
+        'Create an SMS queue',
+        [
+          ['q-name', 'Name', input('q-name')],
+          ['q-number', 'New number', input('q-number', { placeholder: '+15550100300' })],
+        ],
+        async (v) => {
+          const n = number(v['q-number']);
+          const r = await api('/v1/queues', { method: 'POST', body: { name: v['q-name'], number: n } });
+          await api(`/v1/numbers/${encodeURIComponent(n)}/sms-registration`, { method: 'POST', body: { registered: true } });
+          rememberQueue(ctx, r.queue_id, { name: v['q-name'] });
+          return `Queue created. Its id (to share with agents): ${r.queue_id}`;
+        },
+      ),
+      adminForm(
+        'Add a queue agent',
+        [
+          ['qm-queue', 'Queue id', input('qm-queue', { list: 'known-queues' })],
+          ['qm-user', 'User', userSelect('qm-user')],
+        ],
+        async (v) => {
+          await api(`/v1/queues/${encodeURIComponent(v['qm-queue'])}/members`, { method: 'POST', body: { user: v['qm-user'] } });
+          return 'Agent added.';
+        },
+      ),
+      h('datalist', { id: 'known-inboxes' }, knownInboxes(ctx).map((i) => h('option', { value: i.id }, i.name || ''))),
+      h('datalist', { id: 'known-queues' }, knownQueues(ctx).map((q) => h('option', { value: q.id }, q.name || ''))),
+    ],
+  );
+  directoryReady().then(fillUsers);
+  return { onDirectory: fillUsers };
+}

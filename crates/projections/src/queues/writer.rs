@@ -1,0 +1,337 @@
+//! Applying events to a [`QueuesDb`]: queue events change the queues and their open
+//! interactions; `ConversationStarted` (External) and `SmsArrived` name the customer of a
+//! conversation. Everything else is skipped by type name, undecoded.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use domain::conversation::ConversationKind;
+use domain::inbound::{InboundEvent, INBOUND_CATEGORY};
+use domain::queue::QueueEvent;
+use domain::{ConversationEvent, ConversationId, QueueId};
+use eventlog::{codec, RecordedEvent};
+use rocksdb::WriteBatch;
+
+use super::{keys, Closed, Item, ItemState, QueueView, QueuesDb};
+use crate::error::ProjectionError;
+use crate::runner::ReadModel;
+
+/// Clean cached interactions kept between batches.
+const CACHE_LIMIT: usize = 200_000;
+
+/// Applies events to a [`QueuesDb`], keeping the state it changes (`queues`, `items`) in
+/// memory during a batch and writing the batch, the index entries derived from that state
+/// and the checkpoint in one `WriteBatch`.
+pub struct QueuesWriter {
+    db: Arc<QueuesDb>,
+    checkpoint: Option<u64>,
+    queues: HashMap<QueueId, Option<QueueView>>,
+    dirty_queues: HashSet<QueueId>,
+    /// `None`: no open interaction.
+    items: HashMap<(QueueId, ConversationId), Option<Item>>,
+    dirty_items: HashSet<(QueueId, ConversationId)>,
+    /// Index entries (`members`, `waiting`, `active`, `history`, `customers`) in the order
+    /// the batch's events produced them.
+    batch: WriteBatch,
+}
+
+impl QueuesWriter {
+    /// # Errors
+    /// When the checkpoint cannot be read.
+    pub fn new(db: Arc<QueuesDb>) -> Result<Self, ProjectionError> {
+        let checkpoint = db.checkpoint()?;
+        Ok(Self {
+            db,
+            checkpoint,
+            queues: HashMap::new(),
+            dirty_queues: HashSet::new(),
+            items: HashMap::new(),
+            dirty_items: HashSet::new(),
+            batch: WriteBatch::default(),
+        })
+    }
+
+    fn queue(&mut self, id: QueueId) -> Result<&mut QueueView, ProjectionError> {
+        if !self.queues.contains_key(&id) {
+            let v = self.db.queue(&id)?;
+            self.queues.insert(id, v);
+        }
+        self.dirty_queues.insert(id);
+        Ok(self
+            .queues
+            .get_mut(&id)
+            .expect("just inserted")
+            .get_or_insert_with(QueueView::default))
+    }
+
+    fn item(
+        &mut self,
+        queue: QueueId,
+        conv: ConversationId,
+    ) -> Result<Option<Item>, ProjectionError> {
+        if let Some(i) = self.items.get(&(queue, conv)) {
+            return Ok(*i);
+        }
+        let i = self.db.item(&queue, &conv)?;
+        self.items.insert((queue, conv), i);
+        Ok(i)
+    }
+
+    /// Replaces the open interaction of `conv` in `queue`, moving its index entries.
+    fn set_item(
+        &mut self,
+        queue: QueueId,
+        conv: ConversationId,
+        new: Option<Item>,
+    ) -> Result<(), ProjectionError> {
+        let old = self.item(queue, conv)?;
+        if old == new {
+            return Ok(());
+        }
+        let (waiting, active) = (
+            self.db.store().cf(super::WAITING)?,
+            self.db.store().cf(super::ACTIVE)?,
+        );
+        let index_key = |item: &Item| match item.state {
+            ItemState::Waiting { since_ms } => (
+                waiting,
+                keys::waiting(&queue, since_ms, item.interaction, &conv),
+            ),
+            ItemState::Active { agent, since_ms } => {
+                (active, keys::active(&agent, since_ms, &queue, &conv))
+            }
+        };
+        if let Some(old) = &old {
+            let (cf, k) = index_key(old);
+            self.batch.delete_cf(cf, k);
+        }
+        if let Some(new) = &new {
+            let (cf, k) = index_key(new);
+            self.batch.put_cf(cf, k, []);
+        }
+        self.items.insert((queue, conv), new);
+        self.dirty_items.insert((queue, conv));
+        Ok(())
+    }
+
+    fn apply_one(&mut self, record: &RecordedEvent) -> Result<(), ProjectionError> {
+        match record.stream.category() {
+            "queue" => {
+                let Ok(queue) = record.stream.id().parse::<QueueId>() else {
+                    return Ok(());
+                };
+                let event: QueueEvent = decode(record)?;
+                self.apply_queue(queue, record.position, event)
+            }
+            "conversation" if record.event_type == "ConversationStarted" => {
+                let Ok(conv) = record.stream.id().parse::<ConversationId>() else {
+                    return Ok(());
+                };
+                if let ConversationEvent::ConversationStarted(e) = decode(record)? {
+                    if let ConversationKind::External { their, .. } = e.kind {
+                        self.customer(conv, &their)?;
+                    }
+                }
+                Ok(())
+            }
+            INBOUND_CATEGORY if record.event_type == "SmsArrived" => {
+                let InboundEvent::SmsArrived(sms) = decode(record)?;
+                let conv = ConversationId::external(sms.org, &sms.to, &sms.from);
+                self.customer(conv, &sms.from)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn customer(
+        &mut self,
+        conv: ConversationId,
+        number: &domain::PhoneNumber,
+    ) -> Result<(), ProjectionError> {
+        let cf = self.db.store().cf(super::CUSTOMERS)?;
+        self.batch
+            .put_cf(cf, keys::customer(&conv), codec::encode(number)?);
+        Ok(())
+    }
+
+    fn apply_queue(
+        &mut self,
+        queue: QueueId,
+        position: u64,
+        event: QueueEvent,
+    ) -> Result<(), ProjectionError> {
+        let db = self.db.clone();
+        let members = db.store().cf(super::MEMBERS)?;
+        match event {
+            QueueEvent::QueueCreated(e) => {
+                let q = self.queue(queue)?;
+                q.org = Some(e.org);
+                q.name = e.name;
+                q.policy = e.policy;
+            }
+            QueueEvent::QueuePolicyChanged(e) => self.queue(queue)?.policy = e.policy,
+            QueueEvent::QueueMemberAdded(e) => {
+                self.queue(queue)?.members.insert(e.user);
+                self.batch
+                    .put_cf(members, keys::member(&e.user, &queue), []);
+            }
+            QueueEvent::QueueMemberRemoved(e) => {
+                let q = self.queue(queue)?;
+                q.members.remove(&e.user);
+                q.logged_in.remove(&e.user);
+                self.batch.delete_cf(members, keys::member(&e.user, &queue));
+            }
+            QueueEvent::AgentLoggedIn(e) => {
+                self.queue(queue)?.logged_in.insert(e.agent);
+            }
+            QueueEvent::AgentLoggedOut(e) => {
+                self.queue(queue)?.logged_in.remove(&e.agent);
+            }
+            QueueEvent::InteractionQueued(e) => {
+                // A new interaction: nobody has held it yet.
+                self.set_item(
+                    queue,
+                    e.conversation,
+                    Some(Item {
+                        interaction: e.interaction,
+                        state: ItemState::Waiting { since_ms: e.at_ms },
+                        last_agent: None,
+                    }),
+                )?;
+            }
+            QueueEvent::InteractionReleased(e) => {
+                let last_agent = self.item(queue, e.conversation)?.and_then(|i| i.last_agent);
+                self.set_item(
+                    queue,
+                    e.conversation,
+                    Some(Item {
+                        interaction: e.interaction,
+                        state: ItemState::Waiting { since_ms: e.at_ms },
+                        last_agent,
+                    }),
+                )?;
+            }
+            QueueEvent::InteractionClaimed(e) => {
+                self.set_item(
+                    queue,
+                    e.conversation,
+                    Some(Item {
+                        interaction: e.interaction,
+                        state: ItemState::Active {
+                            agent: e.agent,
+                            since_ms: e.at_ms,
+                        },
+                        last_agent: Some(e.agent),
+                    }),
+                )?;
+            }
+            QueueEvent::InteractionTransferred(e) => {
+                if let Some(mut item) = self.item(queue, e.conversation)? {
+                    if let ItemState::Active { agent, .. } = &mut item.state {
+                        *agent = e.to;
+                    }
+                    item.last_agent = Some(e.to);
+                    self.set_item(queue, e.conversation, Some(item))?;
+                }
+            }
+            QueueEvent::InteractionClosed(e) => {
+                let agent = self.item(queue, e.conversation)?.and_then(|i| i.last_agent);
+                self.set_item(queue, e.conversation, None)?;
+                let closed = Closed {
+                    conversation: e.conversation,
+                    interaction: e.interaction,
+                    agent,
+                    at_ms: e.at_ms,
+                    reason: e.reason,
+                };
+                let cf = self.db.store().cf(super::HISTORY)?;
+                self.batch
+                    .put_cf(cf, keys::history(&queue, position), codec::encode(&closed)?);
+            }
+            // What a timeout did follows as its own events (closed, released, overflowed).
+            QueueEvent::QueueActivityRecorded(_) | QueueEvent::QueueTimedOut(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Writes the batch, the changed state and `checkpoint` atomically.
+    fn flush(&mut self, checkpoint: u64) -> Result<(), ProjectionError> {
+        let store = self.db.store();
+        let (queues, items) = (store.cf(super::QUEUES)?, store.cf(super::ITEMS)?);
+        let mut batch = std::mem::take(&mut self.batch);
+        for id in self.dirty_queues.drain() {
+            if let Some(Some(q)) = self.queues.get(&id) {
+                batch.put_cf(queues, keys::queue(&id), codec::encode(q)?);
+            }
+        }
+        for key in self.dirty_items.drain() {
+            let k = keys::item(&key.0, &key.1);
+            match self.items.get(&key) {
+                Some(Some(item)) => batch.put_cf(items, k, codec::encode(item)?),
+                _ => batch.delete_cf(items, k),
+            }
+        }
+        store.commit(batch, checkpoint)?;
+        self.checkpoint = Some(checkpoint);
+        if self.items.len() > CACHE_LIMIT {
+            self.items.clear();
+        }
+        if self.queues.len() > CACHE_LIMIT {
+            self.queues.clear();
+        }
+        Ok(())
+    }
+
+    /// Forgets a batch that failed (nothing of it was stored).
+    fn reset(&mut self) {
+        self.batch = WriteBatch::default();
+        self.queues.clear();
+        self.dirty_queues.clear();
+        self.items.clear();
+        self.dirty_items.clear();
+    }
+}
+
+fn decode<E: domain::VersionedEvent>(record: &RecordedEvent) -> Result<E, ProjectionError> {
+    actors::event_codec::decode::<E>(record).map_err(|e| {
+        ProjectionError::Corrupt(format!(
+            "{} at position {}: {e}",
+            record.event_type, record.position
+        ))
+    })
+}
+
+impl ReadModel for QueuesWriter {
+    fn name(&self) -> &'static str {
+        super::NAME
+    }
+
+    fn checkpoint(&self) -> Option<u64> {
+        self.checkpoint
+    }
+
+    fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        let mut applied = false;
+        for e in events {
+            if self.checkpoint.is_some_and(|c| e.position <= c) {
+                continue;
+            }
+            applied = true;
+            result = self.apply_one(e);
+            if result.is_err() {
+                break;
+            }
+        }
+        if result.is_ok() && applied {
+            result = self.flush(last.position);
+        }
+        if result.is_err() {
+            self.reset();
+        }
+        result
+    }
+}

@@ -1,0 +1,483 @@
+// Browser tests of the web client: Debian's chromium, headless, driven by playwright-core,
+// against a running server with the simulated carrier. Run by `cargo test` through
+// tests/web_client.rs, which starts the server; by hand:
+//
+//   SWITCHBOARD_URL=http://127.0.0.1:8080 node tests/web/e2e.mjs [scenario name filter]
+//
+// Each scenario sets up its own organization through the HTTP API, then works through the
+// UI in fresh browser contexts (one per user). Screenshots of the main screens go to
+// $SWITCHBOARD_SCREENSHOTS (default: target/screenshots). Exit status 0 only if every
+// scenario passed. E2E_VERBOSE=1 logs each page's writes, WebSocket frames and console.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const BASE = (process.env.SWITCHBOARD_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = resolve(process.env.SWITCHBOARD_SCREENSHOTS || 'target/screenshots');
+const ONLY = process.argv[2] || '';
+const PASSWORD = 'correct horse battery staple';
+const WAIT = 15_000;
+const RUN = Date.now().toString(36).slice(-5);
+
+mkdirSync(SHOTS, { recursive: true });
+
+// ---------------------------------------------------------------- the HTTP API, for set-up
+
+async function call(method, path, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const r = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return json;
+}
+
+/** A fresh organization: its admin and `members` (names), each with email and ids. */
+async function organization(tag, members = []) {
+  const admin = { name: 'Ada Admin', email: `ada-${tag}-${RUN}@example.test`, extension: '100' };
+  const boot = await call('POST', '/v1/bootstrap', {
+    body: { organization: `Org ${tag}`, name: admin.name, extension: admin.extension, email: admin.email, password: PASSWORD },
+  });
+  Object.assign(admin, { token: boot.token, user_id: boot.user_id, org: boot.organization_id });
+  const users = {};
+  let ext = 101;
+  for (const name of members) {
+    const email = `${name.split(' ')[0].toLowerCase()}-${tag}-${RUN}@example.test`;
+    const u = await call('POST', '/v1/users', {
+      token: admin.token,
+      body: { name, extension: String(ext++), role: 'Member', email, password: PASSWORD },
+    });
+    users[name.split(' ')[0].toLowerCase()] = { name, email, user_id: u.user_id };
+  }
+  return { admin, users };
+}
+
+/** Whether the server lists the organization's numbers (`GET /v1/numbers`), from which the
+ * client finds my inboxes and queues by itself; without it they are opened by id. */
+async function listsNumbers(token) {
+  const r = await fetch(`${BASE}/v1/numbers`, { headers: { authorization: `Bearer ${token}` } });
+  return r.ok;
+}
+
+/** Phone numbers unique to this run (numbers are unique across organizations). */
+let numberSeq = Number(RUN.replace(/\D/g, '').slice(-3) || '0') * 10;
+function freshNumber() {
+  numberSeq += 1;
+  return `+1555${String(Date.now() % 1000).padStart(3, '0')}${String(numberSeq % 10000).padStart(4, '0')}`;
+}
+
+// ---------------------------------------------------------------- the browser
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  // Playwright gives every launch a fresh temporary user-data-dir.
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+
+const pages = [];
+
+/** A fresh browser context logged in as `user` through the login screen. */
+async function loggedIn(user, { phone = false } = {}) {
+  const context = await browser.newContext({
+    viewport: phone ? { width: 390, height: 780 } : { width: 1200, height: 800 },
+  });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => {
+    if (process.env.E2E_VERBOSE) console.log(`  [console ${m.type()}] ${m.text()} ${JSON.stringify(m.location())}`);
+    // Refusals the client shows (4xx answers) are logged by the browser as failed loads.
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) errors.push(m.text());
+  });
+  page.errors = errors;
+  if (process.env.E2E_VERBOSE) {
+    page.on('response', (r) => {
+      const q = r.request();
+      if (q.method() !== 'GET' || r.status() >= 400 || r.url().includes('/v1/interactions')) console.log(`  [${user.email.split('-')[0]}] ${q.method()} ${r.url().replace(BASE, '')} → ${r.status()} ${Date.now() % 100000}`);
+    });
+    page.on('websocket', (ws) => {
+      ws.on('framereceived', (f) => console.log(`  [${user.email.split('-')[0]} ws] ${String(f.payload).slice(0, 160)} ${Date.now() % 100000}`));
+    });
+  }
+  pages.push(page);
+  await page.goto(`${BASE}/`);
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('nav.sidebar').waitFor({ timeout: WAIT });
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(`assertion failed: ${message}`);
+}
+
+/** Waits until `f()` (in node) is true. */
+async function until(f, what, timeout = WAIT) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    if (await f()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAGklEQVR4nGP8z4AKGBn+M6ABJgYcYFQCAgAAYwcBDYmVdQAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+// ---------------------------------------------------------------- scenarios
+
+const scenarios = [];
+const scenario = (name, f) => scenarios.push({ name, f });
+
+scenario('two users exchange messages with typing indicators and read receipts', async () => {
+  const { admin, users } = await organization('chat', ['Bob Builder']);
+  const alice = await loggedIn(admin);
+  const bob = await loggedIn(users.bob);
+
+  // Alice starts a direct conversation by searching the directory.
+  await alice.getByRole('button', { name: 'New', exact: true }).click();
+  await alice.getByLabel('To').fill('Bob');
+  await alice.locator('#new-conversation').getByRole('button', { name: 'Message' }).click();
+  const aliceBox = alice.getByRole('textbox', { name: 'Message to' });
+  await aliceBox.waitFor({ timeout: WAIT });
+  await alice.locator('.thread-head h2', { hasText: 'Bob Builder' }).waitFor({ timeout: WAIT });
+  await aliceBox.fill('Hello Bob');
+  await aliceBox.press('Enter');
+  await alice.locator('li.msg.mine .bubble', { hasText: 'Hello Bob' }).waitFor({ timeout: WAIT });
+
+  // Bob sees it arrive live in his list, unread, and opens it.
+  const row = bob.locator('#conversations button.conv', { hasText: 'Ada Admin' });
+  await row.locator('.badge', { hasText: '1' }).waitFor({ timeout: WAIT });
+  assert((await row.locator('.preview').textContent()).includes('Hello Bob'), 'preview shows the last message');
+  await shot(bob, 'interactions-unread');
+  await row.click();
+  await bob.locator('li.msg.theirs .bubble', { hasText: 'Hello Bob' }).waitFor({ timeout: WAIT });
+  // Read while open: the unread badge goes.
+  await row.locator('.badge').waitFor({ state: 'detached', timeout: WAIT });
+
+  // Alice sees that Bob read it.
+  await alice.locator('li.msg.mine .receipt', { hasText: 'Read' }).waitFor({ timeout: WAIT });
+
+  // Bob types: Alice sees the indicator; Shift+Enter is a new line, Enter sends.
+  const bobBox = bob.getByRole('textbox', { name: 'Message to' });
+  await bobBox.click();
+  await bobBox.pressSequentially('Hi Alice', { delay: 20 });
+  await alice.locator('.typing', { hasText: 'Bob Builder is typing' }).waitFor({ timeout: WAIT });
+  await shot(alice, 'thread-typing');
+  await bobBox.press('Shift+Enter');
+  await bobBox.pressSequentially('second line');
+  assert((await bobBox.inputValue()) === 'Hi Alice\nsecond line', 'Shift+Enter adds a line');
+  await bobBox.press('Enter');
+  const reply = alice.locator('li.msg.theirs .bubble', { hasText: 'second line' });
+  await reply.waitFor({ timeout: WAIT });
+  assert((await reply.innerText()).includes('Hi Alice\nsecond line'), 'the new line is kept');
+  await alice.locator('.typing:empty').waitFor({ timeout: WAIT });
+  await bob.locator('li.msg.mine .receipt', { hasText: 'Read' }).waitFor({ timeout: WAIT });
+
+  // Emoji from the picker, and an image attachment shown inline on the other side.
+  await alice.getByRole('button', { name: 'Insert emoji' }).click();
+  await alice.getByRole('button', { name: 'thumbs up' }).click();
+  await alice.locator('input.file-input').setInputFiles({ name: 'dot.png', mimeType: 'image/png', buffer: PNG });
+  await alice.locator('.chip', { hasText: 'dot.png' }).waitFor({ timeout: WAIT });
+  await aliceBox.press('Enter');
+  const image = bob.locator('li.msg.theirs img.attachment[src^="blob:"]');
+  await image.waitFor({ timeout: WAIT });
+  await bob.locator('li.msg.theirs .bubble', { hasText: '👍' }).waitFor({ timeout: WAIT });
+
+  // The connection drops: "Reconnecting…" shows, and what was posted meanwhile arrives
+  // once it resumes from the last position.
+  await alice.evaluate(() => window.switchboard.stream.drop());
+  await alice.locator('.conn', { hasText: 'Reconnecting' }).waitFor({ timeout: WAIT });
+  await shot(alice, 'reconnecting');
+  await bobBox.fill('sent while you were away');
+  await bobBox.press('Enter');
+  await alice.locator('.conn[data-state="live"]').waitFor({ state: 'attached', timeout: WAIT });
+  await alice.locator('li.msg.theirs .bubble', { hasText: 'sent while you were away' }).waitFor({ timeout: WAIT });
+  assert((await alice.locator('li.msg .bubble', { hasText: 'sent while you were away' }).count()) === 1, 'no duplicate');
+  await shot(alice, 'thread');
+
+  // Channels: create one, add Bob, and he sees it.
+  await alice.getByRole('button', { name: 'New', exact: true }).click();
+  await alice.locator('#new-conversation summary').click();
+  await alice.getByLabel('Create a channel').fill('launch');
+  await alice.locator('#new-conversation').getByRole('button', { name: 'Create' }).click();
+  await alice.locator('.thread-head h2', { hasText: 'launch' }).waitFor({ timeout: WAIT });
+  await alice.getByRole('button', { name: 'Add members' }).click();
+  await alice.getByLabel('Bob Builder (ext 101)').check();
+  await alice.getByRole('button', { name: 'Add', exact: true }).click();
+  await alice.locator('dialog').waitFor({ state: 'detached', timeout: WAIT });
+  const channelBox = alice.getByRole('textbox', { name: 'Message to launch' });
+  await channelBox.fill('Welcome to #launch');
+  await channelBox.press('Enter');
+  await alice.locator('li.msg.mine .bubble', { hasText: 'Welcome to #launch' }).waitFor({ timeout: WAIT });
+  await bob.getByRole('button', { name: 'Channels' }).click();
+  await bob.locator('#conversations button.conv', { hasText: 'launch' }).locator('.preview', { hasText: 'Welcome to #launch' }).waitFor({ timeout: WAIT });
+  await shot(bob, 'interactions-channels');
+
+  // Scroll back: a long channel opens on its newest page; older pages load at the top.
+  const archive = await call('POST', '/v1/conversations/channel', {
+    token: admin.token,
+    body: { name: 'archive', members: [users.bob.user_id] },
+  });
+  for (let i = 1; i <= 45; i++) {
+    await call('POST', `/v1/conversations/${archive.conversation_id}/messages`, { token: admin.token, body: { text: `archive note ${i}` } });
+  }
+  await bob.locator('#conversations button.conv', { hasText: 'archive' }).click();
+  await bob.locator('li.msg .bubble', { hasText: 'archive note 45' }).waitFor({ timeout: WAIT });
+  assert((await bob.locator('li.msg .bubble', { hasText: /^archive note 1$/ }).count()) === 0, 'only the newest page at first');
+  await bob.locator('.timeline').evaluate((el) => (el.scrollTop = 0));
+  await bob.locator('li.msg .bubble', { hasText: /^archive note 1$/ }).waitFor({ state: 'attached', timeout: WAIT });
+  assert((await bob.locator('li.msg').count()) === 45, 'every message once');
+
+  // On a phone-sized screen the list and the thread take turns.
+  const phone = await loggedIn(users.bob, { phone: true });
+  await phone.locator('#conversations button.conv[data-kind="direct"]').waitFor({ timeout: WAIT });
+  await shot(phone, 'phone-interactions');
+  await phone.locator('#conversations button.conv[data-kind="direct"]').click();
+  await phone.locator('li.msg .bubble', { hasText: 'Hello Bob' }).waitFor({ timeout: WAIT });
+  assert(!(await phone.locator('#conversations').isVisible()), 'the list gives way to the thread on a phone');
+  await shot(phone, 'phone-thread');
+});
+
+scenario('an inbox conversation is assigned, transferred and marked done', async () => {
+  const { admin, users } = await organization('inbox', ['Ina Agent', 'Joe Agent']);
+  const inboxNumber = freshNumber();
+  const customer = freshNumber();
+  const { inbox_id } = await call('POST', '/v1/inboxes', { token: admin.token, body: { name: 'Support', number: inboxNumber } });
+  await call('POST', `/v1/numbers/${encodeURIComponent(inboxNumber)}/sms-registration`, { token: admin.token, body: { registered: true } });
+  for (const u of [users.ina, users.joe]) {
+    await call('POST', `/v1/inboxes/${inbox_id}/members`, { token: admin.token, body: { user: u.user_id } });
+  }
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: inboxNumber, text: 'Where is my order?' } });
+
+  const ina = await loggedIn(users.ina);
+  const joe = await loggedIn(users.joe);
+  if (await listsNumbers(admin.token)) {
+    // The client finds the inboxes I am on by itself.
+    await ina.getByRole('link', { name: 'Inboxes' }).click();
+    await ina.locator('#inbox-picker option', { hasText: 'Support' }).waitFor({ state: 'attached', timeout: WAIT });
+  } else {
+    await ina.goto(`${BASE}/#/inboxes/${inbox_id}/unassigned`);
+  }
+  const row = ina.locator('.conv-list button.conv', { hasText: customer });
+  await row.waitFor({ timeout: WAIT });
+  await row.locator('.badge.blue').waitFor({ timeout: WAIT });
+  await shot(ina, 'inbox-unassigned');
+  await row.click();
+  await ina.locator('li.msg .bubble', { hasText: 'Where is my order?' }).waitFor({ timeout: WAIT });
+  // No reply field until it is mine.
+  await ina.locator('.composer .note', { hasText: 'Assign this conversation to yourself' }).waitFor({ timeout: WAIT });
+  assert((await ina.locator('.composer textarea').count()) === 0, 'no reply field when unassigned');
+
+  await ina.getByRole('button', { name: 'Assign to me' }).click();
+  const box = ina.getByRole('textbox', { name: 'Text message to' });
+  await box.waitFor({ timeout: WAIT });
+  await box.fill('Let me check that for you.');
+  await box.press('Enter');
+  await ina.locator('li.msg.mine .bubble', { hasText: 'Let me check' }).waitFor({ timeout: WAIT });
+  await ina.getByRole('button', { name: 'Assigned to me' }).click();
+  const mineRow = ina.locator('.conv-list button.conv', { hasText: customer });
+  await mineRow.locator('.flag.green').waitFor({ timeout: WAIT });
+  await mineRow.click();
+  await shot(ina, 'inbox-assigned-to-me');
+
+  // Transfer to Joe: Ina loses the reply field, Joe finds it under Assigned to Me.
+  await ina.getByRole('button', { name: 'Transfer' }).click();
+  await ina.getByLabel('Team member').selectOption({ label: 'Joe Agent (ext 102)' });
+  await ina.locator('dialog').getByRole('button', { name: 'Transfer' }).click();
+  await ina.locator('.composer .note', { hasText: 'Assigned to Joe Agent' }).waitFor({ timeout: WAIT });
+
+  await joe.goto(`${BASE}/#/inboxes/${inbox_id}/mine`);
+  const joeRow = joe.locator('.conv-list button.conv', { hasText: customer });
+  await joeRow.locator('.flag.green').waitFor({ timeout: WAIT });
+  await joeRow.click();
+  await joe.getByRole('textbox', { name: 'Text message to' }).waitFor({ timeout: WAIT });
+  await joe.getByRole('button', { name: 'Mark as done' }).click();
+  await joe.locator('.composer .note', { hasText: 'Done' }).waitFor({ timeout: WAIT });
+  await joeRow.waitFor({ state: 'detached', timeout: WAIT });
+  await joe.getByRole('button', { name: 'Done', exact: true }).click();
+  await joe.locator('.conv-list button.conv', { hasText: customer }).waitFor({ timeout: WAIT });
+  await shot(joe, 'inbox-done');
+  // Ina's open view follows (it is refreshed from the server).
+  await ina.getByRole('button', { name: 'Unassigned' }).click();
+  await ina.locator('.conv-list button.conv', { hasText: customer }).waitFor({ state: 'detached', timeout: WAIT });
+});
+
+scenario("a queue claim by one agent leaves the other's waiting list", async () => {
+  const { admin, users } = await organization('queue', ['Quinn Agent', 'Rory Agent']);
+  const queueNumber = freshNumber();
+  const customer = freshNumber();
+  const { queue_id } = await call('POST', '/v1/queues', { token: admin.token, body: { name: 'Helpdesk', number: queueNumber } });
+  for (const u of [users.quinn, users.rory]) {
+    await call('POST', `/v1/queues/${queue_id}/members`, { token: admin.token, body: { user: u.user_id } });
+  }
+  const quinn = await loggedIn(users.quinn);
+  const rory = await loggedIn(users.rory);
+  const listed = await listsNumbers(admin.token);
+  for (const page of [quinn, rory]) {
+    await page.getByRole('link', { name: 'Queues' }).click();
+    if (!listed) {
+      await page.getByLabel('Add a queue by its id').fill(queue_id);
+      await page.getByRole('button', { name: 'Add', exact: true }).click();
+    }
+    // Listed by the name its number resolves to once found, by its id before.
+    await page.locator(`#queue-list li[data-queue="${queue_id}"]`).getByRole('button', { name: /^Log in/ }).click();
+    await page.locator('#queue-list li', { hasText: 'logged in' }).waitFor({ timeout: WAIT });
+  }
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: queueNumber, text: 'I need help' } });
+
+  const waitingAt = (page) => page.locator('#queue-waiting li', { hasText: customer });
+  await waitingAt(quinn).waitFor({ timeout: WAIT });
+  await waitingAt(rory).waitFor({ timeout: WAIT });
+  await shot(rory, 'queue-waiting');
+  await waitingAt(quinn).getByRole('button', { name: 'Claim' }).click();
+  await quinn.locator('#queue-mine li', { hasText: customer }).waitFor({ timeout: WAIT });
+  await waitingAt(rory).waitFor({ state: 'detached', timeout: WAIT });
+  await shot(quinn, 'queue-claimed');
+
+  // Transfer to Rory, who closes it; it shows in the history.
+  await quinn.locator('#queue-mine li', { hasText: customer }).getByRole('button', { name: 'Transfer' }).click();
+  await quinn.getByLabel('Team member').selectOption({ label: 'Rory Agent (ext 102)' });
+  await quinn.locator('dialog').getByRole('button', { name: 'Transfer' }).click();
+  await quinn.locator('#queue-mine li', { hasText: customer }).waitFor({ state: 'detached', timeout: WAIT });
+  const roryRow = rory.locator('#queue-mine li', { hasText: customer });
+  await roryRow.waitFor({ timeout: WAIT });
+  await roryRow.getByRole('button', { name: 'Close' }).click();
+  await roryRow.waitFor({ state: 'detached', timeout: WAIT });
+  await rory.getByLabel('Search the history').fill(customer.slice(-7));
+  await rory.locator('#queue-history li', { hasText: customer }).waitFor({ timeout: WAIT });
+  await shot(rory, 'queue-history');
+});
+
+scenario('a text from the carrier simulator appears live', async () => {
+  const { admin } = await organization('sms');
+  const mine = freshNumber();
+  const customer = freshNumber();
+  await call('POST', '/v1/numbers', { token: admin.token, body: { number: mine, user: admin.user_id } });
+  const page = await loggedIn(admin);
+  await page.getByRole('button', { name: 'External' }).click();
+  await page.locator('#conversations').waitFor({ state: 'attached', timeout: WAIT });
+
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: mine, text: 'Hi! Open today?' } });
+  const row = page.locator('#conversations button.conv', { hasText: customer });
+  await row.waitFor({ timeout: WAIT });
+  assert((await row.locator('.preview').textContent()).includes('Open today?'), 'preview of the text');
+  await row.locator('.badge').waitFor({ timeout: WAIT });
+  await row.click();
+  await page.locator('li.msg.theirs .bubble', { hasText: 'Hi! Open today?' }).waitFor({ timeout: WAIT });
+  const box = page.getByRole('textbox', { name: 'Text message to' });
+  await box.fill('Yes, until 6');
+  await box.press('Enter');
+  await page.locator('li.msg.mine .bubble', { hasText: 'Yes, until 6' }).waitFor({ timeout: WAIT });
+  // Its SMS delivery state follows it (the simulated carrier delivers).
+  await page.locator('li.msg.mine .delivery', { hasText: 'Delivered' }).waitFor({ timeout: WAIT });
+  // A second text arrives live in the open thread and is announced.
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: mine, text: 'Great, see you' } });
+  await page.locator('li.msg.theirs .bubble', { hasText: 'Great, see you' }).waitFor({ timeout: WAIT });
+  await until(async () => (await page.locator('#announcer').textContent()).includes('Great, see you'), 'the announcement');
+  await shot(page, 'external-thread');
+  await until(async () => {
+    const out = await call('GET', '/v1/simulator/outbound', { token: admin.token });
+    return JSON.stringify(out).includes('Yes, until 6');
+  }, 'the reply at the carrier');
+
+  // The customer becomes a contact: the list shows the name.
+  await page.getByRole('link', { name: 'Contacts' }).click();
+  await page.getByRole('button', { name: 'Add contact' }).click();
+  await page.getByLabel('Name').fill('Carla Customer');
+  await page.getByLabel('Phone numbers (comma separated)').fill(customer);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#contacts-list li', { hasText: 'Carla Customer' }).waitFor({ timeout: WAIT });
+  await page.getByLabel('Search contacts').fill(customer.slice(-4));
+  await page.locator('#contacts-list li', { hasText: 'Carla Customer' }).waitFor({ timeout: WAIT });
+  await shot(page, 'contacts');
+
+  // Search finds the text.
+  await page.getByRole('link', { name: 'Search' }).click();
+  await page.getByLabel('Search messages').fill('open today');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.locator('#search-results li mark').first().waitFor({ timeout: WAIT });
+  await shot(page, 'search');
+
+  await page.getByRole('link', { name: 'Interactions' }).click();
+  await page.locator('#conversations button.conv', { hasText: 'Carla Customer' }).waitFor({ timeout: WAIT });
+  // A new conversation to a typed number, from my number.
+  const other = freshNumber();
+  await page.getByRole('button', { name: 'New', exact: true }).click();
+  await page.getByLabel('To').fill(other);
+  assert((await page.getByLabel('From (for text messages)').inputValue()) === mine, 'my number is the From');
+  await page.locator('#new-conversation li', { hasText: `Text ${other}` }).getByRole('button', { name: 'Text' }).click();
+  await page.locator('.composer .from', { hasText: `From ${mine}` }).waitFor({ timeout: WAIT });
+  const first = page.getByRole('textbox', { name: 'Text message to' });
+  await first.fill('Your table is ready');
+  await first.press('Enter');
+  await page.locator('#conversations button.conv', { hasText: other }).waitFor({ timeout: WAIT });
+
+  await page.getByRole('link', { name: 'Settings' }).click();
+  const desk = page.getByLabel('Text messages to desk phone');
+  const note = page.locator('#desk-phone-note');
+  await until(async () => !(await note.textContent()).includes('Loading'), 'the settings');
+  if ((await note.textContent()).includes('no settings API')) {
+    assert(await desk.isDisabled(), 'without a settings API the control is disabled');
+  } else {
+    assert(!(await desk.isChecked()), 'off by default');
+    await desk.check();
+    await page.locator('#desk-phone-note', { hasText: 'Saved' }).waitFor({ timeout: WAIT });
+    await page.reload();
+    await until(async () => (await desk.isEnabled()) && (await desk.isChecked()), 'the saved setting after a reload');
+  }
+  await shot(page, 'settings');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('button', { name: 'Log in' }).waitFor({ timeout: WAIT });
+  await shot(page, 'login');
+});
+
+// ---------------------------------------------------------------- runner
+
+let failed = 0;
+let ran = 0;
+const started = Date.now();
+for (const s of scenarios) {
+  if (ONLY && !s.name.includes(ONLY)) continue;
+  ran += 1;
+  const t0 = Date.now();
+  pages.length = 0;
+  try {
+    await s.f();
+    const errors = pages.flatMap((p) => p.errors);
+    if (errors.length) throw new Error(`errors in the page: ${errors.join(' | ')}`);
+    console.log(`ok - ${s.name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed += 1;
+    console.log(`not ok - ${s.name} (${Date.now() - t0} ms)\n  ${String(e.stack || e).replace(/\n/g, '\n  ')}`);
+    for (const [i, p] of pages.entries()) {
+      await p.screenshot({ path: join(SHOTS, `FAILED-${s.name.slice(0, 30).replace(/\W+/g, '-')}-${i}.png`) }).catch(() => {});
+    }
+  } finally {
+    for (const p of pages) await p.context().close().catch(() => {});
+  }
+}
+await browser.close();
+console.log(`${failed ? 'FAILED' : 'passed'}: ${ran - failed}/${ran} in ${Date.now() - started} ms; screenshots in ${SHOTS}`);
+process.exit(failed || !ran ? 1 : 0);
