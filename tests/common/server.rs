@@ -19,7 +19,8 @@ pub struct TestServer {
     /// With [`TestServer::start_with_carrier`]: the carrier edge (outbox included).
     pub edge: Option<gateway::carriers::CarrierEdge>,
     task: tokio::task::JoinHandle<()>,
-    router: Option<tokio::task::JoinHandle<()>>,
+    /// The inbound router and the queue timeline (system messages), with a carrier.
+    router: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -58,14 +59,17 @@ impl TestServer {
                 .expect("queue views read model");
         let mut state = gateway::AppState::new(ws.clone(), queues.clone(), interactions.clone())
             .with_search(search.clone());
-        let (mut edge, mut router) = (None, None);
+        let (mut edge, mut router) = (None, Vec::new());
         if let Some((kind, tweak)) = carrier {
             let mut setup = gateway::carriers::CarrierSetup::new(kind, log.dir(), &base);
             tweak(&mut setup);
             let started = gateway::carriers::CarrierEdge::start(&ws, setup).expect("carrier edge");
             state = state.with_carriers(started.state.clone());
             edge = Some(started);
-            router = Some(tokio::spawn(actors::process::inbound_router::run(
+            router.push(tokio::spawn(actors::process::inbound_router::run(
+                ws.clone(),
+            )));
+            router.push(tokio::spawn(actors::process::queue_timeline::run(
                 ws.clone(),
             )));
         }
@@ -100,7 +104,7 @@ impl Drop for TestServer {
         if let Some(edge) = &self.edge {
             edge.abort();
         }
-        if let Some(router) = &self.router {
+        for router in &self.router {
             router.abort();
         }
     }

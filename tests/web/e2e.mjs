@@ -329,6 +329,7 @@ scenario("a queue claim by one agent leaves the other's waiting list", async () 
   const queueNumber = freshNumber();
   const customer = freshNumber();
   const { queue_id } = await call('POST', '/v1/queues', { token: admin.token, body: { name: 'Helpdesk', number: queueNumber } });
+  await call('POST', `/v1/numbers/${encodeURIComponent(queueNumber)}/sms-registration`, { token: admin.token, body: { registered: true } });
   for (const u of [users.quinn, users.rory]) {
     await call('POST', `/v1/queues/${queue_id}/members`, { token: admin.token, body: { user: u.user_id } });
   }
@@ -355,6 +356,16 @@ scenario("a queue claim by one agent leaves the other's waiting list", async () 
   await quinn.locator('#queue-mine li', { hasText: customer }).waitFor({ timeout: WAIT });
   await waitingAt(rory).waitFor({ state: 'detached', timeout: WAIT });
   await shot(quinn, 'queue-claimed');
+
+  // The agent on it opens the thread: the lifecycle shows as grey pills, and they reply.
+  await quinn.locator('#queue-mine li', { hasText: customer }).getByRole('link', { name: 'Open' }).click();
+  await quinn.locator('.pill', { hasText: 'Claimed by Quinn Agent' }).waitFor({ timeout: WAIT });
+  const box = quinn.getByRole('textbox', { name: 'Text message to' });
+  await box.fill('Happy to help!');
+  await box.press('Enter');
+  await quinn.locator('li.msg.mine .bubble', { hasText: 'Happy to help!' }).waitFor({ timeout: WAIT });
+  await shot(quinn, 'queue-thread');
+  await quinn.locator('#nav-queues').click();
 
   // Transfer to Rory, who closes it; it shows in the history.
   await quinn.locator('#queue-mine li', { hasText: customer }).getByRole('button', { name: 'Transfer' }).click();

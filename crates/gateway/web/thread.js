@@ -19,13 +19,14 @@ const EMOJI = [
 
 const KIND_LABEL = { external: 'Text messages', direct: 'Direct message', channel: 'Channel', group: 'Group' };
 
-/** What a system message (a queue lifecycle step) says, from the server's note. */
-export function systemText(note) {
-  const variant = (String(note).match(/^\s*(\w+)/) || [])[1] || '';
-  const who = (field) => {
-    const m = String(note).match(new RegExp(`\\b${field}: (?:Some\\()?[A-Za-z]*\\(?"?([0-9a-f-]{36})`));
-    return m ? userName(m[1]) : null;
-  };
+/**
+ * What a system message (a queue lifecycle step) says, from the server's structured note
+ * (`{"ClaimedBy": {"queue", "agent"}}` and the like), with names resolved.
+ */
+export function systemText(note, fallback) {
+  const variant = note && typeof note === 'object' ? Object.keys(note)[0] || '' : '';
+  const fields = (variant && note[variant]) || {};
+  const who = (field) => (fields[field] ? userName(fields[field]) : null);
   switch (variant) {
     case 'Queued':
       return 'Waiting in the queue';
@@ -40,7 +41,7 @@ export function systemText(note) {
     case 'TimedOut':
       return 'Timed out';
     default:
-      return variant || 'System message';
+      return fallback || variant || 'System message';
   }
 }
 
@@ -214,13 +215,13 @@ export function openThread(pane, conv, ctx, opts = {}) {
         else st.readers.set(item.user, Math.max(st.readers.get(item.user) || 0, item.up_to));
         return null;
       case 'system': {
-        const key = `${item.at_ms}|${item.note}`;
+        const key = `${item.at_ms}|${JSON.stringify(item.note)}`;
         if (st.systems.has(key)) return null;
         st.systems.add(key);
         return h(
           'li',
           { class: 'system' },
-          h('span', { class: 'pill', title: fmtFull(item.at_ms) }, `${systemText(item.note)} · ${fmtTime(item.at_ms)}`),
+          h('span', { class: 'pill', title: fmtFull(item.at_ms) }, `${systemText(item.note, item.text)} · ${fmtTime(item.at_ms)}`),
         );
       }
       default:

@@ -115,7 +115,8 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
             at_ms: m.at_ms,
         }),
         ConversationEvent::SystemMessageRecorded(m) => Some(Item::System {
-            note: format!("{:?}", m.note),
+            text: projections::interactions::model::system_text(&m.note),
+            note: m.note,
             at_ms: m.at_ms,
         }),
         ConversationEvent::CallStarted(c) => Some(Item::CallStarted {
@@ -172,8 +173,11 @@ pub enum Item {
         up_to: u64,
         at_ms: u64,
     },
+    /// A queue lifecycle step: `note` says which and who (e.g.
+    /// `{"ClaimedBy": {"queue": …, "agent": …}}`), `text` the words to show.
     System {
-        note: String,
+        note: domain::conversation::SystemNote,
+        text: String,
         at_ms: u64,
     },
     /// A participant started a call or video from the conversation (activity only: no

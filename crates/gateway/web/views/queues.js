@@ -138,6 +138,8 @@ export function mount(root, _params, ctx) {
                   'li',
                   { dataset: { conversation: r.conversation_id } },
                   h('span', { class: 'grow' }, customer(r), h('span', { class: 'muted small' }, ` · ${r.queue} · since ${fmtTime(r.at_ms)}`)),
+                  // The agent on a claimed conversation reads and replies in its thread.
+                  h('a', { class: 'button', href: `#/interactions/external/${encodeURIComponent(r.conversation_id)}` }, 'Open'),
                   h('button', { type: 'button', onclick: () => act(r, 'release') }, 'Release'),
                   h(
                     'button',
