@@ -107,6 +107,11 @@ impl Drop for TestServer {
         for router in &self.router {
             router.abort();
         }
+        // The read models' runner threads see `close` within 100 ms and then drop their
+        // RocksDB instances. A test process that exits while one is still writing can
+        // abort in RocksDB's teardown ("pthread lock: Invalid argument"), so give them
+        // the time to finish.
+        std::thread::sleep(std::time::Duration::from_millis(300));
     }
 }
 

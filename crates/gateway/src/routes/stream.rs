@@ -108,17 +108,20 @@ impl Visibility {
             return *v;
         }
         let (org, user) = (self.org, self.user);
+        // An actor that cannot answer now is not a "no": nothing is cached then.
         let Ok(facts) = crate::routes::facts::facts_for(state, org, user, id).await else {
             return false;
         };
-        let v = state
+        let Ok(v) = state
             .ws
             .conversations
             .query(&id, move |c: &Conversation, _| {
                 c.header().is_some_and(|h| h.org == org) && c.can_view(user, &facts)
             })
             .await
-            .unwrap_or(false);
+        else {
+            return false;
+        };
         self.known.insert(id, v);
         v
     }
@@ -169,9 +172,12 @@ impl Unread {
             } if reader == user => (None, false, Some(up_to)),
             _ => return None,
         };
+        let fresh = !self.known.contains_key(&event.conversation);
         let e = self.entry(state, user, event.conversation).await;
         if let Some(seq) = seq {
-            e.0 = e.0.max(seq);
+            // Frames come in log order: a message's own seq is the last one at its frame,
+            // even when the read model has gone further already.
+            e.0 = if fresh { seq } else { e.0.max(seq) };
             if mine {
                 e.1 = e.1.max(seq);
             }
