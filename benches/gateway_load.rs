@@ -28,7 +28,8 @@
 //! `gateway.fanout<N>.p50_ms`/`.p99_ms`) and, to read them by: the `/healthz` baseline and
 //! the ratio to it, frames delivered per second, and the CPU cores used over the measured
 //! window by the server, by this load generator and by everything else on the machine
-//! (they all share its cores). `#` lines give the setup time, accepted messages and frames
+//! (they all share its cores), and accepted messages per CPU-second of the server (what a
+//! message costs, less sensitive to what else runs). `#` lines give the setup time, accepted messages and frames
 //! per second through the send phase, and every error, non-201, missing delivery, socket
 //! close and server warning (zero when all is well).
 //!
@@ -874,6 +875,15 @@ async fn run(o: Run) {
         "frames/s",
     );
     bench_line("gateway.server_cpu_cores", server_cpu / elapsed, "cores");
+    // What a message costs the server, whatever else shared the machine: accepted
+    // messages per CPU-second the server used (its threads, the read models' included).
+    if server_cpu > 0.0 {
+        bench_line(
+            "gateway.messages_per_server_cpu_s",
+            accepted as f64 / server_cpu,
+            "msg/cpu-s",
+        );
+    }
     bench_line("gateway.loadgen_cpu_cores", client_cpu / elapsed, "cores");
     // Anything else running on the machine meanwhile (other builds, tests) skews the run.
     bench_line(

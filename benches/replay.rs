@@ -14,7 +14,9 @@
 //! - `replay.conversation100k.s` (and `_jsonl.s`): printing the long conversation.
 //!
 //! `--models search,queues` limits the per-model runs (the all-at-once run always
-//! rebuilds every model).
+//! rebuilds every model). `--data-dir DIR` keeps the log in `DIR/log` and reuses it when
+//! it is there (with the same `--events` and `--long`), so the rebuild can be profiled
+//! alone: `replay --data-dir DIR rebuild all --no-switch`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -104,12 +106,24 @@ fn main() {
     let total: u64 = args.get("events", 1_000_000);
     let long: u64 = args.get("long", 100_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let log_path = dir.path().join("log");
+    let kept: String = args.get("data-dir", String::new());
+    let root = if kept.is_empty() {
+        dir.path().to_path_buf()
+    } else {
+        std::path::PathBuf::from(kept)
+    };
+    let log_path = root.join("log");
+    // The long conversation's id, beside a kept log.
+    let long_file = root.join("long-conversation");
     let org = OrgId::random();
     let users: Vec<UserId> = (0..1000).map(|_| UserId::random()).collect();
-    let long_id = ConversationId::random();
+    let reused = std::fs::read_to_string(&long_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<ConversationId>().ok())
+        .filter(|_| log_path.exists());
+    let long_id = reused.unwrap_or_else(ConversationId::random);
     let started = Instant::now();
-    {
+    if reused.is_none() {
         let log = RocksLog::open(&log_path, LogOptions::default()).expect("open");
         let directory: Vec<EventData> = users
             .iter()
@@ -162,11 +176,13 @@ fn main() {
             }
         });
         log.shutdown();
+        std::fs::write(&long_file, long_id.to_string()).expect("long conversation id written");
     }
     let ro = RocksLog::open_read_only(&log_path).expect("read-only");
     let events = ro.next_position();
     eprintln!(
-        "wrote {events} events in {:.1} s",
+        "{} {events} events in {:.1} s",
+        if reused.is_some() { "reused" } else { "wrote" },
         started.elapsed().as_secs_f64()
     );
 
@@ -188,6 +204,7 @@ fn main() {
     );
     bench_line("replay.read_all.events_per_s", read_rate, "events/s");
 
+    // Always fresh (a kept directory holds only the log).
     let readmodels = dir.path().join("readmodels");
     let store: Arc<dyn EventStore> = Arc::new(ro.clone());
     // Each model alone, one after the other.

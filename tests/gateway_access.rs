@@ -183,6 +183,12 @@ async fn every_route_refuses_strangers_and_other_tenants() {
             json!(null),
         ),
         (Method::GET, "/v1/queue-views/history".into(), json!(null)),
+        (Method::GET, "/v1/queues".into(), json!(null)),
+        (
+            Method::GET,
+            format!("/v1/queues/{queue}/waiting"),
+            json!(null),
+        ),
         (Method::GET, "/v1/users".into(), json!(null)),
         (
             Method::POST,
@@ -246,6 +252,17 @@ async fn every_route_refuses_strangers_and_other_tenants() {
             format!("/v1/conversations/{channel}/name"),
             json!({ "name": "hijacked" }),
         ),
+        (
+            Method::GET,
+            format!("/v1/conversations/{channel}/members"),
+            json!(null),
+        ),
+        (
+            Method::GET,
+            format!("/v1/conversations/{direct}/members"),
+            json!(null),
+        ),
+        (Method::GET, "/v1/channels".into(), json!(null)),
     ];
     // Routes about the caller only (their session, settings and queue views).
     let about_the_caller = |path: &str| {
@@ -254,11 +271,15 @@ async fn every_route_refuses_strangers_and_other_tenants() {
             "/v1/me" | "/v1/sessions/current" | "/v1/queue-views/history" | "/v1/me/settings"
         )
     };
-    // What any member may do in their own organization.
+    // What any member may do in their own organization (list its users, numbers and
+    // channels, and the queues they are an agent of: none of Acme's).
     let own_organization = |method: &Method, path: &str| {
         matches!(
             (method.as_str(), path),
-            ("GET", "/v1/users") | ("GET", "/v1/numbers")
+            ("GET", "/v1/users")
+                | ("GET", "/v1/numbers")
+                | ("GET", "/v1/queues")
+                | ("GET", "/v1/channels")
         )
     };
     // Acme's data, which no answer to another organization may contain.
@@ -269,6 +290,7 @@ async fn every_route_refuses_strangers_and_other_tenants() {
         direct.clone(),
         group.clone(),
         channel.clone(),
+        queue.clone(),
         ACME_NUMBER.to_owned(),
         INBOX_NUMBER.to_owned(),
     ];
@@ -360,5 +382,26 @@ async fn every_route_refuses_strangers_and_other_tenants() {
             before,
             "{method} {path} wrote something"
         );
+    }
+
+    // Carol browses Acme's channels (anyone in Acme may join one); Globex, once the list
+    // has caught up with everything, still sees none of them.
+    let head = s.ws.store.next_position() - 1;
+    let channels = |token: &str| {
+        c.get(s.url(&format!("/v1/channels?after={head}")))
+            .bearer_auth(token.to_owned())
+    };
+    let (status, list) = call(channels(&carol.1)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(
+        (&items[0]["conversation_id"], &items[0]["joined"]),
+        (&json!(channel), &json!(false))
+    );
+    for token in [&stranger, &globex_member.1] {
+        let (status, list) = call(channels(token)).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        assert_eq!(list["items"], json!([]), "{list}");
     }
 }

@@ -1,6 +1,7 @@
 //! The directory over real HTTP: the users and numbers lists any member reads (the From
 //! picker's `mine`), the admin powers over roles, number assignees and routing, and the
-//! per-user setting "Text messages to desk phone" — with the refusals (members, other
+//! per-user setting "Text messages to desk phone", the members list of a channel (names
+//! from the directory, participants only) — with the refusals (members, other
 //! organizations, bad input), each of which writes nothing.
 
 use reqwest::{Client, RequestBuilder, StatusCode};
@@ -539,4 +540,131 @@ async fn text_messages_to_desk_phone_is_each_users_setting() {
         "unauthenticated",
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channels_members_are_listed_to_its_participants_only() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let (ada, admin) = organization(&c, &s, "Acme", "ada@members.example").await;
+    let (bob, bob_token) = add_user(&c, &s, &admin, "bob@members.example", "101").await;
+    let (carol, carol_token) = add_user(&c, &s, &admin, "carol@members.example", "102").await;
+    let (_, stranger) = organization(&c, &s, "Globex", "gus@members.example").await;
+    let (status, channel) = call(
+        c.post(s.url("/v1/conversations/channel"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": "launch", "members": [bob] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let channel = channel["conversation_id"].as_str().unwrap().to_owned();
+    let members = |token: &str| {
+        c.get(s.url(&format!("/v1/conversations/{channel}/members")))
+            .bearer_auth(token.to_owned())
+    };
+
+    let (status, list) = call(members(&bob_token)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["kind"], "channel");
+    assert_eq!(list["name"], "launch");
+    assert_eq!(list["conversation_id"], channel);
+    let ids: Vec<&str> = list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [ada.as_str(), bob.as_str()], "by name: {list}");
+    assert_eq!(list["members"][0]["name"], "Ada");
+    assert_eq!(list["members"][0]["extension"], "100");
+
+    // Not a member (yet), another organization, no such conversation: 404, as for history.
+    refused(
+        &s,
+        members(&carol_token),
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+    )
+    .await;
+    refused(
+        &s,
+        members(&stranger),
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+    )
+    .await;
+    refused(
+        &s,
+        c.get(s.url(&format!(
+            "/v1/conversations/{}/members",
+            domain::ConversationId::random()
+        )))
+        .bearer_auth(&admin),
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+    )
+    .await;
+    refused(
+        &s,
+        c.get(s.url("/v1/conversations/launch/members"))
+            .bearer_auth(&admin),
+        StatusCode::BAD_REQUEST,
+        "invalid_path",
+    )
+    .await;
+
+    // Carol joins: she sees the members, herself included; Bob leaves: he no longer does.
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/conversations/{channel}/join")))
+            .bearer_auth(&carol_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = call(members(&carol_token)).await;
+    assert!(
+        list["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["user_id"] == carol),
+        "{list}"
+    );
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/conversations/{channel}/leave")))
+            .bearer_auth(&bob_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    refused(
+        &s,
+        members(&bob_token),
+        StatusCode::NOT_FOUND,
+        "conversation_not_found",
+    )
+    .await;
+    let (_, list) = call(members(&admin)).await;
+    assert_eq!(
+        list["members"].as_array().unwrap().len(),
+        2,
+        "Ada and Carol: {list}"
+    );
+    assert!(!list.to_string().contains(&bob), "{list}");
+
+    // A direct conversation lists its two members.
+    let (_, direct) = call(
+        c.post(s.url("/v1/conversations/direct"))
+            .bearer_auth(&bob_token)
+            .json(&json!({ "with": carol })),
+    )
+    .await;
+    let direct = direct["conversation_id"].as_str().unwrap();
+    let (status, list) = call(
+        c.get(s.url(&format!("/v1/conversations/{direct}/members")))
+            .bearer_auth(&carol_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["kind"], "direct");
+    assert_eq!(list["name"], Value::Null);
+    assert_eq!(list["members"].as_array().unwrap().len(), 2);
 }

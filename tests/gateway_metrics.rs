@@ -5,15 +5,21 @@ use reqwest::StatusCode;
 use serde_json::json;
 use testkit::server::{add_user, call, TestServer, PASSWORD};
 
+/// A new organization; its admin's token.
+async fn bootstrap(c: &reqwest::Client, s: &TestServer, email: &str) -> String {
+    let (status, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada", "extension": "100", "email": email, "password": PASSWORD,
+    })))
+    .await;
+    assert!(status.is_success(), "{boot}");
+    boot["token"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_by_route_and_need_an_admin() {
     let s = TestServer::start().await;
     let c = testkit::http();
-    let (_, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
-        "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@metrics.example", "password": PASSWORD,
-    })))
-    .await;
-    let admin = boot["token"].as_str().unwrap().to_owned();
+    let admin = bootstrap(&c, &s, "ada@metrics.example").await;
     let (_, member) = add_user(&c, &s, &admin, "bob@metrics.example", "101").await;
     for _ in 0..3 {
         let (status, _) = call(c.get(s.url("/v1/me")).bearer_auth(&member)).await;
@@ -62,11 +68,16 @@ async fn metrics_count_requests_by_route_and_need_an_admin() {
         body.lines().any(|l| l == "websocket_connections 1"),
         "{body}"
     );
-    assert!(
-        body.contains("readmodel_lag_events{model=\"interactions\"}"),
-        "{body}"
-    );
-    assert!(body.contains("eventlog_next_position"), "{body}");
+    // Every read model reports position and lag against the same next position.
+    let next = gauge(&body, "eventlog_next_position").unwrap_or_else(|| panic!("{body}"));
+    assert!(next > 0, "{body}");
+    for model in ["interactions", "queues", "search"] {
+        let position = gauge(&body, &format!("readmodel_position{{model=\"{model}\"}}"))
+            .unwrap_or_else(|| panic!("no position of {model} in\n{body}"));
+        let lag = gauge(&body, &format!("readmodel_lag_events{{model=\"{model}\"}}"))
+            .unwrap_or_else(|| panic!("no lag of {model} in\n{body}"));
+        assert_eq!(position + lag, next, "{model}: {body}");
+    }
     // Raw ids never become labels: the route template does.
     let (status, _) = call(
         c.get(s.url(&format!(
@@ -77,17 +88,78 @@ async fn metrics_count_requests_by_route_and_need_an_admin() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let body = c
-        .get(s.url("/metrics"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = scrape(&c, &s, &admin).await;
     assert!(
         body.contains("route=\"/v1/conversations/{id}/messages\""),
         "{body}"
     );
+}
+
+/// The metrics page as `token` gets it.
+async fn scrape(c: &reqwest::Client, s: &TestServer, token: &str) -> String {
+    let r = c
+        .get(s.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.unwrap()
+}
+
+/// The value of the sample named exactly `series` (name and labels), if there is one.
+fn gauge(body: &str, series: &str) -> Option<u64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_model_catches_up_to_the_log_in_the_metrics() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let admin = bootstrap(&c, &s, "ada@lag.example").await;
+    let (bob, _) = add_user(&c, &s, &admin, "bob@lag.example", "101").await;
+    let (status, conv) = call(
+        c.post(s.url("/v1/conversations/direct"))
+            .bearer_auth(&admin)
+            .json(&json!({ "with": bob })),
+    )
+    .await;
+    assert!(status.is_success(), "{conv}");
+    let id = conv["conversation_id"].as_str().unwrap();
+    let (status, posted) = call(
+        c.post(s.url(&format!("/v1/conversations/{id}/messages")))
+            .bearer_auth(&admin)
+            .json(&json!({ "text": "lag check" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{posted}");
+    let written = posted["position"].as_u64().unwrap();
+
+    // The log is quiet now: every model reaches its end, and says so with a lag of 0.
+    let mut body = String::new();
+    for _ in 0..200 {
+        body = scrape(&c, &s, &admin).await;
+        let caught_up = ["interactions", "queues", "search"]
+            .iter()
+            .all(|m| gauge(&body, &format!("readmodel_lag_events{{model=\"{m}\"}}")) == Some(0));
+        if caught_up {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let next = gauge(&body, "eventlog_next_position").unwrap();
+    assert!(next > written, "{body}");
+    for model in ["interactions", "queues", "search"] {
+        assert_eq!(
+            gauge(&body, &format!("readmodel_lag_events{{model=\"{model}\"}}")),
+            Some(0),
+            "{model} never caught up:\n{body}"
+        );
+        assert_eq!(
+            gauge(&body, &format!("readmodel_position{{model=\"{model}\"}}")),
+            Some(next),
+            "{body}"
+        );
+    }
 }

@@ -156,3 +156,169 @@ async fn agents_claim_transfer_and_close_through_the_api() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_read_their_login_state_and_a_queues_waiting_list() {
+    const NUMBER: &str = "+15550202100";
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let (_, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@waiting.example", "password": PASSWORD,
+    })))
+    .await;
+    let admin = boot["token"].as_str().unwrap().to_owned();
+    let org: OrgId = serde_json::from_value(boot["organization_id"].clone()).unwrap();
+    let (alice, alice_token) = add_user(&c, &s, &admin, "alice@waiting.example", "101").await;
+    let (bob, bob_token) = add_user(&c, &s, &admin, "bob@waiting.example", "102").await;
+    let (_, carol_token) = add_user(&c, &s, &admin, "carol@waiting.example", "103").await;
+    let (_, q) = call(
+        c.post(s.url("/v1/queues"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": "Billing", "number": NUMBER, "policy": {
+                "on_wait_timeout": "Close", "on_idle_timeout": "ReturnToQueue", "max_pending_visible": 1,
+            } })),
+    )
+    .await;
+    let queue = q["queue_id"].as_str().unwrap().to_owned();
+    let mut last = 0;
+    for u in [&alice, &bob] {
+        let (status, added) = call(
+            c.post(s.url(&format!("/v1/queues/{queue}/members")))
+                .bearer_auth(&admin)
+                .json(&json!({ "user": u })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        last = added["position"].as_u64().unwrap();
+    }
+    let mine = |token: &str, after: u64| {
+        c.get(s.url(&format!("/v1/queues?after={after}")))
+            .bearer_auth(token.to_owned())
+    };
+
+    // A member starts logged out; logging in and out shows in their listing only.
+    let (status, list) = call(mine(&alice_token, last)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["items"][0]["queue_id"], queue);
+    assert_eq!(list["items"][0]["name"], "Billing");
+    assert_eq!(list["items"][0]["logged_in"], false);
+    let (status, done) = call(
+        c.post(s.url(&format!("/v1/queues/{queue}/login")))
+            .bearer_auth(&alice_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let after = done["position"].as_u64().unwrap();
+    let (_, list) = call(mine(&alice_token, after)).await;
+    assert_eq!(list["items"][0]["logged_in"], true, "{list}");
+    let (_, list) = call(mine(&bob_token, after)).await;
+    assert_eq!(
+        list["items"][0]["logged_in"], false,
+        "only Alice logged in: {list}"
+    );
+    let (_, list) = call(mine(&carol_token, after)).await;
+    assert_eq!(list["items"], json!([]), "not an agent of any queue");
+    let (_, list) = call(mine(&admin, after)).await;
+    assert_eq!(list["items"], json!([]), "an admin who is not an agent");
+
+    // Two customers wait: members and admins see the waiting list, oldest first — agents
+    // as many as the policy shows (one), admins all.
+    let mut queued = Vec::new();
+    for customer in ["+15558880077", "+15558880078"] {
+        let record = customer_text(&s, org, NUMBER, customer, "Invoice question").await;
+        let inbound_router::Routed::Queued(conversation, _) =
+            inbound_router::route(&s.ws, &record).await.unwrap()
+        else {
+            panic!("not queued")
+        };
+        queued.push(conversation);
+    }
+    let (conversation, second) = (queued[0], queued[1]);
+    let now = s.ws.store.next_position() - 1;
+    let waiting = |token: &str, after: u64| {
+        c.get(s.url(&format!("/v1/queues/{queue}/waiting?after={after}")))
+            .bearer_auth(token.to_owned())
+    };
+    for (token, shown) in [(&alice_token, 1), (&bob_token, 1), (&admin, 2)] {
+        let (status, w) = call(waiting(token, now)).await;
+        assert_eq!(status, StatusCode::OK, "{w}");
+        assert_eq!(w["queue_id"], queue);
+        assert_eq!(w["name"], "Billing");
+        assert_eq!(w["items"].as_array().unwrap().len(), shown, "{w}");
+        assert_eq!(w["items"][0]["conversation_id"], conversation.to_string());
+        assert_eq!(w["items"][0]["customer"], "+15558880077");
+        assert!(w["items"][0]["since_ms"].as_u64().unwrap() > 0);
+    }
+    let (_, w) = call(waiting(&admin, now)).await;
+    assert_eq!(w["items"][1]["conversation_id"], second.to_string());
+    assert!(w["items"][0]["since_ms"].as_u64() <= w["items"][1]["since_ms"].as_u64());
+    let (_, list) = call(mine(&bob_token, now)).await;
+    assert_eq!(list["items"][0]["waiting"], 2, "{list}");
+    let (status, err) = call(waiting(&carol_token, now)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_a_queue_member")),
+        "{err}"
+    );
+
+    // Claimed work leaves the waiting list (read after the claim's own position).
+    let (status, claimed) = call(
+        c.post(s.url(&format!(
+            "/v1/queues/{queue}/interactions/{conversation}/claim"
+        )))
+        .bearer_auth(&alice_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let after = claimed["position"].as_u64().unwrap();
+    let (_, w) = call(waiting(&bob_token, after)).await;
+    assert_eq!(w["items"].as_array().unwrap().len(), 1, "{w}");
+    assert_eq!(
+        w["items"][0]["conversation_id"],
+        second.to_string(),
+        "the claimed one left: {w}"
+    );
+    let (_, list) = call(mine(&bob_token, after)).await;
+    assert_eq!(list["items"][0]["waiting"], 1, "{list}");
+
+    // Logging out shows too.
+    let (_, done) = call(
+        c.post(s.url(&format!("/v1/queues/{queue}/logout")))
+            .bearer_auth(&alice_token),
+    )
+    .await;
+    let (_, list) = call(mine(&alice_token, done["position"].as_u64().unwrap())).await;
+    assert_eq!(list["items"][0]["logged_in"], false, "{list}");
+
+    // Bad input: an unknown queue, an id that is not one, an unknown parameter.
+    let unknown = domain::QueueId::random();
+    let (status, err) = call(
+        c.get(s.url(&format!("/v1/queues/{unknown}/waiting")))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("queue_not_found"))
+    );
+    let (status, err) = call(c.get(s.url("/v1/queues/nope/waiting")).bearer_auth(&admin)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_path"))
+    );
+    let (status, err) = call(
+        c.get(s.url(&format!("/v1/queues/{queue}/waiting?limit=5")))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
+    let (status, err) = call(c.get(s.url("/v1/queues?after=x")).bearer_auth(&admin)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
+}

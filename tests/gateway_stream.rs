@@ -1,13 +1,17 @@
 //! The WebSocket stream over real sockets: a participant receives messages live with
 //! positions; a connection killed mid-burst resumes with `since` and sees every message
-//! exactly once; outsiders receive nothing and bad tokens are refused.
+//! exactly once; outsiders receive nothing and bad tokens are refused; channel members get
+//! exactly what was posted while they were members; inbox and queue changes reach the team
+//! (and, for queues, the admins) only and resume like messages; a client that stops reading is cut as a slow consumer
+//! and resumes exactly. (Routing as of each event's position is tested directly in
+//! `gateway_stream_hub`.)
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use testkit::server::{call, TestServer, PASSWORD};
+use testkit::server::{add_user, call, TestServer, PASSWORD};
 use tokio_tungstenite::tungstenite::Message;
 
 struct Setup {
@@ -287,6 +291,8 @@ async fn joining_and_leaving_a_channel_starts_and_stops_its_live_frames() {
     let s = TestServer::start().await;
     let c = testkit::http();
     let st = setup(&c, &s).await;
+    // Connected before the channel exists: the hub meets it at its first event.
+    let mut bob = connect(&s, &st.bob, Some(s.ws.store.next_position() - 1)).await;
     let (status, channel) = call(
         c.post(s.url("/v1/conversations/channel"))
             .bearer_auth(&st.admin)
@@ -300,33 +306,364 @@ async fn joining_and_leaving_a_channel_starts_and_stops_its_live_frames() {
             .bearer_auth(&st.admin)
             .json(&json!({ "text": text }))
     };
-    let mut bob = connect(&s, &st.bob, None).await;
-    // Routed to Ada: the viewers are cached for the channel now.
     assert_eq!(call(post("before")).await.0, StatusCode::CREATED);
     let join = c
         .post(s.url(&format!("/v1/conversations/{id}/join")))
         .bearer_auth(&st.bob);
     assert_eq!(call(join).await.0, StatusCode::OK);
     assert_eq!(call(post("while in")).await.0, StatusCode::CREATED);
-    // Bob has it before he leaves.
-    let mut got = Vec::new();
-    while !got.iter().any(|t| t == "while in") {
-        let f = frame(&mut bob, Duration::from_secs(5))
-            .await
-            .expect("a frame while a member");
-        got.extend(f["item"]["text"].as_str().map(str::to_owned));
-    }
     let leave = c
         .post(s.url(&format!("/v1/conversations/{id}/leave")))
         .bearer_auth(&st.bob);
     assert_eq!(call(leave).await.0, StatusCode::OK);
     assert_eq!(call(post("after")).await.0, StatusCode::CREATED);
-    // Viewers are resolved when the hub routes an event, from the conversation's state
-    // then: a hub running behind may count Bob in for "before" (he may read it in the
-    // history by then anyway). Once he has left, nothing more reaches him.
-    got.extend(texts(&mut bob, Duration::from_millis(500)).await);
+    // Routing follows the events in log order, however late the hub routes them: Bob
+    // gets exactly what was posted while he was a member.
+    let got = texts(&mut bob, Duration::from_millis(500)).await;
+    assert_eq!(got, vec!["while in".to_owned()]);
+    // A resume from before the channel routes the same way from storage.
+    drop(bob);
+    let mut bob = connect(&s, &st.bob, Some(0)).await;
+    let got = texts(&mut bob, Duration::from_millis(500)).await;
+    assert!(got.ends_with(&["while in".to_owned()]), "{got:?}");
     assert!(
-        !got.iter().any(|t| t == "after"),
-        "nothing after leaving: {got:?}"
+        !got.iter().any(|t| t == "before" || t == "after"),
+        "{got:?}"
+    );
+}
+
+const INBOX_NUMBER: &str = "+15550401000";
+const QUEUE_NUMBER: &str = "+15550402000";
+const CUSTOMER: &str = "+15557770401";
+
+async fn customer_texts(s: &TestServer, org: domain::OrgId, to: &str) -> String {
+    let record = testkit::server::customer_text(s, org, to, CUSTOMER, "hello").await;
+    match actors::process::inbound_router::route(&s.ws, &record)
+        .await
+        .unwrap()
+    {
+        actors::process::inbound_router::Routed::Recorded(id)
+        | actors::process::inbound_router::Routed::Queued(id, _) => id.to_string(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The next frame of `kind` ("inbox" or "queue"), skipping others.
+async fn change(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let f = frame(ws, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("a {kind} frame"));
+        if f["type"] == kind {
+            return f;
+        }
+    }
+}
+
+/// Every frame's keys, sorted.
+fn keys(f: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+    k.sort_unstable();
+    k
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_and_queue_changes_reach_the_team_only_and_resume_with_since() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let (_, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@changes.example", "password": PASSWORD,
+    })))
+    .await;
+    let admin = boot["token"].as_str().unwrap().to_owned();
+    let org: domain::OrgId = serde_json::from_value(boot["organization_id"].clone()).unwrap();
+    let (bob, bob_t) = add_user(&c, &s, &admin, "bob@changes.example", "101").await;
+    let (_, cy_t) = add_user(&c, &s, &admin, "cy@changes.example", "102").await;
+    let (_, other) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Other", "name": "Oz", "extension": "100", "email": "oz@changes.example", "password": PASSWORD,
+    })))
+    .await;
+    let oz_t = other["token"].as_str().unwrap().to_owned();
+    let (_, inbox) = call(
+        c.post(s.url("/v1/inboxes"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": "Front desk", "number": INBOX_NUMBER })),
+    )
+    .await;
+    let inbox = inbox["inbox_id"].as_str().unwrap().to_owned();
+    let (_, queue) = call(
+        c.post(s.url("/v1/queues"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": "Support", "number": QUEUE_NUMBER })),
+    )
+    .await;
+    let queue = queue["queue_id"].as_str().unwrap().to_owned();
+    let now = s.ws.store.next_position() - 1;
+    let mut bob_ws = connect(&s, &bob_t, Some(now)).await;
+    let mut ada_ws = connect(&s, &admin, Some(now)).await;
+    let mut cy_ws = connect(&s, &cy_t, Some(now)).await;
+    let mut oz_ws = connect(&s, &oz_t, Some(now)).await;
+    for path in [
+        format!("/v1/inboxes/{inbox}/members"),
+        format!("/v1/queues/{queue}/members"),
+    ] {
+        let (status, _) = call(
+            c.post(s.url(&path))
+                .bearer_auth(&admin)
+                .json(&json!({ "user": bob })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let f = change(&mut bob_ws, "inbox").await;
+    assert_eq!(
+        keys(&f),
+        [
+            "assignee",
+            "change",
+            "conversation_id",
+            "inbox_id",
+            "position",
+            "type"
+        ]
+    );
+    assert_eq!(
+        (
+            &f["inbox_id"],
+            &f["change"],
+            &f["conversation_id"],
+            &f["assignee"]
+        ),
+        (
+            &json!(inbox),
+            &json!("inbox_member_added"),
+            &Value::Null,
+            &Value::Null
+        )
+    );
+    let f = change(&mut bob_ws, "queue").await;
+    assert_eq!(
+        keys(&f),
+        [
+            "agent",
+            "change",
+            "conversation_id",
+            "position",
+            "queue_id",
+            "type"
+        ]
+    );
+    assert_eq!(
+        (&f["queue_id"], &f["change"], &f["agent"]),
+        (&json!(queue), &json!("queue_member_added"), &json!(bob))
+    );
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/queues/{queue}/login")))
+            .bearer_auth(&bob_t),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let f = change(&mut bob_ws, "queue").await;
+    assert_eq!(
+        (&f["change"], &f["agent"]),
+        (&json!("agent_logged_in"), &json!(bob))
+    );
+
+    // A customer texts the inbox: the conversation lands there, and Bob takes it.
+    let x = customer_texts(&s, org, INBOX_NUMBER).await;
+    let f = change(&mut bob_ws, "inbox").await;
+    assert_eq!(
+        (&f["change"], &f["conversation_id"]),
+        (&json!("inbox_attached"), &json!(x))
+    );
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/conversations/{x}/assign-to-me")))
+            .bearer_auth(&bob_t),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let f = change(&mut bob_ws, "inbox").await;
+    assert_eq!(
+        (&f["change"], &f["conversation_id"], &f["assignee"]),
+        (&json!("conversation_assigned"), &json!(x), &json!(bob))
+    );
+
+    // A customer texts the queue: it waits, Bob claims it.
+    let y = customer_texts(&s, org, QUEUE_NUMBER).await;
+    let f = change(&mut bob_ws, "queue").await;
+    assert_eq!(
+        (&f["change"], &f["conversation_id"], &f["agent"]),
+        (&json!("interaction_queued"), &json!(y), &Value::Null)
+    );
+    let interaction = |action: &str| {
+        c.post(s.url(&format!("/v1/queues/{queue}/interactions/{y}/{action}")))
+            .bearer_auth(&bob_t)
+    };
+    assert_eq!(call(interaction("claim")).await.0, StatusCode::OK);
+    let f = change(&mut bob_ws, "queue").await;
+    assert_eq!(
+        (&f["change"], &f["agent"]),
+        (&json!("interaction_claimed"), &json!(bob))
+    );
+    let last = f["position"].as_u64().unwrap();
+
+    // Bob's connection drops; what happens meanwhile comes on the resumed one, once.
+    drop(bob_ws);
+    assert_eq!(call(interaction("release")).await.0, StatusCode::OK);
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/conversations/{x}/done")))
+            .bearer_auth(&bob_t),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut bob_ws = connect(&s, &bob_t, Some(last)).await;
+    let mut resumed = Vec::new();
+    while let Some(f) = frame(&mut bob_ws, Duration::from_millis(500)).await {
+        resumed.push(f);
+    }
+    let seen: Vec<(Value, Value)> = resumed
+        .iter()
+        .map(|f| (f["type"].clone(), f["change"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (json!("queue"), json!("interaction_released")),
+            (json!("inbox"), json!("marked_done")),
+        ],
+        "{resumed:?}"
+    );
+    assert!(resumed[0]["position"].as_u64().unwrap() > last);
+    assert!(resumed[0]["position"].as_u64() < resumed[1]["position"].as_u64());
+
+    // The admin, not on the team nor in the queue, sees every queue's changes (the waiting
+    // lists are hers to see) but no inbox's.
+    let mut admin_saw = Vec::new();
+    while let Some(f) = frame(&mut ada_ws, Duration::from_millis(500)).await {
+        admin_saw.push((f["type"].clone(), f["change"].clone()));
+    }
+    assert_eq!(
+        admin_saw,
+        [
+            "queue_member_added",
+            "agent_logged_in",
+            "interaction_queued",
+            "interaction_claimed",
+            "interaction_released",
+        ]
+        .map(|c| (json!("queue"), json!(c)))
+        .to_vec()
+    );
+
+    // Not on the team, or another organization: nothing at all.
+    assert!(frame(&mut cy_ws, Duration::from_millis(300))
+        .await
+        .is_none());
+    assert!(frame(&mut oz_ws, Duration::from_millis(300))
+        .await
+        .is_none());
+}
+
+/// A gateway over the test server's workspace whose hub queues `queue` frames per
+/// connection, with a small socket send buffer: a client that stops reading overflows it
+/// after a few frames. Its base URL (ws://) and state.
+async fn small_queue_gateway(s: &TestServer, queue: usize) -> (String, gateway::AppState) {
+    let mut state = gateway::AppState::new(s.ws.clone(), s.queues.clone(), s.interactions.clone());
+    state.hub = gateway::hub::HubSlot::new(gateway::hub::HubConfig {
+        connection_queue: queue,
+    });
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(64).unwrap();
+    let base = format!("ws://{}", listener.local_addr().unwrap());
+    let app = gateway::router(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_cut_as_a_slow_consumer_and_resumes_exactly() {
+    const MESSAGES: usize = 60;
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let st = setup(&c, &s).await;
+    let (base, state) = small_queue_gateway(&s, 4).await;
+    // Bob's client has a small receive buffer and reads nothing for now.
+    let client = tokio::net::TcpSocket::new_v4().unwrap();
+    client.set_recv_buffer_size(4096).unwrap();
+    let tcp = client
+        .connect(base.trim_start_matches("ws://").parse().unwrap())
+        .await
+        .unwrap();
+    let since = s.ws.store.next_position() - 1;
+    let url = format!("{base}/v1/stream?token={}&since={since}", st.bob);
+    let (mut stalled, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+    let text = |i: usize| format!("{i:03}{}", "x".repeat(4000 - 3));
+    let mut last = 0;
+    for i in 0..MESSAGES {
+        let (status, posted) = call(
+            c.post(&st.messages)
+                .bearer_auth(&st.admin)
+                .json(&json!({ "text": text(i) })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{posted}");
+        last = posted["position"].as_u64().unwrap();
+    }
+    // The hub has handed out (or tried to) every message: far more than the queue and
+    // the socket buffers hold.
+    let hub = state.hub.get(&state);
+    for _ in 0..1000 {
+        if hub.head() >= Some(last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(hub.head() >= Some(last), "the hub reached the last message");
+    // Reading again: what the socket held, then the close.
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), stalled.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let f: Value = serde_json::from_str(&t).unwrap();
+                seen.push((
+                    f["position"].as_u64().unwrap(),
+                    f["item"]["text"].as_str().unwrap().to_owned(),
+                ));
+            }
+            Ok(Some(Ok(Message::Close(close)))) => break close,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    let close = close.expect("a close code");
+    assert_eq!(u16::from(close.code), 4008);
+    assert_eq!(&*close.reason, "slow_consumer");
+    assert!(seen.len() < MESSAGES, "cut before the end: {}", seen.len());
+    // Resuming from the last frame seen brings every remaining message, once, in order.
+    let resume_from = seen.last().map_or(since, |(p, _)| *p);
+    let url = format!("{base}/v1/stream?token={}&since={resume_from}", st.bob);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    while seen.len() < MESSAGES {
+        let f = frame(&mut ws, Duration::from_secs(10))
+            .await
+            .expect("resumed frame");
+        seen.push((
+            f["position"].as_u64().unwrap(),
+            f["item"]["text"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let texts: Vec<String> = seen.iter().map(|(_, t)| t.clone()).collect();
+    assert_eq!(texts, (0..MESSAGES).map(text).collect::<Vec<_>>());
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "positions increase"
+    );
+    assert!(
+        frame(&mut ws, Duration::from_millis(300)).await.is_none(),
+        "nothing extra"
     );
 }

@@ -612,3 +612,59 @@ async fn rebuild_runs_beside_the_live_model_and_switches_atomically() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_of_an_older_layout_is_replaced_by_a_fresh_build() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let o = bootstrap(&c, &s, "ada@layout.example").await;
+    let (status, v) = call(
+        c.post(s.url("/v1/conversations/channel"))
+            .bearer_auth(&o.admin)
+            .json(&json!({ "name": "general" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let channel = v["conversation_id"].as_str().unwrap().to_owned();
+    let head = s.ws.store.next_position() - 1;
+
+    // A generation written by the previous layout, which claims to have applied everything
+    // (it has no channel list): misread, it would list no channel.
+    let root = tempfile::tempdir().unwrap();
+    let home = projections::ModelHome::new(root.path(), projections::interactions::NAME);
+    let old = home.current_or_init().unwrap();
+    {
+        let db = projections::db::ModelDb::open(
+            &home.path_of(&old),
+            &["sorted", "convs", "markers", "users"],
+            "interactions/2",
+        )
+        .unwrap();
+        db.commit(rocksdb::WriteBatch::default(), head).unwrap();
+    }
+    assert!(matches!(
+        InteractionsDb::open(&home.path_of(&old)),
+        Err(projections::ProjectionError::Layout { .. })
+    ));
+
+    // Started over it, the model builds a fresh generation from the log.
+    let live = projections::LiveInteractions::start(root.path(), s.ws.store.clone()).unwrap();
+    assert_ne!(live.generation(), old);
+    assert_eq!(home.current().unwrap(), Some(live.generation()));
+    assert!(
+        live.wait_for(head, std::time::Duration::from_secs(10))
+            .await
+    );
+    let admin: domain::UserId = o.admin_id.parse().unwrap();
+    let page = live.db().channels(o.org, admin, None, 10).unwrap();
+    let listed: Vec<String> = page
+        .rows
+        .iter()
+        .map(|r| r.conversation.to_string())
+        .collect();
+    assert_eq!(listed, [channel]);
+    assert!(page.rows[0].joined);
+    tokio::task::spawn_blocking(move || live.close())
+        .await
+        .unwrap();
+}

@@ -1,13 +1,16 @@
 //! Full-text search over real HTTP and a real log: words found across a direct
 //! conversation, a channel, an inbox conversation and a personal number's External
 //! conversation for exactly those who may see them; pagination; read your writes; bad
-//! queries; and the index built in chunks with reopens (resuming from its commit payload)
-//! equals a fresh build, with no duplicate hits.
+//! queries; our number's automatic answer to a HELP found (and shown as the conversation's
+//! last message); and the index built in chunks with reopens (resuming from its commit
+//! payload) equals a fresh build, with no duplicate hits.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use actors::process::inbound_router;
+use carrier::simulator::Simulator;
+use gateway::carriers::CarrierKind;
 use projections::search::{SearchIndex, SearchWriter};
 use projections::ReadModel;
 use rand::{Rng, SeedableRng};
@@ -93,6 +96,72 @@ fn convs(v: &Value) -> Vec<String> {
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_help_auto_reply_is_found_and_is_the_last_message() {
+    const OUR: &str = "+15550104000";
+    const CUSTOMER: &str = "+15557770123";
+    const HELP_TEXT: &str = "Acme helpdesk: call 555-0100, or reply STOP to opt out.";
+    let s = TestServer::start_with_carrier(CarrierKind::Simulator(Simulator::new()), |setup| {
+        setup.help_text = Some(HELP_TEXT.into());
+    })
+    .await;
+    let c = testkit::http();
+    let org = org_with_number(&c, &s.base, "ada@help.example", OUR).await;
+    let (status, v) = call(
+        c.post(s.url("/v1/simulator/inbound"))
+            .bearer_auth(&org.token)
+            .json(&json!({ "from": CUSTOMER, "to": OUR, "text": "HELP" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+
+    // The outbox answers on its own: wait until the list shows the answer.
+    let mut row = Value::Null;
+    for _ in 0..200 {
+        let (status, list) = call(c.get(s.url("/v1/interactions")).bearer_auth(&org.token)).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        row = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["their_number"] == CUSTOMER)
+            .cloned()
+            .unwrap_or(Value::Null);
+        if row["preview"]["author_kind"] == "auto_reply" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let preview = &row["preview"];
+    assert_eq!(preview["author_kind"], "auto_reply", "{row}");
+    assert_eq!(preview["author"], OUR, "{row}");
+    assert_eq!(preview["text"], HELP_TEXT, "{row}");
+    // Two messages nobody has read: the customer's HELP and our answer (seq 1 and 2).
+    assert_eq!(row["unread"], 2, "{row}");
+    let conv = row["conversation_id"].as_str().unwrap();
+    let answered_at = row["last_position"].as_u64().unwrap();
+
+    let v = search(
+        &c,
+        &s,
+        &org.token,
+        &format!("q=helpdesk&after={answered_at}"),
+    )
+    .await;
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["conversation_id"], conv, "{v}");
+    assert_eq!(items[0]["author_kind"], "auto_reply", "{v}");
+    assert_eq!(items[0]["author"], OUR, "{v}");
+    assert_eq!(items[0]["seq"], 2, "{v}");
+    assert_eq!(items[0]["position"], answered_at, "{v}");
+    // The customer's HELP is a message of its own, older than the answer.
+    let v = search(&c, &s, &org.token, "q=help").await;
+    assert_eq!(convs(&v), [conv], "{v}");
+    assert_eq!(v["items"][0]["author_kind"], "external", "{v}");
+    assert_eq!(v["items"][0]["seq"], 1, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -561,17 +630,8 @@ async fn the_index_resumes_from_its_commit_payload_without_duplicates() {
     // commit payload: nothing missing, nothing twice.
     s.search.close();
     let root = s.log.dir().join("readmodels");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let restarted = loop {
-        // The stopped runner releases the index's writer lock within a moment.
-        match projections::LiveSearch::start(&root, s.ws.store.clone()) {
-            Ok(l) => break l,
-            Err(e) => {
-                assert!(std::time::Instant::now() < deadline, "cannot reopen: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    };
+    // `close` returned after the runner had ended, so its writer lock is released.
+    let restarted = projections::LiveSearch::start(&root, s.ws.store.clone()).unwrap();
     assert_eq!(restarted.generation(), s.search.generation());
     assert_eq!(restarted.position(), Some(head), "resumed from the payload");
     let (conv, members) = &convs[0];
@@ -588,4 +648,68 @@ async fn the_index_resumes_from_its_commit_payload_without_duplicates() {
         "one new document, none repeated"
     );
     restarted.close();
+}
+
+/// A server's writer commits the first batch after a quiet spell at once and holds the
+/// documents of the next ones back for at most `COMMIT_INTERVAL`: searches (and
+/// read-your-writes) see them only once the flush commits them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_is_held_back_until_its_commit_and_then_visible() {
+    use projections::search::writer::COMMIT_INTERVAL;
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let o = org_with_number(&c, &s.base, "ada@burst.example", "+15550101900").await;
+    let bob = add_user(&c, &s, &o.token, "bob@burst.example", "290").await;
+    let conv = direct(&c, &s, &o.token, &bob.0).await;
+    let first = post(&c, &s, &o.token, &conv, "plum first").await;
+    post(&c, &s, &o.token, &conv, "plum second").await;
+    let store = s.ws.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let all = store.read_all_blocking(0, usize::MAX).unwrap();
+        let split = all.iter().position(|e| e.position > first).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let index = Arc::new(SearchIndex::open(dir.path()).unwrap());
+        let plums = |index: &SearchIndex| {
+            let docs = index.dump().unwrap();
+            docs.iter().filter(|d| d.contains("plum")).count()
+        };
+        let mut w = SearchWriter::new(index.clone()).unwrap();
+        assert_eq!(w.flush_at(), None, "nothing held back");
+        w.apply_batch(&all[..split]).unwrap();
+        assert_eq!(
+            w.visible(),
+            Some(first),
+            "the first batch is committed at once"
+        );
+        assert_eq!(index.checkpoint().unwrap(), Some(first));
+        assert_eq!(plums(&index), 1);
+
+        let committed = std::time::Instant::now();
+        w.apply_batch(&all[split..]).unwrap();
+        let head = all.last().unwrap().position;
+        assert_eq!(w.checkpoint(), Some(head));
+        assert_eq!(w.visible(), Some(first), "held back: not visible yet");
+        assert_eq!(index.checkpoint().unwrap(), Some(first), "nor stored");
+        assert_eq!(plums(&index), 1);
+        let due = w.flush_at().expect("a flush is due");
+        assert!(due <= committed + COMMIT_INTERVAL, "{due:?}");
+
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        w.flush().unwrap();
+        assert_eq!(w.visible(), Some(head));
+        assert_eq!(w.flush_at(), None);
+        assert_eq!(index.checkpoint().unwrap(), Some(head));
+        assert_eq!(plums(&index), 2);
+    })
+    .await
+    .unwrap();
+    // The live model flushes on its own: a search after the last write finds both.
+    let v = search(
+        &c,
+        &s,
+        &o.token,
+        &format!("q=plum&after={}", s.ws.store.next_position() - 1),
+    )
+    .await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 2, "{v}");
 }

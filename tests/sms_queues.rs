@@ -620,9 +620,9 @@ async fn queue_views_equal_a_fresh_rebuild_after_random_commands_and_restarts() 
             // The server restarts: the model resumes from its stored checkpoint.
             let head = w.ws().store.next_position() - 1;
             assert!(live.wait_for(head / 2, Duration::from_secs(10)).await);
+            // `close` waits for the runner; dropping the last handle closes the database.
             live.close();
             drop(live);
-            tokio::time::sleep(Duration::from_millis(300)).await;
             live = projections::LiveQueues::start(&root, w.ws().store.clone()).unwrap();
         }
     }

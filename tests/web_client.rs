@@ -1,9 +1,11 @@
 //! The web client in a real browser: a server with the simulated carrier on `127.0.0.1:0`,
 //! and `node tests/web/e2e.mjs` driving Debian's chromium (headless, through
 //! playwright-core) against it — two users chatting with typing and read receipts, an inbox
-//! conversation assigned / transferred / done, a queue claim leaving the other agent's
-//! waiting list, a customer's text arriving live. The scenarios set up their own
-//! organizations through the API. Screenshots go to `<target>/screenshots/`.
+//! conversation assigned / transferred / done while a teammate's open view follows live, a
+//! queue claim leaving the other agent's waiting list live and agents logging in and out,
+//! channels created, joined by link, their members listed and left, a customer's text
+//! arriving live; no screen polls (none sets an interval timer). The scenarios set up their
+//! own organizations through the API. Screenshots go to `<target>/screenshots/`.
 //!
 //! Needs `node`, `/usr/bin/chromium` (`apt-get install chromium`) and
 //! `npm ci --prefix tests/web`; without them the test fails and says so, unless

@@ -8,9 +8,11 @@
 //! and how to close a generation durably). [`rebuild_models`] rebuilds any set of models
 //! in one pass over the log: this thread reads `$all` in pages of [`PAGE`] events and
 //! hands each page to every model's own thread, which applies it as one batch (with its
-//! checkpoint). So `replay rebuild all` reads the log once, and the models apply in
-//! parallel, the slowest setting the pace. [`rebuild`] is the one-model case.
+//! checkpoint). So `replay rebuild all` reads the log once and decodes each event once
+//! (the models share each [`Page`]), and the models apply in parallel, the slowest
+//! setting the pace. [`rebuild`] is the one-model case.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -18,11 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use eventlog::{EventStore, RecordedEvent};
+use eventlog::EventStore;
 use projections::interactions::InteractionsModel;
 use projections::queues::QueuesModel;
 use projections::search::SearchModel;
-use projections::{ModelHome, ModelKind, ReadModel};
+use projections::{ModelHome, ModelKind, Page, ReadModel};
 
 /// The read models `rebuild` knows, by name.
 pub const MODELS: &[&str] = &[
@@ -153,7 +155,7 @@ pub fn rebuild_models(
     let complete = AtomicBool::new(false);
     let (progress, complete) = (&progress, &complete);
     let results: Vec<anyhow::Result<Report>> = std::thread::scope(|s| {
-        let mut senders: Vec<SyncSender<Arc<Vec<RecordedEvent>>>> = Vec::new();
+        let mut senders: Vec<SyncSender<Arc<Page>>> = Vec::new();
         let mut handles = Vec::new();
         for name in &names {
             let name = *name;
@@ -212,9 +214,13 @@ pub fn rebuild_models(
 /// Reads `$all` to its end in pages, handing each to every sender still listening.
 fn read_pages(
     log: &dyn EventStore,
-    senders: &mut Vec<SyncSender<Arc<Vec<RecordedEvent>>>>,
+    senders: &mut Vec<SyncSender<Arc<Page>>>,
 ) -> anyhow::Result<()> {
     let mut from = 0;
+    // Pages handed out, oldest first. Each is dropped here once every model is done with
+    // it, so its memory is freed by the thread that allocated it (a cheaper free, and
+    // memory this thread reuses at once for the next pages).
+    let mut in_flight: VecDeque<Arc<Page>> = VecDeque::new();
     while !senders.is_empty() {
         let page = log
             .read_all_blocking(from, PAGE)
@@ -223,9 +229,15 @@ fn read_pages(
             return Ok(());
         };
         from = last.position + 1;
-        let page = Arc::new(page);
+        // Shared by every model: each payload is decoded once, by the first model that
+        // reads it.
+        let page = Arc::new(Page::new(page));
         // A model that failed has dropped its receiver: it is left out from then on.
         senders.retain(|tx| tx.send(page.clone()).is_ok());
+        in_flight.push_back(page);
+        while in_flight.front().is_some_and(|p| Arc::strong_count(p) == 1) {
+            in_flight.pop_front();
+        }
     }
     Ok(())
 }
@@ -233,7 +245,7 @@ fn read_pages(
 /// One model's side of a rebuild.
 struct Builder<'a, P> {
     readmodels: &'a Path,
-    pages: Receiver<Arc<Vec<RecordedEvent>>>,
+    pages: Receiver<Arc<Page>>,
     complete: &'a AtomicBool,
     switch: bool,
     started: Instant,
@@ -254,9 +266,9 @@ impl<P: Fn(&'static str, u64, u64) + Sync> Builder<'_, P> {
             let mut writer = K::rebuild_writer(db.clone())?;
             let mut events = 0u64;
             for page in &self.pages {
-                writer.apply_batch(&page)?;
-                events += page.len() as u64;
-                if let Some(last) = page.last() {
+                writer.apply_page(&page)?;
+                events += page.records().len() as u64;
+                if let Some(last) = page.records().last() {
                     (self.progress)(K::NAME, events, last.position);
                 }
             }

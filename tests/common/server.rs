@@ -98,20 +98,18 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
-        self.interactions.close();
-        self.search.close();
-        self.queues.close();
         if let Some(edge) = &self.edge {
             edge.abort();
         }
         for router in &self.router {
             router.abort();
         }
-        // The read models' runner threads see `close` within 100 ms and then drop their
-        // RocksDB instances. A test process that exits while one is still writing can
-        // abort in RocksDB's teardown ("pthread lock: Invalid argument"), so give them
-        // the time to finish.
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // `close` returns once the read models' threads have ended: a test process that
+        // exits while one still writes can abort in RocksDB's teardown ("pthread lock:
+        // Invalid argument").
+        self.interactions.close();
+        self.search.close();
+        self.queues.close();
     }
 }
 

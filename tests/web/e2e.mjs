@@ -56,13 +56,6 @@ async function organization(tag, members = []) {
   return { admin, users };
 }
 
-/** Whether the server lists the organization's numbers (`GET /v1/numbers`), from which the
- * client finds my inboxes and queues by itself; without it they are opened by id. */
-async function listsNumbers(token) {
-  const r = await fetch(`${BASE}/v1/numbers`, { headers: { authorization: `Bearer ${token}` } });
-  return r.ok;
-}
-
 /** Phone numbers unique to this run (numbers are unique across organizations). */
 let numberSeq = Number(RUN.replace(/\D/g, '').slice(-3) || '0') * 10;
 function freshNumber() {
@@ -94,6 +87,15 @@ const pages = [];
 async function loggedIn(user, { phone = false } = {}) {
   const context = await browser.newContext({
     viewport: phone ? { width: 390, height: 780 } : { width: 1200, height: 800 },
+  });
+  // Screens follow the stream, never a timer: every setInterval is counted.
+  await context.addInitScript(() => {
+    const every = window.setInterval.bind(window);
+    window.__intervals = 0;
+    window.setInterval = (...args) => {
+      window.__intervals += 1;
+      return every(...args);
+    };
   });
   const page = await context.newPage();
   const errors = [];
@@ -128,6 +130,11 @@ async function shot(page, name) {
 
 function assert(cond, message) {
   if (!cond) throw new Error(`assertion failed: ${message}`);
+}
+
+/** Nothing on `page` polls: no interval timer was ever set. */
+async function notPolling(page) {
+  assert((await page.evaluate(() => window.__intervals)) === 0, 'no screen polls (setInterval)');
 }
 
 /** Waits until `f()` (in node) is true. */
@@ -260,7 +267,7 @@ scenario('two users exchange messages with typing indicators and read receipts',
   await shot(phone, 'phone-thread');
 });
 
-scenario('an inbox conversation is assigned, transferred and marked done', async () => {
+scenario('an inbox conversation is assigned, transferred and marked done, live for the team', async () => {
   const { admin, users } = await organization('inbox', ['Ina Agent', 'Joe Agent']);
   const inboxNumber = freshNumber();
   const customer = freshNumber();
@@ -273,17 +280,18 @@ scenario('an inbox conversation is assigned, transferred and marked done', async
 
   const ina = await loggedIn(users.ina);
   const joe = await loggedIn(users.joe);
-  if (await listsNumbers(admin.token)) {
-    // The client finds the inboxes I am on by itself.
-    await ina.getByRole('link', { name: 'Inboxes' }).click();
-    await ina.locator('#inbox-picker option', { hasText: 'Support' }).waitFor({ state: 'attached', timeout: WAIT });
-  } else {
-    await ina.goto(`${BASE}/#/inboxes/${inbox_id}/unassigned`);
-  }
+  // The client finds the inboxes I am on by itself.
+  await ina.getByRole('link', { name: 'Inboxes' }).click();
+  await ina.locator('#inbox-picker option', { hasText: 'Support' }).waitFor({ state: 'attached', timeout: WAIT });
   const row = ina.locator('.conv-list button.conv', { hasText: customer });
   await row.waitFor({ timeout: WAIT });
   await row.locator('.badge.blue').waitFor({ timeout: WAIT });
   await shot(ina, 'inbox-unassigned');
+  // Joe watches the Unassigned view: what Ina does shows up there live.
+  await joe.goto(`${BASE}/#/inboxes/${inbox_id}/unassigned`);
+  const joeRow = joe.locator('.conv-list button.conv', { hasText: customer });
+  await joeRow.waitFor({ timeout: WAIT });
+
   await row.click();
   await ina.locator('li.msg .bubble', { hasText: 'Where is my order?' }).waitFor({ timeout: WAIT });
   // No reply field until it is mine.
@@ -291,6 +299,12 @@ scenario('an inbox conversation is assigned, transferred and marked done', async
   assert((await ina.locator('.composer textarea').count()) === 0, 'no reply field when unassigned');
 
   await ina.getByRole('button', { name: 'Assign to me' }).click();
+  // Taken: it leaves Joe's Unassigned view without him doing anything.
+  await joeRow.waitFor({ state: 'detached', timeout: WAIT });
+  await joe.getByRole('button', { name: 'All open' }).click();
+  await joeRow.locator('.flag.grey', { hasText: 'Ina Agent' }).waitFor({ timeout: WAIT });
+  await shot(joe, 'inbox-live-assigned-to-someone-else');
+
   const box = ina.getByRole('textbox', { name: 'Text message to' });
   await box.waitFor({ timeout: WAIT });
   await box.fill('Let me check that for you.');
@@ -302,29 +316,38 @@ scenario('an inbox conversation is assigned, transferred and marked done', async
   await mineRow.click();
   await shot(ina, 'inbox-assigned-to-me');
 
-  // Transfer to Joe: Ina loses the reply field, Joe finds it under Assigned to Me.
+  // Transfer to Joe: Ina loses the reply field; Joe's open view marks it his, live.
   await ina.getByRole('button', { name: 'Transfer' }).click();
   await ina.getByLabel('Team member').selectOption({ label: 'Joe Agent (ext 102)' });
   await ina.locator('dialog').getByRole('button', { name: 'Transfer' }).click();
   await ina.locator('.composer .note', { hasText: 'Assigned to Joe Agent' }).waitFor({ timeout: WAIT });
+  await joeRow.locator('.flag.green', { hasText: 'Mine' }).waitFor({ timeout: WAIT });
+  await shot(joe, 'inbox-live-transferred-to-me');
 
-  await joe.goto(`${BASE}/#/inboxes/${inbox_id}/mine`);
-  const joeRow = joe.locator('.conv-list button.conv', { hasText: customer });
-  await joeRow.locator('.flag.green').waitFor({ timeout: WAIT });
+  // Ina watches All open while Joe marks it done: it leaves her view live.
+  await ina.getByRole('button', { name: 'All open' }).click();
+  const inaOpenRow = ina.locator('.conv-list button.conv', { hasText: customer });
+  await inaOpenRow.waitFor({ timeout: WAIT });
   await joeRow.click();
   await joe.getByRole('textbox', { name: 'Text message to' }).waitFor({ timeout: WAIT });
   await joe.getByRole('button', { name: 'Mark as done' }).click();
   await joe.locator('.composer .note', { hasText: 'Done' }).waitFor({ timeout: WAIT });
   await joeRow.waitFor({ state: 'detached', timeout: WAIT });
+  await inaOpenRow.waitFor({ state: 'detached', timeout: WAIT });
   await joe.getByRole('button', { name: 'Done', exact: true }).click();
   await joe.locator('.conv-list button.conv', { hasText: customer }).waitFor({ timeout: WAIT });
   await shot(joe, 'inbox-done');
-  // Ina's open view follows (it is refreshed from the server).
+
+  // A new text reopens it as Unassigned: Ina's Unassigned view shows it live.
   await ina.getByRole('button', { name: 'Unassigned' }).click();
   await ina.locator('.conv-list button.conv', { hasText: customer }).waitFor({ state: 'detached', timeout: WAIT });
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: inboxNumber, text: 'One more thing' } });
+  await ina.locator('.conv-list button.conv', { hasText: customer }).locator('.badge.blue').waitFor({ timeout: WAIT });
+  await notPolling(ina);
+  await notPolling(joe);
 });
 
-scenario("a queue claim by one agent leaves the other's waiting list", async () => {
+scenario("a queue claim by one agent leaves the other's waiting list live; agents log in and out", async () => {
   const { admin, users } = await organization('queue', ['Quinn Agent', 'Rory Agent']);
   const queueNumber = freshNumber();
   const customer = freshNumber();
@@ -335,26 +358,38 @@ scenario("a queue claim by one agent leaves the other's waiting list", async () 
   }
   const quinn = await loggedIn(users.quinn);
   const rory = await loggedIn(users.rory);
-  const listed = await listsNumbers(admin.token);
+  const queueRow = (page) => page.locator(`#queue-list li[data-queue="${queue_id}"]`);
   for (const page of [quinn, rory]) {
     await page.getByRole('link', { name: 'Queues' }).click();
-    if (!listed) {
-      await page.getByLabel('Add a queue by its id').fill(queue_id);
-      await page.getByRole('button', { name: 'Add', exact: true }).click();
-    }
-    // Listed by the name its number resolves to once found, by its id before.
-    await page.locator(`#queue-list li[data-queue="${queue_id}"]`).getByRole('button', { name: /^Log in/ }).click();
-    await page.locator('#queue-list li', { hasText: 'logged in' }).waitFor({ timeout: WAIT });
+    // The server says I am logged out: the toggle offers to log in.
+    await queueRow(page).locator('.state', { hasText: 'Logged out' }).waitFor({ timeout: WAIT });
+    await queueRow(page).getByRole('button', { name: 'Log in to Helpdesk' }).click();
+    await queueRow(page).locator('.state', { hasText: 'Logged in' }).waitFor({ timeout: WAIT });
+    await queueRow(page).getByRole('button', { name: 'Log out of Helpdesk' }).waitFor({ timeout: WAIT });
   }
-  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: queueNumber, text: 'I need help' } });
+  // The state is the server's: a fresh page shows it too.
+  await rory.reload();
+  await queueRow(rory).locator('.state', { hasText: 'Logged in' }).waitFor({ timeout: WAIT });
+  await shot(rory, 'queue-logged-in');
+  // Rory follows the queue's own waiting list as well (keyboard: Enter on the button).
+  const expand = queueRow(rory).getByRole('button', { name: 'Waiting list' });
+  await expand.focus();
+  await expand.press('Enter');
+  assert((await expand.getAttribute('aria-expanded')) === 'true', 'the waiting list is expanded');
+  await queueRow(rory).locator('ul.sub li', { hasText: 'Nobody is waiting' }).waitFor({ timeout: WAIT });
 
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: queueNumber, text: 'I need help' } });
   const waitingAt = (page) => page.locator('#queue-waiting li', { hasText: customer });
   await waitingAt(quinn).waitFor({ timeout: WAIT });
   await waitingAt(rory).waitFor({ timeout: WAIT });
+  await queueRow(rory).locator('ul.sub li', { hasText: customer }).waitFor({ timeout: WAIT });
+  await queueRow(rory).locator('.muted', { hasText: '1 waiting' }).waitFor({ timeout: WAIT });
   await shot(rory, 'queue-waiting');
   await waitingAt(quinn).getByRole('button', { name: 'Claim' }).click();
   await quinn.locator('#queue-mine li', { hasText: customer }).waitFor({ timeout: WAIT });
+  // Gone from Rory's lists without Rory doing anything.
   await waitingAt(rory).waitFor({ state: 'detached', timeout: WAIT });
+  await queueRow(rory).locator('ul.sub li', { hasText: customer }).waitFor({ state: 'detached', timeout: WAIT });
   await shot(quinn, 'queue-claimed');
 
   // The agent on it opens the thread: the lifecycle shows as grey pills, and they reply.
@@ -379,6 +414,114 @@ scenario("a queue claim by one agent leaves the other's waiting list", async () 
   await rory.getByLabel('Search the history').fill(customer.slice(-7));
   await rory.locator('#queue-history li', { hasText: customer }).waitFor({ timeout: WAIT });
   await shot(rory, 'queue-history');
+
+  // Rory logs out: the next customer is offered to Quinn only.
+  await queueRow(rory).getByRole('button', { name: 'Log out of Helpdesk' }).click();
+  await queueRow(rory).locator('.state', { hasText: 'Logged out' }).waitFor({ timeout: WAIT });
+  await queueRow(rory).getByRole('button', { name: 'Log in to Helpdesk' }).waitFor({ timeout: WAIT });
+  const next = freshNumber();
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: next, to: queueNumber, text: 'Hello?' } });
+  await quinn.locator('#queue-waiting li', { hasText: next }).waitFor({ timeout: WAIT });
+  // Rory still sees the queue's own list (he is an agent of it), but is not offered it.
+  await queueRow(rory).locator('ul.sub li', { hasText: next }).waitFor({ timeout: WAIT });
+  assert((await rory.locator('#queue-waiting li', { hasText: next }).count()) === 0, 'not offered to a logged-out agent');
+  await rory.locator('#queue-waiting li', { hasText: 'Log in to a queue' }).waitFor({ timeout: WAIT });
+  await shot(rory, 'queue-logged-out');
+  await notPolling(quinn);
+  await notPolling(rory);
+
+  // On a phone-sized screen the queue screen stacks.
+  const phone = await loggedIn(users.quinn, { phone: true });
+  await phone.getByRole('link', { name: 'Queues' }).click();
+  await phone.locator('#queue-waiting li', { hasText: next }).waitFor({ timeout: WAIT });
+  await shot(phone, 'phone-queues');
+});
+
+scenario('channels: create, join by link, members, leave', async () => {
+  const { admin, users } = await organization('channels', ['Bob Builder', 'Cara Coder', 'Dan Designer']);
+  const townHall = await call('POST', '/v1/conversations/channel', {
+    token: admin.token,
+    body: { name: 'town-hall', members: [users.bob.user_id] },
+  });
+  const ada = await loggedIn(admin);
+  const cara = await loggedIn(users.cara);
+
+  // Ada creates a channel from the Channels screen.
+  await ada.getByRole('link', { name: 'Channels' }).click();
+  await ada.locator('#channel-list button.conv', { hasText: 'town-hall' }).waitFor({ timeout: WAIT });
+  await ada.getByLabel('New channel').fill('design');
+  await ada.getByLabel('New channel').press('Enter');
+  await ada.locator('.thread-head h2', { hasText: 'design' }).waitFor({ timeout: WAIT });
+  await ada.locator('#channel-list button.conv', { hasText: 'design' }).waitFor({ timeout: WAIT });
+
+  // Cara is in no channel; she joins town-hall by the link someone shared.
+  await cara.getByRole('link', { name: 'Channels' }).click();
+  await cara.locator('#channel-list').waitFor({ state: 'attached', timeout: WAIT });
+  await cara.getByText('You are in no channel yet').waitFor({ timeout: WAIT });
+  await cara.getByLabel('Join a channel').fill(`${BASE}/#/channels/${townHall.conversation_id}`);
+  await cara.getByLabel('Join a channel').press('Enter');
+  await cara.locator('.thread-head h2', { hasText: 'town-hall' }).waitFor({ timeout: WAIT });
+  await cara.locator('#channel-list button.conv', { hasText: 'town-hall' }).waitFor({ timeout: WAIT });
+
+  // The members list, opened from the keyboard.
+  const members = cara.getByRole('button', { name: 'Members', exact: true });
+  await members.focus();
+  await members.press('Enter');
+  assert((await members.getAttribute('aria-expanded')) === 'true', 'the members list is expanded');
+  const panel = cara.getByRole('region', { name: 'Members of town-hall' });
+  await panel.locator('h3', { hasText: 'Members (3)' }).waitFor({ timeout: WAIT });
+  for (const name of ['Ada Admin', 'Bob Builder', 'Cara Coder (you)']) {
+    await panel.locator('li', { hasText: name }).waitFor({ timeout: WAIT });
+  }
+  assert((await panel.getByLabel('Channel id (share it to invite)').inputValue()) === townHall.conversation_id, 'the id to share');
+  await shot(cara, 'channel-members');
+
+  // She posts; Ada sees it in her channel list live.
+  const carasBox = cara.getByRole('textbox', { name: 'Message to town-hall' });
+  await carasBox.fill('Hi all, Cara here');
+  await carasBox.press('Enter');
+  await ada.locator('#channel-list button.conv', { hasText: 'town-hall' }).locator('.preview', { hasText: 'Hi all, Cara here' }).waitFor({ timeout: WAIT });
+  await shot(ada, 'channels');
+
+  // Dan opens the link on his phone: an invitation, then the channel once he joins.
+  const dan = await loggedIn(users.dan, { phone: true });
+  await dan.goto(`${BASE}/#/channels/${townHall.conversation_id}`);
+  await dan.getByRole('heading', { name: 'Join this channel?' }).waitFor({ timeout: WAIT });
+  await shot(dan, 'phone-channel-invitation');
+  await dan.getByRole('button', { name: 'Join channel' }).click();
+  await dan.locator('li.msg .bubble', { hasText: 'Hi all, Cara here' }).waitFor({ timeout: WAIT });
+  assert(!(await dan.locator('#channel-list').isVisible()), 'the list gives way to the channel on a phone');
+  await dan.getByRole('button', { name: 'Members', exact: true }).click();
+  await dan.getByRole('region', { name: 'Members of town-hall' }).locator('h3', { hasText: 'Members (4)' }).waitFor({ timeout: WAIT });
+  await shot(dan, 'phone-channel-members');
+
+  // Cara leaves: the channel leaves her list, and its members no longer name her.
+  cara.once('dialog', (d) => d.accept());
+  await cara.getByRole('button', { name: 'Leave' }).click();
+  await cara.locator('#channel-list button.conv', { hasText: 'town-hall' }).waitFor({ state: 'detached', timeout: WAIT });
+  await cara.getByText('You are in no channel yet').waitFor({ timeout: WAIT });
+  await ada.locator('#channel-list button.conv', { hasText: 'town-hall' }).click();
+  await ada.getByRole('button', { name: 'Members', exact: true }).click();
+  const adaPanel = ada.getByRole('region', { name: 'Members of town-hall' });
+  await adaPanel.locator('h3', { hasText: 'Members (3)' }).waitFor({ timeout: WAIT });
+  assert((await adaPanel.locator('li', { hasText: 'Cara Coder' }).count()) === 0, 'Cara left');
+  // Cara browses the organization's channels and joins design, which she is not in, from
+  // the keyboard.
+  const browse = cara.getByRole('region', { name: 'Browse channels' });
+  const designRow = browse.locator('#channel-browse li', { hasText: 'design' });
+  await designRow.getByText('1 member').waitFor({ timeout: WAIT });
+  await browse.locator('#channel-browse li', { hasText: 'town-hall' }).getByText('3 members').waitFor({ timeout: WAIT });
+  await shot(cara, 'channels-browse');
+  const joinDesign = browse.getByRole('button', { name: 'Join design' });
+  await joinDesign.focus();
+  await joinDesign.press('Enter');
+  await cara.locator('.thread-head h2', { hasText: 'design' }).waitFor({ timeout: WAIT });
+  await cara.locator('#channel-list button.conv', { hasText: 'design' }).waitFor({ timeout: WAIT });
+  await designRow.getByText('2 members · joined').waitFor({ timeout: WAIT });
+  await browse.getByRole('button', { name: 'Open design' }).waitFor({ timeout: WAIT });
+  // Her old link now offers to join again.
+  await cara.goto(`${BASE}/#/channels/${townHall.conversation_id}`);
+  await cara.getByRole('heading', { name: 'Join this channel?' }).waitFor({ timeout: WAIT });
 });
 
 scenario('a text from the carrier simulator appears live', async () => {

@@ -28,6 +28,8 @@ pub struct AppState {
     pub hub: crate::hub::HubSlot,
     /// Sessions verified so far (authenticating a request reads no storage).
     pub sessions: Arc<crate::auth::sessions::SessionCache>,
+    /// Users' roles as the directory gave them (see [`crate::auth::extractor::RoleCache`]).
+    pub roles: Arc<crate::auth::extractor::RoleCache>,
     /// The SMS queues' waiting lists and contact-center views (read model in its own
     /// RocksDB instance).
     pub queues: projections::LiveQueues,
@@ -53,6 +55,7 @@ impl AppState {
             ws,
             hub: crate::hub::HubSlot::default(),
             sessions: Arc::default(),
+            roles: Arc::default(),
             queues,
             limiter: Arc::default(),
             interactions,
@@ -181,8 +184,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/conversations/channel", post(routes::channels::create))
         .route("/v1/conversations/{id}/join", post(routes::channels::join))
         .route("/v1/conversations/{id}/leave", post(routes::channels::leave))
-        .route("/v1/conversations/{id}/members", post(routes::channels::add_members))
-        .route("/v1/queues", post(routes::queues::create_queue))
+        .route(
+            "/v1/conversations/{id}/members",
+            post(routes::channels::add_members).get(routes::channels::members),
+        )
+        .route(
+            "/v1/queues",
+            get(routes::queues::list).post(routes::queues::create_queue),
+        )
+        .route("/v1/queues/{id}/waiting", get(routes::queues::waiting))
         .route("/v1/queues/{id}/members", post(routes::queues::add_member))
         .route("/v1/queues/{id}/login", post(routes::queues::log_in))
         .route("/v1/queues/{id}/logout", post(routes::queues::log_out))
@@ -192,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/queue-views/{tab}", get(routes::queues::view))
         .route("/v1/interactions", get(routes::interactions::list))
+        .route("/v1/channels", get(routes::interactions::channels))
         .route(
             "/v1/inboxes/{id}/conversations",
             get(routes::interactions::inbox_view),

@@ -1,41 +1,94 @@
 //! The stream hub: one subscription to the log for every WebSocket, so that each event is
 //! read and decoded once and reaches only the connections that may see it.
 //!
-//! The hub follows `$all` from the moment it starts. For each conversation event it
-//! builds the frame's shared part once (position, conversation, version and the item as
-//! JSON) and hands it to the connections of the conversation's viewers
-//! ([`domain::conversation::Viewers`], resolved against the inbox team or the number's
-//! holders and cached per conversation). A conversation's cached viewers are dropped on
-//! any event of it that is not a message, read or delivery (joins, leaves, inbox moves),
-//! on any event of an inbox (team changes), on any directory event of its organization
-//! (number assignments) and, for conversations on a number, on any queue event (claims),
-//! and resolved again on its next event.
+//! The hub follows `$all` from the moment it starts. Three kinds of frame carry positions:
+//! a conversation's timeline item (built once per event: position, conversation, version
+//! and the item as JSON; each recipient adds its own unread count) goes to the
+//! conversation's viewers (`Conversation::viewers`: its members, the inbox's team, or the
+//! holders of its number and, on a queue number, the agent who claimed it); an inbox
+//! change (`"type":"inbox"`: a conversation assigned, transferred, returned, done,
+//! reopened, attached or detached, or the team changed) goes to the inbox's team; a queue
+//! change (`"type":"queue"`: every queue event but activity) goes to the queue's members
+//! and the organization's admins (who may see any queue's waiting list). A member removed
+//! from a team or queue gets that change too. Nothing goes to a connection of another
+//! organization.
+//!
+//! Routing follows the events themselves ([`audiences`]): the hub keeps, for every
+//! conversation, inbox, business number, queue and organization it has met, what routing
+//! needs, and moves it with each membership, team, number, inbox-attachment, claim and
+//! role event in log order, so an event goes to the audience as of its own position, however far behind the
+//! hub runs. What is not known yet is looked up once in the actors' current state: an
+//! aggregate born after the hub started is known from its first event; for one born
+//! before, the first event that needs it reads the actor, whose state may already include
+//! later events (and, with pipelined appends, decisions not yet durable). Until the hub
+//! reaches the events that actor had applied, that entry may count someone in (or out)
+//! early, for membership changes the hub has not passed yet; from then on it is exact.
+//! Conversations are the numerous entries: the hub keeps the
+//! [`audiences::SEAT_LIMIT`] most recently active ones and forgets the idlest beyond that,
+//! so memory stays bounded; a forgotten conversation that has an event again is looked up
+//! as one never met (with the same caveat, which matters only while the hub runs behind).
+//! Inboxes, numbers, queues and organizations are few and never dropped.
+//! An event the hub cannot decode, or whose lookups fail after retries, is delivered to
+//! nobody (logged).
 //!
 //! Connections register under a lock that the hub also holds while it hands an event
 //! out, and registering returns the last position handed out: the connection gets every
 //! later visible event from the hub and reads anything before it (a `since=` resume) from
-//! storage itself, so the seam has no gap and no duplicate. A connection whose queue is
-//! full is dropped from the hub (never waited for) and told so; it closes with
-//! `slow_consumer` and the client resumes from its last position.
+//! storage itself, so the seam has no gap and no duplicate. A connection whose queue
+//! ([`HubConfig::connection_queue`] frames) is full is dropped from the hub, never waited
+//! for, and told at once ([`ConnectionFate::cut`]); it closes with `slow_consumer` and the
+//! client resumes from its last position.
 //!
-//! Typing indicators go through the same routing, never through the log.
+//! Typing indicators go through the same routing (the sender must be a viewer), never
+//! through the log.
 
-use std::collections::{HashMap, HashSet};
+mod audiences;
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use domain::conversation::Viewers;
-use domain::directory::Routing;
-use domain::{Conversation, ConversationEvent, ConversationId, Directory, Inbox, OrgId, UserId};
+pub(crate) use audiences::{learn_viewers, prepare, Show};
+pub use audiences::{Audience, Audiences, Routed};
+
+use domain::{
+    Aggregate, Conversation, ConversationEvent, ConversationId, Directory, DirectoryEvent, Inbox,
+    InboxEvent, InboxId, OrgId, Queue, QueueEvent, QueueId, UserId,
+};
 use eventlog::{RecordedEvent, StartFrom, SubscribeError, Subscription, SubscriptionTarget};
-use tokio::sync::mpsc;
+use serde::Serialize;
+use tokio::sync::{mpsc, Notify};
 
 use crate::app::AppState;
 use crate::routes::conversations::item_of;
 
-/// Frames a connection may have queued before it counts as too slow.
+/// Frames a connection may have queued, by default, before it counts as too slow.
 pub const CONNECTION_QUEUE: usize = 4096;
+
+/// The categories whose events the hub routes or follows to route: a `since=` catch-up
+/// reads these from storage.
+pub const CATEGORIES: [&str; 4] = [
+    Conversation::CATEGORY,
+    Inbox::CATEGORY,
+    Queue::CATEGORY,
+    Directory::CATEGORY,
+];
+
+/// The hub's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    /// Frames a connection may have queued before it is cut as a slow consumer (at least 1).
+    pub connection_queue: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            connection_queue: CONNECTION_QUEUE,
+        }
+    }
+}
 
 /// One conversation event as every recipient gets it, apart from their unread count.
 #[derive(Debug)]
@@ -66,11 +119,13 @@ pub enum UnreadEffect {
 }
 
 impl LiveEvent {
-    /// The event as a frame, or `None` for events clients do not see.
-    pub fn of(record: &RecordedEvent) -> Option<Self> {
-        let conversation: ConversationId = record.stream.id().parse().ok()?;
-        let event: ConversationEvent = actors::event_codec::decode(record).ok()?;
-        let unread = match &event {
+    /// The event's timeline frame, or `None` for events that have no timeline item.
+    fn new(
+        record: &RecordedEvent,
+        conversation: ConversationId,
+        event: &ConversationEvent,
+    ) -> Option<Self> {
+        let unread = match event {
             ConversationEvent::MessagePosted(m) => UnreadEffect::Message {
                 seq: m.seq,
                 author: Some(m.author),
@@ -94,7 +149,7 @@ impl LiveEvent {
                 "error_code": d.error_code,
                 "at_ms": d.at_ms,
             }),
-            other => serde_json::to_value(item_of(other)?).ok()?,
+            other => serde_json::to_value(item_of(other.clone())?).ok()?,
         };
         let frame_head = format!(
             "{{\"position\":{},\"conversation_id\":\"{}\",\"version\":{},\"item\":{}",
@@ -109,6 +164,120 @@ impl LiveEvent {
     }
 }
 
+/// An inbox or queue change, the same for every recipient.
+#[derive(Debug)]
+pub struct ChangeFrame {
+    pub position: u64,
+    pub json: String,
+}
+
+#[derive(Serialize)]
+struct InboxChange<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    position: u64,
+    inbox_id: InboxId,
+    conversation_id: Option<ConversationId>,
+    change: &'a str,
+    assignee: Option<UserId>,
+}
+
+#[derive(Serialize)]
+struct QueueChange<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    position: u64,
+    queue_id: QueueId,
+    conversation_id: Option<ConversationId>,
+    change: &'a str,
+    agent: Option<UserId>,
+}
+
+/// One event of a category the hub follows, decoded once.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    Conversation {
+        id: ConversationId,
+        event: ConversationEvent,
+        /// Its timeline frame, if it has one.
+        item: Option<Arc<LiveEvent>>,
+    },
+    Inbox(InboxId, InboxEvent),
+    Queue(QueueId, QueueEvent),
+    Directory(OrgId, DirectoryEvent),
+}
+
+impl Decoded {
+    /// `None` for other categories and for events that cannot be decoded.
+    pub(crate) fn of(record: &RecordedEvent) -> Option<Self> {
+        let id = record.stream.id();
+        let decoded = match record.stream.category() {
+            Conversation::CATEGORY => {
+                let id: ConversationId = id.parse().ok()?;
+                let event: ConversationEvent = actors::event_codec::decode(record).ok()?;
+                let item = LiveEvent::new(record, id, &event).map(Arc::new);
+                Decoded::Conversation { id, event, item }
+            }
+            Inbox::CATEGORY => Decoded::Inbox(id.parse().ok()?, decode(record)?),
+            Queue::CATEGORY => Decoded::Queue(id.parse().ok()?, decode(record)?),
+            Directory::CATEGORY => Decoded::Directory(id.parse().ok()?, decode(record)?),
+            _ => return None,
+        };
+        Some(decoded)
+    }
+
+    /// The frame `show` says this event gives.
+    pub(crate) fn frame(&self, record: &RecordedEvent, show: &Show) -> Option<Outbound> {
+        let change = audiences::snake_case(&record.event_type);
+        let json = match show {
+            Show::Item => {
+                return match self {
+                    Decoded::Conversation { item: Some(e), .. } => Some(Outbound::Event(e.clone())),
+                    _ => None,
+                }
+            }
+            Show::Inbox {
+                inbox,
+                conversation,
+                assignee,
+            } => serde_json::to_string(&InboxChange {
+                kind: "inbox",
+                position: record.position,
+                inbox_id: *inbox,
+                conversation_id: *conversation,
+                change: &change,
+                assignee: *assignee,
+            }),
+            Show::Queue {
+                queue,
+                conversation,
+                agent,
+            } => serde_json::to_string(&QueueChange {
+                kind: "queue",
+                position: record.position,
+                queue_id: *queue,
+                conversation_id: *conversation,
+                change: &change,
+                agent: *agent,
+            }),
+        };
+        Some(Outbound::Change(Arc::new(ChangeFrame {
+            position: record.position,
+            json: json.ok()?,
+        })))
+    }
+}
+
+fn decode<E: domain::VersionedEvent>(record: &RecordedEvent) -> Option<E> {
+    match actors::event_codec::decode(record) {
+        Ok(e) => Some(e),
+        Err(reason) => {
+            tracing::warn!(position = record.position, %reason, "stream hub cannot decode event");
+            None
+        }
+    }
+}
+
 /// A typing indicator on its way to the other viewers.
 #[derive(Debug)]
 pub struct TypingFrame {
@@ -120,6 +289,7 @@ pub struct TypingFrame {
 #[derive(Debug, Clone)]
 pub enum Outbound {
     Event(Arc<LiveEvent>),
+    Change(Arc<ChangeFrame>),
     Typing(Arc<TypingFrame>),
 }
 
@@ -127,12 +297,27 @@ pub enum Outbound {
 #[derive(Debug, Default)]
 pub struct ConnectionFate {
     lagged: AtomicBool,
+    wake: Notify,
 }
 
 impl ConnectionFate {
     /// Whether the hub dropped the connection for not keeping up.
     pub fn lagged(&self) -> bool {
         self.lagged.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the hub has dropped the connection for not keeping up, so that a
+    /// connection blocked on a socket that takes nothing learns it at once.
+    pub async fn cut(&self) {
+        while !self.lagged() {
+            self.wake.notified().await;
+        }
+    }
+
+    fn lag(&self) {
+        self.lagged.store(true, Ordering::Release);
+        // A permit is stored if nobody waits yet: the next `cut` returns at once.
+        self.wake.notify_one();
     }
 }
 
@@ -161,6 +346,7 @@ impl Drop for Registration {
 
 struct Connection {
     id: u64,
+    org: OrgId,
     tx: mpsc::Sender<Outbound>,
     fate: Arc<ConnectionFate>,
 }
@@ -174,18 +360,12 @@ struct Registry {
     closed: bool,
 }
 
-/// Who sees a conversation, resolved to users.
-struct Audience {
-    org: OrgId,
-    /// For invalidation: the inbox or number the set came from.
-    source: Viewers,
-    users: HashSet<UserId>,
-}
-
 #[derive(Default)]
 struct Shared {
+    /// Lock order: `audiences` before `registry`.
     registry: Mutex<Registry>,
-    audiences: Mutex<HashMap<ConversationId, Arc<Audience>>>,
+    /// Written only by the hub's run loop; read by typing indicators.
+    audiences: Mutex<Audiences>,
     next_id: AtomicU64,
 }
 
@@ -194,15 +374,17 @@ impl Shared {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn audiences(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Arc<Audience>>> {
+    fn audiences(&self) -> std::sync::MutexGuard<'_, Audiences> {
         self.audiences.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Hands `item` to the connections of `users` (but not `except`'s); drops those whose
-    /// queue is full. Sets the head to `position` when given, under the same lock.
+    /// Hands `item` to the connections of `audience` in `org` (but not `except`'s); drops
+    /// those whose queue is full. Sets the head to `position` when given, under the same
+    /// lock.
     fn hand_out(
         &self,
-        users: &HashSet<UserId>,
+        audience: Audience<'_>,
+        org: OrgId,
         except: Option<UserId>,
         item: &Outbound,
         position: Option<u64>,
@@ -210,34 +392,38 @@ impl Shared {
         let mut reg = self.lock();
         let reg = &mut *reg;
         let mut emptied = Vec::new();
-        let small = users.len() <= reg.by_user.len();
-        let mut give = |user: &UserId, conns: &mut Vec<Connection>| {
-            if Some(*user) == except {
+        let mut give = |user: UserId, conns: &mut Vec<Connection>| {
+            if Some(user) == except {
                 return;
             }
-            conns.retain(|c| match c.tx.try_send(item.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    c.fate.lagged.store(true, Ordering::Release);
-                    false
+            conns.retain(|c| {
+                if c.org != org {
+                    return true;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                match c.tx.try_send(item.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        c.fate.lag();
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
             });
             if conns.is_empty() {
-                emptied.push(*user);
+                emptied.push(user);
             }
         };
         // Walk whichever side is smaller: the audience or the connected users.
-        if small {
-            for user in users {
-                if let Some(conns) = reg.by_user.get_mut(user) {
+        if audience.len() <= reg.by_user.len() {
+            for user in audience.iter() {
+                if let Some(conns) = reg.by_user.get_mut(&user) {
                     give(user, conns);
                 }
             }
         } else {
             for (user, conns) in &mut reg.by_user {
-                if users.contains(user) {
-                    give(user, conns);
+                if audience.contains(user) {
+                    give(*user, conns);
                 }
             }
         }
@@ -254,35 +440,52 @@ impl Shared {
 #[derive(Clone)]
 pub struct StreamHub {
     shared: Arc<Shared>,
+    config: HubConfig,
 }
 
 /// Where the [`AppState`] keeps its hub, started on first use.
 #[derive(Clone, Default)]
-pub struct HubSlot(Arc<OnceLock<StreamHub>>);
+pub struct HubSlot {
+    hub: Arc<OnceLock<StreamHub>>,
+    config: HubConfig,
+}
 
 impl HubSlot {
+    /// A slot whose hub will run with `config`.
+    pub fn new(config: HubConfig) -> Self {
+        Self {
+            hub: Arc::default(),
+            config,
+        }
+    }
+
     /// The hub, started now if this is the first call (needs a Tokio runtime).
     pub fn get(&self, state: &AppState) -> StreamHub {
-        self.0
-            .get_or_init(|| StreamHub::start(state.clone()))
+        self.hub
+            .get_or_init(|| StreamHub::start(state.clone(), self.config))
             .clone()
     }
 }
 
 impl StreamHub {
     /// Starts following the log from its end.
-    fn start(state: AppState) -> Self {
+    fn start(state: AppState, config: HubConfig) -> Self {
         let shared = Arc::new(Shared::default());
         let next = state.store().next_position();
         shared.lock().head = next.checked_sub(1);
-        let hub = Self { shared };
+        let hub = Self { shared, config };
         tokio::spawn(hub.clone().run(state, next.checked_sub(1)));
         hub
     }
 
-    /// Registers a connection of `user`; `None` once the hub has stopped.
-    pub fn register(&self, user: UserId) -> Option<Registration> {
-        let (tx, events) = mpsc::channel(CONNECTION_QUEUE);
+    /// The last position the hub has handed out or passed over; `None` before any.
+    pub fn head(&self) -> Option<u64> {
+        self.shared.lock().head
+    }
+
+    /// Registers a connection of `user` (of `org`); `None` once the hub has stopped.
+    pub fn register(&self, org: OrgId, user: UserId) -> Option<Registration> {
+        let (tx, events) = mpsc::channel(self.config.connection_queue.max(1));
         let fate = Arc::new(ConnectionFate::default());
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let mut reg = self.shared.lock();
@@ -291,6 +494,7 @@ impl StreamHub {
         }
         reg.by_user.entry(user).or_default().push(Connection {
             id,
+            org,
             tx,
             fate: fate.clone(),
         });
@@ -304,27 +508,39 @@ impl StreamHub {
         })
     }
 
-    /// Sends a typing indicator to the other connected viewers of its conversation.
+    /// Sends a typing indicator of `user` to the other connected viewers of
+    /// `conversation`, if `user` is a viewer of it in `org`.
     pub async fn typing(
         &self,
         state: &AppState,
         org: OrgId,
+        user: UserId,
         conversation: ConversationId,
-        frame: TypingFrame,
+        json: impl FnOnce() -> String,
     ) {
-        let Some(audience) = self.audience(state, conversation).await else {
-            return;
-        };
-        if audience.org != org {
+        let frame = |json: String| Outbound::Typing(Arc::new(TypingFrame { user, json }));
+        {
+            let audiences = self.shared.audiences();
+            if let Ok((of, audience)) = audiences.viewers(conversation) {
+                if of == org && audience.contains(&user) {
+                    self.shared
+                        .hand_out(audience, org, Some(user), &frame(json()), None);
+                }
+                return;
+            }
+        }
+        // No event of it has reached the hub yet: its current state, not kept (only the
+        // run loop writes the hub's audiences, in log order).
+        let mut fresh = Audiences::default();
+        if !learn_viewers(&mut fresh, state, conversation).await {
             return;
         }
-        let user = frame.user;
-        self.shared.hand_out(
-            &audience.users,
-            Some(user),
-            &Outbound::Typing(Arc::new(frame)),
-            None,
-        );
+        if let Ok((of, audience)) = fresh.viewers(conversation) {
+            if of == org && audience.contains(&user) {
+                self.shared
+                    .hand_out(audience, org, Some(user), &frame(json()), None);
+            }
+        }
     }
 
     async fn run(self, state: AppState, mut after: Option<u64>) {
@@ -367,100 +583,29 @@ impl StreamHub {
     }
 
     async fn dispatch(&self, state: &AppState, record: &RecordedEvent) {
-        match record.stream.category() {
-            "conversation" => {}
-            "inbox" => {
-                if let Ok(inbox) = record.stream.id().parse() {
-                    self.forget(|a| a.source == Viewers::InboxTeam(inbox));
-                }
-                return self.skip(record.position);
-            }
-            "queue" => {
-                // Claims, releases and transfers change who holds a queue conversation.
-                self.forget(|a| matches!(a.source, Viewers::NumberHolders(_)));
-                return self.skip(record.position);
-            }
-            "directory" => {
-                if let Ok(org) = record.stream.id().parse::<OrgId>() {
-                    self.forget(|a| a.org == org && matches!(a.source, Viewers::NumberHolders(_)));
-                }
-                return self.skip(record.position);
-            }
-            _ => return self.skip(record.position),
-        }
-        let Some(event) = LiveEvent::of(record) else {
-            // Not shown to clients, but it may change who sees the conversation.
-            if let Ok(id) = record.stream.id().parse() {
-                self.shared.audiences().remove(&id);
-            }
+        let Some(event) = Decoded::of(record) else {
             return self.skip(record.position);
         };
-        if matches!(event.unread, UnreadEffect::None) {
-            self.shared.audiences().remove(&event.conversation);
+        if !prepare(&mut &self.shared.audiences, state, &event, None).await {
+            return self.skip(record.position);
         }
-        let Some(audience) = self.audience(state, event.conversation).await else {
+        let audiences = self.shared.audiences();
+        let Ok(Some(target)) = audiences.target(&event) else {
+            return self.skip(record.position);
+        };
+        let Some(item) = event.frame(record, &target.show) else {
             return self.skip(record.position);
         };
         self.shared.hand_out(
-            &audience.users,
+            target.audience,
+            target.org,
             None,
-            &Outbound::Event(Arc::new(event)),
+            &item,
             Some(record.position),
         );
     }
 
     fn skip(&self, position: u64) {
         self.shared.lock().head = Some(position);
-    }
-
-    fn forget(&self, stale: impl Fn(&Audience) -> bool) {
-        self.shared.audiences().retain(|_, a| !stale(a));
-    }
-
-    /// The conversation's viewers, from the cache or resolved now.
-    async fn audience(&self, state: &AppState, id: ConversationId) -> Option<Arc<Audience>> {
-        if let Some(a) = self.shared.audiences().get(&id) {
-            return Some(a.clone());
-        }
-        let (org, source) = state
-            .ws
-            .conversations
-            .query(&id, |c: &Conversation, _| {
-                c.header().map(|h| (h.org, c.viewers()))
-            })
-            .await
-            .ok()??;
-        let users: HashSet<UserId> = match &source {
-            Viewers::Nobody => HashSet::new(),
-            Viewers::Members(m) => m.iter().copied().collect(),
-            Viewers::InboxTeam(inbox) => state
-                .ws
-                .inboxes
-                .query(inbox, |i: &Inbox, _| i.members().iter().copied().collect())
-                .await
-                .ok()?,
-            Viewers::NumberHolders(number) => {
-                let number = number.clone();
-                let (mut holders, route) = state
-                    .ws
-                    .directories
-                    .query(&org, move |d: &Directory, _| {
-                        d.number(&number).map_or((HashSet::new(), None), |n| {
-                            (n.assigned_to.iter().copied().collect(), Some(n.route))
-                        })
-                    })
-                    .await
-                    .ok()?;
-                // On a queue number, the agent who claimed the conversation holds it.
-                if let Some(Routing::Queue(queue)) = route {
-                    let claimer = crate::routes::facts::queue_claimer(state, queue, id).await;
-                    holders.extend(claimer.ok().flatten());
-                }
-                holders
-            }
-        };
-        let audience = Arc::new(Audience { org, source, users });
-        self.shared.audiences().insert(id, audience.clone());
-        Some(audience)
     }
 }

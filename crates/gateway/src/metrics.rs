@@ -6,7 +6,8 @@
 //! - `websocket_connections`: open `/v1/stream` connections;
 //! - `eventlog_next_position`: the next position the log will assign (events written);
 //! - `readmodel_position{model}` and `readmodel_lag_events{model}`: how far each read
-//!   model has applied the log, and how far behind it is.
+//!   model (`interactions`, `queues`, `search`) has applied the log (positions applied,
+//!   so `position + lag = eventlog_next_position`), and how far behind it is.
 //!
 //! Scraping needs authentication like every other route: an admin's bearer token, or the
 //! scrape token the server was started with (`--metrics-token`).
@@ -74,7 +75,7 @@ impl Metrics {
         let model_position = IntGaugeVec::new(
             Opts::new(
                 "readmodel_position",
-                "last log position a read model has applied",
+                "log positions a read model has applied (the next one it will apply)",
             ),
             &["model"],
         )
@@ -113,13 +114,31 @@ impl Metrics {
         let next = state.store().next_position();
         self.log_position
             .set(i64::try_from(next).unwrap_or(i64::MAX));
-        let applied = state.interactions.position().map_or(0, |p| p + 1);
-        self.model_position
-            .with_label_values(&["interactions"])
-            .set(i64::try_from(applied).unwrap_or(i64::MAX));
-        self.model_lag
-            .with_label_values(&["interactions"])
-            .set(i64::try_from(next.saturating_sub(applied)).unwrap_or(i64::MAX));
+        let models = [
+            (
+                projections::interactions::NAME,
+                Some(state.interactions.position()),
+            ),
+            (projections::queues::NAME, Some(state.queues.position())),
+            (
+                projections::search::NAME,
+                state.search.as_ref().map(projections::LiveSearch::position),
+            ),
+        ];
+        for (model, position) in models {
+            // A server without a search model has no series for it (rather than a lag
+            // that only grows).
+            let Some(position) = position else { continue };
+            // Positions applied (the next one the model wants), comparable with the log's
+            // next position.
+            let applied = position.map_or(0, |p| p + 1);
+            self.model_position
+                .with_label_values(&[model])
+                .set(i64::try_from(applied).unwrap_or(i64::MAX));
+            self.model_lag
+                .with_label_values(&[model])
+                .set(i64::try_from(next.saturating_sub(applied)).unwrap_or(i64::MAX));
+        }
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

@@ -321,6 +321,22 @@ pub const OPERATIONS: &[Operation] = &[
             ("after", "read-your-writes position"),
         ],
     ),
+    q(
+        op(
+            "get",
+            "/v1/channels",
+            "conversations",
+            "The organization's channels, joined or not, newest activity first",
+            Bearer,
+            "",
+            200,
+        ),
+        &[
+            ("before", "cursor"),
+            ("limit", "page size (1..=200)"),
+            ("after", "read-your-writes position"),
+        ],
+    ),
     op(
         "post",
         "/v1/conversations/direct",
@@ -409,6 +425,15 @@ pub const OPERATIONS: &[Operation] = &[
         "Add channel members",
         Bearer,
         "json",
+        200,
+    ),
+    op(
+        "get",
+        "/v1/conversations/{id}/members",
+        "conversations",
+        "Members of a conversation (participants)",
+        Bearer,
+        "",
         200,
     ),
     op(
@@ -549,6 +574,30 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
+    ),
+    q(
+        op(
+            "get",
+            "/v1/queues",
+            "queues",
+            "My queues, and whether I am logged into each",
+            Bearer,
+            "",
+            200,
+        ),
+        &[("after", "read-your-writes position")],
+    ),
+    q(
+        op(
+            "get",
+            "/v1/queues/{id}/waiting",
+            "queues",
+            "A queue's waiting list, oldest first (agents and admins)",
+            Bearer,
+            "",
+            200,
+        ),
+        &[("after", "read-your-writes position")],
     ),
     op(
         "post",

@@ -7,6 +7,7 @@ import { LiveStream } from './stream.js';
 import { loadDirectory } from './directory.js';
 import * as login from './views/login.js';
 import * as interactions from './views/interactions.js';
+import * as channels from './views/channels.js';
 import * as inboxes from './views/inboxes.js';
 import * as queues from './views/queues.js';
 import * as search from './views/search.js';
@@ -15,6 +16,7 @@ import * as settings from './views/settings.js';
 
 const SCREENS = [
   { name: 'interactions', label: 'Interactions', view: interactions },
+  { name: 'channels', label: 'Channels', view: channels },
   { name: 'inboxes', label: 'Inboxes', view: inboxes },
   { name: 'queues', label: 'Queues', view: queues },
   { name: 'search', label: 'Search', view: search },
@@ -48,6 +50,8 @@ let connEl = null;
 
 stream.addEventListener('state', (e) => connEl && showConnection(connEl, e.detail));
 stream.addEventListener('frame', (e) => current?.instance.onFrame?.(e.detail));
+stream.addEventListener('inbox', (e) => current?.instance.onInbox?.(e.detail));
+stream.addEventListener('queue', (e) => current?.instance.onQueue?.(e.detail));
 stream.addEventListener('typing', (e) => current?.instance.onTyping?.(e.detail));
 stream.addEventListener('resumed', (e) => current?.instance.onResumed?.(e.detail));
 

@@ -1,6 +1,8 @@
 // The live stream: one WebSocket to /v1/stream. Every frame carries its log position; after
 // a drop the client reconnects with `since=<last position>` and the server resumes right
-// after it (no gap, no duplicate). Listeners get 'frame', 'typing' and 'state' events.
+// after it (no gap, no duplicate). Listeners get 'frame' (a conversation's item), 'inbox'
+// and 'queue' (something changed in an inbox or queue of mine: {inbox_id | queue_id,
+// conversation_id, change, assignee | agent, position}), 'typing', 'state' and 'resumed'.
 
 export class LiveStream extends EventTarget {
   constructor() {
@@ -71,6 +73,12 @@ export class LiveStream extends EventTarget {
         if (this.since != null && f.position <= this.since) return;
         this.since = f.position;
       }
+      if (f.type === 'inbox' || f.type === 'queue') {
+        this.dispatchEvent(new CustomEvent(f.type, { detail: f }));
+        return;
+      }
+      // Conversation frames carry no type; anything else is for a newer client.
+      if (f.type != null || !f.item) return;
       this.dispatchEvent(new CustomEvent('frame', { detail: f }));
     };
     ws.onclose = () => {

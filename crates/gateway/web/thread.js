@@ -106,7 +106,12 @@ export function openThread(pane, conv, ctx, opts = {}) {
     actions,
   );
   const composer = h('div', { class: 'composer' });
-  fill(pane, head, timeline, typingEl, composer);
+  // A channel's members, shown on demand under the header.
+  const membersPanel =
+    conv.kind === 'channel'
+      ? h('section', { class: 'members-panel', id: `members-${id}`, hidden: true, 'aria-label': `Members of ${conv.title}` })
+      : null;
+  fill(pane, head, membersPanel, timeline, typingEl, composer);
 
   if (conv.kind === 'channel') channelActions();
   opts.actions?.(actions);
@@ -546,10 +551,25 @@ export function openThread(pane, conv, ctx, opts = {}) {
     );
   }
 
-  // Channels: members and leaving.
+  // Channels: members, adding, leaving.
 
   function channelActions() {
+    const toggle = h(
+      'button',
+      {
+        type: 'button',
+        'aria-expanded': String(!membersPanel.hidden),
+        'aria-controls': membersPanel.id,
+        onclick: () => {
+          membersPanel.hidden = !membersPanel.hidden;
+          toggle.setAttribute('aria-expanded', String(!membersPanel.hidden));
+          if (!membersPanel.hidden) loadMembers();
+        },
+      },
+      'Members',
+    );
     actions.append(
+      toggle,
       h('button', { type: 'button', onclick: addMembers }, 'Add members'),
       h(
         'button',
@@ -569,6 +589,35 @@ export function openThread(pane, conv, ctx, opts = {}) {
         'Leave',
       ),
     );
+  }
+
+  /** The members list (members only: a refusal says so). */
+  async function loadMembers() {
+    const shareId = `channel-share-${id}`;
+    try {
+      const r = await api(`/v1/conversations/${id}/members`);
+      if (st.destroyed) return;
+      fill(
+        membersPanel,
+        h('h3', {}, `Members (${r.members.length})`),
+        h(
+          'ul',
+          { class: 'rows members' },
+          r.members.map((m) =>
+            h(
+              'li',
+              { dataset: { user: m.user_id } },
+              h('span', { class: 'grow' }, m.name, m.user_id === me ? h('span', { class: 'muted' }, ' (you)') : null),
+              h('span', { class: 'muted small' }, `ext ${m.extension}`),
+            ),
+          ),
+        ),
+        h('label', { for: shareId, class: 'small' }, 'Channel id (share it to invite)'),
+        h('input', { id: shareId, readonly: true, value: id, class: 'share', onfocus: (e) => e.target.select() }),
+      );
+    } catch (e) {
+      fill(membersPanel, h('p', { class: 'error' }, e.status === 404 ? 'Only members see who is in this channel.' : describe(e)));
+    }
   }
 
   async function addMembers() {
@@ -599,6 +648,8 @@ export function openThread(pane, conv, ctx, opts = {}) {
                 const r = await api(`/v1/conversations/${id}/members`, { method: 'POST', body: { users } });
                 ctx.wrote(r.position);
                 dialog.close();
+                announce(`${users.length === 1 ? 'One member' : `${users.length} members`} added`);
+                if (!membersPanel.hidden) loadMembers();
               } catch (e) {
                 error.textContent = describe(e);
               }

@@ -6,10 +6,15 @@
 //! writer): [`LiveInteractions`], [`LiveSearch`] and [`LiveQueues`] are the ones a server
 //! runs. `replay rebuild` builds generations through the same trait
 //! ([`ModelKind::rebuild_writer`], [`ModelKind::finish`]).
+//!
+//! [`Live::close`] stops every thread of the model (runners, their log readers, the
+//! watcher, the retiring of an old generation) and returns once they have ended, so a
+//! process may exit (or delete the directories) right after it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -115,12 +120,36 @@ impl<K: ModelKind> Generation<K> {
             thread: Some(thread),
         })
     }
+
+    /// Stops the runner and waits until it (and its log reader) has ended.
+    fn stop_and_join(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!(generation = %self.name, "read model runner panicked");
+            }
+        }
+    }
+}
+
+impl<K: ModelKind> Drop for Generation<K> {
+    /// A generation's runner never outlives it: it holds the generation's storage open.
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
 }
 
 struct Shared<K: ModelKind> {
     home: ModelHome,
     serving: RwLock<Generation<K>>,
-    closed: AtomicBool,
+    closed: Arc<AtomicBool>,
+    /// Dropped by [`Live::close`] to wake the watcher at once.
+    wake: Mutex<Option<mpsc::Sender<()>>>,
+    watcher: Mutex<Option<JoinHandle<()>>>,
+    /// Threads retiring old generations (waiting for their readers, deleting them).
+    retiring: Mutex<Vec<JoinHandle<()>>>,
+    /// Held for the whole of [`Live::close`], so a second caller waits for the first.
+    closing: Mutex<()>,
 }
 
 /// A live read model of kind `K`: queries read the serving generation ([`Live::db`]).
@@ -156,15 +185,21 @@ impl<K: ModelKind> Live<K> {
             }
             Err(e) => return Err(e),
         };
+        let (wake, woken) = mpsc::channel();
         let shared = Arc::new(Shared {
             home,
             serving: RwLock::new(generation),
-            closed: AtomicBool::new(false),
+            closed: Arc::new(AtomicBool::new(false)),
+            wake: Mutex::new(Some(wake)),
+            watcher: Mutex::new(None),
+            retiring: Mutex::new(Vec::new()),
+            closing: Mutex::new(()),
         });
         let weak = Arc::downgrade(&shared);
-        std::thread::Builder::new()
+        let watcher = std::thread::Builder::new()
             .name(format!("readmodel-{}-watch", K::NAME))
-            .spawn(move || watch_loop(&weak, &store))?;
+            .spawn(move || watch_loop(&weak, &store, &woken))?;
+        *shared.watcher.lock().expect("not poisoned") = Some(watcher);
         Ok(Self { shared })
     }
 
@@ -213,21 +248,54 @@ impl<K: ModelKind> Live<K> {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// Stops the runner (it ends at its next event or when the log closes).
+    /// Stops following the log and watching for a switch, and returns once every thread
+    /// of the model has ended: the watcher (abandoning a switch in progress), the serving
+    /// generation's runner and its log reader (the runner sees the stop within 100 ms, and
+    /// the batch it is applying is stored first), and the retiring of old generations.
+    /// Queries keep reading the serving generation, which stays open until the last
+    /// clone of this `Live` is dropped. Blocks: call it off the async executor, or where
+    /// blocking for a moment is acceptable (shutdown).
     pub fn close(&self) {
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared
-            .serving
-            .read()
-            .expect("not poisoned")
-            .stop
-            .store(true, Ordering::Release);
+        let shared = &self.shared;
+        let _closing = shared.closing.lock().expect("not poisoned");
+        shared.closed.store(true, Ordering::Release);
+        drop(shared.wake.lock().expect("not poisoned").take());
+        let watcher = shared.watcher.lock().expect("not poisoned").take();
+        if let Some(watcher) = watcher {
+            if watcher.join().is_err() {
+                tracing::error!(model = K::NAME, "read model watcher panicked");
+            }
+        }
+        let runner = {
+            let mut serving = shared.serving.write().expect("not poisoned");
+            serving.stop.store(true, Ordering::Release);
+            serving.thread.take()
+        };
+        // Joined outside the lock: queries keep reading meanwhile.
+        if let Some(runner) = runner {
+            if runner.join().is_err() {
+                tracing::error!(model = K::NAME, "read model runner panicked");
+            }
+        }
+        let retiring = std::mem::take(&mut *shared.retiring.lock().expect("not poisoned"));
+        for thread in retiring {
+            if thread.join().is_err() {
+                tracing::error!(model = K::NAME, "retiring a read model generation panicked");
+            }
+        }
     }
 }
 
-fn watch_loop<K: ModelKind>(shared: &std::sync::Weak<Shared<K>>, store: &Arc<dyn EventStore>) {
+fn watch_loop<K: ModelKind>(
+    shared: &std::sync::Weak<Shared<K>>,
+    store: &Arc<dyn EventStore>,
+    woken: &mpsc::Receiver<()>,
+) {
     loop {
-        std::thread::sleep(WATCH_EVERY);
+        // Woken early only by `close` (or the model being dropped): the sender is gone.
+        if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(WATCH_EVERY) {
+            return;
+        }
         let Some(shared) = shared.upgrade() else {
             return;
         };
@@ -265,7 +333,7 @@ fn switch<K: ModelKind>(
             break;
         }
         if shared.closed.load(Ordering::Acquire) {
-            next.stop.store(true, Ordering::Release);
+            // Dropping `next` stops its runner and waits for it.
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -277,20 +345,28 @@ fn switch<K: ModelKind>(
     };
     tracing::info!(from = %old.name, to = %wanted, "read model switched");
     old.stop.store(true, Ordering::Release);
-    // The old runner stops at its next event; its files go once nobody reads them.
+    // The old runner stops within 100 ms; its files go once nobody reads them (or are
+    // left, when the model closes first, for the next rebuild's numbering to pass over).
     let home = shared.home.clone();
-    std::thread::spawn(move || {
-        if let Some(t) = old.thread.take() {
-            let _ = t.join();
-        }
-        while Arc::strong_count(&old.db) > 1 {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let name = old.name.clone();
-        drop(old);
-        if let Err(e) = home.remove(&name) {
-            tracing::warn!(generation = %name, error = %e, "old read model generation left on disk");
-        }
-    });
+    let closed = shared.closed.clone();
+    let retire = std::thread::Builder::new()
+        .name(format!("readmodel-{}-retire", K::NAME))
+        .spawn(move || {
+            old.stop_and_join();
+            while Arc::strong_count(&old.db) > 1 && !closed.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let name = old.name.clone();
+            let unused = Arc::strong_count(&old.db) == 1;
+            drop(old);
+            if !unused {
+                tracing::warn!(generation = %name, "old read model generation still read at close: left on disk");
+            } else if let Err(e) = home.remove(&name) {
+                tracing::warn!(generation = %name, error = %e, "old read model generation left on disk");
+            }
+        })?;
+    let mut retiring = shared.retiring.lock().expect("not poisoned");
+    retiring.retain(|t| !t.is_finished());
+    retiring.push(retire);
     Ok(())
 }

@@ -1,16 +1,18 @@
 //! Following the log into a read model.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use eventlog::{
     EventStore, RecordedEvent, StartFrom, SubscribeError, Subscription, SubscriptionTarget,
 };
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::error::ProjectionError;
+use crate::event::Page;
 
 /// Events applied per write at most.
 pub const MAX_BATCH: usize = 10_000;
@@ -27,6 +29,35 @@ pub trait ReadModel: Send {
     /// # Errors
     /// Storage errors or undecodable events; nothing of the batch is then stored.
     fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError>;
+
+    /// As [`ReadModel::apply_batch`], for a page other models apply too (a rebuild): a
+    /// payload another model has decoded is not decoded again.
+    ///
+    /// # Errors
+    /// As [`ReadModel::apply_batch`].
+    fn apply_page(&mut self, page: &Page) -> Result<(), ProjectionError> {
+        self.apply_batch(page.records())
+    }
+
+    /// Position of the last event whose effect queries see (and everything before it).
+    /// The checkpoint, unless the model holds applied events back to write them with a
+    /// later batch (the search index commits at most every so often).
+    fn visible(&self) -> Option<u64> {
+        self.checkpoint()
+    }
+
+    /// When [`ReadModel::flush`] is due, if the model holds applied events back.
+    fn flush_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Writes what the model holds back, making it visible.
+    ///
+    /// # Errors
+    /// Storage errors; what was held back is then discarded, as a failed batch.
+    fn flush(&mut self) -> Result<(), ProjectionError> {
+        Ok(())
+    }
 }
 
 /// Why [`follow_blocking`] returned.
@@ -45,14 +76,15 @@ pub const READ_AHEAD: usize = 2 * MAX_BATCH;
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// Follows `$all` from the model's checkpoint and applies every event, publishing the
-/// position reached on `progress` after each batch. Blocks the calling thread: run it on
+/// position queries see ([`ReadModel::visible`]) on `progress` after each batch. Blocks the calling thread: run it on
 /// a thread of its own. `on_batch` is told (events in batch, checkpoint) after each one.
 ///
 /// A reader thread follows the subscription and hands events over a bounded channel, so
 /// reading overlaps applying, and each batch takes every event that arrived while the
 /// previous one was being written (up to [`MAX_BATCH`]): a model whose writes are slow
 /// (a search index commit) falls behind by at most one write, never by one write per
-/// event. `stop` is seen within 100 ms even when no event comes.
+/// event. `stop` is seen within 100 ms even when no event comes, and the function returns
+/// only once its reader thread has ended (it no longer touches the log).
 ///
 /// # Errors
 /// The model's errors, or storage errors of the log.
@@ -66,34 +98,35 @@ pub fn follow_blocking(
     let from = model
         .checkpoint()
         .map_or(StartFrom::Beginning, StartFrom::After);
-    progress.send_replace(model.checkpoint());
-    let mut sub = Subscription::new(store, SubscriptionTarget::All, from)
+    progress.send_replace(model.visible());
+    let sub = Subscription::new(store, SubscriptionTarget::All, from)
         .map_err(|e| ProjectionError::Log(e.to_string()))?
         .with_page_size(4096);
-    let (tx, rx) = mpsc::sync_channel::<Result<RecordedEvent, SubscribeError>>(READ_AHEAD);
-    // The reader ends at its next event once this function has returned (its send fails),
-    // or when the log closes.
-    std::thread::Builder::new()
-        .name(format!("readmodel-{}-read", model.name()))
-        .spawn(move || loop {
-            let next = sub.next_blocking();
-            let end = next.is_err();
-            if tx.send(next).is_err() || end {
-                return;
-            }
-        })?;
+    let reader = Reader::start(model.name(), sub)?;
+    let rx = &reader.events;
     let mut batch = Vec::with_capacity(1024);
     loop {
         if stop.load(Ordering::Acquire) {
             return Ok(Finished::Stopped);
         }
-        let mut end = match rx.recv_timeout(STOP_CHECK) {
+        // Waiting for events ends early when what the model holds back is due.
+        let flush_at = model.flush_at();
+        let wait = flush_at.map_or(STOP_CHECK, |t| {
+            t.saturating_duration_since(Instant::now()).min(STOP_CHECK)
+        });
+        let mut end = match rx.recv_timeout(wait) {
             Ok(Ok(e)) => {
                 batch.push(e);
                 None
             }
             Ok(Err(e)) => Some(e),
-            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Timeout) => {
+                if flush_at.is_some_and(|t| t <= Instant::now()) {
+                    model.flush()?;
+                    progress.send_replace(model.visible());
+                }
+                continue;
+            }
             Err(RecvTimeoutError::Disconnected) => Some(SubscribeError::Closed),
         };
         while end.is_none() && batch.len() < MAX_BATCH {
@@ -107,13 +140,71 @@ pub fn follow_blocking(
         if let Some(last) = batch.last().map(|e| e.position) {
             model.apply_batch(&batch)?;
             on_batch(batch.len(), last);
-            progress.send_replace(Some(last));
+            progress.send_replace(model.visible());
             batch.clear();
         }
         match end {
             None => {}
             Some(SubscribeError::Closed) => return Ok(Finished::LogClosed),
             Some(e) => return Err(ProjectionError::Log(e.to_string())),
+        }
+    }
+}
+
+/// The reader thread of [`follow_blocking`]: follows the subscription and hands its events
+/// over a bounded channel. Dropping it stops the thread and waits until it has ended, also
+/// when it is waiting for the log's next event.
+struct Reader {
+    events: Receiver<Result<RecordedEvent, SubscribeError>>,
+    /// Dropped to stop the thread.
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Reader {
+    fn start(model: &str, mut sub: Subscription) -> std::io::Result<Self> {
+        let (tx, events) = mpsc::sync_channel(READ_AHEAD);
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        // The subscription waits for new events asynchronously, so that waiting can be
+        // abandoned when asked to stop.
+        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+        let thread = std::thread::Builder::new()
+            .name(format!("readmodel-{model}-read"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    loop {
+                        let next = tokio::select! {
+                            next = sub.next() => next,
+                            _ = &mut stopped => return,
+                        };
+                        let end = next.is_err();
+                        // Blocks while the channel is full; fails once the receiver is
+                        // dropped.
+                        if tx.send(next).is_err() || end {
+                            return;
+                        }
+                    }
+                });
+            })?;
+        Ok(Self {
+            events,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // A reader blocked on a full channel is freed by dropping the receiver; one waiting
+        // for the log, by the stop signal.
+        let (_, closed) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.events, closed));
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("a read model's reader thread panicked");
+            }
         }
     }
 }

@@ -71,6 +71,11 @@ impl Queue {
         self.members.contains(&user)
     }
 
+    /// The agents of the queue (logged in or not).
+    pub fn members(&self) -> &BTreeSet<UserId> {
+        &self.members
+    }
+
     pub fn is_logged_in(&self, user: UserId) -> bool {
         self.logged_in.contains(&user)
     }

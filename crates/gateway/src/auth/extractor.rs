@@ -48,20 +48,128 @@ impl FromRequestParts<AppState> for Authenticated {
         {
             return Err(ApiError::rate_limited());
         }
-        let role = state
-            .ws
-            .directories
-            .query(&session.org, move |d: &domain::Directory, _| {
-                d.user(&user).map(|u| u.role)
-            })
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(ApiError::unauthenticated)?;
+        let role = match state.roles.get(session.org, user) {
+            Some(role) => role,
+            None => {
+                let generation = state.roles.generation();
+                let role = state
+                    .ws
+                    .directories
+                    .query(&session.org, move |d: &domain::Directory, _| {
+                        d.user(&user).map(|u| u.role)
+                    })
+                    .await
+                    .map_err(ApiError::from)?
+                    .ok_or_else(ApiError::unauthenticated)?;
+                state.roles.store(session.org, user, role, generation);
+                role
+            }
+        };
         Ok(Self {
             session,
             org: session.org,
             user,
             role,
         })
+    }
+}
+
+/// Roles as the directory gave them, so that authenticating a request does not ask the
+/// organization's directory actor each time.
+///
+/// Exact, not eventually right: the one command that changes a role (`ChangeRole`, from
+/// `POST /v1/users/{id}/role` in this process, the log's only writer) runs inside
+/// [`RoleCache::changing`], which drops the user's entry and bumps a generation before the
+/// command and again after it resolves; a lookup stores its answer only if no bump
+/// happened since it began. So once the change is answered, every request sees the new
+/// role, and no answer read before it can be stored later.
+#[derive(Default)]
+pub struct RoleCache {
+    inner: std::sync::Mutex<RoleCacheInner>,
+}
+
+#[derive(Default)]
+struct RoleCacheInner {
+    roles: std::collections::HashMap<(OrgId, UserId), Role>,
+    generation: u64,
+}
+
+/// Roles kept in a [`RoleCache`]; past this it starts over.
+const MAX_CACHED_ROLES: usize = 100_000;
+
+impl RoleCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RoleCacheInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached role of `user`.
+    pub fn get(&self, org: OrgId, user: UserId) -> Option<Role> {
+        self.lock().roles.get(&(org, user)).copied()
+    }
+
+    /// Read before asking the directory; pass to [`RoleCache::store`].
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Keeps `role` unless a role changed since `generation` was read.
+    pub fn store(&self, org: OrgId, user: UserId, role: Role, generation: u64) {
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        if inner.roles.len() >= MAX_CACHED_ROLES {
+            inner.roles.clear();
+        }
+        inner.roles.insert((org, user), role);
+    }
+
+    fn forget(&self, org: OrgId, user: UserId) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.roles.remove(&(org, user));
+    }
+
+    /// Runs `change` (a command that may change `user`'s role) with the user's entry
+    /// dropped before and after it.
+    pub async fn changing<T>(
+        &self,
+        org: OrgId,
+        user: UserId,
+        change: impl std::future::Future<Output = T>,
+    ) -> T {
+        self.forget(org, user);
+        let out = change.await;
+        self.forget(org, user);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_answer_read_before_a_role_change_is_never_kept() {
+        let cache = RoleCache::default();
+        let (org, user) = (OrgId::random(), UserId::random());
+        // A lookup begins, then the role changes while it waits on the directory.
+        let seen = cache.generation();
+        cache
+            .changing(org, user, async {
+                // A lookup that began during the change does not keep its answer either.
+                let during = cache.generation();
+                cache.store(org, user, Role::Admin, during);
+            })
+            .await;
+        cache.store(org, user, Role::Admin, seen);
+        assert_eq!(cache.get(org, user), None);
+        // A lookup begun after the change keeps it.
+        let after = cache.generation();
+        cache.store(org, user, Role::Member, after);
+        assert_eq!(cache.get(org, user), Some(Role::Member));
+        // The next change drops it.
+        cache.changing(org, user, async {}).await;
+        assert_eq!(cache.get(org, user), None);
     }
 }

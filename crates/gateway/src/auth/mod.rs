@@ -5,7 +5,8 @@
 //! - `sessions`: bearer tokens `<session id>.<secret>`; only a hash of the secret is stored
 //!   (stream `session-<id>`), with an expiry; logout revokes.
 //! - `extractor`: [`Authenticated`], the caller of a request, with the role the directory
-//!   gives them now (a role change applies to the next request).
+//!   gives them now (a role change applies to the next request), and the [`extractor::RoleCache`]
+//!   that spares each request a directory round trip.
 
 pub mod credentials;
 pub mod extractor;

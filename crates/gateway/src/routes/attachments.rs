@@ -16,7 +16,7 @@
 //! - `GET /v1/carriers/media/{id}/{token}`: the bytes, for the carrier fetching MMS media;
 //!   the signed URL is the credential (see `carriers::media_urls`).
 
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -32,6 +32,7 @@ use crate::auth::Authenticated;
 use crate::carriers::attachments::{self, AttachmentStored};
 use crate::carriers::CarrierState;
 use crate::error::ApiError;
+use crate::routes::json::ApiPath;
 use crate::routes::json::ApiQuery;
 
 /// Largest upload body: the file and the multipart framing around it.
@@ -150,7 +151,7 @@ fn not_found() -> ApiError {
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<FetchQuery>,
 ) -> Result<Response, ApiError> {
     let carriers = carriers(&state)?;
@@ -193,7 +194,7 @@ pub async fn fetch(
 /// `GET /v1/carriers/media/{id}/{token}`.
 pub async fn carrier_media(
     State(state): State<AppState>,
-    Path((id, token)): Path<(String, String)>,
+    ApiPath((id, token)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let carriers = carriers(&state)?;
     let id: AttachmentId = id.parse().map_err(|_| not_found())?;

@@ -1,13 +1,15 @@
 //! Channels: named groups of internal users. Anyone in the organization may join; members
-//! add others, leave, rename it, and see everything posted.
+//! add others, leave, rename it, and see everything posted. `GET
+//! /v1/conversations/{id}/members` lists the members of a conversation (channel, direct,
+//! group) to those who may see it.
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::{ConversationCommand, ConversationId, UserId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use actors::ExecuteOptions;
 
@@ -16,6 +18,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::conversations::Started;
 use crate::routes::json::ApiJson;
+use crate::routes::json::ApiPath;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,7 +101,7 @@ async fn run(
 pub async fn join(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     run(&state, &caller, id, ConversationCommand::JoinChannel).await
 }
@@ -107,7 +110,7 @@ pub async fn join(
 pub async fn leave(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     run(&state, &caller, id, ConversationCommand::LeaveChannel).await
 }
@@ -116,7 +119,7 @@ pub async fn leave(
 pub async fn add_members(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
     ApiJson(req): ApiJson<AddMembers>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     let known_users = known(&state, &caller, &req.users).await?;
@@ -146,7 +149,7 @@ pub struct NewName {
 pub async fn rename(
     State(state): State<AppState>,
     caller: Authenticated,
-    crate::routes::json::ApiPath(id): crate::routes::json::ApiPath<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
     ApiJson(req): ApiJson<NewName>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     crate::routes::conversations::visible(&state, &caller, id).await?;
@@ -157,4 +160,70 @@ pub async fn rename(
         ConversationCommand::RenameChannel { name: req.name },
     )
     .await
+}
+
+/// A member as the members list shows them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MemberOut {
+    pub user_id: UserId,
+    pub name: String,
+    pub extension: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MembersOut {
+    pub conversation_id: ConversationId,
+    /// "external", "direct", "channel" or "group".
+    pub kind: String,
+    /// The channel's name.
+    pub name: Option<String>,
+    /// Internal members by name (none for External conversations, whose internal side is
+    /// whoever holds the number or the inbox team).
+    pub members: Vec<MemberOut>,
+}
+
+/// `GET /v1/conversations/{id}/members`: who is in the conversation. Whoever cannot see it
+/// (not a participant, another organization) gets 404 as for its history.
+///
+/// # Errors
+/// `conversation_not_found` (404).
+pub async fn members(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiPath(id): ApiPath<ConversationId>,
+) -> Result<Json<MembersOut>, ApiError> {
+    let (_, kind) = crate::routes::conversations::viewed(&state, &caller, id).await?;
+    let (kind_name, name) = match &kind {
+        domain::conversation::ConversationKind::External { .. } => ("external", None),
+        domain::conversation::ConversationKind::Direct { .. } => ("direct", None),
+        domain::conversation::ConversationKind::Channel { name, .. } => {
+            ("channel", Some(name.clone()))
+        }
+        domain::conversation::ConversationKind::Group { .. } => ("group", None),
+    };
+    let users = kind.internal_members().unwrap_or_default();
+    let mut members = state
+        .ws
+        .directories
+        .query(&caller.org, move |d: &domain::Directory, _| {
+            users
+                .iter()
+                .map(|u| MemberOut {
+                    user_id: *u,
+                    name: d.user(u).map_or_else(|| u.to_string(), |x| x.name.clone()),
+                    extension: d
+                        .user(u)
+                        .map(|x| x.extension.to_string())
+                        .unwrap_or_default(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    members.sort_by(|a, b| (&a.name, a.user_id).cmp(&(&b.name, b.user_id)));
+    Ok(Json(MembersOut {
+        conversation_id: id,
+        kind: kind_name.to_owned(),
+        name,
+        members,
+    }))
 }

@@ -19,7 +19,7 @@
 //!
 //! Every write is one directory command: a refused one writes nothing.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use domain::directory::{Contact, ContactDetails, ContactOwner, ContactScope, Routing};
@@ -31,6 +31,7 @@ use actors::ExecuteOptions;
 use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::routes::json::ApiPath;
 use crate::routes::json::{ApiJson, ApiQuery};
 
 /// Longest contact search, in characters.
@@ -302,7 +303,7 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ContactOut>, ApiError> {
     let id = contact_id(&id)?;
     Ok(Json(out(&visible_contact(&state, &caller, id).await?)))
@@ -334,7 +335,7 @@ async fn update(
 pub async fn replace(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ReplaceContact>,
 ) -> Result<Json<ContactWritten>, ApiError> {
     let id = contact_id(&id)?;
@@ -351,7 +352,7 @@ pub async fn replace(
 pub async fn patch(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PatchContact>,
 ) -> Result<Json<ContactWritten>, ApiError> {
     let id = contact_id(&id)?;
@@ -369,7 +370,7 @@ pub async fn patch(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ContactWritten>, ApiError> {
     let id = contact_id(&id)?;
     visible_contact(&state, &caller, id).await?;
@@ -613,7 +614,7 @@ fn matches(
 pub async fn number_name(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(number): Path<String>,
+    ApiPath(number): ApiPath<String>,
 ) -> Result<Json<NumberName>, ApiError> {
     let number = crate::routes::phone_number(&number)?;
     let viewer = caller.user;

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use domain::conversation::{ActorFacts, AttachmentRef, ConversationKind};
@@ -25,6 +25,7 @@ use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::json::ApiJson;
+use crate::routes::json::ApiPath;
 use crate::routes::json::ApiQuery;
 
 /// Most history items per page.
@@ -216,23 +217,56 @@ pub(crate) async fn visible(
 }
 
 /// As [`visible`], answering with what the caller's commands need: their facts and the
-/// conversation's kind (one round trip to the conversation after the facts).
+/// conversation's kind. One round trip to the conversation answers it for internal
+/// conversations (no inbox, no business number: the facts are the defaults); otherwise the
+/// facts are looked up and the conversation asked again with them.
 pub(crate) async fn viewed(
     state: &AppState,
     caller: &Authenticated,
     id: ConversationId,
 ) -> Result<(ActorFacts, ConversationKind), ApiError> {
+    /// What one look at the conversation tells.
+    enum Look {
+        Hidden,
+        Seen(ConversationKind),
+        NeedsFacts,
+    }
     let (org, user) = (caller.org, caller.user);
-    let facts = crate::routes::facts::facts_for(state, org, user, id).await?;
-    let kind = state
+    let look = state
         .ws
         .conversations
         .query(&id, move |c: &Conversation, _| {
-            let ok = c.header().is_some_and(|h| h.org == org) && c.can_view(user, &facts);
-            c.kind().filter(|_| ok).cloned()
+            let Some(kind) = c
+                .kind()
+                .filter(|_| c.header().is_some_and(|h| h.org == org))
+            else {
+                return Look::Hidden;
+            };
+            if c.inbox().is_some() || kind.our_number().is_some() {
+                Look::NeedsFacts
+            } else if c.can_view(user, &ActorFacts::default()) {
+                Look::Seen(kind.clone())
+            } else {
+                Look::Hidden
+            }
         })
         .await?;
-    kind.map(|k| (facts, k)).ok_or_else(not_found)
+    match look {
+        Look::Hidden => Err(not_found()),
+        Look::Seen(kind) => Ok((ActorFacts::default(), kind)),
+        Look::NeedsFacts => {
+            let facts = crate::routes::facts::facts_for(state, org, user, id).await?;
+            let kind = state
+                .ws
+                .conversations
+                .query(&id, move |c: &Conversation, _| {
+                    let ok = c.header().is_some_and(|h| h.org == org) && c.can_view(user, &facts);
+                    c.kind().filter(|_| ok).cloned()
+                })
+                .await?;
+            kind.map(|k| (facts, k)).ok_or_else(not_found)
+        }
+    }
 }
 
 pub async fn start_direct(
@@ -325,7 +359,7 @@ async fn sender_number(
 pub async fn post_message(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<NewMessage>,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
@@ -473,7 +507,7 @@ pub async fn start_external(
 pub async fn mark_read(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
     ApiJson(req): ApiJson<MarkRead>,
 ) -> Result<Json<crate::routes::Written>, ApiError> {
     // External and inbox conversations are seen through the caller's facts (their line,
@@ -494,7 +528,7 @@ pub async fn mark_read(
 pub async fn history(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<History>, ApiError> {
     visible(&state, &caller, id).await?;
@@ -683,7 +717,7 @@ pub struct StartedCall {
 pub async fn start_call(
     State(state): State<AppState>,
     caller: Authenticated,
-    crate::routes::json::ApiPath(id): crate::routes::json::ApiPath<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<NewCall>,
 ) -> Result<(StatusCode, Json<StartedCall>), ApiError> {
@@ -720,10 +754,7 @@ pub async fn start_call(
 pub async fn end_call(
     State(state): State<AppState>,
     caller: Authenticated,
-    crate::routes::json::ApiPath((id, call)): crate::routes::json::ApiPath<(
-        ConversationId,
-        domain::CallId,
-    )>,
+    ApiPath((id, call)): ApiPath<(ConversationId, domain::CallId)>,
 ) -> Result<Json<crate::routes::Written>, ApiError> {
     let (facts, _) = viewed(&state, &caller, id).await?;
     let cmd = caller

@@ -1,7 +1,7 @@
 //! Admin: business numbers and shared inboxes. Members: the four inbox actions on an inbox
 //! conversation (Assign to Me, Transfer, Return to Inbox, Mark as Done).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::Routing;
@@ -15,6 +15,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::facts::{facts_for, is_inbox_member};
 use crate::routes::json::ApiJson;
+use crate::routes::json::ApiPath;
 use crate::routes::Written;
 
 #[derive(Debug, Deserialize)]
@@ -64,7 +65,7 @@ pub struct NewMember {
 pub async fn add_member(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<InboxId>,
+    ApiPath(id): ApiPath<InboxId>,
     ApiJson(req): ApiJson<NewMember>,
 ) -> Result<Json<Written>, ApiError> {
     let user = req.user;
@@ -130,7 +131,7 @@ async fn act(
 pub async fn assign_to_me(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
 ) -> Result<Json<Written>, ApiError> {
     act(&state, &caller, id, |facts| {
         ConversationCommand::AssignToMe { facts }
@@ -141,7 +142,7 @@ pub async fn assign_to_me(
 pub async fn transfer(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
     ApiJson(req): ApiJson<TransferTo>,
 ) -> Result<Json<Written>, ApiError> {
     let inbox = state
@@ -166,7 +167,7 @@ pub async fn transfer(
 pub async fn return_to_inbox(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
 ) -> Result<Json<Written>, ApiError> {
     act(&state, &caller, id, |facts| {
         ConversationCommand::ReturnToInbox { facts }
@@ -177,7 +178,7 @@ pub async fn return_to_inbox(
 pub async fn mark_done(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<ConversationId>,
+    ApiPath(id): ApiPath<ConversationId>,
 ) -> Result<Json<Written>, ApiError> {
     act(&state, &caller, id, |facts| ConversationCommand::MarkDone {
         facts,

@@ -1,8 +1,9 @@
 //! The read-model lists: `GET /v1/interactions` (the caller's conversation list with the
-//! All / External / Direct / Channels filters) and `GET /v1/inboxes/{id}/conversations`
-//! (an inbox's views with the per-viewer badges).
+//! All / External / Direct / Channels filters), `GET /v1/inboxes/{id}/conversations`
+//! (an inbox's views with the per-viewer badges) and `GET /v1/channels` (every channel of
+//! the caller's organization, to browse and join).
 //!
-//! Both are newest activity first, paginated with `before=<position>` (the `next_before`
+//! All are newest activity first, paginated with `before=<position>` (the `next_before`
 //! of the previous page), and accept `after=<position>`: the position of the caller's own
 //! write, which the read model reaches before answering (read your writes; 503
 //! `view_behind` if it does not within [`RYW_TIMEOUT`]). Names are resolved against the
@@ -11,18 +12,19 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::{ConversationId, Directory, InboxId, UserId};
 use projections::interactions::{
-    Badges, InboxView, KindFilter, KindView, Page, PreviewAuthor, Row,
+    Badges, ChannelRow, InboxView, KindFilter, KindView, Page, PreviewAuthor, Row,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::routes::json::ApiPath;
 use crate::routes::json::ApiQuery;
 
 pub const RYW_TIMEOUT: Duration = Duration::from_secs(2);
@@ -41,7 +43,7 @@ pub struct ListQuery {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PreviewOut {
-    /// "user", "external" or "system".
+    /// "user", "external", "system" or "auto_reply" (our number's answer to a HELP).
     pub author_kind: String,
     pub author: Option<String>,
     pub author_name: Option<String>,
@@ -74,8 +76,8 @@ pub struct ListOut {
     pub next_before: Option<u64>,
 }
 
-fn limit_of(q: &ListQuery) -> Result<usize, ApiError> {
-    match q.limit {
+fn limit_of(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
         Some(_) => Err(ApiError::bad_request(
@@ -122,7 +124,7 @@ pub async fn list(
             "view applies to inboxes",
         ));
     }
-    let limit = limit_of(&q)?;
+    let limit = limit_of(q.limit)?;
     caught_up(&state, q.after).await?;
     let (org, user, before) = (caller.org, caller.user, q.before);
     let db = state.interactions.db();
@@ -138,7 +140,7 @@ pub async fn list(
 pub async fn inbox_view(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(inbox): Path<InboxId>,
+    ApiPath(inbox): ApiPath<InboxId>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<ListOut>, ApiError> {
     let view = match q.view.as_deref().unwrap_or("unassigned") {
@@ -160,7 +162,7 @@ pub async fn inbox_view(
             "filter applies to interactions",
         ));
     }
-    let limit = limit_of(&q)?;
+    let limit = limit_of(q.limit)?;
     if !crate::routes::facts::is_inbox_member(&state, inbox, caller.user).await? {
         return Err(ApiError::not_found("inbox_not_found", "no such inbox"));
     }
@@ -173,6 +175,67 @@ pub async fn inbox_view(
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
     Ok(Json(render(&state, &caller, page, true).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsQuery {
+    pub before: Option<u64>,
+    pub limit: Option<usize>,
+    pub after: Option<u64>,
+}
+
+/// One channel of the organization.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChannelOut {
+    pub conversation_id: ConversationId,
+    pub name: String,
+    /// How many members it has.
+    pub members: usize,
+    /// Whether the caller is a member.
+    pub joined: bool,
+    pub last_activity_at_ms: u64,
+    /// Log position of its last activity (the cursor `before` pages by).
+    pub position: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChannelsOut {
+    pub items: Vec<ChannelOut>,
+    pub next_before: Option<u64>,
+}
+
+/// `GET /v1/channels?before&limit&after`: every channel of the caller's organization,
+/// joined or not (anyone in it may join one), newest activity first. Any role; other
+/// organizations' channels never appear.
+///
+/// # Errors
+/// `invalid_limit` (400), `view_behind` (503).
+pub async fn channels(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiQuery(q): ApiQuery<ChannelsQuery>,
+) -> Result<Json<ChannelsOut>, ApiError> {
+    let limit = limit_of(q.limit)?;
+    caught_up(&state, q.after).await?;
+    let (org, user, before) = (caller.org, caller.user, q.before);
+    let db = state.interactions.db();
+    let page = tokio::task::spawn_blocking(move || db.channels(org, user, before, limit))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let item = |r: ChannelRow| ChannelOut {
+        conversation_id: r.conversation,
+        name: r.name,
+        members: r.members,
+        joined: r.joined,
+        last_activity_at_ms: r.last_at_ms,
+        position: r.last_position,
+    };
+    Ok(Json(ChannelsOut {
+        items: page.rows.into_iter().map(item).collect(),
+        next_before: page.next_before,
+    }))
 }
 
 /// Resolves names against the directory (one query for the whole page).
@@ -235,6 +298,7 @@ fn item(d: &Directory, viewer: UserId, r: Row, badges: bool) -> InteractionOut {
             PreviewAuthor::User(u) => ("user", Some(u.to_string()), Some(user_name(d, u))),
             PreviewAuthor::External(n) => ("external", Some(n.to_string()), number_name(n)),
             PreviewAuthor::System => ("system", None, None),
+            PreviewAuthor::AutoReply(n) => ("auto_reply", Some(n.to_string()), number_name(n)),
         };
         PreviewOut {
             author_kind: author_kind.into(),

@@ -14,6 +14,7 @@ use domain::{OrgId, PhoneNumber};
 use eventlog::{codec, AppendError, Direction, EventData, EventStore, ExpectedVersion, StreamName};
 
 use crate::error::ApiError;
+use crate::routes::json::ApiPath;
 
 /// Claims `number` for `org`. Claiming a number the organization already holds is fine.
 ///
@@ -172,7 +173,7 @@ pub struct SmsRegistration {
 pub async fn set_sms_registration(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,
     caller: crate::auth::Authenticated,
-    axum::extract::Path(number): axum::extract::Path<String>,
+    ApiPath(number): ApiPath<String>,
     crate::routes::json::ApiJson(req): crate::routes::json::ApiJson<SmsRegistration>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     let number = crate::routes::phone_number(&number)?;
@@ -300,7 +301,7 @@ async fn directory_command(
 pub async fn assign(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,
     caller: crate::auth::Authenticated,
-    crate::routes::json::ApiPath(number): crate::routes::json::ApiPath<String>,
+    ApiPath(number): ApiPath<String>,
     crate::routes::json::ApiJson(req): crate::routes::json::ApiJson<Assignee>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     let number = crate::routes::phone_number(&number)?;
@@ -319,10 +320,7 @@ pub async fn assign(
 pub async fn unassign(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,
     caller: crate::auth::Authenticated,
-    crate::routes::json::ApiPath((number, user)): crate::routes::json::ApiPath<(
-        String,
-        domain::UserId,
-    )>,
+    ApiPath((number, user)): ApiPath<(String, domain::UserId)>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     let number = crate::routes::phone_number(&number)?;
     let command = domain::DirectoryCommand::UnassignNumber { number, user };
@@ -338,7 +336,7 @@ pub async fn unassign(
 pub async fn route(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,
     caller: crate::auth::Authenticated,
-    crate::routes::json::ApiPath(number): crate::routes::json::ApiPath<String>,
+    ApiPath(number): ApiPath<String>,
     crate::routes::json::ApiJson(to): crate::routes::json::ApiJson<RouteOut>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
     let number = crate::routes::phone_number(&number)?;

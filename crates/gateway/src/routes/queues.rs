@@ -1,9 +1,11 @@
 //! SMS queues over HTTP: admin creates a queue on a new routed number and adds agents;
-//! agents log in/out, claim, release, transfer, close; the contact-center views (Active,
-//! Pending, History: the `queues` read model) with per-tab search and read-your-writes
-//! (`?after=<position>`).
+//! agents log in/out, claim, release, transfer, close; from the `queues` read model, with
+//! read-your-writes (`?after=<position>`): the caller's queues and whether they are logged
+//! into each (`GET /v1/queues`), one queue's waiting list (`GET /v1/queues/{id}/waiting`,
+//! members and admins) and the contact-center views (Active, Pending, History) with
+//! per-tab search.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::Routing;
@@ -18,6 +20,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::interactions::RYW_TIMEOUT;
 use crate::routes::json::ApiJson;
+use crate::routes::json::ApiPath;
 use crate::routes::json::ApiQuery;
 
 #[derive(Debug, Deserialize)]
@@ -106,7 +109,7 @@ async fn run(
 pub async fn add_member(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<QueueId>,
+    ApiPath(id): ApiPath<QueueId>,
     ApiJson(req): ApiJson<Member>,
 ) -> Result<Json<Done>, ApiError> {
     run(
@@ -121,7 +124,7 @@ pub async fn add_member(
 pub async fn log_in(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<QueueId>,
+    ApiPath(id): ApiPath<QueueId>,
 ) -> Result<Json<Done>, ApiError> {
     run(&state, &caller, id, QueueCommand::LogIn).await
 }
@@ -129,7 +132,7 @@ pub async fn log_in(
 pub async fn log_out(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<QueueId>,
+    ApiPath(id): ApiPath<QueueId>,
 ) -> Result<Json<Done>, ApiError> {
     run(&state, &caller, id, QueueCommand::LogOut).await
 }
@@ -144,7 +147,7 @@ pub struct ActBody {
 pub async fn act(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path((id, conversation, action)): Path<(QueueId, ConversationId, String)>,
+    ApiPath((id, conversation, action)): ApiPath<(QueueId, ConversationId, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<Done>, ApiError> {
     // The body is optional (only transfer needs one).
@@ -213,7 +216,7 @@ enum Tab {
 pub async fn view(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(tab): Path<String>,
+    ApiPath(tab): ApiPath<String>,
     ApiQuery(q): ApiQuery<ViewQuery>,
 ) -> Result<Json<Vec<Row>>, ApiError> {
     let tab = match tab.as_str() {
@@ -227,15 +230,7 @@ pub async fn view(
             ))
         }
     };
-    if let Some(p) = q.after {
-        if !state.queues.wait_for(p, RYW_TIMEOUT).await {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "view_behind",
-                "the view has not caught up yet; retry",
-            ));
-        }
-    }
+    caught_up(&state, q.after).await?;
     let db = state.queues.db();
     let user = caller.user;
     let rows = tokio::task::spawn_blocking(move || {
@@ -261,4 +256,164 @@ pub async fn view(
             })
             .collect(),
     ))
+}
+
+/// Waits (at most [`RYW_TIMEOUT`]) until the queue views include position `after`: read
+/// your own writes. 503 `view_behind` if they do not in time.
+async fn caught_up(state: &AppState, after: Option<u64>) -> Result<(), ApiError> {
+    if let Some(p) = after {
+        if !state.queues.wait_for(p, RYW_TIMEOUT).await {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "view_behind",
+                "the view has not caught up yet; retry",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterQuery {
+    /// Wait (at most [`RYW_TIMEOUT`]) until the answer includes this position.
+    pub after: Option<u64>,
+}
+
+/// One of the caller's queues.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MyQueue {
+    pub queue_id: QueueId,
+    pub name: String,
+    /// Whether the caller is logged in: only logged-in agents are offered its work.
+    pub logged_in: bool,
+    /// How many interactions wait in it (counted up to [`VIEW_LIMIT`]).
+    pub waiting: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MyQueues {
+    pub items: Vec<MyQueue>,
+}
+
+/// `GET /v1/queues?after=`: the queues the caller is an agent (member) of, by name, with
+/// whether they are logged into each.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiQuery(q): ApiQuery<AfterQuery>,
+) -> Result<Json<MyQueues>, ApiError> {
+    caught_up(&state, q.after).await?;
+    let db = state.queues.db();
+    let (org, user) = (caller.org, caller.user);
+    let mut items = tokio::task::spawn_blocking(move || {
+        let mut items = Vec::new();
+        for queue in db.queues_of(&user)? {
+            let Some(view) = db.queue(&queue)? else {
+                continue;
+            };
+            if view.org != Some(org) || !view.members.contains(&user) {
+                continue;
+            }
+            items.push(MyQueue {
+                queue_id: queue,
+                logged_in: view.logged_in.contains(&user),
+                waiting: db.waiting(&queue, VIEW_LIMIT)?.len(),
+                name: view.name,
+            });
+        }
+        Ok::<_, projections::ProjectionError>(items)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    items.sort_by(|a, b| (&a.name, a.queue_id).cmp(&(&b.name, b.queue_id)));
+    Ok(Json(MyQueues { items }))
+}
+
+/// One interaction of a waiting list.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WaitingRow {
+    pub conversation_id: ConversationId,
+    /// The customer's number (External conversations).
+    pub customer: Option<String>,
+    /// When it started waiting (queued, or released back).
+    pub since_ms: u64,
+    /// The interaction's number in the queue.
+    pub interaction: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WaitingList {
+    pub queue_id: QueueId,
+    pub name: String,
+    /// Oldest first: agents see as many as the queue's policy shows
+    /// (`max_pending_visible`), admins up to [`VIEW_LIMIT`].
+    pub items: Vec<WaitingRow>,
+}
+
+/// `GET /v1/queues/{id}/waiting?after=`: one queue's waiting list, oldest first, for its
+/// members and the organization's admins.
+///
+/// # Errors
+/// `queue_not_found` (404: no such queue in the caller's organization),
+/// `not_a_queue_member` (403), `view_behind` (503).
+pub async fn waiting(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiPath(id): ApiPath<QueueId>,
+    ApiQuery(q): ApiQuery<AfterQuery>,
+) -> Result<Json<WaitingList>, ApiError> {
+    let (org, user) = (caller.org, caller.user);
+    // Who may look is the queue's own say (a membership change applies at once).
+    let access = state
+        .ws
+        .queues
+        .query(&id, move |q: &domain::Queue, _| {
+            q.header().filter(|h| h.org == org).map(|h| {
+                (
+                    q.is_member(user),
+                    h.name.clone(),
+                    h.policy.max_pending_visible,
+                )
+            })
+        })
+        .await?;
+    let Some((member, name, shown)) = access else {
+        return Err(ApiError::not_found("queue_not_found", "no such queue"));
+    };
+    let admin = caller.role == domain::Role::Admin;
+    if !member && !admin {
+        return Err(ApiError::forbidden(
+            "not_a_queue_member",
+            "only the queue's agents and admins see its waiting list",
+        ));
+    }
+    let limit = match shown {
+        Some(max) if !admin => (max as usize).min(VIEW_LIMIT),
+        _ => VIEW_LIMIT,
+    };
+    caught_up(&state, q.after).await?;
+    let db = state.queues.db();
+    let items = tokio::task::spawn_blocking(move || {
+        db.waiting(&id, limit)?
+            .into_iter()
+            .map(|w| {
+                Ok(WaitingRow {
+                    conversation_id: w.conversation,
+                    customer: db.customer(&w.conversation)?.map(|c| c.to_string()),
+                    since_ms: w.since_ms,
+                    interaction: w.interaction,
+                })
+            })
+            .collect::<Result<Vec<_>, projections::ProjectionError>>()
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok(Json(WaitingList {
+        queue_id: id,
+        name,
+        items,
+    }))
 }

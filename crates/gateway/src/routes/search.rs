@@ -58,7 +58,7 @@ pub struct HitOut {
     pub conversation_id: ConversationId,
     pub message_id: MessageId,
     pub seq: u64,
-    /// "user" or "external".
+    /// "user", "external" or "auto_reply" (our number's answer to a HELP).
     pub author_kind: String,
     /// A user id or an E.164 number.
     pub author: String,
@@ -202,6 +202,9 @@ async fn render(
                         Author::User(u) => ("user", u.to_string(), user_name(d, u)),
                         Author::External(n) => {
                             ("external", n.to_string(), d.resolve_name(n, viewer))
+                        }
+                        Author::AutoReply(n) => {
+                            ("auto_reply", n.to_string(), d.resolve_name(n, viewer))
                         }
                     };
                     HitOut {

@@ -1,24 +1,51 @@
 //! `GET /v1/stream` (WebSocket): the caller's events in real time, each with its global
 //! position. `?since=<position>` resumes right after the last position the client saw,
-//! with no gap and no duplicate (the log's subscription guarantees it). Browsers cannot set
-//! headers on a WebSocket, so the token may come as `?token=` as well as a bearer header.
+//! with no gap and no duplicate. Browsers cannot set headers on a WebSocket, so the token
+//! may come as `?token=` as well as a bearer header.
 //!
-//! Frames are JSON: `{"position", "conversation_id", "version", "item", "unread"?}` where
-//! `item` is a timeline item (message, inbound, read, system) and `unread` is the caller's
-//! unread count in that conversation after it (on message frames and the caller's own
-//! read frames).
+//! Frames are JSON, one per event position:
+//! - a conversation's timeline: `{"position", "conversation_id", "version", "item",
+//!   "unread"?}` where `item` is a timeline item (message, inbound, auto reply, read,
+//!   system, call, delivery) and `unread` is the caller's unread count in that
+//!   conversation after it (on message frames and the caller's own read frames);
+//! - an inbox change, to the inbox's team: `{"type":"inbox", "position", "inbox_id",
+//!   "conversation_id" (null for team changes), "change" (the event's name in snake_case:
+//!   `conversation_assigned`, `conversation_transferred`, `returned_to_inbox`,
+//!   `marked_done`, `reopened_by_inbound_text`, `inbox_attached`, `inbox_detached`,
+//!   `inbox_created`, `inbox_member_added`, `inbox_member_removed`, `inbox_renamed`),
+//!   "assignee" (the holder after it, or null)}`;
+//! - a queue change, to the queue's members and the organization's admins:
+//!   `{"type":"queue", "position", "queue_id",
+//!   "conversation_id" (null for membership, login and policy changes), "change"
+//!   (`interaction_queued`, `interaction_claimed`, `interaction_released`,
+//!   `interaction_transferred`, `interaction_closed`, `queue_timed_out`,
+//!   `agent_logged_in`, `agent_logged_out`, `queue_member_added`, `queue_member_removed`,
+//!   `queue_policy_changed`, `queue_created`), "agent" (who claimed, the transfer's
+//!   target, who released or closed it — null when the policy did —, who logged in or
+//!   out, the member added or removed; else null)}`.
+//!
+//! A user removed from an inbox team or a queue gets that change as well. Each event goes
+//! to the users who may see it as of its own position (see [`crate::hub`]).
 //!
 //! Typing: a client sends `{"type":"typing","conversation_id":…}` on each keystroke burst;
 //! the other internal participants connected get `{"type":"typing","conversation_id",
-//! "user","expires_at_ms"}` and hide it at that time, or as soon as a message from that
-//! user arrives. Typing is never stored and never reaches external numbers (they have no
-//! connection here). A heartbeat ping goes out every
-//! [`HEARTBEAT`]; a client that does not take a frame within [`SEND_TIMEOUT`], or falls
-//! [`crate::hub::CONNECTION_QUEUE`] frames behind, is cut off with close code 4008
-//! (`slow_consumer`) and resumes from its last position.
+//! "user","expires_at_ms"}` (no position) and hide it at that time, or as soon as a
+//! message from that user arrives. Typing is never stored and never reaches external
+//! numbers (they have no connection here). A heartbeat ping goes out every [`HEARTBEAT`].
+//!
+//! Slow consumers: the hub queues at most [`crate::hub::HubConfig::connection_queue`]
+//! frames per connection ([`crate::hub::CONNECTION_QUEUE`] by default) and never waits
+//! for a socket. When a connection's queue overflows, the hub drops it and the connection
+//! stops at once — even while blocked writing to a client that reads nothing — and closes
+//! with code 4008 (`slow_consumer`); the client resumes from its last position. That is
+//! the only limit on a slow client: there is no per-frame send timeout (a client that
+//! reads nothing while nothing happens costs its socket buffers until its queue
+//! overflows). The close frame comes after whatever the socket still buffers; a client
+//! that takes nothing for [`CLOSE_TIMEOUT`] is dropped without it.
 //!
 //! Live frames come from the [`crate::hub`] (one subscription for every connection); a
-//! `since=` resume reads what came before the hub's position from storage first.
+//! `since=` resume reads what came before the hub's position from storage first (the
+//! categories in [`crate::hub::CATEGORIES`], merged in log order and routed the same way).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -29,13 +56,17 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use domain::{Conversation, ConversationId, OrgId, UserId};
+use domain::{ConversationId, OrgId, UserId};
+use eventlog::RecordedEvent;
+use futures_util::SinkExt;
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::sessions;
 use crate::error::ApiError;
-use crate::hub::{LiveEvent, Outbound, TypingFrame, UnreadEffect};
+use crate::hub::{
+    self, Audiences, ConnectionFate, Decoded, LiveEvent, Outbound, UnreadEffect, CATEGORIES,
+};
 use crate::routes::json::ApiQuery;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -47,7 +78,8 @@ pub const TYPING_TTL_MS: u64 = 5_000;
 enum ClientFrame {
     Typing { conversation_id: ConversationId },
 }
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection being closed waits for the client to take the close frame.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest frame a client may send (only typing frames are expected).
 pub const MAX_CLIENT_FRAME: usize = 16 * 1024;
 /// Clients send little: a small read buffer per connection, not tungstenite's 128 KiB.
@@ -93,38 +125,6 @@ pub async fn stream(
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| serve(state, org, user, since, socket)))
-}
-
-/// Whether `user` may see each conversation, cached; membership events clear the entry.
-struct Visibility {
-    org: OrgId,
-    user: UserId,
-    known: HashMap<ConversationId, bool>,
-}
-
-impl Visibility {
-    async fn allows(&mut self, state: &AppState, id: ConversationId) -> bool {
-        if let Some(v) = self.known.get(&id) {
-            return *v;
-        }
-        let (org, user) = (self.org, self.user);
-        // An actor that cannot answer now is not a "no": nothing is cached then.
-        let Ok(facts) = crate::routes::facts::facts_for(state, org, user, id).await else {
-            return false;
-        };
-        let Ok(v) = state
-            .ws
-            .conversations
-            .query(&id, move |c: &Conversation, _| {
-                c.header().is_some_and(|h| h.org == org) && c.can_view(user, &facts)
-            })
-            .await
-        else {
-            return false;
-        };
-        self.known.insert(id, v);
-        v
-    }
 }
 
 /// The caller's unread count per conversation, kept as the stream goes: seeded from the
@@ -201,13 +201,26 @@ impl Unread {
     }
 }
 
+/// Closes with `code`: sends the close frame (after whatever the socket buffers still
+/// hold) and takes the client's answer, so nothing it sent is left unread when the TCP
+/// connection closes. A client that takes nothing for [`CLOSE_TIMEOUT`] is dropped
+/// without it.
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
+    let goodbye = async {
+        let frame = Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
-        })))
-        .await;
+        }));
+        if socket.send(frame).await.is_err() {
+            return;
+        }
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await;
 }
 
 /// Counts an open connection for as long as it lives.
@@ -219,55 +232,120 @@ impl Drop for Connected {
     }
 }
 
-/// Sends one frame; `Err` with the close to give when the client cannot take it.
-async fn send(socket: &mut WebSocket, frame: String) -> Result<(), Option<(u16, &'static str)>> {
-    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(frame.into()))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(None),
-        Err(_) => Err(Some((4008, "slow_consumer"))),
+/// Why a connection ends: the close to send, if any.
+type Ending = Option<(u16, &'static str)>;
+
+const SLOW_CONSUMER: Ending = Some((4008, "slow_consumer"));
+
+/// Frames written to a socket together at most: what the hub has queued for it when one
+/// is sent goes out with it, in one write (one system call, not one a frame, under load).
+const WRITE_BATCH: usize = 64;
+
+/// Sends `messages` and flushes them once, unless the hub cuts the connection first (its
+/// queue overflowed while this socket took nothing): the hub never waits for a socket,
+/// so neither does the cut.
+async fn send(
+    socket: &mut WebSocket,
+    fate: &ConnectionFate,
+    messages: Vec<Message>,
+) -> Result<(), Ending> {
+    let write = async {
+        for message in messages {
+            socket.feed(message).await?;
+        }
+        socket.flush().await
+    };
+    tokio::select! {
+        biased;
+        () = fate.cut() => Err(SLOW_CONSUMER),
+        sent = write => sent.map_err(|_| None),
     }
 }
 
-/// Events read per page while catching up from storage.
+/// Events read per category and page while catching up from storage.
 const CATCH_UP_PAGE: usize = 512;
 
-/// Sends the caller's events after `since` up to `until` (inclusive) from storage.
+/// The events of the hub's categories after `from`, up to `until`, in position order, a
+/// page at a time: each category's page is read and the merge is cut at the lowest last
+/// position of a full page, so no event is skipped between categories.
+struct Merged {
+    from: u64,
+    until: u64,
+}
+
+impl Merged {
+    async fn next(&mut self, state: &AppState) -> Result<Option<Vec<RecordedEvent>>, Ending> {
+        if self.from > self.until {
+            return Ok(None);
+        }
+        let (mut bound, mut page) = (self.until, Vec::new());
+        for category in CATEGORIES {
+            let read = eventlog::store::nonblocking::read_category(
+                state.store(),
+                category,
+                self.from,
+                CATCH_UP_PAGE,
+            )
+            .await
+            .map_err(|_| Some((1011, "internal")))?;
+            if read.len() == CATCH_UP_PAGE {
+                bound = bound.min(read.last().map_or(self.until, |r| r.position));
+            }
+            page.extend(read);
+        }
+        page.retain(|r| r.position <= bound);
+        page.sort_unstable_by_key(|r| r.position);
+        self.from = bound.saturating_add(1);
+        Ok(Some(page))
+    }
+}
+
+/// Sends the caller's frames after `since` up to `until` (inclusive) from storage, routed
+/// by an [`Audiences`] of the catch-up's own, fed every event of the hub's categories in
+/// log order as the hub was.
+#[allow(clippy::too_many_arguments)]
 async fn catch_up(
     state: &AppState,
     socket: &mut WebSocket,
-    vis: &mut Visibility,
+    fate: &ConnectionFate,
     unread: &mut Unread,
+    org: OrgId,
+    user: UserId,
     since: u64,
     until: u64,
-) -> Result<(), Option<(u16, &'static str)>> {
-    let mut from = since.saturating_add(1);
-    while from <= until {
-        let page = eventlog::store::nonblocking::read_category(
-            state.store(),
-            "conversation",
-            from,
-            CATCH_UP_PAGE,
-        )
-        .await
-        .map_err(|_| Some((1011, "internal")))?;
-        let Some(last) = page.last() else { break };
-        from = last.position.saturating_add(1);
-        for record in page.iter().take_while(|r| r.position <= until) {
-            let Some(event) = LiveEvent::of(record) else {
-                if let Ok(id) = record.stream.id().parse() {
-                    vis.known.remove(&id); // joins and leaves change who may see it
-                }
+) -> Result<(), Ending> {
+    let mut audiences = Audiences::default();
+    let mut pages = Merged {
+        from: since.saturating_add(1),
+        until,
+    };
+    while let Some(page) = pages.next(state).await? {
+        let mut batch = Vec::new();
+        for record in &page {
+            let Some(event) = Decoded::of(record) else {
                 continue;
             };
-            if event.unread == UnreadEffect::None {
-                vis.known.remove(&event.conversation);
+            if !hub::prepare(&mut audiences, state, &event, Some(org)).await {
+                continue;
             }
-            if vis.allows(state, event.conversation).await {
-                send(socket, unread.frame(state, vis.user, &event).await).await?;
+            let item = match audiences.target(&event) {
+                Ok(Some(t)) if t.org == org && t.audience.contains(&user) => {
+                    event.frame(record, &t.show)
+                }
+                _ => None,
+            };
+            let frame = match item {
+                Some(Outbound::Event(e)) => unread.frame(state, user, &e).await,
+                Some(Outbound::Change(c)) => c.json.clone(),
+                Some(Outbound::Typing(_)) | None => continue,
+            };
+            batch.push(Message::Text(frame.into()));
+            if batch.len() == WRITE_BATCH {
+                send(socket, fate, std::mem::take(&mut batch)).await?;
             }
         }
-        if page.len() < CATCH_UP_PAGE {
-            break;
+        if !batch.is_empty() {
+            send(socket, fate, batch).await?;
         }
     }
     Ok(())
@@ -283,78 +361,97 @@ async fn serve(
     state.metrics.websockets.inc();
     let _connected = Connected(state.metrics.clone());
     let hub = state.hub.get(&state);
-    let Some(mut registration) = hub.register(user) else {
+    let Some(mut registration) = hub.register(org, user) else {
         close(&mut socket, 1012, "restarting").await;
         return;
     };
-    let mut vis = Visibility {
-        org,
-        user,
-        known: HashMap::new(),
-    };
+    let fate = registration.fate.clone();
     let mut unread = Unread::default();
     // The hub brings everything after `registration.after`; storage has the rest.
     if let (Some(since), Some(until)) = (since, registration.after) {
-        if let Err(reason) =
-            catch_up(&state, &mut socket, &mut vis, &mut unread, since, until).await
+        if let Err(ending) = catch_up(
+            &state,
+            &mut socket,
+            &fate,
+            &mut unread,
+            org,
+            user,
+            since,
+            until,
+        )
+        .await
         {
-            if let Some((code, why)) = reason {
+            if let Some((code, why)) = ending {
                 close(&mut socket, code, why).await;
             }
             return;
         }
     }
+    // A client may resume from a position the hub has not reached yet (one its own write
+    // returned): it has seen everything up to it.
+    let seen = |position: u64| since.is_some_and(|s| position <= s);
+    // The frame of one thing the hub sent (`None`: already seen).
+    let message_of = async |unread: &mut Unread, outbound: Outbound| match outbound {
+        Outbound::Event(event) if seen(event.position) => None,
+        Outbound::Change(change) if seen(change.position) => None,
+        Outbound::Event(event) => Some(Message::Text(
+            unread.frame(&state, user, &event).await.into(),
+        )),
+        Outbound::Change(change) => Some(Message::Text(change.json.clone().into())),
+        Outbound::Typing(t) => Some(Message::Text(t.json.clone().into())),
+    };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     loop {
-        tokio::select! {
-            next = registration.events.recv() => {
-                let frame = match next {
-                    // A client may resume from a position the hub has not reached yet
-                    // (one its own write returned): it has seen everything up to it.
-                    Some(Outbound::Event(event)) if since.is_some_and(|s| event.position <= s) => continue,
-                    Some(Outbound::Event(event)) => unread.frame(&state, user, &event).await,
-                    Some(Outbound::Typing(t)) => t.json.clone(),
-                    None if registration.fate.lagged() => {
-                        close(&mut socket, 4008, "slow_consumer").await;
-                        return;
+        let outgoing = tokio::select! {
+            biased;
+            () = fate.cut() => Err(SLOW_CONSUMER),
+            next = registration.events.recv() => match next {
+                Some(outbound) => {
+                    let mut batch = Vec::new();
+                    batch.extend(message_of(&mut unread, outbound).await);
+                    while batch.len() < WRITE_BATCH {
+                        // A closed queue is seen by the next `recv`.
+                        let Ok(outbound) = registration.events.try_recv() else { break };
+                        batch.extend(message_of(&mut unread, outbound).await);
                     }
-                    None => {
-                        close(&mut socket, 1012, "restarting").await;
-                        return;
+                    if batch.is_empty() {
+                        continue;
                     }
-                };
-                if let Err(reason) = send(&mut socket, frame).await {
-                    if let Some((code, why)) = reason {
-                        close(&mut socket, code, why).await;
-                    }
-                    return;
+                    Ok(batch)
                 }
-            }
-            _ = heartbeat.tick() => {
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    return;
-                }
-            }
+                None if fate.lagged() => Err(SLOW_CONSUMER),
+                None => Err(Some((1012, "restarting"))),
+            },
+            _ = heartbeat.tick() => Ok(vec![Message::Ping(Vec::new().into())]),
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
                 Some(Ok(Message::Text(text))) => {
                     // Malformed frames and conversations the caller cannot see are ignored.
                     if let Ok(ClientFrame::Typing { conversation_id }) = serde_json::from_str(&text) {
-                        if vis.allows(&state, conversation_id).await {
-                            let json = serde_json::json!({
-                                "type": "typing",
-                                "conversation_id": conversation_id,
-                                "user": user,
-                                "expires_at_ms": sessions::now_ms() + TYPING_TTL_MS,
-                            })
-                            .to_string();
-                            hub.typing(&state, org, conversation_id, TypingFrame { user, json }).await;
-                        }
+                        let json = || serde_json::json!({
+                            "type": "typing",
+                            "conversation_id": conversation_id,
+                            "user": user,
+                            "expires_at_ms": sessions::now_ms() + TYPING_TTL_MS,
+                        })
+                        .to_string();
+                        hub.typing(&state, org, user, conversation_id, json).await;
                     }
+                    continue;
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => continue,
             },
+        };
+        let sent = match outgoing {
+            Ok(messages) => send(&mut socket, &fate, messages).await,
+            Err(ending) => Err(ending),
+        };
+        if let Err(ending) = sent {
+            if let Some((code, why)) = ending {
+                close(&mut socket, code, why).await;
+            }
+            return;
         }
     }
 }

@@ -126,10 +126,10 @@ pub async fn change_role(
         user,
         role: req.role,
     });
-    let out = state
+    let change = state
         .ws
         .directories
-        .execute(&caller.org, cmd, ExecuteOptions::default())
-        .await?;
+        .execute(&caller.org, cmd, ExecuteOptions::default());
+    let out = state.roles.changing(caller.org, user, change).await?;
     Ok(crate::routes::Written::of(&out))
 }

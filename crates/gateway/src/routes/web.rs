@@ -56,6 +56,7 @@ static ASSETS: &[Asset] = &[
     asset!("views/login.js", JS),
     asset!("views/interactions.js", JS),
     asset!("views/compose_new.js", JS),
+    asset!("views/channels.js", JS),
     asset!("views/inboxes.js", JS),
     asset!("views/queues.js", JS),
     asset!("views/search.js", JS),

@@ -5,6 +5,11 @@
 //
 // My inboxes: the inboxes the organization's numbers are routed to (`GET /v1/numbers`)
 // whose team I am on, and any opened by link or id; this browser remembers them.
+//
+// Live: the stream's inbox frames ({type: 'inbox', inbox_id, conversation_id, change,
+// assignee}) and new messages refresh the open view (debounced, read `after` the frame's
+// position so the read model has caught up); nothing is polled. After a reconnect the view
+// is read once more.
 
 import { api, qs, describe } from '../api.js';
 import { h, fill, fmtTime } from '../dom.js';
@@ -17,7 +22,7 @@ const VIEWS = [
   ['mine', 'Assigned to me'],
   ['open', 'All open'],
 ];
-const POLL_MS = 4000;
+const REFRESH_MS = 150;
 
 function storeKey(ctx) {
   return `switchboard.inboxes.${ctx.me.user_id}`;
@@ -47,7 +52,8 @@ export function mount(root, params, ctx) {
   let selected = null;
   let items = [];
   let thread = null;
-  let poll = null;
+  let refreshTimer = null;
+  let seen = 0; // the newest relevant frame's position: the view is read after it
   let lastSig = null;
   const local = new Map(); // conversation → {status, assignee} after my own actions
 
@@ -113,7 +119,10 @@ export function mount(root, params, ctx) {
       return;
     }
     try {
-      const r = await api(`/v1/inboxes/${inbox}/conversations${qs({ view, limit: 100, after: ctx.after })}`);
+      const shown = `${inbox}/${view}`;
+      const r = await api(`/v1/inboxes/${inbox}/conversations${qs({ view, limit: 100, after: Math.max(ctx.after || 0, seen) || null })}`);
+      // The inbox or view changed meanwhile: that load answers.
+      if (`${inbox}/${view}` !== shown) return;
       const sig = JSON.stringify(r.items);
       if (sig === lastSig) return syncThread();
       lastSig = sig;
@@ -304,18 +313,25 @@ export function mount(root, params, ctx) {
     if (!inbox && first) ctx.navigate(`#/inboxes/${first.id}/unassigned`);
   }
 
+  /** Something changed in the open inbox: read the view again once the burst is over. */
+  function refreshSoon(position) {
+    if (typeof position === 'number') seen = Math.max(seen, position);
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => inbox && load(), REFRESH_MS);
+  }
+
   update(params);
   if (!inbox) load();
   discover();
-  poll = setInterval(() => {
-    if (document.visibilityState === 'visible' && inbox) load();
-  }, POLL_MS);
 
   return {
     update,
     onFrame(f) {
       thread?.onFrame(f);
-      if (f.item.type === 'message' || f.item.type === 'inbound') load();
+      // A new text may open a conversation in this inbox (or reopen a done one); a message
+      // in a listed one moves it up.
+      const listed = items.some((i) => i.conversation_id === f.conversation_id);
+      if (f.item.type === 'inbound' || (f.item.type === 'message' && listed)) refreshSoon(f.position);
       else if (typeof f.unread === 'number') {
         const it = items.find((i) => i.conversation_id === f.conversation_id);
         if (it) {
@@ -328,14 +344,18 @@ export function mount(root, params, ctx) {
         }
       }
     },
+    onInbox(f) {
+      if (f.inbox_id === inbox) refreshSoon(f.position);
+    },
     onTyping: (t) => thread?.onTyping(t),
     onResumed() {
-      load();
+      refreshSoon();
       thread?.onResumed();
     },
     onDirectory: render,
     unmount() {
-      clearInterval(poll);
+      clearTimeout(refreshTimer);
+      inbox = null;
       thread?.destroy();
     },
   };

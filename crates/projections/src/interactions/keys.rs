@@ -20,6 +20,9 @@ pub enum Audience {
     Inbox(InboxId, InboxBucket),
     /// An inbox's conversations assigned to one user ("Assigned to Me").
     InboxAssignee(InboxId, UserId),
+    /// Every channel of an organization, members or not: the list anyone in it browses
+    /// to find channels to join.
+    Channels(OrgId),
 }
 
 /// The status buckets of an inbox.
@@ -64,6 +67,10 @@ impl Audience {
                 k.push(b'A');
                 k.extend_from_slice(i.as_uuid().as_bytes());
                 k.extend_from_slice(u.as_uuid().as_bytes());
+            }
+            Audience::Channels(org) => {
+                k.push(b'C');
+                k.extend_from_slice(org.as_uuid().as_bytes());
             }
         }
         k
@@ -132,6 +139,25 @@ mod tests {
         assert!(newer < older);
         assert_eq!(parse_sorted_suffix(&newer[p.len()..]), Some((9, b)));
         assert_eq!(parse_sorted_suffix(&older[p.len()..p.len() + 1]), None);
+    }
+
+    #[test]
+    fn audience_prefixes_are_prefix_free() {
+        let (org, user, inbox) = (OrgId::random(), UserId::random(), InboxId::random());
+        let prefixes = [
+            Audience::User(user).prefix(),
+            Audience::Number(org, PhoneNumber::parse("+15551234").unwrap()).prefix(),
+            Audience::Inbox(inbox, InboxBucket::Unassigned).prefix(),
+            Audience::Inbox(inbox, InboxBucket::Done).prefix(),
+            Audience::InboxAssignee(inbox, user).prefix(),
+            Audience::Channels(org).prefix(),
+            Audience::Channels(OrgId::random()).prefix(),
+        ];
+        for (i, a) in prefixes.iter().enumerate() {
+            for (j, b) in prefixes.iter().enumerate() {
+                assert!(i == j || !b.starts_with(a), "{i} is a prefix of {j}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The interactions read model: each user's conversation list (All / External / Direct /
-//! Channels, most recent activity first, last-message preview, unread count) and each
+//! Channels, most recent activity first, last-message preview, unread count), each
 //! inbox's views (Open > Unassigned, Assigned, Assigned to Me, Done) with the per-viewer
-//! badges.
+//! badges, and each organization's channels (members or not: what anyone in it may join).
 //!
 //! Column families: `sorted` (audience ‖ !position ‖ conversation → ()), `convs`
 //! (conversation → [`ConvMeta`]), `markers` (user ‖ conversation → seq read up to),
@@ -24,7 +24,8 @@ use serde::Serialize;
 
 pub use keys::{Audience, InboxBucket};
 pub use model::{
-    ConvMeta, InboxStatus, InteractionsWriter, KindView, Preview, PreviewAuthor, UserView,
+    ConvMeta, InboxStatus, InteractionsProjector, InteractionsWriter, KindView, Preview,
+    PreviewAuthor, UserView,
 };
 
 use crate::db::ModelDb;
@@ -35,7 +36,7 @@ use crate::live::ModelKind;
 pub const NAME: &str = "interactions";
 /// Key layout version; bump it when the stored shape changes (old generations are then
 /// refused and rebuilt).
-pub const LAYOUT: &str = "interactions/1";
+pub const LAYOUT: &str = "interactions/3";
 
 const SORTED: &str = "sorted";
 const CONVS: &str = "convs";
@@ -139,6 +140,28 @@ pub struct Page {
     pub next_before: Option<u64>,
 }
 
+/// One channel of the organization's channel list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelRow {
+    pub conversation: ConversationId,
+    /// Its name now (renames included).
+    pub name: String,
+    /// How many members it has.
+    pub members: usize,
+    /// Whether the viewer is one of them.
+    pub joined: bool,
+    pub last_position: u64,
+    pub last_at_ms: u64,
+}
+
+/// A page of an organization's channels; pass `next_before` back as `before` for the
+/// next one.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelPage {
+    pub rows: Vec<ChannelRow>,
+    pub next_before: Option<u64>,
+}
+
 /// The stored model, read by queries and written by one [`InteractionsWriter`].
 pub struct InteractionsDb {
     db: ModelDb,
@@ -238,8 +261,47 @@ impl InteractionsDb {
         if let Some(view) = self.user(&user)? {
             audiences.extend(view.numbers.into_iter().map(|n| Audience::Number(org, n)));
         }
-        self.merged(&audiences, org, user, before, limit, |m| {
+        self.merged(&audiences, org, Some(user), before, limit, |m| {
             filter.admits(&m.kind)
+        })
+    }
+
+    /// Every channel of `org`, member or not, most recent activity first, with whether
+    /// `viewer` is a member (anyone in the organization may join: the caller checks that
+    /// `viewer` belongs to `org`).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn channels(
+        &self,
+        org: OrgId,
+        viewer: UserId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<ChannelPage, ProjectionError> {
+        let page = self.merged(&[Audience::Channels(org)], org, None, before, limit, |m| {
+            matches!(m.kind, KindView::Channel { .. })
+        })?;
+        let rows = page
+            .rows
+            .into_iter()
+            .filter_map(|r| {
+                let KindView::Channel { name } = r.meta.kind else {
+                    return None;
+                };
+                Some(ChannelRow {
+                    conversation: r.conversation,
+                    name,
+                    members: r.meta.members.len(),
+                    joined: r.meta.members.contains(&viewer),
+                    last_position: r.last_position,
+                    last_at_ms: r.last_at_ms,
+                })
+            })
+            .collect();
+        Ok(ChannelPage {
+            rows,
+            next_before: page.next_before,
         })
     }
 
@@ -266,17 +328,17 @@ impl InteractionsDb {
             InboxView::Mine => vec![Audience::InboxAssignee(inbox, viewer)],
             InboxView::Done => vec![Audience::Inbox(inbox, InboxBucket::Done)],
         };
-        self.merged(&audiences, org, viewer, before, limit, |_| true)
+        self.merged(&audiences, org, Some(viewer), before, limit, |_| true)
     }
 
     /// Merges the entries of `audiences` newest first, skipping duplicates and rows of
     /// other organizations, until `limit` rows pass `admit` or [`SCAN_LIMIT`] entries
-    /// were looked at.
+    /// were looked at. Unread counts are `viewer`'s (0 without one).
     fn merged(
         &self,
         audiences: &[Audience],
         org: OrgId,
-        viewer: UserId,
+        viewer: Option<UserId>,
         before: Option<u64>,
         limit: usize,
         admit: impl Fn(&ConvMeta) -> bool,
@@ -337,7 +399,10 @@ impl InteractionsDb {
             if seen.insert(id) {
                 if let Some(meta) = self.conversation(&id)? {
                     if meta.org == org && admit(&meta) {
-                        let unread = self.unread(&viewer, &meta)?;
+                        let unread = match &viewer {
+                            Some(v) => self.unread(v, &meta)?,
+                            None => 0,
+                        };
                         page.rows.push(Row {
                             conversation: id,
                             last_position: pos,

@@ -1,20 +1,22 @@
 //! The stored shape of the interactions read model and how events change it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use domain::conversation::{ConversationKind, SystemNote};
 use domain::directory::DirectoryEvent;
 use domain::queue::{QueueEvent, TimeoutKind};
 use domain::{ConversationEvent, ConversationId, InboxId, OrgId, PhoneNumber, UserId};
-use eventlog::{codec, RecordedEvent};
+use eventlog::codec;
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, Audience, InboxBucket};
 use super::InteractionsDb;
+use crate::batch::{bound_cache, BatchWriter, FxHashMap, FxHashSet, Projector, Stored};
 use crate::error::ProjectionError;
-use crate::runner::ReadModel;
+use crate::event::{category, Decoded, Event};
 
 /// Longest preview kept, in characters.
 pub const PREVIEW_CHARS: usize = 140;
@@ -53,6 +55,8 @@ pub enum PreviewAuthor {
     User(UserId),
     External(PhoneNumber),
     System,
+    /// Our business number's automatic answer to a customer's HELP (`AutoReplyPosted`).
+    AutoReply(PhoneNumber),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +103,13 @@ impl ConvMeta {
                 v.extend(self.queue_holder.map(Audience::User));
                 v
             }
+            (KindView::Channel { .. }, _) => {
+                // Its members' lists, and the organization's channels anyone in it browses.
+                let mut v: Vec<Audience> =
+                    self.members.iter().copied().map(Audience::User).collect();
+                v.push(Audience::Channels(self.org));
+                v
+            }
             _ => self.members.iter().copied().map(Audience::User).collect(),
         }
     }
@@ -111,50 +122,55 @@ pub struct UserView {
     pub numbers: BTreeSet<PhoneNumber>,
 }
 
-/// Applies events to an [`InteractionsDb`], coalescing a batch in memory and writing it
-/// with its checkpoint in one `WriteBatch`.
-pub struct InteractionsWriter {
-    db: Arc<InteractionsDb>,
-    checkpoint: Option<u64>,
-    convs: HashMap<ConversationId, ConvMeta>,
-    dirty: HashSet<ConversationId>,
-    markers: HashMap<(UserId, ConversationId), u64>,
-    dirty_markers: HashSet<(UserId, ConversationId)>,
-    users: HashMap<UserId, UserView>,
-    dirty_users: HashSet<UserId>,
-}
-
-/// Clean cache entries kept between batches.
-const CACHE_LIMIT: usize = 200_000;
+/// The writer of an [`InteractionsDb`] (what a runner or a rebuild drives).
+pub type InteractionsWriter = BatchWriter<InteractionsProjector>;
 
 impl InteractionsWriter {
+    /// A writer resuming from the stored checkpoint.
+    ///
     /// # Errors
     /// When the checkpoint cannot be read.
     pub fn new(db: Arc<InteractionsDb>) -> Result<Self, ProjectionError> {
         let checkpoint = db.db.checkpoint()?;
-        Ok(Self {
+        Ok(Self::resume(InteractionsProjector::new(db), checkpoint))
+    }
+}
+
+/// Applies events to an [`InteractionsDb`], coalescing a batch in memory and writing it
+/// with its checkpoint in one `WriteBatch`.
+pub struct InteractionsProjector {
+    db: Arc<InteractionsDb>,
+    convs: FxHashMap<ConversationId, ConvMeta>,
+    dirty: FxHashSet<ConversationId>,
+    markers: FxHashMap<(UserId, ConversationId), u64>,
+    dirty_markers: FxHashSet<(UserId, ConversationId)>,
+    users: FxHashMap<UserId, UserView>,
+    dirty_users: FxHashSet<UserId>,
+}
+
+impl InteractionsProjector {
+    fn new(db: Arc<InteractionsDb>) -> Self {
+        Self {
             db,
-            checkpoint,
-            convs: HashMap::new(),
-            dirty: HashSet::new(),
-            markers: HashMap::new(),
-            dirty_markers: HashSet::new(),
-            users: HashMap::new(),
-            dirty_users: HashSet::new(),
-        })
+            convs: FxHashMap::default(),
+            dirty: FxHashSet::default(),
+            markers: FxHashMap::default(),
+            dirty_markers: FxHashSet::default(),
+            users: FxHashMap::default(),
+            dirty_users: FxHashSet::default(),
+        }
     }
 
     fn conv(&mut self, id: ConversationId) -> Result<Option<&mut ConvMeta>, ProjectionError> {
-        if !self.convs.contains_key(&id) {
-            match self.db.conversation(&id)? {
-                Some(meta) => {
-                    self.convs.insert(id, meta);
-                }
+        let meta = match self.convs.entry(id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => match self.db.conversation(&id)? {
+                Some(meta) => e.insert(meta),
                 None => return Ok(None),
-            }
-        }
+            },
+        };
         self.dirty.insert(id);
-        Ok(self.convs.get_mut(&id))
+        Ok(Some(meta))
     }
 
     fn raise_marker(
@@ -164,73 +180,24 @@ impl InteractionsWriter {
         seq: u64,
     ) -> Result<(), ProjectionError> {
         let key = (user, conv);
-        let current = match self.markers.get(&key) {
-            Some(v) => *v,
-            None => self.db.marker(&user, &conv)?,
+        let marker = match self.markers.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(self.db.marker(&user, &conv)?),
         };
-        if seq > current {
-            self.markers.insert(key, seq);
+        if seq > *marker {
+            *marker = seq;
             self.dirty_markers.insert(key);
-        } else {
-            self.markers.insert(key, current);
         }
         Ok(())
     }
 
     fn user(&mut self, user: UserId) -> Result<&mut UserView, ProjectionError> {
-        if !self.users.contains_key(&user) {
-            let v = self.db.user(&user)?.unwrap_or_default();
-            self.users.insert(user, v);
-        }
+        let view = match self.users.entry(user) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(self.db.user(&user)?.unwrap_or_default()),
+        };
         self.dirty_users.insert(user);
-        Ok(self.users.get_mut(&user).expect("just inserted"))
-    }
-
-    fn apply_one(&mut self, record: &RecordedEvent) -> Result<(), ProjectionError> {
-        match record.stream.category() {
-            "conversation" => {
-                let Ok(id) = record.stream.id().parse::<ConversationId>() else {
-                    return Ok(());
-                };
-                let event: ConversationEvent = decode(record)?;
-                self.apply_conversation(id, record.position, &event)
-            }
-            "directory" => {
-                let Ok(org) = record.stream.id().parse::<OrgId>() else {
-                    return Ok(());
-                };
-                match decode::<DirectoryEvent>(record)? {
-                    DirectoryEvent::UserAdded(e) => self.user(e.user)?.org = Some(org),
-                    DirectoryEvent::NumberAssigned(e) => {
-                        let u = self.user(e.user)?;
-                        u.org = Some(org);
-                        u.numbers.insert(e.number);
-                    }
-                    DirectoryEvent::NumberUnassigned(e) => {
-                        self.user(e.user)?.numbers.remove(&e.number);
-                    }
-                    _ => {}
-                }
-                Ok(())
-            }
-            "queue" => {
-                let (conv, holder) = match decode::<QueueEvent>(record)? {
-                    QueueEvent::InteractionClaimed(e) => (e.conversation, Some(e.agent)),
-                    QueueEvent::InteractionTransferred(e) => (e.conversation, Some(e.to)),
-                    QueueEvent::InteractionReleased(e) => (e.conversation, None),
-                    QueueEvent::InteractionClosed(e) => (e.conversation, None),
-                    QueueEvent::QueueTimedOut(e) if e.kind == TimeoutKind::Idle => {
-                        (e.conversation, None)
-                    }
-                    _ => return Ok(()),
-                };
-                if let Some(meta) = self.conv(conv)? {
-                    meta.queue_holder = holder;
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+        Ok(view)
     }
 
     fn apply_conversation(
@@ -298,31 +265,30 @@ impl InteractionsWriter {
                     meta.preview = preview;
                 }
             };
+            // A message: numbered (unread counts), the last activity and the preview.
+            let message = |meta: &mut ConvMeta,
+                           seq: u64,
+                           at_ms: u64,
+                           author: PreviewAuthor,
+                           text: &str,
+                           attachments: usize| {
+                meta.last_seq = meta.last_seq.max(seq);
+                let text = preview_text(text, attachments);
+                activity(meta, at_ms, Some(Preview { author, text }));
+            };
             match event {
                 E::MessagePosted(e) => {
-                    meta.last_seq = meta.last_seq.max(e.seq);
-                    let text = preview_text(&e.text, e.attachments.len());
-                    activity(
-                        meta,
-                        e.at_ms,
-                        Some(Preview {
-                            author: PreviewAuthor::User(e.author),
-                            text,
-                        }),
-                    );
+                    let author = PreviewAuthor::User(e.author);
+                    message(meta, e.seq, e.at_ms, author, &e.text, e.attachments.len());
                     posted_by = Some((e.author, e.seq));
                 }
                 E::InboundReceived(e) => {
-                    meta.last_seq = meta.last_seq.max(e.seq);
-                    let text = preview_text(&e.text, e.media.len());
-                    activity(
-                        meta,
-                        e.at_ms,
-                        Some(Preview {
-                            author: PreviewAuthor::External(e.from.clone()),
-                            text,
-                        }),
-                    );
+                    let author = PreviewAuthor::External(e.from.clone());
+                    message(meta, e.seq, e.at_ms, author, &e.text, e.media.len());
+                }
+                E::AutoReplyPosted(e) => {
+                    let author = PreviewAuthor::AutoReply(e.from.clone());
+                    message(meta, e.seq, e.at_ms, author, &e.text, 0);
                 }
                 E::CallStarted(e) => activity(
                     meta,
@@ -372,9 +338,91 @@ impl InteractionsWriter {
         }
         Ok(())
     }
+}
+
+fn set_status(meta: &mut ConvMeta, status: InboxStatus) {
+    if let Some((_, s)) = &mut meta.inbox {
+        *s = status;
+    }
+}
+
+fn preview_text(text: &str, attachments: usize) -> String {
+    // The first PREVIEW_CHARS characters; a text of no more bytes has no more characters.
+    let end = if text.len() <= PREVIEW_CHARS {
+        text.len()
+    } else {
+        text.char_indices()
+            .nth(PREVIEW_CHARS)
+            .map_or(text.len(), |(at, _)| at)
+    };
+    match (end, attachments) {
+        (0, 1) => "[attachment]".into(),
+        (0, n) if n > 1 => format!("[{n} attachments]"),
+        _ => text[..end].to_owned(),
+    }
+}
+
+/// The words a system message shows as.
+pub fn system_text(note: &SystemNote) -> String {
+    match note {
+        SystemNote::Queued { .. } => "Waiting in queue".into(),
+        SystemNote::ClaimedBy { .. } => "Claimed".into(),
+        SystemNote::TransferredTo { .. } => "Transferred".into(),
+        SystemNote::Released { .. } => "Released to queue".into(),
+        SystemNote::Closed { .. } => "Closed".into(),
+        SystemNote::TimedOut { .. } => "Timed out".into(),
+    }
+}
+
+impl Projector for InteractionsProjector {
+    const NAME: &'static str = super::NAME;
+
+    fn apply(&mut self, event: &Event<'_>) -> Result<(), ProjectionError> {
+        if ![category::CONVERSATION, category::DIRECTORY, category::QUEUE]
+            .iter()
+            .any(|c| event.is_in(c))
+        {
+            return Ok(());
+        }
+        match event.decoded()? {
+            Decoded::Conversation(id, e) => self.apply_conversation(*id, event.position, e),
+            Decoded::Directory(org, e) => {
+                match e {
+                    DirectoryEvent::UserAdded(e) => self.user(e.user)?.org = Some(*org),
+                    DirectoryEvent::NumberAssigned(e) => {
+                        let u = self.user(e.user)?;
+                        u.org = Some(*org);
+                        u.numbers.insert(e.number.clone());
+                    }
+                    DirectoryEvent::NumberUnassigned(e) => {
+                        self.user(e.user)?.numbers.remove(&e.number);
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+            Decoded::Queue(_, e) => {
+                let (conv, holder) = match e {
+                    QueueEvent::InteractionClaimed(e) => (e.conversation, Some(e.agent)),
+                    QueueEvent::InteractionTransferred(e) => (e.conversation, Some(e.to)),
+                    QueueEvent::InteractionReleased(e) => (e.conversation, None),
+                    QueueEvent::InteractionClosed(e) => (e.conversation, None),
+                    QueueEvent::QueueTimedOut(e) if e.kind == TimeoutKind::Idle => {
+                        (e.conversation, None)
+                    }
+                    _ => return Ok(()),
+                };
+                if let Some(meta) = self.conv(conv)? {
+                    meta.queue_holder = holder;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
 
     /// Writes everything changed since the last flush with `checkpoint`, atomically.
-    fn flush(&mut self, checkpoint: u64) -> Result<(), ProjectionError> {
+    fn store(&mut self, checkpoint: u64, _events: u64) -> Result<Stored, ProjectionError> {
         let db = &self.db.db;
         let (sorted, convs, markers, users) = (
             db.cf(super::SORTED)?,
@@ -412,78 +460,19 @@ impl InteractionsWriter {
             }
         }
         db.commit(batch, checkpoint)?;
-        self.checkpoint = Some(checkpoint);
-        if self.convs.len() > CACHE_LIMIT {
-            self.convs.clear();
-        }
-        if self.markers.len() > CACHE_LIMIT {
-            self.markers.clear();
-        }
-        if self.users.len() > CACHE_LIMIT {
-            self.users.clear();
-        }
-        Ok(())
-    }
-}
-
-fn set_status(meta: &mut ConvMeta, status: InboxStatus) {
-    if let Some((_, s)) = &mut meta.inbox {
-        *s = status;
-    }
-}
-
-fn decode<E: domain::VersionedEvent>(record: &RecordedEvent) -> Result<E, ProjectionError> {
-    actors::event_codec::decode::<E>(record).map_err(|e| {
-        ProjectionError::Corrupt(format!(
-            "{} at position {}: {e}",
-            record.event_type, record.position
-        ))
-    })
-}
-
-fn preview_text(text: &str, attachments: usize) -> String {
-    let mut s: String = text.chars().take(PREVIEW_CHARS).collect();
-    if s.is_empty() && attachments > 0 {
-        s = if attachments == 1 {
-            "[attachment]".into()
-        } else {
-            format!("[{attachments} attachments]")
-        };
-    }
-    s
-}
-
-/// The words a system message shows as.
-pub fn system_text(note: &SystemNote) -> String {
-    match note {
-        SystemNote::Queued { .. } => "Waiting in queue".into(),
-        SystemNote::ClaimedBy { .. } => "Claimed".into(),
-        SystemNote::TransferredTo { .. } => "Transferred".into(),
-        SystemNote::Released { .. } => "Released to queue".into(),
-        SystemNote::Closed { .. } => "Closed".into(),
-        SystemNote::TimedOut { .. } => "Timed out".into(),
-    }
-}
-
-impl ReadModel for InteractionsWriter {
-    fn name(&self) -> &'static str {
-        super::NAME
+        bound_cache(&mut self.convs);
+        bound_cache(&mut self.markers);
+        bound_cache(&mut self.users);
+        Ok(Stored::Durable)
     }
 
-    fn checkpoint(&self) -> Option<u64> {
-        self.checkpoint
-    }
-
-    fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        let Some(last) = events.last() else {
-            return Ok(());
-        };
-        for e in events {
-            if self.checkpoint.is_some_and(|c| e.position <= c) {
-                continue;
-            }
-            self.apply_one(e)?;
-        }
-        self.flush(last.position)
+    fn discard(&mut self) {
+        // The caches may hold changes of the failed batch: read them again from storage.
+        self.convs.clear();
+        self.dirty.clear();
+        self.markers.clear();
+        self.dirty_markers.clear();
+        self.users.clear();
+        self.dirty_users.clear();
     }
 }

@@ -34,7 +34,7 @@ use eventlog::codec;
 use rocksdb::{Direction, IteratorMode, ReadOptions};
 use serde::{Deserialize, Serialize};
 
-pub use writer::QueuesWriter;
+pub use writer::{QueuesProjector, QueuesWriter};
 
 use crate::db::ModelDb;
 use crate::error::ProjectionError;

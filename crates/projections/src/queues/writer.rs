@@ -2,53 +2,59 @@
 //! interactions; `ConversationStarted` (External) and `SmsArrived` name the customer of a
 //! conversation. Everything else is skipped by type name, undecoded.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use domain::conversation::ConversationKind;
-use domain::inbound::{InboundEvent, INBOUND_CATEGORY};
+use domain::inbound::InboundEvent;
 use domain::queue::QueueEvent;
 use domain::{ConversationEvent, ConversationId, QueueId};
-use eventlog::{codec, RecordedEvent};
+use eventlog::codec;
 use rocksdb::WriteBatch;
 
 use super::{keys, Closed, Item, ItemState, QueueView, QueuesDb};
+use crate::batch::{bound_cache, BatchWriter, FxHashMap, FxHashSet, Projector, Stored};
 use crate::error::ProjectionError;
-use crate::runner::ReadModel;
+use crate::event::{category, Decoded, Event};
 
-/// Clean cached interactions kept between batches.
-const CACHE_LIMIT: usize = 200_000;
+/// The writer of a [`QueuesDb`] (what a runner or a rebuild drives).
+pub type QueuesWriter = BatchWriter<QueuesProjector>;
+
+impl QueuesWriter {
+    /// A writer resuming from the stored checkpoint.
+    ///
+    /// # Errors
+    /// When the checkpoint cannot be read.
+    pub fn new(db: Arc<QueuesDb>) -> Result<Self, ProjectionError> {
+        let checkpoint = db.checkpoint()?;
+        Ok(Self::resume(QueuesProjector::new(db), checkpoint))
+    }
+}
 
 /// Applies events to a [`QueuesDb`], keeping the state it changes (`queues`, `items`) in
 /// memory during a batch and writing the batch, the index entries derived from that state
 /// and the checkpoint in one `WriteBatch`.
-pub struct QueuesWriter {
+pub struct QueuesProjector {
     db: Arc<QueuesDb>,
-    checkpoint: Option<u64>,
-    queues: HashMap<QueueId, Option<QueueView>>,
-    dirty_queues: HashSet<QueueId>,
+    queues: FxHashMap<QueueId, Option<QueueView>>,
+    dirty_queues: FxHashSet<QueueId>,
     /// `None`: no open interaction.
-    items: HashMap<(QueueId, ConversationId), Option<Item>>,
-    dirty_items: HashSet<(QueueId, ConversationId)>,
+    items: FxHashMap<(QueueId, ConversationId), Option<Item>>,
+    dirty_items: FxHashSet<(QueueId, ConversationId)>,
     /// Index entries (`members`, `waiting`, `active`, `history`, `customers`) in the order
     /// the batch's events produced them.
     batch: WriteBatch,
 }
 
-impl QueuesWriter {
-    /// # Errors
-    /// When the checkpoint cannot be read.
-    pub fn new(db: Arc<QueuesDb>) -> Result<Self, ProjectionError> {
-        let checkpoint = db.checkpoint()?;
-        Ok(Self {
+impl QueuesProjector {
+    fn new(db: Arc<QueuesDb>) -> Self {
+        Self {
             db,
-            checkpoint,
-            queues: HashMap::new(),
-            dirty_queues: HashSet::new(),
-            items: HashMap::new(),
-            dirty_items: HashSet::new(),
+            queues: FxHashMap::default(),
+            dirty_queues: FxHashSet::default(),
+            items: FxHashMap::default(),
+            dirty_items: FxHashSet::default(),
             batch: WriteBatch::default(),
-        })
+        }
     }
 
     fn queue(&mut self, id: QueueId) -> Result<&mut QueueView, ProjectionError> {
@@ -112,35 +118,6 @@ impl QueuesWriter {
         self.items.insert((queue, conv), new);
         self.dirty_items.insert((queue, conv));
         Ok(())
-    }
-
-    fn apply_one(&mut self, record: &RecordedEvent) -> Result<(), ProjectionError> {
-        match record.stream.category() {
-            "queue" => {
-                let Ok(queue) = record.stream.id().parse::<QueueId>() else {
-                    return Ok(());
-                };
-                let event: QueueEvent = decode(record)?;
-                self.apply_queue(queue, record.position, event)
-            }
-            "conversation" if record.event_type == "ConversationStarted" => {
-                let Ok(conv) = record.stream.id().parse::<ConversationId>() else {
-                    return Ok(());
-                };
-                if let ConversationEvent::ConversationStarted(e) = decode(record)? {
-                    if let ConversationKind::External { their, .. } = e.kind {
-                        self.customer(conv, &their)?;
-                    }
-                }
-                Ok(())
-            }
-            INBOUND_CATEGORY if record.event_type == "SmsArrived" => {
-                let InboundEvent::SmsArrived(sms) = decode(record)?;
-                let conv = ConversationId::external(sms.org, &sms.to, &sms.from);
-                self.customer(conv, &sms.from)
-            }
-            _ => Ok(()),
-        }
     }
 
     fn customer(
@@ -253,9 +230,37 @@ impl QueuesWriter {
         }
         Ok(())
     }
+}
+
+impl Projector for QueuesProjector {
+    const NAME: &'static str = super::NAME;
+
+    fn apply(&mut self, event: &Event<'_>) -> Result<(), ProjectionError> {
+        let wanted = event.is_in(category::QUEUE)
+            || (event.is_in(category::CONVERSATION) && event.event_type == "ConversationStarted")
+            || (event.is_in(category::INBOUND) && event.event_type == "SmsArrived");
+        if !wanted {
+            return Ok(());
+        }
+        match event.decoded()? {
+            // Queue events are few: applied from a copy.
+            Decoded::Queue(queue, e) => self.apply_queue(*queue, event.position, e.clone()),
+            Decoded::Conversation(conv, ConversationEvent::ConversationStarted(e)) => {
+                if let ConversationKind::External { their, .. } = &e.kind {
+                    self.customer(*conv, their)?;
+                }
+                Ok(())
+            }
+            Decoded::Inbound(InboundEvent::SmsArrived(sms)) => {
+                let conv = ConversationId::external(sms.org, &sms.to, &sms.from);
+                self.customer(conv, &sms.from)
+            }
+            _ => Ok(()),
+        }
+    }
 
     /// Writes the batch, the changed state and `checkpoint` atomically.
-    fn flush(&mut self, checkpoint: u64) -> Result<(), ProjectionError> {
+    fn store(&mut self, checkpoint: u64, _events: u64) -> Result<Stored, ProjectionError> {
         let store = self.db.store();
         let (queues, items) = (store.cf(super::QUEUES)?, store.cf(super::ITEMS)?);
         let mut batch = std::mem::take(&mut self.batch);
@@ -272,66 +277,17 @@ impl QueuesWriter {
             }
         }
         store.commit(batch, checkpoint)?;
-        self.checkpoint = Some(checkpoint);
-        if self.items.len() > CACHE_LIMIT {
-            self.items.clear();
-        }
-        if self.queues.len() > CACHE_LIMIT {
-            self.queues.clear();
-        }
-        Ok(())
+        bound_cache(&mut self.items);
+        bound_cache(&mut self.queues);
+        Ok(Stored::Durable)
     }
 
     /// Forgets a batch that failed (nothing of it was stored).
-    fn reset(&mut self) {
+    fn discard(&mut self) {
         self.batch = WriteBatch::default();
         self.queues.clear();
         self.dirty_queues.clear();
         self.items.clear();
         self.dirty_items.clear();
-    }
-}
-
-fn decode<E: domain::VersionedEvent>(record: &RecordedEvent) -> Result<E, ProjectionError> {
-    actors::event_codec::decode::<E>(record).map_err(|e| {
-        ProjectionError::Corrupt(format!(
-            "{} at position {}: {e}",
-            record.event_type, record.position
-        ))
-    })
-}
-
-impl ReadModel for QueuesWriter {
-    fn name(&self) -> &'static str {
-        super::NAME
-    }
-
-    fn checkpoint(&self) -> Option<u64> {
-        self.checkpoint
-    }
-
-    fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        let Some(last) = events.last() else {
-            return Ok(());
-        };
-        let mut result = Ok(());
-        let mut applied = false;
-        for e in events {
-            if self.checkpoint.is_some_and(|c| e.position <= c) {
-                continue;
-            }
-            applied = true;
-            result = self.apply_one(e);
-            if result.is_err() {
-                break;
-            }
-        }
-        if result.is_ok() && applied {
-            result = self.flush(last.position);
-        }
-        if result.is_err() {
-            self.reset();
-        }
-        result
     }
 }

@@ -1,8 +1,8 @@
 //! The search read model: full-text search over message history, on tantivy.
 //!
-//! Every `MessagePosted` and `InboundReceived` of the `conversation` category is one
-//! document (organization, conversation, message id, seq, author, text, time, log
-//! position). The index lives in its own directory per generation
+//! Every `MessagePosted`, `InboundReceived` and `AutoReplyPosted` (our number's answer to
+//! a HELP) of the `conversation` category is one document (organization, conversation,
+//! message id, seq, author, text, time, log position). The index lives in its own directory per generation
 //! (`<data>/readmodels/search/gen-N/`, see [`crate::home`]), never in the log.
 //!
 //! **Checkpoint.** The position of the last event applied is written in the commit payload
@@ -11,7 +11,10 @@
 //! the payload, neither skipping nor repeating an event, and uncommitted documents of a
 //! crashed batch are discarded by tantivy. A batch that adds no document is not committed
 //! (nothing changed) until [`writer::COMMIT_EVERY_EVENTS`] such events have passed, so the
-//! stored checkpoint may lag the one in memory by events that index nothing. A rebuild's
+//! stored checkpoint may lag the one in memory by events that index nothing. A server's
+//! writer commits documents at most every [`writer::COMMIT_INTERVAL`] and publishes as its
+//! position the last one whose documents are committed (what read-your-writes waits for).
+//! A rebuild's
 //! writer ([`SearchWriter::for_rebuild`]) commits only every
 //! [`writer::REBUILD_COMMIT_EVERY_EVENTS`] events and when closed.
 //!
@@ -47,7 +50,7 @@ use tantivy::{Index, IndexReader, IndexSettings, Order, ReloadPolicy, TantivyDoc
 use directory::UnsyncedDirectory;
 pub use query::{InvalidQuery, MAX_QUERY_CHARS};
 pub use schema::Fields;
-pub use writer::SearchWriter;
+pub use writer::{SearchProjector, SearchWriter};
 
 use crate::error::ProjectionError;
 use crate::live::ModelKind;
@@ -56,7 +59,22 @@ use crate::live::ModelKind;
 pub const NAME: &str = "search";
 /// Layout version, written in every commit payload with the checkpoint; bump it when the
 /// schema or the meaning of a field changes (old generations are then refused and rebuilt).
-pub const LAYOUT: &str = "search/3";
+pub const LAYOUT: &str = "search/4";
+
+/// Bytes of stored documents compressed together. Larger blocks than tantivy's 16 KiB
+/// compress better and cost fewer block switches when writing; a hit reads one block.
+const DOCSTORE_BLOCK_BYTES: usize = 65_536;
+
+/// How a new index stores its documents: [`DOCSTORE_BLOCK_BYTES`] blocks, compressed on
+/// the indexing thread (a dedicated compression thread per segment costs more in
+/// hand-offs than it saves on this workload: `cargo bench --bench replay`).
+fn index_settings() -> IndexSettings {
+    IndexSettings {
+        docstore_blocksize: DOCSTORE_BLOCK_BYTES,
+        docstore_compress_dedicated_thread: false,
+        ..IndexSettings::default()
+    }
+}
 
 /// Most hits one page returns.
 pub const MAX_LIMIT: usize = 100;
@@ -68,21 +86,45 @@ pub const SNIPPET_CHARS: usize = 160;
 pub enum Author {
     User(UserId),
     External(PhoneNumber),
+    /// Our business number's automatic answer to a customer's HELP.
+    AutoReply(PhoneNumber),
 }
 
 impl Author {
-    fn encode(&self) -> String {
-        match self {
-            Author::User(u) => format!("u:{u}"),
-            Author::External(n) => format!("n:{n}"),
-        }
-    }
-
     fn decode(s: &str) -> Option<Self> {
         match s.split_once(':')? {
             ("u", u) => u.parse().ok().map(Author::User),
             ("n", n) => PhoneNumber::parse(n).ok().map(Author::External),
+            ("a", n) => PhoneNumber::parse(n).ok().map(Author::AutoReply),
             _ => None,
+        }
+    }
+}
+
+/// An author as an event names it, for writing the stored form without a copy.
+#[derive(Clone, Copy)]
+enum AuthorRef<'a> {
+    User(&'a UserId),
+    External(&'a PhoneNumber),
+    AutoReply(&'a PhoneNumber),
+}
+
+impl AuthorRef<'_> {
+    /// Appends the stored form ([`Author::decode`] reads it back) to `out`.
+    fn encode_into(self, out: &mut String) {
+        match self {
+            AuthorRef::User(u) => {
+                out.push_str("u:");
+                out.push_str(writer::id_str(u.as_uuid(), &mut [0; 36]));
+            }
+            AuthorRef::External(n) => {
+                out.push_str("n:");
+                out.push_str(n.as_str());
+            }
+            AuthorRef::AutoReply(n) => {
+                out.push_str("a:");
+                out.push_str(n.as_str());
+            }
         }
     }
 }
@@ -169,7 +211,7 @@ impl SearchIndex {
         let index = if exists {
             Index::open(dir).map_err(unreadable)?
         } else {
-            Index::create(dir, schema.clone(), IndexSettings::default())?
+            Index::create(dir, schema.clone(), index_settings())?
         };
         if index.schema() != schema {
             return Err(ProjectionError::Layout {

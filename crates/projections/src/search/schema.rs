@@ -1,7 +1,8 @@
 //! The search index's fields and its text analyzer.
 //!
 //! Two kinds of documents share one index:
-//! - messages: one per `MessagePosted` / `InboundReceived`, with its text (and no `kind`);
+//! - messages: one per `MessagePosted` / `InboundReceived` / `AutoReplyPosted`, with its
+//!   text (and no `kind`);
 //! - `kind` = `conversation`: one per `ConversationStarted`, only so the writer can find a
 //!   conversation's organization for the messages that follow (message events do not
 //!   carry it) from the committed index after a restart.
@@ -35,7 +36,8 @@ pub struct Fields {
     pub conv: Field,
     /// Message id (stored only).
     pub message_id: Field,
-    /// `u:<user id>` or `n:<E.164 number>` (stored only).
+    /// `u:<user id>`, `n:<E.164 number>` or `a:<our E.164 number>` for an automatic reply
+    /// (stored only).
     pub author: Field,
     /// The message text (analyzed with positions, stored for snippets).
     pub text: Field,

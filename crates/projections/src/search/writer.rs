@@ -1,22 +1,30 @@
 //! Applying events to a [`SearchIndex`]: documents are added to tantivy's writer and
-//! committed with the checkpoint in the commit payload, once per batch.
+//! committed with the checkpoint in the commit payload: a server's writer at most every
+//! [`COMMIT_INTERVAL`] (each commit flushes a segment per indexing thread, and segments
+//! cost merging), a rebuild's every [`REBUILD_COMMIT_EVERY_EVENTS`] events.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use domain::conversation::{ConversationStarted, InboundReceived, MessagePosted};
+use domain::conversation::{AutoReplyPosted, ConversationStarted, InboundReceived, MessagePosted};
 use domain::{ConversationEvent, ConversationId, OrgId};
-use eventlog::RecordedEvent;
+use tantivy::indexer::UserOperation;
 use tantivy::{IndexWriter, TantivyDocument};
 
-use super::{payload, schema, Author, SearchIndex};
+use super::{payload, schema, AuthorRef, SearchIndex};
+use crate::batch::{BatchWriter, FxHashMap, Projector, Stored, CACHE_LIMIT};
 use crate::error::ProjectionError;
-use crate::runner::ReadModel;
+use crate::event::{category, Decoded, Event};
 
 /// Indexing threads of a writer by default (the server runs beside it).
 pub const DEFAULT_THREADS: usize = 1;
 /// Memory budget of a writer by default, in bytes (tantivy needs at least 15 MB a thread).
 pub const DEFAULT_MEMORY_BUDGET: usize = 32 * 1024 * 1024;
+/// A server's writer commits documents at most this often: the first batch after a quiet
+/// spell is committed at once, and under load the documents of every batch in the interval
+/// go into one commit. Searches see a document once it is committed (read-your-writes
+/// waits for it).
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 /// A batch that adds no document is committed anyway (to move the stored checkpoint) once
 /// this many events have passed since the last commit.
 pub const COMMIT_EVERY_EVENTS: u64 = 100_000;
@@ -30,30 +38,18 @@ pub const REBUILD_THREADS: usize = 4;
 /// once per batch: nobody queries a generation being built, and each commit costs a
 /// segment flush and more merging.
 pub const REBUILD_COMMIT_EVERY_EVENTS: u64 = 2_000_000;
-/// Organizations of conversations kept in memory before the cache is dropped.
-const CACHE_LIMIT: usize = 200_000;
-
 /// The only events the model reads (their payloads are decoded; everything else is
 /// skipped by type name, which keeps a rebuild fast).
-const INDEXED_TYPES: [&str; 3] = ["ConversationStarted", "MessagePosted", "InboundReceived"];
+const INDEXED_TYPES: [&str; 4] = [
+    "ConversationStarted",
+    "MessagePosted",
+    "InboundReceived",
+    "AutoReplyPosted",
+];
 
-/// Writes a [`SearchIndex`]. One per index (tantivy holds a lock on the directory).
-pub struct SearchWriter {
-    index: Arc<SearchIndex>,
-    /// `None` only while being dropped.
-    writer: Option<IndexWriter>,
-    checkpoint: Option<u64>,
-    /// Conversation → organization, for conversations whose start is committed.
-    orgs: HashMap<ConversationId, OrgId>,
-    /// Conversations started in the batch being applied (not committed yet).
-    pending: HashMap<ConversationId, OrgId>,
-    since_commit: u64,
-    /// The checkpoint of the last commit (what a failed batch falls back to).
-    committed: Option<u64>,
-    /// `None`: commit every batch that adds a document (a server's writer). `Some(n)`:
-    /// commit once `n` events have passed (a rebuild's).
-    commit_every: Option<u64>,
-}
+/// The writer of a [`SearchIndex`] (what a runner or a rebuild drives). One per index
+/// (tantivy holds a lock on the directory).
+pub type SearchWriter = BatchWriter<SearchProjector>;
 
 impl SearchWriter {
     /// A writer with [`DEFAULT_THREADS`] and [`DEFAULT_MEMORY_BUDGET`].
@@ -78,16 +74,22 @@ impl SearchWriter {
             .index()
             .writer_with_num_threads(threads.max(1), memory_budget)?;
         let checkpoint = index.checkpoint()?;
-        Ok(Self {
+        let projector = SearchProjector {
             index,
             writer: Some(writer),
-            checkpoint,
-            orgs: HashMap::new(),
-            pending: HashMap::new(),
+            orgs: FxHashMap::default(),
+            pending: FxHashMap::default(),
             since_commit: 0,
+            uncommitted_docs: 0,
+            applied: checkpoint,
             committed: checkpoint,
+            visible: checkpoint,
+            last_commit: None,
             commit_every: None,
-        })
+            scratch: String::new(),
+            batch: Vec::new(),
+        };
+        Ok(Self::resume(projector, checkpoint))
     }
 
     /// The writer of a rebuild: one indexing thread per core (up to [`REBUILD_THREADS`])
@@ -101,11 +103,67 @@ impl SearchWriter {
         let threads = std::thread::available_parallelism()
             .map_or(1, std::num::NonZeroUsize::get)
             .min(REBUILD_THREADS);
-        let mut w = Self::with_resources(index, threads, REBUILD_MEMORY_BUDGET)?;
-        w.commit_every = Some(REBUILD_COMMIT_EVERY_EVENTS);
-        Ok(w)
+        let mut projector =
+            Self::with_resources(index, threads, REBUILD_MEMORY_BUDGET)?.into_projector();
+        projector.commit_every = Some(REBUILD_COMMIT_EVERY_EVENTS);
+        let checkpoint = projector.committed;
+        Ok(Self::resume(projector, checkpoint))
     }
 
+    /// Commits what was applied since the last commit (documents of a rebuild, or a
+    /// checkpoint that moved over events indexing nothing), lets merges finish and
+    /// releases the directory lock, reporting errors (dropping does the same, logging
+    /// them).
+    ///
+    /// # Errors
+    /// Index errors; the last commit then stands.
+    pub fn close(self) -> Result<(), ProjectionError> {
+        self.into_projector().close()
+    }
+}
+
+/// Bytes of a document besides its text (ids, author, numbers, tantivy's framing).
+const DOC_BYTES: usize = 224;
+
+/// `id` as the index holds ids (hyphenated, lowercase: as `Display` writes it), written
+/// into `buf`.
+pub(super) fn id_str<'b>(id: &uuid::Uuid, buf: &'b mut [u8; 36]) -> &'b str {
+    id.hyphenated().encode_lower(buf)
+}
+
+/// Adds the documents of events to tantivy's writer and commits them with the checkpoint
+/// in the commit payload.
+pub struct SearchProjector {
+    index: Arc<SearchIndex>,
+    /// `None` only while being dropped.
+    writer: Option<IndexWriter>,
+    /// Conversation → organization, for conversations whose start is committed.
+    orgs: FxHashMap<ConversationId, OrgId>,
+    /// Conversations started since the last commit.
+    pending: FxHashMap<ConversationId, OrgId>,
+    /// Events applied since the last commit.
+    since_commit: u64,
+    /// Documents added since the last commit.
+    uncommitted_docs: u64,
+    /// The checkpoint of the last batch stored (committed or deferred).
+    applied: Option<u64>,
+    /// The checkpoint of the last commit (what a failed batch falls back to).
+    committed: Option<u64>,
+    /// The last position whose effect searches see: the last commit's checkpoint, or a
+    /// later batch's that left no document uncommitted.
+    visible: Option<u64>,
+    /// When the last commit was made (`None`: not since the writer opened).
+    last_commit: Option<Instant>,
+    /// `None`: commit every batch that adds a document (a server's writer). `Some(n)`:
+    /// commit once `n` events have passed (a rebuild's).
+    commit_every: Option<u64>,
+    /// Reused for the author field of every document.
+    scratch: String,
+    /// The documents of the batch being applied, handed to tantivy when it is stored.
+    batch: Vec<UserOperation>,
+}
+
+impl SearchProjector {
     fn writer(&mut self) -> Result<&mut IndexWriter, ProjectionError> {
         self.writer
             .as_mut()
@@ -123,32 +181,27 @@ impl SearchWriter {
         Ok(org)
     }
 
-    /// Adds the documents of one event; how many.
-    fn apply_one(&mut self, record: &RecordedEvent) -> Result<usize, ProjectionError> {
-        if record.stream.category() != "conversation"
-            || !INDEXED_TYPES.contains(&record.event_type.as_str())
+    /// The document of one event, if it has one.
+    fn document(&mut self, event: &Event<'_>) -> Result<Option<TantivyDocument>, ProjectionError> {
+        if !event.is_in(category::CONVERSATION)
+            || !INDEXED_TYPES.contains(&event.event_type.as_str())
         {
-            return Ok(0);
+            return Ok(None);
         }
-        let Ok(conv) = record.stream.id().parse::<ConversationId>() else {
-            return Ok(0);
+        let Decoded::Conversation(conv, decoded) = event.decoded()? else {
+            return Ok(None);
         };
-        let event: ConversationEvent = actors::event_codec::decode(record).map_err(|e| {
-            ProjectionError::Corrupt(format!(
-                "{} at position {}: {e}",
-                record.event_type, record.position
-            ))
-        })?;
-        let f = *self.index.fields();
-        let doc = match &event {
+        let (f, conv, position) = (*self.index.fields(), *conv, event.position);
+        let message = match decoded {
             ConversationEvent::ConversationStarted(ConversationStarted { org, .. }) => {
-                self.pending.insert(conv, *org);
-                let mut d = TantivyDocument::new();
+                let org = *org;
+                self.pending.insert(conv, org);
+                let mut d = TantivyDocument::with_capacity(DOC_BYTES);
                 d.add_text(f.kind, schema::KIND_CONVERSATION);
-                d.add_text(f.org, org.to_string());
-                d.add_text(f.conv, conv.to_string());
-                d.add_u64(f.position, record.position);
-                d
+                d.add_text(f.org, id_str(org.as_uuid(), &mut [0; 36]));
+                d.add_text(f.conv, id_str(conv.as_uuid(), &mut [0; 36]));
+                d.add_u64(f.position, position);
+                return Ok(Some(d));
             }
             ConversationEvent::MessagePosted(MessagePosted {
                 message_id,
@@ -157,22 +210,7 @@ impl SearchWriter {
                 text,
                 at_ms,
                 ..
-            }) => {
-                let Some(org) = self.org_of(&conv)? else {
-                    return Ok(0);
-                };
-                message_doc(
-                    &f,
-                    org,
-                    conv,
-                    &message_id.to_string(),
-                    *seq,
-                    &Author::User(*author),
-                    text,
-                    *at_ms,
-                    record.position,
-                )
-            }
+            }) => (message_id, seq, AuthorRef::User(author), text, at_ms),
             ConversationEvent::InboundReceived(InboundReceived {
                 message_id,
                 seq,
@@ -180,26 +218,40 @@ impl SearchWriter {
                 text,
                 at_ms,
                 ..
-            }) => {
-                let Some(org) = self.org_of(&conv)? else {
-                    return Ok(0);
-                };
-                message_doc(
-                    &f,
-                    org,
-                    conv,
-                    &message_id.to_string(),
-                    *seq,
-                    &Author::External(from.clone()),
-                    text,
-                    *at_ms,
-                    record.position,
-                )
-            }
-            _ => return Ok(0),
+            }) => (message_id, seq, AuthorRef::External(from), text, at_ms),
+            ConversationEvent::AutoReplyPosted(AutoReplyPosted {
+                message_id,
+                seq,
+                from,
+                text,
+                at_ms,
+                ..
+            }) => (message_id, seq, AuthorRef::AutoReply(from), text, at_ms),
+            _ => return Ok(None),
         };
-        self.writer()?.add_document(doc)?;
-        Ok(1)
+        let Some(org) = self.org_of(&conv)? else {
+            return Ok(None);
+        };
+        let (message_id, seq, author, text, at_ms) = message;
+        // Sized for the document (tantivy's default is 1 KB), and ids written from stack
+        // buffers: no allocation per document but the document itself.
+        let mut d = TantivyDocument::with_capacity(DOC_BYTES + text.len());
+        d.add_text(f.org, id_str(org.as_uuid(), &mut [0; 36]));
+        d.add_text(f.conv, id_str(conv.as_uuid(), &mut [0; 36]));
+        d.add_text(f.message_id, id_str(message_id.as_uuid(), &mut [0; 36]));
+        self.scratch.clear();
+        author.encode_into(&mut self.scratch);
+        d.add_text(f.author, &self.scratch);
+        d.add_text(f.text, text);
+        d.add_u64(f.seq, *seq);
+        d.add_u64(f.at_ms, *at_ms);
+        d.add_u64(f.position, position);
+        Ok(Some(d))
+    }
+
+    /// When a server's writer may commit documents next.
+    fn commit_due(&self) -> Option<Instant> {
+        self.last_commit.map(|t| t + COMMIT_INTERVAL)
     }
 
     /// Commits everything added with `checkpoint` in the payload, atomically, and makes it
@@ -211,7 +263,10 @@ impl SearchWriter {
         prepared.commit()?;
         self.index.reload()?;
         self.since_commit = 0;
+        self.uncommitted_docs = 0;
         self.committed = Some(checkpoint);
+        self.visible = Some(checkpoint);
+        self.last_commit = Some(Instant::now());
         if self.orgs.len() + self.pending.len() > CACHE_LIMIT {
             self.orgs.clear();
         }
@@ -219,104 +274,9 @@ impl SearchWriter {
         Ok(())
     }
 
-    /// Forgets everything added since the last commit (nothing of it is stored) and goes
-    /// back to that commit's checkpoint.
-    fn abort(&mut self) {
-        self.pending.clear();
-        self.checkpoint = self.committed;
-        self.since_commit = 0;
-        if let Some(w) = self.writer.as_mut() {
-            if let Err(e) = w.rollback() {
-                tracing::warn!(error = %e, "search writer rollback failed");
-            }
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn message_doc(
-    f: &schema::Fields,
-    org: OrgId,
-    conv: ConversationId,
-    message_id: &str,
-    seq: u64,
-    author: &Author,
-    text: &str,
-    at_ms: u64,
-    position: u64,
-) -> TantivyDocument {
-    let mut d = TantivyDocument::new();
-    d.add_text(f.org, org.to_string());
-    d.add_text(f.conv, conv.to_string());
-    d.add_text(f.message_id, message_id);
-    d.add_text(f.author, author.encode());
-    d.add_text(f.text, text);
-    d.add_u64(f.seq, seq);
-    d.add_u64(f.at_ms, at_ms);
-    d.add_u64(f.position, position);
-    d
-}
-
-impl ReadModel for SearchWriter {
-    fn name(&self) -> &'static str {
-        super::NAME
-    }
-
-    fn checkpoint(&self) -> Option<u64> {
-        self.checkpoint
-    }
-
-    fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        let Some(last) = events.last() else {
-            return Ok(());
-        };
-        let mut added = 0usize;
-        let mut applied = 0u64;
-        for e in events {
-            if self.checkpoint.is_some_and(|c| e.position <= c) {
-                continue;
-            }
-            applied += 1;
-            match self.apply_one(e) {
-                Ok(n) => added += n,
-                Err(err) => {
-                    self.abort();
-                    return Err(err);
-                }
-            }
-        }
-        if applied == 0 {
-            return Ok(());
-        }
-        let checkpoint = self
-            .checkpoint
-            .map_or(last.position, |c| c.max(last.position));
-        self.since_commit += applied;
-        let due = match self.commit_every {
-            None => added > 0 || self.since_commit >= COMMIT_EVERY_EVENTS,
-            Some(every) => self.since_commit >= every,
-        };
-        if due {
-            if let Err(err) = self.commit(checkpoint) {
-                self.abort();
-                return Err(err);
-            }
-        }
-        self.checkpoint = Some(checkpoint);
-        Ok(())
-    }
-}
-
-impl SearchWriter {
-    /// Commits what was applied since the last commit (documents of a rebuild, or a
-    /// checkpoint that moved over events indexing nothing), lets merges finish and
-    /// releases the directory lock, reporting errors (dropping does the same, logging
-    /// them).
-    ///
-    /// # Errors
-    /// Index errors; the last commit then stands.
-    pub fn close(mut self) -> Result<(), ProjectionError> {
-        if let (true, Some(checkpoint)) = (self.since_commit > 0, self.checkpoint) {
+    /// As [`SearchWriter::close`].
+    fn close(mut self) -> Result<(), ProjectionError> {
+        if let (true, Some(checkpoint)) = (self.since_commit > 0, self.applied) {
             self.commit(checkpoint)?;
         }
         if let Some(w) = self.writer.take() {
@@ -326,11 +286,85 @@ impl SearchWriter {
     }
 }
 
-impl Drop for SearchWriter {
+impl Projector for SearchProjector {
+    const NAME: &'static str = super::NAME;
+
+    fn visible(&self, _checkpoint: Option<u64>) -> Option<u64> {
+        self.visible
+    }
+
+    fn flush_at(&self) -> Option<Instant> {
+        if self.uncommitted_docs == 0 || self.commit_every.is_some() {
+            return None;
+        }
+        Some(self.commit_due().unwrap_or_else(Instant::now))
+    }
+
+    fn flush(&mut self) -> Result<(), ProjectionError> {
+        match self.applied {
+            Some(checkpoint) if self.since_commit > 0 => self.commit(checkpoint),
+            _ => Ok(()),
+        }
+    }
+
+    fn apply(&mut self, event: &Event<'_>) -> Result<(), ProjectionError> {
+        if let Some(doc) = self.document(event)? {
+            self.batch.push(UserOperation::Add(doc));
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, checkpoint: u64, events: u64) -> Result<Stored, ProjectionError> {
+        if !self.batch.is_empty() {
+            self.uncommitted_docs += self.batch.len() as u64;
+            let mut batch = std::mem::take(&mut self.batch);
+            // One hand-over to an indexing thread for the whole batch (one wake-up, not one
+            // a document).
+            self.writer()?.run(batch.drain(..))?;
+            self.batch = batch;
+        }
+        self.since_commit += events;
+        self.applied = Some(checkpoint);
+        let due = match self.commit_every {
+            None => {
+                (self.uncommitted_docs > 0 && self.commit_due().is_none_or(|t| t <= Instant::now()))
+                    || self.since_commit >= COMMIT_EVERY_EVENTS
+            }
+            Some(every) => self.since_commit >= every,
+        };
+        if !due {
+            if self.uncommitted_docs == 0 {
+                // Nothing searchable is held back.
+                self.visible = Some(checkpoint);
+            }
+            return Ok(Stored::Deferred);
+        }
+        self.commit(checkpoint)?;
+        Ok(Stored::Durable)
+    }
+
+    /// Forgets everything added since the last commit (nothing of it is stored) and goes
+    /// back to that commit's checkpoint.
+    fn discard(&mut self) {
+        self.batch.clear();
+        self.pending.clear();
+        self.since_commit = 0;
+        self.uncommitted_docs = 0;
+        self.applied = self.committed;
+        self.visible = self.committed;
+        if let Some(w) = self.writer.as_mut() {
+            if let Err(e) = w.rollback() {
+                tracing::warn!(error = %e, "search writer rollback failed");
+            }
+        }
+    }
+}
+
+impl Drop for SearchProjector {
     /// As [`SearchWriter::close`], logging errors: the directory lock is released before
     /// the index is reopened or its generation deleted.
     fn drop(&mut self) {
-        if let (true, Some(checkpoint)) = (self.since_commit > 0, self.checkpoint) {
+        if let (true, Some(checkpoint)) = (self.since_commit > 0, self.applied) {
             if let Err(e) = self.commit(checkpoint) {
                 tracing::warn!(error = %e, "search checkpoint not stored on close");
             }
