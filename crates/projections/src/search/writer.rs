@@ -85,10 +85,26 @@ impl SearchWriter {
             committed: checkpoint,
             visible: checkpoint,
             last_commit: None,
+            commit_interval: COMMIT_INTERVAL,
             commit_every: None,
             scratch: String::new(),
             batch: Vec::new(),
         };
+        Ok(Self::resume(projector, checkpoint))
+    }
+
+    /// As [`Self::new`], committing documents at most every `interval` instead of
+    /// [`COMMIT_INTERVAL`].
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_commit_interval(
+        index: Arc<SearchIndex>,
+        interval: Duration,
+    ) -> Result<Self, ProjectionError> {
+        let mut projector = Self::new(index)?.into_projector();
+        projector.commit_interval = interval;
+        let checkpoint = projector.committed;
         Ok(Self::resume(projector, checkpoint))
     }
 
@@ -154,6 +170,8 @@ pub struct SearchProjector {
     visible: Option<u64>,
     /// When the last commit was made (`None`: not since the writer opened).
     last_commit: Option<Instant>,
+    /// How often a server's writer commits documents at most ([`COMMIT_INTERVAL`]).
+    commit_interval: Duration,
     /// `None`: commit every batch that adds a document (a server's writer). `Some(n)`:
     /// commit once `n` events have passed (a rebuild's).
     commit_every: Option<u64>,
@@ -251,7 +269,7 @@ impl SearchProjector {
 
     /// When a server's writer may commit documents next.
     fn commit_due(&self) -> Option<Instant> {
-        self.last_commit.map(|t| t + COMMIT_INTERVAL)
+        self.last_commit.map(|t| t + self.commit_interval)
     }
 
     /// Commits everything added with `checkpoint` in the payload, atomically, and makes it
