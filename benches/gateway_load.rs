@@ -29,7 +29,10 @@
 //! the ratio to it, frames delivered per second, and the CPU cores used over the measured
 //! window by the server, by this load generator and by everything else on the machine
 //! (they all share its cores), and accepted messages per CPU-second of the server (what a
-//! message costs, less sensitive to what else runs). `#` lines give the setup time, accepted messages and frames
+//! message costs, less sensitive to what else runs), the largest lag of each read model
+//! behind the log while measuring (`gateway.readmodel_lag_max.<model>`, sampled from
+//! `/metrics` once a second) and how long after the send phase they had all caught up
+//! (`gateway.readmodels_caught_up_s`). `#` lines give the setup time, accepted messages and frames
 //! per second through the send phase, and every error, non-201, missing delivery, socket
 //! close and server warning (zero when all is well).
 //!
@@ -177,6 +180,22 @@ fn machine_busy_seconds() -> f64 {
     let total: f64 = f.iter().take(8).sum();
     let idle = f.get(3).copied().unwrap_or(0.0) + f.get(4).copied().unwrap_or(0.0);
     (total - idle) / 100.0
+}
+
+/// Each read model's lag behind the log (`readmodel_lag_events{model="…"}` of `/metrics`).
+async fn model_lags(c: &reqwest::Client, url: &str, admin: &str) -> Vec<(String, u64)> {
+    let Ok(r) = c.get(url).bearer_auth(admin).send().await else {
+        return Vec::new();
+    };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("readmodel_lag_events{model=\"")?;
+            let (model, rest) = rest.split_once('"')?;
+            let value = rest.rsplit(' ').next()?.parse::<f64>().ok()?;
+            Some((model.to_owned(), value as u64))
+        })
+        .collect()
 }
 
 /// Counters shared by every task.
@@ -351,6 +370,8 @@ struct User {
 }
 
 struct Setup {
+    /// The organization admin's token (scrapes `/metrics`).
+    admin: String,
     users: Vec<User>,
     channels: Vec<String>,
     fanout_channel: String,
@@ -379,6 +400,7 @@ async fn setup(
     )
     .await;
     let admin = boot["token"].as_str().expect("admin token").to_owned();
+    let admin_auth = admin.clone();
 
     // Users: created by the admin and logged in, `parallel` at a time (argon2 both ways).
     let sem = Arc::new(tokio::sync::Semaphore::new(parallel));
@@ -484,6 +506,7 @@ async fn setup(
         throttled.load(Ordering::Relaxed)
     );
     Setup {
+        admin: admin_auth,
         users,
         channels,
         fanout_channel,
@@ -773,11 +796,14 @@ async fn run(o: Run) {
             rx.clone(),
         )));
     }
-    // Per second of the send phase: messages accepted and frames received (all kinds).
+    // Per second of the send phase: messages accepted and frames received (all kinds),
+    // and the read models' lag behind the log (from `/metrics`).
     let timeline = {
         let (rx, phase) = (rx.clone(), phase.clone());
+        let (c, metrics_url, admin) = (c.clone(), server.url("/metrics"), st.admin.clone());
         tokio::spawn(async move {
             let mut points = Vec::new();
+            let mut lag_max: BTreeMap<String, u64> = BTreeMap::new();
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.tick().await;
             let (mut sent, mut frames) = (0, 0);
@@ -789,8 +815,14 @@ async fn run(o: Run) {
                 );
                 points.push(format!("{}/{}", s - sent, f - frames));
                 (sent, frames) = (s, f);
+                if phase.load(Ordering::Acquire) == MEASURE {
+                    for (model, lag) in model_lags(&c, &metrics_url, &admin).await {
+                        let max = lag_max.entry(model).or_default();
+                        *max = (*max).max(lag);
+                    }
+                }
             }
-            points
+            (points, lag_max)
         })
     };
     tokio::time::sleep(Duration::from_secs_f64(o.warmup)).await;
@@ -830,10 +862,25 @@ async fn run(o: Run) {
         let _ = p.wait();
         println!("# perf data of the measured window in {}", o.perf_out);
     }
+    let (points, lag_max) = timeline.await.expect("timeline");
     println!(
         "# per second (accepted/frames), warm-up then measured: {}",
-        timeline.await.expect("timeline").join(" ")
+        points.join(" ")
     );
+    // How far the read models fell behind (sampled once a second while measuring) and
+    // how long they took to catch up once the senders stopped.
+    let t_models = Instant::now();
+    let metrics_url = server.url("/metrics");
+    let caught_up = loop {
+        let lags = model_lags(&c, &metrics_url, &st.admin).await;
+        if !lags.is_empty() && lags.iter().all(|(_, lag)| *lag == 0) {
+            break Some(t_models.elapsed().as_secs_f64());
+        }
+        if t_models.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     // Every member's socket should get every accepted message: wait for stragglers.
     let t_drain = Instant::now();
     while rx.counters.delivered_measured.load(Ordering::Relaxed) < expected
@@ -891,6 +938,17 @@ async fn run(o: Run) {
         (other_cpu / elapsed).max(0.0),
         "cores",
     );
+    for (model, lag) in &lag_max {
+        bench_line(
+            &format!("gateway.readmodel_lag_max.{model}"),
+            *lag as f64,
+            "events",
+        );
+    }
+    match caught_up {
+        Some(s) => bench_line("gateway.readmodels_caught_up_s", s, "s"),
+        None => println!("# read models still behind 30 s after the send phase"),
+    }
     println!(
         "# send phase: {accepted} accepted in {elapsed:.2} s (warm-up {warm_sent}), send max {:.1} ms; \
          deliveries {delivered} of {expected} expected ({} missing) after {drain_s:.2} s drain, \

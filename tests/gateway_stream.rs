@@ -568,10 +568,10 @@ async fn inbox_and_queue_changes_reach_the_team_only_and_resume_with_since() {
 /// connection, with a small socket send buffer: a client that stops reading overflows it
 /// after a few frames. Its base URL (ws://) and state.
 async fn small_queue_gateway(s: &TestServer, queue: usize) -> (String, gateway::AppState) {
-    let mut state = gateway::AppState::new(s.ws.clone(), s.queues.clone(), s.interactions.clone());
-    state.hub = gateway::hub::HubSlot::new(gateway::hub::HubConfig {
-        connection_queue: queue,
-    });
+    let state = gateway::AppState::new(s.ws.clone(), s.queues.clone(), s.interactions.clone())
+        .with_hub(gateway::hub::HubSlot::new(gateway::hub::HubConfig {
+            connection_queue: queue,
+        }));
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_send_buffer_size(4096).unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();

@@ -332,6 +332,79 @@ async fn inbox_views_carry_per_viewer_badges() {
     let _ = o.admin_id;
 }
 
+/// The ids of a list page, in order.
+fn ids(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["conversation_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A channel or direct conversation is on a member's list through their membership (not a
+/// sorted key per member): it appears on joining, goes on leaving, and sits in the list by
+/// its last activity, merged with the user's other entries and paged without repeats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memberships_follow_joins_and_leaves_and_page_by_activity() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let o = bootstrap(&c, &s, "ada@members.example").await;
+    let (alice, alice_t) = add_user(&c, &s, &o.admin, "alice@members.example", "101").await;
+    let (bob, bob_t) = add_user(&c, &s, &o.admin, "bob@members.example", "102").await;
+    let (_, carol_t) = add_user(&c, &s, &o.admin, "carol@members.example", "103").await;
+
+    let (status, v) = call(
+        c.post(s.url("/v1/conversations/channel"))
+            .bearer_auth(&alice_t)
+            .json(&json!({ "name": "general", "members": [bob] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let general = v["conversation_id"].as_str().unwrap().to_owned();
+    let ab = direct(&c, &s, &bob_t, &alice).await;
+    post(&c, &s, &alice_t, &general, "first").await;
+    post(&c, &s, &bob_t, &ab, "second").await;
+    let p = post(&c, &s, &alice_t, &general, "third").await;
+
+    // Newest activity first, one page at a time, each conversation once.
+    let v = list(&c, &s, &bob_t, &format!("after={p}")).await;
+    assert_eq!(ids(&v), [general.clone(), ab.clone()], "{v}");
+    let first = list(&c, &s, &bob_t, &format!("after={p}&limit=1")).await;
+    assert_eq!(ids(&first), std::slice::from_ref(&general));
+    let before = first["next_before"].as_u64().expect("a cursor");
+    let second = list(&c, &s, &bob_t, &format!("limit=1&before={before}")).await;
+    assert_eq!(ids(&second), std::slice::from_ref(&ab), "{second}");
+    if let Some(before) = second["next_before"].as_u64() {
+        let third = list(&c, &s, &bob_t, &format!("limit=1&before={before}")).await;
+        assert!(ids(&third).is_empty(), "{third}");
+    }
+    // Activity in the older one moves it to the top.
+    let p = post(&c, &s, &bob_t, &ab, "fourth").await;
+    let v = list(&c, &s, &alice_t, &format!("after={p}")).await;
+    assert_eq!(ids(&v), [ab.clone(), general.clone()], "{v}");
+
+    // Carol is not a member: not on her list until she joins, and gone once she leaves.
+    let v = list(&c, &s, &carol_t, &format!("after={p}")).await;
+    assert!(ids(&v).is_empty(), "{v}");
+    for (action, listed) in [("join", true), ("leave", false), ("join", true)] {
+        let (status, r) = call(
+            c.post(s.url(&format!("/v1/conversations/{general}/{action}")))
+                .bearer_auth(&carol_t),
+        )
+        .await;
+        assert!(status.is_success(), "{action}: {status} {r}");
+        let head = s.ws.store.next_position() - 1;
+        let v = list(&c, &s, &carol_t, &format!("after={head}")).await;
+        assert_eq!(ids(&v) == [general.clone()], listed, "after {action}: {v}");
+        assert_eq!(
+            ids(&list(&c, &s, &carol_t, &format!("after={head}&filter=channels")).await)
+                == [general.clone()],
+            listed
+        );
+    }
+}
+
 /// Builds a model from the log in chunks of random size, reopening it between chunks and
 /// sometimes feeding a chunk again (as a restart from an older checkpoint would).
 fn build_with_restarts(

@@ -19,9 +19,23 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Largest JSON body accepted (attachments have their own upload route and limit).
 pub const MAX_JSON_BODY: usize = 64 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`AppParts`], so that handing it to a
+/// request (axum clones the state for every extractor) is one reference count, not one
+/// per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of an [`AppState`].
+#[derive(Clone)]
+pub struct AppParts {
     pub ws: Workspace,
     /// Routes live events and typing indicators to WebSocket connections (started on
     /// the first connection).
@@ -51,7 +65,7 @@ impl AppState {
         queues: projections::LiveQueues,
         interactions: projections::LiveInteractions,
     ) -> Self {
-        Self {
+        Self(Arc::new(AppParts {
             ws,
             hub: crate::hub::HubSlot::default(),
             sessions: Arc::default(),
@@ -62,25 +76,32 @@ impl AppState {
             metrics: Arc::default(),
             carriers: None,
             search: None,
-        }
+        }))
     }
 
     /// The same state with the search read model (see [`projections::LiveSearch`]).
     pub fn with_search(mut self, search: projections::LiveSearch) -> Self {
-        self.search = Some(search);
+        Arc::make_mut(&mut self.0).search = Some(search);
         self
     }
 
     /// The same state with a carrier edge (see [`crate::carriers::CarrierEdge::start`]).
     pub fn with_carriers(mut self, carriers: Arc<crate::carriers::CarrierState>) -> Self {
-        self.carriers = Some(carriers);
+        Arc::make_mut(&mut self.0).carriers = Some(carriers);
+        self
+    }
+
+    /// The same state with this hub (e.g. with other limits).
+    #[must_use]
+    pub fn with_hub(mut self, hub: crate::hub::HubSlot) -> Self {
+        Arc::make_mut(&mut self.0).hub = hub;
         self
     }
 
     /// The same state with these metrics (e.g. with a scrape token).
     #[must_use]
     pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
-        self.metrics = Arc::new(metrics);
+        Arc::make_mut(&mut self.0).metrics = Arc::new(metrics);
         self
     }
 

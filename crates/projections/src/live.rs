@@ -93,7 +93,16 @@ impl<K: ModelKind> Generation<K> {
         store: Arc<dyn EventStore>,
     ) -> Result<Self, ProjectionError> {
         let db = K::open(&home.path_of(&name))?;
-        let mut writer = K::writer(db.clone())?;
+        // Created on a thread at background priority, so that the threads the writer
+        // starts (tantivy's indexing and merge threads) inherit it.
+        let mut writer = std::thread::scope(|s| {
+            s.spawn(|| {
+                background_priority();
+                K::writer(db.clone())
+            })
+            .join()
+        })
+        .map_err(|_| std::io::Error::other("creating the writer panicked"))??;
         let (tx, progress) = watch::channel(writer.checkpoint());
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -101,16 +110,17 @@ impl<K: ModelKind> Generation<K> {
             let gen = name.clone();
             std::thread::Builder::new()
                 .name(format!("readmodel-{}", K::NAME))
-                .spawn(
-                    move || match follow_blocking(store, &mut writer, &tx, &stop, |_, _| {}) {
+                .spawn(move || {
+                    background_priority();
+                    match follow_blocking(store, &mut writer, &tx, &stop, |_, _| {}) {
                         Ok(f) => {
                             tracing::info!(generation = %gen, finished = ?f, "read model stopped")
                         }
                         Err(e) => {
                             tracing::error!(generation = %gen, error = %e, "read model failed")
                         }
-                    },
-                )?
+                    }
+                })?
         };
         Ok(Self {
             name,
@@ -369,4 +379,21 @@ fn switch<K: ModelKind>(
     retiring.retain(|t| !t.is_finished());
     retiring.push(retire);
     Ok(())
+}
+
+/// The nice value of read-model threads: below the request path (tokio workers, actors,
+/// the log writer, all at 0), so that when the CPU is short a request is served first and
+/// a model falls behind instead, then catches up in larger, cheaper batches. Queries that
+/// must see a write wait for it (`after=`).
+pub const BACKGROUND_NICE: i32 = 5;
+
+/// Lowers the calling thread (and the threads it starts from now on) to
+/// [`BACKGROUND_NICE`]. On Linux the nice value is per thread; elsewhere, and if the call
+/// fails, nothing changes.
+pub fn background_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its arguments; `who = 0` is the calling thread.
+    unsafe {
+        let _ = libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE);
+    }
 }

@@ -17,6 +17,7 @@ use actors::clock::SystemClock;
 use actors::process::{inbound_router, queue_timeline, queue_timers};
 use actors::{ActorConfig, ActorRuntime, Workspace};
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use eventlog::{EventStore, LogOptions, RocksLog};
 use gateway::carriers::{CarrierEdge, CarrierKind, CarrierSetup};
@@ -182,7 +183,15 @@ fn serve(
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
-        tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "switchboard listening");
+        let addr = listener.local_addr()?;
+        // No Nagle: a frame written while an earlier one is unacknowledged goes out at
+        // once instead of waiting for the peer's (possibly delayed) ACK.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
+        tracing::info!(addr = %addr, data_dir = %data_dir.display(), "switchboard listening");
         let edge = CarrierEdge::start(&ws, setup).context("starting the carrier edge")?;
         tracing::info!(carrier = edge.state.kind.carrier().name(), %public_url, "carrier edge started");
         let app = gateway::router(

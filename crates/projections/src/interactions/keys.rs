@@ -3,6 +3,12 @@
 //! A conversation is listed under one or more *audience keys*; a viewer's list merges the
 //! keys they hold. `sorted` entries are `audience ‖ !position ‖ conversation`, so a prefix
 //! scan yields the most recent activity first and the position doubles as a cursor.
+//!
+//! Memberships (direct, channel, group) are not audience keys: a message would move one
+//! sorted key per member. They are `members` entries `user ‖ conversation`, written only
+//! when someone joins or leaves, and a user's list sorts them by each conversation's
+//! `last` position (`conversation → position`, one write per conversation per batch)
+//! when it is read.
 
 use domain::{ConversationId, InboxId, OrgId, PhoneNumber, UserId};
 use serde::{Deserialize, Serialize};
@@ -10,8 +16,8 @@ use serde::{Deserialize, Serialize};
 /// Where a conversation is listed.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Audience {
-    /// A user's own list: direct, channel and group memberships, queue conversations
-    /// they hold.
+    /// A user's own sorted entries: the queue conversations they hold (their direct,
+    /// channel and group memberships are `members` entries, merged in when read).
     User(UserId),
     /// External conversations on a business number outside any inbox: whoever holds the
     /// number sees them.
@@ -108,6 +114,17 @@ pub fn marker_key(user: &UserId, conv: &ConversationId) -> [u8; 32] {
     k[..16].copy_from_slice(user.as_uuid().as_bytes());
     k[16..].copy_from_slice(conv.as_uuid().as_bytes());
     k
+}
+
+/// A `members` entry: `user` is a member of `conv`.
+pub fn member_key(user: &UserId, conv: &ConversationId) -> [u8; 32] {
+    marker_key(user, conv)
+}
+
+/// The conversation of a `members` entry (its last 16 bytes).
+pub fn parse_member_conv(key: &[u8]) -> Option<ConversationId> {
+    let id: [u8; 16] = key.get(16..32)?.try_into().ok()?;
+    (key.len() == 32).then(|| ConversationId::from_uuid(uuid::Uuid::from_bytes(id)))
 }
 
 pub fn user_key(user: &UserId) -> [u8; 16] {

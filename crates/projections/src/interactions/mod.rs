@@ -3,9 +3,12 @@
 //! inbox's views (Open > Unassigned, Assigned, Assigned to Me, Done) with the per-viewer
 //! badges, and each organization's channels (members or not: what anyone in it may join).
 //!
-//! Column families: `sorted` (audience ‖ !position ‖ conversation → ()), `convs`
-//! (conversation → [`ConvMeta`]), `markers` (user ‖ conversation → seq read up to),
-//! `users` (user → their numbers), `meta` (checkpoint). Names are not stored: the
+//! Column families: `sorted` (audience ‖ !position ‖ conversation → ()), `members`
+//! (user ‖ conversation → (): direct, channel and group memberships), `last`
+//! (conversation → position of its last activity), `convs` (conversation → [`ConvMeta`]),
+//! `markers` (user ‖ conversation → seq read up to), `users` (user → their numbers),
+//! `meta` (checkpoint). A message writes the same few keys however many members its
+//! conversation has; a user's memberships are sorted by `last` when their list is read. Names are not stored: the
 //! gateway resolves numbers and users against the directory when it answers, so a renamed
 //! contact shows at once.
 
@@ -36,12 +39,15 @@ use crate::live::ModelKind;
 pub const NAME: &str = "interactions";
 /// Key layout version; bump it when the stored shape changes (old generations are then
 /// refused and rebuilt).
-pub const LAYOUT: &str = "interactions/3";
+pub const LAYOUT: &str = "interactions/4";
 
 const SORTED: &str = "sorted";
 const CONVS: &str = "convs";
 const MARKERS: &str = "markers";
 const USERS: &str = "users";
+const MEMBERS: &str = "members";
+const LAST: &str = "last";
+const ALL_CFS: [&str; 6] = [SORTED, CONVS, MARKERS, USERS, MEMBERS, LAST];
 
 /// Most list entries one query looks at; past it the page ends early with a cursor.
 pub const SCAN_LIMIT: usize = 5_000;
@@ -172,7 +178,7 @@ impl InteractionsDb {
     /// RocksDB errors or a layout mismatch.
     pub fn open(path: &Path) -> Result<Self, ProjectionError> {
         Ok(Self {
-            db: ModelDb::open(path, &[SORTED, CONVS, MARKERS, USERS], LAYOUT)?,
+            db: ModelDb::open(path, &ALL_CFS, LAYOUT)?,
         })
     }
 
@@ -181,7 +187,7 @@ impl InteractionsDb {
     /// # Errors
     /// Storage errors.
     pub fn dump(&self) -> Result<crate::db::Dump, ProjectionError> {
-        self.db.dump(&[SORTED, CONVS, MARKERS, USERS])
+        self.db.dump(&ALL_CFS)
     }
 
     pub fn store(&self) -> &ModelDb {
@@ -261,9 +267,8 @@ impl InteractionsDb {
         if let Some(view) = self.user(&user)? {
             audiences.extend(view.numbers.into_iter().map(|n| Audience::Number(org, n)));
         }
-        self.merged(&audiences, org, Some(user), before, limit, |m| {
-            filter.admits(&m.kind)
-        })
+        let sources = self.sources(&audiences, Some(user), before)?;
+        self.merged(sources, org, Some(user), limit, |m| filter.admits(&m.kind))
     }
 
     /// Every channel of `org`, member or not, most recent activity first, with whether
@@ -279,7 +284,8 @@ impl InteractionsDb {
         before: Option<u64>,
         limit: usize,
     ) -> Result<ChannelPage, ProjectionError> {
-        let page = self.merged(&[Audience::Channels(org)], org, None, before, limit, |m| {
+        let sources = self.sources(&[Audience::Channels(org)], None, before)?;
+        let page = self.merged(sources, org, None, limit, |m| {
             matches!(m.kind, KindView::Channel { .. })
         })?;
         let rows = page
@@ -328,35 +334,34 @@ impl InteractionsDb {
             InboxView::Mine => vec![Audience::InboxAssignee(inbox, viewer)],
             InboxView::Done => vec![Audience::Inbox(inbox, InboxBucket::Done)],
         };
-        self.merged(&audiences, org, Some(viewer), before, limit, |_| true)
+        let sources = self.sources(&audiences, None, before)?;
+        self.merged(sources, org, Some(viewer), limit, |_| true)
     }
 
-    /// Merges the entries of `audiences` newest first, skipping duplicates and rows of
-    /// other organizations, until `limit` rows pass `admit` or [`SCAN_LIMIT`] entries
-    /// were looked at. Unread counts are `viewer`'s (0 without one).
-    fn merged(
+    /// The entries of `audiences`, and the memberships of `members_of`, older than
+    /// `before`, each newest first.
+    fn sources(
         &self,
         audiences: &[Audience],
-        org: OrgId,
-        viewer: Option<UserId>,
+        members_of: Option<UserId>,
         before: Option<u64>,
-        limit: usize,
-        admit: impl Fn(&ConvMeta) -> bool,
-    ) -> Result<Page, ProjectionError> {
+    ) -> Result<Sources<'_>, ProjectionError> {
         let sorted = self.db.cf(SORTED)?;
-        let mut iters = Vec::with_capacity(audiences.len());
+        let mut sources = Vec::with_capacity(audiences.len() + 1);
+        if before == Some(0) {
+            return Ok(Sources(sources));
+        }
         for a in audiences {
             let prefix = a.prefix();
             let mut ro = ReadOptions::default();
             ro.set_iterate_upper_bound(keys::upper_bound(&prefix));
             let start = match before {
                 // Entries at `before` and newer sort before this key.
-                Some(b) if b > 0 => keys::sorted_key(
+                Some(b) => keys::sorted_key(
                     &prefix,
                     b - 1,
                     &ConversationId::from_uuid(uuid::Uuid::nil()),
                 ),
-                Some(_) => continue,
                 None => prefix.clone(),
             };
             let it = self.db.raw().iterator_cf_opt(
@@ -364,27 +369,67 @@ impl InteractionsDb {
                 ro,
                 IteratorMode::From(&start, Direction::Forward),
             );
-            iters.push((prefix.len(), it));
+            sources.push(Source::Sorted(prefix.len(), it));
         }
-        // Heap of (position, conversation, iterator index), largest position first.
+        if let Some(user) = members_of {
+            let mut rows = self.memberships(&user)?;
+            rows.retain(|(pos, _)| before.is_none_or(|b| *pos < b));
+            rows.sort_unstable_by(|a, b| b.cmp(a));
+            sources.push(Source::Fixed(rows.into_iter()));
+        }
+        Ok(Sources(sources))
+    }
+
+    /// Every conversation `user` is a member of, with the position of its last activity.
+    fn memberships(&self, user: &UserId) -> Result<Vec<(u64, ConversationId)>, ProjectionError> {
+        let prefix = keys::user_key(user);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(keys::upper_bound(&prefix));
+        let mut convs = Vec::new();
+        for item in self.db.raw().iterator_cf_opt(
+            self.db.cf(MEMBERS)?,
+            ro,
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
+            let (k, _) = item?;
+            convs.push(
+                keys::parse_member_conv(&k)
+                    .ok_or_else(|| ProjectionError::Corrupt("bad member key".into()))?,
+            );
+        }
+        let last = self.db.cf(LAST)?;
+        let keys: Vec<[u8; 16]> = convs.iter().map(keys::conv_key).collect();
+        let found = self.db.raw().batched_multi_get_cf(last, keys.iter(), false);
+        let mut out = Vec::with_capacity(convs.len());
+        for (conv, v) in convs.into_iter().zip(found) {
+            // A member entry's conversation always has a `last` entry, written in the same
+            // batch; one without is skipped rather than failing the whole list.
+            if let Some(v) = v? {
+                let pos: [u8; 8] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| ProjectionError::Corrupt("last is not 8 bytes".into()))?;
+                out.push((u64::from_be_bytes(pos), conv));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Merges `sources` newest first, skipping duplicates and rows of other
+    /// organizations, until `limit` rows pass `admit` or [`SCAN_LIMIT`] entries were
+    /// looked at. Unread counts are `viewer`'s (0 without one).
+    fn merged(
+        &self,
+        mut sources: Sources<'_>,
+        org: OrgId,
+        viewer: Option<UserId>,
+        limit: usize,
+        admit: impl Fn(&ConvMeta) -> bool,
+    ) -> Result<Page, ProjectionError> {
+        // Heap of (position, conversation, source index), largest position first.
         let mut heap = BinaryHeap::new();
-        let pull =
-            |i: usize,
-             iters: &mut Vec<(usize, rocksdb::DBIteratorWithThreadMode<'_, rocksdb::DB>)>|
-             -> Result<Option<(u64, ConversationId)>, ProjectionError> {
-                let (plen, it) = &mut iters[i];
-                match it.next() {
-                    None => Ok(None),
-                    Some(item) => {
-                        let (k, _) = item?;
-                        keys::parse_sorted_suffix(&k[*plen..])
-                            .map(Some)
-                            .ok_or_else(|| ProjectionError::Corrupt("bad list key".into()))
-                    }
-                }
-            };
-        for i in 0..iters.len() {
-            if let Some((pos, id)) = pull(i, &mut iters)? {
+        for i in 0..sources.0.len() {
+            if let Some((pos, id)) = sources.pull(i)? {
                 heap.push((pos, Reverse(id), i));
             }
         }
@@ -392,7 +437,7 @@ impl InteractionsDb {
         let mut seen = HashSet::new();
         let mut scanned = 0usize;
         while let Some((pos, Reverse(id), i)) = heap.pop() {
-            if let Some(next) = pull(i, &mut iters)? {
+            if let Some(next) = sources.pull(i)? {
                 heap.push((next.0, Reverse(next.1), i));
             }
             scanned += 1;
@@ -449,7 +494,7 @@ impl InteractionsDb {
     ) -> Result<Vec<ConversationId>, ProjectionError> {
         let mut out = Vec::new();
         let audiences = self.visible_audiences(org, user, inboxes)?;
-        self.newest_first(&audiences, limit.min(VISIBLE_LIMIT), |id| {
+        self.newest_first(&audiences, Some(user), limit.min(VISIBLE_LIMIT), |id| {
             out.push(id);
             Ok(())
         })?;
@@ -472,25 +517,30 @@ impl InteractionsDb {
         let audiences = self.visible_audiences(org, user, inboxes)?;
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        self.newest_first(&audiences, max_conversations.min(VISIBLE_LIMIT), |id| {
-            let Some(meta) = self.conversation(&id)? else {
-                return Ok(());
-            };
-            if meta.org != org {
-                return Ok(());
-            }
-            let numbers: Vec<PhoneNumber> = match meta.kind {
-                KindView::External { their, .. } => vec![their],
-                KindView::Group { externals, .. } => externals.into_iter().collect(),
-                KindView::Direct { .. } | KindView::Channel { .. } => Vec::new(),
-            };
-            for n in numbers {
-                if seen.insert(n.clone()) {
-                    out.push(n);
+        self.newest_first(
+            &audiences,
+            Some(user),
+            max_conversations.min(VISIBLE_LIMIT),
+            |id| {
+                let Some(meta) = self.conversation(&id)? else {
+                    return Ok(());
+                };
+                if meta.org != org {
+                    return Ok(());
                 }
-            }
-            Ok(())
-        })?;
+                let numbers: Vec<PhoneNumber> = match meta.kind {
+                    KindView::External { their, .. } => vec![their],
+                    KindView::Group { externals, .. } => externals.into_iter().collect(),
+                    KindView::Direct { .. } | KindView::Channel { .. } => Vec::new(),
+                };
+                for n in numbers {
+                    if seen.insert(n.clone()) {
+                        out.push(n);
+                    }
+                }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -521,46 +571,23 @@ impl InteractionsDb {
     fn newest_first(
         &self,
         audiences: &[Audience],
+        members_of: Option<UserId>,
         limit: usize,
         mut visit: impl FnMut(ConversationId) -> Result<(), ProjectionError>,
     ) -> Result<(), ProjectionError> {
         if limit == 0 {
             return Ok(());
         }
-        let sorted = self.db.cf(SORTED)?;
-        let mut iters = Vec::with_capacity(audiences.len());
-        for a in audiences {
-            let prefix = a.prefix();
-            let mut ro = ReadOptions::default();
-            ro.set_iterate_upper_bound(keys::upper_bound(&prefix));
-            let it = self.db.raw().iterator_cf_opt(
-                sorted,
-                ro,
-                IteratorMode::From(&prefix, Direction::Forward),
-            );
-            iters.push((prefix.len(), it));
-        }
-        let mut pull = |i: usize| -> Result<Option<(u64, ConversationId)>, ProjectionError> {
-            let (plen, it) = &mut iters[i];
-            match it.next() {
-                None => Ok(None),
-                Some(item) => {
-                    let (k, _) = item?;
-                    keys::parse_sorted_suffix(&k[*plen..])
-                        .map(Some)
-                        .ok_or_else(|| ProjectionError::Corrupt("bad list key".into()))
-                }
-            }
-        };
+        let mut sources = self.sources(audiences, members_of, None)?;
         let mut heap = BinaryHeap::new();
-        for i in 0..audiences.len() {
-            if let Some((pos, id)) = pull(i)? {
+        for i in 0..sources.0.len() {
+            if let Some((pos, id)) = sources.pull(i)? {
                 heap.push((pos, Reverse(id), i));
             }
         }
         let mut seen = HashSet::new();
         while let Some((_, Reverse(id), i)) = heap.pop() {
-            if let Some((pos, next)) = pull(i)? {
+            if let Some((pos, next)) = sources.pull(i)? {
                 heap.push((pos, Reverse(next), i));
             }
             if seen.insert(id) {
@@ -571,6 +598,33 @@ impl InteractionsDb {
             }
         }
         Ok(())
+    }
+}
+
+/// Where a merge takes its entries from, each newest first.
+enum Source<'a> {
+    /// A `sorted` prefix scan (the prefix's length, the iterator).
+    Sorted(usize, rocksdb::DBIteratorWithThreadMode<'a, rocksdb::DB>),
+    /// Memberships, sorted when read.
+    Fixed(std::vec::IntoIter<(u64, ConversationId)>),
+}
+
+struct Sources<'a>(Vec<Source<'a>>);
+
+impl Sources<'_> {
+    fn pull(&mut self, i: usize) -> Result<Option<(u64, ConversationId)>, ProjectionError> {
+        match &mut self.0[i] {
+            Source::Sorted(plen, it) => match it.next() {
+                None => Ok(None),
+                Some(item) => {
+                    let (k, _) = item?;
+                    keys::parse_sorted_suffix(&k[*plen..])
+                        .map(Some)
+                        .ok_or_else(|| ProjectionError::Corrupt("bad list key".into()))
+                }
+            },
+            Source::Fixed(rows) => Ok(rows.next()),
+        }
     }
 }
 

@@ -82,12 +82,13 @@ pub struct ConvMeta {
     pub last_position: u64,
     pub last_at_ms: u64,
     pub preview: Option<Preview>,
-    /// Where it is listed in storage right now: (position, audiences).
+    /// Where it is listed in storage right now: (position, sorted audiences).
     pub listed: Option<(u64, Vec<Audience>)>,
 }
 
 impl ConvMeta {
-    /// The audiences it should be listed under.
+    /// The sorted audiences it should be listed under. Its members' own lists are not
+    /// among them: they read the `members` entries (see [`super::keys`]).
     pub fn audiences(&self) -> Vec<Audience> {
         match (&self.kind, self.inbox) {
             (KindView::External { .. }, Some((inbox, status))) => match status {
@@ -103,14 +104,9 @@ impl ConvMeta {
                 v.extend(self.queue_holder.map(Audience::User));
                 v
             }
-            (KindView::Channel { .. }, _) => {
-                // Its members' lists, and the organization's channels anyone in it browses.
-                let mut v: Vec<Audience> =
-                    self.members.iter().copied().map(Audience::User).collect();
-                v.push(Audience::Channels(self.org));
-                v
-            }
-            _ => self.members.iter().copied().map(Audience::User).collect(),
+            // The organization's channels, which anyone in it browses.
+            (KindView::Channel { .. }, _) => vec![Audience::Channels(self.org)],
+            (KindView::Direct { .. } | KindView::Group { .. }, _) => Vec::new(),
         }
     }
 }
@@ -146,6 +142,8 @@ pub struct InteractionsProjector {
     dirty_markers: FxHashSet<(UserId, ConversationId)>,
     users: FxHashMap<UserId, UserView>,
     dirty_users: FxHashSet<UserId>,
+    /// Joins (`true`) and leaves of the batch, in log order.
+    member_changes: Vec<(UserId, ConversationId, bool)>,
 }
 
 impl InteractionsProjector {
@@ -158,6 +156,7 @@ impl InteractionsProjector {
             dirty_markers: FxHashSet::default(),
             users: FxHashMap::default(),
             dirty_users: FxHashSet::default(),
+            member_changes: Vec::new(),
         }
     }
 
@@ -234,6 +233,8 @@ impl InteractionsProjector {
                     users.clone(),
                 ),
             };
+            self.member_changes
+                .extend(members.iter().map(|&user| (user, id, true)));
             self.convs.insert(
                 id,
                 ConvMeta {
@@ -254,6 +255,7 @@ impl InteractionsProjector {
             return Ok(());
         }
         let mut posted_by = None;
+        let mut joined = Vec::new();
         {
             let Some(meta) = self.conv(id)? else {
                 return Ok(());
@@ -308,10 +310,15 @@ impl InteractionsProjector {
                 ),
                 E::ChannelMemberJoined(e) => {
                     meta.members.insert(e.user);
+                    joined.push((e.user, true));
                 }
-                E::ChannelMembersAdded(e) => meta.members.extend(e.users.iter().copied()),
+                E::ChannelMembersAdded(e) => {
+                    meta.members.extend(e.users.iter().copied());
+                    joined.extend(e.users.iter().map(|&u| (u, true)));
+                }
                 E::ChannelMemberLeft(e) => {
                     meta.members.remove(&e.user);
+                    joined.push((e.user, false));
                 }
                 E::ChannelRenamed(e) => {
                     if let KindView::Channel { name } = &mut meta.kind {
@@ -329,6 +336,8 @@ impl InteractionsProjector {
                 _ => {}
             }
         }
+        self.member_changes
+            .extend(joined.into_iter().map(|(user, member)| (user, id, member)));
         if let Some((author, seq)) = posted_by {
             // Writing a message means having seen everything before it.
             self.raise_marker(author, id, seq)?;
@@ -430,12 +439,24 @@ impl Projector for InteractionsProjector {
             db.cf(super::MARKERS)?,
             db.cf(super::USERS)?,
         );
+        let (members, last) = (db.cf(super::MEMBERS)?, db.cf(super::LAST)?);
         let mut batch = WriteBatch::default();
+        for (user, conv, member) in self.member_changes.drain(..) {
+            let key = keys::member_key(&user, &conv);
+            if member {
+                batch.put_cf(members, key, []);
+            } else {
+                batch.delete_cf(members, key);
+            }
+        }
         for id in self.dirty.drain() {
             let Some(meta) = self.convs.get_mut(&id) else {
                 continue;
             };
             let wanted = (meta.last_position, meta.audiences());
+            if meta.listed.as_ref().map(|l| l.0) != Some(wanted.0) {
+                batch.put_cf(last, keys::conv_key(&id), wanted.0.to_be_bytes());
+            }
             if meta.listed.as_ref() != Some(&wanted) {
                 if let Some((pos, old)) = &meta.listed {
                     for a in old {
@@ -474,5 +495,6 @@ impl Projector for InteractionsProjector {
         self.dirty_markers.clear();
         self.users.clear();
         self.dirty_users.clear();
+        self.member_changes.clear();
     }
 }
