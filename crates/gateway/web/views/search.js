@@ -43,7 +43,9 @@ export function mount(root, _params, ctx) {
     if (!q) return;
     status.textContent = 'Searching…';
     try {
-      const r = await api(`/v1/search${qs({ q, limit: 30, before: append ? next : null })}`);
+      // Everything I wrote or saw live is searchable: the model waits (bounded) for it.
+      const after = Math.max(ctx.after || 0, ctx.stream?.since || 0) || null;
+      const r = await api(`/v1/search${qs({ q, limit: 30, before: append ? next : null, after })}`);
       next = r.next_before;
       more.hidden = next == null;
       const rows = r.items.map((hit) =>
