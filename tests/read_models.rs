@@ -11,7 +11,9 @@ use projections::ReadModel;
 use rand::{Rng, SeedableRng};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
+use testkit::server::{
+    add_user, call, conversation_ids as ids, customer_text, TestServer, PASSWORD,
+};
 
 const INBOX_NUMBER: &str = "+15550102000";
 
@@ -330,16 +332,6 @@ async fn inbox_views_carry_per_viewer_badges() {
     let v = list(&c, &s, &other.admin, "").await;
     assert!(v["items"].as_array().unwrap().is_empty());
     let _ = o.admin_id;
-}
-
-/// The ids of a list page, in order.
-fn ids(v: &Value) -> Vec<String> {
-    v["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["conversation_id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// A channel or direct conversation is on a member's list through their membership (not a

@@ -16,7 +16,7 @@ use projections::ReadModel;
 use rand::{Rng, SeedableRng};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use testkit::server::{add_user, call, customer_text, TestServer};
+use testkit::server::{add_user, call, conversation_ids as convs, customer_text, TestServer};
 use testkit::texting::{org_with_number, Org};
 
 const INBOX_NUMBER: &str = "+15550102000";
@@ -81,16 +81,6 @@ async fn search(c: &Client, s: &TestServer, token: &str, query: &str) -> Value {
         s.interactions.position()
     );
     v
-}
-
-/// The conversations of the hits, in order.
-fn convs(v: &Value) -> Vec<String> {
-    v["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["conversation_id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {

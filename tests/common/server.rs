@@ -123,6 +123,16 @@ pub async fn call(r: reqwest::RequestBuilder) -> (reqwest::StatusCode, serde_jso
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
+/// The `conversation_id`s of a page's `items` (a list or search answer), in order.
+pub fn conversation_ids(v: &serde_json::Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["conversation_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// An admin adds a member with a login, who then logs in: (user id, token).
 pub async fn add_user(
     c: &reqwest::Client,

@@ -8,9 +8,9 @@
 //! (conversation → position of its last activity), `convs` (conversation → [`ConvMeta`]),
 //! `markers` (user ‖ conversation → seq read up to), `users` (user → their numbers),
 //! `meta` (checkpoint). A message writes the same few keys however many members its
-//! conversation has; a user's memberships are sorted by `last` when their list is read. Names are not stored: the
-//! gateway resolves numbers and users against the directory when it answers, so a renamed
-//! contact shows at once.
+//! conversation has; a user's memberships are sorted by `last` when their list is read.
+//! Names are not stored: the gateway resolves numbers and users against the directory
+//! when it answers, so a renamed contact shows at once.
 
 pub mod keys;
 pub mod model;
