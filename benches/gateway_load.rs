@@ -6,15 +6,17 @@
 //! `users / channels` members each, and one fan-out channel of `--fanout-members` users
 //! (default 1,000).
 //!
-//! - Baseline: `--senders` concurrent `GET /healthz` loops with the same HTTP client, so
-//!   that messages/s can be read against the raw round-trip rate of this machine.
-//! - Send phase: `--senders` (default 200) closed-loop senders, sender `i` posting into
-//!   channel `i % channels` as each of its members in turn (per-user rate limits are never
-//!   the bottleneck). Each text embeds a send id and the send start time; every member's
-//!   socket records the delivery latency from that start. `--warmup` seconds (default 5,
-//!   not counted) then `--seconds` (default 20) measured; only sends started in the
+//! - Baseline: as many concurrent `GET /healthz` loops as the headline send phase has
+//!   senders, with the same HTTP client: the raw round-trip rate of this machine.
+//! - Send phases, one per `--senders` level (default `50,100,200`; the last one is the
+//!   headline): closed-loop senders, sender `i` posting into channel `i % channels` as
+//!   each of its members in turn (per-user rate limits are never the bottleneck). Each
+//!   text embeds a send id and the send start time; every member's socket records the
+//!   delivery latency from that start. `--warmup` seconds (default 5; 2 for later levels)
+//!   not counted, then `--seconds` (default 20) measured; only sends started in the
 //!   measured window count. Accepted = `201` (the server answers after the group commit's
-//!   fsync, so accepted messages are durable).
+//!   fsync, so accepted messages are durable). Several levels give latency against
+//!   throughput: closed-loop senders queue, so at a given rate latency grows with them.
 //! - Fan-out (no other load): `--fanout-rounds` (default 20, after `--fanout-warmup` 2
 //!   uncounted) single messages into the fan-out channel, one at a time; per round the time
 //!   from the send start until the last member socket has the frame. The domain caps a
@@ -22,24 +24,33 @@
 //!   gets the largest allowed size, the lines are named after it (`gateway.fanout500.*`),
 //!   and a second run opens a second socket per member so that as many sockets as asked
 //!   get the one message (`gateway.fanout500x2.*`).
+//! - The relay (`--relay false` skips it): the server is stopped and the same send phases
+//!   run against [`gateway_relay`], this binary started again as a separate process that
+//!   does only what any server of this traffic must (HTTP, a durable RocksDB group commit,
+//!   one frame to each member's sockets, on the same stack), with the same users, tokens,
+//!   channels, sockets and senders. Its figures are the floor of this machine, measured
+//!   in the same run, that the gateway's are read against (`gateway.messages_vs_relay`,
+//!   `gateway.server_cpu_per_message_vs_relay`).
 //!
 //! Prints the `BENCH` lines of issue 5 (`gateway.messages_per_s`, `gateway.send.p50_ms`,
 //! `gateway.send.p99_ms`, `gateway.delivery.p50_ms`, `gateway.delivery.p99_ms`,
-//! `gateway.fanout<N>.p50_ms`/`.p99_ms`) and, to read them by: the `/healthz` baseline and
-//! the ratio to it, frames delivered per second, and the CPU cores used over the measured
+//! `gateway.fanout<N>.p50_ms`/`.p99_ms`), the same for the other levels
+//! (`gateway.senders<N>.*`) and for the relay (`gateway.relay[.senders<N>].*`) and, to read
+//! them by: the `/healthz` baseline and the ratio to it, the ratios to the relay, frames
+//! delivered per second, and the CPU cores used over the measured
 //! window by the server, by this load generator and by everything else on the machine
 //! (they all share its cores), and accepted messages per CPU-second of the server (what a
 //! message costs, less sensitive to what else runs), the largest lag of each read model
 //! behind the log while measuring (`gateway.readmodel_lag_max.<model>`, sampled from
 //! `/metrics` once a second) and how long after the send phase they had all caught up
 //! (`gateway.readmodels_caught_up_s`). `#` lines give the setup time, accepted messages and frames
-//! per second through the send phase, and every error, non-201, missing delivery, socket
+//! per second through each send phase, and every error, non-201, missing delivery, socket
 //! close and server warning (zero when all is well).
 //!
 //! Other flags: `--sockets N` connects only the first N users (the rest still send), to
 //! see what open sockets cost; `--setup-parallel` (16) users created at a time;
 //! `--client-threads` (2) runtime threads of the load generator; `--perf <file>` runs
-//! `perf record -g` on the server over the measured window; `--server-log <file>` keeps
+//! `perf record -g` on the server over the headline level's measured window; `--server-log <file>` keeps
 //! the server's log (level `SWITCHBOARD_LOG`, default `warn`; with
 //! `SWITCHBOARD_LOG=warn,eventlog=debug` the summary counts lagged subscribers).
 //!
@@ -57,6 +68,11 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+mod gateway_relay;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PASSWORD: &str = "correct horse battery staple";
 /// Delivery histograms are sharded by socket to keep lock contention down.
 const SHARDS: usize = 32;
@@ -70,32 +86,45 @@ struct Server {
 }
 
 impl Server {
+    /// `switchboard serve` on a fresh data directory.
     fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let log = dir.path().join("server.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
+        let (dir, listen) = (tempfile::tempdir().expect("temp dir"), free_address());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.arg("serve")
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(&listen)
             .env("NO_COLOR", "1")
             .env(
                 "RUST_LOG",
                 std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            // The server logs to stdout.
+            );
+        Self::spawn(cmd, dir, listen)
+    }
+
+    /// The relay ([`gateway_relay`]): this binary again, serving the users and channels of
+    /// `spec`.
+    fn relay(spec: &std::path::Path) -> Self {
+        let (dir, listen) = (tempfile::tempdir().expect("temp dir"), free_address());
+        let mut cmd = Command::new(std::env::current_exe().expect("own binary"));
+        cmd.env(gateway_relay::SPEC_ENV, spec)
+            .env(gateway_relay::LISTEN_ENV, &listen)
+            .env(gateway_relay::DATA_ENV, dir.path().join("data"));
+        Self::spawn(cmd, dir, listen)
+    }
+
+    fn spawn(mut cmd: Command, dir: tempfile::TempDir, listen: String) -> Self {
+        let log = dir.path().join("server.log");
+        // The server logs to stdout.
+        let child = cmd
             .stdout(append(&log))
             .stderr(append(&log))
             .spawn()
-            .expect("start switchboard serve");
+            .expect("start the server");
         Self {
             child,
-            base: format!("127.0.0.1:{port}"),
+            base: listen,
             log,
             _dir: dir,
         }
@@ -144,6 +173,15 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `127.0.0.1:<a free port>`.
+fn free_address() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    format!("127.0.0.1:{port}")
 }
 
 fn append(path: &std::path::Path) -> std::fs::File {
@@ -237,6 +275,25 @@ struct Receivers {
 }
 
 impl Receivers {
+    /// Receivers of `runs` runs of `per_run` fan-out rounds each (the first `warmup` of
+    /// each run not counted) to `fan_sockets` sockets.
+    fn new(per_run: usize, runs: usize, warmup: usize, fan_sockets: usize) -> Self {
+        let rounds = per_run * runs;
+        Self {
+            base: Instant::now(),
+            delivery: (0..SHARDS)
+                .map(|_| Mutex::new(Latencies::default()))
+                .collect(),
+            fanout_seen: (0..rounds).map(|_| AtomicUsize::new(0)).collect(),
+            fanout_counted: (0..rounds).map(|r| r % per_run.max(1) >= warmup).collect(),
+            fanout_done: (0..rounds).map(|_| AtomicU64::new(0)).collect(),
+            fanout_target: AtomicUsize::new(fan_sockets),
+            fanout_notify: tokio::sync::Notify::new(),
+            fanout_member: Mutex::new(Latencies::default()),
+            counters: Counters::default(),
+        }
+    }
+
     fn now_ns(&self) -> u64 {
         self.base.elapsed().as_nanos() as u64
     }
@@ -310,6 +367,19 @@ async fn connect_all(urls: Vec<String>, first: usize, rx: &Arc<Receivers>) {
     }
     for t in connects {
         t.await.expect("connect task");
+    }
+}
+
+/// Opens a socket to `server` for each of `users` (socket ids from 0) and waits until all
+/// are open.
+async fn open_sockets(server: &Server, users: &[User], rx: &Arc<Receivers>) {
+    let urls = users
+        .iter()
+        .map(|u| format!("ws://{}/v1/stream?token={}", server.base, u.token))
+        .collect();
+    connect_all(urls, 0, rx).await;
+    while rx.counters.sockets_open.load(Ordering::Relaxed) < users.len() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -624,170 +694,101 @@ async fn sender(
     (lat, accepted, accepted * plan.live[ch])
 }
 
-fn main() {
-    let args = Args::parse();
-    let n_users: usize = args.get("users", 1000);
-    // Users with an open socket (the first ones): fewer isolates what sockets cost.
-    let sockets: usize = args.get("sockets", n_users);
-    let n_channels: usize = args.get("channels", 100);
-    let senders: usize = args.get("senders", 200);
-    let seconds: f64 = args.get("seconds", 20.0);
-    let warmup: f64 = args.get("warmup", 5.0);
-    let baseline_s: f64 = args.get("baseline-seconds", 5.0);
-    let rounds: usize = args.get("fanout-rounds", 20);
-    let fanout_warmup: usize = args.get("fanout-warmup", 2);
-    let fanout_members: usize = args.get("fanout-members", 1000);
-    let setup_parallel: usize = args.get("setup-parallel", 16);
-    let client_threads: usize = args.get("client-threads", 2);
-    let perf_out: String = args.get("perf", String::new());
-    let server_log: String = args.get("server-log", String::new());
-    assert!(
-        n_channels > 0 && n_users >= n_channels,
-        "need users >= channels > 0"
-    );
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(client_threads)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run(Run {
-        n_users,
-        sockets: sockets.min(n_users),
-        n_channels,
-        senders,
-        seconds,
-        warmup,
-        baseline_s,
-        rounds,
-        fanout_warmup,
-        fanout_members,
-        setup_parallel,
-        perf_out,
-        server_log,
-    }));
-}
-
-struct Run {
-    n_users: usize,
-    sockets: usize,
-    n_channels: usize,
-    senders: usize,
-    seconds: f64,
-    warmup: f64,
-    baseline_s: f64,
-    rounds: usize,
-    fanout_warmup: usize,
-    fanout_members: usize,
-    setup_parallel: usize,
-    perf_out: String,
-    server_log: String,
-}
-
-async fn run(o: Run) {
-    let total = Instant::now();
-    let mut server = Server::start();
-    carrier::tls::install_default_provider();
-    let c = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_idle_timeout(None)
-        .build()
-        .expect("client");
-    server.wait_healthy(&c).await;
-    let server_pid = server.child.id().to_string();
-    println!(
-        "# server pid {server_pid} at {} ({} users, {} with a socket, {} channels of {}, {} senders)",
-        server.base,
-        o.n_users,
-        o.sockets,
-        o.n_channels,
-        o.n_users / o.n_channels,
-        o.senders
-    );
-
-    let st = setup(
-        &c,
-        &server,
-        o.n_users,
-        o.n_channels,
-        o.setup_parallel,
-        o.fanout_members,
-    )
-    .await;
-
-    // Every user's socket.
-    // Fan-out rounds: a warm-up then counted rounds, over the fan-out channel's members'
-    // sockets, then the same again with a second socket per member when the channel is
-    // smaller than the users (so that as many sockets get the message as were asked for).
-    let per_run = o.fanout_warmup + o.rounds;
-    // Fan-out sockets: the channel members with a socket (all of them by default).
-    let fan_sockets = st.fanout_size.min(o.sockets);
-    let runs = if st.fanout_size < o.fanout_members.min(o.n_users) && fan_sockets == st.fanout_size
-    {
-        2
-    } else {
-        1
-    };
-    let rx = Arc::new(Receivers {
-        base: Instant::now(),
-        delivery: (0..SHARDS)
-            .map(|_| Mutex::new(Latencies::default()))
-            .collect(),
-        fanout_seen: (0..per_run * runs).map(|_| AtomicUsize::new(0)).collect(),
-        fanout_counted: (0..per_run * runs)
-            .map(|r| r % per_run >= o.fanout_warmup)
-            .collect(),
-        fanout_done: (0..per_run * runs).map(|_| AtomicU64::new(0)).collect(),
-        fanout_target: AtomicUsize::new(fan_sockets),
-        fanout_notify: tokio::sync::Notify::new(),
-        fanout_member: Mutex::new(Latencies::default()),
-        counters: Counters::default(),
-    });
-    let t = Instant::now();
-    let urls = st.users[..o.sockets]
-        .iter()
-        .map(|u| format!("ws://{}/v1/stream?token={}", server.base, u.token))
-        .collect();
-    connect_all(urls, 0, &rx).await;
-    while rx.counters.sockets_open.load(Ordering::Relaxed) < o.sockets {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+impl SendPlan {
+    /// Sender `i` posts into channel `i % channels` of `server`, as each member in turn.
+    fn new(server: &Server, st: &Setup, o: &Run) -> Self {
+        let per = o.n_users / o.n_channels;
+        Self {
+            urls: st
+                .channels
+                .iter()
+                .map(|id| server.url(&format!("/v1/conversations/{id}/messages")))
+                .collect(),
+            auths: (0..o.n_channels)
+                .map(|ch| {
+                    st.users[ch * per..(ch + 1) * per]
+                        .iter()
+                        .map(|u| u.auth.clone())
+                        .collect()
+                })
+                .collect(),
+            live: (0..o.n_channels)
+                .map(|ch| {
+                    (ch * per..(ch + 1) * per)
+                        .filter(|&u| u < o.sockets)
+                        .count() as u64
+                })
+                .collect(),
+        }
     }
-    println!(
-        "# {} sockets connected in {:.2} s",
-        o.sockets,
-        t.elapsed().as_secs_f64()
+}
+
+/// The name prefix of a `--senders` level: `<base>` for the last (headline) level,
+/// `<base>.senders<N>` for the others.
+fn level_prefix(base: &str, levels: &[usize], senders: usize) -> String {
+    if levels.last() == Some(&senders) {
+        base.to_owned()
+    } else {
+        format!("{base}.senders{senders}")
+    }
+}
+
+/// One send phase's concurrency and warm-up (seconds).
+struct Level {
+    senders: usize,
+    warmup: f64,
+}
+
+/// What one send phase measured.
+struct Phase {
+    accepted: u64,
+    /// Frames of measured messages the sockets should get.
+    expected: u64,
+    /// Measured frames delivered before this phase.
+    delivered_before: u64,
+    elapsed: f64,
+    warm_sent: u64,
+    send_lat: Latencies,
+    server_cpu: f64,
+    client_cpu: f64,
+    other_cpu: f64,
+    /// Per second: accepted messages / frames received.
+    points: Vec<String>,
+    /// Largest lag of each read model while measuring (the gateway only).
+    lag_max: BTreeMap<String, u64>,
+}
+
+/// Deliveries of the measured messages once the stragglers are in.
+struct Delivered {
+    frames: u64,
+    drain_s: f64,
+    latency: Latencies,
+}
+
+/// `--senders` closed-loop senders against `server` for `--warmup` then `--seconds`;
+/// with `admin`, the read models' lag is sampled from `/metrics` once a second, and
+/// `--perf` records the server over the measured window.
+async fn send_phase(
+    c: &reqwest::Client,
+    server: &Server,
+    plan: Arc<SendPlan>,
+    rx: &Arc<Receivers>,
+    o: &Run,
+    admin: Option<&str>,
+    Level { senders, warmup }: Level,
+) -> Phase {
+    let server_pid = server.child.id().to_string();
+    // The counters run on over phases: this phase's figures are from here.
+    let (sent_before, delivered_before) = (
+        rx.counters.sent_ok.load(Ordering::Relaxed),
+        rx.counters.delivered_measured.load(Ordering::Relaxed),
     );
-
-    // Baseline: raw HTTP round trips, same client and concurrency.
-    let (healthz_per_s, healthz_p99) = healthz_baseline(&c, &server, o.senders, o.baseline_s).await;
-
-    // Send phase.
-    let per = o.n_users / o.n_channels;
-    let plan = Arc::new(SendPlan {
-        urls: st
-            .channels
-            .iter()
-            .map(|id| server.url(&format!("/v1/conversations/{id}/messages")))
-            .collect(),
-        auths: (0..o.n_channels)
-            .map(|ch| {
-                st.users[ch * per..(ch + 1) * per]
-                    .iter()
-                    .map(|u| u.auth.clone())
-                    .collect()
-            })
-            .collect(),
-        live: (0..o.n_channels)
-            .map(|ch| {
-                (ch * per..(ch + 1) * per)
-                    .filter(|&u| u < o.sockets)
-                    .count() as u64
-            })
-            .collect(),
-    });
+    for shard in &rx.delivery {
+        *shard.lock().unwrap() = Latencies::default();
+    }
     let phase = Arc::new(AtomicU8::new(WARMUP));
     let mut tasks = Vec::new();
-    for i in 0..o.senders {
+    for i in 0..senders {
         tasks.push(tokio::spawn(sender(
             i,
             c.clone(),
@@ -800,13 +801,17 @@ async fn run(o: Run) {
     // and the read models' lag behind the log (from `/metrics`).
     let timeline = {
         let (rx, phase) = (rx.clone(), phase.clone());
-        let (c, metrics_url, admin) = (c.clone(), server.url("/metrics"), st.admin.clone());
+        let (c, metrics_url) = (c.clone(), server.url("/metrics"));
+        let admin = admin.map(str::to_owned);
         tokio::spawn(async move {
             let mut points = Vec::new();
             let mut lag_max: BTreeMap<String, u64> = BTreeMap::new();
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.tick().await;
-            let (mut sent, mut frames) = (0, 0);
+            let (mut sent, mut frames) = (
+                rx.counters.sent_ok.load(Ordering::Relaxed),
+                rx.counters.frames.load(Ordering::Relaxed),
+            );
             while phase.load(Ordering::Acquire) != STOP {
                 tick.tick().await;
                 let (s, f) = (
@@ -815,8 +820,8 @@ async fn run(o: Run) {
                 );
                 points.push(format!("{}/{}", s - sent, f - frames));
                 (sent, frames) = (s, f);
-                if phase.load(Ordering::Acquire) == MEASURE {
-                    for (model, lag) in model_lags(&c, &metrics_url, &admin).await {
+                if let (MEASURE, Some(admin)) = (phase.load(Ordering::Acquire), &admin) {
+                    for (model, lag) in model_lags(&c, &metrics_url, admin).await {
                         let max = lag_max.entry(model).or_default();
                         *max = (*max).max(lag);
                     }
@@ -825,11 +830,14 @@ async fn run(o: Run) {
             (points, lag_max)
         })
     };
-    tokio::time::sleep(Duration::from_secs_f64(o.warmup)).await;
-    let warm_sent = rx.counters.sent_ok.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
+    let warm_sent = rx.counters.sent_ok.load(Ordering::Relaxed) - sent_before;
     let (server_cpu0, client_cpu0) = (cpu_seconds(&server_pid), cpu_seconds("self"));
     let machine0 = machine_busy_seconds();
-    let mut perf = (!o.perf_out.is_empty()).then(|| {
+    let mut perf = (admin.is_some()
+        && !o.perf_out.is_empty()
+        && o.senders.last() == Some(&senders))
+    .then(|| {
         Command::new("perf")
             .args(["record", "-g", "-o", &o.perf_out, "-p", &server_pid])
             .stdout(Stdio::null())
@@ -863,101 +871,293 @@ async fn run(o: Run) {
         println!("# perf data of the measured window in {}", o.perf_out);
     }
     let (points, lag_max) = timeline.await.expect("timeline");
-    println!(
-        "# per second (accepted/frames), warm-up then measured: {}",
-        points.join(" ")
+    Phase {
+        accepted,
+        expected,
+        delivered_before,
+        elapsed,
+        warm_sent,
+        send_lat,
+        server_cpu,
+        client_cpu,
+        other_cpu,
+        points,
+        lag_max,
+    }
+}
+
+impl Phase {
+    fn messages_per_s(&self) -> f64 {
+        self.accepted as f64 / self.elapsed
+    }
+
+    /// Waits (up to 15 s) until every member's socket has every accepted message.
+    async fn drain(&self, rx: &Receivers) -> Delivered {
+        let t_drain = Instant::now();
+        let delivered =
+            || rx.counters.delivered_measured.load(Ordering::Relaxed) - self.delivered_before;
+        while delivered() < self.expected && t_drain.elapsed() < Duration::from_secs(15) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut latency = Latencies::default();
+        for h in &rx.delivery {
+            latency.merge(&h.lock().unwrap());
+        }
+        Delivered {
+            frames: delivered(),
+            drain_s: t_drain.elapsed().as_secs_f64(),
+            latency,
+        }
+    }
+
+    /// The `BENCH` lines of the phase, named `<prefix>.…`.
+    fn report(&self, prefix: &str, d: &Delivered) {
+        let line = |name: &str, value: f64, unit: &str| {
+            bench_line(&format!("{prefix}.{name}"), value, unit);
+        };
+        line("messages_per_s", self.messages_per_s(), "msg/s");
+        line("send.p50_ms", self.send_lat.percentile_ms(0.50), "ms");
+        line("send.p99_ms", self.send_lat.percentile_ms(0.99), "ms");
+        line("delivery.p50_ms", d.latency.percentile_ms(0.50), "ms");
+        line("delivery.p99_ms", d.latency.percentile_ms(0.99), "ms");
+        line(
+            "deliveries_per_s",
+            d.frames as f64 / self.elapsed,
+            "frames/s",
+        );
+        line("server_cpu_cores", self.server_cpu / self.elapsed, "cores");
+        // What a message costs the server, whatever else shared the machine: accepted
+        // messages per CPU-second the server used (its threads, the read models' included).
+        if self.server_cpu > 0.0 {
+            line(
+                "messages_per_server_cpu_s",
+                self.accepted as f64 / self.server_cpu,
+                "msg/cpu-s",
+            );
+        }
+        line("loadgen_cpu_cores", self.client_cpu / self.elapsed, "cores");
+        // Anything else running on the machine meanwhile (other builds, tests) skews the run.
+        line(
+            "other_cpu_cores",
+            (self.other_cpu / self.elapsed).max(0.0),
+            "cores",
+        );
+    }
+
+    /// The `#` line: counts, maxima and missing deliveries.
+    fn summary(&self, name: &str, d: &Delivered) {
+        println!(
+            "# {name}: {} accepted in {:.2} s (warm-up {}), send max {:.1} ms; deliveries {} of \
+             {} expected ({} missing) after {:.2} s drain, delivery max {:.1} ms",
+            self.accepted,
+            self.elapsed,
+            self.warm_sent,
+            self.send_lat.0.max() as f64 / 1000.0,
+            d.frames,
+            self.expected,
+            self.expected.saturating_sub(d.frames),
+            d.drain_s,
+            d.latency.0.max() as f64 / 1000.0,
+        );
+    }
+}
+
+fn main() {
+    // Started again as the relay (by `Server::relay`): serve, never measure.
+    gateway_relay::serve_if_asked();
+    let args = Args::parse();
+    let n_users: usize = args.get("users", 1000);
+    // Users with an open socket (the first ones): fewer isolates what sockets cost.
+    let sockets: usize = args.get("sockets", n_users);
+    let n_channels: usize = args.get("channels", 100);
+    let senders: Vec<usize> = args
+        .get("senders", String::from("50,100,200"))
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .expect("--senders: numbers separated by commas")
+        })
+        .collect();
+    let seconds: f64 = args.get("seconds", 20.0);
+    let warmup: f64 = args.get("warmup", 5.0);
+    let baseline_s: f64 = args.get("baseline-seconds", 5.0);
+    let rounds: usize = args.get("fanout-rounds", 20);
+    let fanout_warmup: usize = args.get("fanout-warmup", 2);
+    let fanout_members: usize = args.get("fanout-members", 1000);
+    let setup_parallel: usize = args.get("setup-parallel", 16);
+    let client_threads: usize = args.get("client-threads", 2);
+    let perf_out: String = args.get("perf", String::new());
+    let server_log: String = args.get("server-log", String::new());
+    let relay: bool = args.get("relay", true);
+    assert!(
+        n_channels > 0 && n_users >= n_channels,
+        "need users >= channels > 0"
     );
-    // How far the read models fell behind (sampled once a second while measuring) and
-    // how long they took to catch up once the senders stopped.
-    let t_models = Instant::now();
-    let metrics_url = server.url("/metrics");
-    let caught_up = loop {
-        let lags = model_lags(&c, &metrics_url, &st.admin).await;
-        if !lags.is_empty() && lags.iter().all(|(_, lag)| *lag == 0) {
-            break Some(t_models.elapsed().as_secs_f64());
-        }
-        if t_models.elapsed() > Duration::from_secs(30) {
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    // Every member's socket should get every accepted message: wait for stragglers.
-    let t_drain = Instant::now();
-    while rx.counters.delivered_measured.load(Ordering::Relaxed) < expected
-        && t_drain.elapsed() < Duration::from_secs(15)
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(client_threads)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(Run {
+        n_users,
+        sockets: sockets.min(n_users),
+        n_channels,
+        senders,
+        seconds,
+        warmup,
+        baseline_s,
+        rounds,
+        fanout_warmup,
+        fanout_members,
+        setup_parallel,
+        perf_out,
+        server_log,
+        relay,
+    }));
+}
+
+struct Run {
+    n_users: usize,
+    sockets: usize,
+    n_channels: usize,
+    /// Concurrent senders of each send phase, the last one the headline.
+    senders: Vec<usize>,
+    seconds: f64,
+    warmup: f64,
+    baseline_s: f64,
+    rounds: usize,
+    fanout_warmup: usize,
+    fanout_members: usize,
+    setup_parallel: usize,
+    perf_out: String,
+    server_log: String,
+    relay: bool,
+}
+
+async fn run(o: Run) {
+    let total = Instant::now();
+    let mut server = Server::start();
+    carrier::tls::install_default_provider();
+    let c = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(None)
+        .build()
+        .expect("client");
+    server.wait_healthy(&c).await;
+    let server_pid = server.child.id().to_string();
+    println!(
+        "# server pid {server_pid} at {} ({} users, {} with a socket, {} channels of {}, {} senders)",
+        server.base,
+        o.n_users,
+        o.sockets,
+        o.n_channels,
+        o.n_users / o.n_channels,
+        o.senders.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    );
+
+    let st = setup(
+        &c,
+        &server,
+        o.n_users,
+        o.n_channels,
+        o.setup_parallel,
+        o.fanout_members,
+    )
+    .await;
+
+    // Every user's socket.
+    // Fan-out rounds: a warm-up then counted rounds, over the fan-out channel's members'
+    // sockets, then the same again with a second socket per member when the channel is
+    // smaller than the users (so that as many sockets get the message as were asked for).
+    let per_run = o.fanout_warmup + o.rounds;
+    // Fan-out sockets: the channel members with a socket (all of them by default).
+    let fan_sockets = st.fanout_size.min(o.sockets);
+    let runs = if st.fanout_size < o.fanout_members.min(o.n_users) && fan_sockets == st.fanout_size
     {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let delivered = rx.counters.delivered_measured.load(Ordering::Relaxed);
-    let drain_s = t_drain.elapsed().as_secs_f64();
-
-    let mut delivery = Latencies::default();
-    for h in &rx.delivery {
-        delivery.merge(&h.lock().unwrap());
-    }
-    let messages_per_s = accepted as f64 / elapsed;
-    bench_line("gateway.messages_per_s", messages_per_s, "msg/s");
-    bench_line("gateway.send.p50_ms", send_lat.percentile_ms(0.50), "ms");
-    bench_line("gateway.send.p99_ms", send_lat.percentile_ms(0.99), "ms");
-    bench_line(
-        "gateway.delivery.p50_ms",
-        delivery.percentile_ms(0.50),
-        "ms",
-    );
-    bench_line(
-        "gateway.delivery.p99_ms",
-        delivery.percentile_ms(0.99),
-        "ms",
-    );
-    bench_line("gateway.healthz_per_s", healthz_per_s, "req/s");
-    bench_line("gateway.healthz.p99_ms", healthz_p99, "ms");
-    bench_line(
-        "gateway.messages_vs_healthz",
-        messages_per_s / healthz_per_s,
-        "ratio",
-    );
-    bench_line(
-        "gateway.deliveries_per_s",
-        delivered as f64 / elapsed,
-        "frames/s",
-    );
-    bench_line("gateway.server_cpu_cores", server_cpu / elapsed, "cores");
-    // What a message costs the server, whatever else shared the machine: accepted
-    // messages per CPU-second the server used (its threads, the read models' included).
-    if server_cpu > 0.0 {
-        bench_line(
-            "gateway.messages_per_server_cpu_s",
-            accepted as f64 / server_cpu,
-            "msg/cpu-s",
-        );
-    }
-    bench_line("gateway.loadgen_cpu_cores", client_cpu / elapsed, "cores");
-    // Anything else running on the machine meanwhile (other builds, tests) skews the run.
-    bench_line(
-        "gateway.other_cpu_cores",
-        (other_cpu / elapsed).max(0.0),
-        "cores",
-    );
-    for (model, lag) in &lag_max {
-        bench_line(
-            &format!("gateway.readmodel_lag_max.{model}"),
-            *lag as f64,
-            "events",
-        );
-    }
-    match caught_up {
-        Some(s) => bench_line("gateway.readmodels_caught_up_s", s, "s"),
-        None => println!("# read models still behind 30 s after the send phase"),
-    }
+        2
+    } else {
+        1
+    };
+    let rx = Arc::new(Receivers::new(per_run, runs, o.fanout_warmup, fan_sockets));
+    let t = Instant::now();
+    open_sockets(&server, &st.users[..o.sockets], &rx).await;
     println!(
-        "# send phase: {accepted} accepted in {elapsed:.2} s (warm-up {warm_sent}), send max {:.1} ms; \
-         deliveries {delivered} of {expected} expected ({} missing) after {drain_s:.2} s drain, \
-         delivery max {:.1} ms",
-        send_lat.0.max() as f64 / 1000.0,
-        expected.saturating_sub(delivered),
-        delivery.0.max() as f64 / 1000.0,
+        "# {} sockets connected in {:.2} s",
+        o.sockets,
+        t.elapsed().as_secs_f64()
     );
 
+    // Baseline: raw HTTP round trips, same client and concurrency (the headline level's).
+    let headline_senders = o.senders.last().copied().unwrap_or(1);
+    let (healthz_per_s, healthz_p99) =
+        healthz_baseline(&c, &server, headline_senders, o.baseline_s).await;
+
+    // Send phases, one per `--senders` level, the last one under the headline names.
+    let plan = Arc::new(SendPlan::new(&server, &st, &o));
+    let mut phases = Vec::new();
+    for (level, &senders) in o.senders.iter().enumerate() {
+        let prefix = level_prefix("gateway", &o.senders, senders);
+        // The first level warms the server up; later ones only their senders.
+        let warmup = if level == 0 {
+            o.warmup
+        } else {
+            o.warmup.min(2.0)
+        };
+        let phase = send_phase(
+            &c,
+            &server,
+            plan.clone(),
+            &rx,
+            &o,
+            Some(&st.admin),
+            Level { senders, warmup },
+        )
+        .await;
+        println!(
+            "# {prefix}: {senders} senders; per second (accepted/frames), warm-up then measured: {}",
+            phase.points.join(" ")
+        );
+        // How far the read models fell behind (sampled once a second while measuring) and
+        // how long they took to catch up once the senders stopped.
+        let t_models = Instant::now();
+        let metrics_url = server.url("/metrics");
+        let caught_up = loop {
+            let lags = model_lags(&c, &metrics_url, &st.admin).await;
+            if !lags.is_empty() && lags.iter().all(|(_, lag)| *lag == 0) {
+                break Some(t_models.elapsed().as_secs_f64());
+            }
+            if t_models.elapsed() > Duration::from_secs(30) {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let delivered = phase.drain(&rx).await;
+        phase.report(&prefix, &delivered);
+        for (model, lag) in &phase.lag_max {
+            bench_line(
+                &format!("{prefix}.readmodel_lag_max.{model}"),
+                *lag as f64,
+                "events",
+            );
+        }
+        match caught_up {
+            Some(s) => bench_line(&format!("{prefix}.readmodels_caught_up_s"), s, "s"),
+            None => println!("# read models still behind 30 s after the send phase"),
+        }
+        phase.summary(&prefix, &delivered);
+        phases.push((senders, phase));
+    }
+    if let Some((_, headline)) = phases.last() {
+        bench_line("gateway.healthz_per_s", healthz_per_s, "req/s");
+        bench_line("gateway.healthz.p99_ms", healthz_p99, "ms");
+        bench_line(
+            "gateway.messages_vs_healthz",
+            headline.messages_per_s() / healthz_per_s,
+            "ratio",
+        );
+    }
     // Fan-out: one message at a time into the fan-out channel.
     let fan_url = server.url(&format!("/v1/conversations/{}/messages", st.fanout_channel));
     for run in 0..runs {
@@ -1066,5 +1266,71 @@ async fn run(o: Run) {
     for l in first {
         println!("#   {l}");
     }
+    if o.relay {
+        // The gateway's sockets end with it; the relay has the machine to itself.
+        drop(server);
+        relay_phase(&c, &st, &o, &phases).await;
+    }
     println!("# total {:.1} s", total.elapsed().as_secs_f64());
+}
+
+/// The same send phase against the relay ([`gateway_relay`]): the same users, tokens,
+/// channels, sockets and senders, with none of the gateway's work beyond HTTP, a durable
+/// write and the fan-out. Prints its lines as `gateway.relay.*` and the gateway's against
+/// them.
+async fn relay_phase(c: &reqwest::Client, st: &Setup, o: &Run, gateway: &[(usize, Phase)]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = dir.path().join("relay.json");
+    let per = o.n_users / o.n_channels;
+    let tokens: Vec<&str> = st.users.iter().map(|u| u.token.as_str()).collect();
+    let channels: Vec<(&str, Vec<usize>)> = st
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(ch, id)| (id.as_str(), (ch * per..(ch + 1) * per).collect()))
+        .collect();
+    gateway_relay::write_spec(&spec, &tokens, &channels);
+    let mut relay = Server::relay(&spec);
+    relay.wait_healthy(c).await;
+    let rx = Arc::new(Receivers::new(0, 0, 0, 0));
+    open_sockets(&relay, &st.users[..o.sockets], &rx).await;
+    let plan = Arc::new(SendPlan::new(&relay, st, o));
+    for (level, (senders, gateway)) in gateway.iter().enumerate() {
+        let prefix = level_prefix("gateway.relay", &o.senders, *senders);
+        let warmup = if level == 0 {
+            o.warmup
+        } else {
+            o.warmup.min(2.0)
+        };
+        let level = Level {
+            senders: *senders,
+            warmup,
+        };
+        let phase = send_phase(c, &relay, plan.clone(), &rx, o, None, level).await;
+        let delivered = phase.drain(&rx).await;
+        phase.report(&prefix, &delivered);
+        let versus = level_prefix("gateway", &o.senders, *senders);
+        bench_line(
+            &format!("{versus}.messages_vs_relay"),
+            gateway.messages_per_s() / phase.messages_per_s(),
+            "ratio",
+        );
+        // Server CPU per accepted message, the gateway's over the relay's.
+        if gateway.accepted > 0 && phase.accepted > 0 && phase.server_cpu > 0.0 {
+            bench_line(
+                &format!("{versus}.server_cpu_per_message_vs_relay"),
+                (gateway.server_cpu / gateway.accepted as f64)
+                    / (phase.server_cpu / phase.accepted as f64),
+                "ratio",
+            );
+        }
+        phase.summary(&prefix, &delivered);
+    }
+    let k = &rx.counters;
+    println!(
+        "# relay errors: {} send errors, non-201 {:?}, socket ends {:?}",
+        k.send_errors.load(Ordering::Relaxed),
+        k.non_201.lock().unwrap(),
+        k.socket_ends.lock().unwrap(),
+    );
 }
