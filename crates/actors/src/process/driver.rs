@@ -5,7 +5,8 @@
 //! trying again cannot help, so it is logged for operators and passed) or transient (an
 //! actor was busy or unreachable, storage hiccuped: retried with backoff, never skipped).
 //!
-//! [`run`] handles one event at a time. [`run_concurrent`] takes what the subscription has
+//! [`run`] handles one event at a time and saves the checkpoint after the events the
+//! subscription had read already (at most [`SAVE_EVERY`]). [`run_concurrent`] takes what the subscription has
 //! read already (up to a batch), handles the events of different streams at once and
 //! those of one stream in order, and moves the checkpoint after the whole batch: for
 //! handlers whose every event waits on a durable write, so that writes share fsyncs.
@@ -38,19 +39,36 @@ where
     let Some(mut sub) = subscribe(&ws, checkpoint, category).await else {
         return;
     };
+    // Handled, not saved yet: (position, how many events).
+    let mut unsaved: Option<(u64, usize)> = None;
     loop {
         let record = match sub.next().await {
             Ok(r) => r,
             Err(e) => {
+                if let Some((position, _)) = unsaved {
+                    save_checkpoint(&ws, checkpoint, position).await;
+                }
                 tracing::info!(checkpoint, error = %e, "process manager stopped");
                 return;
             }
         };
         let position = record.position;
         handle_with_retries(&ws, checkpoint, record, &handle).await;
-        save_checkpoint(&ws, checkpoint, position).await;
+        let count = unsaved.map_or(0, |(_, n)| n) + 1;
+        if sub.buffered() == 0 || count >= SAVE_EVERY {
+            save_checkpoint(&ws, checkpoint, position).await;
+            unsaved = None;
+        } else {
+            unsaved = Some((position, count));
+        }
     }
 }
+
+/// [`run`] saves its checkpoint once nothing more is read already, and at least every this
+/// many events: under load one write per batch, not per event. A crash repeats at most
+/// the events handled since the last save, which handlers tolerate as they tolerate a
+/// crash between handling an event and saving it.
+pub const SAVE_EVERY: usize = 256;
 
 /// As [`run`], but up to `max_batch` events already read are handled together: each
 /// stream's events in order, different streams' at once. The checkpoint moves after the
