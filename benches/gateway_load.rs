@@ -195,12 +195,62 @@ fn append(path: &std::path::Path) -> std::fs::File {
 /// CPU seconds (user + system) used so far by process `pid`.
 fn cpu_seconds(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_seconds(&stat)
+}
+
+/// CPU seconds (user + system) of a `/proc/…/stat` line.
+fn stat_cpu_seconds(stat: &str) -> f64 {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     let hz = 100.0; // USER_HZ is 100 on every Linux this runs on.
     (ticks(11) + ticks(12)) / hz
+}
+
+/// CPU seconds used so far by each live thread of process `pid`: thread id → (name,
+/// seconds).
+fn thread_cpu_seconds(pid: &str) -> BTreeMap<String, (String, f64)> {
+    let mut threads = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return threads;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let name = stat
+            .split_once('(')
+            .and_then(|(_, r)| r.rsplit_once(')'))
+            .map_or("?", |(n, _)| n)
+            .trim()
+            .to_owned();
+        let tid = task.file_name().to_string_lossy().into_owned();
+        threads.insert(tid, (name, stat_cpu_seconds(&stat)));
+    }
+    threads
+}
+
+/// The CPU seconds each thread name used between two [`thread_cpu_seconds`] samples,
+/// largest first; threads that ended in between are not in the second sample, and what
+/// they used counts as `(exited)` against the process total `total`.
+fn threads_between(
+    before: &BTreeMap<String, (String, f64)>,
+    after: &BTreeMap<String, (String, f64)>,
+    total: f64,
+) -> Vec<(String, f64)> {
+    let mut by_name: BTreeMap<String, f64> = BTreeMap::new();
+    for (tid, (name, secs)) in after {
+        let start = before.get(tid).map_or(0.0, |(_, s)| *s);
+        *by_name.entry(name.clone()).or_default() += secs - start;
+    }
+    let counted: f64 = by_name.values().sum();
+    if total - counted > 0.005 {
+        by_name.insert("(exited)".to_owned(), total - counted);
+    }
+    let mut v: Vec<(String, f64)> = by_name.into_iter().filter(|(_, s)| *s > 0.0).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
 }
 
 /// Busy CPU seconds of the whole machine so far (all processes), from `/proc/stat`.
@@ -756,6 +806,8 @@ struct Phase {
     points: Vec<String>,
     /// Largest lag of each read model while measuring (the gateway only).
     lag_max: BTreeMap<String, u64>,
+    /// The server's CPU seconds by thread name over the measured window, largest first.
+    threads: Vec<(String, f64)>,
 }
 
 /// Deliveries of the measured messages once the stragglers are in.
@@ -833,7 +885,7 @@ async fn send_phase(
     tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
     let warm_sent = rx.counters.sent_ok.load(Ordering::Relaxed) - sent_before;
     let (server_cpu0, client_cpu0) = (cpu_seconds(&server_pid), cpu_seconds("self"));
-    let machine0 = machine_busy_seconds();
+    let (machine0, threads0) = (machine_busy_seconds(), thread_cpu_seconds(&server_pid));
     let mut perf = (admin.is_some()
         && !o.perf_out.is_empty()
         && o.senders.last() == Some(&senders))
@@ -863,6 +915,7 @@ async fn send_phase(
         cpu_seconds("self") - client_cpu0,
     );
     let other_cpu = machine_busy_seconds() - machine0 - server_cpu - client_cpu;
+    let threads = threads_between(&threads0, &thread_cpu_seconds(&server_pid), server_cpu);
     if let Some(p) = perf.as_mut() {
         let _ = Command::new("kill")
             .args(["-INT", &p.id().to_string()])
@@ -883,6 +936,7 @@ async fn send_phase(
         other_cpu,
         points,
         lag_max,
+        threads,
     }
 }
 
@@ -958,6 +1012,20 @@ impl Phase {
             self.expected.saturating_sub(d.frames),
             d.drain_s,
             d.latency.0.max() as f64 / 1000.0,
+        );
+        // Where the server's CPU went: cores, and µs per accepted message.
+        let per = |secs: f64| secs / self.elapsed;
+        let per_message = |secs: f64| secs * 1e6 / self.accepted.max(1) as f64;
+        let threads: Vec<String> = self
+            .threads
+            .iter()
+            .map(|(name, secs)| format!("{name} {:.2} ({:.0} µs)", per(*secs), per_message(*secs)))
+            .collect();
+        println!(
+            "# {name}: server CPU by thread, cores (µs per accepted message): {}; total {:.2} ({:.0} µs)",
+            threads.join(", "),
+            per(self.server_cpu),
+            per_message(self.server_cpu),
         );
     }
 }
