@@ -791,3 +791,103 @@ async fn only_the_assignee_starts_a_call_in_an_inbox_conversation() {
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert!(v["call_id"].is_string());
 }
+
+/// An `Idempotency-Key` names one request of one caller into one target: the same key
+/// from another user, into another conversation, or from another organization is a
+/// different request (its own result, never somebody else's), while a retry of the same
+/// request writes nothing. Creating a channel honours the key as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_are_scoped_to_the_caller_and_the_target() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let acme = org(&c, &s, "admin@acme.example").await;
+    let globex = org(&c, &s, "admin@globex.example").await;
+    let (bob, bob_token) = member(&c, &s, &acme.admin_token, "bob@acme.example", "101").await;
+    let key = "0b4e3f7a-5d6c-4e2b-8a9f-1c2d3e4f5a6b";
+
+    // A channel created with a key; its retry answers the same channel and writes nothing.
+    let create = |token: &str| {
+        c.post(s.url("/v1/conversations/channel"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "name": "ops", "members": [bob] }))
+    };
+    let (status, channel) = call(create(&acme.admin_token)).await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let before = s.ws.store.next_position();
+    let (status, again) = call(create(&acme.admin_token)).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["conversation_id"], channel["conversation_id"]);
+    assert_eq!(
+        s.ws.store.next_position(),
+        before,
+        "the retry wrote nothing"
+    );
+    // The same key from another organization's admin: a channel of its own.
+    let (status, theirs) = call(
+        c.post(s.url("/v1/conversations/channel"))
+            .bearer_auth(&globex.admin_token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "name": "ops", "members": [] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{theirs}");
+    assert_ne!(theirs["conversation_id"], channel["conversation_id"]);
+
+    // A direct conversation as a second target.
+    let (status, direct) = call(
+        c.post(s.url("/v1/conversations/direct"))
+            .bearer_auth(&acme.admin_token)
+            .json(&json!({ "with": bob })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{direct}");
+
+    let post = |token: &str, conversation: &serde_json::Value, text: &str| {
+        let id = conversation["conversation_id"].as_str().unwrap();
+        c.post(s.url(&format!("/v1/conversations/{id}/messages")))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "text": text }))
+    };
+    let (status, first) = call(post(&acme.admin_token, &channel, "from the admin")).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["deduplicated"], false);
+    // Bob, in the same channel, with the same key: his own message, not the admin's.
+    let (status, bobs) = call(post(&bob_token, &channel, "from bob")).await;
+    assert_eq!(status, StatusCode::CREATED, "{bobs}");
+    assert_eq!(bobs["deduplicated"], false);
+    assert_ne!(bobs["message_id"], first["message_id"]);
+    // The admin, same key, another conversation: a new message there.
+    let (status, elsewhere) = call(post(&acme.admin_token, &direct, "in the direct")).await;
+    assert_eq!(status, StatusCode::CREATED, "{elsewhere}");
+    assert_eq!(elsewhere["deduplicated"], false);
+    assert_ne!(elsewhere["message_id"], first["message_id"]);
+    // The admin's retry into the channel: the first result, nothing written.
+    let before = s.ws.store.next_position();
+    let (status, retry) = call(post(&acme.admin_token, &channel, "from the admin")).await;
+    assert_eq!(status, StatusCode::CREATED, "{retry}");
+    assert_eq!(retry["message_id"], first["message_id"]);
+    assert_eq!(retry["deduplicated"], true);
+    assert_eq!(
+        s.ws.store.next_position(),
+        before,
+        "the retry wrote nothing"
+    );
+
+    // Each message is in the history as its author wrote it.
+    let id = channel["conversation_id"].as_str().unwrap();
+    let (status, h) = call(
+        c.get(s.url(&format!("/v1/conversations/{id}/messages")))
+            .bearer_auth(&bob_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    let texts: Vec<&str> = h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["from the admin", "from bob"], "oldest first: {h}");
+}

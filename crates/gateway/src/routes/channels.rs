@@ -55,14 +55,19 @@ async fn known(
         .await?)
 }
 
-/// `POST /v1/conversations/channel`.
+/// `POST /v1/conversations/channel`. Its id is fresh, or derived from the
+/// `Idempotency-Key` (a retry answers the same channel and writes nothing).
 pub async fn create(
     State(state): State<AppState>,
     caller: Authenticated,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<NewChannel>,
 ) -> Result<(StatusCode, Json<Started>), ApiError> {
+    let key = crate::routes::idempotency::scoped_key(&headers, &caller, "channel", &[])?;
     let known_users = known(&state, &caller, &req.members).await?;
-    let id = ConversationId::random();
+    let id = key.map_or_else(ConversationId::random, |k| {
+        ConversationId::from_uuid(uuid::Uuid::new_v5(&k, b"conversation"))
+    });
     let cmd = caller.meta().issue(ConversationCommand::StartChannel {
         id,
         name: req.name,
@@ -72,7 +77,11 @@ pub async fn create(
     let out = state
         .ws
         .conversations
-        .execute(&id, cmd, ExecuteOptions::default())
+        .execute(
+            &id,
+            cmd,
+            crate::routes::idempotency::written_as(&caller, key),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -177,21 +177,6 @@ fn numbers(raw: &[String]) -> Result<Vec<PhoneNumber>, ApiError> {
     raw.iter().map(|n| crate::routes::phone_number(n)).collect()
 }
 
-/// An `Idempotency-Key` header (a UUID), or none.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<uuid::Uuid>, ApiError> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| uuid::Uuid::try_parse(s.trim()).ok())
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be a UUID")
-            }),
-    }
-}
-
 /// The contact `id` if the caller may see it.
 async fn visible_contact(
     state: &AppState,
@@ -265,7 +250,7 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(req): ApiJson<NewContact>,
 ) -> Result<(StatusCode, Json<ContactWritten>), ApiError> {
-    let key = idempotency_key(&headers)?;
+    let key = crate::routes::idempotency::scoped_key(&headers, &caller, "contact", &[])?;
     let details = ContactDetails {
         name: req.name,
         company: req.company,

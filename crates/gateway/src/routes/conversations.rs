@@ -24,6 +24,7 @@ use actors::ExecuteOptions;
 use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::routes::idempotency::{self, written_as};
 use crate::routes::json::ApiJson;
 use crate::routes::json::ApiPath;
 use crate::routes::json::ApiQuery;
@@ -307,22 +308,6 @@ pub async fn start_direct(
     ))
 }
 
-/// An `Idempotency-Key` header (a UUID) makes a retried POST return the first result and
-/// write nothing.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<uuid::Uuid>, ApiError> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| uuid::Uuid::try_parse(s.trim()).ok())
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be a UUID")
-            }),
-    }
-}
-
 /// What the directory says about the business number a conversation texts from (its
 /// `our` number), for the domain to check: registered for SMS, assigned to the sender.
 /// `None` for internal conversations.
@@ -364,7 +349,7 @@ pub async fn post_message(
     ApiJson(req): ApiJson<NewMessage>,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     let (facts, kind) = viewed(&state, &caller, id).await?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency::scoped_key(&headers, &caller, "message", id.as_uuid().as_bytes())?;
     // With a key, the message id derives from it, so the retry names the same message.
     let message_id = key.map_or_else(MessageId::random, |k| {
         MessageId::from_uuid(uuid::Uuid::new_v5(&k, b"message"))
@@ -398,17 +383,10 @@ pub async fn post_message(
     } else {
         stored.iter().map(|a| a.reference()).collect()
     };
-    let options = ExecuteOptions {
-        idempotency_key: key,
-        metadata: eventlog::Metadata {
-            acting_user: Some(caller.user.to_string()),
-            ..Default::default()
-        },
-    };
     let out = state
         .ws
         .conversations
-        .execute(&id, post(attachments), options)
+        .execute(&id, post(attachments), written_as(&caller, key))
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -568,27 +546,6 @@ pub async fn history(
 
 // Mixed groups and call activity.
 
-/// An `Idempotency-Key` scoped to the caller and to what it creates, so that two callers
-/// (or two kinds of request) that happen to send the same key never name the same thing.
-fn scoped_key(key: uuid::Uuid, caller: &Authenticated, purpose: &[u8]) -> uuid::Uuid {
-    let mut name = Vec::with_capacity(32 + purpose.len());
-    name.extend_from_slice(caller.org.as_uuid().as_bytes());
-    name.extend_from_slice(caller.user.as_uuid().as_bytes());
-    name.extend_from_slice(purpose);
-    uuid::Uuid::new_v5(&key, &name)
-}
-
-/// How a command of the caller is written: with its (scoped) idempotency key, if any.
-fn written_as(caller: &Authenticated, key: Option<uuid::Uuid>) -> ExecuteOptions {
-    ExecuteOptions {
-        idempotency_key: key,
-        metadata: eventlog::Metadata {
-            acting_user: Some(caller.user.to_string()),
-            ..Default::default()
-        },
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartGroup {
@@ -618,7 +575,7 @@ pub async fn start_group(
     headers: HeaderMap,
     ApiJson(req): ApiJson<StartGroup>,
 ) -> Result<(StatusCode, Json<Started>), ApiError> {
-    let key = idempotency_key(&headers)?.map(|k| scoped_key(k, &caller, b"group"));
+    let key = idempotency::scoped_key(&headers, &caller, "group", &[])?;
     let from = crate::routes::phone_number(&req.from)?;
     let externals = req
         .externals
@@ -722,7 +679,7 @@ pub async fn start_call(
     ApiJson(req): ApiJson<NewCall>,
 ) -> Result<(StatusCode, Json<StartedCall>), ApiError> {
     let (facts, _) = viewed(&state, &caller, id).await?;
-    let key = idempotency_key(&headers)?.map(|k| scoped_key(k, &caller, b"call"));
+    let key = idempotency::scoped_key(&headers, &caller, "call", id.as_uuid().as_bytes())?;
     let call = key.map_or_else(domain::CallId::random, |k| {
         domain::CallId::from_uuid(uuid::Uuid::new_v5(&k, b"call"))
     });

@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod facts;
 pub mod health;
+pub mod idempotency;
 pub mod inboxes;
 pub mod interactions;
 pub mod json;
