@@ -1,7 +1,8 @@
 //! The WebSocket stream over real sockets: a participant receives messages live with
 //! positions; a connection killed mid-burst resumes with `since` and sees every message
 //! exactly once; outsiders receive nothing and bad tokens are refused; channel members get
-//! exactly what was posted while they were members; inbox and queue changes reach the team
+//! exactly what was posted while they were members; logging out closes the session's open
+//! streams; inbox and queue changes reach the team
 //! (and, for queues, the admins) only and resume like messages; a client that stops reading is cut as a slow consumer
 //! and resumes exactly. (Routing as of each event's position is tested directly in
 //! `gateway_stream_hub`.)
@@ -171,6 +172,75 @@ async fn the_stream_refuses_bad_tokens() {
         err["code"].is_string() || status == StatusCode::BAD_REQUEST,
         "{err}"
     );
+}
+
+/// A stream lives no longer than its session: logging out closes every open stream of
+/// that session (4001 `session_ended`) and only those, and the token opens no new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_out_closes_the_sessions_open_streams() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let st = setup(&c, &s).await;
+    let mut first = connect(&s, &st.bob, None).await;
+    let mut second = connect(&s, &st.bob, None).await;
+    let mut admins = connect(&s, &st.admin, None).await;
+    let (status, _) = call(
+        c.post(&st.messages)
+            .bearer_auth(&st.admin)
+            .json(&json!({ "text": "before" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for ws in [&mut first, &mut second] {
+        let f = frame(ws, Duration::from_secs(5))
+            .await
+            .expect("a live frame");
+        assert_eq!(f["item"]["text"], "before");
+    }
+
+    let r = c
+        .delete(s.url("/v1/sessions/current"))
+        .bearer_auth(&st.bob)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    for ws in [&mut first, &mut second] {
+        let close = loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Close(close)))) => break close.expect("a close code"),
+                Ok(Some(Ok(_))) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        };
+        assert_eq!(u16::from(close.code), 4001);
+        assert_eq!(&*close.reason, "session_ended");
+    }
+    let url = format!(
+        "{}/v1/stream?token={}",
+        s.base.replace("http://", "ws://"),
+        st.bob
+    );
+    assert!(
+        tokio_tungstenite::connect_async(url).await.is_err(),
+        "a revoked token opens no stream"
+    );
+    // Another session's stream goes on.
+    let (status, _) = call(
+        c.post(&st.messages)
+            .bearer_auth(&st.admin)
+            .json(&json!({ "text": "after" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut texts = Vec::new();
+    while let Some(f) = frame(&mut admins, Duration::from_secs(5)).await {
+        texts.push(f["item"]["text"].as_str().unwrap_or_default().to_owned());
+        if texts.last().map(String::as_str) == Some("after") {
+            break;
+        }
+    }
+    assert_eq!(texts, ["before", "after"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,6 +54,10 @@ stream.addEventListener('inbox', (e) => current?.instance.onInbox?.(e.detail));
 stream.addEventListener('queue', (e) => current?.instance.onQueue?.(e.detail));
 stream.addEventListener('typing', (e) => current?.instance.onTyping?.(e.detail));
 stream.addEventListener('resumed', (e) => current?.instance.onResumed?.(e.detail));
+// Logged out elsewhere (this session revoked) or expired: back to the login screen.
+stream.addEventListener('ended', () => {
+  if (session.token) logout(false);
+});
 
 async function boot() {
   onUnauthorized(() => {
@@ -80,6 +84,10 @@ function showLogin() {
 }
 
 async function logout(callServer = true) {
+  // The stream stops first, so the server closing it (4001) is not taken for a logout
+  // from elsewhere.
+  stream.stop();
+  stream.since = null;
   if (callServer) {
     try {
       await api('/v1/sessions/current', { method: 'DELETE' });
@@ -87,8 +95,6 @@ async function logout(callServer = true) {
       /* the token goes anyway */
     }
   }
-  stream.stop();
-  stream.since = null;
   current?.instance.unmount?.();
   current = null;
   setToken(null);

@@ -2,7 +2,8 @@
 // a drop the client reconnects with `since=<last position>` and the server resumes right
 // after it (no gap, no duplicate). Listeners get 'frame' (a conversation's item), 'inbox'
 // and 'queue' (something changed in an inbox or queue of mine: {inbox_id | queue_id,
-// conversation_id, change, assignee | agent, position}), 'typing', 'state' and 'resumed'.
+// conversation_id, change, assignee | agent, position}), 'typing', 'state', 'resumed' and
+// 'ended' (the session was revoked or expired: the server closed with 4001).
 
 export class LiveStream extends EventTarget {
   constructor() {
@@ -81,10 +82,17 @@ export class LiveStream extends EventTarget {
       if (f.type != null || !f.item) return;
       this.dispatchEvent(new CustomEvent('frame', { detail: f }));
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
+      // 4001: the session was revoked or expired; only a new login opens a stream.
+      if (e.code === 4001) {
+        this.stopped = true;
+        this.setState('idle');
+        this.dispatchEvent(new CustomEvent('ended', { detail: e.reason }));
+        return;
+      }
       this.failures += 1;
       this.setState('reconnecting');
       const delay = Math.min(5000, 250 * 2 ** Math.min(this.failures, 5));

@@ -114,6 +114,21 @@ pub async fn start(
 pub struct SessionCache {
     known: std::sync::Mutex<std::collections::HashMap<Uuid, ([u8; 32], Session)>>,
     revocations: std::sync::atomic::AtomicU64,
+    /// Per session with an open stream: what tells its streams that it ended.
+    ends: std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Weak<SessionEndSender>>>,
+}
+
+type SessionEndSender = tokio::sync::watch::Sender<bool>;
+
+/// Resolves when its session is revoked (logout): open streams hold one and close then.
+pub struct SessionEnd(Arc<SessionEndSender>);
+
+impl SessionEnd {
+    /// Resolves once the session is revoked.
+    pub async fn ended(&self) {
+        let mut ended = self.0.subscribe();
+        let _ = ended.wait_for(|e| *e).await;
+    }
 }
 
 /// Sessions kept in a [`SessionCache`]; past this it starts over (and re-reads storage).
@@ -171,7 +186,36 @@ impl SessionCache {
         let revoked = revoke(store, id).await;
         self.revocations.fetch_add(1, Ordering::AcqRel);
         self.known().remove(&id);
+        if revoked.is_ok() {
+            let end = self.ends().remove(&id).and_then(|w| w.upgrade());
+            if let Some(end) = end {
+                end.send_replace(true);
+            }
+        }
         revoked
+    }
+
+    fn ends(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, std::sync::Weak<SessionEndSender>>>
+    {
+        self.ends.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What tells a stream of session `id` that the session was revoked.
+    pub fn end_of(&self, id: Uuid) -> SessionEnd {
+        let mut ends = self.ends();
+        if let Some(end) = ends.get(&id).and_then(std::sync::Weak::upgrade) {
+            return SessionEnd(end);
+        }
+        // Sessions whose streams have all closed leave a dead entry: drop those now and
+        // then, so the map stays the size of the open sessions.
+        if ends.len() >= 64 && ends.len().is_power_of_two() {
+            ends.retain(|_, w| w.strong_count() > 0);
+        }
+        let end = Arc::new(tokio::sync::watch::Sender::new(false));
+        ends.insert(id, Arc::downgrade(&end));
+        SessionEnd(end)
     }
 }
 

@@ -33,6 +33,10 @@
 //! message from that user arrives. Typing is never stored and never reaches external
 //! numbers (they have no connection here). A heartbeat ping goes out every [`HEARTBEAT`].
 //!
+//! Sessions: a stream lives no longer than the session that opened it. When the session
+//! is revoked (logout) or expires, the stream closes with code 4001 (`session_ended` /
+//! `session_expired`); reconnecting then needs a new login.
+//!
 //! Slow consumers: the hub queues at most [`crate::hub::HubConfig::connection_queue`]
 //! frames per connection ([`crate::hub::CONNECTION_QUEUE`] by default) and never waits
 //! for a socket. When a connection's queue overflows, the hub drops it and the connection
@@ -105,6 +109,10 @@ pub async fn stream(
         .or(params.token)
         .ok_or_else(ApiError::unauthenticated)?;
     let session = state.sessions.check(state.store(), token.trim()).await?;
+    // Watch for the session's end first, then check it again: a logout in between is
+    // either seen by the check or signalled to the watch.
+    let end = state.sessions.end_of(session.id);
+    let session = state.sessions.check(state.store(), token.trim()).await?;
     let (org, user) = (session.org, session.user);
     let exists = state
         .ws
@@ -124,7 +132,19 @@ pub async fn stream(
         .read_buffer_size(READ_BUFFER)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| serve(state, org, user, since, socket)))
+        .on_upgrade(move |socket| {
+            let session = Session {
+                end,
+                expires_at_ms: session.expires_at_ms,
+            };
+            serve(state, org, user, since, session, socket)
+        }))
+}
+
+/// The session a stream runs under: it closes when the session is revoked or expires.
+struct Session {
+    end: sessions::SessionEnd,
+    expires_at_ms: u64,
 }
 
 /// The caller's unread count per conversation, kept as the stream goes: seeded from the
@@ -236,6 +256,10 @@ impl Drop for Connected {
 type Ending = Option<(u16, &'static str)>;
 
 const SLOW_CONSUMER: Ending = Some((4008, "slow_consumer"));
+/// The session was revoked (logout): reconnecting needs a new login.
+const SESSION_ENDED: Ending = Some((4001, "session_ended"));
+/// The session expired: reconnecting needs a new login.
+const SESSION_EXPIRED: Ending = Some((4001, "session_expired"));
 
 /// Frames written to a socket together at most: what the hub has queued for it when one
 /// is sent goes out with it, in one write (one system call, not one a frame, under load).
@@ -356,6 +380,7 @@ async fn serve(
     org: OrgId,
     user: UserId,
     since: Option<u64>,
+    session: Session,
     mut socket: WebSocket,
 ) {
     state.metrics.websockets.inc();
@@ -402,10 +427,17 @@ async fn serve(
     };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
+    let ended = session.end.ended();
+    let expired = tokio::time::sleep(Duration::from_millis(
+        session.expires_at_ms.saturating_sub(sessions::now_ms()),
+    ));
+    tokio::pin!(ended, expired);
     loop {
         let outgoing = tokio::select! {
             biased;
             () = fate.cut() => Err(SLOW_CONSUMER),
+            () = &mut ended => Err(SESSION_ENDED),
+            () = &mut expired => Err(SESSION_EXPIRED),
             next = registration.events.recv() => match next {
                 Some(outbound) => {
                     let mut batch = Vec::new();
