@@ -235,7 +235,13 @@ async fn password_guessing_is_rate_limited_with_retry_after() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     let r = limited.expect("guesses are limited");
-    assert!(r.headers().get("retry-after").is_some());
+    // The login bucket refills one guess per 5 s: Retry-After says so.
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((2..=5).contains(&retry_after), "Retry-After {retry_after}");
     let err: Value = r.json().await.unwrap();
     assert_eq!(err["code"], "rate_limited");
     // Even the right password waits: the limit is on the email, not the answer.
@@ -248,6 +254,65 @@ async fn password_guessing_is_rate_limited_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Each user has their own request budget: one who floods gets 429 `rate_limited` with a
+/// `Retry-After`, and another user of the same organization is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_floods_is_rate_limited_alone() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let admin = bootstrap(&c, &s, "flood@limits.example").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = body(
+        c.post(s.url("/v1/users"))
+            .bearer_auth(&admin)
+            .json(&json!({
+                "name": "Calm", "extension": "101", "role": "Member",
+                "email": "calm@limits.example", "password": "correct horse battery staple",
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, login) = body(
+        c.post(s.url("/v1/sessions"))
+            .json(&json!({ "email": "calm@limits.example", "password": "correct horse battery staple" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let calm = login["token"].as_str().unwrap().to_owned();
+    // More requests at once than the burst and a few seconds of refill allow.
+    let flood = (0..400).map(|_| c.get(s.url("/v1/me")).bearer_auth(&admin).send());
+    let answers = futures_util::future::join_all(flood).await;
+    let limited = answers
+        .into_iter()
+        .map(Result::unwrap)
+        .find(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .expect("a flood is limited");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let (_, err) = body(limited).await;
+    assert_eq!(err["code"], "rate_limited");
+    let (status, me) = body(
+        c.get(s.url("/v1/me"))
+            .bearer_auth(&calm)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "another user is served: {me}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,8 +96,9 @@ fn concrete(path: &str) -> String {
         .join("/")
 }
 
-/// Whether axum routed the request: an unrouted path is a bare 404 with an empty body, an
-/// unrouted method a 405; every handler answers JSON errors.
+/// Whether axum routed the request: an unrouted path is a 404 `route_not_found`, an
+/// unrouted method a 405 `method_not_allowed` (both in the API's error shape); handlers
+/// answer their own codes.
 async fn routed(c: &Client, url: &str, method: &Method) -> (StatusCode, bool) {
     let r = c
         .request(method.clone(), url)
@@ -105,10 +106,43 @@ async fn routed(c: &Client, url: &str, method: &Method) -> (StatusCode, bool) {
         .await
         .expect("request");
     let status = r.status();
-    let body = r.bytes().await.unwrap_or_default();
-    let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
-        || (status == StatusCode::NOT_FOUND && body.is_empty());
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    let unrouted = matches!(
+        (status, body["code"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+            | (StatusCode::NOT_FOUND, Some("route_not_found"))
+    );
     (status, !unrouted)
+}
+
+/// Unknown paths and methods answer in the API's error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_methods_answer_json_errors() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    for (method, path, status, code) in [
+        (
+            Method::GET,
+            "/v1/nope",
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+        ),
+        (
+            Method::DELETE,
+            "/healthz",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ] {
+        let r = c.request(method, s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        let body: serde_json::Value = r.json().await.expect("a JSON body");
+        assert_eq!(body["code"], code, "{path}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

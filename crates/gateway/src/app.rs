@@ -247,6 +247,15 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(carrier_routes)
         .merge(routes::web::router())
+        // Unknown paths and methods answer in the API's error shape too.
+        .fallback(|| async { crate::error::ApiError::not_found("route_not_found", "there is no such route") })
+        .method_not_allowed_fallback(|| async {
+            crate::error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for `Retry-After` (429 and 503 say 1 when not set).
+    pub retry_after_s: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -31,6 +33,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -46,12 +49,16 @@ impl ApiError {
         )
     }
 
-    pub fn rate_limited() -> Self {
-        Self::new(
+    /// 429 `rate_limited`, with `Retry-After` the whole seconds until a request is
+    /// allowed again (at least 1).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             "too many requests; slow down",
-        )
+        );
+        e.retry_after_s = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        e
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
@@ -143,7 +150,11 @@ impl IntoResponse for ApiError {
             message: &self.message,
         };
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE
+        if let Some(s) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE
             || self.status == StatusCode::TOO_MANY_REQUESTS
         {
             response

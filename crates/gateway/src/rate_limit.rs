@@ -24,6 +24,11 @@ impl Limit {
         burst: 10.0,
         per_second: 0.2,
     };
+    /// `POST /v1/bootstrap` (unauthenticated, hashes a password), for the whole server.
+    pub const BOOTSTRAP: Limit = Limit {
+        burst: 20.0,
+        per_second: 1.0,
+    };
 }
 
 struct Bucket {
@@ -43,6 +48,14 @@ const MAX_KEYS: usize = 100_000;
 impl RateLimiter {
     /// Takes one token for `key`; `false` when none is left.
     pub fn allow(&self, key: &str, limit: Limit) -> bool {
+        self.take(key, limit).is_ok()
+    }
+
+    /// Takes one token for `key`, or says how long until one is there.
+    ///
+    /// # Errors
+    /// The wait until the bucket holds a token again.
+    pub fn take(&self, key: &str, limit: Limit) -> Result<(), std::time::Duration> {
         let now = Instant::now();
         let mut buckets = match self.buckets.lock() {
             Ok(b) => b,
@@ -62,9 +75,11 @@ impl RateLimiter {
         b.at = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            Err(std::time::Duration::from_secs_f64(
+                (1.0 - b.tokens) / limit.per_second.max(f64::MIN_POSITIVE),
+            ))
         }
     }
 }
@@ -83,5 +98,21 @@ mod tests {
         assert!((0..3).all(|_| l.allow("u", limit)));
         assert!(!l.allow("u", limit));
         assert!(l.allow("other", limit), "buckets are per key");
+    }
+
+    #[test]
+    fn a_refusal_says_how_long_until_the_next_token() {
+        let l = RateLimiter::default();
+        let limit = Limit {
+            burst: 1.0,
+            per_second: 0.2,
+        };
+        assert!(l.take("u", limit).is_ok());
+        let wait = l.take("u", limit).unwrap_err();
+        assert!(
+            wait > std::time::Duration::from_millis(4_900)
+                && wait <= std::time::Duration::from_secs(5),
+            "{wait:?}"
+        );
     }
 }

@@ -42,12 +42,10 @@ impl FromRequestParts<AppState> for Authenticated {
             .ok_or_else(ApiError::unauthenticated)?;
         let session = state.sessions.check(&state.ws.store, token).await?;
         let user = session.user;
-        if !state
+        state
             .limiter
-            .allow(&user.to_string(), crate::rate_limit::Limit::API)
-        {
-            return Err(ApiError::rate_limited());
-        }
+            .take(&user.to_string(), crate::rate_limit::Limit::API)
+            .map_err(ApiError::rate_limited)?;
         let role = match state.roles.get(session.org, user) {
             Some(role) => role,
             None => {

@@ -37,6 +37,12 @@ pub async fn bootstrap(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<BootstrapRequest>,
 ) -> Result<(StatusCode, Json<BootstrapResponse>), ApiError> {
+    // Unauthenticated and hashing a password: limited for the whole server, so a flood
+    // of sign-ups cannot take the CPU.
+    state
+        .limiter
+        .take("bootstrap", crate::rate_limit::Limit::BOOTSTRAP)
+        .map_err(ApiError::rate_limited)?;
     // Everything that can be checked before writing is checked first: bad input writes
     // nothing.
     let email = credentials::normalise_email(&req.email)?;

@@ -29,9 +29,10 @@ pub async fn login(
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
     // Password guessing is slowed per email, whoever asks.
     let key = format!("login:{}", req.email.trim().to_lowercase());
-    if !state.limiter.allow(&key, crate::rate_limit::Limit::LOGIN) {
-        return Err(ApiError::rate_limited());
-    }
+    state
+        .limiter
+        .take(&key, crate::rate_limit::Limit::LOGIN)
+        .map_err(ApiError::rate_limited)?;
     let (org, user) = credentials::verify(state.store(), &req.email, &req.password).await?;
     let (token, expires_at_ms) = sessions::start(state.store(), org, user).await?;
     Ok((
