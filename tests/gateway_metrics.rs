@@ -1,5 +1,5 @@
-//! `GET /metrics` over real HTTP: admins (and scrapers with the token) only; request
-//! counts by route template; read-model lag; open WebSockets.
+//! `GET /metrics` over real HTTP: the operator's admins (the first organization on the
+//! server) and scrapers with the token only; request counts by route template; read-model lag; open WebSockets.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -16,7 +16,7 @@ async fn bootstrap(c: &reqwest::Client, s: &TestServer, email: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_requests_by_route_and_need_an_admin() {
+async fn metrics_count_requests_by_route_and_need_an_operator_admin() {
     let s = TestServer::start().await;
     let c = testkit::http();
     let admin = bootstrap(&c, &s, "ada@metrics.example").await;
@@ -38,6 +38,11 @@ async fn metrics_count_requests_by_route_and_need_an_admin() {
     let (status, v) = call(c.get(s.url("/metrics")).bearer_auth(&member)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(v["code"], "admin_only");
+    // The figures are the whole server's: another organization's admin is refused.
+    let tenant = bootstrap(&c, &s, "oz@tenant.example").await;
+    let (status, v) = call(c.get(s.url("/metrics")).bearer_auth(&tenant)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["code"], "operator_only");
 
     let r = c
         .get(s.url("/metrics"))

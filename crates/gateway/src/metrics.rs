@@ -38,6 +38,8 @@ pub struct Metrics {
     model_lag: IntGaugeVec,
     /// A token a scraper may present instead of an admin session.
     pub scrape_token: Option<String>,
+    /// The operator's organization, once known: the first one created on this server.
+    operator: std::sync::OnceLock<domain::OrgId>,
 }
 
 impl Default for Metrics {
@@ -107,6 +109,7 @@ impl Metrics {
             model_position,
             model_lag,
             scrape_token: scrape_token.filter(|t| !t.is_empty()),
+            operator: std::sync::OnceLock::new(),
         }
     }
 
@@ -184,6 +187,14 @@ pub async fn metrics(
     if !scrape_ok {
         let session = state.sessions.check(state.store(), token).await?;
         let (org, user) = (session.org, session.user);
+        // The figures are the whole server's: for the operator, not for every tenant.
+        if operator(&state).await? != Some(org) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "operator_only",
+                "metrics are for the operator's admins and scrapers",
+            ));
+        }
         let admin = state
             .ws
             .directories
@@ -201,6 +212,27 @@ pub async fn metrics(
     }
     let body = state.metrics.render(&state);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+}
+
+/// The operator's organization: the first one created on this server (the first
+/// `directory` stream of the log), or `None` before any.
+async fn operator(state: &AppState) -> Result<Option<domain::OrgId>, ApiError> {
+    if let Some(org) = state.metrics.operator.get() {
+        return Ok(Some(*org));
+    }
+    let first = eventlog::store::nonblocking::read_category(
+        state.store(),
+        <domain::Directory as domain::Aggregate>::CATEGORY,
+        0,
+        1,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let Some(record) = first.first() else {
+        return Ok(None);
+    };
+    let org: domain::OrgId = record.stream.id().parse().map_err(ApiError::internal)?;
+    Ok(Some(*state.metrics.operator.get_or_init(|| org)))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
