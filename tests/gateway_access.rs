@@ -137,6 +137,17 @@ async fn every_route_refuses_strangers_and_other_tenants() {
             format!("/v1/inboxes/{inbox}/members"),
             json!({ "user": bob }),
         ),
+        (Method::GET, "/v1/inboxes".into(), json!(null)),
+        (
+            Method::PATCH,
+            format!("/v1/inboxes/{inbox}"),
+            json!({ "name": "Taken over" }),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/inboxes/{inbox}/members/{bob}"),
+            json!(null),
+        ),
         (
             Method::POST,
             format!("/v1/conversations/{inbox_conversation}/assign-to-me"),
@@ -166,6 +177,16 @@ async fn every_route_refuses_strangers_and_other_tenants() {
             Method::POST,
             format!("/v1/queues/{queue}/members"),
             json!({ "user": bob }),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/queues/{queue}/members/{bob}"),
+            json!(null),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/queues/{queue}/policy"),
+            json!({ "wait_timeout_ms": 1000 }),
         ),
         (
             Method::POST,
@@ -277,6 +298,7 @@ async fn every_route_refuses_strangers_and_other_tenants() {
         matches!(
             (method.as_str(), path),
             ("GET", "/v1/users")
+                | ("GET", "/v1/inboxes")
                 | ("GET", "/v1/numbers")
                 | ("GET", "/v1/queues")
                 | ("GET", "/v1/channels")

@@ -169,3 +169,87 @@ async fn two_agents_work_an_inbox_conversation() {
     let (status, _) = call(c.get(url("messages")).bearer_auth(outsider)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// An inbox's team over the API: `GET /v1/inboxes` lists the inboxes a user is on (every
+/// one for an admin) with their teams; an admin renames an inbox and takes a member off
+/// its team, after which that member no longer sees it or its conversations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_rename_inboxes_and_manage_their_teams() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let (_, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@team.example", "password": PASSWORD,
+    })))
+    .await;
+    let admin = boot["token"].as_str().unwrap().to_owned();
+    let (alice, alice_token) = add_user(&c, &s, &admin, "alice@team.example", "101").await;
+    let (_, carl_token) = add_user(&c, &s, &admin, "carl@team.example", "102").await;
+    let (_, inbox) = call(
+        c.post(s.url("/v1/inboxes"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": "Front desk", "number": INBOX_NUMBER })),
+    )
+    .await;
+    let id = inbox["inbox_id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/inboxes/{id}/members")))
+            .bearer_auth(&admin)
+            .json(&json!({ "user": alice })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let list = |token: &str| c.get(s.url("/v1/inboxes")).bearer_auth(token.to_owned());
+    let (status, mine) = call(list(&alice_token)).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine["items"][0]["inbox_id"], id.as_str());
+    assert_eq!(mine["items"][0]["name"], "Front desk");
+    assert_eq!(mine["items"][0]["number"], INBOX_NUMBER);
+    assert_eq!(mine["items"][0]["members"], json!([alice]));
+    assert_eq!(mine["items"][0]["member"], true);
+    let (_, theirs) = call(list(&carl_token)).await;
+    assert_eq!(theirs["items"], json!([]), "not on the team: {theirs}");
+    let (_, admins) = call(list(&admin)).await;
+    assert_eq!(admins["items"][0]["member"], false, "{admins}");
+
+    // Renaming: admins only, and a blank name is refused.
+    let rename = |token: &str, name: &str| {
+        c.patch(s.url(&format!("/v1/inboxes/{id}")))
+            .bearer_auth(token.to_owned())
+            .json(&json!({ "name": name }))
+    };
+    let (status, err) = call(rename(&alice_token, "Mine now")).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("admin_only"))
+    );
+    let (status, err) = call(rename(&admin, "  ")).await;
+    assert!(status.is_client_error(), "{status} {err}");
+    let (status, _) = call(rename(&admin, "Reception")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, mine) = call(list(&alice_token)).await;
+    assert_eq!(mine["items"][0]["name"], "Reception");
+
+    // Taking Alice off the team: admins only; then the inbox is gone from her list and
+    // its views refuse her.
+    let remove = |token: &str| {
+        c.delete(s.url(&format!("/v1/inboxes/{id}/members/{alice}")))
+            .bearer_auth(token.to_owned())
+    };
+    let (status, err) = call(remove(&carl_token)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("admin_only"))
+    );
+    let (status, removed) = call(remove(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    let (_, mine) = call(list(&alice_token)).await;
+    assert_eq!(mine["items"], json!([]), "{mine}");
+    let (status, _) = call(
+        c.get(s.url(&format!("/v1/inboxes/{id}/conversations")))
+            .bearer_auth(&alice_token),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+}

@@ -322,3 +322,103 @@ async fn agents_read_their_login_state_and_a_queues_waiting_list() {
         (StatusCode::BAD_REQUEST, Some("invalid_query"))
     );
 }
+
+/// An admin changes a queue's timeout policy and takes an agent off it: the agent is
+/// logged out, no longer lists the queue and cannot log in again; agents can do neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_set_a_queues_policy_and_remove_agents() {
+    const NUMBER: &str = "+15550202300";
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let (_, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@policy.example", "password": PASSWORD,
+    })))
+    .await;
+    let admin = boot["token"].as_str().unwrap().to_owned();
+    let (alice, alice_token) = add_user(&c, &s, &admin, "alice@policy.example", "101").await;
+    let (_, q) = call(
+        c.post(s.url("/v1/queues"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": "Billing", "number": NUMBER })),
+    )
+    .await;
+    let queue = q["queue_id"].as_str().unwrap().to_owned();
+    let queue_id: domain::QueueId = queue.parse().unwrap();
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/queues/{queue}/members")))
+            .bearer_auth(&admin)
+            .json(&json!({ "user": alice })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/queues/{queue}/login")))
+            .bearer_auth(&alice_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The policy: admins only; it is the queue's from then on.
+    let policy = json!({
+        "wait_timeout_ms": 60_000, "on_wait_timeout": "Close",
+        "idle_timeout_ms": 300_000, "on_idle_timeout": "ReturnToQueue",
+    });
+    let set = |token: &str| {
+        c.put(s.url(&format!("/v1/queues/{queue}/policy")))
+            .bearer_auth(token.to_owned())
+            .json(&policy)
+    };
+    let (status, err) = call(set(&alice_token)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("admin_only"))
+    );
+    let (status, done) = call(set(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let stored =
+        s.ws.queues
+            .query(&queue_id, |q: &domain::Queue, _| {
+                q.header().map(|h| h.policy.clone())
+            })
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        serde_json::to_value(&stored).unwrap()["wait_timeout_ms"],
+        60_000
+    );
+    assert_eq!(
+        serde_json::to_value(&stored).unwrap()["on_wait_timeout"],
+        "Close"
+    );
+
+    // Removing Alice: admins only; then she is off it and cannot log back in.
+    let remove = |token: &str| {
+        c.delete(s.url(&format!("/v1/queues/{queue}/members/{alice}")))
+            .bearer_auth(token.to_owned())
+    };
+    let (status, err) = call(remove(&alice_token)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("admin_only"))
+    );
+    let (status, removed) = call(remove(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    let after = removed["position"].as_u64().unwrap();
+    let (_, list) = call(
+        c.get(s.url(&format!("/v1/queues?after={after}")))
+            .bearer_auth(&alice_token),
+    )
+    .await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    let (status, err) = call(
+        c.post(s.url(&format!("/v1/queues/{queue}/login")))
+            .bearer_auth(&alice_token),
+    )
+    .await;
+    assert_eq!(
+        (status.is_client_error(), err["code"].as_str()),
+        (true, Some("not_a_queue_member")),
+        "{status} {err}"
+    );
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use actors::Workspace;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use axum::http::HeaderName;
@@ -181,10 +181,18 @@ pub fn router(state: AppState) -> Router {
             post(routes::conversations::mark_read),
         )
         .route("/v1/stream", get(routes::stream::stream))
-        .route("/v1/inboxes", post(routes::inboxes::create_inbox))
+        .route(
+            "/v1/inboxes",
+            get(routes::inboxes::list).post(routes::inboxes::create_inbox),
+        )
+        .route("/v1/inboxes/{id}", patch(routes::inboxes::rename))
         .route(
             "/v1/inboxes/{id}/members",
             post(routes::inboxes::add_member),
+        )
+        .route(
+            "/v1/inboxes/{id}/members/{user}",
+            delete(routes::inboxes::remove_member),
         )
         .route(
             "/v1/conversations/{id}/assign-to-me",
@@ -215,6 +223,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/queues/{id}/waiting", get(routes::queues::waiting))
         .route("/v1/queues/{id}/members", post(routes::queues::add_member))
+        .route(
+            "/v1/queues/{id}/members/{user}",
+            delete(routes::queues::remove_member),
+        )
+        .route("/v1/queues/{id}/policy", put(routes::queues::set_policy))
         .route("/v1/queues/{id}/login", post(routes::queues::log_in))
         .route("/v1/queues/{id}/logout", post(routes::queues::log_out))
         .route(

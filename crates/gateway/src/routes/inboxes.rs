@@ -76,15 +76,136 @@ pub async fn add_member(
             d.user(&user).is_some()
         })
         .await?;
-    let cmd = caller
-        .meta()
-        .issue(InboxCommand::AddMember { user, user_exists });
+    run(
+        &state,
+        &caller,
+        id,
+        InboxCommand::AddMember { user, user_exists },
+    )
+    .await
+}
+
+/// `DELETE /v1/inboxes/{id}/members/{user}` (admin): off the team; what they hold stays
+/// assigned to them until transferred, returned or done.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiPath((id, user)): ApiPath<(InboxId, UserId)>,
+) -> Result<Json<Written>, ApiError> {
+    run(&state, &caller, id, InboxCommand::RemoveMember { user }).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxPatch {
+    pub name: String,
+}
+
+/// `PATCH /v1/inboxes/{id}` (admin): renames it.
+pub async fn rename(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiPath(id): ApiPath<InboxId>,
+    ApiJson(req): ApiJson<InboxPatch>,
+) -> Result<Json<Written>, ApiError> {
+    run(
+        &state,
+        &caller,
+        id,
+        InboxCommand::RenameInbox { name: req.name },
+    )
+    .await
+}
+
+/// Runs an admin command on inbox `id`; an inbox of another organization answers as if
+/// it did not exist.
+async fn run(
+    state: &AppState,
+    caller: &Authenticated,
+    id: InboxId,
+    command: InboxCommand,
+) -> Result<Json<Written>, ApiError> {
+    let org = caller.org;
+    let ours = state
+        .ws
+        .inboxes
+        .query(&id, move |i: &domain::Inbox, _| {
+            i.header().is_some_and(|h| h.org == org)
+        })
+        .await?;
+    if !ours {
+        return Err(ApiError::not_found("inbox_not_found", "no such inbox"));
+    }
     let r = state
         .ws
         .inboxes
-        .execute(&id, cmd, ExecuteOptions::default())
+        .execute(&id, caller.meta().issue(command), ExecuteOptions::default())
         .await?;
     Ok(Written::of(&r))
+}
+
+/// One inbox as `GET /v1/inboxes` lists it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InboxOut {
+    pub inbox_id: InboxId,
+    pub name: String,
+    pub number: String,
+    /// The team, by user id.
+    pub members: Vec<UserId>,
+    /// The caller is on the team.
+    pub member: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InboxList {
+    pub items: Vec<InboxOut>,
+}
+
+/// `GET /v1/inboxes`: the inboxes of the caller's organization whose team they are on
+/// (every one for an admin), by name, with their teams.
+///
+/// # Errors
+/// Internal errors.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<InboxList>, ApiError> {
+    let ids = state
+        .ws
+        .directories
+        .query(&caller.org, |d: &domain::Directory, _| {
+            d.numbers()
+                .filter_map(|n| match n.route {
+                    Routing::Inbox(inbox) => Some(inbox),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    let (org, user, admin) = (caller.org, caller.user, caller.role == domain::Role::Admin);
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        let out = state
+            .ws
+            .inboxes
+            .query(&id, move |i: &domain::Inbox, _| {
+                let h = i.header().filter(|h| h.org == org)?;
+                let member = i.is_member(user);
+                (member || admin).then(|| InboxOut {
+                    inbox_id: h.id,
+                    name: h.name.clone(),
+                    number: h.number.to_string(),
+                    members: i.members().iter().copied().collect(),
+                    member,
+                })
+            })
+            .await?;
+        items.extend(out);
+    }
+    items.sort_by(|a, b| {
+        (a.name.to_lowercase(), a.inbox_id).cmp(&(b.name.to_lowercase(), b.inbox_id))
+    });
+    Ok(Json(InboxList { items }))
 }
 
 #[derive(Debug, Deserialize)]

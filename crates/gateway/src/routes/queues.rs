@@ -121,6 +121,27 @@ pub async fn add_member(
     .await
 }
 
+/// `DELETE /v1/queues/{id}/members/{user}` (admin): off the queue and logged out; what
+/// they hold stays theirs until released, transferred, closed or timed out.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiPath((id, user)): ApiPath<(QueueId, UserId)>,
+) -> Result<Json<Done>, ApiError> {
+    run(&state, &caller, id, QueueCommand::RemoveMember { user }).await
+}
+
+/// `PUT /v1/queues/{id}/policy` (admin): the queue's timeouts from now on (timers already
+/// running keep their deadlines).
+pub async fn set_policy(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiPath(id): ApiPath<QueueId>,
+    ApiJson(policy): ApiJson<QueuePolicy>,
+) -> Result<Json<Done>, ApiError> {
+    run(&state, &caller, id, QueueCommand::SetPolicy { policy }).await
+}
+
 pub async fn log_in(
     State(state): State<AppState>,
     caller: Authenticated,
