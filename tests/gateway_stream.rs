@@ -638,10 +638,24 @@ async fn inbox_and_queue_changes_reach_the_team_only_and_resume_with_since() {
 /// connection, with a small socket send buffer: a client that stops reading overflows it
 /// after a few frames. Its base URL (ws://) and state.
 async fn small_queue_gateway(s: &TestServer, queue: usize) -> (String, gateway::AppState) {
-    let state = gateway::AppState::new(s.ws.clone(), s.queues.clone(), s.interactions.clone())
-        .with_hub(gateway::hub::HubSlot::new(gateway::hub::HubConfig {
+    gateway_with(
+        s,
+        gateway::hub::HubConfig {
             connection_queue: queue,
-        }));
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// A gateway over `s`'s workspace with its own hub settings, on a listener with a small
+/// send buffer.
+async fn gateway_with(
+    s: &TestServer,
+    config: gateway::hub::HubConfig,
+) -> (String, gateway::AppState) {
+    let state = gateway::AppState::new(s.ws.clone(), s.queues.clone(), s.interactions.clone())
+        .with_hub(gateway::hub::HubSlot::new(config));
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_send_buffer_size(4096).unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -736,4 +750,62 @@ async fn a_client_that_stops_reading_is_cut_as_a_slow_consumer_and_resumes_exact
         frame(&mut ws, Duration::from_millis(300)).await.is_none(),
         "nothing extra"
     );
+}
+
+/// Heartbeats: a client that answers the pings stays connected however quiet the
+/// conversation; one that sends nothing back (here: reads nothing, so never pongs) is
+/// closed as gone with 4002 `heartbeat_timeout` after two heartbeats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_answers_the_heartbeat_is_closed() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let st = setup(&c, &s).await;
+    let every = Duration::from_millis(200);
+    let (base, _state) = gateway_with(
+        &s,
+        gateway::hub::HubConfig {
+            heartbeat: every,
+            ..Default::default()
+        },
+    )
+    .await;
+    let url = format!("{base}/v1/stream?token={}", st.bob);
+    let (mut alive, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (mut silent, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    // The live client reads (and so answers every ping) for six heartbeats.
+    let mut pings = 0;
+    let until = tokio::time::Instant::now() + every * 6;
+    while let Ok(next) = tokio::time::timeout_at(until, alive.next()).await {
+        match next {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            Some(Ok(Message::Close(close))) => panic!("a live client was closed: {close:?}"),
+            Some(Ok(_)) => {}
+            other => panic!("a live client lost its stream: {other:?}"),
+        }
+    }
+    assert!(pings >= 3, "pinged {pings} times");
+    // The silent one, reading only now: pings it never answered, then the close (within
+    // a bound: a server that never closes it would ping it forever).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let close = loop {
+        match tokio::time::timeout_at(deadline, silent.next()).await {
+            Ok(Some(Ok(Message::Close(close)))) => break close.expect("a close code"),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 4002);
+    assert_eq!(&*close.reason, "heartbeat_timeout");
+    // The live client is still served.
+    let (status, _) = call(
+        c.post(&st.messages)
+            .bearer_auth(&st.admin)
+            .json(&json!({ "text": "still here?" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let f = frame(&mut alive, Duration::from_secs(5))
+        .await
+        .expect("a frame");
+    assert_eq!(f["item"]["text"], "still here?");
 }

@@ -80,12 +80,16 @@ pub const CATEGORIES: [&str; 4] = [
 pub struct HubConfig {
     /// Frames a connection may have queued before it is cut as a slow consumer (at least 1).
     pub connection_queue: usize,
+    /// How often a connection is pinged. One that sends nothing — not even the pong — for
+    /// two of these is closed as gone (4002 `heartbeat_timeout`).
+    pub heartbeat: std::time::Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
         Self {
             connection_queue: CONNECTION_QUEUE,
+            heartbeat: crate::routes::stream::HEARTBEAT,
         }
     }
 }
@@ -468,6 +472,11 @@ impl HubSlot {
 }
 
 impl StreamHub {
+    /// The settings it runs with.
+    pub fn config(&self) -> HubConfig {
+        self.config
+    }
+
     /// Starts following the log from its end.
     fn start(state: AppState, config: HubConfig) -> Self {
         let shared = Arc::new(Shared::default());

@@ -31,7 +31,9 @@
 //! the other internal participants connected get `{"type":"typing","conversation_id",
 //! "user","expires_at_ms"}` (no position) and hide it at that time, or as soon as a
 //! message from that user arrives. Typing is never stored and never reaches external
-//! numbers (they have no connection here). A heartbeat ping goes out every [`HEARTBEAT`].
+//! numbers (they have no connection here). A heartbeat ping goes out every [`HEARTBEAT`]
+//! ([`crate::hub::HubConfig::heartbeat`]); a client that sends nothing, not even the pong,
+//! for two of them is taken for gone and closed with 4002 (`heartbeat_timeout`).
 //!
 //! Sessions: a stream lives no longer than the session that opened it. When the session
 //! is revoked (logout) or expires, the stream closes with code 4001 (`session_ended` /
@@ -256,6 +258,8 @@ impl Drop for Connected {
 type Ending = Option<(u16, &'static str)>;
 
 const SLOW_CONSUMER: Ending = Some((4008, "slow_consumer"));
+/// Nothing from the client, not even a pong, for two heartbeats: it is gone.
+const HEARTBEAT_TIMEOUT: Ending = Some((4002, "heartbeat_timeout"));
 /// The session was revoked (logout): reconnecting needs a new login.
 const SESSION_ENDED: Ending = Some((4001, "session_ended"));
 /// The session expired: reconnecting needs a new login.
@@ -425,8 +429,11 @@ async fn serve(
         Outbound::Change(change) => Some(Message::Text(change.json.clone().into())),
         Outbound::Typing(t) => Some(Message::Text(t.json.clone().into())),
     };
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let every = hub.config().heartbeat;
+    let mut heartbeat = tokio::time::interval(every);
     heartbeat.tick().await;
+    // When the client last sent anything (a pong, typing, a ping).
+    let mut heard = tokio::time::Instant::now();
     let ended = session.end.ended();
     let expired = tokio::time::sleep(Duration::from_millis(
         session.expires_at_ms.saturating_sub(sessions::now_ms()),
@@ -455,10 +462,17 @@ async fn serve(
                 None if fate.lagged() => Err(SLOW_CONSUMER),
                 None => Err(Some((1012, "restarting"))),
             },
-            _ = heartbeat.tick() => Ok(vec![Message::Ping(Vec::new().into())]),
+            _ = heartbeat.tick() => {
+                if heard.elapsed() > every * 2 {
+                    Err(HEARTBEAT_TIMEOUT)
+                } else {
+                    Ok(vec![Message::Ping(Vec::new().into())])
+                }
+            }
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
                 Some(Ok(Message::Text(text))) => {
+                    heard = tokio::time::Instant::now();
                     // Malformed frames and conversations the caller cannot see are ignored.
                     if let Ok(ClientFrame::Typing { conversation_id }) = serde_json::from_str(&text) {
                         let json = || serde_json::json!({
@@ -472,7 +486,10 @@ async fn serve(
                     }
                     continue;
                 }
-                Some(Ok(_)) => continue,
+                Some(Ok(_)) => {
+                    heard = tokio::time::Instant::now();
+                    continue;
+                }
             },
         };
         let sent = match outgoing {
