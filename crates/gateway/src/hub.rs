@@ -463,6 +463,13 @@ impl HubSlot {
         }
     }
 
+    /// Closes every stream for a shutdown (each ends with 1012 `restarting`, and its
+    /// client resumes from its position on the next server); nothing may register after.
+    /// A hub not started yet has no streams and starts closed.
+    pub fn close(&self, state: &AppState) {
+        self.get(state).close();
+    }
+
     /// The hub, started now if this is the first call (needs a Tokio runtime).
     pub fn get(&self, state: &AppState) -> StreamHub {
         self.hub

@@ -194,14 +194,19 @@ fn serve(
         tracing::info!(addr = %addr, data_dir = %data_dir.display(), "switchboard listening");
         let edge = CarrierEdge::start(&ws, setup).context("starting the carrier edge")?;
         tracing::info!(carrier = edge.state.kind.carrier().name(), %public_url, "carrier edge started");
-        let app = gateway::router(
-            gateway::AppState::new(ws, queues.clone(), interactions.clone())
-                .with_carriers(edge.state.clone())
-                .with_search(search.clone())
-                .with_metrics(gateway::metrics::Metrics::new(metrics_token)),
-        );
+        let state = gateway::AppState::new(ws, queues.clone(), interactions.clone())
+            .with_carriers(edge.state.clone())
+            .with_search(search.clone())
+            .with_metrics(gateway::metrics::Metrics::new(metrics_token));
+        let app = gateway::router(state.clone());
+        let streams = state.clone();
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                // Upgraded WebSockets are not requests axum drains: close them now, each
+                // with 1012 `restarting` after what it has queued, so clients resume.
+                streams.hub.close(&streams);
+            })
             .await
             .context("serving HTTP")
             .map(|()| {
@@ -209,6 +214,11 @@ fn serve(
                 search.close();
                 queues.close();
             });
+        // Let the streams finish their close handshakes (bounded).
+        let deadline = tokio::time::Instant::now() + STREAMS_CLOSE;
+        while state.metrics.websockets.get() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         // Texts in flight resume from the log on the next start.
         edge.abort();
         served
@@ -220,6 +230,9 @@ fn serve(
     tracing::info!("switchboard stopped");
     Ok(())
 }
+
+/// How long a shutdown waits for open streams to take their close frame.
+const STREAMS_CLOSE: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn shutdown_signal() {
     let ctrl_c = async {
