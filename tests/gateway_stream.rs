@@ -656,6 +656,11 @@ async fn gateway_with(
 ) -> (String, gateway::AppState) {
     let state = gateway::AppState::new(s.ws.clone(), s.queues.clone(), s.interactions.clone())
         .with_hub(gateway::hub::HubSlot::new(config));
+    serve_state(state).await
+}
+
+/// Serves `state` on a listener with a small send buffer; its `ws://` base.
+async fn serve_state(state: gateway::AppState) -> (String, gateway::AppState) {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_send_buffer_size(4096).unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -808,4 +813,42 @@ async fn a_client_that_never_answers_the_heartbeat_is_closed() {
         .await
         .expect("a frame");
     assert_eq!(f["item"]["text"], "still here?");
+}
+
+/// A login lasts its time to live, and so do its streams: when it expires the open stream
+/// closes with 4001 `session_expired` and the token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_closes_when_its_session_expires() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    setup(&c, &s).await;
+    let state = gateway::AppState::new(s.ws.clone(), s.queues.clone(), s.interactions.clone())
+        .with_session_ttl(Duration::from_secs(1));
+    let (base, _state) = serve_state(state).await;
+    let http = base.replace("ws://", "http://");
+    let (status, login) = call(
+        c.post(format!("{http}/v1/sessions"))
+            .json(&json!({ "email": "bob@ws.example", "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{login}");
+    let token = login["token"].as_str().unwrap().to_owned();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{base}/v1/stream?token={token}"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let close = loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(close)))) => break close.expect("a close code"),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 4001);
+    assert_eq!(&*close.reason, "session_expired");
+    let (status, err) = call(c.get(format!("{http}/v1/me")).bearer_auth(&token)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
 }

@@ -42,6 +42,8 @@ pub struct AppParts {
     pub hub: crate::hub::HubSlot,
     /// Sessions verified so far (authenticating a request reads no storage).
     pub sessions: Arc<crate::auth::sessions::SessionCache>,
+    /// How long a login lasts ([`crate::auth::sessions::SESSION_TTL_MS`] by default).
+    pub session_ttl_ms: u64,
     /// Users' roles as the directory gave them (see [`crate::auth::extractor::RoleCache`]).
     pub roles: Arc<crate::auth::extractor::RoleCache>,
     /// The SMS queues' waiting lists and contact-center views (read model in its own
@@ -69,6 +71,7 @@ impl AppState {
             ws,
             hub: crate::hub::HubSlot::default(),
             sessions: Arc::default(),
+            session_ttl_ms: crate::auth::sessions::SESSION_TTL_MS,
             roles: Arc::default(),
             queues,
             limiter: Arc::default(),
@@ -95,6 +98,13 @@ impl AppState {
     #[must_use]
     pub fn with_hub(mut self, hub: crate::hub::HubSlot) -> Self {
         Arc::make_mut(&mut self.0).hub = hub;
+        self
+    }
+
+    /// The same state with logins lasting `ttl` (at least a second).
+    #[must_use]
+    pub fn with_session_ttl(mut self, ttl: std::time::Duration) -> Self {
+        Arc::make_mut(&mut self.0).session_ttl_ms = (ttl.as_millis() as u64).max(1_000);
         self
     }
 

@@ -53,6 +53,10 @@ enum Command {
         /// A bearer token Prometheus may scrape `/metrics` with (admins' sessions work too).
         #[arg(long, env = "SWITCHBOARD_METRICS_TOKEN", hide_env_values = true)]
         metrics_token: Option<String>,
+        /// How long a login lasts, in seconds (12 hours by default); its streams close
+        /// when it ends.
+        #[arg(long, default_value_t = 12 * 60 * 60, env = "SWITCHBOARD_SESSION_TTL_S")]
+        session_ttl_s: u64,
     },
 }
 
@@ -107,7 +111,14 @@ fn main() -> anyhow::Result<()> {
             listen,
             carrier,
             metrics_token,
-        } => serve(data_dir, listen, carrier, metrics_token),
+            session_ttl_s,
+        } => serve(
+            data_dir,
+            listen,
+            carrier,
+            metrics_token,
+            std::time::Duration::from_secs(session_ttl_s),
+        ),
     }
 }
 
@@ -152,6 +163,7 @@ fn serve(
     listen: SocketAddr,
     carrier: CarrierArgs,
     metrics_token: Option<String>,
+    session_ttl: std::time::Duration,
 ) -> anyhow::Result<()> {
     let public_url = carrier
         .public_url
@@ -197,7 +209,8 @@ fn serve(
         let state = gateway::AppState::new(ws, queues.clone(), interactions.clone())
             .with_carriers(edge.state.clone())
             .with_search(search.clone())
-            .with_metrics(gateway::metrics::Metrics::new(metrics_token));
+            .with_metrics(gateway::metrics::Metrics::new(metrics_token))
+            .with_session_ttl(session_ttl);
         let app = gateway::router(state.clone());
         let streams = state.clone();
         let served = axum::serve(listener, app)

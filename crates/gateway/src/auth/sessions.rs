@@ -83,7 +83,8 @@ async fn append(
     Ok(())
 }
 
-/// Starts a session for `user`; returns the token (shown once) and its expiry.
+/// Starts a session for `user` lasting `ttl_ms`; returns the token (shown once) and its
+/// expiry.
 ///
 /// # Errors
 /// Internal errors only.
@@ -91,11 +92,12 @@ pub async fn start(
     store: &Arc<dyn EventStore>,
     org: OrgId,
     user: UserId,
+    ttl_ms: u64,
 ) -> Result<(String, u64), ApiError> {
     let id = Uuid::new_v4();
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
-    let expires_at_ms = now_ms() + SESSION_TTL_MS;
+    let expires_at_ms = now_ms() + ttl_ms;
     let started = SessionEvent::Started {
         org,
         user,

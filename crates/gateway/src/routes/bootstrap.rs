@@ -71,7 +71,8 @@ pub async fn bootstrap(
         .directories
         .execute(&org, meta.issue(create), ExecuteOptions::default())
         .await?;
-    let (token, expires_at_ms) = sessions::start(state.store(), org, user).await?;
+    let (token, expires_at_ms) =
+        sessions::start(state.store(), org, user, state.session_ttl_ms).await?;
     Ok((
         StatusCode::CREATED,
         Json(BootstrapResponse {

@@ -34,7 +34,8 @@ pub async fn login(
         .take(&key, crate::rate_limit::Limit::LOGIN)
         .map_err(ApiError::rate_limited)?;
     let (org, user) = credentials::verify(state.store(), &req.email, &req.password).await?;
-    let (token, expires_at_ms) = sessions::start(state.store(), org, user).await?;
+    let (token, expires_at_ms) =
+        sessions::start(state.store(), org, user, state.session_ttl_ms).await?;
     Ok((
         StatusCode::CREATED,
         Json(LoginResponse {
