@@ -88,6 +88,22 @@ async fn frame(ws: &mut Ws, wait: Duration) -> Option<Value> {
     }
 }
 
+/// The code and reason of the close frame `ws` gets within `within` (anything before it
+/// skipped); panics on anything else, including no close by then.
+async fn closed_with(ws: &mut Ws, within: Duration) -> (u16, String) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(close)))) => {
+                let close = close.expect("a close code");
+                return (u16::from(close.code), close.reason.to_string());
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_connection_resumes_with_no_gap_and_no_duplicate() {
     let s = TestServer::start().await;
@@ -206,15 +222,10 @@ async fn logging_out_closes_the_sessions_open_streams() {
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     for ws in [&mut first, &mut second] {
-        let close = loop {
-            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-                Ok(Some(Ok(Message::Close(close)))) => break close.expect("a close code"),
-                Ok(Some(Ok(_))) => {}
-                other => panic!("expected a close frame, got {other:?}"),
-            }
-        };
-        assert_eq!(u16::from(close.code), 4001);
-        assert_eq!(&*close.reason, "session_ended");
+        assert_eq!(
+            closed_with(ws, Duration::from_secs(5)).await,
+            (4001, "session_ended".to_owned())
+        );
     }
     let url = format!(
         "{}/v1/stream?token={}",
@@ -791,16 +802,10 @@ async fn a_client_that_never_answers_the_heartbeat_is_closed() {
     assert!(pings >= 3, "pinged {pings} times");
     // The silent one, reading only now: pings it never answered, then the close (within
     // a bound: a server that never closes it would ping it forever).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let close = loop {
-        match tokio::time::timeout_at(deadline, silent.next()).await {
-            Ok(Some(Ok(Message::Close(close)))) => break close.expect("a close code"),
-            Ok(Some(Ok(_))) => {}
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(u16::from(close.code), 4002);
-    assert_eq!(&*close.reason, "heartbeat_timeout");
+    assert_eq!(
+        closed_with(&mut silent, Duration::from_secs(5)).await,
+        (4002, "heartbeat_timeout".to_owned())
+    );
     // The live client is still served.
     let (status, _) = call(
         c.post(&st.messages)
@@ -836,16 +841,10 @@ async fn a_stream_closes_when_its_session_expires() {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("{base}/v1/stream?token={token}"))
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let close = loop {
-        match tokio::time::timeout_at(deadline, ws.next()).await {
-            Ok(Some(Ok(Message::Close(close)))) => break close.expect("a close code"),
-            Ok(Some(Ok(_))) => {}
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(u16::from(close.code), 4001);
-    assert_eq!(&*close.reason, "session_expired");
+    assert_eq!(
+        closed_with(&mut ws, Duration::from_secs(10)).await,
+        (4001, "session_expired".to_owned())
+    );
     let (status, err) = call(c.get(format!("{http}/v1/me")).bearer_auth(&token)).await;
     assert_eq!(
         (status, err["code"].as_str()),
