@@ -129,24 +129,43 @@ pub async fn stream(
     let upgrade = upgrade.map_err(|_| {
         ApiError::bad_request("websocket_required", "connect with a WebSocket upgrade")
     })?;
-    let since = params.since;
+    // Registered with the hub before the upgrade is answered: every event after this
+    // point reaches the stream, including those appended before its socket is served (a
+    // client that reads state once connected misses nothing in between).
+    let hub = state.hub.get(&state);
+    let registration = hub.register(org, user).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "restarting",
+            "the server is shutting down; connect again",
+        )
+    })?;
+    let opened = Opened {
+        org,
+        user,
+        since: params.since,
+        end,
+        expires_at_ms: session.expires_at_ms,
+        hub,
+        registration,
+    };
     Ok(upgrade
         .read_buffer_size(READ_BUFFER)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| {
-            let session = Session {
-                end,
-                expires_at_ms: session.expires_at_ms,
-            };
-            serve(state, org, user, since, session, socket)
-        }))
+        .on_upgrade(move |socket| serve(state, opened, socket)))
 }
 
-/// The session a stream runs under: it closes when the session is revoked or expires.
-struct Session {
+/// What a stream is opened with, before its upgrade is answered.
+struct Opened {
+    org: OrgId,
+    user: UserId,
+    since: Option<u64>,
+    /// Closes the stream when the session is revoked; it also ends at `expires_at_ms`.
     end: sessions::SessionEnd,
     expires_at_ms: u64,
+    hub: hub::StreamHub,
+    registration: hub::Registration,
 }
 
 /// The caller's unread count per conversation, kept as the stream goes: seeded from the
@@ -379,21 +398,18 @@ async fn catch_up(
     Ok(())
 }
 
-async fn serve(
-    state: AppState,
-    org: OrgId,
-    user: UserId,
-    since: Option<u64>,
-    session: Session,
-    mut socket: WebSocket,
-) {
+async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
     state.metrics.websockets.inc();
     let _connected = Connected(state.metrics.clone());
-    let hub = state.hub.get(&state);
-    let Some(mut registration) = hub.register(org, user) else {
-        close(&mut socket, 1012, "restarting").await;
-        return;
-    };
+    let Opened {
+        org,
+        user,
+        since,
+        end,
+        expires_at_ms,
+        hub,
+        mut registration,
+    } = opened;
     let fate = registration.fate.clone();
     let mut unread = Unread::default();
     // The hub brings everything after `registration.after`; storage has the rest.
@@ -434,9 +450,9 @@ async fn serve(
     heartbeat.tick().await;
     // When the client last sent anything (a pong, typing, a ping).
     let mut heard = tokio::time::Instant::now();
-    let ended = session.end.ended();
+    let ended = end.ended();
     let expired = tokio::time::sleep(Duration::from_millis(
-        session.expires_at_ms.saturating_sub(sessions::now_ms()),
+        expires_at_ms.saturating_sub(sessions::now_ms()),
     ));
     tokio::pin!(ended, expired);
     loop {
