@@ -58,6 +58,8 @@ pub struct AppParts {
     pub carriers: Option<Arc<crate::carriers::CarrierState>>,
     /// Full-text message search (tantivy read model); `None`: `/v1/search` answers 503.
     pub search: Option<projections::LiveSearch>,
+    /// Keyed POSTs running now (see [`routes::idempotency::replay_or_record`]).
+    pub idempotency: Arc<routes::idempotency::InFlight>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             metrics: Arc::default(),
             carriers: None,
             search: None,
+            idempotency: Arc::default(),
         }))
     }
 
@@ -280,6 +283,11 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        // `Idempotency-Key` on the POSTs whose handlers do not take it themselves.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::idempotency::replay_or_record,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             crate::metrics::track,

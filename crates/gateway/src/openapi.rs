@@ -36,6 +36,37 @@ pub struct Operation {
     pub ok: u16,
     /// Mounted only with this carrier ("simulator", "twilio") or with any carrier ("any").
     pub only_with: Option<&'static str>,
+    /// How an `Idempotency-Key` is honoured.
+    pub idempotency: Idempotency,
+}
+
+/// How an operation honours `Idempotency-Key`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Not a POST with a bearer token: the header is not looked at.
+    None,
+    /// The handler derives the ids of what it writes from the scoped key, so the log's
+    /// idempotent appends make a retry write nothing; the answer is the first result
+    /// (`"deduplicated": true`).
+    Log,
+    /// The first successful answer is recorded in the log and replayed to a retry
+    /// ([`crate::routes::idempotency::replay_or_record`]).
+    Recorded,
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 const fn op(
@@ -57,7 +88,18 @@ const fn op(
         body,
         ok,
         only_with: None,
+        idempotency: if same(method, "post") && matches!(auth, Auth::Bearer | Auth::BearerOrQuery) {
+            Idempotency::Recorded
+        } else {
+            Idempotency::None
+        },
     }
+}
+
+/// A POST whose handler takes the key itself ([`Idempotency::Log`]).
+const fn keyed(mut o: Operation) -> Operation {
+    o.idempotency = Idempotency::Log;
+    o
 }
 
 const fn q(mut o: Operation, query: &'static [(&'static str, &'static str)]) -> Operation {
@@ -247,15 +289,15 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     ),
-    op(
+    keyed(op(
         "post",
         "/v1/contacts",
         "contacts",
-        "Add a contact (organization-wide: admin; Idempotency-Key honoured)",
+        "Add a contact (personal, or organization-wide: any member keeps the shared phonebook)",
         Bearer,
         "json",
         201,
-    ),
+    )),
     q(
         op(
             "get",
@@ -355,24 +397,24 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
         201,
     ),
-    op(
+    keyed(op(
         "post",
         "/v1/conversations/group",
         "conversations",
-        "Start a mixed group of users and external numbers (Idempotency-Key honoured)",
+        "Start a mixed group of users and external numbers",
         Bearer,
         "json",
         201,
-    ),
-    op(
+    )),
+    keyed(op(
         "post",
         "/v1/conversations/{id}/calls",
         "conversations",
-        "Record a call or video started from the conversation (Idempotency-Key honoured)",
+        "Record a call or video started from the conversation",
         Bearer,
         "json",
         201,
-    ),
+    )),
     op(
         "post",
         "/v1/conversations/{id}/calls/{call}/end",
@@ -391,15 +433,15 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
         200,
     ),
-    op(
+    keyed(op(
         "post",
         "/v1/conversations/channel",
         "conversations",
-        "Create a channel (Idempotency-Key honoured)",
+        "Create a channel",
         Bearer,
         "json",
         201,
-    ),
+    )),
     op(
         "post",
         "/v1/conversations/{id}/join",
@@ -436,15 +478,15 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     ),
-    op(
+    keyed(op(
         "post",
         "/v1/conversations/{id}/messages",
         "conversations",
-        "Post a message (Idempotency-Key honoured; SMS/MMS where the conversation texts)",
+        "Post a message (SMS/MMS where the conversation texts)",
         Bearer,
         "json",
         201,
-    ),
+    )),
     q(
         op(
             "get",
@@ -820,6 +862,18 @@ pub fn document() -> Value {
         params.extend(o.query.iter().map(|(name, description)| {
             json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
         }));
+        if o.idempotency != Idempotency::None {
+            params.push(json!({
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": false,
+                "description": match o.idempotency {
+                    Idempotency::Log => "A UUID: a retry with the same key writes nothing and answers the first result (`deduplicated: true`).",
+                    _ => "A UUID: a retry with the same key and request answers the first successful response again (header `Idempotent-Replayed: true`) and writes nothing; another request with the key: 422 `idempotency_key_reused`; while the first runs: 409 `idempotency_key_in_use`.",
+                },
+                "schema": { "type": "string", "format": "uuid" },
+            }));
+        }
         let security = match o.auth {
             Auth::None | Auth::SignedUrl => json!([]),
             Auth::Bearer => json!([{ "bearer": [] }]),

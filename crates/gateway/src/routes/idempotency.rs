@@ -68,3 +68,279 @@ pub fn written_as(caller: &Authenticated, key: Option<uuid::Uuid>) -> actors::Ex
         },
     }
 }
+
+/// The recorded answer of a keyed POST whose handler does not derive its writes from the
+/// key (creating a user, an inbox or a queue, an inbox action…): the middleware
+/// [`replay_or_record`] keeps the first successful response in the log, and answers a
+/// retry with it, writing nothing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct RecordedResponse {
+    /// What the first request was (its content type and body, hashed); a retry that
+    /// differs is refused with `idempotency_key_reused`.
+    request: [u8; 32],
+    status: u16,
+    content_type: Option<String>,
+    location: Option<String>,
+    body: Vec<u8>,
+    at_ms: u64,
+}
+
+/// Keys whose request is running now: a concurrent retry is answered 409
+/// `idempotency_key_in_use` rather than run twice.
+#[derive(Debug, Default)]
+pub struct InFlight(std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>);
+
+struct Claimed<'a>(&'a InFlight, uuid::Uuid);
+
+impl InFlight {
+    fn claim(&self, key: uuid::Uuid) -> Option<Claimed<'_>> {
+        let fresh = self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
+        // (Not `then_some`: it would build, and drop, a `Claimed` under the lock.)
+        if fresh {
+            Some(Claimed(self, key))
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        let mut keys = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
+        keys.remove(&self.1);
+    }
+}
+
+/// Largest response body recorded (POST answers are small JSON documents).
+const MAX_RECORDED_RESPONSE: usize = 1 << 20;
+
+/// The header marking a replayed answer.
+pub const REPLAYED: &str = "idempotent-replayed";
+
+fn recorded_stream(key: uuid::Uuid) -> Result<eventlog::StreamName, ApiError> {
+    eventlog::StreamName::from_parts("idempotency", key.simple()).map_err(ApiError::internal)
+}
+
+/// What identifies a request for [`RecordedResponse::request`]: its content type and body.
+/// A multipart body's boundary is random per attempt, so it is left out of both.
+fn fingerprint(content_type: &str, body: &[u8]) -> [u8; 32] {
+    let boundary = content_type
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').as_bytes().to_vec())
+        .next();
+    let mut h = blake3::Hasher::new();
+    match boundary {
+        Some(b) if !b.is_empty() => {
+            h.update(
+                content_type
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .as_bytes(),
+            );
+            h.update(&[0]);
+            let mut rest = body;
+            while let Some(at) = rest.windows(b.len()).position(|w| w == b.as_slice()) {
+                h.update(&rest[..at]);
+                rest = &rest[at + b.len()..];
+            }
+            h.update(rest);
+        }
+        _ => {
+            h.update(content_type.as_bytes());
+            h.update(&[0]);
+            h.update(body);
+        }
+    }
+    *h.finalize().as_bytes()
+}
+
+/// The operation a request is routed to, if its key is honoured by [`replay_or_record`]:
+/// a POST with a bearer token whose handler does not derive its writes from the key.
+fn recorded_operation(
+    method: &axum::http::Method,
+    route: Option<&str>,
+) -> Option<&'static crate::openapi::Operation> {
+    use crate::openapi::{Auth, Idempotency, OPERATIONS};
+    if method != axum::http::Method::POST {
+        return None;
+    }
+    let route = route?;
+    OPERATIONS.iter().find(|o| {
+        o.method == "post"
+            && o.path == route
+            && matches!(o.auth, Auth::Bearer | Auth::BearerOrQuery)
+            && o.idempotency == Idempotency::Recorded
+    })
+}
+
+/// Middleware: `Idempotency-Key` on the POSTs whose handlers do not take the key
+/// themselves.
+///
+/// The key is scoped to the caller and to the request's method and path. The first
+/// successful response (2xx) is appended to the log (stream `idempotency-<scoped key>`)
+/// before it is answered; a retry with the same key and the same request gets that
+/// response again with `Idempotent-Replayed: true`, and nothing is written. A retry with
+/// another body is refused (422 `idempotency_key_reused`); one that arrives while the
+/// first still runs gets 409 `idempotency_key_in_use`. A refused first attempt (4xx, 5xx)
+/// is not recorded: it wrote nothing, so a retry runs afresh.
+///
+/// Left to the handler: a request without a key, or without a valid bearer token (it
+/// answers 401 as usual).
+pub async fn replay_or_record(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match replay_or_record_inner(&state, req, next).await {
+        Ok(r) => r,
+        Err(e) => axum::response::IntoResponse::into_response(e),
+    }
+}
+
+async fn replay_or_record_inner(
+    state: &crate::app::AppState,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::{header, HeaderValue, StatusCode};
+    use axum::response::IntoResponse;
+    use eventlog::{codec, Direction, EventData, ExpectedVersion};
+
+    let Some(op) = recorded_operation(
+        req.method(),
+        req.extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(axum::extract::MatchedPath::as_str),
+    ) else {
+        return Ok(next.run(req).await);
+    };
+    let Some(key) = key(req.headers())? else {
+        return Ok(next.run(req).await);
+    };
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(session) = (match token {
+        Some(t) => state.sessions.check(state.store(), t).await.ok(),
+        None => None,
+    }) else {
+        return Ok(next.run(req).await);
+    };
+    let mut scope = Vec::with_capacity(48 + req.uri().path().len());
+    scope.extend_from_slice(session.org.as_uuid().as_bytes());
+    scope.extend_from_slice(session.user.as_uuid().as_bytes());
+    scope.extend_from_slice(b"POST ");
+    scope.extend_from_slice(req.uri().path().as_bytes());
+    let scoped = uuid::Uuid::new_v5(&key, &scope);
+
+    let limit = if op.body == "multipart" {
+        crate::routes::attachments::MAX_UPLOAD_BODY
+    } else {
+        crate::app::MAX_JSON_BODY
+    };
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is over {limit} bytes"),
+        )
+    })?;
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let request = fingerprint(content_type, &body);
+
+    let Some(_claimed) = state.idempotency.claim(scoped) else {
+        let mut e = ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_in_use",
+            "a request with this Idempotency-Key is still running",
+        );
+        e.retry_after_s = Some(1);
+        return Err(e);
+    };
+    let stream = recorded_stream(scoped)?;
+    let recorded =
+        eventlog::store::nonblocking::read_stream(state.store(), &stream, 0, Direction::Forward, 1)
+            .await
+            .map_err(ApiError::internal)?;
+    if let Some(first) = recorded.first() {
+        let first: RecordedResponse = codec::decode(&first.payload).map_err(ApiError::internal)?;
+        if first.request != request {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with another request",
+            ));
+        }
+        // A replay is a request like any other for the caller's rate limit.
+        state
+            .limiter
+            .take(&session.user.to_string(), crate::rate_limit::Limit::API)
+            .map_err(ApiError::rate_limited)?;
+        let status = StatusCode::from_u16(first.status).map_err(ApiError::internal)?;
+        let mut response = (status, first.body).into_response();
+        let headers = response.headers_mut();
+        for (name, value) in [
+            (header::CONTENT_TYPE, first.content_type),
+            (header::LOCATION, first.location),
+        ] {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.insert(name, v);
+            }
+        }
+        headers.insert(REPLAYED, HeaderValue::from_static("true"));
+        return Ok(response);
+    }
+
+    let response = next
+        .run(axum::extract::Request::from_parts(parts, body.into()))
+        .await;
+    if !response.status().is_success() {
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, MAX_RECORDED_RESPONSE)
+        .await
+        .map_err(ApiError::internal)?;
+    let header_of = |name: header::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let record = RecordedResponse {
+        request,
+        status: parts.status.as_u16(),
+        content_type: header_of(header::CONTENT_TYPE),
+        location: header_of(header::LOCATION),
+        body: body.to_vec(),
+        at_ms: crate::auth::sessions::now_ms(),
+    };
+    let payload = codec::encode(&record).map_err(ApiError::internal)?;
+    // The request's effects are durable already; if its record is not, a retry runs it
+    // again (and the handler's own checks refuse what would duplicate), so the answer
+    // still goes out.
+    if let Err(e) = state
+        .store()
+        .append(
+            stream,
+            ExpectedVersion::NoStream,
+            vec![EventData::new("ResponseRecorded", 1, payload)],
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "idempotency record not written");
+    }
+    Ok(axum::response::Response::from_parts(parts, body.into()))
+}
