@@ -845,12 +845,10 @@ async fn a_mixed_group_texts_every_external_member_from_its_number() {
 }
 
 /// PRODUCT.md: in a mixed group "internal members see every message". An external
-/// member's answer to the group's number should reach every internal member of the
-/// group, not only the holder of the number.
+/// member's answer to the group's number continues the conversation our number last
+/// texted them from: the group, so every internal member sees it, not only the number's
+/// holder; once the holder texts them one-to-one, their next answer continues that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "BUG: an external member's reply to a mixed group is recorded only in the External \
-            conversation of (group number, their number) — visible to the number's holders — \
-            never in the group, so the group's other internal members never see it"]
 async fn an_external_members_reply_reaches_every_internal_member_of_the_group() {
     let w = world("root@group-reply.example").await;
     let (bob, bob_t) = w.user("bob", "101").await;
@@ -873,12 +871,52 @@ async fn an_external_members_reply_reaches_every_internal_member_of_the_group() 
     })
     .await;
     assert_eq!(f["conversation_id"], group.as_str(), "{f}");
+    assert_eq!(f["item"]["from"], VENDOR, "{f}");
     assert!(
         w.history(&carol_t, &group)
             .await
             .iter()
             .any(|i| i["text"] == "3pm works"),
         "the answer is in the group's history"
+    );
+    let external = w.external(LINE_A, VENDOR).to_string();
+    let (status, _) = call(
+        w.c.get(w.s.url(&format!("/v1/conversations/{external}/messages")))
+            .bearer_auth(&bob_t),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no External conversation yet");
+
+    // Bob texts the vendor one-to-one: the vendor's next answer continues that, and
+    // Carol, who is not in it, does not get it.
+    let (status, v) = call(
+        w.c.post(w.s.url("/v1/conversations/external"))
+            .bearer_auth(&bob_t)
+            .json(&json!({ "our": LINE_A, "their": VENDOR })),
+    )
+    .await;
+    assert!(status.is_success(), "{v}");
+    assert_eq!(v["conversation_id"], external.as_str(), "{v}");
+    w.posted(&bob_t, &external, "Can you bring the invoice?").await;
+    w.outbound_reaches(3).await;
+    let mut bob_ws = connect(&w.s, &bob_t).await;
+    w.customer_texts(VENDOR, LINE_A, "Sure, I will").await;
+    let f = until(&mut bob_ws, "the one-to-one answer", |f| {
+        f["item"]["text"] == "Sure, I will"
+    })
+    .await;
+    assert_eq!(f["conversation_id"], external.as_str(), "{f}");
+    assert!(
+        !w.history(&bob_t, &group)
+            .await
+            .iter()
+            .any(|i| i["text"] == "Sure, I will"),
+        "the one-to-one answer stays out of the group"
+    );
+    let stray = frame(&mut carol_ws, QUIET).await;
+    assert!(
+        stray.is_none_or(|f| f["item"]["text"] != "Sure, I will"),
+        "Carol got the one-to-one answer"
     );
 }
 

@@ -46,6 +46,8 @@ pub enum RouteError {
     Rejected(ConversationRejection),
     #[error("queue refused the text: {0}")]
     QueueRejected(QueueRejection),
+    #[error("reading the texting thread: {0}")]
+    Thread(String),
     #[error(transparent)]
     Actor(#[from] ActorError),
 }
@@ -97,6 +99,33 @@ pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, Rou
             acting_user: None,
         },
     };
+    // A mixed group our number texted them from last: the text continues it (see
+    // `sms_threads`), unless the group refuses it; then it goes to their External
+    // conversation as usual.
+    let thread = crate::process::sms_threads::current(&ws.store, sms.org, &sms.to, &sms.from)
+        .await
+        .map_err(RouteError::Thread)?;
+    if let Some(group) = thread {
+        let record_inbound = ConversationCommand::RecordInbound {
+            message_id: MessageId::from_uuid(key(b"message")),
+            from: sms.from.clone(),
+            to: sms.to.clone(),
+            text: sms.text.clone(),
+            media: sms.media.clone(),
+            routed_to_inbox: None,
+        };
+        match ws
+            .conversations
+            .execute(&group, meta.issue(record_inbound), options(b"record"))
+            .await
+        {
+            Ok(_) => return Ok(Routed::Recorded(group)),
+            Err(CommandError::Rejected(r)) => {
+                tracing::info!(%group, rejection = %r, "text not taken by its thread's group");
+            }
+            Err(CommandError::Actor(e)) => return Err(e.into()),
+        }
+    }
     let start = ConversationCommand::StartExternal {
         id,
         our: sms.to.clone(),

@@ -15,3 +15,4 @@ pub mod inbound_router;
 pub mod outbox;
 pub mod queue_timeline;
 pub mod queue_timers;
+pub mod sms_threads;

@@ -1,5 +1,6 @@
-//! An SMS/MMS from the external number arrives (reported by the carrier adapter, so only
-//! the System records it).
+//! An SMS/MMS from an external number arrives (reported by the carrier adapter, so only
+//! the System records it): in its External conversation, or in a mixed group it is a
+//! member of (the inbound router picks which).
 //!
 //! The one decision also keeps the conversation where the directory routes our number
 //! (an inbox, or none), reopens a Done inbox conversation, and honours opt-out keywords,
@@ -35,12 +36,23 @@ impl Conversation {
         if meta.actor != Actor::System {
             return Err(ConversationRejection::SystemOnly);
         }
-        let ConversationKind::External { our, their } = &header.kind else {
-            return Err(ConversationRejection::NotExternal);
+        // An External conversation hears from its one number; a mixed group from any of
+        // its external members (the inbound router decides which a text continues).
+        let (our, theirs) = match &header.kind {
+            ConversationKind::External { our, their } => (our, from == their),
+            ConversationKind::Group { our, externals, .. } => (our, externals.contains(from)),
+            ConversationKind::Direct { .. } | ConversationKind::Channel { .. } => {
+                return Err(ConversationRejection::NotExternal)
+            }
         };
-        if from != their || to != our {
+        if !theirs || to != our {
             return Err(ConversationRejection::InboundAddressMismatch);
         }
+        // Inboxes hold External conversations only.
+        let routed_to_inbox = match header.kind {
+            ConversationKind::External { .. } => routed_to_inbox,
+            _ => None,
+        };
         if let Some(existing) = self.messages.get(&message_id) {
             // Carriers retry webhooks; the caller derives the id from the carrier's. Only
             // ids in the window are known here; `window` says how older retries are caught.
@@ -120,8 +132,23 @@ impl Conversation {
         if meta.actor != Actor::System {
             return Err(ConversationRejection::SystemOnly);
         }
-        let ConversationKind::External { our, their } = &header.kind else {
-            return Err(ConversationRejection::NotExternal);
+        // The answer goes to whoever asked: the External conversation's number, or the
+        // group member who wrote `reply_to`.
+        let (our, their) = match &header.kind {
+            ConversationKind::External { our, their } => (our, their),
+            ConversationKind::Group { our, externals, .. } => {
+                let asker = self.messages.get(&reply_to).and_then(|m| match &m.author {
+                    Author::External(n) if externals.contains(n) => Some(n),
+                    _ => None,
+                });
+                match asker {
+                    Some(n) => (our, n),
+                    None => return Err(ConversationRejection::NotExternal),
+                }
+            }
+            ConversationKind::Direct { .. } | ConversationKind::Channel { .. } => {
+                return Err(ConversationRejection::NotExternal)
+            }
         };
         if let Some(existing) = self.messages.get(&message_id) {
             // The caller derives the id from the message answered: a repeat writes nothing.

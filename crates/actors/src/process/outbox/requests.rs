@@ -128,6 +128,18 @@ async fn request(
         None => message_content(shared, record, request.message_id).await?,
     };
     let org = org_of(shared, caches, conversation).await?;
+    // The customer's answer will continue the conversation we text them from now.
+    crate::process::sms_threads::note(
+        &shared.ws.store,
+        org,
+        &request.from,
+        &request.to,
+        conversation,
+        record.event_id,
+        request.at_ms,
+    )
+    .await
+    .map_err(Failure::Transient)?;
     let id = message_outbox_id(request.message_id, &request.to);
     let prepared = SmsPrepared {
         org,

@@ -82,13 +82,47 @@ fn inbound_texts_are_between_the_conversations_numbers() {
 }
 
 #[test]
-fn only_external_conversations_receive_texts() {
+fn a_mixed_group_hears_from_its_external_members_only() {
     let mut world = World::group();
-    let command = inbound_from(&world, "+16135550142", "+16135550100");
+    let (our, their, vendor) = (world.our.clone(), world.their.clone(), world.vendor());
+    for from in [&their, &vendor] {
+        let events = world
+            .system(inbound_from(&world, from.as_str(), our.as_str()))
+            .unwrap();
+        assert_eq!(types(&events), ["InboundReceived"]);
+    }
+    let last = world.state().last_seq();
+    assert_eq!(last, 2);
+    // A number outside the group, or a text to another of our numbers: refused.
     assert_eq!(
-        world.system(command),
-        Err(ConversationRejection::NotExternal)
+        world.system(inbound_from(&world, "+16135550999", our.as_str())),
+        Err(ConversationRejection::InboundAddressMismatch)
     );
+    assert_eq!(
+        world.system(inbound_from(&world, their.as_str(), "+16135550199")),
+        Err(ConversationRejection::InboundAddressMismatch)
+    );
+    // A group is never an inbox conversation, whatever the number routes to.
+    let mut routed = inbound_from(&world, vendor.as_str(), our.as_str());
+    if let ConversationCommand::RecordInbound {
+        routed_to_inbox, ..
+    } = &mut routed
+    {
+        *routed_to_inbox = Some(world.inbox);
+    }
+    assert_eq!(types(&world.system(routed).unwrap()), ["InboundReceived"]);
+    assert!(world.state().inbox().is_none());
+}
+
+#[test]
+fn only_conversations_with_external_numbers_receive_texts() {
+    for mut world in [World::direct(), World::channel()] {
+        let command = inbound_from(&world, "+16135550142", "+16135550100");
+        assert_eq!(
+            world.system(command),
+            Err(ConversationRejection::NotExternal)
+        );
+    }
 }
 
 #[test]
@@ -248,6 +282,45 @@ fn an_auto_reply_is_our_message_with_its_sms_even_to_an_opted_out_customer() {
     assert!(by_user.is_err(), "{by_user:?}");
     let mut direct = World::direct();
     let refused = direct.system(ConversationCommand::RecordAutoReply {
+        message_id: MessageId::random(),
+        reply_to: MessageId::random(),
+        text: "hi".into(),
+    });
+    assert_eq!(refused, Err(ConversationRejection::NotExternal));
+}
+
+#[test]
+fn in_a_mixed_group_the_auto_reply_goes_to_the_member_who_asked() {
+    let mut world = World::group();
+    let (our, vendor) = (world.our.clone(), world.vendor());
+    let help = world
+        .system(ConversationCommand::RecordInbound {
+            message_id: MessageId::random(),
+            from: vendor.clone(),
+            to: our.clone(),
+            text: "HELP".into(),
+            media: vec![],
+            routed_to_inbox: None,
+        })
+        .unwrap();
+    let ConversationEvent::InboundReceived(help) = &help[0] else {
+        panic!("{help:?}")
+    };
+    let events = world
+        .system(ConversationCommand::RecordAutoReply {
+            message_id: MessageId::random(),
+            reply_to: help.message_id,
+            text: "Acme: reply STOP to opt out.".into(),
+        })
+        .unwrap();
+    let [ConversationEvent::AutoReplyPosted(_), ConversationEvent::SmsRequested(requested)] =
+        &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!((&requested.to, &requested.from), (&vendor, &our));
+    // Not in answer to an external member's text: nobody to answer.
+    let refused = world.system(ConversationCommand::RecordAutoReply {
         message_id: MessageId::random(),
         reply_to: MessageId::random(),
         text: "hi".into(),

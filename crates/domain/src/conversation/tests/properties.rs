@@ -342,7 +342,8 @@ fn check_invariants(before: &Conversation, after: &Conversation) {
                 after.inbox().is_none(),
                 "only External conversations sit in inboxes"
             );
-            assert!(after.opted_out.is_empty());
+            // A group's external members may text STOP into it; nobody else opts out.
+            assert!(after.opted_out.iter().all(|n| externals.contains(n)));
             let members = kind.internal_members().unwrap_or_default();
             assert!((1..=MAX_CONVERSATION_MEMBERS).contains(&members.len()));
         }
