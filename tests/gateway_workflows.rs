@@ -885,7 +885,11 @@ async fn an_external_members_reply_reaches_every_internal_member_of_the_group() 
             .bearer_auth(&bob_t),
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "no External conversation yet");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "no External conversation yet"
+    );
 
     // Bob texts the vendor one-to-one: the vendor's next answer continues that, and
     // Carol, who is not in it, does not get it.
@@ -897,7 +901,8 @@ async fn an_external_members_reply_reaches_every_internal_member_of_the_group() 
     .await;
     assert!(status.is_success(), "{v}");
     assert_eq!(v["conversation_id"], external.as_str(), "{v}");
-    w.posted(&bob_t, &external, "Can you bring the invoice?").await;
+    w.posted(&bob_t, &external, "Can you bring the invoice?")
+        .await;
     w.outbound_reaches(3).await;
     let mut bob_ws = connect(&w.s, &bob_t).await;
     w.customer_texts(VENDOR, LINE_A, "Sure, I will").await;
