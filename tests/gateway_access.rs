@@ -115,6 +115,7 @@ struct Acme {
     carrier_message_id: String,
     org_contact: String,
     personal_contact: String,
+    webhook: String,
 }
 
 impl Acme {
@@ -153,6 +154,7 @@ impl Acme {
             &self.media_id,
             &self.org_contact,
             &self.personal_contact,
+            &self.webhook,
         ]
         .into_iter()
         .cloned()
@@ -339,6 +341,7 @@ fn param_values(a: &Acme, template: &str, param: &str) -> Option<Vec<(&'static s
     let values = match param {
         "id" if under("/v1/conversations/") => a.conversations(),
         "id" if under("/v1/inboxes/") => vec![("inbox", a.inbox.clone())],
+        "id" if under("/v1/webhooks/") => vec![("webhook", a.webhook.clone())],
         "id" if under("/v1/queues/") => vec![("queue", a.queue.clone())],
         "id" if under("/v1/contacts/") => vec![
             ("organization", a.org_contact.clone()),
@@ -423,6 +426,9 @@ fn json_bodies(a: &Acme, method: &str, path: &str) -> Option<Vec<(&'static str, 
             ),
         ]),
         ("post", "/v1/users/{id}/role") => one(json!({ "role": "Admin" })),
+        ("post", "/v1/webhooks") => one(
+            json!({ "url": "http://127.0.0.1:9/walk", "events": ["message.inbound", "desk_phone.sms"] }),
+        ),
         ("put", "/v1/users/{id}/settings") | ("put", "/v1/me/settings") => {
             one(json!({ "text_messages_to_desk_phone": true }))
         }
@@ -677,6 +683,9 @@ fn expect(who: Who, w: &Walked) -> Expect {
         ("get", "/v1/simulator/outbound") | ("post", "/v1/simulator/outcome") if globex_admin => {
             Reads
         }
+        // Globex's admin registers and lists Globex's own webhooks.
+        ("post", "/v1/webhooks") if globex_admin => Writes,
+        ("get", "/v1/webhooks") if globex_admin => Reads,
         // Carol in Acme: her own direct conversation with Bob, a channel of her own (with
         // Bob: anyone may add any user of the organization), and joining Acme's channel
         // (channels are open to the whole organization).
@@ -970,6 +979,11 @@ async fn acme(c: &Client, s: &TestServer) -> Acme {
     })))
     .await;
     let personal_contact = id_of(&v, "contact_id");
+    let v = ok(as_ada(post("/v1/webhooks")).json(&json!({
+        "url": "http://127.0.0.1:9/acme", "events": ["message.inbound"],
+    })))
+    .await;
+    let webhook = id_of(&v, "webhook_id");
 
     // The MMS went to the group's customer with a signed URL for the carrier.
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -1020,6 +1034,7 @@ async fn acme(c: &Client, s: &TestServer) -> Acme {
         carrier_message_id: sent["carrier_message_id"].as_str().unwrap().to_owned(),
         org_contact,
         personal_contact,
+        webhook,
     }
 }
 

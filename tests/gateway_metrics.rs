@@ -168,3 +168,84 @@ async fn every_read_model_catches_up_to_the_log_in_the_metrics() {
         );
     }
 }
+
+/// The request id a `request` span was opened with.
+struct RequestId(String);
+
+/// Records, for every event logged inside a `request` span, that span's request id.
+#[derive(Clone, Default)]
+struct EventsByRequest(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S> tracing_subscriber::Layer<S> for EventsByRequest
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Find(Option<String>);
+        impl tracing::field::Visit for Find {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "request_id" {
+                    self.0 = Some(format!("{v:?}"));
+                }
+            }
+        }
+        if attrs.metadata().name() != "request" {
+            return;
+        }
+        let mut find = Find(None);
+        attrs.record(&mut find);
+        if let (Some(v), Some(span)) = (find.0, ctx.span(id)) {
+            span.extensions_mut().insert(RequestId(v));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        for span in scope.from_root() {
+            if let Some(RequestId(v)) = span.extensions().get::<RequestId>() {
+                self.0.lock().unwrap().push(v.clone());
+            }
+        }
+    }
+}
+
+/// What is logged while a request is served carries its request id (the caller's
+/// `x-request-id`, or the one assigned), through the request's span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_logged_for_a_request_carries_its_request_id() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let seen = EventsByRequest::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(seen.clone()))
+        .expect("the only subscriber of this test binary");
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let r = c
+        .get(s.url("/v1/me"))
+        .header("x-request-id", "trace-me-43")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = c.get(s.url("/healthz")).send().await.unwrap();
+    let assigned = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    // The response is sent before the span's last event; wait for it briefly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = seen.0.lock().unwrap().clone();
+        if got.iter().any(|v| v == "trace-me-43") && got.contains(&assigned) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events of the requests without their ids: {got:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

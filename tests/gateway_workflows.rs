@@ -759,6 +759,81 @@ async fn typing_reaches_the_other_internal_members_only() {
     );
 }
 
+/// A typing indicator ends when the typist's message is posted, or when they say they
+/// stopped: the others get a `stopped` frame expiring now, once, and only if one showed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn typing_ends_when_the_message_is_sent_or_the_typist_stops() {
+    let w = world("root@typing-ends.example").await;
+    let (ada, ada_t) = w.user("ada", "101").await;
+    let (bob, bob_t) = w.user("bob", "102").await;
+    let (status, v) = call(
+        w.c.post(w.s.url("/v1/conversations/direct"))
+            .bearer_auth(&bob_t)
+            .json(&json!({ "with": ada })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let direct = v["conversation_id"].as_str().unwrap().to_owned();
+    let mut ada_ws = connect(&w.s, &ada_t).await;
+    let mut bob_ws = connect(&w.s, &bob_t).await;
+    let stopped = |f: &Value| f["type"] == "typing" && f["stopped"] == json!(true);
+
+    // Bob types, then sends: Ada's indicator ends with the message.
+    bob_ws.send(typing_frame(&direct)).await.unwrap();
+    let f = until(&mut ada_ws, "Bob typing", |f| f["type"] == "typing").await;
+    assert!(f.get("stopped").is_none(), "{f}");
+    w.posted(&bob_t, &direct, "here it is").await;
+    // (The stop and the message come in either order: one is handed out by the post, the
+    // other when the log's subscription delivers the message.)
+    let (mut stop, mut message) = (None, false);
+    while stop.is_none() || !message {
+        let f = until(
+            &mut ada_ws,
+            "Bob's message and the end of his typing",
+            |f| stopped(f) || item_is(f, "message", "here it is"),
+        )
+        .await;
+        if stopped(&f) {
+            assert!(stop.replace(f).is_none(), "one stop only");
+        } else {
+            message = true;
+        }
+    }
+    let f = stop.unwrap();
+    assert_eq!(
+        (&f["user"], &f["conversation_id"]),
+        (&json!(bob), &json!(direct)),
+        "{f}"
+    );
+    assert!(f["expires_at_ms"].as_u64().unwrap() <= now_ms(), "{f}");
+
+    // Bob types and clears his input: the same.
+    bob_ws.send(typing_frame(&direct)).await.unwrap();
+    until(&mut ada_ws, "Bob typing again", |f| f["type"] == "typing").await;
+    let stop = Message::Text(
+        json!({ "type": "typing_stopped", "conversation_id": direct })
+            .to_string()
+            .into(),
+    );
+    bob_ws.send(stop.clone()).await.unwrap();
+    until(&mut ada_ws, "Bob stopped typing again", stopped).await;
+
+    // Nothing shows any more: stopping again, or posting without typing, sends no frame.
+    bob_ws.send(stop).await.unwrap();
+    w.posted(&bob_t, &direct, "one more thing").await;
+    let seen = drain(&mut ada_ws).await;
+    assert!(
+        seen.iter().all(|f| f["type"] != "typing"),
+        "no typing frame without typing: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|f| item_is(f, "message", "one more thing")),
+        "{seen:?}"
+    );
+    // Bob never gets his own.
+    assert!(typing_frames(&mut bob_ws).await.is_empty());
+}
+
 /// A mixed group over HTTP: the creator's post goes to each external member by SMS from
 /// the group's number (one text each), the internal members see it live, and an external
 /// member's answer through the webhook reaches the number's holder.

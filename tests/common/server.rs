@@ -58,7 +58,8 @@ impl TestServer {
             projections::LiveQueues::start(&log.dir().join("readmodels"), ws.store.clone())
                 .expect("queue views read model");
         let mut state = gateway::AppState::new(ws.clone(), queues.clone(), interactions.clone())
-            .with_search(search.clone());
+            .with_search(search.clone())
+            .with_webhooks(test_webhooks());
         let (mut edge, mut router) = (None, Vec::new());
         if let Some((kind, tweak)) = carrier {
             let mut setup = gateway::carriers::CarrierSetup::new(kind, log.dir(), &base);
@@ -71,6 +72,10 @@ impl TestServer {
             )));
             router.push(tokio::spawn(actors::process::queue_timeline::run(
                 ws.clone(),
+            )));
+            router.push(tokio::spawn(gateway::notifications::run(
+                ws.clone(),
+                test_webhooks(),
             )));
         }
         let app = gateway::router(state);
@@ -110,6 +115,14 @@ impl Drop for TestServer {
         self.interactions.close();
         self.search.close();
         self.queues.close();
+    }
+}
+
+/// Webhooks in tests: receivers on loopback, and quick retries.
+pub fn test_webhooks() -> gateway::notifications::WebhookConfig {
+    gateway::notifications::WebhookConfig {
+        allow_private: true,
+        retry_after: vec![std::time::Duration::from_millis(50); 3],
     }
 }
 

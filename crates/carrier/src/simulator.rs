@@ -37,7 +37,7 @@ use crate::{
 pub const MAX_BODY_CHARS: usize = 1600;
 
 /// What happens to a message sent through the [`Simulator`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     /// `sent`, then `delivered`.

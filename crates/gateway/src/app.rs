@@ -60,6 +60,8 @@ pub struct AppParts {
     pub search: Option<projections::LiveSearch>,
     /// Keyed POSTs running now (see [`routes::idempotency::replay_or_record`]).
     pub idempotency: Arc<routes::idempotency::InFlight>,
+    /// Which webhook endpoints may be registered (see [`crate::notifications`]).
+    pub webhooks: crate::notifications::WebhookConfig,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             carriers: None,
             search: None,
             idempotency: Arc::default(),
+            webhooks: crate::notifications::WebhookConfig::default(),
         }))
     }
 
@@ -108,6 +111,13 @@ impl AppState {
     #[must_use]
     pub fn with_session_ttl(mut self, ttl: std::time::Duration) -> Self {
         Arc::make_mut(&mut self.0).session_ttl_ms = (ttl.as_millis() as u64).max(1_000);
+        self
+    }
+
+    /// The same state with this webhook configuration.
+    #[must_use]
+    pub fn with_webhooks(mut self, webhooks: crate::notifications::WebhookConfig) -> Self {
+        Arc::make_mut(&mut self.0).webhooks = webhooks;
         self
     }
 
@@ -270,6 +280,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/numbers/{number}/name",
             get(routes::contacts::number_name),
+        )
+        .route(
+            "/v1/webhooks",
+            get(crate::notifications::list).post(crate::notifications::create),
+        )
+        .route(
+            "/v1/webhooks/{id}",
+            delete(crate::notifications::remove),
         )
         .merge(carrier_routes)
         .merge(routes::web::router())

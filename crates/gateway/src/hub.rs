@@ -371,6 +371,31 @@ struct Shared {
     /// Written only by the hub's run loop; read by typing indicators.
     audiences: Mutex<Audiences>,
     next_id: AtomicU64,
+    /// Typing indicators handed out, until when they show: (conversation, user).
+    typing: Mutex<HashMap<(ConversationId, UserId), u64>>,
+}
+
+/// Indicators kept in [`Shared::typing`] before the expired ones are swept.
+const TYPING_KEPT: usize = 10_000;
+
+/// A typing frame: `user` types in `conversation` until `expires_at_ms` (`stopped`: they
+/// stopped, hide it now).
+fn typing_json(
+    conversation: ConversationId,
+    user: UserId,
+    expires_at_ms: u64,
+    stopped: bool,
+) -> String {
+    let mut frame = serde_json::json!({
+        "type": "typing",
+        "conversation_id": conversation,
+        "user": user,
+        "expires_at_ms": expires_at_ms,
+    });
+    if stopped {
+        frame["stopped"] = serde_json::json!(true);
+    }
+    frame.to_string()
 }
 
 impl Shared {
@@ -470,6 +495,11 @@ impl HubSlot {
         self.get(state).close();
     }
 
+    /// The hub if it has started (a stream connected since the process started).
+    pub fn started(&self) -> Option<StreamHub> {
+        self.hub.get().cloned()
+    }
+
     /// The hub, started now if this is the first call (needs a Tokio runtime).
     pub fn get(&self, state: &AppState) -> StreamHub {
         self.hub
@@ -524,39 +554,93 @@ impl StreamHub {
         })
     }
 
-    /// Sends a typing indicator of `user` to the other connected viewers of
-    /// `conversation`, if `user` is a viewer of it in `org`.
+    /// Sends a typing indicator of `user`, showing until `expires_at_ms`, to the other
+    /// connected viewers of `conversation`, if `user` is a viewer of it in `org`.
     pub async fn typing(
         &self,
         state: &AppState,
         org: OrgId,
         user: UserId,
         conversation: ConversationId,
-        json: impl FnOnce() -> String,
+        expires_at_ms: u64,
     ) {
-        let frame = |json: String| Outbound::Typing(Arc::new(TypingFrame { user, json }));
+        if self
+            .send_typing(state, org, user, conversation, expires_at_ms, false)
+            .await
+        {
+            let mut typing = self.shared.typing.lock().unwrap_or_else(|e| e.into_inner());
+            if typing.len() >= TYPING_KEPT {
+                let now = crate::auth::sessions::now_ms();
+                typing.retain(|_, until| *until > now);
+            }
+            typing.insert((conversation, user), expires_at_ms);
+        }
+    }
+
+    /// Hides `user`'s typing indicator in `conversation` from the other viewers now, if
+    /// one is showing (they sent their message, or cleared what they typed).
+    pub async fn typing_stopped(
+        &self,
+        state: &AppState,
+        org: OrgId,
+        user: UserId,
+        conversation: ConversationId,
+    ) {
+        let now = crate::auth::sessions::now_ms();
+        let showing = self
+            .shared
+            .typing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(conversation, user))
+            .is_some_and(|until| until > now);
+        if showing {
+            self.send_typing(state, org, user, conversation, now, true)
+                .await;
+        }
+    }
+
+    /// Hands a typing frame to the other viewers; whether `user` may send it.
+    async fn send_typing(
+        &self,
+        state: &AppState,
+        org: OrgId,
+        user: UserId,
+        conversation: ConversationId,
+        expires_at_ms: u64,
+        stopped: bool,
+    ) -> bool {
+        let frame = || {
+            Outbound::Typing(Arc::new(TypingFrame {
+                user,
+                json: typing_json(conversation, user, expires_at_ms, stopped),
+            }))
+        };
         {
             let audiences = self.shared.audiences();
             if let Ok((of, audience)) = audiences.viewers(conversation) {
                 if of == org && audience.contains(&user) {
                     self.shared
-                        .hand_out(audience, org, Some(user), &frame(json()), None);
+                        .hand_out(audience, org, Some(user), &frame(), None);
+                    return true;
                 }
-                return;
+                return false;
             }
         }
         // No event of it has reached the hub yet: its current state, not kept (only the
         // run loop writes the hub's audiences, in log order).
         let mut fresh = Audiences::default();
         if !learn_viewers(&mut fresh, state, conversation).await {
-            return;
+            return false;
         }
         if let Ok((of, audience)) = fresh.viewers(conversation) {
             if of == org && audience.contains(&user) {
                 self.shared
-                    .hand_out(audience, org, Some(user), &frame(json()), None);
+                    .hand_out(audience, org, Some(user), &frame(), None);
+                return true;
             }
         }
+        false
     }
 
     async fn run(self, state: AppState, mut after: Option<u64>) {

@@ -26,6 +26,7 @@ pub mod carriers;
 pub mod error;
 pub mod hub;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;

@@ -1,9 +1,32 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of the API, generated from [`OPERATIONS`],
 //! the table every route in `app.rs` must appear in (`tests/openapi.rs` fails when the
 //! table and the router disagree, in either direction).
+//!
+//! Request and response bodies are JSON Schemas generated from the handlers' own Rust
+//! types (`schemars`, reading their serde attributes): each row names its types with
+//! [`req`], [`res`] or [`io`], and [`document`] puts every named type under
+//! `components.schemas`. Requests are described as the handlers deserialize them,
+//! responses as they are serialized (an `Option` answered as `null` is required, a field
+//! skipped when empty is not).
 
 use axum::Json;
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
+
+use crate::routes::{
+    attachments, bootstrap, channels, contacts, conversations, health, inboxes, interactions, me,
+    numbers, queues, search, sessions, settings, simulator, users, Written,
+};
+
+/// Adds the schema of a request or response body to a generator's definitions and answers
+/// the schema to use for the body (usually a `$ref`).
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The [`SchemaFn`] of `T`.
+pub fn schema_of<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
 
 /// How an operation authenticates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +61,16 @@ pub struct Operation {
     pub only_with: Option<&'static str>,
     /// How an `Idempotency-Key` is honoured.
     pub idempotency: Idempotency,
+    /// The request body's schema (set with [`req`] or [`io`]; for `form` and `multipart`
+    /// bodies a hand-written description of the fields).
+    pub request: Option<SchemaFn>,
+    /// The success answer's schema, for an `answers` of `application/json` (set with
+    /// [`res`] or [`io`]).
+    pub response: Option<SchemaFn>,
+    /// The success answer's media type: `application/json` (the default, described by
+    /// `response`), another type (bytes, text, TwiML) or `""` for no body (204, and 101
+    /// for the WebSocket).
+    pub answers: &'static str,
 }
 
 /// How an operation honours `Idempotency-Key`.
@@ -93,6 +126,131 @@ const fn op(
         } else {
             Idempotency::None
         },
+        request: None,
+        response: None,
+        answers: if ok == 204 || ok == 101 {
+            ""
+        } else {
+            "application/json"
+        },
+    }
+}
+
+/// The request body is a `T` (as the handler deserializes it).
+const fn req<T: JsonSchema>(mut o: Operation) -> Operation {
+    o.request = Some(schema_of::<T>);
+    o
+}
+
+/// The success answer is a `T` (as the handler serializes it).
+const fn res<T: JsonSchema>(mut o: Operation) -> Operation {
+    o.response = Some(schema_of::<T>);
+    o
+}
+
+/// The request body is a `Req` and the success answer a `Res`.
+const fn io<Req: JsonSchema, Res: JsonSchema>(o: Operation) -> Operation {
+    res::<Res>(req::<Req>(o))
+}
+
+/// The success answer is not JSON but `media` (`""`: no body).
+const fn answers(mut o: Operation, media: &'static str) -> Operation {
+    o.answers = media;
+    o
+}
+
+/// `multipart/form-data` of `POST /v1/attachments`: one file part.
+struct UploadForm;
+
+impl JsonSchema for UploadForm {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AttachmentUpload".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "required": ["file"],
+            "properties": {
+                "file": {
+                    "description": "The file (a part named `file`, or any part with a file name); its type is sniffed from the bytes.",
+                    "type": "string",
+                    "contentMediaType": "application/octet-stream",
+                },
+            },
+        })
+    }
+}
+
+/// The form Twilio posts for an inbound text (the fields read; Twilio sends more).
+struct TwilioInboundForm;
+
+impl JsonSchema for TwilioInboundForm {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TwilioInboundMessage".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "required": ["MessageSid", "From", "To"],
+            "properties": {
+                "MessageSid": { "type": "string" },
+                "From": { "type": "string", "description": "The customer's number (E.164)." },
+                "To": { "type": "string", "description": "Our business number (E.164)." },
+                "Body": { "type": "string" },
+                "NumMedia": { "type": "string", "description": "How many media items (`MediaUrl{i}`, `MediaContentType{i}`, i from 0)." },
+            },
+            "patternProperties": {
+                "^MediaUrl[0-9]+$": { "type": "string", "format": "uri" },
+                "^MediaContentType[0-9]+$": { "type": "string" },
+            },
+        })
+    }
+}
+
+/// The form of Twilio's status callback (the fields read; Twilio sends more).
+struct TwilioStatusForm;
+
+impl JsonSchema for TwilioStatusForm {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TwilioStatusCallback".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "required": ["MessageSid"],
+            "properties": {
+                "MessageSid": { "type": "string" },
+                "MessageStatus": { "type": "string", "description": "queued, sent, delivered, failed, undelivered, ... (`SmsStatus` when absent)." },
+                "SmsStatus": { "type": "string" },
+                "ErrorCode": { "type": "string" },
+            },
+        })
+    }
+}
+
+/// `GET /openapi.json`'s answer: an OpenAPI 3.1 document (this one).
+struct OpenApiDocument;
+
+impl JsonSchema for OpenApiDocument {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OpenApiDocument".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "description": "An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0).",
+            "type": "object",
+            "required": ["openapi", "info", "paths", "components"],
+            "properties": {
+                "openapi": { "type": "string" },
+                "info": { "type": "object" },
+                "paths": { "type": "object" },
+                "components": { "type": "object" },
+            },
+        })
     }
 }
 
@@ -116,17 +274,28 @@ use Auth::{Bearer, BearerOrQuery, SignedUrl, TwilioSignature};
 
 /// Every operation of the API.
 pub const OPERATIONS: &[Operation] = &[
-    op("get", "/healthz", "system", "Liveness", Auth::None, "", 200),
-    op(
+    res::<health::Health>(op(
         "get",
-        "/metrics",
+        "/healthz",
         "system",
-        "Prometheus metrics (admins or the scrape token)",
-        Bearer,
+        "Liveness",
+        Auth::None,
         "",
         200,
+    )),
+    answers(
+        op(
+            "get",
+            "/metrics",
+            "system",
+            "Prometheus metrics (admins or the scrape token)",
+            Bearer,
+            "",
+            200,
+        ),
+        "text/plain; version=0.0.4",
     ),
-    op(
+    res::<OpenApiDocument>(op(
         "get",
         "/openapi.json",
         "system",
@@ -134,8 +303,8 @@ pub const OPERATIONS: &[Operation] = &[
         Auth::None,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<bootstrap::BootstrapRequest, bootstrap::BootstrapResponse>(op(
         "post",
         "/v1/bootstrap",
         "auth",
@@ -143,8 +312,8 @@ pub const OPERATIONS: &[Operation] = &[
         Auth::None,
         "json",
         201,
-    ),
-    op(
+    )),
+    io::<sessions::LoginRequest, sessions::LoginResponse>(op(
         "post",
         "/v1/sessions",
         "auth",
@@ -152,7 +321,7 @@ pub const OPERATIONS: &[Operation] = &[
         Auth::None,
         "json",
         201,
-    ),
+    )),
     op(
         "delete",
         "/v1/sessions/current",
@@ -162,8 +331,8 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         204,
     ),
-    op("get", "/v1/me", "auth", "The caller", Bearer, "", 200),
-    op(
+    res::<me::Me>(op("get", "/v1/me", "auth", "The caller", Bearer, "", 200)),
+    io::<users::NewUser, users::CreatedUser>(op(
         "post",
         "/v1/users",
         "directory",
@@ -171,8 +340,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
-    ),
-    op(
+    )),
+    res::<users::UserList>(op(
         "get",
         "/v1/users",
         "directory",
@@ -180,8 +349,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<users::NewRole, Written>(op(
         "post",
         "/v1/users/{id}/role",
         "directory",
@@ -189,8 +358,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    io::<settings::Settings, Written>(op(
         "put",
         "/v1/users/{id}/settings",
         "settings",
@@ -198,8 +367,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<settings::Settings>(op(
         "get",
         "/v1/me/settings",
         "settings",
@@ -207,8 +376,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<settings::Settings, Written>(op(
         "put",
         "/v1/me/settings",
         "settings",
@@ -216,8 +385,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<numbers::NumberList>(op(
         "get",
         "/v1/numbers",
         "directory",
@@ -225,8 +394,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<numbers::NewNumber, numbers::AddedNumber>(op(
         "post",
         "/v1/numbers",
         "directory",
@@ -234,8 +403,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
-    ),
-    op(
+    )),
+    io::<numbers::Assignee, Written>(op(
         "post",
         "/v1/numbers/{number}/assignees",
         "directory",
@@ -243,8 +412,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<Written>(op(
         "delete",
         "/v1/numbers/{number}/assignees/{user}",
         "directory",
@@ -252,8 +421,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<numbers::RouteOut, Written>(op(
         "post",
         "/v1/numbers/{number}/route",
         "directory",
@@ -261,8 +430,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    io::<numbers::SmsRegistration, Written>(op(
         "post",
         "/v1/numbers/{number}/sms-registration",
         "directory",
@@ -270,8 +439,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<contacts::NumberName>(op(
         "get",
         "/v1/numbers/{number}/name",
         "contacts",
@@ -279,8 +448,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    res::<contacts::ContactList>(op(
         "get",
         "/v1/contacts",
         "contacts",
@@ -288,8 +457,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    keyed(op(
+    )),
+    keyed(io::<contacts::NewContact, contacts::ContactWritten>(op(
         "post",
         "/v1/contacts",
         "contacts",
@@ -297,9 +466,9 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
-    )),
+    ))),
     q(
-        op(
+        res::<contacts::SearchOut>(op(
             "get",
             "/v1/contacts/search",
             "contacts",
@@ -307,10 +476,10 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "",
             200,
-        ),
+        )),
         &[("q", "name, company or digits")],
     ),
-    op(
+    res::<contacts::ContactOut>(op(
         "get",
         "/v1/contacts/{id}",
         "contacts",
@@ -318,8 +487,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<contacts::PatchContact, contacts::ContactWritten>(op(
         "patch",
         "/v1/contacts/{id}",
         "contacts",
@@ -327,8 +496,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    io::<contacts::ReplaceContact, contacts::ContactWritten>(op(
         "put",
         "/v1/contacts/{id}",
         "contacts",
@@ -336,8 +505,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<contacts::ContactWritten>(op(
         "delete",
         "/v1/contacts/{id}",
         "contacts",
@@ -345,9 +514,9 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
+    )),
     q(
-        op(
+        res::<interactions::ListOut>(op(
             "get",
             "/v1/interactions",
             "conversations",
@@ -355,7 +524,7 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "",
             200,
-        ),
+        )),
         &[
             ("filter", "all | external | direct | channels"),
             ("before", "cursor"),
@@ -364,7 +533,7 @@ pub const OPERATIONS: &[Operation] = &[
         ],
     ),
     q(
-        op(
+        res::<interactions::ChannelsOut>(op(
             "get",
             "/v1/channels",
             "conversations",
@@ -372,14 +541,14 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "",
             200,
-        ),
+        )),
         &[
             ("before", "cursor"),
             ("limit", "page size (1..=200)"),
             ("after", "read-your-writes position"),
         ],
     ),
-    op(
+    io::<conversations::StartDirect, conversations::Started>(op(
         "post",
         "/v1/conversations/direct",
         "conversations",
@@ -387,8 +556,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
-    ),
-    op(
+    )),
+    io::<conversations::StartExternal, conversations::Started>(op(
         "post",
         "/v1/conversations/external",
         "conversations",
@@ -396,8 +565,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
-    ),
-    keyed(op(
+    )),
+    keyed(io::<conversations::StartGroup, conversations::Started>(op(
         "post",
         "/v1/conversations/group",
         "conversations",
@@ -405,17 +574,19 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
+    ))),
+    keyed(io::<conversations::NewCall, conversations::StartedCall>(
+        op(
+            "post",
+            "/v1/conversations/{id}/calls",
+            "conversations",
+            "Record a call or video started from the conversation",
+            Bearer,
+            "json",
+            201,
+        ),
     )),
-    keyed(op(
-        "post",
-        "/v1/conversations/{id}/calls",
-        "conversations",
-        "Record a call or video started from the conversation",
-        Bearer,
-        "json",
-        201,
-    )),
-    op(
+    res::<Written>(op(
         "post",
         "/v1/conversations/{id}/calls/{call}/end",
         "conversations",
@@ -423,8 +594,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<channels::NewName, Written>(op(
         "post",
         "/v1/conversations/{id}/name",
         "conversations",
@@ -432,8 +603,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    keyed(op(
+    )),
+    keyed(io::<channels::NewChannel, conversations::Started>(op(
         "post",
         "/v1/conversations/channel",
         "conversations",
@@ -441,8 +612,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
-    )),
-    op(
+    ))),
+    res::<Written>(op(
         "post",
         "/v1/conversations/{id}/join",
         "conversations",
@@ -450,8 +621,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    res::<Written>(op(
         "post",
         "/v1/conversations/{id}/leave",
         "conversations",
@@ -459,8 +630,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<channels::AddMembers, Written>(op(
         "post",
         "/v1/conversations/{id}/members",
         "conversations",
@@ -468,8 +639,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<channels::MembersOut>(op(
         "get",
         "/v1/conversations/{id}/members",
         "conversations",
@@ -477,8 +648,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    keyed(op(
+    )),
+    keyed(io::<conversations::NewMessage, conversations::Posted>(op(
         "post",
         "/v1/conversations/{id}/messages",
         "conversations",
@@ -486,9 +657,9 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
-    )),
+    ))),
     q(
-        op(
+        res::<conversations::History>(op(
             "get",
             "/v1/conversations/{id}/messages",
             "conversations",
@@ -496,10 +667,10 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "",
             200,
-        ),
+        )),
         &[("before", "seq cursor"), ("limit", "page size")],
     ),
-    op(
+    io::<conversations::MarkRead, Written>(op(
         "post",
         "/v1/conversations/{id}/read",
         "conversations",
@@ -507,8 +678,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<Written>(op(
         "post",
         "/v1/conversations/{id}/assign-to-me",
         "inboxes",
@@ -516,8 +687,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<inboxes::TransferTo, Written>(op(
         "post",
         "/v1/conversations/{id}/transfer",
         "inboxes",
@@ -525,8 +696,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<Written>(op(
         "post",
         "/v1/conversations/{id}/return",
         "inboxes",
@@ -534,8 +705,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    res::<Written>(op(
         "post",
         "/v1/conversations/{id}/done",
         "inboxes",
@@ -543,9 +714,9 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
+    )),
     q(
-        op(
+        res::<search::SearchOut>(op(
             "get",
             "/v1/search",
             "conversations",
@@ -553,7 +724,7 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "",
             200,
-        ),
+        )),
         &[
             ("q", "words"),
             ("before", "cursor"),
@@ -573,7 +744,7 @@ pub const OPERATIONS: &[Operation] = &[
         ),
         &[("token", "session token"), ("since", "last position seen")],
     ),
-    op(
+    io::<inboxes::NewInbox, inboxes::CreatedInbox>(op(
         "post",
         "/v1/inboxes",
         "inboxes",
@@ -581,8 +752,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
-    ),
-    op(
+    )),
+    res::<inboxes::InboxList>(op(
         "get",
         "/v1/inboxes",
         "inboxes",
@@ -590,8 +761,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<inboxes::InboxPatch, Written>(op(
         "patch",
         "/v1/inboxes/{id}",
         "inboxes",
@@ -599,8 +770,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    io::<inboxes::NewMember, Written>(op(
         "post",
         "/v1/inboxes/{id}/members",
         "inboxes",
@@ -608,8 +779,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<Written>(op(
         "delete",
         "/v1/inboxes/{id}/members/{user}",
         "inboxes",
@@ -617,9 +788,9 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
+    )),
     q(
-        op(
+        res::<interactions::ListOut>(op(
             "get",
             "/v1/inboxes/{id}/conversations",
             "inboxes",
@@ -627,7 +798,7 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "",
             200,
-        ),
+        )),
         &[
             ("view", "open | unassigned | assigned | mine | done"),
             ("before", "cursor"),
@@ -635,7 +806,7 @@ pub const OPERATIONS: &[Operation] = &[
             ("after", "read-your-writes position"),
         ],
     ),
-    op(
+    io::<queues::NewQueue, queues::CreatedQueue>(op(
         "post",
         "/v1/queues",
         "queues",
@@ -643,9 +814,9 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         201,
-    ),
+    )),
     q(
-        op(
+        res::<queues::MyQueues>(op(
             "get",
             "/v1/queues",
             "queues",
@@ -653,11 +824,11 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "",
             200,
-        ),
+        )),
         &[("after", "read-your-writes position")],
     ),
     q(
-        op(
+        res::<queues::WaitingList>(op(
             "get",
             "/v1/queues/{id}/waiting",
             "queues",
@@ -665,10 +836,10 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "",
             200,
-        ),
+        )),
         &[("after", "read-your-writes position")],
     ),
-    op(
+    io::<queues::Member, queues::Done>(op(
         "post",
         "/v1/queues/{id}/members",
         "queues",
@@ -676,8 +847,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<queues::Done>(op(
         "delete",
         "/v1/queues/{id}/members/{user}",
         "queues",
@@ -685,8 +856,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<domain::queue::QueuePolicy, queues::Done>(op(
         "put",
         "/v1/queues/{id}/policy",
         "queues",
@@ -694,8 +865,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
-    op(
+    )),
+    res::<queues::Done>(op(
         "post",
         "/v1/queues/{id}/login",
         "queues",
@@ -703,8 +874,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    res::<queues::Done>(op(
         "post",
         "/v1/queues/{id}/logout",
         "queues",
@@ -712,8 +883,8 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    ),
-    op(
+    )),
+    io::<queues::ActBody, queues::Done>(op(
         "post",
         "/v1/queues/{id}/interactions/{conversation}/{action}",
         "queues",
@@ -721,9 +892,9 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "json",
         200,
-    ),
+    )),
     q(
-        op(
+        res::<Vec<queues::Row>>(op(
             "get",
             "/v1/queue-views/{tab}",
             "queues",
@@ -731,14 +902,14 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "",
             200,
-        ),
+        )),
         &[
             ("search", "customer number or queue name"),
             ("after", "read-your-writes position"),
         ],
     ),
     only(
-        op(
+        io::<UploadForm, attachments::Uploaded>(op(
             "post",
             "/v1/attachments",
             "attachments",
@@ -746,59 +917,68 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "multipart",
             201,
+        )),
+        "any",
+    ),
+    only(
+        answers(
+            op(
+                "get",
+                "/v1/attachments/{key}",
+                "attachments",
+                "Fetch an attachment (participants)",
+                Bearer,
+                "",
+                200,
+            ),
+            "*/*",
         ),
         "any",
     ),
     only(
-        op(
-            "get",
-            "/v1/attachments/{key}",
-            "attachments",
-            "Fetch an attachment (participants)",
-            Bearer,
-            "",
-            200,
+        answers(
+            op(
+                "get",
+                "/v1/carriers/media/{id}/{token}",
+                "carrier",
+                "Media for the carrier (signed URL)",
+                SignedUrl,
+                "",
+                200,
+            ),
+            "*/*",
         ),
         "any",
     ),
     only(
-        op(
-            "get",
-            "/v1/carriers/media/{id}/{token}",
-            "carrier",
-            "Media for the carrier (signed URL)",
-            SignedUrl,
-            "",
-            200,
-        ),
-        "any",
-    ),
-    only(
-        op(
-            "post",
-            "/v1/carriers/twilio/inbound",
-            "carrier",
-            "Twilio inbound message webhook",
-            TwilioSignature,
-            "form",
-            200,
+        answers(
+            req::<TwilioInboundForm>(op(
+                "post",
+                "/v1/carriers/twilio/inbound",
+                "carrier",
+                "Twilio inbound message webhook",
+                TwilioSignature,
+                "form",
+                200,
+            )),
+            "text/xml",
         ),
         "twilio",
     ),
     only(
-        op(
+        req::<TwilioStatusForm>(op(
             "post",
             "/v1/carriers/twilio/status",
             "carrier",
             "Twilio status callback",
             TwilioSignature,
             "form",
-            200,
-        ),
+            204,
+        )),
         "twilio",
     ),
     only(
-        op(
+        io::<simulator::CustomerText, simulator::TextedIn>(op(
             "post",
             "/v1/simulator/inbound",
             "simulator",
@@ -806,11 +986,11 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "json",
             201,
-        ),
+        )),
         "simulator",
     ),
     only(
-        op(
+        res::<simulator::Outbound>(op(
             "get",
             "/v1/simulator/outbound",
             "simulator",
@@ -818,32 +998,59 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "",
             200,
-        ),
+        )),
         "simulator",
     ),
     only(
-        op(
+        req::<simulator::ChooseOutcome>(op(
             "post",
             "/v1/simulator/outcome",
             "simulator",
             "Choose delivery outcomes (admin)",
             Bearer,
             "json",
-            200,
-        ),
+            204,
+        )),
         "simulator",
     ),
     only(
-        op(
+        req::<simulator::Release>(op(
             "post",
             "/v1/simulator/release",
             "simulator",
             "Release a held text (admin)",
             Bearer,
             "json",
-            200,
-        ),
+            204,
+        )),
         "simulator",
+    ),
+    res::<crate::notifications::CreatedWebhook>(req::<crate::notifications::NewWebhook>(op(
+        "post",
+        "/v1/webhooks",
+        "notifications",
+        "Register a webhook endpoint (admin): its signing secret, shown once",
+        Bearer,
+        "json",
+        201,
+    ))),
+    res::<crate::notifications::WebhookList>(op(
+        "get",
+        "/v1/webhooks",
+        "notifications",
+        "The organization's webhook endpoints (admin)",
+        Bearer,
+        "",
+        200,
+    )),
+    op(
+        "delete",
+        "/v1/webhooks/{id}",
+        "notifications",
+        "Remove a webhook endpoint (admin)",
+        Bearer,
+        "",
+        204,
     ),
 ];
 
@@ -854,8 +1061,105 @@ fn path_params(path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Where the schemas' definitions go, as a `$ref` prefix.
+pub const SCHEMAS_REF: &str = "#/components/schemas/";
+
+/// A generator of the document's schemas: JSON Schema 2020-12 (OpenAPI 3.1's dialect),
+/// definitions under [`SCHEMAS_REF`], for what the API reads (`serialize` false: the
+/// handlers' deserialization) or what it answers.
+fn generator(serialize: bool) -> SchemaGenerator {
+    let settings = SchemaSettings::draft2020_12().with(|s| {
+        s.definitions_path = "/components/schemas".into();
+        s.meta_schema = None;
+    });
+    if serialize {
+        settings.for_serialize()
+    } else {
+        settings.for_deserialize()
+    }
+    .into_generator()
+}
+
+/// Calls `f` on every `$ref` naming a definition.
+fn each_ref(v: &mut Value, f: &mut impl FnMut(&mut String)) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match x {
+                    Value::String(r) if k == "$ref" && r.starts_with(SCHEMAS_REF) => f(r),
+                    _ => each_ref(x, f),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| each_ref(x, f)),
+        _ => {}
+    }
+}
+
+/// The request and the response definitions as one `components.schemas`. A type read and
+/// answered alike is one entry; one described differently each way (`deny_unknown_fields`,
+/// an `Option` optional when read but answered as `null`), or referring to one that is,
+/// keeps its name for requests and takes `<Name>Response` for answers, where
+/// `answers` (the operations' response schemas) and the response definitions refer to it.
+fn merge_definitions(
+    requests: Map<String, Value>,
+    mut responses: Map<String, Value>,
+    answers: &mut [&mut Value],
+) -> Map<String, Value> {
+    let both: Vec<String> = responses
+        .keys()
+        .filter(|k| requests.contains_key(*k))
+        .cloned()
+        .collect();
+    let mut differ: std::collections::BTreeSet<String> = both
+        .iter()
+        .filter(|k| requests[k.as_str()] != responses[k.as_str()])
+        .cloned()
+        .collect();
+    loop {
+        let grown = both.iter().find(|k| {
+            let mut refers = false;
+            each_ref(&mut responses[k.as_str()].clone(), &mut |r| {
+                refers |= differ.contains(&r[SCHEMAS_REF.len()..]);
+            });
+            refers && !differ.contains(*k)
+        });
+        match grown {
+            Some(k) => differ.insert(k.clone()),
+            None => break,
+        };
+    }
+    let mut renamed = std::collections::BTreeMap::new();
+    for name in &differ {
+        let mut new = format!("{name}Response");
+        while requests.contains_key(&new) || responses.contains_key(&new) {
+            new.push('_');
+        }
+        renamed.insert(name.clone(), new);
+    }
+    let mut rename = |r: &mut String| {
+        if let Some(new) = renamed.get(&r[SCHEMAS_REF.len()..]) {
+            *r = format!("{SCHEMAS_REF}{new}");
+        }
+    };
+    for v in responses.values_mut() {
+        each_ref(v, &mut rename);
+    }
+    for v in answers.iter_mut() {
+        each_ref(v, &mut rename);
+    }
+    let mut all = requests;
+    for (name, schema) in responses {
+        let name = renamed.get(&name).cloned().unwrap_or(name);
+        all.insert(name, schema);
+    }
+    all
+}
+
 /// The document.
 pub fn document() -> Value {
+    let (mut requests, mut responses) = (generator(false), generator(true));
+    let mut answer_schemas = Vec::new();
     let mut paths = Map::new();
     for o in OPERATIONS {
         let mut params = path_params(o.path);
@@ -887,10 +1191,23 @@ pub fn document() -> Value {
             "parameters": params,
             "security": security,
             "responses": {
-                o.ok.to_string(): { "description": "success" },
                 "4XX": { "description": "refused", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
             },
         });
+        let success = match (o.answers, o.response) {
+            ("", _) => {
+                json!({ "description": if o.ok == 101 { "switching protocols" } else { "success, no content" } })
+            }
+            (media, Some(schema)) => {
+                answer_schemas.push((o, media, schema(&mut responses).to_value()));
+                json!({ "description": "success", "content": { media: { "schema": {} } } })
+            }
+            ("application/json", None) => {
+                json!({ "description": "success", "content": { "application/json": { "schema": { "type": "object" } } } })
+            }
+            (media, None) => json!({ "description": "success", "content": { media: {} } }),
+        };
+        operation["responses"][o.ok.to_string()] = success;
         let media = match o.body {
             "json" => Some("application/json"),
             "form" => Some("application/x-www-form-urlencoded"),
@@ -898,7 +1215,12 @@ pub fn document() -> Value {
             _ => None,
         };
         if let Some(media) = media {
-            operation["requestBody"] = json!({ "required": true, "content": { media: { "schema": { "type": "object" } } } });
+            let schema = o.request.map_or_else(
+                || json!({ "type": "object" }),
+                |f| f(&mut requests).to_value(),
+            );
+            operation["requestBody"] =
+                json!({ "required": true, "content": { media: { "schema": schema } } });
         }
         if let Some(c) = o.only_with {
             operation["x-only-with-carrier"] = json!(c);
@@ -910,6 +1232,29 @@ pub fn document() -> Value {
             .expect("an object")
             .insert(o.method.to_owned(), operation);
     }
+    let mut schemas = {
+        let mut answers: Vec<&mut Value> = answer_schemas.iter_mut().map(|(_, _, v)| v).collect();
+        merge_definitions(
+            requests.take_definitions(true),
+            responses.take_definitions(true),
+            &mut answers,
+        )
+    };
+    for (o, media, schema) in answer_schemas {
+        paths[o.path][o.method]["responses"][o.ok.to_string()]["content"][media]["schema"] = schema;
+    }
+    let error = schemas.insert(
+        "Error".to_owned(),
+        json!({
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": { "type": "string", "description": "stable, machine-readable" },
+                "message": { "type": "string" },
+            },
+        }),
+    );
+    assert!(error.is_none(), "no API type is named Error");
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Switchboard API", "version": env!("CARGO_PKG_VERSION") },
@@ -920,16 +1265,7 @@ pub fn document() -> Value {
                 "token_query": { "type": "apiKey", "in": "query", "name": "token" },
                 "twilio_signature": { "type": "apiKey", "in": "header", "name": "X-Twilio-Signature" },
             },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": { "type": "string", "description": "stable, machine-readable" },
-                        "message": { "type": "string" },
-                    },
-                },
-            },
+            "schemas": schemas,
         },
     })
 }
@@ -937,4 +1273,46 @@ pub fn document() -> Value {
 /// `GET /openapi.json`.
 pub async fn openapi() -> Json<Value> {
     Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to_ref(name: &str) -> Value {
+        json!({ "$ref": format!("{SCHEMAS_REF}{name}") })
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().expect("an object").clone()
+    }
+
+    #[test]
+    fn a_type_described_differently_each_way_gets_a_response_name() {
+        let requests = json!({
+            "Id": { "type": "string" },
+            "A": { "type": "object", "required": [] },
+            "Wrap": { "properties": { "a": to_ref("A") } },
+        });
+        let responses = json!({
+            "Id": { "type": "string" },
+            "A": { "type": "object", "required": ["x"] },
+            "Wrap": { "properties": { "a": to_ref("A") } },
+            "Only": { "properties": { "w": to_ref("Wrap"), "id": to_ref("Id") } },
+        });
+        let (mut wrap, mut id) = (to_ref("Wrap"), to_ref("Id"));
+        let all = merge_definitions(map(requests), map(responses), &mut [&mut wrap, &mut id]);
+        let names: Vec<&str> = all.keys().map(String::as_str).collect();
+        let mut expected = vec!["A", "AResponse", "Id", "Only", "Wrap", "WrapResponse"];
+        expected.sort_unstable();
+        let mut names = names;
+        names.sort_unstable();
+        assert_eq!(names, expected);
+        assert_eq!(wrap, to_ref("WrapResponse"));
+        assert_eq!(id, to_ref("Id"));
+        assert_eq!(all["Wrap"]["properties"]["a"], to_ref("A"));
+        assert_eq!(all["WrapResponse"]["properties"]["a"], to_ref("AResponse"));
+        assert_eq!(all["Only"]["properties"]["w"], to_ref("WrapResponse"));
+        assert_eq!(all["AResponse"]["required"], json!(["x"]));
+    }
 }

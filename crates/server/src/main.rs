@@ -57,6 +57,10 @@ enum Command {
         /// when it ends.
         #[arg(long, default_value_t = 12 * 60 * 60, env = "SWITCHBOARD_SESSION_TTL_S")]
         session_ttl_s: u64,
+        /// Let admins register `http` webhook endpoints and ones on loopback, private or
+        /// link-local addresses (local setups; off by default).
+        #[arg(long, env = "SWITCHBOARD_ALLOW_PRIVATE_WEBHOOKS")]
+        allow_private_webhooks: bool,
     },
 }
 
@@ -112,12 +116,17 @@ fn main() -> anyhow::Result<()> {
             carrier,
             metrics_token,
             session_ttl_s,
+            allow_private_webhooks,
         } => serve(
             data_dir,
             listen,
             carrier,
             metrics_token,
             std::time::Duration::from_secs(session_ttl_s),
+            gateway::notifications::WebhookConfig {
+                allow_private: allow_private_webhooks,
+                ..Default::default()
+            },
         ),
     }
 }
@@ -164,6 +173,7 @@ fn serve(
     carrier: CarrierArgs,
     metrics_token: Option<String>,
     session_ttl: std::time::Duration,
+    webhooks: gateway::notifications::WebhookConfig,
 ) -> anyhow::Result<()> {
     let public_url = carrier
         .public_url
@@ -185,6 +195,7 @@ fn serve(
         tokio::spawn(inbound_router::run(ws.clone()));
         tokio::spawn(queue_timers::run(ws.clone(), Arc::new(SystemClock)));
         tokio::spawn(queue_timeline::run(ws.clone()));
+        tokio::spawn(gateway::notifications::run(ws.clone(), webhooks.clone()));
         let interactions =
             projections::LiveInteractions::start(&data_dir.join("readmodels"), store.clone())
                 .context("opening the interactions read model")?;
@@ -210,7 +221,8 @@ fn serve(
             .with_carriers(edge.state.clone())
             .with_search(search.clone())
             .with_metrics(gateway::metrics::Metrics::new(metrics_token))
-            .with_session_ttl(session_ttl);
+            .with_session_ttl(session_ttl)
+            .with_webhooks(webhooks);
         let app = gateway::router(state.clone());
         let streams = state.clone();
         let served = axum::serve(listener, app)

@@ -17,6 +17,46 @@ struct Server {
     base: String,
 }
 
+impl Server {
+    /// Sends SIGTERM.
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// Waits (at most 30 s) for the process to exit, and checks it exited with 0.
+    async fn exits_cleanly(&mut self) {
+        let exit = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < exit,
+                "the server did not exit within 30 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(status.success(), "exit status {status}");
+    }
+
+    /// Logs `email` in: the token.
+    async fn login(&self, c: &reqwest::Client, email: &str) -> String {
+        let login = post(
+            c,
+            format!("http://{}/v1/sessions", self.base),
+            None,
+            json!({ "email": email, "password": PASSWORD }),
+        )
+        .await;
+        login["token"].as_str().unwrap().to_owned()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -119,12 +159,7 @@ async fn sigterm_closes_streams_with_restarting_and_keeps_what_was_acknowledged(
     assert_eq!(frame["item"]["text"], "before the shutdown");
     assert_eq!(frame["position"], posted["position"]);
 
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    server.terminate();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let close = loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
@@ -138,30 +173,12 @@ async fn sigterm_closes_streams_with_restarting_and_keeps_what_was_acknowledged(
     // The client answers the close; the process then exits cleanly.
     while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {}
     let mut server = server;
-    let exit = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < exit,
-            "the server did not exit within 30 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "exit status {status}");
+    server.exits_cleanly().await;
     drop(server);
 
     // Started again on the same data: the message is there.
     let server = start(&data).await;
-    let login = post(
-        &c,
-        format!("http://{}/v1/sessions", server.base),
-        None,
-        json!({ "email": "ada@shutdown.example", "password": PASSWORD }),
-    )
-    .await;
-    let token = login["token"].as_str().unwrap();
+    let token = &server.login(&c, "ada@shutdown.example").await;
     let history: Value = c
         .get(format!(
             "http://{}/v1/conversations/{id}/messages",
@@ -178,4 +195,135 @@ async fn sigterm_closes_streams_with_restarting_and_keeps_what_was_acknowledged(
         history["items"][0]["text"], "before the shutdown",
         "{history}"
     );
+}
+
+/// Every message of the conversation's history, oldest first (all pages).
+async fn history_texts(c: &reqwest::Client, base: &str, token: &str, id: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let mut url = format!("http://{base}/v1/conversations/{id}/messages?limit=100");
+        if let Some(b) = before {
+            url.push_str(&format!("&before={b}"));
+        }
+        let page: Value = c
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for item in page["items"].as_array().unwrap() {
+            if let Some(t) = item["text"].as_str() {
+                texts.push(t.to_owned());
+            }
+        }
+        match page["next_before"].as_u64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    texts.reverse();
+    texts
+}
+
+/// SIGTERM in the middle of a burst of posts: requests in flight are answered, none with
+/// a server error; the process exits cleanly; after a restart every acknowledged message
+/// is in the history, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_burst_keeps_every_acknowledged_message() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    carrier::tls::install_default_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let c = reqwest::Client::new();
+    let server = start(&data).await;
+    let base = server.base.clone();
+    let boot = post(
+        &c,
+        format!("http://{base}/v1/bootstrap"),
+        None,
+        json!({ "organization": "Acme", "name": "Ada", "extension": "100",
+                "email": "ada@burst.example", "password": PASSWORD }),
+    )
+    .await;
+    let token = boot["token"].as_str().unwrap().to_owned();
+    let channel = post(
+        &c,
+        format!("http://{base}/v1/conversations/channel"),
+        Some(&token),
+        json!({ "name": "burst", "members": [] }),
+    )
+    .await;
+    let id = channel["conversation_id"].as_str().unwrap().to_owned();
+
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let server_errors: Arc<Mutex<Vec<u16>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..4)
+        .map(|s| {
+            let (c, base, token, id) = (c.clone(), base.clone(), token.clone(), id.clone());
+            let (acked, server_errors, stop) = (acked.clone(), server_errors.clone(), stop.clone());
+            tokio::spawn(async move {
+                for n in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let text = format!("s{s}-{n}");
+                    let sent = c
+                        .post(format!("http://{base}/v1/conversations/{id}/messages"))
+                        .bearer_auth(&token)
+                        .json(&json!({ "text": text }))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status() == reqwest::StatusCode::CREATED => {
+                            acked.lock().unwrap().push(text);
+                        }
+                        Ok(r) if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        // The server is going away: refused, or shutting down (503).
+                        Ok(r) if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => return,
+                        Ok(r) => {
+                            server_errors.lock().unwrap().push(r.status().as_u16());
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Mid-burst: once some posts are acknowledged, SIGTERM while the senders go on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 40 {
+        assert!(Instant::now() < deadline, "the burst did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.terminate();
+    let mut server = server;
+    server.exits_cleanly().await;
+    stop.store(true, Ordering::Relaxed);
+    for s in senders {
+        s.await.unwrap();
+    }
+    assert_eq!(*server_errors.lock().unwrap(), Vec::<u16>::new());
+    drop(server);
+
+    let acked = acked.lock().unwrap().clone();
+    let server = start(&data).await;
+    let token = &server.login(&c, "ada@burst.example").await;
+    let history = history_texts(&c, &server.base, token, &id).await;
+    let mut seen = std::collections::HashSet::new();
+    for t in &history {
+        assert!(seen.insert(t.clone()), "{t} is in the history twice");
+    }
+    let lost: Vec<_> = acked.iter().filter(|t| !seen.contains(*t)).collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    assert!(history.len() >= acked.len());
 }

@@ -75,7 +75,7 @@ pub struct UploadQuery {
     pub mms: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Uploaded {
     /// The content hash (BLAKE3, hex): what messages and `GET` name.
     pub attachment_id: String,

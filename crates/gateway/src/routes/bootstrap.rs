@@ -15,7 +15,7 @@ use crate::auth::{credentials, sessions};
 use crate::error::ApiError;
 use crate::routes::json::ApiJson;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BootstrapRequest {
     pub organization: String,
@@ -25,7 +25,7 @@ pub struct BootstrapRequest {
     pub password: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BootstrapResponse {
     pub organization_id: OrgId,
     pub user_id: UserId,

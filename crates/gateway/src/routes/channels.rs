@@ -20,7 +20,7 @@ use crate::routes::conversations::Started;
 use crate::routes::json::ApiJson;
 use crate::routes::json::ApiPath;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
     pub name: String,
@@ -28,7 +28,7 @@ pub struct NewChannel {
     pub members: BTreeSet<UserId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembers {
     pub users: BTreeSet<UserId>,
@@ -144,7 +144,7 @@ pub async fn add_members(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewName {
     pub name: String,
@@ -172,14 +172,14 @@ pub async fn rename(
 }
 
 /// A member as the members list shows them.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemberOut {
     pub user_id: UserId,
     pub name: String,
     pub extension: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MembersOut {
     pub conversation_id: ConversationId,
     /// "external", "direct", "channel" or "group".

@@ -41,14 +41,14 @@ pub const MAX_SEARCH_LIMIT: usize = 100;
 /// How many of the caller's most recent conversations contact search takes numbers from.
 pub const RECENT_CONVERSATIONS: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScopeIn {
     Personal,
     Organization,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContact {
     pub name: String,
@@ -61,7 +61,7 @@ pub struct NewContact {
 }
 
 /// `PUT`: every field (missing company and numbers mean none).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceContact {
     pub name: String,
@@ -72,7 +72,7 @@ pub struct ReplaceContact {
 }
 
 /// `PATCH`: the fields given change, the others stay.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchContact {
     pub name: Option<String>,
@@ -80,7 +80,7 @@ pub struct PatchContact {
     pub numbers: Option<Vec<String>>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContactOut {
     pub contact_id: ContactId,
     /// "organization" or "personal".
@@ -90,12 +90,12 @@ pub struct ContactOut {
     pub numbers: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContactList {
     pub items: Vec<ContactOut>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContactWritten {
     pub contact_id: ContactId,
     /// Where the change landed in the log (`None` when nothing changed).
@@ -116,7 +116,7 @@ pub struct SearchQuery {
 }
 
 /// One contact search result.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContactMatch {
     /// "phonebook", "directory" or "recent".
     pub source: String,
@@ -136,12 +136,13 @@ pub struct ContactMatch {
     pub numbers: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "ContactSearchResults")]
 pub struct SearchOut {
     pub items: Vec<ContactMatch>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NumberName {
     pub number: String,
     pub name: Option<String>,

@@ -32,19 +32,19 @@ use crate::routes::json::ApiQuery;
 /// Most history items per page.
 pub const MAX_PAGE: usize = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartDirect {
     pub with: UserId,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Started {
     pub conversation_id: ConversationId,
     pub position: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
     #[serde(default)]
@@ -55,7 +55,7 @@ pub struct NewMessage {
     pub attachments: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartExternal {
     /// Our business number to text from.
@@ -64,14 +64,14 @@ pub struct StartExternal {
     pub their: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Posted {
     pub message_id: MessageId,
     pub position: Option<u64>,
     pub deduplicated: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
     pub up_to: u64,
@@ -137,7 +137,8 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
 }
 
 /// One timeline item.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[schemars(rename = "TimelineItem")]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Item {
     Message {
@@ -197,7 +198,7 @@ pub enum Item {
     },
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct History {
     pub items: Vec<Item>,
     /// Pass as `before` for the next (older) page; `None` at the start.
@@ -388,6 +389,11 @@ pub async fn post_message(
         .conversations
         .execute(&id, post(attachments), written_as(&caller, key))
         .await?;
+    // The typist's message is in: their typing indicator ends now for the others.
+    if let Some(hub) = state.hub.started() {
+        hub.typing_stopped(&state, caller.org, caller.user, id)
+            .await;
+    }
     Ok((
         StatusCode::CREATED,
         Json(Posted {
@@ -546,7 +552,7 @@ pub async fn history(
 
 // Mixed groups and call activity.
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartGroup {
     /// Our business number the group texts from: SMS-registered and assigned to the
@@ -626,7 +632,7 @@ pub async fn start_group(
 }
 
 /// Call or video, as the API names it (`"audio"`, `"video"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CallMediaIn {
     Audio,
@@ -651,13 +657,13 @@ impl From<domain::conversation::CallMedia> for CallMediaIn {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCall {
     pub media: CallMediaIn,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StartedCall {
     pub call_id: domain::CallId,
     pub position: Option<u64>,

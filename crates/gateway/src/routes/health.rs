@@ -6,6 +6,18 @@ use axum::Json;
 
 use crate::app::AppState;
 
-pub async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "log_next_position": state.store().next_position() }))
+/// The liveness answer.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Health {
+    /// Always `"ok"`.
+    pub status: &'static str,
+    /// The position the log's next event will take.
+    pub log_next_position: u64,
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        log_next_position: state.store().next_position(),
+    })
 }

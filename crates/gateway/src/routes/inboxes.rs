@@ -18,14 +18,14 @@ use crate::routes::json::ApiJson;
 use crate::routes::json::ApiPath;
 use crate::routes::Written;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInbox {
     pub name: String,
     pub number: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreatedInbox {
     pub inbox_id: InboxId,
 }
@@ -55,7 +55,7 @@ pub async fn create_inbox(
     Ok((StatusCode::CREATED, Json(CreatedInbox { inbox_id: id })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     pub user: UserId,
@@ -95,7 +95,7 @@ pub async fn remove_member(
     run(&state, &caller, id, InboxCommand::RemoveMember { user }).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboxPatch {
     pub name: String,
@@ -145,7 +145,7 @@ async fn run(
 }
 
 /// One inbox as `GET /v1/inboxes` lists it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InboxOut {
     pub inbox_id: InboxId,
     pub name: String,
@@ -156,7 +156,7 @@ pub struct InboxOut {
     pub member: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InboxList {
     pub items: Vec<InboxOut>,
 }
@@ -208,7 +208,7 @@ pub async fn list(
     Ok(Json(InboxList { items }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferTo {
     pub to: UserId,

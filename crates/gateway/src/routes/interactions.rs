@@ -41,7 +41,7 @@ pub struct ListQuery {
     pub after: Option<u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PreviewOut {
     /// "user", "external", "system" or "auto_reply" (our number's answer to a HELP).
     pub author_kind: String,
@@ -50,7 +50,7 @@ pub struct PreviewOut {
     pub text: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InteractionOut {
     pub conversation_id: ConversationId,
     /// "external", "direct", "channel" or "group".
@@ -70,7 +70,8 @@ pub struct InteractionOut {
     pub badges: Option<Badges>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "InteractionList")]
 pub struct ListOut {
     pub items: Vec<InteractionOut>,
     pub next_before: Option<u64>,
@@ -186,7 +187,7 @@ pub struct ChannelsQuery {
 }
 
 /// One channel of the organization.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChannelOut {
     pub conversation_id: ConversationId,
     pub name: String,
@@ -199,7 +200,8 @@ pub struct ChannelOut {
     pub position: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "ChannelList")]
 pub struct ChannelsOut {
     pub items: Vec<ChannelOut>,
     pub next_before: Option<u64>,

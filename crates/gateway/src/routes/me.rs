@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Me {
     pub user_id: UserId,
     pub organization_id: OrgId,

@@ -25,7 +25,7 @@ pub mod web;
 
 /// The answer to a command: where its events landed in the log (`None` when it changed
 /// nothing), to pass as `after=` to a read-model query (read your writes).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Written {
     pub position: Option<u64>,
 }

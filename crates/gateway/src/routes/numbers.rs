@@ -93,7 +93,7 @@ pub async fn owner(
     Ok(first.first().and_then(|e| codec::decode(&e.payload).ok()))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNumber {
     pub number: String,
@@ -109,7 +109,7 @@ fn registered_by_default() -> bool {
     true
 }
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AddedNumber {
     pub number: String,
     pub position: Option<u64>,
@@ -160,7 +160,7 @@ pub async fn add_number(
     ))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmsRegistration {
     pub registered: bool,
@@ -194,7 +194,9 @@ pub async fn set_sms_registration(
 /// Where a number's texts go, as the API shows and takes it:
 /// `{"type": "user", "user": id}`, `{"type": "inbox", "inbox": id}` or
 /// `{"type": "queue", "queue": id}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RouteOut {
     User { user: domain::UserId },
@@ -224,7 +226,7 @@ impl From<RouteOut> for domain::directory::Routing {
 }
 
 /// One business number of the organization.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct NumberOut {
     pub number: String,
     /// Only registered numbers send SMS.
@@ -238,7 +240,7 @@ pub struct NumberOut {
     pub mine: bool,
 }
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct NumberList {
     pub items: Vec<NumberOut>,
 }
@@ -270,7 +272,7 @@ pub async fn list(
     Ok(axum::Json(NumberList { items }))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assignee {
     pub user: domain::UserId,

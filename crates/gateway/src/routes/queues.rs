@@ -23,7 +23,7 @@ use crate::routes::json::ApiJson;
 use crate::routes::json::ApiPath;
 use crate::routes::json::ApiQuery;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewQueue {
     pub name: String,
@@ -32,12 +32,13 @@ pub struct NewQueue {
     pub policy: QueuePolicy,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreatedQueue {
     pub queue_id: QueueId,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "QueueWritten")]
 pub struct Done {
     /// Position of the last event written, for `?after=` on the views.
     pub position: Option<u64>,
@@ -68,7 +69,8 @@ pub async fn create_queue(
     Ok((StatusCode::CREATED, Json(CreatedQueue { queue_id: id })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "QueueMember")]
 #[serde(deny_unknown_fields)]
 pub struct Member {
     pub user: UserId,
@@ -158,7 +160,8 @@ pub async fn log_out(
     run(&state, &caller, id, QueueCommand::LogOut).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "QueueAction")]
 #[serde(deny_unknown_fields)]
 pub struct ActBody {
     pub to: Option<UserId>,
@@ -210,7 +213,8 @@ pub struct ViewQuery {
     pub after: Option<u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "QueueViewRow")]
 pub struct Row {
     pub queue_id: QueueId,
     pub queue: String,
@@ -302,7 +306,7 @@ pub struct AfterQuery {
 }
 
 /// One of the caller's queues.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MyQueue {
     pub queue_id: QueueId,
     pub name: String,
@@ -312,7 +316,7 @@ pub struct MyQueue {
     pub waiting: usize,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MyQueues {
     pub items: Vec<MyQueue>,
 }
@@ -353,7 +357,7 @@ pub async fn list(
 }
 
 /// One interaction of a waiting list.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WaitingRow {
     pub conversation_id: ConversationId,
     /// The customer's number (External conversations).
@@ -364,7 +368,7 @@ pub struct WaitingRow {
     pub interaction: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WaitingList {
     pub queue_id: QueueId,
     pub name: String,

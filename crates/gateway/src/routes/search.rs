@@ -43,7 +43,7 @@ pub struct SearchQuery {
     pub after: Option<u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SnippetOut {
     /// A fragment of the message around the matched words.
     pub text: String,
@@ -53,7 +53,8 @@ pub struct SnippetOut {
     pub html: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "SearchHit")]
 pub struct HitOut {
     pub conversation_id: ConversationId,
     pub message_id: MessageId,
@@ -69,7 +70,8 @@ pub struct HitOut {
     pub position: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "SearchResults")]
 pub struct SearchOut {
     pub items: Vec<HitOut>,
     pub next_before: Option<u64>,

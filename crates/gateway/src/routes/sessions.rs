@@ -10,14 +10,14 @@ use crate::auth::{credentials, sessions, Authenticated};
 use crate::error::ApiError;
 use crate::routes::json::ApiJson;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginResponse {
     pub token: String,
     pub expires_at_ms: u64,

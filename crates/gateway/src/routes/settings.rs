@@ -19,7 +19,7 @@ use crate::routes::json::{ApiJson, ApiPath};
 use crate::routes::Written;
 
 /// A user's settings, as read and as written (`PUT` takes every field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub text_messages_to_desk_phone: bool,

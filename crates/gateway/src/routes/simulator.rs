@@ -59,7 +59,7 @@ async fn numbers_of(state: &AppState, org: OrgId) -> Result<Vec<PhoneNumber>, Ap
         .await?)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerText {
     pub from: String,
@@ -71,7 +71,7 @@ pub struct CustomerText {
     pub media: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TextedIn {
     pub carrier_message_id: String,
     /// Where the `SmsArrived` landed in the log.
@@ -130,7 +130,7 @@ pub async fn inbound(
 }
 
 /// One outbound text as the simulated carrier holds it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SimulatedText {
     pub carrier_message_id: String,
     pub from: String,
@@ -161,7 +161,7 @@ impl From<SimMessage> for SimulatedText {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outbound {
     pub texts: Vec<SimulatedText>,
 }
@@ -183,7 +183,7 @@ pub async fn outbound(
     Ok(Json(Outbound { texts }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChooseOutcome {
     pub to: Option<String>,
@@ -208,7 +208,8 @@ pub async fn outcome(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "ReleaseHeld")]
 #[serde(deny_unknown_fields)]
 pub struct Release {
     pub carrier_message_id: String,

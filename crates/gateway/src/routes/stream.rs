@@ -29,8 +29,10 @@
 //!
 //! Typing: a client sends `{"type":"typing","conversation_id":…}` on each keystroke burst;
 //! the other internal participants connected get `{"type":"typing","conversation_id",
-//! "user","expires_at_ms"}` (no position) and hide it at that time, or as soon as a
-//! message from that user arrives. Typing is never stored and never reaches external
+//! "user","expires_at_ms"}` (no position) and hide it at that time. It ends early when the
+//! typist's message is posted, or when they send `{"type":"typing_stopped",
+//! "conversation_id"}` (the input was cleared): the others get the same frame with
+//! `"stopped": true` and `expires_at_ms` now. Typing is never stored and never reaches external
 //! numbers (they have no connection here). A heartbeat ping goes out every [`HEARTBEAT`]
 //! ([`crate::hub::HubConfig::heartbeat`]); a client that sends nothing, not even the pong,
 //! for two of them is taken for gone and closed with 4002 (`heartbeat_timeout`).
@@ -83,6 +85,7 @@ pub const TYPING_TTL_MS: u64 = 5_000;
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientFrame {
     Typing { conversation_id: ConversationId },
+    TypingStopped { conversation_id: ConversationId },
 }
 /// How long a connection being closed waits for the client to take the close frame.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -490,15 +493,15 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
                 Some(Ok(Message::Text(text))) => {
                     heard = tokio::time::Instant::now();
                     // Malformed frames and conversations the caller cannot see are ignored.
-                    if let Ok(ClientFrame::Typing { conversation_id }) = serde_json::from_str(&text) {
-                        let json = || serde_json::json!({
-                            "type": "typing",
-                            "conversation_id": conversation_id,
-                            "user": user,
-                            "expires_at_ms": sessions::now_ms() + TYPING_TTL_MS,
-                        })
-                        .to_string();
-                        hub.typing(&state, org, user, conversation_id, json).await;
+                    match serde_json::from_str(&text) {
+                        Ok(ClientFrame::Typing { conversation_id }) => {
+                            let until = sessions::now_ms() + TYPING_TTL_MS;
+                            hub.typing(&state, org, user, conversation_id, until).await;
+                        }
+                        Ok(ClientFrame::TypingStopped { conversation_id }) => {
+                            hub.typing_stopped(&state, org, user, conversation_id).await;
+                        }
+                        Err(_) => {}
                     }
                     continue;
                 }

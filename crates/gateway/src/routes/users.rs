@@ -19,7 +19,7 @@ use crate::auth::{credentials, sessions, Authenticated};
 use crate::error::ApiError;
 use crate::routes::json::{ApiJson, ApiPath};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub name: String,
@@ -29,7 +29,7 @@ pub struct NewUser {
     pub password: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreatedUser {
     pub user_id: UserId,
 }
@@ -68,7 +68,7 @@ pub async fn create_user(
 }
 
 /// One user as the directory lists them.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserOut {
     pub user_id: UserId,
     pub name: String,
@@ -76,7 +76,7 @@ pub struct UserOut {
     pub role: Role,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserList {
     pub items: Vec<UserOut>,
 }
@@ -106,7 +106,7 @@ pub async fn list(
     Ok(Json(UserList { items }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
     pub role: Role,

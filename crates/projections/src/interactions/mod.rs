@@ -106,7 +106,9 @@ pub struct Row {
 }
 
 /// The per-viewer indicators of an inbox conversation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Badges {
     /// New activity on an unassigned conversation.
     pub blue_badge: bool,

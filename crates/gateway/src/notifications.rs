@@ -1,0 +1,735 @@
+//! Notifications leave the system through outbound webhooks.
+//!
+//! An organization's admins register endpoints (`POST /v1/webhooks {url, events}`); each
+//! gets a secret, shown once. The registrations are events in the organization's stream
+//! `webhooks-<org>` (`WebhookAdded`, `WebhookRemoved`), so they are durable and audited
+//! like everything else.
+//!
+//! [`run`] follows the `conversation` category (checkpoint `webhooks`) and, for every
+//! customer text (`InboundReceived`), POSTs to each endpoint of the conversation's
+//! organization that subscribed:
+//! - `message.inbound`: the text, its conversation, our number and theirs;
+//! - `desk_phone.sms`: once per user who holds our number (its routed user and its
+//!   assignees) and turned on **Text messages to desk phone**, with their extension, for
+//!   the phone system to show on the desk phone.
+//!
+//! Each request carries `Switchboard-Event` (the type), `Switchboard-Delivery` (a UUID
+//! derived from the log event, the endpoint and the recipient: the same on every retry
+//! and after a restart, so a receiver drops repeats) and `Switchboard-Signature:
+//! t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the secret>`. A delivery
+//! that is not answered 2xx within [`REQUEST_TIMEOUT`] is retried after each of
+//! [`WebhookConfig::retry_after`], then given up (logged). The checkpoint moves once each
+//! of an event's deliveries had its first attempt, so a crash before then repeats them:
+//! every notification is attempted at least once. Retries run in the background (one
+//! endpoint that is down delays the others by one attempt at most) and are not durable:
+//! a restart drops the ones still waiting.
+//!
+//! Endpoints must be `https`, and may not name a loopback, private or link-local address,
+//! unless the operator allows it (`--allow-private-webhooks`, for tests and local setups);
+//! redirects are not followed.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::process::driver::{self, Failure};
+use actors::Workspace;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use domain::conversation::{Conversation, ConversationEvent};
+use domain::directory::Routing;
+use domain::{ConversationId, Directory, OrgId, Role, UserId};
+use eventlog::{
+    codec, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StreamName,
+};
+use hmac::{Hmac, Mac};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::routes::json::ApiJson;
+
+/// The notifications an endpoint may subscribe to.
+pub const EVENTS: &[&str] = &["message.inbound", "desk_phone.sms"];
+
+/// Endpoints per organization.
+pub const MAX_WEBHOOKS: usize = 10;
+
+/// Longest endpoint URL.
+pub const MAX_URL_LEN: usize = 2_048;
+
+/// How long one delivery attempt may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+const CHECKPOINT: &str = "webhooks";
+
+/// How webhooks are checked and delivered.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// Accept `http` and loopback, private and link-local addresses.
+    pub allow_private: bool,
+    /// Pauses before the retries of a failed delivery (their count is the retries').
+    pub retry_after: Vec<Duration>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            retry_after: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+            ],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum WebhookEvent {
+    Added {
+        id: Uuid,
+        url: String,
+        events: Vec<String>,
+        secret: [u8; 32],
+        by: UserId,
+        at_ms: u64,
+    },
+    Removed {
+        id: Uuid,
+        by: UserId,
+        at_ms: u64,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Endpoint {
+    id: Uuid,
+    url: String,
+    events: Vec<String>,
+    secret: [u8; 32],
+    at_ms: u64,
+}
+
+fn stream_of(org: OrgId) -> StreamName {
+    StreamName::from_parts("webhooks", org).expect("an organization id is a valid stream id")
+}
+
+/// The organization's endpoints and the stream's last version.
+async fn load(
+    store: &Arc<dyn EventStore>,
+    org: OrgId,
+) -> Result<(Vec<Endpoint>, Option<u64>), String> {
+    let records = eventlog::store::nonblocking::read_stream(
+        store,
+        &stream_of(org),
+        0,
+        Direction::Forward,
+        usize::MAX,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    for r in &records {
+        match codec::decode::<WebhookEvent>(&r.payload).map_err(|e| e.to_string())? {
+            WebhookEvent::Added {
+                id,
+                url,
+                events,
+                secret,
+                at_ms,
+                ..
+            } => endpoints.push(Endpoint {
+                id,
+                url,
+                events,
+                secret,
+                at_ms,
+            }),
+            WebhookEvent::Removed { id, .. } => endpoints.retain(|e| e.id != id),
+        }
+    }
+    Ok((endpoints, records.last().map(|r| r.version)))
+}
+
+/// Is `url` an endpoint we may call? Its scheme, and for an address literal (or
+/// `localhost`) whether it is public.
+///
+/// # Errors
+/// `invalid_webhook_url` (422).
+pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, ApiError> {
+    let refuse = |why: &str| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_webhook_url",
+            format!("the webhook URL {why}"),
+        )
+    };
+    if url.len() > MAX_URL_LEN {
+        return Err(refuse("is too long"));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|_| refuse("is not a URL"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        _ => return Err(refuse("must be https")),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(refuse("may not carry credentials"));
+    }
+    let public = match parsed.host_str() {
+        None | Some("") => return Err(refuse("has no host")),
+        Some(host) => match host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            Ok(ip) => is_public(ip),
+            Err(_) => {
+                let d = host.trim_end_matches('.').to_ascii_lowercase();
+                d != "localhost" && !d.ends_with(".localhost")
+            }
+        },
+    };
+    if !public && !allow_private {
+        return Err(refuse("names a loopback, private or link-local address"));
+    }
+    Ok(parsed)
+}
+
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                // 100.64.0.0/10, carrier-grade NAT.
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                // fc00::/7 unique local, fe80::/10 link-local.
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+fn admin(caller: &Authenticated) -> Result<(), ApiError> {
+    if caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_only",
+            "only an admin manages webhooks",
+        ))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /v1/webhooks` body.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    pub url: String,
+    /// Some of [`EVENTS`].
+    pub events: Vec<String>,
+}
+
+/// An endpoint as listed (never with its secret).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct WebhookView {
+    #[schemars(with = "String")]
+    pub webhook_id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at_ms: u64,
+}
+
+/// `POST /v1/webhooks` answer: the endpoint and its signing secret, shown this once.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// Hex; the key of `Switchboard-Signature`'s HMAC.
+    pub secret: String,
+}
+
+/// `GET /v1/webhooks` answer.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct WebhookList {
+    pub items: Vec<WebhookView>,
+}
+
+fn view(e: &Endpoint) -> WebhookView {
+    WebhookView {
+        webhook_id: e.id,
+        url: e.url.clone(),
+        events: e.events.clone(),
+        created_at_ms: e.at_ms,
+    }
+}
+
+async fn append(
+    state: &AppState,
+    org: OrgId,
+    version: Option<u64>,
+    event: &WebhookEvent,
+    event_type: &str,
+) -> Result<(), ApiError> {
+    let payload = codec::encode(event).map_err(ApiError::internal)?;
+    let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+    match state
+        .store()
+        .append(
+            stream_of(org),
+            expected,
+            vec![EventData::new(event_type, 1, payload)],
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(eventlog::AppendError::WrongExpectedVersion { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "concurrent_change",
+            "the webhooks changed meanwhile; try again",
+        )),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// `POST /v1/webhooks` (admin).
+///
+/// # Errors
+/// `admin_only`, `invalid_webhook_url`, `unknown_webhook_event`, `too_many_webhooks`.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(req): ApiJson<NewWebhook>,
+) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
+    admin(&caller)?;
+    let url = check_url(req.url.trim(), state.webhooks.allow_private)?;
+    let mut events = req.events;
+    events.sort();
+    events.dedup();
+    if events.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_webhook_event",
+            format!("subscribe to at least one of {EVENTS:?}"),
+        ));
+    }
+    if let Some(e) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_webhook_event",
+            format!("{e:?} is not one of {EVENTS:?}"),
+        ));
+    }
+    let (endpoints, version) = load(state.store(), caller.org)
+        .await
+        .map_err(ApiError::internal)?;
+    if endpoints.len() >= MAX_WEBHOOKS {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_webhooks",
+            format!("an organization has at most {MAX_WEBHOOKS} webhooks"),
+        ));
+    }
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    let added = Endpoint {
+        id: Uuid::new_v4(),
+        url: url.to_string(),
+        events,
+        secret,
+        at_ms: crate::auth::sessions::now_ms(),
+    };
+    let event = WebhookEvent::Added {
+        id: added.id,
+        url: added.url.clone(),
+        events: added.events.clone(),
+        secret,
+        by: caller.user,
+        at_ms: added.at_ms,
+    };
+    append(&state, caller.org, version, &event, "WebhookAdded").await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedWebhook {
+            webhook: view(&added),
+            secret: hex(&secret),
+        }),
+    ))
+}
+
+/// `GET /v1/webhooks` (admin).
+///
+/// # Errors
+/// `admin_only`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<WebhookList>, ApiError> {
+    admin(&caller)?;
+    let (endpoints, _) = load(state.store(), caller.org)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(WebhookList {
+        items: endpoints.iter().map(view).collect(),
+    }))
+}
+
+/// `DELETE /v1/webhooks/{id}` (admin).
+///
+/// # Errors
+/// `admin_only`, `unknown_webhook` (404, also for another organization's).
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admin(&caller)?;
+    let unknown = || ApiError::not_found("unknown_webhook", "there is no such webhook");
+    let id = Uuid::try_parse(&id).map_err(|_| unknown())?;
+    let (endpoints, version) = load(state.store(), caller.org)
+        .await
+        .map_err(ApiError::internal)?;
+    if !endpoints.iter().any(|e| e.id == id) {
+        return Err(unknown());
+    }
+    let event = WebhookEvent::Removed {
+        id,
+        by: caller.user,
+        at_ms: crate::auth::sessions::now_ms(),
+    };
+    append(&state, caller.org, version, &event, "WebhookRemoved").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One notification to one endpoint.
+struct Delivery {
+    endpoint: Endpoint,
+    event: &'static str,
+    id: Uuid,
+    body: Vec<u8>,
+}
+
+/// Hex HMAC-SHA256 of the concatenated `parts` keyed by `secret`.
+fn mac_hex(secret: &[u8], parts: &[&[u8]]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key");
+    for p in parts {
+        mac.update(p);
+    }
+    hex(&mac.finalize().into_bytes())
+}
+
+/// The value of `Switchboard-Signature` for `body` sent at `t` (unix seconds).
+pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
+    let mac = mac_hex(secret, &[t.to_string().as_bytes(), b".", body]);
+    format!("t={t},v1={mac}")
+}
+
+/// Delivers notifications of customer texts until the log closes.
+pub async fn run(ws: Workspace, config: WebhookConfig) {
+    let client = match client() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks: no HTTP client; notifications are off");
+            return;
+        }
+    };
+    let notifier = Arc::new(Notifier {
+        client,
+        config,
+        retrying: Arc::new(tokio::sync::Semaphore::new(MAX_RETRYING)),
+    });
+    driver::run(ws, CHECKPOINT, "conversation", move |ws, record| {
+        let notifier = notifier.clone();
+        async move { notifier.on_event(&ws, record).await }
+    })
+    .await;
+}
+
+fn client() -> Result<reqwest::Client, String> {
+    let tls = carrier::tls::client_config(None).map_err(|e| e.to_string())?;
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("switchboard-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+struct Notifier {
+    client: reqwest::Client,
+    config: WebhookConfig,
+    /// Deliveries waiting for a retry.
+    retrying: Arc<tokio::sync::Semaphore>,
+}
+
+/// Deliveries that may wait for a retry at once.
+pub const MAX_RETRYING: usize = 1_024;
+
+impl Notifier {
+    async fn on_event(
+        self: &Arc<Self>,
+        ws: &Workspace,
+        record: RecordedEvent,
+    ) -> Result<(), Failure> {
+        if record.event_type != "InboundReceived" {
+            return Ok(());
+        }
+        let ConversationEvent::InboundReceived(inbound) =
+            actors::event_codec::decode::<ConversationEvent>(&record)
+                .map_err(Failure::Permanent)?
+        else {
+            return Ok(());
+        };
+        let conversation: ConversationId =
+            record.stream.id().parse().map_err(|_| {
+                Failure::Permanent(format!("not a conversation: {}", record.stream))
+            })?;
+        let header = ws
+            .conversations
+            .query(&conversation, |c: &Conversation, _| {
+                c.header().map(|h| (h.org, h.kind.our_number().cloned()))
+            })
+            .await
+            .map_err(|e| Failure::Transient(e.to_string()))?;
+        let Some((org, Some(our))) = header else {
+            return Ok(());
+        };
+        let (endpoints, _) = load(&ws.store, org).await.map_err(Failure::Transient)?;
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        let wants = |event: &str| {
+            endpoints
+                .iter()
+                .any(|e| e.events.iter().any(|x| x == event))
+        };
+        // Who holds our number and wants texts on their desk phone.
+        let desk_phones = if wants("desk_phone.sms") {
+            let number = our.clone();
+            ws.directories
+                .query(&org, move |d: &Directory, _| {
+                    let Some(n) = d.number(&number) else {
+                        return Vec::new();
+                    };
+                    let mut holders = n.assigned_to.clone();
+                    if let Routing::User(u) = n.route {
+                        holders.insert(u);
+                    }
+                    holders
+                        .into_iter()
+                        .filter_map(|u| d.user(&u).map(|user| (u, user)))
+                        .filter(|(_, user)| user.settings.text_messages_to_desk_phone)
+                        .map(|(u, user)| (u, user.extension.to_string()))
+                        .collect()
+                })
+                .await
+                .map_err(|e| Failure::Transient(e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        let mut deliveries = Vec::new();
+        for endpoint in &endpoints {
+            let mut add = |event: &'static str, recipient: &[u8], body: serde_json::Value| {
+                let mut name = endpoint.id.as_bytes().to_vec();
+                name.extend_from_slice(event.as_bytes());
+                name.extend_from_slice(recipient);
+                let id = Uuid::new_v5(&record.event_id, &name);
+                let mut body = body;
+                body["delivery_id"] = serde_json::json!(id);
+                deliveries.push(Delivery {
+                    endpoint: endpoint.clone(),
+                    event,
+                    id,
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                });
+            };
+            let subscribed = |event: &str| endpoint.events.iter().any(|e| e == event);
+            if subscribed("message.inbound") {
+                add(
+                    "message.inbound",
+                    &[],
+                    serde_json::json!({
+                        "type": "message.inbound",
+                        "organization_id": org,
+                        "conversation_id": conversation,
+                        "message_id": inbound.message_id,
+                        "position": record.position,
+                        "from": inbound.from.as_str(),
+                        "to": our.as_str(),
+                        "text": inbound.text,
+                        "attachments": inbound.media.len(),
+                        "at_ms": inbound.at_ms,
+                    }),
+                );
+            }
+            if subscribed("desk_phone.sms") {
+                for (user, extension) in &desk_phones {
+                    add(
+                        "desk_phone.sms",
+                        user.as_uuid().as_bytes(),
+                        serde_json::json!({
+                            "type": "desk_phone.sms",
+                            "organization_id": org,
+                            "user_id": user,
+                            "extension": extension,
+                            "conversation_id": conversation,
+                            "from": inbound.from.as_str(),
+                            "to": our.as_str(),
+                            "text": inbound.text,
+                            "at_ms": inbound.at_ms,
+                        }),
+                    );
+                }
+            }
+        }
+        // First attempts, all at once; the checkpoint moves once they are made. Retries
+        // go on in the background, so one endpoint that is down delays nobody's
+        // notifications by more than one attempt.
+        let first = futures_util::future::join_all(
+            deliveries
+                .into_iter()
+                .map(|d| async move { (self.attempt(&d).await, d) }),
+        )
+        .await;
+        for (outcome, d) in first {
+            if let Err(why) = outcome {
+                self.retry_later(d, why);
+            }
+        }
+        Ok(())
+    }
+
+    /// Retries `d` after each pause of the configuration, in the background; gives up
+    /// (logged) after the last, or at once when [`MAX_RETRYING`] deliveries already wait.
+    fn retry_later(self: &Arc<Self>, d: Delivery, why: String) {
+        let Ok(permit) = self.retrying.clone().try_acquire_owned() else {
+            tracing::warn!(webhook = %d.endpoint.id, delivery = %d.id, %why, "webhook delivery given up: too many retrying");
+            return;
+        };
+        tracing::debug!(webhook = %d.endpoint.id, delivery = %d.id, %why, "webhook delivery failed; retrying");
+        let notifier = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut why = why;
+            for pause in &notifier.config.retry_after {
+                tokio::time::sleep(*pause).await;
+                match notifier.attempt(&d).await {
+                    Ok(()) => return,
+                    Err(e) => why = e,
+                }
+            }
+            tracing::warn!(webhook = %d.endpoint.id, delivery = %d.id, %why, "webhook delivery given up");
+        });
+    }
+
+    async fn attempt(&self, d: &Delivery) -> Result<(), String> {
+        // Checked again at each call: the operator may have stopped allowing private
+        // addresses since the endpoint was registered.
+        let url =
+            check_url(&d.endpoint.url, self.config.allow_private).map_err(|e| e.message.clone())?;
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("switchboard-event", d.event)
+            .header("switchboard-delivery", d.id.to_string())
+            .header(
+                "switchboard-signature",
+                signature(&d.endpoint.secret, t, &d.body),
+            )
+            .body(d.body.clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {}", response.status()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_must_be_public_https_unless_allowed() {
+        for ok in [
+            "https://hooks.example.com/switchboard",
+            "https://93.184.216.34/x",
+            "https://[2606:2800:220:1::]/x",
+        ] {
+            assert!(check_url(ok, false).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://hooks.example.com/x",
+            "ftp://hooks.example.com/x",
+            "https://localhost/x",
+            "https://api.localhost./x",
+            "https://127.0.0.1/x",
+            "https://10.1.2.3/x",
+            "https://172.16.0.1/x",
+            "https://192.168.1.1/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://100.64.0.1/x",
+            "https://0.0.0.0/x",
+            "https://[::1]/x",
+            "https://[fd00::1]/x",
+            "https://[fe80::1]/x",
+            "https://[::ffff:127.0.0.1]/x",
+            "https://user:pw@hooks.example.com/x",
+            "not a url",
+        ] {
+            let e = check_url(refused, false).unwrap_err();
+            assert_eq!(e.code, "invalid_webhook_url", "{refused}");
+        }
+        assert!(check_url("http://127.0.0.1:9/x", true).is_ok());
+        assert!(check_url(
+            &format!("https://a.example/{}", "x".repeat(MAX_URL_LEN)),
+            true
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn the_signature_is_an_hmac_sha256_of_the_timestamp_and_body() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            mac_hex(b"Jefe", &[b"what do ya want ", b"for nothing?"]),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            signature(b"Jefe", 17, b"{}"),
+            format!("t=17,v1={}", mac_hex(b"Jefe", &[b"17.{}"]))
+        );
+        assert_ne!(signature(b"Jefe", 17, b"{}"), signature(b"Jefe", 18, b"{}"));
+    }
+}
