@@ -170,11 +170,15 @@ impl Queue {
         meta: &CommandMeta,
         conversation: ConversationId,
     ) -> Result<&Claimed, QueueRejection> {
-        let c = self
-            .claimed
-            .get(&conversation)
-            .ok_or(QueueRejection::NotClaimed { conversation })?;
-        if meta.actor.user_id() == Some(c.agent) || meta.actor.has_admin_powers() {
+        let claimed = self.claimed.get(&conversation);
+        let claimer = claimed.is_some_and(|c| meta.actor.user_id() == Some(c.agent));
+        let admin = meta.actor.has_admin_powers();
+        // Someone who is neither on the queue nor an admin learns nothing of its work.
+        if !claimer && !admin {
+            self.member(meta)?;
+        }
+        let c = claimed.ok_or(QueueRejection::NotClaimed { conversation })?;
+        if claimer || admin {
             Ok(c)
         } else {
             Err(QueueRejection::NotYourInteraction)
@@ -347,6 +351,10 @@ impl Queue {
                 let interaction = match self.waiting.get(conversation) {
                     // Nobody holds a waiting interaction: only an admin may finalize it.
                     Some(w) => {
+                        if !meta.actor.has_admin_powers() {
+                            // (Off the queue: told no more than for anything else.)
+                            self.member(meta)?;
+                        }
                         Self::admin(meta)?;
                         w.interaction
                     }

@@ -479,3 +479,44 @@ fn the_policy_can_limit_how_many_waiting_an_agent_sees() {
     .unwrap();
     assert_eq!(w.h.state.pending_for(w.a).len(), 2);
 }
+
+#[test]
+fn someone_off_the_queue_learns_nothing_of_its_interactions() {
+    let mut w = World::new().logged_in();
+    let waiting = w.queued(10);
+    let claimed = w.queued(11);
+    w.user_does(
+        w.a,
+        20,
+        QueueCommand::Claim {
+            conversation: claimed,
+        },
+    )
+    .unwrap();
+    let never = ConversationId::random();
+    // Waiting, claimed by someone else, or unknown: the same answer for an outsider.
+    for conversation in [waiting, claimed, never] {
+        for command in [
+            QueueCommand::Release { conversation },
+            QueueCommand::Close { conversation },
+        ] {
+            assert_eq!(
+                w.user_does(w.outsider, 30, command),
+                Err(QueueRejection::NotAQueueMember)
+            );
+        }
+    }
+    // An agent of the queue is told what is wrong.
+    assert_eq!(
+        w.user_does(
+            w.b,
+            31,
+            QueueCommand::Release {
+                conversation: waiting
+            }
+        ),
+        Err(QueueRejection::NotClaimed {
+            conversation: waiting
+        })
+    );
+}
