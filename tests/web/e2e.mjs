@@ -201,6 +201,12 @@ scenario('two users exchange messages with typing indicators and read receipts',
   assert((await reply.innerText()).includes('Hi Alice\nsecond line'), 'the new line is kept');
   await alice.locator('.typing:empty').waitFor({ timeout: WAIT });
   await bob.locator('li.msg.mine .receipt', { hasText: 'Read' }).waitFor({ timeout: WAIT });
+  // Bob types and deletes it: Alice's indicator goes at once, well before it would expire
+  // (5 s).
+  await bobBox.pressSequentially('hmm', { delay: 20 });
+  await alice.locator('.typing', { hasText: 'Bob Builder is typing' }).waitFor({ timeout: WAIT });
+  await bobBox.fill('');
+  await alice.locator('.typing:empty').waitFor({ timeout: 2000 });
 
   // Emoji from the picker, and an image attachment shown inline on the other side.
   await alice.getByRole('button', { name: 'Insert emoji' }).click();

@@ -109,6 +109,14 @@ export class LiveStream extends EventTarget {
     this.ws.send(JSON.stringify({ type: 'typing', conversation_id: conversationId }));
   }
 
+  /** The input was cleared: the others stop showing me typing (if they were). */
+  stopTyping(conversationId) {
+    if (!this.typingSent.has(conversationId)) return;
+    this.typingSent.delete(conversationId);
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(JSON.stringify({ type: 'typing_stopped', conversation_id: conversationId }));
+  }
+
   /** After sending, the next keystroke announces typing again at once. */
   sent(conversationId) {
     this.typingSent.delete(conversationId);

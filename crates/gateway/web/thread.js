@@ -377,6 +377,11 @@ export function openThread(pane, conv, ctx, opts = {}) {
 
   function onTyping(t) {
     if (t.conversation_id !== id || t.user === me) return;
+    // They sent their message or cleared what they typed.
+    if (t.stopped) {
+      clearTyping(t.user);
+      return;
+    }
     const left = t.expires_at_ms - Date.now();
     const ms = left > 0 && left < 10000 ? left : 5000;
     clearTimeout(st.typing.get(t.user));
@@ -507,7 +512,9 @@ export function openThread(pane, conv, ctx, opts = {}) {
     textarea.addEventListener('input', () => {
       textarea.style.height = 'auto';
       textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
-      if (textarea.value.trim() && conv.kind !== 'external') ctx.stream.sendTyping(id);
+      if (conv.kind === 'external') return;
+      if (textarea.value.trim()) ctx.stream.sendTyping(id);
+      else ctx.stream.stopTyping(id);
     });
 
     async function submit() {
