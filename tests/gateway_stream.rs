@@ -13,6 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use testkit::server::{add_user, call, TestServer, PASSWORD};
+use testkit::stream::{connect, frame, Ws};
 use tokio_tungstenite::tungstenite::Message;
 
 struct Setup {
@@ -57,34 +58,6 @@ async fn setup(c: &Client, s: &TestServer) -> Setup {
             started["conversation_id"].as_str().unwrap()
         )),
         conversation: started["conversation_id"].as_str().unwrap().to_owned(),
-    }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(s: &TestServer, token: &str, since: Option<u64>) -> Ws {
-    let mut url = format!(
-        "{}/v1/stream?token={token}",
-        s.base.replace("http://", "ws://")
-    );
-    if let Some(p) = since {
-        url.push_str(&format!("&since={p}"));
-    }
-    tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket")
-        .0
-}
-
-/// The next data frame within `wait`, skipping pings.
-async fn frame(ws: &mut Ws, wait: Duration) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(wait, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            _ => return None,
-        }
     }
 }
 

@@ -15,11 +15,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use carrier::simulator::Simulator;
 use domain::{ConversationId, OrgId, PhoneNumber};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use gateway::carriers::CarrierKind;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use testkit::server::{add_user, call, TestServer, PASSWORD};
+use testkit::stream::{connect, frame, Ws};
 use tokio_tungstenite::tungstenite::Message;
 
 const LINE_A: &str = "+15550601001";
@@ -213,32 +214,6 @@ impl World {
             before,
             "a refusal wrote: {body}"
         );
-    }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A live stream of `token` (no `since`: what happens from now on).
-async fn connect(s: &TestServer, token: &str) -> Ws {
-    let url = format!(
-        "{}/v1/stream?token={token}",
-        s.base.replace("http://", "ws://")
-    );
-    tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket")
-        .0
-}
-
-/// The next data frame within `wait`, skipping pings.
-async fn frame(ws: &mut Ws, wait: Duration) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(wait, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            _ => return None,
-        }
     }
 }
 
@@ -479,8 +454,8 @@ async fn a_customers_reply_through_the_webhook_continues_the_conversation_live()
     // The list has Bob's post (so a stream meeting the conversation starts from it).
     w.get(&bob_t, &format!("/v1/interactions?after={at}")).await;
 
-    let mut bob_ws = connect(&w.s, &bob_t).await;
-    let mut carol_ws = connect(&w.s, &carol_t).await;
+    let mut bob_ws = connect(&w.s, &bob_t, None).await;
+    let mut carol_ws = connect(&w.s, &carol_t, None).await;
     w.customer_texts(CUSTOMER, LINE_A, "Thanks! When does it arrive?")
         .await;
     let f = until(&mut bob_ws, "the customer's reply", |f| {
@@ -547,9 +522,9 @@ async fn read_receipts_reach_the_sender_and_move_the_readers_unread_count() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let id = v["conversation_id"].as_str().unwrap().to_owned();
-    let mut ada_ws = connect(&w.s, &ada_t).await;
-    let mut bob_ws = connect(&w.s, &bob_t).await;
-    let mut carol_ws = connect(&w.s, &carol_t).await;
+    let mut ada_ws = connect(&w.s, &ada_t, None).await;
+    let mut bob_ws = connect(&w.s, &bob_t, None).await;
+    let mut carol_ws = connect(&w.s, &carol_t, None).await;
 
     w.posted(&ada_t, &id, "one").await;
     let at = w.posted(&ada_t, &id, "two").await;
@@ -702,10 +677,10 @@ async fn typing_reaches_the_other_internal_members_only() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let group = v["conversation_id"].as_str().unwrap().to_owned();
-    let mut ada_ws = connect(&w.s, &ada_t).await;
-    let mut bob_ws = connect(&w.s, &bob_t).await;
-    let mut carol_ws = connect(&w.s, &carol_t).await;
-    let mut dan_ws = connect(&w.s, &dan_t).await;
+    let mut ada_ws = connect(&w.s, &ada_t, None).await;
+    let mut bob_ws = connect(&w.s, &bob_t, None).await;
+    let mut carol_ws = connect(&w.s, &carol_t, None).await;
+    let mut dan_ws = connect(&w.s, &dan_t, None).await;
     let before = w.s.ws.store.next_position();
 
     // Direct: Ada sees Bob typing; Bob, Carol and Dan get nothing.
@@ -774,8 +749,8 @@ async fn typing_ends_when_the_message_is_sent_or_the_typist_stops() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let direct = v["conversation_id"].as_str().unwrap().to_owned();
-    let mut ada_ws = connect(&w.s, &ada_t).await;
-    let mut bob_ws = connect(&w.s, &bob_t).await;
+    let mut ada_ws = connect(&w.s, &ada_t, None).await;
+    let mut bob_ws = connect(&w.s, &bob_t, None).await;
     let stopped = |f: &Value| f["type"] == "typing" && f["stopped"] == json!(true);
 
     // Bob types, then sends: Ada's indicator ends with the message.
@@ -843,8 +818,8 @@ async fn a_mixed_group_texts_every_external_member_from_its_number() {
     let (bob, bob_t) = w.user("bob", "101").await;
     let (carol, carol_t) = w.user("carol", "102").await;
     w.number(LINE_A, &bob).await;
-    let mut bob_ws = connect(&w.s, &bob_t).await;
-    let mut carol_ws = connect(&w.s, &carol_t).await;
+    let mut bob_ws = connect(&w.s, &bob_t, None).await;
+    let mut carol_ws = connect(&w.s, &carol_t, None).await;
     let (status, v) = call(
         w.c.post(w.s.url("/v1/conversations/group"))
             .bearer_auth(&bob_t)
@@ -939,7 +914,7 @@ async fn an_external_members_reply_reaches_every_internal_member_of_the_group() 
     let group = v["conversation_id"].as_str().unwrap().to_owned();
     w.posted(&bob_t, &group, "Delivery moved to 3pm").await;
     w.outbound_reaches(2).await;
-    let mut carol_ws = connect(&w.s, &carol_t).await;
+    let mut carol_ws = connect(&w.s, &carol_t, None).await;
     w.customer_texts(VENDOR, LINE_A, "3pm works").await;
     let f = until(&mut carol_ws, "the vendor's answer", |f| {
         f["item"]["text"] == "3pm works"
@@ -979,7 +954,7 @@ async fn an_external_members_reply_reaches_every_internal_member_of_the_group() 
     w.posted(&bob_t, &external, "Can you bring the invoice?")
         .await;
     w.outbound_reaches(3).await;
-    let mut bob_ws = connect(&w.s, &bob_t).await;
+    let mut bob_ws = connect(&w.s, &bob_t, None).await;
     w.customer_texts(VENDOR, LINE_A, "Sure, I will").await;
     let f = until(&mut bob_ws, "the one-to-one answer", |f| {
         f["item"]["text"] == "Sure, I will"
@@ -1035,8 +1010,8 @@ async fn two_agents_work_an_inbox_conversation_the_customer_texts_into() {
         assert_eq!(status, StatusCode::OK, "{v}");
     }
     let id = w.external(INBOX_NUMBER, CUSTOMER).to_string();
-    let mut ada_ws = connect(&w.s, &ada_t).await;
-    let mut bob_ws = connect(&w.s, &bob_t).await;
+    let mut ada_ws = connect(&w.s, &ada_t, None).await;
+    let mut bob_ws = connect(&w.s, &bob_t, None).await;
 
     // After `step`, the conversation shows in exactly the (agent, view) pairs of
     // `expected`, with that agent's lit badges (space-separated), and the status and

@@ -13,6 +13,7 @@
 pub mod actors;
 pub mod fake_twilio;
 pub mod server;
+pub mod stream;
 pub mod texting;
 
 use std::path::{Path, PathBuf};
