@@ -88,6 +88,8 @@ async fn setup(ws: &Workspace, org: OrgId, admin: UserId) -> Vec<ConversationId>
             facts: ActorFacts {
                 holds_our_number: true,
                 inbox_member: false,
+                admin: false,
+                queue_reader: false,
             },
         });
         ws.conversations
@@ -156,6 +158,8 @@ async fn outbox_round(
                         facts: ActorFacts {
                             holds_our_number: true,
                             inbox_member: false,
+                            admin: false,
+                            queue_reader: false,
                         },
                         opted_out: Default::default(),
                     },

@@ -535,7 +535,7 @@ async fn setup(
                 || {
                     c.post(&users_url).bearer_auth(&admin).json(&json!({
                         "name": format!("User {i}"), "extension": format!("{}", 10_000 + i),
-                        "role": "Member", "email": email, "password": PASSWORD,
+                        "role": "member", "email": email, "password": PASSWORD,
                     }))
                 },
                 &throttled,

@@ -366,7 +366,7 @@ async fn contact_search_covers_phonebook_directory_and_recent_numbers() {
     let o = org_with_number(&c, &s.base, "ada@find.example", ADMIN_NUMBER).await;
     let (_, alice_t) = add_user(&c, &s, &o.token, "alice@find.example", "101").await;
     let (status, v) = call(c.post(s.url("/v1/users")).bearer_auth(&o.token).json(&json!({
-        "name": "Zoë Zimmer", "extension": "345", "role": "Member", "email": "zoe@find.example", "password": PASSWORD,
+        "name": "Zoë Zimmer", "extension": "345", "role": "member", "email": "zoe@find.example", "password": PASSWORD,
     })))
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
@@ -540,7 +540,8 @@ async fn contact_search_covers_phonebook_directory_and_recent_numbers() {
     assert!(name_of(&c, &s, &other.token, "+16135550142").await.1["name"].is_null());
     assert!(name_of(&c, &s, &other.token, ADMIN_NUMBER).await.1["name"].is_null());
     assert!(name_of(&c, &s, &other.token, INBOX_NUMBER).await.1["name"].is_null());
+    // A malformed number in a path is a malformed path, as the README says.
     let (status, v) = name_of(&c, &s, &o.token, "not-a-number").await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert_eq!(v["code"], "invalid_phone_number");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "invalid_path");
 }

@@ -21,6 +21,8 @@ fn member_facts() -> ActorFacts {
     ActorFacts {
         holds_our_number: false,
         inbox_member: true,
+        admin: false,
+        queue_reader: false,
     }
 }
 
@@ -265,6 +267,82 @@ async fn pipelined_commands_land_once_in_order_even_with_a_foreign_writer() {
         Conversation::replay(events.iter()),
         live,
         "the actor's state is the log's"
+    );
+}
+
+/// A stale state's pipelined appends: the first fails because another writer's event took
+/// its version; the second, decided on top of the first, expects the version that other
+/// event now holds. It must fail too: it was decided for an assignee who never got the
+/// conversation. (With versions alone it landed: "done by Yuri" while Xena held it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_decided_on_a_lost_append_never_lands() {
+    let world = ActorWorld::new(ActorConfig::default());
+    let reg = world.conversations().clone();
+    let org = OrgId::random();
+    let id = start_inbox_conversation(&reg, org).await;
+    let store = world.log.store();
+    let stream = StreamName::from_parts("conversation", id).unwrap();
+    let load = || Core::<Conversation>::load(store.clone(), stream.clone(), ActorConfig::default());
+    let (mut stale, mut foreign) = (load().await.unwrap(), load().await.unwrap());
+    let (xena, yuri) = (UserId::random(), UserId::random());
+    let as_user = |user| CommandMeta::user(org, user, Role::Member, 10);
+    let assign = ConversationCommand::AssignToMe {
+        facts: member_facts(),
+    };
+    foreign
+        .execute(
+            &as_user(xena).issue(assign.clone()),
+            &ExecuteOptions::default(),
+        )
+        .await
+        .expect("Xena takes it");
+    let mut submit = |cmd: ConversationCommand| match stale
+        .submit(&as_user(yuri).issue(cmd), &ExecuteOptions::default())
+    {
+        actors::Submitted::Appending { append, .. } => append,
+        actors::Submitted::Done(r) => panic!("decided on the stale state: {r:?}"),
+    };
+    let take = submit(assign);
+    let done = submit(ConversationCommand::MarkDone {
+        facts: member_facts(),
+    });
+    for (what, append) in [("assign", take), ("done on top of it", done)] {
+        let got = append.await;
+        assert!(
+            matches!(got, Err(eventlog::AppendError::WrongExpectedVersion { .. })),
+            "{what}: {got:?}"
+        );
+    }
+    let types: Vec<String> = store
+        .read_stream_blocking(&stream, 0, Direction::Forward, 100)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event_type)
+        .collect();
+    assert_eq!(
+        types.last().map(String::as_str),
+        Some("ConversationAssigned")
+    );
+    assert!(!types.iter().any(|t| t == "MarkedDone"), "{types:?}");
+    // The actor, meanwhile, has not seen Xena's write: Yuri's command through it is decided
+    // again against the log and refused by the domain, never answered with a conflict.
+    let out = reg
+        .execute(
+            &id,
+            as_user(yuri).issue(ConversationCommand::MarkDone {
+                facts: member_facts(),
+            }),
+            ExecuteOptions::default(),
+        )
+        .await;
+    assert!(
+        matches!(
+            out,
+            Err(CommandError::Rejected(
+                ConversationRejection::NotAssignedToYou
+            ))
+        ),
+        "{out:?}"
     );
 }
 

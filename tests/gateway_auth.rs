@@ -49,7 +49,7 @@ async fn bootstrap_then_login_logout_and_me() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(me["role"], "Admin");
+    assert_eq!(me["role"], "admin");
     assert_eq!(me["organization"], "Acme Dental");
     assert_eq!(me["user_id"], created["user_id"]);
 
@@ -244,7 +244,8 @@ async fn password_guessing_is_rate_limited_with_retry_after() {
     assert!((2..=5).contains(&retry_after), "Retry-After {retry_after}");
     let err: Value = r.json().await.unwrap();
     assert_eq!(err["code"], "rate_limited");
-    // Even the right password waits: the limit is on the email, not the answer.
+    // From the guesser's address even the right password waits: the limit is on the
+    // email and the address, not the answer.
     let right =
         json!({ "email": "frank@limits.example", "password": "correct horse battery staple" });
     let r = c
@@ -254,6 +255,41 @@ async fn password_guessing_is_rate_limited_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The owner, elsewhere, is not locked out by someone else's guesses.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r = elsewhere
+        .post(s.url("/v1/sessions"))
+        .json(&right)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "the owner logs in from their own address"
+    );
+    // One address trying many emails is limited too (credential stuffing), whatever the
+    // email.
+    let mut stuffed = false;
+    for i in 0..40 {
+        let guess =
+            json!({ "email": format!("user{i}@limits.example"), "password": "not the password!" });
+        let r = elsewhere
+            .post(s.url("/v1/sessions"))
+            .json(&guess)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            stuffed = true;
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert!(stuffed, "one address cannot try emails without limit");
 }
 
 /// Each user has their own request budget: one who floods gets 429 `rate_limited` with a
@@ -270,7 +306,7 @@ async fn a_user_who_floods_is_rate_limited_alone() {
         c.post(s.url("/v1/users"))
             .bearer_auth(&admin)
             .json(&json!({
-                "name": "Calm", "extension": "101", "role": "Member",
+                "name": "Calm", "extension": "101", "role": "member",
                 "email": "calm@limits.example", "password": "correct horse battery staple",
             }))
             .send()
@@ -334,4 +370,89 @@ async fn every_response_carries_a_request_id() {
         "trace-me-42",
         "a caller's id is kept"
     );
+}
+
+/// Creating organizations is the operator's decision: without `--allow-signups` only the
+/// server's first organization can be created anonymously (two first runs at once create
+/// one), `GET /v1/bootstrap` says whether it is open, and the operator token always works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_first_organization_is_created_without_the_operator() {
+    let s = TestServer::start_with_state(|state| {
+        state.with_signups(gateway::routes::bootstrap::Signups {
+            open: false,
+            operator_token: Some("operator-secret-token".into()),
+        })
+    })
+    .await;
+    let c = testkit::http();
+    let status_of = || async {
+        let (status, v) = body(c.get(s.url("/v1/bootstrap")).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v["open"].as_bool().expect("open is a boolean")
+    };
+    assert!(status_of().await, "a server without organizations is open");
+    // Two first runs race: exactly one organization is created.
+    let runs: Vec<_> = (0..2)
+        .map(|i| {
+            let (c, url) = (c.clone(), s.url("/v1/bootstrap"));
+            tokio::spawn(async move {
+                body(
+                    c.post(url)
+                        .json(&bootstrap_body(&format!("first{i}@race.example")))
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for run in runs {
+        match run.await.unwrap() {
+            (StatusCode::CREATED, _) => created += 1,
+            (StatusCode::FORBIDDEN, v) => assert_eq!(v["code"], "signups_closed", "{v}"),
+            (status, v) => panic!("{status} {v}"),
+        }
+    }
+    assert_eq!(created, 1, "one first organization");
+    assert!(!status_of().await, "closed once there is one");
+    let before = s.ws.store.next_position();
+    let (status, v) = body(
+        c.post(s.url("/v1/bootstrap"))
+            .json(&bootstrap_body("mallory@signup.example"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["code"], "signups_closed");
+    assert_eq!(
+        s.ws.store.next_position(),
+        before,
+        "a refused sign-up writes nothing"
+    );
+    // A wrong operator token is no better than none.
+    let (status, _) = body(
+        c.post(s.url("/v1/bootstrap"))
+            .bearer_auth("operator-secret-tokeN")
+            .json(&bootstrap_body("mallory@signup.example"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The operator creates the next one.
+    let (status, v) = body(
+        c.post(s.url("/v1/bootstrap"))
+            .bearer_auth("operator-secret-token")
+            .json(&bootstrap_body("second@operator.example"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
 }

@@ -30,7 +30,7 @@ async fn member(
     ext: &str,
 ) -> (String, String) {
     let (status, v) = call(c.post(s.url("/v1/users")).bearer_auth(admin).json(&json!({
-        "name": email, "extension": ext, "role": "Member", "email": email, "password": PASSWORD,
+        "name": email, "extension": ext, "role": "member", "email": email, "password": PASSWORD,
     })))
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
@@ -189,7 +189,7 @@ async fn other_organizations_and_members_get_nothing() {
     assert!(status.is_client_error(), "{status}");
     // A member cannot add users; bad input is refused with a code.
     let (status, err) = call(c.post(s.url("/v1/users")).bearer_auth(&bob_token).json(&json!({
-        "name": "Mallory", "extension": "666", "role": "Admin", "email": "m@acme2.example", "password": PASSWORD,
+        "name": "Mallory", "extension": "666", "role": "admin", "email": "m@acme2.example", "password": PASSWORD,
     })))
     .await;
     assert_eq!(

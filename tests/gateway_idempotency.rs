@@ -62,7 +62,7 @@ async fn retried_creations_and_actions_answer_the_first_result_and_write_nothing
     let c = testkit::http();
     let org = bootstrap(&c, &s, "ada@idem.example").await;
     let user = json!({
-        "name": "Bob", "extension": "101", "role": "Member", "email": "bob@idem.example", "password": PASSWORD,
+        "name": "Bob", "extension": "101", "role": "member", "email": "bob@idem.example", "password": PASSWORD,
     });
     // Each creation, retried with its key: the same answer, marked replayed, and the log
     // does not move. (Without a record, a retried user or inbox creation answers 409:
@@ -142,7 +142,7 @@ async fn a_key_is_the_callers_own_and_names_one_request() {
     let org = bootstrap(&c, &s, "ada@idem2.example").await;
     let (_, second_admin) = {
         let (status, v) = call(c.post(s.url("/v1/users")).bearer_auth(&org.admin).json(&json!({
-            "name": "Eve", "extension": "102", "role": "Admin", "email": "eve@idem2.example", "password": PASSWORD,
+            "name": "Eve", "extension": "102", "role": "admin", "email": "eve@idem2.example", "password": PASSWORD,
         })))
         .await;
         assert_eq!(status, StatusCode::CREATED, "{v}");
@@ -219,7 +219,7 @@ async fn concurrent_retries_run_once_and_the_record_outlives_the_process_state()
     let org = bootstrap(&c, &s, "ada@idem3.example").await;
     let k = key();
     let user = json!({
-        "name": "Bob", "extension": "101", "role": "Member", "email": "bob@idem3.example", "password": PASSWORD,
+        "name": "Bob", "extension": "101", "role": "member", "email": "bob@idem3.example", "password": PASSWORD,
     });
     let attempts = futures_util::future::join_all(
         (0..8).map(|_| keyed(&c, &s, &org.admin, "/v1/users", &k, &user)),

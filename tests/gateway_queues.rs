@@ -109,7 +109,7 @@ async fn agents_claim_transfer_and_close_through_the_api() {
     );
 
     // The agent on it reads the history and replies from the queue's number; others in
-    // the queue do not see it.
+    // the queue do not see it while she holds it.
     let messages = s.url(&format!("/v1/conversations/{conversation}/messages"));
     let (status, h) = call(c.get(&messages).bearer_auth(&alice_token)).await;
     assert_eq!(status, StatusCode::OK, "{h}");
@@ -141,6 +141,24 @@ async fn agents_claim_transfer_and_close_through_the_api() {
     let (status, closed) = call(act("close", &bob_token)).await;
     assert_eq!(status, StatusCode::OK);
     let after = closed["position"].as_u64().unwrap();
+    // Closed, it stays readable by the queue's agents (its History), read only; not by
+    // someone off the queue.
+    let (status, h) = call(c.get(&messages).bearer_auth(&alice_token)).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert!(h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["text"] == "I need help"));
+    let (status, refused) = call(
+        c.post(&messages)
+            .bearer_auth(&alice_token)
+            .json(&json!({ "text": "too late" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let (status, _) = call(c.get(&messages).bearer_auth(&carol_token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, history) = call(view("history", &bob_token, after, "8880042")).await;
     assert_eq!(history.as_array().unwrap().len(), 1);
     assert_eq!(history[0]["agent"], bob);
@@ -175,7 +193,7 @@ async fn agents_read_their_login_state_and_a_queues_waiting_list() {
         c.post(s.url("/v1/queues"))
             .bearer_auth(&admin)
             .json(&json!({ "name": "Billing", "number": NUMBER, "policy": {
-                "on_wait_timeout": "Close", "on_idle_timeout": "ReturnToQueue", "max_pending_visible": 1,
+                "on_wait_timeout": { "type": "close" }, "on_idle_timeout": "return_to_queue", "max_pending_visible": 1,
             } })),
     )
     .await;
@@ -360,8 +378,8 @@ async fn admins_set_a_queues_policy_and_remove_agents() {
 
     // The policy: admins only; it is the queue's from then on.
     let policy = json!({
-        "wait_timeout_ms": 60_000, "on_wait_timeout": "Close",
-        "idle_timeout_ms": 300_000, "on_idle_timeout": "ReturnToQueue",
+        "wait_timeout_ms": 60_000, "on_wait_timeout": { "type": "close" },
+        "idle_timeout_ms": 300_000, "on_idle_timeout": "return_to_queue",
     });
     let set = |token: &str| {
         c.put(s.url(&format!("/v1/queues/{queue}/policy")))

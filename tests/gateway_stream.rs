@@ -31,7 +31,7 @@ async fn setup(c: &Client, s: &TestServer) -> Setup {
     .await;
     let admin = acme["token"].as_str().unwrap().to_owned();
     let (_, bob) = call(c.post(s.url("/v1/users")).bearer_auth(&admin).json(&json!({
-        "name": "Bob", "extension": "101", "role": "Member", "email": "bob@ws.example", "password": PASSWORD,
+        "name": "Bob", "extension": "101", "role": "member", "email": "bob@ws.example", "password": PASSWORD,
     })))
     .await;
     let (_, login) = call(
@@ -591,22 +591,31 @@ async fn inbox_and_queue_changes_reach_the_team_only_and_resume_with_since() {
     assert!(resumed[0]["position"].as_u64() < resumed[1]["position"].as_u64());
 
     // The admin, not on the team nor in the queue, sees every queue's changes (the waiting
-    // lists are hers to see) but no inbox's.
+    // lists are hers to see) and every inbox's conversations (she may take any over): the
+    // changes, and their timeline items (the customers' texts, `null` type).
     let mut admin_saw = Vec::new();
     while let Some(f) = frame(&mut ada_ws, Duration::from_millis(500)).await {
         admin_saw.push((f["type"].clone(), f["change"].clone()));
     }
+    let (queue_change, inbox_change, item) = (
+        |c: &str| (json!("queue"), json!(c)),
+        |c: &str| (json!("inbox"), json!(c)),
+        (Value::Null, Value::Null),
+    );
     assert_eq!(
         admin_saw,
-        [
-            "queue_member_added",
-            "agent_logged_in",
-            "interaction_queued",
-            "interaction_claimed",
-            "interaction_released",
+        vec![
+            queue_change("queue_member_added"),
+            queue_change("agent_logged_in"),
+            inbox_change("inbox_attached"),
+            item.clone(),
+            inbox_change("conversation_assigned"),
+            item,
+            queue_change("interaction_queued"),
+            queue_change("interaction_claimed"),
+            queue_change("interaction_released"),
+            inbox_change("marked_done"),
         ]
-        .map(|c| (json!("queue"), json!(c)))
-        .to_vec()
     );
 
     // Not on the team, or another organization: nothing at all.

@@ -73,18 +73,30 @@ impl Replayed {
         let inbox_member = c
             .inbox()
             .is_some_and(|a| self.inboxes[&a.inbox].is_member(user));
-        let holds_our_number = c
+        let line = c
             .kind()
             .and_then(|k| k.our_number())
-            .and_then(|n| self.directories[&org].number(n))
-            .is_some_and(|n| {
-                n.is_assigned_to(user)
-                    || matches!(n.route, Routing::Queue(q)
-                        if self.queues.get(&q).and_then(|q| q.claimer_of(id)) == Some(user))
-            });
+            .and_then(|n| self.directories[&org].number(n));
+        let claimer = |q: &QueueId| self.queues.get(q).and_then(|q| q.claimer_of(id));
+        let holds_our_number = line.is_some_and(|n| {
+            n.is_assigned_to(user)
+                || matches!(n.route, Routing::Queue(q) if claimer(&q) == Some(user))
+        });
+        let admin = self.directories[&org].role_of(&user) == Some(domain::Role::Admin);
+        // A queue's conversation: its agents read it while nobody holds it, admins always.
+        let queue_reader = line.is_some_and(|n| match n.route {
+            Routing::Queue(q) => {
+                admin
+                    || (claimer(&q).is_none()
+                        && self.queues.get(&q).is_some_and(|q| q.is_member(user)))
+            }
+            _ => false,
+        });
         ActorFacts {
             holds_our_number,
             inbox_member,
+            admin,
+            queue_reader,
         }
     }
 
@@ -112,7 +124,19 @@ impl Replayed {
         match f["type"].as_str() {
             Some("inbox") => {
                 let inbox = &self.inboxes[&id(f, "inbox_id")];
-                (inbox.header().unwrap().org, inbox.members().clone())
+                let org = inbox.header().unwrap().org;
+                let mut users = inbox.members().clone();
+                // A conversation's move: the organization's admins too (they may take
+                // any over); the team's own changes: the team.
+                if !f["conversation_id"].is_null() {
+                    users.extend(
+                        self.directories[&org]
+                            .users()
+                            .filter(|u| u.role == domain::Role::Admin)
+                            .map(|u| u.id),
+                    );
+                }
+                (org, users)
             }
             Some("queue") => {
                 let queue = &self.queues[&id(f, "queue_id")];
@@ -374,16 +398,23 @@ async fn a_hub_far_behind_routes_every_event_to_its_audience_as_of_its_position(
     assert_eq!(by_text("m4"), [ada, bob_id, cy_id].into());
     assert_eq!(by_text("m5"), [ada, cy_id].into(), "Bob left before m5");
     assert_eq!(by_text("m6"), [ada, cy_id, dee_id].into());
+    // An inbox's conversations: its team and the admins (who may take any over).
     assert_eq!(
         by_text("i1"),
-        [bob_id, cy_id].into(),
+        [ada, bob_id, cy_id].into(),
         "Dee joined the team later"
     );
-    assert_eq!(by_text("i2"), [bob_id, cy_id, dee_id].into());
-    assert_eq!(by_text("q1"), BTreeSet::new(), "waiting: nobody holds it");
-    assert_eq!(by_text("q2"), [bob_id].into(), "Bob claimed it");
-    assert_eq!(by_text("q3"), [cy_id].into(), "transferred to Cy");
-    assert_eq!(by_text("q4"), BTreeSet::new(), "released");
+    assert_eq!(by_text("i2"), [ada, bob_id, cy_id, dee_id].into());
+    // A queue's: the agent holding it, the admins, and the queue's agents while nobody
+    // holds it.
+    assert_eq!(
+        by_text("q1"),
+        [ada, bob_id, cy_id].into(),
+        "waiting: the queue's agents"
+    );
+    assert_eq!(by_text("q2"), [ada, bob_id].into(), "Bob claimed it");
+    assert_eq!(by_text("q3"), [ada, cy_id].into(), "transferred to Cy");
+    assert_eq!(by_text("q4"), [ada, bob_id, cy_id].into(), "released");
     assert_eq!(by_text("p1"), [dee_id].into());
     assert_eq!(by_text("p2"), [dee_id, cy_id].into(), "Cy holds the number");
     assert_eq!(by_text("p3"), [dee_id].into(), "no longer");
@@ -419,32 +450,32 @@ async fn a_hub_far_behind_routes_every_event_to_its_audience_as_of_its_position(
             (
                 "conversation_assigned".into(),
                 json!(bob),
-                team(&[bob_id, cy_id])
+                team(&[ada, bob_id, cy_id])
             ),
             (
                 "conversation_transferred".into(),
                 json!(cy),
-                team(&[bob_id, cy_id])
+                team(&[ada, bob_id, cy_id])
             ),
             (
                 "returned_to_inbox".into(),
                 Value::Null,
-                team(&[bob_id, cy_id, dee_id])
+                team(&[ada, bob_id, cy_id, dee_id])
             ),
             (
                 "conversation_assigned".into(),
                 json!(dee),
-                team(&[bob_id, cy_id, dee_id])
+                team(&[ada, bob_id, cy_id, dee_id])
             ),
             (
                 "marked_done".into(),
                 Value::Null,
-                team(&[bob_id, cy_id, dee_id])
+                team(&[ada, bob_id, cy_id, dee_id])
             ),
             (
                 "reopened_by_inbound_text".into(),
                 Value::Null,
-                team(&[bob_id, cy_id, dee_id])
+                team(&[ada, bob_id, cy_id, dee_id])
             ),
         ]
     );

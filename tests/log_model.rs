@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 
 use eventlog::{
-    AppendError, AppendResult, Direction, EventData, EventStore, ExpectedVersion, StartFrom,
+    AppendError, AppendResult, Direction, EventData, EventStore, ExpectedVersion, Head, StartFrom,
     Subscription, SubscriptionTarget,
 };
 use proptest::prelude::*;
@@ -20,7 +20,11 @@ enum Expect {
     NoStream,
     StreamExists,
     Current,
+    /// The current version and the id of the stream's last event.
+    CurrentEvent,
     Wrong(u64),
+    /// The current version with another event's id.
+    WrongEvent,
 }
 
 #[derive(Debug, Clone)]
@@ -60,7 +64,9 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Expect::NoStream),
         Just(Expect::StreamExists),
         Just(Expect::Current),
+        Just(Expect::CurrentEvent),
         (0u64..6).prop_map(Expect::Wrong),
+        Just(Expect::WrongEvent),
     ];
     prop_oneof![
         6 => (0..STREAMS.len(), expect, 1u64..4).prop_map(|(stream, expect, n)| Op::Append { stream, expect, n }),
@@ -82,7 +88,14 @@ struct Model {
 
 impl Model {
     fn version(&self, s: usize) -> Option<u64> {
-        self.events.iter().rev().find(|e| e.0 == s).map(|e| e.1)
+        self.head(s).map(|h| h.version)
+    }
+
+    fn head(&self, s: usize) -> Option<Head> {
+        self.events.iter().rev().find(|e| e.0 == s).map(|e| Head {
+            version: e.1,
+            event_id: e.2.event_id,
+        })
     }
 }
 
@@ -118,18 +131,26 @@ fn run(ops: Vec<Op>, seed: u64) {
                 n,
             } => {
                 let actual = m.version(s);
+                let head = m.head(s);
                 let expected = match expect {
                     Expect::Any => ExpectedVersion::Any,
                     Expect::NoStream => ExpectedVersion::NoStream,
                     Expect::StreamExists => ExpectedVersion::StreamExists,
                     Expect::Current => ExpectedVersion::after(actual),
+                    Expect::CurrentEvent => {
+                        ExpectedVersion::after_event(actual, head.map(|h| h.event_id))
+                    }
                     Expect::Wrong(d) => ExpectedVersion::Exact(actual.map_or(d, |a| a + 1 + d)),
+                    Expect::WrongEvent => ExpectedVersion::After {
+                        version: actual.unwrap_or(0),
+                        event_id: uuid::Uuid::new_v4(),
+                    },
                 };
                 let events = fresh(n);
                 let got = t
                     .log()
                     .append_blocking(stream(STREAMS[s]), expected, events.clone());
-                if expected.is_satisfied_by(actual) {
+                if expected.is_satisfied_by(head) {
                     let r = got.expect("append that satisfies its expectation succeeds");
                     let first_version = actual.map_or(0, |a| a + 1);
                     assert_eq!(r.first_version, first_version);

@@ -25,7 +25,14 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::start_inner::<fn(&mut gateway::carriers::CarrierSetup)>(None).await
+        Self::start_inner::<fn(&mut gateway::carriers::CarrierSetup)>(None, |s| s).await
+    }
+
+    /// A server without a carrier whose state `tweak` adjusts (sign-up policy, limits).
+    pub async fn start_with_state(
+        tweak: impl FnOnce(gateway::AppState) -> gateway::AppState,
+    ) -> Self {
+        Self::start_inner::<fn(&mut gateway::carriers::CarrierSetup)>(None, tweak).await
     }
 
     /// A server with a carrier edge over `kind` (its public URL is the server's own base)
@@ -35,11 +42,12 @@ impl TestServer {
         kind: gateway::carriers::CarrierKind,
         tweak: impl FnOnce(&mut gateway::carriers::CarrierSetup),
     ) -> Self {
-        Self::start_inner(Some((kind, tweak))).await
+        Self::start_inner(Some((kind, tweak)), |s| s).await
     }
 
     async fn start_inner<F: FnOnce(&mut gateway::carriers::CarrierSetup)>(
         carrier: Option<(gateway::carriers::CarrierKind, F)>,
+        tweak_state: impl FnOnce(gateway::AppState) -> gateway::AppState,
     ) -> Self {
         let log = TempLog::new();
         let runtime = Arc::new(ActorRuntime::start(2).expect("actor runtime"));
@@ -59,7 +67,12 @@ impl TestServer {
                 .expect("queue views read model");
         let mut state = gateway::AppState::new(ws.clone(), queues.clone(), interactions.clone())
             .with_search(search.clone())
-            .with_webhooks(test_webhooks());
+            .with_webhooks(test_webhooks())
+            // Tests create an organization per tenant they need.
+            .with_signups(gateway::routes::bootstrap::Signups {
+                open: true,
+                operator_token: None,
+            });
         let (mut edge, mut router) = (None, Vec::new());
         if let Some((kind, tweak)) = carrier {
             let mut setup = gateway::carriers::CarrierSetup::new(kind, log.dir(), &base);
@@ -78,8 +91,9 @@ impl TestServer {
                 test_webhooks(),
             )));
         }
-        let app = gateway::router(state);
+        let app = gateway::router(tweak_state(state));
         let task = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<gateway::peer::Peer>();
             let _ = axum::serve(listener, app).await;
         });
         Self {

@@ -49,7 +49,7 @@ async function organization(tag, members = []) {
     const email = `${name.split(' ')[0].toLowerCase()}-${tag}-${RUN}@example.test`;
     const u = await call('POST', '/v1/users', {
       token: admin.token,
-      body: { name, extension: String(ext++), role: 'Member', email, password: PASSWORD },
+      body: { name, extension: String(ext++), role: 'member', email, password: PASSWORD },
     });
     users[name.split(' ')[0].toLowerCase()] = { name, email, user_id: u.user_id };
   }

@@ -9,8 +9,12 @@
 //! append is still in flight (at most one group commit's worth).
 //!
 //! When an append fails the state holds events the log does not: the core is dropped and
-//! the next message loads it again; appends decided on top of it fail with a version
-//! conflict and their commands are retried once, exclusively. Loading, commands with an
+//! the next message loads it again. Every append names the event it was decided on top of
+//! (`ExpectedVersion::After`), so the appends decided on the lost state fail with a
+//! conflict too — even when another writer's event took the version the failed one
+//! wanted — and their commands are decided again, exclusively, against the log
+//! (`Core::execute`, which retries conflicts with a fresh load until the command is
+//! written or refused). Loading, commands with an
 //! idempotency key (which look for an earlier run first) and retries run exclusively:
 //! the actor takes no other message until they are done (`ctx.wait`).
 //!
@@ -217,7 +221,7 @@ impl<A: ActorAggregate> Handler<Execute<A>> for AggregateActor<A> {
             }
             match failed {
                 // Someone else wrote the stream, or an earlier append decided on the
-                // dropped state failed: decide once more against the log.
+                // dropped state failed: decide again against the log.
                 eventlog::AppendError::WrongExpectedVersion { .. } => {
                     act.execute_exclusively(ctx, msg)
                 }

@@ -24,6 +24,10 @@ pub const SNAPSHOT_SCHEMA: u16 = 2;
 /// Events read per page while replaying.
 const REPLAY_PAGE: usize = 1024;
 
+/// Attempts [`Core::execute`] makes when other writers keep moving the stream under it,
+/// each against a state loaded afresh, before it gives up with [`ActorError::Conflict`].
+const CONFLICT_ATTEMPTS: u32 = 12;
+
 /// How a command is to be written.
 #[derive(Debug, Clone, Default)]
 pub struct ExecuteOptions {
@@ -66,6 +70,10 @@ pub struct Core<A: Aggregate> {
     pub state: A,
     /// Version of the last event applied; `None` for a stream with no events.
     pub version: Option<u64>,
+    /// Id of the event at `version`, named in every append's expectation so that an
+    /// append decided on this state lands only on top of exactly this state (another
+    /// writer's event at the same version does not pass).
+    last_event_id: Option<Uuid>,
     store: Arc<dyn EventStore>,
     config: ActorConfig,
     since_snapshot: u64,
@@ -81,6 +89,26 @@ impl<A: Aggregate> Core<A> {
         stream: StreamName,
         config: ActorConfig,
     ) -> Result<Self, ActorError> {
+        let (state, version) = Self::read_snapshot(&store, &stream).await?;
+        let mut core = Self {
+            stream,
+            state,
+            version,
+            last_event_id: None,
+            store,
+            config,
+            since_snapshot: 0,
+        };
+        core.catch_up().await?;
+        core.learn_last_event_id().await?;
+        Ok(core)
+    }
+
+    /// The latest usable snapshot's state and version, or the empty state.
+    async fn read_snapshot(
+        store: &Arc<dyn EventStore>,
+        stream: &StreamName,
+    ) -> Result<(A, Option<u64>), ActorError> {
         let snapshot = {
             let (store, stream) = (store.clone(), stream.clone());
             tokio::task::spawn_blocking(move || store.read_snapshot_blocking(&stream))
@@ -97,16 +125,34 @@ impl<A: Aggregate> Core<A> {
             },
             _ => (A::default(), None),
         };
-        let mut core = Self {
-            stream,
-            state,
-            version,
-            store,
-            config,
-            since_snapshot: 0,
+        Ok((state, version))
+    }
+
+    /// After a load that applied no event past the snapshot, the id of the snapshot's last
+    /// event is not known yet: read it.
+    async fn learn_last_event_id(&mut self) -> Result<(), ActorError> {
+        let Some(version) = self.version.filter(|_| self.last_event_id.is_none()) else {
+            return Ok(());
         };
-        core.catch_up().await?;
-        Ok(core)
+        let page =
+            nonblocking::read_stream(&self.store, &self.stream, version, Direction::Forward, 1)
+                .await?;
+        self.last_event_id = page
+            .first()
+            .filter(|r| r.version == version)
+            .map(|r| r.event_id);
+        Ok(())
+    }
+
+    /// Throws the state away and loads it again from the snapshot and the log: after a
+    /// conflict, the state is rebuilt from what the log holds, never patched.
+    async fn reload(&mut self) -> Result<(), ActorError> {
+        let (state, version) = Self::read_snapshot(&self.store, &self.stream).await?;
+        self.state = state;
+        self.version = version;
+        self.last_event_id = None;
+        self.catch_up().await?;
+        self.learn_last_event_id().await
     }
 
     /// Rebuilds the state from the stream's first event, ignoring any snapshot (to check a
@@ -123,6 +169,7 @@ impl<A: Aggregate> Core<A> {
             stream,
             state: A::default(),
             version: None,
+            last_event_id: None,
             store,
             config,
             since_snapshot: 0,
@@ -156,6 +203,7 @@ impl<A: Aggregate> Core<A> {
                     })?;
                 self.state.apply(&event);
                 self.version = Some(record.version);
+                self.last_event_id = Some(record.event_id);
                 applied += 1;
             }
             if page.len() < REPLAY_PAGE {
@@ -166,9 +214,12 @@ impl<A: Aggregate> Core<A> {
         Ok(applied)
     }
 
-    /// Decides `command` against the current state and appends the outcome with the known
-    /// version as expected version. On a version conflict (someone else wrote the stream)
-    /// it catches up and decides once more; a second conflict is reported.
+    /// Decides `command` against the current state and appends the outcome, expecting the
+    /// stream's last event to be the one the state ends with. On a conflict (someone else
+    /// wrote the stream) it loads the state again and decides once more, with a growing
+    /// pause between attempts, until the command is either written or refused by the
+    /// domain; only a stream that keeps moving for [`CONFLICT_ATTEMPTS`] attempts is
+    /// reported as [`ActorError::Conflict`] (nothing written).
     ///
     /// # Errors
     /// The domain's rejection, or [`ActorError`].
@@ -180,7 +231,11 @@ impl<A: Aggregate> Core<A> {
         if let Some(outcome) = self.already_executed(options).await? {
             return Ok(outcome);
         }
-        for attempt in 0..2 {
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            if attempt > 0 {
+                conflict_pause(attempt).await;
+                self.reload().await?;
+            }
             let events = self.state.decide(command).map_err(CommandError::Rejected)?;
             if events.is_empty() {
                 return Ok(CommandOutcome {
@@ -191,7 +246,8 @@ impl<A: Aggregate> Core<A> {
                 });
             }
             let data = self.encode(&events, options)?;
-            let expected = ExpectedVersion::after(self.version);
+            let last_id = data.last().map(|e| e.event_id);
+            let expected = ExpectedVersion::after_event(self.version, self.last_event_id);
             match self.store.append(self.stream.clone(), expected, data).await {
                 Ok(r) if r.deduplicated => {
                     // Written before (by a run of this command we did not see finish):
@@ -209,6 +265,7 @@ impl<A: Aggregate> Core<A> {
                         self.state.apply(e);
                     }
                     self.version = Some(r.last_version);
+                    self.last_event_id = last_id;
                     self.since_snapshot += events.len() as u64;
                     self.maybe_snapshot();
                     return Ok(CommandOutcome {
@@ -218,11 +275,8 @@ impl<A: Aggregate> Core<A> {
                         deduplicated: false,
                     });
                 }
-                Err(AppendError::WrongExpectedVersion { .. }) if attempt == 0 => {
-                    self.catch_up().await?;
-                }
                 Err(AppendError::WrongExpectedVersion { .. }) => {
-                    return Err(ActorError::Conflict.into());
+                    tracing::debug!(stream = %self.stream, attempt, "conflict; deciding again");
                 }
                 Err(e) => return Err(ActorError::Append(e).into()),
             }
@@ -262,7 +316,8 @@ impl<A: Aggregate> Core<A> {
             Ok(data) => data,
             Err(e) => return Submitted::Done(Err(e.into())),
         };
-        let expected = ExpectedVersion::after(self.version);
+        let expected = ExpectedVersion::after_event(self.version, self.last_event_id);
+        self.last_event_id = data.last().map(|e| e.event_id);
         let append = self.store.append(self.stream.clone(), expected, data);
         for e in &events {
             self.state.apply(e);
@@ -382,4 +437,12 @@ impl<A: Aggregate> Core<A> {
         }
         Ok(())
     }
+}
+
+/// The pause before conflict attempt `attempt` (1-based): doubling from 1 ms up to 128 ms,
+/// with jitter so that writers who collided do not collide again in step.
+async fn conflict_pause(attempt: u32) {
+    let base_ms = 1u64 << attempt.saturating_sub(1).min(7);
+    let jitter_ms = u64::try_from(Uuid::new_v4().as_u128() % u128::from(base_ms)).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(base_ms + jitter_ms)).await;
 }

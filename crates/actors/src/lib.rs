@@ -35,7 +35,7 @@ pub mod workspace;
 
 pub use aggregate_actor::{ActorAggregate, AggregateActor, Execute, Query};
 pub use config::ActorConfig;
-pub use core::{CommandOutcome, Core, ExecuteOptions};
+pub use core::{CommandOutcome, Core, ExecuteOptions, Submitted};
 pub use error::{ActorError, CommandError};
 pub use registry::Registry;
 pub use runtime::ActorRuntime;

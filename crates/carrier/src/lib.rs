@@ -16,6 +16,7 @@
 //!   tests: records outbound texts, controllable delivery outcomes, status reports on a
 //!   channel, and "text as a customer".
 //! * [`keywords`] — opt-out / opt-in / help keyword classification.
+//! * [`error_codes`] — carrier error codes in words.
 //! * [`blobs`] — a content-addressed, atomically written blob store and MIME sniffing
 //!   from magic bytes, with an [`blobs::AttachmentPolicy`].
 //! * [`media`] — MMS image preparation: decode with limits, downscale and re-encode to
@@ -43,6 +44,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub mod blobs;
+pub mod error_codes;
 pub mod keywords;
 pub mod media;
 pub mod simulator;

@@ -36,7 +36,7 @@
 //! }))?;
 //!
 //! // Two team members press Assign to Me; the conversation decides them one after the other.
-//! let team = ActorFacts { holds_our_number: false, inbox_member: true };
+//! let team = ActorFacts { holds_our_number: false, inbox_member: true, ..ActorFacts::default() };
 //! let (ann, ben) = (UserId::random(), UserId::random());
 //! let assign = ConversationCommand::AssignToMe { facts: team };
 //! let first = CommandMeta::user(org, ann, Role::Member, 2_000).issue(assign.clone());

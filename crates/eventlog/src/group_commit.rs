@@ -18,8 +18,10 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
-use rocksdb::{WriteBatch, WriteOptions};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rocksdb::{WriteBatch, WriteOptions, DB};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -29,7 +31,7 @@ use crate::envelope::{AppendResult, EventBodyRef, EventData, EventHeaderRef, Rec
 use crate::error::{AppendError, StorageError};
 use crate::expected::ExpectedVersion;
 use crate::keys::{self, *};
-use crate::rocks::{now_us, LogOptions, Shared, StreamHead};
+use crate::rocks::{cf, now_us, LogOptions, Shared, StreamHead};
 use crate::stream_name::StreamName;
 
 pub(crate) enum WriterMsg {
@@ -165,6 +167,11 @@ impl Drop for CloseLiveOnExit {
     }
 }
 
+/// While failed, how often the writer tries to recover when no append arrives.
+const RECOVERY_PROBE: Duration = Duration::from_secs(1);
+/// Least time between two recovery attempts.
+const RECOVERY_GAP: Duration = Duration::from_millis(250);
+
 pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<WriterMsg>, last_timestamp_us: u64) {
     let _close_live = CloseLiveOnExit(shared.clone());
     let mut writer = GroupWriter {
@@ -174,11 +181,26 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<WriterMsg>, last_timestamp_u
         },
         last_timestamp_us,
         failed: None,
+        last_recovery: None,
         shared,
     };
     let mut shutting_down = false;
     while !shutting_down {
-        let first = match rx.recv() {
+        let received = if writer.failed.is_some() {
+            // Failed: wake up now and then to try to recover, so health checks see the
+            // log come back even while nobody appends.
+            match rx.recv_timeout(RECOVERY_PROBE) {
+                Err(RecvTimeoutError::Timeout) => {
+                    writer.try_recover();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => Err(crossbeam_channel::RecvError),
+                Ok(msg) => Ok(msg),
+            }
+        } else {
+            rx.recv()
+        };
+        let first = match received {
             Ok(WriterMsg::Append(req)) => req,
             Ok(WriterMsg::Shutdown) | Err(_) => break,
         };
@@ -214,14 +236,84 @@ struct GroupWriter {
     last_timestamp_us: u64,
     /// Set by a failed batch write. After it, what is on disk is uncertain (the batch may
     /// be in the write-ahead log), so positions and heads in memory cannot be trusted:
-    /// everything is refused until the log is reopened and recovers them from disk.
+    /// everything is refused until the database is reopened ([`GroupWriter::try_recover`])
+    /// and positions and heads are read again from disk.
     failed: Option<String>,
+    /// When recovery was last tried.
+    last_recovery: Option<Instant>,
 }
 
 type Ack = oneshot::Sender<Result<AppendResult, AppendError>>;
 
 impl GroupWriter {
+    /// After a failed batch write: once the file system has room again, reopens the
+    /// database, takes positions and heads from what is really on disk, publishes the
+    /// failed batch if it turned out durable after all (its callers were told its outcome
+    /// was unknown, and a retry with the same ids finds it), and takes appends again.
+    fn try_recover(&mut self) {
+        if self.failed.is_none()
+            || self
+                .last_recovery
+                .is_some_and(|at| at.elapsed() < RECOVERY_GAP)
+        {
+            return;
+        }
+        self.last_recovery = Some(Instant::now());
+        if !self.shared.has_room_to_reopen() {
+            return;
+        }
+        if let Err(e) = self.shared.reopen() {
+            tracing::warn!(error = %e, "event log not reopened yet");
+            return;
+        }
+        let recovered = self.shared.last_event().and_then(|last| {
+            let next = last.as_ref().map_or(0, |e| e.position.saturating_add(1));
+            let published = self.shared.next_position.load(Ordering::Acquire);
+            let unpublished = if next > published {
+                let count = usize::try_from(next - published).unwrap_or(usize::MAX);
+                self.shared.read_all(published, count)?
+            } else {
+                Vec::new()
+            };
+            Ok((last.map_or(0, |e| e.timestamp_us), next, unpublished))
+        });
+        let (last_timestamp_us, next, unpublished) = match recovered {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "event log reopened but not readable yet");
+                return;
+            }
+        };
+        self.heads.map.clear();
+        self.last_timestamp_us = self.last_timestamp_us.max(last_timestamp_us);
+        self.shared.next_position.store(next, Ordering::Release);
+        if !unpublished.is_empty() {
+            tracing::warn!(
+                events = unpublished.len(),
+                "the batch whose write failed is on disk after all; publishing it"
+            );
+            self.publish(unpublished);
+        }
+        self.failed = None;
+        self.shared.set_write_failure(None);
+        tracing::info!(
+            next_position = next,
+            "event log recovered; taking appends again"
+        );
+    }
+
+    fn publish(&self, events: Vec<RecordedEvent>) {
+        let batch = Arc::new(events);
+        if let Ok(live) = self.shared.live.lock() {
+            if let Some(tx) = live.as_ref() {
+                // No receivers is fine; slow receivers lag and catch up from storage.
+                let _ = tx.send(batch);
+            }
+        }
+    }
+
     fn commit(&mut self, batch: Vec<AppendRequest>) {
+        self.try_recover();
         if let Some(reason) = &self.failed {
             for req in batch {
                 let _ = req.ack.send(Err(AppendError::Storage(StorageError::Failed(
@@ -230,6 +322,15 @@ impl GroupWriter {
             }
             return;
         }
+        let db = match self.shared.db() {
+            Ok(db) => db,
+            Err(e) => {
+                for req in batch {
+                    let _ = req.ack.send(Err(AppendError::Storage(e.clone())));
+                }
+                return;
+            }
+        };
         let mut overlay = BatchOverlay::default();
         let mut wb = WriteBatch::default();
         let mut acks: Vec<(Ack, AppendResult)> = Vec::with_capacity(batch.len());
@@ -265,6 +366,7 @@ impl GroupWriter {
                 ack,
             } = req;
             match self.prepare(
+                &db,
                 stream,
                 expected,
                 events,
@@ -291,28 +393,25 @@ impl GroupWriter {
         // Keys of one batch are mostly ascending runs (positions): let the memtable reuse
         // its insert position.
         wo.set_memtable_insert_hint_per_batch(true);
-        if let Err(e) = self.shared.db.write_opt(wb, &wo) {
+        if let Err(e) = db.write_opt(wb, &wo) {
             let err = StorageError::from(e);
             tracing::error!(error = %err, "group commit failed; refusing appends until reopened");
             self.failed = Some(err.to_string());
+            self.shared.set_write_failure(Some(err.to_string()));
+            self.last_recovery = Some(Instant::now());
             for (ack, _) in acks {
                 let _ = ack.send(Err(AppendError::Storage(err.clone())));
             }
             return;
         }
+        drop(db);
         self.last_timestamp_us = now;
         for (stream, head) in overlay.heads {
             self.heads.insert(stream, head);
         }
         let next = first_position + overlay.events.len() as u64;
         self.shared.next_position.store(next, Ordering::Release);
-        let batch = Arc::new(overlay.events);
-        if let Ok(live) = self.shared.live.lock() {
-            if let Some(tx) = live.as_ref() {
-                // No receivers is fine; slow receivers lag and catch up from storage.
-                let _ = tx.send(batch);
-            }
-        }
+        self.publish(overlay.events);
         for (ack, result) in acks {
             let _ = ack.send(Ok(result));
         }
@@ -407,6 +506,7 @@ impl GroupWriter {
     #[allow(clippy::too_many_arguments)]
     fn prepare(
         &self,
+        db: &DB,
         stream: StreamName,
         expected: ExpectedVersion,
         events: Vec<PreparedEvent>,
@@ -421,7 +521,7 @@ impl GroupWriter {
         }
         let head = self.head(&stream, overlay)?;
         let actual = head.map(|h| h.version);
-        if !expected.is_satisfied_by(actual) {
+        if !expected.is_satisfied_by(head.map(|h| h.as_head())) {
             return Err(AppendError::WrongExpectedVersion {
                 stream,
                 expected,
@@ -488,6 +588,7 @@ impl GroupWriter {
             version: last.version,
             position: last.position,
             hash: last.hash,
+            event_id: last.event_id,
         };
         let result = AppendResult {
             first_version: first.version,
@@ -497,7 +598,7 @@ impl GroupWriter {
             deduplicated: false,
         };
 
-        let cf = |name| self.shared.cf(name);
+        let cf = |name| cf(db, name);
         let (events_cf, stream_cf, category_cf, ids_cf) = (
             cf(CF_EVENTS)?,
             cf(CF_STREAM_INDEX)?,

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, TrySendError};
@@ -55,6 +55,11 @@ pub struct LogOptions {
     pub block_cache_bytes: usize,
     /// Largest snapshot state, in bytes.
     pub max_snapshot_bytes: usize,
+    /// After a failed batch write (a full disk, say) the writer reopens the database to
+    /// recover, but only once the data directory's file system has this many bytes free:
+    /// reopening needs room for a new write-ahead log and manifest, and meanwhile the open
+    /// database keeps serving reads.
+    pub reopen_min_free_bytes: u64,
 }
 
 impl LogOptions {
@@ -100,6 +105,7 @@ impl Default for LogOptions {
             head_cache_entries: 200_000,
             block_cache_bytes: 128 * 1024 * 1024,
             max_snapshot_bytes: 32 * 1024 * 1024,
+            reopen_min_free_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -110,6 +116,17 @@ pub(crate) struct StreamHead {
     pub version: u64,
     pub position: u64,
     pub hash: [u8; 32],
+    pub event_id: Uuid,
+}
+
+impl StreamHead {
+    /// What an append's expectation is checked against.
+    pub fn as_head(&self) -> crate::expected::Head {
+        crate::expected::Head {
+            version: self.version,
+            event_id: self.event_id,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,7 +137,10 @@ struct LogMeta {
 
 /// State shared by readers, subscriptions and the writer thread.
 pub(crate) struct Shared {
-    pub db: DB,
+    /// The open database; `None` only while the writer reopens it after a failed write
+    /// (reads then fail with [`StorageError::Failed`] for that moment). Readers hold their
+    /// own `Arc` for the length of one call, so the writer can wait them out and close it.
+    db: RwLock<Option<Arc<DB>>>,
     pub options: LogOptions,
     /// Position the next committed event gets. Only the writer advances it, after the
     /// batch is durable and before publishing it live.
@@ -133,6 +153,9 @@ pub(crate) struct Shared {
     pub queued_bytes: AtomicUsize,
     /// Serialises snapshot read-compare-write, so an older snapshot never replaces a newer.
     pub snapshot_lock: Mutex<()>,
+    /// Why the writer refuses appends, while it does (a failed batch write it has not
+    /// recovered from yet): what health checks report.
+    pub write_failure: Mutex<Option<String>>,
 }
 
 struct Writer {
@@ -206,7 +229,11 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
     o
 }
 
-fn open_db(path: &Path, options: &LogOptions, read_only: bool) -> Result<DB, StorageError> {
+pub(crate) fn open_db(
+    path: &Path,
+    options: &LogOptions,
+    read_only: bool,
+) -> Result<DB, StorageError> {
     let cache = Cache::new_lru_cache(options.block_cache_bytes);
     let mut db_opts = Options::default();
     db_opts.create_if_missing(!read_only);
@@ -224,6 +251,15 @@ fn open_db(path: &Path, options: &LogOptions, read_only: bool) -> Result<DB, Sto
     Ok(db)
 }
 
+/// A column family's handle in `db`.
+///
+/// # Errors
+/// [`StorageError::Corrupted`] when the database lacks it.
+pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StorageError> {
+    db.cf_handle(name)
+        .ok_or_else(|| StorageError::corrupted(name, "column family missing"))
+}
+
 /// Read options for an iterator that will read about `limit` entries: long scans (catch-up,
 /// replay, rebuilds) read ahead and do not evict the hot working set from the block cache.
 fn scan_options(limit: usize) -> ReadOptions {
@@ -233,6 +269,23 @@ fn scan_options(limit: usize) -> ReadOptions {
         ro.fill_cache(false);
     }
     ro
+}
+
+/// Bytes available to this process on the file system holding `path`; `None` when it
+/// cannot be told.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` points to writable
+    // memory of the right type; statvfs fills it completely when it returns 0.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so `stat` is initialised.
+    let stat = unsafe { stat.assume_init() };
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 pub(crate) fn now_us() -> u64 {
@@ -271,13 +324,14 @@ impl RocksLog {
         let db = open_db(path, &options, read_only)?;
         let (live_tx, _) = broadcast::channel(options.live_buffer.max(1));
         let shared = Arc::new(Shared {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
             options,
             next_position: AtomicU64::new(0),
             live: Mutex::new(if read_only { None } else { Some(live_tx) }),
             path: path.to_path_buf(),
             queued_bytes: AtomicUsize::new(0),
             snapshot_lock: Mutex::new(()),
+            write_failure: Mutex::new(None),
         });
         shared.check_format(read_only)?;
         let last = shared.last_event()?;
@@ -335,11 +389,11 @@ impl RocksLog {
     /// # Errors
     /// Storage failure.
     pub fn column_family_stats(&self) -> Result<Vec<(String, u64, u64)>, StorageError> {
-        let db = &self.inner.shared.db;
+        let db = self.inner.shared.db()?;
         ALL_CFS
             .iter()
             .map(|name| {
-                let cf = self.inner.shared.cf(name)?;
+                let cf = cf(&db, name)?;
                 let keys = db
                     .property_int_value_cf(cf, "rocksdb.estimate-num-keys")?
                     .unwrap_or(0);
@@ -485,6 +539,13 @@ impl EventStore for RocksLog {
         guard.as_ref().map(|tx| tx.subscribe())
     }
 
+    fn write_unavailable(&self) -> Option<String> {
+        match self.inner.shared.write_failure.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     fn write_snapshot_blocking(
         &self,
         stream: &StreamName,
@@ -504,33 +565,32 @@ impl EventStore for RocksLog {
     }
 
     fn read_checkpoint_blocking(&self, consumer: &str) -> Result<Option<u64>, ReadError> {
-        let shared = &self.inner.shared;
+        let db = self.inner.shared.db()?;
         let key = keys::checkpoint_key(consumer);
-        match shared
-            .db
-            .get_pinned_cf(shared.cf(CF_META)?, &key)
-            .map_err(StorageError::from)?
-        {
-            None => Ok(None),
-            Some(v) => Ok(Some(codec::decode_u64(&v).map_err(|e| {
-                StorageError::codec(format!("meta/checkpoint/{consumer}"), e)
-            })?)),
-        }
+        let got = db
+            .get_pinned_cf(cf(&db, CF_META)?, &key)
+            .map_err(StorageError::from)?;
+        let checkpoint = match got {
+            None => None,
+            Some(v) => Some(
+                codec::decode_u64(&v)
+                    .map_err(|e| StorageError::codec(format!("meta/checkpoint/{consumer}"), e))?,
+            ),
+        };
+        Ok(checkpoint)
     }
 
     fn write_checkpoint_blocking(&self, consumer: &str, position: u64) -> Result<(), ReadError> {
         if self.inner.writer.is_none() {
             return Err(StorageError::ReadOnly.into());
         }
-        let shared = &self.inner.shared;
-        shared
-            .db
-            .put_cf(
-                shared.cf(CF_META)?,
-                keys::checkpoint_key(consumer),
-                codec::encode_u64(position),
-            )
-            .map_err(StorageError::from)?;
+        let db = self.inner.shared.db()?;
+        db.put_cf(
+            cf(&db, CF_META)?,
+            keys::checkpoint_key(consumer),
+            codec::encode_u64(position),
+        )
+        .map_err(StorageError::from)?;
         Ok(())
     }
 
@@ -544,19 +604,86 @@ impl EventStore for RocksLog {
 }
 
 impl Shared {
-    pub fn cf(&self, name: &str) -> Result<&ColumnFamily, StorageError> {
-        self.db
-            .cf_handle(name)
-            .ok_or_else(|| StorageError::corrupted(name, "column family missing"))
+    /// The open database, for the length of one operation.
+    ///
+    /// # Errors
+    /// [`StorageError::Failed`] while the writer reopens it.
+    pub fn db(&self) -> Result<Arc<DB>, StorageError> {
+        let guard = match self.db.read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard
+            .clone()
+            .ok_or_else(|| StorageError::Failed("the log is being reopened".into()))
+    }
+
+    /// Takes the database out (readers now wait for [`Shared::put_db`]), for closing.
+    pub(crate) fn take_db(&self) -> Option<Arc<DB>> {
+        match self.db.write() {
+            Ok(mut g) => g.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+
+    /// Closes the database and opens it again from what is on disk: after a failed batch
+    /// write, the only way to know what the write-ahead log really holds. Waits (bounded)
+    /// for readers to let go of the old handle; reads fail while it is closed.
+    ///
+    /// # Errors
+    /// The open's error (the database then stays closed until the next attempt), or
+    /// [`StorageError::Failed`] when readers held on to the old handle too long (it is
+    /// kept open).
+    pub(crate) fn reopen(&self) -> Result<(), StorageError> {
+        if let Some(mut old) = self.take_db() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => {
+                        drop(db);
+                        break;
+                    }
+                    Err(still_shared) if std::time::Instant::now() < deadline => {
+                        old = still_shared;
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    Err(still_shared) => {
+                        self.put_db(still_shared);
+                        return Err(StorageError::Failed(
+                            "readers kept the database busy; not reopened".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        let db = open_db(&self.path, &self.options, false)?;
+        self.put_db(Arc::new(db));
+        Ok(())
+    }
+
+    /// Whether the data directory's file system has room enough to reopen the database.
+    pub(crate) fn has_room_to_reopen(&self) -> bool {
+        free_bytes(&self.path).is_none_or(|free| free >= self.options.reopen_min_free_bytes)
+    }
+
+    pub(crate) fn set_write_failure(&self, failure: Option<String>) {
+        match self.write_failure.lock() {
+            Ok(mut g) => *g = failure,
+            Err(poisoned) => *poisoned.into_inner() = failure,
+        }
+    }
+
+    pub(crate) fn put_db(&self, db: Arc<DB>) {
+        match self.db.write() {
+            Ok(mut g) => *g = Some(db),
+            Err(poisoned) => *poisoned.into_inner() = Some(db),
+        }
     }
 
     fn check_format(&self, read_only: bool) -> Result<(), OpenError> {
-        let meta = self.cf(CF_META)?;
-        match self
-            .db
-            .get_cf(meta, META_FORMAT)
-            .map_err(StorageError::from)?
-        {
+        let db = self.db()?;
+        let meta = cf(&db, CF_META)?;
+        match db.get_cf(meta, META_FORMAT).map_err(StorageError::from)? {
             Some(bytes) => {
                 let m: LogMeta =
                     codec::decode(&bytes).map_err(|e| StorageError::codec("meta/format", e))?;
@@ -575,8 +702,7 @@ impl Shared {
                 let bytes = codec::encode(&m).map_err(|e| StorageError::codec("meta/format", e))?;
                 let mut wo = rocksdb::WriteOptions::default();
                 wo.set_sync(true);
-                self.db
-                    .put_cf_opt(meta, META_FORMAT, bytes, &wo)
+                db.put_cf_opt(meta, META_FORMAT, bytes, &wo)
                     .map_err(StorageError::from)?;
             }
             None => {}
@@ -584,7 +710,7 @@ impl Shared {
         Ok(())
     }
 
-    pub fn decode_event(&self, key: &[u8], value: &[u8]) -> Result<RecordedEvent, StorageError> {
+    pub fn decode_event(key: &[u8], value: &[u8]) -> Result<RecordedEvent, StorageError> {
         let position = keys::decode_position_key(key)
             .ok_or_else(|| StorageError::corrupted("events", "malformed key"))?;
         let event: RecordedEvent = codec::decode(value)
@@ -598,11 +724,12 @@ impl Shared {
         Ok(event)
     }
 
-    fn last_event(&self) -> Result<Option<RecordedEvent>, StorageError> {
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_EVENTS)?);
+    pub(crate) fn last_event(&self) -> Result<Option<RecordedEvent>, StorageError> {
+        let db = self.db()?;
+        let mut it = db.raw_iterator_cf(cf(&db, CF_EVENTS)?);
         it.seek_to_last();
         match (it.key(), it.value()) {
-            (Some(k), Some(v)) => Ok(Some(self.decode_event(k, v)?)),
+            (Some(k), Some(v)) => Ok(Some(Self::decode_event(k, v)?)),
             _ => {
                 it.status()?;
                 Ok(None)
@@ -649,16 +776,18 @@ impl Shared {
             version,
             position,
             hash: event.hash,
+            event_id: event.event_id,
         }))
     }
 
     /// Which of `ids` are stored, in one batched lookup.
     pub fn stored_ids(&self, ids: &mut [Uuid]) -> Result<Vec<Uuid>, StorageError> {
+        let db = self.db()?;
         ids.sort_unstable();
-        let cf = self.cf(CF_EVENT_IDS)?;
+        let cf = cf(&db, CF_EVENT_IDS)?;
         let keys: Vec<&[u8]> = ids.iter().map(|id| &id.as_bytes()[..]).collect();
         let mut found = Vec::new();
-        for (id, got) in ids.iter().zip(self.db.batched_multi_get_cf(cf, keys, true)) {
+        for (id, got) in ids.iter().zip(db.batched_multi_get_cf(cf, keys, true)) {
             if got?.is_some() {
                 found.push(*id);
             }
@@ -667,11 +796,14 @@ impl Shared {
     }
 
     pub fn event_at(&self, position: u64) -> Result<Option<RecordedEvent>, StorageError> {
+        let db = self.db()?;
         let key = keys::position_key(position);
-        match self.db.get_pinned_cf(self.cf(CF_EVENTS)?, key)? {
-            None => Ok(None),
-            Some(v) => self.decode_event(&key, &v).map(Some),
-        }
+        let got = db.get_pinned_cf(cf(&db, CF_EVENTS)?, key)?;
+        let event = match got {
+            None => None,
+            Some(v) => Some(Self::decode_event(&key, &v)?),
+        };
+        Ok(event)
     }
 
     pub fn find_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, StorageError> {
@@ -683,10 +815,8 @@ impl Shared {
         &self,
         id: Uuid,
     ) -> Result<Option<(RecordedEvent, codec::IdEntry)>, StorageError> {
-        let Some(bytes) = self
-            .db
-            .get_pinned_cf(self.cf(CF_EVENT_IDS)?, id.as_bytes())?
-        else {
+        let db = self.db()?;
+        let Some(bytes) = db.get_pinned_cf(cf(&db, CF_EVENT_IDS)?, id.as_bytes())? else {
             return Ok(None);
         };
         let entry = codec::decode_id_entry(&bytes)
@@ -710,10 +840,9 @@ impl Shared {
         positions: &[u64],
         direction: Direction,
     ) -> Result<Vec<RecordedEvent>, StorageError> {
+        let db = self.db()?;
         let mut out = Vec::with_capacity(positions.len());
-        let mut it = self
-            .db
-            .raw_iterator_cf_opt(self.cf(CF_EVENTS)?, scan_options(positions.len()));
+        let mut it = db.raw_iterator_cf_opt(cf(&db, CF_EVENTS)?, scan_options(positions.len()));
         let mut positioned = false;
         for &p in positions {
             let key = keys::position_key(p);
@@ -722,7 +851,7 @@ impl Shared {
                 positioned = true;
             }
             match (it.key(), it.value()) {
-                (Some(k), Some(v)) if k == key => out.push(self.decode_event(k, v)?),
+                (Some(k), Some(v)) if k == key => out.push(Self::decode_event(k, v)?),
                 _ => {
                     it.status()?;
                     return Err(StorageError::corrupted(
@@ -740,17 +869,16 @@ impl Shared {
     }
 
     pub fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StorageError> {
+        let db = self.db()?;
         let mut out = Vec::with_capacity(limit.min(4096));
         if limit == 0 {
             return Ok(out);
         }
-        let mut it = self
-            .db
-            .raw_iterator_cf_opt(self.cf(CF_EVENTS)?, scan_options(limit));
+        let mut it = db.raw_iterator_cf_opt(cf(&db, CF_EVENTS)?, scan_options(limit));
         it.seek(keys::position_key(from));
         let mut expect = Some(from);
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            let e = self.decode_event(k, v)?;
+            let e = Self::decode_event(k, v)?;
             if Some(e.position) != expect {
                 return Err(StorageError::corrupted(
                     format!("events/{expect:?}"),
@@ -771,7 +899,7 @@ impl Shared {
     /// Positions from an index keyed `name ‖ 0xFF ‖ n`, from `n = from`.
     fn index_scan<T>(
         &self,
-        cf: &str,
+        index: &str,
         name: &str,
         from: u64,
         direction: Direction,
@@ -779,11 +907,12 @@ impl Shared {
         // (key suffix, index value) → output
         position_of: impl Fn(u64, &[u8]) -> Result<T, StorageError>,
     ) -> Result<Vec<T>, StorageError> {
+        let db = self.db()?;
         let prefix = keys::prefix(name);
         let mut ro = scan_options(limit);
         ro.set_iterate_lower_bound(prefix.clone());
         ro.set_iterate_upper_bound(keys::upper_bound(&prefix));
-        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf)?, ro);
+        let mut it = db.raw_iterator_cf_opt(self::cf(&db, index)?, ro);
         let start = keys::prefixed_u64(name, from);
         match direction {
             Direction::Forward => it.seek(&start),
@@ -795,7 +924,7 @@ impl Shared {
                 break;
             };
             let n = keys::suffix_u64(&prefix, k)
-                .ok_or_else(|| StorageError::corrupted(cf, "malformed index key"))?;
+                .ok_or_else(|| StorageError::corrupted(index, "malformed index key"))?;
             out.push(position_of(n, v)?);
             match direction {
                 Direction::Forward => it.next(),
@@ -877,15 +1006,16 @@ impl Shared {
     }
 
     pub fn read_snapshot(&self, stream: &StreamName) -> Result<Option<Snapshot>, StorageError> {
-        match self
-            .db
-            .get_pinned_cf(self.cf(CF_SNAPSHOTS)?, stream.as_str())?
-        {
-            None => Ok(None),
-            Some(bytes) => codec::decode(&bytes)
-                .map(Some)
-                .map_err(|e| StorageError::codec(format!("snapshots/{stream}"), e)),
-        }
+        let db = self.db()?;
+        let got = db.get_pinned_cf(cf(&db, CF_SNAPSHOTS)?, stream.as_str())?;
+        let snapshot = match got {
+            None => None,
+            Some(bytes) => Some(
+                codec::decode(&bytes)
+                    .map_err(|e| StorageError::codec(format!("snapshots/{stream}"), e))?,
+            ),
+        };
+        Ok(snapshot)
     }
 
     pub fn write_snapshot(
@@ -918,9 +1048,9 @@ impl Shared {
         }
         let bytes = codec::encode(&snapshot)
             .map_err(|e| StorageError::codec(format!("snapshots/{stream}"), e))?;
+        let db = self.db()?;
         // Not synced: a snapshot lost in a crash is rebuilt by replay.
-        self.db
-            .put_cf(self.cf(CF_SNAPSHOTS)?, stream.as_str(), bytes)
+        db.put_cf(cf(&db, CF_SNAPSHOTS)?, stream.as_str(), bytes)
             .map_err(StorageError::from)?;
         Ok(())
     }

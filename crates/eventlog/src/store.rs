@@ -112,6 +112,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// A receiver of every batch committed from now on; `None` once the log is closed.
     fn live(&self) -> Option<broadcast::Receiver<LiveBatch>>;
 
+    /// Why the log cannot take appends right now (its storage failed and has not
+    /// recovered yet), for health checks; `None` when it can. The detail is for
+    /// operators, not clients.
+    fn write_unavailable(&self) -> Option<String> {
+        None
+    }
+
     /// Stores `snapshot` for `stream` unless a newer one is already stored.
     ///
     /// # Errors

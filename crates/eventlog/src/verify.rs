@@ -16,8 +16,9 @@ use crate::chain;
 use crate::codec;
 use crate::error::StorageError;
 use crate::keys::{self, *};
-use crate::rocks::{Shared, StreamHead};
+use crate::rocks::{cf, Shared, StreamHead};
 use crate::stream_name::StreamName;
+use rocksdb::DB;
 
 /// The first inconsistency found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,14 +86,15 @@ fn corruption_as_break(e: StorageError) -> Result<ChainBreak, StorageError> {
 }
 
 pub(crate) fn verify_all(shared: &Shared) -> Result<VerifyReport, StorageError> {
-    let snap = shared.db.snapshot();
+    let db = shared.db()?;
+    let snap = db.snapshot();
     let mut report = VerifyReport::default();
     let mut heads: HashMap<StreamName, StreamHead> = HashMap::new();
-    let result = walk_all(shared, &snap, &mut report, &mut heads);
+    let result = walk_all(&db, &snap, &mut report, &mut heads);
     report.streams_checked = heads.len() as u64;
     match result {
         Ok(Some(b)) => report.first_break = Some(b),
-        Ok(None) => report.first_break = check_index_counts(shared, &snap, report.events_checked)?,
+        Ok(None) => report.first_break = check_index_counts(&db, &snap, report.events_checked)?,
         Err(e) => report.first_break = Some(corruption_as_break(e)?),
     }
     Ok(report)
@@ -101,17 +103,17 @@ pub(crate) fn verify_all(shared: &Shared) -> Result<VerifyReport, StorageError> 
 type Snap<'a> = rocksdb::Snapshot<'a>;
 
 fn walk_all(
-    shared: &Shared,
+    db: &DB,
     snap: &Snap<'_>,
     report: &mut VerifyReport,
     heads: &mut HashMap<StreamName, StreamHead>,
 ) -> Result<Option<ChainBreak>, StorageError> {
     let (stream_cf, category_cf, ids_cf) = (
-        shared.cf(CF_STREAM_INDEX)?,
-        shared.cf(CF_CATEGORY_INDEX)?,
-        shared.cf(CF_EVENT_IDS)?,
+        cf(db, CF_STREAM_INDEX)?,
+        cf(db, CF_CATEGORY_INDEX)?,
+        cf(db, CF_EVENT_IDS)?,
     );
-    let mut it = snap.raw_iterator_cf(shared.cf(CF_EVENTS)?);
+    let mut it = snap.raw_iterator_cf(cf(db, CF_EVENTS)?);
     it.seek_to_first();
     let mut expect_position = Some(0u64);
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
@@ -124,7 +126,7 @@ fn walk_all(
                 format!("$all is not contiguous: next stored key is {key_pos:?}"),
             )));
         }
-        let e = match shared.decode_event(k, v) {
+        let e = match Shared::decode_event(k, v) {
             Ok(e) => e,
             Err(err) => return Ok(Some(broken(key_pos, None, None, err.to_string()))),
         };
@@ -180,6 +182,7 @@ fn walk_all(
                 version: e.version,
                 position: e.position,
                 hash: e.hash,
+                event_id: e.event_id,
             },
         );
         report.events_checked += 1;
@@ -195,8 +198,8 @@ fn as_u64(got: Option<rocksdb::DBPinnableSlice<'_>>) -> Option<u64> {
     got.and_then(|b| codec::decode_u64(&b).ok())
 }
 
-fn count_keys(shared: &Shared, snap: &Snap<'_>, cf: &str) -> Result<u64, StorageError> {
-    let mut it = snap.raw_iterator_cf(shared.cf(cf)?);
+fn count_keys(db: &DB, snap: &Snap<'_>, name: &str) -> Result<u64, StorageError> {
+    let mut it = snap.raw_iterator_cf(cf(db, name)?);
     it.seek_to_first();
     let mut n = 0;
     while it.valid() {
@@ -210,18 +213,18 @@ fn count_keys(shared: &Shared, snap: &Snap<'_>, cf: &str) -> Result<u64, Storage
 /// Every event has its index entries (checked while walking); equal counts mean no index
 /// entry points anywhere else.
 fn check_index_counts(
-    shared: &Shared,
+    db: &DB,
     snap: &Snap<'_>,
     events: u64,
 ) -> Result<Option<ChainBreak>, StorageError> {
-    for cf in [CF_STREAM_INDEX, CF_CATEGORY_INDEX, CF_EVENT_IDS] {
-        let n = count_keys(shared, snap, cf)?;
+    for name in [CF_STREAM_INDEX, CF_CATEGORY_INDEX, CF_EVENT_IDS] {
+        let n = count_keys(db, snap, name)?;
         if n != events {
             return Ok(Some(broken(
                 None,
                 None,
                 None,
-                format!("{cf} holds {n} entries for {events} events"),
+                format!("{name} holds {n} entries for {events} events"),
             )));
         }
     }
@@ -232,7 +235,8 @@ pub(crate) fn verify_stream(
     shared: &Shared,
     stream: &StreamName,
 ) -> Result<VerifyReport, StorageError> {
-    let snap = shared.db.snapshot();
+    let db = shared.db()?;
+    let snap = db.snapshot();
     let mut report = VerifyReport {
         streams_checked: 1,
         ..VerifyReport::default()
@@ -242,8 +246,8 @@ pub(crate) fn verify_stream(
     let mut ro = rocksdb::ReadOptions::default();
     ro.set_iterate_lower_bound(prefix.clone());
     ro.set_iterate_upper_bound(keys::upper_bound(&prefix));
-    let events_cf = shared.cf(CF_EVENTS)?;
-    let mut it = snap.raw_iterator_cf_opt(shared.cf(CF_STREAM_INDEX)?, ro);
+    let events_cf = cf(&db, CF_EVENTS)?;
+    let mut it = snap.raw_iterator_cf_opt(cf(&db, CF_STREAM_INDEX)?, ro);
     it.seek(&prefix);
     let mut prev: Option<StreamHead> = None;
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
@@ -271,7 +275,7 @@ pub(crate) fn verify_stream(
             fail(Some(position), "indexed event is missing".into());
             return Ok(report);
         };
-        let e = match shared.decode_event(&key, &bytes) {
+        let e = match Shared::decode_event(&key, &bytes) {
             Ok(e) => e,
             Err(err) => {
                 fail(Some(position), err.to_string());
@@ -296,6 +300,7 @@ pub(crate) fn verify_stream(
             version: e.version,
             position,
             hash: e.hash,
+            event_id: e.event_id,
         });
         report.events_checked += 1;
         it.next();

@@ -62,6 +62,8 @@ pub struct AppParts {
     pub idempotency: Arc<routes::idempotency::InFlight>,
     /// Which webhook endpoints may be registered (see [`crate::notifications`]).
     pub webhooks: crate::notifications::WebhookConfig,
+    /// Who may create organizations (see [`routes::bootstrap`]).
+    pub signups: routes::bootstrap::Signups,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
             search: None,
             idempotency: Arc::default(),
             webhooks: crate::notifications::WebhookConfig::default(),
+            signups: routes::bootstrap::Signups::default(),
         }))
     }
 
@@ -121,6 +124,13 @@ impl AppState {
         self
     }
 
+    /// The same state with this sign-up policy.
+    #[must_use]
+    pub fn with_signups(mut self, signups: routes::bootstrap::Signups) -> Self {
+        Arc::make_mut(&mut self.0).signups = signups;
+        self
+    }
+
     /// The same state with these metrics (e.g. with a scrape token).
     #[must_use]
     pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
@@ -140,7 +150,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(crate::metrics::metrics))
         .route("/openapi.json", get(crate::openapi::openapi))
-        .route("/v1/bootstrap", post(routes::bootstrap::bootstrap))
+        .route(
+            "/v1/bootstrap",
+            get(routes::bootstrap::status).post(routes::bootstrap::bootstrap),
+        )
         .route("/v1/sessions", post(routes::sessions::login))
         .route("/v1/sessions/current", delete(routes::sessions::logout))
         .route("/v1/me", get(routes::me::me))

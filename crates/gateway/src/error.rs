@@ -115,6 +115,69 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// 503 `storage_unavailable`: the log cannot write (or read) right now — a full disk,
+    /// a store being reopened, a cluster without a quorum. Nothing was written, or (for a
+    /// write whose outcome is unknown) a retry with the same `Idempotency-Key` is safe.
+    pub fn storage_unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(%detail, "storage unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "storage is unavailable right now; retry shortly",
+        )
+    }
+
+    fn busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the server is overloaded; retry shortly",
+        )
+    }
+}
+
+impl From<eventlog::StorageError> for ApiError {
+    fn from(e: eventlog::StorageError) -> Self {
+        match e {
+            // What is stored contradicts itself: a bug or damage, not a passing state.
+            eventlog::StorageError::Corrupted { .. } => Self::internal(e),
+            other => Self::storage_unavailable(other),
+        }
+    }
+}
+
+impl From<eventlog::ReadError> for ApiError {
+    fn from(e: eventlog::ReadError) -> Self {
+        match e {
+            eventlog::ReadError::Storage(s) => s.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<eventlog::AppendError> for ApiError {
+    fn from(e: eventlog::AppendError) -> Self {
+        match e {
+            eventlog::AppendError::Overloaded => Self::busy(),
+            eventlog::AppendError::Storage(s) => s.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<projections::ProjectionError> for ApiError {
+    fn from(e: projections::ProjectionError) -> Self {
+        match e {
+            // A read model's storage refusing (a full disk…) passes; it is not a bug.
+            projections::ProjectionError::Storage(_) | projections::ProjectionError::Io(_) => {
+                Self::storage_unavailable(e)
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
 impl From<ActorError> for ApiError {
     fn from(e: ActorError) -> Self {
         match e {
@@ -123,11 +186,9 @@ impl From<ActorError> for ApiError {
                 "busy",
                 "the server is busy with this conversation; retry shortly",
             ),
-            ActorError::Append(eventlog::AppendError::Overloaded) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "the server is overloaded; retry shortly",
-            ),
+            ActorError::Append(e) => e.into(),
+            ActorError::Read(e) => e.into(),
+            ActorError::Snapshot(eventlog::SnapshotError::Storage(e)) => e.into(),
             other => Self::internal(other),
         }
     }

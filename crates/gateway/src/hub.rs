@@ -144,17 +144,7 @@ impl LiveEvent {
             },
             _ => UnreadEffect::None,
         };
-        let item = match event {
-            ConversationEvent::DeliveryUpdated(d) => serde_json::json!({
-                "type": "delivery",
-                "message_id": d.message_id,
-                "to": d.to.to_string(),
-                "status": d.status,
-                "error_code": d.error_code,
-                "at_ms": d.at_ms,
-            }),
-            other => serde_json::to_value(item_of(other.clone())?).ok()?,
-        };
+        let item = serde_json::to_value(item_of(event.clone())?).ok()?;
         let frame_head = format!(
             "{{\"position\":{},\"conversation_id\":\"{}\",\"version\":{},\"item\":{}",
             record.position, conversation, record.version, item

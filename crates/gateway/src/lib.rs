@@ -19,6 +19,8 @@
 //! - [`hub`]: one subscription to the log for every WebSocket; decodes each event once
 //!   and routes it (and typing indicators) to the connections of its viewers.
 //! - [`app`]: [`AppState`] and [`router`], assembling the routes with body limits.
+//! - [`peer`]: the connection a request came on ([`peer::Peer`]: client address, socket),
+//!   for the per-address login limits and the WebSockets' capped send buffers.
 
 pub mod app;
 pub mod auth;
@@ -28,6 +30,7 @@ pub mod hub;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
+pub mod peer;
 pub mod rate_limit;
 pub mod routes;
 

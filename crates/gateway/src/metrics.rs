@@ -183,7 +183,7 @@ pub async fn metrics(
         .metrics
         .scrape_token
         .as_deref()
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
+        .is_some_and(|t| crate::auth::constant_time_eq(t.as_bytes(), token.as_bytes()));
     if !scrape_ok {
         let session = state.sessions.check(state.store(), token).await?;
         let (org, user) = (session.org, session.user);
@@ -233,8 +233,4 @@ async fn operator(state: &AppState) -> Result<Option<domain::OrgId>, ApiError> {
     };
     let org: domain::OrgId = record.stream.id().parse().map_err(ApiError::internal)?;
     Ok(Some(*state.metrics.operator.get_or_init(|| org)))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -310,7 +310,7 @@ async fn append(
             "concurrent_change",
             "the webhooks changed meanwhile; try again",
         )),
-        Err(e) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::from(e)),
     }
 }
 

@@ -51,8 +51,9 @@ pub struct Operation {
     pub tag: &'static str,
     pub summary: &'static str,
     pub auth: Auth,
-    /// Query parameters (name, description).
-    pub query: &'static [(&'static str, &'static str)],
+    /// The query string's type (as the handler deserializes it, set with [`query`]): each
+    /// property is a query parameter, with its schema and description.
+    pub query: Option<SchemaFn>,
     /// Request body: "json", "form", "multipart" or "".
     pub body: &'static str,
     /// Success status.
@@ -117,7 +118,7 @@ const fn op(
         tag,
         summary,
         auth,
-        query: &[],
+        query: None,
         body,
         ok,
         only_with: None,
@@ -260,8 +261,9 @@ const fn keyed(mut o: Operation) -> Operation {
     o
 }
 
-const fn q(mut o: Operation, query: &'static [(&'static str, &'static str)]) -> Operation {
-    o.query = query;
+/// The query string is a `T` (as the handler deserializes it).
+const fn query<T: JsonSchema>(mut o: Operation) -> Operation {
+    o.query = Some(schema_of::<T>);
     o
 }
 
@@ -304,11 +306,22 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     )),
+    res::<bootstrap::BootstrapStatus>(op(
+        "get",
+        "/v1/bootstrap",
+        "auth",
+        "Whether anyone may create an organization now (the first one, or sign-ups open)",
+        Auth::None,
+        "",
+        200,
+    )),
     io::<bootstrap::BootstrapRequest, bootstrap::BootstrapResponse>(op(
         "post",
         "/v1/bootstrap",
         "auth",
-        "Create an organization and its first admin",
+        "Create an organization and its first admin: only the server's first, unless the \
+         operator opened sign-ups or sends `Authorization: Bearer <operator token>` \
+         (otherwise 403 `signups_closed`)",
         Auth::None,
         "json",
         201,
@@ -449,7 +462,7 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     )),
-    res::<contacts::ContactList>(op(
+    query::<contacts::ListQuery>(res::<contacts::ContactList>(op(
         "get",
         "/v1/contacts",
         "contacts",
@@ -457,7 +470,7 @@ pub const OPERATIONS: &[Operation] = &[
         Bearer,
         "",
         200,
-    )),
+    ))),
     keyed(io::<contacts::NewContact, contacts::ContactWritten>(op(
         "post",
         "/v1/contacts",
@@ -467,18 +480,15 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
         201,
     ))),
-    q(
-        res::<contacts::SearchOut>(op(
-            "get",
-            "/v1/contacts/search",
-            "contacts",
-            "Search phonebook, directory and recent numbers",
-            Bearer,
-            "",
-            200,
-        )),
-        &[("q", "name, company or digits")],
-    ),
+    query::<contacts::SearchQuery>(res::<contacts::SearchOut>(op(
+        "get",
+        "/v1/contacts/search",
+        "contacts",
+        "Search phonebook, directory and recent numbers",
+        Bearer,
+        "",
+        200,
+    ))),
     res::<contacts::ContactOut>(op(
         "get",
         "/v1/contacts/{id}",
@@ -515,39 +525,24 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     )),
-    q(
-        res::<interactions::ListOut>(op(
-            "get",
-            "/v1/interactions",
-            "conversations",
-            "My conversation list, newest activity first",
-            Bearer,
-            "",
-            200,
-        )),
-        &[
-            ("filter", "all | external | direct | channels"),
-            ("before", "cursor"),
-            ("limit", "page size (1..=200)"),
-            ("after", "read-your-writes position"),
-        ],
-    ),
-    q(
-        res::<interactions::ChannelsOut>(op(
-            "get",
-            "/v1/channels",
-            "conversations",
-            "The organization's channels, joined or not, newest activity first",
-            Bearer,
-            "",
-            200,
-        )),
-        &[
-            ("before", "cursor"),
-            ("limit", "page size (1..=200)"),
-            ("after", "read-your-writes position"),
-        ],
-    ),
+    query::<interactions::ListQuery>(res::<interactions::ListOut>(op(
+        "get",
+        "/v1/interactions",
+        "conversations",
+        "My conversation list, newest activity first",
+        Bearer,
+        "",
+        200,
+    ))),
+    query::<interactions::ChannelsQuery>(res::<interactions::ChannelsOut>(op(
+        "get",
+        "/v1/channels",
+        "conversations",
+        "The organization's channels, joined or not, newest activity first",
+        Bearer,
+        "",
+        200,
+    ))),
     io::<conversations::StartDirect, conversations::Started>(op(
         "post",
         "/v1/conversations/direct",
@@ -658,18 +653,15 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
         201,
     ))),
-    q(
-        res::<conversations::History>(op(
-            "get",
-            "/v1/conversations/{id}/messages",
-            "conversations",
-            "History, newest page first",
-            Bearer,
-            "",
-            200,
-        )),
-        &[("before", "seq cursor"), ("limit", "page size")],
-    ),
+    query::<conversations::Page>(res::<conversations::History>(op(
+        "get",
+        "/v1/conversations/{id}/messages",
+        "conversations",
+        "History, newest page first",
+        Bearer,
+        "",
+        200,
+    ))),
     io::<conversations::MarkRead, Written>(op(
         "post",
         "/v1/conversations/{id}/read",
@@ -715,35 +707,24 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     )),
-    q(
-        res::<search::SearchOut>(op(
-            "get",
-            "/v1/search",
-            "conversations",
-            "Full-text search over messages I may see",
-            Bearer,
-            "",
-            200,
-        )),
-        &[
-            ("q", "words"),
-            ("before", "cursor"),
-            ("limit", "page size"),
-            ("after", "read-your-writes position"),
-        ],
-    ),
-    q(
-        op(
-            "get",
-            "/v1/stream",
-            "conversations",
-            "WebSocket: my events in real time (resume with since)",
-            BearerOrQuery,
-            "",
-            101,
-        ),
-        &[("token", "session token"), ("since", "last position seen")],
-    ),
+    query::<search::SearchQuery>(res::<search::SearchOut>(op(
+        "get",
+        "/v1/search",
+        "conversations",
+        "Full-text search over messages I may see",
+        Bearer,
+        "",
+        200,
+    ))),
+    query::<crate::routes::stream::StreamParams>(op(
+        "get",
+        "/v1/stream",
+        "conversations",
+        "WebSocket: my events in real time (resume with since)",
+        BearerOrQuery,
+        "",
+        101,
+    )),
     io::<inboxes::NewInbox, inboxes::CreatedInbox>(op(
         "post",
         "/v1/inboxes",
@@ -789,23 +770,15 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     )),
-    q(
-        res::<interactions::ListOut>(op(
-            "get",
-            "/v1/inboxes/{id}/conversations",
-            "inboxes",
-            "An inbox view with per-viewer badges (members)",
-            Bearer,
-            "",
-            200,
-        )),
-        &[
-            ("view", "open | unassigned | assigned | mine | done"),
-            ("before", "cursor"),
-            ("limit", "page size (1..=200)"),
-            ("after", "read-your-writes position"),
-        ],
-    ),
+    query::<interactions::ListQuery>(res::<interactions::ListOut>(op(
+        "get",
+        "/v1/inboxes/{id}/conversations",
+        "inboxes",
+        "An inbox view with per-viewer badges (members)",
+        Bearer,
+        "",
+        200,
+    ))),
     io::<queues::NewQueue, queues::CreatedQueue>(op(
         "post",
         "/v1/queues",
@@ -815,30 +788,24 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
         201,
     )),
-    q(
-        res::<queues::MyQueues>(op(
-            "get",
-            "/v1/queues",
-            "queues",
-            "My queues, and whether I am logged into each",
-            Bearer,
-            "",
-            200,
-        )),
-        &[("after", "read-your-writes position")],
-    ),
-    q(
-        res::<queues::WaitingList>(op(
-            "get",
-            "/v1/queues/{id}/waiting",
-            "queues",
-            "A queue's waiting list, oldest first (agents and admins)",
-            Bearer,
-            "",
-            200,
-        )),
-        &[("after", "read-your-writes position")],
-    ),
+    query::<queues::AfterQuery>(res::<queues::MyQueues>(op(
+        "get",
+        "/v1/queues",
+        "queues",
+        "My queues, and whether I am logged into each",
+        Bearer,
+        "",
+        200,
+    ))),
+    query::<queues::AfterQuery>(res::<queues::WaitingList>(op(
+        "get",
+        "/v1/queues/{id}/waiting",
+        "queues",
+        "A queue's waiting list, oldest first (agents and admins)",
+        Bearer,
+        "",
+        200,
+    ))),
     io::<queues::Member, queues::Done>(op(
         "post",
         "/v1/queues/{id}/members",
@@ -857,7 +824,7 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     )),
-    io::<domain::queue::QueuePolicy, queues::Done>(op(
+    io::<crate::routes::wire::Policy, queues::Done>(op(
         "put",
         "/v1/queues/{id}/policy",
         "queues",
@@ -893,23 +860,17 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
         200,
     )),
-    q(
-        res::<Vec<queues::Row>>(op(
-            "get",
-            "/v1/queue-views/{tab}",
-            "queues",
-            "active | pending | history",
-            Bearer,
-            "",
-            200,
-        )),
-        &[
-            ("search", "customer number or queue name"),
-            ("after", "read-your-writes position"),
-        ],
-    ),
+    query::<queues::ViewQuery>(res::<Vec<queues::Row>>(op(
+        "get",
+        "/v1/queue-views/{tab}",
+        "queues",
+        "active | pending | history",
+        Bearer,
+        "",
+        200,
+    ))),
     only(
-        io::<UploadForm, attachments::Uploaded>(op(
+        query::<attachments::UploadQuery>(io::<UploadForm, attachments::Uploaded>(op(
             "post",
             "/v1/attachments",
             "attachments",
@@ -917,11 +878,11 @@ pub const OPERATIONS: &[Operation] = &[
             Bearer,
             "multipart",
             201,
-        )),
+        ))),
         "any",
     ),
     only(
-        answers(
+        query::<attachments::FetchQuery>(answers(
             op(
                 "get",
                 "/v1/attachments/{key}",
@@ -932,7 +893,7 @@ pub const OPERATIONS: &[Operation] = &[
                 200,
             ),
             "*/*",
-        ),
+        )),
         "any",
     ),
     only(
@@ -966,7 +927,7 @@ pub const OPERATIONS: &[Operation] = &[
         "twilio",
     ),
     only(
-        req::<TwilioStatusForm>(op(
+        query::<crate::routes::twilio::StatusQuery>(req::<TwilioStatusForm>(op(
             "post",
             "/v1/carriers/twilio/status",
             "carrier",
@@ -974,7 +935,7 @@ pub const OPERATIONS: &[Operation] = &[
             TwilioSignature,
             "form",
             204,
-        )),
+        ))),
         "twilio",
     ),
     only(
@@ -1054,10 +1015,66 @@ pub const OPERATIONS: &[Operation] = &[
     ),
 ];
 
+/// E.164: a `+`, then up to 15 digits, the first not 0.
+pub const E164_PATTERN: &str = "^\\+[1-9][0-9]{1,14}$";
+
+/// The path parameters of `path`, each with its format: ids are UUIDs, numbers E.164,
+/// and the few words a segment may be are an enum. A malformed one answers 400
+/// `invalid_path`.
 fn path_params(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .map(|name| {
+            let schema = match (path, name) {
+                (_, "number") => json!({ "type": "string", "pattern": E164_PATTERN, "description": "E.164, e.g. +15557770001" }),
+                (_, "action") => json!({ "type": "string", "enum": ["claim", "release", "transfer", "close"] }),
+                (_, "tab") => json!({ "type": "string", "enum": ["active", "pending", "history"] }),
+                (_, "key") => json!({ "type": "string", "description": "the content hash (64 hex) or the attachment id (UUID)" }),
+                (_, "token") => json!({ "type": "string" }),
+                _ => json!({ "type": "string", "format": "uuid" }),
+            };
+            json!({ "name": name, "in": "path", "required": true, "schema": schema })
+        })
+        .collect()
+}
+
+/// The query parameters a query type describes: one per property, required when the
+/// type requires it, with the property's schema and description.
+fn query_params(query: SchemaFn) -> Vec<Value> {
+    let mut g = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        })
+        .for_deserialize()
+        .into_generator();
+    let schema = query(&mut g).to_value();
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let mut property = property.clone();
+            let description = property
+                .as_object_mut()
+                .and_then(|p| p.remove("description"))
+                .unwrap_or(Value::Null);
+            let mut param = json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&name.as_str()),
+                "schema": property,
+            });
+            if !description.is_null() {
+                param["description"] = description;
+            }
+            param
+        })
         .collect()
 }
 
@@ -1156,16 +1173,28 @@ fn merge_definitions(
     all
 }
 
-/// The document.
+/// The document of every operation, whatever the configuration.
 pub fn document() -> Value {
+    document_for(|_| true)
+}
+
+/// The document of the operations a server mounts with `carrier` (its name, `None`
+/// without a carrier edge): the routes of another carrier are left out.
+pub fn document_for_carrier(carrier: Option<&str>) -> Value {
+    document_for(|o| match o.only_with {
+        None => true,
+        Some("any") => carrier.is_some(),
+        Some(only) => carrier == Some(only),
+    })
+}
+
+fn document_for(mounted: impl Fn(&Operation) -> bool) -> Value {
     let (mut requests, mut responses) = (generator(false), generator(true));
     let mut answer_schemas = Vec::new();
     let mut paths = Map::new();
-    for o in OPERATIONS {
+    for o in OPERATIONS.iter().filter(|o| mounted(o)) {
         let mut params = path_params(o.path);
-        params.extend(o.query.iter().map(|(name, description)| {
-            json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
-        }));
+        params.extend(o.query.map(query_params).unwrap_or_default());
         if o.idempotency != Idempotency::None {
             params.push(json!({
                 "name": "Idempotency-Key",
@@ -1225,6 +1254,10 @@ pub fn document() -> Value {
         if let Some(c) = o.only_with {
             operation["x-only-with-carrier"] = json!(c);
         }
+        if o.path.contains("{number}") {
+            let invalid = json!({ "description": "a malformed path parameter: `invalid_path`", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+            operation["responses"]["400"] = invalid;
+        }
         paths
             .entry(o.path.to_owned())
             .or_insert_with(|| json!({}))
@@ -1270,9 +1303,13 @@ pub fn document() -> Value {
     })
 }
 
-/// `GET /openapi.json`.
-pub async fn openapi() -> Json<Value> {
-    Json(document())
+/// `GET /openapi.json`: the operations this server mounts (a simulator server does not
+/// list Twilio's webhooks, and the reverse).
+pub async fn openapi(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+) -> Json<Value> {
+    let carrier = state.carriers.as_ref().map(|c| c.kind.carrier().name());
+    Json(document_for_carrier(carrier))
 }
 
 #[cfg(test)]

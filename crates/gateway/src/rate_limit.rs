@@ -1,6 +1,6 @@
-//! Per-caller rate limits: a token bucket per key (a user, or a login email for the
-//! unauthenticated login route). Over the limit a request gets 429 with `Retry-After` and
-//! does nothing.
+//! Per-caller rate limits: a token bucket per key (a user; for the unauthenticated login
+//! route an email from one client address, and a client address). Over the limit a
+//! request gets 429 with `Retry-After` and does nothing.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,9 +20,15 @@ impl Limit {
         burst: 100.0,
         per_second: 50.0,
     };
+    /// Password guesses at one email from one client address.
     pub const LOGIN: Limit = Limit {
         burst: 10.0,
         per_second: 0.2,
+    };
+    /// Logins from one client address, whatever the email (credential stuffing).
+    pub const LOGIN_PER_ADDRESS: Limit = Limit {
+        burst: 30.0,
+        per_second: 1.0,
     };
     /// `POST /v1/bootstrap` (unauthenticated, hashes a password), for the whole server.
     pub const BOOTSTRAP: Limit = Limit {
@@ -34,6 +40,8 @@ impl Limit {
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// The bucket's own limit: idle buckets are judged by it when evicting.
+    limit: Limit,
 }
 
 /// Token buckets by key.
@@ -63,12 +71,14 @@ impl RateLimiter {
         };
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
             buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.at).as_secs_f64() * limit.per_second < limit.burst
+                b.tokens + now.duration_since(b.at).as_secs_f64() * b.limit.per_second
+                    < b.limit.burst
             });
         }
         let b = buckets.entry(key.to_owned()).or_insert(Bucket {
             tokens: limit.burst,
             at: now,
+            limit,
         });
         b.tokens =
             (b.tokens + now.duration_since(b.at).as_secs_f64() * limit.per_second).min(limit.burst);

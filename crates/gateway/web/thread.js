@@ -21,29 +21,40 @@ const KIND_LABEL = { external: 'Text messages', direct: 'Direct message', channe
 
 /**
  * What a system message (a queue lifecycle step) says, from the server's structured note
- * (`{"ClaimedBy": {"queue", "agent"}}` and the like), with names resolved.
+ * (`{"type": "claimed_by", "queue", "agent"}` and the like), with names resolved.
  */
 export function systemText(note, fallback) {
-  const variant = note && typeof note === 'object' ? Object.keys(note)[0] || '' : '';
-  const fields = (variant && note[variant]) || {};
+  const fields = note && typeof note === 'object' ? note : {};
   const who = (field) => (fields[field] ? userName(fields[field]) : null);
-  switch (variant) {
-    case 'Queued':
+  switch (fields.type) {
+    case 'queued':
       return 'Waiting in the queue';
-    case 'ClaimedBy':
+    case 'claimed_by':
       return `Claimed by ${who('agent') || 'an agent'}`;
-    case 'TransferredTo':
+    case 'transferred_to':
       return `Transferred to ${who('to') || 'an agent'}`;
-    case 'Released':
+    case 'released':
       return 'Released to the queue';
-    case 'Closed':
+    case 'closed':
       return who('by') ? `Closed by ${who('by')}` : 'Closed';
-    case 'TimedOut':
+    case 'timed_out':
       return 'Timed out';
     default:
-      return fallback || variant || 'System message';
+      return fallback || 'System message';
   }
 }
+
+/** How far along an SMS delivery status is: a later report never moves it back. */
+const DELIVERY_STAGE = { requested: 0, queued: 1, sent: 2, delivered: 3, failed: 3, undelivered: 3, withheld: 3 };
+const DELIVERY_LABEL = {
+  requested: 'Sending',
+  queued: 'Queued',
+  sent: 'Sent',
+  delivered: 'Delivered',
+  failed: 'Failed',
+  undelivered: 'Not delivered',
+  withheld: 'Not sent (opted out)',
+};
 
 async function fetchBlob(url) {
   const r = await api(url, { raw: true });
@@ -197,7 +208,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
         if (item.type === 'message' && item.author === me) st.myRead = Math.max(st.myRead, item.seq);
         const li = messageEl(item);
         st.messages.set(item.message_id, li);
-        if (st.delivery.has(item.message_id)) showDelivery(item.message_id);
+        noteDeliveries(item);
         status.textContent = '';
         return li;
       }
@@ -206,15 +217,12 @@ export function openThread(pane, conv, ctx, opts = {}) {
         st.lastSeq = Math.max(st.lastSeq, item.seq);
         const li = messageEl({ ...item, type: 'message', author: null, auto: true });
         st.messages.set(item.message_id, li);
+        noteDeliveries(item);
         return li;
       }
-      case 'delivery': {
-        const per = st.delivery.get(item.message_id) || new Map();
-        per.set(item.to, item);
-        st.delivery.set(item.message_id, per);
-        showDelivery(item.message_id);
+      case 'delivery':
+        noteDelivery(item.message_id, item);
         return null;
-      }
       case 'read':
         if (item.user === me) st.myRead = Math.max(st.myRead, item.up_to);
         else st.readers.set(item.user, Math.max(st.readers.get(item.user) || 0, item.up_to));
@@ -260,17 +268,32 @@ export function openThread(pane, conv, ctx, opts = {}) {
     );
   }
 
-  /** The SMS delivery state of my text, per recipient (from the stream's delivery items). */
+  /** A history item's `deliveries`: where each of its texts stood when it was read. */
+  function noteDeliveries(item) {
+    for (const d of item.deliveries || []) noteDelivery(item.message_id, d);
+    if (st.delivery.has(item.message_id)) showDelivery(item.message_id);
+  }
+
+  /** One recipient's delivery state of a message, kept unless it is behind what is known. */
+  function noteDelivery(messageId, d) {
+    const per = st.delivery.get(messageId) || new Map();
+    const known = per.get(d.to);
+    if (!known || (DELIVERY_STAGE[d.status] ?? 0) >= (DELIVERY_STAGE[known.status] ?? 0)) per.set(d.to, d);
+    st.delivery.set(messageId, per);
+    showDelivery(messageId);
+  }
+
+  /** The SMS delivery state of a text we sent, per recipient, with the reason of a failure. */
   function showDelivery(messageId) {
     const li = st.messages.get(messageId);
     const per = st.delivery.get(messageId);
     const el = li?.querySelector('.delivery');
     if (!el || !per) return;
     const states = [...per.values()].map((d) => {
-      const [name, detail] = typeof d.status === 'string' ? [d.status, null] : Object.entries(d.status)[0] || ['', null];
-      const label = { Requested: 'Sending', Queued: 'Queued', Sent: 'Sent', Delivered: 'Delivered', Failed: 'Failed', Undelivered: 'Not delivered' }[name] || name;
-      const why = d.error_code || detail?.reason;
-      return { text: `${per.size > 1 ? `${d.to}: ` : ''}${label}${why ? ` (${why})` : ''}`, bad: name === 'Failed' || name === 'Undelivered' };
+      const label = DELIVERY_LABEL[d.status] || d.status;
+      const bad = d.status === 'failed' || d.status === 'undelivered';
+      const why = bad ? d.reason || d.error_code : null;
+      return { text: `${per.size > 1 ? `${d.to}: ` : ''}${label}${why ? ` — ${why}` : ''}`, bad };
     });
     el.textContent = states.map((x) => x.text).join(' · ');
     el.classList.toggle('failed', states.some((x) => x.bad));

@@ -17,7 +17,6 @@ use actors::clock::SystemClock;
 use actors::process::{inbound_router, queue_timeline, queue_timers};
 use actors::{ActorConfig, ActorRuntime, Workspace};
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use eventlog::{EventStore, LogOptions, RocksLog};
 use gateway::carriers::{CarrierEdge, CarrierKind, CarrierSetup};
@@ -41,27 +40,38 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server with an embedded data directory.
-    Serve {
-        /// Data directory (created if missing).
-        #[arg(long, default_value = "./data", env = "SWITCHBOARD_DATA_DIR")]
-        data_dir: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080", env = "SWITCHBOARD_LISTEN")]
-        listen: SocketAddr,
-        #[command(flatten)]
-        carrier: CarrierArgs,
-        /// A bearer token Prometheus may scrape `/metrics` with (admins' sessions work too).
-        #[arg(long, env = "SWITCHBOARD_METRICS_TOKEN", hide_env_values = true)]
-        metrics_token: Option<String>,
-        /// How long a login lasts, in seconds (12 hours by default); its streams close
-        /// when it ends.
-        #[arg(long, default_value_t = 12 * 60 * 60, env = "SWITCHBOARD_SESSION_TTL_S")]
-        session_ttl_s: u64,
-        /// Let admins register `http` webhook endpoints and ones on loopback, private or
-        /// link-local addresses (local setups; off by default).
-        #[arg(long, env = "SWITCHBOARD_ALLOW_PRIVATE_WEBHOOKS")]
-        allow_private_webhooks: bool,
-    },
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Data directory (created if missing).
+    #[arg(long, default_value = "./data", env = "SWITCHBOARD_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SWITCHBOARD_LISTEN")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    carrier: CarrierArgs,
+    /// A bearer token Prometheus may scrape `/metrics` with (admins' sessions work too).
+    #[arg(long, env = "SWITCHBOARD_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// How long a login lasts, in seconds (12 hours by default); its streams close
+    /// when it ends.
+    #[arg(long, default_value_t = 12 * 60 * 60, env = "SWITCHBOARD_SESSION_TTL_S")]
+    session_ttl_s: u64,
+    /// Let admins register `http` webhook endpoints and ones on loopback, private or
+    /// link-local addresses (local setups; off by default).
+    #[arg(long, env = "SWITCHBOARD_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
+    /// Let anyone create an organization with `POST /v1/bootstrap` (by default only the
+    /// server's first one can be created that way).
+    #[arg(long, env = "SWITCHBOARD_ALLOW_SIGNUPS")]
+    allow_signups: bool,
+    /// A bearer token with which the operator creates further organizations
+    /// (`POST /v1/bootstrap` with `Authorization: Bearer <token>`).
+    #[arg(long, env = "SWITCHBOARD_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -110,24 +120,7 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve {
-            data_dir,
-            listen,
-            carrier,
-            metrics_token,
-            session_ttl_s,
-            allow_private_webhooks,
-        } => serve(
-            data_dir,
-            listen,
-            carrier,
-            metrics_token,
-            std::time::Duration::from_secs(session_ttl_s),
-            gateway::notifications::WebhookConfig {
-                allow_private: allow_private_webhooks,
-                ..Default::default()
-            },
-        ),
+        Command::Serve(args) => serve(args),
     }
 }
 
@@ -167,14 +160,26 @@ fn carrier_setup(
     Ok(setup)
 }
 
-fn serve(
-    data_dir: PathBuf,
-    listen: SocketAddr,
-    carrier: CarrierArgs,
-    metrics_token: Option<String>,
-    session_ttl: std::time::Duration,
-    webhooks: gateway::notifications::WebhookConfig,
-) -> anyhow::Result<()> {
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs {
+        data_dir,
+        listen,
+        carrier,
+        metrics_token,
+        session_ttl_s,
+        allow_private_webhooks,
+        allow_signups,
+        operator_token,
+    } = args;
+    let session_ttl = std::time::Duration::from_secs(session_ttl_s);
+    let webhooks = gateway::notifications::WebhookConfig {
+        allow_private: allow_private_webhooks,
+        ..Default::default()
+    };
+    let signups = gateway::routes::bootstrap::Signups {
+        open: allow_signups,
+        operator_token: operator_token.filter(|t| !t.is_empty()),
+    };
     let public_url = carrier
         .public_url
         .clone()
@@ -207,13 +212,6 @@ fn serve(
             .await
             .with_context(|| format!("binding {listen}"))?;
         let addr = listener.local_addr()?;
-        // No Nagle: a frame written while an earlier one is unacknowledged goes out at
-        // once instead of waiting for the peer's (possibly delayed) ACK.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-        });
         tracing::info!(addr = %addr, data_dir = %data_dir.display(), "switchboard listening");
         let edge = CarrierEdge::start(&ws, setup).context("starting the carrier edge")?;
         tracing::info!(carrier = edge.state.kind.carrier().name(), %public_url, "carrier edge started");
@@ -222,9 +220,12 @@ fn serve(
             .with_search(search.clone())
             .with_metrics(gateway::metrics::Metrics::new(metrics_token))
             .with_session_ttl(session_ttl)
-            .with_webhooks(webhooks);
+            .with_webhooks(webhooks)
+            .with_signups(signups);
         let app = gateway::router(state.clone());
         let streams = state.clone();
+        // Connection info: the login limits are per client address.
+        let app = app.into_make_service_with_connect_info::<gateway::peer::Peer>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;

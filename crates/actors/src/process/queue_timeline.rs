@@ -1,6 +1,10 @@
 //! Writes each SMS-queue lifecycle step into its conversation's timeline as a system
 //! message (queued, claimed by, transferred to, released, closed, timed out), so the
 //! conversation's own stream tells an auditor, and its readers, who handled it when.
+//! An interaction closed with an automatic reply (the `CloseWithReply` wait-timeout
+//! policy) also gets that reply recorded in the conversation as our number's message to
+//! the customer (`RecordAutoReply`, answering their newest text), which the outbox sends
+//! like any text and whose delivery is recorded.
 //! Idempotency keys derive from the queue event's id: a replay after a crash writes nothing
 //! twice.
 
@@ -106,16 +110,50 @@ async fn record(
     let Some(org) = org_of(&ws, &orgs, queue).await? else {
         return Err(Failure::Permanent(format!("queue {queue} has no header")));
     };
-    let command =
-        CommandMeta::system(org, at_ms).issue(ConversationCommand::RecordSystemMessage { note });
-    let options = ExecuteOptions {
-        idempotency_key: Some(Uuid::new_v5(&record.event_id, b"timeline")),
+    let meta = CommandMeta::system(org, at_ms);
+    let options = |purpose: &[u8]| ExecuteOptions {
+        idempotency_key: Some(Uuid::new_v5(&record.event_id, purpose)),
         metadata: eventlog::Metadata {
             causation_id: Some(record.event_id),
             correlation_id: record.metadata.correlation_id.or(Some(record.event_id)),
             acting_user: record.metadata.acting_user.clone(),
         },
     };
+    let command = meta.issue(ConversationCommand::RecordSystemMessage { note });
+    execute(&ws, conversation, command, options(b"timeline")).await?;
+    if let QueueEvent::InteractionClosed(closed) = &event {
+        if let Some(text) = closed.auto_reply.clone() {
+            let reply_to = ws
+                .conversations
+                .query(&conversation, |c: &domain::Conversation, _| {
+                    c.last_inbound()
+                })
+                .await
+                .map_err(|e| Failure::Transient(e.to_string()))?
+                .ok_or_else(|| {
+                    Failure::Permanent(format!(
+                        "no customer text in {conversation} to answer on close"
+                    ))
+                })?;
+            let message_id =
+                domain::MessageId::from_uuid(Uuid::new_v5(&record.event_id, b"close-reply"));
+            let command = meta.issue(ConversationCommand::RecordAutoReply {
+                message_id,
+                reply_to,
+                text,
+            });
+            execute(&ws, conversation, command, options(b"close-reply-command")).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn execute(
+    ws: &Workspace,
+    conversation: ConversationId,
+    command: domain::Issued<ConversationCommand>,
+    options: ExecuteOptions,
+) -> Result<(), Failure> {
     match ws
         .conversations
         .execute(&conversation, command, options)

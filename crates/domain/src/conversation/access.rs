@@ -69,13 +69,15 @@ impl Conversation {
             .ok_or(ConversationRejection::NotStarted)?;
         let allowed = match (&header.kind, &self.inbox) {
             (ConversationKind::External { .. }, Some(_)) => {
-                return if facts.inbox_member {
+                return if facts.inbox_member || facts.admin {
                     Ok(())
                 } else {
                     Err(ConversationRejection::NotAnInboxMember)
                 };
             }
-            (ConversationKind::External { .. }, None) => facts.holds_our_number,
+            (ConversationKind::External { .. }, None) => {
+                facts.holds_our_number || facts.queue_reader
+            }
             (kind, _) => kind.has_member(user),
         };
         if allowed {
@@ -91,8 +93,16 @@ impl Conversation {
         facts: &ActorFacts,
     ) -> Result<(), ConversationRejection> {
         self.check_viewer(user, facts)?;
+        let external = matches!(
+            self.header.as_ref().map(|h| &h.kind),
+            Some(ConversationKind::External { .. })
+        );
         match &self.inbox {
             Some(assignment) if assignment.status != InboxStatus::Assigned(user) => {
+                Err(ConversationRejection::NotAssignedToYou)
+            }
+            // A queue's reader who has not claimed it: read only.
+            None if external && !facts.holds_our_number => {
                 Err(ConversationRejection::NotAssignedToYou)
             }
             _ => Ok(()),

@@ -29,4 +29,13 @@ pub struct ActorFacts {
     pub holds_our_number: bool,
     /// The inbox holding the conversation lists the actor as a team member.
     pub inbox_member: bool,
+    /// The actor is an admin of the organization: admins see every inbox conversation
+    /// and may take any over, on the team or not.
+    #[serde(default)]
+    pub admin: bool,
+    /// The conversation is on an SMS queue's number and the actor may read it: one of the
+    /// queue's agents while no agent holds it (waiting, or closed: the queue's History),
+    /// or an admin. Only the agent who claimed it (`holds_our_number`) writes.
+    #[serde(default)]
+    pub queue_reader: bool,
 }

@@ -5,9 +5,10 @@
 //! the second sees the first's assignment and is refused, naming the holder) and so that
 //! an auditor replaying the conversation sees who held it when.
 //!
-//! Every action needs the actor on the inbox's team. Assign to Me is for anyone on the
-//! team when nobody holds the conversation; the other actions belong to the holder, or to
-//! an admin. An action whose result already holds writes nothing (pressing Assign to Me
+//! Every action needs the actor on the inbox's team, or an admin (admins may take over
+//! any inbox conversation, on the team or not). Assign to Me is for anyone on the team
+//! when nobody holds the conversation; the other actions belong to the holder, or to an
+//! admin. An action whose result already holds writes nothing (pressing Assign to Me
 //! twice is fine).
 
 use serde::{Deserialize, Serialize};
@@ -65,7 +66,7 @@ impl Conversation {
             .inbox
             .as_ref()
             .ok_or(ConversationRejection::NotAnInboxConversation)?;
-        if meta.actor.user_id().is_some() && !facts.inbox_member {
+        if meta.actor.user_id().is_some() && !facts.inbox_member && !meta.actor.has_admin_powers() {
             return Err(ConversationRejection::NotAnInboxMember);
         }
         Ok(assignment.status)

@@ -92,6 +92,16 @@ impl Conversation {
         self.messages.get(id)
     }
 
+    /// The customer's newest text still in the window (an inbound message: written by a
+    /// number that is not our own), e.g. for an automatic reply to answer.
+    pub fn last_inbound(&self) -> Option<MessageId> {
+        let ours = self.kind().and_then(ConversationKind::our_number);
+        self.messages.newest_where(|m| match &m.author {
+            Author::External(n) => Some(n) != ours,
+            Author::User(_) => false,
+        })
+    }
+
     /// How far the SMS of `message` to `to` got, while the message is in the window.
     pub fn delivery(&self, message: &MessageId, to: &PhoneNumber) -> Option<&DeliveryStatus> {
         self.messages.get(message)?.deliveries.get(to)

@@ -72,6 +72,18 @@ impl MessageWindow {
         self.by_id.get(id)
     }
 
+    /// The newest message in the window that `wanted` accepts.
+    pub(super) fn newest_where(
+        &self,
+        wanted: impl Fn(&MessageRecord) -> bool,
+    ) -> Option<MessageId> {
+        self.by_seq
+            .values()
+            .rev()
+            .find(|id| self.by_id.get(id).is_some_and(&wanted))
+            .copied()
+    }
+
     pub(super) fn pruned_through_seq(&self) -> u64 {
         self.pruned_through_seq
     }

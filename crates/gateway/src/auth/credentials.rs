@@ -120,7 +120,7 @@ pub async fn register(
             "email_taken",
             "this email is already registered",
         )),
-        Err(e) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::from(e)),
     }
 }
 
@@ -148,7 +148,7 @@ pub async fn verify(
     let events =
         eventlog::store::nonblocking::read_stream(store, &stream, u64::MAX, Direction::Backward, 1)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::from)?;
     let record: Option<CredentialsRegistered> = match events.first() {
         Some(e) => Some(codec::decode(&e.payload).map_err(ApiError::internal)?),
         None => None,

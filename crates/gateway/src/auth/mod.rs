@@ -13,3 +13,8 @@ pub mod extractor;
 pub mod sessions;
 
 pub use extractor::Authenticated;
+
+/// Compares two secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -239,7 +239,7 @@ async fn load(
     let events =
         eventlog::store::nonblocking::read_stream(store, &stream_of(id)?, 0, Direction::Forward, 8)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::from)?;
     let mut session = None;
     for e in &events {
         match codec::decode::<SessionEvent>(&e.payload).map_err(ApiError::internal)? {

@@ -142,7 +142,7 @@ pub async fn store_unavailable(
         .await
     {
         Ok(_) | Err(AppendError::EventIdReused { .. }) => Ok(unavailable.reference()),
-        Err(e) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::from(e)),
     }
 }
 
@@ -199,7 +199,7 @@ pub async fn is_referenced(
         .await
         .map_err(ApiError::internal)?
         .map(|found| found.is_some())
-        .map_err(ApiError::internal)
+        .map_err(ApiError::from)
 }
 
 fn stream_of(id: AttachmentId) -> Result<StreamName, ApiError> {
@@ -236,7 +236,7 @@ pub async fn store(
         .await
     {
         Ok(_) | Err(AppendError::EventIdReused { .. }) => Ok(stored),
-        Err(e) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::from(e)),
     }
 }
 
@@ -265,7 +265,7 @@ pub async fn lookup_entry(
     let first =
         eventlog::store::nonblocking::read_stream(store, &stream_of(id)?, 0, Direction::Forward, 1)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::from)?;
     let Some(r) = first.first().filter(|r| r.schema_version == 1) else {
         return Ok(None);
     };

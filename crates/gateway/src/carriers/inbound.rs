@@ -39,7 +39,7 @@ pub async fn already_arrived(
         .await
         .map_err(ApiError::internal)?
         .map(|found| found.is_some())
-        .map_err(ApiError::internal)
+        .map_err(ApiError::from)
 }
 
 /// A text to record.
@@ -86,6 +86,6 @@ pub async fn record(store: &Arc<dyn EventStore>, text: Arrived) -> Result<Arriva
         Ok(r) => Ok(Arrival::Recorded(r.last_position)),
         // The same message raced in with another arrival time.
         Err(AppendError::EventIdReused { .. }) => Ok(Arrival::Duplicate),
-        Err(e) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::from(e)),
     }
 }

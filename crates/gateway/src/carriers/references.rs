@@ -113,7 +113,7 @@ pub async fn references(
     let newest =
         eventlog::store::nonblocking::read_stream(store, &stream, u64::MAX, Direction::Backward, 1)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::from)?;
     let Some(head) = newest.first().map(|r| r.position) else {
         return Ok(false);
     };

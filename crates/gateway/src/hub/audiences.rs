@@ -32,13 +32,15 @@ use eventlog::RecordedEvent;
 use super::{Decoded, Outbound};
 use crate::app::AppState;
 
-/// Who an event goes to: a set of users, maybe a second one (the organization's admins,
-/// for queue changes), and maybe one more user (a member just removed, or the agent who
+/// Who an event goes to: a set of users, maybe more sets (the organization's admins, for
+/// queue changes and inbox conversations; a queue's agents, who read its closed
+/// conversations), and maybe one more user (a member just removed, or the agent who
 /// claimed a conversation on a queue number).
 #[derive(Debug, Clone, Copy)]
 pub struct Audience<'a> {
     users: &'a BTreeSet<UserId>,
     also: &'a BTreeSet<UserId>,
+    more: &'a BTreeSet<UserId>,
     extra: Option<UserId>,
 }
 
@@ -49,17 +51,29 @@ impl<'a> Audience<'a> {
         Self {
             users,
             also: &NOBODY,
+            more: &NOBODY,
             extra,
         }
     }
 
+    /// `users` and the users of `also`.
+    fn with(users: &'a BTreeSet<UserId>, also: &'a BTreeSet<UserId>) -> Self {
+        Self {
+            also,
+            ..Self::of(users, None)
+        }
+    }
+
     pub fn contains(&self, user: &UserId) -> bool {
-        self.users.contains(user) || self.also.contains(user) || self.extra.as_ref() == Some(user)
+        self.users.contains(user)
+            || self.also.contains(user)
+            || self.more.contains(user)
+            || self.extra.as_ref() == Some(user)
     }
 
     /// At most this many users.
     pub fn len(&self) -> usize {
-        self.users.len() + self.also.len() + usize::from(self.extra.is_some())
+        self.users.len() + self.also.len() + self.more.len() + usize::from(self.extra.is_some())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -68,14 +82,19 @@ impl<'a> Audience<'a> {
 
     /// Each user once.
     pub fn iter(&self) -> impl Iterator<Item = UserId> + 'a {
-        let (users, also) = (self.users, self.also);
+        let (users, also, more) = (self.users, self.also, self.more);
         users
             .iter()
             .copied()
             .chain(also.iter().copied().filter(move |u| !users.contains(u)))
             .chain(
-                self.extra
+                more.iter()
+                    .copied()
                     .filter(move |u| !users.contains(u) && !also.contains(u)),
+            )
+            .chain(
+                self.extra
+                    .filter(move |u| !users.contains(u) && !also.contains(u) && !more.contains(u)),
             )
     }
 }
@@ -258,8 +277,10 @@ impl Audiences {
             Shape::External {
                 inbox: Some(inbox), ..
             } => {
+                // The team, and the organization's admins (who may take any over).
                 let team = self.teams.get(inbox).ok_or(Need::Team(*inbox))?;
-                Ok((seat.org, Audience::of(&team.members, None)))
+                let admins = self.admins.get(&seat.org).ok_or(Need::Admins(seat.org))?;
+                Ok((seat.org, Audience::with(&team.members, admins)))
             }
             Shape::External { our, inbox: None } => {
                 let line = self
@@ -267,16 +288,31 @@ impl Audiences {
                     .get(&seat.org)
                     .and_then(|l| l.get(our))
                     .ok_or_else(|| Need::Line(seat.org, our.clone()))?;
-                // On a queue number, the agent who claimed the conversation holds it.
-                let claimer = match line.route {
-                    Some(Routing::Queue(queue)) => match self.claims.get(&(queue, id)) {
-                        Some(claimer) => *claimer,
-                        None if seat.born && self.queues_born.contains(&queue) => None,
-                        None => return Err(Need::Claim(queue, id)),
-                    },
-                    _ => None,
+                // On a queue number, the agent who claimed the conversation holds it; the
+                // organization's admins read it, and the queue's agents while nobody
+                // holds it (waiting, or closed: the History).
+                let Some(Routing::Queue(queue)) = line.route else {
+                    return Ok((seat.org, Audience::of(&line.holders, None)));
                 };
-                Ok((seat.org, Audience::of(&line.holders, claimer)))
+                let claimer = match self.claims.get(&(queue, id)) {
+                    Some(claimer) => *claimer,
+                    None if seat.born && self.queues_born.contains(&queue) => None,
+                    None => return Err(Need::Claim(queue, id)),
+                };
+                let admins = self.admins.get(&seat.org).ok_or(Need::Admins(seat.org))?;
+                let readers = match claimer {
+                    Some(_) => &NOBODY,
+                    None => &self.crews.get(&queue).ok_or(Need::Crew(queue))?.members,
+                };
+                Ok((
+                    seat.org,
+                    Audience {
+                        users: &line.holders,
+                        also: readers,
+                        more: admins,
+                        extra: claimer,
+                    },
+                ))
             }
         }
     }
@@ -518,9 +554,10 @@ impl Audiences {
                         },
                     };
                     let team = self.teams.get(&inbox).ok_or(Need::Team(inbox))?;
+                    let admins = self.admins.get(&team.org).ok_or(Need::Admins(team.org))?;
                     return Ok(Some(Target {
                         org: team.org,
-                        audience: Audience::of(&team.members, None),
+                        audience: Audience::with(&team.members, admins),
                         show: Show::Inbox {
                             inbox,
                             conversation: Some(*id),
@@ -568,9 +605,8 @@ impl Audiences {
                 Ok(Some(Target {
                     org: crew.org,
                     audience: Audience {
-                        users: &crew.members,
-                        also: admins,
                         extra: removed,
+                        ..Audience::with(&crew.members, admins)
                     },
                     show: Show::Queue {
                         queue: *id,
@@ -894,6 +930,7 @@ mod tests {
         let with_admins = Audience {
             users: &users,
             also: &admins,
+            more: &NOBODY,
             extra: Some(b),
         };
         assert_eq!(with_admins.iter().collect::<Vec<_>>(), vec![a, b]);

@@ -68,7 +68,7 @@ fn refused(e: &AttachmentError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct UploadQuery {
     /// Accept MMS images only.
     #[serde(default)]
@@ -138,8 +138,10 @@ pub async fn upload(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct FetchQuery {
+    /// The conversation whose message references the attachment (required: only its
+    /// participants may fetch it).
     pub conversation: Option<ConversationId>,
 }
 

@@ -189,6 +189,18 @@ pub struct MembersOut {
     /// Internal members by name (none for External conversations, whose internal side is
     /// whoever holds the number or the inbox team).
     pub members: Vec<MemberOut>,
+    /// The external numbers in it: a group's external members, an External
+    /// conversation's customer (none for internal conversations). Each texts by SMS.
+    pub externals: Vec<ExternalMemberOut>,
+}
+
+/// An external member: a number, named from the phonebook when it is known.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ExternalMemberOut {
+    /// E.164.
+    pub number: String,
+    /// The contact's (or user's) name for it, if any.
+    pub name: Option<String>,
 }
 
 /// `GET /v1/conversations/{id}/members`: who is in the conversation. Whoever cannot see it
@@ -211,11 +223,19 @@ pub async fn members(
         domain::conversation::ConversationKind::Group { .. } => ("group", None),
     };
     let users = kind.internal_members().unwrap_or_default();
-    let mut members = state
+    let numbers: Vec<domain::PhoneNumber> = match &kind {
+        domain::conversation::ConversationKind::External { their, .. } => vec![their.clone()],
+        domain::conversation::ConversationKind::Group { externals, .. } => {
+            externals.iter().cloned().collect()
+        }
+        _ => Vec::new(),
+    };
+    let viewer = caller.user;
+    let (mut members, externals) = state
         .ws
         .directories
         .query(&caller.org, move |d: &domain::Directory, _| {
-            users
+            let members = users
                 .iter()
                 .map(|u| MemberOut {
                     user_id: *u,
@@ -225,7 +245,15 @@ pub async fn members(
                         .map(|x| x.extension.to_string())
                         .unwrap_or_default(),
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            let externals = numbers
+                .iter()
+                .map(|n| ExternalMemberOut {
+                    number: n.to_string(),
+                    name: d.resolve_name(n, viewer),
+                })
+                .collect::<Vec<_>>();
+            (members, externals)
         })
         .await?;
     members.sort_by(|a, b| (&a.name, a.user_id).cmp(&(&b.name, b.user_id)));
@@ -234,5 +262,6 @@ pub async fn members(
         kind: kind_name.to_owned(),
         name,
         members,
+        externals,
     }))
 }

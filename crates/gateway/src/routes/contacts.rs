@@ -102,16 +102,19 @@ pub struct ContactWritten {
     pub position: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Only personal or only organization-wide contacts (both when omitted).
     pub scope: Option<ScopeIn>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
+    /// Name, company or digits.
     pub q: Option<String>,
+    /// Most matches (default 20).
     pub limit: Option<usize>,
 }
 
@@ -484,7 +487,7 @@ pub async fn search(
         })
         .await
         .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)?
     } else {
         // Recent numbers match by digits only (their names are contacts and users).
         Vec::new()
@@ -602,7 +605,7 @@ pub async fn number_name(
     caller: Authenticated,
     ApiPath(number): ApiPath<String>,
 ) -> Result<Json<NumberName>, ApiError> {
-    let number = crate::routes::phone_number(&number)?;
+    let number = crate::routes::path_phone_number(&number)?;
     let viewer = caller.user;
     let (name, route) = {
         let number = number.clone();

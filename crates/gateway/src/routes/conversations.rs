@@ -77,14 +77,95 @@ pub struct MarkRead {
     pub up_to: u64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct Page {
-    /// Return items older than this cursor (a stream version); omit for the newest.
+    /// Return items older than this cursor (the previous page's `next_before`); omit for
+    /// the newest page.
     pub before: Option<u64>,
+    /// Page size, 1 to 200 (default 50).
     pub limit: Option<usize>,
 }
 
-/// The timeline item an event shows as, if any.
+/// How far one SMS of a message got.
+///
+/// Statuses only move forward: `requested` (asked of the carrier) → `queued` (the carrier
+/// took it) → `sent` → `delivered`, or `failed` / `undelivered` with the carrier's error
+/// code; `withheld` means it was never sent (the recipient texted STOP). A carrier may
+/// skip a step — report `delivered` without `sent` first, or a late `sent` after
+/// `delivered`, which changes nothing — so a client must not expect every step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct Delivery {
+    /// The recipient's number (E.164).
+    pub to: String,
+    pub status: DeliveryStatusName,
+    /// The carrier's error code of a failed or undelivered text (e.g. `30008`).
+    pub error_code: Option<String>,
+    /// Why it failed, in words (e.g. "Unknown error from the carrier"), for `failed`,
+    /// `undelivered` and `withheld`; otherwise `null`.
+    pub reason: Option<String>,
+    /// When it reached this status.
+    pub at_ms: u64,
+}
+
+/// The statuses of [`Delivery`], as they are spelled everywhere (history, stream frames,
+/// the simulator).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatusName {
+    Requested,
+    Queued,
+    Sent,
+    Delivered,
+    Failed,
+    Undelivered,
+    Withheld,
+}
+
+impl Delivery {
+    /// The API's view of a stored delivery state.
+    pub fn of(to: &PhoneNumber, view: &projections::interactions::DeliveryView) -> Self {
+        use projections::interactions::DeliveryState as S;
+        let status = match view.state {
+            S::Requested => DeliveryStatusName::Requested,
+            S::Queued => DeliveryStatusName::Queued,
+            S::Sent => DeliveryStatusName::Sent,
+            S::Delivered => DeliveryStatusName::Delivered,
+            S::Failed => DeliveryStatusName::Failed,
+            S::Undelivered => DeliveryStatusName::Undelivered,
+            S::Withheld => DeliveryStatusName::Withheld,
+        };
+        let reason = match status {
+            DeliveryStatusName::Withheld => {
+                Some("The recipient has opted out (texted STOP)".to_owned())
+            }
+            DeliveryStatusName::Failed | DeliveryStatusName::Undelivered => Some(
+                view.error_code
+                    .as_deref()
+                    .and_then(carrier::error_codes::describe)
+                    .map(str::to_owned)
+                    .or_else(|| view.reason.clone())
+                    .unwrap_or_else(|| {
+                        if status == DeliveryStatusName::Failed {
+                            "Sending failed".to_owned()
+                        } else {
+                            "Not delivered".to_owned()
+                        }
+                    }),
+            ),
+            _ => None,
+        };
+        Self {
+            to: to.to_string(),
+            status,
+            error_code: view.error_code.clone(),
+            reason,
+            at_ms: view.at_ms,
+        }
+    }
+}
+
+/// The timeline item an event shows as, if any (a message's `deliveries` are empty here:
+/// the history fills them in, the stream sends `delivery` items as they change).
 pub fn item_of(event: ConversationEvent) -> Option<Item> {
     match event {
         ConversationEvent::MessagePosted(m) => Some(Item::Message {
@@ -93,6 +174,7 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
             author: m.author,
             text: m.text,
             attachments: m.attachments,
+            deliveries: Vec::new(),
             at_ms: m.at_ms,
         }),
         ConversationEvent::InboundReceived(m) => Some(Item::Inbound {
@@ -109,6 +191,7 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
             from: m.from.to_string(),
             reply_to: m.reply_to,
             text: m.text,
+            deliveries: Vec::new(),
             at_ms: m.at_ms,
         }),
         ConversationEvent::MessagesRead(m) => Some(Item::Read {
@@ -118,7 +201,7 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
         }),
         ConversationEvent::SystemMessageRecorded(m) => Some(Item::System {
             text: projections::interactions::model::system_text(&m.note),
-            note: m.note,
+            note: (&m.note).into(),
             at_ms: m.at_ms,
         }),
         ConversationEvent::CallStarted(c) => Some(Item::CallStarted {
@@ -132,6 +215,14 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
             by: c.by,
             at_ms: c.at_ms,
         }),
+        ConversationEvent::DeliveryUpdated(_) => {
+            let (message_id, to, view) =
+                projections::interactions::DeliveryView::from_event(&event)?;
+            Some(Item::Delivery {
+                message_id,
+                delivery: Delivery::of(&to, &view),
+            })
+        }
         _ => None,
     }
 }
@@ -149,6 +240,10 @@ pub enum Item {
         /// Fetch with `GET /v1/attachments/{id}?conversation=<this conversation>`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attachments: Vec<AttachmentRef>,
+        /// In a conversation that texts: how far its SMS to each external recipient got,
+        /// as of the history read (live changes come as `delivery` items on the stream).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        deliveries: Vec<Delivery>,
         at_ms: u64,
     },
     Inbound {
@@ -169,6 +264,9 @@ pub enum Item {
         from: String,
         reply_to: MessageId,
         text: String,
+        /// How far its SMS got, as for a message.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        deliveries: Vec<Delivery>,
         at_ms: u64,
     },
     Read {
@@ -177,9 +275,9 @@ pub enum Item {
         at_ms: u64,
     },
     /// A queue lifecycle step: `note` says which and who (e.g.
-    /// `{"ClaimedBy": {"queue": …, "agent": …}}`), `text` the words to show.
+    /// `{"type": "claimed_by", "queue": …, "agent": …}`), `text` the words to show.
     System {
-        note: domain::conversation::SystemNote,
+        note: crate::routes::wire::Note,
         text: String,
         at_ms: u64,
     },
@@ -195,6 +293,14 @@ pub enum Item {
         call_id: domain::CallId,
         by: UserId,
         at_ms: u64,
+    },
+    /// (Stream frames only.) An SMS of message `message_id` moved on: its new state, as
+    /// a message's `deliveries` show it. The history carries the current state on the
+    /// message instead.
+    Delivery {
+        message_id: MessageId,
+        #[serde(flatten)]
+        delivery: Delivery,
     },
 }
 
@@ -257,7 +363,7 @@ pub(crate) async fn viewed(
         Look::Hidden => Err(not_found()),
         Look::Seen(kind) => Ok((ActorFacts::default(), kind)),
         Look::NeedsFacts => {
-            let facts = crate::routes::facts::facts_for(state, org, user, id).await?;
+            let facts = crate::routes::facts::facts_for(state, caller, id).await?;
             let kind = state
                 .ws
                 .conversations
@@ -467,6 +573,8 @@ pub async fn start_external(
         facts: ActorFacts {
             holds_our_number,
             inbox_member,
+            admin: false,
+            queue_reader: false,
         },
     });
     let out = state
@@ -515,7 +623,7 @@ pub async fn history(
     ApiPath(id): ApiPath<ConversationId>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<History>, ApiError> {
-    visible(&state, &caller, id).await?;
+    let (_, kind) = viewed(&state, &caller, id).await?;
     let limit = page.limit.unwrap_or(50).clamp(1, MAX_PAGE);
     let stream = StreamName::from_parts("conversation", id).map_err(ApiError::internal)?;
     let from = match page.before {
@@ -536,18 +644,102 @@ pub async fn history(
         limit,
     )
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::from)?;
     let next_before = match records.last() {
         Some(r) if r.version > 0 && records.len() == limit => Some(r.version),
         _ => None,
     };
     let mut items = Vec::with_capacity(records.len());
+    // Delivery states the page itself records (fresher than the read model can be).
+    let mut recorded = std::collections::HashMap::new();
     for r in records.iter().rev() {
         let event: ConversationEvent =
             actors::event_codec::decode(r).map_err(ApiError::internal)?;
+        if let Some((message, to, view)) =
+            projections::interactions::DeliveryView::from_event(&event)
+        {
+            recorded.insert((message, to), view);
+            continue;
+        }
         items.extend(item_of(event));
     }
+    if kind.sends_sms() {
+        fill_deliveries(&state, id, &mut items, recorded).await?;
+    }
     Ok(Json(History { items, next_before }))
+}
+
+/// Sets each outbound message's `deliveries`: the read model's states, or the page's own
+/// where those are further along.
+async fn fill_deliveries(
+    state: &AppState,
+    id: ConversationId,
+    items: &mut [Item],
+    mut recorded: std::collections::HashMap<
+        (MessageId, PhoneNumber),
+        projections::interactions::DeliveryView,
+    >,
+) -> Result<(), ApiError> {
+    let outbound: Vec<MessageId> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Message { message_id, .. } | Item::AutoReply { message_id, .. } => {
+                Some(*message_id)
+            }
+            _ => None,
+        })
+        .collect();
+    if outbound.is_empty() {
+        return Ok(());
+    }
+    let db = state.interactions.db();
+    let stored = tokio::task::spawn_blocking(move || {
+        outbound
+            .into_iter()
+            .map(|m| db.deliveries(&id, &m).map(|d| (m, d)))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let mut by_message: std::collections::HashMap<MessageId, Vec<Delivery>> =
+        std::collections::HashMap::new();
+    for (message, views) in stored {
+        for (to, view) in views {
+            let newer = recorded
+                .remove(&(message, to.clone()))
+                .filter(|page| page.stage() > view.stage());
+            let view = newer.as_ref().unwrap_or(&view);
+            by_message
+                .entry(message)
+                .or_default()
+                .push(Delivery::of(&to, view));
+        }
+    }
+    for ((message, to), view) in recorded {
+        by_message
+            .entry(message)
+            .or_default()
+            .push(Delivery::of(&to, &view));
+    }
+    for item in items.iter_mut() {
+        if let Item::Message {
+            message_id,
+            deliveries,
+            ..
+        }
+        | Item::AutoReply {
+            message_id,
+            deliveries,
+            ..
+        } = item
+        {
+            if let Some(mut found) = by_message.remove(message_id) {
+                found.sort_by(|a, b| a.to.cmp(&b.to));
+                *deliveries = found;
+            }
+        }
+    }
+    Ok(())
 }
 
 // Mixed groups and call activity.

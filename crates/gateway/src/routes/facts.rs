@@ -9,16 +9,17 @@ use domain::{Conversation, ConversationId, Directory, Inbox, OrgId, Queue, UserI
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// The facts for `user` on conversation `id` (defaults when it has no number or inbox).
+/// The facts for the caller on conversation `id` (defaults when it has no number or
+/// inbox; `admin` from their role).
 ///
 /// # Errors
 /// When an actor cannot be reached.
 pub async fn facts_for(
     state: &AppState,
-    org: OrgId,
-    user: UserId,
+    caller: &crate::auth::Authenticated,
     id: ConversationId,
 ) -> Result<ActorFacts, ApiError> {
+    let (org, user) = (caller.org, caller.user);
     let (inbox, our) = state
         .ws
         .conversations
@@ -39,13 +40,41 @@ pub async fn facts_for(
         }
         None => false,
     };
-    let holds_our_number = match our {
-        Some(number) => holds_line(state, org, user, id, number).await?,
-        None => false,
+    let admin = caller.role == domain::Role::Admin;
+    let (holds_our_number, queue_reader) = match our {
+        Some(number) => {
+            let route = state
+                .ws
+                .directories
+                .query(&org, {
+                    let number = number.clone();
+                    move |d: &Directory, _| d.number(&number).map(|n| n.route)
+                })
+                .await?;
+            // A queue's conversation: its agents read it while nobody holds it (waiting,
+            // or closed: the History), admins always.
+            let reader = match route {
+                Some(Routing::Queue(queue)) => {
+                    admin
+                        || state
+                            .ws
+                            .queues
+                            .query(&queue, move |q: &Queue, _| {
+                                q.is_member(user) && q.claimer_of(id).is_none()
+                            })
+                            .await?
+                }
+                _ => false,
+            };
+            (holds_line(state, org, user, id, number).await?, reader)
+        }
+        None => (false, false),
     };
     Ok(ActorFacts {
         holds_our_number,
         inbox_member,
+        admin,
+        queue_reader,
     })
 }
 
@@ -91,6 +120,26 @@ pub async fn queue_claimer(
         .ws
         .queues
         .query(&queue, move |q: &Queue, _| q.claimer_of(id))
+        .await?)
+}
+
+/// Whether the caller may see and work `inbox`'s conversations: on its team, or an admin
+/// of the organization holding it.
+///
+/// # Errors
+/// When the inbox actor cannot be reached.
+pub async fn may_work_inbox(
+    state: &AppState,
+    caller: &crate::auth::Authenticated,
+    inbox: domain::InboxId,
+) -> Result<bool, ApiError> {
+    let (org, user, admin) = (caller.org, caller.user, caller.role == domain::Role::Admin);
+    Ok(state
+        .ws
+        .inboxes
+        .query(&inbox, move |i: &Inbox, _| {
+            i.header().is_some_and(|h| h.org == org) && (admin || i.is_member(user))
+        })
         .await?)
 }
 

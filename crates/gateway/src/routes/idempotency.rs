@@ -188,7 +188,7 @@ fn recorded_operation(
 /// is not recorded: it wrote nothing, so a retry runs afresh.
 ///
 /// Left to the handler: a request without a key, or without a valid bearer token (it
-/// answers 401 as usual).
+/// answers 401 as usual, whatever the key: authentication is judged before the key).
 pub async fn replay_or_record(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,
     req: axum::extract::Request,
@@ -221,9 +221,6 @@ async fn replay_or_record_inner(
     ) else {
         return Ok(next.run(req).await);
     };
-    let Some(key) = key(req.headers())? else {
-        return Ok(next.run(req).await);
-    };
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -234,6 +231,11 @@ async fn replay_or_record_inner(
         Some(t) => state.sessions.check(state.store(), t).await.ok(),
         None => None,
     }) else {
+        return Ok(next.run(req).await);
+    };
+    // Only now, for an authenticated caller, is the key itself judged: an unauthenticated
+    // request is answered 401 by the handler whatever its key.
+    let Some(key) = key(req.headers())? else {
         return Ok(next.run(req).await);
     };
     let mut scope = Vec::with_capacity(48 + req.uri().path().len());
@@ -276,7 +278,7 @@ async fn replay_or_record_inner(
     let recorded =
         eventlog::store::nonblocking::read_stream(state.store(), &stream, 0, Direction::Forward, 1)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::from)?;
     if let Some(first) = recorded.first() {
         let first: RecordedResponse = codec::decode(&first.payload).map_err(ApiError::internal)?;
         if first.request != request {

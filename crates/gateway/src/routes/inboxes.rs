@@ -23,6 +23,10 @@ use crate::routes::Written;
 pub struct NewInbox {
     pub name: String,
     pub number: String,
+    /// Register the number for SMS at once (default true, as `POST /v1/numbers`): only
+    /// registered numbers send, so the inbox can answer the texts it receives.
+    #[serde(default = "crate::routes::numbers::registered_by_default")]
+    pub sms_registered: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -46,7 +50,14 @@ pub async fn create_inbox(
     });
     // Decide first so that a refusal (not admin, blank name) writes nothing.
     crate::routes::decide_first(&state.ws.inboxes, &id, &create).await?;
-    crate::routes::numbers::claim_and_route(&state, &caller, number, Routing::Inbox(id)).await?;
+    crate::routes::numbers::claim_and_route(
+        &state,
+        &caller,
+        number,
+        Routing::Inbox(id),
+        req.sms_registered,
+    )
+    .await?;
     state
         .ws
         .inboxes
@@ -220,7 +231,7 @@ async fn act(
     id: ConversationId,
     make: impl FnOnce(domain::conversation::ActorFacts) -> ConversationCommand,
 ) -> Result<Json<Written>, ApiError> {
-    let facts = facts_for(state, caller.org, caller.user, id).await?;
+    let facts = facts_for(state, caller, id).await?;
     let org = caller.org;
     let exists = state
         .ws

@@ -31,13 +31,20 @@ pub const RYW_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// `GET /v1/interactions` only: which kinds (default `all`).
+    #[schemars(extend("enum" = ["all", "external", "direct", "channels"]))]
     pub filter: Option<String>,
+    /// `GET /v1/inboxes/{id}/conversations` only: which view (default `unassigned`).
+    #[schemars(extend("enum" = ["open", "unassigned", "assigned", "mine", "done"]))]
     pub view: Option<String>,
+    /// The previous page's `next_before` cursor.
     pub before: Option<u64>,
+    /// Page size, 1 to 200.
     pub limit: Option<usize>,
+    /// Wait until the list includes this log position (read your writes).
     pub after: Option<u64>,
 }
 
@@ -132,7 +139,7 @@ pub async fn list(
     let page = tokio::task::spawn_blocking(move || db.list(org, user, filter, before, limit))
         .await
         .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     Ok(Json(render(&state, &caller, page, false).await?))
 }
 
@@ -164,7 +171,7 @@ pub async fn inbox_view(
         ));
     }
     let limit = limit_of(q.limit)?;
-    if !crate::routes::facts::is_inbox_member(&state, inbox, caller.user).await? {
+    if !crate::routes::facts::may_work_inbox(&state, &caller, inbox).await? {
         return Err(ApiError::not_found("inbox_not_found", "no such inbox"));
     }
     caught_up(&state, q.after).await?;
@@ -174,15 +181,18 @@ pub async fn inbox_view(
         tokio::task::spawn_blocking(move || db.inbox_view(org, inbox, user, view, before, limit))
             .await
             .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::from)?;
     Ok(Json(render(&state, &caller, page, true).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelsQuery {
+    /// The previous page's `next_before` cursor.
     pub before: Option<u64>,
+    /// Page size, 1 to 200.
     pub limit: Option<usize>,
+    /// Wait until the list includes this log position (read your writes).
     pub after: Option<u64>,
 }
 
@@ -225,7 +235,7 @@ pub async fn channels(
     let page = tokio::task::spawn_blocking(move || db.channels(org, user, before, limit))
         .await
         .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     let item = |r: ChannelRow| ChannelOut {
         conversation_id: r.conversation,
         name: r.name,

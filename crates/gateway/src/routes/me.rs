@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use domain::{OrgId, Role, UserId};
+use domain::{OrgId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -16,7 +16,7 @@ pub struct Me {
     pub organization: String,
     pub name: String,
     pub extension: String,
-    pub role: Role,
+    pub role: crate::routes::wire::RoleName,
 }
 
 pub async fn me(
@@ -36,7 +36,7 @@ pub async fn me(
                 organization: org.name.clone(),
                 name: u.name.clone(),
                 extension: u.extension.to_string(),
-                role: u.role,
+                role: u.role.into(),
             })
         })
         .await?;

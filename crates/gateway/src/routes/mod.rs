@@ -22,6 +22,7 @@ pub mod stream;
 pub mod twilio;
 pub mod users;
 pub mod web;
+pub mod wire;
 
 /// The answer to a command: where its events landed in the log (`None` when it changed
 /// nothing), to pass as `after=` to a read-model query (read your writes).
@@ -45,6 +46,17 @@ pub(crate) fn phone_number(s: &str) -> Result<domain::PhoneNumber, crate::error:
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_phone_number",
             "a phone number in E.164 form is required",
+        )
+    })
+}
+
+/// A phone number in a request's path, or `invalid_path` (400), as any malformed path
+/// segment.
+pub(crate) fn path_phone_number(s: &str) -> Result<domain::PhoneNumber, crate::error::ApiError> {
+    domain::PhoneNumber::parse(s).map_err(|_| {
+        crate::error::ApiError::bad_request(
+            "invalid_path",
+            "the number in the path must be in E.164 form (+15557770001)",
         )
     })
 }

@@ -37,7 +37,7 @@ pub async fn claim(
             let first =
                 eventlog::store::nonblocking::read_stream(store, &stream, 0, Direction::Forward, 1)
                     .await
-                    .map_err(ApiError::internal)?;
+                    .map_err(ApiError::from)?;
             let owner: Option<OrgId> = first.first().and_then(|e| codec::decode(&e.payload).ok());
             if owner == Some(org) {
                 Ok(())
@@ -48,12 +48,13 @@ pub async fn claim(
                 ))
             }
         }
-        Err(e) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::from(e)),
     }
 }
 
-/// Claims `number` for the caller's organization and routes it (admin only, by the
-/// directory's rules) to `routing`.
+/// Claims `number` for the caller's organization, routes it (admin only, by the
+/// directory's rules) to `routing` and, when `sms_registered`, registers it for SMS — the
+/// same default as `POST /v1/numbers`, so an inbox's or queue's first reply can go out.
 ///
 /// # Errors
 /// `number_taken`, the directory's refusals, internal errors.
@@ -62,10 +63,11 @@ pub async fn claim_and_route(
     caller: &crate::auth::Authenticated,
     number: PhoneNumber,
     routing: domain::directory::Routing,
+    sms_registered: bool,
 ) -> Result<(), ApiError> {
     claim(state.store(), &number, caller.org).await?;
     let add = caller.meta().issue(domain::DirectoryCommand::AddNumber {
-        number,
+        number: number.clone(),
         route: routing,
         destination_exists: true,
     });
@@ -74,6 +76,19 @@ pub async fn claim_and_route(
         .directories
         .execute(&caller.org, add, actors::ExecuteOptions::default())
         .await?;
+    if sms_registered {
+        let register = caller
+            .meta()
+            .issue(domain::DirectoryCommand::SetSmsRegistration {
+                number,
+                registered: true,
+            });
+        state
+            .ws
+            .directories
+            .execute(&caller.org, register, actors::ExecuteOptions::default())
+            .await?;
+    }
     Ok(())
 }
 
@@ -89,7 +104,7 @@ pub async fn owner(
     let stream = StreamName::from_parts("number", number).map_err(ApiError::internal)?;
     let first = eventlog::store::nonblocking::read_stream(store, &stream, 0, Direction::Forward, 1)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     Ok(first.first().and_then(|e| codec::decode(&e.payload).ok()))
 }
 
@@ -105,7 +120,7 @@ pub struct NewNumber {
     pub sms_registered: bool,
 }
 
-fn registered_by_default() -> bool {
+pub(crate) fn registered_by_default() -> bool {
     true
 }
 
@@ -176,7 +191,7 @@ pub async fn set_sms_registration(
     ApiPath(number): ApiPath<String>,
     crate::routes::json::ApiJson(req): crate::routes::json::ApiJson<SmsRegistration>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
-    let number = crate::routes::phone_number(&number)?;
+    let number = crate::routes::path_phone_number(&number)?;
     let cmd = caller
         .meta()
         .issue(domain::DirectoryCommand::SetSmsRegistration {
@@ -306,7 +321,7 @@ pub async fn assign(
     ApiPath(number): ApiPath<String>,
     crate::routes::json::ApiJson(req): crate::routes::json::ApiJson<Assignee>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
-    let number = crate::routes::phone_number(&number)?;
+    let number = crate::routes::path_phone_number(&number)?;
     let command = domain::DirectoryCommand::AssignNumber {
         number,
         user: req.user,
@@ -324,7 +339,7 @@ pub async fn unassign(
     caller: crate::auth::Authenticated,
     ApiPath((number, user)): ApiPath<(String, domain::UserId)>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
-    let number = crate::routes::phone_number(&number)?;
+    let number = crate::routes::path_phone_number(&number)?;
     let command = domain::DirectoryCommand::UnassignNumber { number, user };
     directory_command(&state, &caller, command).await
 }
@@ -341,7 +356,7 @@ pub async fn route(
     ApiPath(number): ApiPath<String>,
     crate::routes::json::ApiJson(to): crate::routes::json::ApiJson<RouteOut>,
 ) -> Result<axum::Json<crate::routes::Written>, ApiError> {
-    let number = crate::routes::phone_number(&number)?;
+    let number = crate::routes::path_phone_number(&number)?;
     let org = caller.org;
     let serves = |h_org: OrgId, h_number: &PhoneNumber| h_org == org && h_number == &number;
     let destination_exists = match to {

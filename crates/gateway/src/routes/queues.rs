@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::Routing;
-use domain::queue::{QueueCommand, QueuePolicy};
+use domain::queue::QueueCommand;
 use domain::{ConversationId, QueueId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +29,11 @@ pub struct NewQueue {
     pub name: String,
     pub number: String,
     #[serde(default)]
-    pub policy: QueuePolicy,
+    pub policy: crate::routes::wire::Policy,
+    /// Register the number for SMS at once (default true, as `POST /v1/numbers`): only
+    /// registered numbers send, so agents can answer the texts it receives.
+    #[serde(default = "crate::routes::numbers::registered_by_default")]
+    pub sms_registered: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -56,11 +60,18 @@ pub async fn create_queue(
         id,
         name: req.name,
         number: number.clone(),
-        policy: req.policy,
+        policy: req.policy.into(),
     });
     // Decide first so that a refusal (not admin, blank name) writes nothing.
     crate::routes::decide_first(&state.ws.queues, &id, &create).await?;
-    crate::routes::numbers::claim_and_route(&state, &caller, number, Routing::Queue(id)).await?;
+    crate::routes::numbers::claim_and_route(
+        &state,
+        &caller,
+        number,
+        Routing::Queue(id),
+        req.sms_registered,
+    )
+    .await?;
     state
         .ws
         .queues
@@ -139,8 +150,9 @@ pub async fn set_policy(
     State(state): State<AppState>,
     caller: Authenticated,
     ApiPath(id): ApiPath<QueueId>,
-    ApiJson(policy): ApiJson<QueuePolicy>,
+    ApiJson(policy): ApiJson<crate::routes::wire::Policy>,
 ) -> Result<Json<Done>, ApiError> {
+    let policy = policy.into();
     run(&state, &caller, id, QueueCommand::SetPolicy { policy }).await
 }
 
@@ -205,8 +217,9 @@ pub async fn act(
     run(&state, &caller, id, command).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct ViewQuery {
+    /// Matches the customer's digits or the queue's name, in this tab only.
     pub search: Option<String>,
     /// Wait (at most [`RYW_TIMEOUT`]) until the view includes this position: read your
     /// own writes.
@@ -268,7 +281,7 @@ pub async fn view(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::from)?;
     Ok(Json(
         rows.into_iter()
             .map(|r| Row {
@@ -298,7 +311,7 @@ async fn caught_up(state: &AppState, after: Option<u64>) -> Result<(), ApiError>
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AfterQuery {
     /// Wait (at most [`RYW_TIMEOUT`]) until the answer includes this position.
@@ -351,7 +364,7 @@ pub async fn list(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::from)?;
     items.sort_by(|a, b| (&a.name, a.queue_id).cmp(&(&b.name, b.queue_id)));
     Ok(Json(MyQueues { items }))
 }
@@ -435,7 +448,7 @@ pub async fn waiting(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::from)?;
     Ok(Json(WaitingList {
         queue_id: id,
         name,

@@ -32,9 +32,10 @@ use crate::routes::json::ApiQuery;
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = projections::search::MAX_LIMIT;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
+    /// The words to find.
     pub q: Option<String>,
     /// Hits older than this log position (the previous page's `next_before`).
     pub before: Option<u64>,

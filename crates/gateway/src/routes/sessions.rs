@@ -8,7 +8,23 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::auth::{credentials, sessions, Authenticated};
 use crate::error::ApiError;
+use crate::rate_limit::Limit;
 use crate::routes::json::ApiJson;
+
+/// The client's IP address, when the server was started with connection info (a
+/// directly connected client; behind a proxy, the proxy's).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(crate::peer::client_ip(parts)))
+    }
+}
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -23,16 +39,25 @@ pub struct LoginResponse {
     pub expires_at_ms: u64,
 }
 
+/// `POST /v1/sessions`. Guessing is slowed per email *and client address*, and per client
+/// address whatever the email: someone who knows an address cannot lock its owner out by
+/// failing to log in as them from elsewhere.
 pub async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
-    // Password guessing is slowed per email, whoever asks.
-    let key = format!("login:{}", req.email.trim().to_lowercase());
-    state
-        .limiter
-        .take(&key, crate::rate_limit::Limit::LOGIN)
-        .map_err(ApiError::rate_limited)?;
+    let from = client.0.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+    let email = req.email.trim().to_lowercase();
+    for (key, limit) in [
+        (format!("login-from:{from}"), Limit::LOGIN_PER_ADDRESS),
+        (format!("login:{email}|{from}"), Limit::LOGIN),
+    ] {
+        state
+            .limiter
+            .take(&key, limit)
+            .map_err(ApiError::rate_limited)?;
+    }
     let (org, user) = credentials::verify(state.store(), &req.email, &req.password).await?;
     let (token, expires_at_ms) =
         sessions::start(state.store(), org, user, state.session_ttl_ms).await?;

@@ -48,8 +48,11 @@
 //! with code 4008 (`slow_consumer`); the client resumes from its last position. That is
 //! the only limit on a slow client: there is no per-frame send timeout (a client that
 //! reads nothing while nothing happens costs its socket buffers until its queue
-//! overflows). The close frame comes after whatever the socket still buffers; a client
-//! that takes nothing for [`CLOSE_TIMEOUT`] is dropped without it.
+//! overflows). Those buffers are bounded: a stream's socket sends through a kernel buffer
+//! capped at [`SOCKET_SEND_BUFFER`] (when the server runs with [`crate::peer::Peer`]
+//! connection info), not the MiBs TCP autotuning grants. The close frame comes after
+//! whatever the socket still buffers; a client that takes nothing for [`CLOSE_TIMEOUT`]
+//! is dropped without it.
 //!
 //! Live frames come from the [`crate::hub`] (one subscription for every connection); a
 //! `since=` resume reads what came before the hub's position from storage first (the
@@ -94,16 +97,26 @@ pub const MAX_CLIENT_FRAME: usize = 16 * 1024;
 /// Clients send little: a small read buffer per connection, not tungstenite's 128 KiB.
 const READ_BUFFER: usize = 4 * 1024;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct StreamParams {
+    /// The last position the client saw: resume right after it, with no gap and no
+    /// duplicate.
     pub since: Option<u64>,
+    /// The session token, for clients that cannot set the `Authorization` header.
     pub token: Option<String>,
 }
+
+/// Most unsent bytes the kernel buffers for one stream's socket (it doubles this for its
+/// bookkeeping): a client that stops reading holds at most that much kernel memory, not
+/// the several MiB TCP autotuning would give it, until its frame queue overflows and it is
+/// closed as a slow consumer.
+pub const SOCKET_SEND_BUFFER: usize = 64 * 1024;
 
 pub async fn stream(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<StreamParams>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let token = headers
@@ -143,6 +156,9 @@ pub async fn stream(
             "the server is shutting down; connect again",
         )
     })?;
+    if let Some(peer) = extensions.get::<axum::extract::ConnectInfo<crate::peer::Peer>>() {
+        peer.0.cap_send_buffer(SOCKET_SEND_BUFFER);
+    }
     let opened = Opened {
         org,
         user,

@@ -218,7 +218,7 @@ fn type_mismatch(claimed: Option<&str>, sniffed: Option<&str>) -> Option<String>
     })
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct StatusQuery {
     /// The outbox id our status callback URL carries.
     pub sms: Option<String>,

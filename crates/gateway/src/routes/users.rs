@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::Extension;
-use domain::{CommandMeta, DirectoryCommand, Role, UserId};
+use domain::{CommandMeta, DirectoryCommand, UserId};
 use serde::{Deserialize, Serialize};
 
 use actors::ExecuteOptions;
@@ -18,13 +18,14 @@ use crate::app::AppState;
 use crate::auth::{credentials, sessions, Authenticated};
 use crate::error::ApiError;
 use crate::routes::json::{ApiJson, ApiPath};
+use crate::routes::wire::RoleName;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub name: String,
     pub extension: String,
-    pub role: Role,
+    pub role: RoleName,
     pub email: String,
     pub password: String,
 }
@@ -54,7 +55,7 @@ pub async fn create_user(
         user,
         name: req.name,
         extension,
-        role: req.role,
+        role: req.role.into(),
     });
     // Decide first (admin only, extension free, name valid) so a refusal writes nothing.
     crate::routes::decide_first(&state.ws.directories, &caller.org, &add).await?;
@@ -73,7 +74,7 @@ pub struct UserOut {
     pub user_id: UserId,
     pub name: String,
     pub extension: String,
-    pub role: Role,
+    pub role: RoleName,
 }
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -95,7 +96,7 @@ pub async fn list(
                     user_id: u.id,
                     name: u.name.clone(),
                     extension: u.extension.to_string(),
-                    role: u.role,
+                    role: u.role.into(),
                 })
                 .collect::<Vec<_>>()
         })
@@ -109,7 +110,7 @@ pub async fn list(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
-    pub role: Role,
+    pub role: RoleName,
 }
 
 /// `POST /v1/users/{id}/role` (admin).
@@ -124,7 +125,7 @@ pub async fn change_role(
 ) -> Result<Json<crate::routes::Written>, ApiError> {
     let cmd = caller.meta().issue(DirectoryCommand::ChangeRole {
         user,
-        role: req.role,
+        role: req.role.into(),
     });
     let change = state
         .ws

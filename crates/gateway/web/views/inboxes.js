@@ -194,7 +194,7 @@ export function mount(root, params, ctx) {
     return (el) => {
       const s = statusOf(conv);
       const mineNow = s.status === 'assigned' && s.assignee === ctx.me.user_id;
-      const admin = ctx.me.role === 'Admin';
+      const admin = ctx.me.role === 'admin';
       const act = (name, label, enabled, body) =>
         h(
           'button',

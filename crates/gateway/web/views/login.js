@@ -1,10 +1,13 @@
-// Log in, or (first run) create the organization and its first admin.
+// Log in, or (first run) create the organization and its first admin. Creating one is
+// offered only while the server takes it (`GET /v1/bootstrap`: its first organization, or
+// sign-ups the operator opened).
 
 import { api, describe } from '../api.js';
 import { h, fill } from '../dom.js';
 
 export function mount(root, loggedIn) {
   let mode = 'login';
+  let signupsOpen = false;
   const box = h('div', { class: 'login' });
   fill(root, h('main', { id: 'main' }, box));
 
@@ -60,7 +63,7 @@ export function mount(root, loggedIn) {
       form,
       h(
         'p',
-        { class: 'switch' },
+        { class: 'switch', hidden: !(first || signupsOpen) },
         h(
           'button',
           {
@@ -78,4 +81,13 @@ export function mount(root, loggedIn) {
     box.querySelector('input')?.focus();
   };
   render();
+  api('/v1/bootstrap')
+    .then((r) => {
+      if (r.open && !signupsOpen) {
+        signupsOpen = true;
+        const offer = box.querySelector('.switch');
+        if (offer) offer.hidden = false;
+      }
+    })
+    .catch(() => {});
 }

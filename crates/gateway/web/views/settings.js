@@ -53,7 +53,7 @@ export function mount(root, _params, ctx) {
   const input = (id, attrs = {}) => h('input', { id, required: true, ...attrs });
   const number = (v) => e164(v) || v;
 
-  const admin = me.role === 'Admin';
+  const admin = me.role === 'admin';
   // Text messages to desk phone: on a server without the settings API it stays disabled.
   const deskPhone = h('input', { type: 'checkbox', id: 'desk-phone', disabled: true, 'aria-describedby': 'desk-phone-note' });
   const deskNote = h('p', { class: 'small muted', id: 'desk-phone-note', role: 'status' }, 'Loading…');
@@ -90,7 +90,7 @@ export function mount(root, _params, ctx) {
       'section',
       { class: 'card', 'aria-labelledby': 'account-title' },
       h('h3', { id: 'account-title' }, 'Account'),
-      h('p', {}, `${me.name} · extension ${me.extension} · ${me.role} · ${me.organization}`),
+      h('p', {}, `${me.name} · extension ${me.extension} · ${me.role === 'admin' ? 'Admin' : 'Member'} · ${me.organization}`),
       h('button', { type: 'button', onclick: () => ctx.logout() }, 'Log out'),
     ),
     h(
@@ -109,7 +109,7 @@ export function mount(root, _params, ctx) {
           ['u-ext', 'Extension', input('u-ext', { inputmode: 'numeric', pattern: '[0-9]{2,8}' })],
           ['u-email', 'Email', input('u-email', { type: 'email', autocomplete: 'off' })],
           ['u-password', 'Password', input('u-password', { type: 'password', minlength: 12, autocomplete: 'new-password' })],
-          ['u-role', 'Role', h('select', { id: 'u-role' }, h('option', { value: 'Member' }, 'Member'), h('option', { value: 'Admin' }, 'Admin'))],
+          ['u-role', 'Role', h('select', { id: 'u-role' }, h('option', { value: 'member' }, 'Member'), h('option', { value: 'admin' }, 'Admin'))],
         ],
         async (v) => {
           await api('/v1/users', {

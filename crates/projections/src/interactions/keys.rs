@@ -116,6 +116,25 @@ pub fn marker_key(user: &UserId, conv: &ConversationId) -> [u8; 32] {
     k
 }
 
+/// `conversation ‖ message`: the prefix of a message's `deliveries` entries.
+pub fn delivery_prefix(conv: &ConversationId, message: &domain::MessageId) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    k[..16].copy_from_slice(conv.as_uuid().as_bytes());
+    k[16..].copy_from_slice(message.as_uuid().as_bytes());
+    k
+}
+
+/// `conversation ‖ message ‖ recipient`: how far one SMS of a message got.
+pub fn delivery_key(
+    conv: &ConversationId,
+    message: &domain::MessageId,
+    to: &PhoneNumber,
+) -> Vec<u8> {
+    let mut k = delivery_prefix(conv, message).to_vec();
+    k.extend_from_slice(to.as_str().as_bytes());
+    k
+}
+
 /// A `members` entry: `user` is a member of `conv`.
 pub fn member_key(user: &UserId, conv: &ConversationId) -> [u8; 32] {
     marker_key(user, conv)

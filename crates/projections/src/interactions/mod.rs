@@ -7,7 +7,8 @@
 //! (user ‖ conversation → (): direct, channel and group memberships), `last`
 //! (conversation → position of its last activity), `convs` (conversation → [`ConvMeta`]),
 //! `markers` (user ‖ conversation → seq read up to), `users` (user → their numbers),
-//! `meta` (checkpoint). A message writes the same few keys however many members its
+//! `deliveries` (conversation ‖ message ‖ recipient → [`DeliveryView`]: how far each SMS
+//! of a message got, for the history), `meta` (checkpoint). A message writes the same few keys however many members its
 //! conversation has; a user's memberships are sorted by `last` when their list is read.
 //! Names are not stored: the gateway resolves numbers and users against the directory
 //! when it answers, so a renamed contact shows at once.
@@ -27,8 +28,8 @@ use serde::Serialize;
 
 pub use keys::{Audience, InboxBucket};
 pub use model::{
-    ConvMeta, InboxStatus, InteractionsProjector, InteractionsWriter, KindView, Preview,
-    PreviewAuthor, UserView,
+    ConvMeta, DeliveryState, DeliveryView, InboxStatus, InteractionsProjector, InteractionsWriter,
+    KindView, Preview, PreviewAuthor, UserView,
 };
 
 use crate::db::ModelDb;
@@ -39,7 +40,7 @@ use crate::live::ModelKind;
 pub const NAME: &str = "interactions";
 /// Key layout version; bump it when the stored shape changes (old generations are then
 /// refused and rebuilt).
-pub const LAYOUT: &str = "interactions/4";
+pub const LAYOUT: &str = "interactions/5";
 
 const SORTED: &str = "sorted";
 const CONVS: &str = "convs";
@@ -47,7 +48,8 @@ const MARKERS: &str = "markers";
 const USERS: &str = "users";
 const MEMBERS: &str = "members";
 const LAST: &str = "last";
-const ALL_CFS: [&str; 6] = [SORTED, CONVS, MARKERS, USERS, MEMBERS, LAST];
+const DELIVERIES: &str = "deliveries";
+const ALL_CFS: [&str; 7] = [SORTED, CONVS, MARKERS, USERS, MEMBERS, LAST, DELIVERIES];
 
 /// Most list entries one query looks at; past it the page ends early with a cursor.
 pub const SCAN_LIMIT: usize = 5_000;
@@ -213,6 +215,35 @@ impl InteractionsDb {
             Some(v) => Ok(Some(codec::decode(&v)?)),
             None => Ok(None),
         }
+    }
+
+    /// How far each SMS of `message` in `conv` got, by recipient.
+    ///
+    /// # Errors
+    /// RocksDB errors or an undecodable entry.
+    pub fn deliveries(
+        &self,
+        conv: &ConversationId,
+        message: &domain::MessageId,
+    ) -> Result<Vec<(PhoneNumber, DeliveryView)>, ProjectionError> {
+        let prefix = keys::delivery_prefix(conv, message);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_range(rocksdb::PrefixRange(&prefix[..]));
+        let mut out = Vec::new();
+        let it = self.db.raw().iterator_cf_opt(
+            self.db.cf(DELIVERIES)?,
+            ro,
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for entry in it {
+            let (k, v) = entry?;
+            let to = std::str::from_utf8(&k[prefix.len()..])
+                .ok()
+                .and_then(|s| PhoneNumber::parse(s).ok())
+                .ok_or_else(|| ProjectionError::Corrupt("delivery key".into()))?;
+            out.push((to, codec::decode(&v)?));
+        }
+        Ok(out)
     }
 
     /// The seq `user` has read `conv` up to (0: nothing).

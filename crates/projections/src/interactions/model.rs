@@ -4,10 +4,10 @@ use std::collections::hash_map::Entry;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use domain::conversation::{ConversationKind, SystemNote};
+use domain::conversation::{ConversationKind, DeliveryStatus, SystemNote};
 use domain::directory::DirectoryEvent;
 use domain::queue::{QueueEvent, TimeoutKind};
-use domain::{ConversationEvent, ConversationId, InboxId, OrgId, PhoneNumber, UserId};
+use domain::{ConversationEvent, ConversationId, InboxId, MessageId, OrgId, PhoneNumber, UserId};
 use eventlog::codec;
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
@@ -111,6 +111,95 @@ impl ConvMeta {
     }
 }
 
+/// How far one SMS of a message got, as the history shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub state: DeliveryState,
+    /// The carrier's error code of a failed or undelivered text.
+    pub error_code: Option<String>,
+    /// The carrier's reason, for a failed or undelivered text.
+    pub reason: Option<String>,
+    /// When the state was reached.
+    pub at_ms: u64,
+}
+
+/// The states of one SMS: those the domain records ([`domain::conversation::DeliveryStatus`])
+/// and `Withheld` (never sent: the recipient opted out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryState {
+    Requested,
+    Queued,
+    Sent,
+    Delivered,
+    Failed,
+    Undelivered,
+    Withheld,
+}
+
+impl DeliveryView {
+    /// The delivery state an event records, for (message, recipient): `SmsRequested`,
+    /// `SmsWithheld`, `DeliveryUpdated` (the domain moves states only forward, so each
+    /// such event is the whole new state).
+    pub fn from_event(event: &ConversationEvent) -> Option<(MessageId, PhoneNumber, Self)> {
+        Some(match event {
+            ConversationEvent::SmsRequested(e) => (
+                e.message_id,
+                e.to.clone(),
+                Self::of(&DeliveryStatus::Requested, None, e.at_ms),
+            ),
+            ConversationEvent::SmsWithheld(e) => (
+                e.message_id,
+                e.to.clone(),
+                Self {
+                    state: DeliveryState::Withheld,
+                    error_code: None,
+                    reason: None,
+                    at_ms: e.at_ms,
+                },
+            ),
+            ConversationEvent::DeliveryUpdated(e) => (
+                e.message_id,
+                e.to.clone(),
+                Self::of(&e.status, e.error_code.clone(), e.at_ms),
+            ),
+            _ => return None,
+        })
+    }
+
+    /// How far along the way the state is (final states share the last stage), to merge
+    /// two views of one SMS taken at different times.
+    pub fn stage(&self) -> u8 {
+        match self.state {
+            DeliveryState::Requested => 0,
+            DeliveryState::Queued => 1,
+            DeliveryState::Sent => 2,
+            DeliveryState::Delivered
+            | DeliveryState::Failed
+            | DeliveryState::Undelivered
+            | DeliveryState::Withheld => 3,
+        }
+    }
+
+    fn of(status: &DeliveryStatus, error_code: Option<String>, at_ms: u64) -> Self {
+        let (state, reason) = match status {
+            DeliveryStatus::Requested => (DeliveryState::Requested, None),
+            DeliveryStatus::Queued => (DeliveryState::Queued, None),
+            DeliveryStatus::Sent => (DeliveryState::Sent, None),
+            DeliveryStatus::Delivered => (DeliveryState::Delivered, None),
+            DeliveryStatus::Failed { reason } => (DeliveryState::Failed, Some(reason.clone())),
+            DeliveryStatus::Undelivered { reason } => {
+                (DeliveryState::Undelivered, Some(reason.clone()))
+            }
+        };
+        Self {
+            state,
+            error_code,
+            reason: reason.filter(|r| !r.is_empty()),
+            at_ms,
+        }
+    }
+}
+
 /// A user's numbers, for the `Number` audiences of their list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserView {
@@ -144,6 +233,9 @@ pub struct InteractionsProjector {
     dirty_users: FxHashSet<UserId>,
     /// Joins (`true`) and leaves of the batch, in log order.
     member_changes: Vec<(UserId, ConversationId, bool)>,
+    /// SMS delivery states changed by the batch (each event says the whole new state,
+    /// so nothing is read first).
+    deliveries: FxHashMap<(ConversationId, MessageId, PhoneNumber), DeliveryView>,
 }
 
 impl InteractionsProjector {
@@ -157,6 +249,7 @@ impl InteractionsProjector {
             users: FxHashMap::default(),
             dirty_users: FxHashSet::default(),
             member_changes: Vec::new(),
+            deliveries: FxHashMap::default(),
         }
     }
 
@@ -252,6 +345,10 @@ impl InteractionsProjector {
                 },
             );
             self.dirty.insert(id);
+            return Ok(());
+        }
+        if let Some((message, to, view)) = DeliveryView::from_event(event) {
+            self.deliveries.insert((id, message, to), view);
             return Ok(());
         }
         let mut posted_by = None;
@@ -440,7 +537,15 @@ impl Projector for InteractionsProjector {
             db.cf(super::USERS)?,
         );
         let (members, last) = (db.cf(super::MEMBERS)?, db.cf(super::LAST)?);
+        let deliveries = db.cf(super::DELIVERIES)?;
         let mut batch = WriteBatch::default();
+        for ((conv, message, to), view) in self.deliveries.drain() {
+            batch.put_cf(
+                deliveries,
+                keys::delivery_key(&conv, &message, &to),
+                codec::encode(&view)?,
+            );
+        }
         for (user, conv, member) in self.member_changes.drain(..) {
             let key = keys::member_key(&user, &conv);
             if member {
@@ -496,5 +601,6 @@ impl Projector for InteractionsProjector {
         self.users.clear();
         self.dirty_users.clear();
         self.member_changes.clear();
+        self.deliveries.clear();
     }
 }

@@ -44,15 +44,21 @@ pub struct World {
 pub const HOLDER: ActorFacts = ActorFacts {
     holds_our_number: true,
     inbox_member: false,
+    admin: false,
+    queue_reader: false,
 };
 /// The actor is on the inbox's team.
 pub const TEAM: ActorFacts = ActorFacts {
     holds_our_number: false,
     inbox_member: true,
+    admin: false,
+    queue_reader: false,
 };
 pub const NOBODY: ActorFacts = ActorFacts {
     holds_our_number: false,
     inbox_member: false,
+    admin: false,
+    queue_reader: false,
 };
 
 impl World {
