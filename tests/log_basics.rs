@@ -5,12 +5,28 @@ use eventlog::{
     AppendError, Direction, EventData, EventStore, ExpectedVersion, Metadata, RocksLog, Snapshot,
     SnapshotError,
 };
-use testkit::{event, stream, TempLog};
+use testkit::{event, stream, Backend, TempLog};
 
-#[test]
-fn refused_appends_write_nothing_and_say_why() {
-    let t = TempLog::new();
-    let log = t.log();
+/// `name` on RocksDB and on JetStream: tests `name::rocks` and `name::jetstream`.
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn rocks() {
+                super::$name(testkit::Backend::Rocks);
+            }
+
+            #[test]
+            fn jetstream() {
+                super::$name(testkit::Backend::Nats);
+            }
+        }
+    };
+}
+
+fn refused_appends_write_nothing_and_say_why(backend: Backend) {
+    let t = TempLog::on(backend);
+    let log = t.events();
     let s = stream("edge-1");
     log.append_blocking(s.clone(), ExpectedVersion::NoStream, vec![event(1)])
         .unwrap();
@@ -67,6 +83,7 @@ fn refused_appends_write_nothing_and_say_why() {
             .unwrap_err();
         assert!(is_expected_error(&err), "unexpected error {err:?}");
     }
+    t.settle();
     assert_eq!(log.next_position(), 1);
     assert_eq!(log.stream_version_blocking(&s).unwrap(), Some(0));
     let missing = log.append_blocking(
@@ -81,45 +98,47 @@ fn refused_appends_write_nothing_and_say_why() {
     assert!(log.read_category_blocking("bad category", 0, 10).is_err());
 }
 
-#[test]
-fn recovery_continues_versions_positions_and_chains() {
-    let mut t = TempLog::new();
+on_both!(refused_appends_write_nothing_and_say_why);
+
+fn recovery_continues_versions_positions_and_chains(backend: Backend) {
+    let mut t = TempLog::on(backend);
     let a = stream("conversation-a");
     let meta = Metadata {
         causation_id: Some(uuid::Uuid::from_u128(1)),
         correlation_id: Some(uuid::Uuid::from_u128(2)),
         acting_user: Some("user-1".into()),
     };
-    t.log()
+    t.events()
         .append_blocking(
             a.clone(),
             ExpectedVersion::NoStream,
             vec![event(1).with_metadata(meta.clone()), event(2)],
         )
         .unwrap();
-    t.log()
+    t.events()
         .append_blocking(
             stream("conversation-b"),
             ExpectedVersion::NoStream,
             vec![event(3)],
         )
         .unwrap();
-    let before = t.log().read_all_blocking(0, 10).unwrap();
+    t.settle();
+    let before = t.events().read_all_blocking(0, 10).unwrap();
     t.reopen();
-    assert_eq!(t.log().next_position(), 3);
+    assert_eq!(t.events().next_position(), 3);
     assert_eq!(
-        t.log().read_all_blocking(0, 10).unwrap(),
+        t.events().read_all_blocking(0, 10).unwrap(),
         before,
         "byte-identical after reopen"
     );
     assert_eq!(before[0].metadata, meta);
     let r = t
-        .log()
+        .events()
         .append_blocking(a.clone(), ExpectedVersion::Exact(1), vec![event(4)])
         .unwrap();
     assert_eq!((r.first_version, r.first_position), (2, 3));
     let stored = t
-        .log()
+        .events()
         .read_stream_blocking(&a, 0, Direction::Forward, 10)
         .unwrap();
     assert_eq!(
@@ -128,20 +147,21 @@ fn recovery_continues_versions_positions_and_chains() {
     );
     assert!(stored[2].timestamp_us >= stored[1].timestamp_us);
     let back = t
-        .log()
+        .events()
         .read_stream_blocking(&a, u64::MAX, Direction::Backward, 2)
         .unwrap();
     assert_eq!(
         back.iter().map(|e| e.version).collect::<Vec<_>>(),
         vec![2, 1]
     );
-    assert!(t.log().verify_stream_blocking(&a).unwrap().is_ok());
-    assert!(t.log().verify_all_blocking().unwrap().is_ok());
+    assert!(t.events().verify_stream_blocking(&a).unwrap().is_ok());
+    assert!(t.events().verify_all_blocking().unwrap().is_ok());
 }
 
-#[test]
-fn snapshots_keep_the_latest_and_refuse_the_impossible() {
-    let mut t = TempLog::new();
+on_both!(recovery_continues_versions_positions_and_chains);
+
+fn snapshots_keep_the_latest_and_refuse_the_impossible(backend: Backend) {
+    let mut t = TempLog::on(backend);
     let s = stream("inbox-9");
     let snap = |version, state: &[u8]| Snapshot {
         version,
@@ -149,22 +169,22 @@ fn snapshots_keep_the_latest_and_refuse_the_impossible() {
         state: state.to_vec(),
         taken_at_us: 0,
     };
-    let beyond = t.log().write_snapshot_blocking(&s, snap(0, b"x"));
+    let beyond = t.events().write_snapshot_blocking(&s, snap(0, b"x"));
     assert!(matches!(
         beyond,
         Err(SnapshotError::BeyondStream { actual: None, .. })
     ));
-    t.log()
+    t.events()
         .append_blocking(s.clone(), ExpectedVersion::Any, (0..5).map(event).collect())
         .unwrap();
-    t.log()
+    t.events()
         .write_snapshot_blocking(&s, snap(3, b"three"))
         .unwrap();
-    t.log()
+    t.events()
         .write_snapshot_blocking(&s, snap(1, b"one"))
         .unwrap();
     assert!(matches!(
-        t.log().write_snapshot_blocking(&s, snap(5, b"five")),
+        t.events().write_snapshot_blocking(&s, snap(5, b"five")),
         Err(SnapshotError::BeyondStream {
             actual: Some(4),
             ..
@@ -172,16 +192,21 @@ fn snapshots_keep_the_latest_and_refuse_the_impossible() {
     ));
     t.reopen();
     assert_eq!(
-        t.log().read_snapshot_blocking(&s).unwrap(),
+        t.events().read_snapshot_blocking(&s).unwrap(),
         Some(snap(3, b"three"))
     );
     assert_eq!(
-        t.log().read_snapshot_blocking(&stream("inbox-10")).unwrap(),
+        t.events()
+            .read_snapshot_blocking(&stream("inbox-10"))
+            .unwrap(),
         None
     );
     // Snapshots live apart from events: $all is unchanged.
-    assert_eq!(t.log().next_position(), 5);
+    t.settle();
+    assert_eq!(t.events().next_position(), 5);
 }
+
+on_both!(snapshots_keep_the_latest_and_refuse_the_impossible);
 
 #[test]
 fn read_only_open_reads_and_refuses_writes() {
@@ -250,28 +275,33 @@ fn verify_names_the_first_broken_link() {
         .is_ok());
 }
 
-#[test]
-fn checkpoints_survive_reopen_and_are_refused_read_only() {
-    let mut t = TempLog::new();
-    assert_eq!(t.log().read_checkpoint_blocking("router").unwrap(), None);
-    t.log().write_checkpoint_blocking("router", 41).unwrap();
-    t.log().write_checkpoint_blocking("router", 42).unwrap();
-    t.log().write_checkpoint_blocking("other", 7).unwrap();
+fn checkpoints_survive_reopen_and_are_refused_read_only(backend: Backend) {
+    let mut t = TempLog::on(backend);
+    assert_eq!(t.events().read_checkpoint_blocking("router").unwrap(), None);
+    t.events().write_checkpoint_blocking("router", 41).unwrap();
+    t.events().write_checkpoint_blocking("router", 42).unwrap();
+    t.events().write_checkpoint_blocking("other", 7).unwrap();
     t.reopen();
     assert_eq!(
-        t.log().read_checkpoint_blocking("router").unwrap(),
+        t.events().read_checkpoint_blocking("router").unwrap(),
         Some(42)
     );
-    assert_eq!(t.log().read_checkpoint_blocking("other").unwrap(), Some(7));
-    let ro = RocksLog::open_read_only(t.path()).unwrap();
-    assert!(ro.write_checkpoint_blocking("router", 1).is_err());
+    assert_eq!(
+        t.events().read_checkpoint_blocking("other").unwrap(),
+        Some(7)
+    );
+    if backend == Backend::Rocks {
+        let ro = RocksLog::open_read_only(t.path()).unwrap();
+        assert!(ro.write_checkpoint_blocking("router", 1).is_err());
+    }
 }
+
+on_both!(checkpoints_survive_reopen_and_are_refused_read_only);
 
 /// Regression: verification under concurrent appends used to see indexes newer than the
 /// events it had walked and report breaks that were not there.
-#[test]
-fn verify_is_consistent_while_appends_land() {
-    let t = TempLog::new();
+fn verify_is_consistent_while_appends_land(backend: Backend) {
+    let t = TempLog::on(backend);
     let store = t.store();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
@@ -297,21 +327,22 @@ fn verify_is_consistent_while_appends_land() {
     writer.join().unwrap();
 }
 
+on_both!(verify_is_consistent_while_appends_land);
+
 /// Regression: a re-sent subset of an append, or events spanning two appends, is not a
 /// retry of any one append.
-#[test]
-fn only_a_whole_earlier_append_counts_as_a_retry() {
-    let t = TempLog::new();
+fn only_a_whole_earlier_append_counts_as_a_retry(backend: Backend) {
+    let t = TempLog::on(backend);
     let s = stream("exact-1");
     let (e1, e2, e3) = (event(1), event(2), event(3));
-    t.log()
+    t.events()
         .append_blocking(
             s.clone(),
             ExpectedVersion::NoStream,
             vec![e1.clone(), e2.clone()],
         )
         .unwrap();
-    t.log()
+    t.events()
         .append_blocking(s.clone(), ExpectedVersion::Exact(1), vec![e3.clone()])
         .unwrap();
     for events in [
@@ -320,7 +351,7 @@ fn only_a_whole_earlier_append_counts_as_a_retry() {
         vec![e2.clone()],
     ] {
         let got = t
-            .log()
+            .events()
             .append_blocking(s.clone(), ExpectedVersion::Any, events);
         assert!(
             matches!(got, Err(AppendError::PartialDuplicate { .. })),
@@ -328,19 +359,21 @@ fn only_a_whole_earlier_append_counts_as_a_retry() {
         );
     }
     let again = t
-        .log()
+        .events()
         .append_blocking(s.clone(), ExpectedVersion::Any, vec![e1, e2])
         .unwrap();
     assert!(again.deduplicated && again.first_version == 0 && again.last_version == 1);
-    assert_eq!(t.log().next_position(), 3);
+    t.settle();
+    assert_eq!(t.events().next_position(), 3);
 }
 
+on_both!(only_a_whole_earlier_append_counts_as_a_retry);
+
 /// Regression: two snapshot writers racing must never leave the older one stored.
-#[test]
-fn an_older_snapshot_never_replaces_a_newer_one() {
-    let t = TempLog::new();
+fn an_older_snapshot_never_replaces_a_newer_one(backend: Backend) {
+    let t = TempLog::on(backend);
     let s = stream("snaprace-1");
-    t.log()
+    t.events()
         .append_blocking(
             s.clone(),
             ExpectedVersion::Any,
@@ -375,6 +408,8 @@ fn an_older_snapshot_never_replaces_a_newer_one() {
         );
     }
 }
+
+on_both!(an_older_snapshot_never_replaces_a_newer_one);
 
 #[test]
 fn options_that_could_not_be_read_back_are_refused() {

@@ -7,7 +7,24 @@ use eventlog::{
     Direction, EventStore, ExpectedVersion, LogOptions, RecordedEvent, StartFrom, SubscribeError,
     Subscription, SubscriptionTarget,
 };
-use testkit::{event, stream, TempLog};
+use testkit::{event, stream, Backend, TempLog};
+
+/// `name` on RocksDB and on JetStream: tests `name::rocks` and `name::jetstream`.
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn rocks() {
+                super::$name(testkit::Backend::Rocks).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn jetstream() {
+                super::$name(testkit::Backend::Nats).await;
+            }
+        }
+    };
+}
 
 async fn take(sub: &mut Subscription, n: usize) -> Vec<RecordedEvent> {
     let mut out = Vec::with_capacity(n);
@@ -25,9 +42,8 @@ fn positions(events: &[RecordedEvent]) -> Vec<u64> {
     events.iter().map(|e| e.position).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn seam_between_catch_up_and_live_has_no_gap_or_duplicate() {
-    let t = TempLog::new();
+async fn seam_between_catch_up_and_live_has_no_gap_or_duplicate(backend: Backend) {
+    let t = TempLog::on(backend);
     let store = t.store();
     for i in 0..50 {
         store
@@ -62,12 +78,16 @@ async fn seam_between_catch_up_and_live_has_no_gap_or_duplicate() {
     assert_eq!(sub.checkpoint(), Some(449));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_subscriber_falls_back_to_storage_and_loses_nothing() {
-    let t = TempLog::with_options(LogOptions {
-        live_buffer: 2,
-        ..LogOptions::default()
-    });
+on_both!(seam_between_catch_up_and_live_has_no_gap_or_duplicate);
+
+async fn slow_subscriber_falls_back_to_storage_and_loses_nothing(backend: Backend) {
+    let t = TempLog::on_with(
+        backend,
+        LogOptions {
+            live_buffer: 2,
+            ..LogOptions::default()
+        },
+    );
     let store = t.store();
     let mut sub =
         Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::Beginning).unwrap();
@@ -93,9 +113,10 @@ async fn slow_subscriber_falls_back_to_storage_and_loses_nothing() {
     assert_eq!(take(&mut sub, 1).await[0].position, 300);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn category_and_stream_subscriptions_filter_and_resume() {
-    let t = TempLog::new();
+on_both!(slow_subscriber_falls_back_to_storage_and_loses_nothing);
+
+async fn category_and_stream_subscriptions_filter_and_resume(backend: Backend) {
+    let t = TempLog::on(backend);
     let store = t.store();
     for i in 0..30u64 {
         let name = match i % 3 {
@@ -173,9 +194,10 @@ async fn category_and_stream_subscriptions_filter_and_resume() {
     assert_eq!(take(&mut one, 1).await[0].version, 10);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_from_end_sees_only_new_events() {
-    let t = TempLog::new();
+on_both!(category_and_stream_subscriptions_filter_and_resume);
+
+async fn start_from_end_sees_only_new_events(backend: Backend) {
+    let t = TempLog::on(backend);
     let store = t.store();
     for i in 0..5 {
         store
@@ -183,6 +205,9 @@ async fn start_from_end_sees_only_new_events() {
             .await
             .unwrap();
     }
+    // `End` is after what this node's log has seen: on JetStream, once its replica holds
+    // what was acknowledged.
+    t.settle();
     let mut all =
         Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::End).unwrap();
     let mut one = Subscription::new(
@@ -199,17 +224,19 @@ async fn start_from_end_sees_only_new_events() {
     assert_eq!(take(&mut one, 1).await[0].version, 5);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_drains_appends_and_closes_subscriptions() {
-    let t = TempLog::new();
+on_both!(start_from_end_sees_only_new_events);
+
+async fn shutdown_drains_appends_and_closes_subscriptions(backend: Backend) {
+    let t = TempLog::on(backend);
     let store = t.store();
     let pending: Vec<_> = (0..200)
         .map(|i| store.append(stream("drain-1"), ExpectedVersion::Any, vec![event(i)]))
         .collect();
     let mut sub =
         Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::End).unwrap();
-    let log = t.log().clone();
-    tokio::task::spawn_blocking(move || log.shutdown())
+    let t = std::sync::Arc::new(t);
+    let stopping = t.clone();
+    tokio::task::spawn_blocking(move || stopping.shutdown())
         .await
         .unwrap();
     // Every append queued before shutdown was made durable and acknowledged.
@@ -239,6 +266,8 @@ async fn shutdown_drains_appends_and_closes_subscriptions() {
         .unwrap();
     assert_eq!(stored.len(), 200);
 }
+
+on_both!(shutdown_drains_appends_and_closes_subscriptions);
 
 /// A read-only log has no live feed: a subscription still replays everything stored, then
 /// reports the log closed.

@@ -12,6 +12,7 @@
 
 pub mod actors;
 pub mod fake_twilio;
+pub mod nats;
 pub mod server;
 pub mod stream;
 pub mod texting;
@@ -21,11 +22,23 @@ use std::sync::Arc;
 
 use eventlog::{EventData, EventStore, LogOptions, RocksLog, StreamName};
 
-/// A log in a temporary directory that is removed on drop.
+/// Which implementation of the log a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded RocksDB log.
+    Rocks,
+    /// The JetStream log (on the process's shared test `nats-server`), read through its
+    /// local replica.
+    Nats,
+}
+
+/// A log in a temporary directory that is removed on drop: RocksDB by default, or the
+/// JetStream log in a stream of its own ([`TempLog::on`]).
 pub struct TempLog {
     dir: tempfile::TempDir,
     pub log: Option<RocksLog>,
     pub options: LogOptions,
+    nats: Option<(natslog::NatsLog, natslog::NatsOptions)>,
 }
 
 impl TempLog {
@@ -40,7 +53,67 @@ impl TempLog {
             dir,
             log: Some(log),
             options,
+            nats: None,
         }
+    }
+
+    /// A log on `backend`.
+    pub fn on(backend: Backend) -> Self {
+        Self::on_with(backend, LogOptions::default())
+    }
+
+    /// A log on `backend` with these limits.
+    pub fn on_with(backend: Backend, options: LogOptions) -> Self {
+        match backend {
+            Backend::Rocks => Self::with_options(options),
+            Backend::Nats => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let nats_options = nats::log_options();
+                let log = connect_nats(&nats_options, &dir.path().join("replica"), &options);
+                Self {
+                    dir,
+                    log: None,
+                    options,
+                    nats: Some((log, nats_options)),
+                }
+            }
+        }
+    }
+
+    /// The log, whatever its implementation.
+    pub fn events(&self) -> &dyn EventStore {
+        match &self.nats {
+            Some((log, _)) => log,
+            None => self.log(),
+        }
+    }
+
+    /// Waits until reads see every append acknowledged so far: at once on RocksDB; on the
+    /// JetStream log, until the local replica holds the stream's last sequence.
+    pub fn settle(&self) {
+        if let Some((log, _)) = &self.nats {
+            let target = log
+                .cluster_last_sequence_blocking()
+                .expect("cluster reachable");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while log.replica().next_position() < target {
+                assert!(std::time::Instant::now() < deadline, "replica caught up");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// Stops the log: RocksDB drains its writer, JetStream answers what was submitted.
+    pub fn shutdown(&self) {
+        match &self.nats {
+            Some((log, _)) => log.shutdown(),
+            None => self.log().shutdown(),
+        }
+    }
+
+    /// The JetStream log, for a test on [`Backend::Nats`].
+    pub fn nats(&self) -> Option<&natslog::NatsLog> {
+        self.nats.as_ref().map(|(log, _)| log)
     }
 
     pub fn path(&self) -> PathBuf {
@@ -56,17 +129,42 @@ impl TempLog {
     }
 
     pub fn store(&self) -> Arc<dyn EventStore> {
-        Arc::new(self.log().clone())
+        match &self.nats {
+            Some((log, _)) => Arc::new(log.clone()),
+            None => Arc::new(self.log().clone()),
+        }
     }
 
-    /// Closes the log (waiting for its writer) and opens it again from disk.
+    /// Closes the log (waiting for its writer) and opens it again: from disk, or for the
+    /// JetStream log a new connection whose replica catches up from where it was.
     pub fn reopen(&mut self) {
+        if let Some((log, options)) = self.nats.take() {
+            log.shutdown();
+            drop(log);
+            let log = connect_nats(&options, &self.dir.path().join("replica"), &self.options);
+            self.nats = Some((log, options));
+            return;
+        }
         if let Some(log) = self.log.take() {
             log.shutdown();
             drop(log);
         }
         self.log = Some(RocksLog::open(self.path(), self.options.clone()).expect("reopen log"));
     }
+}
+
+/// Connects on a thread of its own, so a test on an async runtime may call it too.
+fn connect_nats(
+    options: &natslog::NatsOptions,
+    replica: &Path,
+    log_options: &LogOptions,
+) -> natslog::NatsLog {
+    let (options, replica, log_options) =
+        (options.clone(), replica.to_path_buf(), log_options.clone());
+    std::thread::spawn(move || natslog::NatsLog::connect_blocking(options, &replica, log_options))
+        .join()
+        .expect("connecting thread")
+        .expect("the test nats-server takes the log")
 }
 
 impl Default for TempLog {

@@ -67,6 +67,31 @@ pub struct AggregateActor<A: ActorAggregate> {
     /// Bumped when the core is dropped after a failed append, so that the failures of
     /// the other appends decided on it do not drop its successor.
     epoch: u64,
+    /// The version the state is at, for the registry to tell whether an event another
+    /// node wrote is news to this actor ([`Seen`]); shared with the registry.
+    seen: Seen,
+}
+
+/// An actor's version as its registry reads it: 0 while no state is loaded, 1 for a
+/// loaded stream with no events, `v + 2` at version `v`.
+#[derive(Clone, Default)]
+pub struct Seen(Arc<std::sync::atomic::AtomicU64>);
+
+impl Seen {
+    fn set(&self, loaded: Option<Option<u64>>) {
+        let value = match loaded {
+            None => 0,
+            Some(None) => 1,
+            Some(Some(v)) => v.saturating_add(2),
+        };
+        self.0.store(value, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether an actor in this state has not seen version `version` of its stream.
+    pub fn is_behind(&self, version: u64) -> bool {
+        let seen = self.0.load(std::sync::atomic::Ordering::Acquire);
+        seen != 0 && version.saturating_add(2) > seen
+    }
 }
 
 /// Most pipelined appends one actor keeps in flight; past this a command runs
@@ -80,6 +105,17 @@ impl<A: ActorAggregate> AggregateActor<A> {
         config: ActorConfig,
         on_stop: Option<OnStop<A>>,
     ) -> Self {
+        Self::with_seen(stream, store, config, on_stop, Seen::default())
+    }
+
+    /// As [`AggregateActor::new`], publishing its version in `seen`.
+    pub fn with_seen(
+        stream: StreamName,
+        store: Arc<dyn EventStore>,
+        config: ActorConfig,
+        on_stop: Option<OnStop<A>>,
+        seen: Seen,
+    ) -> Self {
         Self {
             stream,
             store,
@@ -89,6 +125,7 @@ impl<A: ActorAggregate> AggregateActor<A> {
             on_stop,
             in_flight: 0,
             epoch: 0,
+            seen,
         }
     }
 
@@ -123,6 +160,7 @@ impl<A: ActorAggregate> AggregateActor<A> {
         };
         ctx.wait(fut.into_actor(self).map(move |(core, result), act, _| {
             act.core = core;
+            act.publish_seen();
             act.last_active = Instant::now();
             let _ = tx.send(result);
         }));
@@ -133,6 +171,10 @@ impl<A: ActorAggregate> AggregateActor<A> {
             }
             .into_actor(self),
         )
+    }
+
+    fn publish_seen(&self) {
+        self.seen.set(self.core.as_ref().map(|c| c.version));
     }
 
     fn execute_exclusively(
@@ -193,6 +235,7 @@ impl<A: ActorAggregate> Handler<Execute<A>> for AggregateActor<A> {
             Submitted::Appending { append, events } => (append, events),
         };
         self.in_flight += 1;
+        self.publish_seen();
         let epoch = self.epoch;
         Box::pin(append.into_actor(self).then(move |appended, act, ctx| {
             act.in_flight -= 1;
@@ -217,6 +260,7 @@ impl<A: ActorAggregate> Handler<Execute<A>> for AggregateActor<A> {
             // The state holds these events and the log does not: load it again.
             if act.epoch == epoch {
                 act.core = None;
+                act.publish_seen();
                 act.epoch += 1;
             }
             match failed {
@@ -228,6 +272,40 @@ impl<A: ActorAggregate> Handler<Execute<A>> for AggregateActor<A> {
                 other => Box::pin(actix::fut::ready(Err(ActorError::Append(other).into()))),
             }
         }))
+    }
+}
+
+/// Another writer (a node of a cluster) appended version `version` of the stream: an
+/// actor whose state is behind it catches up, so its queries see the write. One with
+/// appends in flight leaves it to them (a stale append fails and reloads the state).
+pub struct Observed {
+    pub version: u64,
+}
+
+impl Message for Observed {
+    type Result = ();
+}
+
+impl<A: ActorAggregate> Handler<Observed> for AggregateActor<A> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Observed, ctx: &mut Self::Context) {
+        let behind = self
+            .core
+            .as_ref()
+            .is_some_and(|c| c.version.is_none_or(|v| v < msg.version));
+        if !behind || self.in_flight > 0 {
+            return;
+        }
+        let caught_up = self.exclusively(ctx, move |mut core| async move {
+            let r = core.catch_up().await.map(|_| ());
+            (core, r)
+        });
+        ctx.spawn(caught_up.map(|r: Result<(), ActorError>, _, _| {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "catching up with another writer failed");
+            }
+        }));
     }
 }
 

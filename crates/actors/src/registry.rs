@@ -16,7 +16,9 @@ use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use eventlog::{EventStore, StreamName};
 
-use crate::aggregate_actor::{ActorAggregate, AggregateActor, Execute, Query, SnapshotNow};
+use crate::aggregate_actor::{
+    ActorAggregate, AggregateActor, Execute, Observed, Query, Seen, SnapshotNow,
+};
 use crate::config::ActorConfig;
 use crate::core::{CommandOutcome, ExecuteOptions};
 use crate::error::{ActorError, CommandError};
@@ -25,6 +27,7 @@ use crate::runtime::ActorRuntime;
 struct Entry<A: ActorAggregate> {
     addr: Addr<AggregateActor<A>>,
     in_flight: Arc<AtomicUsize>,
+    seen: Seen,
 }
 
 struct Inner<A: ActorAggregate> {
@@ -123,11 +126,13 @@ impl<A: ActorAggregate> Registry<A> {
                 }
             }
         });
-        let actor = AggregateActor::new(
+        let seen = Seen::default();
+        let actor = AggregateActor::with_seen(
             stream.clone(),
             self.inner.store.clone(),
             self.inner.config.clone(),
             Some(on_stop),
+            seen.clone(),
         );
         let addr = AggregateActor::start_in_arbiter(&arbiters[i], move |_| actor);
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -136,9 +141,36 @@ impl<A: ActorAggregate> Registry<A> {
             Entry {
                 addr: addr.clone(),
                 in_flight: in_flight.clone(),
+                seen,
             },
         );
         (addr, in_flight)
+    }
+
+    /// Version `version` of `stream` was written (by another node): its actor, if it has
+    /// one with a state behind that, catches up.
+    pub fn notice(&self, stream: &StreamName, version: u64) {
+        let Ok(actors) = self.inner.actors.lock() else {
+            return;
+        };
+        if let Some(e) = actors.get(stream) {
+            if e.seen.is_behind(version) {
+                e.addr.do_send(Observed { version });
+            }
+        }
+    }
+
+    /// Every live actor with a loaded state catches up with its stream (the follower of
+    /// other nodes' writes fell behind and cannot say which).
+    pub fn notice_all(&self) {
+        let Ok(actors) = self.inner.actors.lock() else {
+            return;
+        };
+        for e in actors.values() {
+            e.addr.do_send(Observed {
+                version: u64::MAX - 2,
+            });
+        }
     }
 
     fn forget(&self, stream: &StreamName, addr: &Addr<AggregateActor<A>>) {

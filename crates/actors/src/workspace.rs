@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use domain::{Conversation, Directory, Inbox, Queue};
+use domain::{Aggregate, Conversation, Directory, Inbox, Queue};
 use eventlog::EventStore;
 
 use crate::config::ActorConfig;
@@ -33,6 +33,44 @@ impl Workspace {
             queues: Registry::new(store.clone(), runtime.clone(), config),
             store,
             runtime,
+        }
+    }
+
+    /// Keeps the actors of this node up with what other nodes of a cluster write to their
+    /// streams: every event of the log's live feed that an actor's state has not seen
+    /// makes it catch up (see `Registry::notice`), so queries here see writes made there
+    /// within the replication delay. Runs until the log closes. Needless on one machine,
+    /// where every write to an aggregate goes through its actor.
+    pub async fn follow_peer_writes(self) {
+        use tokio::sync::broadcast::error::RecvError;
+        let Some(mut live) = self.store.live() else {
+            return;
+        };
+        loop {
+            match live.recv().await {
+                Ok(batch) => {
+                    for e in batch.iter() {
+                        match e.stream.category() {
+                            c if c == Directory::CATEGORY => {
+                                self.directories.notice(&e.stream, e.version);
+                            }
+                            c if c == Conversation::CATEGORY => {
+                                self.conversations.notice(&e.stream, e.version);
+                            }
+                            c if c == Inbox::CATEGORY => self.inboxes.notice(&e.stream, e.version),
+                            c if c == Queue::CATEGORY => self.queues.notice(&e.stream, e.version),
+                            _ => {}
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    self.directories.notice_all();
+                    self.conversations.notice_all();
+                    self.inboxes.notice_all();
+                    self.queues.notice_all();
+                }
+                Err(RecvError::Closed) => return,
+            }
         }
     }
 }

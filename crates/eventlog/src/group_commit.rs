@@ -36,7 +36,23 @@ use crate::stream_name::StreamName;
 
 pub(crate) enum WriterMsg {
     Append(AppendRequest),
+    /// A replica's next events, placed elsewhere (see `RocksLog::replicate_blocking`).
+    Replicate {
+        events: Vec<Replicated>,
+        ack: oneshot::Sender<Result<(), StorageError>>,
+    },
     Shutdown,
+}
+
+/// An event of a replica's source log, with its place in the append that wrote it (for
+/// recognising a retried append later).
+#[derive(Debug, Clone)]
+pub struct Replicated {
+    pub event: RecordedEvent,
+    /// Its index among the events of its append.
+    pub index: u32,
+    /// How many events its append had.
+    pub count: u32,
 }
 
 pub(crate) struct AppendRequest {
@@ -63,7 +79,10 @@ impl AppendRequest {
 const MAX_EVENT_TYPE_LEN: usize = 128;
 
 /// Checks an append against the limits, needing no state: runs on the caller's thread.
-pub(crate) fn validate(events: &[EventData], opts: &LogOptions) -> Result<(), AppendError> {
+///
+/// # Errors
+/// The [`AppendError`] naming the limit broken; nothing is then written.
+pub fn validate(events: &[EventData], opts: &LogOptions) -> Result<(), AppendError> {
     if events.is_empty() {
         return Err(AppendError::NoEvents);
     }
@@ -202,6 +221,10 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<WriterMsg>, last_timestamp_u
         };
         let first = match received {
             Ok(WriterMsg::Append(req)) => req,
+            Ok(WriterMsg::Replicate { events, ack }) => {
+                let _ = ack.send(writer.replicate(events));
+                continue;
+            }
             Ok(WriterMsg::Shutdown) | Err(_) => break,
         };
         let mut bytes = first.size();
@@ -211,6 +234,10 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<WriterMsg>, last_timestamp_u
                 Ok(WriterMsg::Append(req)) => {
                     bytes += req.size();
                     batch.push(req);
+                }
+                Ok(WriterMsg::Replicate { ack, .. }) => {
+                    // A log is either a replica or a primary: never both kinds of writes.
+                    let _ = ack.send(Err(StorageError::ReadOnly));
                 }
                 Ok(WriterMsg::Shutdown) => {
                     shutting_down = true;
@@ -300,6 +327,113 @@ impl GroupWriter {
             next_position = next,
             "event log recovered; taking appends again"
         );
+    }
+
+    /// Stores a replica's next events (see `RocksLog::replicate_blocking`): each must
+    /// continue `$all` and its stream (version, previous hash) and carry the hash of its
+    /// content under the log's chain format; one `WriteBatch`, not fsynced.
+    fn replicate(&mut self, events: Vec<Replicated>) -> Result<(), StorageError> {
+        let db = self.shared.db()?;
+        let mut next = self.shared.next_position.load(Ordering::Acquire);
+        let mut heads: FxHashMap<StreamName, StreamHead> = FxHashMap::default();
+        let mut wb = WriteBatch::default();
+        let mut stored = Vec::with_capacity(events.len());
+        let (events_cf, stream_cf, category_cf, ids_cf) = (
+            cf(&db, CF_EVENTS)?,
+            cf(&db, CF_STREAM_INDEX)?,
+            cf(&db, CF_CATEGORY_INDEX)?,
+            cf(&db, CF_EVENT_IDS)?,
+        );
+        for Replicated {
+            event: e,
+            index,
+            count,
+        } in events
+        {
+            if e.position < next {
+                continue;
+            }
+            let at = || format!("replica/{}", e.position);
+            if e.position != next {
+                return Err(StorageError::corrupted(
+                    at(),
+                    format!("gap: the replica is at {next}"),
+                ));
+            }
+            let head = match heads.get(&e.stream) {
+                Some(h) => Some(*h),
+                None => match self.heads.map.get(&e.stream) {
+                    Some(h) => Some(*h),
+                    None => self.shared.head(&e.stream)?,
+                },
+            };
+            let (want_version, want_prev) = head.map_or((0, chain::GENESIS), |h| {
+                (h.version.saturating_add(1), h.hash)
+            });
+            if e.version != want_version || e.prev_hash != want_prev {
+                return Err(StorageError::corrupted(
+                    at(),
+                    format!(
+                        "{}@{} does not continue its stream (expected version {want_version})",
+                        e.stream, e.version
+                    ),
+                ));
+            }
+            if chain::expected_hash_with(self.shared.chain, &e) != e.hash {
+                return Err(StorageError::corrupted(
+                    at(),
+                    "content does not match its hash",
+                ));
+            }
+            wb.put_cf(
+                events_cf,
+                keys::position_key(e.position),
+                codec::encode(&e).map_err(|err| StorageError::codec(at(), err))?,
+            );
+            wb.put_cf(
+                stream_cf,
+                keys::prefixed_u64(e.stream.as_str(), e.version),
+                codec::encode_u64(e.position),
+            );
+            wb.put_cf(
+                category_cf,
+                keys::prefixed_u64(e.stream.category(), e.position),
+                codec::encode_u64(e.version),
+            );
+            wb.put_cf(
+                ids_cf,
+                e.event_id.as_bytes(),
+                codec::encode_id_entry(codec::IdEntry {
+                    position: e.position,
+                    index,
+                    count,
+                }),
+            );
+            heads.insert(
+                e.stream.clone(),
+                StreamHead {
+                    version: e.version,
+                    position: e.position,
+                    hash: e.hash,
+                    event_id: e.event_id,
+                },
+            );
+            next += 1;
+            stored.push(e);
+        }
+        if stored.is_empty() {
+            return Ok(());
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(false);
+        db.write_opt(wb, &wo)?;
+        drop(db);
+        for (stream, head) in heads {
+            self.heads.insert(stream, head);
+        }
+        self.shared.next_position.store(next, Ordering::Release);
+        self.publish(stored);
+        Ok(())
     }
 
     fn publish(&self, events: Vec<RecordedEvent>) {

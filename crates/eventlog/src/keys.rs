@@ -33,6 +33,8 @@ pub const ALL_CFS: [&str; 6] = [
 
 /// `meta` key holding the log's format version.
 pub const META_FORMAT: &[u8] = b"format";
+/// The log's [`crate::chain::ChainFormat`]; absent: `Positioned`.
+pub const META_CHAIN: &[u8] = b"chain";
 
 /// `meta` key of a consumer's checkpoint: `checkpoint/<consumer>`.
 pub fn checkpoint_key(consumer: &str) -> Vec<u8> {

@@ -18,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
+use crate::chain::ChainFormat;
 use crate::codec;
 use crate::envelope::{AppendResult, EventData, RecordedEvent};
 use crate::error::{AppendError, OpenError, ReadError, SnapshotError, StorageError};
 use crate::expected::ExpectedVersion;
-use crate::group_commit::{self, AppendRequest, WriterMsg};
+use crate::group_commit::{self, AppendRequest, Replicated, WriterMsg};
 use crate::keys::{self, *};
 use crate::snapshot::Snapshot;
 use crate::store::{AppendFuture, Direction, EventStore, LiveBatch};
@@ -156,6 +157,11 @@ pub(crate) struct Shared {
     /// Why the writer refuses appends, while it does (a failed batch write it has not
     /// recovered from yet): what health checks report.
     pub write_failure: Mutex<Option<String>>,
+    /// How this log's chains link (stored in `meta` when the log is created).
+    pub chain: ChainFormat,
+    /// A replica takes events whose places were assigned elsewhere
+    /// ([`RocksLog::replicate_blocking`]) and refuses appends.
+    pub replica: bool,
 }
 
 struct Writer {
@@ -227,6 +233,57 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
     }
     o.set_block_based_table_factory(&block);
     o
+}
+
+/// How a log is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Primary,
+    ReadOnly,
+    Replica,
+}
+
+/// The chain format stored in `db`, written for a new log (`Unpositioned` for a
+/// replica). A replica over a primary's directory, or the reverse, is refused.
+fn chain_format(db: &DB, mode: Mode) -> Result<ChainFormat, OpenError> {
+    let meta = cf(db, CF_META)?;
+    let stored = db.get_cf(meta, META_CHAIN).map_err(StorageError::from)?;
+    let stored = match stored {
+        Some(bytes) => Some(
+            codec::decode::<ChainFormat>(&bytes)
+                .map_err(|e| StorageError::codec("meta/chain", e))?,
+        ),
+        None => None,
+    };
+    let wanted = match mode {
+        Mode::Replica => ChainFormat::Unpositioned,
+        Mode::Primary | Mode::ReadOnly => ChainFormat::Positioned,
+    };
+    match (stored, mode) {
+        (Some(found), Mode::ReadOnly) => Ok(found),
+        (Some(found), _) if found == wanted => Ok(found),
+        (Some(_), _) => Err(OpenError::InvalidOptions(format!(
+            "this directory holds a log with {stored:?} chains; it cannot be opened as a {mode:?} log"
+        ))),
+        (None, Mode::ReadOnly) => Ok(ChainFormat::Positioned),
+        (None, _) => {
+            let events_stored = {
+                let mut it = db.raw_iterator_cf(cf(db, CF_EVENTS)?);
+                it.seek_to_first();
+                it.valid()
+            };
+            if events_stored && mode == Mode::Replica {
+                return Err(OpenError::InvalidOptions(
+                    "this directory holds a primary log; a replica needs its own".into(),
+                ));
+            }
+            if mode == Mode::Replica {
+                let bytes = codec::encode(&wanted).map_err(|e| StorageError::codec("meta/chain", e))?;
+                db.put_cf(meta, META_CHAIN, bytes).map_err(StorageError::from)?;
+            }
+            Ok(wanted)
+        }
+    }
 }
 
 pub(crate) fn open_db(
@@ -306,7 +363,22 @@ impl RocksLog {
     /// [`OpenError`] when RocksDB cannot open the directory, it holds another format, or the
     /// writer thread cannot be started.
     pub fn open(path: impl AsRef<Path>, options: LogOptions) -> Result<Self, OpenError> {
-        Self::open_inner(path.as_ref(), options, false)
+        Self::open_inner(path.as_ref(), options, Mode::Primary)
+    }
+
+    /// Opens (or creates) a *replica*: a local copy of a log whose events are ordered,
+    /// versioned and hashed elsewhere (a JetStream stream; chains
+    /// [`ChainFormat::Unpositioned`]). It refuses appends; its follower hands it the
+    /// events in position order with [`RocksLog::replicate_blocking`], which checks that
+    /// they continue `$all` and each stream's chain before storing them. Reads,
+    /// subscriptions and verification work as on any log. Its writes are not fsynced: a
+    /// replica lost in a crash catches up again from the source.
+    ///
+    /// # Errors
+    /// As [`RocksLog::open`]; [`OpenError::IncompatibleFormat`] for a directory that holds
+    /// a log of the other chain format.
+    pub fn open_replica(path: impl AsRef<Path>, options: LogOptions) -> Result<Self, OpenError> {
+        Self::open_inner(path.as_ref(), options, Mode::Replica)
     }
 
     /// Opens the log read-only (no writer; appends fail with [`StorageError::ReadOnly`]).
@@ -316,12 +388,14 @@ impl RocksLog {
     /// # Errors
     /// As [`RocksLog::open`].
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, OpenError> {
-        Self::open_inner(path.as_ref(), LogOptions::default(), true)
+        Self::open_inner(path.as_ref(), LogOptions::default(), Mode::ReadOnly)
     }
 
-    fn open_inner(path: &Path, options: LogOptions, read_only: bool) -> Result<Self, OpenError> {
+    fn open_inner(path: &Path, options: LogOptions, mode: Mode) -> Result<Self, OpenError> {
         options.validate()?;
+        let read_only = mode == Mode::ReadOnly;
         let db = open_db(path, &options, read_only)?;
+        let chain = chain_format(&db, mode)?;
         let (live_tx, _) = broadcast::channel(options.live_buffer.max(1));
         let shared = Arc::new(Shared {
             db: RwLock::new(Some(Arc::new(db))),
@@ -332,6 +406,8 @@ impl RocksLog {
             queued_bytes: AtomicUsize::new(0),
             snapshot_lock: Mutex::new(()),
             write_failure: Mutex::new(None),
+            chain,
+            replica: mode == Mode::Replica,
         });
         shared.check_format(read_only)?;
         let last = shared.last_event()?;
@@ -360,7 +436,7 @@ impl RocksLog {
                 thread: Mutex::new(Some(thread)),
             })
         };
-        tracing::info!(path = %path.display(), next_position, read_only, "event log opened");
+        tracing::info!(path = %path.display(), next_position, ?mode, "event log opened");
         Ok(Self {
             inner: Arc::new(Inner { shared, writer }),
         })
@@ -405,11 +481,58 @@ impl RocksLog {
             .collect()
     }
 
+    /// Stores `events` — the next ones of the source log, in position order, with the
+    /// positions, versions and hashes the source gave them — and publishes them live.
+    /// Events at positions already stored are skipped (a follower may hand an event over
+    /// twice); a gap, or an event that does not continue its stream's version and chain,
+    /// is refused with nothing stored.
+    ///
+    /// # Errors
+    /// [`StorageError::ReadOnly`] on a log that is not a replica,
+    /// [`StorageError::Corrupted`] for events that do not continue the log, storage
+    /// failures.
+    pub fn replicate_blocking(&self, events: Vec<Replicated>) -> Result<(), StorageError> {
+        let writer = self
+            .inner
+            .writer
+            .as_ref()
+            .filter(|_| self.inner.shared.replica)
+            .ok_or(StorageError::ReadOnly)?;
+        let (ack, rx) = oneshot::channel();
+        writer
+            .tx
+            .send(WriterMsg::Replicate { events, ack })
+            .map_err(|_| StorageError::Closed)?;
+        rx.blocking_recv().map_err(|_| StorageError::Closed)?
+    }
+
+    /// The log's chain format.
+    pub fn chain_format(&self) -> ChainFormat {
+        self.inner.shared.chain
+    }
+
+    /// The stored event with this id, and its place in the append that wrote it
+    /// (`(index, count)`).
+    ///
+    /// # Errors
+    /// Storage failure or a corrupted record.
+    pub fn find_event_in_append_blocking(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(RecordedEvent, u32, u32)>, StorageError> {
+        Ok(self
+            .inner
+            .shared
+            .find_event_entry(id)?
+            .map(|(e, entry)| (e, entry.index, entry.count)))
+    }
+
     fn submit(&self, req: AppendRequest, blocking: bool) -> Result<(), AppendError> {
         let writer = self
             .inner
             .writer
             .as_ref()
+            .filter(|_| !self.inner.shared.replica)
             .ok_or(AppendError::Storage(StorageError::ReadOnly))?;
         let shared = &self.inner.shared;
         let bytes = req.size();

@@ -90,7 +90,7 @@ pub(crate) fn verify_all(shared: &Shared) -> Result<VerifyReport, StorageError> 
     let snap = db.snapshot();
     let mut report = VerifyReport::default();
     let mut heads: HashMap<StreamName, StreamHead> = HashMap::new();
-    let result = walk_all(&db, &snap, &mut report, &mut heads);
+    let result = walk_all(&db, shared.chain, &snap, &mut report, &mut heads);
     report.streams_checked = heads.len() as u64;
     match result {
         Ok(Some(b)) => report.first_break = Some(b),
@@ -104,6 +104,7 @@ type Snap<'a> = rocksdb::Snapshot<'a>;
 
 fn walk_all(
     db: &DB,
+    chain_format: chain::ChainFormat,
     snap: &Snap<'_>,
     report: &mut VerifyReport,
     heads: &mut HashMap<StreamName, StreamHead>,
@@ -155,7 +156,7 @@ fn walk_all(
                 "prev_hash is not the hash of the stream's previous event".into(),
             ));
         }
-        if chain::expected_hash(&e) != e.hash {
+        if chain::expected_hash_with(chain_format, &e) != e.hash {
             return Ok(at("content does not match its hash".into()));
         }
         let stream_entry =
@@ -287,7 +288,7 @@ pub(crate) fn verify_stream(
             Some("index points at another event")
         } else if e.prev_hash != want_prev {
             Some("prev_hash is not the hash of the stream's previous event")
-        } else if chain::expected_hash(&e) != e.hash {
+        } else if chain::expected_hash_with(shared.chain, &e) != e.hash {
             Some("content does not match its hash")
         } else {
             None

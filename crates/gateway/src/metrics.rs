@@ -227,7 +227,7 @@ async fn operator(state: &AppState) -> Result<Option<domain::OrgId>, ApiError> {
         1,
     )
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::from)?;
     let Some(record) = first.first() else {
         return Ok(None);
     };

@@ -72,6 +72,149 @@ struct ServeArgs {
     /// (`POST /v1/bootstrap` with `Authorization: Bearer <token>`).
     #[arg(long, env = "SWITCHBOARD_OPERATOR_TOKEN", hide_env_values = true)]
     operator_token: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Where the event log lives.
+#[derive(clap::Args, Debug)]
+struct StoreArgs {
+    /// `rocksdb`: embedded in the data directory (one machine). `nats://h1:4222,h2:4222,…`:
+    /// a replicated NATS JetStream stream (cluster mode: any number of nodes; each keeps a
+    /// replica of the log in its data directory for reads).
+    #[arg(long, default_value = "rocksdb", env = "SWITCHBOARD_STORE")]
+    store: String,
+    /// The servers' monitoring endpoints (`http://h1:8222,…`), read to check that every
+    /// write is fsynced; default: each server's host on port 8222.
+    #[arg(long, env = "SWITCHBOARD_NATS_MONITOR", value_delimiter = ',')]
+    nats_monitor: Vec<String>,
+    /// The JetStream stream holding the log (its buckets are named after it).
+    #[arg(long, default_value = "SWITCHBOARD", env = "SWITCHBOARD_NATS_STREAM")]
+    nats_stream: String,
+    /// How many servers hold each message (3: any one may be lost).
+    #[arg(long, default_value_t = 3, env = "SWITCHBOARD_NATS_REPLICAS")]
+    nats_replicas: usize,
+    /// How long a write keeps retrying while the cluster has no leader (an election takes
+    /// a few seconds) before it is refused with 503 `storage_unavailable`.
+    #[arg(long, default_value_t = 15, env = "SWITCHBOARD_NATS_WRITE_TIMEOUT_S")]
+    nats_write_timeout_s: u64,
+    /// This node's name in the cluster (who holds the process managers' lease); default:
+    /// the listen address.
+    #[arg(long, env = "SWITCHBOARD_NODE")]
+    node: Option<String>,
+}
+
+/// The log this node runs on.
+enum Log {
+    Rocks(RocksLog),
+    Nats(natslog::NatsLog),
+}
+
+impl Log {
+    fn open(args: &StoreArgs, data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        if args.store == "rocksdb" {
+            let log = RocksLog::open(data_dir.join("log"), LogOptions::default())
+                .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
+            return Ok(Self::Rocks(log));
+        }
+        if !args.store.starts_with("nats://") {
+            anyhow::bail!(
+                "--store is `rocksdb` or `nats://host:port,…`, not {}",
+                args.store
+            );
+        }
+        let mut options =
+            natslog::NatsOptions::from_url(&args.store).map_err(anyhow::Error::msg)?;
+        if !args.nats_monitor.is_empty() {
+            options.monitors.clone_from(&args.nats_monitor);
+        }
+        options.stream.clone_from(&args.nats_stream);
+        options.replicas = args.nats_replicas;
+        options.unavailable_after = std::time::Duration::from_secs(args.nats_write_timeout_s);
+        options.client_name = format!("switchboard {}", args.node.as_deref().unwrap_or(""));
+        let log = natslog::NatsLog::connect_blocking(
+            options,
+            &data_dir.join("replica"),
+            LogOptions::default(),
+        )
+        .context("joining the NATS cluster")?;
+        Ok(Self::Nats(log))
+    }
+
+    fn store(&self) -> Arc<dyn EventStore> {
+        match self {
+            Self::Rocks(log) => Arc::new(log.clone()),
+            Self::Nats(log) => Arc::new(log.clone()),
+        }
+    }
+
+    /// Whether this node runs the process managers now: always on one machine; in a
+    /// cluster, while it holds their lease.
+    fn leadership(&self, node: &str) -> tokio::sync::watch::Receiver<bool> {
+        match self {
+            Self::Rocks(_) => {
+                let (tx, rx) = tokio::sync::watch::channel(true);
+                // Kept open for the process's life: the node leads for good.
+                std::mem::forget(tx);
+                rx
+            }
+            Self::Nats(log) => log.lease("process-managers", node),
+        }
+    }
+
+    fn shutdown(&self) {
+        match self {
+            Self::Rocks(log) => log.shutdown(),
+            Self::Nats(log) => log.shutdown(),
+        }
+    }
+}
+
+/// Tasks aborted when dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// The jobs one node of a cluster runs at a time (each keyed by the events that cause its
+/// effects, so a handover repeats work, never effects): inbound routing, queue timers and
+/// timeline, outbound webhooks, the outbox. Started when this node takes the lead, stopped
+/// when it loses it.
+async fn process_managers(
+    ws: Workspace,
+    webhooks: gateway::notifications::WebhookConfig,
+    carriers: Arc<gateway::carriers::CarrierState>,
+    setup: gateway::carriers::CarrierSetup,
+    mut leader: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if leader.wait_for(|lead| *lead).await.is_err() {
+            return;
+        }
+        tracing::info!("this node runs the process managers");
+        let mut tasks = vec![
+            tokio::spawn(inbound_router::run(ws.clone())),
+            tokio::spawn(queue_timers::run(ws.clone(), Arc::new(SystemClock))),
+            tokio::spawn(queue_timeline::run(ws.clone())),
+            tokio::spawn(gateway::notifications::run(ws.clone(), webhooks.clone())),
+        ];
+        let (outbox, feed) = CarrierEdge::start_outbox(&ws, &carriers, &setup);
+        tasks.extend(outbox.tasks);
+        tasks.extend(feed);
+        // Stopped when the lead is lost, and when this supervisor is aborted (shutdown).
+        let running = AbortOnDrop(tasks);
+        let lost = leader.wait_for(|lead| !*lead).await.is_ok();
+        drop(running);
+        if !lost {
+            return;
+        }
+        tracing::warn!("this node lost the process managers' lease; stopped them");
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -170,6 +313,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_private_webhooks,
         allow_signups,
         operator_token,
+        store: store_args,
     } = args;
     let session_ttl = std::time::Duration::from_secs(session_ttl_s);
     let webhooks = gateway::notifications::WebhookConfig {
@@ -187,20 +331,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let setup = carrier_setup(carrier, &data_dir, &public_url)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let log = RocksLog::open(data_dir.join("log"), LogOptions::default())
-        .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
+    let log = Log::open(&store_args, &data_dir)?;
+    let node = store_args
+        .node
+        .clone()
+        .unwrap_or_else(|| listen.to_string());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let store: Arc<dyn EventStore> = Arc::new(log.clone());
+    let store: Arc<dyn EventStore> = log.store();
+    let leader = runtime.block_on(async { log.leadership(&node) });
+    let clustered = matches!(log, Log::Nats(_));
     let actors = Arc::new(ActorRuntime::per_core().context("starting the actor runtime")?);
     let ws = Workspace::new(store.clone(), actors.clone(), ActorConfig::default());
     runtime.block_on(async move {
-        tokio::spawn(inbound_router::run(ws.clone()));
-        tokio::spawn(queue_timers::run(ws.clone(), Arc::new(SystemClock)));
-        tokio::spawn(queue_timeline::run(ws.clone()));
-        tokio::spawn(gateway::notifications::run(ws.clone(), webhooks.clone()));
         let interactions =
             projections::LiveInteractions::start(&data_dir.join("readmodels"), store.clone())
                 .context("opening the interactions read model")?;
@@ -213,15 +358,28 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("binding {listen}"))?;
         let addr = listener.local_addr()?;
         tracing::info!(addr = %addr, data_dir = %data_dir.display(), "switchboard listening");
-        let edge = CarrierEdge::start(&ws, setup).context("starting the carrier edge")?;
-        tracing::info!(carrier = edge.state.kind.carrier().name(), %public_url, "carrier edge started");
+        let carriers = CarrierEdge::open(&setup).context("starting the carrier edge")?;
+        let index = CarrierEdge::start_index(&ws, &carriers);
+        let managers = tokio::spawn(process_managers(
+            ws.clone(),
+            webhooks.clone(),
+            carriers.clone(),
+            setup,
+            leader,
+        ));
+        tracing::info!(carrier = carriers.kind.carrier().name(), %public_url, %node, "carrier edge started");
         let state = gateway::AppState::new(ws, queues.clone(), interactions.clone())
-            .with_carriers(edge.state.clone())
+            .with_carriers(carriers)
             .with_search(search.clone())
             .with_metrics(gateway::metrics::Metrics::new(metrics_token))
             .with_session_ttl(session_ttl)
             .with_webhooks(webhooks)
             .with_signups(signups);
+        if clustered {
+            // Other nodes write too: keep this node's caches and actors up with them.
+            tokio::spawn(gateway::auth::follow_peer_writes(state.clone()));
+            tokio::spawn(state.ws.clone().follow_peer_writes());
+        }
         let app = gateway::router(state.clone());
         let streams = state.clone();
         // Connection info: the login limits are per client address.
@@ -246,7 +404,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         // Texts in flight resume from the log on the next start.
-        edge.abort();
+        managers.abort();
+        index.abort();
         served
     })?;
     // Actors first (nothing new is appended), then the log: every append queued before

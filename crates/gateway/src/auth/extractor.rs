@@ -122,7 +122,15 @@ impl RoleCache {
         inner.roles.insert((org, user), role);
     }
 
-    fn forget(&self, org: OrgId, user: UserId) {
+    /// Forgets every role (the follower of other nodes' writes fell behind).
+    pub fn forget_all(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.roles.clear();
+    }
+
+    /// Forgets `user`'s role: it changed (here, or on another node of a cluster).
+    pub fn forget(&self, org: OrgId, user: UserId) {
         let mut inner = self.lock();
         inner.generation += 1;
         inner.roles.remove(&(org, user));

@@ -79,7 +79,7 @@ async fn append(
             vec![EventData::new(event_type, 1, payload)],
         )
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     Ok(())
 }
 
@@ -109,9 +109,10 @@ pub async fn start(
 }
 
 /// Sessions verified since the process started, so that an authenticated request costs
-/// no storage read. Sound because a session changes only through this process (one
-/// server owns the log): [`SessionCache::revoke`] drops the entry, and a check that read
-/// storage while a revocation happened does not cache what it read.
+/// no storage read. [`SessionCache::revoke`] drops the entry, and a check that read
+/// storage while a revocation happened does not cache what it read; a revocation another
+/// node of a cluster writes reaches this one through the log
+/// ([`crate::auth::follow_peer_writes`] calls [`SessionCache::revoked_elsewhere`]).
 #[derive(Default)]
 pub struct SessionCache {
     known: std::sync::Mutex<std::collections::HashMap<Uuid, ([u8; 32], Session)>>,
@@ -195,6 +196,25 @@ impl SessionCache {
             }
         }
         revoked
+    }
+
+    /// Forgets session `id`, revoked by someone else (another node of a cluster): its
+    /// next check reads storage, and its open streams close.
+    pub fn revoked_elsewhere(&self, id: Uuid) {
+        use std::sync::atomic::Ordering;
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        self.known().remove(&id);
+        let end = self.ends().remove(&id).and_then(|w| w.upgrade());
+        if let Some(end) = end {
+            end.send_replace(true);
+        }
+    }
+
+    /// Forgets every session (the follower of other nodes' writes fell behind).
+    pub fn forget_all(&self) {
+        use std::sync::atomic::Ordering;
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        self.known().clear();
     }
 
     fn ends(

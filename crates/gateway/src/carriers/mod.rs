@@ -147,6 +147,22 @@ impl CarrierEdge {
     /// # Errors
     /// [`CarrierSetupError`] when the data directory cannot hold blobs or the media key.
     pub fn start(ws: &Workspace, setup: CarrierSetup) -> Result<Self, CarrierSetupError> {
+        let state = Self::open(&setup)?;
+        let index = Self::start_index(ws, &state);
+        let (outbox, feed) = Self::start_outbox(ws, &state, &setup);
+        Ok(Self {
+            state,
+            outbox,
+            feed,
+            index,
+        })
+    }
+
+    /// The carrier routes' state (attachment store, media URLs), with nothing running.
+    ///
+    /// # Errors
+    /// [`CarrierSetupError`] when the data directory cannot hold blobs or the media key.
+    pub fn open(setup: &CarrierSetup) -> Result<Arc<CarrierState>, CarrierSetupError> {
         let blobs = BlobStore::open(setup.data_dir.join("blobs"))?;
         let key_path = setup.data_dir.join("media.key");
         let media = MediaUrls::open(&key_path, &setup.public_url).map_err(|source| {
@@ -155,14 +171,28 @@ impl CarrierEdge {
                 source,
             }
         })?;
-        let state = Arc::new(CarrierState {
+        Ok(Arc::new(CarrierState {
             kind: setup.kind.clone(),
             blobs,
             public_url: setup.public_url.clone(),
-            media: media.clone(),
+            media,
             references: references::IndexProgress::default(),
-        });
-        let index = tokio::spawn(references::run(ws.clone(), state.references.clone()));
+        }))
+    }
+
+    /// Starts the attachment reference index (every node runs it: the attachment routes
+    /// wait for its progress; its writes are idempotent).
+    pub fn start_index(ws: &Workspace, state: &Arc<CarrierState>) -> JoinHandle<()> {
+        tokio::spawn(references::run(ws.clone(), state.references.clone()))
+    }
+
+    /// Starts the outbox and, with the simulator, its status feed: the jobs one node at a
+    /// time runs.
+    pub fn start_outbox(
+        ws: &Workspace,
+        state: &Arc<CarrierState>,
+        setup: &CarrierSetup,
+    ) -> (Outbox, Option<JoinHandle<()>>) {
         // Subscribed before anything is sent, so no report is missed.
         let feed = state.simulator().map(|sim| {
             tokio::spawn(actors::process::outbox::status::feed(
@@ -175,6 +205,7 @@ impl CarrierEdge {
                 let state = state.clone();
                 Arc::new(move |id| state.status_callback_url(id)) as _
             });
+        let media = state.media.clone();
         let config = OutboxConfig {
             max_in_flight: setup.max_in_flight,
             backoff: setup.backoff,
@@ -190,12 +221,7 @@ impl CarrierEdge {
             config,
             Arc::new(SystemClock),
         );
-        Ok(Self {
-            state,
-            outbox,
-            feed,
-            index,
-        })
+        (outbox, feed)
     }
 
     /// Stops the outbox, the status feed and the attachment index.
