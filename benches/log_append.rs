@@ -11,7 +11,13 @@
 //!
 //! Prints `BENCH log.append.wN.{events_per_s,p50_ms,p99_ms,ratio_to_raw,ratio_to_raw1}`.
 //!
-//! `cargo bench --bench log_append -- --seconds 2 --rounds 3 --writers 1,8,64,256`
+//! `--store nats` also measures the cluster-mode log (`natslog::NatsLog`) in each round,
+//! on a three-node R3 JetStream cluster (every write fsynced) it starts on loopback, and
+//! prints `BENCH log.append.nats.wN.{events_per_s,p50_ms,p99_ms,ratio_to_rocks}`: its
+//! throughput against the embedded RocksDB log's in the same round. Each appender writes
+//! its own stream with an exact expected version (as the actors do).
+//!
+//! `cargo bench --bench log_append -- --seconds 2 --rounds 3 --writers 1,8,64,256 [--store nats]`
 
 use std::future::Future;
 use std::sync::Arc;
@@ -115,12 +121,21 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
+    let nats = args.get("store", "rocksdb".to_string()) == "nats";
+    let cluster = nats.then(|| testkit::nats::cluster(&dir.path().join("nats")));
+    let servers = cluster.as_ref().map(|nodes| {
+        let urls: Vec<String> = nodes.iter().map(testkit::nats::NatsNode::url).collect();
+        let monitors: Vec<String> = nodes.iter().map(testkit::nats::NatsNode::monitor).collect();
+        (urls.join(","), monitors)
+    });
     println!("# log_append: {EVENT_BYTES}-byte events, {seconds}s per round, {rounds} rounds, median reported");
     for &n in &writer_counts {
         let mut log_rates = Vec::new();
         let mut raw_rates = Vec::new();
         let mut raw1_rates = Vec::new();
         let mut log_lat = Latencies::default();
+        let mut nats_rates = Vec::new();
+        let mut nats_lat = Latencies::default();
         for round in 0..rounds {
             // Alternate raw and log in each round so drift on a shared machine hits both.
             let raw1 = Arc::new(RawGroupCommit::open(
@@ -166,15 +181,26 @@ fn main() {
                     .map(|w| StreamName::new(format!("bench-{w}")).expect("stream name"))
                     .collect(),
             );
-            let r = drive(&rt, n, seconds, move |w, i| {
-                let e = EventData::new("BenchEvent", 1, payload(w, i));
-                let append = log.append(streams[w].clone(), ExpectedVersion::Any, vec![e]);
-                async move {
-                    append.await.expect("append");
-                }
-            });
+            let r = drive(&rt, n, seconds, appends(log, streams.clone()));
             log_rates.push(r.events_per_s);
             log_lat.merge(&r.latencies);
+            if let Some((urls, monitors)) = &servers {
+                let mut options = natslog::NatsOptions::from_url(urls).expect("urls");
+                options.monitors.clone_from(monitors);
+                options.stream = format!("BENCH{n}R{round}");
+                options.subject_prefix = format!("bench{n}r{round}");
+                let log = natslog::NatsLog::connect_blocking(
+                    options,
+                    &dir.path().join(format!("replica-{n}-{round}")),
+                    LogOptions::default(),
+                )
+                .expect("the bench cluster takes the log");
+                let r = drive(&rt, n, seconds, appends(Arc::new(log.clone()), streams));
+                log.shutdown();
+                nats_rates.push(r.events_per_s);
+                nats_lat.merge(&r.latencies);
+                println!("# w{n} round {round}: nats {:.0} ev/s", nats_rates[round]);
+            }
             println!(
                 "# w{n} round {round}: log {:.0} ev/s, raw {:.0} ev/s, raw1 {:.0} ev/s",
                 log_rates[round], raw_rates[round], raw1_rates[round]
@@ -217,5 +243,44 @@ fn main() {
             log_eps / raw1_eps,
             "ratio",
         );
+        if !nats_rates.is_empty() {
+            let nats_eps = median(nats_rates);
+            bench_line(
+                &format!("log.append.nats.w{n}.events_per_s"),
+                nats_eps,
+                "events/s",
+            );
+            bench_line(
+                &format!("log.append.nats.w{n}.p50_ms"),
+                nats_lat.percentile_ms(0.50),
+                "ms",
+            );
+            bench_line(
+                &format!("log.append.nats.w{n}.p99_ms"),
+                nats_lat.percentile_ms(0.99),
+                "ms",
+            );
+            bench_line(
+                &format!("log.append.nats.w{n}.ratio_to_rocks"),
+                nats_eps / log_eps,
+                "ratio",
+            );
+        }
+    }
+}
+
+/// Appender `w`'s `i`-th append to its own stream, expecting exactly version `i - 1`.
+fn appends(
+    log: Arc<dyn EventStore>,
+    streams: Arc<Vec<StreamName>>,
+) -> impl Fn(usize, u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static
+{
+    move |w, i| {
+        let e = EventData::new("BenchEvent", 1, payload(w, i));
+        let expected = ExpectedVersion::after(i.checked_sub(1));
+        let append = log.append(streams[w].clone(), expected, vec![e]);
+        Box::pin(async move {
+            append.await.expect("append");
+        })
     }
 }

@@ -30,7 +30,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Audit and inspect a Switchboard event log"
 )]
 struct Cli {
-    /// The server's data directory.
+    /// The server's data directory (a cluster node's: its replica of the log is read).
     #[arg(long, default_value = "./data", global = true)]
     data_dir: PathBuf,
     #[command(subcommand)]
@@ -102,7 +102,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let path = cli.data_dir.join("log");
+    // A node of a cluster keeps its replica of the log in `replica/` (its chains link
+    // without positions, which the replica's own metadata says); one machine's log is
+    // `log/`.
+    let replica = cli.data_dir.join("replica");
+    let path = if !cli.data_dir.join("log").exists() && replica.exists() {
+        replica
+    } else {
+        cli.data_dir.join("log")
+    };
     let log = RocksLog::open_read_only(&path)
         .with_context(|| format!("opening {} read-only", path.display()))?;
     match cli.command {
