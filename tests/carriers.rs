@@ -1170,3 +1170,178 @@ async fn the_simulator_path_end_to_end_through_switchboards_routes() {
     })
     .await;
 }
+
+/// The history's view of `message`'s SMS to `to` once its status is `status`: polls
+/// `GET /v1/conversations/{id}/messages` (every 20 ms, at most [`WAIT`]); the message's
+/// item and that delivery.
+async fn history_delivery(
+    c: &Client,
+    s: &TestServer,
+    token: &str,
+    id: ConversationId,
+    message: MessageId,
+    to: &str,
+    status: &str,
+) -> (Value, Value) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (code, h) = call(
+            c.get(s.url(&format!("/v1/conversations/{id}/messages")))
+                .bearer_auth(token),
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "{h}");
+        let item = h["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["message_id"] == json!(message))
+            .cloned()
+            .unwrap_or_else(|| panic!("{message} is not in the history: {h}"));
+        if let Some(d) = item["deliveries"].as_array().and_then(|ds| {
+            ds.iter()
+                .find(|d| d["to"] == to && d["status"] == status)
+                .cloned()
+        }) {
+            return (item, d);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the history never showed {message} to {to} {status}; last: {item}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The next `delivery` item on the stream for `message` whose status is `status`; every
+/// delivery status seen on the way must be spelled snake_case, as in the history.
+async fn delivery_frame(ws: &mut testkit::stream::Ws, message: MessageId, status: &str) -> Value {
+    const STATUSES: [&str; 7] = [
+        "requested",
+        "queued",
+        "sent",
+        "delivered",
+        "failed",
+        "undelivered",
+        "withheld",
+    ];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let f = testkit::stream::frame(ws, left)
+            .await
+            .unwrap_or_else(|| panic!("no {status} delivery frame for {message}"));
+        let item = &f["item"];
+        if item["type"] != "delivery" {
+            continue;
+        }
+        let seen = item["status"].as_str().unwrap_or_default();
+        assert!(
+            STATUSES.contains(&seen),
+            "a delivery status as spelled: {f}"
+        );
+        if item["message_id"] == json!(message) && seen == status {
+            return item.clone();
+        }
+    }
+}
+
+/// Each outbound text's delivery is in the history (issue 18, item 1): a client that
+/// reopens a conversation tells a delivered text from a failed one. Every message item
+/// carries `deliveries: [{to, status, error_code, reason, at_ms}]`, statuses snake_case
+/// as on the stream's `delivery` frames and in the simulator, and a failure names the
+/// carrier's code and what it means in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_history_carries_each_texts_delivery_state() {
+    let s = TestServer::start_with_carrier(CarrierKind::Simulator(Simulator::new()), |_| {}).await;
+    let c = testkit::http();
+    let org = org_with_number(&c, &s, "ada@history-delivery.example", OUR).await;
+    let id = start_external(&c, &s, &org, CUSTOMER).await;
+    let mut ws = testkit::stream::connect(&s, &org.token, None).await;
+
+    // Delivered by default.
+    let delivered = post_text(&c, &s, &org, id, "Your order shipped").await;
+    let (item, d) =
+        history_delivery(&c, &s, &org.token, id, delivered, CUSTOMER, "delivered").await;
+    assert_eq!(item["type"], "message", "{item}");
+    assert_eq!(item["deliveries"].as_array().unwrap().len(), 1, "{item}");
+    assert!(d["at_ms"].as_u64().is_some_and(|t| t > 0), "{d}");
+    assert_eq!(
+        d,
+        json!({ "to": CUSTOMER, "status": "delivered", "error_code": null, "reason": null, "at_ms": d["at_ms"] }),
+    );
+    let f = delivery_frame(&mut ws, delivered, "delivered").await;
+    assert_eq!(
+        (&f["to"], &f["error_code"], &f["reason"]),
+        (&json!(CUSTOMER), &Value::Null, &Value::Null),
+        "{f}"
+    );
+
+    // Undelivered, with the carrier's code and its meaning.
+    let (status, _) = call(
+        c.post(s.url("/v1/simulator/outcome"))
+            .bearer_auth(&org.token)
+            .json(&json!({ "to": CUSTOMER, "outcome": { "kind": "undeliver", "error_code": "30008" } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let undelivered = post_text(&c, &s, &org, id, "Are you there?").await;
+    let (_, d) =
+        history_delivery(&c, &s, &org.token, id, undelivered, CUSTOMER, "undelivered").await;
+    assert_eq!(d["error_code"], "30008", "{d}");
+    assert_eq!(d["reason"], "Unknown error from the carrier", "{d}");
+    assert_eq!(
+        d["reason"].as_str(),
+        carrier::error_codes::describe("30008"),
+        "{d}"
+    );
+    let f = delivery_frame(&mut ws, undelivered, "undelivered").await;
+    assert_eq!(
+        (&f["error_code"], &f["reason"]),
+        (&json!("30008"), &json!("Unknown error from the carrier")),
+        "{f}"
+    );
+
+    // Failed, with another code.
+    let (status, _) = call(
+        c.post(s.url("/v1/simulator/outcome"))
+            .bearer_auth(&org.token)
+            .json(&json!({ "to": CUSTOMER, "outcome": { "kind": "fail", "error_code": "30003" } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let failed = post_text(&c, &s, &org, id, "Hello?").await;
+    let (_, d) = history_delivery(&c, &s, &org.token, id, failed, CUSTOMER, "failed").await;
+    assert_eq!(
+        (&d["error_code"], &d["reason"]),
+        (
+            &json!("30003"),
+            &json!("The handset is unreachable (off or out of coverage)")
+        ),
+        "{d}"
+    );
+
+    // Each message keeps its own state; the simulator spells them the same way.
+    let (_, d) = history_delivery(&c, &s, &org.token, id, delivered, CUSTOMER, "delivered").await;
+    assert_eq!(d["error_code"], Value::Null, "{d}");
+    let (status, out) = call(
+        c.get(s.url("/v1/simulator/outbound"))
+            .bearer_auth(&org.token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let statuses: Vec<(&str, &str)> = out["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["body"].as_str().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("Your order shipped", "delivered"),
+            ("Are you there?", "undelivered"),
+            ("Hello?", "failed"),
+        ]
+    );
+}

@@ -891,3 +891,212 @@ async fn idempotency_keys_are_scoped_to_the_caller_and_the_target() {
         .collect();
     assert_eq!(texts, ["from the admin", "from bob"], "oldest first: {h}");
 }
+
+/// Every JSON body must be an object (issue 18, item 3): serde reads a struct from a
+/// sequence, so `["hi"]` used to post a message and a five-element array to create a
+/// user. Both are 422 `invalid_body` now, and a body that is not JSON at all is 400
+/// `malformed_json`; none of them writes anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_arrays_and_non_json_bodies_are_refused_and_write_nothing() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let acme = org(&c, &s, "admin@arrays.example").await;
+    let admin = &acme.admin_token;
+    let (bob, _) = member(&c, &s, admin, "bob@arrays.example", "101").await;
+    let (status, started) = call(
+        c.post(s.url("/v1/conversations/direct"))
+            .bearer_auth(admin)
+            .json(&json!({ "with": bob })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["conversation_id"].as_str().unwrap().to_owned();
+    let messages = s.url(&format!("/v1/conversations/{id}/messages"));
+    let users = s.url("/v1/users");
+    let as_json = |r: reqwest::RequestBuilder, body: &'static str| {
+        r.bearer_auth(admin)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+
+    refused(
+        &s,
+        c.post(&messages).bearer_auth(admin).json(&json!(["hi"])),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
+    refused(
+        &s,
+        c.post(&users).bearer_auth(admin).json(&json!([
+            "Mallory",
+            "666",
+            "member",
+            "mallory@arrays.example",
+            PASSWORD
+        ])),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
+    // Arrays behind whitespace, and the other JSON values that are not objects, too.
+    for body in [" \n [\"hi\"]", "\"hi\"", "42", "null", "true"] {
+        refused(
+            &s,
+            as_json(c.post(&messages), body),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        )
+        .await;
+    }
+    for body in ["hello", "[\"hi\"", "{\"text\": \"hi\""] {
+        refused(
+            &s,
+            as_json(c.post(&messages), body),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        )
+        .await;
+    }
+    refused(
+        &s,
+        as_json(c.post(&users), "hello"),
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await;
+
+    // Nothing came of them: the conversation is empty, Mallory does not exist and cannot
+    // log in.
+    let (status, h) = call(c.get(&messages).bearer_auth(admin)).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert_eq!(h["items"], json!([]), "{h}");
+    let (status, listed) = call(c.get(&users).bearer_auth(admin)).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {listed}"))
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert!(!names.contains(&"Mallory"), "{listed}");
+    assert_eq!(names.len(), 2, "the admin and Bob only: {listed}");
+    let (status, _) = call(
+        c.post(s.url("/v1/sessions"))
+            .json(&json!({ "email": "mallory@arrays.example", "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The same requests as objects are taken.
+    let (status, v) = call(
+        c.post(&messages)
+            .bearer_auth(admin)
+            .json(&json!({ "text": "hi" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (status, v) = call(c.post(&users).bearer_auth(admin).json(&json!({
+        "name": "Mallory", "extension": "666", "role": "member",
+        "email": "mallory@arrays.example", "password": PASSWORD,
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+}
+
+/// A mixed group's members list names its external numbers too (issue 18, item 16):
+/// `externals: [{number, name}]`, each named from the viewer's phonebook (their own
+/// contacts first, then the organization's), `null` when the number is unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_members_list_names_its_external_numbers() {
+    const VENDOR: &str = "+15557770002";
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let acme = org(&c, &s, "admin@group-members.example").await;
+    let admin = &acme.admin_token;
+    let (bob, bob_token) = member(&c, &s, admin, "bob@group-members.example", "101").await;
+    let (carol, carol_token) = member(&c, &s, admin, "carol@group-members.example", "102").await;
+    let (status, v) = call(
+        c.post(s.url("/v1/numbers"))
+            .bearer_auth(admin)
+            .json(&json!({ "number": GROUP_LINE, "user": bob })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    // The vendor is in the organization's phonebook; the customer only in Bob's own.
+    for (token, body) in [
+        (
+            &bob_token,
+            json!({ "name": "Vera Vendor", "numbers": [VENDOR], "scope": "organization" }),
+        ),
+        (
+            &bob_token,
+            json!({ "name": "Bob's customer", "numbers": [CUSTOMER] }),
+        ),
+    ] {
+        let (status, v) = call(c.post(s.url("/v1/contacts")).bearer_auth(token).json(&body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}: {v}");
+    }
+    let (status, started) = call(
+        c.post(s.url("/v1/conversations/group"))
+            .bearer_auth(&bob_token)
+            .json(
+                &json!({ "from": GROUP_LINE, "users": [carol], "externals": [CUSTOMER, VENDOR] }),
+            ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let group = started["conversation_id"].as_str().unwrap().to_owned();
+    let members_as = |token: &str| {
+        c.get(s.url(&format!("/v1/conversations/{group}/members")))
+            .bearer_auth(token.to_owned())
+    };
+    let externals =
+        |v: &serde_json::Value| -> std::collections::BTreeSet<(String, Option<String>)> {
+            v["externals"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no externals: {v}"))
+                .iter()
+                .map(|e| {
+                    (
+                        e["number"].as_str().unwrap().to_owned(),
+                        e["name"].as_str().map(str::to_owned),
+                    )
+                })
+                .collect()
+        };
+
+    let (status, v) = call(members_as(&carol_token)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["kind"], "group", "{v}");
+    let internal: std::collections::BTreeSet<&str> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(internal, [bob.as_str(), carol.as_str()].into(), "{v}");
+    assert_eq!(
+        externals(&v),
+        [
+            (CUSTOMER.to_owned(), None),
+            (VENDOR.to_owned(), Some("Vera Vendor".to_owned())),
+        ]
+        .into(),
+        "Carol sees the organization's name for the vendor, none for the customer: {v}"
+    );
+    let (status, v) = call(members_as(&bob_token)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        externals(&v),
+        [
+            (CUSTOMER.to_owned(), Some("Bob's customer".to_owned())),
+            (VENDOR.to_owned(), Some("Vera Vendor".to_owned())),
+        ]
+        .into(),
+        "Bob sees his own contact's name: {v}"
+    );
+    // Someone outside the group learns nothing.
+    let (status, _) = call(members_as(admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -313,3 +313,43 @@ async fn a_retried_upload_is_replayed_though_its_multipart_boundary_changed() {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(s.ws.store.next_position(), head);
 }
+
+/// Authentication is judged before the `Idempotency-Key` (issue 18, item 10): a request
+/// without a valid token is 401 `unauthenticated` whatever its key (it used to be 400,
+/// telling an anonymous caller about the key before asking who they are); with a valid
+/// token the malformed key is 400 `invalid_idempotency_key`. Nothing is written either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_is_judged_before_the_idempotency_key() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let org = bootstrap(&c, &s, "ada@idem-auth.example").await;
+    let user = json!({
+        "name": "Bob", "extension": "101", "role": "member", "email": "bob@idem-auth.example", "password": PASSWORD,
+    });
+    let head = s.ws.store.next_position();
+    for token in [None, Some("not-a-session-token")] {
+        let mut r = c
+            .post(s.url("/v1/users"))
+            .header("Idempotency-Key", "not-a-uuid")
+            .json(&user);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let (status, e) = call(r).await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthenticated")),
+            "token {token:?}: {e}"
+        );
+    }
+    let (status, _, e) = keyed(&c, &s, &org.admin, "/v1/users", "not-a-uuid", &user).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_idempotency_key")),
+        "{e}"
+    );
+    assert_eq!(s.ws.store.next_position(), head, "nothing written");
+    // A good key with a good token creates the user.
+    let (status, _, v) = keyed(&c, &s, &org.admin, "/v1/users", &key(), &user).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+}

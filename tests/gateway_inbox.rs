@@ -253,3 +253,93 @@ async fn admins_rename_inboxes_and_manage_their_teams() {
     .await;
     assert!(status.is_client_error(), "{status}");
 }
+
+/// An admin may take over any inbox conversation without being on its team (issue 18,
+/// item 16): she reads it, assigns it to herself even while a team member holds it, and
+/// replies; a member who is not on the team still gets 404 and can do none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_off_the_team_takes_over_an_inbox_conversation() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let (_, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@takeover.example", "password": PASSWORD,
+    })))
+    .await;
+    let admin = boot["token"].as_str().unwrap().to_owned();
+    let admin_id: UserId = serde_json::from_value(boot["user_id"].clone()).unwrap();
+    let org: OrgId = serde_json::from_value(boot["organization_id"].clone()).unwrap();
+    let (alice, alice_token) = add_user(&c, &s, &admin, "alice@takeover.example", "101").await;
+    let (_, carl_token) = add_user(&c, &s, &admin, "carl@takeover.example", "102").await;
+    let (status, inbox) = call(
+        c.post(s.url("/v1/inboxes"))
+            .bearer_auth(&admin)
+            .json(&json!({ "name": "Front desk", "number": INBOX_NUMBER })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let inbox_id = inbox["inbox_id"].as_str().unwrap().to_owned();
+    // Only Alice is on the team.
+    let (status, _) = call(
+        c.post(s.url(&format!("/v1/inboxes/{inbox_id}/members")))
+            .bearer_auth(&admin)
+            .json(&json!({ "user": alice })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let id = customer_texts(&s, org).await;
+    let url = |action: &str| s.url(&format!("/v1/conversations/{id}/{action}"));
+    let (status, _) = call(c.post(url("assign-to-me")).bearer_auth(&alice_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(holder(&s, id).await, Some(alice.parse().unwrap()));
+
+    // Carl, a member off the team, sees nothing and can do nothing; nothing is written.
+    let before = s.ws.store.next_position();
+    let (status, _) = call(c.get(url("messages")).bearer_auth(&carl_token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, e) = call(c.post(url("assign-to-me")).bearer_auth(&carl_token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{e}");
+    let (status, e) = call(
+        c.post(url("messages"))
+            .bearer_auth(&carl_token)
+            .json(&json!({ "text": "not mine to answer" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{e}");
+    assert_eq!(s.ws.store.next_position(), before, "Carl wrote nothing");
+    assert_eq!(holder(&s, id).await, Some(alice.parse().unwrap()));
+
+    // The admin, not on the team either, opens it…
+    let (status, h) = call(c.get(url("messages")).bearer_auth(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert_eq!(h["items"][0]["text"], "Is my order ready?", "{h}");
+    // …takes it over from Alice…
+    let (status, v) = call(c.post(url("assign-to-me")).bearer_auth(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(holder(&s, id).await, Some(admin_id));
+    // …and answers the customer from the inbox's number.
+    let (status, v) = call(
+        c.post(url("messages"))
+            .bearer_auth(&admin)
+            .json(&json!({ "text": "Yes, ready since noon" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (status, h) = call(c.get(url("messages")).bearer_auth(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert!(
+        h["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["type"] == "message" && i["text"] == "Yes, ready since noon"),
+        "{h}"
+    );
+    // Alice, who no longer holds it, may not answer for it.
+    let (status, e) = call(
+        c.post(url("messages"))
+            .bearer_auth(&alice_token)
+            .json(&json!({ "text": "me too" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+}

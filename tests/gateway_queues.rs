@@ -440,3 +440,175 @@ async fn admins_set_a_queues_policy_and_remove_agents() {
         "{status} {err}"
     );
 }
+
+/// A queue's `close_with_reply` wait timeout texts the customer (issue 18, item 2): when
+/// nobody claims the interaction in time it closes, and the reply goes out from the
+/// queue's number like any text (the queue's number is SMS-registered by default), shows
+/// in the conversation as our number's automatic reply, with its delivery, and is sent
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_close_with_reply_timeout_texts_the_customer_and_records_the_reply() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const CUSTOMER: &str = "+15558880077";
+    const REPLY: &str = "We are closed";
+    const WAIT_MS: u64 = 30_000;
+    let s = TestServer::start_with_carrier(
+        gateway::carriers::CarrierKind::Simulator(carrier::simulator::Simulator::new()),
+        |_| {},
+    )
+    .await;
+    let c = testkit::http();
+    let (status, boot) = call(c.post(s.url("/v1/bootstrap")).json(&json!({
+        "organization": "Acme", "name": "Ada", "extension": "100", "email": "ada@close-reply.example", "password": PASSWORD,
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{boot}");
+    let admin = boot["token"].as_str().unwrap().to_owned();
+    let org: OrgId = serde_json::from_value(boot["organization_id"].clone()).unwrap();
+    let (status, q) = call(c.post(s.url("/v1/queues")).bearer_auth(&admin).json(
+        &json!({ "name": "After hours", "number": QUEUE_NUMBER, "policy": {
+                "wait_timeout_ms": WAIT_MS,
+                "on_wait_timeout": { "type": "close_with_reply", "text": REPLY },
+            } }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{q}");
+    let queue: domain::QueueId = serde_json::from_value(q["queue_id"].clone()).unwrap();
+
+    // The queue timers, on a clock the test moves (the server's own run on the wall clock
+    // in production).
+    let clock =
+        actors::clock::ManualClock::new(actors::clock::Clock::now_ms(&actors::clock::SystemClock));
+    let timers = tokio::spawn(actors::process::queue_timers::run(
+        s.ws.clone(),
+        Arc::new(clock.clone()),
+    ));
+
+    // A customer texts the queue's number; nobody claims it.
+    let (status, v) = call(
+        c.post(s.url("/v1/simulator/inbound"))
+            .bearer_auth(&admin)
+            .json(&json!({ "from": CUSTOMER, "to": QUEUE_NUMBER, "text": "Anyone there?" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let conversation = domain::ConversationId::external(
+        org,
+        &domain::PhoneNumber::parse(QUEUE_NUMBER).unwrap(),
+        &domain::PhoneNumber::parse(CUSTOMER).unwrap(),
+    );
+    let waiting = || async {
+        s.ws.queues
+            .query(&queue, move |q: &domain::Queue, _| {
+                q.waiting(conversation).is_some()
+            })
+            .await
+            .unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !waiting().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the customer's text never waited in the queue"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, out) = call(c.get(s.url("/v1/simulator/outbound")).bearer_auth(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(
+        out["texts"],
+        json!([]),
+        "nothing is sent before the timeout"
+    );
+
+    // Past the deadline: the interaction closes, and the reply reaches the carrier, from
+    // the queue's number to the customer.
+    clock.advance(WAIT_MS + 60_000);
+    let sent_replies = || async {
+        let (status, out) = call(c.get(s.url("/v1/simulator/outbound")).bearer_auth(&admin)).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        out["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["body"] == REPLY)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let sent = loop {
+        let sent = sent_replies().await;
+        if !sent.is_empty() {
+            break sent;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closing reply never reached the carrier"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (&sent[0]["from"], &sent[0]["to"]),
+        (&json!(QUEUE_NUMBER), &json!(CUSTOMER)),
+        "{sent:?}"
+    );
+    assert!(!waiting().await, "the interaction closed");
+
+    // The conversation shows it as our number's automatic reply to the customer's text,
+    // with its delivery.
+    let messages = s.url(&format!("/v1/conversations/{conversation}/messages"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let (items, reply) = loop {
+        let (status, h) = call(c.get(&messages).bearer_auth(&admin)).await;
+        assert_eq!(status, StatusCode::OK, "{h}");
+        let items = h["items"].as_array().unwrap().clone();
+        let reply = items
+            .iter()
+            .find(|i| i["type"] == "auto_reply" && i["text"] == REPLY)
+            .cloned();
+        if let Some(r) = &reply {
+            if r["deliveries"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["status"] == "delivered"))
+            {
+                break (items, r.clone());
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivered auto reply in the history: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let inbound = items
+        .iter()
+        .find(|i| i["type"] == "inbound")
+        .unwrap_or_else(|| panic!("the customer's text: {items:?}"));
+    assert_eq!(inbound["text"], "Anyone there?");
+    assert_eq!(reply["from"], QUEUE_NUMBER, "{reply}");
+    assert_eq!(reply["reply_to"], inbound["message_id"], "{reply}");
+    assert_eq!(
+        reply["deliveries"],
+        json!([{ "to": CUSTOMER, "status": "delivered", "error_code": null, "reason": null,
+                 "at_ms": reply["deliveries"][0]["at_ms"] }]),
+        "{reply}"
+    );
+    assert_eq!(
+        items.iter().filter(|i| i["type"] == "auto_reply").count(),
+        1,
+        "one reply: {items:?}"
+    );
+    // The system note says why it closed.
+    assert!(
+        items.iter().any(|i| i["type"] == "system"
+            && i["note"]["type"] == "closed"
+            && i["note"]["reason"] == "wait_timeout"),
+        "{items:?}"
+    );
+    // Still one text to the customer now that its delivery is recorded.
+    assert_eq!(sent_replies().await.len(), 1);
+    timers.abort();
+}

@@ -833,3 +833,163 @@ async fn a_stream_closes_when_its_session_expires() {
         (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
     );
 }
+
+/// A socket address as the kernel reports it for `fd` (its own with `peer` false, the
+/// other end's with `peer` true); `None` for what is not an IP socket.
+fn socket_address(fd: libc::c_int, peer: bool) -> Option<std::net::SocketAddr> {
+    // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len =
+        libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_storage>()).expect("fits");
+    let out = std::ptr::addr_of_mut!(storage).cast::<libc::sockaddr>();
+    // SAFETY: `out` points to `len` writable bytes; the kernel writes at most that many.
+    let rc = unsafe {
+        if peer {
+            libc::getpeername(fd, out, &mut len)
+        } else {
+            libc::getsockname(fd, out, &mut len)
+        }
+    };
+    if rc != 0 {
+        return None;
+    }
+    match libc::c_int::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a = unsafe { &*std::ptr::addr_of!(storage).cast::<libc::sockaddr_in>() };
+            Some(std::net::SocketAddr::from((
+                std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a = unsafe { &*std::ptr::addr_of!(storage).cast::<libc::sockaddr_in6>() };
+            Some(std::net::SocketAddr::from((
+                std::net::Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// The file descriptor of this process's TCP socket from `local` to `peer` (the server's
+/// side of a connection whose client is in this process too).
+fn socket_between(local: std::net::SocketAddr, peer: std::net::SocketAddr) -> libc::c_int {
+    let found: Vec<libc::c_int> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| {
+            socket_address(fd, false) == Some(local) && socket_address(fd, true) == Some(peer)
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one socket from {local} to {peer}: {found:?}"
+    );
+    found[0]
+}
+
+/// The kernel's send buffer of socket `fd` (`SO_SNDBUF`, which reports twice what was
+/// set: Linux doubles it for its bookkeeping).
+fn send_buffer(fd: libc::c_int) -> usize {
+    let mut value: libc::c_int = 0;
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).expect("fits");
+    // SAFETY: `value` is a writable c_int and `len` its size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            std::ptr::addr_of_mut!(value).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt: {}", std::io::Error::last_os_error());
+    usize::try_from(value).expect("a size")
+}
+
+/// A kernel setting under /proc/sys, as numbers.
+fn sysctl(path: &str) -> Vec<usize> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .split_whitespace()
+        .map(|n| n.parse().expect("a number"))
+        .collect()
+}
+
+/// A slow WebSocket reader holds a bounded amount of kernel memory (issue 18, item 9):
+/// the server's side of a stream's socket sends through a buffer capped at
+/// `SOCKET_SEND_BUFFER` (the kernel reports it doubled), not the MiBs TCP autotuning
+/// grants; an ordinary HTTP keep-alive connection keeps the kernel's autotuned buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streams_socket_sends_through_a_capped_kernel_buffer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let st = setup(&c, &s).await;
+    let server: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    let wmem_max = sysctl("/proc/sys/net/core/wmem_max")[0];
+    let tcp_wmem = sysctl("/proc/sys/net/ipv4/tcp_wmem");
+
+    // A stream: its socket is capped before the upgrade is answered.
+    let ws = connect(&s, &st.bob, None).await;
+    let client = match ws.get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp.local_addr().unwrap(),
+        _ => panic!("a plain TCP stream"),
+    };
+    let capped = send_buffer(socket_between(server, client));
+    assert_eq!(
+        capped,
+        2 * gateway::routes::stream::SOCKET_SEND_BUFFER,
+        "the stream's send buffer (net.core.wmem_max {wmem_max})"
+    );
+
+    // An HTTP/1.1 keep-alive connection that was answered and stays open: not capped.
+    let mut http = tokio::net::TcpStream::connect(server).await.unwrap();
+    http.write_all(b"GET /healthz HTTP/1.1\r\nHost: switchboard\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !answer.ends_with(b"}") {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, http.read(&mut buf))
+            .await
+            .expect("the health answer in time")
+            .unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        !answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    let plain = send_buffer(socket_between(server, http.local_addr().unwrap()));
+    assert_ne!(
+        plain, capped,
+        "an HTTP connection's buffer is not the stream's cap"
+    );
+    assert!(
+        plain >= tcp_wmem[1],
+        "an HTTP connection keeps at least the kernel's default send buffer \
+         (net.ipv4.tcp_wmem {tcp_wmem:?}): {plain}"
+    );
+    // The stream still works through its smaller buffer.
+    let mut ws = ws;
+    let (status, _) = call(
+        c.post(&st.messages)
+            .bearer_auth(&st.admin)
+            .json(&json!({ "text": "through the capped socket" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let f = frame(&mut ws, Duration::from_secs(10))
+        .await
+        .expect("the message frame");
+    assert_eq!(f["item"]["text"], "through the capped socket", "{f}");
+}
