@@ -702,9 +702,10 @@ fn expect(who: Who, w: &Walked) -> Expect {
 /// What an open route must come to, whoever asks.
 fn expect_open(w: &Walked) -> Expect {
     match (w.op.method, w.op.path, w.label("body")) {
-        ("get", "/healthz", _) | ("get", "/openapi.json", _) | ("get", "/v1/bootstrap", _) => {
-            Expect::Reads
-        }
+        ("get", "/healthz", _)
+        | ("get", "/openapi.json", _)
+        | ("get", "/asyncapi.json", _)
+        | ("get", "/v1/bootstrap", _) => Expect::Reads,
         ("post", "/v1/bootstrap", Some("taken_email")) => Expect::Refused,
         ("post", "/v1/sessions", Some("wrong_password")) => Expect::Refused,
         _ => panic!(
@@ -1284,6 +1285,9 @@ async fn every_route_refuses_strangers_and_other_tenants() {
                             && json != gateway::openapi::document_for_carrier(Some("simulator"))
                         {
                             t.fail("GET /openapi.json: not the document".into());
+                        }
+                        if op.path == "/asyncapi.json" && json != gateway::asyncapi::document() {
+                            t.fail("GET /asyncapi.json: not the document".into());
                         }
                     }
                 }

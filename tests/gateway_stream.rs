@@ -993,3 +993,133 @@ async fn a_streams_socket_sends_through_a_capped_kernel_buffer() {
         .expect("the message frame");
     assert_eq!(f["item"]["text"], "through the capped socket", "{f}");
 }
+
+/// Issue 18, item 14: the frames are published as an AsyncAPI document at
+/// `/asyncapi.json` (no credentials needed, like `/openapi.json`). Every frame every test
+/// reads through `testkit::stream::frame` is checked against it; here, the document is
+/// what the server serves, real frames of each kind fit exactly one of its messages, and
+/// the checker refuses frames that drift from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_asyncapi_document_describes_every_frame_and_catches_drift() {
+    use testkit::stream::FrameChecker;
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let (status, doc) = call(c.get(s.url("/asyncapi.json"))).await;
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    assert_eq!(doc, gateway::asyncapi::document());
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    assert_eq!(doc["channels"]["stream"]["address"], "/v1/stream");
+    let checker = FrameChecker::new(&doc);
+
+    let st = setup(&c, &s).await;
+    let mut ada = connect(&s, &st.admin, None).await;
+    let mut bob = connect(&s, &st.bob, None).await;
+    // A client's typing frame is a client message; Bob gets the server's typing frame.
+    let typing = json!({ "type": "typing", "conversation_id": st.conversation });
+    assert_eq!(checker.client_frame(&typing), Ok("client_typing"));
+    let stopped = json!({ "type": "typing_stopped", "conversation_id": st.conversation });
+    assert_eq!(checker.client_frame(&stopped), Ok("client_typing"));
+    assert!(checker.client_frame(&json!({ "type": "typing" })).is_err());
+    assert!(checker
+        .client_frame(&json!({ "type": "shouting", "conversation_id": st.conversation }))
+        .is_err());
+    ada.send(Message::Text(typing.to_string().into()))
+        .await
+        .unwrap();
+    let typed = frame(&mut bob, Duration::from_secs(10))
+        .await
+        .expect("a typing frame");
+    assert_eq!(checker.server_frame(&typed), Ok("typing"));
+    ada.send(Message::Text(stopped.to_string().into()))
+        .await
+        .unwrap();
+    let ended = frame(&mut bob, Duration::from_secs(10))
+        .await
+        .expect("a stopped typing frame");
+    assert_eq!(
+        (ended["stopped"].clone(), checker.server_frame(&ended)),
+        (json!(true), Ok("typing"))
+    );
+
+    // A message: a timeline frame, with the recipient's unread count.
+    let (status, _) = call(
+        c.post(&st.messages)
+            .bearer_auth(&st.admin)
+            .json(&json!({ "text": "hello" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let message = loop {
+        let f = frame(&mut bob, Duration::from_secs(10))
+            .await
+            .expect("the message frame");
+        if f["item"]["type"] == "message" {
+            break f;
+        }
+    };
+    assert_eq!(checker.server_frame(&message), Ok("timeline"));
+    assert_eq!(message["unread"], 1);
+
+    // An inbox change, to its new member.
+    let (status, inbox) = call(
+        c.post(s.url("/v1/inboxes"))
+            .bearer_auth(&st.admin)
+            .json(&json!({ "name": "Front desk", "number": "+15550409000" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let bob_id = {
+        let (_, me) = call(c.get(s.url("/v1/me")).bearer_auth(&st.bob)).await;
+        me["user_id"].clone()
+    };
+    let (status, _) = call(
+        c.post(s.url(&format!(
+            "/v1/inboxes/{}/members",
+            inbox["inbox_id"].as_str().unwrap()
+        )))
+        .bearer_auth(&st.admin)
+        .json(&json!({ "user": bob_id })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let added = change(&mut bob, "inbox").await;
+    assert_eq!(checker.server_frame(&added), Ok("inbox"));
+
+    // Drift the checker must catch: a field gone, a field the document does not know, a
+    // change it does not list, a value of the wrong type.
+    let mutated = |f: &Value, edit: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        let mut f = f.clone();
+        edit(f.as_object_mut().unwrap());
+        f
+    };
+    for (what, bad) in [
+        (
+            "no position",
+            mutated(&message, &|m| drop(m.remove("position"))),
+        ),
+        (
+            "an unknown field",
+            mutated(&message, &|m| drop(m.insert("extra".into(), json!(1)))),
+        ),
+        (
+            "an item of no known type",
+            mutated(&message, &|m| m["item"]["type"] = json!("gossip")),
+        ),
+        (
+            "an unknown change",
+            mutated(&added, &|m| {
+                drop(m.insert("change".into(), json!("inbox_exploded")))
+            }),
+        ),
+        (
+            "a position as text",
+            mutated(&added, &|m| drop(m.insert("position".into(), json!("12")))),
+        ),
+        (
+            "typing without its user",
+            mutated(&typed, &|m| drop(m.remove("user"))),
+        ),
+    ] {
+        assert!(checker.server_frame(&bad).is_err(), "{what} passed: {bad}");
+    }
+}

@@ -122,6 +122,11 @@ impl NatsNode {
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
+
+    /// The running server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
 }
 
 impl Drop for NatsNode {

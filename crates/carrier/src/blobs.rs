@@ -3,10 +3,16 @@
 //!
 //! Blobs are named by the lowercase hex BLAKE3 hash of their content and fanned out into
 //! two-character subdirectories (`<root>/ab/ab12…`). Writes are atomic: a temporary file
-//! in the destination directory is written, fsynced and renamed into place, then the
-//! directory is fsynced, so a crash leaves either the whole blob or none of it (plus, at
-//! worst, a stray `.blobtmp*` file that is never read). Events reference blobs by
-//! [`BlobRef`]; nothing outside this module sees a path.
+//! is written, fsynced and renamed into place, then the destination directory is
+//! fsynced, so a crash leaves either the whole blob or none of it (plus, at worst, a stray
+//! `.blobtmp*` file that is never read). Events reference blobs by [`BlobRef`]; nothing
+//! outside this module sees a path.
+//!
+//! Two ways in: [`BlobStore::put`] for bytes already in memory, and [`BlobWriter`]
+//! ([`BlobStore::writer`]) for content that arrives a piece at a time (an upload): each
+//! piece goes to a temporary file in the store's directory and into an incremental hash,
+//! so storing a blob costs a small fixed buffer, not its size. Either way the type is
+//! sniffed from the first [`SNIFF_BYTES`] bytes.
 
 use std::fs;
 use std::io::{self, Write};
@@ -19,6 +25,11 @@ pub const OCTET_STREAM: &str = "application/octet-stream";
 
 /// The image types accepted for MMS.
 pub const MMS_IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif"];
+
+/// How many leading bytes a blob's type is sniffed from (what a [`BlobWriter`] keeps in
+/// memory). `infer` itself sniffs a file from its first 8 KiB; the extra room lets the
+/// OOXML and compound-document checks, which look further in, see more of the file.
+pub const SNIFF_BYTES: usize = 64 * 1024;
 
 /// A stored blob.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -76,33 +87,75 @@ impl BlobStore {
 
     /// Stores `bytes` and returns its reference. Idempotent: content already present is
     /// not rewritten.
+    ///
+    /// # Errors
+    /// [`BlobError::Io`] when the file cannot be written.
     pub fn put(&self, bytes: &[u8]) -> Result<BlobRef, BlobError> {
-        let hash = blake3::hash(bytes).to_hex().to_string();
         let blob = BlobRef {
+            hash: blake3::hash(bytes).to_hex().to_string(),
             size: bytes.len() as u64,
-            mime: sniff(bytes).unwrap_or(OCTET_STREAM).to_owned(),
-            hash,
+            mime: sniff(&bytes[..bytes.len().min(SNIFF_BYTES)])
+                .unwrap_or(OCTET_STREAM)
+                .to_owned(),
         };
-        let (dir, path) = self.locate(&blob.hash);
-        match fs::metadata(&path) {
-            Ok(meta) if meta.len() == blob.size => return Ok(blob),
-            // A short or otherwise damaged file is replaced below.
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+        if self.holds(&blob)? {
+            return Ok(blob);
         }
-        if !dir.is_dir() {
-            fs::create_dir_all(&dir)?;
-            sync_dir(&self.root)?;
-        }
+        let (dir, _) = self.locate(&blob.hash);
+        self.ensure_dir(&dir)?;
         let mut tmp = tempfile::Builder::new()
-            .prefix(".blobtmp")
+            .prefix(TMP_PREFIX)
             .tempfile_in(&dir)?;
         tmp.write_all(bytes)?;
+        self.install(tmp, &blob)?;
+        Ok(blob)
+    }
+
+    /// Starts a blob whose bytes will come a piece at a time: a temporary file in the
+    /// store's directory, removed unless [`BlobWriter::finish`] renames it into place.
+    ///
+    /// # Errors
+    /// [`BlobError::Io`] when the temporary file cannot be created.
+    pub fn writer(&self) -> Result<BlobWriter, BlobError> {
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.root)?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            tmp,
+            hasher: blake3::Hasher::new(),
+            head: Vec::new(),
+            size: 0,
+        })
+    }
+
+    /// Whether `blob` is stored whole already (a short or otherwise damaged file is not:
+    /// it gets replaced).
+    fn holds(&self, blob: &BlobRef) -> Result<bool, BlobError> {
+        match fs::metadata(self.locate(&blob.hash).1) {
+            Ok(meta) => Ok(meta.len() == blob.size),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates a fan-out directory (durably) if it is missing.
+    fn ensure_dir(&self, dir: &Path) -> Result<(), BlobError> {
+        if !dir.is_dir() {
+            fs::create_dir_all(dir)?;
+            sync_dir(&self.root)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the written temporary file `tmp` the blob: fsynced, renamed into place, and
+    /// the rename made durable.
+    fn install(&self, tmp: tempfile::NamedTempFile, blob: &BlobRef) -> Result<(), BlobError> {
+        let (dir, path) = self.locate(&blob.hash);
         tmp.as_file().sync_all()?;
         tmp.persist(&path).map_err(|e| BlobError::Io(e.error))?;
         sync_dir(&dir)?;
-        Ok(blob)
+        Ok(())
     }
 
     /// Reads a blob, verifying its hash. `Ok(None)` when absent; [`BlobError::InvalidHash`]
@@ -125,6 +178,27 @@ impl BlobStore {
         Ok(Some(bytes))
     }
 
+    /// The first `len` bytes of a blob (all of it when shorter), not verified: for judging
+    /// a blob (its type, an image's dimensions) before reading it whole. `Ok(None)` when
+    /// absent; [`BlobError::InvalidHash`] as for [`BlobStore::get`].
+    ///
+    /// # Errors
+    /// [`BlobError::InvalidHash`], [`BlobError::Io`].
+    pub fn get_head(&self, hash: &str, len: usize) -> Result<Option<Vec<u8>>, BlobError> {
+        use std::io::Read;
+        if !is_valid_hash(hash) {
+            return Err(BlobError::InvalidHash);
+        }
+        let file = match fs::File::open(self.locate(hash).1) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut head = Vec::with_capacity(len.min(SNIFF_BYTES));
+        file.take(len as u64).read_to_end(&mut head)?;
+        Ok(Some(head))
+    }
+
     /// Whether a blob with this hash is stored (not verified).
     pub fn contains(&self, hash: &str) -> Result<bool, BlobError> {
         if !is_valid_hash(hash) {
@@ -137,6 +211,79 @@ impl BlobStore {
         let dir = self.root.join(&hash[..2]);
         let path = dir.join(hash);
         (dir, path)
+    }
+}
+
+/// Temporary files' names start with this (in the root for a [`BlobWriter`], in the
+/// fan-out directory for [`BlobStore::put`]); nothing reads them.
+const TMP_PREFIX: &str = ".blobtmp";
+
+/// A blob being written a piece at a time ([`BlobStore::writer`]): the pieces go to a
+/// temporary file and into a BLAKE3 hasher as they come, and the first [`SNIFF_BYTES`]
+/// are kept to sniff the type from; nothing else is held in memory. [`BlobWriter::finish`]
+/// renames the file into place under its hash; dropping the writer instead removes it.
+///
+/// Its methods do blocking file I/O: call them off an async executor.
+#[derive(Debug)]
+pub struct BlobWriter {
+    store: BlobStore,
+    tmp: tempfile::NamedTempFile,
+    hasher: blake3::Hasher,
+    /// The first [`SNIFF_BYTES`] bytes.
+    head: Vec<u8>,
+    size: u64,
+}
+
+impl BlobWriter {
+    /// Appends `bytes`.
+    ///
+    /// # Errors
+    /// [`BlobError::Io`] when the temporary file cannot be written (the blob is then
+    /// unusable: drop the writer).
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+        self.tmp.write_all(bytes)?;
+        self.hasher.update(bytes);
+        let room = SNIFF_BYTES.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// How many bytes were written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The first bytes written (at most [`SNIFF_BYTES`]): what the type is sniffed from.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// Stores what was written as a blob and returns its reference. Idempotent like
+    /// [`BlobStore::put`]: when the content is there already, the temporary file is removed
+    /// and the stored one left as it is.
+    ///
+    /// # Errors
+    /// [`BlobError::Io`] when the file cannot be flushed or renamed into place.
+    pub fn finish(self) -> Result<BlobRef, BlobError> {
+        let BlobWriter {
+            store,
+            tmp,
+            hasher,
+            head,
+            size,
+        } = self;
+        let blob = BlobRef {
+            hash: hasher.finalize().to_hex().to_string(),
+            size,
+            mime: sniff(&head).unwrap_or(OCTET_STREAM).to_owned(),
+        };
+        if store.holds(&blob)? {
+            return Ok(blob);
+        }
+        store.ensure_dir(&store.locate(&blob.hash).0)?;
+        store.install(tmp, &blob)?;
+        Ok(blob)
     }
 }
 
@@ -188,17 +335,30 @@ impl AttachmentPolicy {
     }
 
     /// Checks `bytes` against the policy and returns the sniffed MIME type.
+    ///
+    /// # Errors
+    /// Why the attachment is refused.
     pub fn check(&self, bytes: &[u8]) -> Result<&'static str, AttachmentError> {
-        if bytes.is_empty() {
+        self.check_sized(bytes.len(), &bytes[..bytes.len().min(SNIFF_BYTES)])
+    }
+
+    /// Checks an attachment of `size` bytes that starts with `head` (its first
+    /// [`SNIFF_BYTES`], or all of it when shorter, as a [`BlobWriter`] keeps them) against
+    /// the policy, and returns the sniffed MIME type.
+    ///
+    /// # Errors
+    /// Why the attachment is refused.
+    pub fn check_sized(&self, size: usize, head: &[u8]) -> Result<&'static str, AttachmentError> {
+        if size == 0 {
             return Err(AttachmentError::Empty);
         }
-        if bytes.len() > self.max_bytes {
+        if size > self.max_bytes {
             return Err(AttachmentError::TooLarge {
-                size: bytes.len(),
+                size,
                 max_bytes: self.max_bytes,
             });
         }
-        let detected = sniff(bytes);
+        let detected = sniff(head);
         if self.allowed.is_empty() {
             return Ok(detected.unwrap_or(OCTET_STREAM));
         }
@@ -388,6 +548,118 @@ mod tests {
         assert_eq!(entries(dir.path()).len(), 1, "no temp files left");
     }
 
+    /// Bytes that compress to nothing and repeat nowhere (BLAKE3's extendable output).
+    fn noise(len: usize) -> Vec<u8> {
+        let mut out = vec![0; len];
+        blake3::Hasher::new()
+            .update(b"noise")
+            .finalize_xof()
+            .fill(&mut out);
+        out
+    }
+
+    #[test]
+    fn a_blob_written_in_pieces_is_the_blob_put_whole() {
+        let data = noise(3 * SNIFF_BYTES + 12_345);
+        let whole_dir = tempfile::tempdir().unwrap();
+        let whole = BlobStore::open(whole_dir.path())
+            .unwrap()
+            .put(&data)
+            .unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut w = store.writer().unwrap();
+        // Pieces of every awkward size: 1 byte, across the sniffed head's end, large.
+        let mut rest = data.as_slice();
+        for size in [1, 7, SNIFF_BYTES - 8, 100, 2 * SNIFF_BYTES, usize::MAX] {
+            let (piece, tail) = rest.split_at(size.min(rest.len()));
+            w.write(piece).unwrap();
+            rest = tail;
+        }
+        assert_eq!(w.size(), data.len() as u64);
+        assert_eq!(w.head(), &data[..SNIFF_BYTES], "only the head is kept");
+        let blob = w.finish().unwrap();
+        assert_eq!(blob, whole);
+        assert_eq!(blob.hash, blake3::hash(&data).to_hex().as_str());
+        assert_eq!(store.get(&blob.hash).unwrap().unwrap(), data);
+        assert_eq!(
+            entries(dir.path()),
+            vec![dir.path().join(&blob.hash[..2]).join(&blob.hash)],
+            "the blob, fanned out, and no temporary file left"
+        );
+    }
+
+    #[test]
+    fn a_written_blob_is_sniffed_from_its_first_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut w = store.writer().unwrap();
+        for b in PNG_1X1 {
+            w.write(&[*b]).unwrap();
+        }
+        assert_eq!(w.finish().unwrap().mime, "image/png");
+        let mut w = store.writer().unwrap();
+        w.write(b"%PDF").unwrap();
+        w.write(b"-1.7\n").unwrap();
+        assert_eq!(w.finish().unwrap().mime, "application/pdf");
+    }
+
+    #[test]
+    fn the_head_of_a_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let data = noise(1000);
+        let blob = store.put(&data).unwrap();
+        assert_eq!(
+            store.get_head(&blob.hash, 10).unwrap().unwrap(),
+            &data[..10]
+        );
+        assert_eq!(store.get_head(&blob.hash, 5000).unwrap().unwrap(), data);
+        let absent = blake3::hash(b"absent").to_hex().to_string();
+        assert_eq!(store.get_head(&absent, 10).unwrap(), None);
+        assert_eq!(
+            store.get_head("../x", 10).unwrap_err().code(),
+            "invalid_blob_hash"
+        );
+    }
+
+    #[test]
+    fn a_dropped_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write(&noise(100_000)).unwrap();
+        assert_eq!(entries(dir.path()).len(), 1, "the temporary file");
+        drop(w);
+        assert!(entries(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn writing_content_already_stored_does_not_rewrite_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let a = store.put(b"stored once").unwrap();
+        let path = dir.path().join(&a.hash[..2]).join(&a.hash);
+        let before = fs::metadata(&path).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write(b"stored ").unwrap();
+        w.write(b"once").unwrap();
+        assert_eq!(w.finish().unwrap(), a);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!(before.ino(), fs::metadata(&path).unwrap().ino());
+        }
+        assert_eq!(entries(dir.path()), vec![path], "no temporary file left");
+        // A damaged copy is replaced by the written one.
+        fs::write(dir.path().join(&a.hash[..2]).join(&a.hash), b"stored").unwrap();
+        let mut w = store.writer().unwrap();
+        w.write(b"stored once").unwrap();
+        w.finish().unwrap();
+        assert_eq!(store.get(&a.hash).unwrap().unwrap(), b"stored once");
+    }
+
     #[test]
     fn sniff_from_magic_bytes() {
         assert_eq!(sniff(PNG_1X1), Some("image/png"));
@@ -429,6 +701,17 @@ mod tests {
         );
         big.truncate(1024);
         assert_eq!(mms.check(&big), Ok("image/png"), "exactly at the limit");
+
+        // Judged from the size and the head, as a streamed upload is.
+        assert_eq!(mms.check_sized(1024, PNG_1X1), Ok("image/png"));
+        assert_eq!(
+            mms.check_sized(1025, PNG_1X1).unwrap_err().code(),
+            "attachment_too_large"
+        );
+        assert_eq!(
+            mms.check_sized(0, b"").unwrap_err().code(),
+            "empty_attachment"
+        );
 
         let any = AttachmentPolicy::any_type(10);
         assert_eq!(any.check(b"hello"), Ok(OCTET_STREAM));

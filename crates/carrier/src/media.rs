@@ -111,6 +111,32 @@ pub fn decode_limits() -> Limits {
     limits
 }
 
+/// About the most memory [`prepare_mms_image`] holds for an image of `size` bytes that
+/// starts with `head`: its bytes, the decoded image and an RGB copy of it (the size the
+/// header in `head` declares; [`MAX_DECODED_BYTES`] when the header cannot be read from
+/// it), and the scaled-down output. An estimate to bound concurrent preparations with.
+pub fn preparation_bytes(size: u64, head: &[u8]) -> u64 {
+    let decoded = decoded_bytes(head)
+        .unwrap_or(MAX_DECODED_BYTES)
+        .min(MAX_DECODED_BYTES);
+    let scaled = 3 * u64::from(MAX_OUTPUT_SIDE) * u64::from(MAX_OUTPUT_SIDE);
+    size + 2 * decoded + scaled + MMS_MAX_BYTES as u64
+}
+
+/// The decoded size the image header in `head` declares, if it is a JPEG, PNG or GIF
+/// whose header is there whole.
+fn decoded_bytes(head: &[u8]) -> Option<u64> {
+    let format = match sniff(head)? {
+        "image/jpeg" => ImageFormat::Jpeg,
+        "image/png" => ImageFormat::Png,
+        "image/gif" => ImageFormat::Gif,
+        _ => return None,
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(head), format);
+    reader.limits(decode_limits());
+    reader.into_decoder().ok().map(|d| d.total_bytes())
+}
+
 /// Prepares an image for MMS: checks its type from its bytes, decodes it under
 /// [`decode_limits`], keeps it untouched if it is at most `max_bytes`, otherwise scales it
 /// down (longest side ≤ [`MAX_OUTPUT_SIDE`], then smaller) and re-encodes it as JPEG at

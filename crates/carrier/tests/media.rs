@@ -3,7 +3,10 @@
 use std::io::Cursor;
 use std::time::Instant;
 
-use carrier::media::{prepare_mms_image, MediaError, MAX_OUTPUT_SIDE, MMS_MAX_BYTES};
+use carrier::media::{
+    preparation_bytes, prepare_mms_image, MediaError, MAX_DECODED_BYTES, MAX_OUTPUT_SIDE,
+    MMS_MAX_BYTES,
+};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder, ImageFormat, RgbImage, RgbaImage};
@@ -258,4 +261,28 @@ fn impossible_budget_is_a_clean_error() {
     let png = png_rgb(w, h, &noise((w * h * 3) as usize, 3));
     let err = prepare_mms_image(&png, 100).unwrap_err();
     assert_eq!(err.code(), "image_not_shrinkable");
+}
+
+#[test]
+fn the_memory_a_preparation_takes_is_estimated_from_the_header() {
+    let fixed = 3 * u64::from(MAX_OUTPUT_SIDE).pow(2) + MMS_MAX_BYTES as u64;
+    // A 2000x1000 RGB PNG decodes to 6 MB; its header is in its first bytes.
+    let png = png_rgb(2000, 1000, &noise(2000 * 1000 * 3, 7));
+    let size = png.len() as u64;
+    assert_eq!(
+        preparation_bytes(size, &png[..4096]),
+        size + 2 * 6_000_000 + fixed
+    );
+    let photo = jpeg(&gradient(640, 480), 80);
+    assert_eq!(
+        preparation_bytes(photo.len() as u64, &photo),
+        photo.len() as u64 + 2 * 640 * 480 * 3 + fixed
+    );
+    // No readable header: the most an image may decode to.
+    for head in [&png[..20], b"not an image".as_slice()] {
+        assert_eq!(
+            preparation_bytes(size, head),
+            size + 2 * MAX_DECODED_BYTES + fixed
+        );
+    }
 }

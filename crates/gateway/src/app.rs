@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(crate::metrics::metrics))
         .route("/openapi.json", get(crate::openapi::openapi))
+        .route("/asyncapi.json", get(crate::asyncapi::asyncapi))
         .route(
             "/v1/bootstrap",
             get(routes::bootstrap::status).post(routes::bootstrap::bootstrap),

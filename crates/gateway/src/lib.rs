@@ -23,6 +23,7 @@
 //!   for the per-address login limits and the WebSockets' capped send buffers.
 
 pub mod app;
+pub mod asyncapi;
 pub mod auth;
 pub mod carriers;
 pub mod error;

@@ -232,6 +232,31 @@ impl JsonSchema for TwilioStatusForm {
     }
 }
 
+/// `GET /asyncapi.json`'s answer: the stream's AsyncAPI 3.0 document
+/// ([`crate::asyncapi`]).
+struct AsyncApiDocument;
+
+impl JsonSchema for AsyncApiDocument {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AsyncApiDocument".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "description": "An AsyncAPI 3.0 document (https://www.asyncapi.com/docs/reference/specification/v3.0.0) of the WebSocket stream `GET /v1/stream`.",
+            "type": "object",
+            "required": ["asyncapi", "info", "channels", "operations", "components"],
+            "properties": {
+                "asyncapi": { "type": "string" },
+                "info": { "type": "object" },
+                "channels": { "type": "object" },
+                "operations": { "type": "object" },
+                "components": { "type": "object" },
+            },
+        })
+    }
+}
+
 /// `GET /openapi.json`'s answer: an OpenAPI 3.1 document (this one).
 struct OpenApiDocument;
 
@@ -302,6 +327,15 @@ pub const OPERATIONS: &[Operation] = &[
         "/openapi.json",
         "system",
         "This document",
+        Auth::None,
+        "",
+        200,
+    )),
+    res::<AsyncApiDocument>(op(
+        "get",
+        "/asyncapi.json",
+        "system",
+        "The WebSocket stream's frames (AsyncAPI 3.0)",
         Auth::None,
         "",
         200,

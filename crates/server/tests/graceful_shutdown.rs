@@ -3,115 +3,14 @@
 //! exits cleanly, and everything acknowledged before is there when it starts again on the
 //! same data directory.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{post, start, PASSWORD};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-const PASSWORD: &str = "correct horse battery staple";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// Sends SIGTERM.
-    fn terminate(&self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-    }
-
-    /// Waits (at most 30 s) for the process to exit, and checks it exited with 0.
-    async fn exits_cleanly(&mut self) {
-        let exit = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < exit,
-                "the server did not exit within 30 s of SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        assert!(status.success(), "exit status {status}");
-    }
-
-    /// Logs `email` in: the token.
-    async fn login(&self, c: &reqwest::Client, email: &str) -> String {
-        let login = post(
-            c,
-            format!("http://{}/v1/sessions", self.base),
-            None,
-            json!({ "email": email, "password": PASSWORD }),
-        )
-        .await;
-        login["token"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start(data: &std::path::Path) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start switchboard serve");
-    let server = Server {
-        child,
-        base: format!("127.0.0.1:{port}"),
-    };
-    let c = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = c
-            .get(format!("http://{}/healthz", server.base))
-            .send()
-            .await
-        {
-            if r.status().is_success() {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "server not healthy within 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn post(c: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
-    let mut r = c.post(url).json(&body);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let r = r.send().await.unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    r.json().await.unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_streams_with_restarting_and_keeps_what_was_acknowledged() {

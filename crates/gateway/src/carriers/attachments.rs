@@ -221,6 +221,18 @@ pub async fn store(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
+    record(store, org, blob).await
+}
+
+/// Records `blob`, stored already, as an attachment of `org`: its index event.
+///
+/// # Errors
+/// Internal errors (log).
+pub async fn record(
+    store: &Arc<dyn EventStore>,
+    org: OrgId,
+    blob: BlobRef,
+) -> Result<AttachmentStored, ApiError> {
     let stored = AttachmentStored {
         org,
         hash: blob.hash,
@@ -326,6 +338,24 @@ pub async fn resolve(
 pub async fn read(blobs: &BlobStore, stored: &AttachmentStored) -> Result<Vec<u8>, ApiError> {
     let (blobs, hash) = (blobs.clone(), stored.hash.clone());
     tokio::task::spawn_blocking(move || blobs.get(&hash))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("attachment_not_found", "no such attachment"))
+}
+
+/// The first `len` bytes of a stored attachment (not verified: what its type and size are
+/// judged from before the whole is read).
+///
+/// # Errors
+/// `attachment_not_found` when the blob is gone; internal errors.
+pub async fn read_head(
+    blobs: &BlobStore,
+    stored: &AttachmentStored,
+    len: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let (blobs, hash) = (blobs.clone(), stored.hash.clone());
+    tokio::task::spawn_blocking(move || blobs.get_head(&hash, len))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?

@@ -13,11 +13,16 @@
 //! - [`media_urls`]: unguessable, signed URLs a carrier fetches MMS media from.
 //! - [`inbound`]: an arrived text becomes `SmsArrived` in `inbound-<org>`, once per carrier
 //!   message id.
+//! - [`upload`]: an upload streamed into the blob store a batch at a time, never whole in
+//!   memory.
+//! - [`image_budget`]: the bytes held server-wide for preparing MMS images, bounded.
 
 pub mod attachments;
+pub mod image_budget;
 pub mod inbound;
 pub mod media_urls;
 pub mod references;
+pub mod upload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,6 +102,8 @@ pub struct CarrierState {
     pub media: MediaUrls,
     /// How far the attachment reference index has got.
     pub references: references::IndexProgress,
+    /// Bounds the memory that preparing MMS images takes across requests.
+    pub images: image_budget::ImageBudget,
 }
 
 impl CarrierState {
@@ -177,6 +184,7 @@ impl CarrierEdge {
             public_url: setup.public_url.clone(),
             media,
             references: references::IndexProgress::default(),
+            images: image_budget::ImageBudget::new(image_budget::IMAGE_PREPARATION_BUDGET),
         }))
     }
 

@@ -2,7 +2,11 @@
 //!
 //! - `POST /v1/attachments` (multipart, one file part): stored in the attachment store,
 //!   its type sniffed from the bytes (the name and the client's `Content-Type` are not
-//!   trusted). At most [`MAX_ATTACHMENT_BYTES`]: larger is 413 `attachment_too_large`.
+//!   trusted). At most [`MAX_ATTACHMENT_BYTES`]: larger is 413 `attachment_too_large`,
+//!   answered before any of the body is read when its `Content-Length` says so
+//!   ([`refuse_declared_too_large`]), else as soon as the limit is passed. The file is
+//!   streamed to the blob store's directory as it arrives ([`crate::carriers::upload`]),
+//!   so an upload holds a few hundred KiB of memory, not its size.
 //!   With `?mms=true` only JPEG, PNG and GIF are accepted (415 `unsupported_media_type`);
 //!   otherwise any file is (unrecognised content as `application/octet-stream`), and the
 //!   MMS check happens when it is posted to a conversation that texts. Answers
@@ -16,12 +20,16 @@
 //! - `GET /v1/carriers/media/{id}/{token}`: the bytes, for the carrier fetching MMS media;
 //!   the signed URL is the credential (see `carriers::media_urls`).
 
-use axum::extract::{Multipart, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use carrier::blobs::{AttachmentError, AttachmentPolicy, MMS_IMAGE_TYPES};
-use carrier::media::{prepare_mms_image, MediaError, MMS_MAX_BYTES};
+use carrier::media::{preparation_bytes, prepare_mms_image, MediaError, MMS_MAX_BYTES};
 use domain::conversation::AttachmentRef;
 use domain::limits::{MAX_ATTACHMENTS_PER_MESSAGE, MAX_ATTACHMENT_BYTES, MAX_MMS_IMAGE_BYTES};
 use domain::{AttachmentId, ConversationId, OrgId};
@@ -30,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::carriers::attachments::{self, AttachmentStored};
+use crate::carriers::upload::Upload;
 use crate::carriers::CarrierState;
 use crate::error::ApiError;
 use crate::routes::json::ApiPath;
@@ -48,7 +57,8 @@ fn carriers(state: &AppState) -> Result<&CarrierState, ApiError> {
     })
 }
 
-fn too_large() -> ApiError {
+/// 413 `attachment_too_large`.
+pub(crate) fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "attachment_too_large",
@@ -93,14 +103,43 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
+/// 413 `attachment_too_large` when the request's `Content-Length` is over
+/// [`MAX_UPLOAD_BODY`]: judged from the headers alone, before any of the body is read.
+///
+/// # Errors
+/// `attachment_too_large` (413).
+pub fn refuse_declared_too_large(headers: &HeaderMap) -> Result<(), ApiError> {
+    match declared_length(headers) {
+        Some(length) if length > MAX_UPLOAD_BODY as u64 => Err(too_large()),
+        _ => Ok(()),
+    }
+}
+
+/// The body length a request's `Content-Length` declares, if it has a valid one.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// `POST /v1/attachments`.
 pub async fn upload(
     State(state): State<AppState>,
     caller: Authenticated,
     ApiQuery(query): ApiQuery<UploadQuery>,
-    mut multipart: Multipart,
+    request: Request,
 ) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let carriers = carriers(&state)?;
+    refuse_declared_too_large(request.headers())?;
+    let request =
+        request.map(|body| Body::from_stream(Budgeted::new(body.into_data_stream(), READ_BUDGET)));
+    let mut multipart = Multipart::from_request(request, &state)
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
     let mut field = loop {
         match multipart.next_field().await.map_err(multipart_error)? {
             Some(f) if f.file_name().is_some() || f.name() == Some("file") => break f,
@@ -113,20 +152,25 @@ pub async fn upload(
             }
         }
     };
-    let mut bytes = Vec::new();
+    let mut upload = Upload::start(&carriers.blobs).await?;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-        if bytes.len() + chunk.len() > MAX_ATTACHMENT_BYTES as usize {
+        if upload.size() + chunk.len() as u64 > MAX_ATTACHMENT_BYTES {
             return Err(too_large());
         }
-        bytes.extend_from_slice(&chunk);
+        upload.push(chunk).await?;
     }
+    let upload = upload.complete().await?;
     let policy = if query.mms {
         AttachmentPolicy::mms_images(MAX_ATTACHMENT_BYTES as usize)
     } else {
         AttachmentPolicy::any_type(MAX_ATTACHMENT_BYTES as usize)
     };
-    policy.check(&bytes).map_err(|e| refused(&e))?;
-    let stored = attachments::store(state.store(), &carriers.blobs, caller.org, bytes).await?;
+    let size = usize::try_from(upload.size()).unwrap_or(usize::MAX);
+    policy
+        .check_sized(size, upload.head())
+        .map_err(|e| refused(&e))?;
+    let blob = upload.keep().await?;
+    let stored = attachments::record(state.store(), caller.org, blob).await?;
     Ok((
         StatusCode::CREATED,
         Json(Uploaded {
@@ -136,6 +180,52 @@ pub async fn upload(
             size: stored.size,
         }),
     ))
+}
+
+/// Most bytes read from an upload's connection before the multipart parser hands them on.
+pub const READ_BUDGET: usize = 256 * 1024;
+
+/// A body stream that ends its turn (wakes itself and answers `Pending`) once it has
+/// yielded `budget` bytes in a row. The multipart parser (multer) pulls from the body
+/// until it answers `Pending` before handing any of it out: on a fast connection to a
+/// busy server that is whatever the socket has buffered, MiBs per upload.
+struct Budgeted<S> {
+    inner: S,
+    budget: usize,
+    /// Bytes yielded since the stream last answered `Pending`.
+    yielded: usize,
+}
+
+impl<S> Budgeted<S> {
+    fn new(inner: S, budget: usize) -> Self {
+        Self {
+            inner,
+            budget,
+            yielded: 0,
+        }
+    }
+}
+
+impl<S> futures_util::Stream for Budgeted<S>
+where
+    S: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.yielded >= self.budget {
+            self.yielded = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let next = Pin::new(&mut self.inner).poll_next(cx);
+        match &next {
+            Poll::Ready(Some(Ok(bytes))) => self.yielded += bytes.len(),
+            Poll::Pending => self.yielded = 0,
+            Poll::Ready(_) => {}
+        }
+        next
+    }
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -286,6 +376,8 @@ pub(crate) fn as_mms(stored: &[AttachmentStored]) -> Vec<AttachmentRef> {
 
 /// Each image fit for MMS: kept when it is within [`MMS_MAX_BYTES`] and decodes, else
 /// scaled down and re-encoded as JPEG, and the result stored as an attachment of its own.
+/// One image at a time, each within the server's
+/// [`crate::carriers::image_budget::ImageBudget`].
 ///
 /// # Errors
 /// `unsupported_media_type` (415), `image_too_large` (413), `invalid_image` and
@@ -298,6 +390,13 @@ pub(crate) async fn mms_ready(
     let carriers = carriers(state)?;
     let mut ready = Vec::with_capacity(stored.len());
     for a in stored {
+        // Read whole and decoded: held against the server's budget for it first.
+        let head = attachments::read_head(&carriers.blobs, &a, carrier::blobs::SNIFF_BYTES).await?;
+        let _held = carriers
+            .images
+            .hold(preparation_bytes(a.size, &head))
+            .await?;
+        drop(head);
         let bytes = attachments::read(&carriers.blobs, &a).await?;
         let (prepared, bytes) =
             tokio::task::spawn_blocking(move || (prepare_mms_image(&bytes, MMS_MAX_BYTES), bytes))

@@ -117,44 +117,161 @@ const MAX_RECORDED_RESPONSE: usize = 1 << 20;
 /// The header marking a replayed answer.
 pub const REPLAYED: &str = "idempotent-replayed";
 
+fn body_too_large() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!(
+            "the request body is over {} bytes",
+            crate::app::MAX_JSON_BODY
+        ),
+    )
+}
+
 fn recorded_stream(key: uuid::Uuid) -> Result<eventlog::StreamName, ApiError> {
     eventlog::StreamName::from_parts("idempotency", key.simple()).map_err(ApiError::internal)
 }
 
-/// What identifies a request for [`RecordedResponse::request`]: its content type and body.
-/// A multipart body's boundary is random per attempt, so it is left out of both.
-fn fingerprint(content_type: &str, body: &[u8]) -> [u8; 32] {
-    let boundary = content_type
-        .split(';')
-        .filter_map(|p| p.trim().strip_prefix("boundary="))
-        .map(|b| b.trim_matches('"').as_bytes().to_vec())
-        .next();
-    let mut h = blake3::Hasher::new();
-    match boundary {
-        Some(b) if !b.is_empty() => {
-            h.update(
+/// What identifies a request for [`RecordedResponse::request`]: its content type and body,
+/// hashed as the body streams by. A multipart body's boundary is random per attempt, so it
+/// is left out of both: every occurrence of it in the body, leftmost first, is skipped.
+/// (Records outlive releases: the hash must stay what it is for the same request.)
+struct Fingerprint {
+    hasher: blake3::Hasher,
+    /// The multipart boundary, if any (never empty).
+    boundary: Option<Vec<u8>>,
+    /// Bytes not hashed yet because they may begin a boundary (fewer than its length).
+    pending: Vec<u8>,
+}
+
+impl Fingerprint {
+    fn new(content_type: &str) -> Self {
+        let boundary = content_type
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("boundary="))
+            .map(|b| b.trim_matches('"').as_bytes().to_vec())
+            .next()
+            .filter(|b| !b.is_empty());
+        let mut hasher = blake3::Hasher::new();
+        match &boundary {
+            Some(_) => hasher.update(
                 content_type
                     .split(';')
                     .next()
                     .unwrap_or("")
                     .trim()
                     .as_bytes(),
-            );
-            h.update(&[0]);
-            let mut rest = body;
-            while let Some(at) = rest.windows(b.len()).position(|w| w == b.as_slice()) {
-                h.update(&rest[..at]);
-                rest = &rest[at + b.len()..];
-            }
-            h.update(rest);
-        }
-        _ => {
-            h.update(content_type.as_bytes());
-            h.update(&[0]);
-            h.update(body);
+            ),
+            None => hasher.update(content_type.as_bytes()),
+        };
+        hasher.update(&[0]);
+        Self {
+            hasher,
+            boundary,
+            pending: Vec::new(),
         }
     }
-    *h.finalize().as_bytes()
+
+    fn update(&mut self, bytes: &[u8]) {
+        let Some(b) = &self.boundary else {
+            self.hasher.update(bytes);
+            return;
+        };
+        self.pending.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(at) = self.pending[start..]
+            .windows(b.len())
+            .position(|w| w == b.as_slice())
+        {
+            self.hasher.update(&self.pending[start..start + at]);
+            start += at + b.len();
+        }
+        // A boundary that starts in what is left ends after it: keep its possible start.
+        let hashed = start.max((self.pending.len() + 1).saturating_sub(b.len()));
+        self.hasher.update(&self.pending[start..hashed]);
+        self.pending.drain(..hashed);
+    }
+
+    fn finish(mut self) -> [u8; 32] {
+        self.hasher.update(&self.pending);
+        *self.hasher.finalize().as_bytes()
+    }
+}
+
+/// A keyed request's body, fingerprinted on its way: the handler reads it through
+/// [`Teed::body`], and whatever it leaves unread is read by [`Teed::rest`] (or all of it,
+/// when a recorded answer is replayed without running the handler). Nothing is buffered,
+/// whatever the size of the body.
+#[derive(Clone)]
+struct Teed(std::sync::Arc<std::sync::Mutex<Option<Tee>>>);
+
+struct Tee {
+    body: axum::body::BodyDataStream,
+    print: Fingerprint,
+    /// Bytes read so far, by the handler or by [`Teed::rest`].
+    read: u64,
+}
+
+impl Teed {
+    fn new(body: axum::body::Body, content_type: &str) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Some(Tee {
+            body: body.into_data_stream(),
+            print: Fingerprint::new(content_type),
+            read: 0,
+        }))))
+    }
+
+    /// The body for the handler (its own limits apply as it reads).
+    fn body(&self) -> axum::body::Body {
+        axum::body::Body::from_stream(self.clone())
+    }
+
+    /// Reads what the handler left of the body and answers the request's fingerprint.
+    /// The handler reads nothing more after this.
+    ///
+    /// # Errors
+    /// `too_large` when the body, all of it counted, is over `limit` bytes; `bad_request`
+    /// when it cannot be read.
+    async fn rest(&self, limit: u64, too_large: fn() -> ApiError) -> Result<[u8; 32], ApiError> {
+        use futures_util::StreamExt;
+        let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut tee) = taken else {
+            return Err(ApiError::internal("the request body was taken twice"));
+        };
+        if tee.read > limit {
+            return Err(too_large());
+        }
+        while let Some(chunk) = tee.body.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request("bad_request", e.to_string()))?;
+            tee.read += chunk.len() as u64;
+            if tee.read > limit {
+                return Err(too_large());
+            }
+            tee.print.update(&chunk);
+        }
+        Ok(tee.print.finish())
+    }
+}
+
+impl futures_util::Stream for Teed {
+    type Item = Result<axum::body::Bytes, axum::Error>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let mut tee = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tee) = tee.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let next = std::pin::Pin::new(&mut tee.body).poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &next {
+            tee.read += chunk.len() as u64;
+            tee.print.update(chunk);
+        }
+        next
+    }
 }
 
 /// The operation a request is routed to, if its key is honoured by [`replay_or_record`]:
@@ -186,6 +303,11 @@ fn recorded_operation(
 /// another body is refused (422 `idempotency_key_reused`); one that arrives while the
 /// first still runs gets 409 `idempotency_key_in_use`. A refused first attempt (4xx, 5xx)
 /// is not recorded: it wrote nothing, so a retry runs afresh.
+///
+/// The request is identified by a hash of its content type and body ([`Fingerprint`]),
+/// taken as the body streams through to the handler ([`Teed`]), so a keyed upload is no
+/// more held in memory than any other; a body whose `Content-Length` is over the route's
+/// limit is refused (413) before any of it is read.
 ///
 /// Left to the handler: a request without a key, or without a valid bearer token (it
 /// answers 401 as usual, whatever the key: authentication is judged before the key).
@@ -245,25 +367,26 @@ async fn replay_or_record_inner(
     scope.extend_from_slice(req.uri().path().as_bytes());
     let scoped = uuid::Uuid::new_v5(&key, &scope);
 
-    let limit = if op.body == "multipart" {
-        crate::routes::attachments::MAX_UPLOAD_BODY
-    } else {
-        crate::app::MAX_JSON_BODY
-    };
-    let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body is over {limit} bytes"),
+    // Over the limit by its own account: refused before any of the body is read.
+    let (limit, too_large): (usize, fn() -> ApiError) = if op.body == "multipart" {
+        (
+            crate::routes::attachments::MAX_UPLOAD_BODY,
+            crate::routes::attachments::too_large,
         )
-    })?;
+    } else {
+        (crate::app::MAX_JSON_BODY, body_too_large)
+    };
+    let limit = limit as u64;
+    if crate::routes::attachments::declared_length(req.headers()).is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let (parts, body) = req.into_parts();
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let request = fingerprint(content_type, &body);
+    let body = Teed::new(body, content_type);
 
     let Some(_claimed) = state.idempotency.claim(scoped) else {
         let mut e = ApiError::new(
@@ -281,7 +404,7 @@ async fn replay_or_record_inner(
             .map_err(ApiError::from)?;
     if let Some(first) = recorded.first() {
         let first: RecordedResponse = codec::decode(&first.payload).map_err(ApiError::internal)?;
-        if first.request != request {
+        if first.request != body.rest(limit, too_large).await? {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -309,11 +432,13 @@ async fn replay_or_record_inner(
     }
 
     let response = next
-        .run(axum::extract::Request::from_parts(parts, body.into()))
+        .run(axum::extract::Request::from_parts(parts, body.body()))
         .await;
     if !response.status().is_success() {
         return Ok(response);
     }
+    // What identifies the request: all of it, the part the handler did not read included.
+    let request = body.rest(limit, too_large).await?;
     let (parts, body) = response.into_parts();
     let body = axum::body::to_bytes(body, MAX_RECORDED_RESPONSE)
         .await
@@ -349,4 +474,115 @@ async fn replay_or_record_inner(
         tracing::warn!(error = %e, "idempotency record not written");
     }
     Ok(axum::response::Response::from_parts(parts, body.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fingerprint as it was computed over a whole body before it was streamed: the
+    /// hashes in recorded answers are these, so the streamed one must equal it.
+    fn whole_body_fingerprint(content_type: &str, body: &[u8]) -> [u8; 32] {
+        let boundary = content_type
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("boundary="))
+            .map(|b| b.trim_matches('"').as_bytes().to_vec())
+            .next();
+        let mut h = blake3::Hasher::new();
+        match boundary {
+            Some(b) if !b.is_empty() => {
+                h.update(
+                    content_type
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .as_bytes(),
+                );
+                h.update(&[0]);
+                let mut rest = body;
+                while let Some(at) = rest.windows(b.len()).position(|w| w == b.as_slice()) {
+                    h.update(&rest[..at]);
+                    rest = &rest[at + b.len()..];
+                }
+                h.update(rest);
+            }
+            _ => {
+                h.update(content_type.as_bytes());
+                h.update(&[0]);
+                h.update(body);
+            }
+        }
+        *h.finalize().as_bytes()
+    }
+
+    fn streamed(content_type: &str, pieces: &[&[u8]]) -> [u8; 32] {
+        let mut print = Fingerprint::new(content_type);
+        for p in pieces {
+            print.update(p);
+        }
+        print.finish()
+    }
+
+    #[test]
+    fn a_streamed_fingerprint_is_the_whole_body_one_whatever_the_pieces() {
+        let cases: &[(&str, &[u8])] = &[
+            ("application/json", b"{\"name\":\"Desk\"}"),
+            (
+                "multipart/form-data; boundary=xyz",
+                b"--xyz\r\nA\r\n--xyz--\r\n",
+            ),
+            // Boundaries back to back, overlapping candidates, a quoted boundary.
+            ("multipart/form-data; boundary=aab", b"aaab-aabaab-aaaab-aa"),
+            (
+                "multipart/form-data; boundary=\"q r\"",
+                b"--q r\r\nq rq r q\r\n--q r--",
+            ),
+            (
+                "multipart/form-data; boundary=",
+                b"--\r\nno boundary at all",
+            ),
+            ("text/plain", b""),
+        ];
+        for (content_type, body) in cases {
+            let whole = whole_body_fingerprint(content_type, body);
+            assert_eq!(streamed(content_type, &[body]), whole, "{content_type}");
+            // Every way of cutting the body in two, and in three.
+            for i in 0..=body.len() {
+                let (a, rest) = body.split_at(i);
+                assert_eq!(
+                    streamed(content_type, &[a, rest]),
+                    whole,
+                    "{content_type} at {i}"
+                );
+                for j in 0..=rest.len() {
+                    let (b, c) = rest.split_at(j);
+                    assert_eq!(
+                        streamed(content_type, &[a, b, c]),
+                        whole,
+                        "{content_type} at {i}, {j}"
+                    );
+                }
+            }
+            // A byte at a time.
+            let bytes: Vec<&[u8]> = body.chunks(1).collect();
+            assert_eq!(streamed(content_type, &bytes), whole, "{content_type}");
+        }
+        // The boundary is what is left out: two bodies that differ only in it are one
+        // request, and a body that differs elsewhere is not.
+        let a = streamed(
+            "multipart/form-data; boundary=one",
+            &[b"--one\r\nx\r\n--one--"],
+        );
+        let b = streamed(
+            "multipart/form-data; boundary=two",
+            &[b"--two\r\nx", b"\r\n--two--"],
+        );
+        let c = streamed(
+            "multipart/form-data; boundary=two",
+            &[b"--two\r\ny\r\n--two--"],
+        );
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
 }

@@ -1,0 +1,138 @@
+//! Uploads are bounded in memory: the real `switchboard serve` process takes twelve
+//! concurrent ~20 MiB uploads while its peak resident set grows by far less than the
+//! uploads' size, and stores each one whole, under its hash.
+//!
+//! The bound, [`MAX_GROWTH`]: an upload streams to disk in batches of 256 KiB behind a
+//! parser that reads at most 256 KiB ahead, so each holds about 1–2 MiB at worst (the
+//! connection's read buffer, the parser's, one batch, the 64 KiB sniffed head): under
+//! 25 MiB for twelve, plus the blocking threads that write them and the allocator's slack.
+//! 120 MiB leaves room for that on a busy machine, and is half of what holding the twelve
+//! files alone would take (240 MiB): before uploads were streamed, this run grew the
+//! server by ~400 MiB.
+
+mod common;
+
+use common::{post, start, PASSWORD};
+use serde_json::{json, Value};
+
+/// Largest accepted growth of the server's peak resident set over the uploads.
+const MAX_GROWTH: u64 = 120 * 1024 * 1024;
+const UPLOADS: usize = 12;
+const UPLOAD_BYTES: usize = 20 * 1024 * 1024 + 4321;
+
+/// A field of `/proc/<pid>/status`, in bytes (`VmHWM`, `VmRSS`: the kernel says kB).
+fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let kb: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    kb * 1024
+}
+
+/// `len` bytes that compress to nothing and repeat nowhere (BLAKE3's extendable output
+/// from `seed`).
+fn noise(seed: usize, len: usize) -> Vec<u8> {
+    let mut out = vec![0; len];
+    blake3::Hasher::new()
+        .update(&seed.to_le_bytes())
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}
+
+/// `bytes` as a multipart upload: (content type, body).
+fn multipart(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("memoryboundary{name}");
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(c: &reqwest::Client, base: &str, token: &str, name: String, bytes: &[u8]) -> Value {
+    let (content_type, body) = multipart(&name, bytes);
+    let r = c
+        .post(format!("http://{base}/v1/attachments"))
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_concurrent_large_uploads_do_not_grow_the_server_by_their_size() {
+    carrier::tls::install_default_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start(&data).await;
+    let base = server.base.clone();
+    let c = reqwest::Client::new();
+    let boot = post(
+        &c,
+        format!("http://{base}/v1/bootstrap"),
+        None,
+        json!({ "organization": "Acme", "name": "Ada", "extension": "100",
+                "email": "ada@uploads.example", "password": PASSWORD }),
+    )
+    .await;
+    let token = boot["token"].as_str().unwrap().to_owned();
+    // One upload first, so that what every request sets up once is not counted.
+    upload(
+        &c,
+        &base,
+        &token,
+        "warmup".into(),
+        &noise(UPLOADS, 1024 * 1024),
+    )
+    .await;
+
+    let files: Vec<Vec<u8>> = (0..UPLOADS).map(|i| noise(i, UPLOAD_BYTES)).collect();
+    // The peak is reset to the current resident set (Linux: `5` in clear_refs), so the
+    // growth measured is the uploads' own, not hidden under the start-up's peak.
+    std::fs::write(format!("/proc/{}/clear_refs", server.pid()), "5").unwrap();
+    let before = status_bytes(server.pid(), "VmHWM");
+    let answers = futures_util::future::join_all(
+        files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| upload(&c, &base, &token, format!("file{i}"), f)),
+    )
+    .await;
+    let after = status_bytes(server.pid(), "VmHWM");
+
+    for (file, answer) in files.iter().zip(&answers) {
+        let hash = blake3::hash(file).to_hex().to_string();
+        assert_eq!(answer["attachment_id"], json!(hash), "{answer}");
+        assert_eq!(answer["size"], json!(file.len()), "{answer}");
+        assert_eq!(answer["mime"], "application/octet-stream");
+        let stored = std::fs::read(data.join("blobs").join(&hash[..2]).join(&hash)).unwrap();
+        assert!(stored == *file, "the blob of {hash} is its bytes");
+    }
+    let growth = after.saturating_sub(before);
+    eprintln!(
+        "peak RSS {} MiB before, {} MiB after {UPLOADS} concurrent uploads of {:.1} MiB: grew {:.1} MiB",
+        before >> 20,
+        after >> 20,
+        UPLOAD_BYTES as f64 / (1 << 20) as f64,
+        growth as f64 / (1 << 20) as f64,
+    );
+    assert!(
+        growth < MAX_GROWTH,
+        "the server's peak resident set grew by {} MiB (bound {} MiB)",
+        growth >> 20,
+        MAX_GROWTH >> 20
+    );
+}
