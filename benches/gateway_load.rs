@@ -47,6 +47,16 @@
 //! per second through each send phase, and every error, non-201, missing delivery, socket
 //! close and server warning (zero when all is well).
 //!
+//! - Cluster mode (`--store nats`): after all of the above, the same setup and send and
+//!   fan-out phases run again against two `switchboard serve --store nats://…` nodes on a
+//!   3-node R3 `nats-server` cluster on loopback (nats-server ≥ 2.12, found as the cluster
+//!   tests find it): user `i`'s socket on node `i % 2`, channel `c`'s senders on node
+//!   `c % 2`, so most frames cross nodes. Its lines are `gateway.cluster.*`, with
+//!   `gateway.cluster.messages_vs_embedded` and
+//!   `gateway.cluster.server_cpu_per_message_vs_embedded` against the embedded server of
+//!   the same run (the cluster's "server" CPU counts both nodes and the three
+//!   `nats-server`s). Read-model lag is sampled on the first node.
+//!
 //! Other flags: `--sockets N` connects only the first N users (the rest still send), to
 //! see what open sockets cost; `--setup-parallel` (16) users created at a time;
 //! `--client-threads` (2) runtime threads of the load generator; `--perf <file>` runs
@@ -82,7 +92,18 @@ struct Server {
     child: Child,
     base: String,
     log: std::path::PathBuf,
+    /// In cluster mode (`--store nats`): the other `switchboard` nodes (the first is
+    /// `child`/`base`) and the `nats-server` cluster under them.
+    cluster: Option<Cluster>,
     _dir: tempfile::TempDir,
+}
+
+/// Two `switchboard` nodes on a 3-node R3 `nats-server` cluster beside the first one.
+struct Cluster {
+    /// Every node's `host:port`, the first node's included (node `i % n` serves user `i`).
+    bases: Vec<String>,
+    others: Vec<Child>,
+    nats: Vec<testkit::nats::NatsNode>,
 }
 
 impl Server {
@@ -101,6 +122,80 @@ impl Server {
                 std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()),
             );
         Self::spawn(cmd, dir, listen)
+    }
+
+    /// Cluster mode: a 3-node `nats-server` cluster (R3, fsync on every write) and two
+    /// `switchboard serve --store nats://…` nodes on it; the first node's log is the one
+    /// summarised.
+    fn cluster() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let nats = testkit::nats::cluster(&dir.path().join("nats"));
+        let urls: Vec<String> = nats.iter().map(testkit::nats::NatsNode::url).collect();
+        let monitors: Vec<String> = nats.iter().map(testkit::nats::NatsNode::monitor).collect();
+        let (urls, monitors) = (urls.join(","), monitors.join(","));
+        let mut bases = Vec::new();
+        let mut children = Vec::new();
+        let log = dir.path().join("server.log");
+        for node in ["a", "b"] {
+            let listen = free_address();
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+            cmd.arg("serve")
+                .arg("--store")
+                .arg(&urls)
+                .arg("--nats-monitor")
+                .arg(&monitors)
+                .arg("--node")
+                .arg(node)
+                .arg("--data-dir")
+                .arg(dir.path().join(format!("data-{node}")))
+                .arg("--listen")
+                .arg(&listen)
+                .env("NO_COLOR", "1")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .stdout(append(&log))
+                .stderr(append(&log));
+            children.push(cmd.spawn().expect("start a switchboard node"));
+            bases.push(listen);
+        }
+        let child = children.remove(0);
+        Self {
+            child,
+            base: bases[0].clone(),
+            log,
+            cluster: Some(Cluster {
+                bases,
+                others: children,
+                nats,
+            }),
+            _dir: dir,
+        }
+    }
+
+    /// The `host:port` that serves user (or sender) `i`: node `i % n` in cluster mode.
+    fn base_for(&self, i: usize) -> &str {
+        match &self.cluster {
+            Some(c) => &c.bases[i % c.bases.len()],
+            None => &self.base,
+        }
+    }
+
+    /// Every process doing the server's work: the `switchboard` nodes and, in cluster
+    /// mode, the `nats-server`s.
+    fn pids(&self) -> Vec<String> {
+        let mut pids = vec![self.child.id().to_string()];
+        if let Some(c) = &self.cluster {
+            pids.extend(c.others.iter().map(|o| o.id().to_string()));
+            pids.extend(c.nats.iter().filter_map(|n| n.pid()).map(|p| p.to_string()));
+        }
+        pids
+    }
+
+    /// CPU seconds used so far by [`Server::pids`].
+    fn cpu_seconds(&self) -> f64 {
+        self.pids().iter().map(|p| cpu_seconds(p)).sum()
     }
 
     /// The relay ([`gateway_relay`]): this binary again, serving the users and channels of
@@ -126,6 +221,7 @@ impl Server {
             child,
             base: listen,
             log,
+            cluster: None,
             _dir: dir,
         }
     }
@@ -143,10 +239,18 @@ impl Server {
                     std::fs::read_to_string(&self.log).unwrap_or_default()
                 );
             }
-            if let Ok(r) = c.get(self.url("/healthz")).send().await {
-                if r.status().is_success() {
-                    return;
+            let bases = self
+                .cluster
+                .as_ref()
+                .map_or_else(|| vec![self.base.clone()], |c| c.bases.clone());
+            let mut healthy = 0;
+            for base in &bases {
+                if let Ok(r) = c.get(format!("http://{base}/healthz")).send().await {
+                    healthy += usize::from(r.status().is_success());
                 }
+            }
+            if healthy == bases.len() {
+                return;
             }
             assert!(Instant::now() < deadline, "server not healthy within 60 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -172,6 +276,12 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(c) = &mut self.cluster {
+            for o in &mut c.others {
+                let _ = o.kill();
+                let _ = o.wait();
+            }
+        }
     }
 }
 
@@ -425,7 +535,8 @@ async fn connect_all(urls: Vec<String>, first: usize, rx: &Arc<Receivers>) {
 async fn open_sockets(server: &Server, users: &[User], rx: &Arc<Receivers>) {
     let urls = users
         .iter()
-        .map(|u| format!("ws://{}/v1/stream?token={}", server.base, u.token))
+        .enumerate()
+        .map(|(i, u)| format!("ws://{}/v1/stream?token={}", server.base_for(i), u.token))
         .collect();
     connect_all(urls, 0, rx).await;
     while rx.counters.sockets_open.load(Ordering::Relaxed) < users.len() {
@@ -752,7 +863,13 @@ impl SendPlan {
             urls: st
                 .channels
                 .iter()
-                .map(|id| server.url(&format!("/v1/conversations/{id}/messages")))
+                .enumerate()
+                .map(|(ch, id)| {
+                    format!(
+                        "http://{}/v1/conversations/{id}/messages",
+                        server.base_for(ch)
+                    )
+                })
                 .collect(),
             auths: (0..o.n_channels)
                 .map(|ch| {
@@ -884,8 +1001,9 @@ async fn send_phase(
     };
     tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
     let warm_sent = rx.counters.sent_ok.load(Ordering::Relaxed) - sent_before;
-    let (server_cpu0, client_cpu0) = (cpu_seconds(&server_pid), cpu_seconds("self"));
+    let (server_cpu0, client_cpu0) = (server.cpu_seconds(), cpu_seconds("self"));
     let (machine0, threads0) = (machine_busy_seconds(), thread_cpu_seconds(&server_pid));
+    let node0_cpu0 = cpu_seconds(&server_pid);
     let mut perf = (admin.is_some()
         && !o.perf_out.is_empty()
         && o.senders.last() == Some(&senders))
@@ -911,11 +1029,20 @@ async fn send_phase(
     }
     let elapsed = t.elapsed().as_secs_f64();
     let (server_cpu, client_cpu) = (
-        cpu_seconds(&server_pid) - server_cpu0,
+        server.cpu_seconds() - server_cpu0,
         cpu_seconds("self") - client_cpu0,
     );
     let other_cpu = machine_busy_seconds() - machine0 - server_cpu - client_cpu;
-    let threads = threads_between(&threads0, &thread_cpu_seconds(&server_pid), server_cpu);
+    // The first node's threads by name; in cluster mode the other processes as one entry.
+    let node0_cpu = cpu_seconds(&server_pid) - node0_cpu0;
+    let mut threads = threads_between(&threads0, &thread_cpu_seconds(&server_pid), node0_cpu);
+    if server.cluster.is_some() {
+        threads.push((
+            "(other node + nats-servers)".to_owned(),
+            server_cpu - node0_cpu,
+        ));
+        threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    }
     if let Some(p) = perf.as_mut() {
         let _ = Command::new("kill")
             .args(["-INT", &p.id().to_string()])
@@ -1058,6 +1185,11 @@ fn main() {
     let perf_out: String = args.get("perf", String::new());
     let server_log: String = args.get("server-log", String::new());
     let relay: bool = args.get("relay", true);
+    let store: String = args.get("store", String::from("rocksdb"));
+    assert!(
+        store == "rocksdb" || store == "nats",
+        "--store: rocksdb or nats"
+    );
     assert!(
         n_channels > 0 && n_users >= n_channels,
         "need users >= channels > 0"
@@ -1068,7 +1200,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(Run {
+    let o = Run {
+        name: "gateway".to_owned(),
+        cluster: false,
         n_users,
         sockets: sockets.min(n_users),
         n_channels,
@@ -1083,10 +1217,29 @@ fn main() {
         perf_out,
         server_log,
         relay,
-    }));
+    };
+    let embedded = rt.block_on(run(o.clone()));
+    if store == "nats" {
+        // The same load against a 2-node cluster, after the embedded server (and the
+        // relay) are gone; its figures are read against the embedded server's.
+        let o = Run {
+            name: "gateway.cluster".to_owned(),
+            cluster: true,
+            relay: false,
+            server_log: String::new(),
+            ..o
+        };
+        let cluster = rt.block_on(run(o.clone()));
+        compare(&o, &embedded, &cluster);
+    }
 }
 
+#[derive(Clone)]
 struct Run {
+    /// The lines' prefix: `gateway`, or `gateway.cluster` for the cluster run.
+    name: String,
+    /// Against two nodes on a 3-node `nats-server` cluster instead of one embedded server.
+    cluster: bool,
     n_users: usize,
     sockets: usize,
     n_channels: usize,
@@ -1104,9 +1257,14 @@ struct Run {
     relay: bool,
 }
 
-async fn run(o: Run) {
+/// The whole run against one server (or cluster): its send phases, for comparisons.
+async fn run(o: Run) -> Vec<(usize, Phase)> {
     let total = Instant::now();
-    let mut server = Server::start();
+    let mut server = if o.cluster {
+        Server::cluster()
+    } else {
+        Server::start()
+    };
     carrier::tls::install_default_provider();
     let c = reqwest::Client::builder()
         .tcp_nodelay(true)
@@ -1166,7 +1324,7 @@ async fn run(o: Run) {
     let plan = Arc::new(SendPlan::new(&server, &st, &o));
     let mut phases = Vec::new();
     for (level, &senders) in o.senders.iter().enumerate() {
-        let prefix = level_prefix("gateway", &o.senders, senders);
+        let prefix = level_prefix(&o.name, &o.senders, senders);
         // The first level warms the server up; later ones only their senders.
         let warmup = if level == 0 {
             o.warmup
@@ -1218,10 +1376,10 @@ async fn run(o: Run) {
         phases.push((senders, phase));
     }
     if let Some((_, headline)) = phases.last() {
-        bench_line("gateway.healthz_per_s", healthz_per_s, "req/s");
-        bench_line("gateway.healthz.p99_ms", healthz_p99, "ms");
+        bench_line(&format!("{}.healthz_per_s", o.name), healthz_per_s, "req/s");
+        bench_line(&format!("{}.healthz.p99_ms", o.name), healthz_p99, "ms");
         bench_line(
-            "gateway.messages_vs_healthz",
+            &format!("{}.messages_vs_healthz", o.name),
             headline.messages_per_s() / healthz_per_s,
             "ratio",
         );
@@ -1234,7 +1392,15 @@ async fn run(o: Run) {
             // A second socket for every member of the (capped) fan-out channel.
             let extra: Vec<String> = st.users[..st.fanout_size]
                 .iter()
-                .map(|u| format!("ws://{}/v1/stream?token={}", server.base, u.token))
+                .enumerate()
+                // The second socket on the other node, in cluster mode.
+                .map(|(i, u)| {
+                    format!(
+                        "ws://{}/v1/stream?token={}",
+                        server.base_for(i + 1),
+                        u.token
+                    )
+                })
                 .collect();
             let open = rx.counters.sockets_open.load(Ordering::Relaxed);
             connect_all(extra, o.n_users, &rx).await;
@@ -1289,9 +1455,9 @@ async fn run(o: Run) {
             ));
         }
         let name = if run == 0 {
-            format!("gateway.fanout{}", st.fanout_size)
+            format!("{}.fanout{}", o.name, st.fanout_size)
         } else {
-            format!("gateway.fanout{}x2", st.fanout_size)
+            format!("{}.fanout{}x2", o.name, st.fanout_size)
         };
         bench_line(&format!("{name}.p50_ms"), fanout.percentile_ms(0.50), "ms");
         bench_line(&format!("{name}.p99_ms"), fanout.percentile_ms(0.99), "ms");
@@ -1340,6 +1506,27 @@ async fn run(o: Run) {
         relay_phase(&c, &st, &o, &phases).await;
     }
     println!("# total {:.1} s", total.elapsed().as_secs_f64());
+    phases
+}
+
+/// The cluster's send phases against the embedded server's of the same run: the
+/// `<cluster>.messages_vs_embedded` and `.server_cpu_per_message_vs_embedded` lines.
+fn compare(o: &Run, embedded: &[(usize, Phase)], cluster: &[(usize, Phase)]) {
+    for ((senders, e), (_, c)) in embedded.iter().zip(cluster) {
+        let prefix = level_prefix(&o.name, &o.senders, *senders);
+        bench_line(
+            &format!("{prefix}.messages_vs_embedded"),
+            c.messages_per_s() / e.messages_per_s(),
+            "ratio",
+        );
+        if c.accepted > 0 && e.accepted > 0 && e.server_cpu > 0.0 {
+            bench_line(
+                &format!("{prefix}.server_cpu_per_message_vs_embedded"),
+                (c.server_cpu / c.accepted as f64) / (e.server_cpu / e.accepted as f64),
+                "ratio",
+            );
+        }
+    }
 }
 
 /// The same send phase against the relay ([`gateway_relay`]): the same users, tokens,
