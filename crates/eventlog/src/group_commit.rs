@@ -78,6 +78,67 @@ impl AppendRequest {
 
 const MAX_EVENT_TYPE_LEN: usize = 128;
 
+/// One event of an append found stored under its id: what the append asks to write, what
+/// is stored, and where the stored one stood in its own append (`index` of `count`).
+pub struct StoredRetry<'a> {
+    pub asked: &'a EventData,
+    pub stored: &'a RecordedEvent,
+    pub index: u32,
+    pub count: u32,
+}
+
+/// The one rule of idempotent appends, for every implementation of the log: an append of
+/// `asked` events to `stream` whose ids are found stored (`stored`, in the append's order)
+/// is a retry when it is exactly one earlier append — same stream, same order, all of it,
+/// same content — and then its original result is the answer. `Ok(None)` when none of its
+/// ids is stored.
+///
+/// # Errors
+/// `PartialDuplicate` when only some ids are stored or they were written otherwise;
+/// `EventIdReused` when an id is stored with other content.
+pub fn judge_retry(
+    stream: &StreamName,
+    asked: usize,
+    stored: &[StoredRetry<'_>],
+) -> Result<Option<AppendResult>, AppendError> {
+    let (Some(first), Some(last)) = (stored.first(), stored.last()) else {
+        return Ok(None);
+    };
+    let (first, last) = (first.stored, last.stored);
+    if stored.len() != asked {
+        return Err(AppendError::PartialDuplicate {
+            event_id: first.event_id,
+        });
+    }
+    for (i, r) in stored.iter().enumerate() {
+        let s = r.stored;
+        let same_append = &s.stream == stream
+            && usize::try_from(r.index).is_ok_and(|x| x == i)
+            && usize::try_from(r.count).is_ok_and(|c| c == asked)
+            && u64::try_from(i)
+                .ok()
+                .and_then(|i| first.version.checked_add(i))
+                == Some(s.version);
+        if !same_append {
+            return Err(AppendError::PartialDuplicate {
+                event_id: s.event_id,
+            });
+        }
+        if !r.asked.same_content_as(s) {
+            return Err(AppendError::EventIdReused {
+                event_id: s.event_id,
+            });
+        }
+    }
+    Ok(Some(AppendResult {
+        first_version: first.version,
+        last_version: last.version,
+        first_position: first.position,
+        last_position: last.position,
+        deduplicated: true,
+    }))
+}
+
 /// Checks an append against the limits, needing no state: runs on the caller's thread.
 ///
 /// # Errors
@@ -600,39 +661,16 @@ impl GroupWriter {
                 });
             }
         }
-        let Some((_, (first, _))) = stored.first() else {
-            return Ok(None);
-        };
-        if stored.len() != events.len() {
-            return Err(AppendError::PartialDuplicate {
-                event_id: first.event_id,
-            });
-        }
-        // A retry is exactly one earlier append: same stream, same order, all of it.
-        for (i, (data, (s, entry))) in stored.iter().enumerate() {
-            let same_append = &s.stream == stream
-                && entry.index as usize == i
-                && entry.count as usize == events.len()
-                && Some(s.version) == first.version.checked_add(i as u64);
-            if !same_append {
-                return Err(AppendError::PartialDuplicate {
-                    event_id: s.event_id,
-                });
-            }
-            if !data.same_content_as(s) {
-                return Err(AppendError::EventIdReused {
-                    event_id: s.event_id,
-                });
-            }
-        }
-        let last = &stored[stored.len() - 1].1 .0;
-        Ok(Some(AppendResult {
-            first_version: first.version,
-            last_version: last.version,
-            first_position: first.position,
-            last_position: last.position,
-            deduplicated: true,
-        }))
+        let stored: Vec<StoredRetry<'_>> = stored
+            .iter()
+            .map(|(asked, (s, entry))| StoredRetry {
+                asked,
+                stored: s,
+                index: entry.index,
+                count: entry.count,
+            })
+            .collect();
+        judge_retry(stream, events.len(), &stored)
     }
 
     /// Validates one append and, if it is accepted, adds its records to `wb` and

@@ -40,7 +40,7 @@ pub mod verify;
 pub use envelope::{AppendResult, EventData, Metadata, RecordedEvent};
 pub use error::{AppendError, OpenError, ReadError, SnapshotError, StorageError, SubscribeError};
 pub use expected::{ExpectedVersion, Head};
-pub use group_commit::{validate as validate_append, Replicated};
+pub use group_commit::{judge_retry, validate as validate_append, Replicated, StoredRetry};
 pub use rocks::{LogOptions, RocksLog};
 pub use snapshot::Snapshot;
 pub use store::{AppendFuture, Direction, EventStore, LiveBatch};

@@ -27,10 +27,11 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use eventlog::chain;
+use eventlog::judge_retry;
 use eventlog::{
     AppendError, AppendFuture, AppendResult, Direction, EventData, EventStore, ExpectedVersion,
     Head, LiveBatch, LogOptions, ReadError, RecordedEvent, RocksLog, Snapshot, SnapshotError,
-    StorageError, StreamName, VerifyReport,
+    StorageError, StoredRetry, StreamName, VerifyReport,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
@@ -544,38 +545,16 @@ impl Inner {
             .zip(found)
             .filter_map(|(e, f)| f.map(|f| (e, f)))
             .collect();
-        let Some((_, (first, _, _))) = stored.first() else {
-            return Ok(None);
-        };
-        if stored.len() != events.len() {
-            return Err(AppendError::PartialDuplicate {
-                event_id: first.event_id,
-            });
-        }
-        for (i, (data, (s, index, count))) in stored.iter().enumerate() {
-            let same_append = &s.stream == stream
-                && usize::try_from(*index).is_ok_and(|x| x == i)
-                && usize::try_from(*count).is_ok_and(|c| c == events.len())
-                && Some(s.version) == first.version.checked_add(i as u64);
-            if !same_append {
-                return Err(AppendError::PartialDuplicate {
-                    event_id: s.event_id,
-                });
-            }
-            if !data.same_content_as(s) {
-                return Err(AppendError::EventIdReused {
-                    event_id: s.event_id,
-                });
-            }
-        }
-        let last = &stored[stored.len() - 1].1 .0;
-        Ok(Some(AppendResult {
-            first_version: first.version,
-            last_version: last.version,
-            first_position: first.position,
-            last_position: last.position,
-            deduplicated: true,
-        }))
+        let stored: Vec<StoredRetry<'_>> = stored
+            .iter()
+            .map(|(asked, (s, index, count))| StoredRetry {
+                asked,
+                stored: s,
+                index: *index,
+                count: *count,
+            })
+            .collect();
+        judge_retry(stream, events.len(), &stored)
     }
 
     /// The messages of an append on top of `head`: versions, chain links, timestamps.
