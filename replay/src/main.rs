@@ -1,6 +1,8 @@
 //! `replay`: reads a Switchboard data directory read-only (safe while the server runs).
 //!
-//! - `replay verify [--stream S]`: checks hash chains, `$all` contiguity and every index;
+//! - `replay verify [--stream S] [--checkpoint FILE [--public-key KEY]]`: checks hash
+//!   chains, `$all` contiguity and every index; with a signed checkpoint, also that the log
+//!   still holds every event up to it, unchanged (a removed tail or a rewritten stream);
 //!   exits 1 and names the first broken link on tampering or corruption.
 //! - `replay stream <name> [--format text|jsonl]`: prints one stream's full history.
 //! - `replay stats`: streams, events and bytes per category and per column family.
@@ -50,6 +52,14 @@ enum Command {
         /// Verify only this stream.
         #[arg(long)]
         stream: Option<String>,
+        /// A signed checkpoint (the server's `checkpoints/*.json`, a backup's
+        /// `checkpoint.json`): prove the log still holds every event up to it, unchanged.
+        #[arg(long, conflicts_with = "stream")]
+        checkpoint: Option<PathBuf>,
+        /// The public key the checkpoint must be signed with (64 hex digits, or a file
+        /// holding them, e.g. the server's `checkpoint.pub` kept elsewhere).
+        #[arg(long, requires = "checkpoint")]
+        public_key: Option<String>,
     },
     /// Print a stream's full history.
     Stream {
@@ -78,6 +88,51 @@ enum Command {
         #[arg(long)]
         no_switch: bool,
     },
+}
+
+/// The log still holds every event the checkpoint in `file` covers, unchanged.
+fn verify_checkpoint(
+    log: &RocksLog,
+    file: &std::path::Path,
+    public_key: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use eventlog::checkpoint::{self, AllDigest, Checkpoint};
+    let trusted = public_key.map(checkpoint::parse_public_key).transpose()?;
+    let cp = Checkpoint::read(file)?;
+    let vouched = match cp.verify_signature(trusted.as_ref()) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("FAILED: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if trusted.is_none() {
+        println!(
+            "note: checked against the key the checkpoint names ({}); pass --public-key to \
+             check it against a key you trust",
+            cp.public_key
+        );
+    }
+    let mut digest = AllDigest::EMPTY;
+    let folded = checkpoint::fold_log(log, &mut digest, vouched.position, |_| {});
+    let held = log.next_position();
+    let outcome = folded
+        .map_err(|e| e.to_string())
+        .and_then(|()| Checkpoint::check(&vouched, &digest, held).map_err(|e| e.to_string()));
+    match outcome {
+        Ok(()) => {
+            println!(
+                "OK: the log holds all {} events of the checkpoint signed at {} ms, unchanged \
+                 ({held} events now)",
+                vouched.position, cp.created_at_ms
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("FAILED: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// RFC 3339 → microseconds since the epoch.
@@ -114,7 +169,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let log = RocksLog::open_read_only(&path)
         .with_context(|| format!("opening {} read-only", path.display()))?;
     match cli.command {
-        Command::Verify { stream } => {
+        Command::Verify {
+            stream,
+            checkpoint,
+            public_key,
+        } => {
             let report = match stream {
                 Some(s) => log.verify_stream_blocking(&StreamName::new(s)?)?,
                 None => log.verify_all_blocking()?,
@@ -123,15 +182,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "checked {} events in {} streams",
                 report.events_checked, report.streams_checked
             );
-            match report.first_break {
-                None => {
-                    println!("OK: every chain verifies");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some(b) => {
-                    println!("FAILED: {b}");
-                    Ok(ExitCode::from(1))
-                }
+            if let Some(b) = report.first_break {
+                println!("FAILED: {b}");
+                return Ok(ExitCode::from(1));
+            }
+            println!("OK: every chain verifies");
+            match checkpoint {
+                Some(file) => verify_checkpoint(&log, &file, public_key.as_deref()),
+                None => Ok(ExitCode::SUCCESS),
             }
         }
         Command::Stream { name, format } => {

@@ -175,7 +175,7 @@ pub fn expected_hash(e: &RecordedEvent) -> [u8; 32] {
 
 /// Hex form of a hash, for reports.
 pub fn to_hex(hash: &[u8; 32]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(hash)
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@
 //! - [`envelope`]: what callers append ([`EventData`]) and what the log stores
 //!   ([`RecordedEvent`]), with metadata.
 //! - [`expected`]: the expected-version rule of an append.
+//! - [`hex`]: the one hex encoder.
 //! - [`error`]: one error enum per operation around a shared [`StorageError`].
 //! - [`chain`]: the per-stream hash chain (blake3).
+//! - [`checkpoint`]: signed (Ed25519) checkpoints of `$all`, which show a removed tail.
 //! - `keys`: key layouts of the column families.
 //! - `group_commit`: the single writer thread that batches appends into one synced
 //!   `WriteBatch`.
@@ -24,11 +26,13 @@
 //! - [`store`]: the [`EventStore`] trait the rest of the system depends on.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod codec;
 pub mod envelope;
 pub mod error;
 pub mod expected;
 mod group_commit;
+pub mod hex;
 mod keys;
 pub mod rocks;
 pub mod snapshot;

@@ -460,6 +460,28 @@ impl RocksLog {
         }
     }
 
+    /// Writes a consistent copy of the log into `dir` (which must not exist yet) while it
+    /// runs: a RocksDB checkpoint, hard links on the same file system and copies on
+    /// another, holding every event acknowledged before the call. Answers the copy's
+    /// `$all` length (its next position).
+    ///
+    /// # Errors
+    /// Storage failure, or `dir` exists.
+    pub fn checkpoint_to(&self, dir: &Path) -> Result<u64, StorageError> {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StorageError::Engine(format!("{}: {e}", parent.display())))?;
+        }
+        {
+            let db = self.inner.shared.db()?;
+            let checkpoint = rocksdb::checkpoint::Checkpoint::new(&db)?;
+            checkpoint.create_checkpoint(dir)?;
+        }
+        let copy = Self::open_read_only(dir)
+            .map_err(|e| StorageError::Engine(format!("reopening the copy: {e}")))?;
+        Ok(copy.next_position())
+    }
+
     /// Per column family: (name, estimated keys, live SST bytes), for `replay stats`.
     ///
     /// # Errors

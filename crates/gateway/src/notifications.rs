@@ -26,7 +26,10 @@
 //!
 //! Endpoints must be `https`, and may not name a loopback, private or link-local address,
 //! unless the operator allows it (`--allow-private-webhooks`, for tests and local setups);
-//! redirects are not followed.
+//! redirects are not followed. A host name is resolved at each delivery and only its
+//! public addresses are connected to ([`PublicOnly`]): a name registered while it pointed
+//! somewhere public and later rebound to an internal address (DNS rebinding) reaches
+//! nothing inside.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -240,7 +243,7 @@ fn admin(caller: &Authenticated) -> Result<(), ApiError> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    eventlog::hex::encode(bytes)
 }
 
 /// `POST /v1/webhooks` body.
@@ -448,7 +451,7 @@ pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
 
 /// Delivers notifications of customer texts until the log closes.
 pub async fn run(ws: Workspace, config: WebhookConfig) {
-    let client = match client() {
+    let client = match client(config.allow_private) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "webhooks: no HTTP client; notifications are off");
@@ -467,9 +470,39 @@ pub async fn run(ws: Workspace, config: WebhookConfig) {
     .await;
 }
 
-fn client() -> Result<reqwest::Client, String> {
+/// Resolves a webhook's host and answers only its public addresses, so the connection goes
+/// to the addresses checked (never to a second lookup that could answer otherwise); a name
+/// with none fails the delivery.
+pub struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<std::net::SocketAddr> =
+                found.into_iter().filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!(
+                    "{host} resolves to no public address (loopback, private or link-local \
+                     addresses are refused)"
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn client(allow_private: bool) -> Result<reqwest::Client, String> {
     let tls = carrier::tls::client_config(None).map_err(|e| e.to_string())?;
-    reqwest::Client::builder()
+    let builder = if allow_private {
+        reqwest::Client::builder()
+    } else {
+        reqwest::Client::builder().dns_resolver(Arc::new(PublicOnly))
+    };
+    builder
         .tls_backend_preconfigured(tls)
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(REQUEST_TIMEOUT)
@@ -679,6 +712,32 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_name_that_resolves_only_inside_is_never_connected_to() {
+        use reqwest::dns::Resolve;
+        // `localhost` resolves (from /etc/hosts) to loopback addresses only.
+        let refused = PublicOnly
+            .resolve("localhost".parse().unwrap())
+            .await
+            .err()
+            .expect("no address of localhost is public");
+        assert!(
+            refused.to_string().contains("no public address"),
+            "{refused}"
+        );
+        // An address literal's own lookup answers it: a public one passes, a private one not.
+        let public: Vec<_> = PublicOnly
+            .resolve("93.184.216.34".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert_eq!(public.len(), 1);
+        assert!(PublicOnly
+            .resolve("10.0.0.1".parse().unwrap())
+            .await
+            .is_err());
+    }
 
     #[test]
     fn endpoints_must_be_public_https_unless_allowed() {

@@ -10,7 +10,9 @@
 //! up with the stream (an ordered consumer from the replica's next position), so reads,
 //! subscriptions and verification are the RocksDB log's own. A read of a stream first
 //! waits until the replica holds everything this node knows that stream to hold (its own
-//! appends, and heads it read from the cluster), so a node always reads its own writes.
+//! appends, and heads it read from the cluster), so a node always reads its own writes; a
+//! stream it knows nothing about yet has its head asked from the cluster first, so the
+//! first read sees every write acknowledged before it, whichever node took it.
 //!
 //! Idempotency with no time window: an append whose expectation no longer holds (or one
 //! with no expectation) first looks for its events in the stream — in the replica, once it
@@ -102,6 +104,8 @@ struct Job {
 
 /// Heads kept in memory; others are read from the cluster again.
 const HEAD_CACHE: usize = 100_000;
+/// How long the first read of a stream waits for the cluster to name its head.
+const HEAD_LOOKUP: Duration = Duration::from_secs(2);
 /// Appends waiting to be sent before new ones are refused with `Overloaded`.
 const QUEUE: usize = 65_536;
 
@@ -438,6 +442,30 @@ impl NatsLog {
 
     fn known_head(&self, stream: &StreamName) -> Option<KnownHead> {
         self.inner.heads.lock().ok()?.get(stream).copied()
+    }
+
+    /// The head of a stream this node knows nothing about, as the cluster has it (and
+    /// remembered), so the first read of a stream another node wrote an instant ago sees
+    /// that write: a client that created a conversation through one node can use it through
+    /// any other. `None` if the stream is empty, or if the cluster does not answer within
+    /// [`HEAD_LOOKUP`] (without a quorum, reads go on from what the replica holds).
+    fn head_from_cluster_blocking(&self, stream: &StreamName) -> Option<KnownHead> {
+        let inner = self.inner.clone();
+        let name = stream.clone();
+        let fetched = self.block_on(async move {
+            tokio::time::timeout(HEAD_LOOKUP, inner.fetch_head(&name)).await
+        });
+        match fetched {
+            Ok(Ok(head)) => head,
+            Ok(Err(e)) => {
+                tracing::debug!(%stream, error = ?e, "reading from the replica: no head from the cluster");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%stream, "reading from the replica: the cluster did not answer for its head");
+                None
+            }
+        }
     }
 }
 
@@ -780,21 +808,11 @@ async fn schedule(inner: std::sync::Weak<Inner>, mut jobs: mpsc::Receiver<Job>) 
 }
 
 fn snapshot_key(stream: &StreamName) -> String {
-    stream
-        .as_str()
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    eventlog::hex::encode(stream.as_str().as_bytes())
 }
 
 fn checkpoint_key(consumer: &str) -> String {
-    format!(
-        "c_{}",
-        consumer
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+    format!("c_{}", eventlog::hex::encode(consumer.as_bytes()))
 }
 
 impl EventStore for NatsLog {
@@ -851,7 +869,11 @@ impl EventStore for NatsLog {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, ReadError> {
-        if let Some(head) = self.known_head(stream) {
+        let head = match self.known_head(stream) {
+            Some(head) => Some(head),
+            None => self.head_from_cluster_blocking(stream),
+        };
+        if let Some(head) = head {
             self.wait_replica_blocking(head.seq)?;
         }
         self.inner

@@ -8,6 +8,10 @@
 //! the listen address, and on Ctrl-C / SIGTERM stops taking requests, stops the actors,
 //! waits for in-flight appends to become durable, and exits. HTTP is the gateway crate's
 //! router.
+//!
+//! `switchboard backup --to DIR` backs a data directory up while its server runs (through
+//! the server's control socket; directly when no server runs), and `switchboard restore
+//! --from DIR` restores one into an empty data directory (see [`ops`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +22,8 @@ use actors::process::{inbound_router, queue_timeline, queue_timers};
 use actors::{ActorConfig, ActorRuntime, Workspace};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+mod ops;
 use eventlog::{EventStore, LogOptions, RocksLog};
 use gateway::carriers::{CarrierEdge, CarrierKind, CarrierSetup};
 
@@ -40,7 +46,41 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server with an embedded data directory.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Back up a data directory, online: the running server writes a consistent copy of
+    /// its log, attachments and keys into DIR, with a signed checkpoint of the log.
+    Backup(BackupArgs),
+    /// Restore a backup into a new data directory (after checking every chain and the
+    /// signed checkpoint); read models are rebuilt when the server starts on it.
+    Restore(RestoreArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The data directory of the server to back up.
+    #[arg(long, default_value = "./data", env = "SWITCHBOARD_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Where the backup goes: a new (or empty) directory, ideally on another disk.
+    #[arg(long)]
+    to: PathBuf,
+    /// The checkpoint-signing key, when no server runs (default: <data-dir>/checkpoint.key).
+    #[arg(long, env = "SWITCHBOARD_CHECKPOINT_KEY")]
+    checkpoint_key: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// The backup directory (as `switchboard backup --to` wrote it).
+    #[arg(long)]
+    from: PathBuf,
+    /// The new data directory (must not exist or be empty).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// The public key the backup's checkpoint must be signed with (64 hex digits, or a
+    /// file holding them, e.g. the server's `checkpoint.pub`); without it, the signature is
+    /// only checked against the key the backup names.
+    #[arg(long)]
+    public_key: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -72,6 +112,14 @@ struct ServeArgs {
     /// (`POST /v1/bootstrap` with `Authorization: Bearer <token>`).
     #[arg(long, env = "SWITCHBOARD_OPERATOR_TOKEN", hide_env_values = true)]
     operator_token: Option<String>,
+    /// The Ed25519 key the log's checkpoints are signed with (created on first start);
+    /// default: <data-dir>/checkpoint.key. Its public half is written beside it (`.pub`).
+    #[arg(long, env = "SWITCHBOARD_CHECKPOINT_KEY")]
+    checkpoint_key: Option<PathBuf>,
+    /// How often a signed checkpoint of the log is written to <data-dir>/checkpoints (the
+    /// newest 100 are kept); 0: never (backups still sign one).
+    #[arg(long, default_value_t = 300, env = "SWITCHBOARD_CHECKPOINT_EVERY_S")]
+    checkpoint_every_s: u64,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -263,8 +311,89 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
+        Command::Backup(args) => backup(args),
+        Command::Restore(args) => restore(args),
     }
+}
+
+fn print_progress(p: &ops::backup::Progress) {
+    match p.total {
+        Some(total) => eprintln!("{}: {}/{total}", p.step, p.done),
+        None => eprintln!("{}: {}", p.step, p.done),
+    }
+}
+
+fn print_manifest(m: &ops::backup::Manifest) {
+    println!(
+        "{} events (digest {}), {} attachments ({} bytes); checkpoint signed by {}",
+        m.events, m.digest, m.blobs, m.blob_bytes, m.public_key
+    );
+}
+
+fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    let to = std::path::absolute(&args.to).with_context(|| format!("{}", args.to.display()))?;
+    let socket = args.data_dir.join(ops::control::SOCKET);
+    match std::os::unix::net::UnixStream::connect(&socket) {
+        Ok(mut stream) => {
+            let request = ops::control::Request::Backup { to: to.clone() };
+            let mut line = serde_json::to_string(&request)?;
+            line.push('\n');
+            stream.write_all(line.as_bytes())?;
+            for reply in std::io::BufReader::new(stream).lines() {
+                match serde_json::from_str::<ops::control::Reply>(&reply?)? {
+                    ops::control::Reply::Progress(p) => print_progress(&p),
+                    ops::control::Reply::Done(m) => {
+                        println!("backup written to {}", to.display());
+                        print_manifest(&m);
+                        return Ok(());
+                    }
+                    ops::control::Reply::Failed(e) => anyhow::bail!("backup failed: {e}"),
+                }
+            }
+            anyhow::bail!("the server closed the control socket before the backup finished")
+        }
+        Err(e) => {
+            // No server runs here: open the log (its lock says if one does after all).
+            tracing::debug!(error = %e, "no control socket; backing up directly");
+            let log = RocksLog::open(args.data_dir.join("log"), LogOptions::default())
+                .with_context(|| {
+                    format!(
+                        "no server answers on {} and the log cannot be opened",
+                        socket.display()
+                    )
+                })?;
+            let key_path = args
+                .checkpoint_key
+                .unwrap_or_else(|| args.data_dir.join("checkpoint.key"));
+            let key = ops::signing::load_or_create(&key_path)?;
+            let done =
+                ops::backup::backup(&log, &args.data_dir, &key, &to, &mut |p| print_progress(&p));
+            log.shutdown();
+            let m = done?;
+            println!("backup written to {}", to.display());
+            print_manifest(&m);
+            Ok(())
+        }
+    }
+}
+
+fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let trusted = args
+        .public_key
+        .as_deref()
+        .map(eventlog::checkpoint::parse_public_key)
+        .transpose()?;
+    let m = ops::backup::restore(&args.from, &args.data_dir, trusted.as_ref(), &mut |p| {
+        print_progress(&p);
+    })?;
+    println!(
+        "restored into {} (read models are rebuilt when the server starts)",
+        args.data_dir.display()
+    );
+    print_manifest(&m);
+    Ok(())
 }
 
 fn carrier_setup(
@@ -313,6 +442,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_private_webhooks,
         allow_signups,
         operator_token,
+        checkpoint_key,
+        checkpoint_every_s,
         store: store_args,
     } = args;
     let session_ttl = std::time::Duration::from_secs(session_ttl_s);
@@ -332,6 +463,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let log = Log::open(&store_args, &data_dir)?;
+    let key_path = checkpoint_key.unwrap_or_else(|| data_dir.join("checkpoint.key"));
+    let signing_key = ops::signing::load_or_create(&key_path)?;
+    let public_key = ops::signing::publish(&key_path, &signing_key)?;
+    tracing::info!(%public_key, "checkpoints of the log are signed with this key");
+    // What the control socket backs up: one machine's log (a cluster's is the cluster's).
+    let backed_up = match &log {
+        Log::Rocks(l) => Some(l.clone()),
+        Log::Nats(_) => None,
+    };
     let node = store_args
         .node
         .clone()
@@ -353,6 +493,33 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("opening the search read model")?;
         let queues = projections::LiveQueues::start(&data_dir.join("readmodels"), store.clone())
             .context("opening the queue views read model")?;
+        let control = match ops::control::bind(&data_dir) {
+            Ok(socket) => Some(tokio::spawn(ops::control::serve(
+                socket,
+                Arc::new(ops::control::Control {
+                    log: backed_up,
+                    data_dir: data_dir.clone(),
+                    key: signing_key.clone(),
+                    busy: Arc::default(),
+                }),
+            ))),
+            // E.g. a path longer than a Unix socket's 107 bytes: serve anyway.
+            Err(e) => {
+                tracing::warn!(error = %e, data_dir = %data_dir.display(), "no control socket: `switchboard backup` cannot reach this server");
+                None
+            }
+        };
+        let checkpoints = (checkpoint_every_s > 0).then(|| {
+            tokio::spawn(ops::signing::run_periodic(
+                store.clone(),
+                signing_key,
+                ops::signing::Checkpoints {
+                    dir: data_dir.join("checkpoints"),
+                    keep: 100,
+                },
+                std::time::Duration::from_secs(checkpoint_every_s),
+            ))
+        });
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
@@ -406,6 +573,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Texts in flight resume from the log on the next start.
         managers.abort();
         index.abort();
+        for task in [control, checkpoints].into_iter().flatten() {
+            task.abort();
+        }
+        let _ = std::fs::remove_file(data_dir.join(ops::control::SOCKET));
         served
     })?;
     // Actors first (nothing new is appended), then the log: every append queued before

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{post, start, PASSWORD};
+use common::{bootstrap, post, start, PASSWORD};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -142,15 +142,7 @@ async fn sigterm_mid_burst_keeps_every_acknowledged_message() {
     let c = reqwest::Client::new();
     let server = start(&data).await;
     let base = server.base.clone();
-    let boot = post(
-        &c,
-        format!("http://{base}/v1/bootstrap"),
-        None,
-        json!({ "organization": "Acme", "name": "Ada", "extension": "100",
-                "email": "ada@burst.example", "password": PASSWORD }),
-    )
-    .await;
-    let token = boot["token"].as_str().unwrap().to_owned();
+    let token = bootstrap(&c, &base, "ada@burst.example").await;
     let channel = post(
         &c,
         format!("http://{base}/v1/conversations/channel"),

@@ -12,8 +12,8 @@
 
 mod common;
 
-use common::{post, start, PASSWORD};
-use serde_json::{json, Value};
+use common::{bootstrap, start, upload};
+use serde_json::json;
 
 /// Largest accepted growth of the server's peak resident set over the uploads.
 const MAX_GROWTH: u64 = 120 * 1024 * 1024;
@@ -46,32 +46,6 @@ fn noise(seed: usize, len: usize) -> Vec<u8> {
     out
 }
 
-/// `bytes` as a multipart upload: (content type, body).
-fn multipart(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    let boundary = format!("memoryboundary{name}");
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-async fn upload(c: &reqwest::Client, base: &str, token: &str, name: String, bytes: &[u8]) -> Value {
-    let (content_type, body) = multipart(&name, bytes);
-    let r = c
-        .post(format!("http://{base}/v1/attachments"))
-        .bearer_auth(token)
-        .header(reqwest::header::CONTENT_TYPE, content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
-    r.json().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twelve_concurrent_large_uploads_do_not_grow_the_server_by_their_size() {
     carrier::tls::install_default_provider();
@@ -80,15 +54,7 @@ async fn twelve_concurrent_large_uploads_do_not_grow_the_server_by_their_size() 
     let server = start(&data).await;
     let base = server.base.clone();
     let c = reqwest::Client::new();
-    let boot = post(
-        &c,
-        format!("http://{base}/v1/bootstrap"),
-        None,
-        json!({ "organization": "Acme", "name": "Ada", "extension": "100",
-                "email": "ada@uploads.example", "password": PASSWORD }),
-    )
-    .await;
-    let token = boot["token"].as_str().unwrap().to_owned();
+    let token = bootstrap(&c, &base, "ada@uploads.example").await;
     // One upload first, so that what every request sets up once is not counted.
     upload(
         &c,

@@ -47,18 +47,11 @@ fn stream_of(id: Uuid) -> Result<StreamName, ApiError> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    eventlog::hex::encode(bytes)
 }
 
 fn unhex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+    eventlog::hex::decode::<32>(s)
 }
 
 async fn append(

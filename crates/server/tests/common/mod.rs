@@ -71,6 +71,11 @@ impl Drop for Server {
 
 /// Starts `switchboard serve` over `data` and waits (at most 60 s) until it is healthy.
 pub async fn start(data: &std::path::Path) -> Server {
+    start_with(data, &[]).await
+}
+
+/// As [`start`], with more arguments for `serve`.
+pub async fn start_with(data: &std::path::Path, extra: &[&str]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()
@@ -83,6 +88,7 @@ pub async fn start(data: &std::path::Path) -> Server {
             "--data-dir",
         ])
         .arg(data)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -109,6 +115,20 @@ pub async fn start(data: &std::path::Path) -> Server {
     }
 }
 
+/// Creates the server's first organization ("Acme", its admin Ada with `email`): the
+/// admin's token.
+pub async fn bootstrap(c: &reqwest::Client, base: &str, email: &str) -> String {
+    let boot = post(
+        c,
+        format!("http://{base}/v1/bootstrap"),
+        None,
+        json!({ "organization": "Acme", "name": "Ada", "extension": "100",
+                "email": email, "password": PASSWORD }),
+    )
+    .await;
+    boot["token"].as_str().unwrap().to_owned()
+}
+
 /// POSTs `body` (as `token`), which must succeed: the answer.
 pub async fn post(c: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
     let mut r = c.post(url).json(&body);
@@ -117,5 +137,38 @@ pub async fn post(c: &reqwest::Client, url: String, token: Option<&str>, body: V
     }
     let r = r.send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
+    r.json().await.unwrap()
+}
+
+/// `bytes` as a multipart upload: (content type, body).
+pub fn multipart(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("memoryboundary{name}");
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Uploads `bytes` as an attachment named `name` (as `token`): the answer.
+pub async fn upload(
+    c: &reqwest::Client,
+    base: &str,
+    token: &str,
+    name: String,
+    bytes: &[u8],
+) -> Value {
+    let (content_type, body) = multipart(&name, bytes);
+    let r = c
+        .post(format!("http://{base}/v1/attachments"))
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
     r.json().await.unwrap()
 }
