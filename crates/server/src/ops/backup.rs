@@ -220,7 +220,10 @@ fn verify_copy(
             digest.position
         );
     }
-    report(progress, "verify", events, Some(events));
+    if events == 0 {
+        // Nothing was folded, so nothing was reported yet.
+        report(progress, "verify", 0, Some(0));
+    }
     Ok(digest)
 }
 
