@@ -220,8 +220,8 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() 
         let log = eventlog::RocksLog::open_read_only(restored.join("log")).unwrap();
         let report = log.verify_all_blocking().unwrap();
         assert!(report.is_ok(), "{:?}", report.first_break);
-        // The periodic checkpoints of the original vouch for the restored prefix too, when
-        // they cover no more than it holds.
+        // The backup's checkpoint, signed by the original server's key, covers exactly
+        // what was restored.
         let cp = eventlog::checkpoint::Checkpoint::read(&backup.join("checkpoint.json")).unwrap();
         let trusted = eventlog::checkpoint::parse_public_key(path(&public_key)).unwrap();
         let vouched = cp.verify_signature(Some(&trusted)).unwrap();
