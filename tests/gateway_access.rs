@@ -116,6 +116,8 @@ struct Acme {
     org_contact: String,
     personal_contact: String,
     webhook: String,
+    /// A delivery queued to `webhook`.
+    delivery: String,
 }
 
 impl Acme {
@@ -155,6 +157,7 @@ impl Acme {
             &self.org_contact,
             &self.personal_contact,
             &self.webhook,
+            &self.delivery,
         ]
         .into_iter()
         .cloned()
@@ -235,6 +238,8 @@ impl Acme {
             &self.queue,
             &self.attachment,
             &self.other_attachment,
+            &self.webhook,
+            &self.delivery,
         ]
         .into_iter()
         .cloned()
@@ -342,6 +347,7 @@ fn param_values(a: &Acme, template: &str, param: &str) -> Option<Vec<(&'static s
         "id" if under("/v1/conversations/") => a.conversations(),
         "id" if under("/v1/inboxes/") => vec![("inbox", a.inbox.clone())],
         "id" if under("/v1/webhooks/") => vec![("webhook", a.webhook.clone())],
+        "delivery_id" if under("/v1/webhooks/") => vec![("delivery", a.delivery.clone())],
         "id" if under("/v1/queues/") => vec![("queue", a.queue.clone())],
         "id" if under("/v1/contacts/") => vec![
             ("organization", a.org_contact.clone()),
@@ -922,6 +928,14 @@ async fn acme(c: &Client, s: &TestServer) -> Acme {
     let other = upload(c, s, &ada_token, b"Acme's other file\n").await;
     let other_attachment = id_of(&other, "id");
 
+    // A webhook nobody answers (its deliveries fail and are given up): the customers'
+    // texts below are queued to it.
+    let v = ok(as_ada(post("/v1/webhooks")).json(&json!({
+        "url": "http://127.0.0.1:9/acme", "events": ["message.inbound"],
+    })))
+    .await;
+    let webhook = id_of(&v, "webhook_id");
+
     // Customers text the inbox and the queue; Bob takes the inbox conversation and claims
     // one of the queue's, the other waits.
     for (from, to, word) in [
@@ -982,11 +996,6 @@ async fn acme(c: &Client, s: &TestServer) -> Acme {
     })))
     .await;
     let personal_contact = id_of(&v, "contact_id");
-    let v = ok(as_ada(post("/v1/webhooks")).json(&json!({
-        "url": "http://127.0.0.1:9/acme", "events": ["message.inbound"],
-    })))
-    .await;
-    let webhook = id_of(&v, "webhook_id");
 
     // The MMS went to the group's customer with a signed URL for the carrier.
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -1037,7 +1046,29 @@ async fn acme(c: &Client, s: &TestServer) -> Acme {
         carrier_message_id: sent["carrier_message_id"].as_str().unwrap().to_owned(),
         org_contact,
         personal_contact,
+        delivery: webhook_delivery(c, s, &ada_token, &webhook).await,
         webhook,
+    }
+}
+
+/// A delivery of Acme's webhook, once one is queued.
+async fn webhook_delivery(c: &Client, s: &TestServer, token: &str, webhook: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, v) = call(
+            c.get(s.url(&format!("/v1/webhooks/{webhook}/deliveries")))
+                .bearer_auth(token),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        if let Some(id) = v["items"][0]["delivery_id"].as_str() {
+            return id.to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery was queued to the webhook"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

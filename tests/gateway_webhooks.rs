@@ -139,6 +139,40 @@ async fn bootstrap(
     )
 }
 
+/// The endpoint's delivery log (first page), newest first.
+async fn deliveries(c: &reqwest::Client, s: &TestServer, admin: &str, hook: &str) -> Vec<Value> {
+    let (status, v) = call(
+        c.get(s.url(&format!("/v1/webhooks/{hook}/deliveries")))
+            .bearer_auth(admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v["items"].as_array().unwrap().clone()
+}
+
+/// Waits until the endpoint's delivery log satisfies `want`: the log then.
+async fn until_log(
+    c: &reqwest::Client,
+    s: &TestServer,
+    admin: &str,
+    hook: &str,
+    what: &str,
+    want: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = deliveries(c, s, admin, hook).await;
+        if want(&log) {
+            return log;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the delivery log never showed {what}: {log:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn customer_texts(c: &reqwest::Client, s: &TestServer, admin: &str, text: &str) {
     let (status, v) = call(
         c.post(s.url("/v1/simulator/inbound"))
@@ -192,7 +226,7 @@ async fn customer_texts_are_notified_to_the_organizations_webhooks() {
         ),
         (
             &ada,
-            json!({ "url": format!("{}/a", receiver.base), "events": ["message.sent"] }),
+            json!({ "url": format!("{}/a", receiver.base), "events": ["message.bogus"] }),
             (StatusCode::UNPROCESSABLE_ENTITY, "unknown_webhook_event"),
         ),
         (
@@ -316,6 +350,173 @@ async fn customer_texts_are_notified_to_the_organizations_webhooks() {
         desk[0]
     );
 
+    // The delivery log tells the story: both delivered, the one that failed first after
+    // two attempts; only Acme's admin reads it.
+    let log = until_log(&c, &s, &ada, &hook_id, "both delivered", |log| {
+        log.len() == 2 && log.iter().all(|d| d["status"] == "delivered")
+    })
+    .await;
+    for d in &log {
+        assert_eq!(d["status"], "delivered", "{d}");
+        assert_eq!(d["last_status_code"], 204, "{d}");
+        assert!(
+            d["last_error"].is_null() && d["next_attempt_at_ms"].is_null(),
+            "{d}"
+        );
+    }
+    let retried = log
+        .iter()
+        .find(|d| d["delivery_id"] == failed.delivery.as_str())
+        .expect("the failed delivery is in the log");
+    assert_eq!(retried["attempts"], 2, "{retried}");
+    let (status, detail) = call(
+        c.get(s.url(&format!(
+            "/v1/webhooks/{hook_id}/deliveries/{}",
+            failed.delivery
+        )))
+        .bearer_auth(&ada),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let attempts = detail["attempt_log"].as_array().unwrap();
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| (
+                a["attempt"].as_u64().unwrap(),
+                a["status_code"].as_u64().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        vec![(1, 500), (2, 204)],
+        "{detail}"
+    );
+    assert!(
+        attempts[0]["error"].as_str().unwrap().contains("500"),
+        "{detail}"
+    );
+    assert_eq!(
+        detail["request_body"],
+        serde_json::from_slice::<Value>(&failed.body).unwrap(),
+        "the log keeps the body sent"
+    );
+    for (token, path, want) in [
+        (
+            &bob_t,
+            format!("/v1/webhooks/{hook_id}/deliveries"),
+            (StatusCode::FORBIDDEN, "admin_only"),
+        ),
+        (
+            &globex,
+            format!("/v1/webhooks/{hook_id}/deliveries"),
+            (StatusCode::NOT_FOUND, "unknown_webhook"),
+        ),
+        (
+            &globex,
+            format!("/v1/webhooks/{hook_id}/deliveries/{}", failed.delivery),
+            (StatusCode::NOT_FOUND, "unknown_webhook"),
+        ),
+        (
+            &ada,
+            format!("/v1/webhooks/{hook_id}/deliveries/{}", uuid::Uuid::new_v4()),
+            (StatusCode::NOT_FOUND, "unknown_delivery"),
+        ),
+    ] {
+        let (status, e) = call(c.get(s.url(&path)).bearer_auth(token)).await;
+        assert_eq!(
+            (status, e["code"].as_str().unwrap_or("")),
+            want,
+            "{path}: {e}"
+        );
+    }
+    let head = s.ws.store.next_position();
+    let (status, e) = call(
+        c.post(s.url(&format!(
+            "/v1/webhooks/{hook_id}/deliveries/{}/redeliver",
+            failed.delivery
+        )))
+        .bearer_auth(&globex),
+    )
+    .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown_webhook"))
+    );
+    assert_eq!(
+        s.ws.store.next_position(),
+        head,
+        "a refused redelivery writes nothing"
+    );
+
+    // Redelivered: the same body under a new delivery id, listed first in the log.
+    let (status, again) = call(
+        c.post(s.url(&format!(
+            "/v1/webhooks/{hook_id}/deliveries/{}/redeliver",
+            failed.delivery
+        )))
+        .bearer_auth(&ada),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    let new_id = again["delivery_id"].as_str().unwrap().to_owned();
+    assert_ne!(new_id, failed.delivery);
+    assert_eq!(again["redelivery_of"], failed.delivery.as_str(), "{again}");
+    let got = receiver
+        .until("the redelivery", |got| {
+            got.iter()
+                .any(|r| r.delivery == new_id && r.answered == 204)
+        })
+        .await;
+    let redelivered = got.iter().find(|r| r.delivery == new_id).unwrap();
+    check_signature(&secret, redelivered);
+    let mut first: Value = serde_json::from_slice(&failed.body).unwrap();
+    first["delivery_id"] = json!(new_id);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&redelivered.body).unwrap(),
+        first
+    );
+    let log = until_log(&c, &s, &ada, &hook_id, "the redelivery delivered", |log| {
+        log.iter()
+            .any(|d| d["delivery_id"] == new_id.as_str() && d["status"] == "delivered")
+    })
+    .await;
+    assert_eq!(
+        log[0]["delivery_id"],
+        new_id.as_str(),
+        "newest first: {log:#?}"
+    );
+    // Paged: one at a time, the cursor leads through all three.
+    let (_, page) = call(
+        c.get(s.url(&format!("/v1/webhooks/{hook_id}/deliveries?limit=1")))
+            .bearer_auth(&ada),
+    )
+    .await;
+    let mut seen = vec![page["items"][0]["delivery_id"].clone()];
+    let mut cursor = page["next_before"].clone();
+    while let Some(before) = cursor.as_u64() {
+        let (_, page) = call(
+            c.get(s.url(&format!(
+                "/v1/webhooks/{hook_id}/deliveries?limit=1&before={before}"
+            )))
+            .bearer_auth(&ada),
+        )
+        .await;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["delivery_id"].clone()),
+        );
+        cursor = page["next_before"].clone();
+    }
+    assert_eq!(
+        seen,
+        log.iter()
+            .map(|d| d["delivery_id"].clone())
+            .collect::<Vec<_>>()
+    );
+    let got = receiver.got();
+
     // Removed: the next text is not notified to it. (A second endpoint registered after
     // the removal shows when the notifier has passed that text.)
     let (status, _) = call(
@@ -346,4 +547,265 @@ async fn customer_texts_are_notified_to_the_organizations_webhooks() {
         .filter(|r| r.path != "/after")
         .collect();
     assert!(late.is_empty(), "a removed endpoint was called: {late:#?}");
+}
+
+const INBOX_LINE: &str = "+15550501001";
+const QUEUE_LINE: &str = "+15550501002";
+
+/// Registers an endpoint for `events` at `url`: its id.
+async fn register(
+    c: &reqwest::Client,
+    s: &TestServer,
+    admin: &str,
+    url: String,
+    events: &[&str],
+) -> String {
+    let (status, hook) = call(
+        c.post(s.url("/v1/webhooks"))
+            .bearer_auth(admin)
+            .json(&json!({ "url": url, "events": events })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    hook["webhook_id"].as_str().unwrap().to_owned()
+}
+
+async fn ok(r: reqwest::RequestBuilder) -> Value {
+    let (status, v) = call(r).await;
+    assert!(status.is_success(), "{status} {v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn texts_we_send_their_delivery_inbox_and_queue_work_are_notified_and_a_dead_endpoint_is_given_up(
+) {
+    let s = TestServer::start_with_carrier(CarrierKind::Simulator(Simulator::new()), |_| {}).await;
+    let c = testkit::http();
+    let (ada, ada_id) = bootstrap(&c, &s, "Acme", "ada@events.example").await;
+    let post = |path: &str| c.post(s.url(path)).bearer_auth(&ada);
+    ok(post("/v1/numbers").json(&json!({ "number": LINE, "user": ada_id }))).await;
+    let inbox =
+        ok(post("/v1/inboxes").json(&json!({ "name": "Front desk", "number": INBOX_LINE }))).await
+            ["inbox_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    ok(post(&format!("/v1/inboxes/{inbox}/members")).json(&json!({ "user": ada_id }))).await;
+    let queue = ok(post("/v1/queues").json(&json!({ "name": "Support", "number": QUEUE_LINE })))
+        .await["queue_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for number in [INBOX_LINE, QUEUE_LINE] {
+        ok(post(&format!(
+            "/v1/numbers/{}/sms-registration",
+            number.replace('+', "%2B")
+        ))
+        .json(&json!({ "registered": true })))
+        .await;
+    }
+    ok(post(&format!("/v1/queues/{queue}/members")).json(&json!({ "user": ada_id }))).await;
+    ok(post(&format!("/v1/queues/{queue}/login"))).await;
+
+    let good = Receiver::start(0).await;
+    let dead = Receiver::start(usize::MAX).await;
+    let events = [
+        "message.sent",
+        "delivery.updated",
+        "conversation.assigned",
+        "conversation.returned",
+        "conversation.done",
+        "queue.queued",
+        "queue.claimed",
+        "queue.closed",
+    ];
+    register(&c, &s, &ada, format!("{}/all", good.base), &events).await;
+    let dead_hook = register(
+        &c,
+        &s,
+        &ada,
+        format!("{}/dead", dead.base),
+        &["message.inbound"],
+    )
+    .await;
+
+    // A customer texts Ada's line; she answers, and the simulator delivers it.
+    customer_texts(&c, &s, &ada, "Do you open on Sunday?").await;
+    let their = domain::PhoneNumber::parse(CUSTOMER).unwrap();
+    let org: domain::OrgId = ok(c.get(s.url("/v1/me")).bearer_auth(&ada)).await["organization_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let line =
+        domain::ConversationId::external(org, &domain::PhoneNumber::parse(LINE).unwrap(), &their);
+    ok(post(&format!("/v1/conversations/{line}/messages")).json(&json!({ "text": "From noon." })))
+        .await;
+    // The inbox: the customer writes, Ada takes it, returns it, and marks it done.
+    let inbox_conv = domain::ConversationId::external(
+        org,
+        &domain::PhoneNumber::parse(INBOX_LINE).unwrap(),
+        &their,
+    );
+    let (status, v) = call(
+        c.post(s.url("/v1/simulator/inbound"))
+            .bearer_auth(&ada)
+            .json(&json!({ "from": CUSTOMER, "to": INBOX_LINE, "text": "Invoice question" })),
+    )
+    .await;
+    assert!(status.is_success(), "{v}");
+    // Assign to Me as soon as the text has opened the inbox conversation.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, v) = call(post(&format!(
+            "/v1/conversations/{inbox_conv}/assign-to-me"
+        )))
+        .await;
+        if status.is_success() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never assigned: {status} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ok(post(&format!("/v1/conversations/{inbox_conv}/return"))).await;
+    ok(post(&format!("/v1/conversations/{inbox_conv}/done"))).await;
+    // The queue: the customer writes, Ada claims and closes it.
+    let queue_conv = domain::ConversationId::external(
+        org,
+        &domain::PhoneNumber::parse(QUEUE_LINE).unwrap(),
+        &their,
+    );
+    ok(c.post(s.url("/v1/simulator/inbound"))
+        .bearer_auth(&ada)
+        .json(&json!({ "from": CUSTOMER, "to": QUEUE_LINE, "text": "Where is my parcel?" })))
+    .await;
+    good.until("queue.queued", |got| {
+        got.iter().any(|r| r.event == "queue.queued")
+    })
+    .await;
+    ok(post(&format!(
+        "/v1/queues/{queue}/interactions/{queue_conv}/claim"
+    ))
+    .json(&json!({})))
+    .await;
+    ok(post(&format!(
+        "/v1/queues/{queue}/interactions/{queue_conv}/close"
+    ))
+    .json(&json!({})))
+    .await;
+
+    let got = good
+        .until("every kind of event", |got| {
+            events.iter().all(|e| got.iter().any(|r| r.event == *e))
+                && got.iter().any(|r| {
+                    r.event == "delivery.updated"
+                        && serde_json::from_slice::<Value>(&r.body).unwrap()["status"]
+                            == "delivered"
+                })
+        })
+        .await;
+    let body = |event: &str| -> Value {
+        serde_json::from_slice(&got.iter().find(|r| r.event == event).unwrap().body).unwrap()
+    };
+    assert!(
+        got.iter().all(|r| events.contains(&r.event.as_str())),
+        "only the subscribed events: {got:#?}"
+    );
+    let sent = body("message.sent");
+    assert_eq!(
+        (
+            &sent["text"],
+            &sent["from"],
+            &sent["to"],
+            &sent["author_id"]
+        ),
+        (
+            &json!("From noon."),
+            &json!(LINE),
+            &json!([CUSTOMER]),
+            &json!(ada_id)
+        ),
+        "{sent}"
+    );
+    let delivered: Vec<Value> = got
+        .iter()
+        .filter(|r| r.event == "delivery.updated")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert!(
+        delivered
+            .iter()
+            .all(|d| d["message_id"] == sent["message_id"] && d["to"] == CUSTOMER),
+        "{delivered:#?}"
+    );
+    let assigned = body("conversation.assigned");
+    assert_eq!(
+        (
+            &assigned["conversation_id"],
+            &assigned["inbox_id"],
+            &assigned["assigned_to"],
+            &assigned["how"]
+        ),
+        (
+            &json!(inbox_conv),
+            &json!(inbox),
+            &json!(ada_id),
+            &json!("assigned")
+        ),
+        "{assigned}"
+    );
+    assert_eq!(
+        body("conversation.returned")["previous_assignee"],
+        json!(ada_id)
+    );
+    assert_eq!(body("conversation.done")["by_user_id"], json!(ada_id));
+    let claimed = body("queue.claimed");
+    assert_eq!(
+        (
+            &claimed["queue_id"],
+            &claimed["conversation_id"],
+            &claimed["agent_id"]
+        ),
+        (&json!(queue), &json!(queue_conv), &json!(ada_id)),
+        "{claimed}"
+    );
+    assert_eq!(body("queue.closed")["reason"], json!("by_agent"));
+    let positions: Vec<u64> = got
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["position"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(positions.iter().all(|p| *p > 0), "{positions:?}");
+
+    // The dead endpoint: every attempt answered 500, then given up (the tests' schedule
+    // is three quick retries), with the log saying so.
+    let log = until_log(&c, &s, &ada, &dead_hook, "all given up", |log| {
+        log.len() == 3 && log.iter().all(|d| d["status"] == "failed")
+    })
+    .await;
+    for d in &log {
+        assert_eq!(
+            (&d["attempts"], &d["last_status_code"]),
+            (&json!(4), &json!(500)),
+            "{d}"
+        );
+        assert!(d["next_attempt_at_ms"].is_null(), "{d}");
+        assert!(d["last_error"].as_str().unwrap().contains("500"), "{d}");
+        assert_eq!(d["event"], "message.inbound");
+    }
+    let tries = dead.got();
+    for d in &log {
+        let id = d["delivery_id"].as_str().unwrap();
+        assert_eq!(
+            tries.iter().filter(|r| r.delivery == id).count(),
+            4,
+            "four attempts of {id}"
+        );
+    }
 }

@@ -852,6 +852,20 @@ async fn real_requests_and_answers_fit_the_documented_schemas() {
     )
     .await;
 
+    // A webhook nobody answers: the texts below are queued to it and retried.
+    let hook = api
+        .call(
+            "post",
+            "/v1/webhooks",
+            "/v1/webhooks",
+            t,
+            Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["message.inbound", "queue.queued"] })),
+        )
+        .await;
+    let hook = hook["webhook_id"].as_str().unwrap().to_owned();
+    api.call("get", "/v1/webhooks", "/v1/webhooks", t, None)
+        .await;
+
     // Customers text the three numbers; the External conversations appear in the lists.
     for to in [ours, inbox_number, queue_number] {
         api.call(
@@ -985,6 +999,64 @@ async fn real_requests_and_answers_fit_the_documented_schemas() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    // The webhook's delivery log, one delivery's detail, a redelivery.
+    let deliveries_path = format!("/v1/webhooks/{hook}/deliveries");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let delivery = loop {
+        let log = api
+            .call(
+                "get",
+                "/v1/webhooks/{id}/deliveries",
+                &deliveries_path,
+                t,
+                None,
+            )
+            .await;
+        let attempted = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["attempts"].as_u64().is_some_and(|a| a > 0))
+            .cloned();
+        if let Some(d) = attempted {
+            break d["delivery_id"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery attempted: {log}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    api.call(
+        "get",
+        "/v1/webhooks/{id}/deliveries",
+        &format!("{deliveries_path}?limit=1"),
+        t,
+        None,
+    )
+    .await;
+    let detail = api
+        .call(
+            "get",
+            "/v1/webhooks/{id}/deliveries/{delivery_id}",
+            &format!("{deliveries_path}/{delivery}"),
+            t,
+            None,
+        )
+        .await;
+    assert!(
+        !detail["attempt_log"].as_array().unwrap().is_empty(),
+        "{detail}"
+    );
+    api.call(
+        "post",
+        "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+        &format!("{deliveries_path}/{delivery}/redeliver"),
+        t,
+        None,
+    )
+    .await;
+
     println!(
         "{} operations checked against their schemas",
         api.covered.len()

@@ -613,6 +613,63 @@ scenario('a text from the carrier simulator appears live', async () => {
   await shot(page, 'login');
 });
 
+scenario('an admin adds a webhook, reads its delivery log and redelivers', async () => {
+  const { admin } = await organization('hooks');
+  const mine = freshNumber();
+  await call('POST', '/v1/numbers', { token: admin.token, body: { number: mine, user: admin.user_id } });
+  // A receiver that refuses the first request (500) and takes the rest.
+  const { createServer } = await import('node:http');
+  const got = [];
+  const receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const status = got.length === 0 ? 500 : 204;
+      got.push({ delivery: req.headers['switchboard-delivery'], event: req.headers['switchboard-event'], body, status });
+      res.writeHead(status);
+      res.end(status === 500 ? 'busy' : undefined);
+    });
+  });
+  await new Promise((ok) => receiver.listen(0, '127.0.0.1', ok));
+  const url = `http://127.0.0.1:${receiver.address().port}/switchboard`;
+  try {
+    const page = await loggedIn(admin);
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('link', { name: 'Webhooks' }).first().click();
+    await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor({ timeout: WAIT });
+    await page.getByLabel('URL (https)').fill(url);
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    const secret = page.locator('.secret-value');
+    await secret.waitFor({ timeout: WAIT });
+    assert(/^[0-9a-f]{64}$/.test(await secret.textContent()), 'the signing secret is shown once');
+    await page.locator('ul[aria-label="Endpoints"] li', { hasText: url }).waitFor({ timeout: WAIT });
+    await shot(page, 'webhooks');
+
+    await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: freshNumber(), to: mine, text: 'Hook me up' } });
+    await until(() => got.some((r) => r.status === 204), 'the retried delivery at the receiver');
+    await page.getByRole('button', { name: 'Delivery log' }).click();
+    const row = page.locator('ul.deliveries li').first();
+    await until(async () => {
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      return (await row.textContent().catch(() => '')).includes('Delivered');
+    }, 'the delivery shown delivered');
+    assert((await row.textContent()).includes('2 attempts'), 'two attempts shown');
+    await row.getByRole('button', { name: 'Details' }).click();
+    await row.locator('pre.body', { hasText: 'Hook me up' }).waitFor({ timeout: WAIT });
+    await row.locator('ol li', { hasText: 'busy' }).waitFor({ timeout: WAIT });
+    await shot(page, 'webhook-delivery');
+
+    const before = got.length;
+    await row.getByRole('button', { name: 'Redeliver' }).click();
+    await until(() => got.length > before && got[got.length - 1].status === 204, 'the redelivery at the receiver');
+    assert(got[got.length - 1].delivery !== got[0].delivery, 'a redelivery has its own id');
+    await page.locator('ul.deliveries li', { hasText: 'redelivery' }).waitFor({ timeout: WAIT });
+    await notPolling(page);
+  } finally {
+    receiver.close();
+  }
+});
+
 // ---------------------------------------------------------------- runner
 
 let failed = 0;

@@ -303,6 +303,18 @@ pub fn router(state: AppState) -> Router {
             "/v1/webhooks/{id}",
             delete(crate::notifications::remove),
         )
+        .route(
+            "/v1/webhooks/{id}/deliveries",
+            get(crate::notifications::deliveries::list),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}",
+            get(crate::notifications::deliveries::get),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(crate::notifications::deliveries::redeliver),
+        )
         .merge(carrier_routes)
         .merge(routes::web::router())
         // Unknown paths and methods answer in the API's error shape too.

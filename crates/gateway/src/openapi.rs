@@ -1042,11 +1042,40 @@ pub const OPERATIONS: &[Operation] = &[
         "delete",
         "/v1/webhooks/{id}",
         "notifications",
-        "Remove a webhook endpoint (admin)",
+        "Remove a webhook endpoint (admin): its pending deliveries are cancelled",
         Bearer,
         "",
         204,
     ),
+    query::<crate::notifications::deliveries::DeliveryPage>(res::<
+        crate::notifications::deliveries::DeliveryList,
+    >(op(
+        "get",
+        "/v1/webhooks/{id}/deliveries",
+        "notifications",
+        "An endpoint's delivery log, newest first (admin): status, attempts, last error",
+        Bearer,
+        "",
+        200,
+    ))),
+    res::<crate::notifications::deliveries::DeliveryDetail>(op(
+        "get",
+        "/v1/webhooks/{id}/deliveries/{delivery_id}",
+        "notifications",
+        "One delivery: its body and every attempt (admin)",
+        Bearer,
+        "",
+        200,
+    )),
+    res::<crate::notifications::deliveries::DeliveryView>(op(
+        "post",
+        "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+        "notifications",
+        "Send a delivery's body again, as a new delivery (admin)",
+        Bearer,
+        "",
+        202,
+    )),
 ];
 
 /// E.164: a `+`, then up to 15 digits, the first not 0.

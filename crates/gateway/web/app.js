@@ -13,6 +13,7 @@ import * as queues from './views/queues.js';
 import * as search from './views/search.js';
 import * as contacts from './views/contacts.js';
 import * as settings from './views/settings.js';
+import * as webhooks from './views/webhooks.js';
 
 const SCREENS = [
   { name: 'interactions', label: 'Interactions', view: interactions },
@@ -22,6 +23,8 @@ const SCREENS = [
   { name: 'search', label: 'Search', view: search },
   { name: 'contacts', label: 'Contacts', view: contacts },
   { name: 'settings', label: 'Settings', view: settings },
+  // Admins only (the server refuses everyone else anyway).
+  { name: 'webhooks', label: 'Webhooks', view: webhooks, admin: true },
 ];
 
 const root = document.getElementById('app');
@@ -106,7 +109,7 @@ async function logout(callServer = true) {
 
 function startWorkspace() {
   const conn = h('span', { class: 'conn', role: 'status', 'aria-live': 'polite', hidden: true });
-  const links = SCREENS.map((s) => {
+  const links = SCREENS.filter((s) => !s.admin || ctx.me.role === 'admin').map((s) => {
     const a = h('a', { href: `#/${s.name}`, id: `nav-${s.name}` }, s.label);
     navLinks.set(s.name, a);
     return h('li', {}, a);

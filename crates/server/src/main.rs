@@ -104,6 +104,16 @@ struct ServeArgs {
     /// link-local addresses (local setups; off by default).
     #[arg(long, env = "SWITCHBOARD_ALLOW_PRIVATE_WEBHOOKS")]
     allow_private_webhooks: bool,
+    /// Pauses between the attempts of a webhook delivery that fails, e.g. `10s,1m,5m,1h`;
+    /// it is given up after the last. Default: 10s, 1m, 5m, 15m, 30m, 1h, 2h, 4h, 8h
+    /// (10 attempts over about 16 hours).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_WEBHOOK_RETRY_AFTER",
+        value_delimiter = ',',
+        value_parser = humantime::parse_duration
+    )]
+    webhook_retry_after: Option<Vec<std::time::Duration>>,
     /// Let anyone create an organization with `POST /v1/bootstrap` (by default only the
     /// server's first one can be created that way).
     #[arg(long, env = "SWITCHBOARD_ALLOW_SIGNUPS")]
@@ -440,6 +450,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics_token,
         session_ttl_s,
         allow_private_webhooks,
+        webhook_retry_after,
         allow_signups,
         operator_token,
         checkpoint_key,
@@ -449,7 +460,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let session_ttl = std::time::Duration::from_secs(session_ttl_s);
     let webhooks = gateway::notifications::WebhookConfig {
         allow_private: allow_private_webhooks,
-        ..Default::default()
+        retry_after: webhook_retry_after
+            .unwrap_or_else(|| gateway::notifications::DEFAULT_RETRY_AFTER.to_vec()),
     };
     let signups = gateway::routes::bootstrap::Signups {
         open: allow_signups,

@@ -62,6 +62,7 @@ static ASSETS: &[Asset] = &[
     asset!("views/search.js", JS),
     asset!("views/contacts.js", JS),
     asset!("views/settings.js", JS),
+    asset!("views/webhooks.js", JS),
 ];
 
 /// Scripts, styles, images and connections (the API, the WebSocket) from this origin only;

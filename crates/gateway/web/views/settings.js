@@ -102,6 +102,7 @@ export function mount(root, _params, ctx) {
     ),
     admin && [
       h('h2', {}, 'Organization'),
+      h('p', {}, h('a', { href: '#/webhooks' }, 'Webhooks'), ' — notify your other systems of texts, deliveries, inbox and queue work.'),
       adminForm(
         'Add a user',
         [

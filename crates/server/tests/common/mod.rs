@@ -76,6 +76,8 @@ pub async fn start(data: &std::path::Path) -> Server {
 
 /// As [`start`], with more arguments for `serve`.
 pub async fn start_with(data: &std::path::Path, extra: &[&str]) -> Server {
+    // The clients below and the tests' own need a TLS provider chosen.
+    carrier::tls::install_default_provider();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()

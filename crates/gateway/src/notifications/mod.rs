@@ -5,24 +5,21 @@
 //! `webhooks-<org>` (`WebhookAdded`, `WebhookRemoved`), so they are durable and audited
 //! like everything else.
 //!
-//! [`run`] follows the `conversation` category (checkpoint `webhooks`) and, for every
-//! customer text (`InboundReceived`), POSTs to each endpoint of the conversation's
-//! organization that subscribed:
-//! - `message.inbound`: the text, its conversation, our number and theirs;
-//! - `desk_phone.sms`: once per user who holds our number (its routed user and its
-//!   assignees) and turned on **Text messages to desk phone**, with their extension, for
-//!   the phone system to show on the desk phone.
+//! [`run`] follows the `conversation` and `queue` categories (checkpoints `webhooks` and
+//! `webhooks_queue`) and turns their events into notifications ([`events`]: customer
+//! texts, texts we sent and their delivery, inbox assignment, queue work, texts for desk
+//! phones). For each endpoint subscribed to one it queues a **delivery** in the log
+//! ([`deliveries`]); the checkpoint moves once the deliveries are durable, and the
+//! dispatcher attempts them, retrying a failure after each pause of
+//! [`WebhookConfig::retry_after`] (exponential, up to hours) before giving up. Retries
+//! survive restarts: the schedule is in the log. Admins read every endpoint's deliveries
+//! (status, attempts, last error) and redeliver one over the API.
 //!
-//! Each request carries `Switchboard-Event` (the type), `Switchboard-Delivery` (a UUID
-//! derived from the log event, the endpoint and the recipient: the same on every retry
-//! and after a restart, so a receiver drops repeats) and `Switchboard-Signature:
-//! t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the secret>`. A delivery
-//! that is not answered 2xx within [`REQUEST_TIMEOUT`] is retried after each of
-//! [`WebhookConfig::retry_after`], then given up (logged). The checkpoint moves once each
-//! of an event's deliveries had its first attempt, so a crash before then repeats them:
-//! every notification is attempted at least once. Retries run in the background (one
-//! endpoint that is down delays the others by one attempt at most) and are not durable:
-//! a restart drops the ones still waiting.
+//! Each request carries `Switchboard-Event` (the type), `Switchboard-Delivery` (the
+//! delivery's UUID: the same on every attempt, also after a restart, so a receiver drops
+//! repeats) and `Switchboard-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+//! "<t>.<body>" keyed by the secret>`. An attempt not answered 2xx within
+//! [`REQUEST_TIMEOUT`] failed.
 //!
 //! Endpoints must be `https`, and may not name a loopback, private or link-local address,
 //! unless the operator allows it (`--allow-private-webhooks`, for tests and local setups);
@@ -40,9 +37,7 @@ use actors::Workspace;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use domain::conversation::{Conversation, ConversationEvent};
-use domain::directory::Routing;
-use domain::{ConversationId, Directory, OrgId, Role, UserId};
+use domain::{OrgId, Role, UserId};
 use eventlog::{
     codec, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StreamName,
 };
@@ -56,8 +51,10 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::json::ApiJson;
 
-/// The notifications an endpoint may subscribe to.
-pub const EVENTS: &[&str] = &["message.inbound", "desk_phone.sms"];
+pub mod deliveries;
+pub mod events;
+
+pub use events::EVENTS;
 
 /// Endpoints per organization.
 pub const MAX_WEBHOOKS: usize = 10;
@@ -69,13 +66,28 @@ pub const MAX_URL_LEN: usize = 2_048;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 const CHECKPOINT: &str = "webhooks";
+const QUEUE_CHECKPOINT: &str = "webhooks_queue";
+
+/// The default pauses between attempts: 10 attempts over about 16 hours.
+pub const DEFAULT_RETRY_AFTER: [Duration; 9] = [
+    Duration::from_secs(10),
+    Duration::from_secs(60),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(15 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(3_600),
+    Duration::from_secs(2 * 3_600),
+    Duration::from_secs(4 * 3_600),
+    Duration::from_secs(8 * 3_600),
+];
 
 /// How webhooks are checked and delivered.
 #[derive(Clone, Debug)]
 pub struct WebhookConfig {
     /// Accept `http` and loopback, private and link-local addresses.
     pub allow_private: bool,
-    /// Pauses before the retries of a failed delivery (their count is the retries').
+    /// Pauses before the retries of a failed delivery (their count is the retries'); each
+    /// is stretched by up to a tenth so a burst's retries spread out.
     pub retry_after: Vec<Duration>,
 }
 
@@ -83,11 +95,7 @@ impl Default for WebhookConfig {
     fn default() -> Self {
         Self {
             allow_private: false,
-            retry_after: vec![
-                Duration::from_secs(1),
-                Duration::from_secs(5),
-                Duration::from_secs(30),
-            ],
+            retry_after: DEFAULT_RETRY_AFTER.to_vec(),
         }
     }
 }
@@ -242,10 +250,6 @@ fn admin(caller: &Authenticated) -> Result<(), ApiError> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    eventlog::hex::encode(bytes)
-}
-
 /// `POST /v1/webhooks` body.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -377,7 +381,7 @@ pub async fn create(
         StatusCode::CREATED,
         Json(CreatedWebhook {
             webhook: view(&added),
-            secret: hex(&secret),
+            secret: eventlog::hex::encode(&secret),
         }),
     ))
 }
@@ -426,21 +430,13 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// One notification to one endpoint.
-struct Delivery {
-    endpoint: Endpoint,
-    event: &'static str,
-    id: Uuid,
-    body: Vec<u8>,
-}
-
 /// Hex HMAC-SHA256 of the concatenated `parts` keyed by `secret`.
 fn mac_hex(secret: &[u8], parts: &[&[u8]]) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key");
     for p in parts {
         mac.update(p);
     }
-    hex(&mac.finalize().into_bytes())
+    eventlog::hex::encode(&mac.finalize().into_bytes())
 }
 
 /// The value of `Switchboard-Signature` for `body` sent at `t` (unix seconds).
@@ -449,7 +445,9 @@ pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
     format!("t={t},v1={mac}")
 }
 
-/// Delivers notifications of customer texts until the log closes.
+/// Notifies the organizations' webhooks until the log closes: queues a delivery for every
+/// notification of a conversation or queue event each endpoint subscribed to, and
+/// attempts the queued deliveries (see [`deliveries`]).
 pub async fn run(ws: Workspace, config: WebhookConfig) {
     let client = match client(config.allow_private) {
         Ok(c) => c,
@@ -458,16 +456,75 @@ pub async fn run(ws: Workspace, config: WebhookConfig) {
             return;
         }
     };
-    let notifier = Arc::new(Notifier {
-        client,
-        config,
-        retrying: Arc::new(tokio::sync::Semaphore::new(MAX_RETRYING)),
-    });
-    driver::run(ws, CHECKPOINT, "conversation", move |ws, record| {
-        let notifier = notifier.clone();
-        async move { notifier.on_event(&ws, record).await }
-    })
-    .await;
+    let sender = Arc::new(Sender { client, config });
+    tokio::join!(
+        deliveries::dispatch(ws.store.clone(), sender),
+        driver::run(
+            ws.clone(),
+            CHECKPOINT,
+            "conversation",
+            |ws, record| async move {
+                let notices = events::of_conversation(&ws, &record).await?;
+                queue(&ws, &record, notices).await
+            }
+        ),
+        driver::run(
+            ws.clone(),
+            QUEUE_CHECKPOINT,
+            "queue",
+            |ws, record| async move {
+                let notices = events::of_queue(&ws, &record).await?;
+                queue(&ws, &record, notices).await
+            }
+        ),
+    );
+}
+
+/// Queues one delivery per notice and endpoint subscribed to it. Its id derives from the
+/// causing event, the endpoint, the type and the recipient, so handling the event again
+/// queues nothing new.
+async fn queue(
+    ws: &Workspace,
+    record: &RecordedEvent,
+    notices: events::Notices,
+) -> Result<(), Failure> {
+    let Some((org, endpoints, notices)) = notices else {
+        return Ok(());
+    };
+    let mut queued = Vec::new();
+    for endpoint in &endpoints {
+        for n in notices
+            .iter()
+            .filter(|n| endpoint.events.iter().any(|e| e == n.event))
+        {
+            let mut name = endpoint.id.as_bytes().to_vec();
+            name.extend_from_slice(n.event.as_bytes());
+            name.extend_from_slice(&n.recipient);
+            let id = Uuid::new_v5(&record.event_id, &name);
+            let mut body = n.body.clone();
+            body["delivery_id"] = serde_json::json!(id);
+            queued.push(deliveries::Queued {
+                delivery: id,
+                webhook: endpoint.id,
+                org,
+                event: n.event.to_owned(),
+                body: serde_json::to_string(&body)
+                    .map_err(|e| Failure::Permanent(e.to_string()))?,
+                cause: Some(record.event_id),
+                redelivery_of: None,
+                by: None,
+                at_ms: record.timestamp_us / 1_000,
+            });
+        }
+    }
+    futures_util::future::try_join_all(
+        queued
+            .into_iter()
+            .map(|q| deliveries::enqueue(&ws.store, q)),
+    )
+    .await
+    .map_err(Failure::Transient)?;
+    Ok(())
 }
 
 /// Resolves a webhook's host and answers only its public addresses, so the connection goes
@@ -512,178 +569,29 @@ fn client(allow_private: bool) -> Result<reqwest::Client, String> {
         .map_err(|e| e.to_string())
 }
 
-struct Notifier {
+/// Makes the HTTP requests of deliveries.
+struct Sender {
     client: reqwest::Client,
     config: WebhookConfig,
-    /// Deliveries waiting for a retry.
-    retrying: Arc<tokio::sync::Semaphore>,
 }
 
-/// Deliveries that may wait for a retry at once.
-pub const MAX_RETRYING: usize = 1_024;
+/// Most bytes of a refusing receiver's answer kept in the delivery log.
+const ANSWER_KEPT: usize = 200;
 
-impl Notifier {
-    async fn on_event(
-        self: &Arc<Self>,
-        ws: &Workspace,
-        record: RecordedEvent,
-    ) -> Result<(), Failure> {
-        if record.event_type != "InboundReceived" {
-            return Ok(());
-        }
-        let ConversationEvent::InboundReceived(inbound) =
-            actors::event_codec::decode::<ConversationEvent>(&record)
-                .map_err(Failure::Permanent)?
-        else {
-            return Ok(());
-        };
-        let conversation: ConversationId =
-            record.stream.id().parse().map_err(|_| {
-                Failure::Permanent(format!("not a conversation: {}", record.stream))
-            })?;
-        let header = ws
-            .conversations
-            .query(&conversation, |c: &Conversation, _| {
-                c.header().map(|h| (h.org, h.kind.our_number().cloned()))
-            })
-            .await
-            .map_err(|e| Failure::Transient(e.to_string()))?;
-        let Some((org, Some(our))) = header else {
-            return Ok(());
-        };
-        let (endpoints, _) = load(&ws.store, org).await.map_err(Failure::Transient)?;
-        if endpoints.is_empty() {
-            return Ok(());
-        }
-        let wants = |event: &str| {
-            endpoints
-                .iter()
-                .any(|e| e.events.iter().any(|x| x == event))
-        };
-        // Who holds our number and wants texts on their desk phone.
-        let desk_phones = if wants("desk_phone.sms") {
-            let number = our.clone();
-            ws.directories
-                .query(&org, move |d: &Directory, _| {
-                    let Some(n) = d.number(&number) else {
-                        return Vec::new();
-                    };
-                    let mut holders = n.assigned_to.clone();
-                    if let Routing::User(u) = n.route {
-                        holders.insert(u);
-                    }
-                    holders
-                        .into_iter()
-                        .filter_map(|u| d.user(&u).map(|user| (u, user)))
-                        .filter(|(_, user)| user.settings.text_messages_to_desk_phone)
-                        .map(|(u, user)| (u, user.extension.to_string()))
-                        .collect()
-                })
-                .await
-                .map_err(|e| Failure::Transient(e.to_string()))?
-        } else {
-            Vec::new()
-        };
-        let mut deliveries = Vec::new();
-        for endpoint in &endpoints {
-            let mut add = |event: &'static str, recipient: &[u8], body: serde_json::Value| {
-                let mut name = endpoint.id.as_bytes().to_vec();
-                name.extend_from_slice(event.as_bytes());
-                name.extend_from_slice(recipient);
-                let id = Uuid::new_v5(&record.event_id, &name);
-                let mut body = body;
-                body["delivery_id"] = serde_json::json!(id);
-                deliveries.push(Delivery {
-                    endpoint: endpoint.clone(),
-                    event,
-                    id,
-                    body: serde_json::to_vec(&body).unwrap_or_default(),
-                });
-            };
-            let subscribed = |event: &str| endpoint.events.iter().any(|e| e == event);
-            if subscribed("message.inbound") {
-                add(
-                    "message.inbound",
-                    &[],
-                    serde_json::json!({
-                        "type": "message.inbound",
-                        "organization_id": org,
-                        "conversation_id": conversation,
-                        "message_id": inbound.message_id,
-                        "position": record.position,
-                        "from": inbound.from.as_str(),
-                        "to": our.as_str(),
-                        "text": inbound.text,
-                        "attachments": inbound.media.len(),
-                        "at_ms": inbound.at_ms,
-                    }),
-                );
-            }
-            if subscribed("desk_phone.sms") {
-                for (user, extension) in &desk_phones {
-                    add(
-                        "desk_phone.sms",
-                        user.as_uuid().as_bytes(),
-                        serde_json::json!({
-                            "type": "desk_phone.sms",
-                            "organization_id": org,
-                            "user_id": user,
-                            "extension": extension,
-                            "conversation_id": conversation,
-                            "from": inbound.from.as_str(),
-                            "to": our.as_str(),
-                            "text": inbound.text,
-                            "at_ms": inbound.at_ms,
-                        }),
-                    );
-                }
-            }
-        }
-        // First attempts, all at once; the checkpoint moves once they are made. Retries
-        // go on in the background, so one endpoint that is down delays nobody's
-        // notifications by more than one attempt.
-        let first = futures_util::future::join_all(
-            deliveries
-                .into_iter()
-                .map(|d| async move { (self.attempt(&d).await, d) }),
-        )
-        .await;
-        for (outcome, d) in first {
-            if let Err(why) = outcome {
-                self.retry_later(d, why);
-            }
-        }
-        Ok(())
-    }
-
-    /// Retries `d` after each pause of the configuration, in the background; gives up
-    /// (logged) after the last, or at once when [`MAX_RETRYING`] deliveries already wait.
-    fn retry_later(self: &Arc<Self>, d: Delivery, why: String) {
-        let Ok(permit) = self.retrying.clone().try_acquire_owned() else {
-            tracing::warn!(webhook = %d.endpoint.id, delivery = %d.id, %why, "webhook delivery given up: too many retrying");
-            return;
-        };
-        tracing::debug!(webhook = %d.endpoint.id, delivery = %d.id, %why, "webhook delivery failed; retrying");
-        let notifier = self.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut why = why;
-            for pause in &notifier.config.retry_after {
-                tokio::time::sleep(*pause).await;
-                match notifier.attempt(&d).await {
-                    Ok(()) => return,
-                    Err(e) => why = e,
-                }
-            }
-            tracing::warn!(webhook = %d.endpoint.id, delivery = %d.id, %why, "webhook delivery given up");
-        });
-    }
-
-    async fn attempt(&self, d: &Delivery) -> Result<(), String> {
+impl Sender {
+    /// POSTs `body` to `endpoint`, signed: the receiver's status when it answered 2xx;
+    /// otherwise its status (if it answered) and why it failed.
+    async fn post(
+        &self,
+        endpoint: &Endpoint,
+        event: &str,
+        delivery: Uuid,
+        body: &[u8],
+    ) -> Result<u16, (Option<u16>, String)> {
         // Checked again at each call: the operator may have stopped allowing private
         // addresses since the endpoint was registered.
-        let url =
-            check_url(&d.endpoint.url, self.config.allow_private).map_err(|e| e.message.clone())?;
+        let url = check_url(&endpoint.url, self.config.allow_private)
+            .map_err(|e| (None, e.message.clone()))?;
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -691,22 +599,47 @@ impl Notifier {
             .client
             .post(url)
             .header("content-type", "application/json")
-            .header("switchboard-event", d.event)
-            .header("switchboard-delivery", d.id.to_string())
+            .header("switchboard-event", event)
+            .header("switchboard-delivery", delivery.to_string())
             .header(
                 "switchboard-signature",
-                signature(&d.endpoint.secret, t, &d.body),
+                signature(&endpoint.secret, t, body),
             )
-            .body(d.body.clone())
+            .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| e.to_string())?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("answered {}", response.status()))
+            .map_err(|e| (None, error_chain(&e)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(status.as_u16());
         }
+        // The start of the answer, for the admin reading the log.
+        let mut response = response;
+        let said = match response.chunk().await {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes[..bytes.len().min(ANSWER_KEPT)])
+                .trim()
+                .to_owned(),
+            _ => String::new(),
+        };
+        let why = if said.is_empty() {
+            format!("answered {status}")
+        } else {
+            format!("answered {status}: {said}")
+        };
+        Err((Some(status.as_u16()), why))
     }
+}
+
+/// An error with its causes ("error sending request: connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -1,0 +1,982 @@
+//! The durable side of outbound webhooks: every delivery is a stream in the log, attempted
+//! by one dispatcher until it is delivered, given up or cancelled, and read back by admins.
+//!
+//! # Records
+//! - `webhookdelivery-<delivery id>`: `WebhookDeliveryQueued` (the endpoint, the event type,
+//!   the exact body sent on every attempt, what caused it), then one
+//!   `WebhookDeliveryAttempted` per attempt (when, how long, the HTTP status or the error,
+//!   when the next attempt is due, or none: delivered or given up), or
+//!   `WebhookDeliveryCancelled` (the endpoint was removed).
+//! - `webhooklog-<webhook id>`: one `WebhookDeliveryListed` per delivery, in the order
+//!   they were queued: the endpoint's delivery log, paged newest first.
+//!
+//! Queueing is idempotent: both records take ids derived from the delivery's id (itself
+//! derived from the log event that caused it, the endpoint and the recipient), so a
+//! follower that handles an event again after a crash appends nothing new.
+//!
+//! # The dispatcher
+//! [`dispatch`] follows the `webhookdelivery` category. It first reads everything after
+//! its checkpoint up to the head, so a delivery whose outcome is already recorded is
+//! never attempted again, then attempts what is due: at once for a new delivery, at the
+//! recorded `next_at_ms` for a retry (so the backoff survives restarts; a retry due while
+//! the server was down is made when it comes back). Its checkpoint is the position just
+//! before the oldest delivery still pending, so a restart re-reads exactly what it needs.
+//! At most [`MAX_IN_FLIGHT`] attempts run at once, [`MAX_IN_FLIGHT_PER_ENDPOINT`] per
+//! endpoint, so one endpoint that hangs cannot hold up the others'.
+//!
+//! An attempt made but not recorded (a crash in between) is made again with the same
+//! `Switchboard-Delivery` id: delivery is at least once, and receivers drop repeats by
+//! that id. An admin's redelivery is a new delivery (a new id) of the same body.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use domain::{OrgId, UserId};
+use eventlog::{
+    codec, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StartFrom, StreamName,
+    Subscription, SubscriptionTarget,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{admin, load, Endpoint, Sender};
+use crate::app::AppState;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::routes::json::ApiQuery;
+
+/// Category of the delivery streams.
+pub const DELIVERY: &str = "webhookdelivery";
+/// Category of the endpoints' delivery logs.
+pub const LOG: &str = "webhooklog";
+
+const CHECKPOINT: &str = "webhook_dispatch";
+
+/// Attempts running at once.
+pub const MAX_IN_FLIGHT: usize = 32;
+/// Attempts running at once to one endpoint.
+pub const MAX_IN_FLIGHT_PER_ENDPOINT: usize = 4;
+/// Longest error text kept of one attempt (a receiver's answer is cut to it).
+pub const MAX_ERROR_LEN: usize = 300;
+/// Pause before recording an attempt again when the log refused it.
+const RECORD_RETRY: Duration = Duration::from_secs(5);
+
+const QUEUED: &str = "WebhookDeliveryQueued";
+const ATTEMPTED: &str = "WebhookDeliveryAttempted";
+const CANCELLED: &str = "WebhookDeliveryCancelled";
+const LISTED: &str = "WebhookDeliveryListed";
+
+/// A delivery, as queued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    pub delivery: Uuid,
+    pub webhook: Uuid,
+    pub org: OrgId,
+    /// The notification's type, e.g. `message.inbound`.
+    pub event: String,
+    /// The JSON body, byte for byte what every attempt sends.
+    pub body: String,
+    /// The log event that caused it (`None` for a redelivery).
+    pub cause: Option<Uuid>,
+    /// The delivery an admin asked to send again.
+    pub redelivery_of: Option<Uuid>,
+    pub by: Option<UserId>,
+    pub at_ms: u64,
+}
+
+/// One attempt and its outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempted {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub at_ms: u64,
+    pub took_ms: u64,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why it failed; `None`: delivered.
+    pub error: Option<String>,
+    /// When the next attempt is due; `None` after a success or the last attempt.
+    pub next_at_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Record {
+    Queued(Queued),
+    Attempted(Attempted),
+    Cancelled { reason: String, at_ms: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Listed {
+    delivery: Uuid,
+    event: String,
+    at_ms: u64,
+}
+
+fn delivery_stream(id: Uuid) -> StreamName {
+    StreamName::from_parts(DELIVERY, id).expect("a UUID is a valid stream id")
+}
+
+fn log_stream(webhook: Uuid) -> StreamName {
+    StreamName::from_parts(LOG, webhook).expect("a UUID is a valid stream id")
+}
+
+fn record_data(event_type: &str, record: &Record, id: Option<Uuid>) -> Result<EventData, String> {
+    let data = EventData::new(
+        event_type,
+        1,
+        codec::encode(record).map_err(|e| e.to_string())?,
+    );
+    Ok(match id {
+        Some(id) => data.with_id(id),
+        None => data,
+    })
+}
+
+/// Queues `q`: its stream, then its line in the endpoint's log. Queueing the same delivery
+/// again appends nothing.
+///
+/// # Errors
+/// The log's, as text.
+pub async fn enqueue(store: &Arc<dyn EventStore>, q: Queued) -> Result<(), String> {
+    let id = q.delivery;
+    let listed = Listed {
+        delivery: id,
+        event: q.event.clone(),
+        at_ms: q.at_ms,
+    };
+    let webhook = q.webhook;
+    let queued = record_data(
+        QUEUED,
+        &Record::Queued(q),
+        Some(Uuid::new_v5(&id, b"queued")),
+    )?;
+    match store
+        .append(delivery_stream(id), ExpectedVersion::NoStream, vec![queued])
+        .await
+    {
+        // Queued before (a follower handling its event again; the body may have been
+        // built from facts that changed since): the first one stands.
+        Ok(_)
+        | Err(
+            eventlog::AppendError::WrongExpectedVersion { .. }
+            | eventlog::AppendError::EventIdReused { .. }
+            | eventlog::AppendError::PartialDuplicate { .. },
+        ) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let line = EventData::new(
+        LISTED,
+        1,
+        codec::encode(&listed).map_err(|e| e.to_string())?,
+    )
+    .with_id(Uuid::new_v5(&id, b"listed"));
+    match store
+        .append(log_stream(webhook), ExpectedVersion::Any, vec![line])
+        .await
+    {
+        Ok(_)
+        | Err(
+            eventlog::AppendError::EventIdReused { .. }
+            | eventlog::AppendError::PartialDuplicate { .. },
+        ) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The pause after failed attempt `attempt` (1-based), `None` once the schedule is spent.
+/// Each pause is stretched by up to a tenth, by the delivery's id, so the retries of a
+/// burst do not all fall due at the same instant.
+fn pause_after(schedule: &[Duration], attempt: u32, id: Uuid) -> Option<Duration> {
+    let pause = *schedule.get(usize::try_from(attempt).ok()?.checked_sub(1)?)?;
+    let spread = u32::from(id.as_bytes()[attempt as usize % 16]);
+    Some(pause + pause.mul_f64(f64::from(spread) / 2550.0))
+}
+
+/// What the dispatcher knows of a delivery not finished yet.
+struct Pending {
+    webhook: Uuid,
+    org: OrgId,
+    event: String,
+    /// Position of its `Queued` record.
+    queued_at: u64,
+    attempts: u32,
+    due_ms: u64,
+    in_flight: bool,
+}
+
+#[derive(Default)]
+struct Book {
+    pending: HashMap<Uuid, Pending>,
+    /// Not in flight, by due time.
+    due: BTreeSet<(u64, Uuid)>,
+    /// Queued position → delivery, for the checkpoint.
+    by_position: BTreeMap<u64, Uuid>,
+    in_flight: usize,
+    in_flight_to: HashMap<Uuid, usize>,
+}
+
+impl Book {
+    fn apply(&mut self, r: &RecordedEvent) {
+        let Ok(id) = Uuid::try_parse(r.stream.id()) else {
+            return;
+        };
+        let record = match codec::decode::<Record>(&r.payload) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(stream = %r.stream, error = %e, "webhooks: unreadable delivery record");
+                return;
+            }
+        };
+        match record {
+            Record::Queued(q) => {
+                if self.pending.contains_key(&id) {
+                    return;
+                }
+                self.due.insert((0, id));
+                self.by_position.insert(r.position, id);
+                self.pending.insert(
+                    id,
+                    Pending {
+                        webhook: q.webhook,
+                        org: q.org,
+                        event: q.event,
+                        queued_at: r.position,
+                        attempts: 0,
+                        due_ms: 0,
+                        in_flight: false,
+                    },
+                );
+            }
+            Record::Attempted(a) => match a.next_at_ms {
+                Some(next) if a.error.is_some() => {
+                    self.landed(id);
+                    if let Some(p) = self.pending.get_mut(&id) {
+                        self.due.remove(&(p.due_ms, id));
+                        p.attempts = p.attempts.max(a.attempt);
+                        p.due_ms = next;
+                        self.due.insert((next, id));
+                    }
+                }
+                _ => self.finish(id),
+            },
+            Record::Cancelled { .. } => self.finish(id),
+        }
+    }
+
+    /// An attempt of `id` is over (recorded or not).
+    fn landed(&mut self, id: Uuid) {
+        if let Some(p) = self.pending.get_mut(&id) {
+            if p.in_flight {
+                p.in_flight = false;
+                self.in_flight -= 1;
+                if let Some(n) = self.in_flight_to.get_mut(&p.webhook) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.in_flight_to.remove(&p.webhook);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, id: Uuid) {
+        self.landed(id);
+        if let Some(p) = self.pending.remove(&id) {
+            self.due.remove(&(p.due_ms, id));
+            self.by_position.remove(&p.queued_at);
+        }
+    }
+
+    /// Takes the deliveries due at `now` that may start.
+    fn start_due(&mut self, now: u64) -> Vec<(Uuid, Uuid, OrgId, String, u32)> {
+        let mut started = Vec::new();
+        let mut skipped = Vec::new();
+        while self.in_flight < MAX_IN_FLIGHT {
+            let Some(&(due, id)) = self.due.iter().find(|(due, id)| {
+                *due <= now
+                    && !skipped.contains(id)
+                    && self.pending.get(id).is_some_and(|p| {
+                        self.in_flight_to.get(&p.webhook).copied().unwrap_or(0)
+                            < MAX_IN_FLIGHT_PER_ENDPOINT
+                    })
+            }) else {
+                break;
+            };
+            let Some(p) = self.pending.get_mut(&id) else {
+                self.due.remove(&(due, id));
+                skipped.push(id);
+                continue;
+            };
+            self.due.remove(&(due, id));
+            p.in_flight = true;
+            self.in_flight += 1;
+            *self.in_flight_to.entry(p.webhook).or_default() += 1;
+            started.push((id, p.webhook, p.org, p.event.clone(), p.attempts + 1));
+        }
+        started
+    }
+
+    /// An attempt that could not be recorded: try again at `at`.
+    fn retry_at(&mut self, id: Uuid, at: u64) {
+        self.landed(id);
+        if let Some(p) = self.pending.get_mut(&id) {
+            self.due.remove(&(p.due_ms, id));
+            p.due_ms = at;
+            self.due.insert((at, id));
+        }
+    }
+
+    /// When the next delivery falls due (whether or not it may start then).
+    fn next_due(&self) -> Option<u64> {
+        self.due.first().map(|(due, _)| *due)
+    }
+
+    /// The checkpoint: just before the oldest pending delivery, else the last position read.
+    fn checkpoint(&self, last: Option<u64>) -> Option<u64> {
+        match self.by_position.first_key_value() {
+            Some((oldest, _)) => oldest.checked_sub(1),
+            None => last,
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    crate::auth::sessions::now_ms()
+}
+
+/// Attempts queued deliveries until the log closes.
+pub(super) async fn dispatch(store: Arc<dyn EventStore>, sender: Arc<Sender>) {
+    let saved = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.read_checkpoint_blocking(CHECKPOINT))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+    };
+    let mut book = Book::default();
+    let mut last = saved;
+    // Everything recorded so far first: no attempt before the outcomes are known.
+    loop {
+        let from = last.map_or(0, |p| p + 1);
+        let page = match eventlog::store::nonblocking::read_category(&store, DELIVERY, from, 1_024)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "webhooks: cannot read the deliveries; retrying");
+                tokio::time::sleep(RECORD_RETRY).await;
+                continue;
+            }
+        };
+        let Some(end) = page.last().map(|r| r.position) else {
+            break;
+        };
+        for r in &page {
+            book.apply(r);
+        }
+        last = Some(end);
+    }
+    let from = last.map_or(StartFrom::Beginning, StartFrom::After);
+    let mut sub = match Subscription::new(
+        store.clone(),
+        SubscriptionTarget::Category(DELIVERY.to_owned()),
+        from,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks: cannot follow the deliveries; none are sent");
+            return;
+        }
+    };
+    let (landed_tx, mut landed_rx) = tokio::sync::mpsc::unbounded_channel::<(Uuid, u64)>();
+    let mut saved_at = saved;
+    loop {
+        for (id, webhook, org, event, attempt) in book.start_due(now_ms()) {
+            let (store, sender, landed) = (store.clone(), sender.clone(), landed_tx.clone());
+            tokio::spawn(async move {
+                if let Err(why) =
+                    attempt_one(&store, &sender, id, webhook, org, &event, attempt).await
+                {
+                    tracing::warn!(delivery = %id, %why, "webhooks: attempt not recorded; trying again later");
+                    let at = now_ms() + u64::try_from(RECORD_RETRY.as_millis()).unwrap_or(5_000);
+                    let _ = landed.send((id, at));
+                }
+            });
+        }
+        let checkpoint = book.checkpoint(last);
+        if checkpoint != saved_at && sub.buffered() == 0 {
+            if let Some(position) = checkpoint {
+                let store = store.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    store.write_checkpoint_blocking(CHECKPOINT, position)
+                })
+                .await;
+            }
+            saved_at = checkpoint;
+        }
+        let wait = book.next_due().map_or(Duration::from_secs(60), |due| {
+            Duration::from_millis(due.saturating_sub(now_ms()).clamp(1, 60_000))
+        });
+        tokio::select! {
+            next = sub.next() => match next {
+                Ok(r) => {
+                    book.apply(&r);
+                    last = Some(r.position);
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "webhooks: dispatcher stopped");
+                    return;
+                }
+            },
+            Some((id, at)) = landed_rx.recv() => book.retry_at(id, at),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Makes attempt `attempt` of delivery `id` and records it.
+///
+/// # Errors
+/// When the outcome could not be recorded (or the delivery not read).
+async fn attempt_one(
+    store: &Arc<dyn EventStore>,
+    sender: &Sender,
+    id: Uuid,
+    webhook: Uuid,
+    org: OrgId,
+    event: &str,
+    attempt: u32,
+) -> Result<(), String> {
+    let stream = delivery_stream(id);
+    let first = eventlog::store::nonblocking::read_stream(store, &stream, 0, Direction::Forward, 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(Record::Queued(queued)) = first
+        .first()
+        .map(|r| codec::decode::<Record>(&r.payload))
+        .transpose()
+        .map_err(|e| e.to_string())?
+    else {
+        return Err(format!("{stream} does not start with its queueing"));
+    };
+    let (endpoints, _) = load(store, org).await?;
+    let record = match endpoints.into_iter().find(|e| e.id == webhook) {
+        None => record_data(
+            CANCELLED,
+            &Record::Cancelled {
+                reason: "the webhook was removed".to_owned(),
+                at_ms: now_ms(),
+            },
+            None,
+        )?,
+        Some(endpoint) => {
+            let at_ms = now_ms();
+            let started = std::time::Instant::now();
+            let outcome = sender
+                .post(&endpoint, event, id, queued.body.as_bytes())
+                .await;
+            let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let (status, error) = match outcome {
+                Ok(status) => (Some(status), None),
+                Err((status, why)) => (status, Some(truncate(why))),
+            };
+            let next_at_ms = error.as_ref().and_then(|_| {
+                pause_after(&sender.config.retry_after, attempt, id)
+                    .map(|p| now_ms() + u64::try_from(p.as_millis()).unwrap_or(u64::MAX / 2))
+            });
+            if error.is_some() && next_at_ms.is_none() {
+                tracing::warn!(webhook = %endpoint.id, delivery = %id, attempts = attempt, "webhook delivery given up");
+            }
+            record_data(
+                ATTEMPTED,
+                &Record::Attempted(Attempted {
+                    attempt,
+                    at_ms,
+                    took_ms,
+                    status,
+                    error,
+                    next_at_ms,
+                }),
+                None,
+            )?
+        }
+    };
+    store
+        .append(stream, ExpectedVersion::Any, vec![record])
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_ERROR_LEN {
+        let mut end = MAX_ERROR_LEN;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// The delivery log over HTTP.
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not attempted yet, or failed and waiting for its next attempt.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Every attempt failed: given up.
+    Failed,
+    /// The endpoint was removed before it was delivered.
+    Cancelled,
+}
+
+/// One delivery, as the log lists it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct DeliveryView {
+    #[schemars(with = "String")]
+    pub delivery_id: Uuid,
+    /// The notification's type, e.g. `message.inbound`.
+    pub event: String,
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub created_at_ms: u64,
+    pub last_attempt_at_ms: Option<u64>,
+    /// The receiver's HTTP status at the last attempt, when it answered.
+    pub last_status_code: Option<u16>,
+    /// Why the last attempt failed (or why the delivery was cancelled).
+    pub last_error: Option<String>,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at_ms: Option<u64>,
+    /// The delivery this one sends again (an admin's redelivery).
+    #[schemars(with = "Option<String>")]
+    pub redelivery_of: Option<Uuid>,
+}
+
+/// One attempt, in a delivery's detail.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AttemptView {
+    pub attempt: u32,
+    pub at_ms: u64,
+    pub took_ms: u64,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries/{delivery_id}` answer.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    pub delivery: DeliveryView,
+    /// The body every attempt sends.
+    pub request_body: serde_json::Value,
+    /// Oldest first.
+    pub attempt_log: Vec<AttemptView>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries` answer, newest first.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct DeliveryList {
+    pub items: Vec<DeliveryView>,
+    /// Pass as `before` for the next (older) page; `null` on the last.
+    pub next_before: Option<u64>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries` query.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryPage {
+    /// Most deliveries (default 50, at most 200).
+    pub limit: Option<usize>,
+    /// Only deliveries older than this cursor (a previous page's `next_before`).
+    pub before: Option<u64>,
+}
+
+/// Most deliveries one page lists.
+pub const MAX_PAGE: usize = 200;
+
+struct Folded {
+    queued: Queued,
+    view: DeliveryView,
+    attempts: Vec<AttemptView>,
+}
+
+fn fold(records: &[RecordedEvent]) -> Result<Option<Folded>, String> {
+    let mut folded: Option<Folded> = None;
+    for r in records {
+        match codec::decode::<Record>(&r.payload).map_err(|e| e.to_string())? {
+            Record::Queued(q) => {
+                folded = Some(Folded {
+                    view: DeliveryView {
+                        delivery_id: q.delivery,
+                        event: q.event.clone(),
+                        status: DeliveryStatus::Pending,
+                        attempts: 0,
+                        created_at_ms: q.at_ms,
+                        last_attempt_at_ms: None,
+                        last_status_code: None,
+                        last_error: None,
+                        next_attempt_at_ms: Some(q.at_ms),
+                        redelivery_of: q.redelivery_of,
+                    },
+                    queued: q,
+                    attempts: Vec::new(),
+                });
+            }
+            Record::Attempted(a) => {
+                let Some(f) = folded.as_mut() else { continue };
+                let v = &mut f.view;
+                v.attempts = v.attempts.max(a.attempt);
+                v.last_attempt_at_ms = Some(a.at_ms);
+                v.last_status_code = a.status;
+                v.last_error.clone_from(&a.error);
+                v.next_attempt_at_ms = a.next_at_ms.filter(|_| a.error.is_some());
+                v.status = match (&a.error, a.next_at_ms) {
+                    (None, _) => DeliveryStatus::Delivered,
+                    (Some(_), Some(_)) => DeliveryStatus::Pending,
+                    (Some(_), None) => DeliveryStatus::Failed,
+                };
+                f.attempts.push(AttemptView {
+                    attempt: a.attempt,
+                    at_ms: a.at_ms,
+                    took_ms: a.took_ms,
+                    status_code: a.status,
+                    error: a.error,
+                });
+            }
+            Record::Cancelled { reason, .. } => {
+                let Some(f) = folded.as_mut() else { continue };
+                if f.view.status == DeliveryStatus::Pending {
+                    f.view.status = DeliveryStatus::Cancelled;
+                    f.view.last_error = Some(reason);
+                    f.view.next_attempt_at_ms = None;
+                }
+            }
+        }
+    }
+    Ok(folded)
+}
+
+async fn read_delivery(store: &Arc<dyn EventStore>, id: Uuid) -> Result<Option<Folded>, ApiError> {
+    let records = eventlog::store::nonblocking::read_stream(
+        store,
+        &delivery_stream(id),
+        0,
+        Direction::Forward,
+        usize::MAX,
+    )
+    .await
+    .map_err(ApiError::from)?;
+    fold(&records).map_err(ApiError::internal)
+}
+
+fn unknown_webhook() -> ApiError {
+    ApiError::not_found("unknown_webhook", "there is no such webhook")
+}
+
+fn unknown_delivery() -> ApiError {
+    ApiError::not_found("unknown_delivery", "this webhook has no such delivery")
+}
+
+/// The caller's organization's endpoint `id` (admins only).
+async fn endpoint_of(
+    state: &AppState,
+    caller: &Authenticated,
+    id: &str,
+) -> Result<Endpoint, ApiError> {
+    admin(caller)?;
+    let id = Uuid::try_parse(id).map_err(|_| unknown_webhook())?;
+    let (endpoints, _) = load(state.store(), caller.org)
+        .await
+        .map_err(ApiError::internal)?;
+    endpoints
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or_else(unknown_webhook)
+}
+
+/// Delivery `delivery` of `endpoint`.
+async fn delivery_of(
+    state: &AppState,
+    endpoint: &Endpoint,
+    org: OrgId,
+    delivery: &str,
+) -> Result<Folded, ApiError> {
+    let id = Uuid::try_parse(delivery).map_err(|_| unknown_delivery())?;
+    match read_delivery(state.store(), id).await? {
+        Some(f) if f.queued.webhook == endpoint.id && f.queued.org == org => Ok(f),
+        _ => Err(unknown_delivery()),
+    }
+}
+
+/// `GET /v1/webhooks/{id}/deliveries` (admin): the endpoint's deliveries, newest first.
+///
+/// # Errors
+/// `admin_only`, `unknown_webhook`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<DeliveryPage>,
+) -> Result<Json<DeliveryList>, ApiError> {
+    let endpoint = endpoint_of(&state, &caller, &id).await?;
+    let limit = page.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    let from = match page.before {
+        Some(0) => {
+            return Ok(Json(DeliveryList {
+                items: Vec::new(),
+                next_before: None,
+            }))
+        }
+        Some(before) => before - 1,
+        None => u64::MAX,
+    };
+    let lines = eventlog::store::nonblocking::read_stream(
+        state.store(),
+        &log_stream(endpoint.id),
+        from,
+        Direction::Backward,
+        limit + 1,
+    )
+    .await
+    .map_err(ApiError::from)?;
+    let more = lines.len() > limit;
+    let lines = &lines[..lines.len().min(limit)];
+    let mut ids = Vec::with_capacity(lines.len());
+    for line in lines {
+        let listed: Listed = codec::decode(&line.payload).map_err(ApiError::internal)?;
+        ids.push(listed.delivery);
+    }
+    let folded =
+        futures_util::future::try_join_all(ids.iter().map(|id| read_delivery(state.store(), *id)))
+            .await?;
+    Ok(Json(DeliveryList {
+        items: folded.into_iter().flatten().map(|f| f.view).collect(),
+        next_before: if more {
+            lines.last().map(|l| l.version)
+        } else {
+            None
+        },
+    }))
+}
+
+/// `GET /v1/webhooks/{id}/deliveries/{delivery_id}` (admin): one delivery with its body
+/// and every attempt.
+///
+/// # Errors
+/// `admin_only`, `unknown_webhook`, `unknown_delivery`.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path((id, delivery)): Path<(String, String)>,
+) -> Result<Json<DeliveryDetail>, ApiError> {
+    let endpoint = endpoint_of(&state, &caller, &id).await?;
+    let f = delivery_of(&state, &endpoint, caller.org, &delivery).await?;
+    Ok(Json(DeliveryDetail {
+        request_body: serde_json::from_str(&f.queued.body).unwrap_or(serde_json::Value::Null),
+        delivery: f.view,
+        attempt_log: f.attempts,
+    }))
+}
+
+/// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/redeliver` (admin): sends the same
+/// body again as a new delivery (a new `Switchboard-Delivery` id), whatever became of the
+/// first.
+///
+/// # Errors
+/// `admin_only`, `unknown_webhook`, `unknown_delivery`.
+pub async fn redeliver(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path((id, delivery)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
+    let endpoint = endpoint_of(&state, &caller, &id).await?;
+    let original = delivery_of(&state, &endpoint, caller.org, &delivery).await?;
+    let new_id = Uuid::new_v4();
+    let mut body: serde_json::Value =
+        serde_json::from_str(&original.queued.body).map_err(ApiError::internal)?;
+    if let Some(map) = body.as_object_mut() {
+        map.insert("delivery_id".to_owned(), serde_json::json!(new_id));
+    }
+    let queued = Queued {
+        delivery: new_id,
+        webhook: endpoint.id,
+        org: caller.org,
+        event: original.queued.event.clone(),
+        body: serde_json::to_string(&body).map_err(ApiError::internal)?,
+        cause: None,
+        redelivery_of: Some(original.queued.delivery),
+        by: Some(caller.user),
+        at_ms: now_ms(),
+    };
+    enqueue(state.store(), queued)
+        .await
+        .map_err(ApiError::internal)?;
+    let view = read_delivery(state.store(), new_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("a queued delivery cannot be read back"))?
+        .view;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(position: u64, id: Uuid, record: &Record) -> RecordedEvent {
+        RecordedEvent {
+            stream: delivery_stream(id),
+            version: 0,
+            position,
+            timestamp_us: 0,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+            event_id: Uuid::new_v4(),
+            event_type: String::new(),
+            schema_version: 1,
+            metadata: eventlog::Metadata::default(),
+            payload: codec::encode(record).unwrap(),
+        }
+    }
+
+    fn queued(id: Uuid, webhook: Uuid) -> Record {
+        Record::Queued(Queued {
+            delivery: id,
+            webhook,
+            org: OrgId::random(),
+            event: "message.inbound".into(),
+            body: "{}".into(),
+            cause: None,
+            redelivery_of: None,
+            by: None,
+            at_ms: 1,
+        })
+    }
+
+    fn attempted(attempt: u32, error: Option<&str>, next_at_ms: Option<u64>) -> Record {
+        Record::Attempted(Attempted {
+            attempt,
+            at_ms: 2,
+            took_ms: 1,
+            status: Some(500),
+            error: error.map(str::to_owned),
+            next_at_ms,
+        })
+    }
+
+    #[test]
+    fn the_book_attempts_what_is_due_and_keeps_its_checkpoint_before_the_oldest_pending() {
+        let mut book = Book::default();
+        let webhook = Uuid::new_v4();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        book.apply(&recorded(10, a, &queued(a, webhook)));
+        book.apply(&recorded(11, b, &queued(b, webhook)));
+        assert_eq!(book.checkpoint(Some(11)), Some(9));
+        let started = book.start_due(100);
+        assert_eq!(started.len(), 2);
+        assert!(started.iter().all(|s| s.4 == 1), "first attempts");
+        assert!(
+            book.start_due(100).is_empty(),
+            "in flight: not started twice"
+        );
+        // a failed and waits until 500; b is delivered.
+        book.apply(&recorded(
+            12,
+            a,
+            &attempted(1, Some("answered 500"), Some(500)),
+        ));
+        book.apply(&recorded(13, b, &attempted(1, None, None)));
+        assert_eq!(book.checkpoint(Some(13)), Some(9));
+        assert!(book.start_due(499).is_empty());
+        assert_eq!(book.next_due(), Some(500));
+        let again = book.start_due(500);
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].0, again[0].4), (a, 2));
+        // Given up: nothing pending, the checkpoint is the last position read.
+        book.apply(&recorded(14, a, &attempted(2, Some("answered 500"), None)));
+        assert!(book.pending.is_empty() && book.due.is_empty());
+        assert_eq!(book.in_flight, 0);
+        assert_eq!(book.checkpoint(Some(14)), Some(14));
+    }
+
+    #[test]
+    fn one_endpoint_cannot_take_every_attempt() {
+        let mut book = Book::default();
+        let (slow, other) = (Uuid::new_v4(), Uuid::new_v4());
+        for i in 0..10 {
+            let id = Uuid::new_v4();
+            book.apply(&recorded(i, id, &queued(id, slow)));
+        }
+        let id = Uuid::new_v4();
+        book.apply(&recorded(10, id, &queued(id, other)));
+        let started = book.start_due(1);
+        let to_slow = started.iter().filter(|s| s.1 == slow).count();
+        assert_eq!(to_slow, MAX_IN_FLIGHT_PER_ENDPOINT);
+        assert!(started.iter().any(|s| s.1 == other));
+    }
+
+    #[test]
+    fn pauses_follow_the_schedule_stretched_by_at_most_a_tenth() {
+        let schedule = [Duration::from_secs(10), Duration::from_secs(3600)];
+        for _ in 0..50 {
+            let id = Uuid::new_v4();
+            let first = pause_after(&schedule, 1, id).unwrap();
+            assert!(
+                first >= schedule[0] && first <= schedule[0].mul_f64(1.1),
+                "{first:?}"
+            );
+            let second = pause_after(&schedule, 2, id).unwrap();
+            assert!(second >= schedule[1] && second <= schedule[1].mul_f64(1.1));
+            assert_eq!(pause_after(&schedule, 3, id), None);
+            assert_eq!(pause_after(&schedule, 0, id), None);
+        }
+    }
+
+    #[test]
+    fn a_delivery_folds_to_its_last_outcome() {
+        let (id, webhook) = (Uuid::new_v4(), Uuid::new_v4());
+        let records = [
+            recorded(1, id, &queued(id, webhook)),
+            recorded(2, id, &attempted(1, Some("answered 503"), Some(9))),
+        ];
+        let f = fold(&records).unwrap().unwrap();
+        assert_eq!(f.view.status, DeliveryStatus::Pending);
+        assert_eq!(f.view.next_attempt_at_ms, Some(9));
+        assert_eq!(f.view.last_error.as_deref(), Some("answered 503"));
+        let cancelled = [
+            records[0].clone(),
+            records[1].clone(),
+            recorded(
+                3,
+                id,
+                &Record::Cancelled {
+                    reason: "the webhook was removed".into(),
+                    at_ms: 3,
+                },
+            ),
+        ];
+        let f = fold(&cancelled).unwrap().unwrap();
+        assert_eq!(
+            (f.view.status, f.view.attempts),
+            (DeliveryStatus::Cancelled, 1)
+        );
+        assert_eq!(f.attempts.len(), 1);
+        assert_eq!(
+            truncate("é".repeat(400)).chars().count(),
+            MAX_ERROR_LEN / 2 + 1
+        );
+    }
+}
