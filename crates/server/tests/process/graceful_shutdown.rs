@@ -3,11 +3,9 @@
 //! exits cleanly, and everything acknowledged before is there when it starts again on the
 //! same data directory.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{bootstrap, post, start, PASSWORD};
+use crate::common::{bootstrap, post, start, PASSWORD};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;

@@ -8,15 +8,13 @@
 //! of its log on its own. A backup without a running server, into a non-empty directory,
 //! and a restore over existing data are covered too.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bootstrap, post, start, start_with, upload, PASSWORD};
+use crate::common::{bootstrap, post, start, start_with, upload, PASSWORD};
 use serde_json::{json, Value};
 
 fn switchboard(args: &[&str]) -> (bool, String, String) {

@@ -10,9 +10,7 @@
 //! files alone would take (240 MiB): before uploads were streamed, this run grew the
 //! server by ~400 MiB.
 
-mod common;
-
-use common::{bootstrap, start, upload};
+use crate::common::{bootstrap, start, upload};
 use serde_json::json;
 
 /// Largest accepted growth of the server's peak resident set over the uploads.

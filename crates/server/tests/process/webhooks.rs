@@ -3,13 +3,11 @@
 //! the log, until the receiver takes it; the delivery log read from the new process tells
 //! every attempt, and a redelivery reaches the receiver under a new id.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bootstrap, post, start_with};
+use crate::common::{bootstrap, post, start_with};
 use serde_json::{json, Value};
 
 const LINE: &str = "+15550601000";
