@@ -70,6 +70,26 @@ pub trait DomainEvent: Clone + serde::Serialize + serde::de::DeserializeOwned {
 pub trait Rejection: std::error::Error {
     /// Stable machine-readable snake_case code, e.g. "already_assigned"; never changes once shipped.
     fn code(&self) -> &'static str;
+    /// What kind of refusal it is (the gateway's HTTP status follows from it), decided
+    /// where each variant is defined.
+    fn kind(&self) -> RejectionKind;
+}
+
+/// The kinds of refusal, for whoever maps them to a protocol (HTTP: 403, 422, 404, 409,
+/// and 404 for another organization's data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The actor may not do this (their role, their membership, their assignment).
+    Forbidden,
+    /// The command itself is malformed: a blank or too long field, an empty message, an
+    /// unsupported attachment.
+    Invalid,
+    /// What the command names does not exist.
+    NotFound,
+    /// Another organization's: answered as if it did not exist, naming nothing.
+    OtherOrganization,
+    /// The command is well-formed and allowed, but the state refuses it now.
+    Conflict,
 }
 
 /// The name of the stream holding aggregate `A` with identity `id`: `"<CATEGORY>-<id>"`.

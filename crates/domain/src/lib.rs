@@ -85,7 +85,7 @@ pub mod schema;
 mod testkit;
 pub mod validation;
 
-pub use aggregate::{stream_name, Aggregate, DomainEvent, Rejection};
+pub use aggregate::{stream_name, Aggregate, DomainEvent, Rejection, RejectionKind};
 pub use command_meta::{Actor, CommandMeta, Issued, Role};
 pub use conversation::{
     Conversation, ConversationCommand, ConversationEvent, ConversationRejection,

@@ -8,7 +8,7 @@ use actors::{ActorError, CommandError};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use domain::Rejection;
+use domain::{Rejection, RejectionKind};
 use serde::Serialize;
 
 /// An error answered to a client.
@@ -83,35 +83,19 @@ impl ApiError {
         )
     }
 
-    /// The domain refused: its code, and a status by the kind of refusal.
+    /// The domain refused: its code, and the status of its kind of refusal.
     pub fn rejected<R: Rejection>(r: &R) -> Self {
-        let code = r.code();
-        if code == "wrong_organization" {
+        let status = match r.kind() {
             // Another tenant's data: answered as if it did not exist.
-            return Self::not_found("not_found", "no such resource");
-        }
-        let status = if code.ends_with("_only") || code.starts_with("not_") {
-            StatusCode::FORBIDDEN
-        } else if matches!(
-            code,
-            "blank"
-                | "too_long"
-                | "too_many"
-                | "empty_message"
-                | "attachment_too_large"
-                | "unsupported_mms_type"
-        ) || code.starts_with("invalid")
-        {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else if code.starts_with("unknown_")
-            || code.ends_with("_not_started")
-            || code.ends_with("_not_created")
-        {
-            StatusCode::NOT_FOUND
-        } else {
-            StatusCode::CONFLICT
+            RejectionKind::OtherOrganization => {
+                return Self::not_found("not_found", "no such resource")
+            }
+            RejectionKind::Forbidden => StatusCode::FORBIDDEN,
+            RejectionKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            RejectionKind::NotFound => StatusCode::NOT_FOUND,
+            RejectionKind::Conflict => StatusCode::CONFLICT,
         };
-        Self::new(status, code, r.to_string())
+        Self::new(status, r.code(), r.to_string())
     }
 }
 
@@ -223,5 +207,55 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{ConversationRejection, DirectoryRejection, QueueRejection, UserId};
+
+    #[test]
+    fn a_rejection_answers_the_status_of_its_kind() {
+        let cases: [(ApiError, StatusCode, &str); 6] = [
+            (
+                ApiError::rejected(&DirectoryRejection::AdminOnly),
+                StatusCode::FORBIDDEN,
+                "admin_only",
+            ),
+            (
+                ApiError::rejected(&ConversationRejection::EmptyMessage),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "empty_message",
+            ),
+            (
+                ApiError::rejected(&ConversationRejection::NotStarted),
+                StatusCode::NOT_FOUND,
+                "conversation_not_started",
+            ),
+            (
+                ApiError::rejected(&QueueRejection::AlreadyClaimed {
+                    by: UserId::random(),
+                }),
+                StatusCode::CONFLICT,
+                "already_claimed",
+            ),
+            (
+                ApiError::rejected(&ConversationRejection::Invalid(
+                    domain::validation::InvalidInput::Blank { field: "name" },
+                )),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "blank",
+            ),
+            // Another organization's: nothing named, as if it did not exist.
+            (
+                ApiError::rejected(&QueueRejection::WrongOrganization),
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!((e.status, e.code), (status, code), "{}", e.message);
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Why a conversation refused a command.
 
-use crate::aggregate::Rejection;
+use crate::aggregate::{Rejection, RejectionKind};
 use crate::ids::{AttachmentId, CallId, ConversationId, MessageId, UserId};
 use crate::phone_number::PhoneNumber;
 use crate::validation::InvalidInput;
@@ -133,6 +133,48 @@ impl Rejection for ConversationRejection {
             ConversationRejection::AlreadyAssigned { .. } => "already_assigned",
             ConversationRejection::NotAssignedToYou => "not_assigned_to_you",
             ConversationRejection::Invalid(invalid) => invalid.code(),
+        }
+    }
+
+    fn kind(&self) -> RejectionKind {
+        match self {
+            ConversationRejection::NotStarted => RejectionKind::NotFound,
+            ConversationRejection::AlreadyStarted => RejectionKind::Conflict,
+            ConversationRejection::WrongOrganization => RejectionKind::OtherOrganization,
+            ConversationRejection::IdDoesNotMatch { .. } => RejectionKind::Conflict,
+            ConversationRejection::UsersOnly => RejectionKind::Forbidden,
+            ConversationRejection::SystemOnly => RejectionKind::Forbidden,
+            ConversationRejection::NotAParticipant => RejectionKind::Forbidden,
+            ConversationRejection::UnknownUser { .. } => RejectionKind::NotFound,
+            ConversationRejection::CannotMessageYourself => RejectionKind::Conflict,
+            ConversationRejection::ExternalIsOurNumber { .. } => RejectionKind::Conflict,
+            ConversationRejection::GroupNeedsExternal => RejectionKind::Conflict,
+            ConversationRejection::GroupTooSmall => RejectionKind::Conflict,
+            ConversationRejection::TooManyMembers { .. } => RejectionKind::Conflict,
+            ConversationRejection::NotAChannel => RejectionKind::Forbidden,
+            ConversationRejection::LastMemberCannotLeave => RejectionKind::Conflict,
+            ConversationRejection::NotExternal => RejectionKind::Forbidden,
+            ConversationRejection::InboundAddressMismatch => RejectionKind::Conflict,
+            ConversationRejection::EmptyMessage => RejectionKind::Invalid,
+            ConversationRejection::AttachmentTooLarge { .. } => RejectionKind::Invalid,
+            ConversationRejection::InvalidMimeType { .. } => RejectionKind::Invalid,
+            ConversationRejection::UnsupportedMmsType { .. } => RejectionKind::Invalid,
+            ConversationRejection::DuplicateMessageId { .. } => RejectionKind::Conflict,
+            ConversationRejection::FromNumberRequired => RejectionKind::Conflict,
+            ConversationRejection::FromNumberNotSmsRegistered => RejectionKind::Conflict,
+            ConversationRejection::FromNumberNotAssignedToYou => RejectionKind::Conflict,
+            ConversationRejection::WrongFromNumber { .. } => RejectionKind::Conflict,
+            ConversationRejection::RecipientOptedOut { .. } => RejectionKind::Conflict,
+            ConversationRejection::NoSuchSmsRequest { .. } => RejectionKind::Conflict,
+            ConversationRejection::ReadBeyondLastMessage { .. } => RejectionKind::Conflict,
+            ConversationRejection::DuplicateCallId { .. } => RejectionKind::Conflict,
+            ConversationRejection::NoSuchCall { .. } => RejectionKind::Conflict,
+            ConversationRejection::NotAnInboxConversation => RejectionKind::Forbidden,
+            ConversationRejection::NotAnInboxMember => RejectionKind::Forbidden,
+            ConversationRejection::TargetNotAnInboxMember { .. } => RejectionKind::Conflict,
+            ConversationRejection::AlreadyAssigned { .. } => RejectionKind::Conflict,
+            ConversationRejection::NotAssignedToYou => RejectionKind::Forbidden,
+            ConversationRejection::Invalid(_) => RejectionKind::Invalid,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Why the directory refused a command.
 
-use crate::aggregate::Rejection;
+use crate::aggregate::{Rejection, RejectionKind};
 use crate::directory::extension::Extension;
 use crate::directory::numbers::Routing;
 use crate::ids::{ContactId, UserId};
@@ -81,6 +81,31 @@ impl Rejection for DirectoryRejection {
             DirectoryRejection::UnknownContact { .. } => "unknown_contact",
             DirectoryRejection::NotYourContact { .. } => "not_your_contact",
             DirectoryRejection::Invalid(invalid) => invalid.code(),
+        }
+    }
+
+    fn kind(&self) -> RejectionKind {
+        match self {
+            DirectoryRejection::OrganizationNotCreated => RejectionKind::NotFound,
+            DirectoryRejection::OrganizationAlreadyCreated => RejectionKind::Conflict,
+            DirectoryRejection::WrongOrganization => RejectionKind::OtherOrganization,
+            DirectoryRejection::SystemOnly => RejectionKind::Forbidden,
+            DirectoryRejection::UsersOnly => RejectionKind::Forbidden,
+            DirectoryRejection::UnknownActor => RejectionKind::NotFound,
+            DirectoryRejection::AdminOnly => RejectionKind::Forbidden,
+            DirectoryRejection::UnknownUser { .. } => RejectionKind::NotFound,
+            DirectoryRejection::UserAlreadyExists { .. } => RejectionKind::Conflict,
+            DirectoryRejection::ExtensionTaken { .. } => RejectionKind::Conflict,
+            DirectoryRejection::LastAdmin => RejectionKind::Conflict,
+            DirectoryRejection::NumberAlreadyAdded { .. } => RejectionKind::Conflict,
+            DirectoryRejection::UnknownNumber { .. } => RejectionKind::NotFound,
+            DirectoryRejection::UnknownDestination => RejectionKind::NotFound,
+            DirectoryRejection::NotAPersonalNumber { .. } => RejectionKind::Forbidden,
+            DirectoryRejection::RoutedUserMustKeepNumber { .. } => RejectionKind::Conflict,
+            DirectoryRejection::ContactAlreadyExists { .. } => RejectionKind::Conflict,
+            DirectoryRejection::UnknownContact { .. } => RejectionKind::NotFound,
+            DirectoryRejection::NotYourContact { .. } => RejectionKind::Forbidden,
+            DirectoryRejection::Invalid(_) => RejectionKind::Invalid,
         }
     }
 }

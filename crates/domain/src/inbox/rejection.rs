@@ -1,6 +1,6 @@
 //! Why an inbox refused a command.
 
-use crate::aggregate::Rejection;
+use crate::aggregate::{Rejection, RejectionKind};
 use crate::ids::UserId;
 use crate::phone_number::PhoneNumber;
 use crate::validation::InvalidInput;
@@ -37,6 +37,19 @@ impl Rejection for InboxRejection {
             InboxRejection::UnknownUser { .. } => "unknown_user",
             InboxRejection::TooManyMembers { .. } => "too_many_members",
             InboxRejection::Invalid(invalid) => invalid.code(),
+        }
+    }
+
+    fn kind(&self) -> RejectionKind {
+        match self {
+            InboxRejection::InboxNotCreated => RejectionKind::NotFound,
+            InboxRejection::InboxAlreadyCreated => RejectionKind::Conflict,
+            InboxRejection::WrongOrganization => RejectionKind::OtherOrganization,
+            InboxRejection::AdminOnly => RejectionKind::Forbidden,
+            InboxRejection::NotOurNumber { .. } => RejectionKind::Forbidden,
+            InboxRejection::UnknownUser { .. } => RejectionKind::NotFound,
+            InboxRejection::TooManyMembers { .. } => RejectionKind::Conflict,
+            InboxRejection::Invalid(_) => RejectionKind::Invalid,
         }
     }
 }

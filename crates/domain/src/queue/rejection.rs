@@ -1,6 +1,6 @@
 //! Why a queue refused a command.
 
-use crate::aggregate::Rejection;
+use crate::aggregate::{Rejection, RejectionKind};
 use crate::ids::{ConversationId, UserId};
 use crate::validation::InvalidInput;
 
@@ -54,6 +54,25 @@ impl Rejection for QueueRejection {
             QueueRejection::NotYourInteraction => "not_your_interaction",
             QueueRejection::TimerNotDue => "timer_not_due",
             QueueRejection::Invalid(invalid) => invalid.code(),
+        }
+    }
+
+    fn kind(&self) -> RejectionKind {
+        match self {
+            QueueRejection::QueueNotCreated => RejectionKind::NotFound,
+            QueueRejection::QueueAlreadyCreated => RejectionKind::Conflict,
+            QueueRejection::WrongOrganization => RejectionKind::OtherOrganization,
+            QueueRejection::AdminOnly => RejectionKind::Forbidden,
+            QueueRejection::SystemOnly => RejectionKind::Forbidden,
+            QueueRejection::NotAQueueMember => RejectionKind::Forbidden,
+            QueueRejection::NotLoggedIn => RejectionKind::Forbidden,
+            QueueRejection::TargetNotLoggedIn { .. } => RejectionKind::Conflict,
+            QueueRejection::NotWaiting { .. } => RejectionKind::Forbidden,
+            QueueRejection::AlreadyClaimed { .. } => RejectionKind::Conflict,
+            QueueRejection::NotClaimed { .. } => RejectionKind::Forbidden,
+            QueueRejection::NotYourInteraction => RejectionKind::Forbidden,
+            QueueRejection::TimerNotDue => RejectionKind::Conflict,
+            QueueRejection::Invalid(_) => RejectionKind::Invalid,
         }
     }
 }
