@@ -4,13 +4,13 @@
 //! One test binary for these files (each a module, as it was a binary before): every
 //! binary links RocksDB, so fewer binaries build much faster.
 
-#[path = "carriers.rs"]
-mod carriers;
 #[path = "carrier_crash.rs"]
 mod carrier_crash;
+#[path = "carriers.rs"]
+mod carriers;
 #[path = "inbound_routing.rs"]
 mod inbound_routing;
-#[path = "sms_queues.rs"]
-mod sms_queues;
 #[path = "queue_timer_crash.rs"]
 mod queue_timer_crash;
+#[path = "sms_queues.rs"]
+mod sms_queues;

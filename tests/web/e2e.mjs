@@ -228,6 +228,22 @@ scenario('two users exchange messages with typing indicators and read receipts',
   await alice.locator('.conn[data-state="live"]').waitFor({ state: 'attached', timeout: WAIT });
   await alice.locator('li.msg.theirs .bubble', { hasText: 'sent while you were away' }).waitFor({ timeout: WAIT });
   assert((await alice.locator('li.msg .bubble', { hasText: 'sent while you were away' }).count()) === 1, 'no duplicate');
+  // Caught up into the open conversation, it is read at once: Bob sees it read, and
+  // Alice's list shows nothing unread.
+  await bob.locator('li.msg.mine', { hasText: 'sent while you were away' }).locator('.receipt', { hasText: 'Read' }).waitFor({ timeout: WAIT });
+  await alice.locator('#conversations button.conv', { hasText: 'Bob Builder' }).locator('.badge').waitFor({ state: 'detached', timeout: WAIT });
+  // Without a position to resume from (a connection that never got a frame), the open
+  // conversation is read again on reconnect, and what that brings is marked read too.
+  await alice.evaluate(() => {
+    window.switchboard.stream.since = null;
+    window.switchboard.stream.drop();
+  });
+  await alice.locator('.conn', { hasText: 'Reconnecting' }).waitFor({ timeout: WAIT });
+  await bobBox.fill('and one more thing');
+  await bobBox.press('Enter');
+  await alice.locator('li.msg.theirs .bubble', { hasText: 'and one more thing' }).waitFor({ timeout: WAIT });
+  await bob.locator('li.msg.mine', { hasText: 'and one more thing' }).locator('.receipt', { hasText: 'Read' }).waitFor({ timeout: WAIT });
+  await alice.locator('#conversations button.conv', { hasText: 'Bob Builder' }).locator('.badge').waitFor({ state: 'detached', timeout: WAIT });
   await shot(alice, 'thread');
 
   // Channels: create one, add Bob, and he sees it.
@@ -318,6 +334,11 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await ina.locator('li.msg.mine .bubble', { hasText: 'Let me check' }).waitFor({ timeout: WAIT });
   await ina.getByRole('button', { name: 'Assigned to me' }).click();
   const mineRow = ina.locator('.conv-list button.conv', { hasText: customer });
+  await mineRow.locator('.flag.green').waitFor({ timeout: WAIT });
+  // The view I chose stays chosen when I come back to Inboxes from elsewhere.
+  await ina.getByRole('link', { name: 'Search' }).click();
+  await ina.getByRole('link', { name: 'Inboxes' }).click();
+  await ina.locator('button[aria-pressed="true"]', { hasText: 'Assigned to me' }).waitFor({ timeout: WAIT });
   await mineRow.locator('.flag.green').waitFor({ timeout: WAIT });
   await mineRow.click();
   await shot(ina, 'inbox-assigned-to-me');
@@ -578,6 +599,7 @@ scenario('a text from the carrier simulator appears live', async () => {
   await page.getByLabel('Search messages').fill('open today');
   await page.getByRole('button', { name: 'Search', exact: true }).click();
   await page.locator('#search-results li mark').first().waitFor({ timeout: WAIT });
+  assert((await page.locator('.page p[role="status"]').textContent()) === '1 result', 'one result, said in the singular');
   await shot(page, 'search');
 
   await page.getByRole('link', { name: 'Interactions' }).click();
@@ -595,6 +617,23 @@ scenario('a text from the carrier simulator appears live', async () => {
   await page.locator('#conversations button.conv', { hasText: other }).waitFor({ timeout: WAIT });
 
   await page.getByRole('link', { name: 'Settings' }).click();
+  // A refusal names the person, not an id, and leaves once another form succeeds.
+  const addUser = page.locator('form[aria-label="Add a user"]');
+  await page.locator('#u-name').fill('Clash');
+  await page.locator('#u-ext').fill(admin.extension);
+  await page.locator('#u-email').fill(`clash-${RUN}@example.test`);
+  await page.locator('#u-password').fill(PASSWORD);
+  await addUser.getByRole('button', { name: 'Save' }).click();
+  const refusal = addUser.locator('p.error');
+  await refusal.waitFor({ timeout: WAIT });
+  const said = await refusal.textContent();
+  assert(said.includes(admin.name) && !/[0-9a-f]{8}-[0-9a-f]{4}/i.test(said), `a name, not an id: ${said}`);
+  const inboxForm = page.locator('form[aria-label="Create a shared inbox"]');
+  await page.locator('#i-name').fill('Front desk');
+  await page.locator('#i-number').fill(freshNumber());
+  await inboxForm.getByRole('button', { name: 'Save' }).click();
+  await inboxForm.locator('p[role="status"]', { hasText: 'Inbox created' }).waitFor({ timeout: WAIT });
+  assert((await addUser.locator('p.error').count()) === 0, 'the refusal left once something succeeded');
   const desk = page.getByLabel('Text messages to desk phone');
   const note = page.locator('#desk-phone-note');
   await until(async () => !(await note.textContent()).includes('Loading'), 'the settings');

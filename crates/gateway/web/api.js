@@ -82,8 +82,23 @@ export function qs(params) {
   return s ? `?${s}` : '';
 }
 
-/** A readable sentence for an error. */
+let namer = () => null;
+
+/** Who an id names (a user's name), for error messages; the directory sets it. */
+export function setNamer(f) {
+  namer = f;
+}
+
+const UUID = /\b(user |contact )?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b/gi;
+
+/** A readable sentence for an error: ids become names (or words), as a sentence. */
 export function describe(e) {
-  if (e instanceof ApiError) return e.message || e.code;
-  return 'The server could not be reached.';
+  if (!(e instanceof ApiError)) return 'The server could not be reached.';
+  let text = (e.message || e.code.replace(/_/g, ' ')).replace(UUID, (_, kind, id) => {
+    const name = namer(id.toLowerCase());
+    if (name) return name;
+    return kind ? `another ${kind.trim()}` : 'it';
+  });
+  text = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }

@@ -4,9 +4,10 @@
 // on a server without those lists the directory is read through contact search instead
 // (every extension starts with a digit, so ten searches cover it).
 
-import { api } from './api.js';
+import { api, setNamer } from './api.js';
 
 const users = new Map();
+setNamer((id) => users.get(id)?.name || null);
 const numberNames = new Map();
 let numbers = null; // [{number, sms_registered, route, assigned_to, mine}] when listed
 let loading = null;

@@ -188,9 +188,12 @@ export function openThread(pane, conv, ctx, opts = {}) {
       const r = await api(`/v1/conversations/${id}/messages${qs({ limit: PAGE })}`);
       if (st.destroyed) return;
       const stick = nearEnd();
-      list.append(...r.items.map(add).filter(Boolean));
+      const added = r.items.map(add).filter(Boolean);
+      list.append(...added);
       renderReceipts();
       if (stick) scrollToEnd();
+      // Caught up while open: read, as if it had arrived live.
+      if (added.length) markRead();
     } catch {
       /* the next frame or reload brings it */
     }
@@ -362,6 +365,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
     st.myRead = upTo;
     try {
       await api(`/v1/conversations/${id}/read`, { method: 'POST', body: { up_to: upTo } });
+      opts.onRead?.(id);
     } catch (e) {
       st.myRead = before;
       // A refusal (not a network failure) is not retried on every new message.
@@ -700,6 +704,11 @@ export function openThread(pane, conv, ctx, opts = {}) {
     onFrame,
     onTyping,
     onResumed: refreshNewest,
+    /** Marks what is shown read (if it can be now): whether everything shown is read. */
+    async readAll() {
+      await markRead();
+      return st.loaded && !st.readRefused && st.lastSeq <= st.myRead;
+    },
     setCompose: renderComposer,
     setActions(f) {
       fill(actions);

@@ -143,8 +143,19 @@ export function mount(root, params, ctx) {
       status.textContent = items.length ? '' : 'You are in no channel yet. Create one, or join one below or by its id.';
       render();
       openSelected();
+      // The open channel is read as it shows (see interactions.js).
+      if (thread && (await thread.readAll())) readIn(thread.id);
     } catch (e) {
       status.textContent = describe(e);
+    }
+  }
+
+  /** Nothing of `id` is unread any more (its open thread recorded the read). */
+  function readIn(id) {
+    const it = items.find((i) => i.conversation_id === id);
+    if (it && it.unread) {
+      it.unread = 0;
+      render();
     }
   }
 
@@ -252,6 +263,7 @@ export function mount(root, params, ctx) {
     if (thread && thread.id === selected) return;
     thread?.destroy();
     thread = openThread(threadPane, { ...meta }, ctx, {
+      onRead: readIn,
       onBack: () => ctx.navigate('#/channels'),
       onLeft: async () => {
         announce(`You left ${meta.title}`);

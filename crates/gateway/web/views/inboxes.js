@@ -46,6 +46,19 @@ export function rememberInbox(ctx, id, name) {
   localStorage.setItem(storeKey(ctx), JSON.stringify(list));
 }
 
+/** Where my last choice of inbox and view is kept (per user, across reloads). */
+function lastKey(ctx) {
+  return `switchboard.inbox-view.${ctx.me.user_id}`;
+}
+
+function lastChoice(ctx) {
+  try {
+    return JSON.parse(localStorage.getItem(lastKey(ctx))) || {};
+  } catch {
+    return {};
+  }
+}
+
 export function mount(root, params, ctx) {
   let inbox = null;
   let view = 'unassigned';
@@ -276,9 +289,16 @@ export function mount(root, params, ctx) {
   }
 
   function update(p) {
-    const id = p[0] || knownInboxes(ctx)[0]?.id || null;
-    const v = ['unassigned', 'mine', 'open', 'done'].includes(p[1]) ? p[1] : 'unassigned';
-    if (id) rememberInbox(ctx, id);
+    // Coming back without a choice in the URL (the sidebar's link) shows the inbox and
+    // view I had chosen last, not the first inbox's Unassigned.
+    const last = lastChoice(ctx);
+    const id = p[0] || last.inbox || knownInboxes(ctx)[0]?.id || null;
+    const valid = (x) => ['unassigned', 'mine', 'open', 'done'].includes(x);
+    const v = valid(p[1]) ? p[1] : id === last.inbox && valid(last.view) ? last.view : 'unassigned';
+    if (id) {
+      rememberInbox(ctx, id);
+      localStorage.setItem(lastKey(ctx), JSON.stringify({ inbox: id, view: v }));
+    }
     const changed = id !== inbox || v !== view;
     inbox = id;
     view = v;

@@ -74,8 +74,20 @@ export function mount(root, params, ctx) {
       more.hidden = nextBefore == null;
       render();
       openSelected();
+      // The open conversation is read as it shows: a count fetched before its last read
+      // was recorded is not left on the list.
+      if (thread && (await thread.readAll())) readIn(thread.id);
     } catch (e) {
       status.textContent = describe(e);
+    }
+  }
+
+  /** Nothing of `id` is unread any more (its open thread recorded the read). */
+  function readIn(id) {
+    const it = items.find((i) => i.conversation_id === id);
+    if (it && it.unread) {
+      it.unread = 0;
+      render();
     }
   }
 
@@ -127,6 +139,7 @@ export function mount(root, params, ctx) {
     thread?.destroy();
     const conv = meta || { conversation_id: selected, kind: 'unknown', title: 'Conversation' };
     thread = openThread(threadPane, conv, ctx, {
+      onRead: readIn,
       onBack: () => ctx.navigate(`#/interactions/${filter}`),
       onLeft: () => ctx.navigate(`#/interactions/${filter}`),
     });

@@ -48,6 +48,15 @@ export function mount(root, loggedIn) {
             });
         await loggedIn(r.token);
       } catch (e) {
+        if (first && e.code === 'signups_closed') {
+          // Set up meanwhile (in another browser): there is nothing left to create.
+          signupsOpen = false;
+          mode = 'login';
+          render();
+          box.querySelector('.error').textContent =
+            'This server is already set up. Log in, or ask an admin of your organization for an account.';
+          return;
+        }
         error.textContent = describe(e);
         button.disabled = false;
       }
@@ -69,7 +78,18 @@ export function mount(root, loggedIn) {
           {
             type: 'button',
             class: 'link',
-            onclick: () => {
+            onclick: async () => {
+              if (!first) {
+                // Asked again: the server may have been set up since this page loaded.
+                const r = await api('/v1/bootstrap').catch(() => ({ open: true }));
+                if (!r.open) {
+                  signupsOpen = false;
+                  box.querySelector('.switch').hidden = true;
+                  box.querySelector('.error').textContent =
+                    'This server is already set up. Log in, or ask an admin of your organization for an account.';
+                  return;
+                }
+              }
               mode = first ? 'login' : 'bootstrap';
               render();
             },

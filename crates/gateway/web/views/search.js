@@ -63,7 +63,8 @@ export function mount(root, _params, ctx) {
       );
       if (append) results.append(...rows);
       else fill(results, rows);
-      status.textContent = results.childElementCount ? `${results.childElementCount} results` : 'No messages match.';
+      const n = results.childElementCount;
+      status.textContent = n === 0 ? 'No messages match.' : n === 1 ? '1 result' : `${n} results`;
     } catch (e) {
       status.textContent = describe(e);
     }

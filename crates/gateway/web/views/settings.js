@@ -26,9 +26,12 @@ export function mount(root, _params, ctx) {
     }
   };
 
+  // Every admin form's answer line: a success anywhere clears the refusals still shown.
+  const outs = [];
   /** A small admin form: fields [id, label, element], then `submit(values)` → message. */
   const adminForm = (title, fields, submit) => {
     const out = h('p', { class: 'small', role: 'status' });
+    outs.push(out);
     const form = h(
       'form',
       { class: 'card', 'aria-label': title },
@@ -42,6 +45,12 @@ export function mount(root, _params, ctx) {
       out.className = 'small';
       try {
         out.textContent = await submit(values);
+        for (const o of outs) {
+          if (o !== out && o.classList.contains('error')) {
+            o.className = 'small';
+            o.textContent = '';
+          }
+        }
         for (const [, , el] of fields) if (el.tagName === 'INPUT') el.value = '';
       } catch (e) {
         out.className = 'small error';
