@@ -900,6 +900,29 @@ async fn real_requests_and_answers_fit_the_documented_schemas() {
             .any(|i| i["kind"] == "external" && i["preview"].is_object()),
         "{list}"
     );
+    // One of them on its own, as the list shows it.
+    let first = list["items"][0]["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let one = api
+        .call(
+            "get",
+            "/v1/conversations/{id}",
+            &format!("/v1/conversations/{first}"),
+            t,
+            None,
+        )
+        .await;
+    for field in [
+        "conversation_id",
+        "kind",
+        "title",
+        "our_number",
+        "their_number",
+    ] {
+        assert_eq!(one[field], list["items"][0][field], "{field}: {one}");
+    }
     let external = api
         .call(
             "post",

@@ -370,6 +370,18 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await ina.locator('.conv-list button.conv', { hasText: customer }).waitFor({ state: 'detached', timeout: WAIT });
   await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: inboxNumber, text: 'One more thing' } });
   await ina.locator('.conv-list button.conv', { hasText: customer }).locator('.badge.blue').waitFor({ timeout: WAIT });
+  // Found by Search, it opens as in the inbox: its title, the inbox's actions, and no
+  // reply field until it is taken.
+  await joe.getByRole('link', { name: 'Search' }).click();
+  await joe.getByLabel('Search messages').fill('"One more thing"');
+  await joe.getByRole('button', { name: 'Search', exact: true }).click();
+  await joe.locator('#search-results li', { hasText: 'One more thing' }).getByRole('button', { name: 'Open' }).click();
+  await until(async () => (await joe.evaluate(() => location.hash)).startsWith(`#/inboxes/${inbox_id}/`), 'the inbox view');
+  await joe.locator('.thread-head h2', { hasText: customer }).waitFor({ timeout: WAIT });
+  await joe.getByRole('button', { name: 'Assign to me' }).waitFor({ timeout: WAIT });
+  await joe.locator('.composer .note', { hasText: 'Assign this conversation to yourself' }).waitFor({ timeout: WAIT });
+  assert((await joe.locator('.composer textarea').count()) === 0, 'no reply field from search either');
+  await shot(joe, 'inbox-from-search');
   await notPolling(ina);
   await notPolling(joe);
 });
@@ -582,6 +594,21 @@ scenario('a text from the carrier simulator appears live', async () => {
     const out = await call('GET', '/v1/simulator/outbound', { token: admin.token });
     return JSON.stringify(out).includes('Yes, until 6');
   }, 'the reply at the carrier');
+
+  // A text the carrier refuses stays failed, with the reason in words, also after a reload;
+  // Retry sends it again as a new message, which is delivered.
+  await call('POST', '/v1/simulator/outcome', { token: admin.token, body: { to: customer, outcome: { kind: 'fail', error_code: '30008' } } });
+  await box.fill('Will this arrive?');
+  await box.press('Enter');
+  const failedText = page.locator('li.msg.mine', { hasText: 'Will this arrive?' });
+  await failedText.locator('.delivery.failed', { hasText: 'Unknown error from the carrier' }).waitFor({ timeout: WAIT });
+  await page.reload();
+  await failedText.locator('.delivery.failed', { hasText: 'Unknown error from the carrier' }).waitFor({ timeout: WAIT });
+  await shot(page, 'external-failed-text');
+  await call('POST', '/v1/simulator/outcome', { token: admin.token, body: { to: customer, outcome: { kind: 'deliver' } } });
+  await failedText.first().getByRole('button', { name: 'Retry' }).click();
+  await failedText.nth(1).locator('.delivery', { hasText: 'Delivered' }).waitFor({ timeout: WAIT });
+  assert((await failedText.count()) === 2, 'sent again once, as a new message');
 
   // The customer becomes a contact: the list shows the name.
   await page.getByRole('link', { name: 'Contacts' }).click();

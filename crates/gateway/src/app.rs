@@ -208,6 +208,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/calls/{call}/end",
             post(routes::conversations::end_call),
         )
+        .route("/v1/conversations/{id}", get(routes::interactions::one))
         .route("/v1/conversations/{id}/name", post(routes::channels::rename))
         .route(
             "/v1/conversations/{id}/messages",

@@ -624,6 +624,15 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     )),
+    query::<interactions::OneQuery>(res::<interactions::InteractionOut>(op(
+        "get",
+        "/v1/conversations/{id}",
+        "conversations",
+        "One conversation as the lists show it (kind, title, unread; an inbox conversation's status and assignee)",
+        Bearer,
+        "",
+        200,
+    ))),
     io::<channels::NewName, Written>(op(
         "post",
         "/v1/conversations/{id}/name",

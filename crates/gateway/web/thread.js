@@ -86,6 +86,8 @@ export function openThread(pane, conv, ctx, opts = {}) {
     draftKey: null,
     urls: [],
     delivery: new Map(),
+    mine: new Map(), // message id → my message item (a failed text is retried from it)
+    retryKeys: new Map(),
   };
 
   const list = h('ol', { class: 'messages' });
@@ -211,6 +213,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
         if (item.type === 'message' && item.author === me) st.myRead = Math.max(st.myRead, item.seq);
         const li = messageEl(item);
         st.messages.set(item.message_id, li);
+        if (item.type === 'message' && item.author === me) st.mine.set(item.message_id, item);
         noteDeliveries(item);
         status.textContent = '';
         return li;
@@ -277,6 +280,25 @@ export function openThread(pane, conv, ctx, opts = {}) {
     if (st.delivery.has(item.message_id)) showDelivery(item.message_id);
   }
 
+  /** Sends a text that failed again: the same words and attachments, as a new message. */
+  async function retry(item, button) {
+    button.disabled = true;
+    // One key per failed message: a double click sends it again once.
+    if (!st.retryKeys.has(item.message_id)) st.retryKeys.set(item.message_id, uuid());
+    try {
+      const r = await api(`/v1/conversations/${id}/messages`, {
+        method: 'POST',
+        body: { text: item.text, attachments: (item.attachments || []).map((a) => a.id) },
+        headers: { 'idempotency-key': st.retryKeys.get(item.message_id) },
+      });
+      ctx.wrote(r.position);
+      button.replaceWith('Sent again below');
+    } catch (e) {
+      button.disabled = false;
+      button.replaceWith(h('span', { class: 'error' }, describe(e)), ' ', button);
+    }
+  }
+
   /** One recipient's delivery state of a message, kept unless it is behind what is known. */
   function noteDelivery(messageId, d) {
     const per = st.delivery.get(messageId) || new Map();
@@ -298,8 +320,15 @@ export function openThread(pane, conv, ctx, opts = {}) {
       const why = bad ? d.reason || d.error_code : null;
       return { text: `${per.size > 1 ? `${d.to}: ` : ''}${label}${why ? ` — ${why}` : ''}`, bad };
     });
-    el.textContent = states.map((x) => x.text).join(' · ');
-    el.classList.toggle('failed', states.some((x) => x.bad));
+    const failed = states.some((x) => x.bad);
+    const item = st.mine.get(messageId);
+    fill(
+      el,
+      states.map((x) => x.text).join(' · '),
+      failed && item && ' ',
+      failed && item && h('button', { type: 'button', class: 'link retry', onclick: (ev) => retry(item, ev.currentTarget) }, 'Retry'),
+    );
+    el.classList.toggle('failed', failed);
   }
 
   function attachmentEl(att) {

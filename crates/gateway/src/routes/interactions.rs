@@ -19,6 +19,7 @@ use domain::{ConversationId, Directory, InboxId, UserId};
 use projections::interactions::{
     Badges, ChannelRow, InboxView, KindFilter, KindView, Page, PreviewAuthor, Row,
 };
+use projections::ProjectionError;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -183,6 +184,66 @@ pub async fn inbox_view(
             .map_err(ApiError::internal)?
             .map_err(ApiError::from)?;
     Ok(Json(render(&state, &caller, page, true).await?))
+}
+
+/// `GET /v1/conversations/{id}` query.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OneQuery {
+    /// Wait (briefly) until the summary reflects the write at this log position.
+    pub after: Option<u64>,
+}
+
+/// `GET /v1/conversations/{id}`: one conversation as the caller's lists show it (kind,
+/// title, numbers, unread count, preview; for an inbox conversation its inbox, status,
+/// assignee and badges), so any way into a conversation (search, a link) opens the same
+/// full view. Whoever may read its history may read it; 404 otherwise.
+///
+/// # Errors
+/// `conversation_not_found`, `view_behind` (503: the list has not caught up yet).
+pub async fn one(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiPath(id): ApiPath<ConversationId>,
+    ApiQuery(q): ApiQuery<OneQuery>,
+) -> Result<Json<InteractionOut>, ApiError> {
+    crate::routes::conversations::visible(&state, &caller, id).await?;
+    caught_up(&state, q.after).await?;
+    let (db, user) = (state.interactions.db(), caller.user);
+    let row = tokio::task::spawn_blocking(move || -> Result<Option<Row>, ProjectionError> {
+        let Some(meta) = db.conversation(&id)? else {
+            return Ok(None);
+        };
+        let unread = db.unread(&user, &meta)?;
+        Ok(Some(Row {
+            conversation: id,
+            last_position: meta.last_position,
+            last_at_ms: meta.last_at_ms,
+            unread,
+            meta,
+        }))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::from)?;
+    let Some(row) = row else {
+        // Visible to its actor, not listed yet: just created.
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "view_behind",
+            "the conversation is not listed yet; retry",
+        ));
+    };
+    let badges = row.meta.inbox.is_some();
+    let viewer = caller.user;
+    let out = state
+        .ws
+        .directories
+        .query(&caller.org, move |d: &Directory, _| {
+            item(d, viewer, row.clone(), badges)
+        })
+        .await?;
+    Ok(Json(out))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

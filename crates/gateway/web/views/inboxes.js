@@ -69,6 +69,7 @@ export function mount(root, params, ctx) {
   let seen = 0; // the newest relevant frame's position: the view is read after it
   let lastSig = null;
   const local = new Map(); // conversation → {status, assignee} after my own actions
+  const outside = new Map(); // conversations opened that the current view does not hold
 
   const picker = h('select', { id: 'inbox-picker' });
   picker.addEventListener('change', () => ctx.navigate(`#/inboxes/${picker.value}/${view}`));
@@ -269,7 +270,24 @@ export function mount(root, params, ctx) {
       fill(threadPane, h('p', { class: 'empty' }, 'Choose a conversation.'));
       return;
     }
-    const meta = items.find((i) => i.conversation_id === selected);
+    const meta = items.find((i) => i.conversation_id === selected) || outside.get(selected);
+    if (!meta) {
+      // Not in this view (opened from search or a link): its summary first, so the
+      // header, the actions and the composer are right from the start.
+      thread?.destroy();
+      thread = null;
+      fill(threadPane, h('p', { class: 'empty' }, 'Loading…'));
+      const want = selected;
+      api(`/v1/conversations/${encodeURIComponent(want)}${qs({ after: ctx.after })}`)
+        .then((s) => {
+          outside.set(want, s);
+          if (selected === want) syncThread();
+        })
+        .catch((e) => {
+          if (selected === want) fill(threadPane, h('p', { class: 'error' }, describe(e)));
+        });
+      return;
+    }
     if (thread && thread.id === selected) {
       if (meta) {
         const before = JSON.stringify(statusOf(thread.conv));
@@ -280,7 +298,7 @@ export function mount(root, params, ctx) {
       return;
     }
     thread?.destroy();
-    const conv = meta ? { ...meta } : { conversation_id: selected, kind: 'external', title: 'Conversation', status: 'unassigned' };
+    const conv = { ...meta };
     thread = openThread(threadPane, conv, ctx, {
       actions: actionsFor(conv),
       compose: compose(statusOf(conv)),

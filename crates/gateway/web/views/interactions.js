@@ -31,6 +31,8 @@ export function mount(root, params, ctx) {
   let nextBefore = null;
   let thread = null;
   let reloadTimer = null;
+  // Conversations opened from elsewhere (search, a link) that the list does not hold.
+  const outside = new Map();
 
   const listEl = h('ul', { class: 'conv-list', id: 'conversations', 'aria-label': 'Conversations' });
   const status = h('p', { class: 'empty', role: 'status' });
@@ -124,7 +126,8 @@ export function mount(root, params, ctx) {
 
   function openSelected() {
     split.classList.toggle('has-thread', !!selected);
-    const meta = items.find((i) => i.conversation_id === selected);
+    const meta = items.find((i) => i.conversation_id === selected) || outside.get(selected);
+    if (selected && !meta) summarize(selected);
     if (!selected) {
       thread?.destroy();
       thread = null;
@@ -145,6 +148,25 @@ export function mount(root, params, ctx) {
     });
     const box = threadPane.querySelector('textarea');
     if (draft && box) box.value = draft;
+  }
+
+  /** Opens `id` (not in the list) as the lists show it: an inbox conversation in its
+   *  inbox, with the inbox's actions; any other with its kind and title. */
+  async function summarize(id) {
+    if (outside.has(id)) return;
+    outside.set(id, null);
+    try {
+      const s = await api(`/v1/conversations/${encodeURIComponent(id)}${qs({ after: ctx.after })}`);
+      if (s.inbox_id) {
+        outside.delete(id);
+        if (selected === id) location.replace(`#/inboxes/${s.inbox_id}/${s.status === 'done' ? 'done' : 'open'}/${id}`);
+        return;
+      }
+      outside.set(id, s);
+      if (selected === id) openSelected();
+    } catch {
+      outside.delete(id); // it stays open as it is; a later visit asks again
+    }
   }
 
   function update(p) {
