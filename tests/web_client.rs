@@ -35,8 +35,10 @@ fn screenshots_dir() -> PathBuf {
 /// What is missing to run the browser tests, if anything.
 fn missing_prerequisites() -> Vec<String> {
     let mut missing = Vec::new();
-    if !web_dir().join("node_modules/playwright-core").is_dir() {
-        missing.push("playwright-core: run `npm ci --prefix tests/web`".to_owned());
+    for package in ["playwright-core", "axe-core"] {
+        if !web_dir().join("node_modules").join(package).is_dir() {
+            missing.push(format!("{package}: run `npm ci --prefix tests/web`"));
+        }
     }
     if !Path::new(CHROMIUM).exists() {
         missing.push(format!(

@@ -10,7 +10,8 @@
 // scenario passed. E2E_VERBOSE=1 logs each page's writes, WebSocket frames and console.
 
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 
 const BASE = (process.env.SWITCHBOARD_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
@@ -124,8 +125,24 @@ async function loggedIn(user, { phone = false } = {}) {
   return page;
 }
 
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations on `page` as it is now (the app's CSP does
+ *  not apply to what the test evaluates). */
+async function accessibilityViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
+  });
+  return found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/** A screenshot of a screen, which must also be free of serious accessibility violations. */
 async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  const bad = await accessibilityViolations(page);
+  if (bad.length) throw new Error(`accessibility (axe-core) on ${name}: ${JSON.stringify(bad)}`);
 }
 
 function assert(cond, message) {

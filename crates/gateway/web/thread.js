@@ -467,7 +467,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       return;
     }
     const error = h('p', { class: 'error small', role: 'alert' });
-    const chips = h('div', { class: 'chips', 'aria-label': 'Attachments to send' });
+    const chips = h('div', { class: 'chips', role: 'group', 'aria-label': 'Attachments to send' });
     const textarea = h('textarea', {
       id: `compose-${id}`,
       rows: 1,
