@@ -151,6 +151,17 @@ pub(super) async fn of_conversation(
     let Some((org, our, theirs, inbox)) = header else {
         return Ok(None);
     };
+    // Internal chat notifies nothing: no read of the endpoints for it (most messages).
+    let texts_customers = our.is_some();
+    let notifies = match &event {
+        ConversationEvent::InboundReceived(_) | ConversationEvent::MessagePosted(_) => {
+            texts_customers
+        }
+        _ => true,
+    };
+    if !notifies {
+        return Ok(None);
+    }
     let (endpoints, _) = load(&ws.store, org).await.map_err(Failure::Transient)?;
     let wanted = subscribed(&endpoints);
     let wanted = |e: &str| wanted.iter().any(|w| w == e);
