@@ -331,9 +331,14 @@ impl Book {
         }
     }
 
-    /// When the next delivery falls due (whether or not it may start then).
-    fn next_due(&self) -> Option<u64> {
-        self.due.first().map(|(due, _)| *due)
+    /// When the next delivery falls due after `now`. Those due already were started by
+    /// [`Self::start_due`] or are held back by the caps: an attempt landing wakes the loop
+    /// for them, not a timer (which would spin while they wait).
+    fn next_due_after(&self, now: u64) -> Option<u64> {
+        self.due
+            .range((now.saturating_add(1), Uuid::nil())..)
+            .next()
+            .map(|(due, _)| *due)
     }
 
     /// The checkpoint: just before the oldest pending delivery, else the last position read.
@@ -397,7 +402,8 @@ pub(super) async fn dispatch(store: Arc<dyn EventStore>, sender: Arc<Sender>) {
     let (landed_tx, mut landed_rx) = tokio::sync::mpsc::unbounded_channel::<(Uuid, u64)>();
     let mut saved_at = saved;
     loop {
-        for (id, webhook, org, event, attempt) in book.start_due(now_ms()) {
+        let now = now_ms();
+        for (id, webhook, org, event, attempt) in book.start_due(now) {
             let (store, sender, landed) = (store.clone(), sender.clone(), landed_tx.clone());
             tokio::spawn(async move {
                 if let Err(why) =
@@ -420,9 +426,11 @@ pub(super) async fn dispatch(store: Arc<dyn EventStore>, sender: Arc<Sender>) {
             }
             saved_at = checkpoint;
         }
-        let wait = book.next_due().map_or(Duration::from_secs(60), |due| {
-            Duration::from_millis(due.saturating_sub(now_ms()).clamp(1, 60_000))
-        });
+        let wait = book
+            .next_due_after(now)
+            .map_or(Duration::from_secs(60), |due| {
+                Duration::from_millis((due - now).min(60_000))
+            });
         tokio::select! {
             next = sub.next() => match next {
                 Ok(r) => {
@@ -901,7 +909,7 @@ mod tests {
         book.apply(&recorded(13, b, &attempted(1, None, None)));
         assert_eq!(book.checkpoint(Some(13)), Some(9));
         assert!(book.start_due(499).is_empty());
-        assert_eq!(book.next_due(), Some(500));
+        assert_eq!(book.next_due_after(499), Some(500));
         let again = book.start_due(500);
         assert_eq!(again.len(), 1);
         assert_eq!((again[0].0, again[0].4), (a, 2));
@@ -926,6 +934,16 @@ mod tests {
         let to_slow = started.iter().filter(|s| s.1 == slow).count();
         assert_eq!(to_slow, MAX_IN_FLIGHT_PER_ENDPOINT);
         assert!(started.iter().any(|s| s.1 == other));
+        // The held-back ones do not make the loop wake at once; a later retry still does.
+        assert_eq!(book.next_due_after(1), None);
+        let later = Uuid::new_v4();
+        book.apply(&recorded(11, later, &queued(later, other)));
+        book.apply(&recorded(
+            12,
+            later,
+            &attempted(1, Some("answered 500"), Some(900)),
+        ));
+        assert_eq!(book.next_due_after(1), Some(900));
     }
 
     #[test]
