@@ -1,12 +1,12 @@
 //! The server binary's tests, on real `switchboard` processes: online backup and restore,
-//! a three-node cluster on NATS JetStream, a full disk, graceful shutdown, upload memory,
+//! a full disk, graceful shutdown, upload memory,
 //! durable webhooks. One test binary (each file a module): every binary links RocksDB, so
-//! fewer binaries build much faster.
+//! fewer binaries build much faster. The three-node cluster test
+//! (`tests/cluster.rs`) is a binary of its own, so it never shares the machine with these.
 
 mod common;
 
 mod backup;
-mod cluster;
 mod disk_full;
 mod graceful_shutdown;
 mod upload_memory;
