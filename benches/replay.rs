@@ -24,7 +24,7 @@ use std::time::Instant;
 use benchkit::{bench_line, Args};
 use domain::conversation::{ConversationKind, ConversationStarted, MessagePosted, MessagesRead};
 use domain::directory::{DirectoryEvent, UserAdded};
-use domain::{Actor, ConversationEvent, ConversationId, MessageId, OrgId, Role, UserId};
+use domain::{Actor, ConversationEvent, ConversationId, MessageId, OrgId, Role, Text, UserId};
 use eventlog::{EventData, EventStore, ExpectedVersion, LogOptions, RocksLog, StreamName};
 
 #[global_allocator]
@@ -62,7 +62,9 @@ fn conversation(
             message_id: MessageId::random(),
             seq,
             author,
-            text: format!("message {seq}: can you confirm the delivery window for order 4471?"),
+            text: Text::unsealed(format!(
+                "message {seq}: can you confirm the delivery window for order 4471?"
+            )),
             attachments: Vec::new(),
             at_ms: at + seq,
         })));

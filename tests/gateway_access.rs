@@ -435,6 +435,8 @@ fn json_bodies(a: &Acme, method: &str, path: &str) -> Option<Vec<(&'static str, 
         ("post", "/v1/webhooks") => one(
             json!({ "url": "http://127.0.0.1:9/walk", "events": ["message.inbound", "desk_phone.sms"] }),
         ),
+        ("put", "/v1/retention") => one(json!({ "message_days": 3650 })),
+        ("post", "/v1/erasures") => one(json!({ "number": "+15559998877" })),
         ("put", "/v1/users/{id}/settings") | ("put", "/v1/me/settings") => {
             one(json!({ "text_messages_to_desk_phone": true }))
         }
@@ -692,6 +694,10 @@ fn expect(who: Who, w: &Walked) -> Expect {
         // Globex's admin registers and lists Globex's own webhooks.
         ("post", "/v1/webhooks") if globex_admin => Writes,
         ("get", "/v1/webhooks") if globex_admin => Reads,
+        // ... and sets Globex's retention and erases a customer of Globex's: only Globex's
+        // keys (the keyring's names begin with the organization).
+        ("put", "/v1/retention") | ("post", "/v1/erasures") if globex_admin => Writes,
+        ("get", "/v1/retention") | ("get", "/v1/erasures") if globex_admin => Reads,
         // Carol in Acme: her own direct conversation with Bob, a channel of her own (with
         // Bob: anyone may add any user of the organization), and joining Acme's channel
         // (channels are open to the whole organization).

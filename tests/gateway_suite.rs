@@ -37,6 +37,8 @@ mod gateway_webhooks;
 mod gateway_workflows;
 #[path = "openapi.rs"]
 mod openapi;
+#[path = "retention.rs"]
+mod retention;
 #[path = "search.rs"]
 mod search;
 #[path = "web_client.rs"]

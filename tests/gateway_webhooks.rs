@@ -639,8 +639,25 @@ async fn texts_we_send_their_delivery_inbox_and_queue_work_are_notified_and_a_de
         .unwrap();
     let line =
         domain::ConversationId::external(org, &domain::PhoneNumber::parse(LINE).unwrap(), &their);
-    ok(post(&format!("/v1/conversations/{line}/messages")).json(&json!({ "text": "From noon." })))
+    // Answered as soon as the text has opened the conversation (the inbound router records
+    // it after the simulator's answer).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, v) = call(
+            post(&format!("/v1/conversations/{line}/messages"))
+                .json(&json!({ "text": "From noon." })),
+        )
         .await;
+        if status.is_success() {
+            break;
+        }
+        assert_eq!(v["code"], "conversation_not_found", "{status} {v}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never answered: {status} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The inbox: the customer writes, Ada takes it, returns it, and marks it done.
     let inbox_conv = domain::ConversationId::external(
         org,

@@ -90,7 +90,7 @@ async fn arrive(
         org,
         to: number(to),
         from: number(from),
-        text: text.into(),
+        text: domain::Text::unsealed(text),
         media: Vec::new(),
         carrier_message_id: format!("SM{text}"),
         at_ms: 10,

@@ -456,3 +456,70 @@ async fn appends_beyond_the_byte_budget_are_refused_as_overloaded() {
         "exactly the accepted appends were written"
     );
 }
+
+/// Two nodes of one cluster share the keyring in the cluster's bucket: a text one seals the
+/// other opens, and a customer erased on one reads as erased on the other (once its
+/// watcher has dropped the key it cached), while a key made on one after the other looked
+/// for it in vain is found.
+#[test]
+fn nodes_of_a_cluster_share_their_keyring() {
+    use actors::sealing::Sealer;
+    use domain::{OrgId, PhoneNumber, Text, TextKey};
+    let dir = tempfile::tempdir().unwrap();
+    let options = testkit::nats::log_options();
+    let log_options = eventlog::LogOptions::default();
+    let a = testkit::connect_nats(&options, &dir.path().join("a"), &log_options);
+    let b = testkit::connect_nats(&options, &dir.path().join("b"), &log_options);
+    let (on_a, on_b) = (Sealer::of(&a), Sealer::of(&b));
+    let org = OrgId::random();
+    let ann = PhoneNumber::parse("+15556660901").unwrap();
+    let sealed = |words: &str, at_ms: u64| {
+        let mut t = Text::new(words, TextKey::new(org, vec![ann.clone()], at_ms));
+        on_a.seal(&mut t).unwrap();
+        assert!(matches!(t, Text::Sealed { .. }));
+        t
+    };
+    let opened = |sealer: &Sealer, t: &Text| {
+        let mut t = t.clone();
+        sealer.open(&mut t);
+        t
+    };
+    let first = sealed("sealed on a", 0);
+    assert_eq!(
+        opened(&on_b, &first),
+        "sealed on a",
+        "b opens what a sealed"
+    );
+
+    // b looks for tomorrow's key before anyone made it; a makes it; b still opens the text.
+    let tomorrow = TextKey::new(org, vec![ann.clone()], 86_400_000);
+    let mut probe = Text::Sealed {
+        key: tomorrow,
+        check: vec![0; 8],
+        nonce: vec![0; 24],
+        ciphertext: vec![0; 16],
+    };
+    on_b.open(&mut probe);
+    assert!(probe.is_erased(), "no such key yet");
+    let second = sealed("made after b looked", 86_400_000);
+    assert_eq!(opened(&on_b, &second), "made after b looked");
+
+    // Erased on a: gone for b too, without a restart.
+    assert_eq!(
+        on_a.erase_customer(org, &ann, actors::sealing::wall_ms() + 1)
+            .unwrap(),
+        2
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !opened(&on_b, &first).is_erased() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b never saw the erasure"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(opened(&on_b, &second).is_erased());
+    assert!(opened(&on_a, &first).is_erased());
+    a.shutdown();
+    b.shutdown();
+}

@@ -477,6 +477,7 @@ fn build_with_restarts(
     while at < all.len() {
         let index = Arc::new(SearchIndex::open(dir).unwrap());
         let mut w = SearchWriter::new(index.clone()).unwrap();
+        w.open_texts_with(actors::sealing::Sealer::of(&**store));
         // It resumes from the payload of its last commit: the last event fed before.
         assert_eq!(w.checkpoint(), at.checked_sub(1).map(|i| all[i].position));
         for _ in 0..rng.random_range(1..4) {
@@ -552,6 +553,7 @@ async fn the_index_resumes_from_its_commit_payload_without_duplicates() {
         let chunked_dir = tempfile::tempdir().unwrap();
         let index = Arc::new(SearchIndex::open(fresh_dir.path()).unwrap());
         let mut w = SearchWriter::new(index.clone()).unwrap();
+        w.open_texts_with(actors::sealing::Sealer::of(&*store));
         let all = store.read_all_blocking(0, usize::MAX).unwrap();
         w.apply_batch(&all).unwrap();
         // Feeding everything again adds nothing: it is all at or below the checkpoint.
@@ -665,6 +667,7 @@ async fn a_burst_is_held_back_until_its_commit_and_then_visible() {
         // An interval no test run outlasts: what is held back stays so until flushed.
         let interval = std::time::Duration::from_secs(3600);
         let mut w = SearchWriter::with_commit_interval(index.clone(), interval).unwrap();
+        w.open_texts_with(actors::sealing::Sealer::of(&*store));
         assert_eq!(w.flush_at(), None, "nothing held back");
         w.apply_batch(&all[..split]).unwrap();
         assert_eq!(

@@ -118,7 +118,7 @@ impl World {
             org: self.org,
             to: number(QUEUE_NUMBER),
             from: number(from),
-            text: "hello?".into(),
+            text: domain::Text::unsealed("hello?"),
             media: Vec::new(),
             carrier_message_id: uuid::Uuid::new_v4().to_string(),
             at_ms,

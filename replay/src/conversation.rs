@@ -37,6 +37,7 @@ pub fn print(
     out: &mut dyn Write,
 ) -> anyhow::Result<usize> {
     let stream = StreamName::from_parts("conversation", id)?;
+    let sealer = actors::sealing::Sealer::of(log);
     let mut events: Vec<(RecordedEvent, ConversationEvent)> = Vec::new();
     let mut from = 0;
     'read: loop {
@@ -47,7 +48,7 @@ pub fn print(
             if as_of_us.is_some_and(|t| r.timestamp_us > t) {
                 break 'read;
             }
-            let e = event_codec::decode::<ConversationEvent>(&r)
+            let e = event_codec::decode_opened::<ConversationEvent>(&r, &sealer)
                 .map_err(|e| anyhow::anyhow!("{} at position {}: {e}", r.event_type, r.position))?;
             events.push((r, e));
         }
@@ -85,7 +86,7 @@ pub fn print(
                     "stored_schema_version": r.schema_version,
                     "acting_user": r.metadata.acting_user,
                     "hash": eventlog::chain::to_hex(&r.hash),
-                    "event": e,
+                    "event": readable(e),
                 });
                 serde_json::to_writer(&mut w, &line)?;
                 w.write_all(b"\n")?;
@@ -215,17 +216,17 @@ fn describe(e: &ConversationEvent, n: &Names<'_>) -> String {
             format!("started by {}: {kind}", n.actor(&s.by))
         }
         E::MessagePosted(m) => format!(
-            "message {} by {}: {:?}{}",
+            "message {} by {}: {}{}",
             m.seq,
             n.user(&m.author),
-            m.text,
+            words(&m.text),
             attachments(m.attachments.len())
         ),
         E::InboundReceived(m) => format!(
-            "message {} from {}: {:?}{}",
+            "message {} from {}: {}{}",
             m.seq,
             n.number(&m.from),
-            m.text,
+            words(&m.text),
             attachments(m.media.len())
         ),
         E::SmsRequested(s) => format!(
@@ -289,11 +290,49 @@ fn describe(e: &ConversationEvent, n: &Names<'_>) -> String {
         E::OptedIn(o) => format!("{} opted back in", n.number(&o.number)),
         E::SystemMessageRecorded(s) => format!("system: {}", system_note(&s.note, n)),
         E::AutoReplyPosted(m) => format!(
-            "message {} from {} (automatic reply): {:?}",
+            "message {} from {} (automatic reply): {}",
             m.seq,
             n.number(&m.from),
-            m.text
+            words(&m.text)
         ),
+    }
+}
+
+/// An event as JSON, its text (if any) as words: `"text": "..."`, or `"[erased]"` with
+/// `"erased": true`, and the key it is sealed under as `"text_key"`.
+fn readable(e: &ConversationEvent) -> serde_json::Value {
+    let mut value = serde_json::to_value(e).unwrap_or(serde_json::Value::Null);
+    let text = match e {
+        ConversationEvent::MessagePosted(m) => &m.text,
+        ConversationEvent::InboundReceived(m) => &m.text,
+        ConversationEvent::AutoReplyPosted(m) => &m.text,
+        _ => return value,
+    };
+    if let Some(fields) = value
+        .as_object_mut()
+        .and_then(|v| v.values_mut().next())
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        fields.insert("text".into(), text.shown().into());
+        if text.is_erased() {
+            fields.insert("erased".into(), true.into());
+        }
+        if let Some(key) = text.key() {
+            fields.insert(
+                "text_key".into(),
+                serde_json::to_value(key).unwrap_or_default(),
+            );
+        }
+    }
+    value
+}
+
+/// A text as auditors read it: quoted words, `[erased]` once its key is gone, or
+/// `[sealed]` without the keyring.
+fn words(text: &domain::Text) -> String {
+    match text.as_plain() {
+        Some(words) => format!("{words:?}"),
+        None => text.shown().to_owned(),
     }
 }
 

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -168,6 +169,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let log = RocksLog::open_read_only(&path)
         .with_context(|| format!("opening {} read-only", path.display()))?;
+    // Message texts are sealed under keys kept beside the log (`keys/`); a text whose key
+    // was destroyed (erasure, retention) reads as erased.
+    let keys = cli.data_dir.join("keys");
+    let keyring = eventlog::keyring::Keyring::open_read_only(&keys)
+        .with_context(|| format!("opening {} read-only", keys.display()))?;
+    let log = log.with_keyring(Arc::new(keyring));
     match cli.command {
         Command::Verify {
             stream,

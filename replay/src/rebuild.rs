@@ -161,6 +161,7 @@ pub fn rebuild_models(
             let name = *name;
             let (tx, rx) = mpsc::sync_channel(READ_AHEAD_PAGES);
             let build = Builder {
+                sealer: actors::sealing::Sealer::of(&*log),
                 readmodels,
                 pages: rx,
                 complete,
@@ -250,6 +251,8 @@ struct Builder<'a, P> {
     switch: bool,
     started: Instant,
     progress: &'a P,
+    /// Opens the texts a model keeps readable (the search index).
+    sealer: actors::sealing::Sealer,
 }
 
 impl<P: Fn(&'static str, u64, u64) + Sync> Builder<'_, P> {
@@ -264,6 +267,7 @@ impl<P: Fn(&'static str, u64, u64) + Sync> Builder<'_, P> {
         let built = (|| -> anyhow::Result<(u64, Option<u64>)> {
             let db = K::open(&home.path_of(&generation))?;
             let mut writer = K::rebuild_writer(db.clone())?;
+            writer.open_texts_with(self.sealer.clone());
             let mut events = 0u64;
             for page in &self.pages {
                 writer.apply_page(&page)?;

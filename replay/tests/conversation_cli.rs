@@ -32,7 +32,7 @@ fn posted(seq: u64, author: UserId, text: &str) -> EventData {
         message_id: MessageId::random(),
         seq,
         author,
-        text: text.into(),
+        text: domain::Text::unsealed(text),
         attachments: Vec::new(),
         at_ms: seq,
     }))

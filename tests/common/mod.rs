@@ -39,6 +39,9 @@ pub struct TempLog {
     pub log: Option<RocksLog>,
     pub options: LogOptions,
     nats: Option<(natslog::NatsLog, natslog::NatsOptions)>,
+    /// Texts sealed with the keyring in `<dir>/keys` ([`TempLog::sealed`]), as a server
+    /// does.
+    keyring: Option<Arc<eventlog::keyring::Keyring>>,
 }
 
 impl TempLog {
@@ -54,7 +57,19 @@ impl TempLog {
             log: Some(log),
             options,
             nats: None,
+            keyring: None,
         }
+    }
+
+    /// A RocksDB log that seals message texts with a keyring of its own, as a server's.
+    pub fn sealed() -> Self {
+        let mut log = Self::new();
+        let keyring = Arc::new(
+            eventlog::keyring::Keyring::open(&log.dir().join("keys")).expect("open keyring"),
+        );
+        log.log = log.log.take().map(|l| l.with_keyring(keyring.clone()));
+        log.keyring = Some(keyring);
+        log
     }
 
     /// A log on `backend`.
@@ -75,6 +90,7 @@ impl TempLog {
                     log: None,
                     options,
                     nats: Some((log, nats_options)),
+                    keyring: None,
                 }
             }
         }
@@ -149,12 +165,17 @@ impl TempLog {
             log.shutdown();
             drop(log);
         }
-        self.log = Some(RocksLog::open(self.path(), self.options.clone()).expect("reopen log"));
+        let log = RocksLog::open(self.path(), self.options.clone()).expect("reopen log");
+        self.log = Some(match &self.keyring {
+            Some(k) => log.with_keyring(k.clone()),
+            None => log,
+        });
     }
 }
 
-/// Connects on a thread of its own, so a test on an async runtime may call it too.
-fn connect_nats(
+/// Connects on a thread of its own, so a test on an async runtime may call it too (a second
+/// connection to the same stream is a second node of the same cluster).
+pub fn connect_nats(
     options: &natslog::NatsOptions,
     replica: &Path,
     log_options: &LogOptions,

@@ -49,7 +49,7 @@ impl TestServer {
         carrier: Option<(gateway::carriers::CarrierKind, F)>,
         tweak_state: impl FnOnce(gateway::AppState) -> gateway::AppState,
     ) -> Self {
-        let log = TempLog::new();
+        let log = TempLog::sealed();
         let runtime = Arc::new(ActorRuntime::start(2).expect("actor runtime"));
         let ws = Workspace::new(log.store(), runtime, ActorConfig::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -195,15 +195,18 @@ pub async fn customer_text(
     text: &str,
 ) -> eventlog::RecordedEvent {
     use domain::inbound::{InboundEvent, SmsArrived};
-    let e = InboundEvent::SmsArrived(SmsArrived {
+    let from = domain::PhoneNumber::parse(from).expect("valid number");
+    let key = domain::TextKey::new(org, vec![from.clone()], 1);
+    let mut e = InboundEvent::SmsArrived(SmsArrived {
         org,
         to: domain::PhoneNumber::parse(to).expect("valid number"),
-        from: domain::PhoneNumber::parse(from).expect("valid number"),
-        text: text.into(),
+        from,
+        text: domain::Text::new(text, key),
         media: Vec::new(),
         carrier_message_id: uuid::Uuid::new_v4().to_string(),
         at_ms: 1,
     });
+    s.ws.sealer.seal_event(&mut e).expect("sealed");
     let data =
         actors::event_codec::encode(&e, uuid::Uuid::new_v4(), Default::default()).expect("encodes");
     let stream = eventlog::StreamName::from_parts("inbound", org).expect("stream");

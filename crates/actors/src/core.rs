@@ -333,7 +333,16 @@ impl<A: Aggregate> Core<A> {
         events: &[A::Event],
         options: &ExecuteOptions,
     ) -> Result<Vec<EventData>, ActorError> {
-        events
+        // Texts are sealed first: a key that cannot be made (the keyring's storage is
+        // unreachable) is the storage's failure, and nothing is written.
+        let sealer = crate::sealing::Sealer::of(&*self.store);
+        let mut sealed = events.to_vec();
+        for e in &mut sealed {
+            sealer
+                .seal_event(e)
+                .map_err(|e| ActorError::Append(eventlog::AppendError::Storage(e.into())))?;
+        }
+        sealed
             .iter()
             .enumerate()
             .map(|(i, e)| {

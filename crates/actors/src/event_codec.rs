@@ -38,6 +38,20 @@ pub fn decode<E: VersionedEvent>(record: &RecordedEvent) -> Result<E, String> {
     codec::decode_seed(seed, &record.payload).map_err(|e| e.to_string())
 }
 
+/// Decodes a stored event and opens its texts with `sealer` (erased ones read as
+/// [`domain::Text::Erased`]).
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_opened<E: VersionedEvent>(
+    record: &RecordedEvent,
+    sealer: &crate::sealing::Sealer,
+) -> Result<E, String> {
+    let mut event = decode::<E>(record)?;
+    sealer.open_event(&mut event);
+    Ok(event)
+}
+
 /// The id of the `index`-th event written for a command with this idempotency key, so a
 /// retried command produces the same ids and the log recognises the retry.
 pub fn derived_event_id(key: Uuid, index: usize) -> Uuid {

@@ -31,6 +31,7 @@ pub mod event_codec;
 pub mod process;
 pub mod registry;
 pub mod runtime;
+pub mod sealing;
 pub mod workspace;
 
 pub use aggregate_actor::{ActorAggregate, AggregateActor, Execute, Query};

@@ -18,6 +18,9 @@ pub struct Workspace {
     pub conversations: Registry<Conversation>,
     pub inboxes: Registry<Inbox>,
     pub queues: Registry<Queue>,
+    /// Seals texts with the log's keyring and opens those read back (see
+    /// [`crate::sealing`]).
+    pub sealer: crate::sealing::Sealer,
 }
 
 impl Workspace {
@@ -27,6 +30,7 @@ impl Workspace {
         config: ActorConfig,
     ) -> Self {
         Self {
+            sealer: crate::sealing::Sealer::of(&*store),
             directories: Registry::new(store.clone(), runtime.clone(), config.clone()),
             conversations: Registry::new(store.clone(), runtime.clone(), config.clone()),
             inboxes: Registry::new(store.clone(), runtime.clone(), config.clone()),

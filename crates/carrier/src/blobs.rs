@@ -207,6 +207,26 @@ impl BlobStore {
         Ok(self.locate(hash).1.is_file())
     }
 
+    /// Deletes a blob (media erased: no attachment needs it any more); whether it was
+    /// there. The directory entry's removal is made durable.
+    ///
+    /// # Errors
+    /// [`BlobError::InvalidHash`], [`BlobError::Io`].
+    pub fn remove(&self, hash: &str) -> Result<bool, BlobError> {
+        if !is_valid_hash(hash) {
+            return Err(BlobError::InvalidHash);
+        }
+        let (dir, path) = self.locate(hash);
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                fs::File::open(&dir)?.sync_all()?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn locate(&self, hash: &str) -> (PathBuf, PathBuf) {
         let dir = self.root.join(&hash[..2]);
         let path = dir.join(hash);

@@ -63,10 +63,13 @@
 //! - [`conversation`]: External, Direct, Channel and Group conversations: messages,
 //!   inbound SMS/MMS, outbound SMS requests and delivery, read markers, calls, channel
 //!   membership, and the inbox status of inbox conversations.
+//! - [`erasure`]: retention settings and erasures of customers' data (`erasure-<org>`).
 //! - [`inbox`]: a shared inbox's number, name and team.
 //! - [`inbound`]: texts as the carrier hands them over, before routing (`inbound-<org>`).
 //! - [`schema`]: versioned event payloads ([`VersionedEvent`]): what the log stores of an
 //!   event, and how older versions are upcast to the current one on read.
+//! - [`text`]: message texts ([`Text`]) and whose data they are ([`TextKey`]): what the
+//!   actor layer seals in the log, the unit of retention and erasure.
 //! - [`queue`]: SMS queues: agents log in, claim waiting interactions, release, transfer,
 //!   close; wait and idle deadlines as state, fired by a scheduler outside the domain.
 
@@ -74,6 +77,7 @@ pub mod aggregate;
 pub mod command_meta;
 pub mod conversation;
 pub mod directory;
+pub mod erasure;
 pub mod ids;
 pub mod inbound;
 pub mod inbox;
@@ -83,6 +87,7 @@ pub mod queue;
 pub mod schema;
 #[cfg(test)]
 mod testkit;
+pub mod text;
 pub mod validation;
 
 pub use aggregate::{stream_name, Aggregate, DomainEvent, Rejection, RejectionKind};
@@ -99,4 +104,5 @@ pub use inbox::{Inbox, InboxCommand, InboxEvent, InboxRejection};
 pub use phone_number::{PhoneNumber, PhoneNumberError};
 pub use queue::{Queue, QueueCommand, QueueEvent, QueueRejection};
 pub use schema::{SchemaError, VersionedEvent};
+pub use text::{Text, TextKey, Texts};
 pub use validation::InvalidInput;

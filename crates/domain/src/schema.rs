@@ -56,7 +56,7 @@ use crate::aggregate::DomainEvent;
 /// versions each event type has had.
 ///
 /// Implemented by the crate's `versioned_events!` macro (in this module); never by hand.
-pub trait VersionedEvent: DomainEvent {
+pub trait VersionedEvent: DomainEvent + crate::text::Texts {
     /// Every event type of this enum, in variant order: its name, current version and all
     /// the versions a log may hold.
     const SCHEMAS: &'static [EventSchema];
@@ -174,6 +174,7 @@ pub fn all_event_schemas() -> impl Iterator<Item = &'static EventSchema> {
         InboxEvent::SCHEMAS,
         QueueEvent::SCHEMAS,
         crate::inbound::InboundEvent::SCHEMAS,
+        crate::erasure::ErasureEvent::SCHEMAS,
     ]
     .into_iter()
     .flatten()

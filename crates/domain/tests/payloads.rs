@@ -46,7 +46,7 @@ fn the_samples_cover_every_event_type_in_its_current_version() {
         sampled, known,
         "add a sample to tests/support for every new event type"
     );
-    assert_eq!(known.len(), 24 + 13 + 4 + 13 + 1);
+    assert_eq!(known.len(), 24 + 13 + 4 + 13 + 1 + 3);
 }
 
 #[test]
@@ -70,6 +70,10 @@ fn the_type_name_lists_follow_the_schemas() {
     assert_eq!(names(InboxEvent::SCHEMAS), INBOX_EVENT_TYPES);
     assert_eq!(names(QueueEvent::SCHEMAS), QUEUE_EVENT_TYPES);
     assert_eq!(names(InboundEvent::SCHEMAS), ["SmsArrived"]);
+    assert_eq!(
+        names(domain::erasure::ErasureEvent::SCHEMAS),
+        ["RetentionSet", "CustomerErased", "RetentionApplied"]
+    );
 }
 
 #[test]
@@ -83,7 +87,18 @@ fn versions_are_consecutive_and_end_at_the_current_one() {
     assert_eq!(delivery.current_version, 2);
     assert_eq!(delivery.known_versions().collect::<Vec<_>>(), [1, 2]);
     assert_eq!(delivery.file_name(1), "DeliveryUpdated.v1.json");
-    let others = all_event_schemas().filter(|s| s.event_type != "DeliveryUpdated");
+    // Texts were sealed from version 2 on.
+    let two = [
+        "DeliveryUpdated",
+        "MessagePosted",
+        "InboundReceived",
+        "AutoReplyPosted",
+        "SmsArrived",
+    ];
+    for name in &two[1..] {
+        assert_eq!(event_schema(name).unwrap().current_version, 2, "{name}");
+    }
+    let others = all_event_schemas().filter(|s| !two.contains(&s.event_type));
     for schema in others {
         assert_eq!(schema.known_versions().collect::<Vec<_>>(), [1]);
     }
@@ -137,6 +152,31 @@ fn a_stored_v1_delivery_update_reads_as_v2_without_carrier_refs() {
     assert_eq!(read.schema_version(), 2);
     // Written again, it is a v2 payload, longer by the two absent options.
     assert_eq!(encode_payload(&read).len(), bytes.len() + 2);
+}
+
+#[test]
+fn a_stored_v1_message_reads_as_v2_with_its_text_in_the_clear() {
+    let old = domain::conversation::legacy::MessagePostedV1 {
+        message_id: domain::MessageId::random(),
+        seq: 3,
+        author: domain::UserId::random(),
+        text: "written before sealing".into(),
+        attachments: vec![],
+        at_ms: 7,
+    };
+    let mut bytes = Vec::new();
+    bincode::serde::encode_into_std_write(&old, &mut bytes, support::config()).unwrap();
+    let read: ConversationEvent = decode_payload("MessagePosted", 1, &bytes).unwrap();
+    let ConversationEvent::MessagePosted(read) = read else {
+        panic!("{read:?}")
+    };
+    assert_eq!(read.text, domain::Text::unsealed("written before sealing"));
+    assert_eq!(
+        read.text.key(),
+        None,
+        "an old text has no key: it was never sealed"
+    );
+    assert_eq!((read.seq, read.at_ms), (3, 7));
 }
 
 #[test]

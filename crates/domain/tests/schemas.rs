@@ -250,12 +250,12 @@ fn a_changed_or_missing_past_version_fails_even_when_updating() {
 #[test]
 fn a_missing_current_file_is_written_only_when_updating() {
     let scratch = Scratch::new("missing");
-    let path = scratch.0.join("SmsArrived.v1.json");
+    let path = scratch.0.join("SmsRequested.v1.json");
     let original = fs::read_to_string(&path).unwrap();
     fs::remove_file(&path).unwrap();
     let problems = check_schemas(&scratch.0, false);
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].starts_with("schemas/SmsArrived.v1.json is missing"));
+    assert!(problems[0].starts_with("schemas/SmsRequested.v1.json is missing"));
     assert!(!path.exists());
     assert!(check_schemas(&scratch.0, true).is_empty());
     assert_eq!(fs::read_to_string(&path).unwrap(), original);
@@ -458,6 +458,11 @@ fn pinned_enums() -> Vec<(&'static str, Vec<&'static str>, &'static [&'static st
                 "Closed",
                 "TimedOut",
             ],
+        ),
+        (
+            "Text",
+            variants_of::<domain::Text>(),
+            &["Plain", "Sealed", "Erased"],
         ),
         (
             "ConversationKind",

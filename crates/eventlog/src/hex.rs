@@ -11,6 +11,23 @@ pub fn encode(bytes: &[u8]) -> String {
     s
 }
 
+/// Any number of bytes from an even number of hex digits (either case); `None` otherwise.
+pub fn decode_vec(s: &str) -> Option<Vec<u8>> {
+    let digits = s.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    let nibble = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    digits
+        .chunks_exact(2)
+        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
+        .collect()
+}
+
 /// Exactly `N` bytes from `2 × N` hex digits (either case); `None` otherwise.
 pub fn decode<const N: usize>(s: &str) -> Option<[u8; N]> {
     let digits = s.as_bytes();

@@ -33,6 +33,7 @@ pub mod error;
 pub mod expected;
 mod group_commit;
 pub mod hex;
+pub mod keyring;
 mod keys;
 pub mod rocks;
 pub mod snapshot;

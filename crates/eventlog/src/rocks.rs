@@ -200,6 +200,8 @@ fn shutdown_writer(w: &Writer) {
 #[derive(Clone)]
 pub struct RocksLog {
     inner: Arc<Inner>,
+    /// The keys sealed parts of its events are under ([`RocksLog::with_keyring`]).
+    keyring: Option<Arc<crate::keyring::Keyring>>,
 }
 
 impl std::fmt::Debug for RocksLog {
@@ -353,6 +355,13 @@ pub(crate) fn now_us() -> u64 {
 }
 
 impl RocksLog {
+    /// The same log, sealing with (and reporting, [`EventStore::keyring`]) `keyring`.
+    #[must_use]
+    pub fn with_keyring(mut self, keyring: Arc<crate::keyring::Keyring>) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
     /// Opens (or creates) the log in `path` and starts its writer thread.
     ///
     /// Recovery is cheap: the last position is the last key of `events`; a stream's head is
@@ -439,6 +448,7 @@ impl RocksLog {
         tracing::info!(path = %path.display(), next_position, ?mode, "event log opened");
         Ok(Self {
             inner: Arc::new(Inner { shared, writer }),
+            keyring: None,
         })
     }
 
@@ -615,6 +625,10 @@ fn closed<T>(_: T) -> AppendError {
 }
 
 impl EventStore for RocksLog {
+    fn keyring(&self) -> Option<Arc<crate::keyring::Keyring>> {
+        self.keyring.clone()
+    }
+
     fn append(
         &self,
         stream: StreamName,

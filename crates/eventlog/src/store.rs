@@ -38,6 +38,12 @@ pub enum Direction {
 /// An EventStore-style log: streams with optimistic concurrency, a global order, reads,
 /// live notifications, snapshots and verification.
 pub trait EventStore: Send + Sync + 'static {
+    /// The keys that seal parts of the events written here (message texts; see
+    /// [`crate::keyring`]), outside the log; `None` where nothing is sealed.
+    fn keyring(&self) -> Option<Arc<crate::keyring::Keyring>> {
+        None
+    }
+
     /// Appends `events` to `stream` atomically if `expected` holds. Resolves after fsync.
     fn append(
         &self,

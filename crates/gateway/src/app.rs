@@ -141,6 +141,11 @@ impl AppState {
     pub fn store(&self) -> &Arc<dyn eventlog::EventStore> {
         &self.ws.store
     }
+
+    /// Opens the sealed texts of events read from the log (see `actors::sealing`).
+    pub fn sealer(&self) -> &actors::sealing::Sealer {
+        &self.ws.sealer
+    }
 }
 
 /// Every route, with body limits.
@@ -295,6 +300,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/numbers/{number}/name",
             get(routes::contacts::number_name),
+        )
+        .route(
+            "/v1/retention",
+            get(routes::retention::get).put(routes::retention::put),
+        )
+        .route(
+            "/v1/erasures",
+            get(routes::retention::list).post(routes::retention::create),
         )
         .route(
             "/v1/webhooks",

@@ -203,12 +203,13 @@ pub(crate) enum Decoded {
 
 impl Decoded {
     /// `None` for other categories and for events that cannot be decoded.
-    pub(crate) fn of(record: &RecordedEvent) -> Option<Self> {
+    pub(crate) fn of(record: &RecordedEvent, sealer: &actors::sealing::Sealer) -> Option<Self> {
         let id = record.stream.id();
         let decoded = match record.stream.category() {
             Conversation::CATEGORY => {
                 let id: ConversationId = id.parse().ok()?;
-                let event: ConversationEvent = actors::event_codec::decode(record).ok()?;
+                let event: ConversationEvent =
+                    actors::event_codec::decode_opened(record, sealer).ok()?;
                 let item = LiveEvent::new(record, id, &event).map(Arc::new);
                 Decoded::Conversation { id, event, item }
             }
@@ -673,7 +674,7 @@ impl StreamHub {
     }
 
     async fn dispatch(&self, state: &AppState, record: &RecordedEvent) {
-        let Some(event) = Decoded::of(record) else {
+        let Some(event) = Decoded::of(record, state.sealer()) else {
             return self.skip(record.position);
         };
         if !prepare(&mut &self.shared.audiences, state, &event, None).await {

@@ -29,6 +29,7 @@
 
 pub mod checks;
 mod follow;
+mod keys;
 pub mod lease;
 pub mod options;
 mod publish;

@@ -129,6 +129,8 @@ pub(crate) struct Inner {
     snapshots: jetstream::kv::Store,
     checkpoints: jetstream::kv::Store,
     pub(crate) leases: jetstream::kv::Store,
+    /// The keys message texts are sealed under, shared by the cluster (`crate::keys`).
+    keyring: Arc<eventlog::keyring::Keyring>,
     pub(crate) handle: tokio::runtime::Handle,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
 }
@@ -302,6 +304,7 @@ impl NatsLog {
         let snapshots = kv(bucket("snapshots", Duration::ZERO)).await?;
         let checkpoints = kv(bucket("checkpoints", Duration::ZERO)).await?;
         let leases = kv(bucket("leases", crate::lease::LEASE_TTL)).await?;
+        let keyring = crate::keys::keyring(kv(bucket("keys", Duration::ZERO)).await?, &handle);
         let (jobs, rx) = mpsc::channel(QUEUE);
         let inner = Arc::new(Inner {
             options,
@@ -319,6 +322,7 @@ impl NatsLog {
             snapshots,
             checkpoints,
             leases,
+            keyring,
             handle,
             runtime: Mutex::new(None),
         });
@@ -816,6 +820,10 @@ fn checkpoint_key(consumer: &str) -> String {
 }
 
 impl EventStore for NatsLog {
+    fn keyring(&self) -> Option<Arc<eventlog::keyring::Keyring>> {
+        Some(self.inner.keyring.clone())
+    }
+
     fn append(
         &self,
         stream: StreamName,

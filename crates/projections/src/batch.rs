@@ -36,6 +36,9 @@ pub trait Projector: Send {
     /// Forgets everything applied since the last durable store (a batch failed).
     fn discard(&mut self);
 
+    /// As [`ReadModel::open_texts_with`].
+    fn open_texts_with(&mut self, _sealer: actors::sealing::Sealer) {}
+
     /// As [`ReadModel::visible`], given the checkpoint (the default: everything applied
     /// is visible).
     fn visible(&self, checkpoint: Option<u64>) -> Option<u64> {
@@ -116,6 +119,10 @@ impl<P: Projector> ReadModel for BatchWriter<P> {
 
     fn visible(&self) -> Option<u64> {
         self.projector.visible(self.checkpoint)
+    }
+
+    fn open_texts_with(&mut self, sealer: actors::sealing::Sealer) {
+        self.projector.open_texts_with(sealer);
     }
 
     fn flush_at(&self) -> Option<Instant> {

@@ -24,6 +24,7 @@ pub mod category {
     pub const DIRECTORY: &str = <domain::Directory as Aggregate>::CATEGORY;
     pub const QUEUE: &str = <domain::Queue as Aggregate>::CATEGORY;
     pub const INBOUND: &str = domain::inbound::INBOUND_CATEGORY;
+    pub const ERASURE: &str = domain::erasure::ERASURE_CATEGORY;
 }
 
 /// The payload of an event of a category some read model reads, with the id its stream
@@ -35,6 +36,7 @@ pub enum Decoded {
     Directory(OrgId, DirectoryEvent),
     Queue(QueueId, QueueEvent),
     Inbound(InboundEvent),
+    Erasure(domain::erasure::ErasureEvent),
     /// Another category, or a stream whose id is not one of its category (no read model
     /// reads it).
     Other,
@@ -153,6 +155,7 @@ fn decode(record: &RecordedEvent) -> Result<Decoded, String> {
             Err(_) => Decoded::Other,
         },
         category::INBOUND => Decoded::Inbound(payload(record)?),
+        category::ERASURE => Decoded::Erasure(payload(record)?),
         _ => Decoded::Other,
     })
 }

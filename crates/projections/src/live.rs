@@ -103,6 +103,7 @@ impl<K: ModelKind> Generation<K> {
             .join()
         })
         .map_err(|_| std::io::Error::other("creating the writer panicked"))??;
+        writer.open_texts_with(actors::sealing::Sealer::of(&*store));
         let (tx, progress) = watch::channel(writer.checkpoint());
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {

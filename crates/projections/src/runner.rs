@@ -39,6 +39,10 @@ pub trait ReadModel: Send {
         self.apply_batch(page.records())
     }
 
+    /// Opens sealed message texts with `sealer` from now on (a model that keeps texts in
+    /// the clear, the search index, needs them readable). By default ignored.
+    fn open_texts_with(&mut self, _sealer: actors::sealing::Sealer) {}
+
     /// Position of the last event whose effect queries see (and everything before it).
     /// The checkpoint, unless the model holds applied events back to write them with a
     /// later batch (the search index commits at most every so often).

@@ -162,6 +162,17 @@ struct StoreArgs {
     node: Option<String>,
 }
 
+/// The keys message texts are sealed under (`<data>/keys`, see `eventlog::keyring`):
+/// beside the log, never in it, so destroying one erases what it sealed.
+fn open_keyring(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<std::sync::Arc<eventlog::keyring::Keyring>> {
+    let dir = data_dir.join("keys");
+    let keyring = eventlog::keyring::Keyring::open(&dir)
+        .with_context(|| format!("opening the keyring in {}", dir.display()))?;
+    Ok(std::sync::Arc::new(keyring))
+}
+
 /// The log this node runs on.
 enum Log {
     Rocks(RocksLog),
@@ -173,7 +184,7 @@ impl Log {
         if args.store == "rocksdb" {
             let log = RocksLog::open(data_dir.join("log"), LogOptions::default())
                 .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
-            return Ok(Self::Rocks(log));
+            return Ok(Self::Rocks(log.with_keyring(open_keyring(data_dir)?)));
         }
         if !args.store.starts_with("nats://") {
             anyhow::bail!(
@@ -241,7 +252,7 @@ impl Drop for AbortOnDrop {
 
 /// The jobs one node of a cluster runs at a time (each keyed by the events that cause its
 /// effects, so a handover repeats work, never effects): inbound routing, queue timers and
-/// timeline, outbound webhooks, the outbox. Started when this node takes the lead, stopped
+/// timeline, outbound webhooks, retention, the outbox. Started when this node takes the lead, stopped
 /// when it loses it.
 async fn process_managers(
     ws: Workspace,
@@ -260,6 +271,10 @@ async fn process_managers(
             tokio::spawn(queue_timers::run(ws.clone(), Arc::new(SystemClock))),
             tokio::spawn(queue_timeline::run(ws.clone())),
             tokio::spawn(gateway::notifications::run(ws.clone(), webhooks.clone())),
+            tokio::spawn(actors::process::retention::run(
+                ws.clone(),
+                actors::process::retention::SWEEP_EVERY,
+            )),
         ];
         let (outbox, feed) = CarrierEdge::start_outbox(&ws, &carriers, &setup);
         tasks.extend(outbox.tasks);
@@ -374,6 +389,7 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
                         socket.display()
                     )
                 })?;
+            let log = log.with_keyring(open_keyring(&args.data_dir)?);
             let key_path = args
                 .checkpoint_key
                 .unwrap_or_else(|| args.data_dir.join("checkpoint.key"));

@@ -738,6 +738,50 @@ async fn a_cluster_survives_losing_any_one_machine() {
     let through_b = history(&c, &nodes[1].base(), &org.admin, &conv).await;
     assert_eq!(through_a, before, "the history survived the restart");
     assert_eq!(through_b, before, "both nodes answer the same history");
+
+    // Phase 6: a customer erased through one node reads as erased through the other (the
+    // keyring is the cluster's); another customer's texts stay.
+    let texts = |v: &[Value]| -> Vec<(String, bool)> {
+        v.iter()
+            .filter(|i| i["type"] == "inbound")
+            .map(|i| {
+                (
+                    i["text"].as_str().unwrap().to_owned(),
+                    i["erased"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
+    };
+    let (erased, kept) = ("+15557700000", "+15557700001");
+    let (erased_conv, kept_conv) = (
+        external(org.id, INBOX, erased),
+        external(org.id, INBOX, kept),
+    );
+    let a = nodes[0].base();
+    assert_eq!(
+        texts(&history(&c, &a, &org.admin, &erased_conv).await),
+        [("help 0".to_owned(), false)]
+    );
+    ok(c.post(format!("{}/v1/erasures", nodes[1].base()))
+        .bearer_auth(&org.admin)
+        .json(&json!({ "number": erased })))
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = texts(&history(&c, &a, &org.admin, &erased_conv).await);
+        if now == [("[erased]".to_owned(), true)] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never erased on a: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        texts(&history(&c, &a, &org.admin, &kept_conv).await),
+        [("help 1".to_owned(), false)]
+    );
     for n in &mut nodes {
         n.stop();
     }

@@ -68,10 +68,15 @@ impl From<CommandError<ConversationRejection>> for RouteError {
 /// cannot be reached.
 pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, RouteError> {
     let InboundEvent::SmsArrived(sms) =
-        event_codec::decode::<InboundEvent>(record).map_err(|reason| RouteError::Corrupt {
-            position: record.position,
-            reason,
+        event_codec::decode_opened::<InboundEvent>(record, &ws.sealer).map_err(|reason| {
+            RouteError::Corrupt {
+                position: record.position,
+                reason,
+            }
         })?;
+    // Erased between its arrival and now (its customer's data erased on request, or the
+    // retention passed while routing was behind): the conversation records it as erased.
+    let text = sms.text.shown().to_owned();
     let to = sms.to.clone();
     let route = ws
         .directories
@@ -110,7 +115,7 @@ pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, Rou
             message_id: MessageId::from_uuid(key(b"message")),
             from: sms.from.clone(),
             to: sms.to.clone(),
-            text: sms.text.clone(),
+            text: text.clone(),
             media: sms.media.clone(),
             routed_to_inbox: None,
         };
@@ -140,7 +145,7 @@ pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, Rou
         message_id: MessageId::from_uuid(key(b"message")),
         from: sms.from,
         to: sms.to,
-        text: sms.text,
+        text,
         media: sms.media,
         routed_to_inbox: inbox,
     };

@@ -15,4 +15,5 @@ pub mod inbound_router;
 pub mod outbox;
 pub mod queue_timeline;
 pub mod queue_timers;
+pub mod retention;
 pub mod sms_threads;

@@ -21,6 +21,7 @@ use crate::ids::{CallId, ConversationId, InboxId, MessageId, OrgId, QueueId, Use
 use crate::phone_number::PhoneNumber;
 use crate::queue::{CloseReason, TimeoutKind};
 use crate::schema::versioned_events;
+use crate::text::{Text, Texts};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConversationEvent {
@@ -82,8 +83,12 @@ pub const CONVERSATION_EVENT_TYPES: [&str; 24] = [
 versioned_events! {
     ConversationEvent {
         ConversationStarted(ConversationStarted) = 1,
-        MessagePosted(MessagePosted) = 1,
-        InboundReceived(InboundReceived) = 1,
+        MessagePosted(MessagePosted) = 2 [
+            1: legacy::MessagePostedV1 => legacy::message_posted_v1_to_v2,
+        ],
+        InboundReceived(InboundReceived) = 2 [
+            1: legacy::InboundReceivedV1 => legacy::inbound_received_v1_to_v2,
+        ],
         SmsRequested(SmsRequested) = 1,
         SmsWithheld(SmsWithheld) = 1,
         DeliveryUpdated(DeliveryUpdated) = 2 [
@@ -106,7 +111,20 @@ versioned_events! {
         OptedOut(OptedOut) = 1,
         OptedIn(OptedIn) = 1,
         SystemMessageRecorded(SystemMessageRecorded) = 1,
-        AutoReplyPosted(AutoReplyPosted) = 1,
+        AutoReplyPosted(AutoReplyPosted) = 2 [
+            1: legacy::AutoReplyPostedV1 => legacy::auto_reply_posted_v1_to_v2,
+        ],
+    }
+}
+
+impl Texts for ConversationEvent {
+    fn texts_mut(&mut self) -> Vec<&mut Text> {
+        match self {
+            ConversationEvent::MessagePosted(MessagePosted { text, .. })
+            | ConversationEvent::InboundReceived(InboundReceived { text, .. })
+            | ConversationEvent::AutoReplyPosted(AutoReplyPosted { text, .. }) => vec![text],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -126,7 +144,8 @@ pub struct MessagePosted {
     /// Position of the message in the conversation, from 1; read markers refer to it.
     pub seq: u64,
     pub author: UserId,
-    pub text: String,
+    /// Sealed in the log under the key of the conversation's customers and the day.
+    pub text: Text,
     pub attachments: Vec<AttachmentRef>,
     pub at_ms: u64,
 }
@@ -136,7 +155,8 @@ pub struct InboundReceived {
     pub message_id: MessageId,
     pub seq: u64,
     pub from: PhoneNumber,
-    pub text: String,
+    /// Sealed in the log under the key of the conversation's customers and the day.
+    pub text: Text,
     /// MMS media, already stored in the attachment store.
     pub media: Vec<AttachmentRef>,
     pub at_ms: u64,
@@ -314,7 +334,8 @@ pub struct AutoReplyPosted {
     pub from: PhoneNumber,
     /// The customer's message it answers.
     pub reply_to: MessageId,
-    pub text: String,
+    /// Sealed in the log under the key of the conversation's customer and the day.
+    pub text: Text,
     pub at_ms: u64,
 }
 

@@ -19,6 +19,7 @@ use crate::conversation::rejection::ConversationRejection;
 use crate::conversation::state::{Author, Conversation};
 use crate::ids::{InboxId, MessageId};
 use crate::phone_number::PhoneNumber;
+use crate::text::{Text, TextKey};
 
 impl Conversation {
     #[allow(clippy::too_many_arguments)]
@@ -85,7 +86,10 @@ impl Conversation {
             message_id,
             seq: self.last_seq + 1,
             from: from.clone(),
-            text: text.to_owned(),
+            text: Text::new(
+                text,
+                TextKey::for_conversation(header.org, &header.kind, at_ms),
+            ),
             media,
             at_ms,
         }));
@@ -166,7 +170,10 @@ impl Conversation {
                 seq: self.last_seq + 1,
                 from: our.clone(),
                 reply_to,
-                text: text.to_owned(),
+                text: Text::new(
+                    text,
+                    TextKey::for_conversation(header.org, &header.kind, at_ms),
+                ),
                 at_ms,
             }),
             ConversationEvent::SmsRequested(SmsRequested {

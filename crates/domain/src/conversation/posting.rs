@@ -13,6 +13,7 @@ use crate::conversation::rejection::ConversationRejection;
 use crate::conversation::state::{Author, Conversation};
 use crate::ids::MessageId;
 use crate::phone_number::PhoneNumber;
+use crate::text::{Text, TextKey};
 
 impl Conversation {
     #[allow(clippy::too_many_arguments)]
@@ -61,7 +62,10 @@ impl Conversation {
             message_id,
             seq: self.last_seq + 1,
             author: user,
-            text: text.to_owned(),
+            text: Text::new(
+                text,
+                TextKey::for_conversation(header.org, &header.kind, at_ms),
+            ),
             attachments,
             at_ms,
         })];

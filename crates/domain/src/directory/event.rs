@@ -174,3 +174,6 @@ pub struct ContactDeleted {
     pub by: Actor,
     pub at_ms: u64,
 }
+
+/// No texts: names and settings are not message bodies.
+impl crate::text::Texts for DirectoryEvent {}

@@ -69,3 +69,6 @@ pub struct InboxRenamed {
     pub by: Actor,
     pub at_ms: u64,
 }
+
+/// No texts: names and settings are not message bodies.
+impl crate::text::Texts for InboxEvent {}

@@ -175,3 +175,6 @@ versioned_events! {
         QueueTimedOut(QueueTimedOut) = 1,
     }
 }
+
+/// No texts: names and settings are not message bodies.
+impl crate::text::Texts for QueueEvent {}

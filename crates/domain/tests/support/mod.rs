@@ -118,6 +118,7 @@ pub struct Samples {
     pub inbox: Vec<InboxEvent>,
     pub queue: Vec<QueueEvent>,
     pub inbound: Vec<InboundEvent>,
+    pub erasure: Vec<domain::erasure::ErasureEvent>,
 }
 
 impl Samples {
@@ -131,6 +132,7 @@ impl Samples {
             .chain(of(&self.inbox))
             .chain(of(&self.queue))
             .chain(of(&self.inbound))
+            .chain(of(&self.erasure))
             .collect()
     }
 
@@ -152,6 +154,7 @@ impl Samples {
             .chain(of(&self.inbox))
             .chain(of(&self.queue))
             .chain(of(&self.inbound))
+            .chain(of(&self.erasure))
             .collect()
     }
 }
@@ -273,6 +276,13 @@ pub fn samples(p: &Params) -> Samples {
     let conversation = ConversationId::from_uuid(uuid(1));
     let opt_user = p.flag.then_some(user);
 
+    // Texts as the log stores them: sealed (the bytes here stand in for a ciphertext).
+    let sealed = domain::Text::Sealed {
+        key: domain::TextKey::new(org, vec![their.clone()], at_ms),
+        check: vec![1; 8],
+        nonce: vec![2; 24],
+        ciphertext: text.clone().into_bytes(),
+    };
     use ConversationEvent as CE;
     let conversation_events = vec![
         CE::ConversationStarted(c::ConversationStarted {
@@ -286,7 +296,7 @@ pub fn samples(p: &Params) -> Samples {
             message_id,
             seq: p.n,
             author: user,
-            text: text.clone(),
+            text: sealed.clone(),
             attachments: attachments.clone(),
             at_ms,
         }),
@@ -294,7 +304,7 @@ pub fn samples(p: &Params) -> Samples {
             message_id,
             seq: p.n,
             from: their.clone(),
-            text: text.clone(),
+            text: sealed.clone(),
             media: attachments.clone(),
             at_ms,
         }),
@@ -383,7 +393,7 @@ pub fn samples(p: &Params) -> Samples {
             seq: p.n,
             from: our.clone(),
             reply_to: message_id,
-            text: text.clone(),
+            text: sealed.clone(),
             at_ms,
         }),
     ];
@@ -564,11 +574,33 @@ pub fn samples(p: &Params) -> Samples {
         org,
         to: our,
         from: their,
-        text,
+        text: sealed,
         media: attachments,
         carrier_message_id: p.opt_text.clone().unwrap_or_default(),
         at_ms,
     })];
+
+    use domain::erasure as er;
+    let erasure_events = vec![
+        er::ErasureEvent::RetentionSet(er::RetentionSet {
+            org,
+            days: p.flag.then_some(30),
+            by: user,
+            at_ms,
+        }),
+        er::ErasureEvent::CustomerErased(er::CustomerErased {
+            org,
+            customer: p.numbers[0].clone(),
+            by: user,
+            at_ms,
+        }),
+        er::ErasureEvent::RetentionApplied(er::RetentionApplied {
+            org,
+            before_day: 3,
+            keys: p.n,
+            at_ms,
+        }),
+    ];
 
     Samples {
         conversation: conversation_events,
@@ -576,6 +608,7 @@ pub fn samples(p: &Params) -> Samples {
         inbox: inbox_events,
         queue: queue_events,
         inbound: inbound_events,
+        erasure: erasure_events,
     }
 }
 
@@ -613,5 +646,6 @@ pub fn check_all(samples: &Samples) -> Result<(), TestCaseError> {
     samples.inbox.iter().try_for_each(check_round_trip)?;
     samples.queue.iter().try_for_each(check_round_trip)?;
     samples.inbound.iter().try_for_each(check_round_trip)?;
+    samples.erasure.iter().try_for_each(check_round_trip)?;
     Ok(())
 }

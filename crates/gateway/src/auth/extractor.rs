@@ -24,6 +24,23 @@ impl Authenticated {
     pub fn meta(&self) -> domain::CommandMeta {
         domain::CommandMeta::user(self.org, self.user, self.role, sessions::now_ms())
     }
+
+    /// `Ok` for an admin of the organization; otherwise 403 `admin_only`, saying that only
+    /// an admin `does` (e.g. "manages webhooks").
+    ///
+    /// # Errors
+    /// `admin_only` for anyone else.
+    pub fn require_admin(&self, does: &str) -> Result<(), crate::error::ApiError> {
+        if self.role == domain::Role::Admin {
+            Ok(())
+        } else {
+            Err(crate::error::ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "admin_only",
+                format!("only an admin {does}"),
+            ))
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Authenticated {

@@ -334,21 +334,30 @@ pub async fn resolve(
 /// The bytes of a stored attachment.
 ///
 /// # Errors
-/// `attachment_not_found` when the blob is gone; internal errors.
+/// `media_erased` (410) when the blob is gone (see `carriers::erasure`); internal errors.
 pub async fn read(blobs: &BlobStore, stored: &AttachmentStored) -> Result<Vec<u8>, ApiError> {
     let (blobs, hash) = (blobs.clone(), stored.hash.clone());
     tokio::task::spawn_blocking(move || blobs.get(&hash))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("attachment_not_found", "no such attachment"))
+        .ok_or_else(erased)
+}
+
+/// The answer for an attachment whose bytes were erased.
+pub fn erased() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::GONE,
+        "media_erased",
+        "the media was erased (the organization's retention, or its customer's erasure)",
+    )
 }
 
 /// The first `len` bytes of a stored attachment (not verified: what its type and size are
 /// judged from before the whole is read).
 ///
 /// # Errors
-/// `attachment_not_found` when the blob is gone; internal errors.
+/// `media_erased` (410) when the blob is gone; internal errors.
 pub async fn read_head(
     blobs: &BlobStore,
     stored: &AttachmentStored,
@@ -359,5 +368,5 @@ pub async fn read_head(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("attachment_not_found", "no such attachment"))
+        .ok_or_else(erased)
 }

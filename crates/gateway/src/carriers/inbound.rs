@@ -70,15 +70,23 @@ pub enum Arrival {
 pub async fn record(store: &Arc<dyn EventStore>, text: Arrived) -> Result<Arrival, ApiError> {
     let id = arrival_event_id(&text.carrier_message_id);
     let stream = StreamName::from_parts(INBOUND_CATEGORY, text.org).map_err(ApiError::internal)?;
-    let event = InboundEvent::SmsArrived(SmsArrived {
+    // The text is the sender's data: sealed under their key of the day (made, durably,
+    // on a blocking thread the first time).
+    let key = domain::TextKey::new(text.org, vec![text.from.clone()], text.at_ms);
+    let mut event = InboundEvent::SmsArrived(SmsArrived {
         org: text.org,
         to: text.to,
         from: text.from,
-        text: text.text,
+        text: domain::Text::new(text.text, key),
         media: text.media,
         carrier_message_id: text.carrier_message_id,
         at_ms: text.at_ms,
     });
+    let sealer = actors::sealing::Sealer::of(&**store);
+    let event = tokio::task::spawn_blocking(move || sealer.seal_event(&mut event).map(|()| event))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     let data = event_codec::encode(&event, id, eventlog::Metadata::default())
         .map_err(ApiError::internal)?;
     match store.append(stream, ExpectedVersion::Any, vec![data]).await {

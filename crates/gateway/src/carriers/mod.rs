@@ -18,6 +18,7 @@
 //! - [`image_budget`]: the bytes held server-wide for preparing MMS images, bounded.
 
 pub mod attachments;
+pub mod erasure;
 pub mod image_budget;
 pub mod inbound;
 pub mod media_urls;
@@ -191,7 +192,13 @@ impl CarrierEdge {
     /// Starts the attachment reference index (every node runs it: the attachment routes
     /// wait for its progress; its writes are idempotent).
     pub fn start_index(ws: &Workspace, state: &Arc<CarrierState>) -> JoinHandle<()> {
-        tokio::spawn(references::run(ws.clone(), state.references.clone()))
+        // With media erasure, which deletes this node's blobs only erased texts needed:
+        // one task, so aborting it stops both.
+        let erasure = erasure::run(ws.clone(), state.blobs.clone());
+        let references = references::run(ws.clone(), state.references.clone());
+        tokio::spawn(async move {
+            tokio::join!(erasure, references);
+        })
     }
 
     /// Starts the outbox and, with the simulator, its status feed: the jobs one node at a

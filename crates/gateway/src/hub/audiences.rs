@@ -251,7 +251,7 @@ impl Audiences {
     /// nobody, or the event is not shown). Feed it every event of the categories
     /// `conversation`, `inbox`, `queue` and `directory`, in log order.
     pub async fn route(&mut self, state: &AppState, record: &RecordedEvent) -> Option<Routed> {
-        let event = Decoded::of(record)?;
+        let event = Decoded::of(record, state.sealer())?;
         if !prepare(self, state, &event, None).await {
             return None;
         }

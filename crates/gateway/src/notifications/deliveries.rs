@@ -86,6 +86,23 @@ pub struct Queued {
     pub redelivery_of: Option<Uuid>,
     pub by: Option<UserId>,
     pub at_ms: u64,
+    /// The key of the message text the body quotes: the body is then stored sealed under
+    /// it (as [`Record::QueuedSealed`]) and erased with the text. Not stored here.
+    #[serde(skip)]
+    pub key: Option<domain::TextKey>,
+    /// Read back with its key gone: `body` is the JSON string `"[erased]"`, and the
+    /// delivery is never attempted. Not stored.
+    #[serde(skip)]
+    pub erased: bool,
+}
+
+/// A delivery whose body quotes a message text, as stored: the body sealed under the
+/// text's key (`queued.body` is empty).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedQueued {
+    pub queued: Queued,
+    pub key: domain::TextKey,
+    pub sealed: Vec<u8>,
 }
 
 /// One attempt and its outcome.
@@ -107,7 +124,36 @@ pub struct Attempted {
 enum Record {
     Queued(Queued),
     Attempted(Attempted),
-    Cancelled { reason: String, at_ms: u64 },
+    Cancelled {
+        reason: String,
+        at_ms: u64,
+    },
+    /// Stored only: [`read_record`] answers it as a `Queued`, opened (or erased).
+    QueuedSealed(SealedQueued),
+}
+
+/// A stored delivery record, with a sealed body opened by `sealer`.
+fn read_record(payload: &[u8], sealer: &actors::sealing::Sealer) -> Result<Record, String> {
+    Ok(
+        match codec::decode::<Record>(payload).map_err(|e| e.to_string())? {
+            Record::QueuedSealed(SealedQueued {
+                mut queued,
+                key,
+                sealed,
+            }) => {
+                match sealer.open_body(&key, &sealed) {
+                    Some(body) => queued.body = String::from_utf8_lossy(&body).into_owned(),
+                    None => {
+                        queued.body = format!("\"{}\"", domain::text::ERASED);
+                        queued.erased = true;
+                    }
+                }
+                queued.key = Some(key);
+                Record::Queued(queued)
+            }
+            other => other,
+        },
+    )
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,11 +196,31 @@ pub async fn enqueue(store: &Arc<dyn EventStore>, q: Queued) -> Result<(), Strin
         at_ms: q.at_ms,
     };
     let webhook = q.webhook;
-    let queued = record_data(
-        QUEUED,
-        &Record::Queued(q),
-        Some(Uuid::new_v5(&id, b"queued")),
-    )?;
+    let record = match q.key.clone() {
+        // The body quotes a text: sealed under the text's key, on a blocking thread (the
+        // key may be read from storage).
+        Some(key) => {
+            let sealer = actors::sealing::Sealer::of(&**store);
+            let body = q.body.clone();
+            let sealed = {
+                let key = key.clone();
+                tokio::task::spawn_blocking(move || sealer.seal_body(&key, body.as_bytes()))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?
+            };
+            Record::QueuedSealed(SealedQueued {
+                queued: Queued {
+                    body: String::new(),
+                    ..q
+                },
+                key,
+                sealed,
+            })
+        }
+        None => Record::Queued(q),
+    };
+    let queued = record_data(QUEUED, &record, Some(Uuid::new_v5(&id, b"queued")))?;
     match store
         .append(delivery_stream(id), ExpectedVersion::NoStream, vec![queued])
         .await
@@ -225,7 +291,9 @@ impl Book {
         let Ok(id) = Uuid::try_parse(r.stream.id()) else {
             return;
         };
+        // The book needs no body: the sealed one stays sealed.
         let record = match codec::decode::<Record>(&r.payload) {
+            Ok(Record::QueuedSealed(s)) => Record::Queued(s.queued),
             Ok(x) => x,
             Err(e) => {
                 tracing::error!(stream = %r.stream, error = %e, "webhooks: unreadable delivery record");
@@ -265,6 +333,8 @@ impl Book {
                 _ => self.finish(id),
             },
             Record::Cancelled { .. } => self.finish(id),
+            // Answered as a `Queued` above.
+            Record::QueuedSealed(_) => {}
         }
     }
 
@@ -465,16 +535,27 @@ async fn attempt_one(
     let first = eventlog::store::nonblocking::read_stream(store, &stream, 0, Direction::Forward, 1)
         .await
         .map_err(|e| e.to_string())?;
+    let sealer = actors::sealing::Sealer::of(&**store);
     let Some(Record::Queued(queued)) = first
         .first()
-        .map(|r| codec::decode::<Record>(&r.payload))
+        .map(|r| read_record(&r.payload, &sealer))
         .transpose()
         .map_err(|e| e.to_string())?
     else {
         return Err(format!("{stream} does not start with its queueing"));
     };
     let (endpoints, _) = load(store, org).await?;
-    let record = match endpoints.into_iter().find(|e| e.id == webhook) {
+    let endpoint = endpoints.into_iter().find(|e| e.id == webhook);
+    let record = match endpoint {
+        // The text it quotes was erased: never sent.
+        Some(_) if queued.erased => record_data(
+            CANCELLED,
+            &Record::Cancelled {
+                reason: "the message text it quotes was erased".to_owned(),
+                at_ms: now_ms(),
+            },
+            None,
+        )?,
         None => record_data(
             CANCELLED,
             &Record::Cancelled {
@@ -622,10 +703,13 @@ struct Folded {
     attempts: Vec<AttemptView>,
 }
 
-fn fold(records: &[RecordedEvent]) -> Result<Option<Folded>, String> {
+fn fold(
+    records: &[RecordedEvent],
+    sealer: &actors::sealing::Sealer,
+) -> Result<Option<Folded>, String> {
     let mut folded: Option<Folded> = None;
     for r in records {
-        match codec::decode::<Record>(&r.payload).map_err(|e| e.to_string())? {
+        match read_record(&r.payload, sealer)? {
             Record::Queued(q) => {
                 folded = Some(Folded {
                     view: DeliveryView {
@@ -673,6 +757,8 @@ fn fold(records: &[RecordedEvent]) -> Result<Option<Folded>, String> {
                     f.view.next_attempt_at_ms = None;
                 }
             }
+            // `read_record` opened it into a `Queued`.
+            Record::QueuedSealed(_) => {}
         }
     }
     Ok(folded)
@@ -688,7 +774,11 @@ async fn read_delivery(store: &Arc<dyn EventStore>, id: Uuid) -> Result<Option<F
     )
     .await
     .map_err(ApiError::from)?;
-    fold(&records).map_err(ApiError::internal)
+    let sealer = actors::sealing::Sealer::of(&**store);
+    tokio::task::spawn_blocking(move || fold(&records, &sealer))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
 }
 
 fn unknown_webhook() -> ApiError {
@@ -813,6 +903,13 @@ pub async fn redeliver(
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
     let endpoint = endpoint_of(&state, &caller, &id).await?;
     let original = delivery_of(&state, &endpoint, caller.org, &delivery).await?;
+    if original.queued.erased {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "delivery_erased",
+            "the message text this delivery quotes was erased; it cannot be sent again",
+        ));
+    }
     let new_id = Uuid::new_v4();
     let mut body: serde_json::Value =
         serde_json::from_str(&original.queued.body).map_err(ApiError::internal)?;
@@ -829,6 +926,8 @@ pub async fn redeliver(
         redelivery_of: Some(original.queued.delivery),
         by: Some(caller.user),
         at_ms: now_ms(),
+        key: original.queued.key.clone(),
+        erased: false,
     };
     enqueue(state.store(), queued)
         .await
@@ -871,6 +970,8 @@ mod tests {
             redelivery_of: None,
             by: None,
             at_ms: 1,
+            key: None,
+            erased: false,
         })
     }
 
@@ -970,7 +1071,9 @@ mod tests {
             recorded(1, id, &queued(id, webhook)),
             recorded(2, id, &attempted(1, Some("answered 503"), Some(9))),
         ];
-        let f = fold(&records).unwrap().unwrap();
+        let f = fold(&records, &actors::sealing::Sealer::clear())
+            .unwrap()
+            .unwrap();
         assert_eq!(f.view.status, DeliveryStatus::Pending);
         assert_eq!(f.view.next_attempt_at_ms, Some(9));
         assert_eq!(f.view.last_error.as_deref(), Some("answered 503"));
@@ -986,7 +1089,9 @@ mod tests {
                 },
             ),
         ];
-        let f = fold(&cancelled).unwrap().unwrap();
+        let f = fold(&cancelled, &actors::sealing::Sealer::clear())
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (f.view.status, f.view.attempts),
             (DeliveryStatus::Cancelled, 1)

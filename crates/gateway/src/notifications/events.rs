@@ -49,6 +49,8 @@ pub(super) struct Notice {
     pub event: &'static str,
     pub recipient: Vec<u8>,
     pub body: Value,
+    /// The key of the message text the body quotes: the delivery stores it sealed.
+    pub key: Option<domain::TextKey>,
 }
 
 impl Notice {
@@ -72,6 +74,7 @@ impl Notice {
             event,
             recipient: Vec::new(),
             body,
+            key: None,
         }
     }
 }
@@ -123,8 +126,15 @@ pub(super) async fn of_conversation(
     if !CONVERSATION_TYPES.contains(&record.event_type.as_str()) && !reopened {
         return Ok(None);
     }
-    let event =
-        actors::event_codec::decode::<ConversationEvent>(record).map_err(Failure::Permanent)?;
+    let event = actors::event_codec::decode_opened::<ConversationEvent>(record, &ws.sealer)
+        .map_err(Failure::Permanent)?;
+    // A text quoted in a body makes the body the customer's data too.
+    let text_key = match &event {
+        ConversationEvent::InboundReceived(m) => m.text.key().cloned(),
+        ConversationEvent::MessagePosted(m) => m.text.key().cloned(),
+        ConversationEvent::AutoReplyPosted(m) => m.text.key().cloned(),
+        _ => None,
+    };
     let conversation: ConversationId = record
         .stream
         .id()
@@ -190,7 +200,8 @@ pub(super) async fn of_conversation(
                     "message_id": m.message_id,
                     "from": m.from.as_str(),
                     "to": our.as_str(),
-                    "text": m.text,
+                    "text": m.text.shown(),
+                    "erased": m.text.is_erased(),
                     "attachments": m.media.len(),
                 }),
             );
@@ -207,7 +218,8 @@ pub(super) async fn of_conversation(
                             "conversation_id": conversation,
                             "from": m.from.as_str(),
                             "to": our.as_str(),
-                            "text": m.text,
+                            "text": m.text.shown(),
+                            "erased": m.text.is_erased(),
                         }),
                     );
                     n.recipient = user.as_uuid().as_bytes().to_vec();
@@ -224,7 +236,8 @@ pub(super) async fn of_conversation(
                 "auto_reply": false,
                 "from": our_s,
                 "to": numbers(&theirs),
-                "text": m.text,
+                "text": m.text.shown(),
+                "erased": m.text.is_erased(),
                 "attachments": m.attachments.len(),
             }),
         ),
@@ -237,7 +250,8 @@ pub(super) async fn of_conversation(
                 "auto_reply": true,
                 "from": m.from.as_str(),
                 "to": numbers(&theirs),
-                "text": m.text,
+                "text": m.text.shown(),
+                "erased": m.text.is_erased(),
                 "attachments": 0,
             }),
         ),
@@ -300,6 +314,9 @@ pub(super) async fn of_conversation(
         _ => {}
     }
     notices.retain(|n| wanted(n.event));
+    for n in &mut notices {
+        n.key.clone_from(&text_key);
+    }
     Ok(Some((org, endpoints, notices)))
 }
 

@@ -37,7 +37,7 @@ use actors::Workspace;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use domain::{OrgId, Role, UserId};
+use domain::{OrgId, UserId};
 use eventlog::{
     codec, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StreamName,
 };
@@ -239,15 +239,7 @@ fn is_public(ip: IpAddr) -> bool {
 }
 
 fn admin(caller: &Authenticated) -> Result<(), ApiError> {
-    if caller.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "admin_only",
-            "only an admin manages webhooks",
-        ))
-    }
+    caller.require_admin("manages webhooks")
 }
 
 /// `POST /v1/webhooks` body.
@@ -514,6 +506,8 @@ async fn queue(
                 redelivery_of: None,
                 by: None,
                 at_ms: record.timestamp_us / 1_000,
+                key: n.key.clone(),
+                erased: false,
             });
         }
     }

@@ -172,7 +172,8 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
             message_id: m.message_id,
             seq: m.seq,
             author: m.author,
-            text: m.text,
+            erased: m.text.is_erased(),
+            text: m.text.shown().to_owned(),
             attachments: m.attachments,
             deliveries: Vec::new(),
             at_ms: m.at_ms,
@@ -181,7 +182,8 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
             message_id: m.message_id,
             seq: m.seq,
             from: m.from.to_string(),
-            text: m.text,
+            erased: m.text.is_erased(),
+            text: m.text.shown().to_owned(),
             attachments: m.media,
             at_ms: m.at_ms,
         }),
@@ -190,7 +192,8 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
             seq: m.seq,
             from: m.from.to_string(),
             reply_to: m.reply_to,
-            text: m.text,
+            erased: m.text.is_erased(),
+            text: m.text.shown().to_owned(),
             deliveries: Vec::new(),
             at_ms: m.at_ms,
         }),
@@ -237,6 +240,10 @@ pub enum Item {
         seq: u64,
         author: UserId,
         text: String,
+        /// The text is erased (one customer's data on request, or the organization's
+        /// retention): `text` is then `[erased]`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        erased: bool,
         /// Fetch with `GET /v1/attachments/{id}?conversation=<this conversation>`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attachments: Vec<AttachmentRef>,
@@ -251,6 +258,10 @@ pub enum Item {
         seq: u64,
         from: String,
         text: String,
+        /// The text is erased (one customer's data on request, or the organization's
+        /// retention): `text` is then `[erased]`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        erased: bool,
         /// MMS media, fetched like a message's attachments.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attachments: Vec<AttachmentRef>,
@@ -264,6 +275,10 @@ pub enum Item {
         from: String,
         reply_to: MessageId,
         text: String,
+        /// The text is erased (one customer's data on request, or the organization's
+        /// retention): `text` is then `[erased]`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        erased: bool,
         /// How far its SMS got, as for a message.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         deliveries: Vec<Delivery>,
@@ -654,7 +669,7 @@ pub async fn history(
     let mut recorded = std::collections::HashMap::new();
     for r in records.iter().rev() {
         let event: ConversationEvent =
-            actors::event_codec::decode(r).map_err(ApiError::internal)?;
+            actors::event_codec::decode_opened(r, state.sealer()).map_err(ApiError::internal)?;
         if let Some((message, to, view)) =
             projections::interactions::DeliveryView::from_event(&event)
         {

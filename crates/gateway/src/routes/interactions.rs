@@ -236,6 +236,7 @@ pub async fn one(
     };
     let badges = row.meta.inbox.is_some();
     let viewer = caller.user;
+    let row = opened(&state, vec![row]).await?.remove(0);
     let out = state
         .ws
         .directories
@@ -320,6 +321,7 @@ async fn render(
 ) -> Result<ListOut, ApiError> {
     let viewer = caller.user;
     let Page { rows, next_before } = page;
+    let rows = opened(state, rows).await?;
     let items = state
         .ws
         .directories
@@ -330,6 +332,22 @@ async fn render(
         })
         .await?;
     Ok(ListOut { items, next_before })
+}
+
+/// The rows with their previews' texts opened (or erased), on a blocking thread: a key
+/// not in memory yet is read from the keyring's storage.
+async fn opened(state: &AppState, mut rows: Vec<Row>) -> Result<Vec<Row>, ApiError> {
+    let sealer = state.sealer().clone();
+    tokio::task::spawn_blocking(move || {
+        for row in &mut rows {
+            if let Some(p) = &mut row.meta.preview {
+                sealer.open(&mut p.text);
+            }
+        }
+        rows
+    })
+    .await
+    .map_err(ApiError::internal)
 }
 
 fn user_name(d: &Directory, u: &UserId) -> String {
@@ -377,7 +395,8 @@ fn item(d: &Directory, viewer: UserId, r: Row, badges: bool) -> InteractionOut {
             author_kind: author_kind.into(),
             author,
             author_name,
-            text: p.text.clone(),
+            // Opened before (`opened`): the words, or `[erased]`.
+            text: p.shown(&actors::sealing::Sealer::clear()),
         }
     });
     let (inbox_id, status, assignee) = match r.meta.inbox {

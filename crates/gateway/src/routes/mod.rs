@@ -14,6 +14,7 @@ pub mod json;
 pub mod me;
 pub mod numbers;
 pub mod queues;
+pub mod retention;
 pub mod search;
 pub mod sessions;
 pub mod settings;

@@ -388,7 +388,7 @@ async fn catch_up(
     while let Some(page) = pages.next(state).await? {
         let mut batch = Vec::new();
         for record in &page {
-            let Some(event) = Decoded::of(record) else {
+            let Some(event) = Decoded::of(record, state.sealer()) else {
                 continue;
             };
             if !hub::prepare(&mut audiences, state, &event, Some(org)).await {

@@ -40,7 +40,7 @@ use crate::live::ModelKind;
 pub const NAME: &str = "interactions";
 /// Key layout version; bump it when the stored shape changes (old generations are then
 /// refused and rebuilt).
-pub const LAYOUT: &str = "interactions/5";
+pub const LAYOUT: &str = "interactions/6";
 
 const SORTED: &str = "sorted";
 const CONVS: &str = "convs";

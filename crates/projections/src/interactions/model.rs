@@ -7,7 +7,9 @@ use std::sync::Arc;
 use domain::conversation::{ConversationKind, DeliveryStatus, SystemNote};
 use domain::directory::DirectoryEvent;
 use domain::queue::{QueueEvent, TimeoutKind};
-use domain::{ConversationEvent, ConversationId, InboxId, MessageId, OrgId, PhoneNumber, UserId};
+use domain::{
+    ConversationEvent, ConversationId, InboxId, MessageId, OrgId, PhoneNumber, Text, UserId,
+};
 use eventlog::codec;
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
@@ -62,7 +64,30 @@ pub enum PreviewAuthor {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Preview {
     pub author: PreviewAuthor,
-    pub text: String,
+    /// The text as the log stores it — sealed: opened when a list is read
+    /// ([`Preview::shown`]), so a text erased since reads as erased here too, without the
+    /// model writing anything.
+    pub text: Text,
+    /// How many attachments the message has.
+    pub attachments: usize,
+}
+
+impl Preview {
+    /// The first [`PREVIEW_CHARS`] characters of the text, opened with `sealer`
+    /// (`[erased]` once its key is gone), or what its attachments are.
+    pub fn shown(&self, sealer: &actors::sealing::Sealer) -> String {
+        let mut text = self.text.clone();
+        sealer.open(&mut text);
+        preview_text(text.shown(), self.attachments)
+    }
+
+    fn note(author: PreviewAuthor, text: String) -> Self {
+        Preview {
+            author,
+            text: Text::unsealed(text),
+            attachments: 0,
+        }
+    }
 }
 
 /// Everything the model keeps about one conversation.
@@ -369,11 +394,15 @@ impl InteractionsProjector {
                            seq: u64,
                            at_ms: u64,
                            author: PreviewAuthor,
-                           text: &str,
+                           text: &Text,
                            attachments: usize| {
                 meta.last_seq = meta.last_seq.max(seq);
-                let text = preview_text(text, attachments);
-                activity(meta, at_ms, Some(Preview { author, text }));
+                let preview = Preview {
+                    author,
+                    text: text.clone(),
+                    attachments,
+                };
+                activity(meta, at_ms, Some(preview));
             };
             match event {
                 E::MessagePosted(e) => {
@@ -392,18 +421,15 @@ impl InteractionsProjector {
                 E::CallStarted(e) => activity(
                     meta,
                     e.at_ms,
-                    Some(Preview {
-                        author: PreviewAuthor::User(e.by),
-                        text: "Call started".into(),
-                    }),
+                    Some(Preview::note(
+                        PreviewAuthor::User(e.by),
+                        "Call started".into(),
+                    )),
                 ),
                 E::SystemMessageRecorded(e) => activity(
                     meta,
                     e.at_ms,
-                    Some(Preview {
-                        author: PreviewAuthor::System,
-                        text: system_text(&e.note),
-                    }),
+                    Some(Preview::note(PreviewAuthor::System, system_text(&e.note))),
                 ),
                 E::ChannelMemberJoined(e) => {
                     meta.members.insert(e.user);

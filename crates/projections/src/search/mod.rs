@@ -59,7 +59,7 @@ use crate::live::ModelKind;
 pub const NAME: &str = "search";
 /// Layout version, written in every commit payload with the checkpoint; bump it when the
 /// schema or the meaning of a field changes (old generations are then refused and rebuilt).
-pub const LAYOUT: &str = "search/4";
+pub const LAYOUT: &str = "search/5";
 
 /// Bytes of stored documents compressed together. Larger blocks than tantivy's 16 KiB
 /// compress better and cost fewer block switches when writing; a hit reads one block.

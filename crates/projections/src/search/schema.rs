@@ -45,6 +45,12 @@ pub struct Fields {
     pub at_ms: Field,
     /// Log position (fast and stored): the sort order and the pagination cursor.
     pub position: Field,
+    /// The customers (E.164) whose data the text is (raw tokens, indexed only): an
+    /// erasure deletes their documents.
+    pub customer: Field,
+    /// The day the text was written, days since the epoch (indexed only): retention
+    /// deletes the documents before a day.
+    pub day: Field,
 }
 
 /// The schema every generation is created with.
@@ -85,9 +91,13 @@ pub fn build() -> (Schema, Fields) {
         "position",
         NumericOptions::default().set_stored().set_fast(),
     );
+    let customer = b.add_text_field("customer", raw());
+    let day = b.add_u64_field("day", tantivy::schema::INDEXED);
     (
         b.build(),
         Fields {
+            customer,
+            day,
             kind,
             org,
             conv,

@@ -89,6 +89,7 @@ impl SearchWriter {
             commit_every: None,
             scratch: String::new(),
             batch: Vec::new(),
+            sealer: actors::sealing::Sealer::clear(),
         };
         Ok(Self::resume(projector, checkpoint))
     }
@@ -179,6 +180,8 @@ pub struct SearchProjector {
     scratch: String,
     /// The documents of the batch being applied, handed to tantivy when it is stored.
     batch: Vec<UserOperation>,
+    /// Opens the sealed texts it indexes.
+    sealer: actors::sealing::Sealer,
 }
 
 impl SearchProjector {
@@ -251,20 +254,83 @@ impl SearchProjector {
             return Ok(None);
         };
         let (message_id, seq, author, text, at_ms) = message;
+        // Only what can be read is indexed: an erased text (its key destroyed before the
+        // index got to it) leaves no document.
+        let mut opened = text.clone();
+        self.sealer.open(&mut opened);
+        let Some(words) = opened.as_plain() else {
+            return Ok(None);
+        };
         // Sized for the document (tantivy's default is 1 KB), and ids written from stack
         // buffers: no allocation per document but the document itself.
-        let mut d = TantivyDocument::with_capacity(DOC_BYTES + text.len());
+        let mut d = TantivyDocument::with_capacity(DOC_BYTES + words.len());
+        if let Some(key) = text.key() {
+            for customer in &key.customers {
+                d.add_text(f.customer, customer.as_str());
+            }
+            d.add_u64(f.day, u64::from(key.day));
+        }
         d.add_text(f.org, id_str(org.as_uuid(), &mut [0; 36]));
         d.add_text(f.conv, id_str(conv.as_uuid(), &mut [0; 36]));
         d.add_text(f.message_id, id_str(message_id.as_uuid(), &mut [0; 36]));
         self.scratch.clear();
         author.encode_into(&mut self.scratch);
         d.add_text(f.author, &self.scratch);
-        d.add_text(f.text, text);
+        d.add_text(f.text, words);
         d.add_u64(f.seq, *seq);
         d.add_u64(f.at_ms, *at_ms);
         d.add_u64(f.position, position);
         Ok(Some(d))
+    }
+
+    /// Deletes the documents of erased texts: one customer's (an erasure) or an
+    /// organization's before a day (retention). The batch so far goes to tantivy first,
+    /// so the deletion follows every document added before it.
+    fn erase(&mut self, event: &Event<'_>) -> Result<(), ProjectionError> {
+        use domain::erasure::ErasureEvent;
+        use std::ops::Bound;
+        use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+        use tantivy::schema::IndexRecordOption;
+        use tantivy::Term;
+        let Decoded::Erasure(erasure) = event.decoded()? else {
+            return Ok(());
+        };
+        let f = *self.index.fields();
+        let (org, which): (OrgId, Box<dyn Query>) = match erasure {
+            ErasureEvent::CustomerErased(e) => (
+                e.org,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.customer, e.customer.as_str()),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+            ErasureEvent::RetentionApplied(e) => (
+                e.org,
+                Box::new(RangeQuery::new(
+                    Bound::Unbounded,
+                    Bound::Excluded(Term::from_field_u64(f.day, u64::from(e.before_day))),
+                )),
+            ),
+            ErasureEvent::RetentionSet(_) => return Ok(()),
+        };
+        let org_term = TermQuery::new(
+            Term::from_field_text(f.org, id_str(org.as_uuid(), &mut [0; 36])),
+            IndexRecordOption::Basic,
+        );
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(org_term)),
+            (Occur::Must, which),
+        ]);
+        if !self.batch.is_empty() {
+            self.uncommitted_docs += self.batch.len() as u64;
+            let mut batch = std::mem::take(&mut self.batch);
+            self.writer()?.run(batch.drain(..))?;
+            self.batch = batch;
+        }
+        self.writer()?.delete_query(Box::new(query))?;
+        // A deletion is a change queries must see: committed like a document.
+        self.uncommitted_docs += 1;
+        Ok(())
     }
 
     /// When a server's writer may commit documents next.
@@ -326,10 +392,17 @@ impl Projector for SearchProjector {
     }
 
     fn apply(&mut self, event: &Event<'_>) -> Result<(), ProjectionError> {
+        if event.is_in(category::ERASURE) {
+            return self.erase(event);
+        }
         if let Some(doc) = self.document(event)? {
             self.batch.push(UserOperation::Add(doc));
         }
         Ok(())
+    }
+
+    fn open_texts_with(&mut self, sealer: actors::sealing::Sealer) {
+        self.sealer = sealer;
     }
 
     fn store(&mut self, checkpoint: u64, events: u64) -> Result<Stored, ProjectionError> {

@@ -5,6 +5,9 @@
 //!   event acknowledged before the backup began is in it);
 //! - `blobs/`: the attachments (content-addressed and never rewritten, so copying them
 //!   after the log's checkpoint misses none the log refers to);
+//! - `keys/`: a RocksDB checkpoint of the keyring message texts are sealed under, taken
+//!   after the log's (every key the copied log needs was made before its events were
+//!   written; a key destroyed meanwhile stays destroyed in the copy);
 //! - `media.key`: the key MMS media URLs are signed with;
 //! - `checkpoint.json`: a checkpoint of the copied log, signed by the server's key;
 //! - `backup.json`: the manifest, written last (a directory without it is no backup).
@@ -51,7 +54,7 @@ pub struct Manifest {
 /// One step of a backup or restore, as progress reports name it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Progress {
-    /// `log`, `verify`, `blobs`, `media_key`, `manifest`.
+    /// `log`, `verify`, `keys`, `blobs`, `media_key`, `manifest`.
     pub step: String,
     pub done: u64,
     pub total: Option<u64>,
@@ -93,6 +96,12 @@ pub fn backup(
         .context("taking a checkpoint of the log")?;
     report(progress, "log", events, Some(events));
     let digest = verify_copy(&to.join("log"), events, progress)?;
+    if let Some(keyring) = log.keyring() {
+        keyring
+            .checkpoint_to(&to.join("keys"))
+            .context("taking a checkpoint of the keyring")?;
+    }
+    report(progress, "keys", 1, Some(1));
     let created_at_ms = crate::ops::signing::now_ms();
     let cp = Checkpoint::sign(key, &digest, created_at_ms);
     cp.write(&to.join(CHECKPOINT))
@@ -179,6 +188,10 @@ pub fn restore(
     std::fs::create_dir_all(&staging)?;
     let files = copy_tree(&from.join("log"), &staging.join("log"))?;
     report(progress, "log", files, Some(files));
+    if from.join("keys").exists() {
+        copy_tree(&from.join("keys"), &staging.join("keys"))?;
+    }
+    report(progress, "keys", 1, Some(1));
     copy_blobs(&from.join("blobs"), &staging.join("blobs"), progress)?;
     copy_file_if_present(&from.join(MEDIA_KEY), &staging.join(MEDIA_KEY))?;
     report(progress, "media_key", 1, Some(1));

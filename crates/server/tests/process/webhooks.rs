@@ -5,9 +5,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use crate::common::{bootstrap, post, start_with};
+use crate::common::{bootstrap, get, post, start_with, until};
 use serde_json::{json, Value};
 
 const LINE: &str = "+15550601000";
@@ -49,29 +48,6 @@ async fn receiver(accept: Arc<AtomicBool>) -> (String, Got) {
         let _ = axum::serve(listener, app).await;
     });
     (url, got)
-}
-
-/// Waits (at most 60 s) until `want` holds for what `read` returns: that value.
-async fn until<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
-    what: &str,
-    read: impl Fn() -> F,
-    want: impl Fn(&T) -> bool,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = read().await;
-        if want(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "never {what}: {v:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn get(c: &reqwest::Client, url: String, token: &str) -> Value {
-    let r = c.get(url).bearer_auth(token).send().await.unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    r.json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

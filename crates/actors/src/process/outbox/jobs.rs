@@ -135,12 +135,12 @@ pub(super) fn spawn(
     });
 }
 
-fn outbound(shared: &Shared, id: Uuid, prepared: &SmsPrepared) -> OutboundSms {
+fn outbound(shared: &Shared, id: Uuid, prepared: &SmsPrepared, body: String) -> OutboundSms {
     OutboundSms {
         idempotency_key: idempotency_key(&prepared.origin, &prepared.to),
         from: prepared.from.to_string(),
         to: prepared.to.to_string(),
-        body: prepared.body.clone(),
+        body,
         media: match &shared.config.media_url {
             Some(url) => prepared.media.iter().filter_map(|a| url(a)).collect(),
             None => Vec::new(),
@@ -228,7 +228,18 @@ async fn run(
                         Err(_) => return false,
                     },
                 };
-                let result = shared.carrier.send(outbound(shared, id, prepared)).await;
+                // Read back from the log after a restart, the body is sealed; erased
+                // meanwhile, it is never sent.
+                let mut body = prepared.body.clone();
+                shared.ws.sealer.open(&mut body);
+                let Some(body) = body.as_plain().map(str::to_owned) else {
+                    drop(slot);
+                    return erased(shared, id, attempt).await;
+                };
+                let result = shared
+                    .carrier
+                    .send(outbound(shared, id, prepared, body))
+                    .await;
                 drop(slot);
                 match outcome(shared, id, attempt, result).await {
                     Next::Step(next) => next,
@@ -238,6 +249,18 @@ async fn run(
             }
         };
     }
+}
+
+/// The text was erased before it went out: failed for good, with that reason.
+async fn erased(shared: &Shared, id: Uuid, attempt: u32) -> bool {
+    let record = OutboxRecord::SendFailed(SmsSendFailed {
+        attempt,
+        code: "erased".into(),
+        message: "the text was erased before it was sent".into(),
+        retry_at_ms: None,
+        at_ms: shared.clock.now_ms(),
+    });
+    write(shared, id, &format!("failed-{attempt}"), record).await
 }
 
 /// What follows a call.

@@ -23,7 +23,7 @@
 //! acceptance of a text is written at most once whoever writes it.
 
 use domain::conversation::AttachmentRef;
-use domain::{ConversationId, MessageId, OrgId, PhoneNumber};
+use domain::{ConversationId, MessageId, OrgId, PhoneNumber, Text};
 use eventlog::{codec, EventData, RecordedEvent, StreamName};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -62,11 +62,38 @@ pub struct SmsPrepared {
     pub origin: SmsOrigin,
     pub from: PhoneNumber,
     pub to: PhoneNumber,
-    pub body: String,
+    /// Stored sealed under the message's key (version 2; version 1 held it in the clear).
+    pub body: Text,
     /// MMS media (already resized when the message was posted).
     pub media: Vec<AttachmentRef>,
     /// The request's time (so a repeated preparation writes identical content).
     pub at_ms: u64,
+}
+
+/// [`SmsPrepared`] version 1, as earlier logs hold it: the body in the clear.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct SmsPreparedV1 {
+    org: OrgId,
+    origin: SmsOrigin,
+    from: PhoneNumber,
+    to: PhoneNumber,
+    body: String,
+    media: Vec<AttachmentRef>,
+    at_ms: u64,
+}
+
+impl From<SmsPreparedV1> for SmsPrepared {
+    fn from(v1: SmsPreparedV1) -> Self {
+        SmsPrepared {
+            org: v1.org,
+            origin: v1.origin,
+            from: v1.from,
+            to: v1.to,
+            body: Text::unsealed(v1.body),
+            media: v1.media,
+            at_ms: v1.at_ms,
+        }
+    }
 }
 
 /// Attempt `attempt` (from 1) is about to call the carrier.
@@ -140,8 +167,26 @@ pub enum CarrierMessageRecord {
 }
 
 fn data<T: Serialize>(event_type: &str, payload: &T, id: Uuid) -> Result<EventData, String> {
+    versioned(event_type, 1, payload, id)
+}
+
+fn versioned<T: Serialize>(
+    event_type: &str,
+    version: u16,
+    payload: &T,
+    id: Uuid,
+) -> Result<EventData, String> {
     let payload = codec::encode(payload).map_err(|e| e.to_string())?;
-    Ok(EventData::new(event_type, 1, payload).with_id(id))
+    Ok(EventData::new(event_type, version, payload).with_id(id))
+}
+
+fn prepared(record: &RecordedEvent) -> Result<SmsPrepared, String> {
+    let decoded = match record.schema_version {
+        1 => codec::decode::<SmsPreparedV1>(&record.payload).map(SmsPrepared::from),
+        2 => codec::decode::<SmsPrepared>(&record.payload),
+        v => return Err(format!("SmsPrepared has unknown schema version {v}")),
+    };
+    decoded.map_err(|e| format!("SmsPrepared: {e}"))
 }
 
 fn payload<T: DeserializeOwned>(record: &RecordedEvent) -> Result<T, String> {
@@ -171,7 +216,7 @@ impl OutboxRecord {
     pub fn encode(&self, id: Uuid) -> Result<EventData, String> {
         let t = self.event_type();
         match self {
-            OutboxRecord::Prepared(p) => data(t, p, id),
+            OutboxRecord::Prepared(p) => versioned(t, 2, p, id),
             OutboxRecord::SendStarted(p) => data(t, p, id),
             OutboxRecord::Accepted(p) => data(t, p, id),
             OutboxRecord::SendFailed(p) => data(t, p, id),
@@ -182,7 +227,7 @@ impl OutboxRecord {
     /// An unknown type or version, or an undecodable payload.
     pub fn decode(record: &RecordedEvent) -> Result<Self, String> {
         Ok(match record.event_type.as_str() {
-            "SmsPrepared" => OutboxRecord::Prepared(payload(record)?),
+            "SmsPrepared" => OutboxRecord::Prepared(prepared(record)?),
             "SmsSendStarted" => OutboxRecord::SendStarted(payload(record)?),
             "SmsAccepted" => OutboxRecord::Accepted(payload(record)?),
             "SmsSendFailed" => OutboxRecord::SendFailed(payload(record)?),
@@ -390,7 +435,7 @@ mod tests {
             },
             from: PhoneNumber::parse("+15550001000").unwrap(),
             to: PhoneNumber::parse("+15550002000").unwrap(),
-            body: "hi".into(),
+            body: Text::unsealed("hi"),
             media: vec![],
             at_ms: 5,
         }

@@ -20,7 +20,7 @@ use domain::conversation::{
 };
 use domain::{
     Aggregate, CommandMeta, Conversation, ConversationCommand, ConversationEvent, ConversationId,
-    Directory, MessageId, OrgId, PhoneNumber,
+    Directory, MessageId, OrgId, PhoneNumber, Text,
 };
 use eventlog::{AppendError, Direction, RecordedEvent};
 use uuid::Uuid;
@@ -50,7 +50,7 @@ const BATCH: usize = 256;
 
 /// The text and media of a conversation's last `MessagePosted`: its requests follow it
 /// directly.
-type Posted = (MessageId, String, Vec<AttachmentRef>);
+type Posted = (MessageId, Text, Vec<AttachmentRef>);
 
 #[derive(Default)]
 struct Caches {
@@ -90,7 +90,8 @@ async fn on_conversation_event(
         .id()
         .parse()
         .map_err(|_| Failure::Permanent(format!("not a conversation: {}", record.stream)))?;
-    let event = event_codec::decode::<ConversationEvent>(&record).map_err(Failure::Permanent)?;
+    let event = event_codec::decode_opened::<ConversationEvent>(&record, &shared.ws.sealer)
+        .map_err(Failure::Permanent)?;
     let posted = match event {
         ConversationEvent::MessagePosted(m) => (m.message_id, m.text, m.attachments),
         ConversationEvent::AutoReplyPosted(m) => (m.message_id, m.text, Vec::new()),
@@ -170,8 +171,15 @@ async fn prepare(shared: &Arc<Shared>, id: Uuid, prepared: SmsPrepared) -> Resul
         attempt: 1,
         at_ms: prepared.at_ms,
     });
+    // The log keeps the text sealed, like the message it sends (the job has it readable).
+    let mut stored = prepared.clone();
+    shared
+        .ws
+        .sealer
+        .seal(&mut stored.body)
+        .map_err(|e| Failure::Transient(e.to_string()))?;
     let events = [
-        OutboxRecord::Prepared(prepared.clone()).encode(outbox_event_id(id, "prepared")),
+        OutboxRecord::Prepared(stored).encode(outbox_event_id(id, "prepared")),
         first.encode(outbox_event_id(id, "attempt-1")),
     ]
     .into_iter()
@@ -208,7 +216,7 @@ async fn message_content(
     shared: &Shared,
     record: &RecordedEvent,
     message_id: MessageId,
-) -> Result<(String, Vec<AttachmentRef>), Failure> {
+) -> Result<(Text, Vec<AttachmentRef>), Failure> {
     let mut from = record.version;
     loop {
         let page = eventlog::store::nonblocking::read_stream(
@@ -224,7 +232,7 @@ async fn message_content(
             if r.event_type != "MessagePosted" && r.event_type != "AutoReplyPosted" {
                 continue;
             }
-            match event_codec::decode::<ConversationEvent>(r) {
+            match event_codec::decode_opened::<ConversationEvent>(r, &shared.ws.sealer) {
                 Ok(ConversationEvent::MessagePosted(MessagePosted {
                     message_id: id,
                     text,
@@ -299,7 +307,10 @@ async fn answer_help(
     let Some(help_text) = shared.config.help_text.clone() else {
         return Ok(());
     };
-    if OptOutKeyword::parse(&inbound.text) != Some(OptOutKeyword::Help) {
+    let Some(words) = inbound.text.as_plain() else {
+        return Ok(());
+    };
+    if OptOutKeyword::parse(words) != Some(OptOutKeyword::Help) {
         return Ok(());
     }
     let org = org_of(shared, caches, conversation).await?;

@@ -20,7 +20,10 @@ fn a_participant_posts_in_a_direct_conversation() {
     else {
         panic!("one message, no SMS: {events:?}")
     };
-    assert_eq!((*seq, *author, text.as_str()), (1, alice, "hi 👋"));
+    assert_eq!(
+        (*seq, *author, text.as_plain().unwrap()),
+        (1, alice, "hi 👋")
+    );
     assert_eq!(world.state().last_seq(), 1);
 }
 

@@ -354,7 +354,7 @@ fn snapshot_bytes(messages: u64, deliver: impl Fn(u64) -> Option<DeliveryStatus>
                 message_id,
                 seq,
                 from: their.clone(),
-                text: "Is my order ready?".into(),
+                text: crate::Text::unsealed("Is my order ready?"),
                 media: vec![],
                 at_ms,
             }));
@@ -364,7 +364,7 @@ fn snapshot_bytes(messages: u64, deliver: impl Fn(u64) -> Option<DeliveryStatus>
             message_id,
             seq,
             author: alice,
-            text: "It ships tomorrow.".into(),
+            text: crate::Text::unsealed("It ships tomorrow."),
             attachments: vec![],
             at_ms,
         }));

@@ -174,3 +174,27 @@ pub async fn upload(
     assert_eq!(r.status(), reqwest::StatusCode::CREATED);
     r.json().await.unwrap()
 }
+
+/// Waits (at most 60 s) until `want` holds for what `read` returns: that value.
+pub async fn until<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
+    what: &str,
+    read: impl Fn() -> F,
+    want: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = read().await;
+        if want(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {v:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `GET url` with a bearer token, expecting 2xx: the JSON answer.
+pub async fn get(c: &reqwest::Client, url: String, token: &str) -> Value {
+    let r = c.get(url).bearer_auth(token).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    r.json().await.unwrap()
+}

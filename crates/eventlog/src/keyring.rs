@@ -1,0 +1,453 @@
+//! Keys that seal parts of events, kept outside the log so that destroying one makes what
+//! it sealed unreadable while the log's bytes (and hash chains) stay as written
+//! ("crypto-shredding").
+//!
+//! A [`Keyring`] is a small RocksDB instance of its own (`<data>/keys`): a key's *name*
+//! (bytes chosen by the caller; the actor layer names one per organization, customer and
+//! day) → a random 256-bit key and the time it was made. Keys are made on first use
+//! ([`Keyring::get_or_create`], written with fsync before anything is sealed under them)
+//! and destroyed by prefix ([`Keyring::destroy`]), after which the instance is flushed and
+//! compacted so no live file holds the destroyed bytes. The log never holds a key.
+//!
+//! [`seal`] and [`open`] are XChaCha20-Poly1305 with a random 192-bit nonce; the caller's
+//! associated data binds a ciphertext to the name it was sealed under.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::XChaCha20Poly1305;
+use rocksdb::{Options, WriteBatch, WriteOptions, DB};
+use rustc_hash::FxHashMap;
+
+/// Format byte of a stored key record (the version of its layout).
+const FORMAT: u8 = 1;
+
+/// A 256-bit key.
+pub type Key = [u8; 32];
+
+/// The keyring failed to read or write its storage.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("key storage: {0}")]
+    Storage(String),
+    #[error("key storage holds a record it cannot read (format {0})")]
+    Corrupt(u8),
+    #[error("the key storage is open read-only")]
+    ReadOnly,
+}
+
+impl From<KeyringError> for crate::error::StorageError {
+    fn from(e: KeyringError) -> Self {
+        match e {
+            KeyringError::Storage(s) => crate::error::StorageError::Engine(s),
+            KeyringError::Corrupt(format) => crate::error::StorageError::Corrupted {
+                location: "the keyring".into(),
+                reason: format!("a key record of format {format}"),
+            },
+            KeyringError::ReadOnly => crate::error::StorageError::ReadOnly,
+        }
+    }
+}
+
+impl From<rocksdb::Error> for KeyringError {
+    fn from(e: rocksdb::Error) -> Self {
+        KeyringError::Storage(e.into_string())
+    }
+}
+
+/// A key record with its name.
+pub type Named = (Vec<u8>, Vec<u8>);
+
+/// Where a keyring's records live when it is not a local RocksDB instance: a cluster's
+/// replicated key-value store (`natslog`). Records are opaque bytes to it.
+pub trait KeyBackend: Send + Sync {
+    /// The record named `name`.
+    ///
+    /// # Errors
+    /// The store cannot be reached.
+    fn get(&self, name: &[u8]) -> Result<Option<Vec<u8>>, KeyringError>;
+    /// Writes `record` under `name` unless one is there: the record that is there after.
+    ///
+    /// # Errors
+    /// The store cannot be reached.
+    fn create(&self, name: &[u8], record: &[u8]) -> Result<Vec<u8>, KeyringError>;
+    /// Every (name, record) whose name starts with `prefix`.
+    ///
+    /// # Errors
+    /// The store cannot be reached.
+    fn list(&self, prefix: &[u8]) -> Result<Vec<Named>, KeyringError>;
+    /// Destroys the records named `names` (every revision of them).
+    ///
+    /// # Errors
+    /// The store cannot be reached.
+    fn destroy(&self, names: &[Vec<u8>]) -> Result<(), KeyringError>;
+}
+
+/// Named keys, cached in memory: in a RocksDB instance of their own, or in a
+/// [`KeyBackend`] shared by the nodes of a cluster.
+pub struct Keyring {
+    /// `None`: opened read-only where no keyring was ever written (every key is missing).
+    db: Option<DB>,
+    /// A cluster's store, instead of `db`.
+    remote: Option<std::sync::Arc<dyn KeyBackend>>,
+    writable: bool,
+    /// Keys read so far, and names known to have none.
+    cache: Mutex<FxHashMap<Vec<u8>, Option<Key>>>,
+    /// Serialises making keys, so two sealers of one name agree on its key.
+    making: Mutex<()>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("writable", &self.writable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// Opens (or creates) the keyring in `dir`.
+    ///
+    /// # Errors
+    /// When RocksDB cannot open the directory.
+    pub fn open(dir: &Path) -> Result<Self, KeyringError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        // Few, small records: no background churn, and nothing kept past a flush.
+        options.set_keep_log_file_num(2);
+        let db = DB::open(&options, dir)?;
+        Ok(Self::with(Some(db), true))
+    }
+
+    /// Opens the keyring in `dir` to read only (auditors' tools); a directory without one
+    /// reads as a keyring without keys.
+    ///
+    /// # Errors
+    /// When RocksDB cannot open an existing keyring.
+    pub fn open_read_only(dir: &Path) -> Result<Self, KeyringError> {
+        if !dir.join("CURRENT").exists() {
+            return Ok(Self::with(None, false));
+        }
+        let db = DB::open_for_read_only(&Options::default(), dir, false)?;
+        Ok(Self::with(Some(db), false))
+    }
+
+    /// A keyring over a cluster's store. Its cache is kept true by [`Keyring::forget`] (the
+    /// backend's owner calls it for every change another node makes) and by
+    /// [`Keyring::get_fresh`] before a text is called erased.
+    pub fn remote(backend: std::sync::Arc<dyn KeyBackend>) -> Self {
+        let mut ring = Self::with(None, true);
+        ring.remote = Some(backend);
+        ring
+    }
+
+    fn with(db: Option<DB>, writable: bool) -> Self {
+        Self {
+            db,
+            remote: None,
+            writable,
+            cache: Mutex::new(FxHashMap::default()),
+            making: Mutex::new(()),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, FxHashMap<Vec<u8>, Option<Key>>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The key named `name`, if it exists.
+    ///
+    /// # Errors
+    /// When the storage cannot be read.
+    pub fn get(&self, name: &[u8]) -> Result<Option<Key>, KeyringError> {
+        if let Some(known) = self.cache().get(name) {
+            return Ok(*known);
+        }
+        self.get_fresh(name)
+    }
+
+    /// As [`Keyring::get`], asking the storage whatever the cache holds (a key another
+    /// node made or destroyed a moment ago).
+    ///
+    /// # Errors
+    /// When the storage cannot be read.
+    pub fn get_fresh(&self, name: &[u8]) -> Result<Option<Key>, KeyringError> {
+        let found = match (&self.db, &self.remote) {
+            (Some(db), _) => db.get_pinned(name)?.map(|v| parse(&v)).transpose()?,
+            (None, Some(remote)) => remote.get(name)?.map(|v| parse(&v)).transpose()?,
+            (None, None) => None,
+        };
+        let key = found.map(|(_, key)| key);
+        self.cache().insert(name.to_vec(), key);
+        Ok(key)
+    }
+
+    /// Drops what the cache holds of `name` (another node changed it).
+    pub fn forget(&self, name: &[u8]) {
+        self.cache().remove(name);
+    }
+
+    /// The key named `name`, made (and durably written) now if it does not exist.
+    ///
+    /// # Errors
+    /// When the storage cannot be read or written, or is read-only.
+    pub fn get_or_create(&self, name: &[u8], now_ms: u64) -> Result<Key, KeyringError> {
+        if let Some(key) = self.get(name)? {
+            return Ok(key);
+        }
+        if let Some(remote) = &self.remote {
+            // Another node may make it at the same moment: the store keeps the first.
+            let record = new_record(now_ms);
+            let (_, key) = parse(&remote.create(name, &record)?)?;
+            self.cache().insert(name.to_vec(), Some(key));
+            return Ok(key);
+        }
+        let (Some(db), true) = (&self.db, self.writable) else {
+            return Err(KeyringError::ReadOnly);
+        };
+        let _making = self
+            .making
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(v) = db.get_pinned(name)? {
+            let (_, key) = parse(&v)?;
+            self.cache().insert(name.to_vec(), Some(key));
+            return Ok(key);
+        }
+        let record = new_record(now_ms);
+        let (_, key) = parse(&record)?;
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        db.put_opt(name, &record, &sync)?;
+        self.cache().insert(name.to_vec(), Some(key));
+        Ok(key)
+    }
+
+    /// Every key name under `prefix` with the time its key was made, in name order.
+    ///
+    /// # Errors
+    /// When the storage cannot be read.
+    pub fn names(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, u64)>, KeyringError> {
+        if let Some(remote) = &self.remote {
+            let mut out = remote
+                .list(prefix)?
+                .into_iter()
+                .map(|(name, record)| parse(&record).map(|(made, _)| (name, made)))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.sort();
+            return Ok(out);
+        }
+        let Some(db) = &self.db else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for item in db.prefix_iterator(prefix) {
+            let (name, value) = item?;
+            if !name.starts_with(prefix) {
+                break;
+            }
+            let (made_ms, _) = parse(&value)?;
+            out.push((name.to_vec(), made_ms));
+        }
+        Ok(out)
+    }
+
+    /// Destroys every key under `prefix` that `doomed(name, made_ms)` picks, then flushes
+    /// and compacts so that no live file of the keyring still holds them. Returns how
+    /// many were destroyed.
+    ///
+    /// # Errors
+    /// When the storage cannot be read or written, or is read-only.
+    pub fn destroy(
+        &self,
+        prefix: &[u8],
+        mut doomed: impl FnMut(&[u8], u64) -> bool,
+    ) -> Result<usize, KeyringError> {
+        if !self.writable || (self.db.is_none() && self.remote.is_none()) {
+            return Err(KeyringError::ReadOnly);
+        }
+        let _making = self
+            .making
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let names: Vec<Vec<u8>> = self
+            .names(prefix)?
+            .into_iter()
+            .filter(|(name, made)| doomed(name, *made))
+            .map(|(name, _)| name)
+            .collect();
+        if names.is_empty() {
+            return Ok(0);
+        }
+        let Some(db) = &self.db else {
+            if let Some(remote) = &self.remote {
+                remote.destroy(&names)?;
+            }
+            let mut cache = self.cache();
+            for name in &names {
+                cache.insert(name.clone(), None);
+            }
+            return Ok(names.len());
+        };
+        let mut batch = WriteBatch::default();
+        for name in &names {
+            batch.delete(name);
+        }
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        db.write_opt(batch, &sync)?;
+        {
+            let mut cache = self.cache();
+            for name in &names {
+                cache.insert(name.clone(), None);
+            }
+        }
+        // The deletions reach the SST files, and compaction rewrites the files that held
+        // the keys without them; the WAL that held their writes is dropped after the flush.
+        db.flush()?;
+        db.compact_range::<&[u8], &[u8]>(None, None);
+        Ok(names.len())
+    }
+
+    /// Writes a consistent copy of the keyring to `dir` (which must not exist), for
+    /// backups.
+    ///
+    /// # Errors
+    /// When RocksDB cannot write the checkpoint.
+    pub fn checkpoint_to(&self, dir: &Path) -> Result<(), KeyringError> {
+        let Some(db) = &self.db else {
+            return Err(KeyringError::ReadOnly);
+        };
+        rocksdb::checkpoint::Checkpoint::new(db)?.create_checkpoint(dir)?;
+        Ok(())
+    }
+}
+
+/// A new random key's record: format, time made, key.
+fn new_record(now_ms: u64) -> Vec<u8> {
+    let key: Key = XChaCha20Poly1305::generate_key(&mut OsRng).into();
+    let mut record = Vec::with_capacity(41);
+    record.push(FORMAT);
+    record.extend_from_slice(&now_ms.to_be_bytes());
+    record.extend_from_slice(&key);
+    record
+}
+
+fn parse(value: &[u8]) -> Result<(u64, Key), KeyringError> {
+    match value {
+        [FORMAT, rest @ ..] if rest.len() == 40 => {
+            let mut made = [0; 8];
+            made.copy_from_slice(&rest[..8]);
+            let mut key = [0; 32];
+            key.copy_from_slice(&rest[8..]);
+            Ok((u64::from_be_bytes(made), key))
+        }
+        [other, ..] => Err(KeyringError::Corrupt(*other)),
+        [] => Err(KeyringError::Corrupt(0)),
+    }
+}
+
+/// One key from several (a text of several subjects needs all of theirs): destroying any
+/// of them destroys it.
+pub fn combine(keys: &[Key]) -> Key {
+    let mut hasher = blake3::Hasher::new_derive_key("switchboard sealed text key v1");
+    for key in keys {
+        hasher.update(key);
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// A short fingerprint of a key, stored beside what it sealed: a key made again under the
+/// same name (after the first was destroyed) is told apart from the one that sealed it.
+pub fn check_of(key: &Key) -> [u8; 8] {
+    let digest = blake3::derive_key("switchboard sealed text check v1", key);
+    let mut check = [0; 8];
+    check.copy_from_slice(&digest[..8]);
+    check
+}
+
+/// Seals `plaintext` under `key`: (nonce, ciphertext with its tag).
+pub fn seal(key: &Key, aad: &[u8], plaintext: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+    let sealed = cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .unwrap_or_default();
+    (nonce.to_vec(), sealed)
+}
+
+/// Opens what [`seal`] sealed; `None` when the key, the associated data, the nonce or the
+/// ciphertext is not the one it was sealed with.
+pub fn open(key: &Key, aad: &[u8], nonce: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+    if nonce.len() != 24 {
+        return None;
+    }
+    let cipher = XChaCha20Poly1305::new(key.into());
+    cipher
+        .decrypt(
+            nonce.into(),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destroyed_key_is_gone_from_memory_and_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path()).unwrap();
+        let a = ring.get_or_create(b"org/a/1", 10).unwrap();
+        let b = ring.get_or_create(b"org/b/1", 20).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(ring.get_or_create(b"org/a/1", 30).unwrap(), a, "made once");
+        let (nonce, sealed) = seal(&a, b"aad", b"hello");
+        assert_eq!(
+            open(&a, b"aad", &nonce, &sealed).as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert_eq!(open(&a, b"other", &nonce, &sealed), None);
+        assert_eq!(open(&b, b"aad", &nonce, &sealed), None);
+
+        assert_eq!(ring.destroy(b"org/a/", |_, made| made < 15).unwrap(), 1);
+        assert_eq!(ring.get(b"org/a/1").unwrap(), None);
+        assert_eq!(ring.get(b"org/b/1").unwrap(), Some(b));
+        drop(ring);
+        // Reopened: still gone, and no file of the keyring holds its bytes.
+        let ring = Keyring::open(dir.path()).unwrap();
+        assert_eq!(ring.get(b"org/a/1").unwrap(), None);
+        drop(ring);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(
+                !bytes.windows(32).any(|w| w == a),
+                "a file still holds the key"
+            );
+        }
+        let ring = Keyring::open_read_only(dir.path()).unwrap();
+        assert_eq!(ring.get(b"org/b/1").unwrap(), Some(b));
+        assert!(ring.get_or_create(b"org/c/1", 0).is_err());
+    }
+
+    #[test]
+    fn a_combined_key_needs_every_part() {
+        let (a, b, c) = ([1; 32], [2; 32], [3; 32]);
+        assert_eq!(combine(&[a, b]), combine(&[a, b]));
+        assert_ne!(combine(&[a, b]), combine(&[a, c]));
+        assert_ne!(check_of(&a), check_of(&b));
+    }
+}

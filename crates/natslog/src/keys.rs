@@ -1,0 +1,162 @@
+//! The cluster's keyring: the keys message texts are sealed under (`eventlog::keyring`), in
+//! a replicated JetStream key-value bucket (`<prefix>-keys`, as many replicas as the log)
+//! instead of a node's disk, so every node opens what any node sealed, and destroying a
+//! key (erasure, retention) destroys it for all. Names are hex in the bucket; destroying
+//! purges every revision.
+//!
+//! Each node caches keys in memory; a watcher on the bucket drops the cached entry of every
+//! key another node makes or destroys, and a text that does not open with the cached keys
+//! is tried again with the bucket's before it is called erased
+//! (`actors::sealing`). Between a destruction and its watch event reaching another node,
+//! that node may still open the text (milliseconds).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use eventlog::keyring::{KeyBackend, Keyring, KeyringError, Named};
+use futures_util::StreamExt;
+use tokio::runtime::Handle;
+
+/// The bucket, reached from any thread.
+pub(crate) struct NatsKeys {
+    pub kv: kv::Store,
+    pub handle: Handle,
+}
+
+fn failed(e: impl std::fmt::Display) -> KeyringError {
+    KeyringError::Storage(format!("the cluster's keyring: {e}"))
+}
+
+fn hex(name: &[u8]) -> String {
+    eventlog::hex::encode(name)
+}
+
+fn unhex(key: &str) -> Option<Vec<u8>> {
+    eventlog::hex::decode_vec(key)
+}
+
+impl NatsKeys {
+    fn block_on<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, KeyringError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv()
+            .map_err(|_| failed("the client's runtime stopped"))
+    }
+}
+
+impl KeyBackend for NatsKeys {
+    fn get(&self, name: &[u8]) -> Result<Option<Vec<u8>>, KeyringError> {
+        let (kv, key) = (self.kv.clone(), hex(name));
+        self.block_on(async move { kv.get(key).await })?
+            .map(|v| v.map(|b| b.to_vec()))
+            .map_err(failed)
+    }
+
+    fn create(&self, name: &[u8], record: &[u8]) -> Result<Vec<u8>, KeyringError> {
+        let (kv, key, value) = (self.kv.clone(), hex(name), record.to_vec());
+        self.block_on(async move {
+            match kv.create(&key, value.clone().into()).await {
+                Ok(_) => Ok(value),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => kv
+                    .get(key)
+                    .await
+                    .map_err(failed)?
+                    .map(|b| b.to_vec())
+                    .ok_or_else(|| failed("a key made elsewhere vanished")),
+                Err(e) => Err(failed(e)),
+            }
+        })?
+    }
+
+    fn list(&self, prefix: &[u8]) -> Result<Vec<Named>, KeyringError> {
+        let (kv, prefix) = (self.kv.clone(), hex(prefix));
+        self.block_on(async move {
+            let mut keys = kv.keys().await.map_err(failed)?;
+            let mut names = Vec::new();
+            while let Some(key) = keys.next().await {
+                let key = key.map_err(failed)?;
+                if key.starts_with(&prefix) {
+                    names.push(key);
+                }
+            }
+            let mut out = Vec::with_capacity(names.len());
+            for key in names {
+                if let (Some(name), Some(value)) =
+                    (unhex(&key), kv.get(key.clone()).await.map_err(failed)?)
+                {
+                    out.push((name, value.to_vec()));
+                }
+            }
+            Ok(out)
+        })?
+    }
+
+    fn destroy(&self, names: &[Vec<u8>]) -> Result<(), KeyringError> {
+        let (kv, keys) = (
+            self.kv.clone(),
+            names.iter().map(|n| hex(n)).collect::<Vec<_>>(),
+        );
+        self.block_on(async move {
+            for key in keys {
+                kv.purge(key).await.map_err(failed)?;
+            }
+            Ok(())
+        })?
+    }
+}
+
+/// Drops the cached entry of every key changed in the bucket, for as long as the keyring
+/// lives (re-watching after an error).
+pub(crate) fn watch(kv: kv::Store, handle: &Handle, keyring: Weak<Keyring>) {
+    handle.spawn(async move {
+        loop {
+            match kv.watch_all().await {
+                Ok(mut changes) => {
+                    while let Some(change) = changes.next().await {
+                        let Some(ring) = keyring.upgrade() else {
+                            return;
+                        };
+                        if let Ok(entry) = change {
+                            if let Some(name) = unhex(&entry.key) {
+                                ring.forget(&name);
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot watch the cluster's keyring"),
+            }
+            if keyring.strong_count() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// The keyring of a cluster over `kv`, watched.
+pub(crate) fn keyring(kv: kv::Store, handle: &Handle) -> Arc<Keyring> {
+    let backend = Arc::new(NatsKeys {
+        kv: kv.clone(),
+        handle: handle.clone(),
+    });
+    let ring = Arc::new(Keyring::remote(backend));
+    watch(kv, handle, Arc::downgrade(&ring));
+    ring
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_go_through_hex_and_back() {
+        let name = [0u8, 1, 0xab, 0xff, b'c', b'+'];
+        assert_eq!(super::unhex(&super::hex(&name)).unwrap(), name);
+        assert_eq!(super::unhex("abc"), None);
+        assert_eq!(super::unhex("zz"), None);
+    }
+}
