@@ -826,3 +826,112 @@ async fn texts_we_send_their_delivery_inbox_and_queue_work_are_notified_and_a_de
         );
     }
 }
+
+/// A receiver that always answers 503 with `Retry-After: 120`; how many it got.
+async fn busy_receiver() -> (String, Arc<Mutex<usize>>) {
+    let got: Arc<Mutex<usize>> = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/busy",
+        axum::routing::post(move || {
+            let seen = seen.clone();
+            async move {
+                *seen.lock().unwrap() += 1;
+                (
+                    AxumStatus::SERVICE_UNAVAILABLE,
+                    [("retry-after", "120")],
+                    "come back later",
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/busy", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_the_log_filters_by_status_and_removal_cancels_at_once() {
+    let s = TestServer::start_with_carrier_and_state(
+        CarrierKind::Simulator(Simulator::new()),
+        |_| {},
+        |state| {
+            state.with_webhooks(gateway::notifications::WebhookConfig {
+                allow_private: true,
+                retry_after: vec![Duration::from_millis(50), Duration::from_secs(3600)],
+            })
+        },
+    )
+    .await;
+    let c = testkit::http();
+    let (ada, ada_id) = bootstrap(&c, &s, "Acme", "ada@retry-after.example").await;
+    let (status, v) = call(
+        c.post(s.url("/v1/numbers"))
+            .bearer_auth(&ada)
+            .json(&json!({ "number": LINE, "user": ada_id })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (url, got) = busy_receiver().await;
+    let hook = register(&c, &s, &ada, url, &["message.inbound"]).await;
+    customer_texts(&c, &s, &ada, "Anyone there?").await;
+
+    // The first attempt fails; the next one waits the 120 s the receiver asked for, not
+    // the schedule's 50 ms.
+    let deliveries = s.url(&format!("/v1/webhooks/{hook}/deliveries"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let (_, log) = call(c.get(&deliveries).bearer_auth(&ada)).await;
+        if log["items"][0]["attempts"].as_u64() == Some(1) {
+            break log;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never attempted: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let item = &log["items"][0];
+    assert_eq!(item["status"], "pending", "{log}");
+    let waits =
+        item["next_attempt_at_ms"].as_u64().unwrap() - item["last_attempt_at_ms"].as_u64().unwrap();
+    assert!(waits >= 119_000, "waits {waits} ms: {log}");
+    assert_eq!(*got.lock().unwrap(), 1);
+
+    // The log filtered by status.
+    for (status, count) in [("pending", 1), ("delivered", 0), ("failed", 0)] {
+        let (code, v) = call(
+            c.get(format!("{deliveries}?status={status}"))
+                .bearer_auth(&ada),
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "{v}");
+        assert_eq!(v["items"].as_array().unwrap().len(), count, "{status}: {v}");
+    }
+    let (code, v) = call(c.get(format!("{deliveries}?status=lost")).bearer_auth(&ada)).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{v}");
+
+    // Removed: its pending delivery is cancelled now, not at its attempt two minutes on.
+    let delivery = item["delivery_id"].as_str().unwrap().to_owned();
+    let (code, v) = call(
+        c.delete(s.url(&format!("/v1/webhooks/{hook}")))
+            .bearer_auth(&ada),
+    )
+    .await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{v}");
+    let stream = eventlog::StreamName::new(format!("webhookdelivery-{delivery}")).unwrap();
+    let records =
+        s.ws.store
+            .read_stream_blocking(&stream, 0, eventlog::Direction::Forward, 100)
+            .unwrap();
+    assert_eq!(
+        records.last().map(|r| r.event_type.as_str()),
+        Some("WebhookDeliveryCancelled"),
+        "{:?}",
+        records.iter().map(|r| &r.event_type).collect::<Vec<_>>()
+    );
+    assert_eq!(*got.lock().unwrap(), 1, "never sent again");
+}

@@ -45,6 +45,16 @@ impl TestServer {
         Self::start_inner(Some((kind, tweak)), |s| s).await
     }
 
+    /// As [`TestServer::start_with_carrier`], with its state adjusted by `tweak_state`
+    /// (e.g. its webhook settings, which the notifications follow too).
+    pub async fn start_with_carrier_and_state(
+        kind: gateway::carriers::CarrierKind,
+        tweak: impl FnOnce(&mut gateway::carriers::CarrierSetup),
+        tweak_state: impl FnOnce(gateway::AppState) -> gateway::AppState,
+    ) -> Self {
+        Self::start_inner(Some((kind, tweak)), tweak_state).await
+    }
+
     async fn start_inner<F: FnOnce(&mut gateway::carriers::CarrierSetup)>(
         carrier: Option<(gateway::carriers::CarrierKind, F)>,
         tweak_state: impl FnOnce(gateway::AppState) -> gateway::AppState,
@@ -86,12 +96,16 @@ impl TestServer {
             router.push(tokio::spawn(actors::process::queue_timeline::run(
                 ws.clone(),
             )));
+        }
+        let state = tweak_state(state);
+        if edge.is_some() {
+            // With the webhook settings `tweak_state` left (quick retries by default).
             router.push(tokio::spawn(gateway::notifications::run(
                 ws.clone(),
-                test_webhooks(),
+                state.webhooks.clone(),
             )));
         }
-        let app = gateway::router(tweak_state(state));
+        let app = gateway::router(state);
         let task = tokio::spawn(async move {
             let app = app.into_make_service_with_connect_info::<gateway::peer::Peer>();
             let _ = axum::serve(listener, app).await;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::Aggregate;
+use domain::{Aggregate, Texts};
 use eventlog::store::nonblocking;
 use eventlog::{
     codec, AppendError, AppendFuture, Direction, EventData, EventStore, ExpectedVersion, Metadata,
@@ -334,13 +334,20 @@ impl<A: Aggregate> Core<A> {
         options: &ExecuteOptions,
     ) -> Result<Vec<EventData>, ActorError> {
         // Texts are sealed first: a key that cannot be made (the keyring's storage is
-        // unreachable) is the storage's failure, and nothing is written.
+        // unreachable) is the storage's failure, and nothing is written. Only events with
+        // texts are copied to be sealed.
         let sealer = crate::sealing::Sealer::of(&*self.store);
-        let mut sealed = events.to_vec();
-        for e in &mut sealed {
-            sealer
-                .seal_event(e)
-                .map_err(|e| ActorError::Append(eventlog::AppendError::Storage(e.into())))?;
+        let mut sealed = Vec::with_capacity(events.len());
+        for e in events {
+            sealed.push(if e.has_texts() && sealer.keyring().is_some() {
+                let mut e = e.clone();
+                sealer
+                    .seal_event(&mut e)
+                    .map_err(|e| ActorError::Append(eventlog::AppendError::Storage(e.into())))?;
+                std::borrow::Cow::Owned(e)
+            } else {
+                std::borrow::Cow::Borrowed(e)
+            });
         }
         sealed
             .iter()
@@ -349,7 +356,7 @@ impl<A: Aggregate> Core<A> {
                 let id = options
                     .idempotency_key
                     .map_or_else(Uuid::new_v4, |k| event_codec::derived_event_id(k, i));
-                event_codec::encode(e, id, options.metadata.clone())
+                event_codec::encode(e.as_ref(), id, options.metadata.clone())
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ActorError::Corrupt {

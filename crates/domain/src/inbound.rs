@@ -54,6 +54,10 @@ impl Texts for InboundEvent {
             InboundEvent::SmsArrived(SmsArrived { text, .. }) => vec![text],
         }
     }
+
+    fn has_texts(&self) -> bool {
+        true
+    }
 }
 
 // [`SmsArrived`] version 1 (frozen): the text in the clear, before texts were sealed.

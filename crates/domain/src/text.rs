@@ -150,6 +150,11 @@ pub trait Texts {
     fn texts_mut(&mut self) -> Vec<&mut Text> {
         Vec::new()
     }
+
+    /// Whether it carries a text to seal (so most events are written without a copy).
+    fn has_texts(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

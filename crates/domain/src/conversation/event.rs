@@ -126,6 +126,15 @@ impl Texts for ConversationEvent {
             _ => Vec::new(),
         }
     }
+
+    fn has_texts(&self) -> bool {
+        matches!(
+            self,
+            ConversationEvent::MessagePosted(_)
+                | ConversationEvent::InboundReceived(_)
+                | ConversationEvent::AutoReplyPosted(_)
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -571,13 +571,18 @@ async fn attempt_one(
                 .post(&endpoint, event, id, queued.body.as_bytes())
                 .await;
             let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let (status, error) = match outcome {
-                Ok(status) => (Some(status), None),
-                Err((status, why)) => (status, Some(truncate(why))),
+            let (status, error, asked) = match outcome {
+                Ok(status) => (Some(status), None, None),
+                Err(r) => (r.status, Some(truncate(r.why)), r.retry_after),
             };
+            // The schedule's pause, or longer if the receiver asked for it (429/503 with
+            // `Retry-After`), never beyond the schedule's longest pause.
             let next_at_ms = error.as_ref().and_then(|_| {
-                pause_after(&sender.config.retry_after, attempt, id)
-                    .map(|p| now_ms() + u64::try_from(p.as_millis()).unwrap_or(u64::MAX / 2))
+                pause_after(&sender.config.retry_after, attempt, id).map(|p| {
+                    let longest = sender.config.retry_after.iter().max().copied();
+                    let p = asked.map_or(p, |a| p.max(a.min(longest.unwrap_or(a))));
+                    now_ms() + u64::try_from(p.as_millis()).unwrap_or(u64::MAX / 2)
+                })
             });
             if error.is_some() && next_at_ms.is_none() {
                 tracing::warn!(webhook = %endpoint.id, delivery = %id, attempts = attempt, "webhook delivery given up");
@@ -628,7 +633,7 @@ pub enum DeliveryStatus {
     Delivered,
     /// Every attempt failed: given up.
     Failed,
-    /// The endpoint was removed before it was delivered.
+    /// Not sent: the endpoint was removed first, or the text it quotes was erased.
     Cancelled,
 }
 
@@ -692,6 +697,80 @@ pub struct DeliveryPage {
     pub limit: Option<usize>,
     /// Only deliveries older than this cursor (a previous page's `next_before`).
     pub before: Option<u64>,
+    /// Only deliveries in this state. A page reads at most [`MAX_SCAN`] deliveries to
+    /// fill itself, so it may hold fewer than `limit` and still have a `next_before`.
+    pub status: Option<DeliveryStatus>,
+}
+
+/// Most deliveries one filtered page reads.
+pub const MAX_SCAN: usize = 2_000;
+
+/// Cancels the deliveries of a removed endpoint that are still pending, at once (the
+/// dispatcher would otherwise find out at each one's next attempt, up to hours later).
+/// Reads the endpoint's log newest first, as far back as a delivery can still be pending
+/// (a day). Returns how many it cancelled.
+///
+/// # Errors
+/// The log's, as text.
+pub async fn cancel_pending(store: &Arc<dyn EventStore>, webhook: Uuid) -> Result<usize, String> {
+    let oldest = now_ms().saturating_sub(24 * 3600 * 1000);
+    let mut cursor = u64::MAX;
+    let mut cancelled = 0;
+    loop {
+        let lines = eventlog::store::nonblocking::read_stream(
+            store,
+            &log_stream(webhook),
+            cursor,
+            Direction::Backward,
+            MAX_PAGE,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        for line in &lines {
+            let listed: Listed = codec::decode(&line.payload).map_err(|e| e.to_string())?;
+            if listed.at_ms < oldest {
+                return Ok(cancelled);
+            }
+            let records = eventlog::store::nonblocking::read_stream(
+                store,
+                &delivery_stream(listed.delivery),
+                0,
+                Direction::Forward,
+                usize::MAX,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let pending = fold(&records, &actors::sealing::Sealer::clear())?
+                .is_some_and(|f| f.view.status == DeliveryStatus::Pending);
+            if !pending {
+                continue;
+            }
+            let record = record_data(
+                CANCELLED,
+                &Record::Cancelled {
+                    reason: "the webhook was removed".to_owned(),
+                    at_ms: now_ms(),
+                },
+                Some(Uuid::new_v5(&listed.delivery, b"cancelled: removed")),
+            )?;
+            match store
+                .append(
+                    delivery_stream(listed.delivery),
+                    ExpectedVersion::Any,
+                    vec![record],
+                )
+                .await
+            {
+                Ok(_) => cancelled += 1,
+                Err(eventlog::AppendError::EventIdReused { .. }) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        match lines.last() {
+            Some(last) if lines.len() == MAX_PAGE && last.version > 0 => cursor = last.version - 1,
+            _ => return Ok(cancelled),
+        }
+    }
 }
 
 /// Most deliveries one page lists.
@@ -842,33 +921,52 @@ pub async fn list(
         Some(before) => before - 1,
         None => u64::MAX,
     };
-    let lines = eventlog::store::nonblocking::read_stream(
-        state.store(),
-        &log_stream(endpoint.id),
-        from,
-        Direction::Backward,
-        limit + 1,
-    )
-    .await
-    .map_err(ApiError::from)?;
-    let more = lines.len() > limit;
-    let lines = &lines[..lines.len().min(limit)];
-    let mut ids = Vec::with_capacity(lines.len());
-    for line in lines {
-        let listed: Listed = codec::decode(&line.payload).map_err(ApiError::internal)?;
-        ids.push(listed.delivery);
-    }
-    let folded =
-        futures_util::future::try_join_all(ids.iter().map(|id| read_delivery(state.store(), *id)))
-            .await?;
-    Ok(Json(DeliveryList {
-        items: folded.into_iter().flatten().map(|f| f.view).collect(),
-        next_before: if more {
-            lines.last().map(|l| l.version)
-        } else {
-            None
-        },
-    }))
+    let mut items = Vec::new();
+    let mut scanned = 0;
+    let mut cursor = from;
+    let next_before = loop {
+        // Newest first, a page of lines at a time, until `limit` deliveries match.
+        let want = (limit - items.len() + 1).min(MAX_PAGE + 1);
+        let lines = eventlog::store::nonblocking::read_stream(
+            state.store(),
+            &log_stream(endpoint.id),
+            cursor,
+            Direction::Backward,
+            want,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        let more = lines.len() == want;
+        let lines = &lines[..lines.len().min(want - 1)];
+        let mut ids = Vec::with_capacity(lines.len());
+        for line in lines {
+            let listed: Listed = codec::decode(&line.payload).map_err(ApiError::internal)?;
+            ids.push(listed.delivery);
+        }
+        let folded = futures_util::future::try_join_all(
+            ids.iter().map(|id| read_delivery(state.store(), *id)),
+        )
+        .await?;
+        scanned += lines.len();
+        items.extend(
+            folded
+                .into_iter()
+                .flatten()
+                .map(|f| f.view)
+                .filter(|v| page.status.is_none_or(|s| v.status == s)),
+        );
+        let last = lines.last().map(|l| l.version);
+        match last {
+            Some(v) if more && v > 0 => {
+                if items.len() >= limit || scanned >= MAX_SCAN {
+                    break Some(v);
+                }
+                cursor = v - 1;
+            }
+            _ => break None,
+        }
+    };
+    Ok(Json(DeliveryList { items, next_before }))
 }
 
 /// `GET /v1/webhooks/{id}/deliveries/{delivery_id}` (admin): one delivery with its body

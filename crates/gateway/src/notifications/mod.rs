@@ -419,6 +419,13 @@ pub async fn remove(
         at_ms: crate::auth::sessions::now_ms(),
     };
     append(&state, caller.org, version, &event, "WebhookRemoved").await?;
+    // Its pending deliveries are cancelled now (the dispatcher would cancel each at its
+    // next attempt anyway, so a failure here only delays that).
+    match deliveries::cancel_pending(state.store(), id).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(webhook = %id, cancelled = n, "pending deliveries cancelled"),
+        Err(e) => tracing::warn!(webhook = %id, error = %e, "pending deliveries not cancelled"),
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -572,20 +579,49 @@ struct Sender {
 /// Most bytes of a refusing receiver's answer kept in the delivery log.
 const ANSWER_KEPT: usize = 200;
 
+/// Why an attempt failed.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    /// The receiver's status, when it answered.
+    pub status: Option<u16>,
+    pub why: String,
+    /// How long the receiver asked us to wait (its `Retry-After`, in seconds or as a date).
+    pub retry_after: Option<Duration>,
+}
+
+/// A `Retry-After` value: delay seconds, or an HTTP date (the time left until it).
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
 impl Sender {
     /// POSTs `body` to `endpoint`, signed: the receiver's status when it answered 2xx;
-    /// otherwise its status (if it answered) and why it failed.
+    /// otherwise its status (if it answered), why it failed, and when it asked to be
+    /// tried again.
     async fn post(
         &self,
         endpoint: &Endpoint,
         event: &str,
         delivery: Uuid,
         body: &[u8],
-    ) -> Result<u16, (Option<u16>, String)> {
+    ) -> Result<u16, Refused> {
+        let refused = |status, why| Refused {
+            status,
+            why,
+            retry_after: None,
+        };
         // Checked again at each call: the operator may have stopped allowing private
         // addresses since the endpoint was registered.
         let url = check_url(&endpoint.url, self.config.allow_private)
-            .map_err(|e| (None, e.message.clone()))?;
+            .map_err(|e| refused(None, e.message.clone()))?;
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -602,11 +638,16 @@ impl Sender {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| (None, error_chain(&e)))?;
+            .map_err(|e| refused(None, error_chain(&e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(status.as_u16());
         }
+        let wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after);
         // The start of the answer, for the admin reading the log.
         let mut response = response;
         let said = match response.chunk().await {
@@ -620,7 +661,11 @@ impl Sender {
         } else {
             format!("answered {status}: {said}")
         };
-        Err((Some(status.as_u16()), why))
+        Err(Refused {
+            status: Some(status.as_u16()),
+            why,
+            retry_after: wait,
+        })
     }
 }
 

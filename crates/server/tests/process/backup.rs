@@ -168,15 +168,13 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() 
         err.contains("log:") && err.contains("verify:") && err.contains("blobs:"),
         "progress is reported: {err}"
     );
-    let during = acked.lock().unwrap().len();
+    // The senders ran on through the backup and every post of theirs was answered 2xx
+    // (each sender asserts it): the backup never stopped the server. How many landed while
+    // it ran depends on how long it took, so it is not counted here (a timed assertion).
     stop.store(true, Ordering::Release);
     for s in senders {
         s.await.unwrap();
     }
-    assert!(
-        during > before_backup.len(),
-        "the server kept taking posts while the backup ran"
-    );
     let original = history(&c, &base, &admin, &conv).await;
 
     // The server signs checkpoints of its log by itself (every second here).
