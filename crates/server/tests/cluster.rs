@@ -275,6 +275,18 @@ fn external(org: domain::OrgId, our: &str, their: &str) -> String {
     .to_string()
 }
 
+/// POSTs to `url` until the answer is not 503 (at most 60 s): the answer.
+async fn pressed(c: &reqwest::Client, url: &str, token: &str) -> (StatusCode, Value) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, v) = call(c.post(url).bearer_auth(token)).await;
+        if status != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+            return (status, v);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Phase 1: two people press Assign to Me at once, each through another node.
 async fn assign_races(c: &reqwest::Client, a: &Node, b: &Node, org: &Org) {
     let inbox = ok(c
@@ -307,14 +319,14 @@ async fn assign_races(c: &reqwest::Client, a: &Node, b: &Node, org: &Org) {
                 .bearer_auth(&org.u1.1)
         })
         .await;
-        let press = |node: &Node, token: &str| {
-            c.post(format!(
-                "{}/v1/conversations/{conv}/assign-to-me",
-                node.base()
-            ))
-            .bearer_auth(token.to_owned())
-        };
-        let (first, second) = tokio::join!(call(press(a, &org.u1.1)), call(press(b, &org.u2.1)));
+        // A press the cluster did not answer in time (503 `storage_unavailable`: its outcome
+        // is unknown) is pressed again by the same person until it is decided: pressing
+        // Assign to Me on a conversation one holds already answers 200, so each person ends
+        // with the answer their press really got.
+        let url = |node: &Node| format!("{}/v1/conversations/{conv}/assign-to-me", node.base());
+        let (url_a, url_b) = (url(a), url(b));
+        let (first, second) =
+            tokio::join!(pressed(c, &url_a, &org.u1.1), pressed(c, &url_b, &org.u2.1));
         let mut winners = 0;
         for (status, v) in [first, second] {
             match status {

@@ -1,8 +1,9 @@
 //! Erasure of one customer's data on real processes: texts in and out through the
-//! simulator, an admin erases the customer, the server is killed (SIGKILL) and started
-//! again — the erased texts stay erased (history, search, the webhook body that quoted
-//! one), the other customer's are untouched, and the stopped data directory still
-//! verifies with `replay verify` while `replay conversation` shows `[erased]`.
+//! simulator, an admin erases the customer and sets a retention, the server is killed
+//! (SIGKILL) and started again — the erased texts stay erased (history, search), the other
+//! customer's are untouched (the retention set keeps today's texts), and the
+//! stopped data directory still verifies with `replay verify` while `replay conversation`
+//! shows `[erased]`.
 
 use std::process::Command;
 
@@ -126,6 +127,15 @@ async fn an_erasure_survives_a_kill_and_the_log_still_verifies() {
     )
     .await;
     assert!(erased["keys_destroyed"].as_u64().unwrap() >= 1, "{erased}");
+    // A retention of 30 days: today's texts are kept by it.
+    let r = c
+        .put(format!("http://{base}/v1/retention"))
+        .bearer_auth(&ada)
+        .json(&json!({ "message_days": 30 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
 
     // Killed at once, and started again.
     drop(server);
@@ -152,6 +162,10 @@ async fn an_erasure_survives_a_kill_and_the_log_still_verifies() {
     .await;
     let list = get(&c, format!("http://{base}/v1/erasures"), &ada).await;
     assert_eq!(list["items"][0]["number"], ANN, "{list}");
+    // The retention survived the kill (and applying it, when set, left today's texts alone:
+    // Bob's above).
+    let retention = get(&c, format!("http://{base}/v1/retention"), &ada).await;
+    assert_eq!(retention["message_days"], 30, "{retention}");
 
     // Ann writes again: new data, readable.
     post(
