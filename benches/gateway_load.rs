@@ -24,13 +24,22 @@
 //!   gets the largest allowed size, the lines are named after it (`gateway.fanout500.*`),
 //!   and a second run opens a second socket per member so that as many sockets as asked
 //!   get the one message (`gateway.fanout500x2.*`).
-//! - The relay (`--relay false` skips it): the server is stopped and the same send phases
-//!   run against [`gateway_relay`], this binary started again as a separate process that
-//!   does only what any server of this traffic must (HTTP, a durable RocksDB group commit,
-//!   one frame to each member's sockets, on the same stack), with the same users, tokens,
-//!   channels, sockets and senders. Its figures are the floor of this machine, measured
-//!   in the same run, that the gateway's are read against (`gateway.messages_vs_relay`,
+//! - The relay (`--relay false` skips it): the same send phases run against
+//!   [`gateway_relay`], this binary started again as a separate process that does only
+//!   what any server of this traffic must (HTTP, a durable RocksDB group commit, one frame
+//!   to each member's sockets, on the same stack), with the same users, tokens, channels,
+//!   sockets and senders, while the gateway idles (its sockets open, nothing sent). Its
+//!   figures are the floor of this machine, measured in the same run, that the gateway's
+//!   are read against (`gateway.messages_vs_relay`,
 //!   `gateway.server_cpu_per_message_vs_relay`).
+//! - Open loop (latency without coordinated omission): `--rate` messages a second (default:
+//!   half the relay's headline rate of this run; without a relay, half the gateway's) on a
+//!   fixed schedule on as many connections as the headline level has senders (as wrk2
+//!   does), each send and delivery timed from its scheduled start, whether or not
+//!   earlier sends were answered: first against the relay
+//!   (`gateway.relay.open_loop.*`), then, the relay gone, against the gateway
+//!   (`gateway.open_loop.send.p99_ms`, `gateway.open_loop.delivery.p99_ms`, …, and its CPU
+//!   per message against the relay's at the same rate).
 //!
 //! Prints the `BENCH` lines of issue 5 (`gateway.messages_per_s`, `gateway.send.p50_ms`,
 //! `gateway.send.p99_ms`, `gateway.delivery.p50_ms`, `gateway.delivery.p99_ms`,
@@ -84,6 +93,8 @@ mod gateway_relay;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PASSWORD: &str = "correct horse battery staple";
+/// Setup logins from one loopback address (under the server's burst per address).
+const LOGINS_PER_ADDRESS: usize = 25;
 /// Delivery histograms are sharded by socket to keep lock contention down.
 const SHARDS: usize = 32;
 
@@ -634,10 +645,22 @@ async fn setup(
     let admin_auth = admin.clone();
 
     // Users: created by the admin and logged in, `parallel` at a time (argon2 both ways).
+    // The server allows a client address a burst of 30 logins (then one a second), so the
+    // users log in from loopback addresses of their own, 25 to an address.
+    let login_clients: Vec<reqwest::Client> = (0..n_users.div_ceil(LOGINS_PER_ADDRESS))
+        .map(|k| {
+            let [_, _, hi, lo] = u32::try_from(k + 1).expect("address").to_be_bytes();
+            reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 1, hi, lo]))
+                .build()
+                .expect("login client")
+        })
+        .collect();
     let sem = Arc::new(tokio::sync::Semaphore::new(parallel));
     let mut tasks = Vec::new();
     for i in 0..n_users {
         let (c, sem, admin, throttled) = (c.clone(), sem.clone(), admin.clone(), throttled.clone());
+        let login = login_clients[i / LOGINS_PER_ADDRESS].clone();
         let (users_url, sessions_url) = (s.url("/v1/users"), s.url("/v1/sessions"));
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore");
@@ -654,7 +677,8 @@ async fn setup(
             .await;
             let login = call_retry(
                 || {
-                    c.post(&sessions_url)
+                    login
+                        .post(&sessions_url)
                         .json(&json!({ "email": email, "password": PASSWORD }))
                 },
                 &throttled,
@@ -801,18 +825,53 @@ struct SendPlan {
     live: Vec<u64>,
 }
 
+/// Posts one message; the status of the answer, or `None` when the request failed (counted).
+async fn post_message(
+    c: &reqwest::Client,
+    url: &str,
+    auth: &str,
+    body: String,
+    rx: &Receivers,
+) -> Option<u16> {
+    let r = c
+        .post(url)
+        .header(reqwest::header::AUTHORIZATION, auth)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await;
+    match r {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let _ = r.bytes().await;
+            if status == 201 {
+                rx.counters.sent_ok.fetch_add(1, Ordering::Relaxed);
+            } else {
+                rx.counters.non_201(status);
+            }
+            Some(status)
+        }
+        Err(e) => {
+            if rx.counters.send_errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                eprintln!("# send error: {e}");
+            }
+            None
+        }
+    }
+}
+
+/// A closed-loop sender: the next message as soon as the last one is answered.
 async fn sender(
     i: usize,
     c: reqwest::Client,
     plan: Arc<SendPlan>,
     phase: Arc<AtomicU8>,
     rx: Arc<Receivers>,
-) -> (Latencies, u64, u64) {
+) -> Sent {
     let ch = i % plan.urls.len();
     let auths = &plan.auths[ch];
     let mut k = i / plan.urls.len();
-    let mut lat = Latencies::default();
-    let mut accepted = 0;
+    let mut sent = Sent::default();
     loop {
         let p = phase.load(Ordering::Acquire);
         if p == STOP {
@@ -824,35 +883,100 @@ async fn sender(
         let t0 = Instant::now();
         let start = rx.now_ns();
         let body = format!("{{\"text\":\"load ~B{kind}{start}.{i}-{k}~\"}}");
-        let r = c
-            .post(&plan.urls[ch])
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        match r {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let _ = r.bytes().await;
-                if status == 201 {
-                    rx.counters.sent_ok.fetch_add(1, Ordering::Relaxed);
-                    if kind == 'm' {
-                        lat.record(t0.elapsed());
-                        accepted += 1;
-                    }
-                } else {
-                    rx.counters.non_201(status);
-                }
-            }
-            Err(e) => {
-                if rx.counters.send_errors.fetch_add(1, Ordering::Relaxed) < 3 {
-                    eprintln!("# send error: {e}");
-                }
-            }
+        if post_message(&c, &plan.urls[ch], auth, body, &rx).await == Some(201) && kind == 'm' {
+            sent.latency.record(t0.elapsed());
+            sent.accepted += 1;
+            sent.expected += plan.live[ch];
         }
     }
-    (lat, accepted, accepted * plan.live[ch])
+    sent
+}
+
+/// What senders report: latencies of measured sends, accepted messages, frames expected.
+#[derive(Default)]
+struct Sent {
+    latency: Latencies,
+    accepted: u64,
+    expected: u64,
+}
+
+impl Sent {
+    fn merge(&mut self, other: &Sent) {
+        self.latency.merge(&other.latency);
+        self.accepted += other.accepted;
+        self.expected += other.expected;
+    }
+}
+
+/// The open loop, on `lanes` connections as wrk2 does it: message `j` is due `j / rate`
+/// seconds after the loop starts and goes on lane `j % lanes`, whether or not the lane's
+/// earlier messages were answered in time; its send and delivery latencies are timed from
+/// that due time. A server that stalls is charged for every message that waited behind
+/// the stall (no coordinated omission), and so is a load generator that fell behind its
+/// schedule, which the `#` line reports. Messages go round the channels and, within one,
+/// its members.
+async fn open_loop(
+    rate: f64,
+    lanes: usize,
+    c: reqwest::Client,
+    plan: Arc<SendPlan>,
+    phase: Arc<AtomicU8>,
+    rx: Arc<Receivers>,
+) -> Sent {
+    let t0 = Instant::now();
+    let base_ns = rx.now_ns();
+    let behind_us = Arc::new(AtomicU64::new(0));
+    let sent_count = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for lane in 0..lanes {
+        let (c, plan, phase, rx) = (c.clone(), plan.clone(), phase.clone(), rx.clone());
+        let (behind_us, sent_count) = (behind_us.clone(), sent_count.clone());
+        tasks.push(tokio::spawn(async move {
+            let channels = plan.urls.len() as u64;
+            let mut sent = Sent::default();
+            let mut j = lane as u64;
+            loop {
+                let offset = Duration::from_secs_f64(j as f64 / rate);
+                let due = t0 + offset;
+                tokio::time::sleep_until(due.into()).await;
+                let p = phase.load(Ordering::Acquire);
+                if p == STOP {
+                    break;
+                }
+                let late = due.elapsed();
+                behind_us.fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+                let kind = if p == MEASURE { 'm' } else { 'w' };
+                let ch = (j % channels) as usize;
+                let auths = &plan.auths[ch];
+                let auth = &auths[(j / channels) as usize % auths.len()];
+                let start = base_ns + offset.as_nanos() as u64;
+                let body = format!("{{\"text\":\"load ~B{kind}{start}.o-{j}~\"}}");
+                if post_message(&c, &plan.urls[ch], auth, body, &rx).await == Some(201)
+                    && kind == 'm'
+                {
+                    sent.latency
+                        .record(Duration::from_nanos(rx.now_ns().saturating_sub(start)));
+                    sent.accepted += 1;
+                    sent.expected += plan.live[ch];
+                }
+                sent_count.fetch_add(1, Ordering::Relaxed);
+                j += lanes as u64;
+            }
+            sent
+        }));
+    }
+    let mut sent = Sent::default();
+    for t in tasks {
+        sent.merge(&t.await.expect("open-loop lane"));
+    }
+    println!(
+        "# open loop at {rate:.0} msg/s on {lanes} connections: {} messages sent; the load \
+         generator was at most {:.1} ms late starting a send (a lane waiting for an answer \
+         makes its next send late; the wait is in the latencies)",
+        sent_count.load(Ordering::Relaxed),
+        behind_us.load(Ordering::Relaxed) as f64 / 1000.0
+    );
+    sent
 }
 
 impl SendPlan {
@@ -900,9 +1024,17 @@ fn level_prefix(base: &str, levels: &[usize], senders: usize) -> String {
     }
 }
 
-/// One send phase's concurrency and warm-up (seconds).
+/// What a send phase offers: `Closed(n)` senders each waiting for its answer, or an
+/// `Open(rate)` loop sending `rate` messages a second on a fixed schedule.
+#[derive(Clone, Copy)]
+enum Load {
+    Closed(usize),
+    Open(f64),
+}
+
+/// One send phase's load and warm-up (seconds).
 struct Level {
-    senders: usize,
+    load: Load,
     warmup: f64,
 }
 
@@ -916,6 +1048,8 @@ struct Phase {
     elapsed: f64,
     warm_sent: u64,
     send_lat: Latencies,
+    /// The open loop's offered rate (messages/s); `None` for closed-loop senders.
+    offered: Option<f64>,
     server_cpu: f64,
     client_cpu: f64,
     other_cpu: f64,
@@ -934,9 +1068,10 @@ struct Delivered {
     latency: Latencies,
 }
 
-/// `--senders` closed-loop senders against `server` for `--warmup` then `--seconds`;
-/// with `admin`, the read models' lag is sampled from `/metrics` once a second, and
-/// `--perf` records the server over the measured window.
+/// The level's load (closed-loop senders or the open loop) against `server` for its
+/// warm-up then `--seconds`; with `admin`, the read models' lag is sampled from `/metrics`
+/// once a second, and `--perf` records the server over the headline level's measured
+/// window.
 async fn send_phase(
     c: &reqwest::Client,
     server: &Server,
@@ -944,7 +1079,7 @@ async fn send_phase(
     rx: &Arc<Receivers>,
     o: &Run,
     admin: Option<&str>,
-    Level { senders, warmup }: Level,
+    Level { load, warmup }: Level,
 ) -> Phase {
     let server_pid = server.child.id().to_string();
     // The counters run on over phases: this phase's figures are from here.
@@ -957,14 +1092,26 @@ async fn send_phase(
     }
     let phase = Arc::new(AtomicU8::new(WARMUP));
     let mut tasks = Vec::new();
-    for i in 0..senders {
-        tasks.push(tokio::spawn(sender(
-            i,
+    match load {
+        Load::Closed(senders) => {
+            for i in 0..senders {
+                tasks.push(tokio::spawn(sender(
+                    i,
+                    c.clone(),
+                    plan.clone(),
+                    phase.clone(),
+                    rx.clone(),
+                )));
+            }
+        }
+        Load::Open(rate) => tasks.push(tokio::spawn(open_loop(
+            rate,
+            o.senders.last().copied().unwrap_or(200),
             c.clone(),
             plan.clone(),
             phase.clone(),
             rx.clone(),
-        )));
+        ))),
     }
     // Per second of the send phase: messages accepted and frames received (all kinds),
     // and the read models' lag behind the log (from `/metrics`).
@@ -1006,7 +1153,7 @@ async fn send_phase(
     let node0_cpu0 = cpu_seconds(&server_pid);
     let mut perf = (admin.is_some()
         && !o.perf_out.is_empty()
-        && o.senders.last() == Some(&senders))
+        && matches!(load, Load::Closed(n) if o.senders.last() == Some(&n)))
     .then(|| {
         Command::new("perf")
             .args(["record", "-g", "-o", &o.perf_out, "-p", &server_pid])
@@ -1019,14 +1166,15 @@ async fn send_phase(
     phase.store(MEASURE, Ordering::Release);
     tokio::time::sleep(Duration::from_secs_f64(o.seconds)).await;
     phase.store(STOP, Ordering::Release);
-    let mut send_lat = Latencies::default();
-    let (mut accepted, mut expected) = (0, 0);
+    let mut sent = Sent::default();
     for t in tasks {
-        let (l, a, e) = t.await.expect("sender");
-        send_lat.merge(&l);
-        accepted += a;
-        expected += e;
+        sent.merge(&t.await.expect("sender"));
     }
+    let Sent {
+        latency: send_lat,
+        accepted,
+        expected,
+    } = sent;
     let elapsed = t.elapsed().as_secs_f64();
     let (server_cpu, client_cpu) = (
         server.cpu_seconds() - server_cpu0,
@@ -1058,6 +1206,10 @@ async fn send_phase(
         elapsed,
         warm_sent,
         send_lat,
+        offered: match load {
+            Load::Open(rate) => Some(rate),
+            Load::Closed(_) => None,
+        },
         server_cpu,
         client_cpu,
         other_cpu,
@@ -1096,6 +1248,9 @@ impl Phase {
         let line = |name: &str, value: f64, unit: &str| {
             bench_line(&format!("{prefix}.{name}"), value, unit);
         };
+        if let Some(rate) = self.offered {
+            line("offered_per_s", rate, "msg/s");
+        }
         line("messages_per_s", self.messages_per_s(), "msg/s");
         line("send.p50_ms", self.send_lat.percentile_ms(0.50), "ms");
         line("send.p99_ms", self.send_lat.percentile_ms(0.99), "ms");
@@ -1185,6 +1340,7 @@ fn main() {
     let perf_out: String = args.get("perf", String::new());
     let server_log: String = args.get("server-log", String::new());
     let relay: bool = args.get("relay", true);
+    let rate: f64 = args.get("rate", 0.0);
     let store: String = args.get("store", String::from("rocksdb"));
     assert!(
         store == "rocksdb" || store == "nats",
@@ -1217,6 +1373,7 @@ fn main() {
         perf_out,
         server_log,
         relay,
+        rate: (rate > 0.0).then_some(rate),
     };
     let embedded = rt.block_on(run(o.clone()));
     if store == "nats" {
@@ -1255,6 +1412,8 @@ struct Run {
     perf_out: String,
     server_log: String,
     relay: bool,
+    /// The open loop's rate (messages/s); `None`: half the relay's headline rate.
+    rate: Option<f64>,
 }
 
 /// The whole run against one server (or cluster): its send phases, for comparisons.
@@ -1331,48 +1490,11 @@ async fn run(o: Run) -> Vec<(usize, Phase)> {
         } else {
             o.warmup.min(2.0)
         };
-        let phase = send_phase(
-            &c,
-            &server,
-            plan.clone(),
-            &rx,
-            &o,
-            Some(&st.admin),
-            Level { senders, warmup },
-        )
-        .await;
-        println!(
-            "# {prefix}: {senders} senders; per second (accepted/frames), warm-up then measured: {}",
-            phase.points.join(" ")
-        );
-        // How far the read models fell behind (sampled once a second while measuring) and
-        // how long they took to catch up once the senders stopped.
-        let t_models = Instant::now();
-        let metrics_url = server.url("/metrics");
-        let caught_up = loop {
-            let lags = model_lags(&c, &metrics_url, &st.admin).await;
-            if !lags.is_empty() && lags.iter().all(|(_, lag)| *lag == 0) {
-                break Some(t_models.elapsed().as_secs_f64());
-            }
-            if t_models.elapsed() > Duration::from_secs(30) {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let level = Level {
+            load: Load::Closed(senders),
+            warmup,
         };
-        let delivered = phase.drain(&rx).await;
-        phase.report(&prefix, &delivered);
-        for (model, lag) in &phase.lag_max {
-            bench_line(
-                &format!("{prefix}.readmodel_lag_max.{model}"),
-                *lag as f64,
-                "events",
-            );
-        }
-        match caught_up {
-            Some(s) => bench_line(&format!("{prefix}.readmodels_caught_up_s"), s, "s"),
-            None => println!("# read models still behind 30 s after the send phase"),
-        }
-        phase.summary(&prefix, &delivered);
+        let phase = gateway_level(&c, &server, &plan, &rx, &o, &st.admin, level, &prefix).await;
         phases.push((senders, phase));
     }
     if let Some((_, headline)) = phases.last() {
@@ -1500,13 +1622,85 @@ async fn run(o: Run) -> Vec<(usize, Phase)> {
     for l in first {
         println!("#   {l}");
     }
-    if o.relay {
-        // The gateway's sockets end with it; the relay has the machine to itself.
-        drop(server);
-        relay_phase(&c, &st, &o, &phases).await;
+    // The relay's phases (the gateway idle meanwhile: its sockets open, nothing sent), then
+    // the gateway's open loop at the relay's open-loop rate.
+    let relay = if o.relay {
+        relay_phase(&c, &st, &o, &phases).await
+    } else {
+        None
+    };
+    let rate = match (o.rate, &relay, phases.last()) {
+        (Some(rate), _, _) => Some(rate),
+        (None, Some(relay), _) => relay.offered,
+        // Without a relay: half the gateway's own headline rate.
+        (None, None, Some((_, headline))) => Some(headline.messages_per_s() / 2.0),
+        (None, None, None) => None,
+    };
+    if let Some(rate) = rate.filter(|r| *r > 0.0) {
+        let prefix = format!("{}.open_loop", o.name);
+        let level = Level {
+            load: Load::Open(rate),
+            warmup: o.warmup.min(2.0),
+        };
+        let open = gateway_level(&c, &server, &plan, &rx, &o, &st.admin, level, &prefix).await;
+        if let Some(relay) = &relay {
+            versus_relay(&prefix, &open, relay);
+        }
     }
     println!("# total {:.1} s", total.elapsed().as_secs_f64());
     phases
+}
+
+/// One send phase against the gateway, with its read models' lag: while measuring (the
+/// largest, sampled once a second) and how long they took to catch up after it; prints
+/// its lines under `prefix`.
+#[allow(clippy::too_many_arguments)]
+async fn gateway_level(
+    c: &reqwest::Client,
+    server: &Server,
+    plan: &Arc<SendPlan>,
+    rx: &Arc<Receivers>,
+    o: &Run,
+    admin: &str,
+    level: Level,
+    prefix: &str,
+) -> Phase {
+    let load = match level.load {
+        Load::Closed(n) => format!("{n} senders"),
+        Load::Open(rate) => format!("open loop at {rate:.0} msg/s"),
+    };
+    let phase = send_phase(c, server, plan.clone(), rx, o, Some(admin), level).await;
+    println!(
+        "# {prefix}: {load}; per second (accepted/frames), warm-up then measured: {}",
+        phase.points.join(" ")
+    );
+    let t_models = Instant::now();
+    let metrics_url = server.url("/metrics");
+    let caught_up = loop {
+        let lags = model_lags(c, &metrics_url, admin).await;
+        if !lags.is_empty() && lags.iter().all(|(_, lag)| *lag == 0) {
+            break Some(t_models.elapsed().as_secs_f64());
+        }
+        if t_models.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let delivered = phase.drain(rx).await;
+    phase.report(prefix, &delivered);
+    for (model, lag) in &phase.lag_max {
+        bench_line(
+            &format!("{prefix}.readmodel_lag_max.{model}"),
+            *lag as f64,
+            "events",
+        );
+    }
+    match caught_up {
+        Some(s) => bench_line(&format!("{prefix}.readmodels_caught_up_s"), s, "s"),
+        None => println!("# read models still behind 30 s after the send phase"),
+    }
+    phase.summary(prefix, &delivered);
+    phase
 }
 
 /// The cluster's send phases against the embedded server's of the same run: the
@@ -1529,11 +1723,17 @@ fn compare(o: &Run, embedded: &[(usize, Phase)], cluster: &[(usize, Phase)]) {
     }
 }
 
-/// The same send phase against the relay ([`gateway_relay`]): the same users, tokens,
+/// The same send phases against the relay ([`gateway_relay`]): the same users, tokens,
 /// channels, sockets and senders, with none of the gateway's work beyond HTTP, a durable
-/// write and the fan-out. Prints its lines as `gateway.relay.*` and the gateway's against
-/// them.
-async fn relay_phase(c: &reqwest::Client, st: &Setup, o: &Run, gateway: &[(usize, Phase)]) {
+/// write and the fan-out; then its open loop (at `--rate`, or half its headline rate).
+/// Prints its lines as `gateway.relay.*` and the gateway's against them; returns the open
+/// loop's phase.
+async fn relay_phase(
+    c: &reqwest::Client,
+    st: &Setup,
+    o: &Run,
+    gateway: &[(usize, Phase)],
+) -> Option<Phase> {
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = dir.path().join("relay.json");
     let per = o.n_users / o.n_channels;
@@ -1550,6 +1750,7 @@ async fn relay_phase(c: &reqwest::Client, st: &Setup, o: &Run, gateway: &[(usize
     let rx = Arc::new(Receivers::new(0, 0, 0, 0));
     open_sockets(&relay, &st.users[..o.sockets], &rx).await;
     let plan = Arc::new(SendPlan::new(&relay, st, o));
+    let mut headline = None;
     for (level, (senders, gateway)) in gateway.iter().enumerate() {
         let prefix = level_prefix("gateway.relay", &o.senders, *senders);
         let warmup = if level == 0 {
@@ -1558,29 +1759,36 @@ async fn relay_phase(c: &reqwest::Client, st: &Setup, o: &Run, gateway: &[(usize
             o.warmup.min(2.0)
         };
         let level = Level {
-            senders: *senders,
+            load: Load::Closed(*senders),
             warmup,
         };
         let phase = send_phase(c, &relay, plan.clone(), &rx, o, None, level).await;
         let delivered = phase.drain(&rx).await;
         phase.report(&prefix, &delivered);
-        let versus = level_prefix("gateway", &o.senders, *senders);
-        bench_line(
-            &format!("{versus}.messages_vs_relay"),
-            gateway.messages_per_s() / phase.messages_per_s(),
-            "ratio",
+        versus_relay(
+            &level_prefix("gateway", &o.senders, *senders),
+            gateway,
+            &phase,
         );
-        // Server CPU per accepted message, the gateway's over the relay's.
-        if gateway.accepted > 0 && phase.accepted > 0 && phase.server_cpu > 0.0 {
-            bench_line(
-                &format!("{versus}.server_cpu_per_message_vs_relay"),
-                (gateway.server_cpu / gateway.accepted as f64)
-                    / (phase.server_cpu / phase.accepted as f64),
-                "ratio",
-            );
-        }
         phase.summary(&prefix, &delivered);
+        headline = Some(phase.messages_per_s());
     }
+    // The open loop at `--rate`, or half the relay's headline rate just measured.
+    let open = match o.rate.or(headline.map(|r| r / 2.0)) {
+        Some(rate) if rate > 0.0 => {
+            let prefix = "gateway.relay.open_loop";
+            let level = Level {
+                load: Load::Open(rate),
+                warmup: o.warmup.min(2.0),
+            };
+            let phase = send_phase(c, &relay, plan.clone(), &rx, o, None, level).await;
+            let delivered = phase.drain(&rx).await;
+            phase.report(prefix, &delivered);
+            phase.summary(prefix, &delivered);
+            Some(phase)
+        }
+        _ => None,
+    };
     let k = &rx.counters;
     println!(
         "# relay errors: {} send errors, non-201 {:?}, socket ends {:?}",
@@ -1588,4 +1796,23 @@ async fn relay_phase(c: &reqwest::Client, st: &Setup, o: &Run, gateway: &[(usize
         k.non_201.lock().unwrap(),
         k.socket_ends.lock().unwrap(),
     );
+    open
+}
+
+/// `<prefix>.messages_vs_relay` and `<prefix>.server_cpu_per_message_vs_relay`: the
+/// gateway's phase against the relay's under the same load.
+fn versus_relay(prefix: &str, gateway: &Phase, relay: &Phase) {
+    bench_line(
+        &format!("{prefix}.messages_vs_relay"),
+        gateway.messages_per_s() / relay.messages_per_s(),
+        "ratio",
+    );
+    if gateway.accepted > 0 && relay.accepted > 0 && relay.server_cpu > 0.0 {
+        bench_line(
+            &format!("{prefix}.server_cpu_per_message_vs_relay"),
+            (gateway.server_cpu / gateway.accepted as f64)
+                / (relay.server_cpu / relay.accepted as f64),
+            "ratio",
+        );
+    }
 }
