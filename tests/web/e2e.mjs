@@ -59,6 +59,11 @@ async function organization(tag, members = []) {
 
 /** Phone numbers unique to this run (numbers are unique across organizations). */
 let numberSeq = Number(RUN.replace(/\D/g, '').slice(-3) || '0') * 10;
+/** A North American number as the client shows it: "+1 555 777 0001". */
+function human(n) {
+  return n.replace(/^\+1(\d{3})(\d{3})(\d{4})$/, '+1 $1 $2 $3');
+}
+
 function freshNumber() {
   numberSeq += 1;
   return `+1555${String(Date.now() % 1000).padStart(3, '0')}${String(numberSeq % 10000).padStart(4, '0')}`;
@@ -84,11 +89,54 @@ const browser = await chromium.launch({
 
 const pages = [];
 
+/** A bearer token of `user` (for set-up through the API as them). */
+async function tokenOf(user) {
+  return (await call('POST', '/v1/sessions', { body: { email: user.email, password: PASSWORD } })).token;
+}
+
+/**
+ * Desktop notifications and sounds, recorded instead of shown: `window.__notes` holds what
+ * was notified, `window.__asked` how often permission was asked (granted; kept across
+ * reloads of the tab), `window.__chimes` the tones played.
+ */
+function recordNotifications() {
+  window.__notes = [];
+  window.__shown = [];
+  window.__asked = 0;
+  window.__chimes = 0;
+  class RecordedNotification {
+    constructor(title, options = {}) {
+      this.title = title;
+      this.onclick = null;
+      window.__notes.push({ title, body: options.body, tag: options.tag });
+      window.__shown.push(this);
+    }
+    close() {}
+  }
+  RecordedNotification.permission = sessionStorage.getItem('e2e.permission') || 'default';
+  RecordedNotification.requestPermission = async () => {
+    window.__asked += 1;
+    RecordedNotification.permission = 'granted';
+    sessionStorage.setItem('e2e.permission', 'granted');
+    return 'granted';
+  };
+  window.Notification = RecordedNotification;
+  const Audio = window.AudioContext;
+  if (Audio) {
+    const create = Audio.prototype.createOscillator;
+    Audio.prototype.createOscillator = function () {
+      window.__chimes += 1;
+      return create.call(this);
+    };
+  }
+}
+
 /** A fresh browser context logged in as `user` through the login screen. */
-async function loggedIn(user, { phone = false } = {}) {
+async function loggedIn(user, { phone = false, init = null } = {}) {
   const context = await browser.newContext({
-    viewport: phone ? { width: 390, height: 780 } : { width: 1200, height: 800 },
+    viewport: phone ? { width: 390, height: 844 } : { width: 1200, height: 800 },
   });
+  if (init) await context.addInitScript(init);
   // Screens follow the stream, never a timer: every setInterval is counted.
   await context.addInitScript(() => {
     const every = window.setInterval.bind(window);
@@ -322,13 +370,13 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   // The client finds the inboxes I am on by itself.
   await ina.getByRole('link', { name: 'Inboxes' }).click();
   await ina.locator('#inbox-picker option', { hasText: 'Support' }).waitFor({ state: 'attached', timeout: WAIT });
-  const row = ina.locator('.conv-list button.conv', { hasText: customer });
+  const row = ina.locator('.conv-list button.conv', { hasText: human(customer) });
   await row.waitFor({ timeout: WAIT });
   await row.locator('.badge.blue').waitFor({ timeout: WAIT });
   await shot(ina, 'inbox-unassigned');
   // Joe watches the Unassigned view: what Ina does shows up there live.
   await joe.goto(`${BASE}/#/inboxes/${inbox_id}/unassigned`);
-  const joeRow = joe.locator('.conv-list button.conv', { hasText: customer });
+  const joeRow = joe.locator('.conv-list button.conv', { hasText: human(customer) });
   await joeRow.waitFor({ timeout: WAIT });
 
   await row.click();
@@ -350,7 +398,7 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await box.press('Enter');
   await ina.locator('li.msg.mine .bubble', { hasText: 'Let me check' }).waitFor({ timeout: WAIT });
   await ina.getByRole('button', { name: 'Assigned to me' }).click();
-  const mineRow = ina.locator('.conv-list button.conv', { hasText: customer });
+  const mineRow = ina.locator('.conv-list button.conv', { hasText: human(customer) });
   await mineRow.locator('.flag.green').waitFor({ timeout: WAIT });
   // The view I chose stays chosen when I come back to Inboxes from elsewhere.
   await ina.getByRole('link', { name: 'Search' }).click();
@@ -370,7 +418,7 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
 
   // Ina watches All open while Joe marks it done: it leaves her view live.
   await ina.getByRole('button', { name: 'All open' }).click();
-  const inaOpenRow = ina.locator('.conv-list button.conv', { hasText: customer });
+  const inaOpenRow = ina.locator('.conv-list button.conv', { hasText: human(customer) });
   await inaOpenRow.waitFor({ timeout: WAIT });
   await joeRow.click();
   await joe.getByRole('textbox', { name: 'Text message to' }).waitFor({ timeout: WAIT });
@@ -379,14 +427,14 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await joeRow.waitFor({ state: 'detached', timeout: WAIT });
   await inaOpenRow.waitFor({ state: 'detached', timeout: WAIT });
   await joe.getByRole('button', { name: 'Done', exact: true }).click();
-  await joe.locator('.conv-list button.conv', { hasText: customer }).waitFor({ timeout: WAIT });
+  await joe.locator('.conv-list button.conv', { hasText: human(customer) }).waitFor({ timeout: WAIT });
   await shot(joe, 'inbox-done');
 
   // A new text reopens it as Unassigned: Ina's Unassigned view shows it live.
   await ina.getByRole('button', { name: 'Unassigned' }).click();
-  await ina.locator('.conv-list button.conv', { hasText: customer }).waitFor({ state: 'detached', timeout: WAIT });
+  await ina.locator('.conv-list button.conv', { hasText: human(customer) }).waitFor({ state: 'detached', timeout: WAIT });
   await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: inboxNumber, text: 'One more thing' } });
-  await ina.locator('.conv-list button.conv', { hasText: customer }).locator('.badge.blue').waitFor({ timeout: WAIT });
+  await ina.locator('.conv-list button.conv', { hasText: human(customer) }).locator('.badge.blue').waitFor({ timeout: WAIT });
   // Found by Search, it opens as in the inbox: its title, the inbox's actions, and no
   // reply field until it is taken.
   await joe.getByRole('link', { name: 'Search' }).click();
@@ -394,7 +442,7 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await joe.getByRole('button', { name: 'Search', exact: true }).click();
   await joe.locator('#search-results li', { hasText: 'One more thing' }).getByRole('button', { name: 'Open' }).click();
   await until(async () => (await joe.evaluate(() => location.hash)).startsWith(`#/inboxes/${inbox_id}/`), 'the inbox view');
-  await joe.locator('.thread-head h2', { hasText: customer }).waitFor({ timeout: WAIT });
+  await joe.locator('.thread-head h2', { hasText: human(customer) }).waitFor({ timeout: WAIT });
   await joe.getByRole('button', { name: 'Assign to me' }).waitFor({ timeout: WAIT });
   await joe.locator('.composer .note', { hasText: 'Assign this conversation to yourself' }).waitFor({ timeout: WAIT });
   assert((await joe.locator('.composer textarea').count()) === 0, 'no reply field from search either');
@@ -435,21 +483,21 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   await queueRow(rory).locator('ul.sub li', { hasText: 'Nobody is waiting' }).waitFor({ timeout: WAIT });
 
   await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: queueNumber, text: 'I need help' } });
-  const waitingAt = (page) => page.locator('#queue-waiting li', { hasText: customer });
+  const waitingAt = (page) => page.locator('#queue-waiting li', { hasText: human(customer) });
   await waitingAt(quinn).waitFor({ timeout: WAIT });
   await waitingAt(rory).waitFor({ timeout: WAIT });
-  await queueRow(rory).locator('ul.sub li', { hasText: customer }).waitFor({ timeout: WAIT });
+  await queueRow(rory).locator('ul.sub li', { hasText: human(customer) }).waitFor({ timeout: WAIT });
   await queueRow(rory).locator('.muted', { hasText: '1 waiting' }).waitFor({ timeout: WAIT });
   await shot(rory, 'queue-waiting');
   await waitingAt(quinn).getByRole('button', { name: 'Claim' }).click();
-  await quinn.locator('#queue-mine li', { hasText: customer }).waitFor({ timeout: WAIT });
+  await quinn.locator('#queue-mine li', { hasText: human(customer) }).waitFor({ timeout: WAIT });
   // Gone from Rory's lists without Rory doing anything.
   await waitingAt(rory).waitFor({ state: 'detached', timeout: WAIT });
-  await queueRow(rory).locator('ul.sub li', { hasText: customer }).waitFor({ state: 'detached', timeout: WAIT });
+  await queueRow(rory).locator('ul.sub li', { hasText: human(customer) }).waitFor({ state: 'detached', timeout: WAIT });
   await shot(quinn, 'queue-claimed');
 
   // The agent on it opens the thread: the lifecycle shows as grey pills, and they reply.
-  await quinn.locator('#queue-mine li', { hasText: customer }).getByRole('link', { name: 'Open' }).click();
+  await quinn.locator('#queue-mine li', { hasText: human(customer) }).getByRole('link', { name: 'Open' }).click();
   await quinn.locator('.pill', { hasText: 'Claimed by Quinn Agent' }).waitFor({ timeout: WAIT });
   const box = quinn.getByRole('textbox', { name: 'Text message to' });
   await box.fill('Happy to help!');
@@ -459,16 +507,16 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   await quinn.locator('#nav-queues').click();
 
   // Transfer to Rory, who closes it; it shows in the history.
-  await quinn.locator('#queue-mine li', { hasText: customer }).getByRole('button', { name: 'Transfer' }).click();
+  await quinn.locator('#queue-mine li', { hasText: human(customer) }).getByRole('button', { name: 'Transfer' }).click();
   await quinn.getByLabel('Team member').selectOption({ label: 'Rory Agent (ext 102)' });
   await quinn.locator('dialog').getByRole('button', { name: 'Transfer' }).click();
-  await quinn.locator('#queue-mine li', { hasText: customer }).waitFor({ state: 'detached', timeout: WAIT });
-  const roryRow = rory.locator('#queue-mine li', { hasText: customer });
+  await quinn.locator('#queue-mine li', { hasText: human(customer) }).waitFor({ state: 'detached', timeout: WAIT });
+  const roryRow = rory.locator('#queue-mine li', { hasText: human(customer) });
   await roryRow.waitFor({ timeout: WAIT });
   await roryRow.getByRole('button', { name: 'Close' }).click();
   await roryRow.waitFor({ state: 'detached', timeout: WAIT });
   await rory.getByLabel('Search the history').fill(customer.slice(-7));
-  await rory.locator('#queue-history li', { hasText: customer }).waitFor({ timeout: WAIT });
+  await rory.locator('#queue-history li', { hasText: human(customer) }).waitFor({ timeout: WAIT });
   await shot(rory, 'queue-history');
 
   // Rory logs out: the next customer is offered to Quinn only.
@@ -477,10 +525,10 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   await queueRow(rory).getByRole('button', { name: 'Log in to Helpdesk' }).waitFor({ timeout: WAIT });
   const next = freshNumber();
   await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: next, to: queueNumber, text: 'Hello?' } });
-  await quinn.locator('#queue-waiting li', { hasText: next }).waitFor({ timeout: WAIT });
+  await quinn.locator('#queue-waiting li', { hasText: human(next) }).waitFor({ timeout: WAIT });
   // Rory still sees the queue's own list (he is an agent of it), but is not offered it.
-  await queueRow(rory).locator('ul.sub li', { hasText: next }).waitFor({ timeout: WAIT });
-  assert((await rory.locator('#queue-waiting li', { hasText: next }).count()) === 0, 'not offered to a logged-out agent');
+  await queueRow(rory).locator('ul.sub li', { hasText: human(next) }).waitFor({ timeout: WAIT });
+  assert((await rory.locator('#queue-waiting li', { hasText: human(next) }).count()) === 0, 'not offered to a logged-out agent');
   await rory.locator('#queue-waiting li', { hasText: 'Log in to a queue' }).waitFor({ timeout: WAIT });
   await shot(rory, 'queue-logged-out');
   await notPolling(quinn);
@@ -489,7 +537,7 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   // On a phone-sized screen the queue screen stacks.
   const phone = await loggedIn(users.quinn, { phone: true });
   await phone.getByRole('link', { name: 'Queues' }).click();
-  await phone.locator('#queue-waiting li', { hasText: next }).waitFor({ timeout: WAIT });
+  await phone.locator('#queue-waiting li', { hasText: human(next) }).waitFor({ timeout: WAIT });
   await shot(phone, 'phone-queues');
 });
 
@@ -590,7 +638,7 @@ scenario('a text from the carrier simulator appears live', async () => {
   await page.locator('#conversations').waitFor({ state: 'attached', timeout: WAIT });
 
   await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: mine, text: 'Hi! Open today?' } });
-  const row = page.locator('#conversations button.conv', { hasText: customer });
+  const row = page.locator('#conversations button.conv', { hasText: human(customer) });
   await row.waitFor({ timeout: WAIT });
   assert((await row.locator('.preview').textContent()).includes('Open today?'), 'preview of the text');
   await row.locator('.badge').waitFor({ timeout: WAIT });
@@ -653,12 +701,12 @@ scenario('a text from the carrier simulator appears live', async () => {
   await page.getByRole('button', { name: 'New', exact: true }).click();
   await page.getByLabel('To').fill(other);
   assert((await page.getByLabel('From (for text messages)').inputValue()) === mine, 'my number is the From');
-  await page.locator('#new-conversation li', { hasText: `Text ${other}` }).getByRole('button', { name: 'Text' }).click();
-  await page.locator('.composer .from', { hasText: `From ${mine}` }).waitFor({ timeout: WAIT });
+  await page.locator('#new-conversation li', { hasText: `Text ${human(other)}` }).getByRole('button', { name: 'Text' }).click();
+  await page.locator('.composer .from', { hasText: human(mine) }).waitFor({ timeout: WAIT });
   const first = page.getByRole('textbox', { name: 'Text message to' });
   await first.fill('Your table is ready');
   await first.press('Enter');
-  await page.locator('#conversations button.conv', { hasText: other }).waitFor({ timeout: WAIT });
+  await page.locator('#conversations button.conv', { hasText: human(other) }).waitFor({ timeout: WAIT });
 
   await page.getByRole('link', { name: 'Settings' }).click();
   // A refusal names the person, not an id, and leaves once another form succeeds.
@@ -751,6 +799,144 @@ scenario('an admin adds a webhook, reads its delivery log and redelivers', async
   } finally {
     receiver.close();
   }
+});
+
+scenario('notice of new activity: section counts, the tab title, desktop notifications and a sound', async () => {
+  const { admin, users } = await organization('notice', ['Bob Builder']);
+  const bobToken = await tokenOf(users.bob);
+  const mine = freshNumber();
+  const customer = freshNumber();
+  const inboxNumber = freshNumber();
+  await call('POST', '/v1/numbers', { token: admin.token, body: { number: mine, user: admin.user_id } });
+  const ops = await call('POST', '/v1/conversations/channel', { token: admin.token, body: { name: 'ops', members: [users.bob.user_id] } });
+  const dm = await call('POST', '/v1/conversations/direct', { token: admin.token, body: { with: users.bob.user_id } });
+  await call('POST', `/v1/conversations/${dm.conversation_id}/messages`, { token: admin.token, body: { text: 'Morning Bob' } });
+  const { inbox_id } = await call('POST', '/v1/inboxes', { token: admin.token, body: { name: 'Front desk', number: inboxNumber } });
+  await call('POST', `/v1/inboxes/${inbox_id}/members`, { token: admin.token, body: { user: admin.user_id } });
+
+  const ada = await loggedIn(admin, { init: recordNotifications });
+  await ada.locator('#conversations button.conv', { hasText: 'Bob Builder' }).waitFor({ timeout: WAIT });
+  assert((await ada.evaluate(() => window.__asked)) === 0, 'permission is never asked on load');
+  assert((await ada.title()) === 'Interactions · Switchboard', `nothing unread: ${await ada.title()}`);
+
+  // Notifications are asked for from Settings, by ticking the box.
+  await ada.getByRole('link', { name: 'Settings' }).click();
+  await ada.getByLabel('Desktop notifications for new messages').check();
+  await ada.locator('#notify-desktop-note', { hasText: 'Saved' }).waitFor({ timeout: WAIT });
+  assert((await ada.evaluate(() => window.__asked)) === 1, 'asked once, when ticked');
+  await ada.getByLabel('Play a sound for new messages').check();
+  await shot(ada, 'settings-notifications');
+
+  // Ada has the direct conversation open: Bob's answer there shows, and is no notice.
+  await ada.goto(`${BASE}/#/interactions/all/${dm.conversation_id}`);
+  await ada.locator('li.msg .bubble', { hasText: 'Morning Bob' }).waitFor({ timeout: WAIT });
+  await call('POST', `/v1/conversations/${dm.conversation_id}/messages`, { token: bobToken, body: { text: 'Morning!' } });
+  await ada.locator('li.msg.theirs .bubble', { hasText: 'Morning!' }).waitFor({ timeout: WAIT });
+
+  // Elsewhere: a channel message, a customer's text, an inbox text — each counted on its
+  // section, summed in the title, and notified.
+  const nav = (name) => ada.locator(`#nav-${name} .nav-count`);
+  await call('POST', `/v1/conversations/${ops.conversation_id}/messages`, { token: bobToken, body: { text: 'Deploy at 5?' } });
+  await nav('channels').filter({ hasText: '1' }).waitFor({ timeout: WAIT });
+  await until(async () => (await ada.title()) === '(1) Interactions · Switchboard', 'the count in the title');
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: mine, text: 'Is my order ready?' } });
+  await nav('interactions').filter({ hasText: '1' }).waitFor({ timeout: WAIT });
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: freshNumber(), to: inboxNumber, text: 'Hello front desk' } });
+  await nav('inboxes').filter({ hasText: '1' }).waitFor({ timeout: WAIT });
+  await until(async () => (await ada.title()) === '(3) Interactions · Switchboard', `three in the title: ${await ada.title()}`);
+  assert((await nav('interactions').getAttribute('aria-label')) === '1 unread', 'the count is labelled');
+  const notes = await ada.evaluate(() => window.__notes);
+  assert(notes.length === 3, `three notices, none for the open conversation: ${JSON.stringify(notes)}`);
+  assert(notes[0].title === '#ops' && notes[0].body === 'Bob Builder: Deploy at 5?', `the channel notice: ${JSON.stringify(notes[0])}`);
+  const said = human(customer);
+  assert(notes[1].title === said && notes[1].body === 'Is my order ready?', `the text notice names the number as people read it: ${JSON.stringify(notes[1])}`);
+  assert(notes[2].body === 'Hello front desk', 'the inbox notice');
+  assert((await ada.evaluate(() => window.__chimes)) >= 3 * 2, 'a chime for each');
+  await shot(ada, 'activity-counts');
+
+  // Clicking the text's notice opens that conversation; reading it takes it off the count.
+  await ada.evaluate(() => window.__shown[1].onclick());
+  await ada.locator('.thread-head h2', { hasText: said }).waitFor({ timeout: WAIT });
+  await nav('interactions').waitFor({ state: 'hidden', timeout: WAIT });
+  await until(async () => (await ada.title()) === '(2) Interactions · Switchboard', `two left: ${await ada.title()}`);
+  await ada.getByRole('link', { name: 'Channels' }).click();
+  await ada.locator('#channel-list button.conv', { hasText: 'ops' }).click();
+  await nav('channels').waitFor({ state: 'hidden', timeout: WAIT });
+  await until(async () => (await ada.title()) === '(1) Channels · Switchboard', `one left: ${await ada.title()}`);
+
+  const phone = await loggedIn(admin, { phone: true });
+  await phone.locator('#nav-inboxes .nav-count', { hasText: '1' }).waitFor({ timeout: WAIT });
+  await shot(phone, 'phone-activity-counts');
+  await notPolling(ada);
+});
+
+scenario('names and faces: numbers as people read them, the inbox by its name, initials, add to contacts; the business on one side', async () => {
+  const { admin, users } = await organization('faces', ['Ina Agent', 'Joe Agent']);
+  const inaToken = await tokenOf(users.ina);
+  const inboxNumber = freshNumber();
+  const customer = freshNumber();
+  const { inbox_id } = await call('POST', '/v1/inboxes', { token: admin.token, body: { name: 'Support', number: inboxNumber } });
+  await call('POST', `/v1/numbers/${encodeURIComponent(inboxNumber)}/sms-registration`, { token: admin.token, body: { registered: true } });
+  for (const u of [users.ina, users.joe]) await call('POST', `/v1/inboxes/${inbox_id}/members`, { token: admin.token, body: { user: u.user_id } });
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: inboxNumber, text: 'My parcel never came, see https://track.example.com/p/123.' } });
+  let conv = null;
+  await until(async () => {
+    [conv] = (await call('GET', `/v1/inboxes/${inbox_id}/conversations?view=open`, { token: inaToken })).items;
+    return conv;
+  }, 'the text in the inbox');
+  await call('POST', `/v1/conversations/${conv.conversation_id}/assign-to-me`, { token: inaToken });
+  await call('POST', `/v1/conversations/${conv.conversation_id}/messages`, { token: inaToken, body: { text: 'Sorry! Checking now.' } });
+  await call('POST', `/v1/conversations/${conv.conversation_id}/transfer`, { token: inaToken, body: { to: users.joe.user_id } });
+
+  const joe = await loggedIn(users.joe);
+  await joe.goto(`${BASE}/#/inboxes/${inbox_id}/mine/${conv.conversation_id}`);
+  const head = joe.locator('.thread-head');
+  await head.locator('h2', { hasText: human(customer) }).waitFor({ timeout: WAIT });
+  await head.locator('.sub', { hasText: 'via Support' }).waitFor({ timeout: WAIT });
+  assert(!(await head.locator('.sub').textContent()).includes(inboxNumber), 'the inbox by its name, not its number');
+  await joe.locator('.composer .from', { hasText: `From Support · ${human(inboxNumber)}` }).waitFor({ timeout: WAIT });
+
+  // The customer on the left; the business (Ina's reply, then Joe's) on the right, with
+  // the teammate's name and initials.
+  const theirs = joe.locator('li.msg.theirs', { hasText: 'My parcel never came' });
+  const inas = joe.locator('li.msg.ours', { hasText: 'Checking now' });
+  await inas.waitFor({ timeout: WAIT });
+  assert((await inas.locator('.author').textContent()) === 'Ina Agent', "a teammate's message names them");
+  assert((await inas.locator('.avatar').textContent()) === 'IA', 'initials avatar');
+  const box = joe.getByRole('textbox', { name: 'Text message to' });
+  await box.fill('Joe here, it ships today.');
+  await box.press('Enter');
+  const joes = joe.locator('li.msg.mine', { hasText: 'ships today' });
+  await joes.waitFor({ timeout: WAIT });
+  const left = (l) => l.locator('.bubble').evaluate((e) => e.getBoundingClientRect().left);
+  const right = (l) => l.locator('.bubble').evaluate((e) => e.getBoundingClientRect().right);
+  assert((await left(inas)) > (await right(theirs)) - 200 && (await right(inas)) > (await right(theirs)), 'the business on the right');
+  assert(Math.abs((await right(inas)) - (await right(joes))) < 2, "a teammate's text and mine on the same side");
+  // Reading comfort: the address is a link that opens safely in a new tab; a day separator.
+  const link = theirs.getByRole('link', { name: 'https://track.example.com/p/123' });
+  assert((await link.getAttribute('rel')) === 'noopener noreferrer' && (await link.getAttribute('target')) === '_blank', 'a safe link');
+  await joe.locator('li.day', { hasText: 'Today' }).first().waitFor({ timeout: WAIT });
+  assert(/\d{4}/.test(await theirs.locator('time').getAttribute('title')), 'the full date on hover');
+  await shot(joe, 'faces-thread');
+
+  // Add to contacts from the header: the name replaces the number there and in the list.
+  await head.getByRole('button', { name: 'Add to contacts' }).click();
+  const dialog = joe.locator('dialog');
+  assert((await dialog.getByLabel('Phone numbers (comma separated)').inputValue()) === customer, 'the number is filled in');
+  await dialog.getByLabel('Name').fill('Carla Customer');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await head.locator('h2', { hasText: 'Carla Customer' }).waitFor({ timeout: WAIT });
+  await head.locator('.sub', { hasText: human(customer) }).waitFor({ timeout: WAIT });
+  assert((await head.getByRole('button', { name: 'Add to contacts' }).count()) === 0, 'named now');
+  const row = joe.locator('.conv-list button.conv', { hasText: 'Carla Customer' });
+  await row.waitFor({ timeout: WAIT });
+  assert((await row.locator('.avatar').textContent()) === 'CC', 'the list shows her initials');
+  await shot(joe, 'faces-named');
+
+  const phone = await loggedIn(users.joe, { phone: true });
+  await phone.goto(`${BASE}/#/inboxes/${inbox_id}/mine/${conv.conversation_id}`);
+  await phone.locator('li.msg.ours', { hasText: 'Checking now' }).waitFor({ timeout: WAIT });
+  await shot(phone, 'phone-faces-thread');
 });
 
 // ---------------------------------------------------------------- runner

@@ -3,7 +3,7 @@
 
 import { api, session, setToken, onUnauthorized } from './api.js';
 import { h, fill } from './dom.js';
-import { LiveStream } from './stream.js';
+import { LiveStream, Activity } from './stream.js';
 import { loadDirectory } from './directory.js';
 import * as login from './views/login.js';
 import * as interactions from './views/interactions.js';
@@ -45,18 +45,51 @@ const ctx = {
     if (typeof position === 'number') ctx.after = Math.max(ctx.after || 0, position);
   },
   logout,
+  /** The conversation shown now (set by the open thread): no notice for its messages. */
+  openConversation: null,
 };
+const activity = new Activity(ctx);
+ctx.activity = activity;
+window.switchboard.activity = activity;
+let screenTitle = 'Switchboard';
 
 let current = null; // { screen, instance }
 let navLinks = new Map();
 let connEl = null;
 
 stream.addEventListener('state', (e) => connEl && showConnection(connEl, e.detail));
-stream.addEventListener('frame', (e) => current?.instance.onFrame?.(e.detail));
-stream.addEventListener('inbox', (e) => current?.instance.onInbox?.(e.detail));
-stream.addEventListener('queue', (e) => current?.instance.onQueue?.(e.detail));
+stream.addEventListener('frame', (e) => {
+  current?.instance.onFrame?.(e.detail);
+  activity.onFrame(e.detail);
+});
+stream.addEventListener('inbox', (e) => {
+  current?.instance.onInbox?.(e.detail);
+  activity.onInbox(e.detail);
+});
+stream.addEventListener('queue', (e) => {
+  current?.instance.onQueue?.(e.detail);
+  activity.onQueue(e.detail);
+});
 stream.addEventListener('typing', (e) => current?.instance.onTyping?.(e.detail));
-stream.addEventListener('resumed', (e) => current?.instance.onResumed?.(e.detail));
+stream.addEventListener('resumed', (e) => {
+  current?.instance.onResumed?.(e.detail);
+  activity.onResumed();
+});
+activity.addEventListener('change', (e) => showCounts(e.detail));
+
+/** The sections' unread counts on the navigation, their sum in the tab's title. */
+function showCounts(counts) {
+  for (const [name, a] of navLinks) {
+    const n = counts[name] || 0;
+    const badge = a.querySelector('.nav-count');
+    if (!badge) continue;
+    badge.textContent = n > 99 ? '99+' : String(n);
+    badge.hidden = n === 0;
+    const what = name === 'queues' ? 'waiting' : 'unread';
+    badge.setAttribute('aria-label', `${n} ${what}`);
+  }
+  document.title = counts.total > 0 ? `(${counts.total}) ${screenTitle}` : screenTitle;
+}
 // Logged out elsewhere (this session revoked) or expired: back to the login screen.
 stream.addEventListener('ended', () => {
   if (session.token) logout(false);
@@ -91,6 +124,7 @@ async function logout(callServer = true) {
   // from elsewhere.
   stream.stop();
   stream.since = null;
+  activity.stop();
   if (callServer) {
     try {
       await api('/v1/sessions/current', { method: 'DELETE' });
@@ -110,7 +144,12 @@ async function logout(callServer = true) {
 function startWorkspace() {
   const conn = h('span', { class: 'conn', role: 'status', 'aria-live': 'polite', hidden: true });
   const links = SCREENS.filter((s) => !s.admin || ctx.me.role === 'admin').map((s) => {
-    const a = h('a', { href: `#/${s.name}`, id: `nav-${s.name}` }, s.label);
+    const a = h(
+      'a',
+      { href: `#/${s.name}`, id: `nav-${s.name}` },
+      h('span', { class: 'nav-label' }, s.label),
+      h('span', { class: 'nav-count badge', hidden: true }),
+    );
     navLinks.set(s.name, a);
     return h('li', {}, a);
   });
@@ -135,6 +174,7 @@ function startWorkspace() {
   root.removeAttribute('aria-busy');
   connEl = conn;
   stream.start(session.token);
+  activity.start();
   loadDirectory().then(() => current?.instance.onDirectory?.());
   ctx.main = main;
   window.addEventListener('hashchange', route);
@@ -157,7 +197,8 @@ function route() {
     if (name === screen.name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  document.title = `${screen.label} · Switchboard`;
+  screenTitle = `${screen.label} · Switchboard`;
+  showCounts(activity.counts());
   if (current && current.screen === screen) {
     current.instance.update?.(params);
     return;

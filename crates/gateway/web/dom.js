@@ -94,3 +94,107 @@ export function e164(typed) {
   if (digits.length < 7 || digits.length > 15) return null;
   return s.startsWith('+') ? `+${digits}` : digits.length === 10 ? `+1${digits}` : `+${digits}`;
 }
+
+// Country calling codes of two digits (ITU-T E.164); 1 and 7 are one digit, the rest three.
+const CC2 = new Set(
+  '20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98'.split(' '),
+);
+
+/**
+ * An E.164 number as people read it: "+1 555 777 0001" (North America), otherwise the
+ * country code, then the national number in groups of three that end in a group of four
+ * when the length asks for it ("+44 207 946 0958", "+49 151 1234 5678"). Anything that is
+ * not "+" and digits comes back as it is.
+ */
+export function fmtNumber(n) {
+  const s = String(n ?? '');
+  if (!/^\+\d{7,15}$/.test(s)) return s;
+  const d = s.slice(1);
+  const ccLen = d[0] === '1' || d[0] === '7' ? 1 : CC2.has(d.slice(0, 2)) ? 2 : 3;
+  const cc = d.slice(0, ccLen);
+  let rest = d.slice(ccLen);
+  if (cc === '1' && rest.length === 10) return `+1 ${rest.slice(0, 3)} ${rest.slice(3, 6)} ${rest.slice(6)}`;
+  // Threes, ending in one or two fours when the length does not divide by three.
+  const tail = rest.length <= 4 ? [rest.length] : rest.length % 3 === 0 ? [] : rest.length % 3 === 1 ? [4] : rest.length === 5 ? [2, 3] : [4, 4];
+  const groups = [];
+  let head = rest.length - tail.reduce((a, b) => a + b, 0);
+  for (; head > 0; head -= 3) {
+    groups.push(rest.slice(0, 3));
+    rest = rest.slice(3);
+  }
+  for (const n of tail) {
+    groups.push(rest.slice(0, n));
+    rest = rest.slice(n);
+  }
+  return `+${cc} ${groups.join(' ')}`;
+}
+
+/** A name as shown: a phone number formatted, anything else as it is. */
+export function displayName(s) {
+  return fmtNumber(s);
+}
+
+/** Up to two initials of a name; a number (or nothing) has none. */
+export function initials(name) {
+  const s = String(name || '').trim();
+  if (!s || /^\+?[\d\s()-]+$/.test(s)) return '';
+  const words = s.split(/[\s._-]+/).filter((w) => /\p{L}|\p{N}/u.test(w));
+  const first = (w) => [...w][0].toUpperCase();
+  if (words.length === 0) return '';
+  if (words.length === 1) return first(words[0]);
+  return first(words[0]) + first(words[words.length - 1]);
+}
+
+const AVATAR_HUES = [212, 150, 28, 280, 340, 190, 100, 250];
+
+/** A round avatar with a name's initials (decorative: the name is said beside it). */
+export function avatar(name, { kind = 'person', size = '' } = {}) {
+  const text = kind === 'channel' ? '#' : initials(name);
+  let hash = 0;
+  for (const c of String(name || '')) hash = (hash * 31 + c.codePointAt(0)) >>> 0;
+  const hue = AVATAR_HUES[hash % AVATAR_HUES.length];
+  const el = h('span', { class: `avatar ${size}${text ? '' : ' anon'}`, 'aria-hidden': 'true' }, text || '☎');
+  // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+  if (text) el.style.setProperty('--hue', String(hue));
+  return el;
+}
+
+const LINK = /\bhttps?:\/\/[^\s<>"']+/gi;
+
+/**
+ * A message text as nodes: web addresses (http and https only) become links that open in
+ * a new tab without access to this one; everything else stays text.
+ */
+export function linkify(text) {
+  const s = String(text ?? '');
+  const out = [];
+  let at = 0;
+  for (const m of s.matchAll(LINK)) {
+    let url = m[0];
+    // Sentence punctuation after an address is not part of it.
+    const trail = url.match(/[.,;:!?)\]]+$/);
+    if (trail && !(trail[0].startsWith(')') && url.includes('('))) url = url.slice(0, -trail[0].length);
+    let parsed;
+    try {
+      parsed = new URL(url);
+    } catch {
+      continue;
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') continue;
+    out.push(s.slice(at, m.index));
+    out.push(h('a', { href: parsed.href, target: '_blank', rel: 'noopener noreferrer' }, url));
+    at = m.index + url.length;
+  }
+  out.push(s.slice(at));
+  return out.filter((x) => x !== '');
+}
+
+/** "Today", "Yesterday", or the full day ("Monday, 3 March 2025"). */
+export function fmtDay(ms) {
+  const d = new Date(ms);
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (d.toDateString() === today.toDateString()) return 'Today';
+  if (d.toDateString() === yesterday.toDateString()) return 'Yesterday';
+  return d.toLocaleDateString([], { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
+}

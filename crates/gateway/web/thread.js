@@ -3,8 +3,9 @@
 // and the composer (Enter sends, Shift+Enter is a new line; emoji; attachments).
 
 import { api, qs, describe } from './api.js';
-import { h, fill, fmtTime, fmtFull, fmtSize, announce, uuid } from './dom.js';
-import { userName, numberName, allUsers, directoryReady } from './directory.js';
+import { h, fill, fmtTime, fmtFull, fmtSize, fmtDay, announce, uuid, avatar, displayName, linkify } from './dom.js';
+import { userName, numberName, allUsers, directoryReady, forgetNumberNames } from './directory.js';
+import { editContact } from './views/contacts.js';
 
 const PAGE = 30;
 
@@ -90,39 +91,49 @@ export function openThread(pane, conv, ctx, opts = {}) {
     retryKeys: new Map(),
   };
 
+  ctx.openConversation = id;
+  // What people read: a number as "+1 555 777 0001", a name as it is.
+  let title = displayName(conv.title || 'Conversation');
   const list = h('ol', { class: 'messages' });
   const earlier = h('button', { type: 'button', class: 'link', hidden: true, onclick: () => loadEarlier() }, 'Load earlier messages');
   const status = h('p', { class: 'muted small', role: 'status' });
   const timeline = h(
     'div',
-    { class: 'timeline', tabindex: '0', role: 'region', 'aria-label': `Messages with ${conv.title}` },
+    { class: 'timeline', tabindex: '0', role: 'region', 'aria-label': `Messages with ${title}` },
     h('div', { class: 'centered-earlier' }, earlier, status),
     list,
   );
   const typingEl = h('div', { class: 'typing', 'aria-live': 'polite' });
   const actions = h('div', { class: 'actions' });
+  const titleEl = h('h2', { id: `thread-title-${id}` }, title);
+  const headAvatar = avatar(conv.kind === 'channel' ? conv.title : title, { kind: conv.kind === 'channel' ? 'channel' : 'person' });
+  // "via" the inbox's or queue's name (or the line's owner) rather than its number.
+  const via = h('span', { class: 'via' }, conv.our_number ? ` · via ${displayName(conv.our_number)}` : '');
+  if (conv.our_number) {
+    numberName(conv.our_number).then((n) => {
+      if (n && n !== conv.our_number) via.textContent = ` · via ${n}`;
+    });
+  }
+  // An External conversation with a number nobody has named yet can be named here.
+  const unnamed = conv.kind === 'external' && conv.their_number && conv.title === conv.their_number;
+  const addContact = unnamed
+    ? h('button', { type: 'button', class: 'link add-contact', onclick: () => addToContacts() }, 'Add to contacts')
+    : null;
+  const theirNumber = conv.their_number && displayName(conv.their_number) !== title ? ` · ${displayName(conv.their_number)}` : '';
+  const sub = h('div', { class: 'sub' }, KIND_LABEL[conv.kind] || '', h('span', { class: 'their' }, theirNumber), via, addContact && ' · ', addContact);
   const head = h(
     'header',
     { class: 'thread-head' },
     h('button', { type: 'button', class: 'back', onclick: () => opts.onBack?.(), 'aria-label': 'Back to the list' }, '←'),
-    h(
-      'div',
-      {},
-      h('h2', { id: `thread-title-${id}` }, conv.title || 'Conversation'),
-      h(
-        'div',
-        { class: 'sub' },
-        KIND_LABEL[conv.kind] || '',
-        conv.our_number ? ` · ${conv.their_number ? `${conv.their_number} · ` : ''}via ${conv.our_number}` : '',
-      ),
-    ),
+    headAvatar,
+    h('div', { class: 'head-text' }, titleEl, sub),
     actions,
   );
   const composer = h('div', { class: 'composer' });
   // A channel's members, shown on demand under the header.
   const membersPanel =
     conv.kind === 'channel'
-      ? h('section', { class: 'members-panel', id: `members-${id}`, hidden: true, 'aria-label': `Members of ${conv.title}` })
+      ? h('section', { class: 'members-panel', id: `members-${id}`, hidden: true, 'aria-label': `Members of ${title}` })
       : null;
   fill(pane, head, membersPanel, timeline, typingEl, composer);
 
@@ -147,6 +158,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       if (st.destroyed) return;
       const lis = r.items.map(add).filter(Boolean);
       list.append(...lis);
+      renderDays();
       st.nextBefore = r.next_before;
       status.textContent = r.items.length ? '' : 'No messages yet.';
       st.loaded = true;
@@ -172,6 +184,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       const before = timeline.scrollHeight;
       const lis = r.items.map(add).filter(Boolean);
       list.prepend(...lis);
+      renderDays();
       timeline.scrollTop += timeline.scrollHeight - before;
       st.nextBefore = r.next_before;
       renderReceipts();
@@ -192,6 +205,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       const stick = nearEnd();
       const added = r.items.map(add).filter(Boolean);
       list.append(...added);
+      if (added.length) renderDays();
       renderReceipts();
       if (stick) scrollToEnd();
       // Caught up while open: read, as if it had arrived live.
@@ -239,7 +253,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
         st.systems.add(key);
         return h(
           'li',
-          { class: 'system' },
+          { class: 'system', dataset: { at: item.at_ms } },
           h('span', { class: 'pill', title: fmtFull(item.at_ms) }, `${systemText(item.note, item.text)} · ${fmtTime(item.at_ms)}`),
         );
       }
@@ -251,27 +265,67 @@ export function openThread(pane, conv, ctx, opts = {}) {
   function authorName(item) {
     if (item.auto) return 'Automatic reply';
     if (item.type === 'message') return item.author === me ? 'You' : userName(item.author);
-    return conv.kind === 'external' && conv.title ? conv.title : item.from;
+    return conv.kind === 'external' && conv.title ? title : displayName(item.from);
   }
 
+  /**
+   * One message. Where the conversation texts a customer, everything the business sent
+   * (mine, a teammate's, an automatic reply) is on the right and the customer on the
+   * left; elsewhere mine are on the right. Others' messages carry their author's name.
+   */
   function messageEl(item) {
-    const mine = (item.type === 'message' && item.author === me) || item.auto;
+    const mine = item.type === 'message' && item.author === me;
+    const ours = !mine && texts && (item.type === 'message' || item.auto);
     const who = h('span', { class: 'author' }, authorName(item));
     if (item.type === 'inbound' && !(conv.kind === 'external' && conv.title)) {
-      numberName(item.from).then((n) => (who.textContent = n));
+      numberName(item.from).then((n) => (who.textContent = displayName(n)));
     }
     const iso = new Date(item.at_ms).toISOString();
+    const face = mine || item.auto || conv.kind === 'direct' ? null : avatar(item.type === 'message' ? userName(item.author) : authorName(item), { size: 'small' });
     return h(
       'li',
       {
-        class: `msg ${mine ? 'mine' : 'theirs'}`,
-        dataset: { seq: item.seq, messageId: item.message_id, author: item.author || item.from },
+        class: `msg ${mine ? 'mine' : ours ? 'ours' : 'theirs'}${item.auto ? ' auto' : ''}`,
+        dataset: { seq: item.seq, messageId: item.message_id, author: item.author || item.from, at: item.at_ms },
       },
-      h('div', { class: 'meta' }, who, ' · ', h('time', { datetime: iso, title: fmtFull(item.at_ms) }, fmtTime(item.at_ms))),
-      h('div', { class: 'bubble' }, item.text, (item.attachments || []).map(attachmentEl)),
+      h('div', { class: 'meta' }, face, who, ' · ', h('time', { datetime: iso, title: fmtFull(item.at_ms) }, fmtTime(item.at_ms))),
+      h('div', { class: 'bubble' }, linkify(item.text), (item.attachments || []).map(attachmentEl)),
       mine && h('div', { class: 'receipt' }),
-      mine && texts && h('div', { class: 'delivery', 'aria-live': 'polite' }),
+      (mine || ours) && texts && h('div', { class: 'delivery', 'aria-live': 'polite' }),
     );
+  }
+
+  /** A separator before the first item of each day ("Today", "Yesterday", a date). */
+  function renderDays() {
+    for (const d of list.querySelectorAll(':scope > li.day')) d.remove();
+    let last = null;
+    for (const li of [...list.children]) {
+      const at = Number(li.dataset.at);
+      if (!at) continue;
+      const day = new Date(at).toDateString();
+      if (day !== last) li.before(h('li', { class: 'day' }, h('span', {}, fmtDay(at))));
+      last = day;
+    }
+  }
+
+  /** Names the customer's number: a contact, then the name everywhere it shows. */
+  function addToContacts() {
+    editContact(null, {
+      numbers: [conv.their_number],
+      onSaved: (c) => {
+        forgetNumberNames();
+        conv.title = c.name;
+        title = c.name;
+        titleEl.textContent = c.name;
+        headAvatar.replaceWith(avatar(c.name));
+        fill(sub.querySelector('.their'), ` · ${displayName(conv.their_number)}`);
+        for (const a of list.querySelectorAll('li.msg.theirs .author')) a.textContent = c.name;
+        addContact?.previousSibling?.remove();
+        addContact?.remove();
+        announce(`${c.name} added to your contacts`);
+        opts.onRenamed?.();
+      },
+    });
   }
 
   /** A history item's `deliveries`: where each of its texts stood when it was read. */
@@ -318,7 +372,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       const label = DELIVERY_LABEL[d.status] || d.status;
       const bad = d.status === 'failed' || d.status === 'undelivered';
       const why = bad ? d.reason || d.error_code : null;
-      return { text: `${per.size > 1 ? `${d.to}: ` : ''}${label}${why ? ` — ${why}` : ''}`, bad };
+      return { text: `${per.size > 1 ? `${displayName(d.to)}: ` : ''}${label}${why ? ` — ${why}` : ''}`, bad };
     });
     const failed = states.some((x) => x.bad);
     const item = st.mine.get(messageId);
@@ -419,6 +473,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
     const li = add(item);
     if (li) {
       list.append(li);
+      renderDays();
       if (stick) scrollToEnd();
       const theirs = item.type === 'inbound' || (item.type === 'message' && item.author !== me);
       if (theirs) {
@@ -461,6 +516,15 @@ export function openThread(pane, conv, ctx, opts = {}) {
 
   // Composer.
 
+  /** "From Support · +1 555 010 0200": the number the text goes from, by its name. */
+  function fromLine() {
+    const el = h('p', { class: 'from' }, `From ${displayName(conv.our_number)}`);
+    numberName(conv.our_number).then((n) => {
+      if (n && n !== conv.our_number) el.textContent = `From ${n} · ${displayName(conv.our_number)}`;
+    });
+    return el;
+  }
+
   function renderComposer(compose) {
     if (compose.allowed === false) {
       fill(composer, h('p', { class: 'note' }, compose.note || 'You cannot reply here.'));
@@ -472,7 +536,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       id: `compose-${id}`,
       rows: 1,
       placeholder: texts ? 'Text message' : 'Message',
-      'aria-label': texts ? `Text message to ${conv.title}` : `Message to ${conv.title}`,
+      'aria-label': texts ? `Text message to ${title}` : `Message to ${title}`,
       'aria-describedby': `compose-help-${id}`,
     });
     const help = h('span', { id: `compose-help-${id}`, class: 'visually-hidden' }, 'Enter sends, Shift+Enter starts a new line.');
@@ -606,7 +670,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
 
     fill(
       composer,
-      texts && conv.our_number ? h('p', { class: 'from' }, `From ${conv.our_number}`) : null,
+      texts && conv.our_number ? fromLine() : null,
       chips,
       h('div', { class: 'row' }, emojiButton, attach, file, textarea, send),
       help,
@@ -639,7 +703,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
         {
           type: 'button',
           onclick: async () => {
-            if (!confirm(`Leave ${conv.title}?`)) return;
+            if (!confirm(`Leave ${title}?`)) return;
             try {
               const r = await api(`/v1/conversations/${id}/leave`, { method: 'POST' });
               ctx.wrote(r.position);
@@ -692,7 +756,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
     const dialog = h(
       'dialog',
       { 'aria-labelledby': 'add-members-title' },
-      h('h2', { id: 'add-members-title' }, `Add members to ${conv.title}`),
+      h('h2', { id: 'add-members-title' }, `Add members to ${title}`),
       h('div', { class: 'results' }, boxes.length ? boxes.map((b) => h('div', {}, b)) : h('p', { class: 'muted' }, 'No other users.')),
       error,
       h(
@@ -746,6 +810,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
     },
     destroy() {
       st.destroyed = true;
+      if (ctx.openConversation === id) ctx.openConversation = null;
       document.removeEventListener('visibilitychange', onVisible);
       for (const t of st.typing.values()) clearTimeout(t);
       for (const u of st.urls) URL.revokeObjectURL(u);

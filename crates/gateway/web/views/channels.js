@@ -12,7 +12,7 @@
 // an invitation to join it (its id is what members share; the link is this route).
 
 import { api, qs, describe } from '../api.js';
-import { h, fill, fmtTime, announce } from '../dom.js';
+import { h, fill, fmtTime, announce, avatar } from '../dom.js';
 import { openThread } from '../thread.js';
 import { previewText } from './interactions.js';
 
@@ -224,7 +224,8 @@ export function mount(root, params, ctx) {
           dataset: { conversation: it.conversation_id },
           onclick: () => ctx.navigate(`#/channels/${it.conversation_id}`),
         },
-        h('span', { class: 'title' }, h('span', { class: 'kind', 'aria-hidden': 'true' }, '#'), it.title),
+        avatar(it.title, { kind: 'channel' }),
+        h('span', { class: 'title' }, it.title),
         h('span', { class: 'time' }, fmtTime(it.last_at_ms)),
         h('span', { class: 'preview' }, previewText(it.preview)),
         h('span', {}, unread ? h('span', { class: 'badge', 'aria-label': `${it.unread} unread` }, String(it.unread)) : ''),

@@ -12,7 +12,7 @@
 // is read once more.
 
 import { api, qs, describe } from '../api.js';
-import { h, fill, fmtTime } from '../dom.js';
+import { h, fill, fmtTime, avatar, displayName } from '../dom.js';
 import { userName, numberName, allUsers, directoryReady, routedNumbers } from '../directory.js';
 import { openThread } from '../thread.js';
 import { previewText } from './interactions.js';
@@ -185,7 +185,8 @@ export function mount(root, params, ctx) {
           dataset: { conversation: it.conversation_id, status: it.status || '' },
           onclick: () => ctx.navigate(`#/inboxes/${inbox}/${view}/${it.conversation_id}`),
         },
-        h('span', { class: 'title' }, it.title),
+        avatar(displayName(it.title)),
+        h('span', { class: 'title' }, displayName(it.title)),
         h('span', { class: 'time' }, fmtTime(it.last_at_ms)),
         h('span', { class: 'preview' }, previewText(it.preview)),
         h('span', {}, indicators),
@@ -303,6 +304,10 @@ export function mount(root, params, ctx) {
       actions: actionsFor(conv),
       compose: compose(statusOf(conv)),
       onBack: () => ctx.navigate(`#/inboxes/${inbox}/${view}`),
+      onRenamed: () => {
+        lastSig = null;
+        load();
+      },
     });
   }
 

@@ -3,7 +3,7 @@
 // the list (alone on a phone). Route: #/interactions/<filter>/<conversation id>.
 
 import { api, qs, describe } from '../api.js';
-import { h, fill, fmtTime } from '../dom.js';
+import { h, fill, fmtTime, avatar, displayName } from '../dom.js';
 import { userName } from '../directory.js';
 import { openThread } from '../thread.js';
 import { openNewConversation } from './compose_new.js';
@@ -20,7 +20,7 @@ export function previewText(p) {
   if (!p) return '';
   const text = p.text || '📎 Attachment';
   if (p.author_kind === 'system') return text;
-  const who = p.author_kind === 'user' ? p.author_name || userName(p.author) : p.author_name || p.author;
+  const who = p.author_kind === 'user' ? p.author_name || userName(p.author) : displayName(p.author_name || p.author);
   return `${who}: ${text}`;
 }
 
@@ -116,7 +116,8 @@ export function mount(root, params, ctx) {
           dataset: { conversation: it.conversation_id, kind: it.kind },
           onclick: () => ctx.navigate(`#/interactions/${filter}/${it.conversation_id}`),
         },
-        h('span', { class: 'title' }, h('span', { class: 'kind', 'aria-hidden': 'true' }, KINDS[it.kind] || ''), it.title),
+        avatar(it.title, { kind: it.kind === 'channel' ? 'channel' : 'person' }),
+        h('span', { class: 'title' }, h('span', { class: 'kind', 'aria-hidden': 'true' }, KINDS[it.kind] || ''), displayName(it.title)),
         h('span', { class: 'time' }, fmtTime(it.last_at_ms)),
         h('span', { class: 'preview' }, previewText(it.preview)),
         h('span', {}, unread ? h('span', { class: 'badge', 'aria-label': `${it.unread} unread` }, String(it.unread)) : ''),
@@ -145,6 +146,7 @@ export function mount(root, params, ctx) {
       onRead: readIn,
       onBack: () => ctx.navigate(`#/interactions/${filter}`),
       onLeft: () => ctx.navigate(`#/interactions/${filter}`),
+      onRenamed: () => load(),
     });
     const box = threadPane.querySelector('textarea');
     if (draft && box) box.value = draft;

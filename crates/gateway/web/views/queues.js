@@ -9,7 +9,7 @@
 // reconnect the screen is read once more.
 
 import { api, qs, describe } from '../api.js';
-import { h, fill, fmtTime, fmtFull, debounce, announce } from '../dom.js';
+import { h, fill, fmtTime, fmtFull, debounce, announce, displayName } from '../dom.js';
 import { userName, numberName } from '../directory.js';
 import { pickUser } from './inboxes.js';
 
@@ -77,8 +77,12 @@ export function mount(root, _params, ctx) {
   const after = () => Math.max(ctx.after || 0, seen) || null;
 
   const customer = (row) => {
-    const el = h('span', {}, row.customer || 'Customer');
-    if (row.customer) numberName(row.customer).then((n) => (el.textContent = n === row.customer ? n : `${n} (${row.customer})`));
+    const el = h('span', { class: 'customer' }, row.customer ? displayName(row.customer) : 'Customer');
+    if (row.customer) {
+      numberName(row.customer).then((n) => {
+        if (n !== row.customer) el.textContent = `${n} (${displayName(row.customer)})`;
+      });
+    }
     return el;
   };
 

@@ -5,6 +5,7 @@
 import { api, describe } from '../api.js';
 import { h, fill, e164 } from '../dom.js';
 import { allUsers, loadDirectory, directoryReady } from '../directory.js';
+import { notifyPrefs, setNotifyPrefs, notificationsSupported, chime } from '../stream.js';
 import { knownInboxes, rememberInbox } from './inboxes.js';
 import { knownQueues, rememberQueue } from './queues.js';
 
@@ -94,18 +95,19 @@ export function mount(root, _params, ctx) {
   });
   fill(
     page,
-    h('h2', {}, 'Settings'),
+    h('h1', {}, 'Settings'),
     h(
       'section',
       { class: 'card', 'aria-labelledby': 'account-title' },
-      h('h3', { id: 'account-title' }, 'Account'),
+      h('h2', { id: 'account-title' }, 'Account'),
       h('p', {}, `${me.name} · extension ${me.extension} · ${me.role === 'admin' ? 'Admin' : 'Member'} · ${me.organization}`),
       h('button', { type: 'button', onclick: () => ctx.logout() }, 'Log out'),
     ),
     h(
       'section',
       { class: 'card', 'aria-labelledby': 'notify-title' },
-      h('h3', { id: 'notify-title' }, 'Notifications'),
+      h('h2', { id: 'notify-title' }, 'Notifications'),
+      browserNotices(),
       h('label', { class: 'inline' }, deskPhone, 'Text messages to desk phone'),
       deskNote,
     ),
@@ -198,6 +200,50 @@ export function mount(root, _params, ctx) {
       h('datalist', { id: 'known-queues' }, knownQueues(ctx).map((q) => h('option', { value: q.id }, q.name || ''))),
     ],
   );
+  /** This browser's notices of new messages: asked for only when the box is ticked. */
+  function browserNotices() {
+    const prefs = notifyPrefs(me.user_id);
+    const supported = notificationsSupported();
+    const granted = () => supported && Notification.permission === 'granted';
+    const desktop = h('input', { type: 'checkbox', id: 'notify-desktop', checked: prefs.desktop && granted(), disabled: !supported, 'aria-describedby': 'notify-desktop-note' });
+    const sound = h('input', { type: 'checkbox', id: 'notify-sound', checked: prefs.sound });
+    const note = h('p', { class: 'small muted', id: 'notify-desktop-note', role: 'status' });
+    const explain = () => {
+      if (!supported) note.textContent = 'This browser does not show desktop notifications.';
+      else if (Notification.permission === 'denied') note.textContent = 'Your browser blocks notifications from this site: allow them in its site settings, then tick the box again.';
+      else note.textContent = 'For new messages outside the conversation you have open, and customers waiting in your queues. This browser only.';
+    };
+    explain();
+    desktop.addEventListener('change', async () => {
+      let on = desktop.checked;
+      if (on && Notification.permission !== 'granted') {
+        desktop.disabled = true;
+        try {
+          on = (await Notification.requestPermission()) === 'granted';
+        } catch {
+          on = false;
+        }
+        desktop.disabled = false;
+        desktop.checked = on;
+      }
+      setNotifyPrefs(me.user_id, { ...notifyPrefs(me.user_id), desktop: on });
+      explain();
+      if (on) note.textContent = 'Saved: this browser notifies you of new messages.';
+    });
+    sound.addEventListener('change', () => {
+      setNotifyPrefs(me.user_id, { ...notifyPrefs(me.user_id), sound: sound.checked });
+      // Heard once now (a click allows sound), so you know what it sounds like.
+      if (sound.checked) chime();
+    });
+    return h(
+      'div',
+      { class: 'notify-prefs' },
+      h('label', { class: 'inline' }, desktop, 'Desktop notifications for new messages'),
+      note,
+      h('label', { class: 'inline' }, sound, 'Play a sound for new messages'),
+    );
+  }
+
   directoryReady().then(fillUsers);
   return { onDirectory: fillUsers };
 }
