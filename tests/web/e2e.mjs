@@ -562,8 +562,8 @@ scenario('channels: create, join by link, members, leave', async () => {
   await cara.getByRole('link', { name: 'Channels' }).click();
   await cara.locator('#channel-list').waitFor({ state: 'attached', timeout: WAIT });
   await cara.getByText('You are in no channel yet').waitFor({ timeout: WAIT });
-  await cara.getByLabel('Join a channel').fill(`${BASE}/#/channels/${townHall.conversation_id}`);
-  await cara.getByLabel('Join a channel').press('Enter');
+  await cara.getByLabel('Join by invite link').fill(`${BASE}/#/channels/${townHall.conversation_id}`);
+  await cara.getByLabel('Join by invite link').press('Enter');
   await cara.locator('.thread-head h2', { hasText: 'town-hall' }).waitFor({ timeout: WAIT });
   await cara.locator('#channel-list button.conv', { hasText: 'town-hall' }).waitFor({ timeout: WAIT });
 
@@ -577,7 +577,7 @@ scenario('channels: create, join by link, members, leave', async () => {
   for (const name of ['Ada Admin', 'Bob Builder', 'Cara Coder (you)']) {
     await panel.locator('li', { hasText: name }).waitFor({ timeout: WAIT });
   }
-  assert((await panel.getByLabel('Channel id (share it to invite)').inputValue()) === townHall.conversation_id, 'the id to share');
+  assert((await panel.getByLabel('Invite link').inputValue()) === `${BASE}/#/channels/${townHall.conversation_id}`, 'the link to share');
   await shot(cara, 'channel-members');
 
   // She posts; Ada sees it in her channel list live.
@@ -937,6 +937,106 @@ scenario('names and faces: numbers as people read them, the inbox by its name, i
   await phone.goto(`${BASE}/#/inboxes/${inbox_id}/mine/${conv.conversation_id}`);
   await phone.locator('li.msg.ours', { hasText: 'Checking now' }).waitFor({ timeout: WAIT });
   await shot(phone, 'phone-faces-thread');
+});
+
+scenario('no ids to copy: admins pick people, numbers, inboxes and queues from lists', async () => {
+  const { admin, users } = await organization('pick', ['Bob Builder', 'Cara Coder']);
+  const sales = await call('POST', '/v1/inboxes', { token: admin.token, body: { name: 'Sales', number: freshNumber() } });
+  const overflow = await call('POST', '/v1/queues', { token: admin.token, body: { name: 'Overflow', number: freshNumber() } });
+  const ada = await loggedIn(admin);
+  await ada.getByRole('link', { name: 'Settings' }).click();
+  const status = ada.locator('#org-status');
+
+  // People: filtered, and a role changed from the list.
+  const people = ada.locator('#org-people');
+  await people.locator('li', { hasText: 'Cara Coder' }).waitFor({ timeout: WAIT });
+  await ada.getByLabel('Filter people').fill('car');
+  await until(async () => (await people.locator('li').count()) === 1, 'only Cara');
+  await ada.getByLabel('Role of Cara Coder').selectOption('admin');
+  await status.filter({ hasText: 'Cara Coder is now an admin.' }).waitFor({ timeout: WAIT });
+  const roles = (await call('GET', '/v1/users', { token: admin.token })).items;
+  assert(roles.find((u) => u.user_id === users.cara.user_id).role === 'admin', 'the role changed');
+  await ada.getByLabel('Filter people').fill('');
+
+  // A number for Bob, picked by name; then Cara may send from it too, and no longer.
+  const bobs = freshNumber();
+  const numberForm = ada.locator('form[aria-label="Give a user a texting number"]');
+  await numberForm.getByLabel('New number').fill(human(bobs));
+  await numberForm.getByLabel('For').selectOption({ label: 'Bob Builder (ext 101)' });
+  await numberForm.getByRole('button', { name: 'Save' }).click();
+  await numberForm.locator('p[role="status"]', { hasText: `${human(bobs)} added for Bob Builder.` }).waitFor({ timeout: WAIT });
+  await ada.getByLabel('Filter numbers').fill(bobs.slice(-4));
+  const bobsRow = ada.locator('#org-numbers li', { hasText: human(bobs) });
+  await bobsRow.locator('.muted', { hasText: 'Line of Bob Builder' }).waitFor({ timeout: WAIT });
+  assert((await ada.locator('#org-numbers li').count()) === 1, 'the filter leaves his number');
+  await ada.getByLabel(`Let someone send from ${human(bobs)}`).selectOption({ label: 'Cara Coder (ext 102)' });
+  await bobsRow.locator('.chip', { hasText: 'Cara Coder' }).waitFor({ timeout: WAIT });
+  const held = async () => (await call('GET', '/v1/numbers', { token: admin.token })).items.find((n) => n.number === bobs).assigned_to;
+  assert((await held()).includes(users.cara.user_id), 'Cara may send from it');
+  await ada.getByRole('button', { name: `Stop Cara Coder sending from ${human(bobs)}` }).click();
+  await bobsRow.locator('.chip', { hasText: 'Cara Coder' }).waitFor({ state: 'detached', timeout: WAIT });
+  assert(!(await held()).includes(users.cara.user_id), 'and no longer');
+
+  // An inbox created with its creator on the team in the same step; its team edited.
+  const inboxForm = ada.locator('form[aria-label="Create a shared inbox"]');
+  await inboxForm.getByLabel('Name').fill('Billing');
+  await inboxForm.getByLabel('New number').fill(freshNumber());
+  assert(await inboxForm.getByLabel('Add me to its team').isChecked(), 'on by default');
+  await inboxForm.getByRole('button', { name: 'Save' }).click();
+  await inboxForm.locator('p[role="status"]', { hasText: 'Inbox created: Billing, with you on its team.' }).waitFor({ timeout: WAIT });
+  const billing = ada.locator('#org-inboxes li', { hasText: 'Billing' });
+  await billing.locator('.chip', { hasText: 'Ada Admin (you)' }).waitFor({ timeout: WAIT });
+  await ada.getByLabel('Add to the team of Billing').selectOption({ label: 'Bob Builder (ext 101)' });
+  await billing.locator('.chip', { hasText: 'Bob Builder' }).waitFor({ timeout: WAIT });
+  await ada.getByRole('button', { name: 'Remove Bob Builder from Billing' }).click();
+  await billing.locator('.chip', { hasText: 'Bob Builder' }).waitFor({ state: 'detached', timeout: WAIT });
+  // Sales was made without her: one click puts her on it.
+  await ada.getByRole('button', { name: 'Add me to Sales' }).click();
+  await ada.locator('#org-inboxes li', { hasText: 'Sales' }).locator('.chip', { hasText: 'Ada Admin (you)' }).waitFor({ timeout: WAIT });
+  const teams = (await call('GET', '/v1/inboxes', { token: admin.token })).items;
+  assert(teams.find((i) => i.inbox_id === sales.inbox_id).members.includes(admin.user_id), 'she is on Sales');
+
+  // Queues: one created with her as an agent, another joined in one click, Bob added.
+  const queueForm = ada.locator('form[aria-label="Create an SMS queue"]');
+  await queueForm.getByLabel('Name').fill('Helpdesk');
+  await queueForm.getByLabel('New number').fill(freshNumber());
+  await queueForm.getByRole('button', { name: 'Save' }).click();
+  await ada.locator('#org-queues li', { hasText: 'Helpdesk' }).locator('.muted', { hasText: 'you are an agent' }).waitFor({ timeout: WAIT });
+  await ada.getByRole('button', { name: 'Add me to Overflow' }).click();
+  await ada.locator('#org-queues li', { hasText: 'Overflow' }).locator('.muted', { hasText: 'you are an agent' }).waitFor({ timeout: WAIT });
+  await ada.getByLabel('Agent of Overflow').selectOption({ label: 'Bob Builder (ext 101)' });
+  await ada.locator('#org-queues li', { hasText: 'Overflow' }).getByRole('button', { name: 'Add agent' }).click();
+  await status.filter({ hasText: 'Bob Builder is an agent of Overflow.' }).waitFor({ timeout: WAIT });
+  const bobQueues = (await call('GET', '/v1/queues', { token: await tokenOf(users.bob) })).items;
+  assert(bobQueues.some((q) => q.queue_id === overflow.queue_id), 'Bob is an agent of Overflow');
+  const text = await ada.locator('main').innerText();
+  assert(!/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}/i.test(text), 'no id shown anywhere in Settings');
+  await shot(ada, 'settings-organization');
+
+  // The Inboxes screen offers her inboxes by name.
+  await ada.getByRole('link', { name: 'Inboxes' }).click();
+  await ada.locator('#inbox-picker option', { hasText: 'Billing' }).waitFor({ state: 'attached', timeout: WAIT });
+  await ada.locator('#inbox-picker option', { hasText: 'Sales' }).waitFor({ state: 'attached', timeout: WAIT });
+
+  // A channel invite picks people: those already in are not offered, a filter narrows.
+  const crew = await call('POST', '/v1/conversations/channel', { token: admin.token, body: { name: 'crew', members: [users.cara.user_id] } });
+  await ada.goto(`${BASE}/#/channels/${crew.conversation_id}`);
+  await ada.getByRole('button', { name: 'Add members' }).click();
+  const dialog = ada.locator('dialog');
+  await dialog.getByLabel('Find people').fill('bo');
+  assert((await dialog.getByLabel('Cara Coder (ext 102)').count()) === 0, 'a member is not offered');
+  await dialog.getByLabel('Bob Builder (ext 101)').check();
+  await shot(ada, 'channel-add-members');
+  await dialog.getByRole('button', { name: 'Add', exact: true }).click();
+  await dialog.waitFor({ state: 'detached', timeout: WAIT });
+  const members = (await call('GET', `/v1/conversations/${crew.conversation_id}/members`, { token: admin.token })).members;
+  assert(members.some((m) => m.user_id === users.bob.user_id), 'Bob was added');
+
+  const phone = await loggedIn(admin, { phone: true });
+  await phone.goto(`${BASE}/#/settings`);
+  await phone.locator('#org-inboxes li', { hasText: 'Billing' }).waitFor({ timeout: WAIT });
+  await phone.locator('#org-inboxes').scrollIntoViewIfNeeded();
+  await shot(phone, 'phone-settings-organization');
 });
 
 // ---------------------------------------------------------------- runner

@@ -75,6 +75,11 @@ export function numbersOf(userId) {
   return users.get(userId)?.numbers || [];
 }
 
+/** Every business number of the organization, as `GET /v1/numbers` lists them. */
+export function allNumbers() {
+  return numbers || [];
+}
+
 /** The organization's numbers routed to inboxes or queues: [{number, kind, id}]. */
 export function routedNumbers() {
   return (numbers || [])

@@ -721,6 +721,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
   /** The members list (members only: a refusal says so). */
   async function loadMembers() {
     const shareId = `channel-share-${id}`;
+    const link = `${location.origin}${location.pathname}#/channels/${id}`;
     try {
       const r = await api(`/v1/conversations/${id}/members`);
       if (st.destroyed) return;
@@ -739,25 +740,45 @@ export function openThread(pane, conv, ctx, opts = {}) {
             ),
           ),
         ),
-        h('label', { for: shareId, class: 'small' }, 'Channel id (share it to invite)'),
-        h('input', { id: shareId, readonly: true, value: id, class: 'share', onfocus: (e) => e.target.select() }),
+        h('label', { for: shareId, class: 'small' }, 'Invite link'),
+        h(
+          'div',
+          { class: 'form-row share-row' },
+          h('input', { id: shareId, readonly: true, value: link, class: 'share', onfocus: (e) => e.target.select() }),
+          h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(link).then(() => announce('Invite link copied')) }, 'Copy'),
+        ),
       );
     } catch (e) {
       fill(membersPanel, h('p', { class: 'error' }, e.status === 404 ? 'Only members see who is in this channel.' : describe(e)));
     }
   }
 
+  /** A people picker: everyone not in the channel yet, with a filter; tick and Add. */
   async function addMembers() {
     await directoryReady();
+    let members = new Set([me]);
+    try {
+      members = new Set((await api(`/v1/conversations/${id}/members`)).members.map((m) => m.user_id));
+    } catch {
+      /* everyone but me is offered; the server ignores those already in */
+    }
     const boxes = allUsers()
-      .filter((u) => u.user_id !== me)
-      .map((u) => h('label', { class: 'inline' }, h('input', { type: 'checkbox', value: u.user_id }), `${u.name} (ext ${u.extension})`));
+      .filter((u) => !members.has(u.user_id))
+      .map((u) => h('label', { class: 'inline person' }, h('input', { type: 'checkbox', value: u.user_id }), avatar(u.name, { size: 'small' }), `${u.name} (ext ${u.extension})`));
     const error = h('p', { class: 'error', role: 'alert' });
+    const filter = h('input', { id: 'add-members-filter', type: 'search', placeholder: 'Name or extension', autocomplete: 'off' });
+    const none = h('p', { class: 'muted', hidden: boxes.length > 0 }, 'Everyone is in this channel already.');
+    filter.addEventListener('input', () => {
+      const q = filter.value.trim().toLowerCase();
+      for (const b of boxes) b.parentElement.hidden = q && !b.textContent.toLowerCase().includes(q);
+    });
     const dialog = h(
       'dialog',
       { 'aria-labelledby': 'add-members-title' },
       h('h2', { id: 'add-members-title' }, `Add members to ${title}`),
-      h('div', { class: 'results' }, boxes.length ? boxes.map((b) => h('div', {}, b)) : h('p', { class: 'muted' }, 'No other users.')),
+      h('label', { for: 'add-members-filter' }, 'Find people'),
+      filter,
+      h('div', { class: 'results', role: 'group', 'aria-label': 'People' }, boxes.map((b) => h('div', {}, b)), none),
       error,
       h(
         'div',

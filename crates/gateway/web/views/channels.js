@@ -42,12 +42,12 @@ export function mount(root, params, ctx) {
   const listEl = h('ul', { class: 'conv-list', id: 'channel-list', 'aria-label': 'My channels' });
   const status = h('p', { class: 'empty', role: 'status' });
   const formError = h('p', { class: 'error small', role: 'alert' });
-  const joinInput = h('input', { id: 'channel-join-id', placeholder: 'Channel id or link', autocomplete: 'off' });
+  const joinInput = h('input', { id: 'channel-join-id', placeholder: 'Paste an invite link', autocomplete: 'off' });
   const nameInput = h('input', { id: 'channel-new-name', placeholder: 'e.g. support-team', autocomplete: 'off' });
   const joinForm = h(
     'form',
     { class: 'form-row' },
-    h('div', {}, h('label', { for: 'channel-join-id' }, 'Join a channel'), joinInput),
+    h('div', {}, h('label', { for: 'channel-join-id' }, 'Join by invite link'), joinInput),
     h('button', { type: 'submit' }, 'Join'),
   );
   const createForm = h(
@@ -60,7 +60,7 @@ export function mount(root, params, ctx) {
     ev.preventDefault();
     const id = channelIdOf(joinInput.value);
     if (!id) {
-      formError.textContent = 'Paste a channel id (or a link to one).';
+      formError.textContent = 'Paste an invite link (a member copies it from the channel’s Members).';
       return;
     }
     join(id);
@@ -104,7 +104,7 @@ export function mount(root, params, ctx) {
     h(
       'section',
       { class: 'list-pane', 'aria-labelledby': 'channels-title' },
-      h('header', {}, h('h2', { id: 'channels-title' }, 'Channels'), createForm, joinForm, formError),
+      h('header', {}, h('h1', { id: 'channels-title' }, 'Channels'), createForm, joinForm, formError),
       h('div', { class: 'list-scroll' }, listEl, status, browse),
     ),
     threadPane,

@@ -1,5 +1,6 @@
 // New conversation: search contacts, users and recent numbers, or type a number; texts go
-// from one of my numbers (the From picker). Also: create a channel, or join one by its id.
+// from one of my numbers (the From picker). Also: create a channel (joining one is on the
+// Channels screen, from the organization's list or an invite link).
 
 import { api, describe } from '../api.js';
 import { h, fill, debounce, e164, displayName } from '../dom.js';
@@ -23,7 +24,6 @@ export async function openNewConversation(ctx, { number = '' } = {}) {
     mine.length ? mine.map((n) => h('option', { value: n }, displayName(n))) : h('option', { value: '' }, 'You have no texting number'),
   );
   const channelName = h('input', { id: 'new-channel', placeholder: 'e.g. support-team' });
-  const joinId = h('input', { id: 'join-channel', placeholder: 'Channel id' });
 
   const done = (r) => {
     ctx.wrote(r.position);
@@ -117,25 +117,7 @@ export async function openNewConversation(ctx, { number = '' } = {}) {
           'Create',
         ),
       ),
-      h('label', { for: 'join-channel' }, 'Join a channel by its id'),
-      h(
-        'div',
-        { class: 'form-row' },
-        joinId,
-        h(
-          'button',
-          {
-            type: 'button',
-            onclick: () =>
-              run(async () => {
-                const id = joinId.value.trim();
-                const r = await api(`/v1/conversations/${encodeURIComponent(id)}/join`, { method: 'POST' });
-                return { ...r, conversation_id: id };
-              }),
-          },
-          'Join',
-        ),
-      ),
+      h('p', { class: 'small' }, h('a', { href: '#/channels', onclick: () => dialog.close() }, 'Browse the organization’s channels'), ' to join one.'),
     ),
     error,
     h('div', { class: 'toolbar' }, h('button', { type: 'button', onclick: () => dialog.close() }, 'Close')),
