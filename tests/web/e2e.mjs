@@ -386,6 +386,8 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   assert((await ina.locator('.composer textarea').count()) === 0, 'no reply field when unassigned');
 
   await ina.getByRole('button', { name: 'Assign to me' }).click();
+  // The step shows in the conversation as it happens, like a queue's.
+  await ina.locator('li.system .pill', { hasText: 'Assigned to Ina Agent' }).waitFor({ timeout: WAIT });
   // Taken: it leaves Joe's Unassigned view without him doing anything.
   await joeRow.waitFor({ state: 'detached', timeout: WAIT });
   await joe.getByRole('button', { name: 'All open' }).click();
@@ -413,6 +415,7 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await ina.getByLabel('Team member').selectOption({ label: 'Joe Agent (ext 102)' });
   await ina.locator('dialog').getByRole('button', { name: 'Transfer' }).click();
   await ina.locator('.composer .note', { hasText: 'Assigned to Joe Agent' }).waitFor({ timeout: WAIT });
+  await ina.locator('li.system .pill', { hasText: 'Transferred to Joe Agent' }).waitFor({ timeout: WAIT });
   await joeRow.locator('.flag.green', { hasText: 'Mine' }).waitFor({ timeout: WAIT });
   await shot(joe, 'inbox-live-transferred-to-me');
 
@@ -424,6 +427,7 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await joe.getByRole('textbox', { name: 'Text message to' }).waitFor({ timeout: WAIT });
   await joe.getByRole('button', { name: 'Mark as done' }).click();
   await joe.locator('.composer .note', { hasText: 'Done' }).waitFor({ timeout: WAIT });
+  await joe.locator('li.system .pill', { hasText: 'Marked as done' }).waitFor({ timeout: WAIT });
   await joeRow.waitFor({ state: 'detached', timeout: WAIT });
   await inaOpenRow.waitFor({ state: 'detached', timeout: WAIT });
   await joe.getByRole('button', { name: 'Done', exact: true }).click();
@@ -1037,6 +1041,77 @@ scenario('no ids to copy: admins pick people, numbers, inboxes and queues from l
   await phone.locator('#org-inboxes li', { hasText: 'Billing' }).waitFor({ timeout: WAIT });
   await phone.locator('#org-inboxes').scrollIntoViewIfNeeded();
   await shot(phone, 'phone-settings-organization');
+});
+
+scenario('drafts survive switching and reloads; a send lost with the connection goes once it returns, never twice', async () => {
+  const { admin, users } = await organization('drafts', ['Bob Builder', 'Cara Coder']);
+  const withBob = await call('POST', '/v1/conversations/direct', { token: admin.token, body: { with: users.bob.user_id } });
+  const withCara = await call('POST', '/v1/conversations/direct', { token: admin.token, body: { with: users.cara.user_id } });
+  for (const c of [withBob, withCara]) await call('POST', `/v1/conversations/${c.conversation_id}/messages`, { token: admin.token, body: { text: 'Hi' } });
+  const ada = await loggedIn(admin);
+  await ada.goto(`${BASE}/#/interactions/all/${withBob.conversation_id}`);
+  const bobBox = ada.getByRole('textbox', { name: 'Message to Bob Builder' });
+  await bobBox.fill('half a thought');
+  await ada.locator('#conversations button.conv', { hasText: 'Cara Coder' }).click();
+  const caraBox = ada.getByRole('textbox', { name: 'Message to Cara Coder' });
+  await caraBox.waitFor({ timeout: WAIT });
+  assert((await caraBox.inputValue()) === '', 'drafts are per conversation');
+  await ada.locator('#conversations button.conv', { hasText: 'Bob Builder' }).click();
+  await until(async () => (await bobBox.inputValue().catch(() => '')) === 'half a thought', 'the draft back after switching');
+  await ada.reload();
+  await until(async () => (await bobBox.inputValue().catch(() => '')) === 'half a thought', 'the draft back after a reload');
+
+  // Offline: the text waits, visibly, and goes when the connection returns.
+  const keys = [];
+  await ada.route('**/v1/conversations/*/messages', async (route) => {
+    if (route.request().method() === 'POST') keys.push(route.request().headers()['idempotency-key']);
+    return route.continue();
+  });
+  await ada.context().setOffline(true);
+  await bobBox.fill('written offline');
+  await bobBox.press('Enter');
+  const waiting = ada.locator('li.msg.waiting', { hasText: 'written offline' });
+  await waiting.waitFor({ timeout: WAIT });
+  await ada.locator('.conn', { hasText: 'Offline' }).waitFor({ timeout: WAIT });
+  assert((await bobBox.inputValue()) === '', 'the composer is free again');
+  await shot(ada, 'outbox-waiting');
+  await ada.context().setOffline(false);
+  await waiting.waitFor({ state: 'detached', timeout: WAIT });
+  await ada.locator('li.msg.mine .bubble', { hasText: 'written offline' }).waitFor({ timeout: WAIT });
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  const once = async (text) => {
+    const history = (await call('GET', `/v1/conversations/${withBob.conversation_id}/messages`, { token: admin.token })).items;
+    return history.filter((m) => m.text === text).length === 1;
+  };
+  assert(await once('written offline'), 'exactly one message in the history');
+
+  // The first attempt reaches the server but its answer is lost: the retry, with the same
+  // key, writes nothing more.
+  await ada.unroute('**/v1/conversations/*/messages');
+  keys.length = 0;
+  let lose = true;
+  await ada.route('**/v1/conversations/*/messages', async (route) => {
+    const request = route.request();
+    if (request.method() !== 'POST') return route.continue();
+    keys.push(request.headers()['idempotency-key']);
+    if (!lose) return route.continue();
+    lose = false;
+    await route.fetch();
+    return route.abort('connectionreset');
+  });
+  await bobBox.fill('answer lost');
+  await bobBox.press('Enter');
+  await until(() => keys.length === 2, 'the retry');
+  await until(async () => (await ada.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('switchboard.outbox.')).length)) === 0, 'the outbox emptied');
+  assert(keys[0] === keys[1] && uuid.test(keys[0]), `retried with the same UUID key: ${JSON.stringify(keys)}`);
+  assert(await once('answer lost'), 'exactly one message in the history, not two');
+  await ada.locator('li.msg.mine .bubble', { hasText: 'answer lost' }).waitFor({ timeout: WAIT });
+  assert((await ada.locator('li.msg .bubble', { hasText: 'answer lost' }).count()) === 1, 'shown once');
+  // Sent, the draft is gone for good.
+  await ada.reload();
+  await bobBox.waitFor({ timeout: WAIT });
+  await ada.locator('li.msg .bubble', { hasText: 'answer lost' }).waitFor({ timeout: WAIT });
+  assert((await bobBox.inputValue()) === '', 'no draft once sent');
 });
 
 // ---------------------------------------------------------------- runner

@@ -5,6 +5,7 @@ import { api, session, setToken, onUnauthorized } from './api.js';
 import { h, fill } from './dom.js';
 import { LiveStream, Activity } from './stream.js';
 import { loadDirectory } from './directory.js';
+import { flushOutbox } from './thread.js';
 import * as login from './views/login.js';
 import * as interactions from './views/interactions.js';
 import * as channels from './views/channels.js';
@@ -57,7 +58,16 @@ let current = null; // { screen, instance }
 let navLinks = new Map();
 let connEl = null;
 
-stream.addEventListener('state', (e) => connEl && showConnection(connEl, e.detail));
+stream.addEventListener('state', (e) => {
+  if (connEl) showConnection(connEl, e.detail);
+  // The connection is back: what waited for it is sent (with its first key).
+  if (e.detail === 'live' && ctx.me) flushOutbox(ctx);
+});
+window.addEventListener('online', () => {
+  if (connEl) showConnection(connEl, stream.state);
+  if (ctx.me) flushOutbox(ctx);
+});
+window.addEventListener('offline', () => connEl && showConnection(connEl, stream.state));
 stream.addEventListener('frame', (e) => {
   current?.instance.onFrame?.(e.detail);
   activity.onFrame(e.detail);
@@ -182,9 +192,10 @@ function startWorkspace() {
 }
 
 function showConnection(el, state) {
-  el.hidden = state === 'live' || state === 'idle';
-  el.classList.toggle('down', state === 'reconnecting');
-  el.textContent = state === 'reconnecting' ? 'Reconnecting…' : state === 'connecting' ? 'Connecting…' : '';
+  const offline = !navigator.onLine;
+  el.hidden = !offline && (state === 'live' || state === 'idle');
+  el.classList.toggle('down', offline || state === 'reconnecting');
+  el.textContent = offline ? 'Offline — what you send waits' : state === 'reconnecting' ? 'Reconnecting…' : state === 'connecting' ? 'Connecting…' : '';
   el.dataset.state = state;
 }
 

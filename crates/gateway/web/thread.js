@@ -2,7 +2,7 @@
 // live messages from the stream, read receipts under my messages, the typing indicator,
 // and the composer (Enter sends, Shift+Enter is a new line; emoji; attachments).
 
-import { api, qs, describe } from './api.js';
+import { api, qs, describe, ApiError } from './api.js';
 import { h, fill, fmtTime, fmtFull, fmtSize, fmtDay, announce, uuid, avatar, displayName, linkify } from './dom.js';
 import { userName, numberName, allUsers, directoryReady, forgetNumberNames } from './directory.js';
 import { editContact } from './views/contacts.js';
@@ -40,9 +40,32 @@ export function systemText(note, fallback) {
       return who('by') ? `Closed by ${who('by')}` : 'Closed';
     case 'timed_out':
       return 'Timed out';
+    // An inbox conversation's steps, as the stream reports them (see `inboxStepText`).
+    case 'inbox_assigned':
+      return `Assigned to ${who('to') || 'a teammate'}`;
+    case 'inbox_transferred':
+      return `Transferred to ${who('to') || 'a teammate'}`;
+    case 'inbox_returned':
+      return 'Returned to the inbox';
+    case 'inbox_done':
+      return 'Marked as done';
+    case 'inbox_reopened':
+      return 'Reopened by a new text';
     default:
       return fallback || 'System message';
   }
+}
+
+/** The note of an inbox frame's change (`conversation_assigned`…), or null. */
+export function inboxStep(frame) {
+  const type = {
+    conversation_assigned: 'inbox_assigned',
+    conversation_transferred: 'inbox_transferred',
+    returned_to_inbox: 'inbox_returned',
+    marked_done: 'inbox_done',
+    reopened_by_inbound_text: 'inbox_reopened',
+  }[frame.change];
+  return type ? { type, to: frame.assignee } : null;
 }
 
 /** How far along an SMS delivery status is: a later report never moves it back. */
@@ -56,6 +79,86 @@ const DELIVERY_LABEL = {
   undelivered: 'Not delivered',
   withheld: 'Not sent (opted out)',
 };
+
+// Drafts and the outbox. A draft (text and uploaded attachments) is kept per user and
+// conversation in localStorage as it is typed, so it survives switching conversations and
+// reloads. A send that fails for want of a connection (no answer at all) goes to the
+// outbox with its Idempotency-Key and is sent again, with that same key, when the
+// connection returns (the stream is live again, the browser is online, or the next
+// start): if the first attempt did reach the server, the retry writes nothing twice.
+
+const draftKey = (user, conversation) => `switchboard.draft.${user}.${conversation}`;
+
+function readDraft(user, conversation) {
+  try {
+    return JSON.parse(localStorage.getItem(draftKey(user, conversation))) || null;
+  } catch {
+    return null;
+  }
+}
+
+function writeDraft(user, conversation, draft) {
+  if (!draft || (!draft.text && !draft.attachments?.length)) localStorage.removeItem(draftKey(user, conversation));
+  else localStorage.setItem(draftKey(user, conversation), JSON.stringify(draft));
+}
+
+const outboxKey = (user) => `switchboard.outbox.${user}`;
+
+function readOutbox(user) {
+  try {
+    return JSON.parse(localStorage.getItem(outboxKey(user))) || [];
+  } catch {
+    return [];
+  }
+}
+
+function writeOutbox(user, entries) {
+  if (entries.length) localStorage.setItem(outboxKey(user), JSON.stringify(entries));
+  else localStorage.removeItem(outboxKey(user));
+}
+
+/** 'queued', 'sent' and 'refused' of outbox entries ({entry, message_id | reason}). */
+const outboxEvents = new EventTarget();
+let flushing = null;
+let flushAgain = false;
+
+/**
+ * Sends what waits in the outbox, oldest first, each with the key of its first attempt.
+ * Stops at the first that finds no connection still; one the server refuses leaves the
+ * outbox (and goes back to its conversation's draft).
+ */
+export function flushOutbox(ctx) {
+  if (flushing) {
+    flushAgain = true;
+    return flushing;
+  }
+  const user = ctx.me.user_id;
+  flushing = (async () => {
+    do {
+      flushAgain = false;
+      for (const entry of readOutbox(user)) {
+        let outcome;
+        try {
+          const r = await api(`/v1/conversations/${entry.conversation}/messages`, {
+            method: 'POST',
+            body: { text: entry.text, attachments: entry.attachments.map((a) => a.attachment_id) },
+            headers: { 'idempotency-key': entry.key },
+          });
+          ctx.wrote(r.position);
+          outcome = { type: 'sent', message_id: r.message_id };
+        } catch (e) {
+          if (!(e instanceof ApiError) || e.status >= 500) return;
+          outcome = { type: 'refused', reason: describe(e) };
+        }
+        writeOutbox(user, readOutbox(user).filter((x) => x.key !== entry.key));
+        outboxEvents.dispatchEvent(new CustomEvent(outcome.type, { detail: { entry, ...outcome } }));
+      }
+    } while (flushAgain);
+  })().finally(() => {
+    flushing = null;
+  });
+  return flushing;
+}
 
 async function fetchBlob(url) {
   const r = await api(url, { raw: true });
@@ -89,6 +192,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
     delivery: new Map(),
     mine: new Map(), // message id → my message item (a failed text is retried from it)
     retryKeys: new Map(),
+    outbox: new Map(), // Idempotency-Key → the element of a text waiting for the connection
   };
 
   ctx.openConversation = id;
@@ -146,6 +250,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
     if (timeline.scrollTop < 60 && st.nextBefore != null && !st.loading) loadEarlier();
   });
   document.addEventListener('visibilitychange', onVisible);
+  for (const type of ['queued', 'sent', 'refused']) outboxEvents.addEventListener(type, onOutbox);
   load();
 
   // History.
@@ -163,6 +268,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       status.textContent = r.items.length ? '' : 'No messages yet.';
       st.loaded = true;
       for (const f of st.queued.splice(0)) onFrame(f);
+      for (const entry of readOutbox(me)) if (entry.conversation === id) showWaiting(entry);
       renderReceipts();
       scrollToEnd();
       markRead();
@@ -293,6 +399,46 @@ export function openThread(pane, conv, ctx, opts = {}) {
       mine && h('div', { class: 'receipt' }),
       (mine || ours) && texts && h('div', { class: 'delivery', 'aria-live': 'polite' }),
     );
+  }
+
+  /** A text of mine waiting in the outbox for the connection, at the end of the timeline. */
+  function showWaiting(entry) {
+    if (st.outbox.has(entry.key)) return;
+    const li = h(
+      'li',
+      { class: 'msg mine waiting', dataset: { key: entry.key, at: entry.at } },
+      h('div', { class: 'meta' }, h('span', { class: 'author' }, 'You')),
+      h('div', { class: 'bubble' }, linkify(entry.text), entry.attachments.length ? ` 📎 ${entry.attachments.length}` : ''),
+      h('div', { class: 'delivery waiting-note', role: 'status' }, 'Waiting for the connection — sent when it returns'),
+    );
+    st.outbox.set(entry.key, { li, text: entry.text });
+    list.append(li);
+    renderDays();
+    scrollToEnd();
+  }
+
+  function onOutbox(e) {
+    const { entry } = e.detail;
+    if (entry.conversation !== id || st.destroyed) return;
+    if (e.type === 'queued') {
+      if (st.loaded) showWaiting(entry);
+      return;
+    }
+    st.outbox.get(entry.key)?.li.remove();
+    st.outbox.delete(entry.key);
+    if (e.type === 'sent') {
+      announce('Sent now that the connection is back');
+      if (!st.messages.has(e.detail.message_id)) refreshNewest();
+    } else {
+      // Refused (not a lost connection): the words come back to the composer.
+      const box = composer.querySelector('textarea');
+      if (box && !box.value) {
+        box.value = entry.text;
+        writeDraft(me, id, { text: entry.text, attachments: [] });
+      }
+      const err = composer.querySelector('.error');
+      if (err) err.textContent = `Not sent: ${e.detail.reason}`;
+    }
   }
 
   /** A separator before the first item of each day ("Today", "Yesterday", a date). */
@@ -469,6 +615,17 @@ export function openThread(pane, conv, ctx, opts = {}) {
       return;
     }
     const item = f.item;
+    if (item.type === 'message' && item.author === me) {
+      // A text waiting in the outbox whose first attempt did arrive: shown once, as sent
+      // (the outbox still sends it again with its key, which writes nothing).
+      for (const [key, w] of st.outbox) {
+        if (w.text === item.text) {
+          w.li.remove();
+          st.outbox.delete(key);
+          break;
+        }
+      }
+    }
     const stick = nearEnd() || (item.type === 'message' && item.author === me);
     const li = add(item);
     if (li) {
@@ -540,6 +697,14 @@ export function openThread(pane, conv, ctx, opts = {}) {
       'aria-describedby': `compose-help-${id}`,
     });
     const help = h('span', { id: `compose-help-${id}`, class: 'visually-hidden' }, 'Enter sends, Shift+Enter starts a new line.');
+    // The draft of this conversation, as it was left (here or before a reload).
+    const saved = readDraft(me, id);
+    if (saved) {
+      textarea.value = saved.text || '';
+      st.pending = saved.attachments || [];
+      st.draftKey = saved.key || null;
+    }
+    const keepDraft = () => writeDraft(me, id, { text: textarea.value, attachments: st.pending, key: st.draftKey || undefined });
     const file = h('input', { type: 'file', class: 'file-input', hidden: true, accept: texts ? 'image/jpeg,image/png,image/gif' : null });
     const send = h('button', { type: 'button', class: 'primary', onclick: () => submit() }, 'Send');
     const emojiButton = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Insert emoji', 'aria-haspopup': 'true', 'aria-expanded': 'false' }, '😊');
@@ -599,7 +764,9 @@ export function openThread(pane, conv, ctx, opts = {}) {
               'aria-label': `Remove ${p.name}`,
               onclick: () => {
                 st.pending.splice(i, 1);
+                st.draftKey = null;
                 renderChips();
+                keepDraft();
               },
             }, '×'),
           ),
@@ -613,7 +780,9 @@ export function openThread(pane, conv, ctx, opts = {}) {
         error.textContent = `Uploading ${f.name}…`;
         try {
           const r = await api(`/v1/attachments${texts ? '?mms=true' : ''}`, { method: 'POST', form });
-          st.pending.push({ ...r, name: f.name });
+          st.pending.push({ attachment_id: r.attachment_id, name: f.name });
+          st.draftKey = null;
+          keepDraft();
           error.textContent = '';
         } catch (e) {
           error.textContent = `${f.name}: ${describe(e)}`;
@@ -630,6 +799,9 @@ export function openThread(pane, conv, ctx, opts = {}) {
       }
     });
     textarea.addEventListener('input', () => {
+      // Other words are another request: a new key when it is sent.
+      st.draftKey = null;
+      keepDraft();
       textarea.style.height = 'auto';
       textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
       if (conv.kind === 'external') return;
@@ -644,30 +816,47 @@ export function openThread(pane, conv, ctx, opts = {}) {
       error.textContent = '';
       // The same key for retries of this draft: a retried post writes nothing twice.
       st.draftKey ||= uuid();
+      keepDraft();
+      const clear = () => {
+        st.draftKey = null;
+        textarea.value = '';
+        textarea.style.height = 'auto';
+        st.pending = [];
+        renderChips();
+        writeDraft(me, id, null);
+      };
       try {
         const r = await api(`/v1/conversations/${id}/messages`, {
           method: 'POST',
           body: { text, attachments: st.pending.map((p) => p.attachment_id) },
           headers: { 'idempotency-key': st.draftKey },
         });
-        st.draftKey = null;
-        textarea.value = '';
-        textarea.style.height = 'auto';
-        st.pending = [];
-        renderChips();
+        clear();
         ctx.wrote(r.position);
         ctx.stream.sent(id);
         setTimeout(() => {
           if (!st.destroyed && !st.messages.has(r.message_id)) refreshNewest();
         }, 1500);
       } catch (e) {
-        error.textContent = describe(e);
+        if (e instanceof ApiError) {
+          error.textContent = describe(e);
+        } else {
+          // No answer at all: it waits in the outbox with its key, and goes when the
+          // connection returns (if it did arrive, the retry writes nothing).
+          const entry = { conversation: id, text, attachments: st.pending, key: st.draftKey, at: Date.now() };
+          writeOutbox(me, [...readOutbox(me), entry]);
+          clear();
+          announce('Not sent yet: it is sent when the connection returns');
+          outboxEvents.dispatchEvent(new CustomEvent('queued', { detail: { entry } }));
+          if (navigator.onLine && ctx.stream.state === 'live') flushOutbox(ctx);
+        }
       } finally {
         send.disabled = false;
         textarea.focus();
       }
     }
 
+    renderChips();
     fill(
       composer,
       texts && conv.our_number ? fromLine() : null,
@@ -824,6 +1013,21 @@ export function openThread(pane, conv, ctx, opts = {}) {
       return st.loaded && !st.readRefused && st.lastSeq <= st.myRead;
     },
     setCompose: renderComposer,
+    /**
+     * A step of the conversation's life seen live (an inbox's assign, transfer, return,
+     * done, reopen): a grey pill like the queues' system messages, timed as it arrived.
+     */
+    addStep(note, position) {
+      if (!st.loaded) return;
+      const key = `step|${position}`;
+      if (st.systems.has(key)) return;
+      st.systems.add(key);
+      const at = Date.now();
+      const stick = nearEnd();
+      list.append(h('li', { class: 'system', dataset: { at } }, h('span', { class: 'pill', title: fmtFull(at) }, `${systemText(note)} · ${fmtTime(at)}`)));
+      renderDays();
+      if (stick) scrollToEnd();
+    },
     setActions(f) {
       fill(actions);
       if (conv.kind === 'channel') channelActions();
@@ -833,6 +1037,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       st.destroyed = true;
       if (ctx.openConversation === id) ctx.openConversation = null;
       document.removeEventListener('visibilitychange', onVisible);
+      for (const type of ['queued', 'sent', 'refused']) outboxEvents.removeEventListener(type, onOutbox);
       for (const t of st.typing.values()) clearTimeout(t);
       for (const u of st.urls) URL.revokeObjectURL(u);
     },

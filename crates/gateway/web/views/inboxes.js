@@ -14,7 +14,7 @@
 import { api, qs, describe } from '../api.js';
 import { h, fill, fmtTime, avatar, displayName } from '../dom.js';
 import { userName, allUsers, directoryReady } from '../directory.js';
-import { openThread } from '../thread.js';
+import { openThread, inboxStep } from '../thread.js';
 import { previewText } from './interactions.js';
 
 const VIEWS = [
@@ -264,7 +264,9 @@ export function mount(root, params, ctx) {
       fill(threadPane, h('p', { class: 'empty' }, 'Choose a conversation.'));
       return;
     }
-    const meta = items.find((i) => i.conversation_id === selected) || outside.get(selected);
+    // The open conversation may leave the view (assigned, done): it stays open as it is.
+    const meta =
+      items.find((i) => i.conversation_id === selected) || outside.get(selected) || (thread && thread.id === selected ? thread.conv : null);
     if (!meta) {
       // Not in this view (opened from search or a link): its summary first, so the
       // header, the actions and the composer are right from the start.
@@ -379,6 +381,16 @@ export function mount(root, params, ctx) {
     },
     onInbox(f) {
       if (f.inbox_id === inbox) refreshSoon(f.position);
+      const step = inboxStep(f);
+      if (step && thread && f.conversation_id === thread.id) {
+        thread.addStep(step, f.position);
+        // Someone acted on the open conversation: its actions and reply field follow.
+        const before = JSON.stringify(statusOf(thread.conv));
+        local.delete(thread.id);
+        thread.conv.assignee = f.assignee;
+        thread.conv.status = f.change === 'marked_done' ? 'done' : f.assignee ? 'assigned' : 'unassigned';
+        if (JSON.stringify(statusOf(thread.conv)) !== before) refreshThread(thread.conv);
+      }
       // Added to or removed from a team: the picker follows.
       if (f.change === 'inbox_member_added' || f.change === 'inbox_member_removed' || f.change === 'inbox_renamed') discover();
     },

@@ -138,8 +138,7 @@ export function mount(root, params, ctx) {
     // A conversation just started may not be in the list yet: open it, and again with its
     // name once the list has it.
     if (thread && thread.id === selected && (thread.conv.kind !== 'unknown' || !meta)) return;
-    // Reopened with its name: a draft being typed stays.
-    const draft = thread && thread.id === selected ? threadPane.querySelector('textarea')?.value : '';
+    // Reopened with its name: the draft being typed stays (drafts are kept as typed).
     thread?.destroy();
     const conv = meta || { conversation_id: selected, kind: 'unknown', title: 'Conversation' };
     thread = openThread(threadPane, conv, ctx, {
@@ -148,8 +147,6 @@ export function mount(root, params, ctx) {
       onLeft: () => ctx.navigate(`#/interactions/${filter}`),
       onRenamed: () => load(),
     });
-    const box = threadPane.querySelector('textarea');
-    if (draft && box) box.value = draft;
   }
 
   /** Opens `id` (not in the list) as the lists show it: an inbox conversation in its
