@@ -492,35 +492,58 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   await waitingAt(rory).waitFor({ timeout: WAIT });
   await queueRow(rory).locator('ul.sub li', { hasText: human(customer) }).waitFor({ timeout: WAIT });
   await queueRow(rory).locator('.muted', { hasText: '1 waiting' }).waitFor({ timeout: WAIT });
+  // The waiting list shows what the customer wrote.
+  await waitingAt(rory).locator('.words', { hasText: 'I need help' }).waitFor({ timeout: WAIT });
   await shot(rory, 'queue-waiting');
+  // Claim opens the conversation, with its lifecycle as grey pills and the queue's actions
+  // in its header.
   await waitingAt(quinn).getByRole('button', { name: 'Claim' }).click();
+  await until(async () => (await quinn.evaluate(() => location.hash)).startsWith('#/queues/'), 'the claimed conversation open');
+  const quinnHead = quinn.locator('.thread-head');
+  await quinnHead.locator('h2', { hasText: human(customer) }).waitFor({ timeout: WAIT });
+  await quinn.locator('.pill', { hasText: 'Claimed by Quinn Agent' }).waitFor({ timeout: WAIT });
   await quinn.locator('#queue-mine li', { hasText: human(customer) }).waitFor({ timeout: WAIT });
   // Gone from Rory's lists without Rory doing anything.
   await waitingAt(rory).waitFor({ state: 'detached', timeout: WAIT });
   await queueRow(rory).locator('ul.sub li', { hasText: human(customer) }).waitFor({ state: 'detached', timeout: WAIT });
-  await shot(quinn, 'queue-claimed');
-
-  // The agent on it opens the thread: the lifecycle shows as grey pills, and they reply.
-  await quinn.locator('#queue-mine li', { hasText: human(customer) }).getByRole('link', { name: 'Open' }).click();
-  await quinn.locator('.pill', { hasText: 'Claimed by Quinn Agent' }).waitFor({ timeout: WAIT });
   const box = quinn.getByRole('textbox', { name: 'Text message to' });
   await box.fill('Happy to help!');
   await box.press('Enter');
   await quinn.locator('li.msg.mine .bubble', { hasText: 'Happy to help!' }).waitFor({ timeout: WAIT });
   await shot(quinn, 'queue-thread');
-  await quinn.locator('#nav-queues').click();
 
-  // Transfer to Rory, who closes it; it shows in the history.
-  await quinn.locator('#queue-mine li', { hasText: human(customer) }).getByRole('button', { name: 'Transfer' }).click();
+  // Transfer to Rory from the header: Quinn's copy turns read only.
+  await quinnHead.getByRole('button', { name: 'Transfer' }).click();
   await quinn.getByLabel('Team member').selectOption({ label: 'Rory Agent (ext 102)' });
   await quinn.locator('dialog').getByRole('button', { name: 'Transfer' }).click();
   await quinn.locator('#queue-mine li', { hasText: human(customer) }).waitFor({ state: 'detached', timeout: WAIT });
+  await quinn.locator('.composer .note', { hasText: 'read only' }).waitFor({ timeout: WAIT });
+  assert((await quinnHead.getByRole('button', { name: 'Close' }).count()) === 0, 'no queue actions once it is not hers');
   const roryRow = rory.locator('#queue-mine li', { hasText: human(customer) });
   await roryRow.waitFor({ timeout: WAIT });
-  await roryRow.getByRole('button', { name: 'Close' }).click();
+  await roryRow.getByRole('link').click();
+  const roryHead = rory.locator('.thread-head');
+  // Close asks first; Escape says no.
+  await roryHead.getByRole('button', { name: 'Close' }).click();
+  const confirmClose = rory.getByRole('dialog', { name: 'Close this conversation?' });
+  await confirmClose.waitFor({ timeout: WAIT });
+  await shot(rory, 'queue-close-confirm');
+  await rory.keyboard.press('Escape');
+  await confirmClose.waitFor({ state: 'detached', timeout: WAIT });
+  assert((await roryRow.count()) === 1, 'still open after Escape');
+  await roryHead.getByRole('button', { name: 'Close' }).click();
+  await confirmClose.getByRole('button', { name: 'Close conversation' }).click();
   await roryRow.waitFor({ state: 'detached', timeout: WAIT });
+  await rory.locator('.pill', { hasText: 'Closed by Rory Agent' }).waitFor({ timeout: WAIT });
+  // The history finds it, and opens it read only.
   await rory.getByLabel('Search the history').fill(customer.slice(-7));
-  await rory.locator('#queue-history li', { hasText: human(customer) }).waitFor({ timeout: WAIT });
+  const historyRow = rory.locator('#queue-history li', { hasText: human(customer) });
+  await historyRow.waitFor({ timeout: WAIT });
+  await rory.goto(`${BASE}/#/queues`);
+  await historyRow.getByRole('link').click();
+  await rory.locator('li.msg .bubble', { hasText: 'Happy to help!' }).waitFor({ timeout: WAIT });
+  await rory.locator('.composer .note', { hasText: 'Closed. This conversation is read only.' }).waitFor({ timeout: WAIT });
+  assert((await rory.locator('.composer textarea').count()) === 0, 'no reply field in the history');
   await shot(rory, 'queue-history');
 
   // Rory logs out: the next customer is offered to Quinn only.

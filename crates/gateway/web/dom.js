@@ -198,3 +198,46 @@ export function fmtDay(ms) {
   if (d.toDateString() === yesterday.toDateString()) return 'Yesterday';
   return d.toLocaleDateString([], { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
 }
+
+/**
+ * Asks before something that cannot be undone, in a modal dialog (Escape or Cancel says
+ * no). Resolves to true when `confirm` (the button's words) is pressed.
+ */
+export function confirmDialog({ title, body = '', confirm = 'OK', danger = false }) {
+  return new Promise((resolve) => {
+    let yes = false;
+    const dialog = h(
+      'dialog',
+      { class: 'confirm', 'aria-labelledby': 'confirm-title', 'aria-describedby': 'confirm-body' },
+      h('h2', { id: 'confirm-title' }, title),
+      h('p', { id: 'confirm-body' }, body),
+      h(
+        'div',
+        { class: 'toolbar end' },
+        h('button', { type: 'button', onclick: () => dialog.close() }, 'Cancel'),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: danger ? 'primary danger-fill' : 'primary',
+            onclick: () => {
+              yes = true;
+              dialog.close();
+            },
+          },
+          confirm,
+        ),
+      ),
+    );
+    const opener = document.activeElement;
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      if (opener?.isConnected) opener.focus();
+      resolve(yes);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    // Cancel has the focus: Enter on an unread dialog does no harm.
+    dialog.querySelector('button').focus();
+  });
+}

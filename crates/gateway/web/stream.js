@@ -191,6 +191,7 @@ export class Activity extends EventTarget {
     this.inboxConvs = new Map(); // conversation → {inbox, status, assignee, title, unread}
     this.inboxes = []; // the inboxes I am on: [{inbox_id, name}]
     this.waiting = 0;
+    this.queueConvs = new Set(); // my claimed queue conversations (not in the lists above)
     this.seen = 0;
     this.timers = {};
     this.stopped = false;
@@ -275,9 +276,13 @@ export class Activity extends EventTarget {
 
   async loadQueues() {
     try {
-      const pending = await api(`/v1/queue-views/pending${qs({ after: this.after() })}`);
+      const [pending, active] = await Promise.all([
+        api(`/v1/queue-views/pending${qs({ after: this.after() })}`),
+        api(`/v1/queue-views/active${qs({ after: this.after() })}`),
+      ]);
       if (this.stopped) return;
       this.waiting = pending.length;
+      this.queueConvs = new Set(active.map((r) => r.conversation_id));
       this.changed();
     } catch {
       /* as above */
@@ -289,6 +294,7 @@ export class Activity extends EventTarget {
     const inboxConv = this.inboxConvs.get(id);
     if (inboxConv) return `#/inboxes/${inboxConv.inbox}/open/${id}`;
     if (this.convs.get(id)?.kind === 'channel') return `#/channels/${id}`;
+    if (this.queueConvs.has(id)) return `#/queues/${id}`;
     return `#/interactions/all/${id}`;
   }
 
@@ -300,7 +306,7 @@ export class Activity extends EventTarget {
     if (known && typeof f.unread === 'number') {
       known.unread = f.unread;
       this.changed();
-    } else if (!known && (isMessage || typeof f.unread === 'number')) {
+    } else if (!known && !this.queueConvs.has(id) && (isMessage || typeof f.unread === 'number')) {
       // A conversation new to me (or an inbox conversation reopened): read both again.
       this.soon('interactions', () => this.loadInteractions(), f.position);
       this.soon('inboxes', () => this.loadInboxes(), f.position);
