@@ -622,6 +622,8 @@ scenario('channels: create, join by link, members, leave', async () => {
   await dan.getByRole('button', { name: 'Join channel' }).click();
   await dan.locator('li.msg .bubble', { hasText: 'Hi all, Cara here' }).waitFor({ timeout: WAIT });
   assert(!(await dan.locator('#channel-list').isVisible()), 'the list gives way to the channel on a phone');
+  // On a phone the conversation's actions are behind one menu button.
+  await dan.getByRole('button', { name: 'Conversation actions' }).click();
   await dan.getByRole('button', { name: 'Members', exact: true }).click();
   await dan.getByRole('region', { name: 'Members of town-hall' }).locator('h3', { hasText: 'Members (4)' }).waitFor({ timeout: WAIT });
   await shot(dan, 'phone-channel-members');
@@ -1135,6 +1137,71 @@ scenario('drafts survive switching and reloads; a send lost with the connection 
   await bobBox.waitFor({ timeout: WAIT });
   await ada.locator('li.msg .bubble', { hasText: 'answer lost' }).waitFor({ timeout: WAIT });
   assert((await bobBox.inputValue()) === '', 'no draft once sent');
+});
+
+scenario('phone layout: five tabs at the bottom, More and the actions as menus, rows that do not wrap', async () => {
+  const { admin, users } = await organization('phone', ['Ina Agent']);
+  const inboxNumber = freshNumber();
+  const customer = freshNumber();
+  const { inbox_id } = await call('POST', '/v1/inboxes', { token: admin.token, body: { name: 'Support', number: inboxNumber } });
+  await call('POST', `/v1/numbers/${encodeURIComponent(inboxNumber)}/sms-registration`, { token: admin.token, body: { registered: true } });
+  await call('POST', `/v1/inboxes/${inbox_id}/members`, { token: admin.token, body: { user: users.ina.user_id } });
+  await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: inboxNumber, text: 'Are you open on Sunday?' } });
+  const ina = await loggedIn(users.ina, { phone: true });
+
+  // Five tabs, each an icon over its label, every one at least 44 px each way.
+  const tabs = ina.locator('nav.sidebar > ul > li:visible > :is(a, button)');
+  assert((await tabs.count()) === 5, `five tabs: ${await tabs.count()}`);
+  for (let i = 0; i < 5; i++) {
+    const tab = tabs.nth(i);
+    const box = await tab.boundingBox();
+    assert(box.width >= 44 && box.height >= 44, `a 44 px target: ${JSON.stringify(box)}`);
+    assert((await tab.locator('svg.icon').count()) === 1 && (await tab.locator('.nav-label').innerText()).length > 0, 'an icon and a label');
+  }
+  const navBox = await ina.locator('nav.sidebar').boundingBox();
+  assert(Math.round(navBox.y + navBox.height) === 844, 'the bar is at the bottom');
+
+  // More opens the other screens; Escape closes it and gives the focus back; the keyboard
+  // chooses one.
+  const more = ina.getByRole('button', { name: 'More' });
+  await more.click();
+  const menu = ina.locator('#nav-more-menu');
+  await menu.getByRole('link', { name: 'Settings' }).waitFor({ timeout: WAIT });
+  await shot(ina, 'phone-more-menu');
+  await ina.keyboard.press('Escape');
+  await menu.waitFor({ state: 'hidden', timeout: WAIT });
+  assert(await more.evaluate((b) => b === document.activeElement), 'the focus is back on More');
+  await more.press('Enter');
+  await menu.getByRole('link', { name: 'Search' }).waitFor({ timeout: WAIT });
+  await ina.keyboard.press('ArrowDown');
+  await ina.keyboard.press('Enter');
+  await ina.getByLabel('Search contacts').waitFor({ timeout: WAIT });
+  assert(await more.evaluate((b) => b.classList.contains('current')), 'More marks a screen under it as current');
+
+  // The inbox: its header on one line, its actions in a menu.
+  await ina.getByRole('link', { name: 'Inboxes' }).click();
+  await ina.locator('.conv-list button.conv', { hasText: human(customer) }).click();
+  const head = ina.locator('.thread-head');
+  await head.locator('h2', { hasText: human(customer) }).waitFor({ timeout: WAIT });
+  const headBox = await head.boundingBox();
+  assert(headBox.height <= 64, `the header is one row: ${headBox.height}px`);
+  assert(!(await head.getByRole('button', { name: 'Assign to me' }).isVisible()), 'the actions wait in their menu');
+  await shot(ina, 'phone-inbox-thread');
+  await head.getByRole('button', { name: 'Conversation actions' }).click();
+  await head.getByRole('button', { name: 'Assign to me' }).waitFor({ timeout: WAIT });
+  await shot(ina, 'phone-thread-actions');
+  await head.getByRole('button', { name: 'Assign to me' }).click();
+  const box = ina.getByRole('textbox', { name: 'Text message to' });
+  await box.waitFor({ timeout: WAIT });
+  assert(!(await head.getByRole('button', { name: 'Mark as done' }).isVisible()), 'the menu closed after the choice');
+  // No row of the list pane or the composer wraps: each is one line of controls.
+  await ina.getByRole('button', { name: 'Back to the list' }).click();
+  for (const row of ['.list-pane > header .head-row', '.list-pane > header .segmented[aria-label="Open conversations"]']) {
+    const height = await ina.locator(row).evaluate((el) => el.getBoundingClientRect().height);
+    assert(height <= 48, `${row} on one line: ${height}px`);
+  }
+  await shot(ina, 'phone-inbox-list');
+  await notPolling(ina);
 });
 
 // ---------------------------------------------------------------- runner

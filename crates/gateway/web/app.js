@@ -2,7 +2,7 @@
 // connection state, the live stream — and the screen named by the URL's hash.
 
 import { api, session, setToken, onUnauthorized } from './api.js';
-import { h, fill } from './dom.js';
+import { h, fill, icon, menuButton } from './dom.js';
 import { LiveStream, Activity } from './stream.js';
 import { loadDirectory } from './directory.js';
 import { flushOutbox } from './thread.js';
@@ -16,16 +16,17 @@ import * as contacts from './views/contacts.js';
 import * as settings from './views/settings.js';
 import * as webhooks from './views/webhooks.js';
 
+// The first four are the phone's bottom tabs; the others are under its More menu.
 const SCREENS = [
-  { name: 'interactions', label: 'Interactions', view: interactions },
-  { name: 'channels', label: 'Channels', view: channels },
-  { name: 'inboxes', label: 'Inboxes', view: inboxes },
-  { name: 'queues', label: 'Queues', view: queues },
-  { name: 'search', label: 'Search', view: search },
-  { name: 'contacts', label: 'Contacts', view: contacts },
-  { name: 'settings', label: 'Settings', view: settings },
+  { name: 'interactions', label: 'Interactions', icon: 'chat', view: interactions, tab: true },
+  { name: 'channels', label: 'Channels', icon: 'hash', view: channels, tab: true },
+  { name: 'inboxes', label: 'Inboxes', icon: 'inbox', view: inboxes, tab: true },
+  { name: 'queues', label: 'Queues', icon: 'queue', view: queues, tab: true },
+  { name: 'search', label: 'Search', icon: 'search', view: search },
+  { name: 'contacts', label: 'Contacts', icon: 'contacts', view: contacts },
+  { name: 'settings', label: 'Settings', icon: 'settings', view: settings },
   // Admins only (the server refuses everyone else anyway).
-  { name: 'webhooks', label: 'Webhooks', view: webhooks, admin: true },
+  { name: 'webhooks', label: 'Webhooks', icon: 'webhooks', view: webhooks, admin: true },
 ];
 
 const root = document.getElementById('app');
@@ -56,6 +57,7 @@ let screenTitle = 'Switchboard';
 
 let current = null; // { screen, instance }
 let navLinks = new Map();
+let moreButton = null;
 let connEl = null;
 
 stream.addEventListener('state', (e) => {
@@ -153,16 +155,32 @@ async function logout(callServer = true) {
 
 function startWorkspace() {
   const conn = h('span', { class: 'conn', role: 'status', 'aria-live': 'polite', hidden: true });
-  const links = SCREENS.filter((s) => !s.admin || ctx.me.role === 'admin').map((s) => {
+  navLinks = new Map();
+  const shown = SCREENS.filter((s) => !s.admin || ctx.me.role === 'admin');
+  const links = shown.map((s) => {
     const a = h(
       'a',
       { href: `#/${s.name}`, id: `nav-${s.name}` },
+      h('span', { class: 'nav-icon' }, icon(s.icon), h('span', { class: 'nav-count badge', hidden: true })),
       h('span', { class: 'nav-label' }, s.label),
-      h('span', { class: 'nav-count badge', hidden: true }),
     );
     navLinks.set(s.name, a);
-    return h('li', {}, a);
+    return h('li', { class: s.tab ? 'tab' : 'secondary' }, a);
   });
+  // On a phone the bottom bar has four tabs and More, which opens the other screens.
+  const morePanel = h(
+    'ul',
+    { class: 'more-menu', id: 'nav-more-menu', 'aria-label': 'More screens' },
+    shown.filter((s) => !s.tab).map((s) => h('li', {}, h('a', { href: `#/${s.name}` }, icon(s.icon), s.label))),
+  );
+  moreButton = h(
+    'button',
+    { type: 'button', class: 'nav-more-button', 'aria-haspopup': 'true' },
+    h('span', { class: 'nav-icon' }, icon('more')),
+    h('span', { class: 'nav-label' }, 'More'),
+  );
+  menuButton(moreButton, morePanel);
+  links.push(h('li', { class: 'nav-more' }, moreButton, morePanel));
   const main = h('main', { id: 'main', tabindex: '-1' });
   fill(
     root,
@@ -208,6 +226,7 @@ function route() {
     if (name === screen.name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
+  moreButton?.classList.toggle('current', !screen.tab);
   screenTitle = `${screen.label} · Switchboard`;
   showCounts(activity.counts());
   if (current && current.screen === screen) {

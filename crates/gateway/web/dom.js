@@ -241,3 +241,88 @@ export function confirmDialog({ title, body = '', confirm = 'OK', danger = false
     dialog.querySelector('button').focus();
   });
 }
+
+// Line icons (24×24, drawn with the text colour), for the navigation and icon buttons.
+const ICONS = {
+  chat: 'M21 12a8.5 8.5 0 0 1-12.3 7.6L3 21l1.5-5.2A8.5 8.5 0 1 1 21 12z',
+  hash: 'M4 9h16M4 15h16M10 3 8 21M16 3l-2 18',
+  inbox: 'M3 13h5l2 3h4l2-3h5M5.5 5h13L21 13v6a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1v-6z',
+  queue: 'M16 20v-2a4 4 0 0 0-4-4H6a4 4 0 0 0-4 4v2M9 10a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM22 20v-2a4 4 0 0 0-3-3.9M16 2.1a4 4 0 0 1 0 7.8',
+  more: 'M5 12h.01M12 12h.01M19 12h.01',
+  search: 'M11 19a8 8 0 1 0 0-16 8 8 0 0 0 0 16zM21 21l-4.3-4.3',
+  contacts: 'M20 21v-2a4 4 0 0 0-4-4H8a4 4 0 0 0-4 4v2M12 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8z',
+  settings: 'M4 21v-7M4 10V3M12 21v-9M12 8V3M20 21v-5M20 12V3M1 14h6M9 8h6M17 16h6',
+  webhooks: 'M10 13a5 5 0 0 0 7.5.5l3-3a5 5 0 0 0-7-7l-1.7 1.7M14 11a5 5 0 0 0-7.5-.5l-3 3a5 5 0 0 0 7 7l1.7-1.7',
+  attach: 'M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5',
+  actions: 'M12 5h.01M12 12h.01M12 19h.01',
+};
+
+/** An icon from ICONS (decorative: its button or link says what it does). */
+export function icon(name) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  svg.setAttribute('class', `icon icon-${name}`);
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', ICONS[name] || '');
+  svg.append(path);
+  return svg;
+}
+
+/**
+ * A menu button: `button` opens `panel` (hidden until then) below it; Escape, a click
+ * elsewhere or choosing an item closes it and gives the focus back to the button; the
+ * arrow keys move between the panel's items. Answers close().
+ */
+export function menuButton(button, panel, { items = 'a, button' } = {}) {
+  button.setAttribute('aria-expanded', 'false');
+  if (panel.id) button.setAttribute('aria-controls', panel.id);
+  panel.hidden = true;
+  const entries = () => [...panel.querySelectorAll(items)].filter((e) => !e.disabled && !e.hidden && e.offsetParent !== null);
+  const close = (refocus = true) => {
+    if (panel.hidden) return;
+    panel.hidden = true;
+    button.setAttribute('aria-expanded', 'false');
+    document.removeEventListener('pointerdown', outside, true);
+    if (refocus) button.focus();
+  };
+  const outside = (e) => {
+    if (!panel.contains(e.target) && !button.contains(e.target)) close(false);
+  };
+  const open = () => {
+    panel.hidden = false;
+    button.setAttribute('aria-expanded', 'true');
+    document.addEventListener('pointerdown', outside, true);
+    entries()[0]?.focus();
+  };
+  button.addEventListener('click', () => (panel.hidden ? open() : close()));
+  button.addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowDown' && panel.hidden) {
+      e.preventDefault();
+      open();
+    }
+  });
+  panel.addEventListener('keydown', (e) => {
+    const list = entries();
+    const at = list.indexOf(document.activeElement);
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      e.stopPropagation();
+      close();
+    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      const next = (at + (e.key === 'ArrowDown' ? 1 : -1) + list.length) % list.length;
+      list[next]?.focus();
+    } else if (e.key === 'Home' || e.key === 'End') {
+      e.preventDefault();
+      list[e.key === 'Home' ? 0 : list.length - 1]?.focus();
+    }
+  });
+  // Choosing an item closes the menu (its own action runs first).
+  panel.addEventListener('click', (e) => {
+    if (e.target.closest(items)) close(false);
+  });
+  return close;
+}

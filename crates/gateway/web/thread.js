@@ -3,7 +3,7 @@
 // and the composer (Enter sends, Shift+Enter is a new line; emoji; attachments).
 
 import { api, qs, describe, ApiError } from './api.js';
-import { h, fill, fmtTime, fmtFull, fmtSize, fmtDay, announce, uuid, avatar, displayName, linkify } from './dom.js';
+import { h, fill, fmtTime, fmtFull, fmtSize, fmtDay, announce, uuid, avatar, displayName, linkify, icon, menuButton } from './dom.js';
 import { userName, numberName, allUsers, directoryReady, forgetNumberNames } from './directory.js';
 import { editContact } from './views/contacts.js';
 
@@ -208,7 +208,11 @@ export function openThread(pane, conv, ctx, opts = {}) {
     list,
   );
   const typingEl = h('div', { class: 'typing', 'aria-live': 'polite' });
-  const actions = h('div', { class: 'actions' });
+  const actions = h('div', { class: 'actions', id: `actions-${id}`, role: 'group', 'aria-label': 'Conversation actions' });
+  // On a phone the actions are a menu behind this button (on wider screens it is hidden
+  // and they show in the header).
+  const actionsToggle = h('button', { type: 'button', class: 'actions-toggle', 'aria-label': 'Conversation actions' }, icon('actions'));
+  menuButton(actionsToggle, actions);
   const titleEl = h('h2', { id: `thread-title-${id}` }, title);
   const headAvatar = avatar(conv.kind === 'channel' ? conv.title : title, { kind: conv.kind === 'channel' ? 'channel' : 'person' });
   // "via" the inbox's or queue's name (or the line's owner) rather than its number.
@@ -224,13 +228,14 @@ export function openThread(pane, conv, ctx, opts = {}) {
     ? h('button', { type: 'button', class: 'link add-contact', onclick: () => addToContacts() }, 'Add to contacts')
     : null;
   const theirNumber = conv.their_number && displayName(conv.their_number) !== title ? ` · ${displayName(conv.their_number)}` : '';
-  const sub = h('div', { class: 'sub' }, KIND_LABEL[conv.kind] || '', h('span', { class: 'their' }, theirNumber), via, addContact && ' · ', addContact);
+  const sub = h('div', { class: 'sub' }, KIND_LABEL[conv.kind] || '', h('span', { class: 'their' }, theirNumber), via, addContact && h('span', { class: 'add-contact-sep' }, ' · '), addContact);
   const head = h(
     'header',
     { class: 'thread-head' },
     h('button', { type: 'button', class: 'back', onclick: () => opts.onBack?.(), 'aria-label': 'Back to the list' }, '←'),
     headAvatar,
     h('div', { class: 'head-text' }, titleEl, sub),
+    actionsToggle,
     actions,
   );
   const composer = h('div', { class: 'composer' });
@@ -241,6 +246,9 @@ export function openThread(pane, conv, ctx, opts = {}) {
       : null;
   fill(pane, head, membersPanel, timeline, typingEl, composer);
 
+  // On a phone the header's "Add to contacts" is in the actions menu.
+  const addContactItem = unnamed ? h('button', { type: 'button', class: 'phone-only', onclick: () => addToContacts() }, 'Add to contacts') : null;
+  if (addContactItem) actions.append(addContactItem);
   if (conv.kind === 'channel') channelActions();
   opts.actions?.(actions);
   renderComposer(opts.compose || { allowed: true });
@@ -468,6 +476,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
         for (const a of list.querySelectorAll('li.msg.theirs .author')) a.textContent = c.name;
         addContact?.previousSibling?.remove();
         addContact?.remove();
+        addContactItem?.remove();
         announce(`${c.name} added to your contacts`);
         opts.onRenamed?.();
       },
@@ -708,7 +717,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
     const file = h('input', { type: 'file', class: 'file-input', hidden: true, accept: texts ? 'image/jpeg,image/png,image/gif' : null });
     const send = h('button', { type: 'button', class: 'primary', onclick: () => submit() }, 'Send');
     const emojiButton = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Insert emoji', 'aria-haspopup': 'true', 'aria-expanded': 'false' }, '😊');
-    const attach = h('button', { type: 'button', class: 'icon-button', 'aria-label': texts ? 'Attach an image' : 'Attach a file', onclick: () => file.click() }, '📎');
+    const attach = h('button', { type: 'button', class: 'icon-button', 'aria-label': texts ? 'Attach an image' : 'Attach a file', onclick: () => file.click() }, icon('attach'));
     let picker = null;
 
     const closePicker = () => {
@@ -1029,7 +1038,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       if (stick) scrollToEnd();
     },
     setActions(f) {
-      fill(actions);
+      fill(actions, addContactItem && conv.title === conv.their_number ? addContactItem : null);
       if (conv.kind === 'channel') channelActions();
       f?.(actions);
     },

@@ -4,7 +4,7 @@
 // their agents — with "Add me" where the admin is not on them yet.
 // Route: #/settings.
 
-import { api, describe } from '../api.js';
+import { api, describe, qs } from '../api.js';
 import { h, fill, e164, avatar, displayName, announce } from '../dom.js';
 import { allUsers, loadDirectory, directoryReady, userName, numberName, allNumbers } from '../directory.js';
 import { notifyPrefs, setNotifyPrefs, notificationsSupported, chime } from '../stream.js';
@@ -165,7 +165,8 @@ export function mount(root, _params, ctx) {
     /** Runs a change, says how it went, and reads everything again. */
     async function change(f, done) {
       try {
-        await f();
+        const r = await f();
+        ctx.wrote(r?.position);
         say(done);
         announce(done);
         await refresh();
@@ -350,7 +351,7 @@ export function mount(root, _params, ctx) {
     async function refresh() {
       try {
         await loadDirectory();
-        const [ib, mq] = await Promise.all([api('/v1/inboxes'), api('/v1/queues')]);
+        const [ib, mq] = await Promise.all([api('/v1/inboxes'), api(`/v1/queues${qs({ after: ctx.after })}`)]);
         inboxes = ib.items;
         myQueues = new Set(mq.items.map((q) => q.queue_id));
         for (const q of mq.items) queueNames.set(q.queue_id, q.name);
@@ -445,7 +446,7 @@ export function mount(root, _params, ctx) {
           const n = number(v['q-number']);
           const r = await api('/v1/queues', { method: 'POST', body: { name: v['q-name'], number: n } });
           await api(`/v1/numbers/${encodeURIComponent(n)}/sms-registration`, { method: 'POST', body: { registered: true } });
-          if (v['q-me']) await api(`/v1/queues/${r.queue_id}/members`, { method: 'POST', body: { user: me.user_id } });
+          if (v['q-me']) ctx.wrote((await api(`/v1/queues/${r.queue_id}/members`, { method: 'POST', body: { user: me.user_id } }))?.position);
           rememberQueue(ctx, r.queue_id, { name: v['q-name'] });
           queueNames.set(r.queue_id, v['q-name']);
           await refresh();
