@@ -2,7 +2,7 @@
 // connection state, the live stream — and the screen named by the URL's hash.
 
 import { api, session, setToken, onUnauthorized } from './api.js';
-import { h, fill, icon, menuButton } from './dom.js';
+import { h, fill, icon, menuButton, avatar } from './dom.js';
 import { LiveStream, Activity } from './stream.js';
 import { loadDirectory } from './directory.js';
 import { flushOutbox } from './thread.js';
@@ -193,7 +193,7 @@ function startWorkspace() {
         h('span', { class: 'brand' }, 'Switchboard'),
         h('span', { class: 'muted' }, ctx.me.organization),
         conn,
-        h('span', { class: 'who' }, `${ctx.me.name} · ext ${ctx.me.extension}`),
+        h('a', { class: 'who', href: '#/settings', 'aria-label': `Your profile: ${ctx.me.name}, extension ${ctx.me.extension}` }, avatar(ctx.me.name, { size: 'small' }), h('span', {}, `${ctx.me.name} · ext ${ctx.me.extension}`)),
       ),
       h('nav', { class: 'sidebar', 'aria-label': 'Workspace' }, h('ul', {}, links)),
       main,

@@ -543,15 +543,21 @@ export function openThread(pane, conv, ctx, opts = {}) {
   function attachmentEl(att) {
     const url = `/v1/attachments/${encodeURIComponent(att.id)}?conversation=${id}`;
     if (att.mime.startsWith('image/')) {
-      const img = h('img', { class: 'attachment', alt: `Image (${fmtSize(att.size_bytes)})` });
+      // A thumbnail; pressed, the viewer shows the whole image.
+      const img = h('img', { class: 'attachment', alt: '' });
+      const thumb = h('button', { type: 'button', class: 'thumb', 'aria-label': `View image (${fmtSize(att.size_bytes)})`, disabled: true }, img);
       fetchBlob(url)
         .then((b) => {
           const u = URL.createObjectURL(b);
           st.urls.push(u);
           img.src = u;
+          thumb.disabled = false;
+          thumb.addEventListener('click', () => viewImage(u, att));
         })
-        .catch(() => (img.alt = 'The image could not be loaded'));
-      return img;
+        .catch(() => {
+          thumb.replaceWith(h('span', { class: 'muted small' }, 'The image could not be loaded'));
+        });
+      return thumb;
     }
     return h(
       'button',
@@ -567,6 +573,29 @@ export function openThread(pane, conv, ctx, opts = {}) {
       },
       `📎 Download file (${att.mime}, ${fmtSize(att.size_bytes)})`,
     );
+  }
+
+  /** The image viewer: the whole image in a dialog (Escape or Close), and Download. */
+  function viewImage(src, att) {
+    const dialog = h(
+      'dialog',
+      { class: 'viewer', 'aria-label': `Image (${fmtSize(att.size_bytes)})` },
+      h('img', { src, alt: `Image sent in the conversation (${fmtSize(att.size_bytes)})` }),
+      h(
+        'div',
+        { class: 'toolbar end' },
+        h('a', { class: 'button', href: src, download: `image-${att.id}` }, 'Download'),
+        h('button', { type: 'button', class: 'primary', onclick: () => dialog.close() }, 'Close'),
+      ),
+    );
+    const opener = document.activeElement;
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      if (opener?.isConnected) opener.focus();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    dialog.querySelector('button.primary').focus();
   }
 
   /** "Read by …" under the latest of my messages each participant has read. */

@@ -91,7 +91,7 @@ export function mount(root, params, ctx) {
   const browse = h(
     'section',
     { class: 'browse', 'aria-labelledby': 'channel-browse-title' },
-    h('h3', { id: 'channel-browse-title' }, 'Browse channels'),
+    h('h2', { id: 'channel-browse-title' }, 'Browse channels'),
     browseList,
     browseStatus,
     browseMore,

@@ -13,7 +13,7 @@ export function mount(root, _params, ctx) {
     h(
       'div',
       { class: 'page' },
-      h('h2', {}, 'Contacts'),
+      h('h1', {}, 'Contacts'),
       h(
         'div',
         { class: 'toolbar' },

@@ -51,9 +51,9 @@ export function mount(root, params, ctx) {
         'header',
         {},
         h(
-          'h2',
-          {},
-          h('span', { id: 'interactions-title' }, 'Interactions'),
+          'div',
+          { class: 'title-row' },
+          h('h1', { id: 'interactions-title' }, 'Interactions'),
           h('button', { type: 'button', class: 'primary', onclick: () => openNewConversation(ctx) }, 'New'),
         ),
         h('div', { class: 'segmented', role: 'group', 'aria-label': 'Filter' }, filterButtons),

@@ -35,7 +35,7 @@ export function mount(root, _params, ctx) {
     ev.preventDefault();
     run(false);
   });
-  root.append(h('div', { class: 'page' }, h('h2', {}, 'Search'), form, status, results, more));
+  root.append(h('div', { class: 'page' }, h('h1', {}, 'Search'), form, status, results, more));
   input.focus();
 
   async function run(append) {
