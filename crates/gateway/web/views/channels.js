@@ -1,6 +1,6 @@
 // Channels: the channels I am in (newest activity first, unread badges), creating one,
 // browsing the organization's channels (joined or not, with their member counts) to join
-// one, joining one by its id or link, and the open channel beside the list with its
+// one, joining one by an invite link, and the open channel beside the list with its
 // members (join, leave, add). Route: #/channels/<conversation id>.
 //
 // Both lists are re-read (debounced, `after=` the frame's or my write's position) when a
@@ -9,7 +9,7 @@
 // their newest state as of then.
 //
 // A channel's history and members are for its members only: a channel I am not in opens as
-// an invitation to join it (its id is what members share; the link is this route).
+// an invitation to join it (members share this route as the channel's invite link).
 
 import { api, qs, describe } from '../api.js';
 import { h, fill, fmtTime, announce, avatar } from '../dom.js';
@@ -140,7 +140,7 @@ export function mount(root, params, ctx) {
       if (unmounted) return;
       items = r.items;
       loaded = true;
-      status.textContent = items.length ? '' : 'You are in no channel yet. Create one, or join one below or by its id.';
+      status.textContent = items.length ? '' : 'You are in no channel yet. Create one, or join one below or with an invite link.';
       render();
       openSelected();
       // The open channel is read as it shows (see interactions.js).
@@ -251,7 +251,7 @@ export function mount(root, params, ctx) {
     if (!selected) {
       thread?.destroy();
       thread = null;
-      fill(threadPane, h('p', { class: 'empty' }, 'Choose a channel, create one, or join one from the list or by its id.'));
+      fill(threadPane, h('p', { class: 'empty' }, 'Choose a channel, create one, or join one from the list or with an invite link.'));
       return;
     }
     const meta = items.find((i) => i.conversation_id === selected);

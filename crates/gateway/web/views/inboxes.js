@@ -177,7 +177,7 @@ export function mount(root, params, ctx) {
         avatar(displayName(it.title)),
         h('span', { class: 'title' }, displayName(it.title)),
         h('span', { class: 'time' }, fmtTime(it.last_at_ms)),
-        h('span', { class: 'preview' }, previewText(it.preview)),
+        h('span', { class: 'preview' }, previewText(it.preview, it)),
         h('span', {}, indicators),
       ),
     );

@@ -16,10 +16,12 @@ const FILTERS = [
 ];
 const KINDS = { external: 'SMS', direct: 'DM', channel: '#', group: 'Group' };
 
-export function previewText(p) {
+/** A list row's last message: "Who: text", without the who when the row is already them. */
+export function previewText(p, conv = null) {
   if (!p) return '';
   const text = p.text || '📎 Attachment';
   if (p.author_kind === 'system') return text;
+  if (p.author_kind === 'external' && conv?.kind === 'external') return text;
   const who = p.author_kind === 'user' ? p.author_name || userName(p.author) : displayName(p.author_name || p.author);
   return `${who}: ${text}`;
 }
@@ -119,7 +121,7 @@ export function mount(root, params, ctx) {
         avatar(it.title, { kind: it.kind === 'channel' ? 'channel' : 'person' }),
         h('span', { class: 'title' }, h('span', { class: 'kind', 'aria-hidden': 'true' }, KINDS[it.kind] || ''), displayName(it.title)),
         h('span', { class: 'time' }, fmtTime(it.last_at_ms)),
-        h('span', { class: 'preview' }, previewText(it.preview)),
+        h('span', { class: 'preview' }, previewText(it.preview, it)),
         h('span', {}, unread ? h('span', { class: 'badge', 'aria-label': `${it.unread} unread` }, String(it.unread)) : ''),
       ),
     );

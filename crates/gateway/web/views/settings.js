@@ -125,7 +125,7 @@ export function mount(root, _params, ctx) {
           h('dd', {}, me.organization),
         ),
       ),
-      h('p', { class: 'small muted' }, 'Your name and password are changed by the server’s operator for now: this server has no way to change them from here yet.'),
+      h('p', { class: 'small muted' }, 'This server cannot change your name or password yet.'),
       h('button', { type: 'button', onclick: () => ctx.logout() }, 'Log out'),
     ),
     h(
