@@ -991,7 +991,7 @@ scenario('no ids to copy: admins pick people, numbers, inboxes and queues from l
   await people.locator('li', { hasText: 'Cara Coder' }).waitFor({ timeout: WAIT });
   await ada.getByLabel('Filter people').fill('car');
   await until(async () => (await people.locator('li').count()) === 1, 'only Cara');
-  await ada.getByLabel('Role of Cara Coder').selectOption('admin');
+  await ada.getByRole('button', { name: 'Make Cara Coder an admin' }).click();
   await status.filter({ hasText: 'Cara Coder is now an admin.' }).waitFor({ timeout: WAIT });
   const roles = (await call('GET', '/v1/users', { token: admin.token })).items;
   assert(roles.find((u) => u.user_id === users.cara.user_id).role === 'admin', 'the role changed');
@@ -1009,6 +1009,7 @@ scenario('no ids to copy: admins pick people, numbers, inboxes and queues from l
   await bobsRow.locator('.muted', { hasText: 'Line of Bob Builder' }).waitFor({ timeout: WAIT });
   assert((await ada.locator('#org-numbers li').count()) === 1, 'the filter leaves his number');
   await ada.getByLabel(`Let someone send from ${human(bobs)}`).selectOption({ label: 'Cara Coder (ext 102)' });
+  await ada.getByRole('button', { name: `Let them send from ${human(bobs)}` }).click();
   await bobsRow.locator('.chip', { hasText: 'Cara Coder' }).waitFor({ timeout: WAIT });
   const held = async () => (await call('GET', '/v1/numbers', { token: admin.token })).items.find((n) => n.number === bobs).assigned_to;
   assert((await held()).includes(users.cara.user_id), 'Cara may send from it');
@@ -1025,7 +1026,8 @@ scenario('no ids to copy: admins pick people, numbers, inboxes and queues from l
   await inboxForm.locator('p[role="status"]', { hasText: 'Inbox created: Billing, with you on its team.' }).waitFor({ timeout: WAIT });
   const billing = ada.locator('#org-inboxes li', { hasText: 'Billing' });
   await billing.locator('.chip', { hasText: 'Ada Admin (you)' }).waitFor({ timeout: WAIT });
-  await ada.getByLabel('Add to the team of Billing').selectOption({ label: 'Bob Builder (ext 101)' });
+  await ada.getByLabel('Someone for the team of Billing').selectOption({ label: 'Bob Builder (ext 101)' });
+  await ada.getByRole('button', { name: 'Add to the team of Billing' }).click();
   await billing.locator('.chip', { hasText: 'Bob Builder' }).waitFor({ timeout: WAIT });
   await ada.getByRole('button', { name: 'Remove Bob Builder from Billing' }).click();
   await billing.locator('.chip', { hasText: 'Bob Builder' }).waitFor({ state: 'detached', timeout: WAIT });

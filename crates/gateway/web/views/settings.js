@@ -187,20 +187,24 @@ export function mount(root, _params, ctx) {
         peopleEl,
         users.length === 0 && h('li', { class: 'muted' }, 'Nobody matches.'),
         users.map((u) => {
+          // A button, not a select: arrowing through a select would change the role at
+          // each key.
+          const to = u.role === 'admin' ? 'member' : 'admin';
           const role = h(
-            'select',
-            { 'aria-label': `Role of ${u.name}` },
-            h('option', { value: 'member', selected: u.role !== 'admin' }, 'Member'),
-            h('option', { value: 'admin', selected: u.role === 'admin' }, 'Admin'),
-          );
-          role.addEventListener('change', () =>
-            change(() => api(`/v1/users/${u.user_id}/role`, { method: 'POST', body: { role: role.value } }), `${u.name} is now ${role.value === 'admin' ? 'an admin' : 'a member'}.`),
+            'button',
+            {
+              type: 'button',
+              'aria-label': to === 'admin' ? `Make ${u.name} an admin` : `Make ${u.name} a member`,
+              onclick: () => change(() => api(`/v1/users/${u.user_id}/role`, { method: 'POST', body: { role: to } }), `${u.name} is now ${to === 'admin' ? 'an admin' : 'a member'}.`),
+            },
+            to === 'admin' ? 'Make admin' : 'Make member',
           );
           return h(
             'li',
             { dataset: { user: u.user_id } },
             avatar(u.name),
             h('span', { class: 'grow' }, h('strong', {}, u.name), u.user_id === me.user_id ? h('span', { class: 'muted' }, ' (you)') : null, h('br'), h('span', { class: 'small muted' }, `ext ${u.extension}`)),
+            h('span', { class: `state ${u.role === 'admin' ? 'on' : 'off'}` }, u.role === 'admin' ? 'Admin' : 'Member'),
             role,
           );
         }),
@@ -238,11 +242,20 @@ export function mount(root, _params, ctx) {
               ),
             ),
           );
-          const pick = h('select', { 'aria-label': `Let someone send from ${shown}` }, userOptions(allUsers().filter((u) => !n.assigned_to.includes(u.user_id)), 'Let someone send from it…'));
-          pick.addEventListener('change', () => {
-            const u = pick.value;
-            if (u) change(() => api(`/v1/numbers/${encodeURIComponent(n.number)}/assignees`, { method: 'POST', body: { user: u } }), `${userName(u)} may send from ${shown}.`);
-          });
+          const pick = h('select', { 'aria-label': `Let someone send from ${shown}` }, userOptions(allUsers().filter((u) => !n.assigned_to.includes(u.user_id)), 'Choose someone…'));
+          const allow = h(
+            'button',
+            {
+              type: 'button',
+              'aria-label': `Let them send from ${shown}`,
+              onclick: () => {
+                const u = pick.value;
+                if (!u) return say('Choose someone first.', true);
+                change(() => api(`/v1/numbers/${encodeURIComponent(n.number)}/assignees`, { method: 'POST', body: { user: u } }), `${userName(u)} may send from ${shown}.`);
+              },
+            },
+            'Let send',
+          );
           return h(
             'li',
             { dataset: { number: n.number } },
@@ -253,7 +266,7 @@ export function mount(root, _params, ctx) {
                 type: 'button',
                 onclick: () => change(() => api(`/v1/numbers/${encodeURIComponent(n.number)}/sms-registration`, { method: 'POST', body: { registered: true } }), `${shown} may send texts.`),
               }, 'Register for texts'),
-            n.route.type === 'user' && h('div', { class: 'senders' }, senders, pick),
+            n.route.type === 'user' && h('div', { class: 'senders' }, h('span', { class: 'small muted' }, 'Sends:'), senders, pick, allow),
           );
         }),
       );
@@ -265,11 +278,20 @@ export function mount(root, _params, ctx) {
         inboxes.length === 0 && h('li', { class: 'muted' }, 'No inboxes yet.'),
         inboxes.map((i) => {
           const onTeam = i.members.includes(me.user_id);
-          const pick = h('select', { 'aria-label': `Add to the team of ${i.name}` }, userOptions(allUsers().filter((u) => !i.members.includes(u.user_id)), 'Add to the team…'));
-          pick.addEventListener('change', () => {
-            const u = pick.value;
-            if (u) change(() => api(`/v1/inboxes/${i.inbox_id}/members`, { method: 'POST', body: { user: u } }), `${userName(u)} is on the team of ${i.name}.`);
-          });
+          const pick = h('select', { 'aria-label': `Someone for the team of ${i.name}` }, userOptions(allUsers().filter((u) => !i.members.includes(u.user_id)), 'Choose someone…'));
+          const add = h(
+            'button',
+            {
+              type: 'button',
+              'aria-label': `Add to the team of ${i.name}`,
+              onclick: () => {
+                const u = pick.value;
+                if (!u) return say('Choose someone first.', true);
+                change(() => api(`/v1/inboxes/${i.inbox_id}/members`, { method: 'POST', body: { user: u } }), `${userName(u)} is on the team of ${i.name}.`);
+              },
+            },
+            'Add',
+          );
           return h(
             'li',
             { dataset: { inbox: i.inbox_id } },
@@ -302,6 +324,7 @@ export function mount(root, _params, ctx) {
                 ),
               ),
               pick,
+              add,
             ),
           );
         }),
