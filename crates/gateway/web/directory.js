@@ -80,13 +80,6 @@ export function allNumbers() {
   return numbers || [];
 }
 
-/** The organization's numbers routed to inboxes or queues: [{number, kind, id}]. */
-export function routedNumbers() {
-  return (numbers || [])
-    .filter((n) => n.route && (n.route.type === 'inbox' || n.route.type === 'queue'))
-    .map((n) => ({ number: n.number, kind: n.route.type, id: n.route[n.route.type] }));
-}
-
 /** The name `number` resolves to for me (contact, user, inbox…), or the number itself. */
 export async function numberName(number) {
   if (!number) return '';

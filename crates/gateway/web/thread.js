@@ -962,6 +962,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
             h(
               'li',
               { dataset: { user: m.user_id } },
+              avatar(m.name, { size: 'small' }),
               h('span', { class: 'grow' }, m.name, m.user_id === me ? h('span', { class: 'muted' }, ' (you)') : null),
               h('span', { class: 'muted small' }, `ext ${m.extension}`),
             ),

@@ -19,29 +19,6 @@ import { pickUser } from './inboxes.js';
 
 const REFRESH_MS = 150;
 
-function storeKey(ctx) {
-  return `switchboard.queues.${ctx.me.user_id}`;
-}
-
-/** Queues this browser created or saw (an admin's picker in Settings): [{id, name}]. */
-export function knownQueues(ctx) {
-  try {
-    return JSON.parse(localStorage.getItem(storeKey(ctx)) || '[]');
-  } catch {
-    return [];
-  }
-}
-
-export function rememberQueue(ctx, id, patch = {}) {
-  const list = knownQueues(ctx);
-  let q = list.find((x) => x.id === id);
-  const created = !q;
-  if (created) list.push((q = { id, name: null }));
-  const before = JSON.stringify(q);
-  Object.assign(q, Object.fromEntries(Object.entries(patch).filter(([, v]) => v != null)));
-  if (created || JSON.stringify(q) !== before) localStorage.setItem(storeKey(ctx), JSON.stringify(list));
-}
-
 export function mount(root, params, ctx) {
   const waiting = h('ul', { class: 'rows', id: 'queue-waiting', 'aria-label': 'Waiting' });
   const mine = h('ul', { class: 'rows', id: 'queue-mine', 'aria-label': 'My queue conversations' });
@@ -147,7 +124,6 @@ export function mount(root, params, ctx) {
       queues = mineQueues.items;
       pendingRows = pending;
       activeRows = active;
-      for (const q of queues) rememberQueue(ctx, q.queue_id, { name: q.name });
       renderWaiting(pending);
       renderMine(active);
       renderQueues();

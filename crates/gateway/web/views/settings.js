@@ -8,7 +8,6 @@ import { api, describe, qs } from '../api.js';
 import { h, fill, e164, avatar, displayName, announce } from '../dom.js';
 import { allUsers, loadDirectory, directoryReady, userName, numberName, allNumbers } from '../directory.js';
 import { notifyPrefs, setNotifyPrefs, notificationsSupported, chime } from '../stream.js';
-import { rememberQueue } from './queues.js';
 
 export function mount(root, _params, ctx) {
   const me = ctx.me;
@@ -470,7 +469,6 @@ export function mount(root, _params, ctx) {
           const r = await api('/v1/queues', { method: 'POST', body: { name: v['q-name'], number: n } });
           await api(`/v1/numbers/${encodeURIComponent(n)}/sms-registration`, { method: 'POST', body: { registered: true } });
           if (v['q-me']) ctx.wrote((await api(`/v1/queues/${r.queue_id}/members`, { method: 'POST', body: { user: me.user_id } }))?.position);
-          rememberQueue(ctx, r.queue_id, { name: v['q-name'] });
           queueNames.set(r.queue_id, v['q-name']);
           await refresh();
           return `Queue created: ${v['q-name']}${v['q-me'] ? ', with you as an agent' : ''}.`;
