@@ -575,7 +575,14 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   const phone = await loggedIn(users.quinn, { phone: true });
   await phone.getByRole('link', { name: 'Queues' }).click();
   await phone.locator('#queue-waiting li', { hasText: human(next) }).waitFor({ timeout: WAIT });
+  await phone.locator('#queue-waiting li', { hasText: human(next) }).locator('.words', { hasText: 'Hello?' }).waitFor({ timeout: WAIT });
   await shot(phone, 'phone-queues');
+  // Claimed on the phone: the conversation takes the screen, its actions in the menu.
+  await phone.getByRole('button', { name: `Claim ${human(next)}` }).click();
+  await phone.locator('.thread-head h2', { hasText: human(next) }).waitFor({ timeout: WAIT });
+  await phone.getByRole('button', { name: 'Conversation actions' }).click();
+  await phone.locator('.thread-head').getByRole('button', { name: 'Release' }).waitFor({ timeout: WAIT });
+  await shot(phone, 'phone-queue-thread');
 });
 
 scenario('channels: create, join by link, members, leave', async () => {
@@ -865,6 +872,11 @@ scenario('notice of new activity: section counts, the tab title, desktop notific
   assert((await ada.evaluate(() => window.__asked)) === 1, 'asked once, when ticked');
   await ada.getByLabel('Play a sound for new messages').check();
   await shot(ada, 'settings-notifications');
+  const phoneSettings = await loggedIn(admin, { phone: true, init: recordNotifications });
+  await phoneSettings.goto(`${BASE}/#/settings`);
+  await phoneSettings.getByLabel('Desktop notifications for new messages').waitFor({ timeout: WAIT });
+  await shot(phoneSettings, 'phone-settings-notifications');
+  await phoneSettings.context().close();
 
   // Ada has the direct conversation open: Bob's answer there shows, and is no notice.
   await ada.goto(`${BASE}/#/interactions/all/${dm.conversation_id}`);

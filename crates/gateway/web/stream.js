@@ -192,6 +192,7 @@ export class Activity extends EventTarget {
     this.inboxes = []; // the inboxes I am on: [{inbox_id, name}]
     this.waiting = 0;
     this.queueConvs = new Set(); // my claimed queue conversations (not in the lists above)
+    this.loggedIn = new Set(); // the queues I am logged into (offered their customers)
     this.seen = 0;
     this.timers = {};
     this.stopped = false;
@@ -276,11 +277,13 @@ export class Activity extends EventTarget {
 
   async loadQueues() {
     try {
-      const [pending, active] = await Promise.all([
+      const [pending, active, mine] = await Promise.all([
         api(`/v1/queue-views/pending${qs({ after: this.after() })}`),
         api(`/v1/queue-views/active${qs({ after: this.after() })}`),
+        api(`/v1/queues${qs({ after: this.after() })}`),
       ]);
       if (this.stopped) return;
+      this.loggedIn = new Set(mine.items.filter((q) => q.logged_in).map((q) => q.queue_id));
       this.waiting = pending.length;
       this.queueConvs = new Set(active.map((r) => r.conversation_id));
       this.changed();
@@ -329,7 +332,7 @@ export class Activity extends EventTarget {
 
   onQueue(f) {
     this.soon('queues', () => this.loadQueues(), f.position);
-    if (f.change === 'interaction_queued' && this.waitingNoticeWanted()) this.notifyWaiting(f);
+    if (f.change === 'interaction_queued' && this.loggedIn.has(f.queue_id) && this.waitingNoticeWanted()) this.notifyWaiting(f);
   }
 
   onResumed() {

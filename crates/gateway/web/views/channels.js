@@ -38,6 +38,10 @@ export function mount(root, params, ctx) {
   let browseNext = null;
   // The newest frame that asked for a reload: the lists are read once the model has it.
   let framePosition = 0;
+  // Channels opened by link that my list does not hold: their summary (I am a member) or
+  // null (I am not); asked once per visit.
+  const outside = new Map();
+  const asking = new Set();
 
   const listEl = h('ul', { class: 'conv-list', id: 'channel-list', 'aria-label': 'My channels' });
   const status = h('p', { class: 'empty', role: 'status' });
@@ -117,6 +121,7 @@ export function mount(root, params, ctx) {
       const r = await api(`/v1/conversations/${encodeURIComponent(id)}/join`, { method: 'POST' });
       ctx.wrote(r.position);
       joinInput.value = '';
+      outside.delete(id);
       await refresh();
       const name = items.find((i) => i.conversation_id === id)?.title;
       announce(name ? `You joined ${name}` : 'You joined the channel');
@@ -254,11 +259,28 @@ export function mount(root, params, ctx) {
       fill(threadPane, h('p', { class: 'empty' }, 'Choose a channel, create one, or join one from the list or with an invite link.'));
       return;
     }
-    const meta = items.find((i) => i.conversation_id === selected);
+    const meta = items.find((i) => i.conversation_id === selected) || outside.get(selected);
     if (!meta) {
       thread?.destroy();
       thread = null;
-      fill(threadPane, loaded ? invitation(selected) : h('p', { class: 'empty' }, 'Loading…'));
+      if (loaded && outside.has(selected)) {
+        fill(threadPane, invitation(selected));
+        return;
+      }
+      fill(threadPane, h('p', { class: 'empty' }, 'Loading…'));
+      // Not in my list (yet: a channel just made for me may not be listed at once): its
+      // summary answers only a member; anyone else is invited to join.
+      if (loaded && !asking.has(selected)) {
+        const want = selected;
+        asking.add(want);
+        api(`/v1/conversations/${encodeURIComponent(want)}`)
+          .then((s) => outside.set(want, s.kind === 'channel' ? s : null))
+          .catch(() => outside.set(want, null))
+          .finally(() => {
+            asking.delete(want);
+            if (selected === want && !unmounted) openSelected();
+          });
+      }
       return;
     }
     if (thread && thread.id === selected) return;
@@ -267,6 +289,7 @@ export function mount(root, params, ctx) {
       onRead: readIn,
       onBack: () => ctx.navigate('#/channels'),
       onLeft: async () => {
+        outside.clear();
         announce(`You left ${meta.title}`);
         await refresh();
         ctx.navigate('#/channels');
@@ -277,6 +300,7 @@ export function mount(root, params, ctx) {
   function update(p) {
     const sel = p[0] || null;
     const changed = sel !== selected;
+    if (changed) outside.clear();
     selected = sel;
     render();
     if (changed) openSelected();
