@@ -985,8 +985,26 @@ scenario('names and faces: numbers as people read them, the inbox by its name, i
   await shot(joe, 'faces-named');
 
   const phone = await loggedIn(users.joe, { phone: true });
+  // Our number's automatic reply (the HELP text, when the server has one) is the business
+  // speaking too: the history is given one here, since this server sends none.
+  await phone.route(`**/v1/conversations/${conv.conversation_id}/messages?*`, async (route) => {
+    if (route.request().method() !== 'GET') return route.continue();
+    const response = await route.fetch();
+    const history = await response.json();
+    const first = history.items.find((i) => i.type === 'inbound');
+    history.items.splice(history.items.indexOf(first) + 1, 0, {
+      type: 'auto_reply', message_id: '00000000-0000-4000-8000-000000000001', seq: first.seq, from: inboxNumber,
+      reply_to: first.message_id, text: 'Support hours: 9 to 5. Reply STOP to opt out.', at_ms: first.at_ms, deliveries: [],
+    });
+    await route.fulfill({ response, json: history });
+  });
   await phone.goto(`${BASE}/#/inboxes/${inbox_id}/mine/${conv.conversation_id}`);
   await phone.locator('li.msg.ours', { hasText: 'Checking now' }).waitFor({ timeout: WAIT });
+  const auto = phone.locator('li.msg.ours.auto', { hasText: 'Support hours' });
+  await auto.waitFor({ timeout: WAIT });
+  assert((await auto.locator('.author').textContent()) === 'Automatic reply', 'named as the automatic reply');
+  const rightOf = (l) => l.locator('.bubble').evaluate((e) => Math.round(e.getBoundingClientRect().right));
+  assert((await rightOf(auto)) === (await rightOf(phone.locator('li.msg.ours', { hasText: 'Checking now' }))), 'on the business side');
   await shot(phone, 'phone-faces-thread');
 });
 
