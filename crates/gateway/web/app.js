@@ -2,9 +2,10 @@
 // connection state, the live stream — and the screen named by the URL's hash.
 
 import { api, session, setToken, onUnauthorized } from './api.js';
-import { h, fill } from './dom.js';
-import { LiveStream } from './stream.js';
+import { h, fill, icon, menuButton, avatar } from './dom.js';
+import { LiveStream, Activity } from './stream.js';
 import { loadDirectory } from './directory.js';
+import { flushOutbox } from './thread.js';
 import * as login from './views/login.js';
 import * as interactions from './views/interactions.js';
 import * as channels from './views/channels.js';
@@ -15,16 +16,17 @@ import * as contacts from './views/contacts.js';
 import * as settings from './views/settings.js';
 import * as webhooks from './views/webhooks.js';
 
+// The first four are the phone's bottom tabs; the others are under its More menu.
 const SCREENS = [
-  { name: 'interactions', label: 'Interactions', view: interactions },
-  { name: 'channels', label: 'Channels', view: channels },
-  { name: 'inboxes', label: 'Inboxes', view: inboxes },
-  { name: 'queues', label: 'Queues', view: queues },
-  { name: 'search', label: 'Search', view: search },
-  { name: 'contacts', label: 'Contacts', view: contacts },
-  { name: 'settings', label: 'Settings', view: settings },
+  { name: 'interactions', label: 'Interactions', icon: 'chat', view: interactions, tab: true },
+  { name: 'channels', label: 'Channels', icon: 'hash', view: channels, tab: true },
+  { name: 'inboxes', label: 'Inboxes', icon: 'inbox', view: inboxes, tab: true },
+  { name: 'queues', label: 'Queues', icon: 'queue', view: queues, tab: true },
+  { name: 'search', label: 'Search', icon: 'search', view: search },
+  { name: 'contacts', label: 'Contacts', icon: 'contacts', view: contacts },
+  { name: 'settings', label: 'Settings', icon: 'settings', view: settings },
   // Admins only (the server refuses everyone else anyway).
-  { name: 'webhooks', label: 'Webhooks', view: webhooks, admin: true },
+  { name: 'webhooks', label: 'Webhooks', icon: 'webhooks', view: webhooks, admin: true },
 ];
 
 const root = document.getElementById('app');
@@ -45,18 +47,61 @@ const ctx = {
     if (typeof position === 'number') ctx.after = Math.max(ctx.after || 0, position);
   },
   logout,
+  /** The conversation shown now (set by the open thread): no notice for its messages. */
+  openConversation: null,
 };
+const activity = new Activity(ctx);
+ctx.activity = activity;
+window.switchboard.activity = activity;
+let screenTitle = 'Switchboard';
 
 let current = null; // { screen, instance }
 let navLinks = new Map();
+let moreButton = null;
 let connEl = null;
 
-stream.addEventListener('state', (e) => connEl && showConnection(connEl, e.detail));
-stream.addEventListener('frame', (e) => current?.instance.onFrame?.(e.detail));
-stream.addEventListener('inbox', (e) => current?.instance.onInbox?.(e.detail));
-stream.addEventListener('queue', (e) => current?.instance.onQueue?.(e.detail));
+stream.addEventListener('state', (e) => {
+  if (connEl) showConnection(connEl, e.detail);
+  // The connection is back: what waited for it is sent (with its first key).
+  if (e.detail === 'live' && ctx.me) flushOutbox(ctx);
+});
+window.addEventListener('online', () => {
+  if (connEl) showConnection(connEl, stream.state);
+  if (ctx.me) flushOutbox(ctx);
+});
+window.addEventListener('offline', () => connEl && showConnection(connEl, stream.state));
+stream.addEventListener('frame', (e) => {
+  current?.instance.onFrame?.(e.detail);
+  activity.onFrame(e.detail);
+});
+stream.addEventListener('inbox', (e) => {
+  current?.instance.onInbox?.(e.detail);
+  activity.onInbox(e.detail);
+});
+stream.addEventListener('queue', (e) => {
+  current?.instance.onQueue?.(e.detail);
+  activity.onQueue(e.detail);
+});
 stream.addEventListener('typing', (e) => current?.instance.onTyping?.(e.detail));
-stream.addEventListener('resumed', (e) => current?.instance.onResumed?.(e.detail));
+stream.addEventListener('resumed', (e) => {
+  current?.instance.onResumed?.(e.detail);
+  activity.onResumed();
+});
+activity.addEventListener('change', (e) => showCounts(e.detail));
+
+/** The sections' unread counts on the navigation, their sum in the tab's title. */
+function showCounts(counts) {
+  for (const [name, a] of navLinks) {
+    const n = counts[name] || 0;
+    const badge = a.querySelector('.nav-count');
+    if (!badge) continue;
+    badge.textContent = n > 99 ? '99+' : String(n);
+    badge.hidden = n === 0;
+    const what = name === 'queues' ? 'waiting' : 'unread';
+    badge.setAttribute('aria-label', `${n} ${what}`);
+  }
+  document.title = counts.total > 0 ? `(${counts.total}) ${screenTitle}` : screenTitle;
+}
 // Logged out elsewhere (this session revoked) or expired: back to the login screen.
 stream.addEventListener('ended', () => {
   if (session.token) logout(false);
@@ -91,6 +136,7 @@ async function logout(callServer = true) {
   // from elsewhere.
   stream.stop();
   stream.since = null;
+  activity.stop();
   if (callServer) {
     try {
       await api('/v1/sessions/current', { method: 'DELETE' });
@@ -109,11 +155,32 @@ async function logout(callServer = true) {
 
 function startWorkspace() {
   const conn = h('span', { class: 'conn', role: 'status', 'aria-live': 'polite', hidden: true });
-  const links = SCREENS.filter((s) => !s.admin || ctx.me.role === 'admin').map((s) => {
-    const a = h('a', { href: `#/${s.name}`, id: `nav-${s.name}` }, s.label);
+  navLinks = new Map();
+  const shown = SCREENS.filter((s) => !s.admin || ctx.me.role === 'admin');
+  const links = shown.map((s) => {
+    const a = h(
+      'a',
+      { href: `#/${s.name}`, id: `nav-${s.name}` },
+      h('span', { class: 'nav-icon' }, icon(s.icon), h('span', { class: 'nav-count badge', hidden: true })),
+      h('span', { class: 'nav-label' }, s.label),
+    );
     navLinks.set(s.name, a);
-    return h('li', {}, a);
+    return h('li', { class: s.tab ? 'tab' : 'secondary' }, a);
   });
+  // On a phone the bottom bar has four tabs and More, which opens the other screens.
+  const morePanel = h(
+    'ul',
+    { class: 'more-menu', id: 'nav-more-menu', 'aria-label': 'More screens' },
+    shown.filter((s) => !s.tab).map((s) => h('li', {}, h('a', { href: `#/${s.name}` }, icon(s.icon), s.label))),
+  );
+  moreButton = h(
+    'button',
+    { type: 'button', class: 'nav-more-button', 'aria-haspopup': 'true' },
+    h('span', { class: 'nav-icon' }, icon('more')),
+    h('span', { class: 'nav-label' }, 'More'),
+  );
+  menuButton(moreButton, morePanel);
+  links.push(h('li', { class: 'nav-more' }, moreButton, morePanel));
   const main = h('main', { id: 'main', tabindex: '-1' });
   fill(
     root,
@@ -126,7 +193,7 @@ function startWorkspace() {
         h('span', { class: 'brand' }, 'Switchboard'),
         h('span', { class: 'muted' }, ctx.me.organization),
         conn,
-        h('span', { class: 'who' }, `${ctx.me.name} · ext ${ctx.me.extension}`),
+        h('a', { class: 'who', href: '#/settings', 'aria-label': `Your profile: ${ctx.me.name}, extension ${ctx.me.extension}` }, avatar(ctx.me.name, { size: 'small' }), h('span', {}, `${ctx.me.name} · ext ${ctx.me.extension}`)),
       ),
       h('nav', { class: 'sidebar', 'aria-label': 'Workspace' }, h('ul', {}, links)),
       main,
@@ -135,6 +202,7 @@ function startWorkspace() {
   root.removeAttribute('aria-busy');
   connEl = conn;
   stream.start(session.token);
+  activity.start();
   loadDirectory().then(() => current?.instance.onDirectory?.());
   ctx.main = main;
   window.addEventListener('hashchange', route);
@@ -142,9 +210,10 @@ function startWorkspace() {
 }
 
 function showConnection(el, state) {
-  el.hidden = state === 'live' || state === 'idle';
-  el.classList.toggle('down', state === 'reconnecting');
-  el.textContent = state === 'reconnecting' ? 'Reconnecting…' : state === 'connecting' ? 'Connecting…' : '';
+  const offline = !navigator.onLine;
+  el.hidden = !offline && (state === 'live' || state === 'idle');
+  el.classList.toggle('down', offline || state === 'reconnecting');
+  el.textContent = offline ? 'Offline — what you send waits' : state === 'reconnecting' ? 'Reconnecting…' : state === 'connecting' ? 'Connecting…' : '';
   el.dataset.state = state;
 }
 
@@ -157,7 +226,9 @@ function route() {
     if (name === screen.name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  document.title = `${screen.label} · Switchboard`;
+  moreButton?.classList.toggle('current', !screen.tab);
+  screenTitle = `${screen.label} · Switchboard`;
+  showCounts(activity.counts());
   if (current && current.screen === screen) {
     current.instance.update?.(params);
     return;

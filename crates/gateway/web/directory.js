@@ -75,11 +75,9 @@ export function numbersOf(userId) {
   return users.get(userId)?.numbers || [];
 }
 
-/** The organization's numbers routed to inboxes or queues: [{number, kind, id}]. */
-export function routedNumbers() {
-  return (numbers || [])
-    .filter((n) => n.route && (n.route.type === 'inbox' || n.route.type === 'queue'))
-    .map((n) => ({ number: n.number, kind: n.route.type, id: n.route[n.route.type] }));
+/** Every business number of the organization, as `GET /v1/numbers` lists them. */
+export function allNumbers() {
+  return numbers || [];
 }
 
 /** The name `number` resolves to for me (contact, user, inbox…), or the number itself. */

@@ -2,9 +2,10 @@
 // live messages from the stream, read receipts under my messages, the typing indicator,
 // and the composer (Enter sends, Shift+Enter is a new line; emoji; attachments).
 
-import { api, qs, describe } from './api.js';
-import { h, fill, fmtTime, fmtFull, fmtSize, announce, uuid } from './dom.js';
-import { userName, numberName, allUsers, directoryReady } from './directory.js';
+import { api, qs, describe, ApiError } from './api.js';
+import { h, fill, fmtTime, fmtFull, fmtSize, fmtDay, announce, uuid, avatar, displayName, linkify, icon, menuButton } from './dom.js';
+import { userName, numberName, allUsers, directoryReady, forgetNumberNames } from './directory.js';
+import { editContact } from './views/contacts.js';
 
 const PAGE = 30;
 
@@ -39,9 +40,32 @@ export function systemText(note, fallback) {
       return who('by') ? `Closed by ${who('by')}` : 'Closed';
     case 'timed_out':
       return 'Timed out';
+    // An inbox conversation's steps, as the stream reports them (see `inboxStepText`).
+    case 'inbox_assigned':
+      return `Assigned to ${who('to') || 'a teammate'}`;
+    case 'inbox_transferred':
+      return `Transferred to ${who('to') || 'a teammate'}`;
+    case 'inbox_returned':
+      return 'Returned to the inbox';
+    case 'inbox_done':
+      return 'Marked as done';
+    case 'inbox_reopened':
+      return 'Reopened by a new text';
     default:
       return fallback || 'System message';
   }
+}
+
+/** The note of an inbox frame's change (`conversation_assigned`…), or null. */
+export function inboxStep(frame) {
+  const type = {
+    conversation_assigned: 'inbox_assigned',
+    conversation_transferred: 'inbox_transferred',
+    returned_to_inbox: 'inbox_returned',
+    marked_done: 'inbox_done',
+    reopened_by_inbound_text: 'inbox_reopened',
+  }[frame.change];
+  return type ? { type, to: frame.assignee } : null;
 }
 
 /** How far along an SMS delivery status is: a later report never moves it back. */
@@ -55,6 +79,86 @@ const DELIVERY_LABEL = {
   undelivered: 'Not delivered',
   withheld: 'Not sent (opted out)',
 };
+
+// Drafts and the outbox. A draft (text and uploaded attachments) is kept per user and
+// conversation in localStorage as it is typed, so it survives switching conversations and
+// reloads. A send that fails for want of a connection (no answer at all) goes to the
+// outbox with its Idempotency-Key and is sent again, with that same key, when the
+// connection returns (the stream is live again, the browser is online, or the next
+// start): if the first attempt did reach the server, the retry writes nothing twice.
+
+const draftKey = (user, conversation) => `switchboard.draft.${user}.${conversation}`;
+
+function readDraft(user, conversation) {
+  try {
+    return JSON.parse(localStorage.getItem(draftKey(user, conversation))) || null;
+  } catch {
+    return null;
+  }
+}
+
+function writeDraft(user, conversation, draft) {
+  if (!draft || (!draft.text && !draft.attachments?.length)) localStorage.removeItem(draftKey(user, conversation));
+  else localStorage.setItem(draftKey(user, conversation), JSON.stringify(draft));
+}
+
+const outboxKey = (user) => `switchboard.outbox.${user}`;
+
+function readOutbox(user) {
+  try {
+    return JSON.parse(localStorage.getItem(outboxKey(user))) || [];
+  } catch {
+    return [];
+  }
+}
+
+function writeOutbox(user, entries) {
+  if (entries.length) localStorage.setItem(outboxKey(user), JSON.stringify(entries));
+  else localStorage.removeItem(outboxKey(user));
+}
+
+/** 'queued', 'sent' and 'refused' of outbox entries ({entry, message_id | reason}). */
+const outboxEvents = new EventTarget();
+let flushing = null;
+let flushAgain = false;
+
+/**
+ * Sends what waits in the outbox, oldest first, each with the key of its first attempt.
+ * Stops at the first that finds no connection still; one the server refuses leaves the
+ * outbox (and goes back to its conversation's draft).
+ */
+export function flushOutbox(ctx) {
+  if (flushing) {
+    flushAgain = true;
+    return flushing;
+  }
+  const user = ctx.me.user_id;
+  flushing = (async () => {
+    do {
+      flushAgain = false;
+      for (const entry of readOutbox(user)) {
+        let outcome;
+        try {
+          const r = await api(`/v1/conversations/${entry.conversation}/messages`, {
+            method: 'POST',
+            body: { text: entry.text, attachments: entry.attachments.map((a) => a.attachment_id) },
+            headers: { 'idempotency-key': entry.key },
+          });
+          ctx.wrote(r.position);
+          outcome = { type: 'sent', message_id: r.message_id };
+        } catch (e) {
+          if (!(e instanceof ApiError) || e.status >= 500) return;
+          outcome = { type: 'refused', reason: describe(e) };
+        }
+        writeOutbox(user, readOutbox(user).filter((x) => x.key !== entry.key));
+        outboxEvents.dispatchEvent(new CustomEvent(outcome.type, { detail: { entry, ...outcome } }));
+      }
+    } while (flushAgain);
+  })().finally(() => {
+    flushing = null;
+  });
+  return flushing;
+}
 
 async function fetchBlob(url) {
   const r = await api(url, { raw: true });
@@ -88,44 +192,63 @@ export function openThread(pane, conv, ctx, opts = {}) {
     delivery: new Map(),
     mine: new Map(), // message id → my message item (a failed text is retried from it)
     retryKeys: new Map(),
+    outbox: new Map(), // Idempotency-Key → the element of a text waiting for the connection
   };
 
+  ctx.openConversation = id;
+  // What people read: a number as "+1 555 777 0001", a name as it is.
+  let title = displayName(conv.title || 'Conversation');
   const list = h('ol', { class: 'messages' });
   const earlier = h('button', { type: 'button', class: 'link', hidden: true, onclick: () => loadEarlier() }, 'Load earlier messages');
   const status = h('p', { class: 'muted small', role: 'status' });
   const timeline = h(
     'div',
-    { class: 'timeline', tabindex: '0', role: 'region', 'aria-label': `Messages with ${conv.title}` },
+    { class: 'timeline', tabindex: '0', role: 'region', 'aria-label': `Messages with ${title}` },
     h('div', { class: 'centered-earlier' }, earlier, status),
     list,
   );
   const typingEl = h('div', { class: 'typing', 'aria-live': 'polite' });
-  const actions = h('div', { class: 'actions' });
+  const actions = h('div', { class: 'actions', id: `actions-${id}`, role: 'group', 'aria-label': 'Conversation actions' });
+  // On a phone the actions are a menu behind this button (on wider screens it is hidden
+  // and they show in the header).
+  const actionsToggle = h('button', { type: 'button', class: 'actions-toggle', 'aria-label': 'Conversation actions' }, icon('actions'));
+  menuButton(actionsToggle, actions);
+  const titleEl = h('h2', { id: `thread-title-${id}` }, title);
+  const headAvatar = avatar(conv.kind === 'channel' ? conv.title : title, { kind: conv.kind === 'channel' ? 'channel' : 'person' });
+  // "via" the inbox's or queue's name (or the line's owner) rather than its number.
+  const via = h('span', { class: 'via' }, conv.our_number ? ` · via ${displayName(conv.our_number)}` : '');
+  if (conv.our_number) {
+    numberName(conv.our_number).then((n) => {
+      if (n && n !== conv.our_number) via.textContent = ` · via ${n}`;
+    });
+  }
+  // An External conversation with a number nobody has named yet can be named here.
+  const unnamed = conv.kind === 'external' && conv.their_number && conv.title === conv.their_number;
+  const addContact = unnamed
+    ? h('button', { type: 'button', class: 'link add-contact', onclick: () => addToContacts() }, 'Add to contacts')
+    : null;
+  const theirNumber = conv.their_number && displayName(conv.their_number) !== title ? ` · ${displayName(conv.their_number)}` : '';
+  const sub = h('div', { class: 'sub' }, KIND_LABEL[conv.kind] || '', h('span', { class: 'their' }, theirNumber), via, addContact && h('span', { class: 'add-contact-sep' }, ' · '), addContact);
   const head = h(
     'header',
     { class: 'thread-head' },
     h('button', { type: 'button', class: 'back', onclick: () => opts.onBack?.(), 'aria-label': 'Back to the list' }, '←'),
-    h(
-      'div',
-      {},
-      h('h2', { id: `thread-title-${id}` }, conv.title || 'Conversation'),
-      h(
-        'div',
-        { class: 'sub' },
-        KIND_LABEL[conv.kind] || '',
-        conv.our_number ? ` · ${conv.their_number ? `${conv.their_number} · ` : ''}via ${conv.our_number}` : '',
-      ),
-    ),
+    headAvatar,
+    h('div', { class: 'head-text' }, titleEl, sub),
+    actionsToggle,
     actions,
   );
   const composer = h('div', { class: 'composer' });
   // A channel's members, shown on demand under the header.
   const membersPanel =
     conv.kind === 'channel'
-      ? h('section', { class: 'members-panel', id: `members-${id}`, hidden: true, 'aria-label': `Members of ${conv.title}` })
+      ? h('section', { class: 'members-panel', id: `members-${id}`, hidden: true, 'aria-label': `Members of ${title}` })
       : null;
   fill(pane, head, membersPanel, timeline, typingEl, composer);
 
+  // On a phone the header's "Add to contacts" is in the actions menu.
+  const addContactItem = unnamed ? h('button', { type: 'button', class: 'phone-only', onclick: () => addToContacts() }, 'Add to contacts') : null;
+  if (addContactItem) actions.append(addContactItem);
   if (conv.kind === 'channel') channelActions();
   opts.actions?.(actions);
   renderComposer(opts.compose || { allowed: true });
@@ -135,6 +258,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
     if (timeline.scrollTop < 60 && st.nextBefore != null && !st.loading) loadEarlier();
   });
   document.addEventListener('visibilitychange', onVisible);
+  for (const type of ['queued', 'sent', 'refused']) outboxEvents.addEventListener(type, onOutbox);
   load();
 
   // History.
@@ -147,10 +271,12 @@ export function openThread(pane, conv, ctx, opts = {}) {
       if (st.destroyed) return;
       const lis = r.items.map(add).filter(Boolean);
       list.append(...lis);
+      renderDays();
       st.nextBefore = r.next_before;
       status.textContent = r.items.length ? '' : 'No messages yet.';
       st.loaded = true;
       for (const f of st.queued.splice(0)) onFrame(f);
+      for (const entry of readOutbox(me)) if (entry.conversation === id) showWaiting(entry);
       renderReceipts();
       scrollToEnd();
       markRead();
@@ -172,6 +298,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       const before = timeline.scrollHeight;
       const lis = r.items.map(add).filter(Boolean);
       list.prepend(...lis);
+      renderDays();
       timeline.scrollTop += timeline.scrollHeight - before;
       st.nextBefore = r.next_before;
       renderReceipts();
@@ -192,6 +319,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       const stick = nearEnd();
       const added = r.items.map(add).filter(Boolean);
       list.append(...added);
+      if (added.length) renderDays();
       renderReceipts();
       if (stick) scrollToEnd();
       // Caught up while open: read, as if it had arrived live.
@@ -239,7 +367,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
         st.systems.add(key);
         return h(
           'li',
-          { class: 'system' },
+          { class: 'system', dataset: { at: item.at_ms } },
           h('span', { class: 'pill', title: fmtFull(item.at_ms) }, `${systemText(item.note, item.text)} · ${fmtTime(item.at_ms)}`),
         );
       }
@@ -251,27 +379,108 @@ export function openThread(pane, conv, ctx, opts = {}) {
   function authorName(item) {
     if (item.auto) return 'Automatic reply';
     if (item.type === 'message') return item.author === me ? 'You' : userName(item.author);
-    return conv.kind === 'external' && conv.title ? conv.title : item.from;
+    return conv.kind === 'external' && conv.title ? title : displayName(item.from);
   }
 
+  /**
+   * One message. Where the conversation texts a customer, everything the business sent
+   * (mine, a teammate's, an automatic reply) is on the right and the customer on the
+   * left; elsewhere mine are on the right. Others' messages carry their author's name.
+   */
   function messageEl(item) {
-    const mine = (item.type === 'message' && item.author === me) || item.auto;
+    const mine = item.type === 'message' && item.author === me;
+    const ours = !mine && texts && (item.type === 'message' || item.auto);
     const who = h('span', { class: 'author' }, authorName(item));
     if (item.type === 'inbound' && !(conv.kind === 'external' && conv.title)) {
-      numberName(item.from).then((n) => (who.textContent = n));
+      numberName(item.from).then((n) => (who.textContent = displayName(n)));
     }
     const iso = new Date(item.at_ms).toISOString();
+    const face = mine || item.auto || conv.kind === 'direct' ? null : avatar(item.type === 'message' ? userName(item.author) : authorName(item), { size: 'small' });
     return h(
       'li',
       {
-        class: `msg ${mine ? 'mine' : 'theirs'}`,
-        dataset: { seq: item.seq, messageId: item.message_id, author: item.author || item.from },
+        class: `msg ${mine ? 'mine' : ours ? 'ours' : 'theirs'}${item.auto ? ' auto' : ''}`,
+        dataset: { seq: item.seq, messageId: item.message_id, author: item.author || item.from, at: item.at_ms },
       },
-      h('div', { class: 'meta' }, who, ' · ', h('time', { datetime: iso, title: fmtFull(item.at_ms) }, fmtTime(item.at_ms))),
-      h('div', { class: 'bubble' }, item.text, (item.attachments || []).map(attachmentEl)),
+      h('div', { class: 'meta' }, face, who, ' · ', h('time', { datetime: iso, title: fmtFull(item.at_ms) }, fmtTime(item.at_ms))),
+      h('div', { class: 'bubble' }, linkify(item.text), (item.attachments || []).map(attachmentEl)),
       mine && h('div', { class: 'receipt' }),
-      mine && texts && h('div', { class: 'delivery', 'aria-live': 'polite' }),
+      (mine || ours) && texts && h('div', { class: 'delivery', 'aria-live': 'polite' }),
     );
+  }
+
+  /** A text of mine waiting in the outbox for the connection, at the end of the timeline. */
+  function showWaiting(entry) {
+    if (st.outbox.has(entry.key)) return;
+    const li = h(
+      'li',
+      { class: 'msg mine waiting', dataset: { key: entry.key, at: entry.at } },
+      h('div', { class: 'meta' }, h('span', { class: 'author' }, 'You')),
+      h('div', { class: 'bubble' }, linkify(entry.text), entry.attachments.length ? ` 📎 ${entry.attachments.length}` : ''),
+      h('div', { class: 'delivery waiting-note', role: 'status' }, 'Waiting for the connection — sent when it returns'),
+    );
+    st.outbox.set(entry.key, { li, text: entry.text });
+    list.append(li);
+    renderDays();
+    scrollToEnd();
+  }
+
+  function onOutbox(e) {
+    const { entry } = e.detail;
+    if (entry.conversation !== id || st.destroyed) return;
+    if (e.type === 'queued') {
+      if (st.loaded) showWaiting(entry);
+      return;
+    }
+    st.outbox.get(entry.key)?.li.remove();
+    st.outbox.delete(entry.key);
+    if (e.type === 'sent') {
+      announce('Sent now that the connection is back');
+      if (!st.messages.has(e.detail.message_id)) refreshNewest();
+    } else {
+      // Refused (not a lost connection): the words come back to the composer.
+      const box = composer.querySelector('textarea');
+      if (box && !box.value) {
+        box.value = entry.text;
+        writeDraft(me, id, { text: entry.text, attachments: [] });
+      }
+      const err = composer.querySelector('.error');
+      if (err) err.textContent = `Not sent: ${e.detail.reason}`;
+    }
+  }
+
+  /** A separator before the first item of each day ("Today", "Yesterday", a date). */
+  function renderDays() {
+    for (const d of list.querySelectorAll(':scope > li.day')) d.remove();
+    let last = null;
+    for (const li of [...list.children]) {
+      const at = Number(li.dataset.at);
+      if (!at) continue;
+      const day = new Date(at).toDateString();
+      if (day !== last) li.before(h('li', { class: 'day' }, h('span', {}, fmtDay(at))));
+      last = day;
+    }
+  }
+
+  /** Names the customer's number: a contact, then the name everywhere it shows. */
+  function addToContacts() {
+    editContact(null, {
+      numbers: [conv.their_number],
+      onSaved: (c) => {
+        forgetNumberNames();
+        conv.title = c.name;
+        title = c.name;
+        titleEl.textContent = c.name;
+        headAvatar.replaceWith(avatar(c.name));
+        fill(sub.querySelector('.their'), ` · ${displayName(conv.their_number)}`);
+        for (const a of list.querySelectorAll('li.msg.theirs .author')) a.textContent = c.name;
+        addContact?.previousSibling?.remove();
+        addContact?.remove();
+        addContactItem?.remove();
+        announce(`${c.name} added to your contacts`);
+        opts.onRenamed?.();
+      },
+    });
   }
 
   /** A history item's `deliveries`: where each of its texts stood when it was read. */
@@ -318,7 +527,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       const label = DELIVERY_LABEL[d.status] || d.status;
       const bad = d.status === 'failed' || d.status === 'undelivered';
       const why = bad ? d.reason || d.error_code : null;
-      return { text: `${per.size > 1 ? `${d.to}: ` : ''}${label}${why ? ` — ${why}` : ''}`, bad };
+      return { text: `${per.size > 1 ? `${displayName(d.to)}: ` : ''}${label}${why ? ` — ${why}` : ''}`, bad };
     });
     const failed = states.some((x) => x.bad);
     const item = st.mine.get(messageId);
@@ -334,15 +543,21 @@ export function openThread(pane, conv, ctx, opts = {}) {
   function attachmentEl(att) {
     const url = `/v1/attachments/${encodeURIComponent(att.id)}?conversation=${id}`;
     if (att.mime.startsWith('image/')) {
-      const img = h('img', { class: 'attachment', alt: `Image (${fmtSize(att.size_bytes)})` });
+      // A thumbnail; pressed, the viewer shows the whole image.
+      const img = h('img', { class: 'attachment', alt: '' });
+      const thumb = h('button', { type: 'button', class: 'thumb', 'aria-label': `View image (${fmtSize(att.size_bytes)})`, disabled: true }, img);
       fetchBlob(url)
         .then((b) => {
           const u = URL.createObjectURL(b);
           st.urls.push(u);
           img.src = u;
+          thumb.disabled = false;
+          thumb.addEventListener('click', () => viewImage(u, att));
         })
-        .catch(() => (img.alt = 'The image could not be loaded'));
-      return img;
+        .catch(() => {
+          thumb.replaceWith(h('span', { class: 'muted small' }, 'The image could not be loaded'));
+        });
+      return thumb;
     }
     return h(
       'button',
@@ -358,6 +573,29 @@ export function openThread(pane, conv, ctx, opts = {}) {
       },
       `📎 Download file (${att.mime}, ${fmtSize(att.size_bytes)})`,
     );
+  }
+
+  /** The image viewer: the whole image in a dialog (Escape or Close), and Download. */
+  function viewImage(src, att) {
+    const dialog = h(
+      'dialog',
+      { class: 'viewer', 'aria-label': `Image (${fmtSize(att.size_bytes)})` },
+      h('img', { src, alt: `Image sent in the conversation (${fmtSize(att.size_bytes)})` }),
+      h(
+        'div',
+        { class: 'toolbar end' },
+        h('a', { class: 'button', href: src, download: `image-${att.id}` }, 'Download'),
+        h('button', { type: 'button', class: 'primary', onclick: () => dialog.close() }, 'Close'),
+      ),
+    );
+    const opener = document.activeElement;
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      if (opener?.isConnected) opener.focus();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    dialog.querySelector('button.primary').focus();
   }
 
   /** "Read by …" under the latest of my messages each participant has read. */
@@ -415,10 +653,22 @@ export function openThread(pane, conv, ctx, opts = {}) {
       return;
     }
     const item = f.item;
+    if (item.type === 'message' && item.author === me) {
+      // A text waiting in the outbox whose first attempt did arrive: shown once, as sent
+      // (the outbox still sends it again with its key, which writes nothing).
+      for (const [key, w] of st.outbox) {
+        if (w.text === item.text) {
+          w.li.remove();
+          st.outbox.delete(key);
+          break;
+        }
+      }
+    }
     const stick = nearEnd() || (item.type === 'message' && item.author === me);
     const li = add(item);
     if (li) {
       list.append(li);
+      renderDays();
       if (stick) scrollToEnd();
       const theirs = item.type === 'inbound' || (item.type === 'message' && item.author !== me);
       if (theirs) {
@@ -461,6 +711,15 @@ export function openThread(pane, conv, ctx, opts = {}) {
 
   // Composer.
 
+  /** "From Support · +1 555 010 0200": the number the text goes from, by its name. */
+  function fromLine() {
+    const el = h('p', { class: 'from' }, `From ${displayName(conv.our_number)}`);
+    numberName(conv.our_number).then((n) => {
+      if (n && n !== conv.our_number) el.textContent = `From ${n} · ${displayName(conv.our_number)}`;
+    });
+    return el;
+  }
+
   function renderComposer(compose) {
     if (compose.allowed === false) {
       fill(composer, h('p', { class: 'note' }, compose.note || 'You cannot reply here.'));
@@ -472,14 +731,22 @@ export function openThread(pane, conv, ctx, opts = {}) {
       id: `compose-${id}`,
       rows: 1,
       placeholder: texts ? 'Text message' : 'Message',
-      'aria-label': texts ? `Text message to ${conv.title}` : `Message to ${conv.title}`,
+      'aria-label': texts ? `Text message to ${title}` : `Message to ${title}`,
       'aria-describedby': `compose-help-${id}`,
     });
     const help = h('span', { id: `compose-help-${id}`, class: 'visually-hidden' }, 'Enter sends, Shift+Enter starts a new line.');
+    // The draft of this conversation, as it was left (here or before a reload).
+    const saved = readDraft(me, id);
+    if (saved) {
+      textarea.value = saved.text || '';
+      st.pending = saved.attachments || [];
+      st.draftKey = saved.key || null;
+    }
+    const keepDraft = () => writeDraft(me, id, { text: textarea.value, attachments: st.pending, key: st.draftKey || undefined });
     const file = h('input', { type: 'file', class: 'file-input', hidden: true, accept: texts ? 'image/jpeg,image/png,image/gif' : null });
     const send = h('button', { type: 'button', class: 'primary', onclick: () => submit() }, 'Send');
     const emojiButton = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Insert emoji', 'aria-haspopup': 'true', 'aria-expanded': 'false' }, '😊');
-    const attach = h('button', { type: 'button', class: 'icon-button', 'aria-label': texts ? 'Attach an image' : 'Attach a file', onclick: () => file.click() }, '📎');
+    const attach = h('button', { type: 'button', class: 'icon-button', 'aria-label': texts ? 'Attach an image' : 'Attach a file', onclick: () => file.click() }, icon('attach'));
     let picker = null;
 
     const closePicker = () => {
@@ -535,7 +802,9 @@ export function openThread(pane, conv, ctx, opts = {}) {
               'aria-label': `Remove ${p.name}`,
               onclick: () => {
                 st.pending.splice(i, 1);
+                st.draftKey = null;
                 renderChips();
+                keepDraft();
               },
             }, '×'),
           ),
@@ -549,7 +818,9 @@ export function openThread(pane, conv, ctx, opts = {}) {
         error.textContent = `Uploading ${f.name}…`;
         try {
           const r = await api(`/v1/attachments${texts ? '?mms=true' : ''}`, { method: 'POST', form });
-          st.pending.push({ ...r, name: f.name });
+          st.pending.push({ attachment_id: r.attachment_id, name: f.name });
+          st.draftKey = null;
+          keepDraft();
           error.textContent = '';
         } catch (e) {
           error.textContent = `${f.name}: ${describe(e)}`;
@@ -566,6 +837,9 @@ export function openThread(pane, conv, ctx, opts = {}) {
       }
     });
     textarea.addEventListener('input', () => {
+      // Other words are another request: a new key when it is sent.
+      st.draftKey = null;
+      keepDraft();
       textarea.style.height = 'auto';
       textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
       if (conv.kind === 'external') return;
@@ -580,33 +854,50 @@ export function openThread(pane, conv, ctx, opts = {}) {
       error.textContent = '';
       // The same key for retries of this draft: a retried post writes nothing twice.
       st.draftKey ||= uuid();
+      keepDraft();
+      const clear = () => {
+        st.draftKey = null;
+        textarea.value = '';
+        textarea.style.height = 'auto';
+        st.pending = [];
+        renderChips();
+        writeDraft(me, id, null);
+      };
       try {
         const r = await api(`/v1/conversations/${id}/messages`, {
           method: 'POST',
           body: { text, attachments: st.pending.map((p) => p.attachment_id) },
           headers: { 'idempotency-key': st.draftKey },
         });
-        st.draftKey = null;
-        textarea.value = '';
-        textarea.style.height = 'auto';
-        st.pending = [];
-        renderChips();
+        clear();
         ctx.wrote(r.position);
         ctx.stream.sent(id);
         setTimeout(() => {
           if (!st.destroyed && !st.messages.has(r.message_id)) refreshNewest();
         }, 1500);
       } catch (e) {
-        error.textContent = describe(e);
+        if (e instanceof ApiError) {
+          error.textContent = describe(e);
+        } else {
+          // No answer at all: it waits in the outbox with its key, and goes when the
+          // connection returns (if it did arrive, the retry writes nothing).
+          const entry = { conversation: id, text, attachments: st.pending, key: st.draftKey, at: Date.now() };
+          writeOutbox(me, [...readOutbox(me), entry]);
+          clear();
+          announce('Not sent yet: it is sent when the connection returns');
+          outboxEvents.dispatchEvent(new CustomEvent('queued', { detail: { entry } }));
+          if (navigator.onLine && ctx.stream.state === 'live') flushOutbox(ctx);
+        }
       } finally {
         send.disabled = false;
         textarea.focus();
       }
     }
 
+    renderChips();
     fill(
       composer,
-      texts && conv.our_number ? h('p', { class: 'from' }, `From ${conv.our_number}`) : null,
+      texts && conv.our_number ? fromLine() : null,
       chips,
       h('div', { class: 'row' }, emojiButton, attach, file, textarea, send),
       help,
@@ -639,7 +930,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
         {
           type: 'button',
           onclick: async () => {
-            if (!confirm(`Leave ${conv.title}?`)) return;
+            if (!confirm(`Leave ${title}?`)) return;
             try {
               const r = await api(`/v1/conversations/${id}/leave`, { method: 'POST' });
               ctx.wrote(r.position);
@@ -657,6 +948,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
   /** The members list (members only: a refusal says so). */
   async function loadMembers() {
     const shareId = `channel-share-${id}`;
+    const link = `${location.origin}${location.pathname}#/channels/${id}`;
     try {
       const r = await api(`/v1/conversations/${id}/members`);
       if (st.destroyed) return;
@@ -670,30 +962,51 @@ export function openThread(pane, conv, ctx, opts = {}) {
             h(
               'li',
               { dataset: { user: m.user_id } },
+              avatar(m.name, { size: 'small' }),
               h('span', { class: 'grow' }, m.name, m.user_id === me ? h('span', { class: 'muted' }, ' (you)') : null),
               h('span', { class: 'muted small' }, `ext ${m.extension}`),
             ),
           ),
         ),
-        h('label', { for: shareId, class: 'small' }, 'Channel id (share it to invite)'),
-        h('input', { id: shareId, readonly: true, value: id, class: 'share', onfocus: (e) => e.target.select() }),
+        h('label', { for: shareId, class: 'small' }, 'Invite link'),
+        h(
+          'div',
+          { class: 'form-row share-row' },
+          h('input', { id: shareId, readonly: true, value: link, class: 'share', onfocus: (e) => e.target.select() }),
+          h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(link).then(() => announce('Invite link copied')) }, 'Copy'),
+        ),
       );
     } catch (e) {
       fill(membersPanel, h('p', { class: 'error' }, e.status === 404 ? 'Only members see who is in this channel.' : describe(e)));
     }
   }
 
+  /** A people picker: everyone not in the channel yet, with a filter; tick and Add. */
   async function addMembers() {
     await directoryReady();
+    let members = new Set([me]);
+    try {
+      members = new Set((await api(`/v1/conversations/${id}/members`)).members.map((m) => m.user_id));
+    } catch {
+      /* everyone but me is offered; the server ignores those already in */
+    }
     const boxes = allUsers()
-      .filter((u) => u.user_id !== me)
-      .map((u) => h('label', { class: 'inline' }, h('input', { type: 'checkbox', value: u.user_id }), `${u.name} (ext ${u.extension})`));
+      .filter((u) => !members.has(u.user_id))
+      .map((u) => h('label', { class: 'inline person' }, h('input', { type: 'checkbox', value: u.user_id }), avatar(u.name, { size: 'small' }), `${u.name} (ext ${u.extension})`));
     const error = h('p', { class: 'error', role: 'alert' });
+    const filter = h('input', { id: 'add-members-filter', type: 'search', placeholder: 'Name or extension', autocomplete: 'off' });
+    const none = h('p', { class: 'muted', hidden: boxes.length > 0 }, 'Everyone is in this channel already.');
+    filter.addEventListener('input', () => {
+      const q = filter.value.trim().toLowerCase();
+      for (const b of boxes) b.parentElement.hidden = q && !b.textContent.toLowerCase().includes(q);
+    });
     const dialog = h(
       'dialog',
       { 'aria-labelledby': 'add-members-title' },
-      h('h2', { id: 'add-members-title' }, `Add members to ${conv.title}`),
-      h('div', { class: 'results' }, boxes.length ? boxes.map((b) => h('div', {}, b)) : h('p', { class: 'muted' }, 'No other users.')),
+      h('h2', { id: 'add-members-title' }, `Add members to ${title}`),
+      h('label', { for: 'add-members-filter' }, 'Find people'),
+      filter,
+      h('div', { class: 'results', role: 'group', 'aria-label': 'People' }, boxes.map((b) => h('div', {}, b)), none),
       error,
       h(
         'div',
@@ -739,14 +1052,31 @@ export function openThread(pane, conv, ctx, opts = {}) {
       return st.loaded && !st.readRefused && st.lastSeq <= st.myRead;
     },
     setCompose: renderComposer,
+    /**
+     * A step of the conversation's life seen live (an inbox's assign, transfer, return,
+     * done, reopen): a grey pill like the queues' system messages, timed as it arrived.
+     */
+    addStep(note, position) {
+      if (!st.loaded) return;
+      const key = `step|${position}`;
+      if (st.systems.has(key)) return;
+      st.systems.add(key);
+      const at = Date.now();
+      const stick = nearEnd();
+      list.append(h('li', { class: 'system', dataset: { at } }, h('span', { class: 'pill', title: fmtFull(at) }, `${systemText(note)} · ${fmtTime(at)}`)));
+      renderDays();
+      if (stick) scrollToEnd();
+    },
     setActions(f) {
-      fill(actions);
+      fill(actions, addContactItem && conv.title === conv.their_number ? addContactItem : null);
       if (conv.kind === 'channel') channelActions();
       f?.(actions);
     },
     destroy() {
       st.destroyed = true;
+      if (ctx.openConversation === id) ctx.openConversation = null;
       document.removeEventListener('visibilitychange', onVisible);
+      for (const type of ['queued', 'sent', 'refused']) outboxEvents.removeEventListener(type, onOutbox);
       for (const t of st.typing.values()) clearTimeout(t);
       for (const u of st.urls) URL.revokeObjectURL(u);
     },

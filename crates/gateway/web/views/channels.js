@@ -1,6 +1,6 @@
 // Channels: the channels I am in (newest activity first, unread badges), creating one,
 // browsing the organization's channels (joined or not, with their member counts) to join
-// one, joining one by its id or link, and the open channel beside the list with its
+// one, joining one by an invite link, and the open channel beside the list with its
 // members (join, leave, add). Route: #/channels/<conversation id>.
 //
 // Both lists are re-read (debounced, `after=` the frame's or my write's position) when a
@@ -9,10 +9,10 @@
 // their newest state as of then.
 //
 // A channel's history and members are for its members only: a channel I am not in opens as
-// an invitation to join it (its id is what members share; the link is this route).
+// an invitation to join it (members share this route as the channel's invite link).
 
 import { api, qs, describe } from '../api.js';
-import { h, fill, fmtTime, announce } from '../dom.js';
+import { h, fill, fmtTime, announce, avatar } from '../dom.js';
 import { openThread } from '../thread.js';
 import { previewText } from './interactions.js';
 
@@ -38,16 +38,20 @@ export function mount(root, params, ctx) {
   let browseNext = null;
   // The newest frame that asked for a reload: the lists are read once the model has it.
   let framePosition = 0;
+  // Channels opened by link that my list does not hold: their summary (I am a member) or
+  // null (I am not); asked once per visit.
+  const outside = new Map();
+  const asking = new Set();
 
   const listEl = h('ul', { class: 'conv-list', id: 'channel-list', 'aria-label': 'My channels' });
   const status = h('p', { class: 'empty', role: 'status' });
   const formError = h('p', { class: 'error small', role: 'alert' });
-  const joinInput = h('input', { id: 'channel-join-id', placeholder: 'Channel id or link', autocomplete: 'off' });
+  const joinInput = h('input', { id: 'channel-join-id', placeholder: 'Paste an invite link', autocomplete: 'off' });
   const nameInput = h('input', { id: 'channel-new-name', placeholder: 'e.g. support-team', autocomplete: 'off' });
   const joinForm = h(
     'form',
     { class: 'form-row' },
-    h('div', {}, h('label', { for: 'channel-join-id' }, 'Join a channel'), joinInput),
+    h('div', {}, h('label', { for: 'channel-join-id' }, 'Join by invite link'), joinInput),
     h('button', { type: 'submit' }, 'Join'),
   );
   const createForm = h(
@@ -60,7 +64,7 @@ export function mount(root, params, ctx) {
     ev.preventDefault();
     const id = channelIdOf(joinInput.value);
     if (!id) {
-      formError.textContent = 'Paste a channel id (or a link to one).';
+      formError.textContent = 'Paste an invite link (a member copies it from the channel’s Members).';
       return;
     }
     join(id);
@@ -91,7 +95,7 @@ export function mount(root, params, ctx) {
   const browse = h(
     'section',
     { class: 'browse', 'aria-labelledby': 'channel-browse-title' },
-    h('h3', { id: 'channel-browse-title' }, 'Browse channels'),
+    h('h2', { id: 'channel-browse-title' }, 'Browse channels'),
     browseList,
     browseStatus,
     browseMore,
@@ -104,7 +108,7 @@ export function mount(root, params, ctx) {
     h(
       'section',
       { class: 'list-pane', 'aria-labelledby': 'channels-title' },
-      h('header', {}, h('h2', { id: 'channels-title' }, 'Channels'), createForm, joinForm, formError),
+      h('header', {}, h('h1', { id: 'channels-title' }, 'Channels'), createForm, joinForm, formError),
       h('div', { class: 'list-scroll' }, listEl, status, browse),
     ),
     threadPane,
@@ -117,6 +121,7 @@ export function mount(root, params, ctx) {
       const r = await api(`/v1/conversations/${encodeURIComponent(id)}/join`, { method: 'POST' });
       ctx.wrote(r.position);
       joinInput.value = '';
+      outside.delete(id);
       await refresh();
       const name = items.find((i) => i.conversation_id === id)?.title;
       announce(name ? `You joined ${name}` : 'You joined the channel');
@@ -140,7 +145,7 @@ export function mount(root, params, ctx) {
       if (unmounted) return;
       items = r.items;
       loaded = true;
-      status.textContent = items.length ? '' : 'You are in no channel yet. Create one, or join one below or by its id.';
+      status.textContent = items.length ? '' : 'You are in no channel yet. Create one, or join one below or with an invite link.';
       render();
       openSelected();
       // The open channel is read as it shows (see interactions.js).
@@ -224,7 +229,8 @@ export function mount(root, params, ctx) {
           dataset: { conversation: it.conversation_id },
           onclick: () => ctx.navigate(`#/channels/${it.conversation_id}`),
         },
-        h('span', { class: 'title' }, h('span', { class: 'kind', 'aria-hidden': 'true' }, '#'), it.title),
+        avatar(it.title, { kind: 'channel' }),
+        h('span', { class: 'title' }, it.title),
         h('span', { class: 'time' }, fmtTime(it.last_at_ms)),
         h('span', { class: 'preview' }, previewText(it.preview)),
         h('span', {}, unread ? h('span', { class: 'badge', 'aria-label': `${it.unread} unread` }, String(it.unread)) : ''),
@@ -250,14 +256,31 @@ export function mount(root, params, ctx) {
     if (!selected) {
       thread?.destroy();
       thread = null;
-      fill(threadPane, h('p', { class: 'empty' }, 'Choose a channel, create one, or join one from the list or by its id.'));
+      fill(threadPane, h('p', { class: 'empty' }, 'Choose a channel, create one, or join one from the list or with an invite link.'));
       return;
     }
-    const meta = items.find((i) => i.conversation_id === selected);
+    const meta = items.find((i) => i.conversation_id === selected) || outside.get(selected);
     if (!meta) {
       thread?.destroy();
       thread = null;
-      fill(threadPane, loaded ? invitation(selected) : h('p', { class: 'empty' }, 'Loading…'));
+      if (loaded && outside.has(selected)) {
+        fill(threadPane, invitation(selected));
+        return;
+      }
+      fill(threadPane, h('p', { class: 'empty' }, 'Loading…'));
+      // Not in my list (yet: a channel just made for me may not be listed at once): its
+      // summary answers only a member; anyone else is invited to join.
+      if (loaded && !asking.has(selected)) {
+        const want = selected;
+        asking.add(want);
+        api(`/v1/conversations/${encodeURIComponent(want)}`)
+          .then((s) => outside.set(want, s.kind === 'channel' ? s : null))
+          .catch(() => outside.set(want, null))
+          .finally(() => {
+            asking.delete(want);
+            if (selected === want && !unmounted) openSelected();
+          });
+      }
       return;
     }
     if (thread && thread.id === selected) return;
@@ -266,6 +289,7 @@ export function mount(root, params, ctx) {
       onRead: readIn,
       onBack: () => ctx.navigate('#/channels'),
       onLeft: async () => {
+        outside.clear();
         announce(`You left ${meta.title}`);
         await refresh();
         ctx.navigate('#/channels');
@@ -276,6 +300,7 @@ export function mount(root, params, ctx) {
   function update(p) {
     const sel = p[0] || null;
     const changed = sel !== selected;
+    if (changed) outside.clear();
     selected = sel;
     render();
     if (changed) openSelected();

@@ -1,8 +1,9 @@
 // New conversation: search contacts, users and recent numbers, or type a number; texts go
-// from one of my numbers (the From picker). Also: create a channel, or join one by its id.
+// from one of my numbers (the From picker). Also: create a channel (joining one is on the
+// Channels screen, from the organization's list or an invite link).
 
 import { api, describe } from '../api.js';
-import { h, fill, debounce, e164 } from '../dom.js';
+import { h, fill, debounce, e164, displayName } from '../dom.js';
 import { numbersOf, directoryReady, learnUser } from '../directory.js';
 
 export async function openNewConversation(ctx, { number = '' } = {}) {
@@ -20,10 +21,9 @@ export async function openNewConversation(ctx, { number = '' } = {}) {
   const from = h(
     'select',
     { id: 'new-from', disabled: mine.length === 0 },
-    mine.length ? mine.map((n) => h('option', { value: n }, n)) : h('option', { value: '' }, 'You have no texting number'),
+    mine.length ? mine.map((n) => h('option', { value: n }, displayName(n))) : h('option', { value: '' }, 'You have no texting number'),
   );
   const channelName = h('input', { id: 'new-channel', placeholder: 'e.g. support-team' });
-  const joinId = h('input', { id: 'join-channel', placeholder: 'Channel id' });
 
   const done = (r) => {
     ctx.wrote(r.position);
@@ -50,7 +50,7 @@ export async function openNewConversation(ctx, { number = '' } = {}) {
     const rows = [];
     const typed = e164(q);
     if (typed) {
-      rows.push(h('li', {}, h('span', { class: 'grow' }, `Text ${typed}`), h('button', { type: 'button', onclick: () => text(typed) }, 'Text')));
+      rows.push(h('li', {}, h('span', { class: 'grow' }, `Text ${displayName(typed)}`), h('button', { type: 'button', onclick: () => text(typed) }, 'Text')));
     }
     if (q) {
       try {
@@ -74,7 +74,7 @@ export async function openNewConversation(ctx, { number = '' } = {}) {
                 h(
                   'li',
                   {},
-                  h('span', { class: 'grow' }, `${m.name || n}${m.company ? ` (${m.company})` : ''} · ${n}`),
+                  h('span', { class: 'grow' }, `${m.name || displayName(n)}${m.company ? ` (${m.company})` : ''} · ${displayName(n)}`),
                   h('button', { type: 'button', onclick: () => text(n) }, 'Text'),
                 ),
               );
@@ -117,25 +117,7 @@ export async function openNewConversation(ctx, { number = '' } = {}) {
           'Create',
         ),
       ),
-      h('label', { for: 'join-channel' }, 'Join a channel by its id'),
-      h(
-        'div',
-        { class: 'form-row' },
-        joinId,
-        h(
-          'button',
-          {
-            type: 'button',
-            onclick: () =>
-              run(async () => {
-                const id = joinId.value.trim();
-                const r = await api(`/v1/conversations/${encodeURIComponent(id)}/join`, { method: 'POST' });
-                return { ...r, conversation_id: id };
-              }),
-          },
-          'Join',
-        ),
-      ),
+      h('p', { class: 'small' }, h('a', { href: '#/channels', onclick: () => dialog.close() }, 'Browse the organization’s channels'), ' to join one.'),
     ),
     error,
     h('div', { class: 'toolbar' }, h('button', { type: 'button', onclick: () => dialog.close() }, 'Close')),

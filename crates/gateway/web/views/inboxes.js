@@ -3,8 +3,8 @@
 // reply field only on a conversation assigned to me.
 // Route: #/inboxes/<inbox id>/<unassigned|mine|open|done>/<conversation id>.
 //
-// My inboxes: the inboxes the organization's numbers are routed to (`GET /v1/numbers`)
-// whose team I am on, and any opened by link or id; this browser remembers them.
+// My inboxes: those whose team I am on (`GET /v1/inboxes`), picked by name; Transfer
+// offers the inbox's team.
 //
 // Live: the stream's inbox frames ({type: 'inbox', inbox_id, conversation_id, change,
 // assignee}) and new messages refresh the open view (debounced, read `after` the frame's
@@ -12,9 +12,9 @@
 // is read once more.
 
 import { api, qs, describe } from '../api.js';
-import { h, fill, fmtTime } from '../dom.js';
-import { userName, numberName, allUsers, directoryReady, routedNumbers } from '../directory.js';
-import { openThread } from '../thread.js';
+import { h, fill, fmtTime, avatar, displayName } from '../dom.js';
+import { userName, allUsers, directoryReady } from '../directory.js';
+import { openThread, inboxStep } from '../thread.js';
 import { previewText } from './interactions.js';
 
 const VIEWS = [
@@ -81,18 +81,7 @@ export function mount(root, params, ctx) {
   const tabRow = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Open conversations' }, tabs);
   const listEl = h('ul', { class: 'conv-list', 'aria-label': 'Inbox conversations' });
   const status = h('p', { class: 'empty', role: 'status' });
-  const addId = h('input', { id: 'inbox-add-id', placeholder: 'Inbox id' });
-  const addForm = h(
-    'form',
-    { class: 'form-row' },
-    h('div', {}, h('label', { for: 'inbox-add-id' }, 'Open an inbox by its id'), addId),
-    h('button', { type: 'submit' }, 'Open'),
-  );
-  addForm.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const id = addId.value.trim();
-    if (id) ctx.navigate(`#/inboxes/${id}/unassigned`);
-  });
+  let teams = []; // the inboxes I am on, from the server: [{inbox_id, name, number, members}]
   const threadPane = h('section', { class: 'thread-pane', 'aria-label': 'Conversation' });
   const split = h(
     'div',
@@ -103,13 +92,17 @@ export function mount(root, params, ctx) {
       h(
         'header',
         {},
-        h('h2', { id: 'inboxes-title' }, 'Inboxes'),
-        h('label', { for: 'inbox-picker', class: 'visually-hidden' }, 'Inbox'),
-        picker,
-        h('div', { class: 'segmented', role: 'group', 'aria-label': 'Status' }, openDone),
+        h('h1', { id: 'inboxes-title' }, 'Inboxes'),
+        h(
+          'div',
+          { class: 'head-row' },
+          h('label', { for: 'inbox-picker', class: 'visually-hidden' }, 'Inbox'),
+          picker,
+          h('div', { class: 'segmented', role: 'group', 'aria-label': 'Status' }, openDone),
+        ),
         tabRow,
       ),
-      h('div', { class: 'list-scroll' }, listEl, status, h('details', { class: 'empty' }, h('summary', {}, 'Another inbox'), addForm)),
+      h('div', { class: 'list-scroll' }, listEl, status),
     ),
     threadPane,
   );
@@ -119,9 +112,11 @@ export function mount(root, params, ctx) {
     ctx.navigate(`#/inboxes/${inbox}/${v}`);
   }
 
-  async function renderPicker() {
-    const known = knownInboxes(ctx);
-    fill(picker, known.map((i) => h('option', { value: i.id, selected: i.id === inbox }, i.name || `Inbox ${i.id.slice(0, 8)}`)));
+  function renderPicker() {
+    const known = teams.map((t) => ({ id: t.inbox_id, name: t.name }));
+    // Opened by a link to an inbox not (yet) listed: it stays chosen.
+    if (inbox && !known.some((i) => i.id === inbox)) known.push({ id: inbox, name: knownInboxes(ctx).find((i) => i.id === inbox)?.name || 'This inbox' });
+    fill(picker, known.map((i) => h('option', { value: i.id, selected: i.id === inbox }, i.name)));
     picker.hidden = known.length === 0;
   }
 
@@ -129,7 +124,10 @@ export function mount(root, params, ctx) {
     if (!inbox) {
       items = [];
       render();
-      status.textContent = 'No inbox yet. An admin creates inboxes in Settings; open one by its id below.';
+      status.textContent =
+        ctx.me.role === 'admin'
+          ? 'You are on no inbox’s team yet. Create an inbox, or add yourself to one, in Settings.'
+          : 'You are on no inbox’s team yet. An admin adds you in Settings.';
       return;
     }
     try {
@@ -143,15 +141,6 @@ export function mount(root, params, ctx) {
       items = r.items;
       for (const it of items) local.delete(it.conversation_id);
       status.textContent = items.length ? '' : 'Nothing here.';
-      // The inbox's name is the name its number resolves to.
-      const known = knownInboxes(ctx).find((i) => i.id === inbox);
-      if (items[0]?.our_number && !known?.name) {
-        const name = await numberName(items[0].our_number);
-        if (name !== items[0].our_number) {
-          rememberInbox(ctx, inbox, name);
-          renderPicker();
-        }
-      }
       render();
       syncThread();
     } catch (e) {
@@ -185,9 +174,10 @@ export function mount(root, params, ctx) {
           dataset: { conversation: it.conversation_id, status: it.status || '' },
           onclick: () => ctx.navigate(`#/inboxes/${inbox}/${view}/${it.conversation_id}`),
         },
-        h('span', { class: 'title' }, it.title),
+        avatar(displayName(it.title)),
+        h('span', { class: 'title' }, displayName(it.title)),
         h('span', { class: 'time' }, fmtTime(it.last_at_ms)),
-        h('span', { class: 'preview' }, previewText(it.preview)),
+        h('span', { class: 'preview' }, previewText(it.preview, it)),
         h('span', {}, indicators),
       ),
     );
@@ -234,7 +224,11 @@ export function mount(root, params, ctx) {
   async function run(conv, action, needsTarget) {
     let body;
     if (needsTarget) {
-      const to = await pickUser(`Transfer ${conv.title} to`);
+      const team = teams.find((t) => t.inbox_id === inbox)?.members;
+      const s = statusOf(conv);
+      const to = await pickUser(`Transfer ${displayName(conv.title)} to`, {
+        only: team ? team.filter((u) => u !== (s.status === 'assigned' ? s.assignee : ctx.me.user_id)) : null,
+      });
       if (!to) return;
       body = { to };
     }
@@ -270,7 +264,9 @@ export function mount(root, params, ctx) {
       fill(threadPane, h('p', { class: 'empty' }, 'Choose a conversation.'));
       return;
     }
-    const meta = items.find((i) => i.conversation_id === selected) || outside.get(selected);
+    // The open conversation may leave the view (assigned, done): it stays open as it is.
+    const meta =
+      items.find((i) => i.conversation_id === selected) || outside.get(selected) || (thread && thread.id === selected ? thread.conv : null);
     if (!meta) {
       // Not in this view (opened from search or a link): its summary first, so the
       // header, the actions and the composer are right from the start.
@@ -303,6 +299,10 @@ export function mount(root, params, ctx) {
       actions: actionsFor(conv),
       compose: compose(statusOf(conv)),
       onBack: () => ctx.navigate(`#/inboxes/${inbox}/${view}`),
+      onRenamed: () => {
+        lastSig = null;
+        load();
+      },
     });
   }
 
@@ -334,21 +334,18 @@ export function mount(root, params, ctx) {
     }
   }
 
-  /** Inboxes on the organization's numbers whose team I am on (a view answers 404 otherwise). */
+  /** The inboxes whose team I am on (an admin sees every inbox, but works only those). */
   async function discover() {
-    await directoryReady();
-    for (const r of routedNumbers().filter((x) => x.kind === 'inbox')) {
-      if (knownInboxes(ctx).some((i) => i.id === r.id && i.name)) continue;
-      try {
-        await api(`/v1/inboxes/${r.id}/conversations${qs({ view: 'open', limit: 1 })}`);
-        rememberInbox(ctx, r.id, await numberName(r.number));
-      } catch {
-        /* not on its team */
-      }
+    try {
+      teams = (await api('/v1/inboxes')).items.filter((i) => i.member);
+    } catch {
+      return;
     }
+    for (const t of teams) rememberInbox(ctx, t.inbox_id, t.name);
     renderPicker();
-    const first = knownInboxes(ctx)[0];
-    if (!inbox && first) ctx.navigate(`#/inboxes/${first.id}/unassigned`);
+    const first = teams[0];
+    if (!inbox && first) ctx.navigate(`#/inboxes/${first.inbox_id}/unassigned`);
+    else if (!inbox) load();
   }
 
   /** Something changed in the open inbox: read the view again once the burst is over. */
@@ -384,6 +381,18 @@ export function mount(root, params, ctx) {
     },
     onInbox(f) {
       if (f.inbox_id === inbox) refreshSoon(f.position);
+      const step = inboxStep(f);
+      if (step && thread && f.conversation_id === thread.id) {
+        thread.addStep(step, f.position);
+        // Someone acted on the open conversation: its actions and reply field follow.
+        const before = JSON.stringify(statusOf(thread.conv));
+        local.delete(thread.id);
+        thread.conv.assignee = f.assignee;
+        thread.conv.status = f.change === 'marked_done' ? 'done' : f.assignee ? 'assigned' : 'unassigned';
+        if (JSON.stringify(statusOf(thread.conv)) !== before) refreshThread(thread.conv);
+      }
+      // Added to or removed from a team: the picker follows.
+      if (f.change === 'inbox_member_added' || f.change === 'inbox_member_removed' || f.change === 'inbox_renamed') discover();
     },
     onTyping: (t) => thread?.onTyping(t),
     onResumed() {
@@ -399,14 +408,18 @@ export function mount(root, params, ctx) {
   };
 }
 
-/** A dialog to choose a user of the organization; resolves to a user id or null. */
-export async function pickUser(title) {
+/**
+ * A dialog to choose a user of the organization (or only those of `only`, e.g. an inbox's
+ * team); resolves to a user id or null.
+ */
+export async function pickUser(title, { only = null } = {}) {
   await directoryReady();
   return new Promise((resolve) => {
+    const users = allUsers().filter((u) => !only || only.includes(u.user_id));
     const select = h(
       'select',
       { id: 'pick-user' },
-      allUsers().map((u) => h('option', { value: u.user_id }, `${u.name} (ext ${u.extension})`)),
+      users.map((u) => h('option', { value: u.user_id }, `${u.name} (ext ${u.extension})`)),
     );
     let chosen = null;
     const dialog = h(

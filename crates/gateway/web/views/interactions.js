@@ -3,7 +3,7 @@
 // the list (alone on a phone). Route: #/interactions/<filter>/<conversation id>.
 
 import { api, qs, describe } from '../api.js';
-import { h, fill, fmtTime } from '../dom.js';
+import { h, fill, fmtTime, avatar, displayName } from '../dom.js';
 import { userName } from '../directory.js';
 import { openThread } from '../thread.js';
 import { openNewConversation } from './compose_new.js';
@@ -16,11 +16,13 @@ const FILTERS = [
 ];
 const KINDS = { external: 'SMS', direct: 'DM', channel: '#', group: 'Group' };
 
-export function previewText(p) {
+/** A list row's last message: "Who: text", without the who when the row is already them. */
+export function previewText(p, conv = null) {
   if (!p) return '';
   const text = p.text || '📎 Attachment';
   if (p.author_kind === 'system') return text;
-  const who = p.author_kind === 'user' ? p.author_name || userName(p.author) : p.author_name || p.author;
+  if (p.author_kind === 'external' && conv?.kind === 'external') return text;
+  const who = p.author_kind === 'user' ? p.author_name || userName(p.author) : displayName(p.author_name || p.author);
   return `${who}: ${text}`;
 }
 
@@ -51,9 +53,9 @@ export function mount(root, params, ctx) {
         'header',
         {},
         h(
-          'h2',
-          {},
-          h('span', { id: 'interactions-title' }, 'Interactions'),
+          'div',
+          { class: 'title-row' },
+          h('h1', { id: 'interactions-title' }, 'Interactions'),
           h('button', { type: 'button', class: 'primary', onclick: () => openNewConversation(ctx) }, 'New'),
         ),
         h('div', { class: 'segmented', role: 'group', 'aria-label': 'Filter' }, filterButtons),
@@ -116,9 +118,10 @@ export function mount(root, params, ctx) {
           dataset: { conversation: it.conversation_id, kind: it.kind },
           onclick: () => ctx.navigate(`#/interactions/${filter}/${it.conversation_id}`),
         },
-        h('span', { class: 'title' }, h('span', { class: 'kind', 'aria-hidden': 'true' }, KINDS[it.kind] || ''), it.title),
+        avatar(it.title, { kind: it.kind === 'channel' ? 'channel' : 'person' }),
+        h('span', { class: 'title' }, h('span', { class: 'kind', 'aria-hidden': 'true' }, KINDS[it.kind] || ''), displayName(it.title)),
         h('span', { class: 'time' }, fmtTime(it.last_at_ms)),
-        h('span', { class: 'preview' }, previewText(it.preview)),
+        h('span', { class: 'preview' }, previewText(it.preview, it)),
         h('span', {}, unread ? h('span', { class: 'badge', 'aria-label': `${it.unread} unread` }, String(it.unread)) : ''),
       ),
     );
@@ -137,17 +140,15 @@ export function mount(root, params, ctx) {
     // A conversation just started may not be in the list yet: open it, and again with its
     // name once the list has it.
     if (thread && thread.id === selected && (thread.conv.kind !== 'unknown' || !meta)) return;
-    // Reopened with its name: a draft being typed stays.
-    const draft = thread && thread.id === selected ? threadPane.querySelector('textarea')?.value : '';
+    // Reopened with its name: the draft being typed stays (drafts are kept as typed).
     thread?.destroy();
     const conv = meta || { conversation_id: selected, kind: 'unknown', title: 'Conversation' };
     thread = openThread(threadPane, conv, ctx, {
       onRead: readIn,
       onBack: () => ctx.navigate(`#/interactions/${filter}`),
       onLeft: () => ctx.navigate(`#/interactions/${filter}`),
+      onRenamed: () => load(),
     });
-    const box = threadPane.querySelector('textarea');
-    if (draft && box) box.value = draft;
   }
 
   /** Opens `id` (not in the list) as the lists show it: an inbox conversation in its

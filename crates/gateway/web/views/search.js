@@ -2,7 +2,7 @@
 // Route: #/search.
 
 import { api, qs, describe } from '../api.js';
-import { h, fill, fmtFull } from '../dom.js';
+import { h, fill, fmtFull, displayName } from '../dom.js';
 
 /** The snippet with its highlighted byte ranges in <mark> (no HTML from the server). */
 function snippet(s) {
@@ -35,7 +35,7 @@ export function mount(root, _params, ctx) {
     ev.preventDefault();
     run(false);
   });
-  root.append(h('div', { class: 'page' }, h('h2', {}, 'Search'), form, status, results, more));
+  root.append(h('div', { class: 'page' }, h('h1', {}, 'Search'), form, status, results, more));
   input.focus();
 
   async function run(append) {
@@ -55,7 +55,7 @@ export function mount(root, _params, ctx) {
           h(
             'div',
             { class: 'grow' },
-            h('div', { class: 'small muted' }, `${hit.author_name || hit.author} · ${fmtFull(hit.at_ms)}`),
+            h('div', { class: 'small muted' }, `${displayName(hit.author_name || hit.author)} · ${fmtFull(hit.at_ms)}`),
             h('div', {}, snippet(hit.snippet)),
           ),
           h('button', { type: 'button', onclick: () => ctx.navigate(`#/interactions/all/${hit.conversation_id}`) }, 'Open'),

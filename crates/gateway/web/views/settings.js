@@ -1,12 +1,13 @@
-// Settings: my account, log out, the desk-phone setting (not offered by the server yet),
-// and for admins the organization's set-up: users, numbers, inboxes, queues.
+// Settings: my profile, log out, notifications (this browser's, and text messages to desk
+// phone), and for admins the organization's set-up, every choice picked from a list: people
+// (and their role), numbers (and who sends from them), inboxes and their teams, queues and
+// their agents — with "Add me" where the admin is not on them yet.
 // Route: #/settings.
 
-import { api, describe } from '../api.js';
-import { h, fill, e164 } from '../dom.js';
-import { allUsers, loadDirectory, directoryReady } from '../directory.js';
-import { knownInboxes, rememberInbox } from './inboxes.js';
-import { knownQueues, rememberQueue } from './queues.js';
+import { api, describe, qs } from '../api.js';
+import { h, fill, e164, avatar, displayName, announce } from '../dom.js';
+import { allUsers, loadDirectory, directoryReady, userName, numberName, allNumbers } from '../directory.js';
+import { notifyPrefs, setNotifyPrefs, notificationsSupported, chime } from '../stream.js';
 
 export function mount(root, _params, ctx) {
   const me = ctx.me;
@@ -36,12 +37,19 @@ export function mount(root, _params, ctx) {
       'form',
       { class: 'card', 'aria-label': title },
       h('h3', {}, title),
-      h('div', { class: 'form-row' }, fields.map(([id, label, el]) => h('div', {}, h('label', { for: id }, label), el)), h('button', { type: 'submit' }, 'Save')),
+      h(
+        'div',
+        { class: 'form-row' },
+        fields.map(([id, label, el]) =>
+          el.type === 'checkbox' ? h('div', { class: 'check' }, h('label', { class: 'inline', for: id }, el, label)) : h('div', {}, h('label', { for: id }, label), el),
+        ),
+        h('button', { type: 'submit' }, 'Save'),
+      ),
       out,
     );
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      const values = Object.fromEntries(fields.map(([id, , el]) => [id, el.value.trim()]));
+      const values = Object.fromEntries(fields.map(([id, , el]) => [id, el.type === 'checkbox' ? el.checked : el.value.trim()]));
       out.className = 'small';
       try {
         out.textContent = await submit(values);
@@ -51,7 +59,7 @@ export function mount(root, _params, ctx) {
             o.textContent = '';
           }
         }
-        for (const [, , el] of fields) if (el.tagName === 'INPUT') el.value = '';
+        for (const [, , el] of fields) if (el.tagName === 'INPUT' && el.type !== 'checkbox') el.value = '';
       } catch (e) {
         out.className = 'small error';
         out.textContent = describe(e);
@@ -94,24 +102,306 @@ export function mount(root, _params, ctx) {
   });
   fill(
     page,
-    h('h2', {}, 'Settings'),
+    h('h1', {}, 'Settings'),
     h(
       'section',
       { class: 'card', 'aria-labelledby': 'account-title' },
-      h('h3', { id: 'account-title' }, 'Account'),
-      h('p', {}, `${me.name} · extension ${me.extension} · ${me.role === 'admin' ? 'Admin' : 'Member'} · ${me.organization}`),
+      h('h2', { id: 'account-title' }, 'Profile'),
+      h(
+        'div',
+        { class: 'profile' },
+        avatar(me.name, { size: 'large' }),
+        h(
+          'dl',
+          {},
+          h('dt', {}, 'Name'),
+          h('dd', {}, me.name),
+          h('dt', {}, 'Extension'),
+          h('dd', {}, me.extension),
+          h('dt', {}, 'Role'),
+          h('dd', {}, me.role === 'admin' ? 'Admin' : 'Member'),
+          h('dt', {}, 'Organization'),
+          h('dd', {}, me.organization),
+        ),
+      ),
+      h('p', { class: 'small muted' }, 'This server cannot change your name or password yet.'),
       h('button', { type: 'button', onclick: () => ctx.logout() }, 'Log out'),
     ),
     h(
       'section',
       { class: 'card', 'aria-labelledby': 'notify-title' },
-      h('h3', { id: 'notify-title' }, 'Notifications'),
+      h('h2', { id: 'notify-title' }, 'Notifications'),
+      browserNotices(),
       h('label', { class: 'inline' }, deskPhone, 'Text messages to desk phone'),
       deskNote,
     ),
-    admin && [
-      h('h2', {}, 'Organization'),
+    admin && organization(),
+  );
+  /** The organization's set-up (admins): each part a list to pick from, and its form. */
+  function organization() {
+    const status = h('p', { class: 'small', role: 'status', id: 'org-status' });
+    const say = (text, bad = false) => {
+      status.className = bad ? 'small error' : 'small';
+      status.textContent = text;
+    };
+    const filterBox = (id, label, placeholder, onInput) => {
+      const input = h('input', { id, type: 'search', placeholder, autocomplete: 'off' });
+      input.addEventListener('input', onInput);
+      return [h('label', { for: id, class: 'visually-hidden' }, label), input];
+    };
+    const matches = (q, ...texts) => !q || texts.some((t) => String(t || '').toLowerCase().includes(q));
+    let inboxes = [];
+    let myQueues = new Set();
+    const queueNames = new Map();
+
+    const peopleEl = h('ul', { class: 'rows', id: 'org-people', 'aria-label': 'People' });
+    const [peopleLabel, peopleQ] = filterBox('org-people-filter', 'Filter people', 'Filter by name or extension', () => renderPeople());
+    const numbersEl = h('ul', { class: 'rows', id: 'org-numbers', 'aria-label': 'Numbers' });
+    const [numbersLabel, numbersQ] = filterBox('org-numbers-filter', 'Filter numbers', 'Filter by number, person, inbox or queue', () => renderNumbers());
+    const inboxesEl = h('ul', { class: 'rows', id: 'org-inboxes', 'aria-label': 'Inboxes' });
+    const queuesEl = h('ul', { class: 'rows', id: 'org-queues', 'aria-label': 'Queues' });
+
+    /** Runs a change, says how it went, and reads everything again. */
+    async function change(f, done) {
+      try {
+        const r = await f();
+        ctx.wrote(r?.position);
+        say(done);
+        announce(done);
+        await refresh();
+      } catch (e) {
+        say(describe(e), true);
+      }
+    }
+
+    const userOptions = (users, placeholder) => [
+      h('option', { value: '' }, placeholder),
+      users.map((u) => h('option', { value: u.user_id }, `${u.name} (ext ${u.extension})`)),
+    ];
+
+    function renderPeople() {
+      const q = peopleQ.value.trim().toLowerCase();
+      const users = allUsers().filter((u) => matches(q, u.name, u.extension));
+      fill(
+        peopleEl,
+        users.length === 0 && h('li', { class: 'muted' }, 'Nobody matches.'),
+        users.map((u) => {
+          // A button, not a select: arrowing through a select would change the role at
+          // each key.
+          const to = u.role === 'admin' ? 'member' : 'admin';
+          const role = h(
+            'button',
+            {
+              type: 'button',
+              'aria-label': to === 'admin' ? `Make ${u.name} an admin` : `Make ${u.name} a member`,
+              onclick: () => change(() => api(`/v1/users/${u.user_id}/role`, { method: 'POST', body: { role: to } }), `${u.name} is now ${to === 'admin' ? 'an admin' : 'a member'}.`),
+            },
+            to === 'admin' ? 'Make admin' : 'Make member',
+          );
+          return h(
+            'li',
+            { dataset: { user: u.user_id } },
+            avatar(u.name),
+            h('span', { class: 'grow' }, h('strong', {}, u.name), u.user_id === me.user_id ? h('span', { class: 'muted' }, ' (you)') : null, h('br'), h('span', { class: 'small muted' }, `ext ${u.extension}`)),
+            h('span', { class: `state ${u.role === 'admin' ? 'on' : 'off'}` }, u.role === 'admin' ? 'Admin' : 'Member'),
+            role,
+          );
+        }),
+      );
+    }
+
+    function routeText(n) {
+      if (n.route.type === 'user') return `Line of ${userName(n.route.user)}`;
+      if (n.route.type === 'inbox') return `Inbox ${inboxes.find((i) => i.inbox_id === n.route.inbox)?.name || ''}`.trim();
+      return `Queue ${queueNames.get(n.route.queue) || ''}`.trim();
+    }
+
+    function renderNumbers() {
+      const q = numbersQ.value.trim().toLowerCase();
+      const digits = q.replace(/\D/g, '');
+      const list = allNumbers().filter((n) => (digits && n.number.includes(digits)) || matches(q, displayName(n.number), routeText(n), ...n.assigned_to.map(userName)));
+      fill(
+        numbersEl,
+        list.length === 0 && h('li', { class: 'muted' }, q ? 'No number matches.' : 'No numbers yet.'),
+        list.map((n) => {
+          const shown = displayName(n.number);
+          const senders = h(
+            'span',
+            { class: 'chips' },
+            n.assigned_to.map((u) =>
+              h(
+                'span',
+                { class: 'chip' },
+                userName(u),
+                h('button', {
+                  type: 'button',
+                  'aria-label': `Stop ${userName(u)} sending from ${shown}`,
+                  onclick: () => change(() => api(`/v1/numbers/${encodeURIComponent(n.number)}/assignees/${u}`, { method: 'DELETE' }), `${userName(u)} no longer sends from ${shown}.`),
+                }, '×'),
+              ),
+            ),
+          );
+          const pick = h('select', { 'aria-label': `Let someone send from ${shown}` }, userOptions(allUsers().filter((u) => !n.assigned_to.includes(u.user_id)), 'Choose someone…'));
+          const allow = h(
+            'button',
+            {
+              type: 'button',
+              'aria-label': `Let them send from ${shown}`,
+              onclick: () => {
+                const u = pick.value;
+                if (!u) return say('Choose someone first.', true);
+                change(() => api(`/v1/numbers/${encodeURIComponent(n.number)}/assignees`, { method: 'POST', body: { user: u } }), `${userName(u)} may send from ${shown}.`);
+              },
+            },
+            'Let send',
+          );
+          return h(
+            'li',
+            { dataset: { number: n.number } },
+            h('span', { class: 'grow' }, h('strong', {}, shown), h('br'), h('span', { class: 'small muted' }, routeText(n))),
+            h('span', { class: `state ${n.sms_registered ? 'on' : 'off'}` }, n.sms_registered ? 'Texts' : 'Not registered for texts'),
+            !n.sms_registered &&
+              h('button', {
+                type: 'button',
+                onclick: () => change(() => api(`/v1/numbers/${encodeURIComponent(n.number)}/sms-registration`, { method: 'POST', body: { registered: true } }), `${shown} may send texts.`),
+              }, 'Register for texts'),
+            n.route.type === 'user' && h('div', { class: 'senders' }, h('span', { class: 'small muted' }, 'Sends:'), senders, pick, allow),
+          );
+        }),
+      );
+    }
+
+    function renderInboxes() {
+      fill(
+        inboxesEl,
+        inboxes.length === 0 && h('li', { class: 'muted' }, 'No inboxes yet.'),
+        inboxes.map((i) => {
+          const onTeam = i.members.includes(me.user_id);
+          const pick = h('select', { 'aria-label': `Someone for the team of ${i.name}` }, userOptions(allUsers().filter((u) => !i.members.includes(u.user_id)), 'Choose someone…'));
+          const add = h(
+            'button',
+            {
+              type: 'button',
+              'aria-label': `Add to the team of ${i.name}`,
+              onclick: () => {
+                const u = pick.value;
+                if (!u) return say('Choose someone first.', true);
+                change(() => api(`/v1/inboxes/${i.inbox_id}/members`, { method: 'POST', body: { user: u } }), `${userName(u)} is on the team of ${i.name}.`);
+              },
+            },
+            'Add',
+          );
+          return h(
+            'li',
+            { dataset: { inbox: i.inbox_id } },
+            h('span', { class: 'grow' }, h('strong', {}, i.name), h('br'), h('span', { class: 'small muted' }, displayName(i.number))),
+            !onTeam &&
+              h('button', {
+                type: 'button',
+                class: 'primary',
+                'aria-label': `Add me to ${i.name}`,
+                onclick: () => change(() => api(`/v1/inboxes/${i.inbox_id}/members`, { method: 'POST', body: { user: me.user_id } }), `You are on the team of ${i.name}.`),
+              }, 'Add me'),
+            h(
+              'div',
+              { class: 'senders' },
+              h('span', { class: 'small muted' }, i.members.length ? 'Team:' : 'Nobody on the team yet.'),
+              h(
+                'span',
+                { class: 'chips', role: 'group', 'aria-label': `Team of ${i.name}` },
+                i.members.map((u) =>
+                  h(
+                    'span',
+                    { class: 'chip' },
+                    u === me.user_id ? `${userName(u)} (you)` : userName(u),
+                    h('button', {
+                      type: 'button',
+                      'aria-label': `Remove ${userName(u)} from ${i.name}`,
+                      onclick: () => change(() => api(`/v1/inboxes/${i.inbox_id}/members/${u}`, { method: 'DELETE' }), `${userName(u)} left the team of ${i.name}.`),
+                    }, '×'),
+                  ),
+                ),
+              ),
+              pick,
+              add,
+            ),
+          );
+        }),
+      );
+    }
+
+    function renderQueues() {
+      const queues = allNumbers().filter((n) => n.route.type === 'queue');
+      fill(
+        queuesEl,
+        queues.length === 0 && h('li', { class: 'muted' }, 'No queues yet.'),
+        queues.map((n) => {
+          const id = n.route.queue;
+          const name = queueNames.get(id) || displayName(n.number);
+          const agent = h('select', { 'aria-label': `Agent of ${name}` }, userOptions(allUsers(), 'Choose someone…'));
+          const act = (add) => {
+            const u = agent.value;
+            if (!u) return say('Choose someone first.', true);
+            change(
+              () => api(`/v1/queues/${id}/members${add ? '' : `/${u}`}`, { method: add ? 'POST' : 'DELETE', body: add ? { user: u } : undefined }),
+              add ? `${userName(u)} is an agent of ${name}.` : `${userName(u)} is no longer an agent of ${name}.`,
+            );
+          };
+          return h(
+            'li',
+            { dataset: { queue: id } },
+            h('span', { class: 'grow' }, h('strong', {}, name), h('br'), h('span', { class: 'small muted' }, `${displayName(n.number)}${myQueues.has(id) ? ' · you are an agent' : ''}`)),
+            !myQueues.has(id) &&
+              h('button', {
+                type: 'button',
+                class: 'primary',
+                'aria-label': `Add me to ${name}`,
+                onclick: () => change(() => api(`/v1/queues/${id}/members`, { method: 'POST', body: { user: me.user_id } }), `You are an agent of ${name}.`),
+              }, 'Add me'),
+            h(
+              'div',
+              { class: 'senders' },
+              agent,
+              h('button', { type: 'button', onclick: () => act(true) }, 'Add agent'),
+              h('button', { type: 'button', class: 'danger', onclick: () => act(false) }, 'Remove agent'),
+            ),
+          );
+        }),
+      );
+    }
+
+    async function refresh() {
+      try {
+        await loadDirectory();
+        const [ib, mq] = await Promise.all([api('/v1/inboxes'), api(`/v1/queues${qs({ after: ctx.after })}`)]);
+        inboxes = ib.items;
+        myQueues = new Set(mq.items.map((q) => q.queue_id));
+        for (const q of mq.items) queueNames.set(q.queue_id, q.name);
+        await Promise.all(
+          allNumbers()
+            .filter((n) => n.route.type === 'queue' && !queueNames.has(n.route.queue))
+            .map(async (n) => {
+              const name = await numberName(n.number);
+              if (name && name !== n.number) queueNames.set(n.route.queue, name);
+            }),
+        );
+      } catch (e) {
+        say(describe(e), true);
+      }
+      renderPeople();
+      renderNumbers();
+      renderInboxes();
+      renderQueues();
+      fillUsers();
+    }
+    refresh();
+
+    const card = (id, title, ...children) => h('section', { class: 'card', 'aria-labelledby': id }, h('h3', { id }, title), children);
+    return [
+      h('h2', { class: 'section-title' }, 'Organization'),
       h('p', {}, h('a', { href: '#/webhooks' }, 'Webhooks'), ' — notify your other systems of texts, deliveries, inbox and queue work.'),
+      status,
+      card('org-people-title', 'People', peopleLabel, peopleQ, peopleEl),
       adminForm(
         'Add a user',
         [
@@ -126,78 +416,111 @@ export function mount(root, _params, ctx) {
             method: 'POST',
             body: { name: v['u-name'], extension: v['u-ext'], email: v['u-email'], password: v['u-password'], role: v['u-role'] },
           });
-          await loadDirectory();
-          fillUsers();
+          await refresh();
           return `${v['u-name']} can now log in.`;
         },
       ),
+      card('org-numbers-title', 'Numbers', numbersLabel, numbersQ, numbersEl),
       adminForm(
         'Give a user a texting number',
         [
-          ['n-number', 'Number', input('n-number', { placeholder: '+15550100100' })],
-          ['n-user', 'User', userSelect('n-user')],
+          ['n-number', 'New number', input('n-number', { placeholder: '+1 555 010 0100', inputmode: 'tel' })],
+          ['n-user', 'For', userSelect('n-user')],
         ],
         async (v) => {
           const r = await api('/v1/numbers', { method: 'POST', body: { number: number(v['n-number']), user: v['n-user'] } });
-          await loadDirectory();
-          return `${r.number} added.`;
+          await refresh();
+          return `${displayName(r.number)} added for ${userName(v['n-user'])}.`;
         },
       ),
+      card('org-inboxes-title', 'Inboxes', inboxesEl),
       adminForm(
         'Create a shared inbox',
         [
           ['i-name', 'Name', input('i-name')],
-          ['i-number', 'New number', input('i-number', { placeholder: '+15550100200' })],
+          ['i-number', 'New number', input('i-number', { placeholder: '+1 555 010 0200', inputmode: 'tel' })],
+          ['i-me', 'Add me to its team', h('input', { id: 'i-me', type: 'checkbox', checked: true })],
         ],
         async (v) => {
           const n = number(v['i-number']);
           const r = await api('/v1/inboxes', { method: 'POST', body: { name: v['i-name'], number: n } });
           // The team replies by text from the inbox's number: register it for SMS.
           await api(`/v1/numbers/${encodeURIComponent(n)}/sms-registration`, { method: 'POST', body: { registered: true } });
-          rememberInbox(ctx, r.inbox_id, v['i-name']);
-          return `Inbox created. Its id (to share with the team): ${r.inbox_id}`;
+          if (v['i-me']) await api(`/v1/inboxes/${r.inbox_id}/members`, { method: 'POST', body: { user: me.user_id } });
+          await refresh();
+          return `Inbox created: ${v['i-name']}${v['i-me'] ? ', with you on its team' : ''}.`;
         },
       ),
-      adminForm(
-        'Add an inbox member',
-        [
-          ['im-inbox', 'Inbox id', input('im-inbox', { list: 'known-inboxes' })],
-          ['im-user', 'User', userSelect('im-user')],
-        ],
-        async (v) => {
-          await api(`/v1/inboxes/${encodeURIComponent(v['im-inbox'])}/members`, { method: 'POST', body: { user: v['im-user'] } });
-          return 'Member added.';
-        },
+      card(
+        'org-queues-title',
+        'Queues',
+        h('p', { class: 'small muted' }, 'This server does not list a queue’s agents yet: choose someone to add or remove them.'),
+        queuesEl,
       ),
       adminForm(
         'Create an SMS queue',
         [
           ['q-name', 'Name', input('q-name')],
-          ['q-number', 'New number', input('q-number', { placeholder: '+15550100300' })],
+          ['q-number', 'New number', input('q-number', { placeholder: '+1 555 010 0300', inputmode: 'tel' })],
+          ['q-me', 'Add me as an agent', h('input', { id: 'q-me', type: 'checkbox', checked: true })],
         ],
         async (v) => {
           const n = number(v['q-number']);
           const r = await api('/v1/queues', { method: 'POST', body: { name: v['q-name'], number: n } });
           await api(`/v1/numbers/${encodeURIComponent(n)}/sms-registration`, { method: 'POST', body: { registered: true } });
-          rememberQueue(ctx, r.queue_id, { name: v['q-name'] });
-          return `Queue created. Its id (to share with agents): ${r.queue_id}`;
+          if (v['q-me']) ctx.wrote((await api(`/v1/queues/${r.queue_id}/members`, { method: 'POST', body: { user: me.user_id } }))?.position);
+          queueNames.set(r.queue_id, v['q-name']);
+          await refresh();
+          return `Queue created: ${v['q-name']}${v['q-me'] ? ', with you as an agent' : ''}.`;
         },
       ),
-      adminForm(
-        'Add a queue agent',
-        [
-          ['qm-queue', 'Queue id', input('qm-queue', { list: 'known-queues' })],
-          ['qm-user', 'User', userSelect('qm-user')],
-        ],
-        async (v) => {
-          await api(`/v1/queues/${encodeURIComponent(v['qm-queue'])}/members`, { method: 'POST', body: { user: v['qm-user'] } });
-          return 'Agent added.';
-        },
-      ),
-      h('datalist', { id: 'known-inboxes' }, knownInboxes(ctx).map((i) => h('option', { value: i.id }, i.name || ''))),
-      h('datalist', { id: 'known-queues' }, knownQueues(ctx).map((q) => h('option', { value: q.id }, q.name || ''))),
-    ],
-  );
+    ];
+  }
+
+  /** This browser's notices of new messages: asked for only when the box is ticked. */
+  function browserNotices() {
+    const prefs = notifyPrefs(me.user_id);
+    const supported = notificationsSupported();
+    const granted = () => supported && Notification.permission === 'granted';
+    const desktop = h('input', { type: 'checkbox', id: 'notify-desktop', checked: prefs.desktop && granted(), disabled: !supported, 'aria-describedby': 'notify-desktop-note' });
+    const sound = h('input', { type: 'checkbox', id: 'notify-sound', checked: prefs.sound });
+    const note = h('p', { class: 'small muted', id: 'notify-desktop-note', role: 'status' });
+    const explain = () => {
+      if (!supported) note.textContent = 'This browser does not show desktop notifications.';
+      else if (Notification.permission === 'denied') note.textContent = 'Your browser blocks notifications from this site: allow them in its site settings, then tick the box again.';
+      else note.textContent = 'For new messages outside the conversation you have open, and customers waiting in your queues. This browser only.';
+    };
+    explain();
+    desktop.addEventListener('change', async () => {
+      let on = desktop.checked;
+      if (on && Notification.permission !== 'granted') {
+        desktop.disabled = true;
+        try {
+          on = (await Notification.requestPermission()) === 'granted';
+        } catch {
+          on = false;
+        }
+        desktop.disabled = false;
+        desktop.checked = on;
+      }
+      setNotifyPrefs(me.user_id, { ...notifyPrefs(me.user_id), desktop: on });
+      explain();
+      if (on) note.textContent = 'Saved: this browser notifies you of new messages.';
+    });
+    sound.addEventListener('change', () => {
+      setNotifyPrefs(me.user_id, { ...notifyPrefs(me.user_id), sound: sound.checked });
+      // Heard once now (a click allows sound), so you know what it sounds like.
+      if (sound.checked) chime();
+    });
+    return h(
+      'div',
+      { class: 'notify-prefs' },
+      h('label', { class: 'inline' }, desktop, 'Desktop notifications for new messages'),
+      note,
+      h('label', { class: 'inline' }, sound, 'Play a sound for new messages'),
+    );
+  }
+
   directoryReady().then(fillUsers);
   return { onDirectory: fillUsers };
 }
