@@ -66,6 +66,12 @@
 //!   the same run (the cluster's "server" CPU counts both nodes and the three
 //!   `nats-server`s). Read-model lag is sampled on the first node.
 //!
+//! - A/B of a lever (`--ab-env NAME=VALUE,…`): after all of the above, the same setup,
+//!   send phases and fan-out again against a server started with those environment
+//!   variables (e.g. `SWITCHBOARD_RECENT_TEXTS=0`), the open loop at the first run's rate;
+//!   its lines are `gateway.b.*`, with `gateway.b[.senders<N>|.open_loop].messages_vs_a`
+//!   and `.server_cpu_per_message_vs_a` against the first run.
+//!
 //! Other flags: `--sockets N` connects only the first N users (the rest still send), to
 //! see what open sockets cost; `--setup-parallel` (16) users created at a time;
 //! `--client-threads` (2) runtime threads of the load generator; `--perf <file>` runs
@@ -119,9 +125,10 @@ struct Cluster {
 
 impl Server {
     /// `switchboard serve` on a fresh data directory.
-    fn start() -> Self {
+    fn start(env: &[(String, String)]) -> Self {
         let (dir, listen) = (tempfile::tempdir().expect("temp dir"), free_address());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(dir.path().join("data"))
@@ -1341,6 +1348,16 @@ fn main() {
     let server_log: String = args.get("server-log", String::new());
     let relay: bool = args.get("relay", true);
     let rate: f64 = args.get("rate", 0.0);
+    // `NAME=VALUE,…`: a second run against a server with these environment variables.
+    let ab_env: Vec<(String, String)> = args
+        .get("ab-env", String::new())
+        .split(',')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("--ab-env: NAME=VALUE,…");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
     let store: String = args.get("store", String::from("rocksdb"));
     assert!(
         store == "rocksdb" || store == "nats",
@@ -1374,8 +1391,23 @@ fn main() {
         server_log,
         relay,
         rate: (rate > 0.0).then_some(rate),
+        env: Vec::new(),
     };
     let embedded = rt.block_on(run(o.clone()));
+    if !ab_env.is_empty() {
+        // The lever's A/B: the same phases against a server started with `--ab-env`
+        // (after A and its relay are gone), the open loop at A's rate.
+        let b = Run {
+            name: "gateway.b".to_owned(),
+            relay: false,
+            server_log: String::new(),
+            env: ab_env,
+            rate: embedded.open_rate,
+            ..o.clone()
+        };
+        let outcome = rt.block_on(run(b.clone()));
+        compare(&b, "a", &embedded, &outcome);
+    }
     if store == "nats" {
         // The same load against a 2-node cluster, after the embedded server (and the
         // relay) are gone; its figures are read against the embedded server's.
@@ -1387,7 +1419,7 @@ fn main() {
             ..o
         };
         let cluster = rt.block_on(run(o.clone()));
-        compare(&o, &embedded, &cluster);
+        compare(&o, "embedded", &embedded, &cluster);
     }
 }
 
@@ -1414,15 +1446,24 @@ struct Run {
     relay: bool,
     /// The open loop's rate (messages/s); `None`: half the relay's headline rate.
     rate: Option<f64>,
+    /// Environment variables of the server (the B side of `--ab-env`).
+    env: Vec<(String, String)>,
 }
 
-/// The whole run against one server (or cluster): its send phases, for comparisons.
-async fn run(o: Run) -> Vec<(usize, Phase)> {
+/// What a run measured, for comparisons: its send phases, its open loop and the rate.
+struct Outcome {
+    phases: Vec<(usize, Phase)>,
+    open: Option<Phase>,
+    open_rate: Option<f64>,
+}
+
+/// The whole run against one server (or cluster).
+async fn run(o: Run) -> Outcome {
     let total = Instant::now();
     let mut server = if o.cluster {
         Server::cluster()
     } else {
-        Server::start()
+        Server::start(&o.env)
     };
     carrier::tls::install_default_provider();
     let c = reqwest::Client::builder()
@@ -1636,19 +1677,26 @@ async fn run(o: Run) -> Vec<(usize, Phase)> {
         (None, None, Some((_, headline))) => Some(headline.messages_per_s() / 2.0),
         (None, None, None) => None,
     };
-    if let Some(rate) = rate.filter(|r| *r > 0.0) {
+    let rate = rate.filter(|r| *r > 0.0);
+    let mut open = None;
+    if let Some(rate) = rate {
         let prefix = format!("{}.open_loop", o.name);
         let level = Level {
             load: Load::Open(rate),
             warmup: o.warmup.min(2.0),
         };
-        let open = gateway_level(&c, &server, &plan, &rx, &o, &st.admin, level, &prefix).await;
+        let phase = gateway_level(&c, &server, &plan, &rx, &o, &st.admin, level, &prefix).await;
         if let Some(relay) = &relay {
-            versus_relay(&prefix, &open, relay);
+            versus_relay(&prefix, &phase, relay);
         }
+        open = Some(phase);
     }
     println!("# total {:.1} s", total.elapsed().as_secs_f64());
-    phases
+    Outcome {
+        phases,
+        open,
+        open_rate: rate,
+    }
 }
 
 /// One send phase against the gateway, with its read models' lag: while measuring (the
@@ -1703,20 +1751,30 @@ async fn gateway_level(
     phase
 }
 
-/// The cluster's send phases against the embedded server's of the same run: the
-/// `<cluster>.messages_vs_embedded` and `.server_cpu_per_message_vs_embedded` lines.
-fn compare(o: &Run, embedded: &[(usize, Phase)], cluster: &[(usize, Phase)]) {
-    for ((senders, e), (_, c)) in embedded.iter().zip(cluster) {
-        let prefix = level_prefix(&o.name, &o.senders, *senders);
+/// Run `o` against run `base` of the same invocation (the cluster against the embedded
+/// server, or the B side of an A/B against A): `<prefix>.messages_vs_<label>` and
+/// `.server_cpu_per_message_vs_<label>` for each send phase and the open loop.
+fn compare(o: &Run, label: &str, base: &Outcome, other: &Outcome) {
+    let pairs = base
+        .phases
+        .iter()
+        .zip(&other.phases)
+        .map(|((senders, b), (_, x))| (level_prefix(&o.name, &o.senders, *senders), b, x));
+    let open = base
+        .open
+        .iter()
+        .zip(&other.open)
+        .map(|(b, x)| (format!("{}.open_loop", o.name), b, x));
+    for (prefix, b, x) in pairs.chain(open) {
         bench_line(
-            &format!("{prefix}.messages_vs_embedded"),
-            c.messages_per_s() / e.messages_per_s(),
+            &format!("{prefix}.messages_vs_{label}"),
+            x.messages_per_s() / b.messages_per_s(),
             "ratio",
         );
-        if c.accepted > 0 && e.accepted > 0 && e.server_cpu > 0.0 {
+        if x.accepted > 0 && b.accepted > 0 && b.server_cpu > 0.0 {
             bench_line(
-                &format!("{prefix}.server_cpu_per_message_vs_embedded"),
-                (c.server_cpu / c.accepted as f64) / (e.server_cpu / e.accepted as f64),
+                &format!("{prefix}.server_cpu_per_message_vs_{label}"),
+                (x.server_cpu / x.accepted as f64) / (b.server_cpu / b.accepted as f64),
                 "ratio",
             );
         }

@@ -96,6 +96,39 @@ pub struct Keyring {
     cache: Mutex<FxHashMap<Vec<u8>, Option<Key>>>,
     /// Serialises making keys, so two sealers of one name agree on its key.
     making: Mutex<()>,
+    /// Texts sealed here lately, by nonce: what the readers of a new event (the stream
+    /// hub, search, the outbox, webhooks) would otherwise each decrypt again.
+    recent: Mutex<Recent>,
+}
+
+/// Texts sealed lately, by their nonce (random, so one per sealed text), forgotten oldest
+/// first past the capacity, and all at once when any key is destroyed or changed
+/// elsewhere: an erased text is never recalled.
+struct Recent {
+    capacity: usize,
+    texts: FxHashMap<[u8; NONCE_LEN], Box<[u8]>>,
+    order: std::collections::VecDeque<[u8; NONCE_LEN]>,
+}
+
+/// Bytes of an XChaCha20-Poly1305 nonce.
+const NONCE_LEN: usize = 24;
+
+/// Texts a keyring remembers by default (see [`Keyring::remember`]).
+pub const RECENT_TEXTS: usize = 32_768;
+
+impl Recent {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            texts: FxHashMap::default(),
+            order: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.texts.clear();
+        self.order.clear();
+    }
 }
 
 impl std::fmt::Debug for Keyring {
@@ -149,7 +182,48 @@ impl Keyring {
             writable,
             cache: Mutex::new(FxHashMap::default()),
             making: Mutex::new(()),
+            recent: Mutex::new(Recent::new(RECENT_TEXTS)),
         }
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many lately sealed texts to remember (0: none; every read decrypts).
+    pub fn set_recent_capacity(&self, capacity: usize) {
+        let mut recent = self.recent();
+        recent.clear();
+        recent.capacity = capacity;
+    }
+
+    /// Remembers the plaintext of a text just sealed with `nonce`, so that reading it back
+    /// soon after needs no decryption ([`Keyring::recall`]).
+    pub fn remember(&self, nonce: &[u8], plaintext: &[u8]) {
+        let Ok(nonce) = <[u8; NONCE_LEN]>::try_from(nonce) else {
+            return;
+        };
+        let mut recent = self.recent();
+        if recent.capacity == 0 {
+            return;
+        }
+        while recent.order.len() >= recent.capacity {
+            if let Some(oldest) = recent.order.pop_front() {
+                recent.texts.remove(&oldest);
+            }
+        }
+        if recent.texts.insert(nonce, plaintext.into()).is_none() {
+            recent.order.push_back(nonce);
+        }
+    }
+
+    /// The plaintext of the text sealed here lately with `nonce`, if it is remembered and
+    /// no key has been destroyed or changed elsewhere since.
+    pub fn recall(&self, nonce: &[u8]) -> Option<Vec<u8>> {
+        let nonce = <[u8; NONCE_LEN]>::try_from(nonce).ok()?;
+        self.recent().texts.get(&nonce).map(|t| t.to_vec())
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, FxHashMap<Vec<u8>, Option<Key>>> {
@@ -185,8 +259,16 @@ impl Keyring {
         Ok(key)
     }
 
-    /// Drops what the cache holds of `name` (another node changed it).
+    /// Drops what the cache holds of `name` (another node changed it), and every text
+    /// remembered (it may have been sealed under that key).
     pub fn forget(&self, name: &[u8]) {
+        self.forget_key(name);
+        self.recent().clear();
+    }
+
+    /// Drops what the cache holds of `name` only (another node made it: no text sealed
+    /// before can have been sealed under it).
+    pub fn forget_key(&self, name: &[u8]) {
         self.cache().remove(name);
     }
 
@@ -290,6 +372,7 @@ impl Keyring {
             for name in &names {
                 cache.insert(name.clone(), None);
             }
+            self.recent().clear();
             return Ok(names.len());
         };
         let mut batch = WriteBatch::default();
@@ -304,6 +387,7 @@ impl Keyring {
             for name in &names {
                 cache.insert(name.clone(), None);
             }
+            self.recent().clear();
         }
         // The deletions reach the SST files, and compaction rewrites the files that held
         // the keys without them; the WAL that held their writes is dropped after the flush.
@@ -441,6 +525,50 @@ mod tests {
         let ring = Keyring::open_read_only(dir.path()).unwrap();
         assert_eq!(ring.get(b"org/b/1").unwrap(), Some(b));
         assert!(ring.get_or_create(b"org/c/1", 0).is_err());
+    }
+
+    #[test]
+    fn sealed_texts_are_recalled_until_any_key_is_destroyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path()).unwrap();
+        ring.get_or_create(b"org/a/1", 10).unwrap();
+        ring.set_recent_capacity(2);
+        let nonces: Vec<[u8; NONCE_LEN]> = (1..=3u8).map(|i| [i; NONCE_LEN]).collect();
+        for (i, n) in nonces.iter().enumerate() {
+            ring.remember(n, format!("text {i}").as_bytes());
+        }
+        assert_eq!(
+            ring.recall(&nonces[0]),
+            None,
+            "the oldest went past the capacity"
+        );
+        assert_eq!(ring.recall(&nonces[2]).as_deref(), Some(&b"text 2"[..]));
+        assert_eq!(ring.recall(&[3; 12]), None, "not a nonce");
+        ring.forget_key(b"org/b/1");
+        assert!(
+            ring.recall(&nonces[1]).is_some(),
+            "a key made elsewhere keeps them"
+        );
+        assert_eq!(ring.destroy(b"org/a/", |_, _| true).unwrap(), 1);
+        assert_eq!(
+            ring.recall(&nonces[1]),
+            None,
+            "a destroyed key forgets them all"
+        );
+        ring.remember(&nonces[0], b"again");
+        ring.forget(b"org/c/1");
+        assert_eq!(
+            ring.recall(&nonces[0]),
+            None,
+            "so does a key changed elsewhere"
+        );
+        ring.set_recent_capacity(0);
+        ring.remember(&nonces[0], b"again");
+        assert_eq!(
+            ring.recall(&nonces[0]),
+            None,
+            "capacity 0 remembers nothing"
+        );
     }
 
     #[test]

@@ -124,7 +124,13 @@ pub(crate) fn watch(kv: kv::Store, handle: &Handle, keyring: Weak<Keyring>) {
                         };
                         if let Ok(entry) = change {
                             if let Some(name) = unhex(&entry.key) {
-                                ring.forget(&name);
+                                // A key made anywhere: only its cache entry goes; one
+                                // destroyed: the texts this node remembers go too.
+                                if entry.operation == kv::Operation::Put {
+                                    ring.forget_key(&name);
+                                } else {
+                                    ring.forget(&name);
+                                }
                             }
                         }
                     }

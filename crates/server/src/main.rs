@@ -114,6 +114,11 @@ struct ServeArgs {
         value_parser = humantime::parse_duration
     )]
     webhook_retry_after: Option<Vec<std::time::Duration>>,
+    /// How many texts sealed lately the server remembers in the clear, so that the readers
+    /// of a new message (the stream hub, search, the outbox, webhooks) need not each
+    /// decrypt it again; forgotten at once when any key is destroyed. 0: none.
+    #[arg(long, default_value_t = eventlog::keyring::RECENT_TEXTS, env = "SWITCHBOARD_RECENT_TEXTS")]
+    recent_texts: usize,
     /// Let anyone create an organization with `POST /v1/bootstrap` (by default only the
     /// server's first one can be created that way).
     #[arg(long, env = "SWITCHBOARD_ALLOW_SIGNUPS")]
@@ -467,6 +472,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         session_ttl_s,
         allow_private_webhooks,
         webhook_retry_after,
+        recent_texts,
         allow_signups,
         operator_token,
         checkpoint_key,
@@ -509,6 +515,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let store: Arc<dyn EventStore> = log.store();
+    if let Some(keyring) = store.keyring() {
+        keyring.set_recent_capacity(recent_texts);
+    }
     let leader = runtime.block_on(async { log.leadership(&node) });
     let clustered = matches!(log, Log::Nats(_));
     let actors = Arc::new(ActorRuntime::per_core().context("starting the actor runtime")?);
