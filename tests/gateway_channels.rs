@@ -186,7 +186,41 @@ async fn members_browse_their_organizations_channels_and_join_them() {
             "watercooler"
         );
     }
-    let _ = (ada, bob);
+    // The histories tell who joined, left and renamed, between the messages.
+    let notes = |h: &Value| -> Vec<Value> {
+        h["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["type"] == "system")
+            .map(|i| i["note"].clone())
+            .collect()
+    };
+    let (status, h) = call(
+        c.get(s.url(&format!("/v1/conversations/{general}/messages")))
+            .bearer_auth(&bob_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert_eq!(
+        notes(&h),
+        [
+            json!({ "type": "member_joined", "user": carol }),
+            json!({ "type": "member_left", "user": carol }),
+        ],
+        "{h}"
+    );
+    let (_, h) = call(
+        c.get(s.url(&format!("/v1/conversations/{random}/messages")))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(
+        notes(&h),
+        [json!({ "type": "channel_renamed", "name": "watercooler", "by": ada })],
+        "{h}"
+    );
+    let _ = bob;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 use actors::process::inbound_router;
 use domain::{Conversation, ConversationId, OrgId, UserId};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
 
 const INBOX_NUMBER: &str = "+15550101000";
@@ -157,6 +157,36 @@ async fn two_agents_work_an_inbox_conversation() {
             .status(),
         StatusCode::OK
     );
+
+    // The history tells every step, who took it and from whom.
+    let (status, h) = call(c.get(url("messages")).bearer_auth(&bob_token)).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    let steps: Vec<&Value> = h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "system")
+        .map(|i| &i["note"])
+        .collect();
+    let (alice, bob, admin_user) = (json!(alice), json!(bob), json!(admin_id));
+    assert_eq!(
+        steps,
+        [
+            &json!({ "type": "inbox_assigned", "to": alice, "taken_from": null }),
+            &json!({ "type": "inbox_transferred", "from": alice, "to": bob, "by": alice }),
+            &json!({ "type": "inbox_returned", "from": bob, "by": bob }),
+            &json!({ "type": "inbox_assigned", "to": alice, "taken_from": null }),
+            &json!({ "type": "inbox_assigned", "to": admin_user, "taken_from": alice }),
+            &json!({ "type": "inbox_done", "was_assigned_to": admin_user, "by": admin_user }),
+        ],
+        "{h}"
+    );
+    assert!(h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "system")
+        .all(|i| i["at_ms"].as_u64().is_some_and(|t| t > 0) && i["text"].is_string()));
 
     // Another organization cannot touch it.
     let (_, other) = call(c.post(s.url("/v1/bootstrap")).json(&json!({

@@ -237,8 +237,23 @@ async fn agents_read_their_login_state_and_a_queues_waiting_list() {
     );
     let (_, list) = call(mine(&carol_token, after)).await;
     assert_eq!(list["items"], json!([]), "not an agent of any queue");
+    // An admin who is no agent sees every queue of the organization, and its agents.
     let (_, list) = call(mine(&admin, after)).await;
-    assert_eq!(list["items"], json!([]), "an admin who is not an agent");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    let item = &list["items"][0];
+    assert_eq!(
+        (&item["queue_id"], &item["member"], &item["logged_in"]),
+        (&json!(queue), &json!(false), &json!(false)),
+        "{list}"
+    );
+    let mut agents = vec![alice.clone(), bob.clone()];
+    agents.sort();
+    let mut listed: Vec<String> = serde_json::from_value(item["members"].clone()).unwrap();
+    listed.sort();
+    assert_eq!(listed, agents, "{list}");
+    assert_eq!(item["logged_in_members"], json!([alice]), "{list}");
+    let (_, list) = call(mine(&alice_token, after)).await;
+    assert_eq!(list["items"][0]["member"], true, "{list}");
 
     // Two customers wait: members and admins see the waiting list, oldest first — agents
     // as many as the policy shows (one), admins all.

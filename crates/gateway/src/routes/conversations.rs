@@ -226,7 +226,12 @@ pub fn item_of(event: ConversationEvent) -> Option<Item> {
                 delivery: Delivery::of(&to, &view),
             })
         }
-        _ => None,
+        // An inbox conversation's steps and a channel's membership: system items.
+        _ => crate::routes::wire::Note::of_step(&event).map(|(note, at_ms)| Item::System {
+            text: note.step_text(),
+            note,
+            at_ms,
+        }),
     }
 }
 

@@ -323,10 +323,15 @@ pub struct AfterQuery {
 pub struct MyQueue {
     pub queue_id: QueueId,
     pub name: String,
+    /// Whether the caller is one of its agents (an admin sees every queue).
+    pub member: bool,
     /// Whether the caller is logged in: only logged-in agents are offered its work.
     pub logged_in: bool,
     /// How many interactions wait in it (counted up to [`VIEW_LIMIT`]).
     pub waiting: usize,
+    /// Its agents (members), and which of them are logged in.
+    pub members: Vec<UserId>,
+    pub logged_in_members: Vec<UserId>,
 }
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -334,8 +339,9 @@ pub struct MyQueues {
     pub items: Vec<MyQueue>,
 }
 
-/// `GET /v1/queues?after=`: the queues the caller is an agent (member) of, by name, with
-/// whether they are logged into each.
+/// `GET /v1/queues?after=`: the queues the caller is an agent (member) of — for an admin,
+/// every queue of the organization — by name, with whether they are logged into each and
+/// who its agents are.
 pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -344,19 +350,45 @@ pub async fn list(
     caught_up(&state, q.after).await?;
     let db = state.queues.db();
     let (org, user) = (caller.org, caller.user);
+    let admin = caller.role == domain::Role::Admin;
+    // An admin's: every queue a number of the organization routes to.
+    let routed: Vec<QueueId> = if admin {
+        state
+            .ws
+            .directories
+            .query(&org, |d: &domain::Directory, _| {
+                d.numbers()
+                    .filter_map(|n| match n.route {
+                        Routing::Queue(q) => Some(q),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
     let mut items = tokio::task::spawn_blocking(move || {
         let mut items = Vec::new();
-        for queue in db.queues_of(&user)? {
+        let mut queues = db.queues_of(&user)?;
+        queues.extend(routed);
+        queues.sort_unstable();
+        queues.dedup();
+        for queue in queues {
             let Some(view) = db.queue(&queue)? else {
                 continue;
             };
-            if view.org != Some(org) || !view.members.contains(&user) {
+            let member = view.members.contains(&user);
+            if view.org != Some(org) || !(member || admin) {
                 continue;
             }
             items.push(MyQueue {
                 queue_id: queue,
+                member,
                 logged_in: view.logged_in.contains(&user),
                 waiting: db.waiting(&queue, VIEW_LIMIT)?.len(),
+                members: view.members.iter().copied().collect(),
+                logged_in_members: view.logged_in.iter().copied().collect(),
                 name: view.name,
             });
         }

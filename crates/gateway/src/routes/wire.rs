@@ -137,6 +137,123 @@ pub enum Note {
         queue: QueueId,
         kind: Timeout,
     },
+    /// An inbox conversation was assigned to `to` (Assign to Me), from `taken_from` if
+    /// someone held it.
+    InboxAssigned {
+        to: UserId,
+        taken_from: Option<UserId>,
+    },
+    /// Transferred from `from` to `to` by `by` (null: the platform).
+    InboxTransferred {
+        from: Option<UserId>,
+        to: UserId,
+        by: Option<UserId>,
+    },
+    /// Returned to the inbox's Unassigned view by `by`, from `from`.
+    InboxReturned {
+        from: Option<UserId>,
+        by: Option<UserId>,
+    },
+    /// Marked done by `by`; `was_assigned_to` held it.
+    InboxDone {
+        was_assigned_to: Option<UserId>,
+        by: Option<UserId>,
+    },
+    /// A customer's new text reopened a done conversation.
+    InboxReopened,
+    /// A channel member joined by themselves (an invite link, an open channel).
+    MemberJoined {
+        user: UserId,
+    },
+    /// `by` added `users` to a channel.
+    MembersAdded {
+        users: Vec<UserId>,
+        by: UserId,
+    },
+    MemberLeft {
+        user: UserId,
+    },
+    ChannelRenamed {
+        name: String,
+        by: UserId,
+    },
+}
+
+impl Note {
+    /// The steps of an inbox conversation and a channel's membership, as history items:
+    /// `None` for every other event.
+    pub fn of_step(event: &domain::ConversationEvent) -> Option<(Note, u64)> {
+        use domain::ConversationEvent as E;
+        let user = |a: &domain::Actor| match a {
+            domain::Actor::User { id, .. } => Some(*id),
+            domain::Actor::System => None,
+        };
+        Some(match event {
+            E::ConversationAssigned(e) => (
+                Note::InboxAssigned {
+                    to: e.to,
+                    taken_from: e.taken_from,
+                },
+                e.at_ms,
+            ),
+            E::ConversationTransferred(e) => (
+                Note::InboxTransferred {
+                    from: e.from,
+                    to: e.to,
+                    by: user(&e.by),
+                },
+                e.at_ms,
+            ),
+            E::ReturnedToInbox(e) => (
+                Note::InboxReturned {
+                    from: e.from,
+                    by: user(&e.by),
+                },
+                e.at_ms,
+            ),
+            E::MarkedDone(e) => (
+                Note::InboxDone {
+                    was_assigned_to: e.was_assigned_to,
+                    by: user(&e.by),
+                },
+                e.at_ms,
+            ),
+            E::ReopenedByInboundText(e) => (Note::InboxReopened, e.at_ms),
+            E::ChannelMemberJoined(e) => (Note::MemberJoined { user: e.user }, e.at_ms),
+            E::ChannelMembersAdded(e) => (
+                Note::MembersAdded {
+                    users: e.users.iter().copied().collect(),
+                    by: e.by,
+                },
+                e.at_ms,
+            ),
+            E::ChannelMemberLeft(e) => (Note::MemberLeft { user: e.user }, e.at_ms),
+            E::ChannelRenamed(e) => (
+                Note::ChannelRenamed {
+                    name: e.name.clone(),
+                    by: e.by,
+                },
+                e.at_ms,
+            ),
+            _ => return None,
+        })
+    }
+
+    /// Words for a step (clients name the people themselves).
+    pub fn step_text(&self) -> String {
+        match self {
+            Note::InboxAssigned { .. } => "Assigned".into(),
+            Note::InboxTransferred { .. } => "Transferred".into(),
+            Note::InboxReturned { .. } => "Returned to the inbox".into(),
+            Note::InboxDone { .. } => "Marked done".into(),
+            Note::InboxReopened => "Reopened by a new text".into(),
+            Note::MemberJoined { .. } => "Joined".into(),
+            Note::MembersAdded { .. } => "Added to the channel".into(),
+            Note::MemberLeft { .. } => "Left".into(),
+            Note::ChannelRenamed { name, .. } => format!("Renamed to {name}"),
+            _ => String::new(),
+        }
+    }
 }
 
 /// Why an interaction closed.
