@@ -23,7 +23,11 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const TIMEOUT: Duration = Duration::from_secs(240);
 
 fn web_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
+    // `cargo test` names the package's directory when it runs the test; the path baked in
+    // at compile time may be another checkout's (a target directory shared between clones).
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
+        .join("web")
 }
 
 /// `<target>/screenshots` (integration tests get `<target>/tmp`).

@@ -23,7 +23,14 @@ use domain::{Actor, Role};
 use support::{samples, Params};
 
 fn schemas_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas")
+    // `cargo test` names the package's directory when it runs the test; the path baked in
+    // at compile time may be another checkout's (a target directory shared between clones).
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || env!("CARGO_MANIFEST_DIR").into(),
+            std::path::PathBuf::from,
+        )
+        .join("../../schemas")
 }
 
 /// The file's text: pretty JSON and a trailing newline.
