@@ -432,6 +432,7 @@ fn json_bodies(a: &Acme, method: &str, path: &str) -> Option<Vec<(&'static str, 
             ),
         ]),
         ("post", "/v1/users/{id}/role") => one(json!({ "role": "admin" })),
+        ("put", "/v1/users/{id}/name") => one(json!({ "name": "Walk Renamed" })),
         ("post", "/v1/webhooks") => one(
             json!({ "url": "http://127.0.0.1:9/walk", "events": ["message.inbound", "desk_phone.sms"] }),
         ),
@@ -659,6 +660,8 @@ fn expect(who: Who, w: &Walked) -> Expect {
         ("delete", "/v1/sessions/current") => Writes,
         // "Set a user's settings (the user themself or an admin)".
         ("put", "/v1/users/{id}/settings") if id == Some("me") => Writes,
+        // "Rename a user (the user themself or an admin)".
+        ("put", "/v1/users/{id}/name") if id == Some("me") => Writes,
         // Any member sees their own organization's directory, numbers, channels to join,
         // phonebook (organization-wide contacts and their own) and the name a number has
         // for them: Acme's for Carol, Globex's (none of Acme's) for Globex.

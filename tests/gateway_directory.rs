@@ -400,6 +400,81 @@ async fn members_read_the_directory_and_admins_manage_numbers_and_roles() {
         "last_admin",
     )
     .await;
+
+    // Names: a user renames themself, an admin anyone of theirs; nobody else's.
+    let name = |user: &str| s.url(&format!("/v1/users/{user}/name"));
+    let listed = |token: String, user: String| {
+        let (c, url) = (c.clone(), s.url("/v1/users"));
+        async move {
+            let (_, list) = call(c.get(url).bearer_auth(token)).await;
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["user_id"] == user.as_str())
+                .map(|u| u["name"].clone())
+        }
+    };
+    let (status, v) = call(
+        c.put(name(&carol))
+            .bearer_auth(&carol_token)
+            .json(&json!({ "name": "  Caroline  " })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        listed(bob_token.clone(), carol.clone()).await,
+        Some(json!("Caroline")),
+        "trimmed, and seen by the others at once"
+    );
+    let (status, v) = call(
+        c.put(name(&carol))
+            .bearer_auth(&bob_token)
+            .json(&json!({ "name": "Carol" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "an admin renames anyone: {v}");
+    refused(
+        &s,
+        c.put(name(&bob))
+            .bearer_auth(&carol_token)
+            .json(&json!({ "name": "Bobby" })),
+        StatusCode::FORBIDDEN,
+        "admin_only",
+    )
+    .await;
+    refused(
+        &s,
+        c.put(name(&carol))
+            .bearer_auth(&carol_token)
+            .json(&json!({ "name": "   " })),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "blank",
+    )
+    .await;
+    refused(
+        &s,
+        c.put(name(&carol))
+            .bearer_auth(&globex)
+            .json(&json!({ "name": "Mallory" })),
+        StatusCode::NOT_FOUND,
+        "unknown_user",
+    )
+    .await;
+    // The same name again writes nothing.
+    let before = s.ws.store.next_position();
+    let (status, _) = call(
+        c.put(name(&carol))
+            .bearer_auth(&carol_token)
+            .json(&json!({ "name": "Carol" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.ws.store.next_position(), before);
+    assert_eq!(
+        listed(carol_token.clone(), carol.clone()).await,
+        Some(json!("Carol"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,6 +168,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::users::list).post(routes::users::create_user),
         )
         .route("/v1/users/{id}/role", post(routes::users::change_role))
+        .route("/v1/users/{id}/name", put(routes::users::rename))
         .route(
             "/v1/users/{id}/settings",
             put(routes::settings::put_user_settings),

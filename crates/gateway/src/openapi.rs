@@ -406,6 +406,15 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
         200,
     )),
+    io::<users::NewName, Written>(op(
+        "put",
+        "/v1/users/{id}/name",
+        "directory",
+        "Rename a user (the user themself or an admin)",
+        Bearer,
+        "json",
+        200,
+    )),
     io::<settings::Settings, Written>(op(
         "put",
         "/v1/users/{id}/settings",

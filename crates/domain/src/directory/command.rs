@@ -34,6 +34,8 @@ pub enum DirectoryCommand {
     ChangeRole { user: UserId, role: Role },
     /// The user themself, or an admin.
     SetTextMessagesToDeskPhone { user: UserId, enabled: bool },
+    /// The user themself, or an admin.
+    RenameUser { user: UserId, name: String },
     /// Admin only. `destination_exists`: the caller confirmed that the inbox or queue
     /// named by `route` exists in this organization and serves this number (the directory
     /// knows users itself and ignores it for [`Routing::User`]).

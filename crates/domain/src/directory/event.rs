@@ -32,11 +32,12 @@ pub enum DirectoryEvent {
     ContactAdded(ContactAdded),
     ContactUpdated(ContactUpdated),
     ContactDeleted(ContactDeleted),
+    UserRenamed(UserRenamed),
 }
 
 /// Every event type name this aggregate writes, in variant order (the order of
 /// [`VersionedEvent::SCHEMAS`](crate::schema::VersionedEvent::SCHEMAS)).
-pub const DIRECTORY_EVENT_TYPES: [&str; 13] = [
+pub const DIRECTORY_EVENT_TYPES: [&str; 14] = [
     "OrganizationCreated",
     "UserAdded",
     "RoleChanged",
@@ -50,6 +51,7 @@ pub const DIRECTORY_EVENT_TYPES: [&str; 13] = [
     "ContactAdded",
     "ContactUpdated",
     "ContactDeleted",
+    "UserRenamed",
 ];
 
 versioned_events! {
@@ -67,6 +69,7 @@ versioned_events! {
         ContactAdded(ContactAdded) = 1,
         ContactUpdated(ContactUpdated) = 1,
         ContactDeleted(ContactDeleted) = 1,
+        UserRenamed(UserRenamed) = 1,
     }
 }
 
@@ -83,6 +86,15 @@ pub struct UserAdded {
     pub name: String,
     pub extension: Extension,
     pub role: Role,
+    pub by: Actor,
+    pub at_ms: u64,
+}
+
+/// A user's name changed (by themself or an admin).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserRenamed {
+    pub user: UserId,
+    pub name: String,
     pub by: Actor,
     pub at_ms: u64,
 }

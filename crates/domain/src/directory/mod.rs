@@ -30,7 +30,8 @@ pub use contacts::{Contact, ContactOwner, ContactScope};
 pub use event::{
     ContactAdded, ContactDeleted, ContactUpdated, DirectoryEvent, NumberAdded, NumberAssigned,
     NumberRouted, NumberSmsRegistered, NumberSmsUnregistered, NumberUnassigned,
-    OrganizationCreated, RoleChanged, TextMessagesToDeskPhoneSet, UserAdded, DIRECTORY_EVENT_TYPES,
+    OrganizationCreated, RoleChanged, TextMessagesToDeskPhoneSet, UserAdded, UserRenamed,
+    DIRECTORY_EVENT_TYPES,
 };
 pub use extension::{Extension, ExtensionError};
 pub use numbers::{BusinessNumber, Routing};

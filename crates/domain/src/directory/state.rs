@@ -115,6 +115,9 @@ impl Aggregate for Directory {
             DirectoryCommand::SetTextMessagesToDeskPhone { user, enabled } => {
                 self.set_text_messages_to_desk_phone(&self.acting(meta)?, *user, *enabled)
             }
+            DirectoryCommand::RenameUser { user, name } => {
+                self.rename_user(&self.acting(meta)?, *user, name)
+            }
             DirectoryCommand::AddNumber {
                 number,
                 route,
@@ -172,6 +175,11 @@ impl Aggregate for Directory {
             DirectoryEvent::RoleChanged(e) => {
                 if let Some(user) = self.users.get_mut(&e.user) {
                     user.role = e.role;
+                }
+            }
+            DirectoryEvent::UserRenamed(e) => {
+                if let Some(user) = self.users.get_mut(&e.user) {
+                    user.name.clone_from(&e.name);
                 }
             }
             DirectoryEvent::TextMessagesToDeskPhoneSet(e) => {

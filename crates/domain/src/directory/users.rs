@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::command_meta::{Actor, CommandMeta, Role};
 use crate::directory::event::{
     DirectoryEvent, OrganizationCreated, RoleChanged, TextMessagesToDeskPhoneSet, UserAdded,
+    UserRenamed,
 };
 use crate::directory::extension::Extension;
 use crate::directory::rejection::DirectoryRejection;
@@ -138,6 +139,33 @@ impl Directory {
         Ok(vec![DirectoryEvent::RoleChanged(RoleChanged {
             user,
             role,
+            by: acting.by,
+            at_ms: acting.at_ms,
+        })])
+    }
+
+    /// A new name for `user`: by themself or an admin; the same rules as when added.
+    pub(super) fn rename_user(
+        &self,
+        acting: &Acting,
+        user: UserId,
+        name: &str,
+    ) -> Result<Vec<DirectoryEvent>, DirectoryRejection> {
+        if acting.by.user_id() != Some(user) {
+            acting.require_admin()?;
+        }
+        let current = &self
+            .users
+            .get(&user)
+            .ok_or(DirectoryRejection::UnknownUser { user })?
+            .name;
+        let name = required_name("name", name, MAX_USER_NAME_CHARS)?;
+        if *current == name {
+            return Ok(vec![]);
+        }
+        Ok(vec![DirectoryEvent::UserRenamed(UserRenamed {
+            user,
+            name,
             by: acting.by,
             at_ms: acting.at_ms,
         })])

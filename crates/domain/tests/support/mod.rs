@@ -427,6 +427,12 @@ pub fn samples(p: &Params) -> Samples {
             by,
             at_ms,
         }),
+        DE::UserRenamed(d::UserRenamed {
+            user,
+            name: text.clone(),
+            by,
+            at_ms,
+        }),
         DE::NumberAdded(d::NumberAdded {
             number: our.clone(),
             route: routing,

@@ -4,6 +4,7 @@
 //! - `GET /v1/users` (any member): every user of the caller's organization, by name.
 //! - `POST /v1/users/{id}/role` (admin): make a user an admin or a member; the last admin
 //!   cannot be demoted. A user of another organization is `unknown_user` (404).
+//! - `PUT /v1/users/{id}/name` (the user themself, or an admin): a new display name.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -105,6 +106,35 @@ pub async fn list(
         (a.name.to_lowercase(), &a.extension).cmp(&(b.name.to_lowercase(), &b.extension))
     });
     Ok(Json(UserList { items }))
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewName {
+    pub name: String,
+}
+
+/// `PUT /v1/users/{id}/name` (the user themself, or an admin): lists, messages and
+/// members show it at once (names are resolved when answering, never stored elsewhere).
+///
+/// # Errors
+/// `admin_only` (403) for another user's name, `unknown_user` (404), `invalid_name` (422).
+pub async fn rename(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiPath(user): ApiPath<UserId>,
+    ApiJson(req): ApiJson<NewName>,
+) -> Result<Json<crate::routes::Written>, ApiError> {
+    let cmd = caller.meta().issue(DirectoryCommand::RenameUser {
+        user,
+        name: req.name,
+    });
+    let out = state
+        .ws
+        .directories
+        .execute(&caller.org, cmd, ExecuteOptions::default())
+        .await?;
+    Ok(crate::routes::Written::of(&out))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
