@@ -490,12 +490,17 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await shot(joe, 'inbox-trail');
   // Ina, who did the first steps, reads them as hers.
   await ina.goto(`${BASE}/#/inboxes/${inbox_id}/open/${await joe.evaluate(() => location.hash.split('/').pop())}`);
-  await sameTrail(ina, ['You took it', 'You transferred it to Joe Agent', 'Marked done by Joe Agent', 'Reopened by a new text', 'Joe Agent took it'], 'the trail as Ina reads it');
+  const inasTrail = ['You took it', 'You transferred it to Joe Agent', 'Marked done by Joe Agent', 'Reopened by a new text', 'Joe Agent took it'];
+  await sameTrail(ina, inasTrail, 'the trail as Ina reads it');
+  // Joe returns it while Ina has it open: she sees who did it, once.
+  await joe.getByRole('button', { name: 'Return to inbox' }).click();
+  await sameTrail(joe, [...trail, 'You took it', 'Returned to the inbox by you'], 'a return seen live');
+  await sameTrail(ina, [...inasTrail, 'Returned to the inbox by Joe Agent'], 'a teammate’s step seen live');
   await notPolling(ina);
   await notPolling(joe);
   const phone = await loggedIn(users.joe, { phone: true });
   await phone.goto(`${BASE}/#/inboxes/${inbox_id}/open/${await joe.evaluate(() => location.hash.split('/').pop())}`);
-  await sameTrail(phone, [...trail, 'You took it'], 'the trail on a phone');
+  await sameTrail(phone, [...trail, 'You took it', 'Returned to the inbox by you'], 'the trail on a phone');
   await shot(phone, 'phone-inbox-trail');
 });
 
@@ -747,6 +752,11 @@ scenario('channels: create, join by link, members, leave', async () => {
   await until(async () => JSON.stringify(await lines(ada)) === JSON.stringify(expected), `the lines after a reload: ${expected}`);
   assert((await ada.locator('nav.sidebar .nav-count:not([hidden])').count()) === 0, 'the lines leave nothing unread');
   await shot(ada, 'channel-membership-lines');
+  // Bob renames it: the line, the header and the list follow live.
+  await call('POST', `/v1/conversations/${townHall.conversation_id}/name`, { token: await tokenOf(users.bob), body: { name: 'town-square' } });
+  await ada.locator('li.system .pill', { hasText: 'Bob Builder renamed the channel to town-square' }).waitFor({ timeout: WAIT });
+  await ada.locator('.thread-head h2', { hasText: 'town-square' }).waitFor({ timeout: WAIT });
+  await ada.locator('#channel-list button.conv', { hasText: 'town-square' }).waitFor({ timeout: WAIT });
 });
 
 scenario('a text from the carrier simulator appears live', async () => {

@@ -786,6 +786,14 @@ export function openThread(pane, conv, ctx, opts = {}) {
     }
     const stick = nearEnd() || (item.type === 'message' && item.author === me);
     const li = add(item);
+    // A channel renamed while open: its header follows.
+    if (li && item.type === 'system' && item.note?.type === 'channel_renamed' && item.note.name && conv.kind === 'channel') {
+      conv.title = item.note.name;
+      title = item.note.name;
+      titleEl.textContent = title;
+      timeline.setAttribute('aria-label', `Messages with ${title}`);
+      membersPanel?.setAttribute('aria-label', `Members of ${title}`);
+    }
     if (li) {
       list.append(li);
       renderDays();
