@@ -396,8 +396,8 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   assert((await ina.locator('.composer textarea').count()) === 0, 'no reply field when unassigned');
 
   await ina.getByRole('button', { name: 'Assign to me' }).click();
-  // The step shows in the conversation as it happens, like a queue's.
-  await ina.locator('li.system .pill', { hasText: 'Assigned to Ina Agent' }).waitFor({ timeout: WAIT });
+  // The step shows in the conversation as it happens, like a queue's, saying who did it.
+  await ina.locator('li.system .pill', { hasText: 'You took it' }).waitFor({ timeout: WAIT });
   // Taken: it leaves Joe's Unassigned view without him doing anything.
   await joeRow.waitFor({ state: 'detached', timeout: WAIT });
   await joe.getByRole('button', { name: 'All open' }).click();
@@ -425,7 +425,7 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await ina.getByLabel('Team member').selectOption({ label: 'Joe Agent (ext 102)' });
   await ina.locator('dialog').getByRole('button', { name: 'Transfer' }).click();
   await ina.locator('.composer .note', { hasText: 'Assigned to Joe Agent' }).waitFor({ timeout: WAIT });
-  await ina.locator('li.system .pill', { hasText: 'Transferred to Joe Agent' }).waitFor({ timeout: WAIT });
+  await ina.locator('li.system .pill', { hasText: 'You transferred it to Joe Agent' }).waitFor({ timeout: WAIT });
   await joeRow.locator('.flag.green', { hasText: 'Mine' }).waitFor({ timeout: WAIT });
   await shot(joe, 'inbox-live-transferred-to-me');
 
@@ -437,7 +437,7 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await joe.getByRole('textbox', { name: 'Text message to' }).waitFor({ timeout: WAIT });
   await joe.getByRole('button', { name: 'Mark as done' }).click();
   await joe.locator('.composer .note', { hasText: 'Done' }).waitFor({ timeout: WAIT });
-  await joe.locator('li.system .pill', { hasText: 'Marked as done' }).waitFor({ timeout: WAIT });
+  await joe.locator('li.system .pill', { hasText: 'Marked done by you' }).waitFor({ timeout: WAIT });
   await joeRow.waitFor({ state: 'detached', timeout: WAIT });
   await inaOpenRow.waitFor({ state: 'detached', timeout: WAIT });
   await joe.getByRole('button', { name: 'Done', exact: true }).click();
@@ -461,8 +461,47 @@ scenario('an inbox conversation is assigned, transferred and marked done, live f
   await joe.locator('.composer .note', { hasText: 'Assign this conversation to yourself' }).waitFor({ timeout: WAIT });
   assert((await joe.locator('.composer textarea').count()) === 0, 'no reply field from search either');
   await shot(joe, 'inbox-from-search');
+
+  // The trail is the history's: who did what, and when, once each — opened afresh, after
+  // a step seen live and the history read again (a reconnect), and after a reload.
+  const trail = [
+    'Ina Agent took it',
+    'Ina Agent transferred it to you',
+    'Marked done by you',
+    'Reopened by a new text',
+  ];
+  const pills = async (page) => (await page.locator('li.system .pill').allInnerTexts()).map((t) => t.replace(/ · .*$/, ''));
+  const sameTrail = async (page, want, what) => {
+    await until(async () => JSON.stringify(await pills(page)) === JSON.stringify(want), `${what}: ${JSON.stringify(want)} (shown: ${JSON.stringify(await pills(page))})`);
+  };
+  await sameTrail(joe, trail, 'the trail from the history');
+  assert(/ · \d{1,2}:\d{2}/.test((await joe.locator('li.system .pill').first().innerText())), 'each step says when');
+  await joe.getByRole('button', { name: 'Assign to me' }).click();
+  await sameTrail(joe, [...trail, 'You took it'], 'a step seen live');
+  await joe.evaluate(() => window.switchboard.stream.drop());
+  await joe.locator('.conn', { hasText: 'Reconnecting' }).waitFor({ timeout: WAIT });
+  const reread = joe.waitForResponse((r) => r.url().includes('/messages') && r.request().method() === 'GET', { timeout: WAIT });
+  await joe.locator('.conn[data-state="live"]').waitFor({ state: 'attached', timeout: WAIT });
+  await reread;
+  await sameTrail(joe, [...trail, 'You took it'], 'the history read again after a reconnect');
+  await joe.reload();
+  await joe.locator('li.msg .bubble', { hasText: 'One more thing' }).waitFor({ timeout: WAIT });
+  await sameTrail(joe, [...trail, 'You took it'], 'the trail after a reload');
+  await shot(joe, 'inbox-trail');
+  // Ina, who did the first steps, reads them as hers.
+  await ina.goto(`${BASE}/#/inboxes/${inbox_id}/open/${await joe.evaluate(() => location.hash.split('/').pop())}`);
+  const inasTrail = ['You took it', 'You transferred it to Joe Agent', 'Marked done by Joe Agent', 'Reopened by a new text', 'Joe Agent took it'];
+  await sameTrail(ina, inasTrail, 'the trail as Ina reads it');
+  // Joe returns it while Ina has it open: she sees who did it, once.
+  await joe.getByRole('button', { name: 'Return to inbox' }).click();
+  await sameTrail(joe, [...trail, 'You took it', 'Returned to the inbox by you'], 'a return seen live');
+  await sameTrail(ina, [...inasTrail, 'Returned to the inbox by Joe Agent'], 'a teammate’s step seen live');
   await notPolling(ina);
   await notPolling(joe);
+  const phone = await loggedIn(users.joe, { phone: true });
+  await phone.goto(`${BASE}/#/inboxes/${inbox_id}/open/${await joe.evaluate(() => location.hash.split('/').pop())}`);
+  await sameTrail(phone, [...trail, 'You took it', 'Returned to the inbox by you'], 'the trail on a phone');
+  await shot(phone, 'phone-inbox-trail');
 });
 
 scenario("a queue claim by one agent leaves the other's waiting list live; agents log in and out", async () => {
@@ -511,7 +550,7 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   await until(async () => (await quinn.evaluate(() => location.hash)).startsWith('#/queues/'), 'the claimed conversation open');
   const quinnHead = quinn.locator('.thread-head');
   await quinnHead.locator('h2', { hasText: human(customer) }).waitFor({ timeout: WAIT });
-  await quinn.locator('.pill', { hasText: 'Claimed by Quinn Agent' }).waitFor({ timeout: WAIT });
+  await quinn.locator('.pill', { hasText: 'Claimed by you' }).waitFor({ timeout: WAIT });
   await quinn.locator('#queue-mine li', { hasText: human(customer) }).waitFor({ timeout: WAIT });
   // Gone from Rory's lists without Rory doing anything.
   await waitingAt(rory).waitFor({ state: 'detached', timeout: WAIT });
@@ -523,8 +562,13 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   await shot(quinn, 'queue-thread');
 
   // Transfer to Rory from the header: Quinn's copy turns read only.
+  // Only the queue's other logged-in agents are offered (not Ada, who is no agent).
   await quinnHead.getByRole('button', { name: 'Transfer' }).click();
-  await quinn.getByLabel('Team member').selectOption({ label: 'Rory Agent (ext 102)' });
+  await quinn.getByLabel('Agent (logged in)').waitFor({ timeout: WAIT });
+  const offered = await quinn.getByLabel('Agent (logged in)').evaluate((s) => [...s.options].map((o) => o.textContent));
+  assert(JSON.stringify(offered) === JSON.stringify(['Rory Agent (ext 102)']), `only Rory is offered: ${offered}`);
+  await shot(quinn, 'queue-transfer');
+  await quinn.getByLabel('Agent (logged in)').selectOption({ label: 'Rory Agent (ext 102)' });
   await quinn.locator('dialog').getByRole('button', { name: 'Transfer' }).click();
   await quinn.locator('#queue-mine li', { hasText: human(customer) }).waitFor({ state: 'detached', timeout: WAIT });
   await quinn.locator('.composer .note', { hasText: 'read only' }).waitFor({ timeout: WAIT });
@@ -544,7 +588,7 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   await roryHead.getByRole('button', { name: 'Close' }).click();
   await confirmClose.getByRole('button', { name: 'Close conversation' }).click();
   await roryRow.waitFor({ state: 'detached', timeout: WAIT });
-  await rory.locator('.pill', { hasText: 'Closed by Rory Agent' }).waitFor({ timeout: WAIT });
+  await rory.locator('.pill', { hasText: 'Closed by you' }).waitFor({ timeout: WAIT });
   // The history finds it, and opens it read only.
   await rory.getByLabel('Search the history').fill(customer.slice(-7));
   const historyRow = rory.locator('#queue-history li', { hasText: human(customer) });
@@ -553,6 +597,7 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   await historyRow.getByRole('link').click();
   await rory.locator('li.msg .bubble', { hasText: 'Happy to help!' }).waitFor({ timeout: WAIT });
   await rory.locator('.composer .note', { hasText: 'Closed. This conversation is read only.' }).waitFor({ timeout: WAIT });
+  await rory.locator('.pill', { hasText: 'Claimed by Quinn Agent' }).waitFor({ timeout: WAIT });
   assert((await rory.locator('.composer textarea').count()) === 0, 'no reply field in the history');
   await shot(rory, 'queue-history');
 
@@ -583,6 +628,14 @@ scenario("a queue claim by one agent leaves the other's waiting list live; agent
   await phone.getByRole('button', { name: 'Conversation actions' }).click();
   await phone.locator('.thread-head').getByRole('button', { name: 'Release' }).waitFor({ timeout: WAIT });
   await shot(phone, 'phone-queue-thread');
+  // Rory is logged out: nobody can take it, and the dialog says so.
+  await phone.locator('.thread-head').getByRole('button', { name: 'Transfer' }).click();
+  const nobody = phone.getByRole('dialog', { name: 'Transfer to an agent of Helpdesk' });
+  await nobody.getByText('No other agent of Helpdesk is logged in.').waitFor({ timeout: WAIT });
+  assert(await nobody.getByRole('button', { name: 'Transfer' }).isDisabled(), 'nothing to transfer to');
+  await shot(phone, 'phone-queue-transfer-nobody');
+  await nobody.getByRole('button', { name: 'Cancel' }).click();
+  await nobody.waitFor({ state: 'detached', timeout: WAIT });
 });
 
 scenario('channels: create, join by link, members, leave', async () => {
@@ -601,6 +654,10 @@ scenario('channels: create, join by link, members, leave', async () => {
   await ada.getByLabel('New channel').press('Enter');
   await ada.locator('.thread-head h2', { hasText: 'design' }).waitFor({ timeout: WAIT });
   await ada.locator('#channel-list button.conv', { hasText: 'design' }).waitFor({ timeout: WAIT });
+  // Ada keeps town-hall open: who joins, is added and leaves shows there as it happens.
+  await ada.locator('#channel-list button.conv', { hasText: 'town-hall' }).click();
+  await ada.locator('.thread-head h2', { hasText: 'town-hall' }).waitFor({ timeout: WAIT });
+  const lines = async (page) => (await page.locator('li.system .pill').allInnerTexts()).map((t) => t.replace(/ · .*$/, ''));
 
   // Cara is in no channel; she joins town-hall by the link someone shared.
   await cara.getByRole('link', { name: 'Channels' }).click();
@@ -610,6 +667,8 @@ scenario('channels: create, join by link, members, leave', async () => {
   await cara.getByLabel('Join by invite link').press('Enter');
   await cara.locator('.thread-head h2', { hasText: 'town-hall' }).waitFor({ timeout: WAIT });
   await cara.locator('#channel-list button.conv', { hasText: 'town-hall' }).waitFor({ timeout: WAIT });
+  await ada.locator('li.system .pill', { hasText: 'Cara Coder joined' }).waitFor({ timeout: WAIT });
+  await cara.locator('li.system .pill', { hasText: 'You joined' }).waitFor({ timeout: WAIT });
 
   // The members list, opened from the keyboard.
   const members = cara.getByRole('button', { name: 'Members', exact: true });
@@ -644,12 +703,17 @@ scenario('channels: create, join by link, members, leave', async () => {
   await dan.getByRole('button', { name: 'Members', exact: true }).click();
   await dan.getByRole('region', { name: 'Members of town-hall' }).locator('h3', { hasText: 'Members (4)' }).waitFor({ timeout: WAIT });
   await shot(dan, 'phone-channel-members');
+  await dan.keyboard.press('Escape');
+  await ada.locator('li.system .pill', { hasText: 'Dan Designer joined' }).waitFor({ timeout: WAIT });
 
   // Cara leaves: the channel leaves her list, and its members no longer name her.
   cara.once('dialog', (d) => d.accept());
   await cara.getByRole('button', { name: 'Leave' }).click();
   await cara.locator('#channel-list button.conv', { hasText: 'town-hall' }).waitFor({ state: 'detached', timeout: WAIT });
   await cara.getByText('You are in no channel yet').waitFor({ timeout: WAIT });
+  await ada.locator('li.system .pill', { hasText: 'Cara Coder left' }).waitFor({ timeout: WAIT });
+  await dan.locator('li.system .pill', { hasText: 'Cara Coder left' }).waitFor({ timeout: WAIT });
+  await shot(dan, 'phone-channel-lines');
   await ada.locator('#channel-list button.conv', { hasText: 'town-hall' }).click();
   await ada.getByRole('button', { name: 'Members', exact: true }).click();
   const adaPanel = ada.getByRole('region', { name: 'Members of town-hall' });
@@ -669,9 +733,30 @@ scenario('channels: create, join by link, members, leave', async () => {
   await cara.locator('#channel-list button.conv', { hasText: 'design' }).waitFor({ timeout: WAIT });
   await designRow.getByText('2 members · joined').waitFor({ timeout: WAIT });
   await browse.getByRole('button', { name: 'Open design' }).waitFor({ timeout: WAIT });
+  // Ada's design (not open) learns of it, but a line is nothing unread: no badge, no count.
+  await ada.getByRole('region', { name: 'Browse channels' }).locator('#channel-browse li', { hasText: 'design' }).getByText('2 members · joined').waitFor({ timeout: WAIT });
+  assert((await ada.locator('#channel-list button.conv', { hasText: 'design' }).locator('.badge').count()) === 0, 'no unread badge from a join');
+  assert(!(await ada.title()).includes('('), `nothing unread in the title: ${await ada.title()}`);
+  assert((await ada.locator('nav.sidebar .nav-count:not([hidden])').count()) === 0, `no count on the sidebar: ${await ada.locator('nav.sidebar').innerText()}`);
   // Her old link now offers to join again.
   await cara.goto(`${BASE}/#/channels/${townHall.conversation_id}`);
   await cara.getByRole('heading', { name: 'Join this channel?' }).waitFor({ timeout: WAIT });
+
+  // Bob adds her back: Ada's open channel says so; after a reload every line is there once.
+  await call('POST', `/v1/conversations/${townHall.conversation_id}/members`, { token: await tokenOf(users.bob), body: { users: [users.cara.user_id] } });
+  await ada.locator('li.system .pill', { hasText: 'Bob Builder added Cara Coder' }).waitFor({ timeout: WAIT });
+  const expected = ['Cara Coder joined', 'Dan Designer joined', 'Cara Coder left', 'Bob Builder added Cara Coder'];
+  assert(JSON.stringify(await lines(ada)) === JSON.stringify(expected), `the lines, live: ${await lines(ada)}`);
+  await ada.reload();
+  await ada.locator('li.msg .bubble', { hasText: 'Hi all, Cara here' }).waitFor({ timeout: WAIT });
+  await until(async () => JSON.stringify(await lines(ada)) === JSON.stringify(expected), `the lines after a reload: ${expected}`);
+  assert((await ada.locator('nav.sidebar .nav-count:not([hidden])').count()) === 0, 'the lines leave nothing unread');
+  await shot(ada, 'channel-membership-lines');
+  // Bob renames it: the line, the header and the list follow live.
+  await call('POST', `/v1/conversations/${townHall.conversation_id}/name`, { token: await tokenOf(users.bob), body: { name: 'town-square' } });
+  await ada.locator('li.system .pill', { hasText: 'Bob Builder renamed the channel to town-square' }).waitFor({ timeout: WAIT });
+  await ada.locator('.thread-head h2', { hasText: 'town-square' }).waitFor({ timeout: WAIT });
+  await ada.locator('#channel-list button.conv', { hasText: 'town-square' }).waitFor({ timeout: WAIT });
 });
 
 scenario('a text from the carrier simulator appears live', async () => {
@@ -1012,6 +1097,9 @@ scenario('no ids to copy: admins pick people, numbers, inboxes and queues from l
   const { admin, users } = await organization('pick', ['Bob Builder', 'Cara Coder']);
   const sales = await call('POST', '/v1/inboxes', { token: admin.token, body: { name: 'Sales', number: freshNumber() } });
   const overflow = await call('POST', '/v1/queues', { token: admin.token, body: { name: 'Overflow', number: freshNumber() } });
+  // Cara is an agent of Overflow already, and logged in to it.
+  await call('POST', `/v1/queues/${overflow.queue_id}/members`, { token: admin.token, body: { user: users.cara.user_id } });
+  await call('POST', `/v1/queues/${overflow.queue_id}/login`, { token: await tokenOf(users.cara) });
   const ada = await loggedIn(admin);
   await ada.getByRole('link', { name: 'Settings' }).click();
   const status = ada.locator('#org-status');
@@ -1075,11 +1163,26 @@ scenario('no ids to copy: admins pick people, numbers, inboxes and queues from l
   await ada.locator('#org-queues li', { hasText: 'Helpdesk' }).locator('.muted', { hasText: 'you are an agent' }).waitFor({ timeout: WAIT });
   await ada.getByRole('button', { name: 'Add me to Overflow' }).click();
   await ada.locator('#org-queues li', { hasText: 'Overflow' }).locator('.muted', { hasText: 'you are an agent' }).waitFor({ timeout: WAIT });
-  await ada.getByLabel('Agent of Overflow').selectOption({ label: 'Bob Builder (ext 101)' });
-  await ada.locator('#org-queues li', { hasText: 'Overflow' }).getByRole('button', { name: 'Add agent' }).click();
+  // Its agents by name: Cara (logged in) was there before; Bob is added, then removed.
+  const overflowRow = ada.locator('#org-queues li', { hasText: 'Overflow' });
+  const agents = overflowRow.getByRole('group', { name: 'Agents of Overflow' });
+  await agents.locator('.chip.on', { hasText: 'Cara Coder' }).waitFor({ timeout: WAIT });
+  await agents.locator('.chip', { hasText: 'Ada Admin (you)' }).waitFor({ timeout: WAIT });
+  assert((await ada.getByLabel('Someone to add as an agent of Overflow').locator('option', { hasText: 'Cara Coder' }).count()) === 0, 'an agent is not offered again');
+  await ada.getByLabel('Someone to add as an agent of Overflow').selectOption({ label: 'Bob Builder (ext 101)' });
+  await overflowRow.getByRole('button', { name: 'Add as an agent of Overflow' }).click();
   await status.filter({ hasText: 'Bob Builder is an agent of Overflow.' }).waitFor({ timeout: WAIT });
+  await agents.locator('.chip:not(.on)', { hasText: 'Bob Builder' }).waitFor({ timeout: WAIT });
   const bobQueues = (await call('GET', '/v1/queues', { token: await tokenOf(users.bob) })).items;
   assert(bobQueues.some((q) => q.queue_id === overflow.queue_id), 'Bob is an agent of Overflow');
+  await ada.locator('#org-queues').scrollIntoViewIfNeeded();
+  await shot(ada, 'settings-queues');
+  await agents.getByRole('button', { name: 'Remove Cara Coder from Overflow' }).click();
+  await status.filter({ hasText: 'Cara Coder is no longer an agent of Overflow.' }).waitFor({ timeout: WAIT });
+  await agents.locator('.chip', { hasText: 'Cara Coder' }).waitFor({ state: 'detached', timeout: WAIT });
+  await agents.locator('.chip', { hasText: 'Bob Builder' }).waitFor({ timeout: WAIT });
+  const overflowNow = (await call('GET', '/v1/queues', { token: admin.token })).items.find((q) => q.queue_id === overflow.queue_id);
+  assert(!overflowNow.members.includes(users.cara.user_id), 'Cara is no agent of Overflow any more');
   const text = await ada.locator('main').innerText();
   assert(!/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}/i.test(text), 'no id shown anywhere in Settings');
   await shot(ada, 'settings-organization');
@@ -1100,6 +1203,7 @@ scenario('no ids to copy: admins pick people, numbers, inboxes and queues from l
   await shot(ada, 'channel-add-members');
   await dialog.getByRole('button', { name: 'Add', exact: true }).click();
   await dialog.waitFor({ state: 'detached', timeout: WAIT });
+  await ada.locator('li.system .pill', { hasText: 'You added Bob Builder' }).waitFor({ timeout: WAIT });
   const members = (await call('GET', `/v1/conversations/${crew.conversation_id}/members`, { token: admin.token })).members;
   assert(members.some((m) => m.user_id === users.bob.user_id), 'Bob was added');
 
@@ -1108,6 +1212,8 @@ scenario('no ids to copy: admins pick people, numbers, inboxes and queues from l
   await phone.locator('#org-inboxes li', { hasText: 'Billing' }).waitFor({ timeout: WAIT });
   await phone.locator('#org-inboxes').scrollIntoViewIfNeeded();
   await shot(phone, 'phone-settings-organization');
+  await phone.locator('#org-queues li', { hasText: 'Overflow' }).locator('.chip', { hasText: 'Bob Builder' }).scrollIntoViewIfNeeded();
+  await shot(phone, 'phone-settings-queues');
 });
 
 scenario('drafts survive switching and reloads; a send lost with the connection goes once it returns, never twice', async () => {

@@ -20,13 +20,26 @@ const EMOJI = [
 
 const KIND_LABEL = { external: 'Text messages', direct: 'Direct message', channel: 'Channel', group: 'Group' };
 
+/** "Bob", "Bob and Cara", "Bob, Cara and Dan". */
+function andList(names) {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
 /**
- * What a system message (a queue lifecycle step) says, from the server's structured note
- * (`{"type": "claimed_by", "queue", "agent"}` and the like), with names resolved.
+ * What a system item says, from the server's structured note, with names resolved and
+ * "you" for `me`: a queue's lifecycle (`{"type": "claimed_by", "queue", "agent"}`…), an
+ * inbox conversation's steps (`inbox_assigned {to, taken_from}`, `inbox_transferred {from,
+ * to, by}`…; `by` null is the platform) and a channel's membership (`member_joined {user}`,
+ * `members_added {users, by}`, `member_left {user}`, `channel_renamed {name, by}`).
  */
-export function systemText(note, fallback) {
+export function systemText(note, fallback, me = null) {
   const fields = note && typeof note === 'object' ? note : {};
-  const who = (field) => (fields[field] ? userName(fields[field]) : null);
+  // A name as the subject of a sentence ("You", "Ada"), or as its object ("you", "Ada").
+  const who = (field, fallbackName = null) => (fields[field] ? (fields[field] === me ? 'you' : userName(fields[field])) : fallbackName);
+  const subject = (field) => {
+    const w = who(field);
+    return w === 'you' ? 'You' : w;
+  };
   switch (fields.type) {
     case 'queued':
       return 'Waiting in the queue';
@@ -40,23 +53,39 @@ export function systemText(note, fallback) {
       return who('by') ? `Closed by ${who('by')}` : 'Closed';
     case 'timed_out':
       return 'Timed out';
-    // An inbox conversation's steps, as the stream reports them (see `inboxStepText`).
+    // An inbox conversation's steps.
     case 'inbox_assigned':
-      return `Assigned to ${who('to') || 'a teammate'}`;
+      // Only "Assign to me" assigns: whoever it went to took it (from someone, perhaps).
+      if (!fields.to) return 'Assigned';
+      return fields.taken_from ? `${subject('to')} took it over from ${who('taken_from')}` : `${subject('to')} took it`;
     case 'inbox_transferred':
-      return `Transferred to ${who('to') || 'a teammate'}`;
+      return fields.by ? `${subject('by')} transferred it to ${who('to', 'a teammate')}` : `Transferred to ${who('to', 'a teammate')}`;
     case 'inbox_returned':
-      return 'Returned to the inbox';
+      return fields.by ? `Returned to the inbox by ${who('by')}` : 'Returned to the inbox';
     case 'inbox_done':
-      return 'Marked as done';
+      return fields.by ? `Marked done by ${who('by')}` : 'Marked done';
     case 'inbox_reopened':
       return 'Reopened by a new text';
+    // A channel's members and name.
+    case 'member_joined':
+      return `${subject('user') || 'Someone'} joined`;
+    case 'member_left':
+      return `${subject('user') || 'Someone'} left`;
+    case 'members_added': {
+      const users = Array.isArray(fields.users) ? fields.users : [];
+      const names = andList(users.map((u) => (u === me ? 'you' : userName(u))));
+      if (fields.by) return `${subject('by')} added ${names || 'people'}`;
+      return `${names ? names.charAt(0).toUpperCase() + names.slice(1) : 'People'} ${users.length === 1 ? 'was' : 'were'} added`;
+    }
+    case 'channel_renamed':
+      return fields.by ? `${subject('by')} renamed the channel to ${fields.name}` : `The channel was renamed to ${fields.name}`;
     default:
       return fallback || 'System message';
   }
 }
 
-/** The note of an inbox frame's change (`conversation_assigned`…), or null. */
+/** The note of an inbox frame's change (`conversation_assigned`…), or null. Frames say
+ *  only who has it after the step: the history's item says who acted, and when. */
 export function inboxStep(frame) {
   const type = {
     conversation_assigned: 'inbox_assigned',
@@ -66,6 +95,37 @@ export function inboxStep(frame) {
     reopened_by_inbound_text: 'inbox_reopened',
   }[frame.change];
   return type ? { type, to: frame.assignee } : null;
+}
+
+/** What a frame's step says before the history has it: "Assigned to Ina", "Marked done". */
+function stepTextFromFrame(note, me) {
+  const to = note.to ? (note.to === me ? 'you' : userName(note.to)) : null;
+  switch (note.type) {
+    case 'inbox_assigned':
+      return to ? `Assigned to ${to}` : 'Assigned';
+    case 'inbox_transferred':
+      return `Transferred to ${to || 'a teammate'}`;
+    default:
+      return systemText(note, null, me);
+  }
+}
+
+/** A system item's identity, the same however its note's fields are ordered. */
+function systemKey(item) {
+  const note = item.note && typeof item.note === 'object' ? Object.fromEntries(Object.entries(item.note).sort(([a], [b]) => a.localeCompare(b))) : item.note;
+  return `${item.at_ms}|${JSON.stringify(note)}`;
+}
+
+/** Whether a note is an inbox conversation's step. */
+function isStep(note) {
+  return typeof note?.type === 'string' && note.type.startsWith('inbox_');
+}
+
+/** Whether a history step is the one a frame reported (its type, and who has it after). */
+function sameStep(note, frameNote) {
+  if (note.type !== frameNote.type) return false;
+  if (note.type === 'inbox_assigned' || note.type === 'inbox_transferred') return (note.to || null) === (frameNote.to || null);
+  return true;
 }
 
 /** How far along an SMS delivery status is: a later report never moves it back. */
@@ -177,6 +237,10 @@ export function openThread(pane, conv, ctx, opts = {}) {
   const st = {
     messages: new Map(),
     systems: new Set(),
+    stepOf: new Map(), // a history step's element (inbox steps) → {note, linked to a frame}
+    pendingSteps: [], // steps seen live, not yet in the history: [{note, li}]
+    catchingUp: false,
+    catchUpAgain: false,
     readers: new Map(),
     myRead: 0,
     lastSeq: 0,
@@ -269,7 +333,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
     try {
       const r = await api(`/v1/conversations/${id}/messages${qs({ limit: PAGE })}`);
       if (st.destroyed) return;
-      const lis = r.items.map(add).filter(Boolean);
+      const lis = r.items.map((item) => add(item)).filter(Boolean);
       list.append(...lis);
       renderDays();
       st.nextBefore = r.next_before;
@@ -277,6 +341,10 @@ export function openThread(pane, conv, ctx, opts = {}) {
       st.loaded = true;
       for (const f of st.queued.splice(0)) onFrame(f);
       for (const entry of readOutbox(me)) if (entry.conversation === id) showWaiting(entry);
+      // Names in the pills once the directory has them.
+      directoryReady().then(() => {
+        for (const li of list.querySelectorAll(':scope > li.system')) li.render?.();
+      });
       renderReceipts();
       scrollToEnd();
       markRead();
@@ -296,7 +364,7 @@ export function openThread(pane, conv, ctx, opts = {}) {
       const r = await api(`/v1/conversations/${id}/messages${qs({ before: st.nextBefore, limit: PAGE })}`);
       if (st.destroyed) return;
       const before = timeline.scrollHeight;
-      const lis = r.items.map(add).filter(Boolean);
+      const lis = r.items.map((item) => add(item)).filter(Boolean);
       list.prepend(...lis);
       renderDays();
       timeline.scrollTop += timeline.scrollHeight - before;
@@ -317,8 +385,9 @@ export function openThread(pane, conv, ctx, opts = {}) {
       const r = await api(`/v1/conversations/${id}/messages${qs({ limit: PAGE })}`);
       if (st.destroyed) return;
       const stick = nearEnd();
-      const added = r.items.map(add).filter(Boolean);
+      const added = r.items.map((item) => add(item)).filter(Boolean);
       list.append(...added);
+      reconcileSteps();
       if (added.length) renderDays();
       renderReceipts();
       if (stick) scrollToEnd();
@@ -362,17 +431,68 @@ export function openThread(pane, conv, ctx, opts = {}) {
         else st.readers.set(item.user, Math.max(st.readers.get(item.user) || 0, item.up_to));
         return null;
       case 'system': {
-        const key = `${item.at_ms}|${JSON.stringify(item.note)}`;
+        // The same item read again (the history after the stream, a later page) is known.
+        const key = systemKey(item);
         if (st.systems.has(key)) return null;
         st.systems.add(key);
-        return h(
-          'li',
-          { class: 'system', dataset: { at: item.at_ms } },
-          h('span', { class: 'pill', title: fmtFull(item.at_ms) }, `${systemText(item.note, item.text)} · ${fmtTime(item.at_ms)}`),
-        );
+        const li = systemEl(item.at_ms, () => systemText(item.note, item.text, me));
+        if (isStep(item.note)) st.stepOf.set(li, { note: item.note, linked: false });
+        return li;
       }
       default:
         return null;
+    }
+  }
+
+  /** A centred pill: what happened, and when (the full date on hover). Its words are
+   *  made again once the directory has everyone's names. */
+  function systemEl(at, text) {
+    const pill = h('span', { class: 'pill', title: fmtFull(at) });
+    const li = h('li', { class: 'system', dataset: { at } }, pill);
+    li.render = () => (pill.textContent = `${text()} · ${fmtTime(at)}`);
+    li.render();
+    return li;
+  }
+
+  /**
+   * An inbox step seen live (its frame) and the history's item of it are one step, shown
+   * once. The frame's pill waits at the end until the history has the step (the item says
+   * who acted, and when); the steps seen live are the newest of the conversation, in order,
+   * so they are the history's newest steps that no frame has claimed yet.
+   */
+  function reconcileSteps() {
+    if (!st.pendingSteps.length) return;
+    const history = [...list.querySelectorAll(':scope > li.system')].filter((li) => st.stepOf.has(li));
+    let free = history.length;
+    while (free > 0 && !st.stepOf.get(history[free - 1]).linked) free -= 1;
+    const unclaimed = history.slice(free);
+    const pending = st.pendingSteps;
+    for (let m = Math.min(unclaimed.length, pending.length); m > 0; m -= 1) {
+      const tail = unclaimed.slice(unclaimed.length - m);
+      if (!tail.every((li, i) => sameStep(st.stepOf.get(li).note, pending[i].note))) continue;
+      for (const li of tail) st.stepOf.get(li).linked = true;
+      for (const p of pending.splice(0, m)) p.li.remove();
+      renderDays();
+      return;
+    }
+  }
+
+  /** Reads the newest page until the history has the steps seen live (a few tries). */
+  async function catchUpSteps() {
+    if (st.catchingUp) {
+      st.catchUpAgain = true;
+      return;
+    }
+    st.catchingUp = true;
+    try {
+      for (let attempt = 0; attempt < 6 && !st.destroyed; attempt += 1) {
+        st.catchUpAgain = false;
+        await refreshNewest();
+        if (!st.pendingSteps.length && !st.catchUpAgain) return;
+        if (!st.catchUpAgain) await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    } finally {
+      st.catchingUp = false;
     }
   }
 
@@ -666,6 +786,14 @@ export function openThread(pane, conv, ctx, opts = {}) {
     }
     const stick = nearEnd() || (item.type === 'message' && item.author === me);
     const li = add(item);
+    // A channel renamed while open: its header follows.
+    if (li && item.type === 'system' && item.note?.type === 'channel_renamed' && item.note.name && conv.kind === 'channel') {
+      conv.title = item.note.name;
+      title = item.note.name;
+      titleEl.textContent = title;
+      timeline.setAttribute('aria-label', `Messages with ${title}`);
+      membersPanel?.setAttribute('aria-label', `Members of ${title}`);
+    }
     if (li) {
       list.append(li);
       renderDays();
@@ -1054,18 +1182,21 @@ export function openThread(pane, conv, ctx, opts = {}) {
     setCompose: renderComposer,
     /**
      * A step of the conversation's life seen live (an inbox's assign, transfer, return,
-     * done, reopen): a grey pill like the queues' system messages, timed as it arrived.
+     * done, reopen): a grey pill at once, which the history's item of the step (who acted,
+     * and when) then replaces — never both.
      */
     addStep(note, position) {
       if (!st.loaded) return;
       const key = `step|${position}`;
       if (st.systems.has(key)) return;
       st.systems.add(key);
-      const at = Date.now();
       const stick = nearEnd();
-      list.append(h('li', { class: 'system', dataset: { at } }, h('span', { class: 'pill', title: fmtFull(at) }, `${systemText(note)} · ${fmtTime(at)}`)));
+      const li = systemEl(Date.now(), () => stepTextFromFrame(note, me));
+      st.pendingSteps.push({ note, li });
+      list.append(li);
       renderDays();
       if (stick) scrollToEnd();
+      catchUpSteps();
     },
     setActions(f) {
       fill(actions, addContactItem && conv.title === conv.their_number ? addContactItem : null);

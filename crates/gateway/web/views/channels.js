@@ -314,13 +314,18 @@ export function mount(root, params, ctx) {
     onFrame(f) {
       thread?.onFrame(f);
       const it = items.find((i) => i.conversation_id === f.conversation_id);
+      // Membership and name lines: the member counts of the browse list change (and my
+      // list, when I was added); a new name shows at once. They are not unread.
+      const note = f.item.type === 'system' ? f.item.note || {} : {};
+      const membership = ['member_joined', 'members_added', 'member_left', 'channel_renamed'].includes(note.type);
       if (!it) {
         // Perhaps a channel someone just added me to.
-        if (f.item.type === 'message') reloadSoon(f.position);
+        if (f.item.type === 'message' || membership) reloadSoon(f.position);
         return;
       }
       if (typeof f.unread === 'number') it.unread = f.unread;
-      if (f.item.type === 'message') reloadSoon(f.position);
+      if (note.type === 'channel_renamed' && note.name) it.title = note.name;
+      if (f.item.type === 'message' || membership) reloadSoon(f.position);
       else render();
     },
     onTyping: (t) => thread?.onTyping(t),

@@ -410,9 +410,10 @@ export function mount(root, params, ctx) {
 
 /**
  * A dialog to choose a user of the organization (or only those of `only`, e.g. an inbox's
- * team); resolves to a user id or null.
+ * team); resolves to a user id or null. With nobody to choose, it says
+ * `empty`.
  */
-export async function pickUser(title, { only = null } = {}) {
+export async function pickUser(title, { only = null, label = 'Team member', empty = 'There is nobody to choose.' } = {}) {
   await directoryReady();
   return new Promise((resolve) => {
     const users = allUsers().filter((u) => !only || only.includes(u.user_id));
@@ -426,17 +427,17 @@ export async function pickUser(title, { only = null } = {}) {
       'dialog',
       { 'aria-labelledby': 'pick-user-title' },
       h('h2', { id: 'pick-user-title' }, title),
-      h('label', { for: 'pick-user' }, 'Team member'),
-      select,
+      users.length ? [h('label', { for: 'pick-user' }, label), select] : h('p', { class: 'muted', id: 'pick-user-none' }, empty),
       h(
         'div',
-        { class: 'toolbar' },
+        { class: 'toolbar end' },
         h('button', { type: 'button', onclick: () => dialog.close() }, 'Cancel'),
         h(
           'button',
           {
             type: 'button',
             class: 'primary',
+            disabled: !users.length,
             onclick: () => {
               chosen = select.value || null;
               dialog.close();
@@ -452,6 +453,6 @@ export async function pickUser(title, { only = null } = {}) {
     });
     document.body.append(dialog);
     dialog.showModal();
-    select.focus();
+    (users.length ? select : dialog.querySelector('button')).focus();
   });
 }

@@ -32,6 +32,7 @@ export function mount(root, params, ctx) {
   let unmounted = false;
   const expanded = new Set(); // queues whose own waiting list is shown
   let queues = [];
+  let allQueues = [];
   let pendingRows = [];
   let activeRows = [];
   let historyRows = [];
@@ -121,7 +122,9 @@ export function mount(root, params, ctx) {
         api(`/v1/queues${qs({ after: at })}`),
       ]);
       if (unmounted) return;
-      queues = mineQueues.items;
+      // An admin's list is every queue of the organization: mine are those I am an agent of.
+      allQueues = mineQueues.items;
+      queues = allQueues.filter((q) => q.member);
       pendingRows = pending;
       activeRows = active;
       renderWaiting(pending);
@@ -258,7 +261,20 @@ export function mount(root, params, ctx) {
           {
             type: 'button',
             onclick: async () => {
-              const to = await pickUser('Transfer to agent');
+              // Only an agent of this queue who is logged in to it can take it (the server
+              // refuses anyone else).
+              let q = allQueues.find((x) => x.queue_id === row.queue_id);
+              try {
+                q = (await api('/v1/queues')).items.find((x) => x.queue_id === row.queue_id) || q;
+              } catch {
+                /* the list as last read */
+              }
+              const name = q?.name || row.queue;
+              const to = await pickUser(`Transfer to an agent of ${name}`, {
+                only: (q?.logged_in_members || []).filter((u) => u !== ctx.me.user_id),
+                label: 'Agent (logged in)',
+                empty: `No other agent of ${name} is logged in. Only a logged-in agent can take the conversation.`,
+              });
               if (to && (await act(row, 'transfer', { to }))) announce(`Transferred to ${userName(to)}`);
             },
           },

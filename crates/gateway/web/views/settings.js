@@ -6,7 +6,7 @@
 
 import { api, describe, qs } from '../api.js';
 import { h, fill, e164, avatar, displayName, announce } from '../dom.js';
-import { allUsers, loadDirectory, directoryReady, userName, numberName, allNumbers } from '../directory.js';
+import { allUsers, loadDirectory, directoryReady, userName, allNumbers } from '../directory.js';
 import { notifyPrefs, setNotifyPrefs, notificationsSupported, chime } from '../stream.js';
 
 export function mount(root, _params, ctx) {
@@ -151,8 +151,7 @@ export function mount(root, _params, ctx) {
     };
     const matches = (q, ...texts) => !q || texts.some((t) => String(t || '').toLowerCase().includes(q));
     let inboxes = [];
-    let myQueues = new Set();
-    const queueNames = new Map();
+    let queues = []; // every queue of the organization, with its agents (GET /v1/queues)
 
     const peopleEl = h('ul', { class: 'rows', id: 'org-people', 'aria-label': 'People' });
     const [peopleLabel, peopleQ] = filterBox('org-people-filter', 'Filter people', 'Filter by name or extension', () => renderPeople());
@@ -213,7 +212,7 @@ export function mount(root, _params, ctx) {
     function routeText(n) {
       if (n.route.type === 'user') return `Line of ${userName(n.route.user)}`;
       if (n.route.type === 'inbox') return `Inbox ${inboxes.find((i) => i.inbox_id === n.route.inbox)?.name || ''}`.trim();
-      return `Queue ${queueNames.get(n.route.queue) || ''}`.trim();
+      return `Queue ${queues.find((q) => q.queue_id === n.route.queue)?.name || ''}`.trim();
     }
 
     function renderNumbers() {
@@ -331,27 +330,34 @@ export function mount(root, _params, ctx) {
     }
 
     function renderQueues() {
-      const queues = allNumbers().filter((n) => n.route.type === 'queue');
       fill(
         queuesEl,
         queues.length === 0 && h('li', { class: 'muted' }, 'No queues yet.'),
-        queues.map((n) => {
-          const id = n.route.queue;
-          const name = queueNames.get(id) || displayName(n.number);
-          const agent = h('select', { 'aria-label': `Agent of ${name}` }, userOptions(allUsers(), 'Choose someone…'));
-          const act = (add) => {
-            const u = agent.value;
-            if (!u) return say('Choose someone first.', true);
-            change(
-              () => api(`/v1/queues/${id}/members${add ? '' : `/${u}`}`, { method: add ? 'POST' : 'DELETE', body: add ? { user: u } : undefined }),
-              add ? `${userName(u)} is an agent of ${name}.` : `${userName(u)} is no longer an agent of ${name}.`,
-            );
-          };
+        queues.map((q) => {
+          const id = q.queue_id;
+          const name = q.name;
+          const number = allNumbers().find((n) => n.route.type === 'queue' && n.route.queue === id)?.number;
+          const pick = h('select', { 'aria-label': `Someone to add as an agent of ${name}` }, userOptions(allUsers().filter((u) => !q.members.includes(u.user_id)), 'Choose someone…'));
+          const add = h(
+            'button',
+            {
+              type: 'button',
+              'aria-label': `Add as an agent of ${name}`,
+              onclick: () => {
+                const u = pick.value;
+                if (!u) return say('Choose someone first.', true);
+                change(() => api(`/v1/queues/${id}/members`, { method: 'POST', body: { user: u } }), `${userName(u)} is an agent of ${name}.`);
+              },
+            },
+            'Add agent',
+          );
+          // Logged-in agents first (they are offered the queue's customers now).
+          const agents = [...q.members].sort((a, b) => Number(q.logged_in_members.includes(b)) - Number(q.logged_in_members.includes(a)) || userName(a).localeCompare(userName(b)));
           return h(
             'li',
             { dataset: { queue: id } },
-            h('span', { class: 'grow' }, h('strong', {}, name), h('br'), h('span', { class: 'small muted' }, `${displayName(n.number)}${myQueues.has(id) ? ' · you are an agent' : ''}`)),
-            !myQueues.has(id) &&
+            h('span', { class: 'grow' }, h('strong', {}, name), h('br'), h('span', { class: 'small muted' }, [number && displayName(number), q.member && 'you are an agent', `${q.waiting} waiting`].filter(Boolean).join(' · '))),
+            !q.member &&
               h('button', {
                 type: 'button',
                 class: 'primary',
@@ -361,9 +367,28 @@ export function mount(root, _params, ctx) {
             h(
               'div',
               { class: 'senders' },
-              agent,
-              h('button', { type: 'button', onclick: () => act(true) }, 'Add agent'),
-              h('button', { type: 'button', class: 'danger', onclick: () => act(false) }, 'Remove agent'),
+              h('span', { class: 'small muted' }, agents.length ? 'Agents:' : 'No agents yet.'),
+              h(
+                'span',
+                { class: 'chips', role: 'group', 'aria-label': `Agents of ${name}` },
+                agents.map((u) => {
+                  const on = q.logged_in_members.includes(u);
+                  return h(
+                    'span',
+                    { class: `chip${on ? ' on' : ''}`, dataset: { user: u } },
+                    h('span', { class: `presence ${on ? 'on' : 'off'}`, 'aria-hidden': 'true' }),
+                    u === me.user_id ? `${userName(u)} (you)` : userName(u),
+                    h('span', { class: 'visually-hidden' }, on ? ', logged in' : ', logged out'),
+                    h('button', {
+                      type: 'button',
+                      'aria-label': `Remove ${userName(u)} from ${name}`,
+                      onclick: () => change(() => api(`/v1/queues/${id}/members/${u}`, { method: 'DELETE' }), `${userName(u)} is no longer an agent of ${name}.`),
+                    }, '×'),
+                  );
+                }),
+              ),
+              pick,
+              add,
             ),
           );
         }),
@@ -373,18 +398,10 @@ export function mount(root, _params, ctx) {
     async function refresh() {
       try {
         await loadDirectory();
-        const [ib, mq] = await Promise.all([api('/v1/inboxes'), api(`/v1/queues${qs({ after: ctx.after })}`)]);
+        // An admin's `GET /v1/queues` is every queue of the organization, with its agents.
+        const [ib, qs_] = await Promise.all([api('/v1/inboxes'), api(`/v1/queues${qs({ after: ctx.after })}`)]);
         inboxes = ib.items;
-        myQueues = new Set(mq.items.map((q) => q.queue_id));
-        for (const q of mq.items) queueNames.set(q.queue_id, q.name);
-        await Promise.all(
-          allNumbers()
-            .filter((n) => n.route.type === 'queue' && !queueNames.has(n.route.queue))
-            .map(async (n) => {
-              const name = await numberName(n.number);
-              if (name && name !== n.number) queueNames.set(n.route.queue, name);
-            }),
-        );
+        queues = [...qs_.items].sort((a, b) => a.name.localeCompare(b.name));
       } catch (e) {
         say(describe(e), true);
       }
@@ -451,12 +468,7 @@ export function mount(root, _params, ctx) {
           return `Inbox created: ${v['i-name']}${v['i-me'] ? ', with you on its team' : ''}.`;
         },
       ),
-      card(
-        'org-queues-title',
-        'Queues',
-        h('p', { class: 'small muted' }, 'This server does not list a queue’s agents yet: choose someone to add or remove them.'),
-        queuesEl,
-      ),
+      card('org-queues-title', 'Queues', h('p', { class: 'small muted' }, 'A filled dot marks an agent who is logged in, and so offered the queue’s customers; a hollow one, an agent who is logged out.'), queuesEl),
       adminForm(
         'Create an SMS queue',
         [
@@ -469,7 +481,6 @@ export function mount(root, _params, ctx) {
           const r = await api('/v1/queues', { method: 'POST', body: { name: v['q-name'], number: n } });
           await api(`/v1/numbers/${encodeURIComponent(n)}/sms-registration`, { method: 'POST', body: { registered: true } });
           if (v['q-me']) ctx.wrote((await api(`/v1/queues/${r.queue_id}/members`, { method: 'POST', body: { user: me.user_id } }))?.position);
-          queueNames.set(r.queue_id, v['q-name']);
           await refresh();
           return `Queue created: ${v['q-name']}${v['q-me'] ? ', with you as an agent' : ''}.`;
         },
