@@ -713,6 +713,12 @@ scenario('channels: create, join by link, members, leave', async () => {
   await cara.getByText('You are in no channel yet').waitFor({ timeout: WAIT });
   await ada.locator('li.system .pill', { hasText: 'Cara Coder left' }).waitFor({ timeout: WAIT });
   await dan.locator('li.system .pill', { hasText: 'Cara Coder left' }).waitFor({ timeout: WAIT });
+  // Dan's members list, still shown, follows: three members, Cara not among them.
+  const danMembers = dan.getByRole('region', { name: 'Members of town-hall' });
+  if (await danMembers.isVisible()) {
+    await danMembers.locator('h3', { hasText: 'Members (3)' }).waitFor({ timeout: WAIT });
+    assert((await danMembers.getByText('Cara Coder').count()) === 0, 'Cara left the members list');
+  }
   await shot(dan, 'phone-channel-lines');
   await ada.locator('#channel-list button.conv', { hasText: 'town-hall' }).click();
   await ada.getByRole('button', { name: 'Members', exact: true }).click();
@@ -869,6 +875,16 @@ scenario('a text from the carrier simulator appears live', async () => {
     await page.reload();
     await until(async () => (await desk.isEnabled()) && (await desk.isChecked()), 'the saved setting after a reload');
   }
+  // My own name, changed from the profile: saved, shown in the sidebar, kept after a reload.
+  const newName = `${admin.name} Lovelace`;
+  await page.getByRole('textbox', { name: 'Your name' }).fill(`  ${newName}  `);
+  await page.getByRole('button', { name: 'Save name' }).click();
+  await page.locator('#profile-name-note', { hasText: 'Saved' }).waitFor({ timeout: WAIT });
+  await page.locator('a.who', { hasText: newName }).waitFor({ timeout: WAIT });
+  const listed = await call('GET', '/v1/users', { token: admin.token });
+  assert(listed.items.some((u) => u.user_id === admin.user_id && u.name === newName), 'the directory has the new name');
+  await page.reload();
+  await until(async () => (await page.getByRole('textbox', { name: 'Your name' }).inputValue()) === newName, 'the name after a reload');
   await shot(page, 'settings');
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.getByRole('button', { name: 'Log in' }).waitFor({ timeout: WAIT });

@@ -794,6 +794,9 @@ export function openThread(pane, conv, ctx, opts = {}) {
       timeline.setAttribute('aria-label', `Messages with ${title}`);
       membersPanel?.setAttribute('aria-label', `Members of ${title}`);
     }
+    // Someone joined, was added or left while the members are shown: they follow.
+    const membership = ['member_joined', 'members_added', 'member_left'].includes(item.note?.type);
+    if (li && item.type === 'system' && membership && membersPanel && !membersPanel.hidden) loadMembers();
     if (li) {
       list.append(li);
       renderDays();

@@ -6,7 +6,7 @@
 
 import { api, describe, qs } from '../api.js';
 import { h, fill, e164, avatar, displayName, announce } from '../dom.js';
-import { allUsers, loadDirectory, directoryReady, userName, allNumbers } from '../directory.js';
+import { allUsers, loadDirectory, directoryReady, userName, allNumbers, learnUser } from '../directory.js';
 import { notifyPrefs, setNotifyPrefs, notificationsSupported, chime } from '../stream.js';
 
 export function mount(root, _params, ctx) {
@@ -100,6 +100,43 @@ export function mount(root, _params, ctx) {
       deskPhone.disabled = false;
     }
   });
+  // My name: saved on the server (lists and messages follow), and in the sidebar at once.
+  const nameInput = h('input', { id: 'profile-name', name: 'name', value: me.name, required: true, maxlength: 200, autocomplete: 'name' });
+  const nameNote = h('p', { class: 'small', role: 'status', id: 'profile-name-note' });
+  const nameForm = h(
+    'form',
+    { class: 'inline-form', 'aria-label': 'Change your name' },
+    h('label', { for: 'profile-name' }, 'Your name'),
+    nameInput,
+    h('button', { type: 'submit' }, 'Save name'),
+  );
+  nameForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const name = nameInput.value.trim();
+    if (!name) {
+      nameNote.textContent = 'A name is required.';
+      return;
+    }
+    if (name === me.name) {
+      nameNote.textContent = 'That is your name already.';
+      return;
+    }
+    try {
+      await api(`/v1/users/${me.user_id}/name`, { method: 'PUT', body: { name } });
+      me.name = name;
+      learnUser({ user_id: me.user_id, name });
+      const who = document.querySelector('a.who');
+      if (who) {
+        who.setAttribute('aria-label', `Your profile: ${name}, extension ${me.extension}`);
+        const label = who.querySelector('span:last-child');
+        if (label) label.textContent = `${name} · ext ${me.extension}`;
+      }
+      nameNote.textContent = 'Saved.';
+      announce('Your name is saved.');
+    } catch (e) {
+      nameNote.textContent = describe(e);
+    }
+  });
   fill(
     page,
     h('h1', {}, 'Settings'),
@@ -114,8 +151,6 @@ export function mount(root, _params, ctx) {
         h(
           'dl',
           {},
-          h('dt', {}, 'Name'),
-          h('dd', {}, me.name),
           h('dt', {}, 'Extension'),
           h('dd', {}, me.extension),
           h('dt', {}, 'Role'),
@@ -124,7 +159,9 @@ export function mount(root, _params, ctx) {
           h('dd', {}, me.organization),
         ),
       ),
-      h('p', { class: 'small muted' }, 'This server cannot change your name or password yet.'),
+      nameForm,
+      nameNote,
+      h('p', { class: 'small muted' }, 'This server cannot change your password yet.'),
       h('button', { type: 'button', onclick: () => ctx.logout() }, 'Log out'),
     ),
     h(
