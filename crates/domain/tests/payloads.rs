@@ -46,7 +46,7 @@ fn the_samples_cover_every_event_type_in_its_current_version() {
         sampled, known,
         "add a sample to tests/support for every new event type"
     );
-    assert_eq!(known.len(), 24 + 13 + 4 + 13 + 1 + 3);
+    assert_eq!(known.len(), 24 + 14 + 4 + 13 + 1 + 3);
 }
 
 #[test]
