@@ -406,7 +406,7 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
         200,
     )),
-    io::<users::NewName, Written>(op(
+    io::<channels::NewName, Written>(op(
         "put",
         "/v1/users/{id}/name",
         "directory",

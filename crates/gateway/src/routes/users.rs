@@ -108,22 +108,17 @@ pub async fn list(
     Ok(Json(UserList { items }))
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewName {
-    pub name: String,
-}
-
 /// `PUT /v1/users/{id}/name` (the user themself, or an admin): lists, messages and
 /// members show it at once (names are resolved when answering, never stored elsewhere).
 ///
 /// # Errors
-/// `admin_only` (403) for another user's name, `unknown_user` (404), `invalid_name` (422).
+/// `admin_only` (403) for another user's name, `unknown_user` (404), `blank` / `too_long`
+/// (422).
 pub async fn rename(
     State(state): State<AppState>,
     caller: Authenticated,
     ApiPath(user): ApiPath<UserId>,
-    ApiJson(req): ApiJson<NewName>,
+    ApiJson(req): ApiJson<crate::routes::channels::NewName>,
 ) -> Result<Json<crate::routes::Written>, ApiError> {
     let cmd = caller.meta().issue(DirectoryCommand::RenameUser {
         user,
