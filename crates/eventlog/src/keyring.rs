@@ -102,12 +102,14 @@ pub struct Keyring {
 }
 
 /// Texts sealed lately, by their nonce (random, so one per sealed text), forgotten oldest
-/// first past the capacity, and all at once when any key is destroyed or changed
-/// elsewhere: an erased text is never recalled.
+/// first past the capacity (a count, and [`RECENT_BYTES`] of plaintext), and all at once
+/// when any key is destroyed or changed elsewhere: an erased text is never recalled.
 struct Recent {
     capacity: usize,
     texts: FxHashMap<[u8; NONCE_LEN], Box<[u8]>>,
     order: std::collections::VecDeque<[u8; NONCE_LEN]>,
+    /// Plaintext bytes held.
+    bytes: usize,
 }
 
 /// Bytes of an XChaCha20-Poly1305 nonce.
@@ -115,6 +117,9 @@ const NONCE_LEN: usize = 24;
 
 /// Texts a keyring remembers by default (see [`Keyring::remember`]).
 pub const RECENT_TEXTS: usize = 32_768;
+/// Plaintext bytes a keyring remembers at most, whatever the count (long texts and sealed
+/// webhook bodies are larger than most).
+pub const RECENT_BYTES: usize = 8 * 1024 * 1024;
 
 impl Recent {
     fn new(capacity: usize) -> Self {
@@ -122,12 +127,22 @@ impl Recent {
             capacity,
             texts: FxHashMap::default(),
             order: std::collections::VecDeque::new(),
+            bytes: 0,
         }
     }
 
     fn clear(&mut self) {
         self.texts.clear();
         self.order.clear();
+        self.bytes = 0;
+    }
+
+    fn forget_oldest(&mut self) {
+        if let Some(oldest) = self.order.pop_front() {
+            if let Some(text) = self.texts.remove(&oldest) {
+                self.bytes -= text.len();
+            }
+        }
     }
 }
 
@@ -206,17 +221,19 @@ impl Keyring {
             return;
         };
         let mut recent = self.recent();
-        if recent.capacity == 0 {
+        if recent.capacity == 0
+            || plaintext.len() > RECENT_BYTES
+            || recent.texts.contains_key(&nonce)
+        {
             return;
         }
-        while recent.order.len() >= recent.capacity {
-            if let Some(oldest) = recent.order.pop_front() {
-                recent.texts.remove(&oldest);
-            }
+        while recent.order.len() >= recent.capacity || recent.bytes + plaintext.len() > RECENT_BYTES
+        {
+            recent.forget_oldest();
         }
-        if recent.texts.insert(nonce, plaintext.into()).is_none() {
-            recent.order.push_back(nonce);
-        }
+        recent.bytes += plaintext.len();
+        recent.texts.insert(nonce, plaintext.into());
+        recent.order.push_back(nonce);
     }
 
     /// The plaintext of the text sealed here lately with `nonce`, if it is remembered and
@@ -561,6 +578,26 @@ mod tests {
             ring.recall(&nonces[0]),
             None,
             "so does a key changed elsewhere"
+        );
+        ring.set_recent_capacity(10);
+        let half = vec![7u8; RECENT_BYTES / 2 + 1];
+        ring.remember(&nonces[0], &half);
+        ring.remember(&nonces[1], &half);
+        assert_eq!(
+            ring.recall(&nonces[0]),
+            None,
+            "past the byte bound the oldest goes"
+        );
+        assert!(ring.recall(&nonces[1]).is_some());
+        ring.remember(&nonces[2], &vec![7u8; RECENT_BYTES + 1]);
+        assert_eq!(
+            ring.recall(&nonces[2]),
+            None,
+            "larger than the bound: not kept"
+        );
+        assert!(
+            ring.recall(&nonces[1]).is_some(),
+            "and nothing forgotten for it"
         );
         ring.set_recent_capacity(0);
         ring.remember(&nonces[0], b"again");
