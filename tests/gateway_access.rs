@@ -431,6 +431,11 @@ fn json_bodies(a: &Acme, method: &str, path: &str) -> Option<Vec<(&'static str, 
                 json!({ "name": "Bob again", "extension": "556", "role": "admin", "email": BOB_EMAIL, "password": PASSWORD }),
             ),
         ]),
+        // Someone else's login, with its right password: one's own session cannot change it.
+        ("put", "/v1/me/password") => Some(vec![(
+            "ada_login",
+            json!({ "email": ADA_EMAIL, "current_password": PASSWORD, "new_password": "a brand new passphrase" }),
+        )]),
         ("post", "/v1/users/{id}/role") => one(json!({ "role": "admin" })),
         ("put", "/v1/users/{id}/name") => one(json!({ "name": "Walk Renamed" })),
         ("post", "/v1/webhooks") => one(

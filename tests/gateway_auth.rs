@@ -456,3 +456,162 @@ async fn only_the_first_organization_is_created_without_the_operator() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
 }
+
+/// Logs in; the token, or the refusal's status and code.
+async fn log_in(
+    c: &Client,
+    s: &TestServer,
+    email: &str,
+    password: &str,
+) -> Result<String, (StatusCode, String)> {
+    let (status, v) = body(
+        c.post(s.url("/v1/sessions"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    if status == StatusCode::CREATED {
+        Ok(v["token"].as_str().unwrap().to_owned())
+    } else {
+        Err((status, v["code"].as_str().unwrap_or_default().to_owned()))
+    }
+}
+
+async fn change_password(
+    c: &Client,
+    s: &TestServer,
+    token: &str,
+    change: Value,
+) -> (StatusCode, Value) {
+    body(
+        c.put(s.url("/v1/me/password"))
+            .bearer_auth(token)
+            .json(&change)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_password_needs_the_current_one_and_signs_out_the_other_sessions() {
+    const OLD: &str = "correct horse battery staple";
+    const NEW: &str = "a much newer passphrase";
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let first = bootstrap(&c, &s, "ada@pw.example").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, bob) = body(
+        c.post(s.url("/v1/users"))
+            .bearer_auth(&first)
+            .json(&json!({ "name": "Bob", "extension": "101", "role": "member", "email": "bob@pw.example", "password": OLD }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    let bob = log_in(&c, &s, "bob@pw.example", OLD).await.unwrap();
+    let second = log_in(&c, &s, "ada@pw.example", OLD).await.unwrap();
+    let ended = log_in(&c, &s, "ada@pw.example", OLD).await.unwrap();
+    let r = c
+        .delete(s.url("/v1/sessions/current"))
+        .bearer_auth(&ended)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    // Refusals, each writing nothing: Ada's password still opens her login afterwards.
+    let refusals = [
+        // Bob knows Ada's login and password, but it is not his.
+        (
+            &bob,
+            json!({ "email": "ada@pw.example", "current_password": OLD, "new_password": NEW }),
+            StatusCode::FORBIDDEN,
+            "wrong_password",
+        ),
+        (
+            &second,
+            json!({ "email": "ada@pw.example", "current_password": "not the password!", "new_password": NEW }),
+            StatusCode::FORBIDDEN,
+            "wrong_password",
+        ),
+        (
+            &second,
+            json!({ "email": "bob@pw.example", "current_password": OLD, "new_password": NEW }),
+            StatusCode::FORBIDDEN,
+            "wrong_password",
+        ),
+        (
+            &second,
+            json!({ "email": "ada@pw.example", "current_password": OLD, "new_password": "short" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+        ),
+    ];
+    for (token, change, want_status, want_code) in refusals {
+        let (status, err) = change_password(&c, &s, token, change.clone()).await;
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (want_status, Some(want_code)),
+            "{change}"
+        );
+    }
+    let (status, err) = change_password(&c, &s, &second, json!({ "email": "ada@pw.example", "current_password": OLD, "new_password": NEW, "admin": true })).await;
+    assert!(
+        status.is_client_error(),
+        "unknown fields are refused: {status} {err}"
+    );
+    assert!(
+        log_in(&c, &s, "ada@pw.example", OLD).await.is_ok(),
+        "nothing was changed"
+    );
+    let probe = log_in(&c, &s, "ada@pw.example", OLD).await.unwrap();
+
+    // The change itself, from the second session (the email in any case).
+    let (status, changed) = change_password(
+        &c,
+        &s,
+        &second,
+        json!({ "email": "Ada@PW.example", "current_password": OLD, "new_password": NEW }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    // `first` and the two probes' sessions; `ended` was signed out already.
+    assert_eq!(changed["signed_out_sessions"], 3, "{changed}");
+    for (token, alive) in [
+        (&first, false),
+        (&probe, false),
+        (&ended, false),
+        (&second, true),
+        (&bob, true),
+    ] {
+        let r = c
+            .get(s.url("/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let want = if alive {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(r.status(), want, "alive: {alive}");
+    }
+    assert_eq!(
+        log_in(&c, &s, "ada@pw.example", OLD).await,
+        Err((StatusCode::UNAUTHORIZED, "invalid_credentials".to_owned()))
+    );
+    assert!(log_in(&c, &s, "ada@pw.example", NEW).await.is_ok());
+    assert!(
+        log_in(&c, &s, "bob@pw.example", OLD).await.is_ok(),
+        "Bob's login is his own"
+    );
+}

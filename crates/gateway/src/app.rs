@@ -163,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions", post(routes::sessions::login))
         .route("/v1/sessions/current", delete(routes::sessions::logout))
         .route("/v1/me", get(routes::me::me))
+        .route("/v1/me/password", put(routes::me::change_password))
         .route(
             "/v1/users",
             get(routes::users::list).post(routes::users::create_user),

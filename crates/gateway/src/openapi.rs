@@ -379,6 +379,15 @@ pub const OPERATIONS: &[Operation] = &[
         204,
     ),
     res::<me::Me>(op("get", "/v1/me", "auth", "The caller", Bearer, "", 200)),
+    io::<me::PasswordChange, me::PasswordChanged>(op(
+        "put",
+        "/v1/me/password",
+        "auth",
+        "Change my password (confirmed with my email and current password); signs out my other sessions",
+        Bearer,
+        "json",
+        200,
+    )),
     io::<users::NewUser, users::CreatedUser>(op(
         "post",
         "/v1/users",

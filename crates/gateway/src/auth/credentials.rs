@@ -15,7 +15,8 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 256;
 pub const MAX_EMAIL_CHARS: usize = 254;
 
-/// A login's record.
+/// A login's record: `CredentialsRegistered` when it is made, `PasswordChanged` (the same
+/// fields, the new hash) each time its owner changes the password. The newest one holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialsRegistered {
     pub org: OrgId,
@@ -144,15 +145,7 @@ pub async fn verify(
     let Ok(email) = normalise_email(email) else {
         return Err(invalid());
     };
-    let stream = stream_of(&email)?;
-    let events =
-        eventlog::store::nonblocking::read_stream(store, &stream, u64::MAX, Direction::Backward, 1)
-            .await
-            .map_err(ApiError::from)?;
-    let record: Option<CredentialsRegistered> = match events.first() {
-        Some(e) => Some(codec::decode(&e.payload).map_err(ApiError::internal)?),
-        None => None,
-    };
+    let record = current(store, &email).await?.map(|(r, _)| r);
     // Unknown emails are checked against a fixed hash, so timing does not tell them apart.
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3dpdGNoYm9hcmRzYWx0$1v6mhbgLc+FxvOh3n3Y9mI3ll3b7mW0i3ZQvW9F1jz8";
     let stored = record
@@ -173,5 +166,78 @@ pub async fn verify(
     match record {
         Some(r) if ok => Ok((r.org, r.user)),
         _ => Err(invalid()),
+    }
+}
+
+/// The login's newest record and its stream version, if `email` (normalised) has one.
+async fn current(
+    store: &Arc<dyn EventStore>,
+    email: &str,
+) -> Result<Option<(CredentialsRegistered, u64)>, ApiError> {
+    let stream = stream_of(email)?;
+    let events =
+        eventlog::store::nonblocking::read_stream(store, &stream, u64::MAX, Direction::Backward, 1)
+            .await
+            .map_err(ApiError::from)?;
+    match events.first() {
+        Some(e) => Ok(Some((
+            codec::decode(&e.payload).map_err(ApiError::internal)?,
+            e.version,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Changes the password of `email`'s login, which must be `user`'s and open with
+/// `current_password`.
+///
+/// # Errors
+/// `wrong_password` (403) when the email is not `user`'s login or the current password is
+/// wrong (the two are not told apart); `weak_password` / `password_too_long` (422);
+/// `password_changed_concurrently` (409) when another change won the race.
+pub async fn change_password(
+    store: &Arc<dyn EventStore>,
+    user: UserId,
+    email: &str,
+    current_password: &str,
+    new_password: &str,
+) -> Result<(), ApiError> {
+    check_password(new_password)?;
+    let wrong = || {
+        ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "wrong_password",
+            "that is not your email and current password",
+        )
+    };
+    let Ok(email) = normalise_email(email) else {
+        return Err(wrong());
+    };
+    match verify(store, &email, current_password).await {
+        Ok((_, owner)) if owner == user => {}
+        Ok(_) => return Err(wrong()),
+        Err(e) if e.code == "invalid_credentials" => return Err(wrong()),
+        Err(e) => return Err(e),
+    }
+    let Some((mut record, version)) = current(store, &email).await? else {
+        return Err(wrong());
+    };
+    record.password_hash = hash(new_password.to_owned()).await?;
+    let payload = codec::encode(&record).map_err(ApiError::internal)?;
+    let event = EventData::new("PasswordChanged", 1, payload);
+    match store
+        .append(
+            stream_of(&email)?,
+            ExpectedVersion::Exact(version),
+            vec![event],
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(AppendError::WrongExpectedVersion { .. }) => Err(ApiError::conflict(
+            "password_changed_concurrently",
+            "the password was changed meanwhile; try again",
+        )),
+        Err(e) => Err(ApiError::from(e)),
     }
 }

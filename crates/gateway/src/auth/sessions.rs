@@ -27,6 +27,17 @@ enum SessionEvent {
     },
 }
 
+/// An entry of a user's index of sessions (stream `sessions-<user>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct SessionOpened {
+    session: Uuid,
+    expires_at_ms: u64,
+}
+
+fn index_of(user: UserId) -> Result<StreamName, ApiError> {
+    StreamName::from_parts("sessions", user.to_string()).map_err(ApiError::internal)
+}
+
 /// A valid session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
@@ -98,6 +109,23 @@ pub async fn start(
         expires_at_ms,
     };
     append(store, id, ExpectedVersion::NoStream, &started).await?;
+    // The user's index of sessions, so that all of them can be ended at once.
+    let opened = SessionOpened {
+        session: id,
+        expires_at_ms,
+    };
+    store
+        .append(
+            index_of(user)?,
+            ExpectedVersion::Any,
+            vec![EventData::new(
+                "SessionOpened",
+                1,
+                codec::encode(&opened).map_err(ApiError::internal)?,
+            )],
+        )
+        .await
+        .map_err(ApiError::from)?;
     Ok((format!("{}.{}", id.simple(), hex(&secret)), expires_at_ms))
 }
 
@@ -191,6 +219,50 @@ impl SessionCache {
         revoked
     }
 
+    /// Revokes every unexpired session of `user` but `keep` (after a password change);
+    /// returns how many it revoked. Sessions opened before the index existed are not
+    /// found here; they end at their expiry.
+    ///
+    /// # Errors
+    /// Internal errors only.
+    pub async fn revoke_all_but(
+        &self,
+        store: &Arc<dyn EventStore>,
+        user: UserId,
+        keep: Uuid,
+    ) -> Result<usize, ApiError> {
+        let stream = index_of(user)?;
+        let now = now_ms();
+        let mut from = 0;
+        let mut revoked = 0;
+        loop {
+            let page = eventlog::store::nonblocking::read_stream(
+                store,
+                &stream,
+                from,
+                Direction::Forward,
+                256,
+            )
+            .await
+            .map_err(ApiError::from)?;
+            let Some(last) = page.last() else {
+                return Ok(revoked);
+            };
+            from = last.version + 1;
+            for e in &page {
+                let opened: SessionOpened =
+                    codec::decode(&e.payload).map_err(ApiError::internal)?;
+                if opened.session != keep
+                    && opened.expires_at_ms > now
+                    && !ended(store, opened.session).await?
+                {
+                    self.revoke(store, opened.session).await?;
+                    revoked += 1;
+                }
+            }
+        }
+    }
+
     /// Forgets session `id`, revoked by someone else (another node of a cluster): its
     /// next check reads storage, and its open streams close.
     pub fn revoked_elsewhere(&self, id: Uuid) {
@@ -279,6 +351,15 @@ async fn load(
         Some(s) if s.expires_at_ms > now_ms() => Ok(s),
         _ => Err(ApiError::unauthenticated()),
     }
+}
+
+/// Whether session `id` was revoked already.
+async fn ended(store: &Arc<dyn EventStore>, id: Uuid) -> Result<bool, ApiError> {
+    let events =
+        eventlog::store::nonblocking::read_stream(store, &stream_of(id)?, 0, Direction::Forward, 8)
+            .await
+            .map_err(ApiError::from)?;
+    Ok(events.iter().any(|e| e.event_type == "SessionRevoked"))
 }
 
 /// Revokes a session in the log; callers go through [`SessionCache::revoke`].
