@@ -1,9 +1,13 @@
 // The HTTP API: bearer token, JSON in and out, errors as ApiError {status, code, message}.
 
 const TOKEN_KEY = 'switchboard.token';
+// The email this browser logged in with (offered again where the login is confirmed).
+const EMAIL_KEY = 'switchboard.email';
 
 export const session = {
   token: localStorage.getItem(TOKEN_KEY),
+  /** The login's email, when this browser logged in (or set up) with it. */
+  email: localStorage.getItem(EMAIL_KEY),
   /** GET /v1/me once logged in. */
   me: null,
 };
@@ -15,26 +19,40 @@ export function onUnauthorized(f) {
   unauthorized.add(f);
 }
 
+/** The session's token (null: logged out, which forgets the email too). */
 export function setToken(token) {
   session.token = token;
   if (token) localStorage.setItem(TOKEN_KEY, token);
-  else localStorage.removeItem(TOKEN_KEY);
+  else {
+    localStorage.removeItem(TOKEN_KEY);
+    setEmail(null);
+  }
+}
+
+/** Remembers the email of this browser's login (null forgets it). */
+export function setEmail(email) {
+  session.email = email || null;
+  if (email) localStorage.setItem(EMAIL_KEY, email);
+  else localStorage.removeItem(EMAIL_KEY);
 }
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  /** `retryAfter`: the seconds a refusal for too many requests (429) asks to wait. */
+  constructor(status, code, message, retryAfter = null) {
     super(message || code);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
 
 /**
  * api('/v1/me'), api(path, {method: 'POST', body: {...}}), {form: FormData}, {raw: true}
  * answers the Response. A read-your-writes query (`after=`) that finds the view behind
- * (503 view_behind) is retried a few times.
+ * (503 view_behind) is retried a few times, and so is one refused for too many requests
+ * (429) unless `retry: false` (the refusal then says how long to wait, in `retryAfter`).
  */
-export async function api(path, { method = 'GET', body, form, headers = {}, raw = false } = {}) {
+export async function api(path, { method = 'GET', body, form, headers = {}, raw = false, retry = true } = {}) {
   for (let attempt = 0; ; attempt++) {
     const h = { ...headers };
     if (session.token) h.authorization = `Bearer ${session.token}`;
@@ -60,7 +78,7 @@ export async function api(path, { method = 'GET', body, form, headers = {}, raw 
       await new Promise((ok) => setTimeout(ok, 250 * (attempt + 1)));
       continue;
     }
-    if (r.status === 429 && attempt < 3) {
+    if (r.status === 429 && retry && attempt < 3) {
       const wait = Number(r.headers.get('retry-after') || 1);
       await new Promise((ok) => setTimeout(ok, Math.min(wait, 5) * 1000));
       continue;
@@ -68,7 +86,8 @@ export async function api(path, { method = 'GET', body, form, headers = {}, raw 
     if (r.status === 401 && session.token && !path.startsWith('/v1/sessions')) {
       for (const f of unauthorized) f();
     }
-    throw new ApiError(r.status, e.code || `http_${r.status}`, e.message || r.statusText);
+    const wait = r.status === 429 ? Number(r.headers.get('retry-after')) || null : null;
+    throw new ApiError(r.status, e.code || `http_${r.status}`, e.message || r.statusText, wait);
   }
 }
 

@@ -1,7 +1,7 @@
 // Entry point: log in (or first-run bootstrap), then the workspace shell — navigation, the
 // connection state, the live stream — and the screen named by the URL's hash.
 
-import { api, session, setToken, onUnauthorized } from './api.js';
+import { api, session, setToken, setEmail, onUnauthorized } from './api.js';
 import { h, fill, icon, menuButton, avatar } from './dom.js';
 import { LiveStream, Activity } from './stream.js';
 import { loadDirectory } from './directory.js';
@@ -124,8 +124,9 @@ async function boot() {
 
 function showLogin() {
   root.removeAttribute('aria-busy');
-  login.mount(root, async (token) => {
+  login.mount(root, async (token, email) => {
     setToken(token);
+    setEmail(email);
     ctx.me = session.me = await api('/v1/me');
     startWorkspace();
   });

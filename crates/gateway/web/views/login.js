@@ -5,6 +5,7 @@
 import { api, describe } from '../api.js';
 import { h, fill } from '../dom.js';
 
+/** The login screen in `root`; once in, `loggedIn(token, email)` (the email as typed). */
 export function mount(root, loggedIn) {
   let mode = 'login';
   let signupsOpen = false;
@@ -46,7 +47,7 @@ export function mount(root, loggedIn) {
               method: 'POST',
               body: { email: data.email, password: data.password },
             });
-        await loggedIn(r.token);
+        await loggedIn(r.token, data.email);
       } catch (e) {
         if (first && e.code === 'signups_closed') {
           // Set up meanwhile (in another browser): there is nothing left to create.

@@ -1,10 +1,10 @@
-// Settings: my profile, log out, notifications (this browser's, and text messages to desk
-// phone), and for admins the organization's set-up, every choice picked from a list: people
-// (and their role), numbers (and who sends from them), inboxes and their teams, queues and
-// their agents — with "Add me" where the admin is not on them yet.
+// Settings: my profile (name, password), log out, notifications (this browser's, and text
+// messages to desk phone), and for admins the organization's set-up, every choice picked
+// from a list: people (and their role), numbers (and who sends from them), inboxes and their
+// teams, queues and their agents — with "Add me" where the admin is not on them yet.
 // Route: #/settings.
 
-import { api, describe, qs } from '../api.js';
+import { api, describe, qs, session, setEmail } from '../api.js';
 import { h, fill, e164, avatar, displayName, announce } from '../dom.js';
 import { allUsers, loadDirectory, directoryReady, userName, allNumbers, learnUser } from '../directory.js';
 import { notifyPrefs, setNotifyPrefs, notificationsSupported, chime } from '../stream.js';
@@ -27,8 +27,17 @@ export function mount(root, _params, ctx) {
     }
   };
 
-  // Every admin form's answer line: a success anywhere clears the refusals still shown.
+  // Every admin form's answer line (and the password's): a success anywhere clears the
+  // refusals still shown.
   const outs = [];
+  const clearRefusals = (except) => {
+    for (const o of outs) {
+      if (o !== except && o.classList.contains('error')) {
+        o.className = 'small';
+        o.textContent = '';
+      }
+    }
+  };
   /** A small admin form: fields [id, label, element], then `submit(values)` → message. */
   const adminForm = (title, fields, submit) => {
     const out = h('p', { class: 'small', role: 'status' });
@@ -53,12 +62,7 @@ export function mount(root, _params, ctx) {
       out.className = 'small';
       try {
         out.textContent = await submit(values);
-        for (const o of outs) {
-          if (o !== out && o.classList.contains('error')) {
-            o.className = 'small';
-            o.textContent = '';
-          }
-        }
+        clearRefusals(out);
         for (const [, , el] of fields) if (el.tagName === 'INPUT' && el.type !== 'checkbox') el.value = '';
       } catch (e) {
         out.className = 'small error';
@@ -161,8 +165,8 @@ export function mount(root, _params, ctx) {
       ),
       nameForm,
       nameNote,
-      h('p', { class: 'small muted' }, 'This server cannot change your password yet.'),
-      h('button', { type: 'button', onclick: () => ctx.logout() }, 'Log out'),
+      passwordForm(),
+      h('div', { class: 'logout-row' }, h('button', { type: 'button', onclick: () => ctx.logout() }, 'Log out')),
     ),
     h(
       'section',
@@ -174,6 +178,115 @@ export function mount(root, _params, ctx) {
     ),
     admin && organization(),
   );
+  /**
+   * My password: confirmed with my login's email (as this browser logged in, when it knows
+   * it) and the current password. The server signs out my other sessions; this one stays.
+   */
+  function passwordForm() {
+    const fields = {};
+    const errors = {};
+    const field = (id, label, attrs, hint = null) => {
+      const error = h('p', { class: 'small error', id: `${id}-error` });
+      const input = h('input', { id, required: true, 'aria-describedby': [hint && `${id}-hint`, `${id}-error`].filter(Boolean).join(' '), ...attrs });
+      input.addEventListener('input', () => {
+        input.removeAttribute('aria-invalid');
+        error.textContent = '';
+      });
+      fields[id] = input;
+      errors[id] = error;
+      return h('div', { class: 'field' }, h('label', { for: id }, label), input, hint && h('p', { class: 'small muted', id: `${id}-hint` }, hint), error);
+    };
+    const status = h('p', { class: 'small', role: 'status', id: 'pw-status' });
+    outs.push(status);
+    const button = h('button', { type: 'submit', class: 'primary' }, 'Change password');
+    const form = h(
+      'form',
+      { class: 'password-form', 'aria-labelledby': 'pw-title', novalidate: true },
+      h('h3', { id: 'pw-title' }, 'Change password'),
+      h('p', { class: 'small muted' }, 'Your other sessions (other browsers and devices) will be signed out; this one stays.'),
+      h(
+        'div',
+        { class: 'fields' },
+        field('pw-email', 'Email you log in with', { type: 'email', name: 'email', autocomplete: 'username', value: session.email || '' }),
+        field('pw-current', 'Current password', { type: 'password', name: 'current_password', autocomplete: 'current-password' }),
+        field('pw-new', 'New password', { type: 'password', name: 'new_password', autocomplete: 'new-password', minlength: 12 }, 'At least 12 characters.'),
+        field('pw-confirm', 'Confirm new password', { type: 'password', name: 'confirm_password', autocomplete: 'new-password' }),
+      ),
+      h('div', { class: 'toolbar' }, button),
+      status,
+    );
+    const chars = (s) => [...s].length;
+    /** The fields' own problems, said beside each; the first one has the focus. */
+    const check = () => {
+      const { 'pw-email': email, 'pw-current': current, 'pw-new': fresh, 'pw-confirm': again } = fields;
+      const problems = [];
+      if (!email.value.trim()) problems.push([email, 'Enter the email you log in with.']);
+      if (!current.value) problems.push([current, 'Enter your current password.']);
+      const n = chars(fresh.value);
+      if (n === 0) problems.push([fresh, 'Choose a new password.']);
+      else if (n < 12) problems.push([fresh, `Too short: this one has ${n === 1 ? '1 character' : `${n} characters`}.`]);
+      else if (n > 256) problems.push([fresh, `Too long: this one has ${n} characters; use at most 256.`]);
+      if (!again.value) problems.push([again, 'Type the new password again.']);
+      else if (again.value !== fresh.value) problems.push([again, 'The new passwords do not match.']);
+      for (const [id, input] of Object.entries(fields)) {
+        const problem = problems.find(([el]) => el === input);
+        errors[id].textContent = problem ? problem[1] : '';
+        if (problem) input.setAttribute('aria-invalid', 'true');
+        else input.removeAttribute('aria-invalid');
+      }
+      problems[0]?.[0].focus();
+      return problems.length === 0;
+    };
+    const waitText = (s) => (s >= 90 ? `${Math.ceil(s / 60)} minutes` : s === 1 ? '1 second' : `${s} seconds`);
+    const refusal = (e) => {
+      switch (e.code) {
+        case 'wrong_password':
+          return "That email and current password don't match your login.";
+        case 'weak_password':
+          return 'The new password is too short: use at least 12 characters.';
+        case 'password_too_long':
+          return 'The new password is too long: use at most 256 characters.';
+        case 'rate_limited':
+          return e.retryAfter ? `Too many attempts. Try again in ${waitText(e.retryAfter)}.` : 'Too many attempts. Wait a little, then try again.';
+        default:
+          return describe(e);
+      }
+    };
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (button.disabled || !check()) return;
+      const { 'pw-email': email, 'pw-current': current, 'pw-new': fresh, 'pw-confirm': again } = fields;
+      const login = email.value.trim();
+      button.disabled = true;
+      let focus = button;
+      try {
+        const r = await api('/v1/me/password', {
+          method: 'PUT',
+          body: { email: login, current_password: current.value, new_password: fresh.value },
+          retry: false,
+        });
+        // Confirmed as this login's email: offered here again next time.
+        setEmail(login);
+        current.value = fresh.value = again.value = '';
+        const n = r?.signed_out_sessions || 0;
+        status.className = 'small';
+        status.textContent = `Password changed. ${n === 0 ? 'No other sessions were' : n === 1 ? '1 other session was' : `${n} other sessions were`} signed out.`;
+        clearRefusals(status);
+      } catch (e) {
+        status.className = 'small error';
+        status.textContent = refusal(e);
+        if (e.code === 'wrong_password') focus = current;
+        else if (e.code === 'weak_password' || e.code === 'password_too_long') focus = fresh;
+      } finally {
+        button.disabled = false;
+        // The focus, on the button or lost when it was disabled, goes where it helps next.
+        const at = document.activeElement;
+        if (!at || at === document.body || at === button) focus.focus();
+      }
+    });
+    return form;
+  }
+
   /** The organization's set-up (admins): each part a list to pick from, and its form. */
   function organization() {
     const status = h('p', { class: 'small', role: 'status', id: 'org-status' });
