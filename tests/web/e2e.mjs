@@ -131,12 +131,16 @@ function recordNotifications() {
   }
 }
 
-/** A fresh browser context logged in as `user` through the login screen. */
-async function loggedIn(user, { phone = false, init = null } = {}) {
+/**
+ * A fresh browser context logged in as `user` through the login screen (with `password`);
+ * `setup(context)` runs before the page opens.
+ */
+async function loggedIn(user, { phone = false, init = null, password = PASSWORD, setup = null } = {}) {
   const context = await browser.newContext({
     viewport: phone ? { width: 390, height: 844 } : { width: 1200, height: 800 },
   });
   if (init) await context.addInitScript(init);
+  if (setup) await setup(context);
   // Screens follow the stream, never a timer: every setInterval is counted.
   await context.addInitScript(() => {
     const every = window.setInterval.bind(window);
@@ -167,7 +171,7 @@ async function loggedIn(user, { phone = false, init = null } = {}) {
   pages.push(page);
   await page.goto(`${BASE}/`);
   await page.getByLabel('Email').fill(user.email);
-  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.locator('nav.sidebar').waitFor({ timeout: WAIT });
   return page;
@@ -976,6 +980,8 @@ scenario('notice of new activity: section counts, the tab title, desktop notific
   const phoneSettings = await loggedIn(admin, { phone: true, init: recordNotifications });
   await phoneSettings.goto(`${BASE}/#/settings`);
   await phoneSettings.getByLabel('Desktop notifications for new messages').waitFor({ timeout: WAIT });
+  // Below the profile (and its password form) on a phone.
+  await phoneSettings.getByRole('heading', { name: 'Notifications' }).scrollIntoViewIfNeeded();
   await shot(phoneSettings, 'phone-settings-notifications');
   await phoneSettings.context().close();
 
@@ -1413,6 +1419,121 @@ scenario('keyboard only: skip link, a new conversation, a message, the emoji pic
   await ada.locator('.emoji-picker').waitFor({ state: 'detached', timeout: WAIT });
   assert((await focused()).text === 'Insert emoji', 'Escape gives it back');
   await shot(ada, 'keyboard-thread');
+});
+
+scenario('a new password, confirmed with the email and the current one, signs out the other sessions', async () => {
+  const { users } = await organization('password', ['Pat Pending']);
+  const pat = users.pat;
+  const NEW = 'a much longer new passphrase';
+  // Three sessions of Pat: one whose live stream never hears from the server (so only its
+  // next API call can tell it was signed out), a phone, and the desktop that changes it.
+  const quiet = await loggedIn(pat, { setup: (context) => context.routeWebSocket(/\/v1\/stream/, () => {}) });
+  const phone = await loggedIn(pat, { phone: true });
+  const page = await loggedIn(pat);
+  const changes = [];
+  page.on('request', (r) => r.url().endsWith('/v1/me/password') && changes.push(r.method()));
+  const storage = (p) => p.evaluate(() => ({ token: localStorage.getItem('switchboard.token'), email: localStorage.getItem('switchboard.email') }));
+  assert((await storage(page)).email === pat.email, 'the login remembers its email');
+
+  // The phone: the form's own checks, said beside each field, before anything is sent.
+  await phone.goto(`${BASE}/#/settings`);
+  const phoneForm = phone.getByRole('form', { name: 'Change password' });
+  await phoneForm.waitFor({ timeout: WAIT });
+  await phone.getByLabel('Current password').fill(PASSWORD);
+  await phone.getByLabel('New password', { exact: true }).fill('too short');
+  await phone.getByLabel('Confirm new password').fill('something else');
+  await phone.getByLabel('Confirm new password').press('Enter');
+  await phone.locator('#pw-new-error', { hasText: 'Too short: this one has 9 characters.' }).waitFor({ timeout: WAIT });
+  assert((await phone.getByLabel('New password', { exact: true }).getAttribute('aria-invalid')) === 'true', 'the short password is marked invalid');
+  assert((await phone.evaluate(() => document.activeElement.id)) === 'pw-new', 'the focus goes to the first problem');
+  assert((await phone.locator('#pw-confirm-error').textContent()) === 'The new passwords do not match.', 'the mismatch is said');
+  await phoneForm.scrollIntoViewIfNeeded();
+  await shot(phone, 'phone-settings-password');
+
+  // The desktop: the email is the login's; a short or mismatched new password is not sent.
+  await page.getByRole('link', { name: 'Settings' }).click();
+  const form = page.getByRole('form', { name: 'Change password' });
+  const email = page.getByLabel('Email you log in with');
+  const current = page.getByLabel('Current password');
+  const fresh = page.getByLabel('New password', { exact: true });
+  const again = page.getByLabel('Confirm new password');
+  const submit = form.getByRole('button', { name: 'Change password' });
+  const status = page.locator('#pw-status');
+  await form.waitFor({ timeout: WAIT });
+  assert((await email.inputValue()) === pat.email, 'the email is filled in');
+  assert((await email.getAttribute('autocomplete')) === 'username' && (await current.getAttribute('autocomplete')) === 'current-password' && (await fresh.getAttribute('autocomplete')) === 'new-password' && (await again.getAttribute('autocomplete')) === 'new-password', 'autocomplete for password managers');
+  await current.fill('not my password at all');
+  await fresh.fill(NEW);
+  await again.fill(`${NEW}!`);
+  await submit.click();
+  await page.locator('#pw-confirm-error', { hasText: 'do not match' }).waitFor({ timeout: WAIT });
+  assert((await again.getAttribute('aria-describedby')).split(' ').includes('pw-confirm-error'), 'the error describes its field');
+  await again.fill(NEW);
+  assert((await page.locator('#pw-confirm-error').textContent()) === '', 'typing again clears it');
+  assert(changes.length === 0, 'nothing sent while the form is wrong');
+
+  // A wrong current password: a sentence, never the code; nobody is signed out.
+  await submit.click();
+  await status.filter({ hasText: "That email and current password don't match your login." }).waitFor({ timeout: WAIT });
+  assert((await status.getAttribute('class')).includes('error'), 'shown as a refusal');
+  assert(!/wrong_password|[0-9a-f]{8}-[0-9a-f]{4}/.test(await status.textContent()), 'no code or id');
+  assert(changes.length === 1, 'sent once');
+  assert((await page.evaluate(() => document.activeElement.id)) === 'pw-current', 'back to the current password');
+  await shot(page, 'settings-password-refused');
+  const quietToken = (await storage(quiet)).token;
+  assert((await fetch(`${BASE}/v1/me`, { headers: { authorization: `Bearer ${quietToken}` } })).status === 200, 'a refusal signs nobody out');
+
+  // The right one: the other two sessions end, this one stays; the refusal goes.
+  await current.fill(PASSWORD);
+  await submit.click();
+  await status.filter({ hasText: 'Password changed. 2 other sessions were signed out.' }).waitFor({ timeout: WAIT });
+  assert(!(await status.getAttribute('class')).includes('error'), 'the refusal is gone');
+  assert((await current.inputValue()) === '' && (await fresh.inputValue()) === '' && (await again.inputValue()) === '', 'the passwords are cleared');
+  assert((await email.inputValue()) === pat.email, 'the email stays');
+  assert(await submit.isEnabled(), 'the button is back');
+  await shot(page, 'settings-password-changed');
+
+  // The phone's stream is closed by the server: back to the login screen, forgetting all.
+  await phone.getByRole('button', { name: 'Log in' }).waitFor({ timeout: WAIT });
+  const forgotten = await storage(phone);
+  assert(forgotten.token === null && forgotten.email === null, `logged out, token and email forgotten: ${JSON.stringify(forgotten)}`);
+  // The quiet one still shows the workspace; its next API call is refused (401), and it
+  // goes back to the login screen.
+  assert((await fetch(`${BASE}/v1/me`, { headers: { authorization: `Bearer ${quietToken}` } })).status === 401, 'the other token is revoked');
+  assert(await quiet.locator('nav.sidebar').isVisible(), 'not told yet');
+  const refused = quiet.waitForResponse((r) => r.url().startsWith(`${BASE}/v1/`) && r.status() === 401, { timeout: WAIT });
+  await quiet.getByRole('link', { name: 'Contacts' }).click();
+  await refused;
+  await quiet.getByRole('button', { name: 'Log in' }).waitFor({ timeout: WAIT });
+  assert((await storage(quiet)).email === null, 'the email is forgotten at logout');
+
+  // The old password is refused, the new one logs in.
+  await quiet.getByLabel('Email').fill(pat.email);
+  await quiet.getByLabel('Password').fill(PASSWORD);
+  await quiet.getByRole('button', { name: 'Log in' }).click();
+  await quiet.locator('.login p.error:not(:empty)').waitFor({ timeout: WAIT });
+  assert(await quiet.getByRole('button', { name: 'Log in' }).isVisible(), 'still on the login screen');
+  await shot(quiet, 'login-old-password-refused');
+  await quiet.getByLabel('Password').fill(NEW);
+  await quiet.getByRole('button', { name: 'Log in' }).click();
+  await quiet.locator('nav.sidebar').waitFor({ timeout: WAIT });
+  let old = null;
+  await call('POST', '/v1/sessions', { body: { email: pat.email, password: PASSWORD } }).catch((e) => (old = e));
+  assert(old && / 401 /.test(old.message), `the old password is refused by the API: ${old?.message}`);
+  await call('POST', '/v1/sessions', { body: { email: pat.email, password: NEW } });
+
+  // This session stayed: a reload keeps it.
+  await page.reload();
+  await form.waitFor({ timeout: WAIT });
+  assert((await email.inputValue()) === pat.email, 'still logged in, the email remembered');
+  await phone.getByLabel('Email').fill(pat.email.toUpperCase());
+  await phone.getByLabel('Password').fill(NEW);
+  await phone.getByRole('button', { name: 'Log in' }).click();
+  await phone.locator('nav.sidebar').waitFor({ timeout: WAIT });
+  await phone.goto(`${BASE}/#/settings`);
+  await phoneForm.scrollIntoViewIfNeeded();
+  assert((await phone.getByLabel('Email you log in with').inputValue()) === pat.email.toUpperCase(), 'the email as typed at login');
+  await notPolling(page);
 });
 
 // ---------------------------------------------------------------- runner
