@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::clock::{Clock, SystemClock};
-use actors::process::queue_timers;
 use actors::{ActorConfig, ActorRuntime, CommandError, ExecuteOptions, Workspace};
 use benchkit::{bench_line, Args, Latencies};
 use domain::queue::{
@@ -26,6 +25,7 @@ use domain::queue::{
 };
 use domain::{CommandMeta, ConversationId, OrgId, PhoneNumber, QueueId, Role, UserId};
 use eventlog::{EventStore, LogOptions, RocksLog};
+use workers::queue_timers;
 
 /// See benches/log_read.rs: the allocator matters more than the code around it.
 #[global_allocator]

@@ -7,7 +7,7 @@
 //! - it does (its status callback URL names the text): the report confirms the text, it
 //!   is recorded once, and the carrier saw it once;
 //! - it does not within the grace period: the text is sent again — the documented
-//!   at-least-once limit (see `actors::process::outbox`).
+//!   at-least-once limit (see `workers::outbox`).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -15,14 +15,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use actors::event_codec;
-use actors::process::outbox::{
-    message_outbox_id, outbox_stream, OutboxRecord, RECOVERY_CHECKPOINT,
-};
 use domain::conversation::{DeliveryStatus, DeliveryUpdated};
 use domain::{ConversationEvent, ConversationId, MessageId, PhoneNumber};
 use eventlog::{Direction, EventStore, LogOptions, RocksLog, StreamName};
 use testkit::fake_twilio::{FakeTwilio, ACCOUNT_SID, AUTH_TOKEN};
 use testkit::texting;
+use workers::outbox::{message_outbox_id, outbox_stream, OutboxRecord, RECOVERY_CHECKPOINT};
 
 const OUR: &str = "+15550100100";
 const CUSTOMER: &str = "+15557770001";

@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use actors::process::outbox::{message_outbox_id, outbox_stream, OutboxRecord};
 use actors::{event_codec, ExecuteOptions};
 use carrier::simulator::Simulator;
 use domain::conversation::{DeliveryStatus, DeliveryUpdated, SenderNumber};
@@ -21,6 +20,7 @@ use serde_json::{json, Value};
 use testkit::fake_twilio::{self, FakeTwilio, SentMessage};
 use testkit::server::{add_user, call, TestServer};
 use testkit::texting::{self, Org};
+use workers::outbox::{message_outbox_id, outbox_stream, OutboxRecord};
 
 const OUR: &str = "+15550100100";
 const CUSTOMER: &str = "+15557770001";

@@ -4,11 +4,11 @@
 //! user's personal contact and another organization's contacts are 404, no token is 401,
 //! bad input is a 4xx that writes nothing.
 
-use actors::process::inbound_router;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
 use testkit::texting::org_with_number;
+use workers::inbound_router;
 
 const ADMIN_NUMBER: &str = "+15550101000";
 const INBOX_NUMBER: &str = "+15550102000";

@@ -760,8 +760,8 @@ async fn only_the_assignee_starts_a_call_in_an_inbox_conversation() {
     .await;
     assert_eq!(status, StatusCode::OK);
     let record = testkit::server::customer_text(&s, org, desk, CUSTOMER, "call me?").await;
-    let actors::process::inbound_router::Routed::Recorded(id) =
-        actors::process::inbound_router::route(&s.ws, &record)
+    let workers::inbound_router::Routed::Recorded(id) =
+        workers::inbound_router::route(&s.ws, &record)
             .await
             .unwrap()
     else {

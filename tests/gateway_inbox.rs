@@ -2,11 +2,11 @@
 //! number, Assign to Me (exactly one holder), Transfer, Return to Inbox, admin takeover,
 //! Mark as Done; outsiders get nothing.
 
-use actors::process::inbound_router;
 use domain::{Conversation, ConversationId, OrgId, UserId};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
+use workers::inbound_router;
 
 const INBOX_NUMBER: &str = "+15550101000";
 const CUSTOMER: &str = "+15557770001";

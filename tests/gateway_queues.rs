@@ -2,11 +2,11 @@
 //! text waits in Pending, one claim wins, transfer, close, and the History view finds it
 //! by the customer's number. Views read the caller's own writes (`?after=`).
 
-use actors::process::inbound_router;
 use domain::OrgId;
 use reqwest::StatusCode;
 use serde_json::json;
 use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
+use workers::inbound_router;
 
 const QUEUE_NUMBER: &str = "+15550202000";
 
@@ -496,7 +496,7 @@ async fn a_close_with_reply_timeout_texts_the_customer_and_records_the_reply() {
     // in production).
     let clock =
         actors::clock::ManualClock::new(actors::clock::Clock::now_ms(&actors::clock::SystemClock));
-    let timers = tokio::spawn(actors::process::queue_timers::run(
+    let timers = tokio::spawn(workers::queue_timers::run(
         s.ws.clone(),
         Arc::new(clock.clone()),
     ));

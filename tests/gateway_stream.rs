@@ -393,12 +393,12 @@ const CUSTOMER: &str = "+15557770401";
 
 async fn customer_texts(s: &TestServer, org: domain::OrgId, to: &str) -> String {
     let record = testkit::server::customer_text(s, org, to, CUSTOMER, "hello").await;
-    match actors::process::inbound_router::route(&s.ws, &record)
+    match workers::inbound_router::route(&s.ws, &record)
         .await
         .unwrap()
     {
-        actors::process::inbound_router::Routed::Recorded(id)
-        | actors::process::inbound_router::Routed::Queued(id, _) => id.to_string(),
+        workers::inbound_router::Routed::Recorded(id)
+        | workers::inbound_router::Routed::Queued(id, _) => id.to_string(),
         other => panic!("{other:?}"),
     }
 }

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use actors::process::inbound_router;
 use domain::conversation::ActorFacts;
 use domain::directory::Routing;
 use domain::{
@@ -20,6 +19,7 @@ use gateway::hub::{Audiences, Routed};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use testkit::server::{add_user, call, customer_text, TestServer, PASSWORD};
+use workers::inbound_router;
 
 const INBOX_NUMBER: &str = "+15550301000";
 const QUEUE_NUMBER: &str = "+15550302000";

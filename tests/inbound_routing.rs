@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use actors::process::inbound_router::{self, Routed};
 use actors::{ActorConfig, ActorRuntime, ExecuteOptions, Workspace};
 use domain::directory::{Extension, Routing};
 use domain::inbound::{InboundEvent, SmsArrived};
@@ -15,6 +14,7 @@ use domain::{
 use eventlog::{ExpectedVersion, StreamName};
 use std::sync::Arc;
 use testkit::TempLog;
+use workers::inbound_router::{self, Routed};
 
 fn number(s: &str) -> PhoneNumber {
     PhoneNumber::parse(s).unwrap()

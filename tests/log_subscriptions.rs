@@ -289,3 +289,83 @@ async fn read_only_subscription_catches_up_then_closes() {
     assert_eq!(positions(&got), (0..10).collect::<Vec<_>>());
     assert!(matches!(sub.next().await, Err(SubscribeError::Closed)));
 }
+
+/// A follower's published progress (`Subscription::with_progress`, `eventlog::Progress`):
+/// never past an event still being handled, and up to the log's head once it is idle,
+/// also when the newest events belong to other categories.
+async fn progress_is_published_through_the_head_and_never_ahead_of_handling(backend: Backend) {
+    let t = TempLog::on(backend);
+    let store = t.store();
+    for (i, s) in ["prog-1", "other-1", "prog-1", "other-1"]
+        .iter()
+        .enumerate()
+    {
+        store
+            .append(stream(s), ExpectedVersion::Any, vec![event(i as u64)])
+            .await
+            .unwrap();
+    }
+    let progress = eventlog::Progress::default();
+    let mut sub = Subscription::new(
+        store.clone(),
+        SubscriptionTarget::Category("prog".into()),
+        StartFrom::Beginning,
+    )
+    .unwrap()
+    .with_progress(progress.publisher("follower"));
+    // The follower: tells which event it holds, and finishes it when released.
+    let (holding_tx, mut holding) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let (release, released) = tokio::sync::watch::channel(0u64);
+    let follower = tokio::spawn(async move {
+        while let Ok(e) = sub.next().await {
+            holding_tx.send(e.position).unwrap();
+            let mut released = released.clone();
+            released.wait_for(|r| *r >= e.position).await.unwrap();
+        }
+    });
+    let wait = |what: &'static str| {
+        let (progress, store) = (progress.clone(), store.clone());
+        async move {
+            tokio::time::timeout(Duration::from_secs(30), progress.settled(&*store))
+                .await
+                .unwrap_or_else(|_| panic!("{what}: the follower never reached the head"));
+        }
+    };
+    let published = || progress.positions()[0].1;
+
+    // Catch-up: each event is held until released; nothing past it is published meanwhile.
+    for _ in 0..2 {
+        let held = holding.recv().await.unwrap();
+        assert!(
+            published().is_none_or(|p| p < held),
+            "{:?} while holding {held}",
+            published()
+        );
+        release.send_replace(held);
+    }
+    wait("after catching up (the head is another category's)").await;
+    assert_eq!(published(), Some(3));
+
+    // Live: one of ours, then another category's.
+    let ours = store
+        .append(stream("prog-2"), ExpectedVersion::Any, vec![event(10)])
+        .await
+        .unwrap();
+    store
+        .append(stream("other-2"), ExpectedVersion::Any, vec![event(11)])
+        .await
+        .unwrap();
+    let held = holding.recv().await.unwrap();
+    assert_eq!(held, ours.first_position);
+    assert!(
+        published().is_some_and(|p| p < held),
+        "{:?} while holding {held}",
+        published()
+    );
+    release.send_replace(held);
+    wait("live").await;
+    assert_eq!(published(), Some(store.next_position() - 1));
+    follower.abort();
+}
+
+on_both!(progress_is_published_through_the_head_and_never_ahead_of_handling);

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use actors::process::inbound_router;
 use domain::OrgId;
 use projections::interactions::{InteractionsDb, InteractionsWriter};
 use projections::ReadModel;
@@ -14,6 +13,7 @@ use serde_json::{json, Value};
 use testkit::server::{
     add_user, call, conversation_ids as ids, customer_text, TestServer, PASSWORD,
 };
+use workers::inbound_router;
 
 const INBOX_NUMBER: &str = "+15550102000";
 

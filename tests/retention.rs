@@ -4,11 +4,11 @@
 //! before its cut and keeps the newer ones. Admins only; bad input is refused with a code
 //! and writes nothing.
 
-use actors::process::inbound_router;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use testkit::server::{add_user, call, customer_text, TestServer};
 use testkit::texting::{org_with_number, Org};
+use workers::inbound_router;
 
 const LINE: &str = "+15550701000";
 const ANN: &str = "+15556660701";

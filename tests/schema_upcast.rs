@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::process::inbound_router;
 use actors::{ActorConfig, Registry};
 use domain::conversation::legacy::DeliveryUpdatedV1;
 use domain::conversation::DeliveryStatus;
@@ -14,6 +13,7 @@ use eventlog::{EventData, EventStore, ExpectedVersion, StreamName};
 use reqwest::StatusCode;
 use serde_json::json;
 use testkit::server::{call, customer_text, TestServer, PASSWORD};
+use workers::inbound_router;
 
 const INBOX_NUMBER: &str = "+15550103000";
 const CUSTOMER: &str = "+15557770123";

@@ -8,7 +8,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use actors::process::inbound_router;
 use carrier::simulator::Simulator;
 use gateway::carriers::CarrierKind;
 use projections::search::{SearchIndex, SearchWriter};
@@ -18,6 +17,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use testkit::server::{add_user, call, conversation_ids as convs, customer_text, TestServer};
 use testkit::texting::{org_with_number, Org};
+use workers::inbound_router;
 
 const INBOX_NUMBER: &str = "+15550102000";
 const DAVE_NUMBER: &str = "+15550103000";

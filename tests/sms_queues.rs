@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::clock::ManualClock;
-use actors::process::{inbound_router, queue_timeline, queue_timers};
 use actors::{ActorConfig, ActorRuntime, CommandError, ExecuteOptions, Workspace};
 use domain::directory::{Extension, Routing};
 use domain::inbound::{InboundEvent, SmsArrived};
@@ -19,6 +18,7 @@ use domain::{
 };
 use eventlog::{Direction, ExpectedVersion, StreamName};
 use testkit::TempLog;
+use workers::{inbound_router, queue_timeline, queue_timers};
 
 const QUEUE_NUMBER: &str = "+15550007000";
 const WAIT_MS: u64 = 1_000;

@@ -9,10 +9,10 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::process::inbound_router;
 use actors::{ActorConfig, ActorRuntime, Workspace};
 use eventlog::{EventStore, LogOptions, RocksLog};
 use gateway::carriers::{CarrierEdge, CarrierKind, CarrierSetup};
+use workers::inbound_router;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

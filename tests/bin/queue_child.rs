@@ -7,9 +7,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use actors::clock::SystemClock;
-use actors::process::queue_timers;
 use actors::{ActorConfig, ActorRuntime, Workspace};
 use eventlog::{EventStore, LogOptions, RocksLog};
+use workers::queue_timers;
 
 fn main() {
     let dir = std::env::args()

@@ -90,12 +90,8 @@ impl TestServer {
             let started = gateway::carriers::CarrierEdge::start(&ws, setup).expect("carrier edge");
             state = state.with_carriers(started.state.clone());
             edge = Some(started);
-            router.push(tokio::spawn(actors::process::inbound_router::run(
-                ws.clone(),
-            )));
-            router.push(tokio::spawn(actors::process::queue_timeline::run(
-                ws.clone(),
-            )));
+            router.push(tokio::spawn(workers::inbound_router::run(ws.clone())));
+            router.push(tokio::spawn(workers::queue_timeline::run(ws.clone())));
         }
         let state = tweak_state(state);
         if edge.is_some() {

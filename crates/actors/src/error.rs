@@ -33,7 +33,6 @@ pub enum ActorError {
 
 /// Why a command failed: the domain's rejection, or the machinery's.
 #[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
 pub enum CommandError<R: std::error::Error> {
     /// The domain refused the command; nothing was written.
     #[error(transparent)]

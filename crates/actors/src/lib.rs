@@ -17,9 +17,9 @@
 //! - [`registry`]: starts actors on demand, spreads them over the arbiters, bounds each
 //!   one's queue, forgets passivated ones and retries a message that met a stopped actor.
 //! - [`workspace`]: the registries of every aggregate over one log and runtime.
-//! - [`process`]: process managers driven by the log: the inbound router, the durable
-//!   timer scheduler of SMS queues, and the outbox (texts out through a carrier, their
-//!   delivery status back in).
+//!
+//! The followers of the log that drive these actors (inbound routing, queue timers, the
+//! outbox, ...) live in the `workers` crate.
 //! - [`error`]: what a command or query can fail with.
 
 pub mod aggregate_actor;
@@ -28,7 +28,6 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod event_codec;
-pub mod process;
 pub mod registry;
 pub mod runtime;
 pub mod sealing;

@@ -21,6 +21,9 @@ pub struct Workspace {
     /// Seals texts with the log's keyring and opens those read back (see
     /// [`crate::sealing`]).
     pub sealer: crate::sealing::Sealer,
+    /// How far each follower of the log has got (the `workers` publish here; tests and
+    /// shutdown wait on it).
+    pub progress: eventlog::Progress,
 }
 
 impl Workspace {
@@ -37,6 +40,7 @@ impl Workspace {
             queues: Registry::new(store.clone(), runtime.clone(), config),
             store,
             runtime,
+            progress: eventlog::Progress::default(),
         }
     }
 

@@ -67,6 +67,11 @@ pub struct Subscription {
     live: Option<broadcast::Receiver<LiveBatch>>,
     caught_up: bool,
     page: usize,
+    /// The `$all` position through which every event is known to be delivered or not of
+    /// this target (All and Category only).
+    scanned: Option<u64>,
+    /// Where handled positions are published ([`Subscription::with_progress`]).
+    progress: Option<tokio::sync::watch::Sender<Option<u64>>>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -116,6 +121,8 @@ impl Subscription {
             live: None,
             caught_up: false,
             page: PAGE,
+            scanned: None,
+            progress: None,
         })
     }
 
@@ -123,6 +130,36 @@ impl Subscription {
     pub fn with_page_size(mut self, page: usize) -> Self {
         self.page = page.max(1);
         self
+    }
+
+    /// Publishes this subscription's progress on `tx` (see [`crate::progress`]): each time
+    /// it is asked for an event with none left to hand out, every event it handed out
+    /// before has been handled by its owner (who asks again only then), so it publishes
+    /// the `$all` position through which the log is handled. Only for `$all` and category
+    /// targets (a stream subscription counts versions, not positions).
+    #[must_use]
+    pub fn with_progress(mut self, tx: tokio::sync::watch::Sender<Option<u64>>) -> Self {
+        if !matches!(self.target, SubscriptionTarget::Stream(_)) {
+            self.progress = Some(tx);
+        }
+        self
+    }
+
+    /// Publishes what is handled, before waiting for the live feed with nothing buffered.
+    fn publish_progress(&self) {
+        let Some(tx) = &self.progress else { return };
+        if let Some(through) = self.delivered.max(self.scanned) {
+            crate::progress::publish(tx, through);
+        }
+    }
+
+    /// Called after the live receiver exists and before the storage read that closes the
+    /// seam: every event before the log's next position now is in storage, so once that
+    /// read (and any after it) is delivered, the log is scanned through it.
+    fn mark_seam(&mut self) {
+        if let Some(last) = self.store.next_position().checked_sub(1) {
+            self.scanned = self.scanned.max(Some(last));
+        }
     }
 
     /// The checkpoint of the last event delivered (a position, or a version for a stream
@@ -161,6 +198,7 @@ impl Subscription {
                 let short = self.read_page_async().await?;
                 if short && self.subscribe_live() {
                     // Subscribed only now: one more read closes the seam.
+                    self.mark_seam();
                     if !self.read_page_async().await? {
                         continue;
                     }
@@ -168,6 +206,7 @@ impl Subscription {
                 self.caught_up = short;
                 continue;
             }
+            self.publish_progress();
             let live = self.live.as_mut().ok_or(SubscribeError::Closed)?;
             let received = live.recv().await;
             self.absorb_live(received)?;
@@ -189,12 +228,16 @@ impl Subscription {
             }
             if !self.caught_up {
                 let short = self.read_page_blocking()?;
-                if short && self.subscribe_live() && !self.read_page_blocking()? {
-                    continue;
+                if short && self.subscribe_live() {
+                    self.mark_seam();
+                    if !self.read_page_blocking()? {
+                        continue;
+                    }
                 }
                 self.caught_up = short;
                 continue;
             }
+            self.publish_progress();
             let live = self.live.as_mut().ok_or(SubscribeError::Closed)?;
             let received = live.blocking_recv();
             self.absorb_live(received)?;
@@ -297,6 +340,9 @@ impl Subscription {
             next = n.saturating_add(1);
         }
         self.next = Some(next);
+        if let Some(last) = batch.iter().map(|e| e.position).max() {
+            self.scanned = self.scanned.max(Some(last));
+        }
         Ok(())
     }
 

@@ -183,7 +183,6 @@ impl<R: Rejection> From<CommandError<R>> for ApiError {
         match e {
             CommandError::Rejected(r) => Self::rejected(&r),
             CommandError::Actor(a) => a.into(),
-            other => Self::internal(other),
         }
     }
 }

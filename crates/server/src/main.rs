@@ -18,10 +18,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actors::clock::SystemClock;
-use actors::process::{inbound_router, queue_timeline, queue_timers};
 use actors::{ActorConfig, ActorRuntime, Workspace};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use workers::{inbound_router, queue_timeline, queue_timers};
 
 mod ops;
 use eventlog::{EventStore, LogOptions, RocksLog};
@@ -276,9 +276,9 @@ async fn process_managers(
             tokio::spawn(queue_timers::run(ws.clone(), Arc::new(SystemClock))),
             tokio::spawn(queue_timeline::run(ws.clone())),
             tokio::spawn(gateway::notifications::run(ws.clone(), webhooks.clone())),
-            tokio::spawn(actors::process::retention::run(
+            tokio::spawn(workers::retention::run(
                 ws.clone(),
-                actors::process::retention::SWEEP_EVERY,
+                workers::retention::SWEEP_EVERY,
             )),
         ];
         let (outbox, feed) = CarrierEdge::start_outbox(&ws, &carriers, &setup);

@@ -1,6 +1,6 @@
 //! Media erasure: the blobs of attachments only erased texts needed are deleted.
 //!
-//! Texts are erased by destroying their keys (`actors::process::retention`); media blobs
+//! Texts are erased by destroying their keys (`workers::retention`); media blobs
 //! are content-addressed and may be shared (the same picture sent twice, or by two
 //! organizations), so they are not sealed but deleted once nothing live needs them. A
 //! follower of the `erasure` category (checkpoint [`CHECKPOINT`]) reads every record and,
@@ -22,7 +22,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use actors::process::driver::{self, Failure};
 use actors::{event_codec, Workspace};
 use carrier::blobs::BlobStore;
 use domain::erasure::{ErasureEvent, ERASURE_CATEGORY};
@@ -31,6 +30,7 @@ use domain::{Conversation, ConversationId, OrgId, PhoneNumber};
 use eventlog::{codec, EventData, ExpectedVersion, RecordedEvent, StreamName};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use workers::driver::{self, Failure};
 
 use crate::carriers::attachments::{AttachmentReferenced, AttachmentStored, ATTACHMENT_CATEGORY};
 

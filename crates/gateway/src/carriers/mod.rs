@@ -1,6 +1,6 @@
 //! The carrier edge: which carrier the server talks to, the attachment store, public media
 //! URLs for MMS, and recording what arrives. Routes are in `routes::{twilio, simulator,
-//! attachments}`; the sending side is `actors::process::outbox`.
+//! attachments}`; the sending side is `workers::outbox`.
 //!
 //! - [`CarrierEdge::start`] builds the [`CarrierState`] the routes use, and starts the
 //!   outbox over the workspace (and, for the simulator, the task writing its status
@@ -30,13 +30,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::clock::SystemClock;
-use actors::process::outbox::{Outbox, OutboxConfig};
 use actors::Workspace;
 use carrier::blobs::BlobStore;
 use carrier::simulator::Simulator;
 use carrier::twilio::TwilioCarrier;
 use carrier::{Backoff, Carrier};
 use tokio::task::JoinHandle;
+use workers::outbox::{Outbox, OutboxConfig};
 
 pub use media_urls::MediaUrls;
 
@@ -75,7 +75,7 @@ pub struct CarrierSetup {
     /// Most carrier calls at once.
     pub max_in_flight: usize,
     /// Twilio only: how long an attempt whose outcome a crash lost waits for a status
-    /// report to confirm it before it is sent again (see `actors::process::outbox`).
+    /// report to confirm it before it is sent again (see `workers::outbox`).
     pub unconfirmed_grace: Duration,
 }
 
@@ -101,8 +101,6 @@ pub struct CarrierState {
     /// Without a trailing slash.
     pub public_url: String,
     pub media: MediaUrls,
-    /// How far the attachment reference index has got.
-    pub references: references::IndexProgress,
     /// Bounds the memory that preparing MMS images takes across requests.
     pub images: image_budget::ImageBudget,
 }
@@ -184,7 +182,6 @@ impl CarrierEdge {
             blobs,
             public_url: setup.public_url.clone(),
             media,
-            references: references::IndexProgress::default(),
             images: image_budget::ImageBudget::new(image_budget::IMAGE_PREPARATION_BUDGET),
         }))
     }
@@ -195,7 +192,7 @@ impl CarrierEdge {
         // With media erasure, which deletes this node's blobs only erased texts needed:
         // one task, so aborting it stops both.
         let erasure = erasure::run(ws.clone(), state.blobs.clone());
-        let references = references::run(ws.clone(), state.references.clone());
+        let references = references::run(ws.clone());
         tokio::spawn(async move {
             tokio::join!(erasure, references);
         })
@@ -210,12 +207,12 @@ impl CarrierEdge {
     ) -> (Outbox, Option<JoinHandle<()>>) {
         // Subscribed before anything is sent, so no report is missed.
         let feed = state.simulator().map(|sim| {
-            tokio::spawn(actors::process::outbox::status::feed(
+            tokio::spawn(workers::outbox::status::feed(
                 ws.store.clone(),
                 sim.subscribe_status(),
             ))
         });
-        let status_callback: Option<actors::process::outbox::StatusCallbackUrl> =
+        let status_callback: Option<workers::outbox::StatusCallbackUrl> =
             state.twilio().map(|_| {
                 let state = state.clone();
                 Arc::new(move |id| state.status_callback_url(id)) as _

@@ -7,18 +7,17 @@
 //! access check is one lookup of that id ([`attachments::is_referenced`]). On a data
 //! directory from before the index, the follower starts from the beginning and fills it.
 //!
-//! [`IndexProgress`] tells how far the index has got, so that a request for an attachment
+//! The follower's published progress tells how far the index has got, so that a request for an attachment
 //! just posted can wait (bounded) until the index has seen the conversation's newest event
 //! instead of answering 404 too early.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::process::driver::{self, Failure};
 use actors::{event_codec, Workspace};
 use domain::{Aggregate, Conversation, ConversationEvent, ConversationId};
 use eventlog::{Direction, EventStore, RecordedEvent, StreamName};
+use workers::driver::{self, Failure};
 
 use crate::carriers::attachments;
 use crate::error::ApiError;
@@ -29,43 +28,14 @@ pub const CHECKPOINT: &str = "attachment_refs";
 /// How long a request waits for the index to catch up with a conversation.
 const CATCH_UP: Duration = Duration::from_secs(3);
 
-/// The first global position the index has not handled yet: every conversation event
-/// below it is indexed.
-#[derive(Clone, Debug, Default)]
-pub struct IndexProgress(Arc<AtomicU64>);
-
-impl IndexProgress {
-    pub fn handled_below(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
-    }
-
-    fn handled(&self, position: u64) {
-        self.0.fetch_max(position + 1, Ordering::AcqRel);
-    }
-}
-
-/// Runs the index follower until the log closes.
-pub async fn run(ws: Workspace, progress: IndexProgress) {
-    let store = ws.store.clone();
-    if let Ok(Ok(Some(saved))) =
-        tokio::task::spawn_blocking(move || store.read_checkpoint_blocking(CHECKPOINT)).await
-    {
-        progress.handled(saved);
-    }
+/// Runs the index follower until the log closes. It publishes how far it got under
+/// [`CHECKPOINT`] in the workspace's progress, which [`references`] waits on.
+pub async fn run(ws: Workspace) {
     driver::run(
         ws,
         CHECKPOINT,
         <Conversation as Aggregate>::CATEGORY,
-        move |ws, record| {
-            let progress = progress.clone();
-            async move {
-                let result = index(&ws.store, &record).await;
-                if result.is_ok() {
-                    progress.handled(record.position);
-                }
-                result
-            }
-        },
+        move |ws, record| async move { index(&ws.store, &record).await },
     )
     .await;
 }
@@ -101,7 +71,7 @@ async fn index(store: &Arc<dyn EventStore>, record: &RecordedEvent) -> Result<()
 /// 503 `view_behind` when the index is still behind after the wait; internal errors.
 pub async fn references(
     store: &Arc<dyn EventStore>,
-    progress: &IndexProgress,
+    progress: &eventlog::Progress,
     conversation: ConversationId,
     id: domain::AttachmentId,
 ) -> Result<bool, ApiError> {
@@ -117,16 +87,15 @@ pub async fn references(
     let Some(head) = newest.first().map(|r| r.position) else {
         return Ok(false);
     };
-    let deadline = tokio::time::Instant::now() + CATCH_UP;
-    while progress.handled_below() <= head {
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "view_behind",
-                "the attachment index is catching up; try again",
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    if tokio::time::timeout(CATCH_UP, progress.reached(CHECKPOINT, head))
+        .await
+        .is_err()
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "view_behind",
+            "the attachment index is catching up; try again",
+        ));
     }
     attachments::is_referenced(store, id, conversation).await
 }

@@ -11,8 +11,8 @@ use domain::{ConversationId, Directory, InboxId, OrgId, PhoneNumber, QueueId, Us
 use eventlog::RecordedEvent;
 use serde_json::{json, Value};
 
-use actors::process::driver::Failure;
 use actors::Workspace;
+use workers::driver::Failure;
 
 use super::{load, Endpoint};
 use crate::routes::wire::Closed;

@@ -32,7 +32,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::process::driver::{self, Failure};
 use actors::Workspace;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -45,6 +44,7 @@ use hmac::{Hmac, Mac};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use workers::driver::{self, Failure};
 
 use crate::app::AppState;
 use crate::auth::Authenticated;

@@ -259,7 +259,7 @@ pub async fn fetch(
     let (id, entry) = attachments::resolve_entry(state.store(), caller.org, &key).await?;
     let referenced = crate::carriers::references::references(
         state.store(),
-        &carriers.references,
+        &state.ws.progress,
         conversation,
         id,
     )

@@ -4,7 +4,7 @@
 //!   message texts (`null`: for ever). Setting it applies it at once.
 //! - `GET /v1/erasures`, `POST /v1/erasures`: erase every text one customer (an external
 //!   number) wrote or was sent — by destroying the keys they are sealed under
-//!   (`actors::process::retention`); the log's bytes and hash chains stay as written,
+//!   (`workers::retention`); the log's bytes and hash chains stay as written,
 //!   and the texts read as `[erased]` everywhere (history, lists, search, webhooks,
 //!   `replay conversation`).
 
@@ -14,7 +14,7 @@ use axum::Json;
 use domain::erasure::{valid_retention, ErasureState, MAX_RETENTION_DAYS};
 use serde::{Deserialize, Serialize};
 
-use actors::process::retention::{self, RetentionError};
+use workers::retention::{self, RetentionError};
 
 use crate::app::AppState;
 use crate::auth::Authenticated;

@@ -12,7 +12,7 @@
 //!   text: it is recorded as an unavailable attachment with the reason
 //!   (`carriers::attachments::AttachmentUnavailable`). Answered with empty TwiML.
 //! - `POST /v1/carriers/twilio/status?sms=<outbox id>`: a delivery status report, written
-//!   to the carrier message's stream (see `actors::process::outbox::status`).
+//!   to the carrier message's stream (see `workers::outbox::status`).
 
 use std::time::Duration;
 
@@ -236,10 +236,10 @@ pub async fn status(
     let params = signed_params(carriers, twilio, &uri, &headers, &body)?;
     let report = parse_status(&params).map_err(|e| invalid_webhook(&e))?;
     let hint = query.sms.as_deref().and_then(|s| s.parse().ok());
-    actors::process::outbox::report_status(state.store(), &report, hint)
+    workers::outbox::report_status(state.store(), &report, hint)
         .await
         .map_err(|e| match e {
-            actors::process::outbox::status::ReportError::InvalidMessageId => {
+            workers::outbox::status::ReportError::InvalidMessageId => {
                 ApiError::bad_request("invalid_webhook", "invalid MessageSid")
             }
             other => ApiError::internal(other),

@@ -15,11 +15,11 @@ use domain::{
 use eventlog::RecordedEvent;
 use uuid::Uuid;
 
-use crate::core::ExecuteOptions;
-use crate::error::{ActorError, CommandError};
-use crate::event_codec;
-use crate::process::driver::{self, Failure};
-use crate::workspace::Workspace;
+use crate::driver::{self, Failure};
+use actors::core::ExecuteOptions;
+use actors::error::{ActorError, CommandError};
+use actors::event_codec;
+use actors::workspace::Workspace;
 
 /// Checkpoint name of this process manager.
 pub const CHECKPOINT: &str = "inbound_router";
@@ -107,7 +107,7 @@ pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, Rou
     // A mixed group our number texted them from last: the text continues it (see
     // `sms_threads`), unless the group refuses it; then it goes to their External
     // conversation as usual.
-    let thread = crate::process::sms_threads::current(&ws.store, sms.org, &sms.to, &sms.from)
+    let thread = crate::sms_threads::current(&ws.store, sms.org, &sms.to, &sms.from)
         .await
         .map_err(RouteError::Thread)?;
     if let Some(group) = thread {

@@ -22,10 +22,10 @@ use domain::{Aggregate, CommandMeta, ConversationCommand, ConversationId, OrgId,
 use eventlog::{RecordedEvent, StartFrom, Subscription, SubscriptionTarget};
 use uuid::Uuid;
 
-use crate::clock::Clock;
-use crate::core::ExecuteOptions;
-use crate::event_codec;
-use crate::workspace::Workspace;
+use actors::clock::Clock;
+use actors::core::ExecuteOptions;
+use actors::event_codec;
+use actors::workspace::Workspace;
 
 type TimerKey = (QueueId, ConversationId);
 

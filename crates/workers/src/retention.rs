@@ -1,5 +1,5 @@
 //! Retention and erasure: destroying the keys message texts are sealed under (see
-//! [`crate::sealing`]), with a record of each in the organization's `erasure-<org>`
+//! [`actors::sealing`]), with a record of each in the organization's `erasure-<org>`
 //! stream ([`domain::erasure`]).
 //!
 //! - An **erasure** of one customer is recorded first (`CustomerErased`), then every key
@@ -25,9 +25,9 @@ use domain::{OrgId, PhoneNumber, UserId};
 use eventlog::{Direction, ExpectedVersion, Metadata, StreamName};
 use uuid::Uuid;
 
-use crate::event_codec;
-use crate::sealing::{wall_ms, Sealer};
-use crate::workspace::Workspace;
+use actors::event_codec;
+use actors::sealing::{wall_ms, Sealer};
+use actors::workspace::Workspace;
 
 /// How often the retention runs.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);

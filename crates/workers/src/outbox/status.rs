@@ -25,10 +25,10 @@ use super::records::{
     CarrierMessageLinked, CarrierMessageRecord, CarrierStatusReported, OutboxRecord, OutboxState,
     SmsAccepted, SmsOrigin, SmsPrepared, CARRIER_MESSAGE_CATEGORY,
 };
-use crate::core::ExecuteOptions;
-use crate::error::CommandError;
-use crate::process::driver::{self, Failure};
-use crate::workspace::Workspace;
+use crate::driver::{self, Failure};
+use actors::core::ExecuteOptions;
+use actors::error::CommandError;
+use actors::workspace::Workspace;
 
 /// Checkpoint of the status follower.
 pub const CHECKPOINT: &str = "carrier_status";

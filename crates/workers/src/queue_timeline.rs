@@ -17,11 +17,11 @@ use domain::{Aggregate, CommandMeta, ConversationCommand, ConversationId, OrgId,
 use eventlog::RecordedEvent;
 use uuid::Uuid;
 
-use crate::core::ExecuteOptions;
-use crate::error::CommandError;
-use crate::event_codec;
-use crate::process::driver::{self, Failure};
-use crate::workspace::Workspace;
+use crate::driver::{self, Failure};
+use actors::core::ExecuteOptions;
+use actors::error::CommandError;
+use actors::event_codec;
+use actors::workspace::Workspace;
 
 /// Checkpoint name of this process manager.
 pub const CHECKPOINT: &str = "queue_timeline";

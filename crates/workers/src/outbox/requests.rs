@@ -31,10 +31,10 @@ use super::records::{
     SmsSendStarted,
 };
 use super::Shared;
-use crate::core::ExecuteOptions;
-use crate::error::CommandError;
-use crate::event_codec;
-use crate::process::driver::{self, Failure};
+use crate::driver::{self, Failure};
+use actors::core::ExecuteOptions;
+use actors::error::CommandError;
+use actors::event_codec;
 
 /// Checkpoint of the `SmsRequested` follower.
 pub const REQUESTS_CHECKPOINT: &str = "outbox_requests";
@@ -130,7 +130,7 @@ async fn request(
     };
     let org = org_of(shared, caches, conversation).await?;
     // The customer's answer will continue the conversation we text them from now.
-    crate::process::sms_threads::note(
+    crate::sms_threads::note(
         &shared.ws.store,
         org,
         &request.from,

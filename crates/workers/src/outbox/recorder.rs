@@ -14,10 +14,10 @@ use super::records::{
     OUTBOX_CATEGORY,
 };
 use super::status::{delivery_of, link};
-use crate::core::ExecuteOptions;
-use crate::error::CommandError;
-use crate::process::driver::{self, Failure};
-use crate::workspace::Workspace;
+use crate::driver::{self, Failure};
+use actors::core::ExecuteOptions;
+use actors::error::CommandError;
+use actors::workspace::Workspace;
 
 /// Checkpoint of the recorder.
 pub const CHECKPOINT: &str = "outbox_recorder";

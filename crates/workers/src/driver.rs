@@ -1,5 +1,8 @@
 //! The loop every process manager runs: follow a category from the stored checkpoint,
-//! handle each event, move the checkpoint only after the handler is done.
+//! handle each event, move the checkpoint only after the handler is done, and publish how
+//! far it got under the checkpoint's name in the workspace's [`eventlog::Progress`] (after
+//! each event or batch handled, and whenever it waits with nothing left to handle, so a
+//! follower whose category is quiet still reaches the log's head).
 //!
 //! A handler's failure is either permanent (the event cannot be decoded, the domain refused:
 //! trying again cannot help, so it is logged for operators and passed) or transient (an
@@ -18,7 +21,7 @@ use std::time::Duration;
 
 use eventlog::{RecordedEvent, StartFrom, StreamName, Subscription, SubscriptionTarget};
 
-use crate::workspace::Workspace;
+use actors::workspace::Workspace;
 
 /// How handling one event went wrong.
 #[derive(Debug)]
@@ -39,6 +42,7 @@ where
     let Some(mut sub) = subscribe(&ws, checkpoint, category).await else {
         return;
     };
+    let progress = ws.progress.publisher(checkpoint);
     // Handled, not saved yet: (position, how many events).
     let mut unsaved: Option<(u64, usize)> = None;
     loop {
@@ -54,6 +58,7 @@ where
         };
         let position = record.position;
         handle_with_retries(&ws, checkpoint, record, &handle).await;
+        eventlog::progress::publish(&progress, position);
         let count = unsaved.map_or(0, |(_, n)| n) + 1;
         if sub.buffered() == 0 || count >= SAVE_EVERY {
             save_checkpoint(&ws, checkpoint, position).await;
@@ -87,6 +92,7 @@ pub async fn run_concurrent<F, Fut>(
         return;
     };
     let handle = Arc::new(handle);
+    let progress = ws.progress.publisher(checkpoint);
     loop {
         let mut batch = Vec::new();
         loop {
@@ -126,6 +132,7 @@ pub async fn run_concurrent<F, Fut>(
             }
         }
         save_checkpoint(&ws, checkpoint, position).await;
+        eventlog::progress::publish(&progress, position);
     }
 }
 
@@ -142,8 +149,12 @@ async fn subscribe(
         .flatten();
     let from = saved.map_or(StartFrom::Beginning, StartFrom::After);
     let target = SubscriptionTarget::Category(category.to_owned());
+    let progress = ws.progress.publisher(checkpoint);
+    if let Some(saved) = saved {
+        eventlog::progress::publish(&progress, saved);
+    }
     match Subscription::new(ws.store.clone(), target, from) {
-        Ok(s) => Some(s),
+        Ok(s) => Some(s.with_progress(progress)),
         Err(e) => {
             tracing::error!(checkpoint, error = %e, "process manager cannot subscribe");
             None

@@ -65,8 +65,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::clock::Clock;
-use crate::workspace::Workspace;
+use actors::clock::Clock;
+use actors::workspace::Workspace;
 
 pub use records::{
     carrier_message_stream, message_outbox_id, outbox_stream, CarrierMessageLinked,
