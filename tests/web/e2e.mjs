@@ -781,7 +781,8 @@ scenario('a text from the carrier simulator appears live', async () => {
   await call('POST', '/v1/simulator/inbound', { token: admin.token, body: { from: customer, to: mine, text: 'Hi! Open today?' } });
   const row = page.locator('#conversations button.conv', { hasText: human(customer) });
   await row.waitFor({ timeout: WAIT });
-  assert((await row.locator('.preview').textContent()) === 'Hi! Open today?', 'preview of the text, not "number: text" in a row named by the number');
+  // The row may appear (from the conversation's first event) a moment before its preview.
+  await until(async () => (await row.locator('.preview').textContent()) === 'Hi! Open today?', 'preview of the text, not "number: text" in a row named by the number');
   await row.locator('.badge').waitFor({ timeout: WAIT });
   await row.click();
   await page.locator('li.msg.theirs .bubble', { hasText: 'Hi! Open today?' }).waitFor({ timeout: WAIT });

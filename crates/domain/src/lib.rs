@@ -74,6 +74,7 @@
 //!   close; wait and idle deadlines as state, fired by a scheduler outside the domain.
 
 pub mod aggregate;
+pub mod attachment;
 pub mod command_meta;
 pub mod conversation;
 pub mod directory;

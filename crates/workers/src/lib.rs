@@ -10,8 +10,10 @@
 //! accepted or failed, status reports) is written before it is acted on, so a crash loses
 //! nothing and a carrier call is repeated only as its module docs say.
 
+pub mod attachment_refs;
 pub mod driver;
 pub mod inbound_router;
+pub mod media_erasure;
 pub mod outbox;
 pub mod queue_timeline;
 pub mod queue_timers;

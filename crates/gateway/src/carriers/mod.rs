@@ -18,7 +18,6 @@
 //! - [`image_budget`]: the bytes held server-wide for preparing MMS images, bounded.
 
 pub mod attachments;
-pub mod erasure;
 pub mod image_budget;
 pub mod inbound;
 pub mod media_urls;
@@ -191,8 +190,8 @@ impl CarrierEdge {
     pub fn start_index(ws: &Workspace, state: &Arc<CarrierState>) -> JoinHandle<()> {
         // With media erasure, which deletes this node's blobs only erased texts needed:
         // one task, so aborting it stops both.
-        let erasure = erasure::run(ws.clone(), state.blobs.clone());
-        let references = references::run(ws.clone());
+        let erasure = workers::media_erasure::run(ws.clone(), state.blobs.clone());
+        let references = workers::attachment_refs::run(ws.clone());
         tokio::spawn(async move {
             tokio::join!(erasure, references);
         })

@@ -1,4 +1,5 @@
-//! The durable index of which conversations reference which attachments.
+//! The check that a conversation references an attachment, against the durable index
+//! `workers::attachment_refs` keeps.
 //!
 //! A process manager follows the `conversation` category (checkpoint `attachment_refs`)
 //! and, for every `MessagePosted` with attachments and `InboundReceived` with media, appends
@@ -14,54 +15,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::{event_codec, Workspace};
-use domain::{Aggregate, Conversation, ConversationEvent, ConversationId};
-use eventlog::{Direction, EventStore, RecordedEvent, StreamName};
-use workers::driver::{self, Failure};
+use domain::{Aggregate, Conversation, ConversationId};
+use eventlog::{Direction, EventStore, StreamName};
+pub use workers::attachment_refs::CHECKPOINT;
 
 use crate::carriers::attachments;
 use crate::error::ApiError;
 
-/// Checkpoint of the index follower.
-pub const CHECKPOINT: &str = "attachment_refs";
-
 /// How long a request waits for the index to catch up with a conversation.
 const CATCH_UP: Duration = Duration::from_secs(3);
-
-/// Runs the index follower until the log closes. It publishes how far it got under
-/// [`CHECKPOINT`] in the workspace's progress, which [`references`] waits on.
-pub async fn run(ws: Workspace) {
-    driver::run(
-        ws,
-        CHECKPOINT,
-        <Conversation as Aggregate>::CATEGORY,
-        move |ws, record| async move { index(&ws.store, &record).await },
-    )
-    .await;
-}
-
-async fn index(store: &Arc<dyn EventStore>, record: &RecordedEvent) -> Result<(), Failure> {
-    if record.event_type != "MessagePosted" && record.event_type != "InboundReceived" {
-        return Ok(());
-    }
-    let conversation: ConversationId = record
-        .stream
-        .id()
-        .parse()
-        .map_err(|_| Failure::Permanent(format!("not a conversation: {}", record.stream)))?;
-    let attached = match event_codec::decode::<ConversationEvent>(record) {
-        Ok(ConversationEvent::MessagePosted(m)) => m.attachments,
-        Ok(ConversationEvent::InboundReceived(m)) => m.media,
-        Ok(_) => return Ok(()),
-        Err(e) => return Err(Failure::Permanent(e)),
-    };
-    for a in attached {
-        attachments::record_reference(store, a.id, conversation)
-            .await
-            .map_err(Failure::Transient)?;
-    }
-    Ok(())
-}
 
 /// Whether `conversation` references attachment `id`. When the index has not yet seen the
 /// conversation's newest event (it was just written, or the index is filling after an

@@ -22,6 +22,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::driver::{self, Failure};
 use actors::{event_codec, Workspace};
 use carrier::blobs::BlobStore;
 use domain::erasure::{ErasureEvent, ERASURE_CATEGORY};
@@ -30,9 +31,8 @@ use domain::{Conversation, ConversationId, OrgId, PhoneNumber};
 use eventlog::{codec, EventData, ExpectedVersion, RecordedEvent, StreamName};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use workers::driver::{self, Failure};
 
-use crate::carriers::attachments::{AttachmentReferenced, AttachmentStored, ATTACHMENT_CATEGORY};
+use domain::attachment::{AttachmentReferenced, AttachmentStored, ATTACHMENT_CATEGORY};
 
 /// Checkpoint of the media erasure follower.
 pub const CHECKPOINT: &str = "media_erasure";
