@@ -859,7 +859,7 @@ async fn retry_after_is_honoured_the_log_filters_by_status_and_removal_cancels_a
         CarrierKind::Simulator(Simulator::new()),
         |_| {},
         |state| {
-            state.with_webhooks(gateway::notifications::WebhookConfig {
+            state.with_webhooks(workers::webhooks::WebhookConfig {
                 allow_private: true,
                 retry_after: vec![Duration::from_millis(50), Duration::from_secs(3600)],
             })

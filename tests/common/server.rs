@@ -96,7 +96,7 @@ impl TestServer {
         let state = tweak_state(state);
         if edge.is_some() {
             // With the webhook settings `tweak_state` left (quick retries by default).
-            router.push(tokio::spawn(gateway::notifications::run(
+            router.push(tokio::spawn(workers::webhooks::run(
                 ws.clone(),
                 state.webhooks.clone(),
             )));
@@ -143,8 +143,8 @@ impl Drop for TestServer {
 }
 
 /// Webhooks in tests: receivers on loopback, and quick retries.
-pub fn test_webhooks() -> gateway::notifications::WebhookConfig {
-    gateway::notifications::WebhookConfig {
+pub fn test_webhooks() -> workers::webhooks::WebhookConfig {
+    workers::webhooks::WebhookConfig {
         allow_private: true,
         retry_after: vec![std::time::Duration::from_millis(50); 3],
     }

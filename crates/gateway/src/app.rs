@@ -60,8 +60,8 @@ pub struct AppParts {
     pub search: Option<projections::LiveSearch>,
     /// Keyed POSTs running now (see [`routes::idempotency::replay_or_record`]).
     pub idempotency: Arc<routes::idempotency::InFlight>,
-    /// Which webhook endpoints may be registered (see [`crate::notifications`]).
-    pub webhooks: crate::notifications::WebhookConfig,
+    /// Which webhook endpoints may be registered (see `workers::webhooks`).
+    pub webhooks: workers::webhooks::WebhookConfig,
     /// Who may create organizations (see [`routes::bootstrap`]).
     pub signups: routes::bootstrap::Signups,
 }
@@ -86,7 +86,7 @@ impl AppState {
             carriers: None,
             search: None,
             idempotency: Arc::default(),
-            webhooks: crate::notifications::WebhookConfig::default(),
+            webhooks: workers::webhooks::WebhookConfig::default(),
             signups: routes::bootstrap::Signups::default(),
         }))
     }
@@ -119,7 +119,7 @@ impl AppState {
 
     /// The same state with this webhook configuration.
     #[must_use]
-    pub fn with_webhooks(mut self, webhooks: crate::notifications::WebhookConfig) -> Self {
+    pub fn with_webhooks(mut self, webhooks: workers::webhooks::WebhookConfig) -> Self {
         Arc::make_mut(&mut self.0).webhooks = webhooks;
         self
     }
@@ -313,23 +313,23 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/webhooks",
-            get(crate::notifications::list).post(crate::notifications::create),
+            get(routes::webhooks::list).post(routes::webhooks::create),
         )
         .route(
             "/v1/webhooks/{id}",
-            delete(crate::notifications::remove),
+            delete(routes::webhooks::remove),
         )
         .route(
             "/v1/webhooks/{id}/deliveries",
-            get(crate::notifications::deliveries::list),
+            get(routes::webhooks::list_deliveries),
         )
         .route(
             "/v1/webhooks/{id}/deliveries/{delivery_id}",
-            get(crate::notifications::deliveries::get),
+            get(routes::webhooks::get_delivery),
         )
         .route(
             "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
-            post(crate::notifications::deliveries::redeliver),
+            post(routes::webhooks::redeliver),
         )
         .merge(carrier_routes)
         .merge(routes::web::router())

@@ -29,7 +29,6 @@ pub mod carriers;
 pub mod error;
 pub mod hub;
 pub mod metrics;
-pub mod notifications;
 pub mod openapi;
 pub mod peer;
 pub mod rate_limit;

@@ -1083,7 +1083,7 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
         201,
     ))),
-    res::<crate::notifications::CreatedWebhook>(req::<crate::notifications::NewWebhook>(op(
+    res::<crate::routes::webhooks::CreatedWebhook>(req::<crate::routes::webhooks::NewWebhook>(op(
         "post",
         "/v1/webhooks",
         "notifications",
@@ -1092,7 +1092,7 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
         201,
     ))),
-    res::<crate::notifications::WebhookList>(op(
+    res::<crate::routes::webhooks::WebhookList>(op(
         "get",
         "/v1/webhooks",
         "notifications",
@@ -1110,8 +1110,8 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         204,
     ),
-    query::<crate::notifications::deliveries::DeliveryPage>(res::<
-        crate::notifications::deliveries::DeliveryList,
+    query::<workers::webhooks::deliveries::DeliveryPage>(res::<
+        workers::webhooks::deliveries::DeliveryList,
     >(op(
         "get",
         "/v1/webhooks/{id}/deliveries",
@@ -1121,7 +1121,7 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     ))),
-    res::<crate::notifications::deliveries::DeliveryDetail>(op(
+    res::<workers::webhooks::deliveries::DeliveryDetail>(op(
         "get",
         "/v1/webhooks/{id}/deliveries/{delivery_id}",
         "notifications",
@@ -1130,7 +1130,7 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         200,
     )),
-    res::<crate::notifications::deliveries::DeliveryView>(op(
+    res::<workers::webhooks::deliveries::DeliveryView>(op(
         "post",
         "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
         "notifications",

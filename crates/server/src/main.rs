@@ -261,7 +261,7 @@ impl Drop for AbortOnDrop {
 /// when it loses it.
 async fn process_managers(
     ws: Workspace,
-    webhooks: gateway::notifications::WebhookConfig,
+    webhooks: workers::webhooks::WebhookConfig,
     carriers: Arc<gateway::carriers::CarrierState>,
     setup: gateway::carriers::CarrierSetup,
     mut leader: tokio::sync::watch::Receiver<bool>,
@@ -275,7 +275,7 @@ async fn process_managers(
             tokio::spawn(inbound_router::run(ws.clone())),
             tokio::spawn(queue_timers::run(ws.clone(), Arc::new(SystemClock))),
             tokio::spawn(queue_timeline::run(ws.clone())),
-            tokio::spawn(gateway::notifications::run(ws.clone(), webhooks.clone())),
+            tokio::spawn(workers::webhooks::run(ws.clone(), webhooks.clone())),
             tokio::spawn(workers::retention::run(
                 ws.clone(),
                 workers::retention::SWEEP_EVERY,
@@ -480,10 +480,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store: store_args,
     } = args;
     let session_ttl = std::time::Duration::from_secs(session_ttl_s);
-    let webhooks = gateway::notifications::WebhookConfig {
+    let webhooks = workers::webhooks::WebhookConfig {
         allow_private: allow_private_webhooks,
         retry_after: webhook_retry_after
-            .unwrap_or_else(|| gateway::notifications::DEFAULT_RETRY_AFTER.to_vec()),
+            .unwrap_or_else(|| workers::webhooks::DEFAULT_RETRY_AFTER.to_vec()),
     };
     let signups = gateway::routes::bootstrap::Signups {
         open: allow_signups,

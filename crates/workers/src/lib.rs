@@ -19,3 +19,4 @@ pub mod queue_timeline;
 pub mod queue_timers;
 pub mod retention;
 pub mod sms_threads;
+pub mod webhooks;

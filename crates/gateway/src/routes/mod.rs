@@ -23,6 +23,7 @@ pub mod stream;
 pub mod twilio;
 pub mod users;
 pub mod web;
+pub mod webhooks;
 pub mod wire;
 
 /// The answer to a command: where its events landed in the log (`None` when it changed

@@ -32,9 +32,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::Json;
 use domain::{OrgId, UserId};
 use eventlog::{
     codec, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StartFrom, StreamName,
@@ -43,11 +40,7 @@ use eventlog::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{admin, load, Endpoint, Sender};
-use crate::app::AppState;
-use crate::auth::Authenticated;
-use crate::error::ApiError;
-use crate::routes::json::ApiQuery;
+use super::{load, Sender};
 
 /// Category of the delivery streams.
 pub const DELIVERY: &str = "webhookdelivery";
@@ -156,18 +149,20 @@ fn read_record(payload: &[u8], sealer: &actors::sealing::Sealer) -> Result<Recor
     )
 }
 
+/// An entry of an endpoint's delivery log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Listed {
-    delivery: Uuid,
-    event: String,
-    at_ms: u64,
+pub struct Listed {
+    pub delivery: Uuid,
+    pub event: String,
+    pub at_ms: u64,
 }
 
 fn delivery_stream(id: Uuid) -> StreamName {
     StreamName::from_parts(DELIVERY, id).expect("a UUID is a valid stream id")
 }
 
-fn log_stream(webhook: Uuid) -> StreamName {
+/// An endpoint's delivery log.
+pub fn log_stream(webhook: Uuid) -> StreamName {
     StreamName::from_parts(LOG, webhook).expect("a UUID is a valid stream id")
 }
 
@@ -421,7 +416,7 @@ impl Book {
 }
 
 fn now_ms() -> u64 {
-    crate::auth::sessions::now_ms()
+    super::now_ms()
 }
 
 /// Attempts queued deliveries until the log closes.
@@ -621,7 +616,7 @@ fn truncate(mut s: String) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// The delivery log over HTTP.
+// The delivery log as admins read it (the routes are the gateway's `routes::webhooks`).
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -776,10 +771,11 @@ pub async fn cancel_pending(store: &Arc<dyn EventStore>, webhook: Uuid) -> Resul
 /// Most deliveries one page lists.
 pub const MAX_PAGE: usize = 200;
 
-struct Folded {
-    queued: Queued,
-    view: DeliveryView,
-    attempts: Vec<AttemptView>,
+/// A delivery as its records fold: what was queued, its view and its attempts.
+pub struct Folded {
+    pub queued: Queued,
+    pub view: DeliveryView,
+    pub attempts: Vec<AttemptView>,
 }
 
 fn fold(
@@ -843,7 +839,14 @@ fn fold(
     Ok(folded)
 }
 
-async fn read_delivery(store: &Arc<dyn EventStore>, id: Uuid) -> Result<Option<Folded>, ApiError> {
+/// Delivery `id` as its records fold, if it exists.
+///
+/// # Errors
+/// The log's, or an undecodable record, as text.
+pub async fn read_delivery(
+    store: &Arc<dyn EventStore>,
+    id: Uuid,
+) -> Result<Option<Folded>, String> {
     let records = eventlog::store::nonblocking::read_stream(
         store,
         &delivery_stream(id),
@@ -852,189 +855,11 @@ async fn read_delivery(store: &Arc<dyn EventStore>, id: Uuid) -> Result<Option<F
         usize::MAX,
     )
     .await
-    .map_err(ApiError::from)?;
+    .map_err(|e| e.to_string())?;
     let sealer = actors::sealing::Sealer::of(&**store);
     tokio::task::spawn_blocking(move || fold(&records, &sealer))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
-}
-
-fn unknown_webhook() -> ApiError {
-    ApiError::not_found("unknown_webhook", "there is no such webhook")
-}
-
-fn unknown_delivery() -> ApiError {
-    ApiError::not_found("unknown_delivery", "this webhook has no such delivery")
-}
-
-/// The caller's organization's endpoint `id` (admins only).
-async fn endpoint_of(
-    state: &AppState,
-    caller: &Authenticated,
-    id: &str,
-) -> Result<Endpoint, ApiError> {
-    admin(caller)?;
-    let id = Uuid::try_parse(id).map_err(|_| unknown_webhook())?;
-    let (endpoints, _) = load(state.store(), caller.org)
-        .await
-        .map_err(ApiError::internal)?;
-    endpoints
-        .into_iter()
-        .find(|e| e.id == id)
-        .ok_or_else(unknown_webhook)
-}
-
-/// Delivery `delivery` of `endpoint`.
-async fn delivery_of(
-    state: &AppState,
-    endpoint: &Endpoint,
-    org: OrgId,
-    delivery: &str,
-) -> Result<Folded, ApiError> {
-    let id = Uuid::try_parse(delivery).map_err(|_| unknown_delivery())?;
-    match read_delivery(state.store(), id).await? {
-        Some(f) if f.queued.webhook == endpoint.id && f.queued.org == org => Ok(f),
-        _ => Err(unknown_delivery()),
-    }
-}
-
-/// `GET /v1/webhooks/{id}/deliveries` (admin): the endpoint's deliveries, newest first.
-///
-/// # Errors
-/// `admin_only`, `unknown_webhook`.
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Authenticated,
-    Path(id): Path<String>,
-    ApiQuery(page): ApiQuery<DeliveryPage>,
-) -> Result<Json<DeliveryList>, ApiError> {
-    let endpoint = endpoint_of(&state, &caller, &id).await?;
-    let limit = page.limit.unwrap_or(50).clamp(1, MAX_PAGE);
-    let from = match page.before {
-        Some(0) => {
-            return Ok(Json(DeliveryList {
-                items: Vec::new(),
-                next_before: None,
-            }))
-        }
-        Some(before) => before - 1,
-        None => u64::MAX,
-    };
-    let mut items = Vec::new();
-    let mut scanned = 0;
-    let mut cursor = from;
-    let next_before = loop {
-        // Newest first, a page of lines at a time, until `limit` deliveries match.
-        let want = (limit - items.len() + 1).min(MAX_PAGE + 1);
-        let lines = eventlog::store::nonblocking::read_stream(
-            state.store(),
-            &log_stream(endpoint.id),
-            cursor,
-            Direction::Backward,
-            want,
-        )
-        .await
-        .map_err(ApiError::from)?;
-        let more = lines.len() == want;
-        let lines = &lines[..lines.len().min(want - 1)];
-        let mut ids = Vec::with_capacity(lines.len());
-        for line in lines {
-            let listed: Listed = codec::decode(&line.payload).map_err(ApiError::internal)?;
-            ids.push(listed.delivery);
-        }
-        let folded = futures_util::future::try_join_all(
-            ids.iter().map(|id| read_delivery(state.store(), *id)),
-        )
-        .await?;
-        scanned += lines.len();
-        items.extend(
-            folded
-                .into_iter()
-                .flatten()
-                .map(|f| f.view)
-                .filter(|v| page.status.is_none_or(|s| v.status == s)),
-        );
-        let last = lines.last().map(|l| l.version);
-        match last {
-            Some(v) if more && v > 0 => {
-                if items.len() >= limit || scanned >= MAX_SCAN {
-                    break Some(v);
-                }
-                cursor = v - 1;
-            }
-            _ => break None,
-        }
-    };
-    Ok(Json(DeliveryList { items, next_before }))
-}
-
-/// `GET /v1/webhooks/{id}/deliveries/{delivery_id}` (admin): one delivery with its body
-/// and every attempt.
-///
-/// # Errors
-/// `admin_only`, `unknown_webhook`, `unknown_delivery`.
-pub async fn get(
-    State(state): State<AppState>,
-    caller: Authenticated,
-    Path((id, delivery)): Path<(String, String)>,
-) -> Result<Json<DeliveryDetail>, ApiError> {
-    let endpoint = endpoint_of(&state, &caller, &id).await?;
-    let f = delivery_of(&state, &endpoint, caller.org, &delivery).await?;
-    Ok(Json(DeliveryDetail {
-        request_body: serde_json::from_str(&f.queued.body).unwrap_or(serde_json::Value::Null),
-        delivery: f.view,
-        attempt_log: f.attempts,
-    }))
-}
-
-/// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/redeliver` (admin): sends the same
-/// body again as a new delivery (a new `Switchboard-Delivery` id), whatever became of the
-/// first.
-///
-/// # Errors
-/// `admin_only`, `unknown_webhook`, `unknown_delivery`.
-pub async fn redeliver(
-    State(state): State<AppState>,
-    caller: Authenticated,
-    Path((id, delivery)): Path<(String, String)>,
-) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
-    let endpoint = endpoint_of(&state, &caller, &id).await?;
-    let original = delivery_of(&state, &endpoint, caller.org, &delivery).await?;
-    if original.queued.erased {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "delivery_erased",
-            "the message text this delivery quotes was erased; it cannot be sent again",
-        ));
-    }
-    let new_id = Uuid::new_v4();
-    let mut body: serde_json::Value =
-        serde_json::from_str(&original.queued.body).map_err(ApiError::internal)?;
-    if let Some(map) = body.as_object_mut() {
-        map.insert("delivery_id".to_owned(), serde_json::json!(new_id));
-    }
-    let queued = Queued {
-        delivery: new_id,
-        webhook: endpoint.id,
-        org: caller.org,
-        event: original.queued.event.clone(),
-        body: serde_json::to_string(&body).map_err(ApiError::internal)?,
-        cause: None,
-        redelivery_of: Some(original.queued.delivery),
-        by: Some(caller.user),
-        at_ms: now_ms(),
-        key: original.queued.key.clone(),
-        erased: false,
-    };
-    enqueue(state.store(), queued)
-        .await
-        .map_err(ApiError::internal)?;
-    let view = read_delivery(state.store(), new_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("a queued delivery cannot be read back"))?
-        .view;
-    Ok((StatusCode::ACCEPTED, Json(view)))
+        .map_err(|e| e.to_string())?
 }
 
 #[cfg(test)]

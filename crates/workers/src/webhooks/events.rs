@@ -11,11 +11,11 @@ use domain::{ConversationId, Directory, InboxId, OrgId, PhoneNumber, QueueId, Us
 use eventlog::RecordedEvent;
 use serde_json::{json, Value};
 
+use crate::driver::Failure;
 use actors::Workspace;
-use workers::driver::Failure;
+use domain::queue::CloseReason;
 
 use super::{load, Endpoint};
-use crate::routes::wire::Closed;
 
 /// The notifications an endpoint may subscribe to.
 pub const EVENTS: &[&str] = &[
@@ -418,7 +418,7 @@ pub(super) async fn of_queue(ws: &Workspace, record: &RecordedEvent) -> Result<N
         QueueEvent::InteractionClosed(c) => {
             let mut f = common(c.conversation, c.interaction);
             f["by_user_id"] = json!(c.by);
-            f["reason"] = json!(Closed::from(&c.reason));
+            f["reason"] = json!(close_reason(&c.reason));
             ("queue.closed", c.at_ms, f)
         }
         _ => return Ok(None),
@@ -429,4 +429,14 @@ pub(super) async fn of_queue(ws: &Workspace, record: &RecordedEvent) -> Result<N
         Vec::new()
     };
     Ok(Some((org, endpoints, notices)))
+}
+
+/// A closed interaction's reason as notifications name it (as the HTTP API does).
+fn close_reason(r: &CloseReason) -> &'static str {
+    match r {
+        CloseReason::ByAgent => "by_agent",
+        CloseReason::WaitTimeout => "wait_timeout",
+        CloseReason::IdleTimeout => "idle_timeout",
+        CloseReason::Overflowed => "overflowed",
+    }
 }
