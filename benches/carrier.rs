@@ -261,7 +261,12 @@ fn main() {
         let mut carrier_setup =
             CarrierSetup::new(CarrierKind::Twilio(fake.carrier()), dir.path(), &base);
         carrier_setup.max_in_flight = concurrency;
-        let edge = CarrierEdge::start(&ws, carrier_setup).expect("carrier edge");
+        let edge = CarrierEdge::start(
+            &ws,
+            carrier_setup,
+            workers::webhooks::WebhookConfig::default(),
+        )
+        .expect("carrier edge");
         let queues =
             projections::LiveQueues::start(&dir.path().join("readmodels"), store.clone())
                 .expect("queue views");

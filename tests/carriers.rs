@@ -247,7 +247,7 @@ async fn a_text_goes_out_through_twilio_and_status_callbacks_only_move_it_forwar
     );
     let r = fake.post_signed(&url, &params, Some(&elsewhere)).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.settled().await;
     assert_eq!(s.ws.store.next_position(), before, "nothing written");
     assert_eq!(
         delivery(&s, id, message, CUSTOMER).await,
@@ -259,7 +259,7 @@ async fn a_text_goes_out_through_twilio_and_status_callbacks_only_move_it_forwar
         assert!(fake.callback(&sent, status, None, None).await.is_success());
     }
     delivered_as(&s, id, message, CUSTOMER, DeliveryStatus::Delivered).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.settled().await;
     let updates: Vec<DeliveryStatus> = delivery_updates(&s, id, message)
         .into_iter()
         .map(|d| d.status)
@@ -283,7 +283,7 @@ async fn a_text_goes_out_through_twilio_and_status_callbacks_only_move_it_forwar
         assert!(fake.callback(&sent2, status, None, None).await.is_success());
     }
     delivered_as(&s, id, second, CUSTOMER, DeliveryStatus::Delivered).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.settled().await;
     let updates: Vec<DeliveryStatus> = delivery_updates(&s, id, second)
         .into_iter()
         .map(|d| d.status)
@@ -406,7 +406,7 @@ async fn failures_and_undelivered_reports_carry_the_carriers_code() {
     assert_eq!(last.error_code.as_deref(), Some("30003"));
     // A late delivered after a final state changes nothing.
     fake.callback(&sent, "delivered", None, None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.settled().await;
     assert!(matches!(
         delivery(&s, id, later, CUSTOMER).await,
         Some(DeliveryStatus::Undelivered { .. })
@@ -520,7 +520,7 @@ async fn an_inbound_mms_is_stored_deduplicated_and_served_to_participants_only()
         inbound_count(&s) == 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.settled().await;
     assert_eq!(inbound_count(&s), 1, "deduplicated on MessageSid");
 
     let (status, history) = call(
@@ -797,7 +797,7 @@ async fn stop_withholds_texts_start_resumes_them_and_help_is_answered() {
     assert_eq!(shown["message_id"], reply.message_id.to_string());
     // Twilio retries the HELP webhook: still one answer, sent once.
     text_in("SMhelp0001", CUSTOMER, "help").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.settled().await;
     assert_eq!(auto_reply(&s).len(), 1);
     assert_eq!(fake.sent().len(), 2);
 

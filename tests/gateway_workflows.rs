@@ -433,7 +433,7 @@ async fn composing_from_a_chosen_number_texts_from_that_number() {
         ),
         "{v}"
     );
-    tokio::time::sleep(QUIET).await;
+    w.s.settled().await;
     assert_eq!(w.outbound().await.len(), 2, "nothing more was texted");
 }
 
@@ -885,7 +885,7 @@ async fn a_mixed_group_texts_every_external_member_from_its_number() {
     .await;
     assert_eq!(f["item"]["from"], VENDOR, "{f}");
     // The group's message was texted once to each.
-    tokio::time::sleep(QUIET).await;
+    w.s.settled().await;
     let out = w.outbound().await;
     let copies = out
         .iter()

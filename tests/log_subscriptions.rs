@@ -296,14 +296,16 @@ async fn read_only_subscription_catches_up_then_closes() {
 async fn progress_is_published_through_the_head_and_never_ahead_of_handling(backend: Backend) {
     let t = TempLog::on(backend);
     let store = t.store();
+    let mut last = 0;
     for (i, s) in ["prog-1", "other-1", "prog-1", "other-1"]
         .iter()
         .enumerate()
     {
-        store
+        last = store
             .append(stream(s), ExpectedVersion::Any, vec![event(i as u64)])
             .await
-            .unwrap();
+            .unwrap()
+            .last_position;
     }
     let progress = eventlog::Progress::default();
     let mut sub = Subscription::new(
@@ -315,20 +317,25 @@ async fn progress_is_published_through_the_head_and_never_ahead_of_handling(back
     .with_progress(progress.publisher("follower"));
     // The follower: tells which event it holds, and finishes it when released.
     let (holding_tx, mut holding) = tokio::sync::mpsc::unbounded_channel::<u64>();
-    let (release, released) = tokio::sync::watch::channel(0u64);
+    let (release, released) = tokio::sync::watch::channel(None::<u64>);
     let follower = tokio::spawn(async move {
         while let Ok(e) = sub.next().await {
             holding_tx.send(e.position).unwrap();
             let mut released = released.clone();
-            released.wait_for(|r| *r >= e.position).await.unwrap();
+            released
+                .wait_for(|r| r.is_some_and(|r| r >= e.position))
+                .await
+                .unwrap();
         }
     });
-    let wait = |what: &'static str| {
-        let (progress, store) = (progress.clone(), store.clone());
+    // (To the position of the last append: on JetStream the local replica's head may
+    // still be behind an acknowledged append, so `settled` is not the measure here.)
+    let wait = |what: &'static str, head: u64| {
+        let progress = progress.clone();
         async move {
-            tokio::time::timeout(Duration::from_secs(30), progress.settled(&*store))
+            tokio::time::timeout(Duration::from_secs(30), progress.reached("follower", head))
                 .await
-                .unwrap_or_else(|_| panic!("{what}: the follower never reached the head"));
+                .unwrap_or_else(|_| panic!("{what}: the follower never reached {head}"));
         }
     };
     let published = || progress.positions()[0].1;
@@ -341,20 +348,21 @@ async fn progress_is_published_through_the_head_and_never_ahead_of_handling(back
             "{:?} while holding {held}",
             published()
         );
-        release.send_replace(held);
+        release.send_replace(Some(held));
     }
-    wait("after catching up (the head is another category's)").await;
-    assert_eq!(published(), Some(3));
+    wait("after catching up (the head is another category's)", last).await;
+    assert_eq!(published(), Some(last));
 
     // Live: one of ours, then another category's.
     let ours = store
         .append(stream("prog-2"), ExpectedVersion::Any, vec![event(10)])
         .await
         .unwrap();
-    store
+    let last = store
         .append(stream("other-2"), ExpectedVersion::Any, vec![event(11)])
         .await
-        .unwrap();
+        .unwrap()
+        .last_position;
     let held = holding.recv().await.unwrap();
     assert_eq!(held, ours.first_position);
     assert!(
@@ -362,9 +370,9 @@ async fn progress_is_published_through_the_head_and_never_ahead_of_handling(back
         "{:?} while holding {held}",
         published()
     );
-    release.send_replace(held);
-    wait("live").await;
-    assert_eq!(published(), Some(store.next_position() - 1));
+    release.send_replace(Some(held));
+    wait("live", last).await;
+    assert_eq!(published(), Some(last));
     follower.abort();
 }
 

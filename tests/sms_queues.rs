@@ -261,7 +261,7 @@ async fn wait_timeout_fires_exactly_once_also_across_a_restart() {
     let scheduler = tokio::spawn(queue_timers::run(w.ws().clone(), Arc::new(clock.clone())));
     // One interaction times out while the scheduler runs.
     let first = w.text("+15559990003", clock.now_ms_for_test()).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    timers_loaded(&w).await;
     clock.advance(WAIT_MS);
     assert!(
         eventually(async || w.timeouts_recorded() == 1).await,
@@ -289,7 +289,7 @@ async fn wait_timeout_fires_exactly_once_also_across_a_restart() {
     scheduler.abort();
     let _ = scheduler.await;
     let scheduler = tokio::spawn(queue_timers::run(w.ws().clone(), Arc::new(clock.clone())));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    timers_loaded(&w).await;
     assert_eq!(w.timeouts_recorded(), 2, "each timeout fired exactly once");
     scheduler.abort();
 }
@@ -379,7 +379,12 @@ async fn every_lifecycle_step_is_a_system_message_in_the_conversation_exactly_on
         .await,
         "replayed to the end"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // And nothing more after it: the timeline has handled everything there is.
+    let head = w.ws().store.next_position() - 1;
+    w.ws()
+        .progress
+        .reached(queue_timeline::CHECKPOINT, head)
+        .await;
     assert_eq!(notes(), expected, "exactly once");
     timeline.abort();
 }
@@ -486,7 +491,7 @@ async fn a_wait_timeout_can_overflow_into_a_shared_inbox() {
     let clock = ManualClock::new(50_000);
     let scheduler = tokio::spawn(queue_timers::run(w.ws().clone(), Arc::new(clock.clone())));
     let c = w.text("+15559990006", clock.now_ms_for_test()).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    timers_loaded(&w).await;
     clock.advance(WAIT_MS);
     let in_inbox = || async {
         w.ws()
@@ -679,4 +684,16 @@ async fn queue_views_equal_a_fresh_rebuild_after_random_commands_and_restarts() 
         "a build with restarts and repeats differs from a fresh rebuild"
     );
     live.close();
+}
+
+/// Waits until the queue timers have read every queue event committed so far (they know
+/// every timer set), as they publish it.
+async fn timers_loaded(w: &World) {
+    let head = w.ws().store.next_position().saturating_sub(1);
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        w.ws().progress.reached(queue_timers::PROGRESS, head),
+    )
+    .await
+    .expect("the queue timers caught up");
 }

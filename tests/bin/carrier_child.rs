@@ -12,7 +12,6 @@ use std::time::Duration;
 use actors::{ActorConfig, ActorRuntime, Workspace};
 use eventlog::{EventStore, LogOptions, RocksLog};
 use gateway::carriers::{CarrierEdge, CarrierKind, CarrierSetup};
-use workers::inbound_router;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -44,8 +43,9 @@ fn main() {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let mut setup = CarrierSetup::new(CarrierKind::Twilio(twilio), &dir, &base);
         setup.unconfirmed_grace = Duration::from_millis(grace_ms.parse().expect("grace ms"));
-        let edge = CarrierEdge::start(&ws, setup).expect("carrier edge");
-        tokio::spawn(inbound_router::run(ws.clone()));
+        // The outbox, inbound routing and the rest of a single server's followers.
+        let edge = CarrierEdge::start(&ws, setup, workers::webhooks::WebhookConfig::default())
+            .expect("carrier edge");
         let queues = projections::LiveQueues::start(&dir.join("readmodels"), store.clone())
             .expect("queue views read model");
         let interactions =

@@ -16,11 +16,10 @@ pub struct TestServer {
     pub search: projections::LiveSearch,
     /// The queue views (served at `/v1/queue-views/{tab}`).
     pub queues: projections::LiveQueues,
-    /// With [`TestServer::start_with_carrier`]: the carrier edge (outbox included).
+    /// With [`TestServer::start_with_carrier`]: the carrier edge and the followers
+    /// (inbound routing, queue timeline, webhooks, the outbox, the attachment index).
     pub edge: Option<gateway::carriers::CarrierEdge>,
     task: tokio::task::JoinHandle<()>,
-    /// The inbound router and the queue timeline (system messages), with a carrier.
-    router: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -83,24 +82,35 @@ impl TestServer {
                 open: true,
                 operator_token: None,
             });
-        let (mut edge, mut router) = (None, Vec::new());
+        let mut opened = None;
         if let Some((kind, tweak)) = carrier {
             let mut setup = gateway::carriers::CarrierSetup::new(kind, log.dir(), &base);
             tweak(&mut setup);
-            let started = gateway::carriers::CarrierEdge::start(&ws, setup).expect("carrier edge");
-            state = state.with_carriers(started.state.clone());
-            edge = Some(started);
-            router.push(tokio::spawn(workers::inbound_router::run(ws.clone())));
-            router.push(tokio::spawn(workers::queue_timeline::run(ws.clone())));
+            let carriers = gateway::carriers::CarrierEdge::open(&setup).expect("carrier edge");
+            state = state.with_carriers(carriers.clone());
+            opened = Some((carriers, setup));
         }
         let state = tweak_state(state);
-        if edge.is_some() {
-            // With the webhook settings `tweak_state` left (quick retries by default).
-            router.push(tokio::spawn(workers::webhooks::run(
-                ws.clone(),
-                state.webhooks.clone(),
-            )));
-        }
+        // With a carrier, the followers a single server runs, through the workers' start
+        // points, with the webhook settings `tweak_state` left (quick retries by default);
+        // not the queue timers nor retention (tests drive those with their own clocks).
+        let edge = opened.map(|(carriers, setup)| {
+            let mut followers = workers::start::every_node(&ws, carriers.blobs.clone());
+            followers.join(workers::start::leader(
+                &ws,
+                workers::start::Leader {
+                    webhooks: state.webhooks.clone(),
+                    queue_timers: None,
+                    retention: None,
+                    outbox: Some(carriers.outbox_setup(&setup)),
+                    clock: Arc::new(actors::clock::SystemClock),
+                },
+            ));
+            gateway::carriers::CarrierEdge {
+                state: carriers,
+                followers,
+            }
+        });
         let app = gateway::router(state);
         let task = tokio::spawn(async move {
             let app = app.into_make_service_with_connect_info::<gateway::peer::Peer>();
@@ -115,8 +125,20 @@ impl TestServer {
             queues,
             edge,
             task,
-            router,
         }
+    }
+
+    /// Waits until every follower of this server (inbound routing, the queue timeline,
+    /// webhooks, the outbox, the attachment index) has handled everything committed so
+    /// far, as they publish it: what a test checks next is what they did, or that they did
+    /// nothing. Panics after a minute (a follower stopped).
+    pub async fn settled(&self) {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            self.ws.progress.settled(&*self.ws.store),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the followers did not settle: {:?}", self.ws.progress));
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -129,9 +151,6 @@ impl Drop for TestServer {
         self.task.abort();
         if let Some(edge) = &self.edge {
             edge.abort();
-        }
-        for router in &self.router {
-            router.abort();
         }
         // `close` returns once the read models' threads have ended: a test process that
         // exits while one still writes can abort in RocksDB's teardown ("pthread lock:

@@ -894,6 +894,21 @@ scenario('a text from the carrier simulator appears live', async () => {
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.getByRole('button', { name: 'Log in' }).waitFor({ timeout: WAIT });
   await shot(page, 'login');
+  // Creating an organization is offered only while the server takes one: this test server
+  // has sign-ups open; one that is set up (GET /v1/bootstrap says closed) offers none.
+  const offer = page.getByRole('button', { name: 'First run? Create an organization' });
+  await offer.waitFor({ timeout: WAIT });
+  await page.route('**/v1/bootstrap', (route) =>
+    route.request().method() === 'GET'
+      ? route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ open: false }) })
+      : route.continue(),
+  );
+  const asked = page.waitForResponse((r) => r.url().endsWith('/v1/bootstrap'));
+  await page.reload();
+  await asked;
+  await page.getByRole('button', { name: 'Log in' }).waitFor({ timeout: WAIT });
+  assert(!(await offer.isVisible()), 'no offer to create an organization once the server is set up');
+  await page.unroute('**/v1/bootstrap');
 });
 
 scenario('an admin adds a webhook, reads its delivery log and redelivers', async () => {

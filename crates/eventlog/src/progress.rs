@@ -55,15 +55,22 @@ impl Progress {
         let _ = rx.wait_for(|p| p.is_some_and(|p| p >= position)).await;
     }
 
-    /// Resolves once every follower known now has handled everything committed to `store`
-    /// before this call.
+    /// Resolves once every follower known now has handled everything committed to `store`,
+    /// including what they wrote meanwhile for one another (it waits again until the
+    /// log's head stays where they all reached).
     pub async fn settled(&self, store: &dyn EventStore) {
-        let Some(head) = store.next_position().checked_sub(1) else {
-            return;
-        };
-        let names: Vec<String> = self.followers().keys().cloned().collect();
-        for name in names {
-            self.reached(&name, head).await;
+        loop {
+            let next = store.next_position();
+            let Some(head) = next.checked_sub(1) else {
+                return;
+            };
+            let names: Vec<String> = self.followers().keys().cloned().collect();
+            for name in names {
+                self.reached(&name, head).await;
+            }
+            if store.next_position() == next {
+                return;
+            }
         }
     }
 }

@@ -14,8 +14,9 @@
 //! - [`rate_limit`]: token buckets per user (and per login email): 429 with Retry-After.
 //! - [`routes`]: the handlers, one file per resource; [`routes::web`] serves the web client
 //!   (static files from `web/`, embedded in the binary) at `/` and `/assets/`.
-//! - [`carriers`]: the carrier edge: which carrier, the attachment store and its index,
-//!   signed media URLs for MMS, recording inbound texts; it starts the outbox.
+//! - [`carriers`]: the carrier edge: which carrier, the attachment store and the check
+//!   against its index, signed media URLs for MMS, recording inbound texts, the outbox's
+//!   setup. The followers of the log (outbox, webhooks, indexes) are the `workers`.
 //! - [`hub`]: one subscription to the log for every WebSocket; decodes each event once
 //!   and routes it (and typing indicators) to the connections of its viewers.
 //! - [`app`]: [`AppState`] and [`router`], assembling the routes with body limits.

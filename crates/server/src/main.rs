@@ -21,7 +21,6 @@ use actors::clock::SystemClock;
 use actors::{ActorConfig, ActorRuntime, Workspace};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use workers::{inbound_router, queue_timeline, queue_timers};
 
 mod ops;
 use eventlog::{EventStore, LogOptions, RocksLog};
@@ -244,17 +243,6 @@ impl Log {
     }
 }
 
-/// Tasks aborted when dropped.
-struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        for t in &self.0 {
-            t.abort();
-        }
-    }
-}
-
 /// The jobs one node of a cluster runs at a time (each keyed by the events that cause its
 /// effects, so a handover repeats work, never effects): inbound routing, queue timers and
 /// timeline, outbound webhooks, retention, the outbox. Started when this node takes the lead, stopped
@@ -271,21 +259,17 @@ async fn process_managers(
             return;
         }
         tracing::info!("this node runs the process managers");
-        let mut tasks = vec![
-            tokio::spawn(inbound_router::run(ws.clone())),
-            tokio::spawn(queue_timers::run(ws.clone(), Arc::new(SystemClock))),
-            tokio::spawn(queue_timeline::run(ws.clone())),
-            tokio::spawn(workers::webhooks::run(ws.clone(), webhooks.clone())),
-            tokio::spawn(workers::retention::run(
-                ws.clone(),
-                workers::retention::SWEEP_EVERY,
-            )),
-        ];
-        let (outbox, feed) = CarrierEdge::start_outbox(&ws, &carriers, &setup);
-        tasks.extend(outbox.tasks);
-        tasks.extend(feed);
+        let running = workers::start::leader(
+            &ws,
+            workers::start::Leader {
+                webhooks: webhooks.clone(),
+                queue_timers: Some(Arc::new(SystemClock)),
+                retention: Some(workers::retention::SWEEP_EVERY),
+                outbox: Some(carriers.outbox_setup(&setup)),
+                clock: Arc::new(SystemClock),
+            },
+        );
         // Stopped when the lead is lost, and when this supervisor is aborted (shutdown).
-        let running = AbortOnDrop(tasks);
         let lost = leader.wait_for(|lead| !*lead).await.is_ok();
         drop(running);
         if !lost {
@@ -563,7 +547,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!(addr = %addr, data_dir = %data_dir.display(), "switchboard listening");
         let carriers = CarrierEdge::open(&setup).context("starting the carrier edge")?;
-        let index = CarrierEdge::start_index(&ws, &carriers);
+        let index = workers::start::every_node(&ws, carriers.blobs.clone());
         let managers = tokio::spawn(process_managers(
             ws.clone(),
             webhooks.clone(),

@@ -182,11 +182,16 @@ async fn on_event(ws: &Workspace, timers: &mut Timers, record: RecordedEvent) {
     }
 }
 
+/// The name the timers publish their progress under (they keep no checkpoint: every
+/// start reads the queues from the beginning).
+pub const PROGRESS: &str = "queue_timers";
+
 /// Runs until the log closes.
 pub async fn run(ws: Workspace, clock: Arc<dyn Clock>) {
     let target = SubscriptionTarget::Category(<Queue as Aggregate>::CATEGORY.to_owned());
     let mut sub = match Subscription::new(ws.store.clone(), target, StartFrom::Beginning) {
-        Ok(s) => s,
+        // Published: every timer of the events up to there is known (not: fired).
+        Ok(s) => s.with_progress(ws.progress.publisher(PROGRESS)),
         Err(e) => {
             tracing::error!(error = %e, "queue timers cannot subscribe");
             return;

@@ -2,14 +2,15 @@
 //! URLs for MMS, and recording what arrives. Routes are in `routes::{twilio, simulator,
 //! attachments}`; the sending side is `workers::outbox`.
 //!
-//! - [`CarrierEdge::start`] builds the [`CarrierState`] the routes use, and starts the
-//!   outbox over the workspace (and, for the simulator, the task writing its status
-//!   reports to the log).
+//! - [`CarrierEdge::open`] builds the [`CarrierState`] the routes use;
+//!   [`CarrierState::outbox_setup`] is what `workers::start::leader` starts the outbox with
+//!   (and, for the simulator, the task writing its status reports to the log);
+//!   [`CarrierEdge::start`] does both with a single server's followers (tests, benches).
 //! - [`attachments`]: blobs in `<data dir>/blobs/` (content-addressed, written atomically)
 //!   and their per-organization index (`attachment-<id>` streams), with inbound media that
 //!   could not be fetched recorded as unavailable.
-//! - [`references`]: the durable index of which conversations reference an attachment,
-//!   for the participants-only check (one lookup).
+//! - [`references`]: the participants-only check against the durable index of which
+//!   conversations reference an attachment (`workers::attachment_refs` keeps it).
 //! - [`media_urls`]: unguessable, signed URLs a carrier fetches MMS media from.
 //! - [`inbound`]: an arrived text becomes `SmsArrived` in `inbound-<org>`, once per carrier
 //!   message id.
@@ -34,8 +35,7 @@ use carrier::blobs::BlobStore;
 use carrier::simulator::Simulator;
 use carrier::twilio::TwilioCarrier;
 use carrier::{Backoff, Carrier};
-use tokio::task::JoinHandle;
-use workers::outbox::{Outbox, OutboxConfig};
+use workers::outbox::OutboxConfig;
 
 pub use media_urls::MediaUrls;
 
@@ -119,6 +119,32 @@ impl CarrierState {
         }
     }
 
+    /// The outbox's carrier and settings over this edge (status callbacks and media URLs
+    /// on its public URL; with the simulator, its status reports, subscribed now so that
+    /// none is missed).
+    pub fn outbox_setup(self: &Arc<Self>, setup: &CarrierSetup) -> workers::start::OutboxSetup {
+        let status_reports = self.simulator().map(Simulator::subscribe_status);
+        let status_callback: Option<workers::outbox::StatusCallbackUrl> = self.twilio().map(|_| {
+            let state = self.clone();
+            Arc::new(move |id| state.status_callback_url(id)) as _
+        });
+        let media = self.media.clone();
+        let config = OutboxConfig {
+            max_in_flight: setup.max_in_flight,
+            backoff: setup.backoff,
+            carrier_dedupes: self.simulator().is_some(),
+            unconfirmed_grace: setup.unconfirmed_grace,
+            status_callback,
+            media_url: Some(Arc::new(move |a| Some(media.outbound(a)))),
+            help_text: setup.help_text.clone(),
+        };
+        workers::start::OutboxSetup {
+            carrier: setup.kind.carrier(),
+            config,
+            status_reports,
+        }
+    }
+
     /// The URL Twilio posts status callbacks for outbox text `id` to.
     pub fn status_callback_url(&self, id: uuid::Uuid) -> String {
         format!("{}/v1/carriers/twilio/status?sms={id}", self.public_url)
@@ -137,30 +163,39 @@ pub enum CarrierSetupError {
     },
 }
 
-/// The running carrier edge; its tasks stop when aborted (or when the log closes).
+/// The carrier edge with the followers a single server runs (tests and benches; the
+/// server starts them itself, as a cluster's leader): they stop when it is dropped or
+/// aborted (or when the log closes).
 pub struct CarrierEdge {
     pub state: Arc<CarrierState>,
-    pub outbox: Outbox,
-    feed: Option<JoinHandle<()>>,
-    index: JoinHandle<()>,
+    pub followers: workers::start::Running,
 }
 
 impl CarrierEdge {
-    /// Opens the attachment store, and starts the outbox (with the simulator's status feed
-    /// when the simulator is the carrier). Call from within a tokio runtime.
+    /// Opens the attachment store and starts every follower through the `workers`' start
+    /// points, the outbox with this carrier (and, with the simulator, its status feed),
+    /// webhooks by `webhooks`; not the queue timers nor retention. Call within tokio.
     ///
     /// # Errors
     /// [`CarrierSetupError`] when the data directory cannot hold blobs or the media key.
-    pub fn start(ws: &Workspace, setup: CarrierSetup) -> Result<Self, CarrierSetupError> {
+    pub fn start(
+        ws: &Workspace,
+        setup: CarrierSetup,
+        webhooks: workers::webhooks::WebhookConfig,
+    ) -> Result<Self, CarrierSetupError> {
         let state = Self::open(&setup)?;
-        let index = Self::start_index(ws, &state);
-        let (outbox, feed) = Self::start_outbox(ws, &state, &setup);
-        Ok(Self {
-            state,
-            outbox,
-            feed,
-            index,
-        })
+        let mut followers = workers::start::every_node(ws, state.blobs.clone());
+        followers.join(workers::start::leader(
+            ws,
+            workers::start::Leader {
+                webhooks,
+                queue_timers: None,
+                retention: None,
+                outbox: Some(state.outbox_setup(&setup)),
+                clock: Arc::new(SystemClock),
+            },
+        ));
+        Ok(Self { state, followers })
     }
 
     /// The carrier routes' state (attachment store, media URLs), with nothing running.
@@ -185,62 +220,8 @@ impl CarrierEdge {
         }))
     }
 
-    /// Starts the attachment reference index (every node runs it: the attachment routes
-    /// wait for its progress; its writes are idempotent).
-    pub fn start_index(ws: &Workspace, state: &Arc<CarrierState>) -> JoinHandle<()> {
-        // With media erasure, which deletes this node's blobs only erased texts needed:
-        // one task, so aborting it stops both.
-        let erasure = workers::media_erasure::run(ws.clone(), state.blobs.clone());
-        let references = workers::attachment_refs::run(ws.clone());
-        tokio::spawn(async move {
-            tokio::join!(erasure, references);
-        })
-    }
-
-    /// Starts the outbox and, with the simulator, its status feed: the jobs one node at a
-    /// time runs.
-    pub fn start_outbox(
-        ws: &Workspace,
-        state: &Arc<CarrierState>,
-        setup: &CarrierSetup,
-    ) -> (Outbox, Option<JoinHandle<()>>) {
-        // Subscribed before anything is sent, so no report is missed.
-        let feed = state.simulator().map(|sim| {
-            tokio::spawn(workers::outbox::status::feed(
-                ws.store.clone(),
-                sim.subscribe_status(),
-            ))
-        });
-        let status_callback: Option<workers::outbox::StatusCallbackUrl> =
-            state.twilio().map(|_| {
-                let state = state.clone();
-                Arc::new(move |id| state.status_callback_url(id)) as _
-            });
-        let media = state.media.clone();
-        let config = OutboxConfig {
-            max_in_flight: setup.max_in_flight,
-            backoff: setup.backoff,
-            carrier_dedupes: state.simulator().is_some(),
-            unconfirmed_grace: setup.unconfirmed_grace,
-            status_callback,
-            media_url: Some(Arc::new(move |a| Some(media.outbound(a)))),
-            help_text: setup.help_text.clone(),
-        };
-        let outbox = Outbox::start(
-            ws.clone(),
-            setup.kind.carrier(),
-            config,
-            Arc::new(SystemClock),
-        );
-        (outbox, feed)
-    }
-
-    /// Stops the outbox, the status feed and the attachment index.
+    /// Stops the followers (also done on drop).
     pub fn abort(&self) {
-        self.outbox.abort();
-        self.index.abort();
-        if let Some(feed) = &self.feed {
-            feed.abort();
-        }
+        self.followers.abort();
     }
 }

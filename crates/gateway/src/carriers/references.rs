@@ -1,7 +1,7 @@
 //! The check that a conversation references an attachment, against the durable index
 //! `workers::attachment_refs` keeps.
 //!
-//! A process manager follows the `conversation` category (checkpoint `attachment_refs`)
+//! The follower (in `workers`) follows the `conversation` category (checkpoint `attachment_refs`)
 //! and, for every `MessagePosted` with attachments and `InboundReceived` with media, appends
 //! `AttachmentReferenced { conversation }` to each attachment's stream, with an event id
 //! derived from (attachment, conversation): a repeat after a crash writes nothing, and the
