@@ -85,7 +85,7 @@ pub fn print(
                     "event_type": r.event_type,
                     "stored_schema_version": r.schema_version,
                     "acting_user": r.metadata.acting_user,
-                    "hash": eventlog::chain::to_hex(&r.hash),
+                    "hash": eventlog::hex::encode(&r.hash),
                     "event": readable(e),
                 });
                 serde_json::to_writer(&mut w, &line)?;

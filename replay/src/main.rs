@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use eventlog::{chain, Direction, EventStore, RecordedEvent, RocksLog, StreamName};
+use eventlog::{Direction, EventStore, RecordedEvent, RocksLog, StreamName};
 
 /// The event log allocates a few small buffers per event read or written; glibc's malloc
 /// spends more time on them than the log does (measured with `cargo bench --bench log_read`).
@@ -377,7 +377,7 @@ fn json_line(e: &RecordedEvent) -> serde_json::Value {
         "acting_user": e.metadata.acting_user,
         "payload_utf8": std::str::from_utf8(&e.payload).ok(),
         "payload_len": e.payload.len(),
-        "hash": chain::to_hex(&e.hash),
-        "prev_hash": chain::to_hex(&e.prev_hash),
+        "hash": eventlog::hex::encode(&e.hash),
+        "prev_hash": eventlog::hex::encode(&e.prev_hash),
     })
 }

@@ -97,10 +97,10 @@ fn append_texts(log: &RocksLog, texts: &[&str]) {
 
 #[test]
 fn a_signed_checkpoint_shows_a_removed_tail_and_a_rewritten_log() {
-    use eventlog::checkpoint::{fold_log, hex, AllDigest, Checkpoint};
+    use eventlog::checkpoint::{fold_log, AllDigest, Checkpoint};
     let dir = tempfile::tempdir().unwrap();
     let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let public = hex(key.verifying_key().as_bytes());
+    let public = eventlog::hex::encode(key.verifying_key().as_bytes());
     let cp_file = dir.path().join("checkpoint.json");
     let texts = ["a0", "a1", "a2", "a3", "a4", "a5"];
     {

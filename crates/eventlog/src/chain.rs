@@ -173,11 +173,6 @@ pub fn expected_hash(e: &RecordedEvent) -> [u8; 32] {
     )
 }
 
-/// Hex form of a hash, for reports.
-pub fn to_hex(hash: &[u8; 32]) -> String {
-    crate::hex::encode(hash)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

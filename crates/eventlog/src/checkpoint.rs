@@ -193,10 +193,10 @@ impl Checkpoint {
         Self {
             format: FORMAT,
             position: digest.position,
-            digest: hex(&digest.value),
+            digest: crate::hex::encode(&digest.value),
             created_at_ms,
-            public_key: hex(key.verifying_key().as_bytes()),
-            signature: hex(&signature.to_bytes()),
+            public_key: crate::hex::encode(key.verifying_key().as_bytes()),
+            signature: crate::hex::encode(&signature.to_bytes()),
         }
     }
 
@@ -218,7 +218,7 @@ impl Checkpoint {
         let key = match trusted {
             Some(t) if t != &named => {
                 return Err(CheckpointError::WrongKey {
-                    trusted: hex(t.as_bytes()),
+                    trusted: crate::hex::encode(t.as_bytes()),
                     found: self.public_key.clone(),
                 })
             }
@@ -257,8 +257,8 @@ impl Checkpoint {
         if computed.position != vouched.position || computed.value != vouched.value {
             return Err(CheckpointError::DigestMismatch {
                 position: vouched.position,
-                expected: hex(&vouched.value),
-                found: hex(&computed.value),
+                expected: crate::hex::encode(&vouched.value),
+                found: crate::hex::encode(&computed.value),
             });
         }
         Ok(())
@@ -321,11 +321,6 @@ pub fn parse_public_key(text_or_path: &str) -> Result<VerifyingKey, CheckpointEr
     };
     VerifyingKey::from_bytes(&unhex::<32>(text.trim(), "public key")?)
         .map_err(|e| CheckpointError::Unreadable(format!("public key: {e}")))
-}
-
-/// Lower-case hex (the workspace's one encoder).
-pub fn hex(bytes: &[u8]) -> String {
-    crate::hex::encode(bytes)
 }
 
 fn unhex<const N: usize>(s: &str, what: &str) -> Result<[u8; N], CheckpointError> {
@@ -404,7 +399,7 @@ mod tests {
         let path = dir.path().join("cp.json");
         cp.write(&path).unwrap();
         assert_eq!(Checkpoint::read(&path).unwrap(), cp);
-        let pk = hex(trusted.as_bytes());
+        let pk = crate::hex::encode(trusted.as_bytes());
         assert_eq!(parse_public_key(&pk).unwrap(), trusted);
         assert!(parse_public_key("zz").is_err());
     }

@@ -28,14 +28,6 @@ fn failed(e: impl std::fmt::Display) -> KeyringError {
     KeyringError::Storage(format!("the cluster's keyring: {e}"))
 }
 
-fn hex(name: &[u8]) -> String {
-    eventlog::hex::encode(name)
-}
-
-fn unhex(key: &str) -> Option<Vec<u8>> {
-    eventlog::hex::decode_vec(key)
-}
-
 impl NatsKeys {
     fn block_on<T: Send + 'static>(
         &self,
@@ -52,14 +44,18 @@ impl NatsKeys {
 
 impl KeyBackend for NatsKeys {
     fn get(&self, name: &[u8]) -> Result<Option<Vec<u8>>, KeyringError> {
-        let (kv, key) = (self.kv.clone(), hex(name));
+        let (kv, key) = (self.kv.clone(), eventlog::hex::encode(name));
         self.block_on(async move { kv.get(key).await })?
             .map(|v| v.map(|b| b.to_vec()))
             .map_err(failed)
     }
 
     fn create(&self, name: &[u8], record: &[u8]) -> Result<Vec<u8>, KeyringError> {
-        let (kv, key, value) = (self.kv.clone(), hex(name), record.to_vec());
+        let (kv, key, value) = (
+            self.kv.clone(),
+            eventlog::hex::encode(name),
+            record.to_vec(),
+        );
         self.block_on(async move {
             match kv.create(&key, value.clone().into()).await {
                 Ok(_) => Ok(value),
@@ -75,7 +71,7 @@ impl KeyBackend for NatsKeys {
     }
 
     fn list(&self, prefix: &[u8]) -> Result<Vec<Named>, KeyringError> {
-        let (kv, prefix) = (self.kv.clone(), hex(prefix));
+        let (kv, prefix) = (self.kv.clone(), eventlog::hex::encode(prefix));
         self.block_on(async move {
             let mut keys = kv.keys().await.map_err(failed)?;
             let mut names = Vec::new();
@@ -87,9 +83,10 @@ impl KeyBackend for NatsKeys {
             }
             let mut out = Vec::with_capacity(names.len());
             for key in names {
-                if let (Some(name), Some(value)) =
-                    (unhex(&key), kv.get(key.clone()).await.map_err(failed)?)
-                {
+                if let (Some(name), Some(value)) = (
+                    eventlog::hex::decode_vec(&key),
+                    kv.get(key.clone()).await.map_err(failed)?,
+                ) {
                     out.push((name, value.to_vec()));
                 }
             }
@@ -100,7 +97,10 @@ impl KeyBackend for NatsKeys {
     fn destroy(&self, names: &[Vec<u8>]) -> Result<(), KeyringError> {
         let (kv, keys) = (
             self.kv.clone(),
-            names.iter().map(|n| hex(n)).collect::<Vec<_>>(),
+            names
+                .iter()
+                .map(|n| eventlog::hex::encode(n))
+                .collect::<Vec<_>>(),
         );
         self.block_on(async move {
             for key in keys {
@@ -123,7 +123,7 @@ pub(crate) fn watch(kv: kv::Store, handle: &Handle, keyring: Weak<Keyring>) {
                             return;
                         };
                         if let Ok(entry) = change {
-                            if let Some(name) = unhex(&entry.key) {
+                            if let Some(name) = eventlog::hex::decode_vec(&entry.key) {
                                 // A key made anywhere: only its cache entry goes; one
                                 // destroyed: the texts this node remembers go too.
                                 if entry.operation == kv::Operation::Put {
@@ -154,15 +154,4 @@ pub(crate) fn keyring(kv: kv::Store, handle: &Handle) -> Arc<Keyring> {
     let ring = Arc::new(Keyring::remote(backend));
     watch(kv, handle, Arc::downgrade(&ring));
     ring
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn names_go_through_hex_and_back() {
-        let name = [0u8, 1, 0xab, 0xff, b'c', b'+'];
-        assert_eq!(super::unhex(&super::hex(&name)).unwrap(), name);
-        assert_eq!(super::unhex("abc"), None);
-        assert_eq!(super::unhex("zz"), None);
-    }
 }

@@ -57,14 +57,6 @@ fn stream_of(id: Uuid) -> Result<StreamName, ApiError> {
     StreamName::from_parts("session", id.simple()).map_err(ApiError::internal)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    eventlog::hex::encode(bytes)
-}
-
-fn unhex(s: &str) -> Option<[u8; 32]> {
-    eventlog::hex::decode::<32>(s)
-}
-
 async fn append(
     store: &Arc<dyn EventStore>,
     id: Uuid,
@@ -126,7 +118,10 @@ pub async fn start(
         )
         .await
         .map_err(ApiError::from)?;
-    Ok((format!("{}.{}", id.simple(), hex(&secret)), expires_at_ms))
+    Ok((
+        format!("{}.{}", id.simple(), eventlog::hex::encode(&secret)),
+        expires_at_ms,
+    ))
 }
 
 /// Sessions verified since the process started, so that an authenticated request costs
@@ -311,7 +306,7 @@ fn parse(token: &str) -> Result<(Uuid, [u8; 32]), ApiError> {
         .split_once('.')
         .ok_or_else(ApiError::unauthenticated)?;
     let id = Uuid::try_parse(id).map_err(|_| ApiError::unauthenticated())?;
-    let secret = unhex(secret).ok_or_else(ApiError::unauthenticated)?;
+    let secret = eventlog::hex::decode::<32>(secret).ok_or_else(ApiError::unauthenticated)?;
     Ok((id, secret))
 }
 

@@ -32,7 +32,7 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<SigningKey> {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
             }
-            write_private(path, &checkpoint::hex(&key.to_bytes()))
+            write_private(path, &eventlog::hex::encode(&key.to_bytes()))
                 .with_context(|| format!("writing the checkpoint key {}", path.display()))?;
             tracing::info!(path = %path.display(), "created a checkpoint-signing key");
             Ok(key)
@@ -51,7 +51,7 @@ pub fn public_key_path(key_path: &Path) -> PathBuf {
 /// # Errors
 /// The file cannot be written.
 pub fn publish(key_path: &Path, key: &SigningKey) -> anyhow::Result<String> {
-    let public = checkpoint::hex(key.verifying_key().as_bytes());
+    let public = eventlog::hex::encode(key.verifying_key().as_bytes());
     let path = public_key_path(key_path);
     checkpoint::write_durably(&path, format!("{public}\n").as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
