@@ -2,13 +2,18 @@
 //! `attachment-<id>` whose first event says which blob the organization's attachment id is
 //! ([`AttachmentStored`]) or that an inbound media item could not be fetched
 //! ([`AttachmentUnavailable`]), followed by one [`AttachmentReferenced`] per conversation
-//! that references it. Ids are derived, so every write of them is idempotent. The store
-//! operations are in the gateway (uploads) and the `workers` (the reference index).
+//! that references it, and [`AttachmentErased`] once erasure deleted what it needed. Ids
+//! are derived, so every write of them is idempotent. The store operations are in the
+//! gateway (uploads) and the `workers` (the reference index, media erasure); the records
+//! are versioned events ([`AttachmentEvent`]) with their schemas in `schemas/`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::conversation::AttachmentRef;
+use crate::schema::versioned_events;
+use crate::text::{Text, Texts};
 use crate::{AttachmentId, ConversationId, OrgId};
 
 /// Category of the attachment index streams.
@@ -19,7 +24,7 @@ const ATTACHMENT_NAMESPACE: Uuid = Uuid::from_u128(0x3e4a_9d21_6b0f_4c77_8e15_a2
 
 /// The one event of an `attachment-<id>` stream (deterministic content: storing the same
 /// bytes again writes nothing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AttachmentStored {
     pub org: OrgId,
     /// The blob: lowercase hex BLAKE3 of the bytes.
@@ -52,7 +57,7 @@ pub const UNAVAILABLE_MIME: &str = "application/vnd.switchboard.unavailable";
 
 /// The first event of an `attachment-<id>` stream for an inbound MMS item that could not be
 /// fetched (deterministic content: a retried webhook writes nothing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AttachmentUnavailable {
     pub org: OrgId,
     /// The carrier's id of the message, and the item's place in it.
@@ -109,7 +114,7 @@ pub fn unavailable_id(org: OrgId, carrier_message_id: &str, index: u32) -> Attac
 }
 
 /// `conversation` references attachment `id` (one event per pair, ever).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AttachmentReferenced {
     pub conversation: ConversationId,
 }
@@ -120,4 +125,39 @@ pub fn reference_event_id(id: AttachmentId, conversation: ConversationId) -> Uui
     name.extend_from_slice(b"ref\0");
     name.extend_from_slice(conversation.as_uuid().as_bytes());
     Uuid::new_v5(id.as_uuid(), &name)
+}
+
+/// Media erasure deleted (or let go of) this attachment's blob: written once per attachment
+/// and erasure record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AttachmentErased {
+    pub reason: String,
+    /// The `erasure-<org>` event that caused it.
+    #[schemars(with = "String")]
+    pub cause: Uuid,
+}
+
+/// Events of the `attachment-<id>` streams.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttachmentEvent {
+    AttachmentStored(AttachmentStored),
+    AttachmentUnavailable(AttachmentUnavailable),
+    AttachmentReferenced(AttachmentReferenced),
+    AttachmentErased(AttachmentErased),
+}
+
+versioned_events! {
+    AttachmentEvent {
+        AttachmentStored(AttachmentStored) = 1,
+        AttachmentUnavailable(AttachmentUnavailable) = 1,
+        AttachmentReferenced(AttachmentReferenced) = 1,
+        AttachmentErased(AttachmentErased) = 1,
+    }
+}
+
+/// No texts: an attachment's records name blobs and conversations, never a message body.
+impl Texts for AttachmentEvent {
+    fn texts_mut(&mut self) -> Vec<&mut Text> {
+        Vec::new()
+    }
 }

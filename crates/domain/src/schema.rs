@@ -175,6 +175,7 @@ pub fn all_event_schemas() -> impl Iterator<Item = &'static EventSchema> {
         QueueEvent::SCHEMAS,
         crate::inbound::InboundEvent::SCHEMAS,
         crate::erasure::ErasureEvent::SCHEMAS,
+        crate::attachment::AttachmentEvent::SCHEMAS,
     ]
     .into_iter()
     .flatten()

@@ -46,7 +46,7 @@ fn the_samples_cover_every_event_type_in_its_current_version() {
         sampled, known,
         "add a sample to tests/support for every new event type"
     );
-    assert_eq!(known.len(), 24 + 14 + 4 + 13 + 1 + 3);
+    assert_eq!(known.len(), 24 + 14 + 4 + 13 + 1 + 3 + 4);
 }
 
 #[test]
@@ -73,6 +73,15 @@ fn the_type_name_lists_follow_the_schemas() {
     assert_eq!(
         names(domain::erasure::ErasureEvent::SCHEMAS),
         ["RetentionSet", "CustomerErased", "RetentionApplied"]
+    );
+    assert_eq!(
+        names(domain::attachment::AttachmentEvent::SCHEMAS),
+        [
+            "AttachmentStored",
+            "AttachmentUnavailable",
+            "AttachmentReferenced",
+            "AttachmentErased"
+        ]
     );
 }
 

@@ -82,3 +82,33 @@ pub async fn record_reference(
         Err(e) => Err(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::attachment::{AttachmentErased, AttachmentEvent};
+    use domain::VersionedEvent;
+
+    use super::*;
+
+    /// The records are written as their bare structs (`codec::encode`); read as the domain's
+    /// versioned events (what `replay` and upcasting go through), the bytes are the same.
+    #[test]
+    fn the_records_as_written_are_the_domain_events_payloads() {
+        let referenced = AttachmentReferenced {
+            conversation: ConversationId::random(),
+        };
+        let erased = AttachmentErased {
+            reason: "customer_erased".to_owned(),
+            cause: uuid::Uuid::new_v4(),
+        };
+        assert_eq!(
+            codec::encode(&referenced).unwrap(),
+            codec::encode(&AttachmentEvent::AttachmentReferenced(referenced.clone()).payload())
+                .unwrap()
+        );
+        assert_eq!(
+            codec::encode(&erased).unwrap(),
+            codec::encode(&AttachmentEvent::AttachmentErased(erased.clone()).payload()).unwrap()
+        );
+    }
+}

@@ -29,25 +29,17 @@ use domain::erasure::{ErasureEvent, ERASURE_CATEGORY};
 use domain::text::day_of;
 use domain::{Conversation, ConversationId, OrgId, PhoneNumber};
 use eventlog::{codec, EventData, ExpectedVersion, RecordedEvent, StreamName};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use domain::attachment::{AttachmentReferenced, AttachmentStored, ATTACHMENT_CATEGORY};
+use domain::attachment::{
+    AttachmentErased, AttachmentReferenced, AttachmentStored, ATTACHMENT_CATEGORY,
+};
 
 /// Checkpoint of the media erasure follower.
 pub const CHECKPOINT: &str = "media_erasure";
 
 /// Events of the attachment index read in one page.
 const PAGE: usize = 4096;
-
-/// An attachment's blob was erased for `reason` (`customer_erased`, `retention`); written
-/// once per attachment and erasure record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttachmentErased {
-    pub reason: String,
-    /// The `erasure-<org>` event that caused it.
-    pub cause: Uuid,
-}
 
 /// What the index says of one attachment.
 #[derive(Debug, Default)]

@@ -119,6 +119,7 @@ pub struct Samples {
     pub queue: Vec<QueueEvent>,
     pub inbound: Vec<InboundEvent>,
     pub erasure: Vec<domain::erasure::ErasureEvent>,
+    pub attachment: Vec<domain::attachment::AttachmentEvent>,
 }
 
 impl Samples {
@@ -133,6 +134,7 @@ impl Samples {
             .chain(of(&self.queue))
             .chain(of(&self.inbound))
             .chain(of(&self.erasure))
+            .chain(of(&self.attachment))
             .collect()
     }
 
@@ -155,6 +157,7 @@ impl Samples {
             .chain(of(&self.queue))
             .chain(of(&self.inbound))
             .chain(of(&self.erasure))
+            .chain(of(&self.attachment))
             .collect()
     }
 }
@@ -608,6 +611,31 @@ pub fn samples(p: &Params) -> Samples {
         }),
     ];
 
+    use domain::attachment as at;
+    let attachment_events = vec![
+        at::AttachmentEvent::AttachmentStored(at::AttachmentStored {
+            org,
+            hash: format!("{:064x}", p.n),
+            mime: "image/png".to_owned(),
+            size: p.n,
+        }),
+        at::AttachmentEvent::AttachmentUnavailable(at::AttachmentUnavailable {
+            org,
+            carrier_message_id: p.opt_text.clone().unwrap_or_default(),
+            index: 2,
+            code: "media_fetch_timeout".to_owned(),
+            reason: "the carrier's media server did not answer".to_owned(),
+            claimed_mime: p.flag.then(|| "image/jpeg".to_owned()),
+        }),
+        at::AttachmentEvent::AttachmentReferenced(at::AttachmentReferenced {
+            conversation: domain::ConversationId::from_uuid(uuid(1)),
+        }),
+        at::AttachmentEvent::AttachmentErased(at::AttachmentErased {
+            reason: "customer_erased".to_owned(),
+            cause: uuid(2),
+        }),
+    ];
+
     Samples {
         conversation: conversation_events,
         directory: directory_events,
@@ -615,6 +643,7 @@ pub fn samples(p: &Params) -> Samples {
         queue: queue_events,
         inbound: inbound_events,
         erasure: erasure_events,
+        attachment: attachment_events,
     }
 }
 
@@ -653,5 +682,6 @@ pub fn check_all(samples: &Samples) -> Result<(), TestCaseError> {
     samples.queue.iter().try_for_each(check_round_trip)?;
     samples.inbound.iter().try_for_each(check_round_trip)?;
     samples.erasure.iter().try_for_each(check_round_trip)?;
+    samples.attachment.iter().try_for_each(check_round_trip)?;
     Ok(())
 }
