@@ -17,7 +17,14 @@ use crate::store::EventStore;
 /// The followers of one log and their published positions. Cheap to clone (shared).
 #[derive(Clone, Default)]
 pub struct Progress {
-    followers: Arc<Mutex<BTreeMap<String, watch::Sender<Option<u64>>>>>,
+    /// Per name: its channel, and whether a follower publishes there (a name only waited
+    /// for is not one, so [`Progress::settled`] does not wait for it).
+    followers: Arc<Mutex<BTreeMap<String, Channel>>>,
+}
+
+struct Channel {
+    tx: watch::Sender<Option<u64>>,
+    follower: bool,
 }
 
 impl std::fmt::Debug for Progress {
@@ -27,30 +34,38 @@ impl std::fmt::Debug for Progress {
 }
 
 impl Progress {
-    fn followers(&self) -> MutexGuard<'_, BTreeMap<String, watch::Sender<Option<u64>>>> {
+    fn followers(&self) -> MutexGuard<'_, BTreeMap<String, Channel>> {
         self.followers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn channel(&self, name: &str, follower: bool) -> watch::Sender<Option<u64>> {
+        let mut followers = self.followers();
+        let channel = followers.entry(name.to_owned()).or_insert_with(|| Channel {
+            tx: watch::Sender::new(None),
+            follower,
+        });
+        channel.follower |= follower;
+        channel.tx.clone()
     }
 
     /// Where follower `name` publishes (the same channel each time it is asked: a
     /// follower restarted under the same name carries on from what it published).
     pub fn publisher(&self, name: &str) -> watch::Sender<Option<u64>> {
-        self.followers()
-            .entry(name.to_owned())
-            .or_insert_with(|| watch::Sender::new(None))
-            .clone()
+        self.channel(name, true)
     }
 
     /// Every follower known and the position it has published (`None`: nothing yet).
     pub fn positions(&self) -> Vec<(String, Option<u64>)> {
         self.followers()
             .iter()
-            .map(|(name, tx)| (name.clone(), *tx.borrow()))
+            .filter(|(_, c)| c.follower)
+            .map(|(name, c)| (name.clone(), *c.tx.borrow()))
             .collect()
     }
 
     /// Resolves once follower `name` has handled the log through `position`.
     pub async fn reached(&self, name: &str, position: u64) {
-        let mut rx = self.publisher(name).subscribe();
+        let mut rx = self.channel(name, false).subscribe();
         // The sender lives in the map as long as `self` does: `wait_for` cannot fail.
         let _ = rx.wait_for(|p| p.is_some_and(|p| p >= position)).await;
     }
@@ -64,7 +79,7 @@ impl Progress {
             let Some(head) = next.checked_sub(1) else {
                 return;
             };
-            let names: Vec<String> = self.followers().keys().cloned().collect();
+            let names: Vec<String> = self.positions().into_iter().map(|(n, _)| n).collect();
             for name in names {
                 self.reached(&name, head).await;
             }
@@ -86,4 +101,22 @@ pub fn publish(tx: &watch::Sender<Option<u64>>, position: u64) {
             true
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_only_waited_for_is_no_follower_until_one_publishes_there() {
+        let progress = Progress::default();
+        // What `reached` does for a name no follower has taken yet.
+        let waited = progress.channel("index", false);
+        assert!(progress.positions().is_empty(), "{progress:?}");
+        let tx = progress.publisher("index");
+        assert!(tx.same_channel(&waited), "the waiter hears the follower");
+        publish(&tx, 5);
+        publish(&tx, 3);
+        assert_eq!(progress.positions(), [("index".to_owned(), Some(5))]);
+    }
 }

@@ -135,6 +135,17 @@ pub async fn verify(
     email: &str,
     password: &str,
 ) -> Result<(OrgId, UserId), ApiError> {
+    verify_record(store, email, password)
+        .await
+        .map(|(r, _)| (r.org, r.user))
+}
+
+/// As [`verify`], with the record the password opened and its stream version.
+async fn verify_record(
+    store: &Arc<dyn EventStore>,
+    email: &str,
+    password: &str,
+) -> Result<(CredentialsRegistered, u64), ApiError> {
     let invalid = || {
         ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
@@ -145,12 +156,12 @@ pub async fn verify(
     let Ok(email) = normalise_email(email) else {
         return Err(invalid());
     };
-    let record = current(store, &email).await?.map(|(r, _)| r);
+    let found = current(store, &email).await?;
     // Unknown emails are checked against a fixed hash, so timing does not tell them apart.
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3dpdGNoYm9hcmRzYWx0$1v6mhbgLc+FxvOh3n3Y9mI3ll3b7mW0i3ZQvW9F1jz8";
-    let stored = record
+    let stored = found
         .as_ref()
-        .map_or(DUMMY.to_owned(), |r| r.password_hash.clone());
+        .map_or(DUMMY.to_owned(), |(r, _)| r.password_hash.clone());
     let password = password.to_owned();
     let ok = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
@@ -163,8 +174,8 @@ pub async fn verify(
     })
     .await
     .map_err(ApiError::internal)?;
-    match record {
-        Some(r) if ok => Ok((r.org, r.user)),
+    match found {
+        Some(found) if ok => Ok(found),
         _ => Err(invalid()),
     }
 }
@@ -213,14 +224,13 @@ pub async fn change_password(
     let Ok(email) = normalise_email(email) else {
         return Err(wrong());
     };
-    match verify(store, &email, current_password).await {
-        Ok((_, owner)) if owner == user => {}
+    // The version the current password was checked against: a change made meanwhile makes
+    // this one conflict, never overwrites it.
+    let (mut record, version) = match verify_record(store, &email, current_password).await {
+        Ok(found) if found.0.user == user => found,
         Ok(_) => return Err(wrong()),
         Err(e) if e.code == "invalid_credentials" => return Err(wrong()),
         Err(e) => return Err(e),
-    }
-    let Some((mut record, version)) = current(store, &email).await? else {
-        return Err(wrong());
     };
     record.password_hash = hash(new_password.to_owned()).await?;
     let payload = codec::encode(&record).map_err(ApiError::internal)?;
