@@ -1,7 +1,7 @@
 //! The stream hub's routing as a function over recorded events. A day's work is done over
 //! HTTP first (channel joins and leaves right after bursts, inbox moves, number
 //! assignments, queue claims and transfers, a second organization); only then is the
-//! whole log fed to a fresh `gateway::hub::Audiences`, so it routes every event long after
+//! whole log fed to a fresh `gateway::hub::Audiences` (through `gateway::hub::route`), so it routes every event long after
 //! the fact — a hub as far behind as it gets. Each frame must reach exactly the users who
 //! could see it at the event's own position, as the domain's rules say when replayed to
 //! that position (not as they say now).
@@ -360,7 +360,7 @@ async fn a_hub_far_behind_routes_every_event_to_its_audience_as_of_its_position(
     let mut routed = Vec::new();
     for record in &records {
         replayed.apply(record);
-        let Some(r) = audiences.route(&state, record).await else {
+        let Some(r) = gateway::hub::route(&mut audiences, &state, record).await else {
             continue;
         };
         assert_eq!(r.position, record.position);

@@ -70,6 +70,8 @@
 //!   event, and how older versions are upcast to the current one on read.
 //! - [`text`]: message texts ([`Text`]) and whose data they are ([`TextKey`]): what the
 //!   actor layer seals in the log, the unit of retention and erasure.
+//! - [`visibility`]: who may see a conversation, an inbox or a queue: the one rule, given
+//!   what other aggregates say ([`visibility::Roles`]).
 //! - [`queue`]: SMS queues: agents log in, claim waiting interactions, release, transfer,
 //!   close; wait and idle deadlines as state, fired by a scheduler outside the domain.
 
@@ -90,6 +92,7 @@ pub mod schema;
 mod testkit;
 pub mod text;
 pub mod validation;
+pub mod visibility;
 
 pub use aggregate::{stream_name, Aggregate, DomainEvent, Rejection, RejectionKind};
 pub use command_meta::{Actor, CommandMeta, Issued, Role};

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use actors::Workspace;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use axum::http::HeaderName;
@@ -148,190 +147,28 @@ impl AppState {
     }
 }
 
-/// Every route, with body limits.
+/// Every route of [`crate::openapi::OPERATIONS`] this server mounts (a carrier's routes only
+/// with that carrier), and the web client's files; body limits; `Idempotency-Key` on the
+/// rows that record their answers.
 pub fn router(state: AppState) -> Router {
-    let carrier_routes = carrier_routes(&state);
-    Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/metrics", get(crate::metrics::metrics))
-        .route("/openapi.json", get(crate::openapi::openapi))
-        .route("/asyncapi.json", get(crate::asyncapi::asyncapi))
-        .route(
-            "/v1/bootstrap",
-            get(routes::bootstrap::status).post(routes::bootstrap::bootstrap),
-        )
-        .route("/v1/sessions", post(routes::sessions::login))
-        .route("/v1/sessions/current", delete(routes::sessions::logout))
-        .route("/v1/me", get(routes::me::me))
-        .route("/v1/me/password", put(routes::me::change_password))
-        .route(
-            "/v1/users",
-            get(routes::users::list).post(routes::users::create_user),
-        )
-        .route("/v1/users/{id}/role", post(routes::users::change_role))
-        .route("/v1/users/{id}/name", put(routes::users::rename))
-        .route(
-            "/v1/users/{id}/settings",
-            put(routes::settings::put_user_settings),
-        )
-        .route(
-            "/v1/me/settings",
-            get(routes::settings::get_settings).put(routes::settings::put_my_settings),
-        )
-        .route(
-            "/v1/numbers",
-            get(routes::numbers::list).post(routes::numbers::add_number),
-        )
-        .route(
-            "/v1/numbers/{number}/assignees",
-            post(routes::numbers::assign),
-        )
-        .route(
-            "/v1/numbers/{number}/assignees/{user}",
-            delete(routes::numbers::unassign),
-        )
-        .route("/v1/numbers/{number}/route", post(routes::numbers::route))
-        .route(
-            "/v1/numbers/{number}/sms-registration",
-            post(routes::numbers::set_sms_registration),
-        )
-        .route(
-            "/v1/conversations/external",
-            post(routes::conversations::start_external),
-        )
-        .route(
-            "/v1/conversations/direct",
-            post(routes::conversations::start_direct),
-        )
-        .route(
-            "/v1/conversations/group",
-            post(routes::conversations::start_group),
-        )
-        .route(
-            "/v1/conversations/{id}/calls",
-            post(routes::conversations::start_call),
-        )
-        .route(
-            "/v1/conversations/{id}/calls/{call}/end",
-            post(routes::conversations::end_call),
-        )
-        .route("/v1/conversations/{id}", get(routes::interactions::one))
-        .route("/v1/conversations/{id}/name", post(routes::channels::rename))
-        .route(
-            "/v1/conversations/{id}/messages",
-            post(routes::conversations::post_message).get(routes::conversations::history),
-        )
-        .route(
-            "/v1/conversations/{id}/read",
-            post(routes::conversations::mark_read),
-        )
-        .route("/v1/stream", get(routes::stream::stream))
-        .route(
-            "/v1/inboxes",
-            get(routes::inboxes::list).post(routes::inboxes::create_inbox),
-        )
-        .route("/v1/inboxes/{id}", patch(routes::inboxes::rename))
-        .route(
-            "/v1/inboxes/{id}/members",
-            post(routes::inboxes::add_member),
-        )
-        .route(
-            "/v1/inboxes/{id}/members/{user}",
-            delete(routes::inboxes::remove_member),
-        )
-        .route(
-            "/v1/conversations/{id}/assign-to-me",
-            post(routes::inboxes::assign_to_me),
-        )
-        .route(
-            "/v1/conversations/{id}/transfer",
-            post(routes::inboxes::transfer),
-        )
-        .route(
-            "/v1/conversations/{id}/return",
-            post(routes::inboxes::return_to_inbox),
-        )
-        .route(
-            "/v1/conversations/{id}/done",
-            post(routes::inboxes::mark_done),
-        )
-        .route("/v1/conversations/channel", post(routes::channels::create))
-        .route("/v1/conversations/{id}/join", post(routes::channels::join))
-        .route("/v1/conversations/{id}/leave", post(routes::channels::leave))
-        .route(
-            "/v1/conversations/{id}/members",
-            post(routes::channels::add_members).get(routes::channels::members),
-        )
-        .route(
-            "/v1/queues",
-            get(routes::queues::list).post(routes::queues::create_queue),
-        )
-        .route("/v1/queues/{id}/waiting", get(routes::queues::waiting))
-        .route("/v1/queues/{id}/members", post(routes::queues::add_member))
-        .route(
-            "/v1/queues/{id}/members/{user}",
-            delete(routes::queues::remove_member),
-        )
-        .route("/v1/queues/{id}/policy", put(routes::queues::set_policy))
-        .route("/v1/queues/{id}/login", post(routes::queues::log_in))
-        .route("/v1/queues/{id}/logout", post(routes::queues::log_out))
-        .route(
-            "/v1/queues/{id}/interactions/{conversation}/{action}",
-            post(routes::queues::act),
-        )
-        .route("/v1/queue-views/{tab}", get(routes::queues::view))
-        .route("/v1/interactions", get(routes::interactions::list))
-        .route("/v1/channels", get(routes::interactions::channels))
-        .route(
-            "/v1/inboxes/{id}/conversations",
-            get(routes::interactions::inbox_view),
-        )
-        .route("/v1/search", get(routes::search::search))
-        .route(
-            "/v1/contacts",
-            get(routes::contacts::list).post(routes::contacts::create),
-        )
-        .route("/v1/contacts/search", get(routes::contacts::search))
-        .route(
-            "/v1/contacts/{id}",
-            get(routes::contacts::get)
-                .patch(routes::contacts::patch)
-                .put(routes::contacts::replace)
-                .delete(routes::contacts::delete),
-        )
-        .route(
-            "/v1/numbers/{number}/name",
-            get(routes::contacts::number_name),
-        )
-        .route(
-            "/v1/retention",
-            get(routes::retention::get).put(routes::retention::put),
-        )
-        .route(
-            "/v1/erasures",
-            get(routes::retention::list).post(routes::retention::create),
-        )
-        .route(
-            "/v1/webhooks",
-            get(routes::webhooks::list).post(routes::webhooks::create),
-        )
-        .route(
-            "/v1/webhooks/{id}",
-            delete(routes::webhooks::remove),
-        )
-        .route(
-            "/v1/webhooks/{id}/deliveries",
-            get(routes::webhooks::list_deliveries),
-        )
-        .route(
-            "/v1/webhooks/{id}/deliveries/{delivery_id}",
-            get(routes::webhooks::get_delivery),
-        )
-        .route(
-            "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
-            post(routes::webhooks::redeliver),
-        )
-        .merge(carrier_routes)
+    let carrier = state.carriers.as_ref().map(|c| c.kind.carrier().name());
+    let mut api = Router::new();
+    for op in crate::openapi::OPERATIONS {
+        if !op.mounted_with(carrier) {
+            continue;
+        }
+        let mut handler = (op.handler)();
+        if op.idempotency == crate::openapi::Idempotency::Recorded {
+            handler = handler.layer(axum::middleware::from_fn_with_state(
+                (state.clone(), op),
+                routes::idempotency::replay_or_record,
+            ));
+        }
+        // Rows of one path are merged into one method router (axum panics on a method
+        // routed twice, so a duplicated row cannot go unnoticed).
+        api = api.route(op.path, handler);
+    }
+    api
         .merge(routes::web::router())
         // Unknown paths and methods answer in the API's error shape too.
         .fallback(|| async { crate::error::ApiError::not_found("route_not_found", "there is no such route") })
@@ -343,11 +180,6 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-        // `Idempotency-Key` on the POSTs whose handlers do not take it themselves.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            routes::idempotency::replay_or_record,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             crate::metrics::track,
@@ -365,33 +197,4 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)
-}
-
-/// Attachments, and the routes of the configured carrier: Twilio's webhooks (no bearer
-/// token: signed) or the simulator's controls. Mounted only with a carrier edge.
-fn carrier_routes(state: &AppState) -> Router<AppState> {
-    let Some(carriers) = &state.carriers else {
-        return Router::new();
-    };
-    let router = Router::new()
-        .route(
-            "/v1/attachments",
-            post(routes::attachments::upload)
-                .layer(DefaultBodyLimit::max(routes::attachments::MAX_UPLOAD_BODY)),
-        )
-        .route("/v1/attachments/{key}", get(routes::attachments::fetch))
-        .route(
-            "/v1/carriers/media/{id}/{token}",
-            get(routes::attachments::carrier_media),
-        );
-    match &carriers.kind {
-        crate::carriers::CarrierKind::Twilio(_) => router
-            .route("/v1/carriers/twilio/inbound", post(routes::twilio::inbound))
-            .route("/v1/carriers/twilio/status", post(routes::twilio::status)),
-        crate::carriers::CarrierKind::Simulator(_) => router
-            .route("/v1/simulator/inbound", post(routes::simulator::inbound))
-            .route("/v1/simulator/outbound", get(routes::simulator::outbound))
-            .route("/v1/simulator/outcome", post(routes::simulator::outcome))
-            .route("/v1/simulator/release", post(routes::simulator::release)),
-    }
 }

@@ -4,16 +4,18 @@
 //! The hub follows `$all` from the moment it starts. Three kinds of frame carry positions:
 //! a conversation's timeline item (built once per event: position, conversation, version
 //! and the item as JSON; each recipient adds its own unread count) goes to the
-//! conversation's viewers (`Conversation::viewers`: its members, the inbox's team, or the
-//! holders of its number and, on a queue number, the agent who claimed it); an inbox
+//! conversation's viewers (`domain::visibility`, the one rule: its members, the inbox's
+//! team and the admins, or the holders of its number and, on a queue number, the agent who
+//! claimed it, the admins and, while unclaimed, the queue's agents); an inbox
 //! change (`"type":"inbox"`: a conversation assigned, transferred, returned, done,
-//! reopened, attached or detached, or the team changed) goes to the inbox's team; a queue
+//! reopened, attached or detached, or the team changed) goes to the inbox's team (and, when
+//! a conversation moved, the organization's admins); a queue
 //! change (`"type":"queue"`: every queue event but activity) goes to the queue's members
 //! and the organization's admins (who may see any queue's waiting list). A member removed
 //! from a team or queue gets that change too. Nothing goes to a connection of another
 //! organization.
 //!
-//! Routing follows the events themselves ([`audiences`]): the hub keeps, for every
+//! Routing follows the events themselves (`workers::visibility`): the hub keeps, for every
 //! conversation, inbox, business number, queue and organization it has met, what routing
 //! needs, and moves it with each membership, team, number, inbox-attachment, claim and
 //! role event in log order, so an event goes to the audience as of its own position, however far behind the
@@ -24,7 +26,7 @@
 //! reaches the events that actor had applied, that entry may count someone in (or out)
 //! early, for membership changes the hub has not passed yet; from then on it is exact.
 //! Conversations are the numerous entries: the hub keeps the
-//! [`audiences::SEAT_LIMIT`] most recently active ones and forgets the idlest beyond that,
+//! `workers::visibility::SEAT_LIMIT` most recently active ones and forgets the idlest beyond that,
 //! so memory stays bounded; a forgotten conversation that has an event again is looked up
 //! as one never met (with the same caveat, which matters only while the hub runs behind).
 //! Inboxes, numbers, queues and organizations are few and never dropped.
@@ -42,15 +44,14 @@
 //! Typing indicators go through the same routing (the sender must be a viewer), never
 //! through the log.
 
-mod audiences;
-
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-pub(crate) use audiences::{learn_viewers, prepare, Show};
-pub use audiences::{Audience, Audiences, Routed};
+pub use domain::visibility::Audience;
+pub(crate) use workers::visibility::{learn_viewers, prepare, Subject as Show};
+pub use workers::visibility::{Audiences, Followed};
 
 use domain::{
     Aggregate, Conversation, ConversationEvent, ConversationId, Directory, DirectoryEvent, Inbox,
@@ -201,6 +202,61 @@ pub(crate) enum Decoded {
     Directory(OrgId, DirectoryEvent),
 }
 
+/// One event as [`route`] routes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    pub position: u64,
+    pub org: OrgId,
+    /// Who gets it.
+    pub users: BTreeSet<UserId>,
+    /// The frame (without the per-recipient `unread`).
+    pub frame: serde_json::Value,
+}
+
+/// Routes one event as the hub does: learns what it needs and does not know from the
+/// actors' current state, applies the event, and answers who gets which frame (`None`:
+/// nobody, or the event is not shown). Feed it every event of the categories
+/// `conversation`, `inbox`, `queue` and `directory`, in log order.
+pub async fn route(
+    audiences: &mut Audiences,
+    state: &AppState,
+    record: &RecordedEvent,
+) -> Option<Routed> {
+    let event = Decoded::of(record, state.sealer())?;
+    if !prepare(audiences, &state.ws, &event.followed(), None).await {
+        return None;
+    }
+    let target = audiences.target(&event.followed()).ok()??;
+    let frame = match event.frame(record, &target.subject)? {
+        Outbound::Event(e) => serde_json::from_str(&format!("{}}}", e.frame_head)).ok()?,
+        Outbound::Change(c) => serde_json::from_str(&c.json).ok()?,
+        Outbound::Typing(_) => return None,
+    };
+    Some(Routed {
+        position: record.position,
+        org: target.org,
+        users: target.audience.iter().collect(),
+        frame,
+    })
+}
+
+/// The snake_case form of an event type name (`ConversationAssigned` →
+/// `conversation_assigned`), as change frames name it.
+pub(crate) fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Decoded {
     /// `None` for other categories and for events that cannot be decoded.
     pub(crate) fn of(record: &RecordedEvent, sealer: &actors::sealing::Sealer) -> Option<Self> {
@@ -221,9 +277,23 @@ impl Decoded {
         Some(decoded)
     }
 
+    /// The event as the visibility state follows it.
+    pub(crate) fn followed(&self) -> Followed<'_> {
+        match self {
+            Decoded::Conversation { id, event, item } => Followed::Conversation {
+                id: *id,
+                event,
+                item: item.is_some(),
+            },
+            Decoded::Inbox(id, event) => Followed::Inbox(*id, event),
+            Decoded::Queue(id, event) => Followed::Queue(*id, event),
+            Decoded::Directory(org, event) => Followed::Directory(*org, event),
+        }
+    }
+
     /// The frame `show` says this event gives.
     pub(crate) fn frame(&self, record: &RecordedEvent, show: &Show) -> Option<Outbound> {
-        let change = audiences::snake_case(&record.event_type);
+        let change = snake_case(&record.event_type);
         let json = match show {
             Show::Item => {
                 return match self {
@@ -621,7 +691,10 @@ impl StreamHub {
         // No event of it has reached the hub yet: its current state, not kept (only the
         // run loop writes the hub's audiences, in log order).
         let mut fresh = Audiences::default();
-        if !learn_viewers(&mut fresh, state, conversation).await {
+        if !matches!(
+            learn_viewers(&mut fresh, &state.ws, conversation).await,
+            Ok(true)
+        ) {
             return false;
         }
         if let Ok((of, audience)) = fresh.viewers(conversation) {
@@ -677,14 +750,21 @@ impl StreamHub {
         let Some(event) = Decoded::of(record, state.sealer()) else {
             return self.skip(record.position);
         };
-        if !prepare(&mut &self.shared.audiences, state, &event, None).await {
+        if !prepare(
+            &mut &self.shared.audiences,
+            &state.ws,
+            &event.followed(),
+            None,
+        )
+        .await
+        {
             return self.skip(record.position);
         }
         let audiences = self.shared.audiences();
-        let Ok(Some(target)) = audiences.target(&event) else {
+        let Ok(Some(target)) = audiences.target(&event.followed()) else {
             return self.skip(record.position);
         };
-        let Some(item) = event.frame(record, &target.show) else {
+        let Some(item) = event.frame(record, &target.subject) else {
             return self.skip(record.position);
         };
         self.shared.hand_out(
@@ -698,5 +778,17 @@ impl StreamHub {
 
     fn skip(&self, position: u64) {
         self.shared.lock().head = Some(position);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn event_names_become_snake_case() {
+        assert_eq!(snake_case("ConversationAssigned"), "conversation_assigned");
+        assert_eq!(snake_case("AgentLoggedIn"), "agent_logged_in");
+        assert_eq!(snake_case("InboxMemberRemoved"), "inbox_member_removed");
     }
 }

@@ -1,6 +1,9 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 document of the API, generated from [`OPERATIONS`],
-//! the table every route in `app.rs` must appear in (`tests/openapi.rs` fails when the
-//! table and the router disagree, in either direction).
+//! The API's routes and their documentation, from one source: [`OPERATIONS`], one row per
+//! operation with its handler, its documentation and how it honours `Idempotency-Key`.
+//! The router is built from it (`app::router`: each row's handler at its path, mounted
+//! with the carrier it needs, wrapped in the idempotency middleware when the row says so),
+//! `GET /openapi.json` (the OpenAPI 3.1 document) is generated from it, and the access
+//! walk (`tests/gateway_access.rs`) enumerates it. A route exists only as a row here.
 //!
 //! Request and response bodies are JSON Schemas generated from the handlers' own Rust
 //! types (`schemars`, reading their serde attributes): each row names its types with
@@ -14,10 +17,16 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
+
+use crate::app::AppState;
 use crate::routes::{
     attachments, bootstrap, channels, contacts, conversations, health, inboxes, interactions, me,
-    numbers, queues, search, sessions, settings, simulator, users, Written,
+    numbers, queues, retention, search, sessions, settings, simulator, stream, twilio, users,
+    webhooks, Written,
 };
+use crate::{asyncapi, metrics};
 
 /// Adds the schema of a request or response body to a generator's definitions and answers
 /// the schema to use for the body (usually a `$ref`).
@@ -43,9 +52,14 @@ pub enum Auth {
     SignedUrl,
 }
 
-/// One documented operation.
+/// A route's handler as axum mounts it, with its own layers (a larger body limit).
+pub type Handler = fn() -> MethodRouter<AppState>;
+
+/// One operation: its handler and its documentation.
 #[derive(Clone, Copy, Debug)]
 pub struct Operation {
+    /// The handler, for `method` only (the router merges the rows of one path).
+    pub handler: Handler,
     pub method: &'static str,
     pub path: &'static str,
     pub tag: &'static str,
@@ -60,7 +74,8 @@ pub struct Operation {
     pub ok: u16,
     /// Mounted only with this carrier ("simulator", "twilio") or with any carrier ("any").
     pub only_with: Option<&'static str>,
-    /// How an `Idempotency-Key` is honoured.
+    /// How an `Idempotency-Key` is honoured: the router wraps a [`Idempotency::Recorded`]
+    /// row's handler in [`crate::routes::idempotency::replay_or_record`].
     pub idempotency: Idempotency,
     /// The request body's schema (set with [`req`] or [`io`]; for `form` and `multipart`
     /// bodies a hand-written description of the fields).
@@ -103,7 +118,12 @@ const fn same(a: &str, b: &str) -> bool {
     true
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a row of the table: what every operation must say, in the order it reads"
+)]
 const fn op(
+    handler: Handler,
     method: &'static str,
     path: &'static str,
     tag: &'static str,
@@ -113,6 +133,7 @@ const fn op(
     ok: u16,
 ) -> Operation {
     Operation {
+        handler,
         method,
         path,
         tag,
@@ -302,6 +323,7 @@ use Auth::{Bearer, BearerOrQuery, SignedUrl, TwilioSignature};
 /// Every operation of the API.
 pub const OPERATIONS: &[Operation] = &[
     res::<health::Health>(op(
+        || get(health::healthz),
         "get",
         "/healthz",
         "system",
@@ -312,8 +334,9 @@ pub const OPERATIONS: &[Operation] = &[
     )),
     answers(
         op(
-            "get",
-            "/metrics",
+        || get(metrics::metrics),
+        "get",
+        "/metrics",
             "system",
             "Prometheus metrics (admins or the scrape token)",
             Bearer,
@@ -323,6 +346,7 @@ pub const OPERATIONS: &[Operation] = &[
         "text/plain; version=0.0.4",
     ),
     res::<OpenApiDocument>(op(
+        || get(openapi),
         "get",
         "/openapi.json",
         "system",
@@ -332,6 +356,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<AsyncApiDocument>(op(
+        || get(asyncapi::asyncapi),
         "get",
         "/asyncapi.json",
         "system",
@@ -341,6 +366,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<bootstrap::BootstrapStatus>(op(
+        || get(bootstrap::status),
         "get",
         "/v1/bootstrap",
         "auth",
@@ -350,6 +376,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<bootstrap::BootstrapRequest, bootstrap::BootstrapResponse>(op(
+        || post(bootstrap::bootstrap),
         "post",
         "/v1/bootstrap",
         "auth",
@@ -361,6 +388,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     )),
     io::<sessions::LoginRequest, sessions::LoginResponse>(op(
+        || post(sessions::login),
         "post",
         "/v1/sessions",
         "auth",
@@ -370,6 +398,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     )),
     op(
+        || delete(sessions::logout),
         "delete",
         "/v1/sessions/current",
         "auth",
@@ -378,8 +407,12 @@ pub const OPERATIONS: &[Operation] = &[
         "",
         204,
     ),
-    res::<me::Me>(op("get", "/v1/me", "auth", "The caller", Bearer, "", 200)),
+    res::<me::Me>(op(
+        || get(me::me),
+        "get",
+        "/v1/me", "auth", "The caller", Bearer, "", 200)),
     io::<me::PasswordChange, me::PasswordChanged>(op(
+        || put(me::change_password),
         "put",
         "/v1/me/password",
         "auth",
@@ -389,6 +422,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<users::NewUser, users::CreatedUser>(op(
+        || post(users::create_user),
         "post",
         "/v1/users",
         "directory",
@@ -398,6 +432,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     )),
     res::<users::UserList>(op(
+        || get(users::list),
         "get",
         "/v1/users",
         "directory",
@@ -407,6 +442,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<users::NewRole, Written>(op(
+        || post(users::change_role),
         "post",
         "/v1/users/{id}/role",
         "directory",
@@ -416,6 +452,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<channels::NewName, Written>(op(
+        || put(users::rename),
         "put",
         "/v1/users/{id}/name",
         "directory",
@@ -425,6 +462,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<settings::Settings, Written>(op(
+        || put(settings::put_user_settings),
         "put",
         "/v1/users/{id}/settings",
         "settings",
@@ -434,6 +472,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<settings::Settings>(op(
+        || get(settings::get_settings),
         "get",
         "/v1/me/settings",
         "settings",
@@ -443,6 +482,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<settings::Settings, Written>(op(
+        || put(settings::put_my_settings),
         "put",
         "/v1/me/settings",
         "settings",
@@ -452,6 +492,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<numbers::NumberList>(op(
+        || get(numbers::list),
         "get",
         "/v1/numbers",
         "directory",
@@ -461,6 +502,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<numbers::NewNumber, numbers::AddedNumber>(op(
+        || post(numbers::add_number),
         "post",
         "/v1/numbers",
         "directory",
@@ -470,6 +512,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     )),
     io::<numbers::Assignee, Written>(op(
+        || post(numbers::assign),
         "post",
         "/v1/numbers/{number}/assignees",
         "directory",
@@ -479,6 +522,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<Written>(op(
+        || delete(numbers::unassign),
         "delete",
         "/v1/numbers/{number}/assignees/{user}",
         "directory",
@@ -488,6 +532,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<numbers::RouteOut, Written>(op(
+        || post(numbers::route),
         "post",
         "/v1/numbers/{number}/route",
         "directory",
@@ -497,6 +542,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<numbers::SmsRegistration, Written>(op(
+        || post(numbers::set_sms_registration),
         "post",
         "/v1/numbers/{number}/sms-registration",
         "directory",
@@ -506,6 +552,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<contacts::NumberName>(op(
+        || get(contacts::number_name),
         "get",
         "/v1/numbers/{number}/name",
         "contacts",
@@ -515,6 +562,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     query::<contacts::ListQuery>(res::<contacts::ContactList>(op(
+        || get(contacts::list),
         "get",
         "/v1/contacts",
         "contacts",
@@ -524,6 +572,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     keyed(io::<contacts::NewContact, contacts::ContactWritten>(op(
+        || post(contacts::create),
         "post",
         "/v1/contacts",
         "contacts",
@@ -533,6 +582,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     ))),
     query::<contacts::SearchQuery>(res::<contacts::SearchOut>(op(
+        || get(contacts::search),
         "get",
         "/v1/contacts/search",
         "contacts",
@@ -542,6 +592,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     res::<contacts::ContactOut>(op(
+        || get(contacts::get),
         "get",
         "/v1/contacts/{id}",
         "contacts",
@@ -551,6 +602,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<contacts::PatchContact, contacts::ContactWritten>(op(
+        || patch(contacts::patch),
         "patch",
         "/v1/contacts/{id}",
         "contacts",
@@ -560,6 +612,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<contacts::ReplaceContact, contacts::ContactWritten>(op(
+        || put(contacts::replace),
         "put",
         "/v1/contacts/{id}",
         "contacts",
@@ -569,6 +622,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<contacts::ContactWritten>(op(
+        || delete(contacts::delete),
         "delete",
         "/v1/contacts/{id}",
         "contacts",
@@ -578,6 +632,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     query::<interactions::ListQuery>(res::<interactions::ListOut>(op(
+        || get(interactions::list),
         "get",
         "/v1/interactions",
         "conversations",
@@ -587,6 +642,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     query::<interactions::ChannelsQuery>(res::<interactions::ChannelsOut>(op(
+        || get(interactions::channels),
         "get",
         "/v1/channels",
         "conversations",
@@ -596,6 +652,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     io::<conversations::StartDirect, conversations::Started>(op(
+        || post(conversations::start_direct),
         "post",
         "/v1/conversations/direct",
         "conversations",
@@ -605,6 +662,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     )),
     io::<conversations::StartExternal, conversations::Started>(op(
+        || post(conversations::start_external),
         "post",
         "/v1/conversations/external",
         "conversations",
@@ -614,6 +672,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     )),
     keyed(io::<conversations::StartGroup, conversations::Started>(op(
+        || post(conversations::start_group),
         "post",
         "/v1/conversations/group",
         "conversations",
@@ -624,8 +683,9 @@ pub const OPERATIONS: &[Operation] = &[
     ))),
     keyed(io::<conversations::NewCall, conversations::StartedCall>(
         op(
-            "post",
-            "/v1/conversations/{id}/calls",
+        || post(conversations::start_call),
+        "post",
+        "/v1/conversations/{id}/calls",
             "conversations",
             "Record a call or video started from the conversation",
             Bearer,
@@ -634,6 +694,7 @@ pub const OPERATIONS: &[Operation] = &[
         ),
     )),
     res::<Written>(op(
+        || post(conversations::end_call),
         "post",
         "/v1/conversations/{id}/calls/{call}/end",
         "conversations",
@@ -643,6 +704,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     query::<interactions::OneQuery>(res::<interactions::InteractionOut>(op(
+        || get(interactions::one),
         "get",
         "/v1/conversations/{id}",
         "conversations",
@@ -652,6 +714,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     io::<channels::NewName, Written>(op(
+        || post(channels::rename),
         "post",
         "/v1/conversations/{id}/name",
         "conversations",
@@ -661,6 +724,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     keyed(io::<channels::NewChannel, conversations::Started>(op(
+        || post(channels::create),
         "post",
         "/v1/conversations/channel",
         "conversations",
@@ -670,6 +734,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     ))),
     res::<Written>(op(
+        || post(channels::join),
         "post",
         "/v1/conversations/{id}/join",
         "conversations",
@@ -679,6 +744,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<Written>(op(
+        || post(channels::leave),
         "post",
         "/v1/conversations/{id}/leave",
         "conversations",
@@ -688,6 +754,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<channels::AddMembers, Written>(op(
+        || post(channels::add_members),
         "post",
         "/v1/conversations/{id}/members",
         "conversations",
@@ -697,6 +764,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<channels::MembersOut>(op(
+        || get(channels::members),
         "get",
         "/v1/conversations/{id}/members",
         "conversations",
@@ -706,6 +774,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     keyed(io::<conversations::NewMessage, conversations::Posted>(op(
+        || post(conversations::post_message),
         "post",
         "/v1/conversations/{id}/messages",
         "conversations",
@@ -715,6 +784,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     ))),
     query::<conversations::Page>(res::<conversations::History>(op(
+        || get(conversations::history),
         "get",
         "/v1/conversations/{id}/messages",
         "conversations",
@@ -724,6 +794,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     io::<conversations::MarkRead, Written>(op(
+        || post(conversations::mark_read),
         "post",
         "/v1/conversations/{id}/read",
         "conversations",
@@ -733,6 +804,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<Written>(op(
+        || post(inboxes::assign_to_me),
         "post",
         "/v1/conversations/{id}/assign-to-me",
         "inboxes",
@@ -742,6 +814,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<inboxes::TransferTo, Written>(op(
+        || post(inboxes::transfer),
         "post",
         "/v1/conversations/{id}/transfer",
         "inboxes",
@@ -751,6 +824,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<Written>(op(
+        || post(inboxes::return_to_inbox),
         "post",
         "/v1/conversations/{id}/return",
         "inboxes",
@@ -760,6 +834,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<Written>(op(
+        || post(inboxes::mark_done),
         "post",
         "/v1/conversations/{id}/done",
         "inboxes",
@@ -769,6 +844,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     query::<search::SearchQuery>(res::<search::SearchOut>(op(
+        || get(search::search),
         "get",
         "/v1/search",
         "conversations",
@@ -778,6 +854,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     query::<crate::routes::stream::StreamParams>(op(
+        || get(stream::stream),
         "get",
         "/v1/stream",
         "conversations",
@@ -787,6 +864,7 @@ pub const OPERATIONS: &[Operation] = &[
         101,
     )),
     io::<inboxes::NewInbox, inboxes::CreatedInbox>(op(
+        || post(inboxes::create_inbox),
         "post",
         "/v1/inboxes",
         "inboxes",
@@ -796,6 +874,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     )),
     res::<inboxes::InboxList>(op(
+        || get(inboxes::list),
         "get",
         "/v1/inboxes",
         "inboxes",
@@ -805,6 +884,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<inboxes::InboxPatch, Written>(op(
+        || patch(inboxes::rename),
         "patch",
         "/v1/inboxes/{id}",
         "inboxes",
@@ -814,6 +894,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<inboxes::NewMember, Written>(op(
+        || post(inboxes::add_member),
         "post",
         "/v1/inboxes/{id}/members",
         "inboxes",
@@ -823,6 +904,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<Written>(op(
+        || delete(inboxes::remove_member),
         "delete",
         "/v1/inboxes/{id}/members/{user}",
         "inboxes",
@@ -832,6 +914,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     query::<interactions::ListQuery>(res::<interactions::ListOut>(op(
+        || get(interactions::inbox_view),
         "get",
         "/v1/inboxes/{id}/conversations",
         "inboxes",
@@ -841,6 +924,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     io::<queues::NewQueue, queues::CreatedQueue>(op(
+        || post(queues::create_queue),
         "post",
         "/v1/queues",
         "queues",
@@ -850,6 +934,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     )),
     query::<queues::AfterQuery>(res::<queues::MyQueues>(op(
+        || get(queues::list),
         "get",
         "/v1/queues",
         "queues",
@@ -859,6 +944,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     query::<queues::AfterQuery>(res::<queues::WaitingList>(op(
+        || get(queues::waiting),
         "get",
         "/v1/queues/{id}/waiting",
         "queues",
@@ -868,6 +954,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     io::<queues::Member, queues::Done>(op(
+        || post(queues::add_member),
         "post",
         "/v1/queues/{id}/members",
         "queues",
@@ -877,6 +964,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<queues::Done>(op(
+        || delete(queues::remove_member),
         "delete",
         "/v1/queues/{id}/members/{user}",
         "queues",
@@ -886,6 +974,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<crate::routes::wire::Policy, queues::Done>(op(
+        || put(queues::set_policy),
         "put",
         "/v1/queues/{id}/policy",
         "queues",
@@ -895,6 +984,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<queues::Done>(op(
+        || post(queues::log_in),
         "post",
         "/v1/queues/{id}/login",
         "queues",
@@ -904,6 +994,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<queues::Done>(op(
+        || post(queues::log_out),
         "post",
         "/v1/queues/{id}/logout",
         "queues",
@@ -913,6 +1004,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     io::<queues::ActBody, queues::Done>(op(
+        || post(queues::act),
         "post",
         "/v1/queues/{id}/interactions/{conversation}/{action}",
         "queues",
@@ -922,6 +1014,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     query::<queues::ViewQuery>(res::<Vec<queues::Row>>(op(
+        || get(queues::view),
         "get",
         "/v1/queue-views/{tab}",
         "queues",
@@ -932,8 +1025,12 @@ pub const OPERATIONS: &[Operation] = &[
     ))),
     only(
         query::<attachments::UploadQuery>(io::<UploadForm, attachments::Uploaded>(op(
-            "post",
-            "/v1/attachments",
+        || {
+            post(attachments::upload)
+                .layer(DefaultBodyLimit::max(attachments::MAX_UPLOAD_BODY))
+        },
+        "post",
+        "/v1/attachments",
             "attachments",
             "Upload an attachment (multipart part `file`)",
             Bearer,
@@ -945,8 +1042,9 @@ pub const OPERATIONS: &[Operation] = &[
     only(
         query::<attachments::FetchQuery>(answers(
             op(
-                "get",
-                "/v1/attachments/{key}",
+        || get(attachments::fetch),
+        "get",
+        "/v1/attachments/{key}",
                 "attachments",
                 "Fetch an attachment (participants)",
                 Bearer,
@@ -960,8 +1058,9 @@ pub const OPERATIONS: &[Operation] = &[
     only(
         answers(
             op(
-                "get",
-                "/v1/carriers/media/{id}/{token}",
+        || get(attachments::carrier_media),
+        "get",
+        "/v1/carriers/media/{id}/{token}",
                 "carrier",
                 "Media for the carrier (signed URL)",
                 SignedUrl,
@@ -975,8 +1074,9 @@ pub const OPERATIONS: &[Operation] = &[
     only(
         answers(
             req::<TwilioInboundForm>(op(
-                "post",
-                "/v1/carriers/twilio/inbound",
+        || post(twilio::inbound),
+        "post",
+        "/v1/carriers/twilio/inbound",
                 "carrier",
                 "Twilio inbound message webhook",
                 TwilioSignature,
@@ -989,8 +1089,9 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     only(
         query::<crate::routes::twilio::StatusQuery>(req::<TwilioStatusForm>(op(
-            "post",
-            "/v1/carriers/twilio/status",
+        || post(twilio::status),
+        "post",
+        "/v1/carriers/twilio/status",
             "carrier",
             "Twilio status callback",
             TwilioSignature,
@@ -1001,8 +1102,9 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     only(
         io::<simulator::CustomerText, simulator::TextedIn>(op(
-            "post",
-            "/v1/simulator/inbound",
+        || post(simulator::inbound),
+        "post",
+        "/v1/simulator/inbound",
             "simulator",
             "Text as a customer (admin)",
             Bearer,
@@ -1013,8 +1115,9 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     only(
         res::<simulator::Outbound>(op(
-            "get",
-            "/v1/simulator/outbound",
+        || get(simulator::outbound),
+        "get",
+        "/v1/simulator/outbound",
             "simulator",
             "Texts the simulated carrier sent (admin)",
             Bearer,
@@ -1025,8 +1128,9 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     only(
         req::<simulator::ChooseOutcome>(op(
-            "post",
-            "/v1/simulator/outcome",
+        || post(simulator::outcome),
+        "post",
+        "/v1/simulator/outcome",
             "simulator",
             "Choose delivery outcomes (admin)",
             Bearer,
@@ -1037,8 +1141,9 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     only(
         req::<simulator::Release>(op(
-            "post",
-            "/v1/simulator/release",
+        || post(simulator::release),
+        "post",
+        "/v1/simulator/release",
             "simulator",
             "Release a held text (admin)",
             Bearer,
@@ -1048,6 +1153,7 @@ pub const OPERATIONS: &[Operation] = &[
         "simulator",
     ),
     res::<crate::routes::retention::RetentionOut>(op(
+        || get(retention::get),
         "get",
         "/v1/retention",
         "retention",
@@ -1057,6 +1163,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<crate::routes::retention::RetentionOut>(req::<crate::routes::retention::Retention>(op(
+        || put(retention::put),
         "put",
         "/v1/retention",
         "retention",
@@ -1066,6 +1173,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     res::<crate::routes::retention::ErasureList>(op(
+        || get(retention::list),
         "get",
         "/v1/erasures",
         "retention",
@@ -1075,6 +1183,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<crate::routes::retention::ErasureOut>(req::<crate::routes::retention::NewErasure>(op(
+        || post(retention::create),
         "post",
         "/v1/erasures",
         "retention",
@@ -1084,6 +1193,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     ))),
     res::<crate::routes::webhooks::CreatedWebhook>(req::<crate::routes::webhooks::NewWebhook>(op(
+        || post(webhooks::create),
         "post",
         "/v1/webhooks",
         "notifications",
@@ -1093,6 +1203,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
     ))),
     res::<crate::routes::webhooks::WebhookList>(op(
+        || get(webhooks::list),
         "get",
         "/v1/webhooks",
         "notifications",
@@ -1102,6 +1213,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     op(
+        || delete(webhooks::remove),
         "delete",
         "/v1/webhooks/{id}",
         "notifications",
@@ -1113,6 +1225,7 @@ pub const OPERATIONS: &[Operation] = &[
     query::<workers::webhooks::deliveries::DeliveryPage>(res::<
         workers::webhooks::deliveries::DeliveryList,
     >(op(
+        || get(webhooks::list_deliveries),
         "get",
         "/v1/webhooks/{id}/deliveries",
         "notifications",
@@ -1122,6 +1235,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     ))),
     res::<workers::webhooks::deliveries::DeliveryDetail>(op(
+        || get(webhooks::get_delivery),
         "get",
         "/v1/webhooks/{id}/deliveries/{delivery_id}",
         "notifications",
@@ -1131,6 +1245,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
     )),
     res::<workers::webhooks::deliveries::DeliveryView>(op(
+        || post(webhooks::redeliver),
         "post",
         "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
         "notifications",
@@ -1307,11 +1422,19 @@ pub fn document() -> Value {
 /// The document of the operations a server mounts with `carrier` (its name, `None`
 /// without a carrier edge): the routes of another carrier are left out.
 pub fn document_for_carrier(carrier: Option<&str>) -> Value {
-    document_for(|o| match o.only_with {
-        None => true,
-        Some("any") => carrier.is_some(),
-        Some(only) => carrier == Some(only),
-    })
+    document_for(|o| o.mounted_with(carrier))
+}
+
+impl Operation {
+    /// Whether a server with `carrier` (its name, `None` without a carrier edge) mounts
+    /// this operation.
+    pub fn mounted_with(&self, carrier: Option<&str>) -> bool {
+        match self.only_with {
+            None => true,
+            Some("any") => carrier.is_some(),
+            Some(only) => carrier == Some(only),
+        }
+    }
 }
 
 fn document_for(mounted: impl Fn(&Operation) -> bool) -> Value {

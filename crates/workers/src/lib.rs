@@ -19,6 +19,8 @@
 //! - [`retention`]: erasures and retention, by destroying keys; [`media_erasure`]: the
 //!   blobs only erased texts needed.
 //! - [`attachment_refs`]: which conversations reference which attachments.
+//! - [`visibility`]: the state the visibility rule needs, kept by following the log (the
+//!   stream hub's routing) or looked up for one conversation (the HTTP checks).
 
 pub mod attachment_refs;
 pub mod driver;
@@ -30,4 +32,5 @@ pub mod queue_timers;
 pub mod retention;
 pub mod sms_threads;
 pub mod start;
+pub mod visibility;
 pub mod webhooks;

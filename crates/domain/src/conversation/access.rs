@@ -12,43 +12,24 @@ use crate::conversation::inbox_assignment::InboxStatus;
 use crate::conversation::kind::ConversationKind;
 use crate::conversation::rejection::ConversationRejection;
 use crate::conversation::state::{Conversation, Header};
-use crate::ids::{InboxId, UserId};
-use crate::phone_number::PhoneNumber;
-
-/// Who may see a conversation, as [`Conversation::can_view`] decides it, named so that a
-/// caller can resolve the set once (a fan-out of live events) instead of asking per user.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Viewers {
-    /// Not started: nobody.
-    Nobody,
-    /// The members the conversation records (Direct, Channel, Group).
-    Members(std::collections::BTreeSet<UserId>),
-    /// The team of the inbox holding this External conversation.
-    InboxTeam(InboxId),
-    /// Whoever the directory assigns this business number (an External conversation
-    /// outside inboxes).
-    NumberHolders(PhoneNumber),
-}
+use crate::ids::UserId;
+use crate::visibility::Seat;
 
 impl Conversation {
-    /// Who may see this conversation: `can_view(u, facts)` holds exactly for the users
-    /// this names, with the facts their inbox team and number assignments give.
-    pub fn viewers(&self) -> Viewers {
-        let Some(header) = &self.header else {
-            return Viewers::Nobody;
-        };
-        match (&header.kind, &self.inbox) {
-            (ConversationKind::External { .. }, Some(assignment)) => {
-                Viewers::InboxTeam(assignment.inbox)
-            }
-            (ConversationKind::External { our, .. }, None) => Viewers::NumberHolders(our.clone()),
-            (kind, _) => Viewers::Members(kind.internal_members().unwrap_or_default()),
-        }
+    /// This conversation's own part of who sees it (`None` before it starts): the rest
+    /// comes from other aggregates, and [`Seat::audience`] is the rule.
+    pub fn seat(&self) -> Option<Seat> {
+        let header = self.header.as_ref()?;
+        Some(Seat::new(
+            header.org,
+            &header.kind,
+            self.inbox.as_ref().map(|a| a.inbox),
+        ))
     }
 
     /// May `user` see this conversation: its history, members and status? Members of
-    /// Direct, Channel and Group; for External, whoever holds the line or, on an inbox
-    /// number, the inbox team.
+    /// Direct, Channel and Group; for External, what the facts say, which
+    /// [`Seat::facts`] derives from the same roles as [`Seat::audience`] (the rule).
     pub fn can_view(&self, user: UserId, facts: &ActorFacts) -> bool {
         self.check_viewer(user, facts).is_ok()
     }

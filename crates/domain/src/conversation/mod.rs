@@ -47,7 +47,6 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-pub use access::Viewers;
 pub use calls::{CallMedia, CallRecord};
 pub use command::{ConversationCommand, IssuedConversationCommand};
 pub use content::AttachmentRef;

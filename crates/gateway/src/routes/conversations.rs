@@ -345,56 +345,28 @@ pub(crate) async fn visible(
 }
 
 /// As [`visible`], answering with what the caller's commands need: their facts and the
-/// conversation's kind. One round trip to the conversation answers it for internal
-/// conversations (no inbox, no business number: the facts are the defaults); otherwise the
-/// facts are looked up and the conversation asked again with them.
+/// conversation's kind. The rule is `domain::visibility`: one look at the conversation
+/// gives its kind and seat, which decide internal conversations at once; for External
+/// ones the roles the seat names are looked up (`routes::facts::facts_of`).
 pub(crate) async fn viewed(
     state: &AppState,
     caller: &Authenticated,
     id: ConversationId,
 ) -> Result<(ActorFacts, ConversationKind), ApiError> {
-    /// What one look at the conversation tells.
-    enum Look {
-        Hidden,
-        Seen(ConversationKind),
-        NeedsFacts,
-    }
-    let (org, user) = (caller.org, caller.user);
+    let org = caller.org;
     let look = state
         .ws
         .conversations
         .query(&id, move |c: &Conversation, _| {
-            let Some(kind) = c
-                .kind()
-                .filter(|_| c.header().is_some_and(|h| h.org == org))
-            else {
-                return Look::Hidden;
-            };
-            if c.inbox().is_some() || kind.our_number().is_some() {
-                Look::NeedsFacts
-            } else if c.can_view(user, &ActorFacts::default()) {
-                Look::Seen(kind.clone())
-            } else {
-                Look::Hidden
-            }
+            let header = c.header().filter(|h| h.org == org)?;
+            Some((header.kind.clone(), c.seat()?))
         })
         .await?;
-    match look {
-        Look::Hidden => Err(not_found()),
-        Look::Seen(kind) => Ok((ActorFacts::default(), kind)),
-        Look::NeedsFacts => {
-            let facts = crate::routes::facts::facts_for(state, caller, id).await?;
-            let kind = state
-                .ws
-                .conversations
-                .query(&id, move |c: &Conversation, _| {
-                    let ok = c.header().is_some_and(|h| h.org == org) && c.can_view(user, &facts);
-                    c.kind().filter(|_| ok).cloned()
-                })
-                .await?;
-            kind.map(|k| (facts, k)).ok_or_else(not_found)
-        }
-    }
+    let (kind, seat) = look.ok_or_else(not_found)?;
+    let facts = crate::routes::facts::facts_of(state, caller.user, id, seat)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((facts, kind))
 }
 
 pub async fn start_direct(

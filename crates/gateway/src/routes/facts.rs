@@ -1,81 +1,43 @@
-//! What other aggregates say about the caller and a conversation (the domain's
-//! `ActorFacts`): whether they hold its business number, and whether they are on the team
-//! of the inbox holding it (or, on a queue number, whether they claimed it). Looked up per request, so a change applies at once.
+//! What the HTTP checks ask of the one visibility rule (`domain::visibility`), with the
+//! roles it needs looked up in the actors' current state per request (so a change applies
+//! at once) by `workers::visibility`, the same code that keeps the stream hub's routing.
+//! Also the few other facts about the caller that commands need (whether they hold a
+//! business number to send from, whether a transfer's target is on the team).
 
 use domain::conversation::ActorFacts;
 use domain::directory::Routing;
-use domain::{Conversation, ConversationId, Directory, Inbox, OrgId, Queue, UserId};
+use domain::visibility::Seat;
+use domain::{ConversationId, Directory, Inbox, OrgId, Queue, QueueId, UserId};
+use workers::visibility::{learn, Audiences};
 
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// The facts for the caller on conversation `id` (defaults when it has no number or
-/// inbox; `admin` from their role).
+/// The facts for `user` on conversation `id`, whose seat (read with its organization
+/// checked) is `seat`, when the rule lets them see it; `None` when it does not (or what
+/// the seat names no longer exists).
 ///
 /// # Errors
 /// When an actor cannot be reached.
-pub async fn facts_for(
+pub async fn facts_of(
     state: &AppState,
-    caller: &crate::auth::Authenticated,
+    user: UserId,
     id: ConversationId,
-) -> Result<ActorFacts, ApiError> {
-    let (org, user) = (caller.org, caller.user);
-    let (inbox, our) = state
-        .ws
-        .conversations
-        .query(&id, |c: &Conversation, _| {
-            (
-                c.inbox().map(|a| a.inbox),
-                c.kind().and_then(|k| k.our_number().cloned()),
-            )
-        })
-        .await?;
-    let inbox_member = match inbox {
-        Some(inbox) => {
-            state
-                .ws
-                .inboxes
-                .query(&inbox, move |i: &Inbox, _| i.is_member(user))
-                .await?
-        }
-        None => false,
-    };
-    let admin = caller.role == domain::Role::Admin;
-    let (holds_our_number, queue_reader) = match our {
-        Some(number) => {
-            let route = state
-                .ws
-                .directories
-                .query(&org, {
-                    let number = number.clone();
-                    move |d: &Directory, _| d.number(&number).map(|n| n.route)
-                })
-                .await?;
-            // A queue's conversation: its agents read it while nobody holds it (waiting,
-            // or closed: the History), admins always.
-            let reader = match route {
-                Some(Routing::Queue(queue)) => {
-                    admin
-                        || state
-                            .ws
-                            .queues
-                            .query(&queue, move |q: &Queue, _| {
-                                q.is_member(user) && q.claimer_of(id).is_none()
-                            })
-                            .await?
-                }
-                _ => false,
-            };
-            (holds_line(state, org, user, id, number).await?, reader)
-        }
-        None => (false, false),
-    };
-    Ok(ActorFacts {
-        holds_our_number,
-        inbox_member,
-        admin,
-        queue_reader,
+    seat: Seat,
+) -> Result<Option<ActorFacts>, ApiError> {
+    let mut table = Audiences::knowing(id, seat);
+    let known = learn(&mut table, &state.ws, |a| match a.viewers(id) {
+        Err(need) => Some(need),
+        Ok(_) => a.facts(id, user).err(),
     })
+    .await?;
+    if !known {
+        return Ok(None);
+    }
+    let sees = table
+        .viewers(id)
+        .is_ok_and(|(_, audience)| audience.contains(&user));
+    Ok(sees.then(|| table.facts(id, user).ok()).flatten())
 }
 
 /// Whether `user` holds business number `number` for conversation `id`: the directory
@@ -123,24 +85,41 @@ pub async fn queue_claimer(
         .await?)
 }
 
-/// Whether the caller may see and work `inbox`'s conversations: on its team, or an admin
-/// of the organization holding it.
+/// Whether the caller may see and work `inbox`'s conversations: the rule's inbox
+/// audience (its team, and the organization's admins), of the caller's organization.
 ///
 /// # Errors
-/// When the inbox actor cannot be reached.
+/// When an actor cannot be reached.
 pub async fn may_work_inbox(
     state: &AppState,
     caller: &crate::auth::Authenticated,
     inbox: domain::InboxId,
 ) -> Result<bool, ApiError> {
-    let (org, user, admin) = (caller.org, caller.user, caller.role == domain::Role::Admin);
-    Ok(state
-        .ws
-        .inboxes
-        .query(&inbox, move |i: &Inbox, _| {
-            i.header().is_some_and(|h| h.org == org) && (admin || i.is_member(user))
-        })
-        .await?)
+    let mut table = Audiences::default();
+    let known = learn(&mut table, &state.ws, |a| a.inbox_readers(inbox).err()).await?;
+    Ok(known
+        && table
+            .sees_inbox(caller.org, inbox, caller.user)
+            .unwrap_or(false))
+}
+
+/// Whether the caller sees queue `queue` (its waiting list, its changes): the rule's queue
+/// audience (its agents, and the organization's admins), of the caller's organization.
+///
+/// # Errors
+/// When an actor cannot be reached.
+pub async fn sees_queue(
+    state: &AppState,
+    caller: &crate::auth::Authenticated,
+    queue: QueueId,
+) -> Result<bool, ApiError> {
+    let mut table = Audiences::default();
+    let org = caller.org;
+    let known = learn(&mut table, &state.ws, |a| {
+        a.sees_queue(org, queue, caller.user).err()
+    })
+    .await?;
+    Ok(known && table.sees_queue(org, queue, caller.user).unwrap_or(false))
 }
 
 /// Whether `user` is on inbox `inbox`'s team.

@@ -274,27 +274,9 @@ impl futures_util::Stream for Teed {
     }
 }
 
-/// The operation a request is routed to, if its key is honoured by [`replay_or_record`]:
-/// a POST with a bearer token whose handler does not derive its writes from the key.
-fn recorded_operation(
-    method: &axum::http::Method,
-    route: Option<&str>,
-) -> Option<&'static crate::openapi::Operation> {
-    use crate::openapi::{Auth, Idempotency, OPERATIONS};
-    if method != axum::http::Method::POST {
-        return None;
-    }
-    let route = route?;
-    OPERATIONS.iter().find(|o| {
-        o.method == "post"
-            && o.path == route
-            && matches!(o.auth, Auth::Bearer | Auth::BearerOrQuery)
-            && o.idempotency == Idempotency::Recorded
-    })
-}
-
 /// Middleware: `Idempotency-Key` on the POSTs whose handlers do not take the key
-/// themselves.
+/// themselves — the router wraps the handler of each operation that declares
+/// `Idempotency::Recorded` in it, with that operation.
 ///
 /// The key is scoped to the caller and to the request's method and path. The first
 /// successful response (2xx) is appended to the log (stream `idempotency-<scoped key>`)
@@ -312,11 +294,14 @@ fn recorded_operation(
 /// Left to the handler: a request without a key, or without a valid bearer token (it
 /// answers 401 as usual, whatever the key: authentication is judged before the key).
 pub async fn replay_or_record(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    axum::extract::State((state, op)): axum::extract::State<(
+        crate::app::AppState,
+        &'static crate::openapi::Operation,
+    )>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    match replay_or_record_inner(&state, req, next).await {
+    match replay_or_record_inner(&state, op, req, next).await {
         Ok(r) => r,
         Err(e) => axum::response::IntoResponse::into_response(e),
     }
@@ -324,6 +309,7 @@ pub async fn replay_or_record(
 
 async fn replay_or_record_inner(
     state: &crate::app::AppState,
+    op: &crate::openapi::Operation,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, ApiError> {
@@ -332,17 +318,9 @@ async fn replay_or_record_inner(
     use eventlog::{codec, Direction, EventData, ExpectedVersion};
 
     // Most requests carry no key: nothing to look up for them.
-    if !req.headers().contains_key("idempotency-key") {
+    if req.method() != axum::http::Method::POST || !req.headers().contains_key("idempotency-key") {
         return Ok(next.run(req).await);
     }
-    let Some(op) = recorded_operation(
-        req.method(),
-        req.extensions()
-            .get::<axum::extract::MatchedPath>()
-            .map(axum::extract::MatchedPath::as_str),
-    ) else {
-        return Ok(next.run(req).await);
-    };
     let token = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -13,7 +13,7 @@ use actors::ExecuteOptions;
 use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::routes::facts::{facts_for, is_inbox_member};
+use crate::routes::facts::is_inbox_member;
 use crate::routes::json::ApiJson;
 use crate::routes::json::ApiPath;
 use crate::routes::Written;
@@ -193,21 +193,29 @@ pub async fn list(
                 .collect::<Vec<_>>()
         })
         .await?;
-    let (org, user, admin) = (caller.org, caller.user, caller.role == domain::Role::Admin);
+    let (org, user) = (caller.org, caller.user);
+    // Which the caller sees is the visibility rule's inbox audience (the team, and the
+    // organization's admins), over the inboxes' current teams.
+    let mut table = workers::visibility::Audiences::default();
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
+        let known =
+            workers::visibility::learn(&mut table, &state.ws, |a| a.inbox_readers(id).err())
+                .await?;
+        if !known || !table.sees_inbox(org, id, user).unwrap_or(false) {
+            continue;
+        }
         let out = state
             .ws
             .inboxes
             .query(&id, move |i: &domain::Inbox, _| {
                 let h = i.header().filter(|h| h.org == org)?;
-                let member = i.is_member(user);
-                (member || admin).then(|| InboxOut {
+                Some(InboxOut {
                     inbox_id: h.id,
                     name: h.name.clone(),
                     number: h.number.to_string(),
                     members: i.members().iter().copied().collect(),
-                    member,
+                    member: i.is_member(user),
                 })
             })
             .await?;
@@ -231,23 +239,8 @@ async fn act(
     id: ConversationId,
     make: impl FnOnce(domain::conversation::ActorFacts) -> ConversationCommand,
 ) -> Result<Json<Written>, ApiError> {
-    let facts = facts_for(state, caller, id).await?;
-    let org = caller.org;
-    let exists = state
-        .ws
-        .conversations
-        .query(&id, move |c: &domain::Conversation, _| {
-            c.header().is_some_and(|h| h.org == org)
-        })
-        .await?;
-    if !exists
-        || !facts.inbox_member && !facts.holds_our_number && caller.role != domain::Role::Admin
-    {
-        return Err(ApiError::not_found(
-            "conversation_not_found",
-            "no such conversation",
-        ));
-    }
+    // Whoever may not see it is told it does not exist; the conversation decides the rest.
+    let (facts, _) = crate::routes::conversations::viewed(state, caller, id).await?;
     let r = state
         .ws
         .conversations

@@ -5,11 +5,14 @@
 //! members and admins) and the contact-center views (Active, Pending, History) with
 //! per-tab search.
 
+use std::collections::BTreeSet;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::Routing;
 use domain::queue::QueueCommand;
+use domain::visibility::queue_audience;
 use domain::{ConversationId, QueueId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -350,21 +353,29 @@ pub async fn list(
     caught_up(&state, q.after).await?;
     let db = state.queues.db();
     let (org, user) = (caller.org, caller.user);
-    let admin = caller.role == domain::Role::Admin;
-    // An admin's: every queue a number of the organization routes to.
-    let routed: Vec<QueueId> = if admin {
-        state
-            .ws
-            .directories
-            .query(&org, |d: &domain::Directory, _| {
-                d.numbers()
-                    .filter_map(|n| match n.route {
-                        Routing::Queue(q) => Some(q),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .await?
+    // The organization's admins, and every queue a number of it routes to: an admin sees
+    // them all (the visibility rule's queue audience).
+    let (admins, routed): (BTreeSet<UserId>, Vec<QueueId>) = state
+        .ws
+        .directories
+        .query(&org, |d: &domain::Directory, _| {
+            let admins = d
+                .users()
+                .filter(|u| u.role == domain::Role::Admin)
+                .map(|u| u.id)
+                .collect();
+            let routed = d
+                .numbers()
+                .filter_map(|n| match n.route {
+                    Routing::Queue(q) => Some(q),
+                    _ => None,
+                })
+                .collect();
+            (admins, routed)
+        })
+        .await?;
+    let routed = if admins.contains(&user) {
+        routed
     } else {
         Vec::new()
     };
@@ -379,7 +390,9 @@ pub async fn list(
                 continue;
             };
             let member = view.members.contains(&user);
-            if view.org != Some(org) || !(member || admin) {
+            if view.org != Some(org)
+                || !queue_audience(&view.members, &admins, None).contains(&user)
+            {
                 continue;
             }
             items.push(MyQueue {
@@ -434,26 +447,23 @@ pub async fn waiting(
     ApiPath(id): ApiPath<QueueId>,
     ApiQuery(q): ApiQuery<AfterQuery>,
 ) -> Result<Json<WaitingList>, ApiError> {
-    let (org, user) = (caller.org, caller.user);
-    // Who may look is the queue's own say (a membership change applies at once).
+    let org = caller.org;
+    // Who may look is the visibility rule's, over the queue's current agents (a
+    // membership change applies at once).
     let access = state
         .ws
         .queues
         .query(&id, move |q: &domain::Queue, _| {
-            q.header().filter(|h| h.org == org).map(|h| {
-                (
-                    q.is_member(user),
-                    h.name.clone(),
-                    h.policy.max_pending_visible,
-                )
-            })
+            q.header()
+                .filter(|h| h.org == org)
+                .map(|h| (h.name.clone(), h.policy.max_pending_visible))
         })
         .await?;
-    let Some((member, name, shown)) = access else {
+    let Some((name, shown)) = access else {
         return Err(ApiError::not_found("queue_not_found", "no such queue"));
     };
     let admin = caller.role == domain::Role::Admin;
-    if !member && !admin {
+    if !crate::routes::facts::sees_queue(&state, &caller, id).await? {
         return Err(ApiError::forbidden(
             "not_a_queue_member",
             "only the queue's agents and admins see its waiting list",

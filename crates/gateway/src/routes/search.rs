@@ -1,11 +1,13 @@
 //! `GET /v1/search?q=&before=&limit=&after=`: full-text search over the messages the
 //! caller may see, newest first.
 //!
-//! Who sees what follows the interactions model: the caller's own conversations (direct,
-//! channels, groups, queue conversations they hold), External conversations on the
-//! business numbers they hold, and every conversation of the inboxes whose team they are
-//! on (asked of the inbox actors per request, so joining or leaving a team applies at
-//! once). Never another organization's. The search index and the interactions model are
+//! Who sees what follows the interactions model's lists, chosen by the visibility rule
+//! (`domain::visibility`): the caller's own conversations (direct, channels, groups, queue
+//! conversations they hold), External conversations on the business numbers they hold,
+//! and every conversation of the inboxes the rule lets them see (their teams' and, for an
+//! admin, every inbox; asked of the actors per request, so joining or leaving a team
+//! applies at once). A queue's waiting and closed conversations are not searched for its
+//! agents (they are listed by the queue's own views). Never another organization's. The search index and the interactions model are
 //! both read models: `after=<position>` (the position of the caller's own write) waits
 //! until both have reached it (read your writes; 503 `view_behind` otherwise).
 //!
@@ -82,8 +84,9 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_search", message)
 }
 
-/// The inboxes of the caller's organization whose team the caller is on (at most
-/// [`VISIBLE_INBOXES`]): the inboxes its business numbers are routed to, each asked.
+/// The inboxes of the caller's organization whose conversations the caller sees (at most
+/// [`VISIBLE_INBOXES`]): of the inboxes its business numbers are routed to, those the
+/// rule's inbox audience (`domain::visibility`: the team, and the admins) holds them in.
 ///
 /// # Errors
 /// When an actor cannot be reached.
@@ -99,17 +102,17 @@ pub(crate) async fn member_inboxes(
         })
         .await?;
     let (org, user) = (caller.org, caller.user);
+    let mut table = workers::visibility::Audiences::default();
     let mut out = Vec::new();
-    for inbox in candidates.into_iter().take(VISIBLE_INBOXES) {
-        let member = state
-            .ws
-            .inboxes
-            .query(&inbox, move |i: &domain::Inbox, _| {
-                i.header().is_some_and(|h| h.org == org) && i.is_member(user)
-            })
-            .await?;
-        if member {
+    for inbox in candidates {
+        let known =
+            workers::visibility::learn(&mut table, &state.ws, |a| a.inbox_readers(inbox).err())
+                .await?;
+        if known && table.sees_inbox(org, inbox, user).unwrap_or(false) {
             out.push(inbox);
+            if out.len() == VISIBLE_INBOXES {
+                break;
+            }
         }
     }
     Ok(out)

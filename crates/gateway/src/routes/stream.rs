@@ -391,12 +391,12 @@ async fn catch_up(
             let Some(event) = Decoded::of(record, state.sealer()) else {
                 continue;
             };
-            if !hub::prepare(&mut audiences, state, &event, Some(org)).await {
+            if !hub::prepare(&mut audiences, &state.ws, &event.followed(), Some(org)).await {
                 continue;
             }
-            let item = match audiences.target(&event) {
+            let item = match audiences.target(&event.followed()) {
                 Ok(Some(t)) if t.org == org && t.audience.contains(&user) => {
-                    event.frame(record, &t.show)
+                    event.frame(record, &t.subject)
                 }
                 _ => None,
             };

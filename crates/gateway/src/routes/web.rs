@@ -3,7 +3,7 @@
 //! `crates/gateway/web/` are the client, plain HTML, CSS and JavaScript modules.
 //!
 //! These routes are not API: they are not in [`crate::openapi::OPERATIONS`] (the router
-//! merges [`router`] rather than listing them in `app.rs`). Every answer carries a strict
+//! merges [`router`] beside the table's rows). Every answer carries a strict
 //! Content-Security-Policy (scripts and styles from this origin only, nothing inline),
 //! `Cache-Control: no-cache` with an `ETag` (names carry no content hash, so a browser
 //! revalidates and gets `304 Not Modified` while a file is unchanged).

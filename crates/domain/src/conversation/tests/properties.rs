@@ -10,12 +10,13 @@ use uuid::Uuid;
 use crate::command_meta::{CommandMeta, Role};
 use crate::conversation::{
     ActorFacts, CallMedia, Conversation, ConversationCommand, ConversationEvent, ConversationKind,
-    DeliveryStatus, InboxStatus, SenderNumber, Viewers, CONVERSATION_EVENT_TYPES,
+    DeliveryStatus, InboxStatus, SenderNumber, CONVERSATION_EVENT_TYPES,
 };
 use crate::ids::{CallId, ConversationId, InboxId, MessageId, OrgId, UserId};
 use crate::limits::{MAX_CONVERSATION_MEMBERS, MAX_PENDING_DELIVERY_MESSAGES, RECENT_MESSAGES};
 use crate::phone_number::PhoneNumber;
 use crate::testkit::{assert_variant_order, number, Harness};
+use crate::visibility::{Seat, Shape};
 
 const ORG: OrgId = OrgId::from_uuid(Uuid::from_u128(0xA));
 
@@ -254,9 +255,9 @@ fn meta(actor: Option<u8>, at_ms: u64) -> CommandMeta {
     }
 }
 
-/// `viewers` names exactly the users `can_view` admits, whatever the facts.
+/// The seat's shape names exactly the users `can_view` admits, whatever the facts.
 fn check_viewers(c: &Conversation) {
-    let viewers = c.viewers();
+    let Some(seat) = c.seat() else { return };
     for i in 0..5 {
         let u = user(i);
         for (holds_our_number, inbox_member) in
@@ -268,16 +269,15 @@ fn check_viewers(c: &Conversation) {
                 admin: false,
                 queue_reader: false,
             };
-            let named = match &viewers {
-                Viewers::Nobody => false,
-                Viewers::Members(members) => members.contains(&u),
-                Viewers::InboxTeam(_) => inbox_member,
-                Viewers::NumberHolders(_) => holds_our_number,
+            let named = match &seat.shape {
+                Shape::Members(members) => members.contains(&u),
+                Shape::External { inbox: Some(_), .. } => inbox_member,
+                Shape::External { inbox: None, .. } => holds_our_number,
             };
             assert_eq!(
                 c.can_view(u, &facts),
                 named,
-                "viewers {viewers:?} disagree with can_view for {u} with {facts:?}"
+                "seat {seat:?} disagrees with can_view for {u} with {facts:?}"
             );
         }
     }
@@ -433,6 +433,16 @@ proptest! {
         for event in &conversation.log {
             assert_variant_order(event, &CONVERSATION_EVENT_TYPES);
         }
+        // The seat followed event by event (as the stream hub follows it) is the state's.
+        let mut followed: Option<Seat> = None;
+        for event in &conversation.log {
+            match (event, followed.as_mut()) {
+                (ConversationEvent::ConversationStarted(e), _) => followed = Some(Seat::started(e)),
+                (event, Some(seat)) => seat.apply(event),
+                (_, None) => {}
+            }
+        }
+        prop_assert_eq!(followed, conversation.state.seat());
         let seqs: Vec<u64> = conversation
             .log
             .iter()
