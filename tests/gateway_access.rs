@@ -1574,6 +1574,28 @@ async fn frames(ws: &mut Ws, quiet: Duration) -> Vec<String> {
     out
 }
 
+/// The users whose typing `ws` receives, in order, up to and including `last`'s
+/// (bounded by [`WAIT`]).
+async fn typists_until(ws: &mut Ws, last: &str) -> Vec<String> {
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(frame) = m else { continue };
+            let v: Value = serde_json::from_str(&frame).unwrap_or(Value::Null);
+            if v["type"] == "typing" {
+                let user = v["user"].as_str().unwrap_or_default().to_owned();
+                let done = user == last;
+                got.push(user);
+                if done {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    got
+}
+
 /// The stream, for real: the handshake without a session is refused with 401; every
 /// caller's resume from position 0 (query token and bearer header) carries nothing of
 /// Acme's they may not see; and their typing in Acme's conversations reaches nobody there.
@@ -1659,9 +1681,12 @@ async fn websocket_walk(
     );
     drop(ws);
 
-    // Typing: Ada and Bob listen; the outsiders type in each of Acme's conversations;
-    // then Bob and Ada type in theirs, which each other gets (so the others' would have
-    // arrived by then).
+    // Typing: Ada and Bob listen; the outsiders type in each of Acme's conversations, and
+    // each waits for the answer to a ping it sends after (the server handles a socket's
+    // frames in order and hands typing out before it reads on, so every outsider's typing
+    // has been handed out by then); then Bob and Ada type in theirs. A connection's frames
+    // arrive in the order they were handed out, so whatever reached Ada or Bob from the
+    // outsiders came before the other's typing: no waiting on the clock.
     let connect = |token: &str| {
         let url = ws_url(s, op.path, &format!("token={token}"));
         async move {
@@ -1687,19 +1712,13 @@ async fn websocket_walk(
             ws.send(typing(&conversation)).await.unwrap();
         }
         ws.send(typing(&a.waiting)).await.unwrap();
+        testkit::stream::handled(&mut ws).await;
         outsiders.push(ws);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     bob.send(typing(&a.direct)).await.unwrap();
     ada.send(typing(&a.direct)).await.unwrap();
     for (listener, ws, expected) in [("Ada", &mut ada, &a.bob), ("Bob", &mut bob, &a.ada)] {
-        let mut got = Vec::new();
-        for frame in frames(ws, Duration::from_millis(700)).await {
-            let v: Value = serde_json::from_str(&frame).unwrap_or(Value::Null);
-            if v["type"] == "typing" {
-                got.push(v["user"].as_str().unwrap_or_default().to_owned());
-            }
-        }
+        let got = typists_until(ws, expected).await;
         if got != [expected.clone()] {
             t.fail(format!(
                 "typing: {listener} got typing from {got:?}, expected only from {expected}"

@@ -234,8 +234,8 @@ async fn typing_reaches_the_other_participant_only_and_is_never_stored() {
     let st = setup(&c, &s).await;
     let mut ada = connect(&s, &st.admin, None).await;
     let mut bob = connect(&s, &st.bob, None).await;
+    // Each connection is registered with the hub before its upgrade is answered.
     let mut outsider = connect(&s, &st.outsider, None).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let before = s.ws.store.next_position();
     let typing = json!({ "type": "typing", "conversation_id": st.conversation }).to_string();
     ada.send(Message::Text(typing.clone().into()))
@@ -257,9 +257,18 @@ async fn typing_reaches_the_other_participant_only_and_is_never_stored() {
             .is_none(),
         "not to other tenants"
     );
-    // An outsider cannot type into a conversation they cannot see.
-    outsider.send(Message::Text(typing.into())).await.unwrap();
-    assert!(frame(&mut bob, Duration::from_millis(300)).await.is_none());
+    // An outsider cannot type into a conversation they cannot see: once the server has
+    // dealt with their typing, Ada's next typing is the next frame Bob gets.
+    outsider
+        .send(Message::Text(typing.clone().into()))
+        .await
+        .unwrap();
+    testkit::stream::handled(&mut outsider).await;
+    ada.send(Message::Text(typing.into())).await.unwrap();
+    let next = frame(&mut bob, Duration::from_secs(5))
+        .await
+        .expect("Ada's typing");
+    assert_eq!(next["user"], f["user"], "{next}");
     assert_eq!(
         s.ws.store.next_position(),
         before,

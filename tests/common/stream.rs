@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -44,6 +44,26 @@ pub async fn frame(ws: &mut Ws, wait: Duration) -> Option<Value> {
             _ => return None,
         }
     }
+}
+
+/// Returns once the server has handled every frame `ws` sent before: it handles a
+/// socket's frames in order and answers a ping only when it reads on after them. A test
+/// that must know a frame was dealt with (typing handed out, or refused) waits on this,
+/// not on the clock.
+pub async fn handled(ws: &mut Ws) {
+    ws.send(Message::Ping(b"barrier".to_vec().into()))
+        .await
+        .expect("a ping");
+    let answered = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if matches!(&m, Message::Pong(p) if p.as_ref() == b"barrier") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(answered, Ok(true), "the server answers the ping");
 }
 
 /// Which message of an AsyncAPI document a frame is, by the JSON Schemas of its payloads.
