@@ -74,13 +74,31 @@
 //!   what other aggregates say ([`visibility::Roles`]).
 //! - [`queue`]: SMS queues: agents log in, claim waiting interactions, release, transfer,
 //!   close; wait and idle deadlines as state, fired by a scheduler outside the domain.
+//!
+//! # Records that are not an aggregate's
+//! Facts the gateway and the workers append themselves, with no aggregate deciding them,
+//! are versioned events too (the same [`VersionedEvent`] encoding, schemas in `schemas/`,
+//! upcast on read); these modules define them, the store operations stay with their
+//! writers:
+//! - [`attachment`]: attachment records (`attachment-<id>`: stored, unavailable,
+//!   referenced, erased).
+//! - [`session`]: bearer-token sessions (`session-<id>`) and each user's index of them
+//!   (`sessions-<user>`).
+//! - [`credential`]: logins and their password hashes (`credential-<email>`).
+//! - [`claim`]: business numbers (`number-<E.164>`) and the server's first organization.
+//! - [`idempotency`]: the recorded answers of keyed requests (`idempotency-<key>`).
+//! - [`webhook`]: outbound webhook registrations (`webhooks-<org>`), deliveries
+//!   (`webhookdelivery-<id>`) and the endpoints' delivery logs (`webhooklog-<webhook>`).
 
 pub mod aggregate;
 pub mod attachment;
+pub mod claim;
 pub mod command_meta;
 pub mod conversation;
+pub mod credential;
 pub mod directory;
 pub mod erasure;
+pub mod idempotency;
 pub mod ids;
 pub mod inbound;
 pub mod inbox;
@@ -88,11 +106,13 @@ pub mod limits;
 pub mod phone_number;
 pub mod queue;
 pub mod schema;
+pub mod session;
 #[cfg(test)]
 mod testkit;
 pub mod text;
 pub mod validation;
 pub mod visibility;
+pub mod webhook;
 
 pub use aggregate::{stream_name, Aggregate, DomainEvent, Rejection, RejectionKind};
 pub use command_meta::{Actor, CommandMeta, Issued, Role};

@@ -176,6 +176,12 @@ pub fn all_event_schemas() -> impl Iterator<Item = &'static EventSchema> {
         crate::inbound::InboundEvent::SCHEMAS,
         crate::erasure::ErasureEvent::SCHEMAS,
         crate::attachment::AttachmentEvent::SCHEMAS,
+        crate::session::SessionEvent::SCHEMAS,
+        crate::credential::CredentialEvent::SCHEMAS,
+        crate::webhook::WebhookEvent::SCHEMAS,
+        crate::webhook::WebhookDeliveryEvent::SCHEMAS,
+        crate::claim::ClaimEvent::SCHEMAS,
+        crate::idempotency::IdempotencyEvent::SCHEMAS,
     ]
     .into_iter()
     .flatten()

@@ -46,7 +46,10 @@ fn the_samples_cover_every_event_type_in_its_current_version() {
         sampled, known,
         "add a sample to tests/support for every new event type"
     );
-    assert_eq!(known.len(), 24 + 14 + 4 + 13 + 1 + 3 + 4);
+    assert_eq!(
+        known.len(),
+        24 + 14 + 4 + 13 + 1 + 3 + 4 + 3 + 2 + 2 + 4 + 2 + 1
+    );
 }
 
 #[test]
@@ -83,6 +86,35 @@ fn the_type_name_lists_follow_the_schemas() {
             "AttachmentErased"
         ]
     );
+    assert_eq!(
+        names(domain::session::SessionEvent::SCHEMAS),
+        ["SessionStarted", "SessionRevoked", "SessionOpened"]
+    );
+    assert_eq!(
+        names(domain::credential::CredentialEvent::SCHEMAS),
+        ["CredentialsRegistered", "PasswordChanged"]
+    );
+    assert_eq!(
+        names(domain::webhook::WebhookEvent::SCHEMAS),
+        ["WebhookAdded", "WebhookRemoved"]
+    );
+    assert_eq!(
+        names(domain::webhook::WebhookDeliveryEvent::SCHEMAS),
+        [
+            "WebhookDeliveryQueued",
+            "WebhookDeliveryAttempted",
+            "WebhookDeliveryCancelled",
+            "WebhookDeliveryListed"
+        ]
+    );
+    assert_eq!(
+        names(domain::claim::ClaimEvent::SCHEMAS),
+        ["NumberClaimed", "FirstOrganizationClaimed"]
+    );
+    assert_eq!(
+        names(domain::idempotency::IdempotencyEvent::SCHEMAS),
+        ["ResponseRecorded"]
+    );
 }
 
 #[test]
@@ -107,6 +139,26 @@ fn versions_are_consecutive_and_end_at_the_current_one() {
     for name in &two[1..] {
         assert_eq!(event_schema(name).unwrap().current_version, 2, "{name}");
     }
+    // Stored as an enum encoded whole before they were domain records: version 1 is that
+    // form, version 2 the bare struct.
+    let formerly_enums = [
+        "SessionStarted",
+        "SessionRevoked",
+        "WebhookAdded",
+        "WebhookRemoved",
+        "WebhookDeliveryQueued",
+        "WebhookDeliveryAttempted",
+        "WebhookDeliveryCancelled",
+    ];
+    for name in formerly_enums {
+        let schema = event_schema(name).unwrap();
+        assert_eq!(
+            schema.known_versions().collect::<Vec<_>>(),
+            [1, 2],
+            "{name}"
+        );
+    }
+    let two: Vec<&str> = two.iter().chain(&formerly_enums).copied().collect();
     let others = all_event_schemas().filter(|s| !two.contains(&s.event_type));
     for schema in others {
         assert_eq!(schema.known_versions().collect::<Vec<_>>(), [1]);
@@ -307,5 +359,205 @@ proptest! {
         };
         prop_assert_eq!(&delivery_updated_v1_to_v2(old), &expected);
         prop_assert_eq!(read, ConversationEvent::DeliveryUpdated(expected));
+    }
+}
+
+/// Records stored as an enum encoded whole before they were domain records: version 1 of
+/// each type is that enum's variant (bincode: its position, then its fields), read as the
+/// bare struct of version 2; another variant under the type's name is refused.
+mod formerly_enums {
+    use domain::session::legacy::{RevokedV1, SessionEventV1, StartedV1};
+    use domain::session::{SessionEvent, SessionRevoked, SessionStarted};
+    use domain::webhook::legacy::{
+        AddedV1, AttemptedV1, CancelledV1, QueuedV1, RecordV1, RemovedV1, SealedQueuedV1,
+        WebhookEventV1,
+    };
+    use domain::webhook::{
+        SealedBody, WebhookAdded, WebhookDeliveryAttempted, WebhookDeliveryCancelled,
+        WebhookDeliveryEvent, WebhookDeliveryQueued, WebhookEvent, WebhookRemoved,
+    };
+    use domain::{DomainEvent, OrgId, TextKey, UserId};
+    use uuid::Uuid;
+
+    use super::support::{self, decode_payload, encode_payload};
+
+    fn whole<T: serde::Serialize>(value: &T) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bincode::serde::encode_into_std_write(value, &mut bytes, support::config()).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn session_events_of_version_1_read_as_version_2() {
+        let (org, user) = (OrgId::random(), UserId::random());
+        let started = SessionEventV1::Started(StartedV1 {
+            org,
+            user,
+            secret_hash: [4; 32],
+            expires_at_ms: 10,
+        });
+        let revoked = SessionEventV1::Revoked(RevokedV1 { at_ms: 11 });
+        // The variant's position comes first.
+        assert_eq!((whole(&started)[0], whole(&revoked)[0]), (0, 1));
+
+        let read: SessionEvent = decode_payload("SessionStarted", 1, &whole(&started)).unwrap();
+        let expected = SessionEvent::SessionStarted(SessionStarted {
+            org,
+            user,
+            secret_hash: [4; 32],
+            expires_at_ms: 10,
+        });
+        assert_eq!(read, expected);
+        assert_eq!(read.schema_version(), 2);
+        // Version 2 is the same fields without the position.
+        assert_eq!(encode_payload(&read), whole(&started)[1..]);
+        let read: SessionEvent = decode_payload("SessionRevoked", 1, &whole(&revoked)).unwrap();
+        assert_eq!(
+            read,
+            SessionEvent::SessionRevoked(SessionRevoked { at_ms: 11 })
+        );
+
+        assert!(decode_payload::<SessionEvent>("SessionStarted", 1, &whole(&revoked)).is_err());
+        assert!(decode_payload::<SessionEvent>("SessionRevoked", 1, &whole(&started)).is_err());
+        // A version 2 payload is not a version 1 one.
+        let v2 = encode_payload(&expected);
+        assert!(decode_payload::<SessionEvent>("SessionStarted", 1, &v2).is_err());
+    }
+
+    #[test]
+    fn webhook_registrations_of_version_1_read_as_version_2() {
+        let (id, by) = (Uuid::new_v4(), UserId::random());
+        let added = WebhookEventV1::Added(AddedV1 {
+            id,
+            url: "https://hooks.example.com/x".into(),
+            events: vec!["message.inbound".into()],
+            secret: [9; 32],
+            by,
+            at_ms: 1,
+        });
+        let removed = WebhookEventV1::Removed(RemovedV1 { id, by, at_ms: 2 });
+        let read: WebhookEvent = decode_payload("WebhookAdded", 1, &whole(&added)).unwrap();
+        assert_eq!(
+            read,
+            WebhookEvent::WebhookAdded(WebhookAdded {
+                id,
+                url: "https://hooks.example.com/x".into(),
+                events: vec!["message.inbound".into()],
+                secret: [9; 32],
+                by,
+                at_ms: 1,
+            })
+        );
+        assert_eq!(encode_payload(&read), whole(&added)[1..]);
+        let read: WebhookEvent = decode_payload("WebhookRemoved", 1, &whole(&removed)).unwrap();
+        assert_eq!(
+            read,
+            WebhookEvent::WebhookRemoved(WebhookRemoved { id, by, at_ms: 2 })
+        );
+        assert!(decode_payload::<WebhookEvent>("WebhookAdded", 1, &whole(&removed)).is_err());
+        assert!(decode_payload::<WebhookEvent>("WebhookRemoved", 1, &whole(&added)).is_err());
+    }
+
+    #[test]
+    fn webhook_delivery_records_of_version_1_read_as_version_2() {
+        let (delivery, webhook, org) = (Uuid::new_v4(), Uuid::new_v4(), OrgId::random());
+        let queued = |body: &str| QueuedV1 {
+            delivery,
+            webhook,
+            org,
+            event: "message.inbound".into(),
+            body: body.into(),
+            cause: Some(Uuid::from_u128(3)),
+            redelivery_of: None,
+            by: None,
+            at_ms: 1,
+        };
+        let expected = |body: &str, sealed: Option<SealedBody>| {
+            WebhookDeliveryEvent::WebhookDeliveryQueued(WebhookDeliveryQueued {
+                delivery,
+                webhook,
+                org,
+                event: "message.inbound".into(),
+                body: body.into(),
+                cause: Some(Uuid::from_u128(3)),
+                redelivery_of: None,
+                by: None,
+                at_ms: 1,
+                sealed,
+            })
+        };
+        let plain = RecordV1::Queued(queued("{}"));
+        let read: WebhookDeliveryEvent =
+            decode_payload("WebhookDeliveryQueued", 1, &whole(&plain)).unwrap();
+        assert_eq!(read, expected("{}", None));
+
+        // A sealed body was another variant (position 3) under the same type.
+        let key = TextKey::new(org, vec![], 1_700_000_000_000);
+        let sealed = RecordV1::QueuedSealed(SealedQueuedV1 {
+            queued: queued(""),
+            key: key.clone(),
+            sealed: vec![1, 2, 3],
+        });
+        assert_eq!(whole(&sealed)[0], 3);
+        let read: WebhookDeliveryEvent =
+            decode_payload("WebhookDeliveryQueued", 1, &whole(&sealed)).unwrap();
+        assert_eq!(
+            read,
+            expected(
+                "",
+                Some(SealedBody {
+                    key,
+                    sealed: vec![1, 2, 3]
+                })
+            )
+        );
+
+        let attempted = RecordV1::Attempted(AttemptedV1 {
+            attempt: 2,
+            at_ms: 5,
+            took_ms: 6,
+            status: Some(500),
+            error: Some("answered 500".into()),
+            next_at_ms: Some(7),
+        });
+        let read: WebhookDeliveryEvent =
+            decode_payload("WebhookDeliveryAttempted", 1, &whole(&attempted)).unwrap();
+        assert_eq!(
+            read,
+            WebhookDeliveryEvent::WebhookDeliveryAttempted(WebhookDeliveryAttempted {
+                attempt: 2,
+                at_ms: 5,
+                took_ms: 6,
+                status: Some(500),
+                error: Some("answered 500".into()),
+                next_at_ms: Some(7),
+            })
+        );
+        assert_eq!(encode_payload(&read), whole(&attempted)[1..]);
+
+        let cancelled = RecordV1::Cancelled(CancelledV1 {
+            reason: "the webhook was removed".into(),
+            at_ms: 8,
+        });
+        let read: WebhookDeliveryEvent =
+            decode_payload("WebhookDeliveryCancelled", 1, &whole(&cancelled)).unwrap();
+        assert_eq!(
+            read,
+            WebhookDeliveryEvent::WebhookDeliveryCancelled(WebhookDeliveryCancelled {
+                reason: "the webhook was removed".into(),
+                at_ms: 8,
+            })
+        );
+
+        for (event_type, wrong) in [
+            ("WebhookDeliveryQueued", &attempted),
+            ("WebhookDeliveryAttempted", &plain),
+            ("WebhookDeliveryCancelled", &sealed),
+        ] {
+            assert!(
+                decode_payload::<WebhookDeliveryEvent>(event_type, 1, &whole(wrong)).is_err(),
+                "{event_type}"
+            );
+        }
     }
 }

@@ -120,6 +120,12 @@ pub struct Samples {
     pub inbound: Vec<InboundEvent>,
     pub erasure: Vec<domain::erasure::ErasureEvent>,
     pub attachment: Vec<domain::attachment::AttachmentEvent>,
+    pub session: Vec<domain::session::SessionEvent>,
+    pub credential: Vec<domain::credential::CredentialEvent>,
+    pub webhook: Vec<domain::webhook::WebhookEvent>,
+    pub webhook_delivery: Vec<domain::webhook::WebhookDeliveryEvent>,
+    pub claim: Vec<domain::claim::ClaimEvent>,
+    pub idempotency: Vec<domain::idempotency::IdempotencyEvent>,
 }
 
 impl Samples {
@@ -135,6 +141,12 @@ impl Samples {
             .chain(of(&self.inbound))
             .chain(of(&self.erasure))
             .chain(of(&self.attachment))
+            .chain(of(&self.session))
+            .chain(of(&self.credential))
+            .chain(of(&self.webhook))
+            .chain(of(&self.webhook_delivery))
+            .chain(of(&self.claim))
+            .chain(of(&self.idempotency))
             .collect()
     }
 
@@ -158,6 +170,12 @@ impl Samples {
             .chain(of(&self.inbound))
             .chain(of(&self.erasure))
             .chain(of(&self.attachment))
+            .chain(of(&self.session))
+            .chain(of(&self.credential))
+            .chain(of(&self.webhook))
+            .chain(of(&self.webhook_delivery))
+            .chain(of(&self.claim))
+            .chain(of(&self.idempotency))
             .collect()
     }
 }
@@ -636,6 +654,104 @@ pub fn samples(p: &Params) -> Samples {
         }),
     ];
 
+    use domain::session as se;
+    let session_events = vec![
+        se::SessionEvent::SessionStarted(se::SessionStarted {
+            org,
+            user,
+            secret_hash: [p.pick.wrapping_add(1); 32],
+            expires_at_ms: at_ms,
+        }),
+        se::SessionEvent::SessionRevoked(se::SessionRevoked { at_ms }),
+        se::SessionEvent::SessionOpened(se::SessionOpened {
+            session: uuid(1),
+            expires_at_ms: at_ms,
+        }),
+    ];
+
+    use domain::credential as cr;
+    let credential_events = vec![
+        cr::CredentialEvent::CredentialsRegistered(cr::CredentialsRegistered {
+            org,
+            user,
+            password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${}", p.n),
+        }),
+        cr::CredentialEvent::PasswordChanged(cr::PasswordChanged {
+            org,
+            user: other,
+            password_hash: text.clone(),
+        }),
+    ];
+
+    use domain::webhook as wh;
+    let webhook_events = vec![
+        wh::WebhookEvent::WebhookAdded(wh::WebhookAdded {
+            id: uuid(0),
+            url: format!("https://hooks.example.com/{}", p.n),
+            events: vec!["message.inbound".to_owned(), text.clone()],
+            secret: [p.pick; 32],
+            by: user,
+            at_ms,
+        }),
+        wh::WebhookEvent::WebhookRemoved(wh::WebhookRemoved {
+            id: uuid(0),
+            by: other,
+            at_ms,
+        }),
+    ];
+    let webhook_delivery_events = vec![
+        wh::WebhookDeliveryEvent::WebhookDeliveryQueued(wh::WebhookDeliveryQueued {
+            delivery: uuid(1),
+            webhook: uuid(0),
+            org,
+            event: "message.inbound".to_owned(),
+            body: if p.flag { String::new() } else { text.clone() },
+            cause: p.flag.then(|| uuid(2)),
+            redelivery_of: (!p.flag).then(|| uuid(2)),
+            by: (!p.flag).then_some(user),
+            at_ms,
+            sealed: p.flag.then(|| wh::SealedBody {
+                key: domain::TextKey::new(org, p.numbers.to_vec(), at_ms),
+                sealed: text.as_bytes().to_vec(),
+            }),
+        }),
+        wh::WebhookDeliveryEvent::WebhookDeliveryAttempted(wh::WebhookDeliveryAttempted {
+            attempt: u32::from(p.pick) + 1,
+            at_ms,
+            took_ms: p.n / 7,
+            status: p.flag.then_some(503),
+            error: p.opt_text.clone(),
+            next_at_ms: p.opt_n,
+        }),
+        wh::WebhookDeliveryEvent::WebhookDeliveryCancelled(wh::WebhookDeliveryCancelled {
+            reason: "the webhook was removed".to_owned(),
+            at_ms,
+        }),
+        wh::WebhookDeliveryEvent::WebhookDeliveryListed(wh::WebhookDeliveryListed {
+            delivery: uuid(1),
+            event: "queue.interaction_queued".to_owned(),
+            at_ms,
+        }),
+    ];
+
+    use domain::claim as cl;
+    let claim_events = vec![
+        cl::ClaimEvent::NumberClaimed(cl::NumberClaimed { org }),
+        cl::ClaimEvent::FirstOrganizationClaimed(cl::FirstOrganizationClaimed { org }),
+    ];
+
+    use domain::idempotency as id;
+    let idempotency_events = vec![id::IdempotencyEvent::ResponseRecorded(
+        id::ResponseRecorded {
+            request: [p.pick; 32],
+            status: 201,
+            content_type: p.flag.then(|| "application/json".to_owned()),
+            location: p.opt_text.clone(),
+            body: text.as_bytes().to_vec(),
+            at_ms,
+        },
+    )];
+
     Samples {
         conversation: conversation_events,
         directory: directory_events,
@@ -644,6 +760,12 @@ pub fn samples(p: &Params) -> Samples {
         inbound: inbound_events,
         erasure: erasure_events,
         attachment: attachment_events,
+        session: session_events,
+        credential: credential_events,
+        webhook: webhook_events,
+        webhook_delivery: webhook_delivery_events,
+        claim: claim_events,
+        idempotency: idempotency_events,
     }
 }
 
@@ -683,5 +805,14 @@ pub fn check_all(samples: &Samples) -> Result<(), TestCaseError> {
     samples.inbound.iter().try_for_each(check_round_trip)?;
     samples.erasure.iter().try_for_each(check_round_trip)?;
     samples.attachment.iter().try_for_each(check_round_trip)?;
+    samples.session.iter().try_for_each(check_round_trip)?;
+    samples.credential.iter().try_for_each(check_round_trip)?;
+    samples.webhook.iter().try_for_each(check_round_trip)?;
+    samples
+        .webhook_delivery
+        .iter()
+        .try_for_each(check_round_trip)?;
+    samples.claim.iter().try_for_each(check_round_trip)?;
+    samples.idempotency.iter().try_for_each(check_round_trip)?;
     Ok(())
 }

@@ -1,29 +1,25 @@
-//! Logins and password hashes, stored as events.
+//! Logins and password hashes, stored as events: the domain's [`CredentialEvent`]s
+//! (`CredentialsRegistered` when a login is made, `PasswordChanged` at each change of its
+//! password; the newest one holds). This module appends and reads them.
 
 use std::sync::Arc;
 
+use actors::event_codec;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use domain::credential::{
+    CredentialEvent, CredentialsRegistered, Login, PasswordChanged, CREDENTIAL_CATEGORY,
+};
 use domain::{OrgId, UserId};
-use eventlog::{codec, AppendError, Direction, EventData, EventStore, ExpectedVersion, StreamName};
+use eventlog::{AppendError, Direction, EventData, EventStore, ExpectedVersion, StreamName};
 use rand_core::OsRng;
-use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::error::ApiError;
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 256;
 pub const MAX_EMAIL_CHARS: usize = 254;
-
-/// A login's record: `CredentialsRegistered` when it is made, `PasswordChanged` (the same
-/// fields, the new hash) each time its owner changes the password. The newest one holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CredentialsRegistered {
-    pub org: OrgId,
-    pub user: UserId,
-    /// PHC string of an argon2id hash.
-    pub password_hash: String,
-}
 
 /// The normalised login: trimmed, lower-case, plausibly an email.
 ///
@@ -70,13 +66,19 @@ pub fn check_password(password: &str) -> Result<(), ApiError> {
 }
 
 fn stream_of(email: &str) -> Result<StreamName, ApiError> {
-    StreamName::from_parts("credential", email).map_err(|_| {
+    StreamName::from_parts(CREDENTIAL_CATEGORY, email).map_err(|_| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_email",
             "an email address is required",
         )
     })
+}
+
+/// The log record of `event` (a fresh event id: the expected version orders the writes).
+fn record(event: &CredentialEvent) -> Result<EventData, ApiError> {
+    event_codec::encode(event, Uuid::new_v4(), eventlog::Metadata::default())
+        .map_err(ApiError::internal)
 }
 
 /// Hashes `password` with argon2id (off the executor: it is deliberately slow).
@@ -105,13 +107,13 @@ pub async fn register(
 ) -> Result<(), ApiError> {
     check_password(password)?;
     let stream = stream_of(email)?;
-    let record = CredentialsRegistered {
-        org,
-        user,
-        password_hash: hash(password.to_owned()).await?,
-    };
-    let payload = codec::encode(&record).map_err(ApiError::internal)?;
-    let event = EventData::new("CredentialsRegistered", 1, payload);
+    let event = record(&CredentialEvent::CredentialsRegistered(
+        CredentialsRegistered {
+            org,
+            user,
+            password_hash: hash(password.to_owned()).await?,
+        },
+    ))?;
     match store
         .append(stream, ExpectedVersion::NoStream, vec![event])
         .await
@@ -140,12 +142,12 @@ pub async fn verify(
         .map(|(r, _)| (r.org, r.user))
 }
 
-/// As [`verify`], with the record the password opened and its stream version.
+/// As [`verify`], with the login the password opened and its stream version.
 async fn verify_record(
     store: &Arc<dyn EventStore>,
     email: &str,
     password: &str,
-) -> Result<(CredentialsRegistered, u64), ApiError> {
+) -> Result<(Login, u64), ApiError> {
     let invalid = || {
         ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
@@ -180,11 +182,12 @@ async fn verify_record(
     }
 }
 
-/// The login's newest record and its stream version, if `email` (normalised) has one.
+/// What the login's newest record says and its stream version, if `email` (normalised)
+/// has one.
 async fn current(
     store: &Arc<dyn EventStore>,
     email: &str,
-) -> Result<Option<(CredentialsRegistered, u64)>, ApiError> {
+) -> Result<Option<(Login, u64)>, ApiError> {
     let stream = stream_of(email)?;
     let events =
         eventlog::store::nonblocking::read_stream(store, &stream, u64::MAX, Direction::Backward, 1)
@@ -192,7 +195,9 @@ async fn current(
             .map_err(ApiError::from)?;
     match events.first() {
         Some(e) => Ok(Some((
-            codec::decode(&e.payload).map_err(ApiError::internal)?,
+            event_codec::decode::<CredentialEvent>(e)
+                .map_err(ApiError::internal)?
+                .into(),
             e.version,
         ))),
         None => Ok(None),
@@ -226,15 +231,17 @@ pub async fn change_password(
     };
     // The version the current password was checked against: a change made meanwhile makes
     // this one conflict, never overwrites it.
-    let (mut record, version) = match verify_record(store, &email, current_password).await {
+    let (login, version) = match verify_record(store, &email, current_password).await {
         Ok(found) if found.0.user == user => found,
         Ok(_) => return Err(wrong()),
         Err(e) if e.code == "invalid_credentials" => return Err(wrong()),
         Err(e) => return Err(e),
     };
-    record.password_hash = hash(new_password.to_owned()).await?;
-    let payload = codec::encode(&record).map_err(ApiError::internal)?;
-    let event = EventData::new("PasswordChanged", 1, payload);
+    let event = record(&CredentialEvent::PasswordChanged(PasswordChanged {
+        org: login.org,
+        user: login.user,
+        password_hash: hash(new_password.to_owned()).await?,
+    }))?;
     match store
         .append(
             stream_of(&email)?,
@@ -249,5 +256,108 @@ pub async fn change_password(
             "the password was changed meanwhile; try again",
         )),
         Err(e) => Err(ApiError::from(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eventlog::{codec, LogOptions, RocksLog};
+    use serde::Serialize;
+
+    use super::*;
+
+    /// The record as this module wrote it before it was a domain event: one struct,
+    /// encoded bare under both event types, version 1.
+    #[derive(Serialize)]
+    struct OldCredentialsRegistered {
+        org: OrgId,
+        user: UserId,
+        password_hash: String,
+    }
+
+    #[test]
+    fn the_records_are_the_bytes_written_before() {
+        let (org, user) = (OrgId::random(), UserId::random());
+        let password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned();
+        let old = codec::encode(&OldCredentialsRegistered {
+            org,
+            user,
+            password_hash: password_hash.clone(),
+        })
+        .unwrap();
+        let registered = record(&CredentialEvent::CredentialsRegistered(
+            CredentialsRegistered {
+                org,
+                user,
+                password_hash: password_hash.clone(),
+            },
+        ))
+        .unwrap();
+        let changed = record(&CredentialEvent::PasswordChanged(PasswordChanged {
+            org,
+            user,
+            password_hash,
+        }))
+        .unwrap();
+        for (data, event_type) in [
+            (registered, "CredentialsRegistered"),
+            (changed, "PasswordChanged"),
+        ] {
+            assert_eq!(
+                (data.event_type.as_str(), data.schema_version),
+                (event_type, 1)
+            );
+            assert_eq!(data.payload, old, "{event_type}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_registered_the_old_way_verifies_and_changes_its_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> =
+            Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
+        let (org, user) = (OrgId::random(), UserId::random());
+        let email = "ada@acme.example";
+        let old = OldCredentialsRegistered {
+            org,
+            user,
+            password_hash: hash("correct horse battery".to_owned()).await.unwrap(),
+        };
+        store
+            .append(
+                stream_of(email).unwrap(),
+                ExpectedVersion::NoStream,
+                vec![EventData::new(
+                    "CredentialsRegistered",
+                    1,
+                    codec::encode(&old).unwrap(),
+                )],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            verify(&store, email, "correct horse battery")
+                .await
+                .unwrap(),
+            (org, user)
+        );
+        change_password(
+            &store,
+            user,
+            email,
+            "correct horse battery",
+            "a new, longer passphrase",
+        )
+        .await
+        .unwrap();
+        assert!(verify(&store, email, "correct horse battery")
+            .await
+            .is_err());
+        assert_eq!(
+            verify(&store, email, "a new, longer passphrase")
+                .await
+                .unwrap(),
+            (org, user)
+        );
     }
 }

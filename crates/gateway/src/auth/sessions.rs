@@ -1,12 +1,19 @@
 //! Bearer tokens: `<session id>.<secret>`, stored as a hash with an expiry, revocable.
+//!
+//! The records (`session-<id>`: started, revoked; `sessions-<user>`: opened) are the
+//! domain's [`SessionEvent`]s; this module appends and reads them.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use actors::event_codec;
+use domain::session::{
+    SessionEvent, SessionOpened, SessionRevoked, SessionStarted, SESSION_CATEGORY,
+    SESSION_INDEX_CATEGORY,
+};
 use domain::{OrgId, UserId};
-use eventlog::{codec, Direction, EventData, EventStore, ExpectedVersion, StreamName};
+use eventlog::{Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StreamName};
 use rand_core::{OsRng, RngCore};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -14,28 +21,8 @@ use crate::error::ApiError;
 /// How long a token lives.
 pub const SESSION_TTL_MS: u64 = 12 * 60 * 60 * 1000;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-enum SessionEvent {
-    Started {
-        org: OrgId,
-        user: UserId,
-        secret_hash: [u8; 32],
-        expires_at_ms: u64,
-    },
-    Revoked {
-        at_ms: u64,
-    },
-}
-
-/// An entry of a user's index of sessions (stream `sessions-<user>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct SessionOpened {
-    session: Uuid,
-    expires_at_ms: u64,
-}
-
 fn index_of(user: UserId) -> Result<StreamName, ApiError> {
-    StreamName::from_parts("sessions", user.to_string()).map_err(ApiError::internal)
+    StreamName::from_parts(SESSION_INDEX_CATEGORY, user.to_string()).map_err(ApiError::internal)
 }
 
 /// A valid session.
@@ -54,26 +41,28 @@ pub fn now_ms() -> u64 {
 }
 
 fn stream_of(id: Uuid) -> Result<StreamName, ApiError> {
-    StreamName::from_parts("session", id.simple()).map_err(ApiError::internal)
+    StreamName::from_parts(SESSION_CATEGORY, id.simple()).map_err(ApiError::internal)
+}
+
+/// The log record of `event` (a fresh event id: every session event is written once).
+fn record(event: &SessionEvent) -> Result<EventData, ApiError> {
+    event_codec::encode(event, Uuid::new_v4(), eventlog::Metadata::default())
+        .map_err(ApiError::internal)
+}
+
+/// A stored session record, whichever version it was written in.
+fn read(record: &RecordedEvent) -> Result<SessionEvent, ApiError> {
+    event_codec::decode::<SessionEvent>(record).map_err(ApiError::internal)
 }
 
 async fn append(
     store: &Arc<dyn EventStore>,
     id: Uuid,
     expected: ExpectedVersion,
-    e: &SessionEvent,
+    event: &SessionEvent,
 ) -> Result<(), ApiError> {
-    let event_type = match e {
-        SessionEvent::Started { .. } => "SessionStarted",
-        SessionEvent::Revoked { .. } => "SessionRevoked",
-    };
-    let payload = codec::encode(e).map_err(ApiError::internal)?;
     store
-        .append(
-            stream_of(id)?,
-            expected,
-            vec![EventData::new(event_type, 1, payload)],
-        )
+        .append(stream_of(id)?, expected, vec![record(event)?])
         .await
         .map_err(ApiError::from)?;
     Ok(())
@@ -94,27 +83,23 @@ pub async fn start(
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
     let expires_at_ms = now_ms() + ttl_ms;
-    let started = SessionEvent::Started {
+    let started = SessionEvent::SessionStarted(SessionStarted {
         org,
         user,
         secret_hash: *blake3::hash(&secret).as_bytes(),
         expires_at_ms,
-    };
+    });
     append(store, id, ExpectedVersion::NoStream, &started).await?;
     // The user's index of sessions, so that all of them can be ended at once.
-    let opened = SessionOpened {
+    let opened = SessionEvent::SessionOpened(SessionOpened {
         session: id,
         expires_at_ms,
-    };
+    });
     store
         .append(
             index_of(user)?,
             ExpectedVersion::Any,
-            vec![EventData::new(
-                "SessionOpened",
-                1,
-                codec::encode(&opened).map_err(ApiError::internal)?,
-            )],
+            vec![record(&opened)?],
         )
         .await
         .map_err(ApiError::from)?;
@@ -245,8 +230,12 @@ impl SessionCache {
             };
             from = last.version + 1;
             for e in &page {
-                let opened: SessionOpened =
-                    codec::decode(&e.payload).map_err(ApiError::internal)?;
+                let SessionEvent::SessionOpened(opened) = read(e)? else {
+                    return Err(ApiError::internal(format!(
+                        "{stream} holds a {}",
+                        e.event_type
+                    )));
+                };
                 if opened.session != keep
                     && opened.expires_at_ms > now
                     && !ended(store, opened.session).await?
@@ -322,13 +311,13 @@ async fn load(
             .map_err(ApiError::from)?;
     let mut session = None;
     for e in &events {
-        match codec::decode::<SessionEvent>(&e.payload).map_err(ApiError::internal)? {
-            SessionEvent::Started {
+        match read(e)? {
+            SessionEvent::SessionStarted(SessionStarted {
                 org,
                 user,
                 secret_hash,
                 expires_at_ms,
-            } => {
+            }) => {
                 // blake3::Hash compares in constant time.
                 if blake3::Hash::from_bytes(secret_hash) == blake3::hash(secret) {
                     session = Some(Session {
@@ -339,7 +328,13 @@ async fn load(
                     });
                 }
             }
-            SessionEvent::Revoked { .. } => return Err(ApiError::unauthenticated()),
+            SessionEvent::SessionRevoked(_) => return Err(ApiError::unauthenticated()),
+            SessionEvent::SessionOpened(_) => {
+                return Err(ApiError::internal(format!(
+                    "session-{} holds a SessionOpened",
+                    id.simple()
+                )))
+            }
         }
     }
     match session {
@@ -363,7 +358,198 @@ async fn revoke(store: &Arc<dyn EventStore>, id: Uuid) -> Result<(), ApiError> {
         store,
         id,
         ExpectedVersion::StreamExists,
-        &SessionEvent::Revoked { at_ms: now_ms() },
+        &SessionEvent::SessionRevoked(SessionRevoked { at_ms: now_ms() }),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use eventlog::{codec, LogOptions, RocksLog};
+    use serde::Serialize;
+
+    use super::*;
+
+    /// The records as this module wrote them before they were domain events: the enum of
+    /// `session-<id>` (verbatim) encoded whole, and the index entry as a bare struct, all
+    /// under version 1.
+    #[derive(Serialize)]
+    enum OldSessionEvent {
+        Started {
+            org: OrgId,
+            user: UserId,
+            secret_hash: [u8; 32],
+            expires_at_ms: u64,
+        },
+        Revoked {
+            at_ms: u64,
+        },
+    }
+
+    #[derive(Serialize)]
+    struct OldSessionOpened {
+        session: Uuid,
+        expires_at_ms: u64,
+    }
+
+    fn old(event_type: &str, payload: &impl Serialize) -> EventData {
+        EventData::new(event_type, 1, codec::encode(payload).unwrap())
+    }
+
+    /// A session started, and indexed, the old way: its token.
+    async fn start_the_old_way(
+        store: &Arc<dyn EventStore>,
+        org: OrgId,
+        user: UserId,
+        expires_at_ms: u64,
+    ) -> (Uuid, String) {
+        let id = Uuid::new_v4();
+        let secret = [7u8; 32];
+        let started = OldSessionEvent::Started {
+            org,
+            user,
+            secret_hash: *blake3::hash(&secret).as_bytes(),
+            expires_at_ms,
+        };
+        store
+            .append(
+                stream_of(id).unwrap(),
+                ExpectedVersion::NoStream,
+                vec![old("SessionStarted", &started)],
+            )
+            .await
+            .unwrap();
+        let opened = OldSessionOpened {
+            session: id,
+            expires_at_ms,
+        };
+        store
+            .append(
+                index_of(user).unwrap(),
+                ExpectedVersion::Any,
+                vec![old("SessionOpened", &opened)],
+            )
+            .await
+            .unwrap();
+        (
+            id,
+            format!("{}.{}", id.simple(), eventlog::hex::encode(&secret)),
+        )
+    }
+
+    #[tokio::test]
+    async fn sessions_written_before_they_were_domain_events_still_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> =
+            Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
+        let (org, user) = (OrgId::random(), UserId::random());
+        let expires_at_ms = now_ms() + 60_000;
+        let (id, token) = start_the_old_way(&store, org, user, expires_at_ms).await;
+        let (other, other_token) = start_the_old_way(&store, org, user, expires_at_ms).await;
+
+        let cache = SessionCache::default();
+        let session = cache.check(&store, &token).await.unwrap();
+        assert_eq!(
+            session,
+            Session {
+                id,
+                org,
+                user,
+                expires_at_ms
+            }
+        );
+        // The old index is read: a password change ends the other old session, which then
+        // holds a new (version 2) revocation after its old start.
+        assert_eq!(cache.revoke_all_but(&store, user, id).await.unwrap(), 1);
+        assert!(cache.check(&store, &other_token).await.is_err());
+        assert!(ended(&store, other).await.unwrap());
+        assert!(cache.check(&store, &token).await.is_ok());
+
+        // An old revocation ends a session too.
+        store
+            .append(
+                stream_of(id).unwrap(),
+                ExpectedVersion::StreamExists,
+                vec![old(
+                    "SessionRevoked",
+                    &OldSessionEvent::Revoked { at_ms: 1 },
+                )],
+            )
+            .await
+            .unwrap();
+        assert!(SessionCache::default().check(&store, &token).await.is_err());
+    }
+
+    #[test]
+    fn old_records_read_as_the_domain_events_and_new_ones_are_version_2() {
+        let (org, user) = (OrgId::random(), UserId::random());
+        let recorded = |data: EventData| RecordedEvent {
+            stream: stream_of(Uuid::nil()).unwrap(),
+            version: 0,
+            position: 0,
+            timestamp_us: 0,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+            event_id: data.event_id,
+            event_type: data.event_type,
+            schema_version: data.schema_version,
+            metadata: data.metadata,
+            payload: data.payload,
+        };
+        let started = SessionStarted {
+            org,
+            user,
+            secret_hash: [3; 32],
+            expires_at_ms: 9,
+        };
+        let old_started = OldSessionEvent::Started {
+            org,
+            user,
+            secret_hash: [3; 32],
+            expires_at_ms: 9,
+        };
+        assert_eq!(
+            read(&recorded(old("SessionStarted", &old_started))).unwrap(),
+            SessionEvent::SessionStarted(started.clone())
+        );
+        let old_revoked = OldSessionEvent::Revoked { at_ms: 5 };
+        assert_eq!(
+            read(&recorded(old("SessionRevoked", &old_revoked))).unwrap(),
+            SessionEvent::SessionRevoked(SessionRevoked { at_ms: 5 })
+        );
+        // A variant under the other's name is refused, not misread.
+        assert!(read(&recorded(old("SessionStarted", &old_revoked))).is_err());
+
+        // Written now: the bare struct, as version 2.
+        let new = record(&SessionEvent::SessionStarted(started.clone())).unwrap();
+        assert_eq!(
+            (new.event_type.as_str(), new.schema_version),
+            ("SessionStarted", 2)
+        );
+        assert_eq!(new.payload, codec::encode(&started).unwrap());
+        assert_eq!(
+            read(&recorded(new)).unwrap(),
+            SessionEvent::SessionStarted(started)
+        );
+
+        // The index entry was a bare struct already: the same bytes, still version 1.
+        let session = Uuid::new_v4();
+        let opened = record(&SessionEvent::SessionOpened(SessionOpened {
+            session,
+            expires_at_ms: 9,
+        }))
+        .unwrap();
+        assert_eq!(
+            (opened.event_type.as_str(), opened.schema_version),
+            ("SessionOpened", 1)
+        );
+        assert_eq!(
+            opened.payload,
+            codec::encode(&OldSessionOpened {
+                session,
+                expires_at_ms: 9
+            })
+            .unwrap()
+        );
+    }
 }

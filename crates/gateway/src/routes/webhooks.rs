@@ -5,16 +5,17 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use domain::webhook::{WebhookAdded, WebhookEvent, WebhookRemoved};
 use domain::OrgId;
-use eventlog::{codec, Direction};
+use eventlog::Direction;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use workers::webhooks::deliveries::{
-    enqueue, log_stream, read_delivery, DeliveryDetail, DeliveryList, DeliveryPage, DeliveryView,
-    Folded, Listed, Queued, MAX_PAGE, MAX_SCAN,
+    enqueue, log_stream, read_delivery, read_listed, DeliveryDetail, DeliveryList, DeliveryPage,
+    DeliveryView, Folded, Queued, MAX_PAGE, MAX_SCAN,
 };
-use workers::webhooks::{self, Endpoint, WebhookEvent, EVENTS, MAX_WEBHOOKS};
+use workers::webhooks::{self, Endpoint, EVENTS, MAX_WEBHOOKS};
 
 use crate::app::AppState;
 use crate::auth::Authenticated;
@@ -73,9 +74,8 @@ async fn append(
     org: OrgId,
     version: Option<u64>,
     event: &WebhookEvent,
-    event_type: &str,
 ) -> Result<(), ApiError> {
-    match webhooks::append(state.store(), org, version, event, event_type).await {
+    match webhooks::append(state.store(), org, version, event).await {
         Ok(()) => Ok(()),
         Err(eventlog::AppendError::WrongExpectedVersion { .. }) => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -139,15 +139,15 @@ pub async fn create(
         secret,
         at_ms: crate::auth::sessions::now_ms(),
     };
-    let event = WebhookEvent::Added {
+    let event = WebhookEvent::WebhookAdded(WebhookAdded {
         id: added.id,
         url: added.url.clone(),
         events: added.events.clone(),
         secret,
         by: caller.user,
         at_ms: added.at_ms,
-    };
-    append(&state, caller.org, version, &event, "WebhookAdded").await?;
+    });
+    append(&state, caller.org, version, &event).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedWebhook {
@@ -192,12 +192,12 @@ pub async fn remove(
     if !endpoints.iter().any(|e| e.id == id) {
         return Err(unknown());
     }
-    let event = WebhookEvent::Removed {
+    let event = WebhookEvent::WebhookRemoved(WebhookRemoved {
         id,
         by: caller.user,
         at_ms: crate::auth::sessions::now_ms(),
-    };
-    append(&state, caller.org, version, &event, "WebhookRemoved").await?;
+    });
+    append(&state, caller.org, version, &event).await?;
     // Its pending deliveries are cancelled now (the dispatcher would cancel each at its
     // next attempt anyway, so a failure here only delays that).
     match webhooks::deliveries::cancel_pending(state.store(), id).await {
@@ -293,7 +293,7 @@ pub async fn list_deliveries(
         let lines = &lines[..lines.len().min(want - 1)];
         let mut ids = Vec::with_capacity(lines.len());
         for line in lines {
-            let listed: Listed = codec::decode(&line.payload).map_err(ApiError::internal)?;
+            let listed = read_listed(line).map_err(ApiError::internal)?;
             ids.push(listed.delivery);
         }
         let folded = futures_util::future::try_join_all(

@@ -2,6 +2,7 @@
 //! by one dispatcher until it is delivered, given up or cancelled, and read back by admins.
 //!
 //! # Records
+//! The domain's [`WebhookDeliveryEvent`]s; this module appends and reads them.
 //! - `webhookdelivery-<delivery id>`: `WebhookDeliveryQueued` (the endpoint, the event type,
 //!   the exact body sent on every attempt, what caused it), then one
 //!   `WebhookDeliveryAttempted` per attempt (when, how long, the HTTP status or the error,
@@ -32,9 +33,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actors::event_codec;
+use domain::webhook::{
+    SealedBody, WebhookDeliveryAttempted, WebhookDeliveryCancelled, WebhookDeliveryEvent,
+    WebhookDeliveryListed, WebhookDeliveryQueued, DELIVERY_CATEGORY, DELIVERY_LOG_CATEGORY,
+};
 use domain::{OrgId, UserId};
 use eventlog::{
-    codec, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StartFrom, StreamName,
+    Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StartFrom, StreamName,
     Subscription, SubscriptionTarget,
 };
 use serde::{Deserialize, Serialize};
@@ -43,9 +49,9 @@ use uuid::Uuid;
 use super::{load, Sender};
 
 /// Category of the delivery streams.
-pub const DELIVERY: &str = "webhookdelivery";
+pub const DELIVERY: &str = DELIVERY_CATEGORY;
 /// Category of the endpoints' delivery logs.
-pub const LOG: &str = "webhooklog";
+pub const LOG: &str = DELIVERY_LOG_CATEGORY;
 
 const CHECKPOINT: &str = "webhook_dispatch";
 
@@ -58,13 +64,10 @@ pub const MAX_ERROR_LEN: usize = 300;
 /// Pause before recording an attempt again when the log refused it.
 const RECORD_RETRY: Duration = Duration::from_secs(5);
 
-const QUEUED: &str = "WebhookDeliveryQueued";
-const ATTEMPTED: &str = "WebhookDeliveryAttempted";
-const CANCELLED: &str = "WebhookDeliveryCancelled";
-const LISTED: &str = "WebhookDeliveryListed";
-
-/// A delivery, as queued.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A delivery as queued, its body in the clear: what the follower and the routes queue,
+/// and what reading a delivery answers. Stored as the domain's [`WebhookDeliveryQueued`],
+/// its body sealed when it quotes a message text.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Queued {
     pub delivery: Uuid,
     pub webhook: Uuid,
@@ -80,81 +83,95 @@ pub struct Queued {
     pub by: Option<UserId>,
     pub at_ms: u64,
     /// The key of the message text the body quotes: the body is then stored sealed under
-    /// it (as [`Record::QueuedSealed`]) and erased with the text. Not stored here.
-    #[serde(skip)]
+    /// it ([`WebhookDeliveryQueued::sealed`]) and erased with the text.
     pub key: Option<domain::TextKey>,
     /// Read back with its key gone: `body` is the JSON string `"[erased]"`, and the
-    /// delivery is never attempted. Not stored.
-    #[serde(skip)]
+    /// delivery is never attempted.
     pub erased: bool,
 }
 
-/// A delivery whose body quotes a message text, as stored: the body sealed under the
-/// text's key (`queued.body` is empty).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SealedQueued {
-    pub queued: Queued,
-    pub key: domain::TextKey,
-    pub sealed: Vec<u8>,
+impl Queued {
+    /// The stored record, its sealed body (if any) opened by `sealer`, or erased.
+    fn opened(stored: WebhookDeliveryQueued, sealer: &actors::sealing::Sealer) -> Self {
+        let WebhookDeliveryQueued {
+            delivery,
+            webhook,
+            org,
+            event,
+            mut body,
+            cause,
+            redelivery_of,
+            by,
+            at_ms,
+            sealed,
+        } = stored;
+        let (key, erased) = match sealed {
+            None => (None, false),
+            Some(SealedBody { key, sealed }) => match sealer.open_body(&key, &sealed) {
+                Some(opened) => {
+                    body = String::from_utf8_lossy(&opened).into_owned();
+                    (Some(key), false)
+                }
+                None => {
+                    body = format!("\"{}\"", domain::text::ERASED);
+                    (Some(key), true)
+                }
+            },
+        };
+        Self {
+            delivery,
+            webhook,
+            org,
+            event,
+            body,
+            cause,
+            redelivery_of,
+            by,
+            at_ms,
+            key,
+            erased,
+        }
+    }
 }
 
-/// One attempt and its outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attempted {
-    /// 1 for the first attempt.
-    pub attempt: u32,
-    pub at_ms: u64,
-    pub took_ms: u64,
-    /// The receiver's HTTP status, when it answered.
-    pub status: Option<u16>,
-    /// Why it failed; `None`: delivered.
-    pub error: Option<String>,
-    /// When the next attempt is due; `None` after a success or the last attempt.
-    pub next_at_ms: Option<u64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A record of a delivery stream as read: the queueing with its body opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Record {
     Queued(Queued),
-    Attempted(Attempted),
-    Cancelled {
-        reason: String,
-        at_ms: u64,
-    },
-    /// Stored only: [`read_record`] answers it as a `Queued`, opened (or erased).
-    QueuedSealed(SealedQueued),
+    Attempted(WebhookDeliveryAttempted),
+    Cancelled(WebhookDeliveryCancelled),
+}
+
+/// A stored delivery record, whichever version it was written in.
+fn read_stored(record: &RecordedEvent) -> Result<WebhookDeliveryEvent, String> {
+    event_codec::decode::<WebhookDeliveryEvent>(record)
+        .map_err(|e| format!("{}: {e}", record.stream))
 }
 
 /// A stored delivery record, with a sealed body opened by `sealer`.
-fn read_record(payload: &[u8], sealer: &actors::sealing::Sealer) -> Result<Record, String> {
-    Ok(
-        match codec::decode::<Record>(payload).map_err(|e| e.to_string())? {
-            Record::QueuedSealed(SealedQueued {
-                mut queued,
-                key,
-                sealed,
-            }) => {
-                match sealer.open_body(&key, &sealed) {
-                    Some(body) => queued.body = String::from_utf8_lossy(&body).into_owned(),
-                    None => {
-                        queued.body = format!("\"{}\"", domain::text::ERASED);
-                        queued.erased = true;
-                    }
-                }
-                queued.key = Some(key);
-                Record::Queued(queued)
-            }
-            other => other,
-        },
-    )
+fn read_record(record: &RecordedEvent, sealer: &actors::sealing::Sealer) -> Result<Record, String> {
+    Ok(match read_stored(record)? {
+        WebhookDeliveryEvent::WebhookDeliveryQueued(q) => Record::Queued(Queued::opened(q, sealer)),
+        WebhookDeliveryEvent::WebhookDeliveryAttempted(a) => Record::Attempted(a),
+        WebhookDeliveryEvent::WebhookDeliveryCancelled(c) => Record::Cancelled(c),
+        WebhookDeliveryEvent::WebhookDeliveryListed(_) => {
+            return Err(format!(
+                "{}: a delivery log line in a delivery",
+                record.stream
+            ))
+        }
+    })
 }
 
-/// An entry of an endpoint's delivery log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Listed {
-    pub delivery: Uuid,
-    pub event: String,
-    pub at_ms: u64,
+/// A line of an endpoint's delivery log.
+///
+/// # Errors
+/// An undecodable line, as text.
+pub fn read_listed(line: &RecordedEvent) -> Result<WebhookDeliveryListed, String> {
+    match read_stored(line)? {
+        WebhookDeliveryEvent::WebhookDeliveryListed(listed) => Ok(listed),
+        _ => Err(format!("{}: not a delivery log line", line.stream)),
+    }
 }
 
 fn delivery_stream(id: Uuid) -> StreamName {
@@ -166,15 +183,21 @@ pub fn log_stream(webhook: Uuid) -> StreamName {
     StreamName::from_parts(LOG, webhook).expect("a UUID is a valid stream id")
 }
 
-fn record_data(event_type: &str, record: &Record, id: Option<Uuid>) -> Result<EventData, String> {
-    let data = EventData::new(
-        event_type,
-        1,
-        codec::encode(record).map_err(|e| e.to_string())?,
-    );
-    Ok(match id {
-        Some(id) => data.with_id(id),
-        None => data,
+/// The log record of `event`, with the id `id` (a fresh one if `None`).
+fn record_data(event: &WebhookDeliveryEvent, id: Option<Uuid>) -> Result<EventData, String> {
+    event_codec::encode(
+        event,
+        id.unwrap_or_else(Uuid::new_v4),
+        eventlog::Metadata::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The record of a cancellation now, for `reason`.
+fn cancellation(reason: &str) -> WebhookDeliveryEvent {
+    WebhookDeliveryEvent::WebhookDeliveryCancelled(WebhookDeliveryCancelled {
+        reason: reason.to_owned(),
+        at_ms: now_ms(),
     })
 }
 
@@ -184,19 +207,29 @@ fn record_data(event_type: &str, record: &Record, id: Option<Uuid>) -> Result<Ev
 /// # Errors
 /// The log's, as text.
 pub async fn enqueue(store: &Arc<dyn EventStore>, q: Queued) -> Result<(), String> {
-    let id = q.delivery;
-    let listed = Listed {
+    let Queued {
         delivery: id,
-        event: q.event.clone(),
-        at_ms: q.at_ms,
-    };
-    let webhook = q.webhook;
-    let record = match q.key.clone() {
+        webhook,
+        org,
+        event,
+        body,
+        cause,
+        redelivery_of,
+        by,
+        at_ms,
+        key,
+        erased: _,
+    } = q;
+    let listed = WebhookDeliveryEvent::WebhookDeliveryListed(WebhookDeliveryListed {
+        delivery: id,
+        event: event.clone(),
+        at_ms,
+    });
+    let (body, sealed) = match key {
         // The body quotes a text: sealed under the text's key, on a blocking thread (the
         // key may be read from storage).
         Some(key) => {
             let sealer = actors::sealing::Sealer::of(&**store);
-            let body = q.body.clone();
             let sealed = {
                 let key = key.clone();
                 tokio::task::spawn_blocking(move || sealer.seal_body(&key, body.as_bytes()))
@@ -204,18 +237,23 @@ pub async fn enqueue(store: &Arc<dyn EventStore>, q: Queued) -> Result<(), Strin
                     .map_err(|e| e.to_string())?
                     .map_err(|e| e.to_string())?
             };
-            Record::QueuedSealed(SealedQueued {
-                queued: Queued {
-                    body: String::new(),
-                    ..q
-                },
-                key,
-                sealed,
-            })
+            (String::new(), Some(SealedBody { key, sealed }))
         }
-        None => Record::Queued(q),
+        None => (body, None),
     };
-    let queued = record_data(QUEUED, &record, Some(Uuid::new_v5(&id, b"queued")))?;
+    let record = WebhookDeliveryEvent::WebhookDeliveryQueued(WebhookDeliveryQueued {
+        delivery: id,
+        webhook,
+        org,
+        event,
+        body,
+        cause,
+        redelivery_of,
+        by,
+        at_ms,
+        sealed,
+    });
+    let queued = record_data(&record, Some(Uuid::new_v5(&id, b"queued")))?;
     match store
         .append(delivery_stream(id), ExpectedVersion::NoStream, vec![queued])
         .await
@@ -230,12 +268,7 @@ pub async fn enqueue(store: &Arc<dyn EventStore>, q: Queued) -> Result<(), Strin
         ) => {}
         Err(e) => return Err(e.to_string()),
     }
-    let line = EventData::new(
-        LISTED,
-        1,
-        codec::encode(&listed).map_err(|e| e.to_string())?,
-    )
-    .with_id(Uuid::new_v5(&id, b"listed"));
+    let line = record_data(&listed, Some(Uuid::new_v5(&id, b"listed")))?;
     match store
         .append(log_stream(webhook), ExpectedVersion::Any, vec![line])
         .await
@@ -286,17 +319,16 @@ impl Book {
         let Ok(id) = Uuid::try_parse(r.stream.id()) else {
             return;
         };
-        // The book needs no body: the sealed one stays sealed.
-        let record = match codec::decode::<Record>(&r.payload) {
-            Ok(Record::QueuedSealed(s)) => Record::Queued(s.queued),
+        // The book needs no body: a sealed one stays sealed.
+        let record = match read_stored(r) {
             Ok(x) => x,
             Err(e) => {
-                tracing::error!(stream = %r.stream, error = %e, "webhooks: unreadable delivery record");
+                tracing::error!(error = %e, "webhooks: unreadable delivery record");
                 return;
             }
         };
         match record {
-            Record::Queued(q) => {
+            WebhookDeliveryEvent::WebhookDeliveryQueued(q) => {
                 if self.pending.contains_key(&id) {
                     return;
                 }
@@ -315,7 +347,7 @@ impl Book {
                     },
                 );
             }
-            Record::Attempted(a) => match a.next_at_ms {
+            WebhookDeliveryEvent::WebhookDeliveryAttempted(a) => match a.next_at_ms {
                 Some(next) if a.error.is_some() => {
                     self.landed(id);
                     if let Some(p) = self.pending.get_mut(&id) {
@@ -327,9 +359,10 @@ impl Book {
                 }
                 _ => self.finish(id),
             },
-            Record::Cancelled { .. } => self.finish(id),
-            // Answered as a `Queued` above.
-            Record::QueuedSealed(_) => {}
+            WebhookDeliveryEvent::WebhookDeliveryCancelled(_) => self.finish(id),
+            WebhookDeliveryEvent::WebhookDeliveryListed(_) => {
+                tracing::error!(stream = %r.stream, "webhooks: a delivery log line in a delivery");
+            }
         }
     }
 
@@ -531,11 +564,8 @@ async fn attempt_one(
         .await
         .map_err(|e| e.to_string())?;
     let sealer = actors::sealing::Sealer::of(&**store);
-    let Some(Record::Queued(queued)) = first
-        .first()
-        .map(|r| read_record(&r.payload, &sealer))
-        .transpose()
-        .map_err(|e| e.to_string())?
+    let Some(Record::Queued(queued)) =
+        first.first().map(|r| read_record(r, &sealer)).transpose()?
     else {
         return Err(format!("{stream} does not start with its queueing"));
     };
@@ -543,22 +573,10 @@ async fn attempt_one(
     let endpoint = endpoints.into_iter().find(|e| e.id == webhook);
     let record = match endpoint {
         // The text it quotes was erased: never sent.
-        Some(_) if queued.erased => record_data(
-            CANCELLED,
-            &Record::Cancelled {
-                reason: "the message text it quotes was erased".to_owned(),
-                at_ms: now_ms(),
-            },
-            None,
-        )?,
-        None => record_data(
-            CANCELLED,
-            &Record::Cancelled {
-                reason: "the webhook was removed".to_owned(),
-                at_ms: now_ms(),
-            },
-            None,
-        )?,
+        Some(_) if queued.erased => {
+            record_data(&cancellation("the message text it quotes was erased"), None)?
+        }
+        None => record_data(&cancellation("the webhook was removed"), None)?,
         Some(endpoint) => {
             let at_ms = now_ms();
             let started = std::time::Instant::now();
@@ -583,8 +601,7 @@ async fn attempt_one(
                 tracing::warn!(webhook = %endpoint.id, delivery = %id, attempts = attempt, "webhook delivery given up");
             }
             record_data(
-                ATTEMPTED,
-                &Record::Attempted(Attempted {
+                &WebhookDeliveryEvent::WebhookDeliveryAttempted(WebhookDeliveryAttempted {
                     attempt,
                     at_ms,
                     took_ms,
@@ -722,7 +739,7 @@ pub async fn cancel_pending(store: &Arc<dyn EventStore>, webhook: Uuid) -> Resul
         .await
         .map_err(|e| e.to_string())?;
         for line in &lines {
-            let listed: Listed = codec::decode(&line.payload).map_err(|e| e.to_string())?;
+            let listed = read_listed(line)?;
             if listed.at_ms < oldest {
                 return Ok(cancelled);
             }
@@ -741,11 +758,7 @@ pub async fn cancel_pending(store: &Arc<dyn EventStore>, webhook: Uuid) -> Resul
                 continue;
             }
             let record = record_data(
-                CANCELLED,
-                &Record::Cancelled {
-                    reason: "the webhook was removed".to_owned(),
-                    at_ms: now_ms(),
-                },
+                &cancellation("the webhook was removed"),
                 Some(Uuid::new_v5(&listed.delivery, b"cancelled: removed")),
             )?;
             match store
@@ -784,7 +797,7 @@ fn fold(
 ) -> Result<Option<Folded>, String> {
     let mut folded: Option<Folded> = None;
     for r in records {
-        match read_record(&r.payload, sealer)? {
+        match read_record(r, sealer)? {
             Record::Queued(q) => {
                 folded = Some(Folded {
                     view: DeliveryView {
@@ -824,7 +837,7 @@ fn fold(
                     error: a.error,
                 });
             }
-            Record::Cancelled { reason, .. } => {
+            Record::Cancelled(WebhookDeliveryCancelled { reason, .. }) => {
                 let Some(f) = folded.as_mut() else { continue };
                 if f.view.status == DeliveryStatus::Pending {
                     f.view.status = DeliveryStatus::Cancelled;
@@ -832,8 +845,6 @@ fn fold(
                     f.view.next_attempt_at_ms = None;
                 }
             }
-            // `read_record` opened it into a `Queued`.
-            Record::QueuedSealed(_) => {}
         }
     }
     Ok(folded)
@@ -866,7 +877,7 @@ pub async fn read_delivery(
 mod tests {
     use super::*;
 
-    fn recorded(position: u64, id: Uuid, record: &Record) -> RecordedEvent {
+    fn stored(position: u64, id: Uuid, data: EventData) -> RecordedEvent {
         RecordedEvent {
             stream: delivery_stream(id),
             version: 0,
@@ -874,16 +885,20 @@ mod tests {
             timestamp_us: 0,
             prev_hash: [0; 32],
             hash: [0; 32],
-            event_id: Uuid::new_v4(),
-            event_type: String::new(),
-            schema_version: 1,
-            metadata: eventlog::Metadata::default(),
-            payload: codec::encode(record).unwrap(),
+            event_id: data.event_id,
+            event_type: data.event_type,
+            schema_version: data.schema_version,
+            metadata: data.metadata,
+            payload: data.payload,
         }
     }
 
-    fn queued(id: Uuid, webhook: Uuid) -> Record {
-        Record::Queued(Queued {
+    fn recorded(position: u64, id: Uuid, record: &WebhookDeliveryEvent) -> RecordedEvent {
+        stored(position, id, record_data(record, None).unwrap())
+    }
+
+    fn queued(id: Uuid, webhook: Uuid) -> WebhookDeliveryEvent {
+        WebhookDeliveryEvent::WebhookDeliveryQueued(WebhookDeliveryQueued {
             delivery: id,
             webhook,
             org: OrgId::random(),
@@ -893,13 +908,16 @@ mod tests {
             redelivery_of: None,
             by: None,
             at_ms: 1,
-            key: None,
-            erased: false,
+            sealed: None,
         })
     }
 
-    fn attempted(attempt: u32, error: Option<&str>, next_at_ms: Option<u64>) -> Record {
-        Record::Attempted(Attempted {
+    fn attempted(
+        attempt: u32,
+        error: Option<&str>,
+        next_at_ms: Option<u64>,
+    ) -> WebhookDeliveryEvent {
+        WebhookDeliveryEvent::WebhookDeliveryAttempted(WebhookDeliveryAttempted {
             attempt,
             at_ms: 2,
             took_ms: 1,
@@ -1006,10 +1024,10 @@ mod tests {
             recorded(
                 3,
                 id,
-                &Record::Cancelled {
+                &WebhookDeliveryEvent::WebhookDeliveryCancelled(WebhookDeliveryCancelled {
                     reason: "the webhook was removed".into(),
                     at_ms: 3,
-                },
+                }),
             ),
         ];
         let f = fold(&cancelled, &actors::sealing::Sealer::clear())
@@ -1024,5 +1042,205 @@ mod tests {
             truncate("é".repeat(400)).chars().count(),
             MAX_ERROR_LEN / 2 + 1
         );
+    }
+
+    /// The delivery records as this module wrote them before they were domain events
+    /// (verbatim but for two fields serde skipped): one enum, encoded whole under version 1
+    /// of each event type.
+    mod old {
+        use serde::Serialize;
+
+        use super::*;
+
+        #[derive(Serialize)]
+        pub struct Queued {
+            pub delivery: Uuid,
+            pub webhook: Uuid,
+            pub org: OrgId,
+            pub event: String,
+            pub body: String,
+            pub cause: Option<Uuid>,
+            pub redelivery_of: Option<Uuid>,
+            pub by: Option<UserId>,
+            pub at_ms: u64,
+            // (And two fields serde skipped: not stored.)
+        }
+
+        #[derive(Serialize)]
+        pub struct SealedQueued {
+            pub queued: Queued,
+            pub key: domain::TextKey,
+            pub sealed: Vec<u8>,
+        }
+
+        #[derive(Serialize)]
+        pub struct Attempted {
+            pub attempt: u32,
+            pub at_ms: u64,
+            pub took_ms: u64,
+            pub status: Option<u16>,
+            pub error: Option<String>,
+            pub next_at_ms: Option<u64>,
+        }
+
+        #[derive(Serialize)]
+        pub enum Record {
+            Queued(Queued),
+            Attempted(Attempted),
+            Cancelled { reason: String, at_ms: u64 },
+            QueuedSealed(SealedQueued),
+        }
+
+        #[derive(Serialize)]
+        pub struct Listed {
+            pub delivery: Uuid,
+            pub event: String,
+            pub at_ms: u64,
+        }
+
+        pub fn data(event_type: &str, payload: &impl Serialize) -> EventData {
+            EventData::new(event_type, 1, eventlog::codec::encode(payload).unwrap())
+        }
+
+        pub fn queued(id: Uuid, webhook: Uuid, org: OrgId, body: &str) -> Queued {
+            Queued {
+                delivery: id,
+                webhook,
+                org,
+                event: "message.inbound".into(),
+                body: body.into(),
+                cause: Some(Uuid::from_u128(7)),
+                redelivery_of: None,
+                by: None,
+                at_ms: 1,
+            }
+        }
+    }
+
+    #[test]
+    fn deliveries_written_before_they_were_domain_events_still_read() {
+        let (id, webhook, org) = (Uuid::new_v4(), Uuid::new_v4(), OrgId::random());
+        let body = r#"{"type":"message.inbound"}"#;
+        let records = [
+            stored(
+                1,
+                id,
+                old::data(
+                    "WebhookDeliveryQueued",
+                    &old::Record::Queued(old::queued(id, webhook, org, body)),
+                ),
+            ),
+            stored(
+                2,
+                id,
+                old::data(
+                    "WebhookDeliveryAttempted",
+                    &old::Record::Attempted(old::Attempted {
+                        attempt: 1,
+                        at_ms: 2,
+                        took_ms: 3,
+                        status: Some(503),
+                        error: Some("answered 503".into()),
+                        next_at_ms: Some(9),
+                    }),
+                ),
+            ),
+            stored(
+                3,
+                id,
+                old::data(
+                    "WebhookDeliveryCancelled",
+                    &old::Record::Cancelled {
+                        reason: "the webhook was removed".into(),
+                        at_ms: 4,
+                    },
+                ),
+            ),
+        ];
+        let f = fold(&records, &actors::sealing::Sealer::clear())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (f.queued.delivery, f.queued.webhook, f.queued.org),
+            (id, webhook, org)
+        );
+        assert_eq!(f.queued.body, body);
+        assert_eq!(f.queued.cause, Some(Uuid::from_u128(7)));
+        assert_eq!(
+            (f.view.status, f.view.attempts, f.view.last_status_code),
+            (DeliveryStatus::Cancelled, 1, Some(503))
+        );
+        assert_eq!(
+            f.view.last_error.as_deref(),
+            Some("the webhook was removed")
+        );
+
+        // The dispatcher's book reads them too: queued, waiting, then done.
+        let mut book = Book::default();
+        book.apply(&records[0]);
+        assert_eq!(book.start_due(0).len(), 1);
+        book.apply(&records[1]);
+        assert_eq!(book.next_due_after(0), Some(9));
+        book.apply(&records[2]);
+        assert!(book.pending.is_empty());
+
+        // A body quoting a text was stored as another variant, under the same type.
+        let key = domain::TextKey::new(org, vec![], 1_700_000_000_000);
+        let sealed = old::Record::QueuedSealed(old::SealedQueued {
+            queued: old::queued(id, webhook, org, ""),
+            key: key.clone(),
+            // Sealer::clear() seals nothing: the body is its own sealing.
+            sealed: body.as_bytes().to_vec(),
+        });
+        let record = stored(1, id, old::data("WebhookDeliveryQueued", &sealed));
+        let Record::Queued(q) = read_record(&record, &actors::sealing::Sealer::clear()).unwrap()
+        else {
+            panic!("not a queueing")
+        };
+        assert_eq!((q.body.as_str(), q.key, q.erased), (body, Some(key), false));
+        // One variant stored under another's type is refused, not misread.
+        let misnamed = stored(1, id, old::data("WebhookDeliveryAttempted", &sealed));
+        assert!(read_record(&misnamed, &actors::sealing::Sealer::clear()).is_err());
+
+        // The log lines were bare structs: the same bytes as the domain's, version 1.
+        let listed = old::data(
+            "WebhookDeliveryListed",
+            &old::Listed {
+                delivery: id,
+                event: "message.inbound".into(),
+                at_ms: 1,
+            },
+        );
+        let now = record_data(
+            &WebhookDeliveryEvent::WebhookDeliveryListed(WebhookDeliveryListed {
+                delivery: id,
+                event: "message.inbound".into(),
+                at_ms: 1,
+            }),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (now.event_type.as_str(), now.schema_version, &now.payload),
+            ("WebhookDeliveryListed", 1, &listed.payload)
+        );
+        assert_eq!(
+            read_listed(&stored(1, webhook, listed)).unwrap().delivery,
+            id
+        );
+    }
+
+    #[test]
+    fn deliveries_are_written_as_version_2_bare_structs() {
+        let record = queued(Uuid::new_v4(), Uuid::new_v4());
+        let data = record_data(&record, None).unwrap();
+        assert_eq!(
+            (data.event_type.as_str(), data.schema_version),
+            ("WebhookDeliveryQueued", 2)
+        );
+        let WebhookDeliveryEvent::WebhookDeliveryQueued(q) = record else {
+            unreachable!()
+        };
+        assert_eq!(data.payload, eventlog::codec::encode(&q).unwrap());
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! An organization's admins register endpoints (`POST /v1/webhooks {url, events}`); each
 //! gets a secret, shown once. The registrations are events in the organization's stream
-//! `webhooks-<org>` (`WebhookAdded`, `WebhookRemoved`), so they are durable and audited
-//! like everything else.
+//! `webhooks-<org>` (the domain's [`WebhookEvent`]: `WebhookAdded`, `WebhookRemoved`), so
+//! they are durable and audited like everything else.
 //!
 //! [`run`] follows the `conversation` and `queue` categories (checkpoints `webhooks` and
 //! `webhooks_queue`) and turns their events into notifications ([`events`]: customer
@@ -32,14 +32,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::Workspace;
-use domain::{OrgId, UserId};
-use eventlog::{
-    codec, AppendError, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent,
-    StreamName,
-};
+use actors::{event_codec, Workspace};
+use domain::webhook::{WebhookAdded, WebhookEvent, WebhookRemoved, WEBHOOKS_CATEGORY};
+use domain::OrgId;
+use eventlog::{AppendError, Direction, EventStore, ExpectedVersion, RecordedEvent, StreamName};
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::driver::{self, Failure};
@@ -93,24 +90,6 @@ impl Default for WebhookConfig {
     }
 }
 
-/// The records of a `webhooks-<org>` stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WebhookEvent {
-    Added {
-        id: Uuid,
-        url: String,
-        events: Vec<String>,
-        secret: [u8; 32],
-        by: UserId,
-        at_ms: u64,
-    },
-    Removed {
-        id: Uuid,
-        by: UserId,
-        at_ms: u64,
-    },
-}
-
 /// A registered endpoint.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -123,7 +102,7 @@ pub struct Endpoint {
 
 /// An organization's stream of webhook registrations.
 pub fn stream_of(org: OrgId) -> StreamName {
-    StreamName::from_parts("webhooks", org).expect("an organization id is a valid stream id")
+    StreamName::from_parts(WEBHOOKS_CATEGORY, org).expect("an organization id is a valid stream id")
 }
 
 /// The organization's endpoints and the stream's last version.
@@ -145,22 +124,24 @@ pub async fn load(
     .map_err(|e| e.to_string())?;
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for r in &records {
-        match codec::decode::<WebhookEvent>(&r.payload).map_err(|e| e.to_string())? {
-            WebhookEvent::Added {
+        match event_codec::decode::<WebhookEvent>(r)? {
+            WebhookEvent::WebhookAdded(WebhookAdded {
                 id,
                 url,
                 events,
                 secret,
                 at_ms,
                 ..
-            } => endpoints.push(Endpoint {
+            }) => endpoints.push(Endpoint {
                 id,
                 url,
                 events,
                 secret,
                 at_ms,
             }),
-            WebhookEvent::Removed { id, .. } => endpoints.retain(|e| e.id != id),
+            WebhookEvent::WebhookRemoved(WebhookRemoved { id, .. }) => {
+                endpoints.retain(|e| e.id != id);
+            }
         }
     }
     Ok((endpoints, records.last().map(|r| r.version)))
@@ -246,8 +227,8 @@ pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
     format!("t={t},v1={mac}")
 }
 
-/// Appends `event` (of type `event_type`) to `org`'s registrations, expecting the stream at
-/// `version` (`None`: empty).
+/// Appends `event` to `org`'s registrations, expecting the stream at `version` (`None`:
+/// empty).
 ///
 /// # Errors
 /// The log's (`WrongExpectedVersion` when the registrations changed meanwhile).
@@ -256,17 +237,12 @@ pub async fn append(
     org: OrgId,
     version: Option<u64>,
     event: &WebhookEvent,
-    event_type: &str,
 ) -> Result<(), AppendError> {
-    let payload = codec::encode(event)
+    let data = event_codec::encode(event, Uuid::new_v4(), eventlog::Metadata::default())
         .map_err(|e| AppendError::Storage(eventlog::StorageError::Engine(e.to_string())))?;
     let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
     store
-        .append(
-            stream_of(org),
-            expected,
-            vec![EventData::new(event_type, 1, payload)],
-        )
+        .append(stream_of(org), expected, vec![data])
         .await
         .map(|_| ())
 }
@@ -518,6 +494,98 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The registrations as this module wrote them before they were domain events: this
+    /// enum (verbatim), encoded whole under version 1 of `WebhookAdded` and
+    /// `WebhookRemoved`.
+    #[derive(serde::Serialize)]
+    enum OldWebhookEvent {
+        Added {
+            id: Uuid,
+            url: String,
+            events: Vec<String>,
+            secret: [u8; 32],
+            by: domain::UserId,
+            at_ms: u64,
+        },
+        Removed {
+            id: Uuid,
+            by: domain::UserId,
+            at_ms: u64,
+        },
+    }
+
+    #[tokio::test]
+    async fn registrations_written_before_they_were_domain_events_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> = Arc::new(
+            eventlog::RocksLog::open(dir.path().join("log"), eventlog::LogOptions::default())
+                .unwrap(),
+        );
+        let (org, by) = (OrgId::random(), domain::UserId::random());
+        let (kept, removed) = (Uuid::new_v4(), Uuid::new_v4());
+        let added = |id: Uuid, secret: u8| OldWebhookEvent::Added {
+            id,
+            url: format!("https://hooks.example.com/{id}"),
+            events: vec!["message.inbound".to_owned()],
+            secret: [secret; 32],
+            by,
+            at_ms: 5,
+        };
+        let old = |event_type: &str, event: &OldWebhookEvent| {
+            eventlog::EventData::new(event_type, 1, eventlog::codec::encode(event).unwrap())
+        };
+        store
+            .append(
+                stream_of(org),
+                ExpectedVersion::NoStream,
+                vec![
+                    old("WebhookAdded", &added(kept, 1)),
+                    old("WebhookAdded", &added(removed, 2)),
+                    old(
+                        "WebhookRemoved",
+                        &OldWebhookEvent::Removed {
+                            id: removed,
+                            by,
+                            at_ms: 6,
+                        },
+                    ),
+                ],
+            )
+            .await
+            .unwrap();
+        let (endpoints, version) = load(&store, org).await.unwrap();
+        assert_eq!(version, Some(2));
+        assert_eq!(endpoints.len(), 1);
+        let e = &endpoints[0];
+        assert_eq!((e.id, e.secret, e.at_ms), (kept, [1; 32], 5));
+        assert_eq!(e.url, format!("https://hooks.example.com/{kept}"));
+        assert_eq!(e.events, ["message.inbound"]);
+
+        // Written now (version 2, the bare struct) after the old ones: all read together.
+        let removal = WebhookEvent::WebhookRemoved(WebhookRemoved {
+            id: kept,
+            by,
+            at_ms: 7,
+        });
+        append(&store, org, version, &removal).await.unwrap();
+        let stored = eventlog::store::nonblocking::read_stream(
+            &store,
+            &stream_of(org),
+            3,
+            Direction::Forward,
+            1,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (stored[0].event_type.as_str(), stored[0].schema_version),
+            ("WebhookRemoved", 2)
+        );
+        let (endpoints, version) = load(&store, org).await.unwrap();
+        assert!(endpoints.is_empty());
+        assert_eq!(version, Some(3));
+    }
 
     #[tokio::test]
     async fn a_name_that_resolves_only_inside_is_never_connected_to() {
