@@ -76,10 +76,9 @@
 //!   close; wait and idle deadlines as state, fired by a scheduler outside the domain.
 //!
 //! # Records that are not an aggregate's
-//! Facts the gateway and the workers append themselves, with no aggregate deciding them,
-//! are versioned events too (the same [`VersionedEvent`] encoding, schemas in `schemas/`,
-//! upcast on read); these modules define them, the store operations stay with their
-//! writers:
+//! Facts no aggregate decides are versioned events too (the same [`VersionedEvent`]
+//! encoding, schemas in `schemas/`, upcast on read); these modules define them, and the
+//! `records` crate (or, for webhooks, the `workers`) writes and reads them:
 //! - [`attachment`]: attachment records (`attachment-<id>`: stored, unavailable,
 //!   referenced, erased).
 //! - [`session`]: bearer-token sessions (`session-<id>`) and each user's index of them

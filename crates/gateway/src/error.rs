@@ -162,6 +162,16 @@ impl From<projections::ProjectionError> for ApiError {
     }
 }
 
+impl From<records::RecordError> for ApiError {
+    fn from(e: records::RecordError) -> Self {
+        match e {
+            records::RecordError::Append(e) => e.into(),
+            records::RecordError::Read(e) => e.into(),
+            records::RecordError::Internal(e) => Self::internal(e),
+        }
+    }
+}
+
 impl From<ActorError> for ApiError {
     fn from(e: ActorError) -> Self {
         match e {

@@ -9,16 +9,22 @@
 //! # Layout
 //! - [`error`]: [`ApiError`], the one error type of every handler, and how domain and
 //!   actor errors map onto statuses and codes.
-//! - [`auth`]: credentials (argon2 hashes) and sessions (revocable, expiring tokens),
-//!   both stored as events in the log; the [`auth::Authenticated`] extractor.
+//! - [`auth`]: credentials (argon2 hashes) and sessions (revocable, expiring tokens), both
+//!   stored by the `records` crate; the [`auth::Authenticated`] extractor.
 //! - [`rate_limit`]: token buckets per user (and per login email): 429 with Retry-After.
 //! - [`routes`]: the handlers, one file per resource; [`routes::web`] serves the web client
 //!   (static files from `web/`, embedded in the binary) at `/` and `/assets/`.
-//! - [`carriers`]: the carrier edge: which carrier, the attachment store and the check
-//!   against its index, signed media URLs for MMS, recording inbound texts, the outbox's
-//!   setup. The followers of the log (outbox, webhooks, indexes) are the `workers`.
+//! - [`carriers`]: the carrier edge: which carrier, the attachment blobs and the check
+//!   against the reference index, signed media URLs for MMS, the outbox's setup. The
+//!   records (attachments, arrived texts) are the `records` crate's; the followers of the
+//!   log (outbox, webhooks, indexes) are the `workers`.
+//!
+//! The gateway never appends to the log: commands go to the actors, records to `records`,
+//! webhook registrations to `workers::webhooks`.
 //! - [`hub`]: one subscription to the log for every WebSocket; decodes each event once
 //!   and routes it (and typing indicators) to the connections of its viewers.
+//! - [`openapi`]: the table of operations (handler, documentation, idempotency), from which
+//!   [`router`] mounts the routes and `GET /openapi.json` documents them.
 //! - [`app`]: [`AppState`] and [`router`], assembling the routes with body limits.
 //! - [`peer`]: the connection a request came on ([`peer::Peer`]: client address, socket),
 //!   for the per-address login limits and the WebSockets' capped send buffers.

@@ -1,19 +1,16 @@
-//! Logins and password hashes, stored as events: the domain's [`CredentialEvent`]s
-//! (`CredentialsRegistered` when a login is made, `PasswordChanged` at each change of its
-//! password; the newest one holds). This module appends and reads them.
+//! Logins and passwords: emails normalised, passwords judged and hashed with argon2id
+//! here; the records (`credential-<email>`, the domain's `CredentialEvent`s) are
+//! `records::credentials`'.
 
 use std::sync::Arc;
 
-use actors::event_codec;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use domain::credential::{
-    CredentialEvent, CredentialsRegistered, Login, PasswordChanged, CREDENTIAL_CATEGORY,
-};
+use domain::credential::Login;
 use domain::{OrgId, UserId};
-use eventlog::{AppendError, Direction, EventData, EventStore, ExpectedVersion, StreamName};
+use eventlog::EventStore;
 use rand_core::OsRng;
-use uuid::Uuid;
+use records::credentials::Registration;
 
 use crate::error::ApiError;
 
@@ -65,22 +62,6 @@ pub fn check_password(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn stream_of(email: &str) -> Result<StreamName, ApiError> {
-    StreamName::from_parts(CREDENTIAL_CATEGORY, email).map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_email",
-            "an email address is required",
-        )
-    })
-}
-
-/// The log record of `event` (a fresh event id: the expected version orders the writes).
-fn record(event: &CredentialEvent) -> Result<EventData, ApiError> {
-    event_codec::encode(event, Uuid::new_v4(), eventlog::Metadata::default())
-        .map_err(ApiError::internal)
-}
-
 /// Hashes `password` with argon2id (off the executor: it is deliberately slow).
 async fn hash(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || {
@@ -106,24 +87,18 @@ pub async fn register(
     user: UserId,
 ) -> Result<(), ApiError> {
     check_password(password)?;
-    let stream = stream_of(email)?;
-    let event = record(&CredentialEvent::CredentialsRegistered(
-        CredentialsRegistered {
-            org,
-            user,
-            password_hash: hash(password.to_owned()).await?,
-        },
-    ))?;
-    match store
-        .append(stream, ExpectedVersion::NoStream, vec![event])
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(AppendError::WrongExpectedVersion { .. }) => Err(ApiError::conflict(
+    let password_hash = hash(password.to_owned()).await?;
+    match records::credentials::register(store, email, org, user, password_hash).await? {
+        Registration::Registered => Ok(()),
+        Registration::Taken => Err(ApiError::conflict(
             "email_taken",
             "this email is already registered",
         )),
-        Err(e) => Err(ApiError::from(e)),
+        Registration::InvalidEmail => Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+            "an email address is required",
+        )),
     }
 }
 
@@ -158,7 +133,7 @@ async fn verify_record(
     let Ok(email) = normalise_email(email) else {
         return Err(invalid());
     };
-    let found = current(store, &email).await?;
+    let found = records::credentials::current(store, &email).await?;
     // Unknown emails are checked against a fixed hash, so timing does not tell them apart.
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3dpdGNoYm9hcmRzYWx0$1v6mhbgLc+FxvOh3n3Y9mI3ll3b7mW0i3ZQvW9F1jz8";
     let stored = found
@@ -179,28 +154,6 @@ async fn verify_record(
     match found {
         Some(found) if ok => Ok(found),
         _ => Err(invalid()),
-    }
-}
-
-/// What the login's newest record says and its stream version, if `email` (normalised)
-/// has one.
-async fn current(
-    store: &Arc<dyn EventStore>,
-    email: &str,
-) -> Result<Option<(Login, u64)>, ApiError> {
-    let stream = stream_of(email)?;
-    let events =
-        eventlog::store::nonblocking::read_stream(store, &stream, u64::MAX, Direction::Backward, 1)
-            .await
-            .map_err(ApiError::from)?;
-    match events.first() {
-        Some(e) => Ok(Some((
-            event_codec::decode::<CredentialEvent>(e)
-                .map_err(ApiError::internal)?
-                .into(),
-            e.version,
-        ))),
-        None => Ok(None),
     }
 }
 
@@ -237,127 +190,13 @@ pub async fn change_password(
         Err(e) if e.code == "invalid_credentials" => return Err(wrong()),
         Err(e) => return Err(e),
     };
-    let event = record(&CredentialEvent::PasswordChanged(PasswordChanged {
-        org: login.org,
-        user: login.user,
-        password_hash: hash(new_password.to_owned()).await?,
-    }))?;
-    match store
-        .append(
-            stream_of(&email)?,
-            ExpectedVersion::Exact(version),
-            vec![event],
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(AppendError::WrongExpectedVersion { .. }) => Err(ApiError::conflict(
+    let password_hash = hash(new_password.to_owned()).await?;
+    if records::credentials::change(store, &email, version, &login, password_hash).await? {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(
             "password_changed_concurrently",
             "the password was changed meanwhile; try again",
-        )),
-        Err(e) => Err(ApiError::from(e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use eventlog::{codec, LogOptions, RocksLog};
-    use serde::Serialize;
-
-    use super::*;
-
-    /// The record as this module wrote it before it was a domain event: one struct,
-    /// encoded bare under both event types, version 1.
-    #[derive(Serialize)]
-    struct OldCredentialsRegistered {
-        org: OrgId,
-        user: UserId,
-        password_hash: String,
-    }
-
-    #[test]
-    fn the_records_are_the_bytes_written_before() {
-        let (org, user) = (OrgId::random(), UserId::random());
-        let password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned();
-        let old = codec::encode(&OldCredentialsRegistered {
-            org,
-            user,
-            password_hash: password_hash.clone(),
-        })
-        .unwrap();
-        let registered = record(&CredentialEvent::CredentialsRegistered(
-            CredentialsRegistered {
-                org,
-                user,
-                password_hash: password_hash.clone(),
-            },
         ))
-        .unwrap();
-        let changed = record(&CredentialEvent::PasswordChanged(PasswordChanged {
-            org,
-            user,
-            password_hash,
-        }))
-        .unwrap();
-        for (data, event_type) in [
-            (registered, "CredentialsRegistered"),
-            (changed, "PasswordChanged"),
-        ] {
-            assert_eq!(
-                (data.event_type.as_str(), data.schema_version),
-                (event_type, 1)
-            );
-            assert_eq!(data.payload, old, "{event_type}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_login_registered_the_old_way_verifies_and_changes_its_password() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn EventStore> =
-            Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
-        let (org, user) = (OrgId::random(), UserId::random());
-        let email = "ada@acme.example";
-        let old = OldCredentialsRegistered {
-            org,
-            user,
-            password_hash: hash("correct horse battery".to_owned()).await.unwrap(),
-        };
-        store
-            .append(
-                stream_of(email).unwrap(),
-                ExpectedVersion::NoStream,
-                vec![EventData::new(
-                    "CredentialsRegistered",
-                    1,
-                    codec::encode(&old).unwrap(),
-                )],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            verify(&store, email, "correct horse battery")
-                .await
-                .unwrap(),
-            (org, user)
-        );
-        change_password(
-            &store,
-            user,
-            email,
-            "correct horse battery",
-            "a new, longer passphrase",
-        )
-        .await
-        .unwrap();
-        assert!(verify(&store, email, "correct horse battery")
-            .await
-            .is_err());
-        assert_eq!(
-            verify(&store, email, "a new, longer passphrase")
-                .await
-                .unwrap(),
-            (org, user)
-        );
     }
 }

@@ -16,14 +16,16 @@
 //!   attachment's stream with an event id derived from (attachment, conversation), so the
 //!   access check is one point lookup of that id ([`is_referenced`]), whatever the length
 //!   of the conversation.
+//!
+//! The records are written and read by `records::attachments`; the blobs are written and
+//! read here.
 
 use std::sync::Arc;
 
 use carrier::blobs::{BlobRef, BlobStore};
 use domain::conversation::AttachmentRef;
 use domain::{AttachmentId, ConversationId, OrgId};
-use eventlog::{codec, AppendError, Direction, EventData, EventStore, ExpectedVersion, StreamName};
-use uuid::Uuid;
+use eventlog::EventStore;
 
 use crate::error::ApiError;
 
@@ -40,21 +42,11 @@ pub async fn store_unavailable(
     store: &Arc<dyn EventStore>,
     unavailable: AttachmentUnavailable,
 ) -> Result<AttachmentRef, ApiError> {
-    let id = unavailable.id();
-    let payload = codec::encode(&unavailable).map_err(ApiError::internal)?;
-    let event = EventData::new("AttachmentUnavailable", 1, payload)
-        .with_id(Uuid::new_v5(id.as_uuid(), b"unavailable"));
-    match store
-        .append(stream_of(id)?, ExpectedVersion::Any, vec![event])
-        .await
-    {
-        Ok(_) | Err(AppendError::EventIdReused { .. }) => Ok(unavailable.reference()),
-        Err(e) => Err(ApiError::from(e)),
-    }
+    records::attachments::record_unavailable(store, &unavailable).await?;
+    Ok(unavailable.reference())
 }
 
-/// Whether `conversation` is indexed as referencing `id`: one lookup of the reference's
-/// event id (no scan of the conversation).
+/// Whether `conversation` is indexed as referencing `id` (one lookup, no scan).
 ///
 /// # Errors
 /// Internal errors.
@@ -63,17 +55,7 @@ pub async fn is_referenced(
     id: AttachmentId,
     conversation: ConversationId,
 ) -> Result<bool, ApiError> {
-    let event = reference_event_id(id, conversation);
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || store.find_event_blocking(event))
-        .await
-        .map_err(ApiError::internal)?
-        .map(|found| found.is_some())
-        .map_err(ApiError::from)
-}
-
-fn stream_of(id: AttachmentId) -> Result<StreamName, ApiError> {
-    StreamName::from_parts(ATTACHMENT_CATEGORY, id).map_err(ApiError::internal)
+    Ok(records::attachments::is_referenced(store, id, conversation).await?)
 }
 
 /// Stores `bytes` for `org`: the blob (off the executor), then its index event.
@@ -109,17 +91,8 @@ pub async fn record(
         mime: blob.mime,
         size: blob.size,
     };
-    let id = attachment_id(org, &stored.hash);
-    let payload = codec::encode(&stored).map_err(ApiError::internal)?;
-    let event = EventData::new("AttachmentStored", 1, payload)
-        .with_id(Uuid::new_v5(id.as_uuid(), b"stored"));
-    match store
-        .append(stream_of(id)?, ExpectedVersion::Any, vec![event])
-        .await
-    {
-        Ok(_) | Err(AppendError::EventIdReused { .. }) => Ok(stored),
-        Err(e) => Err(ApiError::from(e)),
-    }
+    records::attachments::record_stored(store, &stored).await?;
+    Ok(stored)
 }
 
 /// What `id` is, if anyone stored it (an unavailable item is not stored: `None`).
@@ -144,18 +117,7 @@ pub async fn lookup_entry(
     store: &Arc<dyn EventStore>,
     id: AttachmentId,
 ) -> Result<Option<Entry>, ApiError> {
-    let first =
-        eventlog::store::nonblocking::read_stream(store, &stream_of(id)?, 0, Direction::Forward, 1)
-            .await
-            .map_err(ApiError::from)?;
-    let Some(r) = first.first().filter(|r| r.schema_version == 1) else {
-        return Ok(None);
-    };
-    Ok(match r.event_type.as_str() {
-        "AttachmentStored" => codec::decode(&r.payload).ok().map(Entry::Stored),
-        "AttachmentUnavailable" => codec::decode(&r.payload).ok().map(Entry::Unavailable),
-        _ => None,
-    })
+    Ok(records::attachments::entry(store, id).await?)
 }
 
 /// The organization's attachment (or unavailable item) named by a blob hash (64 hex) or

@@ -10,7 +10,6 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use domain::claim::{ClaimEvent, FirstOrganizationClaimed, FIRST_ORGANIZATION_STREAM};
 use domain::directory::Extension;
 use domain::{CommandMeta, DirectoryCommand, OrgId, UserId};
 use serde::{Deserialize, Serialize};
@@ -88,22 +87,10 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<BootstrapStatu
 
 /// Claims the place of the server's first organization for `org`; refused once taken.
 async fn claim_first(state: &AppState, org: OrgId) -> Result<(), ApiError> {
-    let stream =
-        eventlog::StreamName::new(FIRST_ORGANIZATION_STREAM).map_err(ApiError::internal)?;
-    let event = actors::event_codec::encode(
-        &ClaimEvent::FirstOrganizationClaimed(FirstOrganizationClaimed { org }),
-        uuid::Uuid::new_v4(),
-        eventlog::Metadata::default(),
-    )
-    .map_err(ApiError::internal)?;
-    match state
-        .store()
-        .append(stream, eventlog::ExpectedVersion::NoStream, vec![event])
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(eventlog::AppendError::WrongExpectedVersion { .. }) => Err(closed()),
-        Err(e) => Err(e.into()),
+    if records::claims::claim_first_organization(state.store(), org).await? {
+        Ok(())
+    } else {
+        Err(closed())
     }
 }
 
@@ -182,27 +169,4 @@ pub async fn bootstrap(
             expires_at_ms,
         }),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The claim was written as the bare organization id before it was a domain event; a
-    /// struct of that one field is the same bytes, under the same type and version.
-    #[test]
-    fn the_first_claim_is_the_bytes_written_before() {
-        let org = OrgId::random();
-        let data = actors::event_codec::encode(
-            &ClaimEvent::FirstOrganizationClaimed(FirstOrganizationClaimed { org }),
-            uuid::Uuid::new_v4(),
-            eventlog::Metadata::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            (data.event_type.as_str(), data.schema_version),
-            ("FirstOrganizationClaimed", 1)
-        );
-        assert_eq!(data.payload, eventlog::codec::encode(&org).unwrap());
-    }
 }

@@ -9,7 +9,7 @@
 //! gets somebody else's.
 
 use axum::http::HeaderMap;
-use domain::idempotency::{IdempotencyEvent, ResponseRecorded, IDEMPOTENCY_CATEGORY};
+use domain::idempotency::ResponseRecorded;
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -75,22 +75,6 @@ pub fn written_as(caller: &Authenticated, key: Option<uuid::Uuid>) -> actors::Ex
 /// [`replay_or_record`] keeps the first successful response in the log as the domain's
 /// [`ResponseRecorded`], and answers a retry with it, writing nothing. A fresh event id:
 /// the stream is appended with `NoStream`, so the first answer stays.
-fn record_of(answer: ResponseRecorded) -> Result<eventlog::EventData, ApiError> {
-    actors::event_codec::encode(
-        &IdempotencyEvent::ResponseRecorded(answer),
-        uuid::Uuid::new_v4(),
-        eventlog::Metadata::default(),
-    )
-    .map_err(ApiError::internal)
-}
-
-/// A stored recorded answer.
-fn read_recorded(record: &eventlog::RecordedEvent) -> Result<ResponseRecorded, ApiError> {
-    match actors::event_codec::decode::<IdempotencyEvent>(record).map_err(ApiError::internal)? {
-        IdempotencyEvent::ResponseRecorded(answer) => Ok(answer),
-    }
-}
-
 /// Keys whose request is running now: a concurrent retry is answered 409
 /// `idempotency_key_in_use` rather than run twice.
 #[derive(Debug, Default)]
@@ -132,10 +116,6 @@ fn body_too_large() -> ApiError {
             crate::app::MAX_JSON_BODY
         ),
     )
-}
-
-fn recorded_stream(key: uuid::Uuid) -> Result<eventlog::StreamName, ApiError> {
-    eventlog::StreamName::from_parts(IDEMPOTENCY_CATEGORY, key.simple()).map_err(ApiError::internal)
 }
 
 /// What identifies a request for [`ResponseRecorded::request`]: its content type and body,
@@ -321,7 +301,6 @@ async fn replay_or_record_inner(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::{header, HeaderValue, StatusCode};
     use axum::response::IntoResponse;
-    use eventlog::{Direction, ExpectedVersion};
 
     // Most requests carry no key: nothing to look up for them.
     if req.method() != axum::http::Method::POST || !req.headers().contains_key("idempotency-key") {
@@ -381,13 +360,7 @@ async fn replay_or_record_inner(
         e.retry_after_s = Some(1);
         return Err(e);
     };
-    let stream = recorded_stream(scoped)?;
-    let recorded =
-        eventlog::store::nonblocking::read_stream(state.store(), &stream, 0, Direction::Forward, 1)
-            .await
-            .map_err(ApiError::from)?;
-    if let Some(first) = recorded.first() {
-        let first = read_recorded(first)?;
+    if let Some(first) = records::idempotency::recorded(state.store(), scoped).await? {
         if first.request != body.rest(limit, too_large).await? {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -434,22 +407,18 @@ async fn replay_or_record_inner(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let record = record_of(ResponseRecorded {
+    let answer = ResponseRecorded {
         request,
         status: parts.status.as_u16(),
         content_type: header_of(header::CONTENT_TYPE),
         location: header_of(header::LOCATION),
         body: body.to_vec(),
         at_ms: crate::auth::sessions::now_ms(),
-    })?;
+    };
     // The request's effects are durable already; if its record is not, a retry runs it
     // again (and the handler's own checks refuse what would duplicate), so the answer
     // still goes out.
-    if let Err(e) = state
-        .store()
-        .append(stream, ExpectedVersion::NoStream, vec![record])
-        .await
-    {
+    if let Err(e) = records::idempotency::record(state.store(), scoped, answer).await {
         tracing::warn!(error = %e, "idempotency record not written");
     }
     Ok(axum::response::Response::from_parts(parts, body.into()))
@@ -458,59 +427,6 @@ async fn replay_or_record_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The answer as this module recorded it before it was a domain event (verbatim),
-    /// encoded bare under version 1.
-    #[derive(serde::Serialize)]
-    struct OldRecordedResponse {
-        request: [u8; 32],
-        status: u16,
-        content_type: Option<String>,
-        location: Option<String>,
-        body: Vec<u8>,
-        at_ms: u64,
-    }
-
-    #[test]
-    fn a_recorded_answer_is_the_bytes_written_before() {
-        let old = OldRecordedResponse {
-            request: [9; 32],
-            status: 201,
-            content_type: Some("application/json".into()),
-            location: Some("/v1/inboxes/1".into()),
-            body: br#"{"id":1}"#.to_vec(),
-            at_ms: 1_700_000_000_000,
-        };
-        let answer = ResponseRecorded {
-            request: old.request,
-            status: old.status,
-            content_type: old.content_type.clone(),
-            location: old.location.clone(),
-            body: old.body.clone(),
-            at_ms: old.at_ms,
-        };
-        let data = record_of(answer.clone()).unwrap();
-        assert_eq!(
-            (data.event_type.as_str(), data.schema_version),
-            ("ResponseRecorded", 1)
-        );
-        let old_bytes = eventlog::codec::encode(&old).unwrap();
-        assert_eq!(data.payload, old_bytes);
-        let stored = eventlog::RecordedEvent {
-            stream: recorded_stream(uuid::Uuid::nil()).unwrap(),
-            version: 0,
-            position: 0,
-            timestamp_us: 0,
-            prev_hash: [0; 32],
-            hash: [0; 32],
-            event_id: data.event_id,
-            event_type: data.event_type,
-            schema_version: data.schema_version,
-            metadata: data.metadata,
-            payload: old_bytes,
-        };
-        assert_eq!(read_recorded(&stored).unwrap(), answer);
-    }
 
     /// The fingerprint as it was computed over a whole body before it was streamed: the
     /// hashes in recorded answers are these, so the streamed one must equal it.

@@ -6,15 +6,13 @@
 //! Business numbers are unique across the whole service: a number belongs to one
 //! organization. The claim is a `number-<E.164>` stream whose first event names the owner,
 //! written with `NoStream`, so two organizations can never both hold a number (and the
-//! carrier edge can map an inbound text's number to its organization). The claim is the
-//! domain's [`NumberClaimed`]; this module appends and reads it.
+//! carrier edge can map an inbound text's number to its organization): the domain's
+//! `NumberClaimed`, written and read by `records::claims`.
 
 use std::sync::Arc;
 
-use actors::event_codec;
-use domain::claim::{ClaimEvent, NumberClaimed, NUMBER_CATEGORY};
 use domain::{OrgId, PhoneNumber};
-use eventlog::{AppendError, Direction, EventStore, ExpectedVersion, RecordedEvent, StreamName};
+use eventlog::EventStore;
 
 use crate::error::ApiError;
 use crate::routes::json::ApiPath;
@@ -28,34 +26,13 @@ pub async fn claim(
     number: &PhoneNumber,
     org: OrgId,
 ) -> Result<(), ApiError> {
-    let stream = StreamName::from_parts(NUMBER_CATEGORY, number).map_err(ApiError::internal)?;
-    let claim = event_codec::encode(
-        &ClaimEvent::NumberClaimed(NumberClaimed { org }),
-        uuid::Uuid::new_v4(),
-        eventlog::Metadata::default(),
-    )
-    .map_err(ApiError::internal)?;
-    match store
-        .append(stream.clone(), ExpectedVersion::NoStream, vec![claim])
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(AppendError::WrongExpectedVersion { .. }) => {
-            let first =
-                eventlog::store::nonblocking::read_stream(store, &stream, 0, Direction::Forward, 1)
-                    .await
-                    .map_err(ApiError::from)?;
-            let owner = first.first().and_then(claimed_by);
-            if owner == Some(org) {
-                Ok(())
-            } else {
-                Err(ApiError::conflict(
-                    "number_taken",
-                    "this number belongs to another organization",
-                ))
-            }
-        }
-        Err(e) => Err(ApiError::from(e)),
+    if records::claims::claim_number(store, number, org).await? {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(
+            "number_taken",
+            "this number belongs to another organization",
+        ))
     }
 }
 
@@ -108,20 +85,7 @@ pub async fn owner(
     store: &Arc<dyn EventStore>,
     number: &PhoneNumber,
 ) -> Result<Option<OrgId>, ApiError> {
-    let stream = StreamName::from_parts(NUMBER_CATEGORY, number).map_err(ApiError::internal)?;
-    let first = eventlog::store::nonblocking::read_stream(store, &stream, 0, Direction::Forward, 1)
-        .await
-        .map_err(ApiError::from)?;
-    Ok(first.first().and_then(claimed_by))
-}
-
-/// The organization a number's first record names (as before, a record that does not
-/// read as a claim names none).
-fn claimed_by(first: &RecordedEvent) -> Option<OrgId> {
-    match event_codec::decode::<ClaimEvent>(first) {
-        Ok(ClaimEvent::NumberClaimed(NumberClaimed { org })) => Some(org),
-        _ => None,
-    }
+    Ok(records::claims::number_owner(store, number).await?)
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -404,41 +368,4 @@ pub async fn route(
         destination_exists,
     };
     directory_command(&state, &caller, command).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The claim was written as the bare organization id before it was a domain event; a
-    /// struct of that one field is the same bytes, under the same type and version.
-    #[test]
-    fn a_claim_is_the_bytes_written_before() {
-        let org = OrgId::random();
-        let data = event_codec::encode(
-            &ClaimEvent::NumberClaimed(NumberClaimed { org }),
-            uuid::Uuid::new_v4(),
-            eventlog::Metadata::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            (data.event_type.as_str(), data.schema_version),
-            ("NumberClaimed", 1)
-        );
-        assert_eq!(data.payload, eventlog::codec::encode(&org).unwrap());
-        let stored = RecordedEvent {
-            stream: StreamName::from_parts(NUMBER_CATEGORY, "+16135550100").unwrap(),
-            version: 0,
-            position: 0,
-            timestamp_us: 0,
-            prev_hash: [0; 32],
-            hash: [0; 32],
-            event_id: data.event_id,
-            event_type: data.event_type,
-            schema_version: data.schema_version,
-            metadata: data.metadata,
-            payload: eventlog::codec::encode(&org).unwrap(),
-        };
-        assert_eq!(claimed_by(&stored), Some(org));
-    }
 }

@@ -43,7 +43,23 @@ async fn history(c: &reqwest::Client, base: &str, token: &str, conv: &str) -> Ve
         if let Some(b) = before {
             url.push_str(&format!("&before={b}"));
         }
-        let r = c.get(&url).bearer_auth(token).send().await.unwrap();
+        // The senders spend the same user's request budget: a 429 is waited out as its
+        // Retry-After says, as a client would.
+        let mut tries = 0;
+        let r = loop {
+            let r = c.get(&url).bearer_auth(token).send().await.unwrap();
+            tries += 1;
+            if r.status() != reqwest::StatusCode::TOO_MANY_REQUESTS || tries == 30 {
+                break r;
+            }
+            let wait = r
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        };
         assert!(r.status().is_success(), "{}", r.status());
         let page: Value = r.json().await.unwrap();
         let mut got = page["items"].as_array().unwrap().clone();
