@@ -534,8 +534,7 @@ async fn attempt_one(
     let Some(Record::Queued(queued)) = first
         .first()
         .map(|r| read_record(&r.payload, &sealer))
-        .transpose()
-        .map_err(|e| e.to_string())?
+        .transpose()?
     else {
         return Err(format!("{stream} does not start with its queueing"));
     };
