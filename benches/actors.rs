@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::{ActorConfig, ActorRuntime, Core, ExecuteOptions, Registry};
-use benchkit::{bench_line, median, Args};
+use benchkit::{bench_line, median, Args, ToF64};
 use domain::conversation::ActorFacts;
 use domain::{
     Aggregate, CommandMeta, Conversation, ConversationCommand, ConversationId, MessageId, OrgId,
@@ -94,7 +94,7 @@ where
     for h in handles {
         h.await.expect("bench task");
     }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    done.load(Ordering::Relaxed).to_f64() / start.elapsed().as_secs_f64()
 }
 
 fn rss_mb() -> f64 {
@@ -218,7 +218,9 @@ fn main() {
                     tokio::spawn(async move {
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(id) = ids.get(i as usize) else { break };
+                            let Some(id) = usize::try_from(i).ok().and_then(|i| ids.get(i)) else {
+                                break;
+                            };
                             registry
                                 .execute(id, org.start_channel(*id), ExecuteOptions::default())
                                 .await
@@ -243,8 +245,8 @@ fn main() {
                 drive(concurrency, seconds, move |i| {
                     let (registry, org, ids) = (registry2.clone(), org2.clone(), ids2.clone());
                     async move {
-                        let id = ids
-                            [(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % ids.len() as u64) as usize];
+                        let pick = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % ids.len() as u64;
+                        let id = ids[usize::try_from(pick).expect("below ids.len()")];
                         registry
                             .execute(&id, org.post(i), ExecuteOptions::default())
                             .await
@@ -383,7 +385,10 @@ fn main() {
         let fresh: Registry<Conversation> =
             Registry::new(store.clone(), runtime.clone(), config.clone());
         let t = Instant::now();
-        for id in to_activate.iter().take(active as usize) {
+        for id in to_activate
+            .iter()
+            .take(usize::try_from(active).unwrap_or(usize::MAX))
+        {
             fresh
                 .query(id, |c: &Conversation, _| c.last_seq())
                 .await

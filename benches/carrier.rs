@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::{ActorConfig, ActorRuntime, ExecuteOptions, Workspace};
-use benchkit::{bench_line, median, Args};
+use benchkit::{bench_line, median, Args, ToF64};
 use carrier::{Carrier, OutboundSms};
 use domain::conversation::{ActorFacts, DeliveryStatus};
 use domain::directory::Routing;
@@ -124,7 +124,7 @@ async fn raw_round(carrier: Arc<dyn Carrier>, calls: usize, concurrency: usize) 
         });
     }
     while tasks.join_next().await.is_some() {}
-    calls as f64 / started.elapsed().as_secs_f64()
+    calls.to_f64() / started.elapsed().as_secs_f64()
 }
 
 /// Texts per second through the outbox, posted `concurrency` at a time.
@@ -197,7 +197,7 @@ async fn outbox_round(
         }
     }
     while posters.join_next().await.is_some() {}
-    texts as f64 / started.elapsed().as_secs_f64()
+    texts.to_f64() / started.elapsed().as_secs_f64()
 }
 
 /// Inbound webhooks accepted per second.
@@ -231,7 +231,7 @@ async fn inbound_round(
         });
     }
     while tasks.join_next().await.is_some() {}
-    webhooks as f64 / started.elapsed().as_secs_f64()
+    webhooks.to_f64() / started.elapsed().as_secs_f64()
 }
 
 fn main() {

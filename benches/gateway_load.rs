@@ -88,7 +88,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use benchkit::{bench_line, Args, Latencies};
+use benchkit::{bench_line, Args, Latencies, ToF64};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -409,7 +409,13 @@ async fn model_lags(c: &reqwest::Client, url: &str, admin: &str) -> Vec<(String,
             let rest = l.strip_prefix("readmodel_lag_events{model=\"")?;
             let (model, rest) = rest.split_once('"')?;
             let value = rest.rsplit(' ').next()?.parse::<f64>().ok()?;
-            Some((model.to_owned(), value as u64))
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a gauge of whole events: `as` saturates, and takes NaN to 0"
+            )]
+            let events = value as u64;
+            Some((model.to_owned(), events))
         })
         .collect()
 }
@@ -473,7 +479,7 @@ impl Receivers {
     }
 
     fn now_ns(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Frames carry `~B<kind><a>.<b>~` in the message text: kind `m` (measured) / `w`
@@ -519,7 +525,10 @@ impl Receivers {
                 }
                 let target = self.fanout_target.load(Ordering::Acquire);
                 if seen.fetch_add(1, Ordering::AcqRel) + 1 == target {
-                    self.fanout_done[round].store(lat.as_micros() as u64, Ordering::Release);
+                    self.fanout_done[round].store(
+                        u64::try_from(lat.as_micros()).unwrap_or(u64::MAX),
+                        Ordering::Release,
+                    );
                     self.fanout_notify.notify_one();
                 }
             }
@@ -813,7 +822,7 @@ async fn healthz_baseline(
         lat.merge(&t.await.expect("baseline task"));
     }
     (
-        count.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64(),
+        count.load(Ordering::Relaxed).to_f64() / t.elapsed().as_secs_f64(),
         lat.percentile_ms(0.99),
     )
 }
@@ -943,7 +952,7 @@ async fn open_loop(
             let mut sent = Sent::default();
             let mut j = lane as u64;
             loop {
-                let offset = Duration::from_secs_f64(j as f64 / rate);
+                let offset = Duration::from_secs_f64(j.to_f64() / rate);
                 let due = t0 + offset;
                 tokio::time::sleep_until(due.into()).await;
                 let p = phase.load(Ordering::Acquire);
@@ -951,12 +960,16 @@ async fn open_loop(
                     break;
                 }
                 let late = due.elapsed();
-                behind_us.fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+                behind_us.fetch_max(
+                    u64::try_from(late.as_micros()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
                 let kind = if p == MEASURE { 'm' } else { 'w' };
-                let ch = (j % channels) as usize;
+                let ch = usize::try_from(j % channels).expect("below urls.len()");
                 let auths = &plan.auths[ch];
-                let auth = &auths[(j / channels) as usize % auths.len()];
-                let start = base_ns + offset.as_nanos() as u64;
+                let auth =
+                    &auths[usize::try_from(j / channels).expect("a send index") % auths.len()];
+                let start = base_ns + u64::try_from(offset.as_nanos()).unwrap_or(u64::MAX);
                 let body = format!("{{\"text\":\"load ~B{kind}{start}.o-{j}~\"}}");
                 if post_message(&c, &plan.urls[ch], auth, body, &rx).await == Some(201)
                     && kind == 'm'
@@ -981,7 +994,7 @@ async fn open_loop(
          generator was at most {:.1} ms late starting a send (a lane waiting for an answer \
          makes its next send late; the wait is in the latencies)",
         sent_count.load(Ordering::Relaxed),
-        behind_us.load(Ordering::Relaxed) as f64 / 1000.0
+        behind_us.load(Ordering::Relaxed).to_f64() / 1000.0
     );
     sent
 }
@@ -1228,7 +1241,7 @@ async fn send_phase(
 
 impl Phase {
     fn messages_per_s(&self) -> f64 {
-        self.accepted as f64 / self.elapsed
+        self.accepted.to_f64() / self.elapsed
     }
 
     /// Waits (up to 15 s) until every member's socket has every accepted message.
@@ -1265,7 +1278,7 @@ impl Phase {
         line("delivery.p99_ms", d.latency.percentile_ms(0.99), "ms");
         line(
             "deliveries_per_s",
-            d.frames as f64 / self.elapsed,
+            d.frames.to_f64() / self.elapsed,
             "frames/s",
         );
         line("server_cpu_cores", self.server_cpu / self.elapsed, "cores");
@@ -1274,7 +1287,7 @@ impl Phase {
         if self.server_cpu > 0.0 {
             line(
                 "messages_per_server_cpu_s",
-                self.accepted as f64 / self.server_cpu,
+                self.accepted.to_f64() / self.server_cpu,
                 "msg/cpu-s",
             );
         }
@@ -1295,16 +1308,16 @@ impl Phase {
             self.accepted,
             self.elapsed,
             self.warm_sent,
-            self.send_lat.0.max() as f64 / 1000.0,
+            self.send_lat.0.max().to_f64() / 1000.0,
             d.frames,
             self.expected,
             self.expected.saturating_sub(d.frames),
             d.drain_s,
-            d.latency.0.max() as f64 / 1000.0,
+            d.latency.0.max().to_f64() / 1000.0,
         );
         // Where the server's CPU went: cores, and µs per accepted message.
         let per = |secs: f64| secs / self.elapsed;
-        let per_message = |secs: f64| secs * 1e6 / self.accepted.max(1) as f64;
+        let per_message = |secs: f64| secs * 1e6 / self.accepted.max(1).to_f64();
         let threads: Vec<String> = self
             .threads
             .iter()
@@ -1634,7 +1647,7 @@ async fn run(o: Run) -> Outcome {
             st.fanout_size,
             rx.counters.sockets_open.load(Ordering::Relaxed),
             o.fanout_warmup,
-            fanout.0.max() as f64 / 1000.0,
+            fanout.0.max().to_f64() / 1000.0,
             fan_send.percentile_ms(0.50),
             member.percentile_ms(0.5),
             member.percentile_ms(0.99),
@@ -1739,7 +1752,7 @@ async fn gateway_level(
     for (model, lag) in &phase.lag_max {
         bench_line(
             &format!("{prefix}.readmodel_lag_max.{model}"),
-            *lag as f64,
+            lag.to_f64(),
             "events",
         );
     }
@@ -1774,7 +1787,7 @@ fn compare(o: &Run, label: &str, base: &Outcome, other: &Outcome) {
         if x.accepted > 0 && b.accepted > 0 && b.server_cpu > 0.0 {
             bench_line(
                 &format!("{prefix}.server_cpu_per_message_vs_{label}"),
-                (x.server_cpu / x.accepted as f64) / (b.server_cpu / b.accepted as f64),
+                (x.server_cpu / x.accepted.to_f64()) / (b.server_cpu / b.accepted.to_f64()),
                 "ratio",
             );
         }
@@ -1868,8 +1881,8 @@ fn versus_relay(prefix: &str, gateway: &Phase, relay: &Phase) {
     if gateway.accepted > 0 && relay.accepted > 0 && relay.server_cpu > 0.0 {
         bench_line(
             &format!("{prefix}.server_cpu_per_message_vs_relay"),
-            (gateway.server_cpu / gateway.accepted as f64)
-                / (relay.server_cpu / relay.accepted as f64),
+            (gateway.server_cpu / gateway.accepted.to_f64())
+                / (relay.server_cpu / relay.accepted.to_f64()),
             "ratio",
         );
     }

@@ -93,7 +93,7 @@ pub fn serve_if_asked() {
                 .as_array()
                 .expect("members")
                 .iter()
-                .map(|u| u.as_u64().expect("member") as usize)
+                .map(|u| usize::try_from(u.as_u64().expect("member")).expect("an index"))
                 .collect();
             (id.clone(), members)
         })

@@ -4,6 +4,7 @@
 //!   few minutes on 2 cores).
 //! - [`bench_line`]: the one output format, `BENCH <name> <value> <unit>`.
 //! - [`median`] and [`Latencies`]: medians over rounds and percentiles from an HDR histogram.
+//! - [`ToF64`]: counts as floats, for rates and ratios.
 //! - [`RawGroupCommit`]: the raw-RocksDB baseline: the same group commit (one writer thread
 //!   fed by a bounded crossbeam channel, one synced `WriteBatch` per drain, a oneshot ack per
 //!   caller) with none of the log's logic, doing whatever puts the caller hands it.
@@ -45,6 +46,32 @@ pub fn bench_line(name: &str, value: f64, unit: &str) {
     println!("BENCH {name} {value:.3} {unit}");
 }
 
+/// Counts as `f64`, for the rates, ratios and means a benchmark prints. Exact below 2^53:
+/// a benchmark's counts stay far below that, and the figures are printed rounded anyway.
+pub trait ToF64 {
+    fn to_f64(self) -> f64;
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "benchmark counts, far below 2^53, printed rounded"
+)]
+impl ToF64 for u64 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "benchmark counts, far below 2^53, printed rounded"
+)]
+impl ToF64 for usize {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
 pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.total_cmp(b));
     if xs.is_empty() {
@@ -64,7 +91,9 @@ impl Default for Latencies {
 
 impl Latencies {
     pub fn record(&mut self, d: std::time::Duration) {
-        let us = (d.as_micros() as u64).clamp(1, 60_000_000);
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, 60_000_000);
         let _ = self.0.record(us);
     }
 
@@ -73,7 +102,7 @@ impl Latencies {
     }
 
     pub fn percentile_ms(&self, p: f64) -> f64 {
-        self.0.value_at_quantile(p) as f64 / 1000.0
+        self.0.value_at_quantile(p).to_f64() / 1000.0
     }
 }
 

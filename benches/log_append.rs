@@ -23,7 +23,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchkit::{bench_line, median, Args, Latencies, RawGroupCommit};
+use benchkit::{bench_line, median, Args, Latencies, RawGroupCommit, ToF64};
 use eventlog::{EventData, EventStore, ExpectedVersion, LogOptions, RocksLog, StreamName};
 
 /// The event log allocates a few small buffers per event read or written; glibc's malloc
@@ -72,7 +72,7 @@ where
             latencies.merge(&lat);
         }
         Round {
-            events_per_s: total as f64 / start.elapsed().as_secs_f64(),
+            events_per_s: total.to_f64() / start.elapsed().as_secs_f64(),
             latencies,
         }
     })
@@ -86,7 +86,7 @@ fn log_shaped_puts(w: usize, i: u64, position: u64) -> Vec<benchkit::RawPut> {
     stream_key.extend_from_slice(&i.to_be_bytes());
     let mut category_key = b"bench\xFF".to_vec();
     category_key.extend_from_slice(&position.to_be_bytes());
-    let id = (position as u128 * 0x9E37_79B9_7F4A_7C15)
+    let id = (u128::from(position) * 0x9E37_79B9_7F4A_7C15)
         .to_be_bytes()
         .to_vec();
     let mut record = payload(w, i);

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use benchkit::{bench_line, median, Args};
+use benchkit::{bench_line, median, Args, ToF64};
 use eventlog::{
     Direction, EventData, EventStore, ExpectedVersion, LogOptions, RocksLog, StreamName,
 };
@@ -71,7 +71,7 @@ fn main() {
             it.next();
         }
         assert_eq!(n, events);
-        raw_rates.push(n as f64 / t.elapsed().as_secs_f64());
+        raw_rates.push(n.to_f64() / t.elapsed().as_secs_f64());
 
         let t = Instant::now();
         let mut from = 0;
@@ -81,7 +81,7 @@ fn main() {
             from = last.position + 1;
         }
         assert_eq!(from, events);
-        all.push(events as f64 / t.elapsed().as_secs_f64());
+        all.push(events.to_f64() / t.elapsed().as_secs_f64());
 
         let t = Instant::now();
         let mut from = 0;
@@ -93,7 +93,7 @@ fn main() {
             from = last.version + 1;
         }
         assert_eq!(from, events);
-        one.push(events as f64 / t.elapsed().as_secs_f64());
+        one.push(events.to_f64() / t.elapsed().as_secs_f64());
         println!(
             "# round {round}: all {:.0} ev/s, stream {:.0} ev/s, raw {:.0} ev/s",
             all[round], one[round], raw_rates[round]

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use actors::clock::{Clock, SystemClock};
 use actors::{ActorConfig, ActorRuntime, CommandError, ExecuteOptions, Workspace};
-use benchkit::{bench_line, Args, Latencies};
+use benchkit::{bench_line, Args, Latencies, ToF64};
 use domain::queue::{
     IdleTimeoutAction, QueueCommand, QueueEvent, QueuePolicy, QueueRejection, WaitTimeoutAction,
 };
@@ -184,12 +184,12 @@ fn main() {
         let secs = start.elapsed().as_secs_f64();
         bench_line(
             &format!("queues.claims.w{agents_n}.per_s"),
-            claims.load(Ordering::Relaxed) as f64 / secs,
+            claims.load(Ordering::Relaxed).to_f64() / secs,
             "claims/s",
         );
         bench_line(
             &format!("queues.claim_attempts.w{agents_n}.per_s"),
-            attempts.load(Ordering::Relaxed) as f64 / secs,
+            attempts.load(Ordering::Relaxed).to_f64() / secs,
             "attempts/s",
         );
 
@@ -214,7 +214,7 @@ fn main() {
                         if i >= timers_n {
                             break;
                         }
-                        let due = Duration::from_secs_f64(i as f64 / arrivals_per_s);
+                        let due = Duration::from_secs_f64(i.to_f64() / arrivals_per_s);
                         if let Some(wait) = due.checked_sub(start.elapsed()) {
                             tokio::time::sleep(wait).await;
                         }
@@ -238,12 +238,12 @@ fn main() {
         println!(
             "# enqueued {timers_n} waiting interactions over {queues_n} queues in {enqueue_s:.1}s"
         );
-        bench_line("queues.timers.pending", timers_n as f64, "timers");
+        bench_line("queues.timers.pending", timers_n.to_f64(), "timers");
         bench_line("queues.timers.rss_mb", rss_mb(), "MiB");
         println!("# RSS before the timers: {rss_before:.0} MiB");
         // Wait until every timer has fired (or give up after a generous bound).
         let give_up =
-            Instant::now() + Duration::from_secs_f64(wait_ms as f64 / 1000.0 + enqueue_s + 60.0);
+            Instant::now() + Duration::from_secs_f64(wait_ms.to_f64() / 1000.0 + enqueue_s + 60.0);
         let mut lags = Latencies::default();
         let mut fired = 0usize;
         let mut from = 0;
@@ -270,7 +270,7 @@ fn main() {
         }
         scheduler.abort();
         println!("# fired {fired} of {timers_n} timers");
-        bench_line("queues.timers.fired", fired as f64, "timers");
+        bench_line("queues.timers.fired", fired.to_f64(), "timers");
         bench_line(
             "queues.timers.fire_lag.p50_ms",
             lags.percentile_ms(0.50),

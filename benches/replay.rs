@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use benchkit::{bench_line, Args};
+use benchkit::{bench_line, Args, ToF64};
 use domain::conversation::{ConversationKind, ConversationStarted, MessagePosted, MessagesRead};
 use domain::directory::{DirectoryEvent, UserAdded};
 use domain::{Actor, ConversationEvent, ConversationId, MessageId, OrgId, Role, Text, UserId};
@@ -43,7 +43,8 @@ fn conversation(
     at: u64,
 ) -> Vec<EventData> {
     let (a, b) = if a < b { (a, b) } else { (b, a) };
-    let mut out = Vec::with_capacity(messages as usize + messages as usize / 4 + 1);
+    let messages_len = usize::try_from(messages).expect("a conversation fits in memory");
+    let mut out = Vec::with_capacity(messages_len + messages_len / 4 + 1);
     out.push(enc(&ConversationEvent::ConversationStarted(
         ConversationStarted {
             id,
@@ -161,10 +162,11 @@ fn main() {
                 s.spawn(move || {
                     for i in (t * per_thread)..((t + 1) * per_thread).min(conversations) {
                         let id = ConversationId::random();
-                        let a = users[(i as usize * 7) % users.len()];
-                        let b = users[(i as usize * 13 + 1) % users.len()];
+                        let k = usize::try_from(i).expect("a conversation index");
+                        let a = users[(k * 7) % users.len()];
+                        let b = users[(k * 13 + 1) % users.len()];
                         let b = if a == b {
-                            users[(i as usize + 500) % users.len()]
+                            users[(k + 500) % users.len()]
                         } else {
                             b
                         };
@@ -198,7 +200,7 @@ fn main() {
         from = last.position + 1;
         n += page.len() as u64;
     }
-    let read_rate = n as f64 / t.elapsed().as_secs_f64();
+    let read_rate = n.to_f64() / t.elapsed().as_secs_f64();
     eprintln!(
         "read $all in {:.2} s, {:.2} s of CPU",
         t.elapsed().as_secs_f64(),
@@ -260,7 +262,7 @@ fn main() {
     );
     bench_line(
         "replay.rebuild.sequential.events_per_s",
-        events as f64 / sequential,
+        events.to_f64() / sequential,
         "events/s",
     );
     bench_line(

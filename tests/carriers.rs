@@ -817,7 +817,7 @@ fn png(w: u32, h: u32) -> Vec<u8> {
         let mut px = [0u8; 3];
         for p in &mut px {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            *p = (seed >> 24) as u8;
+            *p = seed.to_be_bytes()[0];
         }
         image::Rgb(px)
     });
@@ -1006,7 +1006,7 @@ async fn a_large_image_goes_out_as_mms_within_600_kb_and_non_images_are_refused(
         (StatusCode::NOT_FOUND, Some("attachment_not_found"))
     );
     // Too large for any attachment.
-    let huge = vec![0u8; domain::limits::MAX_ATTACHMENT_BYTES as usize + 1];
+    let huge = vec![0u8; domain::limits::MAX_ATTACHMENT_LEN + 1];
     let (status, err) = upload(
         &c,
         &s,

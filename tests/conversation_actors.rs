@@ -76,7 +76,7 @@ async fn a_thousand_concurrent_assign_to_me_have_exactly_one_winner() {
                 winners.push(user);
             }
             (_, Err(CommandError::Rejected(ConversationRejection::AlreadyAssigned { to }))) => {
-                holders.push(to)
+                holders.push(to);
             }
             (_, Err(e)) => panic!("unexpected failure {e}"),
         }
@@ -249,7 +249,8 @@ async fn pipelined_commands_land_once_in_order_even_with_a_foreign_writer() {
     );
     for (version, position) in &replies {
         assert_eq!(
-            records[*version as usize].position, *position,
+            records[usize::try_from(*version).unwrap()].position,
+            *position,
             "reply names the log's event"
         );
     }

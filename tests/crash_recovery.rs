@@ -64,11 +64,12 @@ fn parse_ack(line: &str, acked: &mut HashMap<Uuid, Acked>) {
 fn acknowledged_events_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let log_dir = dir.path().join("log");
-    let seed = std::time::SystemTime::now()
+    let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_nanos() as u64
-        | 1;
+        .as_nanos();
+    // The clock's low 64 bits: a seed, not a time.
+    let seed = u64::try_from(nanos & u128::from(u64::MAX)).unwrap() | 1;
     println!("kill-timing seed {seed}");
     let mut rng = Rng(seed);
     let mut acked: HashMap<Uuid, Acked> = HashMap::new();
@@ -196,7 +197,7 @@ fn check(log_dir: &std::path::Path, acked: &HashMap<Uuid, Acked>, begun: &[Vec<U
     }
     assert_eq!(log.next_position(), from);
     let unique: HashSet<_> = acked.keys().collect();
-    assert!(from as usize >= unique.len());
+    assert!(from >= unique.len() as u64);
     for (name, count) in &versions {
         let s = stream(name);
         assert_eq!(log.stream_version_blocking(&s).unwrap(), Some(count - 1));

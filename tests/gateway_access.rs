@@ -829,7 +829,7 @@ fn written(s: &TestServer, from: u64, to: u64) -> Vec<String> {
         return Vec::new();
     }
     s.ws.store
-        .read_all_blocking(from, (to - from) as usize)
+        .read_all_blocking(from, usize::try_from(to - from).unwrap())
         .expect("read back")
         .iter()
         .map(|e| e.stream.as_str().to_owned())
@@ -838,7 +838,13 @@ fn written(s: &TestServer, from: u64, to: u64) -> Vec<String> {
 
 /// A PNG of `w`×`h` pixels.
 fn png(w: u32, h: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8 * 9, y as u8 * 7, 90]));
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            u8::try_from(x * 9).unwrap(),
+            u8::try_from(y * 7).unwrap(),
+            90,
+        ])
+    });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()

@@ -846,6 +846,10 @@ async fn a_stream_closes_when_its_session_expires() {
 
 /// A socket address as the kernel reports it for `fd` (its own with `peer` false, the
 /// other end's with `peer` true); `None` for what is not an IP socket.
+#[allow(
+    unsafe_code,
+    reason = "getsockname and getpeername have no safe wrapper in std"
+)]
 fn socket_address(fd: libc::c_int, peer: bool) -> Option<std::net::SocketAddr> {
     // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -855,9 +859,9 @@ fn socket_address(fd: libc::c_int, peer: bool) -> Option<std::net::SocketAddr> {
     // SAFETY: `out` points to `len` writable bytes; the kernel writes at most that many.
     let rc = unsafe {
         if peer {
-            libc::getpeername(fd, out, &mut len)
+            libc::getpeername(fd, out, &raw mut len)
         } else {
-            libc::getsockname(fd, out, &mut len)
+            libc::getsockname(fd, out, &raw mut len)
         }
     };
     if rc != 0 {
@@ -904,6 +908,7 @@ fn socket_between(local: std::net::SocketAddr, peer: std::net::SocketAddr) -> li
 
 /// The kernel's send buffer of socket `fd` (`SO_SNDBUF`, which reports twice what was
 /// set: Linux doubles it for its bookkeeping).
+#[allow(unsafe_code, reason = "getsockopt has no safe wrapper in std")]
 fn send_buffer(fd: libc::c_int) -> usize {
     let mut value: libc::c_int = 0;
     let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).expect("fits");
@@ -914,7 +919,7 @@ fn send_buffer(fd: libc::c_int) -> usize {
             libc::SOL_SOCKET,
             libc::SO_SNDBUF,
             std::ptr::addr_of_mut!(value).cast(),
-            &mut len,
+            &raw mut len,
         )
     };
     assert_eq!(rc, 0, "getsockopt: {}", std::io::Error::last_os_error());
@@ -1118,7 +1123,7 @@ async fn the_asyncapi_document_describes_every_frame_and_catches_drift() {
         (
             "an unknown change",
             mutated(&added, &|m| {
-                drop(m.insert("change".into(), json!("inbox_exploded")))
+                drop(m.insert("change".into(), json!("inbox_exploded")));
             }),
         ),
         (

@@ -350,9 +350,10 @@ async fn a_hub_far_behind_routes_every_event_to_its_audience_as_of_its_position(
 
     // Only now, with every actor at its final state, route the whole log.
     let end = s.ws.store.next_position();
-    let records = eventlog::store::nonblocking::read_all(&s.ws.store, 0, end as usize + 1)
-        .await
-        .unwrap();
+    let records =
+        eventlog::store::nonblocking::read_all(&s.ws.store, 0, usize::try_from(end).unwrap() + 1)
+            .await
+            .unwrap();
     assert_eq!(records.len() as u64, end);
     let state = gateway::AppState::new(s.ws.clone(), s.queues.clone(), s.interactions.clone());
     let mut audiences = Audiences::default();

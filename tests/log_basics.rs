@@ -434,9 +434,9 @@ async fn appends_beyond_the_byte_budget_are_refused_as_overloaded() {
         ..eventlog::LogOptions::default()
     });
     let store = t.store();
-    let pending: Vec<_> = (0..400)
+    let pending: Vec<_> = (0u32..400)
         .map(|i| {
-            let e = EventData::new("Big", 1, vec![i as u8; 4000]);
+            let e = EventData::new("Big", 1, vec![u8::try_from(i % 256).unwrap(); 4000]);
             store.append(stream("budget-1"), ExpectedVersion::Any, vec![e])
         })
         .collect();

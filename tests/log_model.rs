@@ -100,7 +100,7 @@ impl Model {
 }
 
 fn check_event(got: &eventlog::RecordedEvent, model: &Model, position: u64) {
-    let (s, v, data) = &model.events[position as usize];
+    let (s, v, data) = &model.events[usize::try_from(position).unwrap()];
     assert_eq!(got.position, position);
     assert_eq!(got.stream.as_str(), STREAMS[*s]);
     assert_eq!(got.version, *v);
@@ -165,7 +165,7 @@ fn run(backend: Backend, ops: Vec<Op>, seed: u64) {
                 } else {
                     match got {
                         Err(AppendError::WrongExpectedVersion { actual: a, .. }) => {
-                            assert_eq!(a, actual)
+                            assert_eq!(a, actual);
                         }
                         other => panic!("expected WrongExpectedVersion, got {other:?}"),
                     }
@@ -350,7 +350,7 @@ fn races_have_one_winner_per_version(backend: Backend) {
                             assert!(
                                 actual.is_some() && actual != v,
                                 "conflict reports the newer version"
-                            )
+                            );
                         }
                         Err(e) => panic!("{e}"),
                     }

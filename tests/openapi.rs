@@ -225,7 +225,7 @@ fn every_body_and_every_json_answer_has_a_schema_from_its_type() {
         if !o.body.is_empty() {
             match request_schema(&doc, o) {
                 _ if o.request.is_none() => {
-                    fail(format!("a {} body without a schema (req::<T>)", o.body))
+                    fail(format!("a {} body without a schema (req::<T>)", o.body));
                 }
                 Some(schema) if is_described(schema) => requests += 1,
                 other => fail(format!("request schema {other:?}")),
@@ -243,7 +243,7 @@ fn every_body_and_every_json_answer_has_a_schema_from_its_type() {
         if o.answers == "application/json" {
             match response_schema(&doc, o) {
                 _ if o.response.is_none() => {
-                    fail("a JSON answer without a schema (res::<T>)".into())
+                    fail("a JSON answer without a schema (res::<T>)".into());
                 }
                 Some(schema) if is_described(schema) => responses += 1,
                 other => fail(format!("response schema {other:?}")),

@@ -14,10 +14,8 @@ use eventlog::{Direction, EventStore, ExpectedVersion, LogOptions, RocksLog, Str
 const WAIT_MS: u64 = 1_500;
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    u64::try_from(since.as_millis()).unwrap()
 }
 
 fn start_child(log_dir: &std::path::Path) -> Child {

@@ -352,7 +352,11 @@ async fn a_webhook_body_quoting_an_erased_text_is_erased_with_it() {
 /// A small PNG of `side` × `side` pixels, different for each side.
 fn png(side: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(side, side, |x, y| {
-        image::Rgb([(x * 31 + side) as u8, (y * 17) as u8, side as u8])
+        image::Rgb([
+            u8::try_from((x * 31 + side) % 256).unwrap(),
+            u8::try_from((y * 17) % 256).unwrap(),
+            u8::try_from(side % 256).unwrap(),
+        ])
     });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();

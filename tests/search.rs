@@ -279,8 +279,8 @@ async fn words_are_found_only_where_the_caller_may_look() {
     assert_eq!(second["author_name"], "alice@search.example");
     let text = second["snippet"]["text"].as_str().unwrap();
     let (a, b) = (
-        second["snippet"]["highlights"][0][0].as_u64().unwrap() as usize,
-        second["snippet"]["highlights"][0][1].as_u64().unwrap() as usize,
+        usize::try_from(second["snippet"]["highlights"][0][0].as_u64().unwrap()).unwrap(),
+        usize::try_from(second["snippet"]["highlights"][0][1].as_u64().unwrap()).unwrap(),
     );
     assert_eq!(&text[a..b], "zebra");
     assert!(second["position"].as_u64().unwrap() < first["position"].as_u64().unwrap());

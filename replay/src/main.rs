@@ -288,6 +288,12 @@ fn rebuild(
         }
         s.1 = Instant::now();
         let secs = started.elapsed().as_secs_f64().max(1e-9);
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a progress line: a percentage in [0, 100] and a rate, rounded for display"
+        )]
         let line: Vec<String> =
             s.0.iter()
                 .map(|(name, (events, position))| {

@@ -60,6 +60,7 @@ pub struct Report {
 }
 
 impl Report {
+    #[allow(clippy::cast_precision_loss, reason = "a rate, printed rounded")]
     pub fn events_per_s(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -80,6 +81,7 @@ impl AllReport {
     }
 
     /// Log events per second of wall-clock time until every model was complete.
+    #[allow(clippy::cast_precision_loss, reason = "a rate, printed rounded")]
     pub fn events_per_s(&self) -> f64 {
         self.events() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }

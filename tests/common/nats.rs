@@ -90,6 +90,7 @@ impl NatsNode {
                     .stdout(Stdio::null())
                     .stderr(Stdio::null());
                 // SAFETY: prctl is async-signal-safe; it only sets the child's death signal.
+                #[allow(unsafe_code, reason = "pre_exec and prctl are unsafe")]
                 unsafe {
                     cmd.pre_exec(|| {
                         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -221,6 +222,7 @@ pub fn cluster(dir: &Path) -> Vec<NatsNode> {
 
 /// This process's scratch directory for servers' stores; directories left by earlier
 /// test processes that are gone are removed.
+#[allow(unsafe_code, reason = "kill(pid, 0) has no safe wrapper in std")]
 fn process_dir() -> PathBuf {
     let root = std::env::temp_dir().join("switchboard-nats-tests");
     if let Ok(entries) = std::fs::read_dir(&root) {

@@ -434,7 +434,7 @@ impl<A: Aggregate> Core<A> {
                     state,
                     taken_at_us: std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_micros() as u64),
+                        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
                 },
             )
         })

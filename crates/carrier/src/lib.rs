@@ -427,10 +427,10 @@ impl Backoff {
             self.jitter.clamp(0.0, 1.0)
         };
         // A uniform fraction in [0, 1) from (seed, attempt).
-        let unit = (splitmix64(self.seed ^ u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-            >> 11) as f64
-            / (1u64 << 53) as f64;
-        let take = (full as f64 * jitter * unit) as u128;
+        let unit = unit_fraction(splitmix64(
+            self.seed ^ u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
+        let take = jitter_take(full, jitter, unit);
         let nanos = full.saturating_sub(take);
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
@@ -453,6 +453,27 @@ impl Backoff {
             None => delay,
         })
     }
+}
+
+/// A fraction in [0, 1) from the top 53 bits of `x`.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "both are below 2^54, so f64 holds them exactly"
+)]
+fn unit_fraction(x: u64) -> f64 {
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The nanoseconds jitter takes off a delay of `full`: `full * jitter * unit`, both
+/// factors in [0, 1], rounded down.
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a random share of a delay: f64's precision is plenty, and the product is in [0, full]"
+)]
+fn jitter_take(full: u128, jitter: f64, unit: f64) -> u128 {
+    (full as f64 * jitter * unit) as u128
 }
 
 fn splitmix64(mut x: u64) -> u64 {

@@ -245,7 +245,10 @@ fn flatten_on_white(image: DynamicImage) -> RgbImage {
     for (src, dst) in rgba.pixels().zip(out.pixels_mut()) {
         let [r, g, b, a] = src.0;
         let a = u16::from(a);
-        let blend = |c: u8| ((u16::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
+        // At most (255 * 255 + 127) / 255 = 255: the fallback is never taken.
+        let blend = |c: u8| {
+            u8::try_from((u16::from(c) * a + 255 * (255 - a) + 127) / 255).unwrap_or(u8::MAX)
+        };
         dst.0 = [blend(r), blend(g), blend(b)];
     }
     out
@@ -259,8 +262,15 @@ fn shrink_to_fit(rgb: &RgbImage, max_bytes: usize) -> Result<PreparedImage, Medi
         let frame;
         let frame_ref = if side < longest {
             let scale = f64::from(side) / f64::from(longest);
-            let nw = ((f64::from(w) * scale).round() as u32).max(1);
-            let nh = ((f64::from(h) * scale).round() as u32).max(1);
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "scale is in (0, 1): each product is in [0, w] or [0, h]"
+            )]
+            let (nw, nh) = (
+                ((f64::from(w) * scale).round() as u32).max(1),
+                ((f64::from(h) * scale).round() as u32).max(1),
+            );
             frame = image::imageops::thumbnail(rgb, nw, nh);
             &frame
         } else {
@@ -290,7 +300,16 @@ fn shrink_to_fit(rgb: &RgbImage, max_bytes: usize) -> Result<PreparedImage, Medi
             return Err(MediaError::CannotShrink { max_bytes });
         }
         // Size scales roughly with pixel count: aim a bit under the budget.
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a rough ratio of two sizes: f64's 53 bits are plenty"
+        )]
         let ratio = (max_bytes as f64 / smallest as f64).sqrt() * 0.9;
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "the factor is in [0.3, 0.85]: the product is in [0, side]"
+        )]
         let next = (f64::from(side) * ratio.clamp(0.3, 0.85)) as u32;
         side = next.max(MIN_OUTPUT_SIDE);
     }

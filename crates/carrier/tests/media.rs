@@ -35,9 +35,9 @@ fn png_rgb(w: u32, h: u32, pixels: &[u8]) -> Vec<u8> {
 fn gradient(w: u32, h: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| {
         image::Rgb([
-            (x * 255 / w) as u8,
-            (y * 255 / h) as u8,
-            ((x + y) % 256) as u8,
+            u8::try_from(x * 255 / w).unwrap(),
+            u8::try_from(y * 255 / h).unwrap(),
+            u8::try_from((x + y) % 256).unwrap(),
         ])
     })
 }
@@ -134,8 +134,8 @@ fn transparent_png_is_flattened_on_white_when_reencoded() {
     let n = noise(100 * 100 * 4, 9);
     for (i, px) in n.chunks(4).enumerate() {
         img.put_pixel(
-            (i % 100) as u32,
-            (i / 100) as u32,
+            u32::try_from(i % 100).unwrap(),
+            u32::try_from(i / 100).unwrap(),
             image::Rgba([px[0], px[1], px[2], 255]),
         );
     }

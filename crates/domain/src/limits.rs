@@ -11,7 +11,9 @@ pub const MAX_SMS_TEXT_CHARS: usize = 1600;
 /// Most attachments (or inbound MMS media) on one message.
 pub const MAX_ATTACHMENTS_PER_MESSAGE: usize = 10;
 /// Largest file attached to an internal message.
-pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+pub const MAX_ATTACHMENT_BYTES: u64 = MAX_ATTACHMENT_LEN as u64;
+/// [`MAX_ATTACHMENT_BYTES`] as a length in memory (25 MiB fits a `usize` everywhere).
+pub const MAX_ATTACHMENT_LEN: usize = 25 * 1024 * 1024;
 /// Largest image sent by MMS. The attachment store resizes images to about 600 KB before
 /// they are referenced by a message, so anything above this was not resized.
 pub const MAX_MMS_IMAGE_BYTES: u64 = 600 * 1024;

@@ -701,7 +701,14 @@ impl GroupWriter {
             });
         }
         // Build every record first, so a failure leaves the batch untouched.
-        let count = events.len() as u64;
+        // The id index stores the count (and each event's index in it) as a u32.
+        let Ok(id_count) = u32::try_from(events.len()) else {
+            return Err(AppendError::AppendTooLarge {
+                size: events.iter().map(|p| p.data.size()).sum(),
+                count: events.len(),
+            });
+        };
+        let count = u64::from(id_count);
         let overflow = |what: &str| {
             AppendError::Storage(StorageError::corrupted(
                 format!("{what} of {stream}"),
@@ -778,12 +785,11 @@ impl GroupWriter {
             cf(CF_EVENT_IDS)?,
         );
         let (name, category) = (stream.as_str(), stream.category());
-        let count = count as u32; // ≤ max_append_events
         for ((index, rec), bytes) in (0u32..).zip(records).zip(encoded) {
             let entry = codec::IdEntry {
                 position: rec.position,
                 index,
-                count,
+                count: id_count,
             };
             wb.put_cf(events_cf, keys::position_key(rec.position), bytes);
             wb.put_cf(

@@ -338,11 +338,13 @@ fn free_bytes(path: &Path) -> Option<u64> {
     let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
     // SAFETY: `c_path` is a valid NUL-terminated string and `stat` points to writable
     // memory of the right type; statvfs fills it completely when it returns 0.
+    #[allow(unsafe_code, reason = "statvfs has no safe wrapper in std")]
     let rc = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
     if rc != 0 {
         return None;
     }
     // SAFETY: statvfs returned 0, so `stat` is initialised.
+    #[allow(unsafe_code, reason = "reading what statvfs wrote")]
     let stat = unsafe { stat.assume_init() };
     Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
@@ -350,8 +352,7 @@ fn free_bytes(path: &Path) -> Option<u64> {
 pub(crate) fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl RocksLog {

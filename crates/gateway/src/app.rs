@@ -112,7 +112,9 @@ impl AppState {
     /// The same state with logins lasting `ttl` (at least a second).
     #[must_use]
     pub fn with_session_ttl(mut self, ttl: std::time::Duration) -> Self {
-        Arc::make_mut(&mut self.0).session_ttl_ms = (ttl.as_millis() as u64).max(1_000);
+        Arc::make_mut(&mut self.0).session_ttl_ms = u64::try_from(ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1_000);
         self
     }
 

@@ -57,7 +57,10 @@ impl ApiError {
             "rate_limited",
             "too many requests; slow down",
         );
-        e.retry_after_s = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        let whole_s = wait
+            .as_secs()
+            .saturating_add(u64::from(wait.subsec_nanos() > 0));
+        e.retry_after_s = Some(whole_s.max(1));
         e
     }
 

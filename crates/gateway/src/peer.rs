@@ -46,6 +46,7 @@ impl Peer {
         // SAFETY: `fd` is the socket of the connection this request is being served on,
         // which stays open at least until the request's response (here: the upgrade) is
         // sent; `value` lives across the call and `len` is its size.
+        #[allow(unsafe_code, reason = "setsockopt has no safe wrapper in std")]
         let rc = unsafe {
             libc::setsockopt(
                 self.fd,

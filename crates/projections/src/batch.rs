@@ -219,7 +219,7 @@ mod tests {
 
         fn store(&mut self, checkpoint: u64, events: u64) -> Result<Stored, ProjectionError> {
             // Deferred batches stay pending until a durable store.
-            assert!(events as usize <= self.pending.len());
+            assert!(events <= self.pending.len() as u64);
             assert_eq!(self.pending.last(), Some(&checkpoint));
             if self.fail_at.is_some_and(|f| self.pending.contains(&f)) {
                 return Err(ProjectionError::Corrupt("failing on purpose".into()));

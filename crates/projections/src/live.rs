@@ -115,10 +115,10 @@ impl<K: ModelKind> Generation<K> {
                     background_priority();
                     match follow_blocking(store, &mut writer, &tx, &stop, |_, _| {}) {
                         Ok(f) => {
-                            tracing::info!(generation = %gen, finished = ?f, "read model stopped")
+                            tracing::info!(generation = %gen, finished = ?f, "read model stopped");
                         }
                         Err(e) => {
-                            tracing::error!(generation = %gen, error = %e, "read model failed")
+                            tracing::error!(generation = %gen, error = %e, "read model failed");
                         }
                     }
                 })?
@@ -393,6 +393,7 @@ pub const BACKGROUND_NICE: i32 = 5;
 /// fails, nothing changes.
 pub fn background_priority() {
     #[cfg(target_os = "linux")]
+    #[allow(unsafe_code, reason = "setpriority has no safe wrapper in std")]
     // SAFETY: setpriority only reads its arguments; `who = 0` is the calling thread.
     unsafe {
         let _ = libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE);

@@ -626,6 +626,6 @@ async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
     tracing::info!("shutdown requested; draining");
 }

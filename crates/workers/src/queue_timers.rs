@@ -59,16 +59,16 @@ impl Timers {
             }
             QueueEvent::InteractionQueued(e) => self.set(queue, e.conversation, e.wait_deadline_ms),
             QueueEvent::InteractionReleased(e) => {
-                self.set(queue, e.conversation, e.wait_deadline_ms)
+                self.set(queue, e.conversation, e.wait_deadline_ms);
             }
             QueueEvent::InteractionClaimed(e) => {
-                self.set(queue, e.conversation, e.idle_deadline_ms)
+                self.set(queue, e.conversation, e.idle_deadline_ms);
             }
             QueueEvent::InteractionTransferred(e) => {
-                self.set(queue, e.conversation, e.idle_deadline_ms)
+                self.set(queue, e.conversation, e.idle_deadline_ms);
             }
             QueueEvent::QueueActivityRecorded(e) => {
-                self.set(queue, e.conversation, e.idle_deadline_ms)
+                self.set(queue, e.conversation, e.idle_deadline_ms);
             }
             QueueEvent::InteractionClosed(e) => self.set(queue, e.conversation, None),
             _ => {}
@@ -209,7 +209,7 @@ pub async fn run(ws: Workspace, clock: Arc<dyn Clock>) {
                     return;
                 }
             },
-            _ = async {
+            () = async {
                 match next {
                     Some((due, _, _)) => clock.sleep_until(due).await,
                     None => std::future::pending::<()>().await,

@@ -103,7 +103,9 @@ async fn fetch(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let mut body = Vec::with_capacity(declared.map_or(0, |l| l as usize));
+    // At most max_bytes (checked above), so it fits.
+    let capacity = declared.and_then(|l| usize::try_from(l).ok()).unwrap_or(0);
+    let mut body = Vec::with_capacity(capacity);
     while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
         if body.len() + chunk.len() > max_bytes {
             return Err(MediaFetchError::TooLarge { max_bytes });

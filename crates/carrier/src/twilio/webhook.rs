@@ -107,7 +107,8 @@ pub fn parse_inbound(params: &[(String, String)]) -> Result<InboundSms, WebhookE
     if num_media > MAX_MEDIA as u64 {
         return Err(WebhookError::TooManyMedia(num_media));
     }
-    let mut media = Vec::with_capacity(num_media as usize);
+    // At most MAX_MEDIA (checked above), so it fits.
+    let mut media = Vec::with_capacity(usize::try_from(num_media).unwrap_or(MAX_MEDIA));
     for i in 0..num_media {
         let url_field = format!("MediaUrl{i}");
         let url = match one(params, &url_field)? {

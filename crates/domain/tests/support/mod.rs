@@ -275,12 +275,17 @@ pub fn samples(p: &Params) -> Samples {
         _ => WaitTimeoutAction::OverflowToInbox(inbox),
     };
     let idle_action = [IdleTimeoutAction::ReturnToQueue, IdleTimeoutAction::Close][pick % 2];
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "any u32 will do: the low half of an arbitrary u64"
+    )]
+    let max_pending_visible = p.opt_n.map(|n| n as u32);
     let policy = QueuePolicy {
         wait_timeout_ms: p.opt_n,
         on_wait_timeout: wait_action.clone(),
         idle_timeout_ms: p.opt_n.map(|n| n / 2),
         on_idle_timeout: idle_action,
-        max_pending_visible: p.opt_n.map(|n| n as u32),
+        max_pending_visible,
     };
     let routing = [
         Routing::User(user),

@@ -35,7 +35,7 @@ impl ImageBudget {
     pub fn new(bytes: u64) -> Self {
         let units = u32::try_from(bytes / UNIT)
             .unwrap_or(u32::MAX)
-            .clamp(1, Semaphore::MAX_PERMITS as u32);
+            .clamp(1, u32::try_from(Semaphore::MAX_PERMITS).unwrap_or(u32::MAX));
         Self {
             permits: Arc::new(Semaphore::new(units as usize)),
             units,

@@ -159,7 +159,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blobs = BlobStore::open(dir.path()).unwrap();
         let data: Vec<u8> = (0..3 * WRITE_BATCH + 1000)
-            .map(|i| (i % 251) as u8)
+            .map(|i| u8::try_from(i % 251).unwrap())
             .collect();
         let mut upload = Upload::start(&blobs).await.unwrap();
         let mut rest = &data[..];

@@ -31,7 +31,9 @@ use axum::Json;
 use carrier::blobs::{AttachmentError, AttachmentPolicy, MMS_IMAGE_TYPES};
 use carrier::media::{preparation_bytes, prepare_mms_image, MediaError, MMS_MAX_BYTES};
 use domain::conversation::AttachmentRef;
-use domain::limits::{MAX_ATTACHMENTS_PER_MESSAGE, MAX_ATTACHMENT_BYTES, MAX_MMS_IMAGE_BYTES};
+use domain::limits::{
+    MAX_ATTACHMENTS_PER_MESSAGE, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_LEN, MAX_MMS_IMAGE_BYTES,
+};
 use domain::{AttachmentId, ConversationId, OrgId};
 use serde::{Deserialize, Serialize};
 
@@ -45,7 +47,7 @@ use crate::routes::json::ApiPath;
 use crate::routes::json::ApiQuery;
 
 /// Largest upload body: the file and the multipart framing around it.
-pub const MAX_UPLOAD_BODY: usize = MAX_ATTACHMENT_BYTES as usize + 64 * 1024;
+pub const MAX_UPLOAD_BODY: usize = MAX_ATTACHMENT_LEN + 64 * 1024;
 
 fn carriers(state: &AppState) -> Result<&CarrierState, ApiError> {
     state.carriers.as_deref().ok_or_else(|| {
@@ -161,9 +163,9 @@ pub async fn upload(
     }
     let upload = upload.complete().await?;
     let policy = if query.mms {
-        AttachmentPolicy::mms_images(MAX_ATTACHMENT_BYTES as usize)
+        AttachmentPolicy::mms_images(MAX_ATTACHMENT_LEN)
     } else {
-        AttachmentPolicy::any_type(MAX_ATTACHMENT_BYTES as usize)
+        AttachmentPolicy::any_type(MAX_ATTACHMENT_LEN)
     };
     let size = usize::try_from(upload.size()).unwrap_or(usize::MAX);
     policy

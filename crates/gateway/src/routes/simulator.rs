@@ -156,7 +156,7 @@ impl From<SimMessage> for SimulatedText {
             accepted_at_ms: m
                 .accepted_at
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 }

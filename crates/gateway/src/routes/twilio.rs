@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use carrier::twilio::{parse_form, parse_inbound, parse_status, TwilioCarrier, SIGNATURE_HEADER};
 use carrier::InboundMedia;
 use domain::conversation::AttachmentRef;
-use domain::limits::MAX_ATTACHMENT_BYTES;
+use domain::limits::MAX_ATTACHMENT_LEN;
 use domain::OrgId;
 
 use crate::app::AppState;
@@ -163,7 +163,7 @@ async fn fetch_and_store(
     let mut attempt = 1;
     let (bytes, served_type) = loop {
         match twilio
-            .fetch_inbound_media(&item.url, MAX_ATTACHMENT_BYTES as usize)
+            .fetch_inbound_media(&item.url, MAX_ATTACHMENT_LEN)
             .await
         {
             Ok(fetched) => break fetched,

@@ -86,12 +86,20 @@ async fn twelve_concurrent_large_uploads_do_not_grow_the_server_by_their_size() 
         assert!(stored == *file, "the blob of {hash} is its bytes");
     }
     let growth = after.saturating_sub(before);
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "sizes printed in MiB, to a tenth"
+    )]
+    let (upload_mib, growth_mib) = (
+        UPLOAD_BYTES as f64 / f64::from(1 << 20),
+        growth as f64 / f64::from(1 << 20),
+    );
     eprintln!(
         "peak RSS {} MiB before, {} MiB after {UPLOADS} concurrent uploads of {:.1} MiB: grew {:.1} MiB",
         before >> 20,
         after >> 20,
-        UPLOAD_BYTES as f64 / (1 << 20) as f64,
-        growth as f64 / (1 << 20) as f64,
+        upload_mib,
+        growth_mib,
     );
     assert!(
         growth < MAX_GROWTH,

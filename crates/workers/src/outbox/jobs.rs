@@ -302,7 +302,8 @@ async fn outcome(
                 .is_retryable()
                 .then(|| backoff.next_delay(attempt, e.retry_after()))
                 .flatten();
-            let retry_at_ms = delay.map(|d| now + d.as_millis() as u64);
+            let retry_at_ms =
+                delay.map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
             let record = OutboxRecord::SendFailed(SmsSendFailed {
                 attempt,
                 code: e.carrier_code().to_owned(),

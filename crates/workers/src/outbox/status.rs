@@ -268,7 +268,7 @@ async fn confirm(
     if state.accepted.is_none() {
         let at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let accepted = OutboxRecord::Accepted(SmsAccepted {
             attempt: state.last_attempt.max(1),
             carrier: "twilio".to_owned(),
