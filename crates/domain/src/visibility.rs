@@ -150,6 +150,20 @@ pub trait Roles {
     fn crew(&self, queue: QueueId) -> Result<&BTreeSet<UserId>, Self::Missing>;
 }
 
+impl crate::Conversation {
+    /// Whether `user` is in this conversation's audience, when its seat needs nothing from
+    /// [`Roles`] (Direct, Channel, Group: their members) — decided without copying the
+    /// seat, for the request path; `None` for an External conversation or one not started.
+    /// The same answer as [`Seat::audience`] (the property test below pins it).
+    pub fn audience_without_roles(&self, user: UserId) -> Option<bool> {
+        let kind = &self.header()?.kind;
+        if matches!(kind, ConversationKind::External { .. }) {
+            return None;
+        }
+        Some(kind.has_member(user))
+    }
+}
+
 /// A conversation's own part of who sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seat {
@@ -400,6 +414,8 @@ mod tests {
             for u in (0..6).map(user) {
                 let facts = seat.facts(u, id, &roles).map_err(|()| TestCaseError::fail("unknown"))?;
                 prop_assert_eq!(conversation.can_view(u, &facts), audience.contains(&u), "user {:?}", u);
+                let without = conversation.audience_without_roles(u);
+                prop_assert_eq!(without, (!external).then(|| audience.contains(&u)));
             }
         }
     }

@@ -346,24 +346,42 @@ pub(crate) async fn visible(
 
 /// As [`visible`], answering with what the caller's commands need: their facts and the
 /// conversation's kind. The rule is `domain::visibility`: one look at the conversation
-/// gives its kind and seat, which decide internal conversations at once; for External
-/// ones the roles the seat names are looked up (`routes::facts::facts_of`).
+/// decides an internal one in place (its members; nothing copied), and gives an External
+/// one's seat, whose roles are then looked up (`routes::facts::facts_of`).
 pub(crate) async fn viewed(
     state: &AppState,
     caller: &Authenticated,
     id: ConversationId,
 ) -> Result<(ActorFacts, ConversationKind), ApiError> {
-    let org = caller.org;
+    /// What one look at the conversation tells.
+    enum Look {
+        Hidden,
+        Seen(ConversationKind),
+        NeedsRoles(ConversationKind, domain::visibility::Seat),
+    }
+    let (org, user) = (caller.org, caller.user);
     let look = state
         .ws
         .conversations
         .query(&id, move |c: &Conversation, _| {
-            let header = c.header().filter(|h| h.org == org)?;
-            Some((header.kind.clone(), c.seat()?))
+            let Some(header) = c.header().filter(|h| h.org == org) else {
+                return Look::Hidden;
+            };
+            match c.audience_without_roles(user) {
+                Some(true) => Look::Seen(header.kind.clone()),
+                Some(false) => Look::Hidden,
+                None => c.seat().map_or(Look::Hidden, |seat| {
+                    Look::NeedsRoles(header.kind.clone(), seat)
+                }),
+            }
         })
         .await?;
-    let (kind, seat) = look.ok_or_else(not_found)?;
-    let facts = crate::routes::facts::facts_of(state, caller.user, id, seat)
+    let (kind, seat) = match look {
+        Look::Hidden => return Err(not_found()),
+        Look::Seen(kind) => return Ok((ActorFacts::default(), kind)),
+        Look::NeedsRoles(kind, seat) => (kind, seat),
+    };
+    let facts = crate::routes::facts::facts_of(state, user, id, seat)
         .await?
         .ok_or_else(not_found)?;
     Ok((facts, kind))
