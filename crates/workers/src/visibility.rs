@@ -14,7 +14,7 @@
 //! while being followed (a queue followed since its creation needs no lookup of its
 //! claims). The lookups are retried while an actor is busy or unreachable. The stream hub
 //! keeps one table for all its connections; a resumed connection's catch-up keeps its own;
-//! an HTTP check fills a fresh one for one conversation ([`Audiences::for_conversation`]).
+//! an HTTP check fills a fresh one for one conversation ([`Audiences::knowing`], [`learn`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
@@ -196,20 +196,6 @@ impl Audiences {
     pub fn facts(&self, id: ConversationId, user: UserId) -> Result<ActorFacts, Need> {
         let kept = self.seats.get(&id).ok_or(Need::Seat(id))?;
         kept.seat.facts(user, id, self)
-    }
-
-    /// A table holding what the rule needs for conversation `id`, looked up in the actors'
-    /// current state: what an HTTP check asks. `Ok(None)` when the conversation does not
-    /// exist.
-    ///
-    /// # Errors
-    /// An actor could not be reached, after retries.
-    pub async fn for_conversation(
-        ws: &Workspace,
-        id: ConversationId,
-    ) -> Result<Option<Self>, ActorError> {
-        let mut table = Self::default();
-        Ok(learn_viewers(&mut table, ws, id).await?.then_some(table))
     }
 
     /// Whether `user` sees inbox `inbox` (its team, or an admin of `org`, the
