@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use actors::event_codec;
 use domain::conversation::{DeliveryStatus, DeliveryUpdated};
+use domain::outbox::OutboxEvent;
 use domain::{ConversationEvent, ConversationId, MessageId, PhoneNumber};
 use eventlog::{Direction, EventStore, LogOptions, RocksLog, StreamName};
 use testkit::fake_twilio::{FakeTwilio, ACCOUNT_SID, AUTH_TOKEN};
 use testkit::texting;
-use workers::outbox::{message_outbox_id, outbox_stream, OutboxRecord, RECOVERY_CHECKPOINT};
+use workers::outbox::{message_outbox_id, outbox_stream, RECOVERY_CHECKPOINT};
 
 const OUR: &str = "+15550100100";
 const CUSTOMER: &str = "+15557770001";
@@ -60,11 +61,11 @@ fn read(dir: &Path, stream: &StreamName) -> Vec<eventlog::RecordedEvent> {
         .unwrap()
 }
 
-fn outbox(dir: &Path, message: MessageId) -> Vec<OutboxRecord> {
+fn outbox(dir: &Path, message: MessageId) -> Vec<OutboxEvent> {
     let id = message_outbox_id(message, &PhoneNumber::parse(CUSTOMER).unwrap());
     read(dir, &outbox_stream(id))
         .iter()
-        .map(|r| OutboxRecord::decode(r).unwrap())
+        .map(|r| event_codec::decode::<OutboxEvent>(r).unwrap())
         .collect()
 }
 
@@ -105,7 +106,7 @@ async fn crash_mid_send(
     // The log knows the attempt started, and nothing of its outcome.
     let records = outbox(dir, message);
     assert!(
-        matches!(records.as_slice(), [OutboxRecord::Prepared(_), OutboxRecord::SendStarted(s)] if s.attempt == 1),
+        matches!(records.as_slice(), [OutboxEvent::SmsPrepared(_), OutboxEvent::SmsSendStarted(s)] if s.attempt == 1),
         "{records:?}"
     );
     assert!(deliveries(dir, id, message).is_empty());
@@ -169,7 +170,7 @@ async fn after_a_crash_mid_send_the_carriers_report_confirms_the_text_once() {
     let accepted: Vec<_> = outbox(dir.path(), message)
         .into_iter()
         .filter_map(|r| match r {
-            OutboxRecord::Accepted(a) => Some((a.carrier_message_id, a.confirmed_by)),
+            OutboxEvent::SmsAccepted(a) => Some((a.carrier_message_id, a.confirmed_by)),
             _ => None,
         })
         .collect();
@@ -220,12 +221,12 @@ async fn without_a_report_within_the_grace_period_the_text_is_sent_again() {
     let attempts: Vec<_> = records
         .iter()
         .filter_map(|r| match r {
-            OutboxRecord::SendStarted(s) => Some(s.attempt),
+            OutboxEvent::SmsSendStarted(s) => Some(s.attempt),
             _ => None,
         })
         .collect();
     assert_eq!(attempts, [1, 2]);
     assert!(records.iter().any(
-        |r| matches!(r, OutboxRecord::Accepted(a) if a.attempt == 2 && a.carrier_message_id == sent[1].sid)
+        |r| matches!(r, OutboxEvent::SmsAccepted(a) if a.attempt == 2 && a.carrier_message_id == sent[1].sid)
     ));
 }

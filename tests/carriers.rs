@@ -9,6 +9,7 @@ use std::time::Duration;
 use actors::{event_codec, ExecuteOptions};
 use carrier::simulator::Simulator;
 use domain::conversation::{DeliveryStatus, DeliveryUpdated, SenderNumber};
+use domain::outbox::OutboxEvent;
 use domain::{
     CommandMeta, Conversation, ConversationCommand, ConversationEvent, ConversationId, MessageId,
     PhoneNumber, Role,
@@ -20,7 +21,7 @@ use serde_json::{json, Value};
 use testkit::fake_twilio::{self, FakeTwilio, SentMessage};
 use testkit::server::{add_user, call, TestServer};
 use testkit::texting::{self, Org};
-use workers::outbox::{message_outbox_id, outbox_stream, OutboxRecord};
+use workers::outbox::{message_outbox_id, outbox_stream};
 
 const OUR: &str = "+15550100100";
 const CUSTOMER: &str = "+15557770001";
@@ -138,10 +139,10 @@ async fn delivered_as(
     .await;
 }
 
-fn outbox_records(s: &TestServer, message: MessageId, to: &str) -> Vec<OutboxRecord> {
+fn outbox_records(s: &TestServer, message: MessageId, to: &str) -> Vec<OutboxEvent> {
     events(s, &outbox_stream(message_outbox_id(message, &number(to))))
         .iter()
-        .map(|r| OutboxRecord::decode(r).unwrap())
+        .map(|r| event_codec::decode::<OutboxEvent>(r).unwrap())
         .collect()
 }
 
@@ -432,7 +433,7 @@ async fn a_carrier_outage_is_retried_until_the_text_goes_out() {
     let failures: Vec<_> = records
         .iter()
         .filter_map(|r| match r {
-            OutboxRecord::SendFailed(f) => {
+            OutboxEvent::SmsSendFailed(f) => {
                 Some((f.attempt, f.code.clone(), f.retry_at_ms.is_some()))
             }
             _ => None,
@@ -448,7 +449,7 @@ async fn a_carrier_outage_is_retried_until_the_text_goes_out() {
     );
     let accepted: Vec<_> = records
         .iter()
-        .filter(|r| matches!(r, OutboxRecord::Accepted(a) if a.attempt == 4))
+        .filter(|r| matches!(r, OutboxEvent::SmsAccepted(a) if a.attempt == 4))
         .collect();
     assert_eq!(accepted.len(), 1);
 }

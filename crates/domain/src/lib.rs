@@ -78,7 +78,8 @@
 //! # Records that are not an aggregate's
 //! Facts no aggregate decides are versioned events too (the same [`VersionedEvent`]
 //! encoding, schemas in `schemas/`, upcast on read); these modules define them, and the
-//! `records` crate (or, for webhooks, the `workers`) writes and reads them:
+//! `records` crate (or, for webhooks, the outbox and SMS threads, the `workers`) writes
+//! and reads them:
 //! - [`attachment`]: attachment records (`attachment-<id>`: stored, unavailable,
 //!   referenced, erased).
 //! - [`session`]: bearer-token sessions (`session-<id>`) and each user's index of them
@@ -88,6 +89,10 @@
 //! - [`idempotency`]: the recorded answers of keyed requests (`idempotency-<key>`).
 //! - [`webhook`]: outbound webhook registrations (`webhooks-<org>`), deliveries
 //!   (`webhookdelivery-<id>`) and the endpoints' delivery logs (`webhooklog-<webhook>`).
+//! - [`outbox`]: outbound texts (`outbox-<id>`: prepared, send started, accepted, failed)
+//!   and carrier messages (`carriermsg-<sid>`: linked to their text, status reported).
+//! - [`sms_thread`]: which conversation our number last texted a customer from
+//!   (`smsthread-<id>`).
 
 pub mod aggregate;
 pub mod attachment;
@@ -102,10 +107,12 @@ pub mod ids;
 pub mod inbound;
 pub mod inbox;
 pub mod limits;
+pub mod outbox;
 pub mod phone_number;
 pub mod queue;
 pub mod schema;
 pub mod session;
+pub mod sms_thread;
 #[cfg(test)]
 mod testkit;
 pub mod text;

@@ -182,6 +182,9 @@ pub fn all_event_schemas() -> impl Iterator<Item = &'static EventSchema> {
         crate::webhook::WebhookDeliveryEvent::SCHEMAS,
         crate::claim::ClaimEvent::SCHEMAS,
         crate::idempotency::IdempotencyEvent::SCHEMAS,
+        crate::outbox::OutboxEvent::SCHEMAS,
+        crate::outbox::CarrierMessageEvent::SCHEMAS,
+        crate::sms_thread::SmsThreadEvent::SCHEMAS,
     ]
     .into_iter()
     .flatten()

@@ -48,7 +48,7 @@ fn the_samples_cover_every_event_type_in_its_current_version() {
     );
     assert_eq!(
         known.len(),
-        24 + 14 + 4 + 13 + 1 + 3 + 4 + 3 + 2 + 2 + 4 + 2 + 1
+        24 + 14 + 4 + 13 + 1 + 3 + 4 + 3 + 2 + 2 + 4 + 2 + 1 + 4 + 2 + 1
     );
 }
 
@@ -115,6 +115,23 @@ fn the_type_name_lists_follow_the_schemas() {
         names(domain::idempotency::IdempotencyEvent::SCHEMAS),
         ["ResponseRecorded"]
     );
+    assert_eq!(
+        names(domain::outbox::OutboxEvent::SCHEMAS),
+        [
+            "SmsPrepared",
+            "SmsSendStarted",
+            "SmsAccepted",
+            "SmsSendFailed"
+        ]
+    );
+    assert_eq!(
+        names(domain::outbox::CarrierMessageEvent::SCHEMAS),
+        ["CarrierMessageLinked", "CarrierStatusReported"]
+    );
+    assert_eq!(
+        names(domain::sms_thread::SmsThreadEvent::SCHEMAS),
+        ["SmsThreadMoved"]
+    );
 }
 
 #[test]
@@ -135,6 +152,7 @@ fn versions_are_consecutive_and_end_at_the_current_one() {
         "InboundReceived",
         "AutoReplyPosted",
         "SmsArrived",
+        "SmsPrepared",
     ];
     for name in &two[1..] {
         assert_eq!(event_schema(name).unwrap().current_version, 2, "{name}");
@@ -238,6 +256,43 @@ fn a_stored_v1_message_reads_as_v2_with_its_text_in_the_clear() {
         "an old text has no key: it was never sealed"
     );
     assert_eq!((read.seq, read.at_ms), (3, 7));
+}
+
+#[test]
+fn a_stored_v1_prepared_text_reads_as_v2_with_its_body_in_the_clear() {
+    use domain::outbox::legacy::{sms_prepared_v1_to_v2, SmsPreparedV1};
+    use domain::outbox::{OutboxEvent, SmsOrigin, SmsPrepared};
+
+    let old = SmsPreparedV1 {
+        org: domain::OrgId::random(),
+        origin: SmsOrigin::HelpReply {
+            arrived_event: uuid::Uuid::from_u128(7),
+        },
+        from: number("+16135550100"),
+        to: number("+14155550142"),
+        body: "written before sealing".into(),
+        media: vec![],
+        at_ms: 7,
+    };
+    let mut bytes = Vec::new();
+    bincode::serde::encode_into_std_write(&old, &mut bytes, support::config()).unwrap();
+    let read: OutboxEvent = decode_payload("SmsPrepared", 1, &bytes).unwrap();
+    let expected = SmsPrepared {
+        org: old.org,
+        origin: old.origin.clone(),
+        from: old.from.clone(),
+        to: old.to.clone(),
+        body: domain::Text::unsealed("written before sealing"),
+        media: vec![],
+        at_ms: 7,
+    };
+    assert_eq!(read, OutboxEvent::SmsPrepared(expected.clone()));
+    assert_eq!(sms_prepared_v1_to_v2(old), expected);
+    assert_eq!(read.schema_version(), 2);
+    assert!(
+        decode_payload::<OutboxEvent>("SmsPrepared", 2, &bytes).is_err(),
+        "a v1 body is not a Text"
+    );
 }
 
 #[test]

@@ -545,6 +545,11 @@ fn pinned_enums() -> Vec<(&'static str, Vec<&'static str>, &'static [&'static st
             variants_of::<Routing>(),
             &["User", "Inbox", "Queue"],
         ),
+        (
+            "SmsOrigin",
+            variants_of::<domain::outbox::SmsOrigin>(),
+            &["Message", "HelpReply"],
+        ),
     ]
 }
 

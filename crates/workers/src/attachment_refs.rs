@@ -14,10 +14,12 @@
 use std::sync::Arc;
 
 use actors::{event_codec, Workspace};
-use domain::attachment::{reference_event_id, AttachmentReferenced, ATTACHMENT_CATEGORY};
+use domain::attachment::{
+    reference_event_id, AttachmentEvent, AttachmentReferenced, ATTACHMENT_CATEGORY,
+};
 use domain::{Aggregate, AttachmentId, Conversation, ConversationEvent, ConversationId};
 use eventlog::{
-    codec, AppendError, EventData, EventStore, ExpectedVersion, RecordedEvent, StreamName,
+    AppendError, EventData, EventStore, ExpectedVersion, Metadata, RecordedEvent, StreamName,
 };
 
 use crate::driver::{self, Failure};
@@ -70,10 +72,7 @@ pub async fn record_reference(
     conversation: ConversationId,
 ) -> Result<(), String> {
     let stream = StreamName::from_parts(ATTACHMENT_CATEGORY, id).map_err(|e| e.to_string())?;
-    let payload =
-        codec::encode(&AttachmentReferenced { conversation }).map_err(|e| e.to_string())?;
-    let event = EventData::new("AttachmentReferenced", 1, payload)
-        .with_id(reference_event_id(id, conversation));
+    let event = reference(id, conversation)?;
     match store
         .append(stream, ExpectedVersion::Any, vec![event])
         .await
@@ -83,32 +82,76 @@ pub async fn record_reference(
     }
 }
 
+/// The log record saying that `conversation` references `id` (its id derives from both).
+fn reference(id: AttachmentId, conversation: ConversationId) -> Result<EventData, String> {
+    let event = AttachmentEvent::AttachmentReferenced(AttachmentReferenced { conversation });
+    event_codec::encode(
+        &event,
+        reference_event_id(id, conversation),
+        Metadata::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
-    use domain::attachment::{AttachmentErased, AttachmentEvent};
-    use domain::VersionedEvent;
+    use eventlog::{codec, Direction, LogOptions, RocksLog};
+    use serde::Serialize;
 
     use super::*;
 
-    /// The records are written as their bare structs (`codec::encode`); read as the domain's
-    /// versioned events (what `replay` and upcasting go through), the bytes are the same.
+    /// The record as this module wrote it by hand before it went through the domain event:
+    /// the struct (verbatim) encoded bare, version 1.
+    #[derive(Serialize)]
+    struct OldAttachmentReferenced {
+        conversation: ConversationId,
+    }
+
+    fn old_reference(id: AttachmentId, conversation: ConversationId) -> EventData {
+        let payload = codec::encode(&OldAttachmentReferenced { conversation }).unwrap();
+        EventData::new("AttachmentReferenced", 1, payload)
+            .with_id(reference_event_id(id, conversation))
+    }
+
     #[test]
-    fn the_records_as_written_are_the_domain_events_payloads() {
-        let referenced = AttachmentReferenced {
-            conversation: ConversationId::random(),
-        };
-        let erased = AttachmentErased {
-            reason: "customer_erased".to_owned(),
-            cause: uuid::Uuid::new_v4(),
-        };
-        assert_eq!(
-            codec::encode(&referenced).unwrap(),
-            codec::encode(&AttachmentEvent::AttachmentReferenced(referenced.clone()).payload())
-                .unwrap()
+    fn the_reference_is_the_bytes_written_before() {
+        let (id, conversation) = (AttachmentId::random(), ConversationId::random());
+        let (new, old) = (
+            reference(id, conversation).unwrap(),
+            old_reference(id, conversation),
         );
         assert_eq!(
-            codec::encode(&erased).unwrap(),
-            codec::encode(&AttachmentEvent::AttachmentErased(erased.clone()).payload()).unwrap()
+            (new.event_type.as_str(), new.schema_version, new.event_id),
+            ("AttachmentReferenced", 1, old.event_id)
+        );
+        assert_eq!(new.payload, old.payload);
+        assert_eq!(new.metadata, old.metadata);
+    }
+
+    #[tokio::test]
+    async fn a_reference_written_by_hand_before_reads_and_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> =
+            Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
+        let (id, conversation) = (AttachmentId::random(), ConversationId::random());
+        let stream = StreamName::from_parts(ATTACHMENT_CATEGORY, id).unwrap();
+        store
+            .append(
+                stream.clone(),
+                ExpectedVersion::NoStream,
+                vec![old_reference(id, conversation)],
+            )
+            .await
+            .unwrap();
+        record_reference(&store, id, conversation).await.unwrap();
+        let stored =
+            eventlog::store::nonblocking::read_stream(&store, &stream, 0, Direction::Forward, 8)
+                .await
+                .unwrap();
+        assert_eq!(stored.len(), 1, "the same event: nothing written");
+        assert_eq!(
+            event_codec::decode::<AttachmentEvent>(&stored[0]).unwrap(),
+            AttachmentEvent::AttachmentReferenced(AttachmentReferenced { conversation })
         );
     }
 }

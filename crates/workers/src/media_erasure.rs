@@ -28,11 +28,11 @@ use carrier::blobs::BlobStore;
 use domain::erasure::{ErasureEvent, ERASURE_CATEGORY};
 use domain::text::day_of;
 use domain::{Conversation, ConversationId, OrgId, PhoneNumber};
-use eventlog::{codec, EventData, ExpectedVersion, RecordedEvent, StreamName};
+use eventlog::{EventData, EventStore, ExpectedVersion, Metadata, RecordedEvent, StreamName};
 use uuid::Uuid;
 
 use domain::attachment::{
-    AttachmentErased, AttachmentReferenced, AttachmentStored, ATTACHMENT_CATEGORY,
+    AttachmentErased, AttachmentEvent, AttachmentStored, ATTACHMENT_CATEGORY,
 };
 
 /// Checkpoint of the media erasure follower.
@@ -87,7 +87,7 @@ async fn handle(ws: &Workspace, blobs: &BlobStore, record: &RecordedEvent) -> Re
         },
         ErasureEvent::RetentionSet(_) => return Ok(()),
     };
-    let known = index(ws).await?;
+    let known = index(&ws.store).await?;
     let mut customers_of: HashMap<ConversationId, Vec<PhoneNumber>> = HashMap::new();
     let mut doomed = Vec::new();
     for (id, k) in &known {
@@ -170,11 +170,11 @@ fn expired(k: &Known, org: OrgId, day: u32) -> bool {
 }
 
 /// Every attachment of the index: what was stored, its references, whether erased.
-async fn index(ws: &Workspace) -> Result<HashMap<Uuid, Known>, Failure> {
+async fn index(store: &Arc<dyn EventStore>) -> Result<HashMap<Uuid, Known>, Failure> {
     let mut known: HashMap<Uuid, Known> = HashMap::new();
     let mut from = 0;
     loop {
-        let store = ws.store.clone();
+        let store = store.clone();
         let page = tokio::task::spawn_blocking(move || {
             store.read_category_blocking(ATTACHMENT_CATEGORY, from, PAGE)
         })
@@ -187,23 +187,19 @@ async fn index(ws: &Workspace) -> Result<HashMap<Uuid, Known>, Failure> {
             };
             let k = known.entry(id).or_default();
             let at_ms = r.timestamp_us / 1_000;
-            match r.event_type.as_str() {
-                "AttachmentStored" => {
-                    if let Ok(stored) = codec::decode::<AttachmentStored>(&r.payload) {
-                        k.stored = Some(stored);
-                        k.stored_ms = at_ms;
-                    }
+            match event_codec::decode::<AttachmentEvent>(r) {
+                Ok(AttachmentEvent::AttachmentStored(stored)) => {
+                    k.stored = Some(stored);
+                    k.stored_ms = at_ms;
                 }
-                "AttachmentReferenced" => {
-                    if let Ok(referenced) = codec::decode::<AttachmentReferenced>(&r.payload) {
-                        k.refs.push((referenced.conversation, at_ms));
-                        // Referenced anew after an erasure (the same bytes sent again):
-                        // live again.
-                        k.erased = false;
-                    }
+                Ok(AttachmentEvent::AttachmentReferenced(referenced)) => {
+                    k.refs.push((referenced.conversation, at_ms));
+                    // Referenced anew after an erasure (the same bytes sent again): live
+                    // again.
+                    k.erased = false;
                 }
-                "AttachmentErased" => k.erased = true,
-                _ => {}
+                Ok(AttachmentEvent::AttachmentErased(_)) => k.erased = true,
+                Ok(AttachmentEvent::AttachmentUnavailable(_)) | Err(_) => {}
             }
         }
         match page.last() {
@@ -243,14 +239,7 @@ async fn customers<'a>(
 async fn record_erased(ws: &Workspace, id: Uuid, reason: &str, cause: Uuid) -> Result<(), Failure> {
     let stream = StreamName::from_parts(ATTACHMENT_CATEGORY, id)
         .map_err(|e| Failure::Permanent(e.to_string()))?;
-    let payload = codec::encode(&AttachmentErased {
-        reason: reason.to_owned(),
-        cause,
-    })
-    .map_err(|e| Failure::Permanent(e.to_string()))?;
-    let mut name = b"erased\0".to_vec();
-    name.extend_from_slice(cause.as_bytes());
-    let event = EventData::new("AttachmentErased", 1, payload).with_id(Uuid::new_v5(&id, &name));
+    let event = erased_record(id, reason, cause).map_err(Failure::Permanent)?;
     match ws
         .store
         .append(stream, ExpectedVersion::Any, vec![event])
@@ -261,10 +250,122 @@ async fn record_erased(ws: &Workspace, id: Uuid, reason: &str, cause: Uuid) -> R
     }
 }
 
+/// The log record of attachment `id`'s erasure caused by erasure record `cause` (its id
+/// derives from both: written once per attachment and erasure).
+fn erased_record(id: Uuid, reason: &str, cause: Uuid) -> Result<EventData, String> {
+    let event = AttachmentEvent::AttachmentErased(AttachmentErased {
+        reason: reason.to_owned(),
+        cause,
+    });
+    let mut name = b"erased\0".to_vec();
+    name.extend_from_slice(cause.as_bytes());
+    event_codec::encode(&event, Uuid::new_v5(&id, &name), Metadata::default())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use domain::text::DAY_MS;
+    use eventlog::{codec, LogOptions, RocksLog};
+    use serde::Serialize;
+
+    /// The records as the gateway and the workers wrote them by hand before they went
+    /// through the domain events: the structs (verbatim) encoded bare, version 1.
+    #[derive(Serialize)]
+    struct OldAttachmentStored {
+        org: OrgId,
+        hash: String,
+        mime: String,
+        size: u64,
+    }
+
+    #[derive(Serialize)]
+    struct OldAttachmentReferenced {
+        conversation: ConversationId,
+    }
+
+    #[derive(Serialize)]
+    struct OldAttachmentErased {
+        reason: String,
+        cause: Uuid,
+    }
+
+    fn old_erased(id: Uuid, reason: &str, cause: Uuid) -> EventData {
+        let payload = codec::encode(&OldAttachmentErased {
+            reason: reason.to_owned(),
+            cause,
+        })
+        .unwrap();
+        let mut name = b"erased\0".to_vec();
+        name.extend_from_slice(cause.as_bytes());
+        EventData::new("AttachmentErased", 1, payload).with_id(Uuid::new_v5(&id, &name))
+    }
+
+    #[test]
+    fn the_erasure_record_is_the_bytes_written_before() {
+        let (id, cause) = (Uuid::new_v4(), Uuid::new_v4());
+        let (new, old) = (
+            erased_record(id, "retention", cause).unwrap(),
+            old_erased(id, "retention", cause),
+        );
+        assert_eq!(
+            (new.event_type.as_str(), new.schema_version, new.event_id),
+            ("AttachmentErased", 1, old.event_id)
+        );
+        assert_eq!(new.payload, old.payload);
+        assert_eq!(new.metadata, old.metadata);
+    }
+
+    #[tokio::test]
+    async fn the_index_reads_records_written_by_hand_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> =
+            Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
+        let (org, conversation) = (OrgId::random(), ConversationId::random());
+        let hash = "cd".repeat(32);
+        let id = domain::attachment::attachment_id(org, &hash);
+        fn old(event_type: &str, payload: &impl Serialize) -> EventData {
+            EventData::new(event_type, 1, codec::encode(payload).unwrap())
+        }
+        let stored = OldAttachmentStored {
+            org,
+            hash: hash.clone(),
+            mime: "image/png".into(),
+            size: 7,
+        };
+        store
+            .append(
+                StreamName::from_parts(ATTACHMENT_CATEGORY, id).unwrap(),
+                ExpectedVersion::NoStream,
+                vec![
+                    old("AttachmentStored", &stored),
+                    old(
+                        "AttachmentReferenced",
+                        &OldAttachmentReferenced { conversation },
+                    ),
+                    old_erased(*id.as_uuid(), "customer_erased", Uuid::new_v4()),
+                ],
+            )
+            .await
+            .unwrap();
+        let known = index(&store).await.unwrap();
+        let k = &known[id.as_uuid()];
+        assert_eq!(
+            k.stored,
+            Some(AttachmentStored {
+                org,
+                hash,
+                mime: "image/png".into(),
+                size: 7,
+            })
+        );
+        assert_eq!(
+            k.refs.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+            [conversation]
+        );
+        assert!(k.erased);
+    }
 
     #[test]
     fn a_retention_dooms_media_stored_and_last_referenced_before_its_cut() {

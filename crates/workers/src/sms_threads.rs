@@ -7,27 +7,22 @@
 //! that conversation per (organization, our number, their number) in the stream
 //! `smsthread-<id>` each time it changes (one `SmsThreadMoved` event), before the text
 //! goes to the carrier; the inbound router reads the latest one. No event means their
-//! External conversation, so texting one-to-one only never writes here.
+//! External conversation, so texting one-to-one only never writes here. The event is the
+//! domain's ([`domain::sms_thread`]), with its schema in `schemas/`.
 
 use std::sync::Arc;
 
+use actors::event_codec;
+use domain::sms_thread::{SmsThreadEvent, SmsThreadMoved, SMS_THREAD_CATEGORY};
 use domain::{ConversationId, OrgId, PhoneNumber};
-use eventlog::{codec, Direction, EventData, EventStore, ExpectedVersion, StreamName};
-use serde::{Deserialize, Serialize};
+use eventlog::{Direction, EventData, EventStore, ExpectedVersion, Metadata, StreamName};
 use uuid::Uuid;
 
 /// The stream's category.
-pub const CATEGORY: &str = "smsthread";
+pub const CATEGORY: &str = SMS_THREAD_CATEGORY;
 
+/// Namespace of the streams' ids. Fixed forever.
 const THREAD_NAMESPACE: Uuid = Uuid::from_u128(0x5d3c_9a51_7e0b_4f0e_a7c2_61b8_d4e9_0c13);
-
-/// The one event of this stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SmsThreadMoved {
-    /// The conversation our number now texts them from.
-    pub conversation: ConversationId,
-    pub at_ms: u64,
-}
 
 /// The stream of (our number, their number) in `org`.
 ///
@@ -62,7 +57,7 @@ pub async fn current(
     let Some(last) = last.first() else {
         return Ok(None);
     };
-    let moved: SmsThreadMoved = codec::decode(&last.payload).map_err(|e| e.to_string())?;
+    let SmsThreadEvent::SmsThreadMoved(moved) = event_codec::decode::<SmsThreadEvent>(last)?;
     Ok(
         (moved.conversation != ConversationId::external(org, our, their))
             .then_some(moved.conversation),
@@ -88,13 +83,11 @@ pub async fn note(
     if now.unwrap_or(external) == conversation {
         return Ok(());
     }
-    let payload = codec::encode(&SmsThreadMoved {
+    let moved = SmsThreadEvent::SmsThreadMoved(SmsThreadMoved {
         conversation,
         at_ms,
-    })
-    .map_err(|e| e.to_string())?;
-    let event =
-        EventData::new("SmsThreadMoved", 1, payload).with_id(Uuid::new_v5(&cause, b"sms-thread"));
+    });
+    let event = record(&moved, cause)?;
     match store
         .append(stream(org, our, their), ExpectedVersion::Any, vec![event])
         .await
@@ -103,5 +96,110 @@ pub async fn note(
         | Err(eventlog::AppendError::EventIdReused { .. })
         | Err(eventlog::AppendError::PartialDuplicate { .. }) => Ok(()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The log record of a note caused by event `cause` (its id derives from it).
+fn record(moved: &SmsThreadEvent, cause: Uuid) -> Result<EventData, String> {
+    event_codec::encode(
+        moved,
+        Uuid::new_v5(&cause, b"sms-thread"),
+        Metadata::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use eventlog::{codec, LogOptions, RocksLog};
+    use serde::Serialize;
+
+    use super::*;
+
+    /// The note as this module wrote it before it was a domain event: its own struct
+    /// (verbatim), encoded bare, version 1.
+    #[derive(Serialize)]
+    struct OldSmsThreadMoved {
+        conversation: ConversationId,
+        at_ms: u64,
+    }
+
+    fn old_record(conversation: ConversationId, at_ms: u64, cause: Uuid) -> EventData {
+        let payload = codec::encode(&OldSmsThreadMoved {
+            conversation,
+            at_ms,
+        })
+        .unwrap();
+        EventData::new("SmsThreadMoved", 1, payload).with_id(Uuid::new_v5(&cause, b"sms-thread"))
+    }
+
+    fn number(s: &str) -> PhoneNumber {
+        PhoneNumber::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_note_is_the_bytes_written_before() {
+        let (conversation, cause) = (ConversationId::random(), Uuid::new_v4());
+        let new = record(
+            &SmsThreadEvent::SmsThreadMoved(SmsThreadMoved {
+                conversation,
+                at_ms: 9,
+            }),
+            cause,
+        )
+        .unwrap();
+        let old = old_record(conversation, 9, cause);
+        assert_eq!(
+            (new.event_type.as_str(), new.schema_version, new.event_id),
+            ("SmsThreadMoved", 1, old.event_id)
+        );
+        assert_eq!(new.payload, old.payload);
+        assert_eq!(new.metadata, old.metadata);
+    }
+
+    #[tokio::test]
+    async fn notes_written_before_they_were_domain_events_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> =
+            Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
+        let (org, our, their) = (
+            OrgId::random(),
+            number("+15550001000"),
+            number("+15550002000"),
+        );
+        let group = ConversationId::random();
+        store
+            .append(
+                stream(org, &our, &their),
+                ExpectedVersion::NoStream,
+                vec![old_record(group, 5, Uuid::new_v4())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            current(&store, org, &our, &their).await.unwrap(),
+            Some(group)
+        );
+
+        // A new note after the old one, and back to their External conversation.
+        let external = ConversationId::external(org, &our, &their);
+        note(&store, org, &our, &their, external, Uuid::new_v4(), 6)
+            .await
+            .unwrap();
+        assert_eq!(current(&store, org, &our, &their).await.unwrap(), None);
+        // Noting what holds already writes nothing.
+        note(&store, org, &our, &their, external, Uuid::new_v4(), 7)
+            .await
+            .unwrap();
+        let notes = eventlog::store::nonblocking::read_stream(
+            &store,
+            &stream(org, &our, &their),
+            0,
+            Direction::Forward,
+            8,
+        )
+        .await
+        .unwrap();
+        assert_eq!(notes.len(), 2);
     }
 }

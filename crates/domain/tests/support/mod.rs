@@ -126,6 +126,9 @@ pub struct Samples {
     pub webhook_delivery: Vec<domain::webhook::WebhookDeliveryEvent>,
     pub claim: Vec<domain::claim::ClaimEvent>,
     pub idempotency: Vec<domain::idempotency::IdempotencyEvent>,
+    pub outbox: Vec<domain::outbox::OutboxEvent>,
+    pub carrier_message: Vec<domain::outbox::CarrierMessageEvent>,
+    pub sms_thread: Vec<domain::sms_thread::SmsThreadEvent>,
 }
 
 impl Samples {
@@ -147,6 +150,9 @@ impl Samples {
             .chain(of(&self.webhook_delivery))
             .chain(of(&self.claim))
             .chain(of(&self.idempotency))
+            .chain(of(&self.outbox))
+            .chain(of(&self.carrier_message))
+            .chain(of(&self.sms_thread))
             .collect()
     }
 
@@ -176,6 +182,9 @@ impl Samples {
             .chain(of(&self.webhook_delivery))
             .chain(of(&self.claim))
             .chain(of(&self.idempotency))
+            .chain(of(&self.outbox))
+            .chain(of(&self.carrier_message))
+            .chain(of(&self.sms_thread))
             .collect()
     }
 }
@@ -606,8 +615,8 @@ pub fn samples(p: &Params) -> Samples {
         org,
         to: our,
         from: their,
-        text: sealed,
-        media: attachments,
+        text: sealed.clone(),
+        media: attachments.clone(),
         carrier_message_id: p.opt_text.clone().unwrap_or_default(),
         at_ms,
     })];
@@ -757,6 +766,79 @@ pub fn samples(p: &Params) -> Samples {
         },
     )];
 
+    use domain::outbox as ob;
+    let origin = if p.flag {
+        ob::SmsOrigin::Message {
+            conversation,
+            message_id,
+            requested_event: uuid(2),
+        }
+    } else {
+        ob::SmsOrigin::HelpReply {
+            arrived_event: uuid(0),
+        }
+    };
+    let outbox_events = vec![
+        ob::OutboxEvent::SmsPrepared(ob::SmsPrepared {
+            org,
+            origin: origin.clone(),
+            from: p.numbers[0].clone(),
+            to: p.numbers[1].clone(),
+            // A HELP reply of an earlier version went out in the clear.
+            body: if p.flag {
+                sealed
+            } else {
+                domain::Text::unsealed(text.clone())
+            },
+            media: attachments,
+            at_ms,
+        }),
+        ob::OutboxEvent::SmsSendStarted(ob::SmsSendStarted {
+            attempt: u32::from(p.pick) + 1,
+            at_ms,
+        }),
+        ob::OutboxEvent::SmsAccepted(ob::SmsAccepted {
+            attempt: u32::from(p.pick) + 1,
+            carrier: "twilio".to_owned(),
+            carrier_message_id: p.opt_text.clone().unwrap_or_default(),
+            status: "queued".to_owned(),
+            confirmed_by: if p.flag {
+                "response"
+            } else {
+                "status_callback"
+            }
+            .to_owned(),
+            at_ms,
+        }),
+        ob::OutboxEvent::SmsSendFailed(ob::SmsSendFailed {
+            attempt: u32::from(p.pick) + 1,
+            code: "http_503".to_owned(),
+            message: text.clone(),
+            retry_at_ms: p.opt_n,
+            at_ms,
+        }),
+    ];
+    let carrier_message_events = vec![
+        ob::CarrierMessageEvent::CarrierMessageLinked(ob::CarrierMessageLinked {
+            outbox: uuid(1),
+            org,
+            origin,
+            to: p.numbers[1].clone(),
+        }),
+        ob::CarrierMessageEvent::CarrierStatusReported(ob::CarrierStatusReported {
+            status: "delivered".to_owned(),
+            error_code: p.flag.then(|| "30005".to_owned()),
+            outbox_hint: (!p.flag).then(|| uuid(1)),
+        }),
+    ];
+
+    let sms_thread_events = vec![domain::sms_thread::SmsThreadEvent::SmsThreadMoved(
+        domain::sms_thread::SmsThreadMoved {
+            conversation,
+            at_ms,
+        },
+    )];
+
     Samples {
         conversation: conversation_events,
         directory: directory_events,
@@ -771,6 +853,9 @@ pub fn samples(p: &Params) -> Samples {
         webhook_delivery: webhook_delivery_events,
         claim: claim_events,
         idempotency: idempotency_events,
+        outbox: outbox_events,
+        carrier_message: carrier_message_events,
+        sms_thread: sms_thread_events,
     }
 }
 
@@ -819,5 +904,11 @@ pub fn check_all(samples: &Samples) -> Result<(), TestCaseError> {
         .try_for_each(check_round_trip)?;
     samples.claim.iter().try_for_each(check_round_trip)?;
     samples.idempotency.iter().try_for_each(check_round_trip)?;
+    samples.outbox.iter().try_for_each(check_round_trip)?;
+    samples
+        .carrier_message
+        .iter()
+        .try_for_each(check_round_trip)?;
+    samples.sms_thread.iter().try_for_each(check_round_trip)?;
     Ok(())
 }

@@ -15,10 +15,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::records::{
-    idempotency_key, outbox_event_id, outbox_stream, OutboxRecord, OutboxState, Pending,
-    SmsAccepted, SmsPrepared, SmsSendFailed, SmsSendStarted,
+    idempotency_key, outbox_event_id, outbox_stream, record, OutboxState, Pending,
 };
 use super::Shared;
+use domain::outbox::{OutboxEvent, SmsAccepted, SmsPrepared, SmsSendFailed, SmsSendStarted};
 
 /// How often a job waiting for a status report to confirm a lost outcome looks again.
 const CONFIRMATION_POLL: Duration = Duration::from_millis(200);
@@ -149,8 +149,8 @@ fn outbound(shared: &Shared, id: Uuid, prepared: &SmsPrepared, body: String) -> 
     }
 }
 
-async fn write(shared: &Shared, id: Uuid, what: &str, record: OutboxRecord) -> bool {
-    let data = match record.encode(outbox_event_id(id, what)) {
+async fn write(shared: &Shared, id: Uuid, what: &str, event: OutboxEvent) -> bool {
+    let data = match record(&event, outbox_event_id(id, what)) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(outbox = %id, error = %e, "outbox record not encodable");
@@ -213,11 +213,11 @@ async fn run(
             }
             Step::Send { attempt, started } => {
                 if !started {
-                    let record = OutboxRecord::SendStarted(SmsSendStarted {
+                    let event = OutboxEvent::SmsSendStarted(SmsSendStarted {
                         attempt,
                         at_ms: shared.clock.now_ms(),
                     });
-                    if !write(shared, id, &format!("attempt-{attempt}"), record).await {
+                    if !write(shared, id, &format!("attempt-{attempt}"), event).await {
                         return false;
                     }
                 }
@@ -253,14 +253,14 @@ async fn run(
 
 /// The text was erased before it went out: failed for good, with that reason.
 async fn erased(shared: &Shared, id: Uuid, attempt: u32) -> bool {
-    let record = OutboxRecord::SendFailed(SmsSendFailed {
+    let event = OutboxEvent::SmsSendFailed(SmsSendFailed {
         attempt,
         code: "erased".into(),
         message: "the text was erased before it was sent".into(),
         retry_at_ms: None,
         at_ms: shared.clock.now_ms(),
     });
-    write(shared, id, &format!("failed-{attempt}"), record).await
+    write(shared, id, &format!("failed-{attempt}"), event).await
 }
 
 /// What follows a call.
@@ -282,7 +282,7 @@ async fn outcome(
     let now = shared.clock.now_ms();
     match result {
         Ok(accepted) => {
-            let record = OutboxRecord::Accepted(SmsAccepted {
+            let event = OutboxEvent::SmsAccepted(SmsAccepted {
                 attempt,
                 carrier: shared.carrier.name().to_owned(),
                 carrier_message_id: accepted.carrier_message_id,
@@ -290,7 +290,7 @@ async fn outcome(
                 confirmed_by: "response".to_owned(),
                 at_ms: now,
             });
-            if write(shared, id, "accepted", record).await {
+            if write(shared, id, "accepted", event).await {
                 Next::Finished
             } else {
                 Next::GaveUp
@@ -304,14 +304,14 @@ async fn outcome(
                 .flatten();
             let retry_at_ms =
                 delay.map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
-            let record = OutboxRecord::SendFailed(SmsSendFailed {
+            let event = OutboxEvent::SmsSendFailed(SmsSendFailed {
                 attempt,
                 code: e.carrier_code().to_owned(),
                 message: e.message().to_owned(),
                 retry_at_ms,
                 at_ms: now,
             });
-            if !write(shared, id, &format!("failed-{attempt}"), record).await {
+            if !write(shared, id, &format!("failed-{attempt}"), event).await {
                 return Next::GaveUp;
             }
             match retry_at_ms {

@@ -1,6 +1,7 @@
 //! The outbox: texts leave through a [`Carrier`], and every step is an event first.
 //!
-//! The path of one outbound text (see `records` for the streams):
+//! The path of one outbound text (the records are `domain::outbox`'s; `records` has their
+//! ids, stream names and each text's state):
 //!
 //! 1. A post in an External or Group conversation writes `SmsRequested` per external
 //!    recipient (the domain withholds opted-out numbers: they never get this far).
@@ -68,11 +69,7 @@ use uuid::Uuid;
 use actors::clock::Clock;
 use actors::workspace::Workspace;
 
-pub use records::{
-    carrier_message_stream, message_outbox_id, outbox_stream, CarrierMessageLinked,
-    CarrierMessageRecord, CarrierStatusReported, OutboxRecord, OutboxState, Pending, SmsOrigin,
-    SmsPrepared, CARRIER_MESSAGE_CATEGORY, OUTBOX_CATEGORY,
-};
+pub use records::{carrier_message_stream, message_outbox_id, outbox_stream, OutboxState, Pending};
 pub use recovery::RECOVERY_CHECKPOINT;
 pub use status::{delivery_of, report_status, ReportOutcome};
 

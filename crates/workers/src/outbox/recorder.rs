@@ -9,15 +9,16 @@ use domain::{CommandMeta, ConversationCommand};
 use eventlog::{Direction, RecordedEvent};
 use uuid::Uuid;
 
-use super::records::{
-    outbox_stream, OutboxRecord, SmsAccepted, SmsOrigin, SmsPrepared, SmsSendFailed,
-    OUTBOX_CATEGORY,
-};
+use super::records::outbox_stream;
 use super::status::{delivery_of, link};
 use crate::driver::{self, Failure};
 use actors::core::ExecuteOptions;
 use actors::error::CommandError;
+use actors::event_codec;
 use actors::workspace::Workspace;
+use domain::outbox::{
+    OutboxEvent, SmsAccepted, SmsOrigin, SmsPrepared, SmsSendFailed, OUTBOX_CATEGORY,
+};
 
 /// Checkpoint of the recorder.
 pub const CHECKPOINT: &str = "outbox_recorder";
@@ -34,12 +35,12 @@ pub(super) async fn run(ws: Workspace) {
 }
 
 async fn on_outbox_event(ws: &Workspace, record: &RecordedEvent) -> Result<(), Failure> {
-    match OutboxRecord::decode(record).map_err(Failure::Permanent)? {
-        OutboxRecord::Accepted(accepted) => {
+    match event_codec::decode::<OutboxEvent>(record).map_err(Failure::Permanent)? {
+        OutboxEvent::SmsAccepted(accepted) => {
             let prepared = prepared_of(ws, record).await?;
             on_accepted(ws, record, &prepared, &accepted).await
         }
-        OutboxRecord::SendFailed(failed) if failed.retry_at_ms.is_none() => {
+        OutboxEvent::SmsSendFailed(failed) if failed.retry_at_ms.is_none() => {
             let prepared = prepared_of(ws, record).await?;
             on_final_failure(ws, record, &prepared, &failed).await
         }
@@ -62,8 +63,8 @@ async fn prepared_of(ws: &Workspace, record: &RecordedEvent) -> Result<SmsPrepar
     )
     .await
     .map_err(|e| Failure::Transient(e.to_string()))?;
-    match first.first().map(OutboxRecord::decode) {
-        Some(Ok(OutboxRecord::Prepared(p))) => Ok(p),
+    match first.first().map(event_codec::decode::<OutboxEvent>) {
+        Some(Ok(OutboxEvent::SmsPrepared(p))) => Ok(p),
         _ => Err(Failure::Permanent(format!(
             "{} does not start with SmsPrepared",
             record.stream

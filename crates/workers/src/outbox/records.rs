@@ -1,268 +1,36 @@
-//! What the outbox writes to the log.
-//!
-//! - `outbox-<id>`: one stream per outbound text (one recipient of one message, or one
-//!   HELP reply). [`SmsPrepared`] says what to send; then, per attempt, an
-//!   [`SmsSendStarted`] written **before** the carrier is called (the dedupe record: an
-//!   attempt that started and has no outcome is one whose result a crash lost), and its
-//!   outcome: [`SmsAccepted`] (at most once per text) or [`SmsSendFailed`] (a retry time,
-//!   or final).
-//! - `carriermsg-<carrier message id>`: one stream per carrier message id.
-//!   [`CarrierMessageLinked`] names the outbound text it is (so a status report finds its
-//!   conversation after a restart: no in-memory map), [`CarrierStatusReported`] records
-//!   each status report as it came (webhook or simulator), before it is applied.
-//!
-//! These are the carrier edge's records, like the gateway's credential and number-claim
-//! streams: not domain events, so not in `schemas/`. Each payload is its own struct,
-//! encoded with the log's codec under its type name at schema version 1; a change is a new
-//! type name or version, never an edit in place.
+//! The outbox's ids, stream names and state: what its records (the domain's
+//! [`OutboxEvent`]s in `outbox-<id>` and [`CarrierMessageEvent`]s in `carriermsg-<sid>`,
+//! see `domain::outbox`) are written under, and what a text's stream says is left to do.
 //!
 //! Event ids are deterministic wherever two writers (or a retry after a crash) may write
 //! the same fact, so the log recognises the repeat: the prepared text and its first attempt
 //! derive from the `SmsRequested` (or `SmsArrived`) event, a link from the carrier message
 //! id, a status report from (carrier message id, status, error code, hint), and the
 //! acceptance of a text is written at most once whoever writes it.
+//!
+//! [`CarrierMessageEvent`]: domain::outbox::CarrierMessageEvent
 
-use domain::conversation::AttachmentRef;
-use domain::{ConversationId, MessageId, OrgId, PhoneNumber, Text};
-use eventlog::{codec, EventData, RecordedEvent, StreamName};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use actors::event_codec;
+use domain::outbox::{
+    CarrierStatusReported, OutboxEvent, SmsAccepted, SmsOrigin, SmsPrepared, SmsSendFailed,
+    CARRIER_MESSAGE_CATEGORY, OUTBOX_CATEGORY,
+};
+use domain::{MessageId, PhoneNumber, VersionedEvent};
+use eventlog::{EventData, Metadata, RecordedEvent, StreamName};
 use uuid::Uuid;
-
-/// Category of the per-text outbox streams.
-pub const OUTBOX_CATEGORY: &str = "outbox";
-/// Category of the per-carrier-message streams.
-pub const CARRIER_MESSAGE_CATEGORY: &str = "carriermsg";
 
 /// Namespace of outbox ids and their event ids. Fixed forever (ids derive from it).
 const OUTBOX_NAMESPACE: Uuid = Uuid::from_u128(0x0b7c_51f2_8a4e_4d1b_9c3e_5f60_7a8b_9c01);
 /// Namespace of carrier-message event ids. Fixed forever.
 const CARRIER_MESSAGE_NAMESPACE: Uuid = Uuid::from_u128(0x0b7c_51f2_8a4e_4d1b_9c3e_5f60_7a8b_9c02);
 
-/// Why a text is sent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SmsOrigin {
-    /// One recipient's SMS of a conversation message; `requested_event` is the id of its
-    /// `SmsRequested` event (delivery records derive their idempotency keys from it).
-    Message {
-        conversation: ConversationId,
-        message_id: MessageId,
-        requested_event: Uuid,
-    },
-    /// The reply to a HELP keyword; `arrived_event` is the id of the `SmsArrived` event.
-    /// Written by earlier versions only (HELP is now answered in the conversation, as an
-    /// `AutoReplyPosted` sent as a `Message`); still read, resumed and sent.
-    HelpReply { arrived_event: Uuid },
-}
-
-/// What to send, written once, first, in the text's outbox stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SmsPrepared {
-    pub org: OrgId,
-    pub origin: SmsOrigin,
-    pub from: PhoneNumber,
-    pub to: PhoneNumber,
-    /// Stored sealed under the message's key (version 2; version 1 held it in the clear).
-    pub body: Text,
-    /// MMS media (already resized when the message was posted).
-    pub media: Vec<AttachmentRef>,
-    /// The request's time (so a repeated preparation writes identical content).
-    pub at_ms: u64,
-}
-
-/// [`SmsPrepared`] version 1, as earlier logs hold it: the body in the clear.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct SmsPreparedV1 {
-    org: OrgId,
-    origin: SmsOrigin,
-    from: PhoneNumber,
-    to: PhoneNumber,
-    body: String,
-    media: Vec<AttachmentRef>,
-    at_ms: u64,
-}
-
-impl From<SmsPreparedV1> for SmsPrepared {
-    fn from(v1: SmsPreparedV1) -> Self {
-        SmsPrepared {
-            org: v1.org,
-            origin: v1.origin,
-            from: v1.from,
-            to: v1.to,
-            body: Text::unsealed(v1.body),
-            media: v1.media,
-            at_ms: v1.at_ms,
-        }
-    }
-}
-
-/// Attempt `attempt` (from 1) is about to call the carrier.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SmsSendStarted {
-    pub attempt: u32,
-    pub at_ms: u64,
-}
-
-/// The carrier accepted the text under `carrier_message_id`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SmsAccepted {
-    pub attempt: u32,
-    pub carrier: String,
-    pub carrier_message_id: String,
-    /// The carrier's status on acceptance (Twilio's names: `queued`, `accepted`, ...).
-    pub status: String,
-    /// How we learnt it: `response` (the send call answered) or `status_callback` (a
-    /// status report naming this text arrived while the answer was lost to a crash).
-    pub confirmed_by: String,
-    pub at_ms: u64,
-}
-
-/// Attempt `attempt` failed; another follows at `retry_at_ms`, or none (final).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SmsSendFailed {
-    pub attempt: u32,
-    /// The carrier's error code (or the adapter's: `timeout`, `http_503`, ...).
-    pub code: String,
-    pub message: String,
-    pub retry_at_ms: Option<u64>,
-    pub at_ms: u64,
-}
-
-/// The events of an `outbox-<id>` stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OutboxRecord {
-    Prepared(SmsPrepared),
-    SendStarted(SmsSendStarted),
-    Accepted(SmsAccepted),
-    SendFailed(SmsSendFailed),
-}
-
-/// Carrier message `carrier_message_id` (the stream's id) is this outbound text.
-/// Deterministic content: whoever links it writes the same event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CarrierMessageLinked {
-    pub outbox: Uuid,
-    pub org: OrgId,
-    pub origin: SmsOrigin,
-    pub to: PhoneNumber,
-}
-
-/// A status report for the stream's carrier message, as it arrived. Its time is the
-/// event's commit time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CarrierStatusReported {
-    /// The status by Twilio's name (`sent`, `delivered`, `undelivered`, ...).
-    pub status: String,
-    pub error_code: Option<String>,
-    /// The outbox id the status callback URL carried (`?sms=`), if any: it lets a report
-    /// confirm a text whose acceptance was lost to a crash.
-    pub outbox_hint: Option<Uuid>,
-}
-
-/// The events of a `carriermsg-<sid>` stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CarrierMessageRecord {
-    Linked(CarrierMessageLinked),
-    StatusReported(CarrierStatusReported),
-}
-
-fn data<T: Serialize>(event_type: &str, payload: &T, id: Uuid) -> Result<EventData, String> {
-    versioned(event_type, 1, payload, id)
-}
-
-fn versioned<T: Serialize>(
-    event_type: &str,
-    version: u16,
-    payload: &T,
-    id: Uuid,
-) -> Result<EventData, String> {
-    let payload = codec::encode(payload).map_err(|e| e.to_string())?;
-    Ok(EventData::new(event_type, version, payload).with_id(id))
-}
-
-fn prepared(record: &RecordedEvent) -> Result<SmsPrepared, String> {
-    let decoded = match record.schema_version {
-        1 => codec::decode::<SmsPreparedV1>(&record.payload).map(SmsPrepared::from),
-        2 => codec::decode::<SmsPrepared>(&record.payload),
-        v => return Err(format!("SmsPrepared has unknown schema version {v}")),
-    };
-    decoded.map_err(|e| format!("SmsPrepared: {e}"))
-}
-
-fn payload<T: DeserializeOwned>(record: &RecordedEvent) -> Result<T, String> {
-    if record.schema_version != 1 {
-        return Err(format!(
-            "{} has unknown schema version {}",
-            record.event_type, record.schema_version
-        ));
-    }
-    codec::decode(&record.payload).map_err(|e| format!("{}: {e}", record.event_type))
-}
-
-impl OutboxRecord {
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            OutboxRecord::Prepared(_) => "SmsPrepared",
-            OutboxRecord::SendStarted(_) => "SmsSendStarted",
-            OutboxRecord::Accepted(_) => "SmsAccepted",
-            OutboxRecord::SendFailed(_) => "SmsSendFailed",
-        }
-    }
-
-    /// The envelope of this record with event id `id`.
-    ///
-    /// # Errors
-    /// When the codec refuses it (it does not for these types).
-    pub fn encode(&self, id: Uuid) -> Result<EventData, String> {
-        let t = self.event_type();
-        match self {
-            OutboxRecord::Prepared(p) => versioned(t, 2, p, id),
-            OutboxRecord::SendStarted(p) => data(t, p, id),
-            OutboxRecord::Accepted(p) => data(t, p, id),
-            OutboxRecord::SendFailed(p) => data(t, p, id),
-        }
-    }
-
-    /// # Errors
-    /// An unknown type or version, or an undecodable payload.
-    pub fn decode(record: &RecordedEvent) -> Result<Self, String> {
-        Ok(match record.event_type.as_str() {
-            "SmsPrepared" => OutboxRecord::Prepared(prepared(record)?),
-            "SmsSendStarted" => OutboxRecord::SendStarted(payload(record)?),
-            "SmsAccepted" => OutboxRecord::Accepted(payload(record)?),
-            "SmsSendFailed" => OutboxRecord::SendFailed(payload(record)?),
-            other => return Err(format!("not an outbox record: {other}")),
-        })
-    }
-}
-
-impl CarrierMessageRecord {
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            CarrierMessageRecord::Linked(_) => "CarrierMessageLinked",
-            CarrierMessageRecord::StatusReported(_) => "CarrierStatusReported",
-        }
-    }
-
-    /// # Errors
-    /// When the codec refuses it (it does not for these types).
-    pub fn encode(&self, id: Uuid) -> Result<EventData, String> {
-        let t = self.event_type();
-        match self {
-            CarrierMessageRecord::Linked(p) => data(t, p, id),
-            CarrierMessageRecord::StatusReported(p) => data(t, p, id),
-        }
-    }
-
-    /// # Errors
-    /// An unknown type or version, or an undecodable payload.
-    pub fn decode(record: &RecordedEvent) -> Result<Self, String> {
-        Ok(match record.event_type.as_str() {
-            "CarrierMessageLinked" => CarrierMessageRecord::Linked(payload(record)?),
-            "CarrierStatusReported" => CarrierMessageRecord::StatusReported(payload(record)?),
-            other => return Err(format!("not a carrier message record: {other}")),
-        })
-    }
+/// The log record of an outbox or carrier-message event, with event id `id` (one of the
+/// ids below).
+///
+/// # Errors
+/// When the codec refuses it (it does not for these types).
+pub fn record<E: VersionedEvent>(event: &E, id: Uuid) -> Result<EventData, String> {
+    event_codec::encode(event, id, Metadata::default()).map_err(|e| e.to_string())
 }
 
 /// The outbox id of `message_id`'s SMS to `to`: one per (message, recipient).
@@ -363,18 +131,19 @@ pub enum Pending {
 }
 
 impl OutboxState {
-    pub fn apply(&mut self, record: &OutboxRecord) {
-        match record {
-            OutboxRecord::Prepared(p) => self.prepared = Some(p.clone()),
-            OutboxRecord::SendStarted(s) => {
+    /// Folds one event in. A prepared text is kept as read (its body sealed).
+    pub fn apply(&mut self, event: &OutboxEvent) {
+        match event {
+            OutboxEvent::SmsPrepared(p) => self.prepared = Some(p.clone()),
+            OutboxEvent::SmsSendStarted(s) => {
                 self.last_attempt = self.last_attempt.max(s.attempt);
                 self.attempt_open = true;
             }
-            OutboxRecord::Accepted(a) => {
+            OutboxEvent::SmsAccepted(a) => {
                 self.accepted = Some(a.clone());
                 self.attempt_open = false;
             }
-            OutboxRecord::SendFailed(f) => {
+            OutboxEvent::SmsSendFailed(f) => {
                 self.failed = Some(f.clone());
                 if f.attempt >= self.last_attempt {
                     self.attempt_open = false;
@@ -414,8 +183,8 @@ impl OutboxState {
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a RecordedEvent>) -> Self {
         let mut state = Self::default();
         for r in records {
-            match OutboxRecord::decode(r) {
-                Ok(record) => state.apply(&record),
+            match event_codec::decode::<OutboxEvent>(r) {
+                Ok(event) => state.apply(&event),
                 Err(e) => tracing::warn!(stream = %r.stream, error = %e, "outbox record skipped"),
             }
         }
@@ -425,7 +194,525 @@ impl OutboxState {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use actors::sealing::Sealer;
+    use domain::conversation::AttachmentRef;
+    use domain::outbox::{CarrierMessageEvent, CarrierMessageLinked, SmsSendStarted};
+    use domain::{AttachmentId, ConversationId, OrgId, Text, TextKey};
+    use eventlog::keyring::Keyring;
+    use eventlog::{codec, Direction, EventStore, ExpectedVersion, LogOptions, RocksLog};
+    use serde::Serialize;
+
     use super::*;
+
+    /// The records as the outbox wrote them before they were domain events: its own
+    /// structs (verbatim), each encoded bare under its type name, `SmsPrepared` as version
+    /// 2 (version 1: the body a `String`) and the others as version 1.
+    mod old {
+        use domain::conversation::AttachmentRef;
+        use domain::{ConversationId, MessageId, OrgId, PhoneNumber, Text};
+        use serde::Serialize;
+        use uuid::Uuid;
+
+        #[derive(Clone, Serialize)]
+        pub enum SmsOrigin {
+            Message {
+                conversation: ConversationId,
+                message_id: MessageId,
+                requested_event: Uuid,
+            },
+            HelpReply {
+                arrived_event: Uuid,
+            },
+        }
+
+        #[derive(Serialize)]
+        pub struct SmsPrepared {
+            pub org: OrgId,
+            pub origin: SmsOrigin,
+            pub from: PhoneNumber,
+            pub to: PhoneNumber,
+            pub body: Text,
+            pub media: Vec<AttachmentRef>,
+            pub at_ms: u64,
+        }
+
+        #[derive(Serialize)]
+        pub struct SmsPreparedV1 {
+            pub org: OrgId,
+            pub origin: SmsOrigin,
+            pub from: PhoneNumber,
+            pub to: PhoneNumber,
+            pub body: String,
+            pub media: Vec<AttachmentRef>,
+            pub at_ms: u64,
+        }
+
+        #[derive(Serialize)]
+        pub struct SmsSendStarted {
+            pub attempt: u32,
+            pub at_ms: u64,
+        }
+
+        #[derive(Serialize)]
+        pub struct SmsAccepted {
+            pub attempt: u32,
+            pub carrier: String,
+            pub carrier_message_id: String,
+            pub status: String,
+            pub confirmed_by: String,
+            pub at_ms: u64,
+        }
+
+        #[derive(Serialize)]
+        pub struct SmsSendFailed {
+            pub attempt: u32,
+            pub code: String,
+            pub message: String,
+            pub retry_at_ms: Option<u64>,
+            pub at_ms: u64,
+        }
+
+        #[derive(Serialize)]
+        pub struct CarrierMessageLinked {
+            pub outbox: Uuid,
+            pub org: OrgId,
+            pub origin: SmsOrigin,
+            pub to: PhoneNumber,
+        }
+
+        #[derive(Serialize)]
+        pub struct CarrierStatusReported {
+            pub status: String,
+            pub error_code: Option<String>,
+            pub outbox_hint: Option<Uuid>,
+        }
+    }
+
+    /// What the old `OutboxRecord::encode` / `CarrierMessageRecord::encode` built.
+    fn old_record(event_type: &str, version: u16, payload: &impl Serialize, id: Uuid) -> EventData {
+        EventData::new(event_type, version, codec::encode(payload).unwrap()).with_id(id)
+    }
+
+    fn number(s: &str) -> PhoneNumber {
+        PhoneNumber::parse(s).unwrap()
+    }
+
+    /// One text's records in both forms: (old, new), in stream order.
+    struct Sample {
+        org: OrgId,
+        conversation: ConversationId,
+        message_id: MessageId,
+        requested_event: Uuid,
+        media: Vec<AttachmentRef>,
+        body: Text,
+    }
+
+    impl Sample {
+        fn new() -> Self {
+            let org = OrgId::random();
+            Self {
+                org,
+                conversation: ConversationId::random(),
+                message_id: MessageId::random(),
+                requested_event: Uuid::new_v4(),
+                media: vec![AttachmentRef {
+                    id: AttachmentId::random(),
+                    mime: "image/png".into(),
+                    size_bytes: 1234,
+                }],
+                // As the log holds it: sealed (stand-in bytes for a ciphertext).
+                body: Text::Sealed {
+                    key: TextKey::new(org, vec![number("+15550002000")], 5),
+                    check: vec![1; 8],
+                    nonce: vec![2; 24],
+                    ciphertext: b"hello".to_vec(),
+                },
+            }
+        }
+
+        fn old_origin(&self) -> old::SmsOrigin {
+            old::SmsOrigin::Message {
+                conversation: self.conversation,
+                message_id: self.message_id,
+                requested_event: self.requested_event,
+            }
+        }
+
+        fn origin(&self) -> SmsOrigin {
+            SmsOrigin::Message {
+                conversation: self.conversation,
+                message_id: self.message_id,
+                requested_event: self.requested_event,
+            }
+        }
+
+        fn outbox(&self) -> Uuid {
+            message_outbox_id(self.message_id, &number("+15550002000"))
+        }
+
+        fn outbox_records(&self) -> Vec<(EventData, OutboxEvent)> {
+            let id = self.outbox();
+            let (from, to) = (number("+15550001000"), number("+15550002000"));
+            vec![
+                (
+                    old_record(
+                        "SmsPrepared",
+                        2,
+                        &old::SmsPrepared {
+                            org: self.org,
+                            origin: self.old_origin(),
+                            from: from.clone(),
+                            to: to.clone(),
+                            body: self.body.clone(),
+                            media: self.media.clone(),
+                            at_ms: 5,
+                        },
+                        outbox_event_id(id, "prepared"),
+                    ),
+                    OutboxEvent::SmsPrepared(SmsPrepared {
+                        org: self.org,
+                        origin: self.origin(),
+                        from,
+                        to,
+                        body: self.body.clone(),
+                        media: self.media.clone(),
+                        at_ms: 5,
+                    }),
+                ),
+                (
+                    old_record(
+                        "SmsSendStarted",
+                        1,
+                        &old::SmsSendStarted {
+                            attempt: 1,
+                            at_ms: 5,
+                        },
+                        outbox_event_id(id, "attempt-1"),
+                    ),
+                    OutboxEvent::SmsSendStarted(SmsSendStarted {
+                        attempt: 1,
+                        at_ms: 5,
+                    }),
+                ),
+                (
+                    old_record(
+                        "SmsSendFailed",
+                        1,
+                        &old::SmsSendFailed {
+                            attempt: 1,
+                            code: "http_503".into(),
+                            message: "down".into(),
+                            retry_at_ms: Some(60),
+                            at_ms: 6,
+                        },
+                        outbox_event_id(id, "failed-1"),
+                    ),
+                    OutboxEvent::SmsSendFailed(SmsSendFailed {
+                        attempt: 1,
+                        code: "http_503".into(),
+                        message: "down".into(),
+                        retry_at_ms: Some(60),
+                        at_ms: 6,
+                    }),
+                ),
+                (
+                    old_record(
+                        "SmsSendStarted",
+                        1,
+                        &old::SmsSendStarted {
+                            attempt: 2,
+                            at_ms: 60,
+                        },
+                        outbox_event_id(id, "attempt-2"),
+                    ),
+                    OutboxEvent::SmsSendStarted(SmsSendStarted {
+                        attempt: 2,
+                        at_ms: 60,
+                    }),
+                ),
+                (
+                    old_record(
+                        "SmsAccepted",
+                        1,
+                        &old::SmsAccepted {
+                            attempt: 2,
+                            carrier: "twilio".into(),
+                            carrier_message_id: "SM1".into(),
+                            status: "queued".into(),
+                            confirmed_by: "response".into(),
+                            at_ms: 61,
+                        },
+                        outbox_event_id(id, "accepted"),
+                    ),
+                    OutboxEvent::SmsAccepted(SmsAccepted {
+                        attempt: 2,
+                        carrier: "twilio".into(),
+                        carrier_message_id: "SM1".into(),
+                        status: "queued".into(),
+                        confirmed_by: "response".into(),
+                        at_ms: 61,
+                    }),
+                ),
+            ]
+        }
+
+        fn carrier_message_records(&self) -> Vec<(EventData, CarrierMessageEvent)> {
+            let reported = CarrierStatusReported {
+                status: "delivered".into(),
+                error_code: Some("30005".into()),
+                outbox_hint: Some(self.outbox()),
+            };
+            vec![
+                (
+                    old_record(
+                        "CarrierMessageLinked",
+                        1,
+                        &old::CarrierMessageLinked {
+                            outbox: self.outbox(),
+                            org: self.org,
+                            origin: self.old_origin(),
+                            to: number("+15550002000"),
+                        },
+                        link_event_id("SM1"),
+                    ),
+                    CarrierMessageEvent::CarrierMessageLinked(CarrierMessageLinked {
+                        outbox: self.outbox(),
+                        org: self.org,
+                        origin: self.origin(),
+                        to: number("+15550002000"),
+                    }),
+                ),
+                (
+                    old_record(
+                        "CarrierStatusReported",
+                        1,
+                        &old::CarrierStatusReported {
+                            status: "delivered".into(),
+                            error_code: Some("30005".into()),
+                            outbox_hint: Some(self.outbox()),
+                        },
+                        report_event_id("SM1", &reported),
+                    ),
+                    CarrierMessageEvent::CarrierStatusReported(reported),
+                ),
+            ]
+        }
+    }
+
+    #[test]
+    fn the_records_are_the_bytes_written_before() {
+        let sample = Sample::new();
+        let outbox = sample.outbox_records();
+        let carrier = sample.carrier_message_records();
+        let new = outbox
+            .iter()
+            .map(|(old, event)| (old, record(event, old.event_id).unwrap()))
+            .chain(
+                carrier
+                    .iter()
+                    .map(|(old, event)| (old, record(event, old.event_id).unwrap())),
+            );
+        for (old, new) in new {
+            assert_eq!(
+                (new.event_type.as_str(), new.schema_version),
+                (old.event_type.as_str(), old.schema_version)
+            );
+            assert_eq!(new.payload, old.payload, "{}", old.event_type);
+            assert_eq!(new.metadata, old.metadata);
+        }
+        // A HELP reply's origin (the other variant) too.
+        let arrived_event = Uuid::new_v4();
+        let linked = CarrierMessageEvent::CarrierMessageLinked(CarrierMessageLinked {
+            outbox: help_outbox_id(arrived_event),
+            org: sample.org,
+            origin: SmsOrigin::HelpReply { arrived_event },
+            to: number("+15550002000"),
+        });
+        let old = old::CarrierMessageLinked {
+            outbox: help_outbox_id(arrived_event),
+            org: sample.org,
+            origin: old::SmsOrigin::HelpReply { arrived_event },
+            to: number("+15550002000"),
+        };
+        assert_eq!(
+            record(&linked, Uuid::nil()).unwrap().payload,
+            codec::encode(&old).unwrap()
+        );
+    }
+
+    /// The outbox seals a prepared text's body through the event's `Texts`: sealed once,
+    /// under the body's key, what is stored is the old struct around that sealed body.
+    #[test]
+    fn a_prepared_text_is_stored_sealed_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let sealer = Sealer::new(Arc::new(Keyring::open(dir.path()).unwrap()));
+        let sample = Sample::new();
+        let key = TextKey::new(sample.org, vec![number("+15550002000")], 5);
+        let mut event = OutboxEvent::SmsPrepared(SmsPrepared {
+            org: sample.org,
+            origin: sample.origin(),
+            from: number("+15550001000"),
+            to: number("+15550002000"),
+            body: Text::new("hello", key.clone()),
+            media: vec![],
+            at_ms: 5,
+        });
+        sealer.seal_event(&mut event).unwrap();
+        let OutboxEvent::SmsPrepared(sealed) = &event else {
+            unreachable!()
+        };
+        assert!(matches!(&sealed.body, Text::Sealed { key: k, .. } if *k == key));
+        let old = old::SmsPrepared {
+            org: sample.org,
+            origin: sample.old_origin(),
+            from: number("+15550001000"),
+            to: number("+15550002000"),
+            body: sealed.body.clone(),
+            media: vec![],
+            at_ms: 5,
+        };
+        let stored = record(&event, Uuid::nil()).unwrap();
+        assert_eq!(stored.payload, codec::encode(&old).unwrap());
+        // Read back it stays sealed until the job opens it.
+        let read = stored_as_read(stored);
+        let OutboxEvent::SmsPrepared(read_back) =
+            event_codec::decode::<OutboxEvent>(&read).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(read_back.body, sealed.body);
+        let mut body = read_back.body;
+        sealer.open(&mut body);
+        assert_eq!(body, "hello");
+        // Other events carry no text.
+        let started = OutboxEvent::SmsSendStarted(SmsSendStarted {
+            attempt: 1,
+            at_ms: 1,
+        });
+        assert!(!domain::Texts::has_texts(&started));
+    }
+
+    fn stored_as_read(data: EventData) -> RecordedEvent {
+        RecordedEvent {
+            stream: outbox_stream(Uuid::nil()),
+            version: 0,
+            position: 0,
+            timestamp_us: 0,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+            event_id: data.event_id,
+            event_type: data.event_type,
+            schema_version: data.schema_version,
+            metadata: data.metadata,
+            payload: data.payload,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_written_before_they_were_domain_events_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> =
+            Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
+        let read = |stream: StreamName| {
+            let store = store.clone();
+            async move {
+                eventlog::store::nonblocking::read_stream(
+                    &store,
+                    &stream,
+                    0,
+                    Direction::Forward,
+                    64,
+                )
+                .await
+                .unwrap()
+            }
+        };
+
+        // A text's stream as the outbox wrote it, and the carrier message's.
+        let sample = Sample::new();
+        let (old, expected): (Vec<_>, Vec<_>) = sample.outbox_records().into_iter().unzip();
+        let stream = outbox_stream(sample.outbox());
+        store
+            .append(stream.clone(), ExpectedVersion::NoStream, old)
+            .await
+            .unwrap();
+        let stored = read(stream).await;
+        let events: Vec<OutboxEvent> = stored
+            .iter()
+            .map(|r| event_codec::decode(r).unwrap())
+            .collect();
+        assert_eq!(events, expected);
+        let state = OutboxState::from_records(&stored);
+        let OutboxEvent::SmsPrepared(prepared) = &expected[0] else {
+            unreachable!()
+        };
+        assert_eq!(state.prepared.as_ref(), Some(prepared));
+        assert_eq!((state.last_attempt, state.pending()), (2, Pending::Nothing));
+
+        let (old, expected): (Vec<_>, Vec<_>) =
+            sample.carrier_message_records().into_iter().unzip();
+        let stream = carrier_message_stream("SM1").unwrap();
+        store
+            .append(stream.clone(), ExpectedVersion::NoStream, old)
+            .await
+            .unwrap();
+        let events: Vec<CarrierMessageEvent> = read(stream)
+            .await
+            .iter()
+            .map(|r| event_codec::decode(r).unwrap())
+            .collect();
+        assert_eq!(events, expected);
+
+        // A text prepared before texts were sealed (version 1, the body a string), whose
+        // first attempt's outcome was lost: it reads with its body in the clear, pending.
+        let arrived_event = Uuid::new_v4();
+        let id = help_outbox_id(arrived_event);
+        let v1 = old::SmsPreparedV1 {
+            org: sample.org,
+            origin: old::SmsOrigin::HelpReply { arrived_event },
+            from: number("+15550001000"),
+            to: number("+15550002000"),
+            body: "Reply STOP to stop".into(),
+            media: vec![],
+            at_ms: 7,
+        };
+        let started = old::SmsSendStarted {
+            attempt: 1,
+            at_ms: 7,
+        };
+        store
+            .append(
+                outbox_stream(id),
+                ExpectedVersion::NoStream,
+                vec![
+                    old_record("SmsPrepared", 1, &v1, outbox_event_id(id, "prepared")),
+                    old_record(
+                        "SmsSendStarted",
+                        1,
+                        &started,
+                        outbox_event_id(id, "attempt-1"),
+                    ),
+                ],
+            )
+            .await
+            .unwrap();
+        let state = OutboxState::from_records(&read(outbox_stream(id)).await);
+        assert_eq!(
+            state.prepared,
+            Some(SmsPrepared {
+                org: sample.org,
+                origin: SmsOrigin::HelpReply { arrived_event },
+                from: number("+15550001000"),
+                to: number("+15550002000"),
+                body: Text::unsealed("Reply STOP to stop"),
+                media: vec![],
+                at_ms: 7,
+            })
+        );
+        assert_eq!(state.pending(), Pending::Unconfirmed { attempt: 1 });
+    }
 
     fn prepared() -> SmsPrepared {
         SmsPrepared {
@@ -433,8 +720,8 @@ mod tests {
             origin: SmsOrigin::HelpReply {
                 arrived_event: Uuid::new_v4(),
             },
-            from: PhoneNumber::parse("+15550001000").unwrap(),
-            to: PhoneNumber::parse("+15550002000").unwrap(),
+            from: number("+15550001000"),
+            to: number("+15550002000"),
             body: Text::unsealed("hi"),
             media: vec![],
             at_ms: 5,
@@ -442,51 +729,16 @@ mod tests {
     }
 
     #[test]
-    fn records_round_trip_through_the_codec() {
-        let id = Uuid::new_v4();
-        for record in [
-            OutboxRecord::Prepared(prepared()),
-            OutboxRecord::SendStarted(SmsSendStarted {
-                attempt: 2,
-                at_ms: 9,
-            }),
-            OutboxRecord::SendFailed(SmsSendFailed {
-                attempt: 2,
-                code: "http_503".into(),
-                message: "down".into(),
-                retry_at_ms: Some(12),
-                at_ms: 10,
-            }),
-        ] {
-            let data = record.encode(id).unwrap();
-            let stored = RecordedEvent {
-                stream: outbox_stream(id),
-                version: 0,
-                position: 0,
-                timestamp_us: 0,
-                prev_hash: [0; 32],
-                hash: [0; 32],
-                event_id: data.event_id,
-                event_type: data.event_type,
-                schema_version: data.schema_version,
-                metadata: data.metadata,
-                payload: data.payload,
-            };
-            assert_eq!(OutboxRecord::decode(&stored).unwrap(), record);
-        }
-    }
-
-    #[test]
     fn pending_follows_the_attempts() {
         let mut s = OutboxState::default();
         assert_eq!(s.pending(), Pending::Nothing, "nothing prepared");
-        s.apply(&OutboxRecord::Prepared(prepared()));
-        s.apply(&OutboxRecord::SendStarted(SmsSendStarted {
+        s.apply(&OutboxEvent::SmsPrepared(prepared()));
+        s.apply(&OutboxEvent::SmsSendStarted(SmsSendStarted {
             attempt: 1,
             at_ms: 1,
         }));
         assert_eq!(s.pending(), Pending::Unconfirmed { attempt: 1 });
-        s.apply(&OutboxRecord::SendFailed(SmsSendFailed {
+        s.apply(&OutboxEvent::SmsSendFailed(SmsSendFailed {
             attempt: 1,
             code: "timeout".into(),
             message: String::new(),
@@ -500,12 +752,12 @@ mod tests {
                 at_ms: 50
             }
         );
-        s.apply(&OutboxRecord::SendStarted(SmsSendStarted {
+        s.apply(&OutboxEvent::SmsSendStarted(SmsSendStarted {
             attempt: 2,
             at_ms: 50,
         }));
         assert_eq!(s.pending(), Pending::Unconfirmed { attempt: 2 });
-        s.apply(&OutboxRecord::Accepted(SmsAccepted {
+        s.apply(&OutboxEvent::SmsAccepted(SmsAccepted {
             attempt: 2,
             carrier: "twilio".into(),
             carrier_message_id: "SM1".into(),
@@ -519,8 +771,8 @@ mod tests {
     #[test]
     fn ids_are_deterministic_and_distinct() {
         let m = MessageId::random();
-        let a = PhoneNumber::parse("+15550001000").unwrap();
-        let b = PhoneNumber::parse("+15550002000").unwrap();
+        let a = number("+15550001000");
+        let b = number("+15550002000");
         assert_eq!(message_outbox_id(m, &a), message_outbox_id(m, &a));
         assert_ne!(message_outbox_id(m, &a), message_outbox_id(m, &b));
         let r = |status: &str| CarrierStatusReported {

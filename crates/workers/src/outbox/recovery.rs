@@ -16,8 +16,10 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::jobs::{self, Step};
-use super::records::{OutboxRecord, OutboxState, Pending, OUTBOX_CATEGORY};
+use super::records::{OutboxState, Pending};
 use super::Shared;
+use actors::event_codec;
+use domain::outbox::{OutboxEvent, OUTBOX_CATEGORY};
 
 /// The position recovery reads the `outbox` category from (a checkpoint slot holding a
 /// position, like the process managers' checkpoints).
@@ -68,12 +70,12 @@ pub(super) async fn resume_unfinished(shared: &Arc<Shared>) {
             let Ok(id) = record.stream.id().parse::<Uuid>() else {
                 continue;
             };
-            let Ok(event) = OutboxRecord::decode(record) else {
+            let Ok(event) = event_codec::decode::<OutboxEvent>(record) else {
                 tracing::warn!(stream = %record.stream, "undecodable outbox record skipped");
                 continue;
             };
             let (state, prepared_at) = open.entry(id).or_default();
-            if matches!(event, OutboxRecord::Prepared(_)) {
+            if matches!(event, OutboxEvent::SmsPrepared(_)) {
                 *prepared_at = Some(record.position);
             }
             state.apply(&event);

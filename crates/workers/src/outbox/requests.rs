@@ -26,15 +26,13 @@ use eventlog::{AppendError, Direction, RecordedEvent};
 use uuid::Uuid;
 
 use super::jobs::{self, Step};
-use super::records::{
-    message_outbox_id, outbox_event_id, outbox_stream, OutboxRecord, SmsOrigin, SmsPrepared,
-    SmsSendStarted,
-};
+use super::records::{message_outbox_id, outbox_event_id, outbox_stream, record};
 use super::Shared;
 use crate::driver::{self, Failure};
 use actors::core::ExecuteOptions;
 use actors::error::CommandError;
 use actors::event_codec;
+use domain::outbox::{OutboxEvent, SmsOrigin, SmsPrepared, SmsSendStarted};
 
 /// Checkpoint of the `SmsRequested` follower.
 pub const REQUESTS_CHECKPOINT: &str = "outbox_requests";
@@ -167,20 +165,20 @@ async fn prepare(shared: &Arc<Shared>, id: Uuid, prepared: SmsPrepared) -> Resul
         .acquire_owned()
         .await
         .map_err(|_| Failure::Transient("outbox closed".into()))?;
-    let first = OutboxRecord::SendStarted(SmsSendStarted {
+    let first = OutboxEvent::SmsSendStarted(SmsSendStarted {
         attempt: 1,
         at_ms: prepared.at_ms,
     });
     // The log keeps the text sealed, like the message it sends (the job has it readable).
-    let mut stored = prepared.clone();
+    let mut stored = OutboxEvent::SmsPrepared(prepared.clone());
     shared
         .ws
         .sealer
-        .seal(&mut stored.body)
+        .seal_event(&mut stored)
         .map_err(|e| Failure::Transient(e.to_string()))?;
     let events = [
-        OutboxRecord::Prepared(stored).encode(outbox_event_id(id, "prepared")),
-        first.encode(outbox_event_id(id, "attempt-1")),
+        record(&stored, outbox_event_id(id, "prepared")),
+        record(&first, outbox_event_id(id, "attempt-1")),
     ]
     .into_iter()
     .collect::<Result<Vec<_>, _>>()

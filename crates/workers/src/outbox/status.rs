@@ -21,14 +21,18 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use uuid::Uuid;
 
 use super::records::{
-    carrier_message_stream, link_event_id, outbox_event_id, outbox_stream, report_event_id,
-    CarrierMessageLinked, CarrierMessageRecord, CarrierStatusReported, OutboxRecord, OutboxState,
-    SmsAccepted, SmsOrigin, SmsPrepared, CARRIER_MESSAGE_CATEGORY,
+    carrier_message_stream, link_event_id, outbox_event_id, outbox_stream, record, report_event_id,
+    OutboxState,
 };
 use crate::driver::{self, Failure};
 use actors::core::ExecuteOptions;
 use actors::error::CommandError;
+use actors::event_codec;
 use actors::workspace::Workspace;
+use domain::outbox::{
+    CarrierMessageEvent, CarrierMessageLinked, CarrierStatusReported, OutboxEvent, SmsAccepted,
+    SmsOrigin, SmsPrepared, CARRIER_MESSAGE_CATEGORY,
+};
 
 /// Checkpoint of the status follower.
 pub const CHECKPOINT: &str = "carrier_status";
@@ -120,8 +124,7 @@ pub async fn report_status(
         outbox_hint,
     };
     let id = report_event_id(sid, &reported);
-    let data = CarrierMessageRecord::StatusReported(reported)
-        .encode(id)
+    let data = record(&CarrierMessageEvent::CarrierStatusReported(reported), id)
         .map_err(ReportError::Encode)?;
     match store.append(stream, ExpectedVersion::Any, vec![data]).await {
         Ok(r) if r.deduplicated => Ok(ReportOutcome::Duplicate),
@@ -160,15 +163,13 @@ pub(super) async fn link(
             "invalid carrier message id {sid:?}"
         )));
     };
-    let linked = CarrierMessageRecord::Linked(CarrierMessageLinked {
+    let linked = CarrierMessageEvent::CarrierMessageLinked(CarrierMessageLinked {
         outbox,
         org: prepared.org,
         origin: prepared.origin.clone(),
         to: prepared.to.clone(),
     });
-    let data = linked
-        .encode(link_event_id(sid))
-        .map_err(Failure::Permanent)?;
+    let data = record(&linked, link_event_id(sid)).map_err(Failure::Permanent)?;
     match ws
         .store
         .append(stream, ExpectedVersion::Any, vec![data])
@@ -206,8 +207,8 @@ async fn stream_records(
 }
 
 async fn on_carrier_message_event(ws: &Workspace, record: &RecordedEvent) -> Result<(), Failure> {
-    match CarrierMessageRecord::decode(record).map_err(Failure::Permanent)? {
-        CarrierMessageRecord::Linked(link) => {
+    match event_codec::decode::<CarrierMessageEvent>(record).map_err(Failure::Permanent)? {
+        CarrierMessageEvent::CarrierMessageLinked(link) => {
             // Reports that came before the link.
             if record.version == 0 {
                 return Ok(());
@@ -216,18 +217,18 @@ async fn on_carrier_message_event(ws: &Workspace, record: &RecordedEvent) -> Res
                 if earlier.version >= record.version {
                     break;
                 }
-                if let Ok(CarrierMessageRecord::StatusReported(report)) =
-                    CarrierMessageRecord::decode(&earlier)
+                if let Ok(CarrierMessageEvent::CarrierStatusReported(report)) =
+                    event_codec::decode::<CarrierMessageEvent>(&earlier)
                 {
                     apply(ws, &link, &report, &earlier).await?;
                 }
             }
             Ok(())
         }
-        CarrierMessageRecord::StatusReported(report) => {
+        CarrierMessageEvent::CarrierStatusReported(report) => {
             let linked = stream_records(ws, record).await?.iter().find_map(|r| {
-                match CarrierMessageRecord::decode(r) {
-                    Ok(CarrierMessageRecord::Linked(l)) => Some(l),
+                match event_codec::decode::<CarrierMessageEvent>(r) {
+                    Ok(CarrierMessageEvent::CarrierMessageLinked(l)) => Some(l),
                     _ => None,
                 }
             });
@@ -269,7 +270,7 @@ async fn confirm(
         let at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let accepted = OutboxRecord::Accepted(SmsAccepted {
+        let accepted = OutboxEvent::SmsAccepted(SmsAccepted {
             attempt: state.last_attempt.max(1),
             carrier: "twilio".to_owned(),
             carrier_message_id: sid.to_owned(),
@@ -277,9 +278,8 @@ async fn confirm(
             confirmed_by: "status_callback".to_owned(),
             at_ms,
         });
-        let data = accepted
-            .encode(outbox_event_id(outbox, "accepted"))
-            .map_err(Failure::Permanent)?;
+        let data =
+            record(&accepted, outbox_event_id(outbox, "accepted")).map_err(Failure::Permanent)?;
         match ws
             .store
             .append(outbox_stream(outbox), ExpectedVersion::Any, vec![data])
