@@ -9,9 +9,8 @@
 //! - it does not within the grace period: the text is sent again — the documented
 //!   at-least-once limit (see `workers::outbox`).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use actors::event_codec;
@@ -19,6 +18,7 @@ use domain::conversation::{DeliveryStatus, DeliveryUpdated};
 use domain::outbox::OutboxEvent;
 use domain::{ConversationEvent, ConversationId, MessageId, PhoneNumber};
 use eventlog::{Direction, EventStore, LogOptions, RocksLog, StreamName};
+use testkit::child::Kid;
 use testkit::fake_twilio::{FakeTwilio, ACCOUNT_SID, AUTH_TOKEN};
 use testkit::texting;
 use workers::outbox::{message_outbox_id, outbox_stream, RECOVERY_CHECKPOINT};
@@ -27,32 +27,26 @@ const OUR: &str = "+15550100100";
 const CUSTOMER: &str = "+15557770001";
 const WAIT: Duration = Duration::from_secs(20);
 
-fn start_child(dir: &Path, fake: &FakeTwilio, grace_ms: u64) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_carrier-child"))
+fn start_child(dir: &Path, fake: &FakeTwilio, grace_ms: u64) -> (Kid, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_carrier-child"));
+    command
         .arg(dir)
         .arg(&fake.base)
         .arg(ACCOUNT_SID)
         .arg(AUTH_TOKEN)
-        .arg(grace_ms.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn carrier-child");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("child output");
+        .arg(grace_ms.to_string());
+    let (child, line) = Kid::spawn(command);
     let base = line
-        .trim()
         .strip_prefix("READY ")
         .unwrap_or_else(|| panic!("unexpected child output {line:?}"))
         .to_owned();
     (child, base)
 }
 
-fn kill(mut child: Child) {
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
+/// Waits (off the executor: the fake carrier answers on it) until the child's followers
+/// have handled its whole log.
+fn settle(child: &mut Kid) {
+    tokio::task::block_in_place(|| child.settle());
 }
 
 fn read(dir: &Path, stream: &StreamName) -> Vec<eventlog::RecordedEvent> {
@@ -101,7 +95,7 @@ async fn crash_mid_send(
     let id = texting::start_external(&c, &base, &org, OUR, CUSTOMER).await;
     let message = texting::post_text(&c, &base, &org, id, "sent exactly once?").await;
     fake.wait_for_sent(1, WAIT).await;
-    kill(child);
+    child.kill();
     fake.set_hang(false);
     // The log knows the attempt started, and nothing of its outcome.
     let records = outbox(dir, message);
@@ -137,7 +131,7 @@ async fn after_a_crash_mid_send_the_carriers_report_confirms_the_text_once() {
     let sent = fake.sent()[0].clone();
 
     // Restarted; the carrier reports on the text it has, at the server's new address.
-    let (child, base) = start_child(dir.path(), &fake, 60_000);
+    let (mut child, base) = start_child(dir.path(), &fake, 60_000);
     for (status, expected) in [
         ("sent", DeliveryStatus::Sent),
         ("delivered", DeliveryStatus::Delivered),
@@ -151,8 +145,8 @@ async fn after_a_crash_mid_send_the_carriers_report_confirms_the_text_once() {
         })
         .await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    kill(child);
+    settle(&mut child);
+    child.kill();
 
     assert_eq!(fake.sent().len(), 1, "the carrier saw it once");
     let recorded: Vec<_> = deliveries(dir.path(), id, message)
@@ -178,9 +172,11 @@ async fn after_a_crash_mid_send_the_carriers_report_confirms_the_text_once() {
 
     // More restarts send nothing more, and read the outbox only from past this text: it
     // is finished, so the low-water mark moved beyond it.
-    let (child, _) = start_child(dir.path(), &fake, 60_000);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    kill(child);
+    // Settled means its outbox recovery is done (the request follower publishes only
+    // after it) and would have resent anything unfinished.
+    let (mut child, _) = start_child(dir.path(), &fake, 60_000);
+    settle(&mut child);
+    child.kill();
     assert_eq!(fake.sent().len(), 1);
     let last = read(
         dir.path(),
@@ -214,7 +210,7 @@ async fn without_a_report_within_the_grace_period_the_text_is_sent_again() {
             .any(|d| d.status == DeliveryStatus::Queued)
     })
     .await;
-    kill(child);
+    child.kill();
     let sent = fake.sent();
     assert_eq!(sent.len(), 2, "at least once: the lost attempt is repeated");
     let records = outbox(dir.path(), message);

@@ -796,31 +796,18 @@ async fn ok(r: reqwest::RequestBuilder) -> Value {
     v
 }
 
-/// Waits until the log stops growing (the carrier, the inbound router and the queue
-/// timeline have done what the fixtures set off) and the read models have caught up.
+/// Waits until every follower (the outbox, the inbound router, the queue timeline, the
+/// webhook dispatcher and its retries) has done what the fixtures set off, as they
+/// publish it, and the read models have caught up; returns the log's next position.
 async fn settle(s: &TestServer) -> u64 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut last = s.ws.store.next_position();
-    let mut still = 0;
-    while still < 8 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = s.ws.store.next_position();
-        if now == last {
-            still += 1;
-        } else {
-            (last, still) = (now, 0);
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the log never settled"
-        );
+    s.settled().await;
+    let next = s.ws.store.next_position();
+    if let Some(head) = next.checked_sub(1) {
+        assert!(s.interactions.wait_for(head, WAIT).await);
+        assert!(s.search.wait_for(head, WAIT).await);
+        assert!(s.queues.wait_for(head, WAIT).await);
     }
-    if last > 0 {
-        assert!(s.interactions.wait_for(last - 1, WAIT).await);
-        assert!(s.search.wait_for(last - 1, WAIT).await);
-        assert!(s.queues.wait_for(last - 1, WAIT).await);
-    }
-    last
+    next
 }
 
 /// The streams of the events written at positions `from..to`.

@@ -2,14 +2,14 @@
 //! timer is pending, stays down past the deadline, and on restart the timer fires exactly
 //! once — and not again after further kills and restarts.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actors::event_codec;
 use domain::queue::{IdleTimeoutAction, QueueCommand, QueueEvent, QueuePolicy, WaitTimeoutAction};
 use domain::{Aggregate, CommandMeta, ConversationId, OrgId, PhoneNumber, Queue, QueueId};
 use eventlog::{Direction, EventStore, ExpectedVersion, LogOptions, RocksLog, StreamName};
+use testkit::child::Kid;
 
 const WAIT_MS: u64 = 1_500;
 
@@ -18,24 +18,12 @@ fn now_ms() -> u64 {
     u64::try_from(since.as_millis()).unwrap()
 }
 
-fn start_child(log_dir: &std::path::Path) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_queue-child"))
-        .arg(log_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn queue-child");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("child output");
-    assert_eq!(line.trim(), "READY");
+fn start_child(log_dir: &std::path::Path) -> Kid {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_queue-child"));
+    command.arg(log_dir);
+    let (child, line) = Kid::spawn(command);
+    assert_eq!(line, "READY");
     child
-}
-
-fn kill(mut child: Child) {
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
 }
 
 /// Timeouts recorded for `conversation`, read while the child may hold the log.
@@ -95,9 +83,10 @@ fn a_timer_pending_at_a_crash_fires_exactly_once_after_restart() {
         log.shutdown();
     }
     // The server runs with the timer pending, then dies before the deadline.
-    let child = start_child(&log_dir);
-    std::thread::sleep(Duration::from_millis(300));
-    kill(child);
+    let mut child = start_child(&log_dir);
+    // The scheduler has read the queue, so its timer is pending in the child.
+    child.settle();
+    child.kill();
     assert_eq!(
         timeouts(&log_dir, queue, conversation),
         0,
@@ -120,12 +109,13 @@ fn a_timer_pending_at_a_crash_fires_exactly_once_after_restart() {
         1,
         "fired on restart"
     );
-    kill(child);
-    // Further crashes and restarts never fire it again.
+    child.kill();
+    // Further crashes and restarts never fire it again: each restart has read the whole
+    // log (so it would have fired a pending timer at once) before it is killed.
     for _ in 0..2 {
-        let child = start_child(&log_dir);
-        std::thread::sleep(Duration::from_millis(400));
-        kill(child);
+        let mut child = start_child(&log_dir);
+        child.settle();
+        child.kill();
     }
     assert_eq!(timeouts(&log_dir, queue, conversation), 1, "exactly once");
     let log = RocksLog::open(&log_dir, LogOptions::default()).unwrap();

@@ -3,7 +3,8 @@
 //!
 //! Usage: `carrier-child <data-dir> <twilio-base-url> <account-sid> <auth-token>
 //! <unconfirmed-grace-ms>`. Prints `READY <base url>` once it serves; its public URL is
-//! that base.
+//! that base. Then answers each `settle` on stdin with `SETTLED` once its followers have
+//! handled the log (`testkit::child`).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -51,6 +52,7 @@ fn main() {
         let interactions =
             projections::LiveInteractions::start(&dir.join("readmodels"), store.clone())
                 .expect("interactions read model");
+        testkit::child::answer_settle_requests(ws.clone(), tokio::runtime::Handle::current());
         let app = gateway::router(
             gateway::AppState::new(ws, queues, interactions).with_carriers(edge.state.clone()),
         );

@@ -1,7 +1,9 @@
 //! Child process of `tests/queue_timer_crash.rs`: a server's actors and queue timer
 //! scheduler over a log, running until killed.
 //!
-//! Usage: `queue-child <log-dir>`. Prints `READY` once the scheduler runs.
+//! Usage: `queue-child <log-dir>`. Prints `READY` once the scheduler runs, then answers
+//! each `settle` on stdin with `SETTLED` once the scheduler has handled the log
+//! (`testkit::child`).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -24,6 +26,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
+    // Known before it runs, so a settle asked at once waits for it.
+    ws.progress.publisher(queue_timers::PROGRESS);
+    testkit::child::answer_settle_requests(ws.clone(), rt.handle().clone());
     rt.block_on(async move {
         let scheduler = tokio::spawn(queue_timers::run(ws, Arc::new(SystemClock)));
         let mut out = std::io::stdout().lock();

@@ -7,10 +7,13 @@
 //!   carrier edge and the inbound router when asked).
 //! - [`fake_twilio::FakeTwilio`]: a fake Twilio-compatible carrier that records requests
 //!   and sends signed webhooks.
+//! - [`child::Kid`]: a server in a child process (crash tests), asked to settle rather
+//!   than given time.
 //! - [`texting`]: HTTP steps of texting tests (an organization with an SMS number, an
 //!   External conversation, a post) against any base URL.
 
 pub mod actors;
+pub mod child;
 pub mod fake_twilio;
 pub mod nats;
 pub mod server;

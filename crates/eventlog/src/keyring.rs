@@ -14,6 +14,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::XChaCha20Poly1305;
@@ -25,6 +26,9 @@ const FORMAT: u8 = 1;
 
 /// A 256-bit key.
 pub type Key = [u8; 32];
+
+/// Per name: its key (`None`: known to have none), and when that was read.
+type KeyCache = FxHashMap<Vec<u8>, (Option<Key>, Instant)>;
 
 /// The keyring failed to read or write its storage.
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +96,12 @@ pub struct Keyring {
     /// A cluster's store, instead of `db`.
     remote: Option<std::sync::Arc<dyn KeyBackend>>,
     writable: bool,
-    /// Keys read so far, and names known to have none.
-    cache: Mutex<FxHashMap<Vec<u8>, Option<Key>>>,
+    /// Keys read so far, and names known to have none, with when they were read.
+    cache: Mutex<KeyCache>,
+    /// How long what the cache and `recent` hold is trusted: for ever over a local
+    /// RocksDB (every change goes through this keyring), [`REMOTE_TRUST`] over a cluster's
+    /// store, whose changes by other nodes arrive by a watch that can miss some.
+    trust_for: Option<Duration>,
     /// Serialises making keys, so two sealers of one name agree on its key.
     making: Mutex<()>,
     /// Texts sealed here lately, by nonce: what the readers of a new event (the stream
@@ -106,7 +114,8 @@ pub struct Keyring {
 /// when any key is destroyed or changed elsewhere: an erased text is never recalled.
 struct Recent {
     capacity: usize,
-    texts: FxHashMap<[u8; NONCE_LEN], Box<[u8]>>,
+    /// Each text, and when it was sealed.
+    texts: FxHashMap<[u8; NONCE_LEN], (Box<[u8]>, Instant)>,
     order: std::collections::VecDeque<[u8; NONCE_LEN]>,
     /// Plaintext bytes held.
     bytes: usize,
@@ -120,6 +129,12 @@ pub const RECENT_TEXTS: usize = 32_768;
 /// Plaintext bytes a keyring remembers at most, whatever the count (long texts and sealed
 /// webhook bodies are larger than most).
 pub const RECENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long a keyring over a cluster's store trusts what it read or remembered without
+/// asking the store again. Other nodes' changes normally reach it at once through the
+/// store's watch (`Keyring::forget`); a watch that misses one (the cluster restarted under
+/// it) leaves a destroyed key readable on this node for at most this long.
+pub const REMOTE_TRUST: Duration = Duration::from_secs(5);
 
 impl Recent {
     fn new(capacity: usize) -> Self {
@@ -139,7 +154,7 @@ impl Recent {
 
     fn forget_oldest(&mut self) {
         if let Some(oldest) = self.order.pop_front() {
-            if let Some(text) = self.texts.remove(&oldest) {
+            if let Some((text, _)) = self.texts.remove(&oldest) {
                 self.bytes -= text.len();
             }
         }
@@ -182,11 +197,20 @@ impl Keyring {
     }
 
     /// A keyring over a cluster's store. Its cache is kept true by [`Keyring::forget`] (the
-    /// backend's owner calls it for every change another node makes) and by
-    /// [`Keyring::get_fresh`] before a text is called erased.
+    /// backend's owner calls it for every change another node makes), by
+    /// [`Keyring::get_fresh`] before a text is called erased, and, should the owner's watch
+    /// miss a change, by trusting nothing it read or remembered for longer than
+    /// [`REMOTE_TRUST`].
     pub fn remote(backend: std::sync::Arc<dyn KeyBackend>) -> Self {
+        Self::remote_trusting(backend, REMOTE_TRUST)
+    }
+
+    /// As [`Keyring::remote`], trusting what it read or remembered for `trust` (tests use
+    /// zero: every read asks the store).
+    pub fn remote_trusting(backend: std::sync::Arc<dyn KeyBackend>, trust: Duration) -> Self {
         let mut ring = Self::with(None, true);
         ring.remote = Some(backend);
+        ring.trust_for = Some(trust);
         ring
     }
 
@@ -196,6 +220,7 @@ impl Keyring {
             remote: None,
             writable,
             cache: Mutex::new(FxHashMap::default()),
+            trust_for: None,
             making: Mutex::new(()),
             recent: Mutex::new(Recent::new(RECENT_TEXTS)),
         }
@@ -232,18 +257,38 @@ impl Keyring {
             recent.forget_oldest();
         }
         recent.bytes += plaintext.len();
-        recent.texts.insert(nonce, plaintext.into());
+        recent
+            .texts
+            .insert(nonce, (plaintext.into(), Instant::now()));
         recent.order.push_back(nonce);
     }
 
-    /// The plaintext of the text sealed here lately with `nonce`, if it is remembered and
-    /// no key has been destroyed or changed elsewhere since.
+    /// The plaintext of the text sealed here lately with `nonce`, if it is remembered, no
+    /// key has been destroyed or changed elsewhere since, and it is still trusted.
     pub fn recall(&self, nonce: &[u8]) -> Option<Vec<u8>> {
         let nonce = <[u8; NONCE_LEN]>::try_from(nonce).ok()?;
-        self.recent().texts.get(&nonce).map(|t| t.to_vec())
+        let recent = self.recent();
+        let (text, at) = recent.texts.get(&nonce)?;
+        self.trusted(*at).then(|| text.to_vec())
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, FxHashMap<Vec<u8>, Option<Key>>> {
+    /// Whether what was read or remembered at `at` may still be used as it is.
+    fn trusted(&self, at: Instant) -> bool {
+        self.trust_for.is_none_or(|t| at.elapsed() < t)
+    }
+
+    /// Drops everything cached and remembered: the owner of a cluster's store calls it
+    /// when its watch was interrupted (changes may have been missed).
+    pub fn forget_all(&self) {
+        self.cache().clear();
+        self.recent().clear();
+    }
+
+    fn remember_key(&self, name: &[u8], key: Option<Key>) {
+        self.cache().insert(name.to_vec(), (key, Instant::now()));
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -254,8 +299,10 @@ impl Keyring {
     /// # Errors
     /// When the storage cannot be read.
     pub fn get(&self, name: &[u8]) -> Result<Option<Key>, KeyringError> {
-        if let Some(known) = self.cache().get(name) {
-            return Ok(*known);
+        if let Some((known, at)) = self.cache().get(name) {
+            if self.trusted(*at) {
+                return Ok(*known);
+            }
         }
         self.get_fresh(name)
     }
@@ -272,7 +319,7 @@ impl Keyring {
             (None, None) => None,
         };
         let key = found.map(|(_, key)| key);
-        self.cache().insert(name.to_vec(), key);
+        self.remember_key(name, key);
         Ok(key)
     }
 
@@ -301,7 +348,7 @@ impl Keyring {
             // Another node may make it at the same moment: the store keeps the first.
             let record = new_record(now_ms);
             let (_, key) = parse(&remote.create(name, &record)?)?;
-            self.cache().insert(name.to_vec(), Some(key));
+            self.remember_key(name, Some(key));
             return Ok(key);
         }
         let (Some(db), true) = (&self.db, self.writable) else {
@@ -313,7 +360,7 @@ impl Keyring {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(v) = db.get_pinned(name)? {
             let (_, key) = parse(&v)?;
-            self.cache().insert(name.to_vec(), Some(key));
+            self.remember_key(name, Some(key));
             return Ok(key);
         }
         let record = new_record(now_ms);
@@ -321,7 +368,7 @@ impl Keyring {
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
         db.put_opt(name, &record, &sync)?;
-        self.cache().insert(name.to_vec(), Some(key));
+        self.remember_key(name, Some(key));
         Ok(key)
     }
 
@@ -387,7 +434,7 @@ impl Keyring {
             }
             let mut cache = self.cache();
             for name in &names {
-                cache.insert(name.clone(), None);
+                cache.insert(name.clone(), (None, Instant::now()));
             }
             self.recent().clear();
             return Ok(names.len());
@@ -402,7 +449,7 @@ impl Keyring {
         {
             let mut cache = self.cache();
             for name in &names {
-                cache.insert(name.clone(), None);
+                cache.insert(name.clone(), (None, Instant::now()));
             }
             self.recent().clear();
         }
@@ -606,6 +653,76 @@ mod tests {
             None,
             "capacity 0 remembers nothing"
         );
+    }
+
+    /// A cluster's store another node changes behind this keyring's back (no `forget`
+    /// reaches it): what the keyring holds is not trusted beyond its horizon.
+    #[derive(Default)]
+    struct Shared(Mutex<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>);
+
+    impl KeyBackend for Shared {
+        fn get(&self, name: &[u8]) -> Result<Option<Vec<u8>>, KeyringError> {
+            Ok(self.0.lock().unwrap().get(name).cloned())
+        }
+        fn create(&self, name: &[u8], record: &[u8]) -> Result<Vec<u8>, KeyringError> {
+            let mut map = self.0.lock().unwrap();
+            Ok(map
+                .entry(name.to_vec())
+                .or_insert_with(|| record.to_vec())
+                .clone())
+        }
+        fn list(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, KeyringError> {
+            let map = self.0.lock().unwrap();
+            Ok(map
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
+        }
+        fn destroy(&self, names: &[Vec<u8>]) -> Result<(), KeyringError> {
+            let mut map = self.0.lock().unwrap();
+            for name in names {
+                map.remove(name);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_cluster_keyring_does_not_trust_what_it_holds_beyond_its_horizon() {
+        let store = std::sync::Arc::new(Shared::default());
+        let other = Keyring::remote(store.clone());
+        // Trusted for ever in practice: a destruction it is not told of goes unseen.
+        let trusting = Keyring::remote_trusting(store.clone(), Duration::from_secs(3_600));
+        // Trusting nothing: every read asks the store.
+        let wary = Keyring::remote_trusting(store.clone(), Duration::ZERO);
+        let key = other.get_or_create(b"org/a/1", 10).unwrap();
+        for ring in [&trusting, &wary] {
+            assert_eq!(ring.get(b"org/a/1").unwrap(), Some(key));
+            ring.remember(&[7; NONCE_LEN], b"hello");
+        }
+        assert_eq!(
+            trusting.recall(&[7; NONCE_LEN]).as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert_eq!(
+            wary.recall(&[7; NONCE_LEN]),
+            None,
+            "remembered past its horizon"
+        );
+
+        // Another node destroys the key; its watch's message is lost.
+        assert_eq!(other.destroy(b"org/a/", |_, _| true).unwrap(), 1);
+        assert_eq!(
+            trusting.get(b"org/a/1").unwrap(),
+            Some(key),
+            "within the horizon"
+        );
+        assert_eq!(wary.get(b"org/a/1").unwrap(), None, "asked the store again");
+        // A watch that was interrupted drops everything.
+        trusting.forget_all();
+        assert_eq!(trusting.get(b"org/a/1").unwrap(), None);
+        assert_eq!(trusting.recall(&[7; NONCE_LEN]), None);
     }
 
     #[test]

@@ -112,25 +112,41 @@ impl KeyBackend for NatsKeys {
 }
 
 /// Drops the cached entry of every key changed in the bucket, for as long as the keyring
-/// lives (re-watching after an error).
+/// lives. When the watch fails or ends (the cluster restarted under it, say) it is made
+/// again and everything the keyring holds is dropped, since changes may have been missed
+/// meanwhile; should the watch miss one silently, the keyring trusts nothing for longer
+/// than [`eventlog::keyring::REMOTE_TRUST`] anyway.
 pub(crate) fn watch(kv: kv::Store, handle: &Handle, keyring: Weak<Keyring>) {
     handle.spawn(async move {
+        let mut first = true;
         loop {
             match kv.watch_all().await {
                 Ok(mut changes) => {
+                    if !std::mem::take(&mut first) {
+                        let Some(ring) = keyring.upgrade() else {
+                            return;
+                        };
+                        ring.forget_all();
+                    }
                     while let Some(change) = changes.next().await {
                         let Some(ring) = keyring.upgrade() else {
                             return;
                         };
-                        if let Ok(entry) = change {
-                            if let Some(name) = eventlog::hex::decode_vec(&entry.key) {
-                                // A key made anywhere: only its cache entry goes; one
-                                // destroyed: the texts this node remembers go too.
-                                if entry.operation == kv::Operation::Put {
-                                    ring.forget_key(&name);
-                                } else {
-                                    ring.forget(&name);
-                                }
+                        let entry = match change {
+                            Ok(entry) => entry,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the cluster's keyring watch failed; watching again");
+                                ring.forget_all();
+                                break;
+                            }
+                        };
+                        if let Some(name) = eventlog::hex::decode_vec(&entry.key) {
+                            // A key made anywhere: only its cache entry goes; one
+                            // destroyed: the texts this node remembers go too.
+                            if entry.operation == kv::Operation::Put {
+                                ring.forget_key(&name);
+                            } else {
+                                ring.forget(&name);
                             }
                         }
                     }

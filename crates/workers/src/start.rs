@@ -11,7 +11,9 @@
 //!   work, never effects.
 //!
 //! Both return [`Running`], which stops its tasks when dropped. Every follower publishes
-//! its position in the workspace's `progress` under its checkpoint's name.
+//! its position in the workspace's `progress` under its checkpoint's name, and is known
+//! there from the moment it is started (before its task first runs), so that
+//! [`eventlog::Progress::settled`] called at once waits for it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +54,13 @@ impl Drop for Running {
 
 /// Starts the followers every node runs (see the module docs). Call within tokio.
 pub fn every_node(ws: &Workspace, blobs: BlobStore) -> Running {
+    known(
+        ws,
+        &[
+            crate::attachment_refs::CHECKPOINT,
+            crate::media_erasure::CHECKPOINT,
+        ],
+    );
     Running(vec![
         tokio::spawn(crate::attachment_refs::run(ws.clone())),
         tokio::spawn(crate::media_erasure::run(ws.clone(), blobs)),
@@ -81,12 +90,21 @@ pub struct Leader {
 
 /// Starts the leader's followers (see the module docs). Call within tokio.
 pub fn leader(ws: &Workspace, setup: Leader) -> Running {
+    known(
+        ws,
+        &[
+            crate::inbound_router::CHECKPOINT,
+            crate::queue_timeline::CHECKPOINT,
+        ],
+    );
+    known(ws, &crate::webhooks::FOLLOWERS);
     let mut tasks = vec![
         tokio::spawn(crate::inbound_router::run(ws.clone())),
         tokio::spawn(crate::queue_timeline::run(ws.clone())),
         tokio::spawn(crate::webhooks::run(ws.clone(), setup.webhooks)),
     ];
     if let Some(clock) = setup.queue_timers {
+        known(ws, &[crate::queue_timers::PROGRESS]);
         tasks.push(tokio::spawn(crate::queue_timers::run(ws.clone(), clock)));
     }
     if let Some(every) = setup.retention {
@@ -104,4 +122,11 @@ pub fn leader(ws: &Workspace, setup: Leader) -> Running {
         tasks.extend(started.tasks);
     }
     Running(tasks)
+}
+
+/// Makes followers about to start known to the workspace's progress (see the module docs).
+pub(crate) fn known(ws: &Workspace, names: &[&str]) {
+    for name in names {
+        ws.progress.publisher(name);
+    }
 }

@@ -183,6 +183,15 @@ impl Outbox {
             open: Mutex::new(HashMap::new()),
             preparing: tokio::sync::RwLock::new(()),
         });
+        // Known before they run (requests publishes only once recovery is done).
+        crate::start::known(
+            &ws,
+            &[
+                requests::REQUESTS_CHECKPOINT,
+                recorder::CHECKPOINT,
+                status::CHECKPOINT,
+            ],
+        );
         let requests = {
             let shared = shared.clone();
             tokio::spawn(async move {

@@ -53,7 +53,7 @@ pub const DELIVERY: &str = DELIVERY_CATEGORY;
 /// Category of the endpoints' delivery logs.
 pub const LOG: &str = DELIVERY_LOG_CATEGORY;
 
-const CHECKPOINT: &str = "webhook_dispatch";
+pub(super) const CHECKPOINT: &str = "webhook_dispatch";
 
 /// Attempts running at once.
 pub const MAX_IN_FLIGHT: usize = 32;
@@ -453,7 +453,17 @@ fn now_ms() -> u64 {
 }
 
 /// Attempts queued deliveries until the log closes.
-pub(super) async fn dispatch(store: Arc<dyn EventStore>, sender: Arc<Sender>) {
+///
+/// Publishes its position under [`CHECKPOINT`] in `progress` whenever no attempt is in
+/// flight: the position just before the oldest delivery still pending (a retry waits),
+/// else through everything the log holds. So a delivery counts as handled once it is
+/// delivered, given up or cancelled, and a test that waits for the followers to settle
+/// waits for its retries too.
+pub(super) async fn dispatch(
+    store: Arc<dyn EventStore>,
+    progress: tokio::sync::watch::Sender<Option<u64>>,
+    sender: Arc<Sender>,
+) {
     let saved = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.read_checkpoint_blocking(CHECKPOINT))
@@ -486,12 +496,15 @@ pub(super) async fn dispatch(store: Arc<dyn EventStore>, sender: Arc<Sender>) {
         last = Some(end);
     }
     let from = last.map_or(StartFrom::Beginning, StartFrom::After);
+    // What the subscription has handed out, all of it handled but the attempts it started
+    // (which this loop knows of): published on, once none is in flight.
+    let (seen_tx, mut seen) = tokio::sync::watch::channel(None);
     let mut sub = match Subscription::new(
         store.clone(),
         SubscriptionTarget::Category(DELIVERY.to_owned()),
         from,
     ) {
-        Ok(s) => s,
+        Ok(s) => s.with_progress(seen_tx),
         Err(e) => {
             tracing::error!(error = %e, "webhooks: cannot follow the deliveries; none are sent");
             return;
@@ -524,6 +537,11 @@ pub(super) async fn dispatch(store: Arc<dyn EventStore>, sender: Arc<Sender>) {
             }
             saved_at = checkpoint;
         }
+        if book.in_flight == 0 {
+            if let Some(position) = book.checkpoint(*seen.borrow_and_update()) {
+                eventlog::progress::publish(&progress, position);
+            }
+        }
         let wait = book
             .next_due_after(now)
             .map_or(Duration::from_secs(60), |due| {
@@ -541,6 +559,7 @@ pub(super) async fn dispatch(store: Arc<dyn EventStore>, sender: Arc<Sender>) {
                 }
             },
             Some((id, at)) = landed_rx.recv() => book.retry_at(id, at),
+            Ok(()) = seen.changed() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }

@@ -57,6 +57,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 const CHECKPOINT: &str = "webhooks";
 const QUEUE_CHECKPOINT: &str = "webhooks_queue";
+/// The names [`run`]'s followers publish their progress under.
+pub const FOLLOWERS: [&str; 3] = [CHECKPOINT, QUEUE_CHECKPOINT, deliveries::CHECKPOINT];
 
 /// The default pauses between attempts: 10 attempts over about 16 hours.
 pub const DEFAULT_RETRY_AFTER: [Duration; 9] = [
@@ -267,7 +269,11 @@ pub async fn run(ws: Workspace, config: WebhookConfig) {
     };
     let sender = Arc::new(Sender { client, config });
     tokio::join!(
-        deliveries::dispatch(ws.store.clone(), sender),
+        deliveries::dispatch(
+            ws.store.clone(),
+            ws.progress.publisher(deliveries::CHECKPOINT),
+            sender
+        ),
         driver::run(
             ws.clone(),
             CHECKPOINT,
