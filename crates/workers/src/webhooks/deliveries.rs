@@ -537,30 +537,51 @@ pub(super) async fn dispatch(
             }
             saved_at = checkpoint;
         }
-        if book.in_flight == 0 {
-            if let Some(position) = book.checkpoint(*seen.borrow_and_update()) {
-                eventlog::progress::publish(&progress, position);
-            }
-        }
+        publish_handled(&book, &mut seen, &progress);
         let wait = book
             .next_due_after(now)
             .map_or(Duration::from_secs(60), |due| {
                 Duration::from_millis((due - now).min(60_000))
             });
-        tokio::select! {
-            next = sub.next() => match next {
-                Ok(r) => {
-                    book.apply(&r);
-                    last = Some(r.position);
+        let until = tokio::time::Instant::now() + wait;
+        // Log batches of other categories only move what is published: they wake this
+        // inner loop, never the scan for due deliveries above.
+        loop {
+            tokio::select! {
+                next = sub.next() => {
+                    match next {
+                        Ok(r) => {
+                            book.apply(&r);
+                            last = Some(r.position);
+                        }
+                        Err(e) => {
+                            tracing::info!(error = %e, "webhooks: dispatcher stopped");
+                            return;
+                        }
+                    }
+                    break;
                 }
-                Err(e) => {
-                    tracing::info!(error = %e, "webhooks: dispatcher stopped");
-                    return;
+                Some((id, at)) = landed_rx.recv() => {
+                    book.retry_at(id, at);
+                    break;
                 }
-            },
-            Some((id, at)) = landed_rx.recv() => book.retry_at(id, at),
-            Ok(()) = seen.changed() => {}
-            () = tokio::time::sleep(wait) => {}
+                Ok(()) = seen.changed() => publish_handled(&book, &mut seen, &progress),
+                () = tokio::time::sleep_until(until) => break,
+            }
+        }
+    }
+}
+
+/// Publishes how far the dispatcher has handled the log, when no attempt is in flight:
+/// just before the oldest pending delivery, else through what the subscription has seen.
+fn publish_handled(
+    book: &Book,
+    seen: &mut tokio::sync::watch::Receiver<Option<u64>>,
+    progress: &tokio::sync::watch::Sender<Option<u64>>,
+) {
+    if book.in_flight == 0 {
+        if let Some(position) = book.checkpoint(*seen.borrow_and_update()) {
+            eventlog::progress::publish(progress, position);
         }
     }
 }
