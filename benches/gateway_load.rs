@@ -70,12 +70,14 @@
 //!   send phases and fan-out again against a server started with those environment
 //!   variables (e.g. `SWITCHBOARD_RECENT_TEXTS=0`), the open loop at the first run's rate;
 //!   its lines are `gateway.b.*`, with `gateway.b[.senders<N>|.open_loop].messages_vs_a`
-//!   and `.server_cpu_per_message_vs_a` against the first run.
+//!   and `.server_cpu_per_message_vs_a` against the first run. `--ab-bin PATH` does the
+//!   same with another build of `switchboard` as B (e.g. the commit before a lever, built
+//!   into another target dir), alone or with `--ab-env`.
 //!
 //! Other flags: `--sockets N` connects only the first N users (the rest still send), to
 //! see what open sockets cost; `--setup-parallel` (16) users created at a time;
 //! `--client-threads` (2) runtime threads of the load generator; `--perf <file>` runs
-//! `perf record -g` on the server over the headline level's measured window; `--server-log <file>` keeps
+//! `perf record -g` (or `GATEWAY_LOAD_PERF_ARGS`) on the server over the headline level's measured window; `--server-log <file>` keeps
 //! the server's log (level `SWITCHBOARD_LOG`, default `warn`; with
 //! `SWITCHBOARD_LOG=warn,eventlog=debug` the summary counts lagged subscribers).
 //!
@@ -124,10 +126,10 @@ struct Cluster {
 }
 
 impl Server {
-    /// `switchboard serve` on a fresh data directory.
-    fn start(env: &[(String, String)]) -> Self {
+    /// `switchboard serve` on a fresh data directory: this build's binary, or `bin`.
+    fn start(env: &[(String, String)], bin: Option<&str>) -> Self {
         let (dir, listen) = (tempfile::tempdir().expect("temp dir"), free_address());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        let mut cmd = Command::new(bin.unwrap_or(env!("CARGO_BIN_EXE_switchboard")));
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.arg("serve")
             .arg("--data-dir")
@@ -1175,10 +1177,18 @@ async fn send_phase(
         && !o.perf_out.is_empty()
         && matches!(load, Load::Closed(n) if o.senders.last() == Some(&n)))
     .then(|| {
+        // `GATEWAY_LOAD_PERF_ARGS` replaces `-g` (e.g. `--call-graph dwarf,8192 -F 300`:
+        // release builds keep no frame pointers, so `-g` stacks stop at the first frame).
+        let how = std::env::var("GATEWAY_LOAD_PERF_ARGS").unwrap_or_else(|_| "-g".to_owned());
         Command::new("perf")
-            .args(["record", "-g", "-o", &o.perf_out, "-p", &server_pid])
+            .arg("record")
+            .args(how.split_whitespace())
+            .args(["-o", &o.perf_out, "-p", &server_pid])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::File::create(format!("{}.log", o.perf_out))
+                    .map_or_else(|_| Stdio::null(), Stdio::from),
+            )
             .spawn()
             .expect("perf record")
     });
@@ -1371,6 +1381,8 @@ fn main() {
             (k.to_owned(), v.to_owned())
         })
         .collect();
+    // A second run against another build of the server (e.g. the commit before a lever).
+    let ab_bin: String = args.get("ab-bin", String::new());
     let store: String = args.get("store", String::from("rocksdb"));
     assert!(
         store == "rocksdb" || store == "nats",
@@ -1405,9 +1417,10 @@ fn main() {
         relay,
         rate: (rate > 0.0).then_some(rate),
         env: Vec::new(),
+        bin: None,
     };
     let embedded = rt.block_on(run(o.clone()));
-    if !ab_env.is_empty() {
+    if !ab_env.is_empty() || !ab_bin.is_empty() {
         // The lever's A/B: the same phases against a server started with `--ab-env`
         // (after A and its relay are gone), the open loop at A's rate.
         let b = Run {
@@ -1415,6 +1428,7 @@ fn main() {
             relay: false,
             server_log: String::new(),
             env: ab_env,
+            bin: (!ab_bin.is_empty()).then_some(ab_bin),
             rate: embedded.open_rate,
             ..o.clone()
         };
@@ -1461,6 +1475,8 @@ struct Run {
     rate: Option<f64>,
     /// Environment variables of the server (the B side of `--ab-env`).
     env: Vec<(String, String)>,
+    /// Another `switchboard` binary to run (the B side of `--ab-bin`).
+    bin: Option<String>,
 }
 
 /// What a run measured, for comparisons: its send phases, its open loop and the rate.
@@ -1476,7 +1492,7 @@ async fn run(o: Run) -> Outcome {
     let mut server = if o.cluster {
         Server::cluster()
     } else {
-        Server::start(&o.env)
+        Server::start(&o.env, o.bin.as_deref())
     };
     carrier::tls::install_default_provider();
     let c = reqwest::Client::builder()

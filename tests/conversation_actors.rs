@@ -347,6 +347,79 @@ async fn an_append_decided_on_a_lost_append_never_lands() {
     );
 }
 
+/// `execute_from`: the command is built from the state the actor holds, in the same
+/// message; a declined build writes nothing; an actor not loaded yet loads first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_from_builds_the_command_from_the_state_it_decides_on() {
+    let mut world = ActorWorld::new(ActorConfig::default());
+    let org = OrgId::random();
+    let (id, users) = busy_channel(world.conversations(), org).await;
+    let stranger = UserId::random();
+    // Posts as `author` if the state says they are a member; else declines with the
+    // version the state is at.
+    let post_as = |author: UserId, t: u64| {
+        move |c: &Conversation| match c.audience_without_roles(author) {
+            Some(true) => Ok(CommandMeta::user(org, author, Role::Member, t).issue(
+                ConversationCommand::PostMessage {
+                    message_id: MessageId::random(),
+                    text: format!("from {author}"),
+                    attachments: Vec::new(),
+                    from: None,
+                    facts: ActorFacts::default(),
+                    opted_out: BTreeSet::new(),
+                },
+            )),
+            _ => Err(c.read_up_to(author)),
+        }
+    };
+    let stream = StreamName::from_parts("conversation", id).unwrap();
+    let version = |store: Arc<dyn EventStore>| store.stream_version_blocking(&stream).unwrap();
+    let before = version(world.log.store());
+
+    let declined = world
+        .conversations()
+        .execute_from(&id, post_as(stranger, 300), ExecuteOptions::default())
+        .await
+        .expect("delivered");
+    assert!(matches!(declined, Err(0)), "a stranger is declined");
+    assert_eq!(
+        version(world.log.store()),
+        before,
+        "a declined build writes nothing"
+    );
+
+    let posted = world
+        .conversations()
+        .execute_from(&id, post_as(users[1], 301), ExecuteOptions::default())
+        .await
+        .expect("delivered")
+        .unwrap_or_else(|_| panic!("a member's post is built"));
+    let at = posted.version.expect("written");
+    assert_eq!(Some(at), version(world.log.store()));
+    assert!(matches!(
+        posted.events.as_slice(),
+        [ConversationEvent::MessagePosted(m)] if m.author == users[1]
+    ));
+
+    // An actor not loaded yet: it loads, then builds on what it loaded.
+    world.restart();
+    assert_eq!(world.conversations().active(), 0);
+    let posted = world
+        .conversations()
+        .execute_from(&id, post_as(users[2], 302), ExecuteOptions::default())
+        .await
+        .expect("delivered")
+        .unwrap_or_else(|_| panic!("built after loading"));
+    assert_eq!(posted.version, Some(at + 1));
+    let declined = world
+        .conversations()
+        .execute_from(&id, post_as(stranger, 303), ExecuteOptions::default())
+        .await
+        .expect("delivered");
+    assert!(declined.is_err());
+    assert_eq!(version(world.log.store()), Some(at + 1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passivated_actor_rehydrates_to_the_same_state() {
     let world = ActorWorld::new(quick_passivation());

@@ -275,6 +275,55 @@ impl<A: ActorAggregate> Handler<Execute<A>> for AggregateActor<A> {
     }
 }
 
+/// Execute the command `build` makes from the aggregate's state, in one message: a
+/// caller that must look at the state before it knows the command (is the author a
+/// viewer? which kind of conversation is it?) needs no separate [`Query`] first, and the
+/// look and the decision see the same state. `build` answers `Err(t)` to decline (the
+/// caller takes a slower path, or refuses); nothing is then written.
+pub struct ExecuteFrom<A: Aggregate, T> {
+    #[allow(clippy::type_complexity)]
+    pub build: Box<dyn FnOnce(&A) -> Result<A::Command, T> + Send>,
+    pub options: ExecuteOptions,
+}
+
+impl<A: ActorAggregate, T: Send + 'static> Message for ExecuteFrom<A, T> {
+    type Result = Result<Result<CommandOutcome<A::Event>, T>, CommandError<A::Rejection>>;
+}
+
+impl<A: ActorAggregate, T: Send + 'static> Handler<ExecuteFrom<A, T>> for AggregateActor<A> {
+    type Result = ResponseActFuture<
+        Self,
+        Result<Result<CommandOutcome<A::Event>, T>, CommandError<A::Rejection>>,
+    >;
+
+    fn handle(&mut self, msg: ExecuteFrom<A, T>, ctx: &mut Self::Context) -> Self::Result {
+        let ExecuteFrom { build, options } = msg;
+        if let Some(core) = &self.core {
+            return match build(&core.state) {
+                Err(declined) => Box::pin(actix::fut::ready(Ok(Err(declined)))),
+                Ok(command) => {
+                    let executed = <Self as Handler<Execute<A>>>::handle(
+                        self,
+                        Execute { command, options },
+                        ctx,
+                    );
+                    Box::pin(executed.map(|r, _, _| r.map(Ok)))
+                }
+            };
+        }
+        // Not loaded yet: load, look and decide exclusively.
+        self.exclusively(ctx, move |mut core| async move {
+            match build(&core.state) {
+                Err(declined) => (core, Ok(Err(declined))),
+                Ok(command) => {
+                    let r = core.execute(&command, &options).await;
+                    (core, r.map(Ok))
+                }
+            }
+        })
+    }
+}
+
 /// Another writer (a node of a cluster) appended version `version` of the stream: an
 /// actor whose state is behind it catches up, so its queries see the write. One with
 /// appends in flight leaves it to them (a stale append fails and reloads the state).

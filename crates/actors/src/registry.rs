@@ -220,6 +220,31 @@ impl<A: ActorAggregate> Registry<A> {
         .await?
     }
 
+    /// Executes the command `build` makes from the aggregate's current state, in one
+    /// message to its actor ([`crate::aggregate_actor::ExecuteFrom`]); `Ok(Err(t))` when
+    /// `build` declined with `t` (nothing written).
+    ///
+    /// # Errors
+    /// The domain's rejection or the machinery's [`ActorError`].
+    #[allow(clippy::type_complexity)]
+    pub async fn execute_from<T, F>(
+        &self,
+        id: &impl Display,
+        build: F,
+        options: ExecuteOptions,
+    ) -> Result<Result<CommandOutcome<A::Event>, T>, CommandError<A::Rejection>>
+    where
+        T: Send + 'static,
+        F: Fn(&A) -> Result<A::Command, T> + Clone + Send + 'static,
+    {
+        let stream = Self::stream_of(id)?;
+        self.deliver(&stream, || crate::aggregate_actor::ExecuteFrom::<A, T> {
+            build: Box::new(build.clone()),
+            options: options.clone(),
+        })
+        .await?
+    }
+
     /// Runs `read` on the aggregate's state (and version) inside its actor.
     ///
     /// # Errors

@@ -145,7 +145,8 @@ impl LiveEvent {
             },
             _ => UnreadEffect::None,
         };
-        let item = serde_json::to_value(item_of(event.clone())?).ok()?;
+        // Written straight to text: no `serde_json::Value` tree built and walked again.
+        let item = serde_json::to_string(&item_of(event.clone())?).ok()?;
         let frame_head = format!(
             "{{\"position\":{},\"conversation_id\":\"{}\",\"version\":{},\"item\":{}",
             record.position, conversation, record.version, item

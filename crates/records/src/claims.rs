@@ -10,9 +10,7 @@ use domain::claim::{
     ClaimEvent, FirstOrganizationClaimed, NumberClaimed, FIRST_ORGANIZATION_STREAM, NUMBER_CATEGORY,
 };
 use domain::{OrgId, PhoneNumber};
-use eventlog::{
-    AppendError, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StreamName,
-};
+use eventlog::{AppendError, EventData, EventStore, ExpectedVersion, RecordedEvent, StreamName};
 
 use crate::RecordError;
 
@@ -58,15 +56,8 @@ pub async fn number_owner(
     store: &Arc<dyn EventStore>,
     number: &PhoneNumber,
 ) -> Result<Option<OrgId>, RecordError> {
-    let first = eventlog::store::nonblocking::read_stream(
-        store,
-        &number_stream(number)?,
-        0,
-        Direction::Forward,
-        1,
-    )
-    .await?;
-    Ok(first.first().and_then(claimed_by))
+    let first = crate::first_record(store, &number_stream(number)?).await?;
+    Ok(first.as_ref().and_then(claimed_by))
 }
 
 /// The organization a number's first record names (a record that does not read as a

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use domain::idempotency::{IdempotencyEvent, ResponseRecorded, IDEMPOTENCY_CATEGORY};
-use eventlog::{Direction, EventStore, ExpectedVersion};
+use eventlog::{EventStore, ExpectedVersion};
 
 use crate::RecordError;
 
@@ -38,15 +38,8 @@ pub async fn recorded(
     store: &Arc<dyn EventStore>,
     key: uuid::Uuid,
 ) -> Result<Option<ResponseRecorded>, RecordError> {
-    let first = eventlog::store::nonblocking::read_stream(
-        store,
-        &recorded_stream(key)?,
-        0,
-        Direction::Forward,
-        1,
-    )
-    .await?;
-    first.first().map(read_recorded).transpose()
+    let first = crate::first_record(store, &recorded_stream(key)?).await?;
+    first.as_ref().map(read_recorded).transpose()
 }
 
 /// Records `answer` for `key`, unless one is recorded already (then nothing is written).

@@ -45,6 +45,26 @@ impl RecordError {
     }
 }
 
+/// The first record of `stream`, if it has any: the one that counts for records written
+/// once (a claim, a recorded answer), whatever came after.
+///
+/// # Errors
+/// The log's.
+pub(crate) async fn first_record(
+    store: &std::sync::Arc<dyn eventlog::EventStore>,
+    stream: &eventlog::StreamName,
+) -> Result<Option<eventlog::RecordedEvent>, RecordError> {
+    let first = eventlog::store::nonblocking::read_stream(
+        store,
+        stream,
+        0,
+        eventlog::Direction::Forward,
+        1,
+    )
+    .await?;
+    Ok(first.into_iter().next())
+}
+
 /// Milliseconds since the Unix epoch (0 before it; saturating far after).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

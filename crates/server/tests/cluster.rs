@@ -111,6 +111,24 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            // A failed phase names the node's answer; its log names the cause (every
+            // `internal` answer logs its detail): the warnings and errors, and the end.
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let notable: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            eprintln!(
+                "--- node {}: {} warning/error lines (last 60) ---\n{}\n--- its last 40 lines ---\n{}",
+                self.name,
+                notable.len(),
+                notable[notable.len().saturating_sub(60)..].join("\n"),
+                lines[lines.len().saturating_sub(40)..].join("\n"),
+            );
+        }
     }
 }
 

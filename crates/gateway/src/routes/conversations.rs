@@ -19,7 +19,7 @@ use domain::{
 use eventlog::{Direction, StreamName};
 use serde::{Deserialize, Serialize};
 
-use actors::ExecuteOptions;
+use actors::{CommandOutcome, ExecuteOptions};
 
 use crate::app::AppState;
 use crate::auth::Authenticated;
@@ -465,16 +465,106 @@ pub async fn post_message(
     headers: HeaderMap,
     ApiJson(req): ApiJson<NewMessage>,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
-    let (facts, kind) = viewed(&state, &caller, id).await?;
     let key = idempotency::scoped_key(&headers, &caller, "message", id.as_uuid().as_bytes())?;
     // With a key, the message id derives from it, so the retry names the same message.
     let message_id = key.map_or_else(MessageId::random, |k| {
         MessageId::from_uuid(uuid::Uuid::new_v5(&k, b"message"))
     });
-    let from = sender_number(&state, &caller, id, &kind).await?;
+    let internal = if req.attachments.is_empty() {
+        post_internal(&state, &caller, id, message_id, &req.text, key).await?
+    } else {
+        None
+    };
+    let out = match internal {
+        Some(out) => out,
+        None => post_general(&state, &caller, id, message_id, &req, key).await?,
+    };
+    // The typist's message is in: their typing indicator ends now for the others.
+    if let Some(hub) = state.hub.started() {
+        hub.typing_stopped(&state, caller.org, caller.user, id)
+            .await;
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(Posted {
+            message_id,
+            position: out.position,
+            deduplicated: out.deduplicated,
+        }),
+    ))
+}
+
+/// Why [`post_internal`] did not post.
+enum Declined {
+    /// The caller may not see the conversation (or it is not there): 404.
+    Hidden,
+    /// Not an internal post the caller's membership decides: the general path.
+    General,
+}
+
+/// Posts a message without attachments to an internal conversation (a direct message or a
+/// channel) the caller sees without their roles, in one message to its actor: the look at
+/// the conversation (may the caller see it? does it text customers?) and the decision see
+/// the same state. `None`: not such a post (it texts customers, or the caller's roles decide
+/// whether they see it); [`post_general`] takes it.
+async fn post_internal(
+    state: &AppState,
+    caller: &Authenticated,
+    id: ConversationId,
+    message_id: MessageId,
+    text: &str,
+    key: Option<uuid::Uuid>,
+) -> Result<Option<CommandOutcome<ConversationEvent>>, ApiError> {
+    let (org, user, meta, text) = (caller.org, caller.user, caller.meta(), text.to_owned());
+    let build = move |c: &Conversation| {
+        let Some(header) = c.header().filter(|h| h.org == org) else {
+            return Err(Declined::Hidden);
+        };
+        if header.kind.our_number().is_some() {
+            return Err(Declined::General);
+        }
+        match c.audience_without_roles(user) {
+            Some(true) => Ok(meta.issue(ConversationCommand::PostMessage {
+                message_id,
+                text: text.clone(),
+                attachments: Vec::new(),
+                from: None,
+                facts: ActorFacts::default(),
+                opted_out: BTreeSet::new(),
+            })),
+            Some(false) => Err(Declined::Hidden),
+            None => Err(Declined::General),
+        }
+    };
+    let options = written_as(caller, key);
+    match state
+        .ws
+        .conversations
+        .execute_from(&id, build, options)
+        .await?
+    {
+        Ok(out) => Ok(Some(out)),
+        Err(Declined::Hidden) => Err(not_found()),
+        Err(Declined::General) => Ok(None),
+    }
+}
+
+/// Posts a message: the conversation looked at first (visibility with the caller's roles,
+/// the number it texts from, the group's opt-outs, the attachments as they will be sent),
+/// then the command.
+async fn post_general(
+    state: &AppState,
+    caller: &Authenticated,
+    id: ConversationId,
+    message_id: MessageId,
+    req: &NewMessage,
+    key: Option<uuid::Uuid>,
+) -> Result<CommandOutcome<ConversationEvent>, ApiError> {
+    let (facts, kind) = viewed(state, caller, id).await?;
+    let from = sender_number(state, caller, id, &kind).await?;
     let opted_out = match &kind {
         ConversationKind::Group { our, externals, .. } => {
-            group_opt_outs(&state, caller.org, our, externals).await?
+            group_opt_outs(state, caller.org, our, externals).await?
         }
         _ => BTreeSet::new(),
     };
@@ -490,34 +580,21 @@ pub async fn post_message(
     };
     let texts = kind.sends_sms();
     let stored =
-        crate::routes::attachments::named(&state, caller.org, &req.attachments, texts).await?;
+        crate::routes::attachments::named(state, caller.org, &req.attachments, texts).await?;
     let attachments = if texts && !stored.is_empty() {
         // Decided with the attachments as they will be sent before any resized copy is
         // written, so a refused post writes nothing.
         let provisional = crate::routes::attachments::as_mms(&stored);
         crate::routes::decide_first(&state.ws.conversations, &id, &post(provisional)).await?;
-        crate::routes::attachments::mms_ready(&state, caller.org, stored).await?
+        crate::routes::attachments::mms_ready(state, caller.org, stored).await?
     } else {
         stored.iter().map(|a| a.reference()).collect()
     };
-    let out = state
+    Ok(state
         .ws
         .conversations
-        .execute(&id, post(attachments), written_as(&caller, key))
-        .await?;
-    // The typist's message is in: their typing indicator ends now for the others.
-    if let Some(hub) = state.hub.started() {
-        hub.typing_stopped(&state, caller.org, caller.user, id)
-            .await;
-    }
-    Ok((
-        StatusCode::CREATED,
-        Json(Posted {
-            message_id,
-            position: out.position,
-            deduplicated: out.deduplicated,
-        }),
-    ))
+        .execute(&id, post(attachments), written_as(caller, key))
+        .await?)
 }
 
 /// The external members of a group who opted out of texts from its number, as their

@@ -46,9 +46,10 @@ const MAX_ORGS_CACHED: usize = 10_000;
 /// Events handled together (see `driver::run_concurrent`).
 const BATCH: usize = 256;
 
-/// The text and media of a conversation's last `MessagePosted`: its requests follow it
-/// directly.
-type Posted = (MessageId, Text, Vec<AttachmentRef>);
+/// A conversation's last `MessagePosted` (or `AutoReplyPosted`) as the log holds it: its
+/// requests follow it directly. Kept undecoded, so a message that asks for no text
+/// (internal chat, most of them) costs no decoding and no opening of its text.
+type Posted = RecordedEvent;
 
 #[derive(Default)]
 struct Caches {
@@ -88,26 +89,54 @@ async fn on_conversation_event(
         .id()
         .parse()
         .map_err(|_| Failure::Permanent(format!("not a conversation: {}", record.stream)))?;
+    if matches!(
+        record.event_type.as_str(),
+        "MessagePosted" | "AutoReplyPosted"
+    ) {
+        if let Ok(mut last) = caches.last_posted.lock() {
+            if last.len() >= MAX_ORGS_CACHED {
+                last.clear();
+            }
+            last.insert(conversation, record);
+        }
+        return Ok(());
+    }
     let event = event_codec::decode_opened::<ConversationEvent>(&record, &shared.ws.sealer)
         .map_err(Failure::Permanent)?;
-    let posted = match event {
-        ConversationEvent::MessagePosted(m) => (m.message_id, m.text, m.attachments),
-        ConversationEvent::AutoReplyPosted(m) => (m.message_id, m.text, Vec::new()),
+    match event {
         ConversationEvent::InboundReceived(m) => {
-            return answer_help(shared, caches, conversation, &record, &m).await
+            answer_help(shared, caches, conversation, &record, &m).await
         }
         ConversationEvent::SmsRequested(r) => {
-            return request(shared, caches, conversation, &record, r).await
+            request(shared, caches, conversation, &record, r).await
         }
-        _ => return Ok(()),
-    };
-    if let Ok(mut last) = caches.last_posted.lock() {
-        if last.len() >= MAX_ORGS_CACHED {
-            last.clear();
-        }
-        last.insert(conversation, posted);
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// The text and attachments of `r` if it is the message `message_id` (its text opened).
+fn content_of(
+    shared: &Shared,
+    r: &RecordedEvent,
+    message_id: MessageId,
+) -> Option<(Text, Vec<AttachmentRef>)> {
+    if r.event_type != "MessagePosted" && r.event_type != "AutoReplyPosted" {
+        return None;
+    }
+    match event_codec::decode_opened::<ConversationEvent>(r, &shared.ws.sealer) {
+        Ok(ConversationEvent::MessagePosted(MessagePosted {
+            message_id: id,
+            text,
+            attachments,
+            ..
+        })) if id == message_id => Some((text, attachments)),
+        Ok(ConversationEvent::AutoReplyPosted(AutoReplyPosted {
+            message_id: id,
+            text,
+            ..
+        })) if id == message_id => Some((text, Vec::new())),
+        _ => None,
+    }
 }
 
 async fn request(
@@ -119,8 +148,7 @@ async fn request(
 ) -> Result<(), Failure> {
     let cached = caches.last_posted.lock().ok().and_then(|last| {
         last.get(&conversation)
-            .filter(|(id, _, _)| *id == request.message_id)
-            .map(|(_, text, media)| (text.clone(), media.clone()))
+            .and_then(|r| content_of(shared, r, request.message_id))
     });
     let (body, media) = match cached {
         Some(found) => found,
@@ -226,24 +254,8 @@ async fn message_content(
         )
         .await
         .map_err(|e| Failure::Transient(e.to_string()))?;
-        for r in &page {
-            if r.event_type != "MessagePosted" && r.event_type != "AutoReplyPosted" {
-                continue;
-            }
-            match event_codec::decode_opened::<ConversationEvent>(r, &shared.ws.sealer) {
-                Ok(ConversationEvent::MessagePosted(MessagePosted {
-                    message_id: id,
-                    text,
-                    attachments,
-                    ..
-                })) if id == message_id => return Ok((text, attachments)),
-                Ok(ConversationEvent::AutoReplyPosted(AutoReplyPosted {
-                    message_id: id,
-                    text,
-                    ..
-                })) if id == message_id => return Ok((text, Vec::new())),
-                _ => {}
-            }
+        if let Some(found) = page.iter().find_map(|r| content_of(shared, r, message_id)) {
+            return Ok(found);
         }
         match page.last() {
             Some(last) if page.len() == LOOKBACK && last.version > 0 => from = last.version - 1,

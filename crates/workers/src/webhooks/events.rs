@@ -117,13 +117,52 @@ fn subscribed(endpoints: &[Endpoint]) -> Vec<String> {
         .collect()
 }
 
+/// Conversations the follower has learned have no business number (direct messages and
+/// channels: a conversation's kind never changes). Their messages notify nothing, so
+/// they are passed on their stream name alone: no text opened, no actor asked. Most
+/// messages are internal chat.
+#[derive(Default)]
+pub(super) struct InternalChats(std::sync::Mutex<std::collections::HashSet<ConversationId>>);
+
+/// Internal conversations remembered at most; beyond, the set starts over (a forgotten
+/// one costs one actor query again).
+const INTERNAL_KEPT: usize = 100_000;
+
+impl InternalChats {
+    fn contains(&self, id: &ConversationId) -> bool {
+        self.0.lock().is_ok_and(|set| set.contains(id))
+    }
+
+    fn learn(&self, id: ConversationId) {
+        if let Ok(mut set) = self.0.lock() {
+            if set.len() >= INTERNAL_KEPT {
+                set.clear();
+            }
+            set.insert(id);
+        }
+    }
+}
+
 /// The notifications of a conversation event.
 pub(super) async fn of_conversation(
     ws: &Workspace,
+    internal: &InternalChats,
     record: &RecordedEvent,
 ) -> Result<Notices, Failure> {
     let reopened = record.event_type == "ReopenedByInboundText";
     if !CONVERSATION_TYPES.contains(&record.event_type.as_str()) && !reopened {
+        return Ok(None);
+    }
+    let conversation: ConversationId = record
+        .stream
+        .id()
+        .parse()
+        .map_err(|_| Failure::Permanent(format!("not a conversation: {}", record.stream)))?;
+    let a_message = matches!(
+        record.event_type.as_str(),
+        "MessagePosted" | "InboundReceived"
+    );
+    if a_message && internal.contains(&conversation) {
         return Ok(None);
     }
     let event = actors::event_codec::decode_opened::<ConversationEvent>(record, &ws.sealer)
@@ -135,11 +174,6 @@ pub(super) async fn of_conversation(
         ConversationEvent::AutoReplyPosted(m) => m.text.key().cloned(),
         _ => None,
     };
-    let conversation: ConversationId = record
-        .stream
-        .id()
-        .parse()
-        .map_err(|_| Failure::Permanent(format!("not a conversation: {}", record.stream)))?;
     let header = ws
         .conversations
         .query(&conversation, |c: &Conversation, _| {
@@ -163,6 +197,9 @@ pub(super) async fn of_conversation(
     };
     // Internal chat notifies nothing: no read of the endpoints for it (most messages).
     let texts_customers = our.is_some();
+    if !texts_customers {
+        internal.learn(conversation);
+    }
     let notifies = match &event {
         ConversationEvent::InboundReceived(_) | ConversationEvent::MessagePosted(_) => {
             texts_customers

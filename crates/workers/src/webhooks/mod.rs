@@ -268,21 +268,20 @@ pub async fn run(ws: Workspace, config: WebhookConfig) {
         }
     };
     let sender = Arc::new(Sender { client, config });
+    let internal = Arc::new(events::InternalChats::default());
     tokio::join!(
         deliveries::dispatch(
             ws.store.clone(),
             ws.progress.publisher(deliveries::CHECKPOINT),
             sender
         ),
-        driver::run(
-            ws.clone(),
-            CHECKPOINT,
-            "conversation",
-            |ws, record| async move {
-                let notices = events::of_conversation(&ws, &record).await?;
+        driver::run(ws.clone(), CHECKPOINT, "conversation", |ws, record| {
+            let internal = internal.clone();
+            async move {
+                let notices = events::of_conversation(&ws, &internal, &record).await?;
                 queue(&ws, &record, notices).await
             }
-        ),
+        }),
         driver::run(
             ws.clone(),
             QUEUE_CHECKPOINT,
