@@ -309,7 +309,11 @@ impl Subscription {
         let batch = match received {
             Ok(batch) => batch,
             Err(RecvError::Lagged(missed)) => {
-                tracing::debug!(missed, "subscriber lagged; catching up from storage");
+                tracing::debug!(
+                    missed,
+                    target = ?self.target,
+                    "subscriber lagged; catching up from storage"
+                );
                 self.fall_back_to_storage();
                 return Ok(());
             }

@@ -146,10 +146,13 @@ async fn request(
     record: &RecordedEvent,
     request: domain::conversation::SmsRequested,
 ) -> Result<(), Failure> {
-    let cached = caches.last_posted.lock().ok().and_then(|last| {
-        last.get(&conversation)
-            .and_then(|r| content_of(shared, r, request.message_id))
-    });
+    // Taken out of the lock before its text is opened (opening may ask the keyring).
+    let last = caches
+        .last_posted
+        .lock()
+        .ok()
+        .and_then(|last| last.get(&conversation).cloned());
+    let cached = last.and_then(|r| content_of(shared, &r, request.message_id));
     let (body, media) = match cached {
         Some(found) => found,
         None => message_content(shared, record, request.message_id).await?,
