@@ -755,7 +755,11 @@ impl Inner {
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 Err(Failed::Incomplete) => {
-                    return Err(unavailable("batches keep being dropped").into());
+                    // Refused as unavailable, so health says so too (it read "ok" while
+                    // every write failed this way when the cluster lost its quorum).
+                    let reason = "batches keep being dropped".to_owned();
+                    self.set_unavailable(Some(reason.clone()));
+                    return Err(unavailable(reason).into());
                 }
                 Err(Failed::Unavailable(reason)) => {
                     self.set_unavailable(Some(reason.clone()));
