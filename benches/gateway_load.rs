@@ -77,7 +77,8 @@
 //! Other flags: `--sockets N` connects only the first N users (the rest still send), to
 //! see what open sockets cost; `--setup-parallel` (16) users created at a time;
 //! `--client-threads` (2) runtime threads of the load generator; `--perf <file>` runs
-//! `perf record -g` (or `GATEWAY_LOAD_PERF_ARGS`) on the server over the headline level's measured window; `--server-log <file>` keeps
+//! `perf record -g` (or `GATEWAY_LOAD_PERF_ARGS`) on the server over the headline level's measured window
+//! (`--perf-open-loop true`: the gateway's open loop's instead); `--server-log <file>` keeps
 //! the server's log (level `SWITCHBOARD_LOG`, default `warn`; with
 //! `SWITCHBOARD_LOG=warn,eventlog=debug` the summary counts lagged subscribers).
 //!
@@ -1175,7 +1176,10 @@ async fn send_phase(
     let node0_cpu0 = cpu_seconds(&server_pid);
     let mut perf = (admin.is_some()
         && !o.perf_out.is_empty()
-        && matches!(load, Load::Closed(n) if o.senders.last() == Some(&n)))
+        && match load {
+            Load::Closed(n) => !o.perf_open_loop && o.senders.last() == Some(&n),
+            Load::Open(_) => o.perf_open_loop,
+        })
     .then(|| {
         // `GATEWAY_LOAD_PERF_ARGS` replaces `-g` (e.g. `--call-graph dwarf,8192 -F 300`:
         // release builds keep no frame pointers, so `-g` stacks stop at the first frame).
@@ -1368,6 +1372,7 @@ fn main() {
     let setup_parallel: usize = args.get("setup-parallel", 16);
     let client_threads: usize = args.get("client-threads", 2);
     let perf_out: String = args.get("perf", String::new());
+    let perf_open_loop: bool = args.get("perf-open-loop", false);
     let server_log: String = args.get("server-log", String::new());
     let relay: bool = args.get("relay", true);
     let rate: f64 = args.get("rate", 0.0);
@@ -1413,6 +1418,7 @@ fn main() {
         fanout_members,
         setup_parallel,
         perf_out,
+        perf_open_loop,
         server_log,
         relay,
         rate: (rate > 0.0).then_some(rate),
@@ -1469,6 +1475,8 @@ struct Run {
     fanout_members: usize,
     setup_parallel: usize,
     perf_out: String,
+    /// `--perf` records the open loop's measured window instead of the headline level's.
+    perf_open_loop: bool,
     server_log: String,
     relay: bool,
     /// The open loop's rate (messages/s); `None`: half the relay's headline rate.

@@ -27,8 +27,28 @@ const FORMAT: u8 = 1;
 /// A 256-bit key.
 pub type Key = [u8; 32];
 
-/// Per name: its key (`None`: known to have none), and when that was read.
-type KeyCache = FxHashMap<Vec<u8>, (Option<Key>, Instant)>;
+/// What the cache holds of one name.
+struct Cached {
+    /// Its key (`None`: known to have none).
+    key: Option<Key>,
+    /// When that was read.
+    at: Instant,
+    /// Whether it was used since ([`Keyring::refresh_ahead`] reads again only what is in
+    /// use).
+    used: bool,
+}
+
+type KeyCache = FxHashMap<Vec<u8>, Cached>;
+
+impl Cached {
+    fn read_now(key: Option<Key>) -> Self {
+        Self {
+            key,
+            at: Instant::now(),
+            used: false,
+        }
+    }
+}
 
 /// The keyring failed to read or write its storage.
 #[derive(Debug, thiserror::Error)]
@@ -285,7 +305,55 @@ impl Keyring {
     }
 
     fn remember_key(&self, name: &[u8], key: Option<Key>) {
-        self.cache().insert(name.to_vec(), (key, Instant::now()));
+        self.cache().insert(name.to_vec(), Cached::read_now(key));
+    }
+
+    /// Reads again, from a cluster's store, every cached key that was used since it was
+    /// read and was read `older_than` ago or more; returns how many it read. Its owner
+    /// calls it every so often from a thread that may block, so that a key in use stays
+    /// trusted ([`REMOTE_TRUST`]) without a reader of texts ever waiting on the store:
+    /// only the first use of a key, or one after a quiet spell, asks the store on the
+    /// reader's thread. What is read replaces the cache's entry only if nothing changed
+    /// that entry meanwhile (a watch's `forget`, a destruction here), so a refresh never
+    /// brings back a key dropped during its read. A key found gone or changed also drops
+    /// the texts remembered (they may have been sealed under it). Over a local RocksDB
+    /// there is nothing to refresh.
+    ///
+    /// # Errors
+    /// When the store cannot be read; what was read before stays refreshed.
+    pub fn refresh_ahead(&self, older_than: Duration) -> Result<usize, KeyringError> {
+        let Some(remote) = &self.remote else {
+            return Ok(0);
+        };
+        let due: Vec<(Vec<u8>, Instant)> = self
+            .cache()
+            .iter()
+            .filter(|(_, c)| c.used && c.at.elapsed() >= older_than)
+            .map(|(name, c)| (name.clone(), c.at))
+            .collect();
+        for (name, was_read) in &due {
+            let started = Instant::now();
+            let key = remote
+                .get(name)?
+                .map(|v| parse(&v))
+                .transpose()?
+                .map(|(_, key)| key);
+            let mut cache = self.cache();
+            let Some(entry) = cache.get_mut(name).filter(|c| c.at == *was_read) else {
+                continue;
+            };
+            let changed = entry.key != key;
+            *entry = Cached {
+                key,
+                at: started,
+                used: false,
+            };
+            drop(cache);
+            if changed {
+                self.recent().clear();
+            }
+        }
+        Ok(due.len())
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
@@ -299,9 +367,10 @@ impl Keyring {
     /// # Errors
     /// When the storage cannot be read.
     pub fn get(&self, name: &[u8]) -> Result<Option<Key>, KeyringError> {
-        if let Some((known, at)) = self.cache().get(name) {
-            if self.trusted(*at) {
-                return Ok(*known);
+        if let Some(cached) = self.cache().get_mut(name) {
+            if self.trusted(cached.at) {
+                cached.used = true;
+                return Ok(cached.key);
             }
         }
         self.get_fresh(name)
@@ -434,7 +503,7 @@ impl Keyring {
             }
             let mut cache = self.cache();
             for name in &names {
-                cache.insert(name.clone(), (None, Instant::now()));
+                cache.insert(name.clone(), Cached::read_now(None));
             }
             self.recent().clear();
             return Ok(names.len());
@@ -449,7 +518,7 @@ impl Keyring {
         {
             let mut cache = self.cache();
             for name in &names {
-                cache.insert(name.clone(), (None, Instant::now()));
+                cache.insert(name.clone(), Cached::read_now(None));
             }
             self.recent().clear();
         }
@@ -723,6 +792,97 @@ mod tests {
         trusting.forget_all();
         assert_eq!(trusting.get(b"org/a/1").unwrap(), None);
         assert_eq!(trusting.recall(&[7; NONCE_LEN]), None);
+    }
+
+    /// A store that counts its reads and, when asked, lets another node's change arrive
+    /// (by the watch: `forget_key`) while a read is under way.
+    #[derive(Default)]
+    struct Watched {
+        store: Shared,
+        reads: std::sync::atomic::AtomicUsize,
+        forget_during_read: std::sync::OnceLock<std::sync::Weak<Keyring>>,
+    }
+
+    impl KeyBackend for Watched {
+        fn get(&self, name: &[u8]) -> Result<Option<Vec<u8>>, KeyringError> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Some(ring) = self
+                .forget_during_read
+                .get()
+                .and_then(std::sync::Weak::upgrade)
+            {
+                ring.forget_key(name);
+            }
+            self.store.get(name)
+        }
+        fn create(&self, name: &[u8], record: &[u8]) -> Result<Vec<u8>, KeyringError> {
+            self.store.create(name, record)
+        }
+        fn list(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, KeyringError> {
+            self.store.list(prefix)
+        }
+        fn destroy(&self, names: &[Vec<u8>]) -> Result<(), KeyringError> {
+            self.store.destroy(names)
+        }
+    }
+
+    #[test]
+    fn refreshing_ahead_reads_again_only_keys_in_use_and_never_brings_back_a_dropped_one() {
+        let backend = std::sync::Arc::new(Watched::default());
+        let reads = || backend.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let ring = std::sync::Arc::new(Keyring::remote_trusting(
+            backend.clone(),
+            Duration::from_secs(3_600),
+        ));
+        let (a, b) = (
+            ring.get_or_create(b"org/a/1", 10).unwrap(),
+            ring.get_or_create(b"org/b/1", 10).unwrap(),
+        );
+        let before = reads();
+        // `a` is used after it was read, `b` is not: only `a` is read again.
+        assert_eq!(ring.get(b"org/a/1").unwrap(), Some(a));
+        assert_eq!(reads(), before, "a cache hit asks nothing");
+        assert_eq!(ring.refresh_ahead(Duration::ZERO).unwrap(), 1);
+        assert_eq!(reads(), before + 1);
+        assert_eq!(
+            ring.refresh_ahead(Duration::ZERO).unwrap(),
+            0,
+            "not used since its refresh"
+        );
+        // Nothing is refreshed before it is `older_than`.
+        assert_eq!(ring.get(b"org/a/1").unwrap(), Some(a));
+        assert_eq!(ring.refresh_ahead(Duration::from_secs(60)).unwrap(), 0);
+
+        // Another node destroys `a` and the watch misses it: the refresh finds it gone,
+        // and the texts remembered go with it.
+        ring.remember(&[7; NONCE_LEN], b"hello");
+        backend.store.destroy(&[b"org/a/1".to_vec()]).unwrap();
+        assert_eq!(ring.refresh_ahead(Duration::ZERO).unwrap(), 1);
+        let after = reads();
+        assert_eq!(ring.get(b"org/a/1").unwrap(), None, "gone, from the cache");
+        assert_eq!(reads(), after);
+        assert_eq!(ring.recall(&[7; NONCE_LEN]), None);
+
+        // A change that arrives while the refresh reads wins: the refresh does not put
+        // back what the watch dropped.
+        assert_eq!(ring.get(b"org/b/1").unwrap(), Some(b));
+        backend
+            .forget_during_read
+            .set(std::sync::Arc::downgrade(&ring))
+            .unwrap();
+        // `b`, and `a` (known to be gone, and looked up since).
+        assert_eq!(ring.refresh_ahead(Duration::ZERO).unwrap(), 2);
+        assert!(
+            !ring.cache().contains_key(&b"org/b/1"[..])
+                && !ring.cache().contains_key(&b"org/a/1"[..]),
+            "dropped during the read, and still dropped"
+        );
+        // A local keyring has nothing to refresh.
+        let dir = tempfile::tempdir().unwrap();
+        let local = Keyring::open(dir.path()).unwrap();
+        local.get_or_create(b"org/a/1", 10).unwrap();
+        local.get(b"org/a/1").unwrap();
+        assert_eq!(local.refresh_ahead(Duration::ZERO).unwrap(), 0);
     }
 
     #[test]

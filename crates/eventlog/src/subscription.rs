@@ -186,6 +186,10 @@ impl Subscription {
 
     /// The next event. Never misses or repeats one.
     ///
+    /// Cancel-safe: the subscription changes only once a read or a live batch has arrived,
+    /// so a `next` dropped while it waits (in a `select!` with a timer) loses nothing, and
+    /// the next call goes on where it stood.
+    ///
     /// # Errors
     /// [`SubscribeError::Closed`] once the log has shut down (or is read-only) and every
     /// stored event has been delivered; storage errors.

@@ -8,7 +8,10 @@
 //! key another node makes or destroys, and a text that does not open with the cached keys
 //! is tried again with the bucket's before it is called erased
 //! (`actors::sealing`). Between a destruction and its watch event reaching another node,
-//! that node may still open the text (milliseconds).
+//! that node may still open the text (milliseconds). A task reads the keys in use again
+//! every so often (`Keyring::refresh_ahead`), so their trust never runs out while they
+//! are used and opening a text asks the bucket (blocking its thread) only for a key's
+//! first use.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -169,5 +172,34 @@ pub(crate) fn keyring(kv: kv::Store, handle: &Handle) -> Arc<Keyring> {
     });
     let ring = Arc::new(Keyring::remote(backend));
     watch(kv, handle, Arc::downgrade(&ring));
+    refresh_ahead(handle, Arc::downgrade(&ring));
     ring
+}
+
+/// How often the keys in use are read again (those read half the trust horizon ago or
+/// more), so none of them is ever untrusted when a text is opened.
+const REFRESH_EVERY: Duration = Duration::from_millis(1_250);
+
+/// Keeps the keys in use trusted for as long as the keyring lives
+/// ([`Keyring::refresh_ahead`], on a blocking thread: it waits on the bucket), so that
+/// opening a text on an executor thread waits on the bucket only for a key's first use or
+/// its first after a quiet spell.
+fn refresh_ahead(handle: &Handle, keyring: Weak<Keyring>) {
+    handle.spawn(async move {
+        let mut tick = tokio::time::interval(REFRESH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(ring) = keyring.upgrade() else {
+                return;
+            };
+            let refreshed = tokio::task::spawn_blocking(move || {
+                ring.refresh_ahead(eventlog::keyring::REMOTE_TRUST / 2)
+            })
+            .await;
+            if let Ok(Err(e)) = refreshed {
+                tracing::warn!(error = %e, "cannot read the keys in use again; they are read when used");
+            }
+        }
+    });
 }

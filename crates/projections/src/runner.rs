@@ -73,8 +73,9 @@ pub enum Finished {
     LogClosed,
 }
 
-/// Events read ahead of the model at most (the reader thread waits beyond that).
-pub const READ_AHEAD: usize = 2 * MAX_BATCH;
+/// Chunks of events the reader thread hands over ahead of the model at most (each up to
+/// [`MAX_BATCH`] events; the reader thread waits beyond that).
+pub const READ_AHEAD_CHUNKS: usize = 2;
 
 /// How often a runner waiting for events looks at its stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
@@ -84,7 +85,9 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 /// a thread of its own. `on_batch` is told (events in batch, checkpoint) after each one.
 ///
 /// A reader thread follows the subscription and hands events over a bounded channel, so
-/// reading overlaps applying, and each batch takes every event that arrived while the
+/// reading overlaps applying. It hands over what the subscription has read at once (a
+/// committed batch of the log, a page of storage) as one chunk: one wake-up of the model's
+/// thread per chunk, not per event. Each batch takes every event that arrived while the
 /// previous one was being written (up to [`MAX_BATCH`]): a model whose writes are slow
 /// (a search index commit) falls behind by at most one write, never by one write per
 /// event. `stop` is seen within 100 ms even when no event comes, and the function returns
@@ -108,58 +111,75 @@ pub fn follow_blocking(
         .with_page_size(4096);
     let reader = Reader::start(model.name(), sub)?;
     let rx = &reader.events;
-    let mut batch = Vec::with_capacity(1024);
+    // Events received and not applied yet, and how the reader ended, if it has.
+    let mut pending: Vec<RecordedEvent> = Vec::with_capacity(1024);
+    let mut end: Option<SubscribeError> = None;
     loop {
         if stop.load(Ordering::Acquire) {
             return Ok(Finished::Stopped);
         }
-        // Waiting for events ends early when what the model holds back is due.
-        let flush_at = model.flush_at();
-        let wait = flush_at.map_or(STOP_CHECK, |t| {
-            t.saturating_duration_since(Instant::now()).min(STOP_CHECK)
-        });
-        let mut end = match rx.recv_timeout(wait) {
-            Ok(Ok(e)) => {
-                batch.push(e);
-                None
-            }
-            Ok(Err(e)) => Some(e),
-            Err(RecvTimeoutError::Timeout) => {
-                if flush_at.is_some_and(|t| t <= Instant::now()) {
-                    model.flush()?;
-                    progress.send_replace(model.visible());
+        if pending.is_empty() && end.is_none() {
+            // Waiting for events ends early when what the model holds back is due.
+            let flush_at = model.flush_at();
+            let wait = flush_at.map_or(STOP_CHECK, |t| {
+                t.saturating_duration_since(Instant::now()).min(STOP_CHECK)
+            });
+            match rx.recv_timeout(wait) {
+                Ok(chunk) => end = chunk.take_into(&mut pending),
+                Err(RecvTimeoutError::Timeout) => {
+                    if flush_at.is_some_and(|t| t <= Instant::now()) {
+                        model.flush()?;
+                        progress.send_replace(model.visible());
+                    }
+                    continue;
                 }
-                continue;
+                Err(RecvTimeoutError::Disconnected) => end = Some(SubscribeError::Closed),
             }
-            Err(RecvTimeoutError::Disconnected) => Some(SubscribeError::Closed),
-        };
-        while end.is_none() && batch.len() < MAX_BATCH {
+        }
+        while end.is_none() && pending.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(Ok(e)) => batch.push(e),
-                Ok(Err(e)) => end = Some(e),
+                Ok(chunk) => end = chunk.take_into(&mut pending),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => end = Some(SubscribeError::Closed),
             }
         }
-        if let Some(last) = batch.last().map(|e| e.position) {
-            model.apply_batch(&batch)?;
-            on_batch(batch.len(), last);
+        let n = pending.len().min(MAX_BATCH);
+        if let Some(last) = pending.get(..n).and_then(|b| b.last()).map(|e| e.position) {
+            model.apply_batch(&pending[..n])?;
+            on_batch(n, last);
             progress.send_replace(model.visible());
-            batch.clear();
+            pending.drain(..n);
         }
-        match end {
-            None => {}
-            Some(SubscribeError::Closed) => return Ok(Finished::LogClosed),
-            Some(e) => return Err(ProjectionError::Log(e.to_string())),
+        if pending.is_empty() {
+            match end.take() {
+                None => {}
+                Some(SubscribeError::Closed) => return Ok(Finished::LogClosed),
+                Some(e) => return Err(ProjectionError::Log(e.to_string())),
+            }
         }
     }
 }
 
+/// What the reader thread hands over at once: the events the subscription had read, then
+/// how it ended, if it did.
+struct Chunk {
+    events: Vec<RecordedEvent>,
+    end: Option<SubscribeError>,
+}
+
+impl Chunk {
+    /// Moves the events to `pending`; returns the end.
+    fn take_into(mut self, pending: &mut Vec<RecordedEvent>) -> Option<SubscribeError> {
+        pending.append(&mut self.events);
+        self.end
+    }
+}
+
 /// The reader thread of [`follow_blocking`]: follows the subscription and hands its events
-/// over a bounded channel. Dropping it stops the thread and waits until it has ended, also
-/// when it is waiting for the log's next event.
+/// over a bounded channel, a chunk at a time. Dropping it stops the thread and waits until
+/// it has ended, also when it is waiting for the log's next event.
 struct Reader {
-    events: Receiver<Result<RecordedEvent, SubscribeError>>,
+    events: Receiver<Chunk>,
     /// Dropped to stop the thread.
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -167,7 +187,7 @@ struct Reader {
 
 impl Reader {
     fn start(model: &str, mut sub: Subscription) -> std::io::Result<Self> {
-        let (tx, events) = mpsc::sync_channel(READ_AHEAD);
+        let (tx, events) = mpsc::sync_channel(READ_AHEAD_CHUNKS);
         let (stop, mut stopped) = oneshot::channel::<()>();
         // The subscription waits for new events asynchronously, so that waiting can be
         // abandoned when asked to stop.
@@ -177,14 +197,32 @@ impl Reader {
             .spawn(move || {
                 runtime.block_on(async move {
                     loop {
-                        let next = tokio::select! {
+                        let first = tokio::select! {
                             next = sub.next() => next,
                             _ = &mut stopped => return,
                         };
-                        let end = next.is_err();
+                        let mut chunk = Chunk {
+                            events: Vec::new(),
+                            end: None,
+                        };
+                        match first {
+                            Ok(e) => chunk.events.push(e),
+                            Err(e) => chunk.end = Some(e),
+                        }
+                        // What the subscription has read already comes without waiting.
+                        while chunk.end.is_none()
+                            && chunk.events.len() < MAX_BATCH
+                            && sub.buffered() > 0
+                        {
+                            match sub.next().await {
+                                Ok(e) => chunk.events.push(e),
+                                Err(e) => chunk.end = Some(e),
+                            }
+                        }
+                        let ended = chunk.end.is_some();
                         // Blocks while the channel is full; fails once the receiver is
                         // dropped.
-                        if tx.send(next).is_err() || end {
+                        if tx.send(chunk).is_err() || ended {
                             return;
                         }
                     }

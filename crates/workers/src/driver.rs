@@ -8,16 +8,26 @@
 //! trying again cannot help, so it is logged for operators and passed) or transient (an
 //! actor was busy or unreachable, storage hiccuped: retried with backoff, never skipped).
 //!
-//! [`run`] handles one event at a time and saves the checkpoint after the events the
-//! subscription had read already (at most [`SAVE_EVERY`]). [`run_concurrent`] takes what the subscription has
+//! [`run`] handles one event at a time. [`run_concurrent`] takes what the subscription has
 //! read already (up to a batch), handles the events of different streams at once and
-//! those of one stream in order, and moves the checkpoint after the whole batch: for
-//! handlers whose every event waits on a durable write, so that writes share fsyncs.
+//! those of one stream in order: for handlers whose every event waits on a durable write,
+//! so that writes share fsyncs.
+//!
+//! Both save the checkpoint at most once per [`SAVE_INTERVAL`] (a [`Saver`]), and once
+//! they wait idle with something handled and unsaved, when that interval is up; never per
+//! event or per batch. A checkpoint save is a write to the log's database, which waits for
+//! the group commit in progress (its fsync): saved after each small live batch, it cost a
+//! blocking thread and a write per follower per batch. A crash repeats at most the events
+//! handled since the last save (about a second's worth), which handlers tolerate as they
+//! tolerate a crash between handling an event and saving it; a log that closes (shutdown)
+//! has everything handled saved first.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use eventlog::{RecordedEvent, StartFrom, StreamName, Subscription, SubscriptionTarget};
 
@@ -43,41 +53,88 @@ where
         return;
     };
     let progress = ws.progress.publisher(checkpoint);
-    // Handled, not saved yet: (position, how many events).
-    let mut unsaved: Option<(u64, usize)> = None;
+    let mut saver = Saver::new(checkpoint);
     loop {
-        let record = match sub.next().await {
-            Ok(r) => r,
-            Err(e) => {
-                if let Some((position, _)) = unsaved {
-                    save_checkpoint(&ws, checkpoint, position).await;
-                }
-                tracing::info!(checkpoint, error = %e, "process manager stopped");
-                return;
-            }
+        let Some(record) = saver.next(&ws, &mut sub).await else {
+            return;
         };
         let position = record.position;
         handle_with_retries(&ws, checkpoint, record, &handle).await;
         eventlog::progress::publish(&progress, position);
-        let count = unsaved.map_or(0, |(_, n)| n) + 1;
-        if sub.buffered() == 0 || count >= SAVE_EVERY {
-            save_checkpoint(&ws, checkpoint, position).await;
-            unsaved = None;
-        } else {
-            unsaved = Some((position, count));
+        saver.handled(&ws, position).await;
+    }
+}
+
+/// How often a follower saves its checkpoint at most (see the module docs).
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// When a follower saves its checkpoint: at most once per [`SAVE_INTERVAL`] while it
+/// handles events, when the interval is up while it waits idle with something unsaved,
+/// and when its log closes.
+struct Saver {
+    checkpoint: &'static str,
+    /// The last position handled and not saved yet.
+    unsaved: Option<u64>,
+    /// When the checkpoint may be saved next.
+    due: Instant,
+}
+
+impl Saver {
+    fn new(checkpoint: &'static str) -> Self {
+        Self {
+            checkpoint,
+            unsaved: None,
+            due: Instant::now() + SAVE_INTERVAL,
+        }
+    }
+
+    /// `position` (and everything before it) is handled: saved now if the interval is up.
+    async fn handled(&mut self, ws: &Workspace, position: u64) {
+        self.unsaved = Some(position);
+        if Instant::now() >= self.due {
+            self.save(ws).await;
+        }
+    }
+
+    async fn save(&mut self, ws: &Workspace) {
+        if let Some(position) = self.unsaved.take() {
+            save_checkpoint(ws, self.checkpoint, position).await;
+        }
+        self.due = Instant::now() + SAVE_INTERVAL;
+    }
+
+    /// The subscription's next event; meanwhile what is unsaved is saved once its interval
+    /// is up. `None` once the log has closed (what was handled is then saved).
+    async fn next(&mut self, ws: &Workspace, sub: &mut Subscription) -> Option<RecordedEvent> {
+        loop {
+            let next = if self.unsaved.is_some() && sub.buffered() == 0 {
+                tokio::select! {
+                    // `Subscription::next` is cancel-safe: nothing is lost when the timer
+                    // wins.
+                    next = sub.next() => next,
+                    () = tokio::time::sleep_until(self.due) => {
+                        self.save(ws).await;
+                        continue;
+                    }
+                }
+            } else {
+                sub.next().await
+            };
+            match next {
+                Ok(record) => return Some(record),
+                Err(e) => {
+                    self.save(ws).await;
+                    tracing::info!(checkpoint = self.checkpoint, error = %e, "process manager stopped");
+                    return None;
+                }
+            }
         }
     }
 }
 
-/// [`run`] saves its checkpoint once nothing more is read already, and at least every this
-/// many events: under load one write per batch, not per event. A crash repeats at most
-/// the events handled since the last save, which handlers tolerate as they tolerate a
-/// crash between handling an event and saving it.
-pub const SAVE_EVERY: usize = 256;
-
 /// As [`run`], but up to `max_batch` events already read are handled together: each
-/// stream's events in order, different streams' at once. The checkpoint moves after the
-/// whole batch.
+/// stream's events in order, different streams' at once. The checkpoint moves only past
+/// whole batches.
 pub async fn run_concurrent<F, Fut>(
     ws: Workspace,
     checkpoint: &'static str,
@@ -93,16 +150,14 @@ pub async fn run_concurrent<F, Fut>(
     };
     let handle = Arc::new(handle);
     let progress = ws.progress.publisher(checkpoint);
+    let mut saver = Saver::new(checkpoint);
     loop {
         let mut batch = Vec::new();
         loop {
-            match sub.next().await {
-                Ok(r) => batch.push(r),
-                Err(e) => {
-                    tracing::info!(checkpoint, error = %e, "process manager stopped");
-                    return;
-                }
-            }
+            let Some(record) = saver.next(&ws, &mut sub).await else {
+                return;
+            };
+            batch.push(record);
             if batch.len() >= max_batch.max(1) || sub.buffered() == 0 {
                 break;
             }
@@ -131,8 +186,8 @@ pub async fn run_concurrent<F, Fut>(
                 tracing::error!(checkpoint, error = %e, "process manager task failed");
             }
         }
-        save_checkpoint(&ws, checkpoint, position).await;
         eventlog::progress::publish(&progress, position);
+        saver.handled(&ws, position).await;
     }
 }
 
