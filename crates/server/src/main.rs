@@ -118,6 +118,16 @@ struct ServeArgs {
     /// decrypt it again; forgotten at once when any key is destroyed. 0: none.
     #[arg(long, default_value_t = eventlog::keyring::RECENT_TEXTS, env = "SWITCHBOARD_RECENT_TEXTS")]
     recent_texts: usize,
+    /// How often search commits what it indexed, at most, in milliseconds: a new message
+    /// is found within about this long (a search with `after` waits for it); longer
+    /// writes and merges fewer index segments under load. 10 to 60,000.
+    #[arg(
+        long,
+        default_value_t = projections::search::writer::COMMIT_INTERVAL_MS,
+        env = "SWITCHBOARD_SEARCH_REFRESH_MS",
+        value_parser = clap::value_parser!(u64).range(10..=60_000)
+    )]
+    search_refresh_ms: u64,
     /// Let anyone create an organization with `POST /v1/bootstrap` (by default only the
     /// server's first one can be created that way).
     #[arg(long, env = "SWITCHBOARD_ALLOW_SIGNUPS")]
@@ -457,6 +467,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_private_webhooks,
         webhook_retry_after,
         recent_texts,
+        search_refresh_ms,
         allow_signups,
         operator_token,
         checkpoint_key,
@@ -510,6 +521,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let interactions =
             projections::LiveInteractions::start(&data_dir.join("readmodels"), store.clone())
                 .context("opening the interactions read model")?;
+        projections::search::writer::set_server_commit_interval(
+            std::time::Duration::from_millis(search_refresh_ms),
+        );
         let search = projections::LiveSearch::start(&data_dir.join("readmodels"), store.clone())
             .context("opening the search read model")?;
         let queues = projections::LiveQueues::start(&data_dir.join("readmodels"), store.clone())

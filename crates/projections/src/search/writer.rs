@@ -24,7 +24,26 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 32 * 1024 * 1024;
 /// spell is committed at once, and under load the documents of every batch in the interval
 /// go into one commit. Searches see a document once it is committed (read-your-writes
 /// waits for it).
-pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(COMMIT_INTERVAL_MS);
+/// [`COMMIT_INTERVAL`] in milliseconds.
+pub const COMMIT_INTERVAL_MS: u64 = 200;
+
+/// The server's commit interval in milliseconds ([`set_server_commit_interval`]).
+static SERVER_COMMIT_INTERVAL_MS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(COMMIT_INTERVAL_MS);
+
+/// Sets the interval the writers made from now on by [`SearchWriter::new`] commit at most
+/// once in (default [`COMMIT_INTERVAL`]): how long a new message may take to be found, and
+/// how many segments a busy index writes and merges. Process-wide: a server sets it once
+/// from its `--search-refresh-ms`, before its read models start.
+pub fn set_server_commit_interval(interval: Duration) {
+    let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+    SERVER_COMMIT_INTERVAL_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn server_commit_interval() -> Duration {
+    Duration::from_millis(SERVER_COMMIT_INTERVAL_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
 /// A batch that adds no document is committed anyway (to move the stored checkpoint) once
 /// this many events have passed since the last commit.
 pub const COMMIT_EVERY_EVENTS: u64 = 100_000;
@@ -52,12 +71,13 @@ const INDEXED_TYPES: [&str; 4] = [
 pub type SearchWriter = BatchWriter<SearchProjector>;
 
 impl SearchWriter {
-    /// A writer with [`DEFAULT_THREADS`] and [`DEFAULT_MEMORY_BUDGET`].
+    /// A writer with [`DEFAULT_THREADS`] and [`DEFAULT_MEMORY_BUDGET`], committing at most
+    /// once per the server's interval ([`set_server_commit_interval`]).
     ///
     /// # Errors
     /// When the index is locked by another writer or its checkpoint cannot be read.
     pub fn new(index: Arc<SearchIndex>) -> Result<Self, ProjectionError> {
-        Self::with_resources(index, DEFAULT_THREADS, DEFAULT_MEMORY_BUDGET)
+        Self::with_commit_interval(index, server_commit_interval())
     }
 
     /// A writer with `threads` indexing threads sharing `memory_budget` bytes (a rebuild
@@ -94,8 +114,8 @@ impl SearchWriter {
         Ok(Self::resume(projector, checkpoint))
     }
 
-    /// As [`Self::new`], committing documents at most every `interval` instead of
-    /// [`COMMIT_INTERVAL`].
+    /// As [`Self::new`], committing documents at most every `interval` instead of the
+    /// server's interval.
     ///
     /// # Errors
     /// As [`Self::new`].
@@ -103,7 +123,8 @@ impl SearchWriter {
         index: Arc<SearchIndex>,
         interval: Duration,
     ) -> Result<Self, ProjectionError> {
-        let mut projector = Self::new(index)?.into_projector();
+        let mut projector =
+            Self::with_resources(index, DEFAULT_THREADS, DEFAULT_MEMORY_BUDGET)?.into_projector();
         projector.commit_interval = interval;
         let checkpoint = projector.committed;
         Ok(Self::resume(projector, checkpoint))
