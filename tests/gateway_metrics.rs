@@ -1,5 +1,5 @@
 //! `GET /metrics` over real HTTP: the operator's admins (the first organization on the
-//! server) and scrapers with the token only; request counts by route template; read-model lag; open WebSockets.
+//! server) and scrapers with the token only; request counts by route template; read-model and follower lag; open WebSockets.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -119,8 +119,13 @@ fn gauge(body: &str, series: &str) -> Option<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_read_model_catches_up_to_the_log_in_the_metrics() {
-    let s = TestServer::start().await;
+async fn every_read_model_and_follower_catches_up_to_the_log_in_the_metrics() {
+    // With a carrier, the server runs its followers too.
+    let s = TestServer::start_with_carrier(
+        gateway::carriers::CarrierKind::Simulator(carrier::simulator::Simulator::new()),
+        |_| {},
+    )
+    .await;
     let c = testkit::http();
     let admin = bootstrap(&c, &s, "ada@lag.example").await;
     let (bob, _) = add_user(&c, &s, &admin, "bob@lag.example", "101").await;
@@ -141,14 +146,26 @@ async fn every_read_model_catches_up_to_the_log_in_the_metrics() {
     assert_eq!(status, StatusCode::CREATED, "{posted}");
     let written = posted["position"].as_u64().unwrap();
 
-    // The log is quiet now: every model reaches its end, and says so with a lag of 0.
+    // The log is quiet now: every model and follower reaches its end, and says so with a
+    // lag of 0.
+    let followers = [
+        workers::attachment_refs::CHECKPOINT,
+        workers::inbound_router::CHECKPOINT,
+        workers::webhooks::FOLLOWERS[0],
+    ];
+    let series = |kind: &str, name: &str| match kind {
+        "model" => format!("readmodel_lag_events{{model=\"{name}\"}}"),
+        _ => format!("follower_lag_events{{follower=\"{name}\"}}"),
+    };
+    let lags: Vec<String> = ["interactions", "queues", "search"]
+        .iter()
+        .map(|m| series("model", m))
+        .chain(followers.iter().map(|f| series("follower", f)))
+        .collect();
     let mut body = String::new();
     for _ in 0..200 {
         body = scrape(&c, &s, &admin).await;
-        let caught_up = ["interactions", "queues", "search"]
-            .iter()
-            .all(|m| gauge(&body, &format!("readmodel_lag_events{{model=\"{m}\"}}")) == Some(0));
-        if caught_up {
+        if lags.iter().all(|l| gauge(&body, l) == Some(0)) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -163,6 +180,21 @@ async fn every_read_model_catches_up_to_the_log_in_the_metrics() {
         );
         assert_eq!(
             gauge(&body, &format!("readmodel_position{{model=\"{model}\"}}")),
+            Some(next),
+            "{body}"
+        );
+    }
+    for follower in followers {
+        assert_eq!(
+            gauge(&body, &series("follower", follower)),
+            Some(0),
+            "{follower} never caught up:\n{body}"
+        );
+        assert_eq!(
+            gauge(
+                &body,
+                &format!("follower_position{{follower=\"{follower}\"}}")
+            ),
             Some(next),
             "{body}"
         );

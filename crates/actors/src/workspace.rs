@@ -24,6 +24,8 @@ pub struct Workspace {
     /// How far each follower of the log has got (the `workers` publish here; tests and
     /// shutdown wait on it).
     pub progress: eventlog::Progress,
+    /// A graceful shutdown's request to the followers: save what you handled, and end.
+    pub stopping: Stopping,
 }
 
 impl Workspace {
@@ -41,6 +43,7 @@ impl Workspace {
             store,
             runtime,
             progress: eventlog::Progress::default(),
+            stopping: Stopping::default(),
         }
     }
 
@@ -79,6 +82,51 @@ impl Workspace {
                 }
                 Err(RecvError::Closed) => return,
             }
+        }
+    }
+}
+
+/// A graceful shutdown's request to a workspace's followers: each one that watches it
+/// (see [`Stopping::watch`]) saves what it has handled and ends, so that a restart does
+/// not handle again what was handled before the shutdown. Followers that do not watch it
+/// are aborted as before.
+#[derive(Clone, Debug)]
+pub struct Stopping(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Stopping {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
+
+impl Stopping {
+    /// A follower's view of the request; it counts as running until this is dropped.
+    pub fn watch(&self) -> StopWatch {
+        StopWatch(self.0.subscribe())
+    }
+
+    /// Asks every follower to stop.
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Returns once every follower's [`StopWatch`] is dropped (at once when there is
+    /// none).
+    pub async fn stopped(&self) {
+        self.0.closed().await;
+    }
+}
+
+/// One follower's view of a [`Stopping`].
+#[derive(Debug)]
+pub struct StopWatch(tokio::sync::watch::Receiver<bool>);
+
+impl StopWatch {
+    /// Returns once a stop is asked for (at once if it has been). Cancel-safe.
+    pub async fn requested(&mut self) {
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            // The workspace is gone without asking: nothing will.
+            std::future::pending::<()>().await;
         }
     }
 }

@@ -7,7 +7,11 @@
 //! - `eventlog_next_position`: the next position the log will assign (events written);
 //! - `readmodel_position{model}` and `readmodel_lag_events{model}`: how far each read
 //!   model (`interactions`, `queues`, `search`) has applied the log (positions applied,
-//!   so `position + lag = eventlog_next_position`), and how far behind it is.
+//!   so `position + lag = eventlog_next_position`), and how far behind it is;
+//! - `follower_position{follower}` and `follower_lag_events{follower}`: the same for each
+//!   follower started on this node (the process managers, by checkpoint name). A cluster
+//!   runs the leader's followers on one node at a time: on a node that lost the lead
+//!   their series stay where they stopped.
 //!
 //! Scraping needs authentication like every other route: an admin's bearer token, or the
 //! scrape token the server was started with (`--metrics-token`).
@@ -36,6 +40,8 @@ pub struct Metrics {
     log_position: IntGauge,
     model_position: IntGaugeVec,
     model_lag: IntGaugeVec,
+    follower_position: IntGaugeVec,
+    follower_lag: IntGaugeVec,
     /// A token a scraper may present instead of an admin session.
     pub scrape_token: Option<String>,
     /// The operator's organization, once known: the first one created on this server.
@@ -90,6 +96,22 @@ impl Metrics {
             &["model"],
         )
         .expect("valid metric");
+        let follower_position = IntGaugeVec::new(
+            Opts::new(
+                "follower_position",
+                "log positions a follower has handled (the next one it will handle)",
+            ),
+            &["follower"],
+        )
+        .expect("valid metric");
+        let follower_lag = IntGaugeVec::new(
+            Opts::new(
+                "follower_lag_events",
+                "events a follower has still to handle",
+            ),
+            &["follower"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(durations.clone()),
@@ -97,6 +119,8 @@ impl Metrics {
             Box::new(log_position.clone()),
             Box::new(model_position.clone()),
             Box::new(model_lag.clone()),
+            Box::new(follower_position.clone()),
+            Box::new(follower_lag.clone()),
         ] {
             registry.register(c).expect("registered once");
         }
@@ -108,6 +132,8 @@ impl Metrics {
             log_position,
             model_position,
             model_lag,
+            follower_position,
+            follower_lag,
             scrape_token: scrape_token.filter(|t| !t.is_empty()),
             operator: std::sync::OnceLock::new(),
         }
@@ -132,20 +158,39 @@ impl Metrics {
             // A server without a search model has no series for it (rather than a lag
             // that only grows).
             let Some(position) = position else { continue };
-            // Positions applied (the next one the model wants), comparable with the log's
-            // next position.
-            let applied = position.map_or(0, |p| p + 1);
-            self.model_position
-                .with_label_values(&[model])
-                .set(i64::try_from(applied).unwrap_or(i64::MAX));
-            self.model_lag
-                .with_label_values(&[model])
-                .set(i64::try_from(next.saturating_sub(applied)).unwrap_or(i64::MAX));
+            gauge_pair(&self.model_position, &self.model_lag, model, position, next);
+        }
+        for (follower, position) in state.ws.progress.positions() {
+            gauge_pair(
+                &self.follower_position,
+                &self.follower_lag,
+                &follower,
+                position,
+                next,
+            );
         }
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// Sets `label`'s position, as positions applied (the next one wanted, comparable with
+/// the log's `next` position), and its lag behind `next`.
+fn gauge_pair(
+    position_gauge: &IntGaugeVec,
+    lag_gauge: &IntGaugeVec,
+    label: &str,
+    position: Option<u64>,
+    next: u64,
+) {
+    let applied = position.map_or(0, |p| p + 1);
+    position_gauge
+        .with_label_values(&[label])
+        .set(i64::try_from(applied).unwrap_or(i64::MAX));
+    lag_gauge
+        .with_label_values(&[label])
+        .set(i64::try_from(next.saturating_sub(applied)).unwrap_or(i64::MAX));
 }
 
 /// Counts and times every request by its route template.

@@ -605,7 +605,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         while state.metrics.websockets.get() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        // Texts in flight resume from the log on the next start.
+        // The followers save what they have handled and end (bounded: one stuck in a
+        // handler's retries is aborted); texts in flight resume from the log on the next
+        // start.
+        state.ws.stopping.stop();
+        if tokio::time::timeout(FOLLOWERS_STOP, state.ws.stopping.stopped())
+            .await
+            .is_err()
+        {
+            tracing::warn!("followers still busy after {FOLLOWERS_STOP:?}; stopped where they were");
+        }
         managers.abort();
         index.abort();
         for task in [control, checkpoints].into_iter().flatten() {
@@ -624,6 +633,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// How long a shutdown waits for open streams to take their close frame.
 const STREAMS_CLOSE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a shutdown waits for the followers to save what they have handled.
+const FOLLOWERS_STOP: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -19,8 +19,10 @@
 //! the group commit in progress (its fsync): saved after each small live batch, it cost a
 //! blocking thread and a write per follower per batch. A crash repeats at most the events
 //! handled since the last save (about a second's worth), which handlers tolerate as they
-//! tolerate a crash between handling an event and saving it; a log that closes (shutdown)
-//! has everything handled saved first.
+//! tolerate a crash between handling an event and saving it. A graceful shutdown asks them
+//! to stop (the workspace's [`actors::workspace::Stopping`]): they save what they have
+//! handled and end, without starting on what they have read meanwhile. A log that closes
+//! also has everything handled saved first.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,7 +33,7 @@ use tokio::time::Instant;
 
 use eventlog::{RecordedEvent, StartFrom, StreamName, Subscription, SubscriptionTarget};
 
-use actors::workspace::Workspace;
+use actors::workspace::{StopWatch, Workspace};
 
 /// How handling one event went wrong.
 #[derive(Debug)]
@@ -53,7 +55,7 @@ where
         return;
     };
     let progress = ws.progress.publisher(checkpoint);
-    let mut saver = Saver::new(checkpoint);
+    let mut saver = Saver::new(&ws, checkpoint);
     loop {
         let Some(record) = saver.next(&ws, &mut sub).await else {
             return;
@@ -70,21 +72,24 @@ pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// When a follower saves its checkpoint: at most once per [`SAVE_INTERVAL`] while it
 /// handles events, when the interval is up while it waits idle with something unsaved,
-/// and when its log closes.
+/// when a shutdown asks it to stop, and when its log closes.
 struct Saver {
     checkpoint: &'static str,
     /// The last position handled and not saved yet.
     unsaved: Option<u64>,
     /// When the checkpoint may be saved next.
     due: Instant,
+    /// The shutdown's request; the follower counts as running while this lives.
+    stop: StopWatch,
 }
 
 impl Saver {
-    fn new(checkpoint: &'static str) -> Self {
+    fn new(ws: &Workspace, checkpoint: &'static str) -> Self {
         Self {
             checkpoint,
             unsaved: None,
             due: Instant::now() + SAVE_INTERVAL,
+            stop: ws.stopping.watch(),
         }
     }
 
@@ -104,21 +109,24 @@ impl Saver {
     }
 
     /// The subscription's next event; meanwhile what is unsaved is saved once its interval
-    /// is up. `None` once the log has closed (what was handled is then saved).
+    /// is up. `None` once a shutdown asks the follower to stop or the log has closed (what
+    /// was handled is then saved).
     async fn next(&mut self, ws: &Workspace, sub: &mut Subscription) -> Option<RecordedEvent> {
         loop {
-            let next = if self.unsaved.is_some() && sub.buffered() == 0 {
-                tokio::select! {
-                    // `Subscription::next` is cancel-safe: nothing is lost when the timer
-                    // wins.
-                    next = sub.next() => next,
-                    () = tokio::time::sleep_until(self.due) => {
-                        self.save(ws).await;
-                        continue;
-                    }
+            let idle_with_unsaved = self.unsaved.is_some() && sub.buffered() == 0;
+            // `Subscription::next` is cancel-safe: nothing is lost when another branch wins.
+            let next = tokio::select! {
+                biased;
+                () = self.stop.requested() => {
+                    self.save(ws).await;
+                    tracing::debug!(checkpoint = self.checkpoint, "process manager stopped for the shutdown");
+                    return None;
                 }
-            } else {
-                sub.next().await
+                next = sub.next() => next,
+                () = tokio::time::sleep_until(self.due), if idle_with_unsaved => {
+                    self.save(ws).await;
+                    continue;
+                }
             };
             match next {
                 Ok(record) => return Some(record),
@@ -150,7 +158,7 @@ pub async fn run_concurrent<F, Fut>(
     };
     let handle = Arc::new(handle);
     let progress = ws.progress.publisher(checkpoint);
-    let mut saver = Saver::new(checkpoint);
+    let mut saver = Saver::new(&ws, checkpoint);
     loop {
         let mut batch = Vec::new();
         loop {

@@ -1,11 +1,13 @@
 //! Graceful shutdown of the real `switchboard serve` process: on SIGTERM an open stream
 //! gets a close frame (1012 `restarting`, so its client resumes elsewhere), the process
 //! exits cleanly, and everything acknowledged before is there when it starts again on the
-//! same data directory.
+//! same data directory; the followers saved how far they got, so the restart does not
+//! handle it again.
 
 use std::time::{Duration, Instant};
 
-use crate::common::{bootstrap, post, start, PASSWORD};
+use crate::common::{bootstrap, post, start, until, PASSWORD};
+use eventlog::EventStore;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -55,6 +57,17 @@ async fn sigterm_closes_streams_with_restarting_and_keeps_what_was_acknowledged(
     };
     assert_eq!(frame["item"]["text"], "before the shutdown");
     assert_eq!(frame["position"], posted["position"]);
+    // The followers of conversations (one every node runs, one the leader runs) have
+    // handled the message; they save that at most once a second while they run.
+    let position = posted["position"].as_u64().unwrap();
+    for follower in FOLLOWERS {
+        until(
+            &format!("{follower} handled the message"),
+            || follower_position(&c, &server.base, &token, follower),
+            |handled| handled.is_some_and(|h| h > position),
+        )
+        .await;
+    }
 
     server.terminate();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -72,6 +85,17 @@ async fn sigterm_closes_streams_with_restarting_and_keeps_what_was_acknowledged(
     let mut server = server;
     server.exits_cleanly().await;
     drop(server);
+    // Asked to stop, each follower saved what it had handled before it ended.
+    {
+        let log = eventlog::RocksLog::open_read_only(data.join("log")).unwrap();
+        for follower in FOLLOWERS {
+            let saved = log.read_checkpoint_blocking(follower).unwrap();
+            assert!(
+                saved.is_some_and(|s| s >= position),
+                "{follower} saved {saved:?}, but had handled {position}"
+            );
+        }
+    }
 
     // Started again on the same data: the message is there.
     let server = start(&data).await;
@@ -92,6 +116,34 @@ async fn sigterm_closes_streams_with_restarting_and_keeps_what_was_acknowledged(
         history["items"][0]["text"], "before the shutdown",
         "{history}"
     );
+}
+
+/// Followers of the conversation category: the attachment index (every node) and the
+/// webhooks (the leader).
+const FOLLOWERS: [&str; 2] = [
+    workers::attachment_refs::CHECKPOINT,
+    workers::webhooks::FOLLOWERS[0],
+];
+
+/// The positions `follower` has handled, from `/metrics` (the next one it will handle).
+async fn follower_position(
+    c: &reqwest::Client,
+    base: &str,
+    token: &str,
+    follower: &str,
+) -> Option<u64> {
+    let body = c
+        .get(format!("http://{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let series = format!("follower_position{{follower=\"{follower}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&series)?.parse().ok())
 }
 
 /// Every message of the conversation's history, oldest first (all pages).
