@@ -23,11 +23,18 @@ pub struct ModelDb {
 impl ModelDb {
     /// Opens (creating if missing) the database at `path` with `families` plus `meta`.
     /// `layout` names the model and the version of its key layout; a database written with
-    /// another layout is refused rather than misread (rebuild it instead).
+    /// another layout is refused rather than misread (rebuild it instead). The families in
+    /// `hinted` get memtable insert hints by their keys' first bytes (see
+    /// `eventlog::rocks::with_insert_hints`): for keys that grow (or shrink) under a prefix.
     ///
     /// # Errors
     /// RocksDB errors, or a layout mismatch.
-    pub fn open(path: &Path, families: &[&str], layout: &str) -> Result<Self, ProjectionError> {
+    pub fn open(
+        path: &Path,
+        families: &[&str],
+        hinted: &[(&str, usize)],
+        layout: &str,
+    ) -> Result<Self, ProjectionError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -36,6 +43,14 @@ impl ModelDb {
         let cfs = families.iter().chain(std::iter::once(&META)).map(|name| {
             let mut o = Options::default();
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            // Most keys here begin with a random id: see `RANDOM_KEYS_MEMTABLE_BYTES`.
+            o.set_write_buffer_size(eventlog::rocks::RANDOM_KEYS_MEMTABLE_BYTES);
+            if let Some(cap) = hinted
+                .iter()
+                .find_map(|(n, cap)| (n == name).then_some(*cap))
+            {
+                o = eventlog::rocks::with_insert_hints(&mut o, cap);
+            }
             ColumnFamilyDescriptor::new(*name, o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;

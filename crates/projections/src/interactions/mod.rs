@@ -49,6 +49,9 @@ const USERS: &str = "users";
 const MEMBERS: &str = "members";
 const LAST: &str = "last";
 const DELIVERIES: &str = "deliveries";
+/// A `sorted` key's audience kind and id: a new entry goes next to the audience's
+/// previous one (its newest activity first).
+const SORTED_HINT_PREFIX: usize = 17;
 const ALL_CFS: [&str; 7] = [SORTED, CONVS, MARKERS, USERS, MEMBERS, LAST, DELIVERIES];
 
 /// Most list entries one query looks at; past it the page ends early with a cursor.
@@ -182,7 +185,7 @@ impl InteractionsDb {
     /// RocksDB errors or a layout mismatch.
     pub fn open(path: &Path) -> Result<Self, ProjectionError> {
         Ok(Self {
-            db: ModelDb::open(path, &ALL_CFS, LAYOUT)?,
+            db: ModelDb::open(path, &ALL_CFS, &[(SORTED, SORTED_HINT_PREFIX)], LAYOUT)?,
         })
     }
 
