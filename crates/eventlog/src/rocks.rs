@@ -241,9 +241,20 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
         // Within a category too (`category ‖ 0xFF ‖ position`; 8 bytes tell this log's
         // categories apart, and two that shared them would only share a hint).
         CF_CATEGORY_INDEX => with_insert_hints(&mut o, 8),
+        // Within a stream too (`stream ‖ 0xFF ‖ version`): see [`STREAM_HINT_PREFIX`].
+        CF_STREAM_INDEX => with_insert_hints(&mut o, STREAM_HINT_PREFIX),
         _ => o,
     }
 }
+
+/// The prefix by which `stream_index` inserts are hinted: 49 bytes, the length of the
+/// busiest streams' names (`conversation-` and a 36-character id), so a conversation's
+/// next version goes in next to its last one instead of being searched for among every
+/// stream's. A shorter name's prefix takes its `0xFF` and the high bytes of the version,
+/// which stay the same for a long while (`session-<id>`: below 2³² versions); a longer
+/// name's is 49 bytes of it, still one stream's in practice. A prefix shared by two
+/// streams, or one that changes, costs only a hint that is wrong: RocksDB checks it.
+pub const STREAM_HINT_PREFIX: usize = "conversation-".len() + 36;
 
 /// The memtable size of the column families whose keys are random (event ids): an
 /// insert searches the memtable's skip list, and a smaller one keeps that search in the

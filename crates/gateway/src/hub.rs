@@ -419,7 +419,9 @@ struct Connection {
 
 #[derive(Default)]
 struct Registry {
-    by_user: HashMap<UserId, Vec<Connection>>,
+    /// Looked up for every audience member of every event, by server-made ids: hashed
+    /// with Fx, not SipHash.
+    by_user: rustc_hash::FxHashMap<UserId, Vec<Connection>>,
     /// The last position handed out (or skipped as invisible).
     head: Option<u64>,
     /// Set when the hub stopped (the log closed): registering then fails.

@@ -196,19 +196,20 @@ fn gauge_pair(
 /// Counts and times every request by its route template.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // Both are shared, not copied: a method is a constant or an `Arc`'d extension, a
+    // matched path an `Arc<str>` (no allocation per request).
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let response = next.run(req).await;
+    let (method, status) = (method.as_str(), response.status());
     metrics
         .requests
-        .with_label_values(&[&method, &route, response.status().as_str()])
+        .with_label_values(&[method, route, status.as_str()])
         .inc();
     metrics
         .durations
-        .with_label_values(&[&method, &route])
+        .with_label_values(&[method, route])
         .observe(started.elapsed().as_secs_f64());
     response
 }

@@ -58,8 +58,9 @@
 //! `since=` resume reads what came before the hub's position from storage first (the
 //! categories in [`crate::hub::CATEGORIES`], merged in log order and routed the same way).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -192,8 +193,9 @@ struct Opened {
 /// message and read events this stream delivers (in log order, so never stale).
 #[derive(Default)]
 struct Unread {
-    /// (last message seq, read up to) per conversation.
-    known: HashMap<ConversationId, (u64, u64)>,
+    /// (last message seq, read up to) per conversation. Looked up for every frame, by
+    /// server-made ids: hashed with Fx, not SipHash.
+    known: rustc_hash::FxHashMap<ConversationId, (u64, u64)>,
 }
 
 impl Unread {
@@ -309,10 +311,11 @@ const WRITE_BATCH: usize = 64;
 
 /// Sends `messages` and flushes them once, unless the hub cuts the connection first (its
 /// queue overflowed while this socket took nothing): the hub never waits for a socket,
-/// so neither does the cut.
+/// so neither does the cut. `cut` is the connection's [`ConnectionFate::cut`], made once
+/// and kept for the connection's life (not made again, and registered again, per send).
 async fn send(
     socket: &mut WebSocket,
-    fate: &ConnectionFate,
+    cut: Pin<&mut impl Future<Output = ()>>,
     messages: Vec<Message>,
 ) -> Result<(), Ending> {
     let write = async {
@@ -323,7 +326,7 @@ async fn send(
     };
     tokio::select! {
         biased;
-        () = fate.cut() => Err(SLOW_CONSUMER),
+        () = cut => Err(SLOW_CONSUMER),
         sent = write => sent.map_err(|_| None),
     }
 }
@@ -380,6 +383,8 @@ async fn catch_up(
     since: u64,
     until: u64,
 ) -> Result<(), Ending> {
+    let cut = fate.cut();
+    tokio::pin!(cut);
     let mut audiences = Audiences::default();
     let mut pages = Merged {
         from: since.saturating_add(1),
@@ -407,11 +412,11 @@ async fn catch_up(
             };
             batch.push(Message::Text(frame.into()));
             if batch.len() == WRITE_BATCH {
-                send(socket, fate, std::mem::take(&mut batch)).await?;
+                send(socket, cut.as_mut(), std::mem::take(&mut batch)).await?;
             }
         }
         if !batch.is_empty() {
-            send(socket, fate, batch).await?;
+            send(socket, cut.as_mut(), batch).await?;
         }
     }
     Ok(())
@@ -473,11 +478,12 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
     let expired = tokio::time::sleep(Duration::from_millis(
         expires_at_ms.saturating_sub(sessions::now_ms()),
     ));
-    tokio::pin!(ended, expired);
+    let cut = fate.cut();
+    tokio::pin!(ended, expired, cut);
     loop {
         let outgoing = tokio::select! {
             biased;
-            () = fate.cut() => Err(SLOW_CONSUMER),
+            () = &mut cut => Err(SLOW_CONSUMER),
             () = &mut ended => Err(SESSION_ENDED),
             () = &mut expired => Err(SESSION_EXPIRED),
             next = registration.events.recv() => match next {
@@ -528,7 +534,7 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
             },
         };
         let sent = match outgoing {
-            Ok(messages) => send(&mut socket, &fate, messages).await,
+            Ok(messages) => send(&mut socket, cut.as_mut(), messages).await,
             Err(ending) => Err(ending),
         };
         if let Err(ending) = sent {
