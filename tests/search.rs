@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use carrier::simulator::Simulator;
 use gateway::carriers::CarrierKind;
+use projections::search::writer::WANTED_COMMIT_FLOOR;
 use projections::search::{SearchIndex, SearchWriter};
 use projections::ReadModel;
 use rand::{Rng, SeedableRng};
@@ -64,6 +65,21 @@ async fn inbound(s: &TestServer, org: &Org, to: &str, from: &str, text: &str) ->
         other => panic!("{other:?}"),
     };
     (conv, s.ws.store.next_position() - 1)
+}
+
+/// A new organization (`ada@<domain>.example`, with `number`), its second user bob (on
+/// extension `ext`), and ada's direct conversation with him.
+async fn ada_to_bob(
+    c: &Client,
+    s: &TestServer,
+    domain: &str,
+    number: &str,
+    ext: &str,
+) -> (Org, String) {
+    let o = org_with_number(c, &s.base, &format!("ada@{domain}.example"), number).await;
+    let bob = add_user(c, s, &o.token, &format!("bob@{domain}.example"), ext).await;
+    let conv = direct(c, s, &o.token, &bob.0).await;
+    (o, conv)
 }
 
 /// `GET /v1/search?{query}`, expecting 200.
@@ -653,9 +669,7 @@ async fn the_index_resumes_from_its_commit_payload_without_duplicates() {
 async fn a_burst_is_held_back_until_its_commit_and_then_visible() {
     let s = TestServer::start().await;
     let c = testkit::http();
-    let o = org_with_number(&c, &s.base, "ada@burst.example", "+15550101900").await;
-    let bob = add_user(&c, &s, &o.token, "bob@burst.example", "290").await;
-    let conv = direct(&c, &s, &o.token, &bob.0).await;
+    let (o, conv) = ada_to_bob(&c, &s, "burst", "+15550101900", "290").await;
     let first = post(&c, &s, &o.token, &conv, "plum first").await;
     post(&c, &s, &o.token, &conv, "plum second").await;
     let store = s.ws.store.clone();
@@ -692,6 +706,9 @@ async fn a_burst_is_held_back_until_its_commit_and_then_visible() {
         let due = w.flush_at().expect("a flush is due");
         assert!(due <= committed + interval, "{due:?}");
         assert!(due > std::time::Instant::now(), "not due yet");
+        // A search waiting for them has them committed much sooner.
+        let wanted = w.flush_when_wanted().expect("due when wanted");
+        assert!(wanted <= committed + WANTED_COMMIT_FLOOR, "{wanted:?}");
 
         w.flush().unwrap();
         assert_eq!(w.visible(), Some(head));
@@ -710,4 +727,58 @@ async fn a_burst_is_held_back_until_its_commit_and_then_visible() {
     )
     .await;
     assert_eq!(v["items"].as_array().unwrap().len(), 2, "{v}");
+}
+
+/// A runner whose index commits once an hour still lets a search read its own write: the
+/// search that waits for a position (`Live::wait_for`, as `after=` does) tells the runner
+/// (`Wanted`), which commits what it holds back at once instead of when its interval is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_waiting_for_held_back_documents_has_them_committed() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let (o, conv) = ada_to_bob(&c, &s, "wanted", "+15550101910", "291").await;
+    post(&c, &s, &o.token, &conv, "quince first").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let index = Arc::new(SearchIndex::open(dir.path()).unwrap());
+    let interval = std::time::Duration::from_secs(3600);
+    let mut w = SearchWriter::with_commit_interval(index.clone(), interval).unwrap();
+    w.open_texts_with(actors::sealing::Sealer::of(&*s.ws.store));
+    let (tx, mut visible) = tokio::sync::watch::channel(None);
+    let wanted = Arc::new(projections::Wanted::default());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runner = {
+        let (store, wanted, stop) = (s.ws.store.clone(), wanted.clone(), stop.clone());
+        std::thread::spawn(move || {
+            projections::follow_blocking(store, &mut w, &tx, &wanted, &stop, |_, _| {}).unwrap()
+        })
+    };
+    // What the log holds so far: the first batch after a quiet spell is committed at once,
+    // and a search waits for the rest (the catch-up may come in more than one batch).
+    let first = s.ws.store.next_position() - 1;
+    wanted.want(first);
+    let bound = std::time::Duration::from_secs(60);
+    tokio::time::timeout(bound, visible.wait_for(|p| p.is_some_and(|p| p >= first)))
+        .await
+        .expect("what the log held is committed")
+        .unwrap();
+
+    // Within the hour: held back, unless a search waits for it.
+    let second = post(&c, &s, &o.token, &conv, "quince second").await;
+    wanted.want(second);
+    tokio::time::timeout(bound, visible.wait_for(|p| p.is_some_and(|p| p >= second)))
+        .await
+        .expect("committed for the search waiting for it, not an hour later")
+        .unwrap();
+    let quinces = index
+        .dump()
+        .unwrap()
+        .iter()
+        .filter(|d| d.contains("quince"))
+        .count();
+    assert_eq!(quinces, 2);
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    tokio::task::spawn_blocking(move || runner.join().unwrap())
+        .await
+        .unwrap();
 }

@@ -50,6 +50,11 @@ pub trait Projector: Send {
         None
     }
 
+    /// As [`ReadModel::flush_when_wanted`].
+    fn flush_when_wanted(&self) -> Option<Instant> {
+        self.flush_at()
+    }
+
     /// As [`ReadModel::flush`]: stores what was held back (deferred batches).
     ///
     /// # Errors
@@ -127,6 +132,10 @@ impl<P: Projector> ReadModel for BatchWriter<P> {
 
     fn flush_at(&self) -> Option<Instant> {
         self.projector.flush_at()
+    }
+
+    fn flush_when_wanted(&self) -> Option<Instant> {
+        self.projector.flush_when_wanted()
     }
 
     fn flush(&mut self) -> Result<(), ProjectionError> {

@@ -32,4 +32,4 @@ pub use error::ProjectionError;
 pub use event::{Decoded, Event, Page};
 pub use home::ModelHome;
 pub use live::{Live, LiveInteractions, LiveQueues, LiveSearch, ModelKind};
-pub use runner::{follow_blocking, Finished, ReadModel};
+pub use runner::{follow_blocking, Finished, ReadModel, Wanted};

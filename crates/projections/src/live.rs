@@ -25,7 +25,7 @@ use crate::error::ProjectionError;
 use crate::home::ModelHome;
 use crate::interactions::InteractionsModel;
 use crate::queues::QueuesModel;
-use crate::runner::{follow_blocking, ReadModel};
+use crate::runner::{follow_blocking, ReadModel, Wanted};
 use crate::search::SearchModel;
 
 /// How often the watcher looks at `CURRENT`.
@@ -82,6 +82,8 @@ struct Generation<K: ModelKind> {
     name: String,
     db: Arc<K::Db>,
     progress: watch::Receiver<Option<u64>>,
+    /// What queries wait for, told to the runner.
+    wanted: Arc<Wanted>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -106,14 +108,16 @@ impl<K: ModelKind> Generation<K> {
         writer.open_texts_with(actors::sealing::Sealer::of(&*store));
         let (tx, progress) = watch::channel(writer.checkpoint());
         let stop = Arc::new(AtomicBool::new(false));
+        let wanted = Arc::new(Wanted::default());
         let thread = {
             let stop = stop.clone();
+            let wanted = wanted.clone();
             let gen = name.clone();
             std::thread::Builder::new()
                 .name(format!("readmodel-{}", K::NAME))
                 .spawn(move || {
                     background_priority();
-                    match follow_blocking(store, &mut writer, &tx, &stop, |_, _| {}) {
+                    match follow_blocking(store, &mut writer, &tx, &wanted, &stop, |_, _| {}) {
                         Ok(f) => {
                             tracing::info!(generation = %gen, finished = ?f, "read model stopped");
                         }
@@ -127,6 +131,7 @@ impl<K: ModelKind> Generation<K> {
             name,
             db,
             progress,
+            wanted,
             stop,
             thread: Some(thread),
         })
@@ -247,13 +252,14 @@ impl<K: ModelKind> Live<K> {
     /// Waits until the serving generation has applied `position` (read your writes), at
     /// most `timeout`. Returns whether it got there.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
-        let mut rx = self
-            .shared
-            .serving
-            .read()
-            .expect("not poisoned")
-            .progress
-            .clone();
+        let mut rx = {
+            let serving = self.shared.serving.read().expect("not poisoned");
+            if serving.progress.borrow().is_none_or(|p| p < position) {
+                // A model holding the position back writes it now (the search index).
+                serving.wanted.want(position);
+            }
+            serving.progress.clone()
+        };
         tokio::time::timeout(timeout, rx.wait_for(|p| p.is_some_and(|p| p >= position)))
             .await
             .is_ok_and(|r| r.is_ok())

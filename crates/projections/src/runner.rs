@@ -1,11 +1,11 @@
 //! Following the log into a read model.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use eventlog::{
     EventStore, RecordedEvent, StartFrom, SubscribeError, Subscription, SubscriptionTarget,
 };
@@ -55,12 +55,73 @@ pub trait ReadModel: Send {
         None
     }
 
+    /// When [`ReadModel::flush`] is due while a query waits for an event the model holds
+    /// back ([`Wanted`]): by default as [`ReadModel::flush_at`]. A model that holds events
+    /// back to write less often (the search index) writes them sooner for a waiting
+    /// query.
+    fn flush_when_wanted(&self) -> Option<Instant> {
+        self.flush_at()
+    }
+
     /// Writes what the model holds back, making it visible.
     ///
     /// # Errors
     /// Storage errors; what was held back is then discarded, as a failed batch.
     fn flush(&mut self) -> Result<(), ProjectionError> {
         Ok(())
+    }
+}
+
+/// The positions queries wait for ([`crate::live::Live::wait_for`]), told to the runner:
+/// a model that holds applied events back writes them when a query waits for one
+/// ([`ReadModel::flush_when_wanted`]) instead of when its interval is up, so it can write
+/// seldom without a reader waiting any longer for its own writes.
+#[derive(Debug)]
+pub struct Wanted {
+    /// The highest position a query has waited for, plus one (0: none yet).
+    position: AtomicU64,
+    nudge: Sender<()>,
+    nudged: Receiver<()>,
+}
+
+impl Default for Wanted {
+    fn default() -> Self {
+        let (nudge, nudged) = crossbeam_channel::bounded(1);
+        Self {
+            position: AtomicU64::new(0),
+            nudge,
+            nudged,
+        }
+    }
+}
+
+impl Wanted {
+    /// A query waits for `position`: the runner, even one waiting for events, looks again
+    /// at what it holds back.
+    pub fn want(&self, position: u64) {
+        let raised = self
+            .position
+            .fetch_max(position.saturating_add(1), Ordering::AcqRel)
+            <= position;
+        if raised {
+            // Full: a nudge is pending already.
+            let _ = self.nudge.try_send(());
+        }
+    }
+
+    /// Whether a query waits for a position after `visible`.
+    fn beyond(&self, visible: Option<u64>) -> bool {
+        let wanted = self.position.load(Ordering::Acquire).checked_sub(1);
+        wanted.is_some_and(|w| visible.is_none_or(|v| v < w))
+    }
+}
+
+/// When what `model` holds back is due to be written, if it holds anything back.
+fn flush_due(model: &dyn ReadModel, wanted: &Wanted) -> Option<Instant> {
+    if wanted.beyond(model.visible()) {
+        model.flush_when_wanted()
+    } else {
+        model.flush_at()
     }
 }
 
@@ -99,6 +160,7 @@ pub fn follow_blocking(
     store: Arc<dyn EventStore>,
     model: &mut dyn ReadModel,
     progress: &watch::Sender<Option<u64>>,
+    wanted: &Wanted,
     stop: &AtomicBool,
     mut on_batch: impl FnMut(usize, u64),
 ) -> Result<Finished, ProjectionError> {
@@ -118,22 +180,27 @@ pub fn follow_blocking(
         if stop.load(Ordering::Acquire) {
             return Ok(Finished::Stopped);
         }
+        // What the model holds back is written once due: between batches under load, or
+        // when waiting for events.
+        let due = flush_due(model, wanted);
+        if due.is_some_and(|t| t <= Instant::now()) {
+            model.flush()?;
+            progress.send_replace(model.visible());
+            continue;
+        }
         if pending.is_empty() && end.is_none() {
-            // Waiting for events ends early when what the model holds back is due.
-            let flush_at = model.flush_at();
-            let wait = flush_at.map_or(STOP_CHECK, |t| {
+            // Waiting for events ends early when what the model holds back is due, or a
+            // query starts waiting for some of it.
+            let wait = due.map_or(STOP_CHECK, |t| {
                 t.saturating_duration_since(Instant::now()).min(STOP_CHECK)
             });
-            match rx.recv_timeout(wait) {
-                Ok(chunk) => end = chunk.take_into(&mut pending),
-                Err(RecvTimeoutError::Timeout) => {
-                    if flush_at.is_some_and(|t| t <= Instant::now()) {
-                        model.flush()?;
-                        progress.send_replace(model.visible());
-                    }
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => end = Some(SubscribeError::Closed),
+            crossbeam_channel::select! {
+                recv(rx) -> chunk => match chunk {
+                    Ok(chunk) => end = chunk.take_into(&mut pending),
+                    Err(_) => end = Some(SubscribeError::Closed),
+                },
+                recv(wanted.nudged) -> _ => continue,
+                default(wait) => continue,
             }
         }
         while end.is_none() && pending.len() < MAX_BATCH {
@@ -187,7 +254,7 @@ struct Reader {
 
 impl Reader {
     fn start(model: &str, mut sub: Subscription) -> std::io::Result<Self> {
-        let (tx, events) = mpsc::sync_channel(READ_AHEAD_CHUNKS);
+        let (tx, events) = crossbeam_channel::bounded(READ_AHEAD_CHUNKS);
         let (stop, mut stopped) = oneshot::channel::<()>();
         // The subscription waits for new events asynchronously, so that waiting can be
         // abandoned when asked to stop.
@@ -240,7 +307,7 @@ impl Drop for Reader {
     fn drop(&mut self) {
         // A reader blocked on a full channel is freed by dropping the receiver; one waiting
         // for the log, by the stop signal.
-        let (_, closed) = mpsc::sync_channel(0);
+        let (_, closed) = crossbeam_channel::bounded(0);
         drop(std::mem::replace(&mut self.events, closed));
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {

@@ -118,9 +118,11 @@ struct ServeArgs {
     /// decrypt it again; forgotten at once when any key is destroyed. 0: none.
     #[arg(long, default_value_t = eventlog::keyring::RECENT_TEXTS, env = "SWITCHBOARD_RECENT_TEXTS")]
     recent_texts: usize,
-    /// How often search commits what it indexed, at most, in milliseconds: a new message
-    /// is found within about this long (a search with `after` waits for it); longer
-    /// writes and merges fewer index segments under load. 10 to 60,000.
+    /// How often search commits what it indexed, at most, in milliseconds, when no search
+    /// waits for it: a new message is found within about this long by a search without
+    /// `after` (one with `after` has what it waits for committed within 100 ms of the
+    /// last commit); longer writes and merges fewer index segments under load. 10 to
+    /// 60,000.
     #[arg(
         long,
         default_value_t = projections::search::writer::COMMIT_INTERVAL_MS,

@@ -12,8 +12,10 @@
 //! crashed batch are discarded by tantivy. A batch that adds no document is not committed
 //! (nothing changed) until [`writer::COMMIT_EVERY_EVENTS`] such events have passed, so the
 //! stored checkpoint may lag the one in memory by events that index nothing. A server's
-//! writer commits documents at most every [`writer::COMMIT_INTERVAL`] and publishes as its
-//! position the last one whose documents are committed (what read-your-writes waits for).
+//! writer commits documents at most every [`writer::COMMIT_INTERVAL`], or at most
+//! [`writer::WANTED_COMMIT_FLOOR`] after the last commit when a query waits for them
+//! ([`crate::runner::Wanted`]), and publishes as its position the last one whose
+//! documents are committed (what read-your-writes waits for).
 //! A rebuild's
 //! writer ([`SearchWriter::for_rebuild`]) commits only every
 //! [`writer::REBUILD_COMMIT_EVERY_EVENTS`] events and when closed.
