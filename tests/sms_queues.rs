@@ -636,6 +636,9 @@ async fn queue_views_equal_a_fresh_rebuild_after_random_commands_and_restarts() 
         live.wait_for(head, Duration::from_secs(10)).await,
         "read your writes"
     );
+    // Closing stores the checkpoint held back for batches that changed nothing (the
+    // runner's writer ends); the views stay readable.
+    live.close();
     let dump = live.db().dump().unwrap();
     for family in ["history", "waiting", "customers", "members"] {
         assert!(
@@ -683,7 +686,71 @@ async fn queue_views_equal_a_fresh_rebuild_after_random_commands_and_restarts() 
         chunked == fresh,
         "a build with restarts and repeats differs from a fresh rebuild"
     );
-    live.close();
+}
+
+/// Most of the log is not about queues: a batch that changes no view writes nothing, not
+/// even its checkpoint, until a batch that changes something, the flush when
+/// `HOLD_UNCHANGED` is up, or the writer's close stores it. Queries see it applied at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_that_change_nothing_hold_their_checkpoint_back_until_a_flush_or_close() {
+    use projections::queues::{QueuesDb, QueuesWriter};
+    use projections::ReadModel;
+    let w = World::new().await;
+    w.text("+15553339001", 1_000).await;
+    let store = w.ws().store.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let db = Arc::new(QueuesDb::open(&path).unwrap());
+        let mut writer = QueuesWriter::new(db.clone()).unwrap();
+        let all = store.read_all_blocking(0, usize::MAX).unwrap();
+        let first = all.last().unwrap().position;
+        writer.apply_batch(&all).unwrap();
+        assert_eq!(
+            db.checkpoint().unwrap(),
+            Some(first),
+            "a text changes the views"
+        );
+        assert_eq!(writer.flush_at(), None);
+
+        // Events no view is about.
+        let unrelated = StreamName::new("note-1").unwrap();
+        let data = |i: u8| eventlog::EventData::new("Noted", 1, vec![i]);
+        for (i, expected) in [
+            (1, ExpectedVersion::NoStream),
+            (2, ExpectedVersion::Exact(0)),
+        ] {
+            store
+                .append_blocking(unrelated.clone(), expected, vec![data(i)])
+                .unwrap();
+            let fresh = store.read_all_blocking(first + 1, usize::MAX).unwrap();
+            writer.apply_batch(&fresh).unwrap();
+        }
+        let head = store.next_position() - 1;
+        assert_eq!(writer.checkpoint(), Some(head), "applied");
+        assert_eq!(writer.visible(), Some(head), "and what queries see");
+        assert_eq!(db.checkpoint().unwrap(), Some(first), "not written");
+        assert!(writer.flush_at().is_some(), "a flush is due");
+        writer.flush().unwrap();
+        assert_eq!(db.checkpoint().unwrap(), Some(head), "written by the flush");
+        assert_eq!(writer.flush_at(), None);
+
+        store
+            .append_blocking(unrelated, ExpectedVersion::Exact(1), vec![data(3)])
+            .unwrap();
+        writer
+            .apply_batch(&store.read_all_blocking(head + 1, usize::MAX).unwrap())
+            .unwrap();
+        assert_eq!(db.checkpoint().unwrap(), Some(head));
+        drop(writer);
+        assert_eq!(
+            db.checkpoint().unwrap(),
+            Some(store.next_position() - 1),
+            "written on close"
+        );
+    })
+    .await
+    .unwrap();
 }
 
 /// Waits until the queue timers have read every queue event committed so far (they know

@@ -1,8 +1,10 @@
 //! Applying events to a [`QueuesDb`]: queue events change the queues and their open
 //! interactions; `ConversationStarted` (External) and `SmsArrived` name the customer of a
-//! conversation. Everything else is skipped by type name, undecoded.
+//! conversation. Everything else is skipped by type name, undecoded. A batch that changes
+//! nothing writes nothing, not even its checkpoint, for at most [`HOLD_UNCHANGED`].
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use domain::conversation::ConversationKind;
 use domain::inbound::InboundEvent;
@@ -43,7 +45,19 @@ pub struct QueuesProjector {
     /// Index entries (`members`, `waiting`, `active`, `history`, `customers`) in the order
     /// the batch's events produced them.
     batch: WriteBatch,
+    /// Batches that changed nothing since the last write: (their last position, since
+    /// when, how many events). Their checkpoint is written with the next batch that changes
+    /// something, or once [`HOLD_UNCHANGED`] has passed or [`HOLD_UNCHANGED_EVENTS`] events
+    /// have, rather than once per batch (most of the log is not about queues).
+    unchanged: Option<(u64, Instant, u64)>,
 }
+
+/// How long the checkpoint of batches that changed nothing is held back at most: a
+/// restart (even after a crash) reads at most this much of the log again, finding nothing
+/// to change.
+pub const HOLD_UNCHANGED: Duration = Duration::from_secs(1);
+/// How many events that changed nothing are held back at most.
+pub const HOLD_UNCHANGED_EVENTS: u64 = 100_000;
 
 impl QueuesProjector {
     fn new(db: Arc<QueuesDb>) -> Self {
@@ -54,7 +68,17 @@ impl QueuesProjector {
             items: FxHashMap::default(),
             dirty_items: FxHashSet::default(),
             batch: WriteBatch::default(),
+            unchanged: None,
         }
+    }
+
+    /// Writes the checkpoint of the batches that changed nothing.
+    fn store_unchanged(&mut self) -> Result<(), ProjectionError> {
+        if let Some((checkpoint, _, _)) = self.unchanged {
+            self.db.store().commit(WriteBatch::default(), checkpoint)?;
+            self.unchanged = None;
+        }
+        Ok(())
     }
 
     fn queue(&mut self, id: QueueId) -> Result<&mut QueueView, ProjectionError> {
@@ -260,7 +284,20 @@ impl Projector for QueuesProjector {
     }
 
     /// Writes the batch, the changed state and `checkpoint` atomically.
-    fn store(&mut self, checkpoint: u64, _events: u64) -> Result<Stored, ProjectionError> {
+    fn store(&mut self, checkpoint: u64, events: u64) -> Result<Stored, ProjectionError> {
+        if self.batch.is_empty() && self.dirty_queues.is_empty() && self.dirty_items.is_empty() {
+            let (since, held) = self
+                .unchanged
+                .map_or((Instant::now(), 0), |(_, since, n)| (since, n));
+            let held = held + events;
+            self.unchanged = Some((checkpoint, since, held));
+            if held < HOLD_UNCHANGED_EVENTS && since.elapsed() < HOLD_UNCHANGED {
+                return Ok(Stored::Deferred);
+            }
+            self.store_unchanged()?;
+            return Ok(Stored::Durable);
+        }
+        self.unchanged = None;
         let store = self.db.store();
         let (queues, items) = (store.cf(super::QUEUES)?, store.cf(super::ITEMS)?);
         let mut batch = std::mem::take(&mut self.batch);
@@ -282,12 +319,31 @@ impl Projector for QueuesProjector {
         Ok(Stored::Durable)
     }
 
+    fn flush_at(&self) -> Option<Instant> {
+        self.unchanged.map(|(_, since, _)| since + HOLD_UNCHANGED)
+    }
+
+    fn flush(&mut self) -> Result<(), ProjectionError> {
+        self.store_unchanged()
+    }
+
     /// Forgets a batch that failed (nothing of it was stored).
     fn discard(&mut self) {
+        self.unchanged = None;
         self.batch = WriteBatch::default();
         self.queues.clear();
         self.dirty_queues.clear();
         self.items.clear();
         self.dirty_items.clear();
+    }
+}
+
+impl Drop for QueuesProjector {
+    /// Stores the checkpoint held back, so that a closed model (a restart, a rebuild's
+    /// finish) resumes where it got to.
+    fn drop(&mut self) {
+        if let Err(e) = self.store_unchanged() {
+            tracing::warn!(error = %e, "queue views' checkpoint not stored on close");
+        }
     }
 }
