@@ -157,6 +157,8 @@ impl<K: ModelKind> Drop for Generation<K> {
 
 struct Shared<K: ModelKind> {
     home: ModelHome,
+    /// The log followed: a query's wait tells the runner only of positions it holds.
+    store: Arc<dyn EventStore>,
     serving: RwLock<Generation<K>>,
     closed: Arc<AtomicBool>,
     /// Dropped by [`Live::close`] to wake the watcher at once.
@@ -204,6 +206,7 @@ impl<K: ModelKind> Live<K> {
         let (wake, woken) = mpsc::channel();
         let shared = Arc::new(Shared {
             home,
+            store: store.clone(),
             serving: RwLock::new(generation),
             closed: Arc::new(AtomicBool::new(false)),
             wake: Mutex::new(Some(wake)),
@@ -254,8 +257,12 @@ impl<K: ModelKind> Live<K> {
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
         let mut rx = {
             let serving = self.shared.serving.read().expect("not poisoned");
-            if serving.progress.borrow().is_none_or(|p| p < position) {
-                // A model holding the position back writes it now (the search index).
+            // A model holding the position back writes it now (the search index); one not
+            // in this log yet (a client's guess, another node's write) is not asked for,
+            // so it cannot stand in for the positions asked later.
+            if serving.progress.borrow().is_none_or(|p| p < position)
+                && position < self.shared.store.next_position()
+            {
                 serving.wanted.want(position);
             }
             serving.progress.clone()

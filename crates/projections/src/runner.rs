@@ -109,16 +109,18 @@ impl Wanted {
         }
     }
 
-    /// Whether a query waits for a position after `visible`.
-    fn beyond(&self, visible: Option<u64>) -> bool {
+    /// Whether a query waits for a position after `visible` that is in hand: at or before
+    /// `have` (applied, or received). A position not in hand yet changes nothing, so a
+    /// query for one far ahead (or never coming) cannot make the model write more often.
+    fn in_hand(&self, visible: Option<u64>, have: Option<u64>) -> bool {
         let wanted = self.position.load(Ordering::Acquire).checked_sub(1);
-        wanted.is_some_and(|w| visible.is_none_or(|v| v < w))
+        wanted.is_some_and(|w| visible.is_none_or(|v| v < w) && have.is_some_and(|h| w <= h))
     }
 }
 
 /// When what `model` holds back is due to be written, if it holds anything back.
 fn flush_due(model: &dyn ReadModel, wanted: &Wanted) -> Option<Instant> {
-    if wanted.beyond(model.visible()) {
+    if wanted.in_hand(model.visible(), model.checkpoint()) {
         model.flush_when_wanted()
     } else {
         model.flush_at()
