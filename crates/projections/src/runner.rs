@@ -110,8 +110,8 @@ impl Wanted {
     }
 
     /// Whether a query waits for a position after `visible` that is in hand: at or before
-    /// `have` (applied, or received). A position not in hand yet changes nothing, so a
-    /// query for one far ahead (or never coming) cannot make the model write more often.
+    /// `have`, what the model has applied. Writing early for a position not applied yet
+    /// would not show it to the query.
     fn in_hand(&self, visible: Option<u64>, have: Option<u64>) -> bool {
         let wanted = self.position.load(Ordering::Acquire).checked_sub(1);
         wanted.is_some_and(|w| visible.is_none_or(|v| v < w) && have.is_some_and(|h| w <= h))
