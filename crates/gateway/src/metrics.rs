@@ -196,8 +196,8 @@ fn gauge_pair(
 /// Counts and times every request by its route template.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    // Both are shared, not copied: a method is a constant or an `Arc`'d extension, a
-    // matched path an `Arc<str>` (no allocation per request).
+    // No allocation per request: a standard method clones as a constant, a matched path
+    // is an `Arc<str>`.
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
