@@ -97,6 +97,9 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CLIENT_FRAME: usize = 16 * 1024;
 /// Clients send little: a small read buffer per connection, not tungstenite's 128 KiB.
 const READ_BUFFER: usize = 4 * 1024;
+/// How long a conversation's first frame on a stream waits for the interactions model to
+/// reach it before its unread count is seeded from the model as it is.
+const SEED_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct StreamParams {
@@ -189,8 +192,10 @@ struct Opened {
 }
 
 /// The caller's unread count per conversation, kept as the stream goes: seeded from the
-/// interactions read model the first time a conversation shows up, then moved by the
-/// message and read events this stream delivers (in log order, so never stale).
+/// interactions read model the first time a conversation shows up (once the model has
+/// applied that event, so the seed never misses a read the stream has already passed),
+/// then moved by the message and read events this stream delivers (in log order, so
+/// never stale).
 #[derive(Default)]
 struct Unread {
     /// (last message seq, read up to) per conversation. Looked up for every frame, by
@@ -204,10 +209,22 @@ impl Unread {
         state: &AppState,
         user: UserId,
         id: ConversationId,
+        position: u64,
     ) -> &mut (u64, u64) {
         match self.known.entry(id) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
+                // The hub runs ahead of the read model: a seed read before the model has
+                // this event could miss the caller's own reads and messages just before
+                // it, which this stream will not deliver again. A model still behind
+                // after the wait gives its best (counts may then run high until the
+                // next read).
+                if !state.interactions.wait_for(position, SEED_WAIT).await {
+                    tracing::warn!(
+                        position,
+                        "interactions model behind the stream; unread count seeded from it"
+                    );
+                }
                 let db = state.interactions.db();
                 let seeded = tokio::task::spawn_blocking(move || {
                     let last = db
@@ -235,7 +252,9 @@ impl Unread {
             _ => return None,
         };
         let fresh = !self.known.contains_key(&event.conversation);
-        let e = self.entry(state, user, event.conversation).await;
+        let e = self
+            .entry(state, user, event.conversation, event.position)
+            .await;
         if let Some(seq) = seq {
             // Frames come in log order: a message's own seq is the last one at its frame,
             // even when the read model has gone further already.
