@@ -31,7 +31,12 @@
 //!   sockets and senders, while the gateway idles (its sockets open, nothing sent). Its
 //!   figures are the floor of this machine, measured in the same run, that the gateway's
 //!   are read against (`gateway.messages_vs_relay`,
-//!   `gateway.server_cpu_per_message_vs_relay`).
+//!   `gateway.server_cpu_per_message_vs_relay`). With `--relay-rounds N` (default 1), N − 1
+//!   more headline rounds follow against the gateway and the relay in turn (both servers up,
+//!   which goes first alternating), each drained and the gateway's read models caught up
+//!   before the other side's, and the ratios' medians over all N rounds are printed
+//!   (`gateway.messages_vs_relay.median`, `….server_cpu_per_message_vs_relay.median`,
+//!   with `.min` and `.max`): the machine drifts between phases by more than a lever moves.
 //! - Open loop (latency without coordinated omission): `--rate` messages a second (default:
 //!   half the relay's headline rate of this run; without a relay, half the gateway's) on a
 //!   fixed schedule on as many connections as the headline level has senders (as wrk2
@@ -91,7 +96,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use benchkit::{bench_line, Args, Latencies, ToF64};
+use benchkit::{bench_line, median, Args, Latencies, ToF64};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -1375,6 +1380,9 @@ fn main() {
     let perf_open_loop: bool = args.get("perf-open-loop", false);
     let server_log: String = args.get("server-log", String::new());
     let relay: bool = args.get("relay", true);
+    // Headline rounds against the gateway and the relay in turn (the first is the
+    // headline level itself): the ratios' medians stand against the machine's drift.
+    let relay_rounds: usize = args.get("relay-rounds", 1);
     let rate: f64 = args.get("rate", 0.0);
     // `NAME=VALUE,…`: a second run against a server with these environment variables.
     let ab_env: Vec<(String, String)> = args
@@ -1421,6 +1429,7 @@ fn main() {
         perf_open_loop,
         server_log,
         relay,
+        relay_rounds: relay_rounds.max(1),
         rate: (rate > 0.0).then_some(rate),
         env: Vec::new(),
         bin: None,
@@ -1479,6 +1488,8 @@ struct Run {
     perf_open_loop: bool,
     server_log: String,
     relay: bool,
+    /// Headline rounds against the gateway and the relay in turn (`--relay-rounds`).
+    relay_rounds: usize,
     /// The open loop's rate (messages/s); `None`: half the relay's headline rate.
     rate: Option<f64>,
     /// Environment variables of the server (the B side of `--ab-env`).
@@ -1703,7 +1714,13 @@ async fn run(o: Run) -> Outcome {
     // The relay's phases (the gateway idle meanwhile: its sockets open, nothing sent), then
     // the gateway's open loop at the relay's open-loop rate.
     let relay = if o.relay {
-        relay_phase(&c, &st, &o, &phases).await
+        let gateway = Rounds {
+            server: &server,
+            plan: &plan,
+            rx: &rx,
+            admin: &st.admin,
+        };
+        relay_phase(&c, &st, &o, &phases, &gateway).await
     } else {
         None
     };
@@ -1759,18 +1776,7 @@ async fn gateway_level(
         "# {prefix}: {load}; per second (accepted/frames), warm-up then measured: {}",
         phase.points.join(" ")
     );
-    let t_models = Instant::now();
-    let metrics_url = server.url("/metrics");
-    let caught_up = loop {
-        let lags = model_lags(c, &metrics_url, admin).await;
-        if !lags.is_empty() && lags.iter().all(|(_, lag)| *lag == 0) {
-            break Some(t_models.elapsed().as_secs_f64());
-        }
-        if t_models.elapsed() > Duration::from_secs(30) {
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let caught_up = models_caught_up(c, server, admin).await;
     let delivered = phase.drain(rx).await;
     phase.report(prefix, &delivered);
     for (model, lag) in &phase.lag_max {
@@ -1786,6 +1792,23 @@ async fn gateway_level(
     }
     phase.summary(prefix, &delivered);
     phase
+}
+
+/// Seconds until every read model of `server` has caught up with the log (polling
+/// `/metrics`), or `None` after 30 s.
+async fn models_caught_up(c: &reqwest::Client, server: &Server, admin: &str) -> Option<f64> {
+    let t = Instant::now();
+    let metrics_url = server.url("/metrics");
+    loop {
+        let lags = model_lags(c, &metrics_url, admin).await;
+        if !lags.is_empty() && lags.iter().all(|(_, lag)| *lag == 0) {
+            return Some(t.elapsed().as_secs_f64());
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Run `o` against run `base` of the same invocation (the cluster against the embedded
@@ -1828,6 +1851,7 @@ async fn relay_phase(
     st: &Setup,
     o: &Run,
     gateway: &[(usize, Phase)],
+    rounds: &Rounds<'_>,
 ) -> Option<Phase> {
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = dir.path().join("relay.json");
@@ -1846,8 +1870,10 @@ async fn relay_phase(
     open_sockets(&relay, &st.users[..o.sockets], &rx).await;
     let plan = Arc::new(SendPlan::new(&relay, st, o));
     let mut headline = None;
+    let levels = gateway.len();
     for (level, (senders, gateway)) in gateway.iter().enumerate() {
         let prefix = level_prefix("gateway.relay", &o.senders, *senders);
+        let last = level + 1 == levels;
         let warmup = if level == 0 {
             o.warmup
         } else {
@@ -1867,6 +1893,15 @@ async fn relay_phase(
         );
         phase.summary(&prefix, &delivered);
         headline = Some(phase.messages_per_s());
+        if last && o.relay_rounds > 1 {
+            let relay = Rounds {
+                server: &relay,
+                plan: &plan,
+                rx: &rx,
+                admin: "",
+            };
+            interleaved(c, o, (gateway, &phase), rounds, &relay).await;
+        }
     }
     // The open loop at `--rate`, or half the relay's headline rate just measured.
     let open = match o.rate.or(headline.map(|r| r / 2.0)) {
@@ -1892,6 +1927,94 @@ async fn relay_phase(
         k.socket_ends.lock().unwrap(),
     );
     open
+}
+
+/// One side of the interleaved headline rounds: a server with its sockets open, its send
+/// plan and its receivers; `admin` (empty for the relay) to wait for its read models.
+struct Rounds<'a> {
+    server: &'a Server,
+    plan: &'a Arc<SendPlan>,
+    rx: &'a Arc<Receivers>,
+    admin: &'a str,
+}
+
+impl Rounds<'_> {
+    /// One headline-level send phase (2 s warm-up), drained, and, for the gateway, its read
+    /// models caught up, so nothing of it runs on into the other side's round.
+    async fn headline(&self, c: &reqwest::Client, o: &Run, name: &str) -> Phase {
+        let level = Level {
+            load: Load::Closed(o.senders.last().copied().unwrap_or(200)),
+            warmup: o.warmup.min(2.0),
+        };
+        let phase = send_phase(c, self.server, self.plan.clone(), self.rx, o, None, level).await;
+        let delivered = phase.drain(self.rx).await;
+        if !self.admin.is_empty() && models_caught_up(c, self.server, self.admin).await.is_none() {
+            println!("# {name}: read models still behind 30 s after the round");
+        }
+        phase.summary(name, &delivered);
+        phase
+    }
+}
+
+/// `--relay-rounds` N > 1: N − 1 more headline rounds against the gateway and the relay in
+/// turn (which goes first alternates, so a drift of the machine falls on both), the first
+/// round being the headline level already measured (`first`: the gateway's, the relay's).
+/// Prints each round's ratios and `gateway.messages_vs_relay.median` and
+/// `gateway.server_cpu_per_message_vs_relay.median` (with `.min` and `.max`) over all N.
+async fn interleaved(
+    c: &reqwest::Client,
+    o: &Run,
+    first: (&Phase, &Phase),
+    gateway: &Rounds<'_>,
+    relay: &Rounds<'_>,
+) {
+    let per_message = |p: &Phase| p.server_cpu * 1e6 / p.accepted.max(1).to_f64();
+    let ratios = |g: &Phase, r: &Phase| {
+        (
+            g.messages_per_s() / r.messages_per_s(),
+            per_message(g) / per_message(r),
+        )
+    };
+    let mut rounds = vec![ratios(first.0, first.1)];
+    for round in 1..o.relay_rounds {
+        let (g_name, r_name) = (
+            format!("gateway.round{round}"),
+            format!("gateway.relay.round{round}"),
+        );
+        let (g, r) = if round % 2 == 1 {
+            let r = relay.headline(c, o, &r_name).await;
+            (gateway.headline(c, o, &g_name).await, r)
+        } else {
+            let g = gateway.headline(c, o, &g_name).await;
+            (g, relay.headline(c, o, &r_name).await)
+        };
+        let (m, cpu) = ratios(&g, &r);
+        println!(
+            "# round {round}: gateway {:.0} msg/s at {:.0} µs/msg, relay {:.0} msg/s at {:.0} \
+             µs/msg: messages vs relay {m:.3}, CPU per message vs relay {cpu:.3}",
+            g.messages_per_s(),
+            per_message(&g),
+            r.messages_per_s(),
+            per_message(&r),
+        );
+        rounds.push((m, cpu));
+    }
+    for (name, values) in [
+        (
+            "messages_vs_relay",
+            rounds.iter().map(|r| r.0).collect::<Vec<_>>(),
+        ),
+        (
+            "server_cpu_per_message_vs_relay",
+            rounds.iter().map(|r| r.1).collect(),
+        ),
+    ] {
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        bench_line(&format!("gateway.{name}.median"), median(values), "ratio");
+        bench_line(&format!("gateway.{name}.min"), min, "ratio");
+        bench_line(&format!("gateway.{name}.max"), max, "ratio");
+    }
 }
 
 /// `<prefix>.messages_vs_relay` and `<prefix>.server_cpu_per_message_vs_relay`: the
