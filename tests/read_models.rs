@@ -703,6 +703,7 @@ async fn a_generation_of_an_older_layout_is_replaced_by_a_fresh_build() {
             &home.path_of(&old),
             &["sorted", "convs", "markers", "users"],
             &[],
+            &[],
             "interactions/2",
         )
         .unwrap();

@@ -26,6 +26,13 @@ impl ModelDb {
     /// another layout is refused rather than misread (rebuild it instead). The families in
     /// `hinted` get memtable insert hints by their keys' first bytes (see
     /// `eventlog::rocks::with_insert_hints`): for keys that grow (or shrink) under a prefix.
+    /// The families in `in_place` (and `meta`, whose checkpoint every batch rewrites) are
+    /// updated in place in the memtable when a key's new value is no larger than the one
+    /// there: a row rewritten on every message (a conversation's, a read marker) then keeps
+    /// one memtable entry instead of one per write, and the memtable stays small enough for
+    /// its inserts and lookups to stay in the CPU's caches. Only for families read by key
+    /// (`get`, `multi_get`, which RocksDB locks against the rewrite): an iterator may see a
+    /// value half rewritten.
     ///
     /// # Errors
     /// RocksDB errors, or a layout mismatch.
@@ -33,9 +40,12 @@ impl ModelDb {
         path: &Path,
         families: &[&str],
         hinted: &[(&str, usize)],
+        in_place: &[&str],
         layout: &str,
     ) -> Result<Self, ProjectionError> {
         let mut opts = Options::default();
+        // One writer (the model's runner); RocksDB refuses in-place updates otherwise.
+        opts.set_allow_concurrent_memtable_write(false);
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
@@ -50,6 +60,9 @@ impl ModelDb {
                 .find_map(|(n, cap)| (n == name).then_some(*cap))
             {
                 o = eventlog::rocks::with_insert_hints(&mut o, cap);
+            }
+            if *name == META || in_place.contains(name) {
+                o.set_inplace_update_support(true);
             }
             ColumnFamilyDescriptor::new(*name, o)
         });
@@ -131,5 +144,52 @@ impl ModelDb {
     pub fn flush(&self) -> Result<(), ProjectionError> {
         self.db.flush_wal(true)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries in `family`'s active memtable.
+    fn entries(db: &ModelDb, family: &str) -> u64 {
+        db.raw()
+            .property_int_value_cf(
+                db.cf(family).unwrap(),
+                "rocksdb.num-entries-active-mem-table",
+            )
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn rows_rewritten_in_place_keep_one_memtable_entry_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ModelDb::open(dir.path(), &["rows", "log"], &[], &["rows"], "test/1").unwrap();
+        for i in 0..100u64 {
+            let mut batch = WriteBatch::default();
+            for family in ["rows", "log"] {
+                batch.put_cf(db.cf(family).unwrap(), b"conversation", i.to_be_bytes());
+            }
+            db.commit(batch, i).unwrap();
+        }
+        assert_eq!(entries(&db, "rows"), 1, "rewritten in place");
+        assert_eq!(entries(&db, "log"), 100, "one entry per write");
+        // The layout and the checkpoint (rewritten by every commit).
+        assert_eq!(entries(&db, META), 2);
+        let row = |family| {
+            db.raw()
+                .get_cf(db.cf(family).unwrap(), b"conversation")
+                .unwrap()
+        };
+        assert_eq!(row("rows"), Some(99u64.to_be_bytes().to_vec()));
+        assert_eq!(row("log"), row("rows"));
+        assert_eq!(db.checkpoint().unwrap(), Some(99));
+        // A larger value cannot go where the smaller one was: it is added, and read back.
+        let mut batch = WriteBatch::default();
+        batch.put_cf(db.cf("rows").unwrap(), b"conversation", [7u8; 16]);
+        db.commit(batch, 100).unwrap();
+        assert_eq!(entries(&db, "rows"), 2);
+        assert_eq!(row("rows"), Some(vec![7u8; 16]));
     }
 }

@@ -53,6 +53,9 @@ const DELIVERIES: &str = "deliveries";
 /// previous one (its newest activity first).
 const SORTED_HINT_PREFIX: usize = 17;
 const ALL_CFS: [&str; 7] = [SORTED, CONVS, MARKERS, USERS, MEMBERS, LAST, DELIVERIES];
+/// The families rewritten in place (see `ModelDb::open`): read by key only, never iterated
+/// while the model writes.
+const IN_PLACE: [&str; 4] = [CONVS, MARKERS, USERS, LAST];
 
 /// Most list entries one query looks at; past it the page ends early with a cursor.
 pub const SCAN_LIMIT: usize = 5_000;
@@ -185,7 +188,13 @@ impl InteractionsDb {
     /// RocksDB errors or a layout mismatch.
     pub fn open(path: &Path) -> Result<Self, ProjectionError> {
         Ok(Self {
-            db: ModelDb::open(path, &ALL_CFS, &[(SORTED, SORTED_HINT_PREFIX)], LAYOUT)?,
+            db: ModelDb::open(
+                path,
+                &ALL_CFS,
+                &[(SORTED, SORTED_HINT_PREFIX)],
+                &IN_PLACE,
+                LAYOUT,
+            )?,
         })
     }
 

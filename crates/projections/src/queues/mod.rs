@@ -215,7 +215,7 @@ impl QueuesDb {
     /// RocksDB errors or a layout mismatch.
     pub fn open(path: &Path) -> Result<Self, ProjectionError> {
         Ok(Self {
-            db: ModelDb::open(path, &FAMILIES, &[], LAYOUT)?,
+            db: ModelDb::open(path, &FAMILIES, &[], &[], LAYOUT)?,
         })
     }
 
