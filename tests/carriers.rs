@@ -79,7 +79,7 @@ fn conversation_events(s: &TestServer, id: ConversationId) -> Vec<ConversationEv
     let stream = StreamName::from_parts("conversation", id).unwrap();
     events(s, &stream)
         .iter()
-        .map(|r| event_codec::decode_opened::<ConversationEvent>(r, &s.ws.sealer).unwrap())
+        .map(|r| event_codec::decode_opened_blocking::<ConversationEvent>(r, &s.ws.sealer).unwrap())
         .collect()
 }
 

@@ -302,6 +302,7 @@ async fn an_append_decided_on_a_lost_append_never_lands() {
     {
         actors::Submitted::Appending { append, .. } => append,
         actors::Submitted::Done(r) => panic!("decided on the stale state: {r:?}"),
+        actors::Submitted::NeedsKey => panic!("no text to seal"),
     };
     let take = submit(assign);
     let done = submit(ConversationCommand::MarkDone {

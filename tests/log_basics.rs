@@ -475,13 +475,13 @@ fn nodes_of_a_cluster_share_their_keyring() {
     let ann = PhoneNumber::parse("+15556660901").unwrap();
     let sealed = |words: &str, at_ms: u64| {
         let mut t = Text::new(words, TextKey::new(org, vec![ann.clone()], at_ms));
-        on_a.seal(&mut t).unwrap();
+        on_a.seal_blocking(&mut t).unwrap();
         assert!(matches!(t, Text::Sealed { .. }));
         t
     };
     let opened = |sealer: &Sealer, t: &Text| {
         let mut t = t.clone();
-        sealer.open(&mut t);
+        sealer.open_blocking(&mut t);
         t
     };
     let first = sealed("sealed on a", 0);
@@ -499,7 +499,7 @@ fn nodes_of_a_cluster_share_their_keyring() {
         nonce: vec![0; 24],
         ciphertext: vec![0; 16],
     };
-    on_b.open(&mut probe);
+    on_b.open_blocking(&mut probe);
     assert!(probe.is_erased(), "no such key yet");
     let second = sealed("made after b looked", 86_400_000);
     assert_eq!(opened(&on_b, &second), "made after b looked");

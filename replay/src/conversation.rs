@@ -48,7 +48,7 @@ pub fn print(
             if as_of_us.is_some_and(|t| r.timestamp_us > t) {
                 break 'read;
             }
-            let e = event_codec::decode_opened::<ConversationEvent>(&r, &sealer)
+            let e = event_codec::decode_opened_blocking::<ConversationEvent>(&r, &sealer)
                 .map_err(|e| anyhow::anyhow!("{} at position {}: {e}", r.event_type, r.position))?;
             events.push((r, e));
         }

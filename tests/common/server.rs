@@ -235,7 +235,7 @@ pub async fn customer_text(
         carrier_message_id: uuid::Uuid::new_v4().to_string(),
         at_ms: 1,
     });
-    s.ws.sealer.seal_event(&mut e).expect("sealed");
+    s.ws.sealer.seal_event(&mut e).await.expect("sealed");
     let data =
         actors::event_codec::encode(&e, uuid::Uuid::new_v4(), Default::default()).expect("encodes");
     let stream = eventlog::StreamName::from_parts("inbound", org).expect("stream");

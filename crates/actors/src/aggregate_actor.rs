@@ -232,6 +232,9 @@ impl<A: ActorAggregate> Handler<Execute<A>> for AggregateActor<A> {
         };
         let (append, events) = match core.submit(&msg.command, &msg.options) {
             Submitted::Done(result) => return Box::pin(actix::fut::ready(result)),
+            // A key's first use: read or made off this thread, the actor taking no other
+            // message meanwhile, so commands still go in order.
+            Submitted::NeedsKey => return self.execute_exclusively(ctx, msg),
             Submitted::Appending { append, events } => (append, events),
         };
         self.in_flight += 1;

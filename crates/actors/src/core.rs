@@ -56,6 +56,10 @@ pub struct CommandOutcome<E> {
 pub enum Submitted<E, R: std::error::Error> {
     /// Refused, or nothing to write: the answer, now.
     Done(Result<CommandOutcome<E>, CommandError<R>>),
+    /// Nothing decided yet: a text needs a key the keyring does not hold in memory (its
+    /// first use), which must be read or made off the executor — run the command through
+    /// [`Core::execute`] instead, which does that.
+    NeedsKey,
     /// Decided and folded into the state; the append is queued behind every earlier one
     /// and `append` resolves once it is durable (or refused).
     Appending {
@@ -245,7 +249,8 @@ impl<A: Aggregate> Core<A> {
                     deduplicated: false,
                 });
             }
-            let data = self.encode(&events, options)?;
+            let sealed = self.sealed(&events).await?;
+            let data = self.encode(&sealed, options)?;
             let last_id = data.last().map(|e| e.event_id);
             let expected = ExpectedVersion::after_event(self.version, self.last_event_id);
             match self.store.append(self.stream.clone(), expected, data).await {
@@ -312,10 +317,14 @@ impl<A: Aggregate> Core<A> {
                 deduplicated: false,
             }));
         }
-        let data = match self.encode(&events, options) {
+        let Some(sealed) = self.sealed_cached(&events) else {
+            return Submitted::NeedsKey;
+        };
+        let data = match self.encode(&sealed, options) {
             Ok(data) => data,
             Err(e) => return Submitted::Done(Err(e.into())),
         };
+        drop(sealed);
         let expected = ExpectedVersion::after_event(self.version, self.last_event_id);
         self.last_event_id = data.last().map(|e| e.event_id);
         let append = self.store.append(self.stream.clone(), expected, data);
@@ -328,14 +337,13 @@ impl<A: Aggregate> Core<A> {
         Submitted::Appending { append, events }
     }
 
-    fn encode(
+    /// `events` with their texts sealed (only events with texts are copied), reading or
+    /// making keys not in memory on a blocking thread. A key that cannot be made (the
+    /// keyring's storage is unreachable) is the storage's failure, and nothing is written.
+    async fn sealed<'e>(
         &self,
-        events: &[A::Event],
-        options: &ExecuteOptions,
-    ) -> Result<Vec<EventData>, ActorError> {
-        // Texts are sealed first: a key that cannot be made (the keyring's storage is
-        // unreachable) is the storage's failure, and nothing is written. Only events with
-        // texts are copied to be sealed.
+        events: &'e [A::Event],
+    ) -> Result<Vec<std::borrow::Cow<'e, A::Event>>, ActorError> {
         let sealer = crate::sealing::Sealer::of(&*self.store);
         let mut sealed = Vec::with_capacity(events.len());
         for e in events {
@@ -343,12 +351,43 @@ impl<A: Aggregate> Core<A> {
                 let mut e = e.clone();
                 sealer
                     .seal_event(&mut e)
+                    .await
                     .map_err(|e| ActorError::Append(eventlog::AppendError::Storage(e.into())))?;
                 std::borrow::Cow::Owned(e)
             } else {
                 std::borrow::Cow::Borrowed(e)
             });
         }
+        Ok(sealed)
+    }
+
+    /// As [`Core::sealed`] with the keys in the keyring's memory only: `None` when a text
+    /// needs another (nothing may block the actor's thread).
+    fn sealed_cached<'e>(
+        &self,
+        events: &'e [A::Event],
+    ) -> Option<Vec<std::borrow::Cow<'e, A::Event>>> {
+        let sealer = crate::sealing::Sealer::of(&*self.store);
+        let mut sealed = Vec::with_capacity(events.len());
+        for e in events {
+            sealed.push(if e.has_texts() && sealer.keyring().is_some() {
+                let mut e = e.clone();
+                if !sealer.seal_event_cached(&mut e) {
+                    return None;
+                }
+                std::borrow::Cow::Owned(e)
+            } else {
+                std::borrow::Cow::Borrowed(e)
+            });
+        }
+        Some(sealed)
+    }
+
+    fn encode(
+        &self,
+        sealed: &[std::borrow::Cow<'_, A::Event>],
+        options: &ExecuteOptions,
+    ) -> Result<Vec<EventData>, ActorError> {
         sealed
             .iter()
             .enumerate()

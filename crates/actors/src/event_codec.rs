@@ -39,16 +39,30 @@ pub fn decode<E: VersionedEvent>(record: &RecordedEvent) -> Result<E, String> {
 }
 
 /// Decodes a stored event and opens its texts with `sealer` (erased ones read as
-/// [`domain::Text::Erased`]).
+/// [`domain::Text::Erased`]); may wait on the keyring's storage (a key not in memory).
 ///
 /// # Errors
 /// As [`decode`].
-pub fn decode_opened<E: VersionedEvent>(
+pub fn decode_opened_blocking<E: VersionedEvent>(
     record: &RecordedEvent,
     sealer: &crate::sealing::Sealer,
 ) -> Result<E, String> {
     let mut event = decode::<E>(record)?;
-    sealer.open_event(&mut event);
+    sealer.open_event_blocking(&mut event);
+    Ok(event)
+}
+
+/// [`decode_opened_blocking`] for async code: the keyring's storage, when a key is not in
+/// memory, is read on a blocking thread.
+///
+/// # Errors
+/// As [`decode`].
+pub async fn decode_opened<E: VersionedEvent>(
+    record: &RecordedEvent,
+    sealer: &crate::sealing::Sealer,
+) -> Result<E, String> {
+    let mut event = decode::<E>(record)?;
+    sealer.open_event(&mut event).await;
     Ok(event)
 }
 

@@ -9,6 +9,15 @@
 //! again for what they sealed: a new key of the same name has another check value, so an
 //! old text still reads as erased.
 //!
+//! **Never on an executor thread, a key's storage.** A key that is not in the keyring's
+//! memory is read (or made, fsynced) from RocksDB or, in a cluster, the NATS store. So
+//! each operation comes twice: `*_blocking`, which may wait on that storage (read-model
+//! threads, blocking tasks), and an `async` one for tokio and actix code, which does what
+//! the keys in memory allow in place and hands the rest to a blocking thread
+//! (`spawn_blocking`) — only a key's first use (per day and customer) pays that hop.
+//! [`Sealer::seal_event_cached`] is the in-place half alone, for a caller that cannot
+//! await (an actor deciding in order).
+//!
 //! Key names: `org (16 bytes) ‖ 'c' ‖ E.164 number ‖ 0 ‖ day (u32 BE)` for a customer,
 //! `org ‖ 'i' ‖ 0 ‖ day` for internal chat — so one prefix holds an organization's keys,
 //! and another one customer's.
@@ -56,56 +65,123 @@ impl Sealer {
         self.keyring.as_ref()
     }
 
-    /// Seals every readable text of `event` that names its key; keys are made as needed.
+    /// Seals every readable text of `event` that names its key; keys are read or made
+    /// (fsynced) as needed, so this may wait on the keyring's storage.
     ///
     /// # Errors
     /// When a key cannot be made (the keyring's storage failed): nothing may be written.
-    pub fn seal_event<E: Texts>(&self, event: &mut E) -> Result<(), KeyringError> {
+    pub fn seal_event_blocking<E: Texts>(&self, event: &mut E) -> Result<(), KeyringError> {
         let Some(ring) = &self.keyring else {
             return Ok(());
         };
         for text in event.texts_mut() {
-            if let Text::Plain {
-                text: words,
-                key: Some(key),
-            } = text
-            {
-                let (check, nonce, ciphertext) = seal_bytes(ring, key, words.as_bytes())?;
-                *text = Text::Sealed {
-                    key: key.clone(),
-                    check,
-                    nonce,
-                    ciphertext,
-                };
-            }
+            let Some((key, words)) = plain_with_key(text) else {
+                continue;
+            };
+            let sealed = seal_bytes(ring, key, words.as_bytes())?;
+            *text = sealed_text(key.clone(), sealed);
         }
         Ok(())
     }
 
-    /// Seals one text (see [`Sealer::seal_event`]).
+    /// Seals one text (see [`Sealer::seal_event_blocking`]).
     ///
     /// # Errors
     /// When a key cannot be made.
-    pub fn seal(&self, text: &mut Text) -> Result<(), KeyringError> {
-        struct One<'a>(&'a mut Text);
-        impl Texts for One<'_> {
-            fn texts_mut(&mut self) -> Vec<&mut Text> {
-                vec![&mut *self.0]
+    pub fn seal_blocking(&self, text: &mut Text) -> Result<(), KeyringError> {
+        self.seal_event_blocking(&mut One(text))
+    }
+
+    /// Seals the texts of `event` whose keys the keyring holds in memory, never touching
+    /// its storage; `false` when some text still needs a key read or made (seal the rest
+    /// with [`Sealer::seal_event_blocking`] on a thread that may block, or
+    /// [`Sealer::seal_event`]).
+    pub fn seal_event_cached<E: Texts>(&self, event: &mut E) -> bool {
+        let Some(ring) = &self.keyring else {
+            return true;
+        };
+        let mut all = true;
+        for text in event.texts_mut() {
+            let Some((key, words)) = plain_with_key(text) else {
+                continue;
+            };
+            match seal_bytes_cached(ring, key, words.as_bytes()) {
+                Some(sealed) => *text = sealed_text(key.clone(), sealed),
+                None => all = false,
             }
         }
-        self.seal_event(&mut One(text))
+        all
+    }
+
+    /// [`Sealer::seal_event_blocking`] for async code: sealed in place when the keys are
+    /// in memory, on a blocking thread otherwise.
+    ///
+    /// # Errors
+    /// When a key cannot be made: texts may then be left sealed or not, and nothing may be
+    /// written.
+    pub async fn seal_event<E: Texts>(&self, event: &mut E) -> Result<(), KeyringError> {
+        if self.seal_event_cached(event) {
+            return Ok(());
+        }
+        let sealer = self.clone();
+        let mut texts = Many::of(event);
+        let texts =
+            off_executor(move || sealer.seal_event_blocking(&mut texts).map(|()| texts)).await?;
+        texts.put_back(event);
+        Ok(())
     }
 
     /// Opens every sealed text of `event`: readable again, or [`Text::Erased`] when a key
     /// it needs is gone. A keyring that cannot be read leaves the text sealed (and logs).
-    pub fn open_event<E: Texts>(&self, event: &mut E) {
+    /// May wait on the keyring's storage.
+    pub fn open_event_blocking<E: Texts>(&self, event: &mut E) {
         for text in event.texts_mut() {
-            self.open(text);
+            self.open_blocking(text);
         }
     }
 
-    /// Opens one text (see [`Sealer::open_event`]).
-    pub fn open(&self, text: &mut Text) {
+    /// Opens the texts of `event` that the keyring's memory can open or knows erased,
+    /// never touching its storage; `false` when some text needs the storage.
+    pub fn open_event_cached<E: Texts>(&self, event: &mut E) -> bool {
+        let Some(ring) = &self.keyring else {
+            return true;
+        };
+        let mut all = true;
+        for text in event.texts_mut() {
+            if let Text::Sealed {
+                key,
+                check,
+                nonce,
+                ciphertext,
+            } = text
+            {
+                match open_bytes_cached(ring, key, check, nonce, ciphertext) {
+                    Some(opened) => *text = opened_text(key.clone(), opened),
+                    None => all = false,
+                }
+            }
+        }
+        all
+    }
+
+    /// [`Sealer::open_event_blocking`] for async code: opened in place when the keys are
+    /// in memory, on a blocking thread otherwise.
+    pub async fn open_event<E: Texts>(&self, event: &mut E) {
+        if self.open_event_cached(event) {
+            return;
+        }
+        let sealer = self.clone();
+        let mut texts = Many::of(event);
+        let texts = off_executor(move || {
+            sealer.open_event_blocking(&mut texts);
+            texts
+        })
+        .await;
+        texts.put_back(event);
+    }
+
+    /// Opens one text (see [`Sealer::open_event_blocking`]).
+    pub fn open_blocking(&self, text: &mut Text) {
         let Text::Sealed {
             key,
             check,
@@ -119,24 +195,23 @@ impl Sealer {
             return;
         };
         match open_bytes(ring, key, check, nonce, ciphertext) {
-            Ok(Some(bytes)) => {
-                *text = Text::Plain {
-                    text: String::from_utf8_lossy(&bytes).into_owned(),
-                    key: Some(key.clone()),
-                };
-            }
-            Ok(None) => *text = Text::Erased { key: key.clone() },
+            Ok(opened) => *text = opened_text(key.clone(), opened),
             Err(e) => tracing::error!(error = %e, "cannot read the keyring: a text stays sealed"),
         }
     }
 
+    /// Opens one text (see [`Sealer::open_event`]).
+    pub async fn open(&self, text: &mut Text) {
+        self.open_event(&mut One(text)).await;
+    }
+
     /// Seals arbitrary bytes (e.g. a webhook body quoting a text) under `key`: the format
-    /// byte, check, nonce and ciphertext in one buffer for [`Sealer::open_body`]. Without
-    /// a keyring, the bytes as they are.
+    /// byte, check, nonce and ciphertext in one buffer for [`Sealer::open_body_blocking`].
+    /// Without a keyring, the bytes as they are. May wait on the keyring's storage.
     ///
     /// # Errors
     /// When a key cannot be made.
-    pub fn seal_body(&self, key: &TextKey, body: &[u8]) -> Result<Vec<u8>, KeyringError> {
+    pub fn seal_body_blocking(&self, key: &TextKey, body: &[u8]) -> Result<Vec<u8>, KeyringError> {
         let Some(ring) = &self.keyring else {
             return Ok(body.to_vec());
         };
@@ -149,21 +224,30 @@ impl Sealer {
         Ok(out)
     }
 
-    /// Opens what [`Sealer::seal_body`] sealed under `key`; `None` once the key is gone.
-    pub fn open_body(&self, key: &TextKey, sealed: &[u8]) -> Option<Vec<u8>> {
+    /// Opens what [`Sealer::seal_body_blocking`] sealed under `key`; `None` once the key
+    /// is gone. May wait on the keyring's storage.
+    pub fn open_body_blocking(&self, key: &TextKey, sealed: &[u8]) -> Option<Vec<u8>> {
         let Some(ring) = &self.keyring else {
             return Some(sealed.to_vec());
         };
-        match sealed {
-            [SEALED_BODY, rest @ ..] if rest.len() >= 32 => {
-                let (check, rest) = rest.split_at(8);
-                let (nonce, ciphertext) = rest.split_at(24);
-                open_bytes(ring, key, check, nonce, ciphertext)
-                    .ok()
-                    .flatten()
-            }
-            _ => None,
+        let (check, nonce, ciphertext) = body_parts(sealed)?;
+        open_bytes(ring, key, check, nonce, ciphertext)
+            .ok()
+            .flatten()
+    }
+
+    /// [`Sealer::open_body_blocking`] for async code: opened in place when the keys are in
+    /// memory, on a blocking thread otherwise.
+    pub async fn open_body(&self, key: TextKey, sealed: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(ring) = &self.keyring else {
+            return Some(sealed);
+        };
+        let (check, nonce, ciphertext) = body_parts(&sealed)?;
+        if let Some(opened) = open_bytes_cached(ring, &key, check, nonce, ciphertext) {
+            return opened;
         }
+        let sealer = self.clone();
+        off_executor(move || sealer.open_body_blocking(&key, &sealed)).await
     }
 
     /// Destroys every key of `customer`'s texts in `org` made before `before_ms`: their
@@ -229,6 +313,89 @@ fn day_of_name(name: &[u8]) -> u32 {
         .map_or(u32::MAX, u32::from_be_bytes)
 }
 
+/// One text, as an event of one text.
+struct One<'a>(&'a mut Text);
+
+impl Texts for One<'_> {
+    fn texts_mut(&mut self) -> Vec<&mut Text> {
+        vec![&mut *self.0]
+    }
+}
+
+/// A copy of an event's texts, sealed or opened on a blocking thread (the event itself
+/// need not be `Send`), then put back in the same order.
+struct Many(Vec<Text>);
+
+impl Many {
+    fn of<E: Texts>(event: &mut E) -> Self {
+        Self(event.texts_mut().into_iter().map(|t| t.clone()).collect())
+    }
+
+    fn put_back<E: Texts>(self, event: &mut E) {
+        for (slot, text) in event.texts_mut().into_iter().zip(self.0) {
+            *slot = text;
+        }
+    }
+}
+
+impl Texts for Many {
+    fn texts_mut(&mut self) -> Vec<&mut Text> {
+        self.0.iter_mut().collect()
+    }
+}
+
+/// Runs `job`, which may wait on the keyring's storage, on a blocking thread; a panic in
+/// it goes on in the caller.
+async fn off_executor<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(job).await {
+        Ok(out) => out,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// A readable text that names its key: what sealing replaces.
+fn plain_with_key(text: &Text) -> Option<(&TextKey, &str)> {
+    match text {
+        Text::Plain {
+            text: words,
+            key: Some(key),
+        } => Some((key, words)),
+        _ => None,
+    }
+}
+
+fn sealed_text(key: TextKey, (check, nonce, ciphertext): Sealed) -> Text {
+    Text::Sealed {
+        key,
+        check,
+        nonce,
+        ciphertext,
+    }
+}
+
+/// What opening found: the plaintext, or `None` when a key is gone.
+fn opened_text(key: TextKey, opened: Option<Vec<u8>>) -> Text {
+    match opened {
+        Some(bytes) => Text::Plain {
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            key: Some(key),
+        },
+        None => Text::Erased { key },
+    }
+}
+
+/// A sealed body's (check, nonce, ciphertext); `None` when it is not one.
+fn body_parts(sealed: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    match sealed {
+        [SEALED_BODY, rest @ ..] if rest.len() >= 32 => {
+            let (check, rest) = rest.split_at(8);
+            let (nonce, ciphertext) = rest.split_at(24);
+            Some((check, nonce, ciphertext))
+        }
+        _ => None,
+    }
+}
+
 /// The names of the keys a text of `key` is sealed under, in order.
 fn names(key: &TextKey) -> Vec<Vec<u8>> {
     let name = |subject: &[u8]| {
@@ -265,12 +432,31 @@ fn seal_bytes(ring: &Keyring, key: &TextKey, plaintext: &[u8]) -> Result<Sealed,
         .iter()
         .map(|n| ring.get_or_create(n, now_ms))
         .collect::<Result<Vec<_>, _>>()?;
-    let data_key = keyring::combine(&parts);
+    Ok(seal_with(ring, &names, &parts, plaintext))
+}
+
+/// As [`seal_bytes`] with the keys in the keyring's memory only; `None` when one is not.
+fn seal_bytes_cached(ring: &Keyring, key: &TextKey, plaintext: &[u8]) -> Option<Sealed> {
+    let names = names(key);
+    let parts = names
+        .iter()
+        .map(|n| ring.cached(n).flatten())
+        .collect::<Option<Vec<_>>>()?;
+    Some(seal_with(ring, &names, &parts, plaintext))
+}
+
+fn seal_with(
+    ring: &Keyring,
+    names: &[Vec<u8>],
+    parts: &[keyring::Key],
+    plaintext: &[u8],
+) -> Sealed {
+    let data_key = keyring::combine(parts);
     let (nonce, ciphertext) = keyring::seal(&data_key, &names.concat(), plaintext);
     // Every reader of the new event (the stream hub, search, the outbox, webhooks) opens
     // it within moments: they recall it instead of each decrypting it again.
     ring.remember(&nonce, plaintext);
-    Ok((keyring::check_of(&data_key).to_vec(), nonce, ciphertext))
+    (keyring::check_of(&data_key).to_vec(), nonce, ciphertext)
 }
 
 /// `Ok(None)`: a key is gone (or was made again since): erased. A text that does not
@@ -312,6 +498,35 @@ fn open_bytes(
     Ok(None)
 }
 
+/// As [`open_bytes`] from the keyring's memory only: `Some(opened)` when it can tell
+/// (the text remembered, its keys held, or — the keyring being authoritative — a key
+/// known gone or made again), `None` when only the storage can.
+#[allow(clippy::option_option)]
+fn open_bytes_cached(
+    ring: &Keyring,
+    key: &TextKey,
+    check: &[u8],
+    nonce: &[u8],
+    ciphertext: &[u8],
+) -> Option<Option<Vec<u8>>> {
+    if let Some(plaintext) = ring.recall(nonce) {
+        return Some(Some(plaintext));
+    }
+    let names = names(key);
+    let mut parts = Vec::with_capacity(names.len());
+    for name in &names {
+        match ring.cached(name)? {
+            Some(k) => parts.push(k),
+            None => return Some(None),
+        }
+    }
+    let data_key = keyring::combine(&parts);
+    if keyring::check_of(&data_key) != check {
+        return ring.authoritative().then_some(None);
+    }
+    Some(keyring::open(&data_key, &names.concat(), nonce, ciphertext))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,7 +547,7 @@ mod tests {
             let mut one = [&mut t];
             for text in one.iter_mut() {
                 let mut e = Wrap(text.clone());
-                sealer.seal_event(&mut e).unwrap();
+                sealer.seal_event_blocking(&mut e).unwrap();
                 **text = e.0;
             }
             t
@@ -344,7 +559,7 @@ mod tests {
         assert!(matches!(ann_text, Text::Sealed { .. }));
         let opened = |t: &Text| {
             let mut t = t.clone();
-            sealer.open(&mut t);
+            sealer.open_blocking(&mut t);
             t
         };
         assert_eq!(opened(&ann_text), "ann's order");
@@ -376,13 +591,192 @@ mod tests {
         let sealer = Sealer::new(Arc::new(Keyring::open(dir.path()).unwrap()));
         let org = OrgId::random();
         let key = TextKey::new(org, vec![n("+16135550101")], 0);
-        let body = sealer.seal_body(&key, b"{\"text\":\"hi\"}").unwrap();
-        assert_eq!(sealer.open_body(&key, &body).unwrap(), b"{\"text\":\"hi\"}");
+        let body = sealer
+            .seal_body_blocking(&key, b"{\"text\":\"hi\"}")
+            .unwrap();
+        assert_eq!(
+            sealer.open_body_blocking(&key, &body).unwrap(),
+            b"{\"text\":\"hi\"}"
+        );
         sealer
             .erase_customer(org, &n("+16135550101"), wall_ms() + 1)
             .unwrap();
-        assert_eq!(sealer.open_body(&key, &body), None);
-        assert_eq!(Sealer::clear().open_body(&key, b"plain").unwrap(), b"plain");
+        assert_eq!(sealer.open_body_blocking(&key, &body), None);
+        assert_eq!(
+            Sealer::clear().open_body_blocking(&key, b"plain").unwrap(),
+            b"plain"
+        );
+    }
+
+    #[test]
+    fn only_texts_whose_keys_are_in_memory_seal_and_open_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let org = OrgId::random();
+        let ann = n("+16135550101");
+        let key = TextKey::new(org, vec![ann.clone()], 5 * DAY_MS);
+        let sealer = Sealer::new(Arc::new(Keyring::open(dir.path()).unwrap()));
+        let mut first = Wrap(Text::new("first", key.clone()));
+        assert!(
+            !sealer.seal_event_cached(&mut first),
+            "no key yet: it must be made"
+        );
+        assert_eq!(first.0, "first", "left as it was");
+        sealer.seal_event_blocking(&mut first).unwrap();
+        let mut second = Wrap(Text::new("second", key.clone()));
+        assert!(
+            sealer.seal_event_cached(&mut second),
+            "its key is in memory now"
+        );
+        assert!(matches!(second.0, Text::Sealed { .. }));
+        drop(sealer);
+
+        // Opened again: nothing in memory, so only the storage can open the first text.
+        let sealer = Sealer::new(Arc::new(Keyring::open(dir.path()).unwrap()));
+        let mut text = Wrap(first.0.clone());
+        assert!(!sealer.open_event_cached(&mut text));
+        assert!(matches!(text.0, Text::Sealed { .. }), "left sealed");
+        sealer.open_event_blocking(&mut text);
+        assert_eq!(text.0, "first");
+        let mut text = Wrap(second.0.clone());
+        assert!(
+            sealer.open_event_cached(&mut text),
+            "the key was read: in memory"
+        );
+        assert_eq!(text.0, "second");
+
+        // This keyring is the only writer of its keys: a key it destroyed is known gone
+        // without asking the storage.
+        sealer.erase_customer(org, &ann, wall_ms() + 1).unwrap();
+        let mut text = Wrap(first.0.clone());
+        assert!(sealer.open_event_cached(&mut text));
+        assert!(text.0.is_erased());
+    }
+
+    /// A cluster's key store whose every read and write waits until the test opens its
+    /// gate (at most [`Gated::PATIENCE`], then fails): a call made on the executor's only
+    /// thread would wait there for a gate only that thread can open.
+    #[derive(Default)]
+    struct Gated {
+        keys: std::sync::Mutex<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>,
+        open: std::sync::Mutex<bool>,
+        opened: std::sync::Condvar,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Gated {
+        const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+        fn set(&self, open: bool) {
+            *self.open.lock().unwrap() = open;
+            self.opened.notify_all();
+        }
+
+        fn pass(&self) -> Result<(), KeyringError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let open = self.open.lock().unwrap();
+            let (open, _) = self
+                .opened
+                .wait_timeout_while(open, Self::PATIENCE, |open| !*open)
+                .unwrap();
+            if *open {
+                Ok(())
+            } else {
+                Err(KeyringError::Storage(
+                    "asked on the executor's thread: the gate never opened".into(),
+                ))
+            }
+        }
+    }
+
+    impl keyring::KeyBackend for Gated {
+        fn get(&self, name: &[u8]) -> Result<Option<Vec<u8>>, KeyringError> {
+            self.pass()?;
+            Ok(self.keys.lock().unwrap().get(name).cloned())
+        }
+        fn create(&self, name: &[u8], record: &[u8]) -> Result<Vec<u8>, KeyringError> {
+            self.pass()?;
+            let mut keys = self.keys.lock().unwrap();
+            Ok(keys
+                .entry(name.to_vec())
+                .or_insert_with(|| record.to_vec())
+                .clone())
+        }
+        fn list(&self, prefix: &[u8]) -> Result<Vec<keyring::Named>, KeyringError> {
+            let keys = self.keys.lock().unwrap();
+            Ok(keys
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
+        }
+        fn destroy(&self, names: &[Vec<u8>]) -> Result<(), KeyringError> {
+            let mut keys = self.keys.lock().unwrap();
+            for name in names {
+                keys.remove(name);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn async_sealing_and_opening_never_wait_on_the_key_store_on_the_executor() {
+        let store = Arc::new(Gated::default());
+        let key = TextKey::new(OrgId::random(), vec![n("+16135550101")], 0);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // `op` first (it reaches the closed gate), then the task that opens it: both on
+        // the runtime's one thread, so the gate opens only if `op` waits elsewhere.
+        let through_the_gate =
+            |op: std::pin::Pin<Box<dyn std::future::Future<Output = Text> + '_>>| {
+                store.set(false);
+                let before = store.calls.load(std::sync::atomic::Ordering::SeqCst);
+                let open_gate = async {
+                    while store.calls.load(std::sync::atomic::Ordering::SeqCst) == before {
+                        tokio::task::yield_now().await;
+                    }
+                    store.set(true);
+                };
+                rt.block_on(async { tokio::join!(op, open_gate).0 })
+            };
+
+        // Trusting what they read for the whole test: only a first use asks the store.
+        let node = || {
+            let ring =
+                Keyring::remote_trusting(store.clone(), std::time::Duration::from_secs(3_600));
+            Sealer::new(Arc::new(ring))
+        };
+        let sealer = node();
+        let sealed = through_the_gate(Box::pin(async {
+            let mut e = Wrap(Text::new("hello", key.clone()));
+            sealer
+                .seal_event(&mut e)
+                .await
+                .expect("sealed off the executor");
+            e.0
+        }));
+        assert!(matches!(sealed, Text::Sealed { .. }));
+
+        // Another node: the key is only in the store.
+        let other = node();
+        let opened = through_the_gate(Box::pin(async {
+            let mut e = Wrap(sealed.clone());
+            other.open_event(&mut e).await;
+            e.0
+        }));
+        assert_eq!(opened, "hello");
+
+        // In memory now on both: no store call at all.
+        let calls = store.calls.load(std::sync::atomic::Ordering::SeqCst);
+        store.set(false);
+        let again = rt.block_on(async {
+            let mut e = Wrap(Text::new("again", key.clone()));
+            sealer.seal_event(&mut e).await.unwrap();
+            other.open_event(&mut e).await;
+            e.0
+        });
+        assert_eq!(again, "again");
+        assert_eq!(store.calls.load(std::sync::atomic::Ordering::SeqCst), calls);
     }
 
     struct Wrap(Text);

@@ -376,6 +376,29 @@ impl Keyring {
         self.get_fresh(name)
     }
 
+    /// What the cache alone says of `name`, never touching the storage (a caller on an
+    /// async executor tries this first, and hands a `None` to a thread that may block):
+    /// `Some(Some(key))` for a trusted cached key; `Some(None)` when the name is cached as
+    /// having none and this keyring is [authoritative](Keyring::authoritative); `None`
+    /// when only the storage can answer.
+    pub fn cached(&self, name: &[u8]) -> Option<Option<Key>> {
+        let mut cache = self.cache();
+        let cached = cache.get_mut(name).filter(|c| self.trusted(c.at))?;
+        cached.used = true;
+        match cached.key {
+            Some(key) => Some(Some(key)),
+            None => self.authoritative().then_some(None),
+        }
+    }
+
+    /// Whether this keyring is the only writer of its keys, so that what its cache holds
+    /// is final: a writable local RocksDB (no other process can open it meanwhile). Over a
+    /// cluster's store another node may make or destroy a key at any moment, and a
+    /// read-only keyring reads one a server writes.
+    pub fn authoritative(&self) -> bool {
+        self.db.is_some() && self.writable && self.remote.is_none()
+    }
+
     /// As [`Keyring::get`], asking the storage whatever the cache holds (a key another
     /// node made or destroyed a moment ago).
     ///

@@ -223,7 +223,7 @@ pub async fn route(
     state: &AppState,
     record: &RecordedEvent,
 ) -> Option<Routed> {
-    let event = Decoded::of(record, state.sealer())?;
+    let event = Decoded::of(record, state.sealer()).await?;
     if !prepare(audiences, &state.ws, &event.followed(), None).await {
         return None;
     }
@@ -260,13 +260,17 @@ pub(crate) fn snake_case(name: &str) -> String {
 
 impl Decoded {
     /// `None` for other categories and for events that cannot be decoded.
-    pub(crate) fn of(record: &RecordedEvent, sealer: &actors::sealing::Sealer) -> Option<Self> {
+    pub(crate) async fn of(
+        record: &RecordedEvent,
+        sealer: &actors::sealing::Sealer,
+    ) -> Option<Self> {
         let id = record.stream.id();
         let decoded = match record.stream.category() {
             Conversation::CATEGORY => {
                 let id: ConversationId = id.parse().ok()?;
-                let event: ConversationEvent =
-                    actors::event_codec::decode_opened(record, sealer).ok()?;
+                let event: ConversationEvent = actors::event_codec::decode_opened(record, sealer)
+                    .await
+                    .ok()?;
                 let item = LiveEvent::new(record, id, &event).map(Arc::new);
                 Decoded::Conversation { id, event, item }
             }
@@ -750,7 +754,7 @@ impl StreamHub {
     }
 
     async fn dispatch(&self, state: &AppState, record: &RecordedEvent) {
-        let Some(event) = Decoded::of(record, state.sealer()) else {
+        let Some(event) = Decoded::of(record, state.sealer()).await else {
             return self.skip(record.position);
         };
         if !prepare(

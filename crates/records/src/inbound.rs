@@ -85,9 +85,9 @@ pub async fn record(store: &Arc<dyn EventStore>, text: Arrived) -> Result<Arriva
         at_ms: text.at_ms,
     });
     let sealer = actors::sealing::Sealer::of(&**store);
-    let event = tokio::task::spawn_blocking(move || sealer.seal_event(&mut event).map(|()| event))
+    sealer
+        .seal_event(&mut event)
         .await
-        .map_err(RecordError::internal)?
         .map_err(RecordError::internal)?;
     let data = event_codec::encode(&event, id, eventlog::Metadata::default())
         .map_err(RecordError::internal)?;

@@ -68,12 +68,12 @@ impl From<CommandError<ConversationRejection>> for RouteError {
 /// cannot be reached.
 pub async fn route(ws: &Workspace, record: &RecordedEvent) -> Result<Routed, RouteError> {
     let InboundEvent::SmsArrived(sms) =
-        event_codec::decode_opened::<InboundEvent>(record, &ws.sealer).map_err(|reason| {
-            RouteError::Corrupt {
+        event_codec::decode_opened::<InboundEvent>(record, &ws.sealer)
+            .await
+            .map_err(|reason| RouteError::Corrupt {
                 position: record.position,
                 reason,
-            }
-        })?;
+            })?;
     // Erased between its arrival and now (its customer's data erased on request, or the
     // retention passed while routing was behind): the conversation records it as erased.
     let text = sms.text.shown().to_owned();

@@ -740,8 +740,9 @@ pub async fn history(
     // Delivery states the page itself records (fresher than the read model can be).
     let mut recorded = std::collections::HashMap::new();
     for r in records.iter().rev() {
-        let event: ConversationEvent =
-            actors::event_codec::decode_opened(r, state.sealer()).map_err(ApiError::internal)?;
+        let event: ConversationEvent = actors::event_codec::decode_opened(r, state.sealer())
+            .await
+            .map_err(ApiError::internal)?;
         if let Some((message, to, view)) =
             projections::interactions::DeliveryView::from_event(&event)
         {

@@ -236,7 +236,7 @@ pub async fn one(
     };
     let badges = row.meta.inbox.is_some();
     let viewer = caller.user;
-    let row = opened(&state, vec![row]).await?.remove(0);
+    let row = opened(&state, vec![row]).await.remove(0);
     let out = state
         .ws
         .directories
@@ -321,7 +321,7 @@ async fn render(
 ) -> Result<ListOut, ApiError> {
     let viewer = caller.user;
     let Page { rows, next_before } = page;
-    let rows = opened(state, rows).await?;
+    let rows = opened(state, rows).await;
     let items = state
         .ws
         .directories
@@ -334,20 +334,15 @@ async fn render(
     Ok(ListOut { items, next_before })
 }
 
-/// The rows with their previews' texts opened (or erased), on a blocking thread: a key
-/// not in memory yet is read from the keyring's storage.
-async fn opened(state: &AppState, mut rows: Vec<Row>) -> Result<Vec<Row>, ApiError> {
-    let sealer = state.sealer().clone();
-    tokio::task::spawn_blocking(move || {
-        for row in &mut rows {
-            if let Some(p) = &mut row.meta.preview {
-                sealer.open(&mut p.text);
-            }
+/// The rows with their previews' texts opened (or erased): a key not in memory yet is
+/// read from the keyring's storage on a blocking thread.
+async fn opened(state: &AppState, mut rows: Vec<Row>) -> Vec<Row> {
+    for row in &mut rows {
+        if let Some(p) = &mut row.meta.preview {
+            state.sealer().open(&mut p.text).await;
         }
-        rows
-    })
-    .await
-    .map_err(ApiError::internal)
+    }
+    rows
 }
 
 fn user_name(d: &Directory, u: &UserId) -> String {

@@ -412,7 +412,7 @@ async fn catch_up(
     while let Some(page) = pages.next(state).await? {
         let mut batch = Vec::new();
         for record in &page {
-            let Some(event) = Decoded::of(record, state.sealer()) else {
+            let Some(event) = Decoded::of(record, state.sealer()).await else {
                 continue;
             };
             if !hub::prepare(&mut audiences, &state.ws, &event.followed(), Some(org)).await {

@@ -77,7 +77,7 @@ impl Preview {
     /// (`[erased]` once its key is gone), or what its attachments are.
     pub fn shown(&self, sealer: &actors::sealing::Sealer) -> String {
         let mut text = self.text.clone();
-        sealer.open(&mut text);
+        sealer.open_blocking(&mut text);
         preview_text(text.shown(), self.attachments)
     }
 

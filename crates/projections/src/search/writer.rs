@@ -284,7 +284,7 @@ impl SearchProjector {
         // Only what can be read is indexed: an erased text (its key destroyed before the
         // index got to it) leaves no document.
         let mut opened = text.clone();
-        self.sealer.open(&mut opened);
+        self.sealer.open_blocking(&mut opened);
         let Some(words) = opened.as_plain() else {
             return Ok(None);
         };

@@ -231,7 +231,7 @@ async fn run(
                 // Read back from the log after a restart, the body is sealed; erased
                 // meanwhile, it is never sent.
                 let mut body = prepared.body.clone();
-                shared.ws.sealer.open(&mut body);
+                shared.ws.sealer.open(&mut body).await;
                 let Some(body) = body.as_plain().map(str::to_owned) else {
                     drop(slot);
                     return erased(shared, id, attempt).await;

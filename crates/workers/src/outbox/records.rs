@@ -559,7 +559,7 @@ mod tests {
             media: vec![],
             at_ms: 5,
         });
-        sealer.seal_event(&mut event).unwrap();
+        sealer.seal_event_blocking(&mut event).unwrap();
         let OutboxEvent::SmsPrepared(sealed) = &event else {
             unreachable!()
         };
@@ -584,7 +584,7 @@ mod tests {
         };
         assert_eq!(read_back.body, sealed.body);
         let mut body = read_back.body;
-        sealer.open(&mut body);
+        sealer.open_blocking(&mut body);
         assert_eq!(body, "hello");
         // Other events carry no text.
         let started = OutboxEvent::SmsSendStarted(SmsSendStarted {

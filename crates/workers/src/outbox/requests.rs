@@ -102,6 +102,7 @@ async fn on_conversation_event(
         return Ok(());
     }
     let event = event_codec::decode_opened::<ConversationEvent>(&record, &shared.ws.sealer)
+        .await
         .map_err(Failure::Permanent)?;
     match event {
         ConversationEvent::InboundReceived(m) => {
@@ -114,16 +115,12 @@ async fn on_conversation_event(
     }
 }
 
-/// The text and attachments of `r` if it is the message `message_id` (its text opened).
-fn content_of(
-    shared: &Shared,
-    r: &RecordedEvent,
-    message_id: MessageId,
-) -> Option<(Text, Vec<AttachmentRef>)> {
+/// The text (still sealed) and attachments of `r` if it is the message `message_id`.
+fn content_of(r: &RecordedEvent, message_id: MessageId) -> Option<(Text, Vec<AttachmentRef>)> {
     if r.event_type != "MessagePosted" && r.event_type != "AutoReplyPosted" {
         return None;
     }
-    match event_codec::decode_opened::<ConversationEvent>(r, &shared.ws.sealer) {
+    match event_codec::decode::<ConversationEvent>(r) {
         Ok(ConversationEvent::MessagePosted(MessagePosted {
             message_id: id,
             text,
@@ -152,11 +149,12 @@ async fn request(
         .lock()
         .ok()
         .and_then(|last| last.get(&conversation).cloned());
-    let cached = last.and_then(|r| content_of(shared, &r, request.message_id));
-    let (body, media) = match cached {
+    let cached = last.and_then(|r| content_of(&r, request.message_id));
+    let (mut body, media) = match cached {
         Some(found) => found,
         None => message_content(shared, record, request.message_id).await?,
     };
+    shared.ws.sealer.open(&mut body).await;
     let org = org_of(shared, caches, conversation).await?;
     // The customer's answer will continue the conversation we text them from now.
     crate::sms_threads::note(
@@ -206,6 +204,7 @@ async fn prepare(shared: &Arc<Shared>, id: Uuid, prepared: SmsPrepared) -> Resul
         .ws
         .sealer
         .seal_event(&mut stored)
+        .await
         .map_err(|e| Failure::Transient(e.to_string()))?;
     let events = [
         record(&stored, outbox_event_id(id, "prepared")),
@@ -240,7 +239,8 @@ async fn prepare(shared: &Arc<Shared>, id: Uuid, prepared: SmsPrepared) -> Resul
     }
 }
 
-/// The text and attachments of message `message_id`, read back from the conversation.
+/// The text (still sealed) and attachments of message `message_id`, read back from the
+/// conversation.
 async fn message_content(
     shared: &Shared,
     record: &RecordedEvent,
@@ -257,7 +257,7 @@ async fn message_content(
         )
         .await
         .map_err(|e| Failure::Transient(e.to_string()))?;
-        if let Some(found) = page.iter().find_map(|r| content_of(shared, r, message_id)) {
+        if let Some(found) = page.iter().find_map(|r| content_of(r, message_id)) {
             return Ok(found);
         }
         match page.last() {

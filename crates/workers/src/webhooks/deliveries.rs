@@ -107,7 +107,7 @@ impl Queued {
         } = stored;
         let (key, erased) = match sealed {
             None => (None, false),
-            Some(SealedBody { key, sealed }) => match sealer.open_body(&key, &sealed) {
+            Some(SealedBody { key, sealed }) => match sealer.open_body_blocking(&key, &sealed) {
                 Some(opened) => {
                     body = String::from_utf8_lossy(&opened).into_owned();
                     (Some(key), false)
@@ -232,10 +232,12 @@ pub async fn enqueue(store: &Arc<dyn EventStore>, q: Queued) -> Result<(), Strin
             let sealer = actors::sealing::Sealer::of(&**store);
             let sealed = {
                 let key = key.clone();
-                tokio::task::spawn_blocking(move || sealer.seal_body(&key, body.as_bytes()))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?
+                tokio::task::spawn_blocking(move || {
+                    sealer.seal_body_blocking(&key, body.as_bytes())
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?
             };
             (String::new(), Some(SealedBody { key, sealed }))
         }
@@ -604,9 +606,11 @@ async fn attempt_one(
         .await
         .map_err(|e| e.to_string())?;
     let sealer = actors::sealing::Sealer::of(&**store);
-    let Some(Record::Queued(queued)) =
-        first.first().map(|r| read_record(r, &sealer)).transpose()?
-    else {
+    // Its body is opened on a blocking thread (the key may be read from storage).
+    let read = tokio::task::spawn_blocking(move || {
+        first.first().map(|r| read_record(r, &sealer)).transpose()
+    });
+    let Some(Record::Queued(queued)) = read.await.map_err(|e| e.to_string())?? else {
         return Err(format!("{stream} does not start with its queueing"));
     };
     let (endpoints, _) = load(store, org).await?;

@@ -166,6 +166,7 @@ pub(super) async fn of_conversation(
         return Ok(None);
     }
     let event = actors::event_codec::decode_opened::<ConversationEvent>(record, &ws.sealer)
+        .await
         .map_err(Failure::Permanent)?;
     // A text quoted in a body makes the body the customer's data too.
     let text_key = match &event {
