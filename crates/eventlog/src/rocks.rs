@@ -228,6 +228,14 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
             o.set_memtable_prefix_bloom_ratio(0.05);
             o.set_memtable_whole_key_filtering(true);
             o.set_write_buffer_size(RANDOM_KEYS_MEMTABLE_BYTES);
+            // Random keys only ever looked up whole: the memtable is a hash table on the
+            // whole id (a bucket per id, in practice), so an insert is a hash, not a
+            // search of a skip list (which was the writer's largest single cost). A
+            // scan in key order must ask for it (`ReadOptions::set_total_order_seek`).
+            o.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(16));
+            o.set_memtable_factory(rocksdb::MemtableFactory::HashLinkList {
+                bucket_count: EVENT_ID_BUCKETS,
+            });
         }
         CF_SNAPSHOTS | CF_META => {
             block.set_bloom_filter(10.0, false);
@@ -255,6 +263,10 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
 /// name's is 49 bytes of it, still one stream's in practice. A prefix shared by two
 /// streams, or one that changes, costs only a hint that is wrong: RocksDB checks it.
 pub const STREAM_HINT_PREFIX: usize = "conversation-".len() + 36;
+
+/// Hash buckets of the `event_ids` memtable: about its entries at
+/// [`RANDOM_KEYS_MEMTABLE_BYTES`] (1 MiB of them, in the memtable's arena).
+pub const EVENT_ID_BUCKETS: usize = 1 << 17;
 
 /// The memtable size of the column families whose keys are random (event ids): an
 /// insert searches the memtable's skip list, and a smaller one keeps that search in the
@@ -337,6 +349,9 @@ pub(crate) fn open_db(
     db_opts.create_missing_column_families(!read_only);
     db_opts.set_max_background_jobs(2);
     db_opts.set_bytes_per_sync(1024 * 1024);
+    // A hash memtable (`event_ids`) takes one writer's inserts at a time; the log has one
+    // writer thread anyway (snapshots and checkpoints written elsewhere queue behind it).
+    db_opts.set_allow_concurrent_memtable_write(false);
     let cfs = ALL_CFS
         .iter()
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &cache)));

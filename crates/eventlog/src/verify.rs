@@ -200,7 +200,10 @@ fn as_u64(got: Option<rocksdb::DBPinnableSlice<'_>>) -> Option<u64> {
 }
 
 fn count_keys(db: &DB, snap: &Snap<'_>, name: &str) -> Result<u64, StorageError> {
-    let mut it = snap.raw_iterator_cf(cf(db, name)?);
+    // Every key, whatever the family's prefix extractor (`event_ids`' hash memtable).
+    let mut all = rocksdb::ReadOptions::default();
+    all.set_total_order_seek(true);
+    let mut it = snap.raw_iterator_cf_opt(cf(db, name)?, all);
     it.seek_to_first();
     let mut n = 0;
     while it.valid() {
