@@ -506,7 +506,7 @@ fn nodes_of_a_cluster_share_their_keyring() {
 
     // Erased on a: gone for b too, without a restart.
     assert_eq!(
-        on_a.erase_customer(org, &ann, actors::sealing::wall_ms() + 1)
+        on_a.erase_customer_blocking(org, &ann, actors::sealing::wall_ms() + 1)
             .unwrap(),
         2
     );

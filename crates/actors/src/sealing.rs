@@ -256,7 +256,7 @@ impl Sealer {
     ///
     /// # Errors
     /// When the keyring cannot be written, or texts are not sealed.
-    pub fn erase_customer(
+    pub fn erase_customer_blocking(
         &self,
         org: OrgId,
         customer: &PhoneNumber,
@@ -275,7 +275,7 @@ impl Sealer {
     ///
     /// # Errors
     /// When the keyring cannot be written, or texts are not sealed.
-    pub fn erase_before(&self, org: OrgId, day: u32) -> Result<usize, KeyringError> {
+    pub fn erase_before_blocking(&self, org: OrgId, day: u32) -> Result<usize, KeyringError> {
         let ring = self.keyring.as_ref().ok_or(KeyringError::ReadOnly)?;
         ring.destroy(&org_prefix(org), |name, _| day_of_name(name) < day)
     }
@@ -284,7 +284,7 @@ impl Sealer {
     ///
     /// # Errors
     /// When the keyring cannot be read.
-    pub fn organizations(&self) -> Result<Vec<OrgId>, KeyringError> {
+    pub fn organizations_blocking(&self) -> Result<Vec<OrgId>, KeyringError> {
         let Some(ring) = &self.keyring else {
             return Ok(Vec::new());
         };
@@ -565,7 +565,12 @@ mod tests {
         assert_eq!(opened(&ann_text), "ann's order");
         assert_eq!(opened(&group_text), "both");
 
-        assert_eq!(sealer.erase_customer(org, &ann, wall_ms() + 1).unwrap(), 1);
+        assert_eq!(
+            sealer
+                .erase_customer_blocking(org, &ann, wall_ms() + 1)
+                .unwrap(),
+            1
+        );
         assert!(opened(&ann_text).is_erased());
         assert!(
             opened(&group_text).is_erased(),
@@ -579,10 +584,13 @@ mod tests {
         assert!(opened(&ann_text).is_erased());
 
         // Retention: every key of the organization before day 6.
-        assert!(sealer.erase_before(org, 6).unwrap() >= 3);
+        assert!(sealer.erase_before_blocking(org, 6).unwrap() >= 3);
         assert!(opened(&bob_text).is_erased());
         assert!(opened(&chat).is_erased());
-        assert_eq!(sealer.organizations().unwrap(), Vec::<OrgId>::new());
+        assert_eq!(
+            sealer.organizations_blocking().unwrap(),
+            Vec::<OrgId>::new()
+        );
     }
 
     #[test]
@@ -599,7 +607,7 @@ mod tests {
             b"{\"text\":\"hi\"}"
         );
         sealer
-            .erase_customer(org, &n("+16135550101"), wall_ms() + 1)
+            .erase_customer_blocking(org, &n("+16135550101"), wall_ms() + 1)
             .unwrap();
         assert_eq!(sealer.open_body_blocking(&key, &body), None);
         assert_eq!(
@@ -646,7 +654,9 @@ mod tests {
 
         // This keyring is the only writer of its keys: a key it destroyed is known gone
         // without asking the storage.
-        sealer.erase_customer(org, &ann, wall_ms() + 1).unwrap();
+        sealer
+            .erase_customer_blocking(org, &ann, wall_ms() + 1)
+            .unwrap();
         let mut text = Wrap(first.0.clone());
         assert!(sealer.open_event_cached(&mut text));
         assert!(text.0.is_erased());

@@ -133,7 +133,8 @@ pub async fn erase_customer(
     });
     let position = append(ws, org, &event).await?;
     let keys =
-        blocking(move || sealer.erase_customer(org, &customer, at_ms.saturating_add(1))).await?;
+        blocking(move || sealer.erase_customer_blocking(org, &customer, at_ms.saturating_add(1)))
+            .await?;
     tracing::info!(%org, keys, "customer erased");
     Ok(Erased {
         at_ms,
@@ -177,7 +178,7 @@ pub async fn apply_retention(ws: &Workspace, org: OrgId) -> Result<usize, Retent
     };
     let now = wall_ms();
     let before_day = day_of(now).saturating_sub(days);
-    let keys = blocking(move || sealer.erase_before(org, before_day)).await?;
+    let keys = blocking(move || sealer.erase_before_blocking(org, before_day)).await?;
     if keys > 0 {
         let event = ErasureEvent::RetentionApplied(RetentionApplied {
             org,
@@ -200,15 +201,16 @@ pub async fn catch_up(ws: &Workspace) -> Result<usize, RetentionError> {
     let sealer = sealed(ws)?;
     let orgs = {
         let sealer = sealer.clone();
-        blocking(move || sealer.organizations()).await?
+        blocking(move || sealer.organizations_blocking()).await?
     };
     let mut destroyed = 0;
     for org in orgs {
         for (customer, at_ms) in state(ws, org).await?.erased {
             let sealer = sealer.clone();
-            destroyed +=
-                blocking(move || sealer.erase_customer(org, &customer, at_ms.saturating_add(1)))
-                    .await?;
+            destroyed += blocking(move || {
+                sealer.erase_customer_blocking(org, &customer, at_ms.saturating_add(1))
+            })
+            .await?;
         }
     }
     Ok(destroyed)
@@ -228,7 +230,7 @@ pub async fn run(ws: Workspace, every: Duration) {
     loop {
         let orgs = {
             let sealer = ws.sealer.clone();
-            blocking(move || sealer.organizations()).await
+            blocking(move || sealer.organizations_blocking()).await
         };
         match orgs {
             Ok(orgs) => {
