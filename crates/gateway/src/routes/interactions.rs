@@ -334,15 +334,23 @@ async fn render(
     Ok(ListOut { items, next_before })
 }
 
-/// The rows with their previews' texts opened (or erased): a key not in memory yet is
-/// read from the keyring's storage on a blocking thread.
+/// The rows with their previews' texts opened (or erased): the keys in memory in place,
+/// those not there yet read from the keyring's storage in one blocking hop for the page.
 async fn opened(state: &AppState, mut rows: Vec<Row>) -> Vec<Row> {
-    for row in &mut rows {
-        if let Some(p) = &mut row.meta.preview {
-            state.sealer().open(&mut p.text).await;
-        }
-    }
+    state.sealer().open_event(&mut Previews(&mut rows)).await;
     rows
+}
+
+/// A page's preview texts, opened together.
+struct Previews<'a>(&'a mut [Row]);
+
+impl domain::text::Texts for Previews<'_> {
+    fn texts_mut(&mut self) -> Vec<&mut domain::Text> {
+        self.0
+            .iter_mut()
+            .filter_map(|row| row.meta.preview.as_mut().map(|p| &mut p.text))
+            .collect()
+    }
 }
 
 fn user_name(d: &Directory, u: &UserId) -> String {
