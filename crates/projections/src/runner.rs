@@ -70,7 +70,37 @@ pub trait ReadModel: Send {
     fn flush(&mut self) -> Result<(), ProjectionError> {
         Ok(())
     }
+
+    /// How long after a batch the runner lets events gather before it applies the next
+    /// one, unless a query waits for one of them ([`Wanted`]): by default the server's
+    /// ([`set_server_linger`], [`LINGER`] unless set).
+    fn linger(&self) -> Duration {
+        Duration::from_millis(SERVER_LINGER_MS.load(Ordering::Relaxed))
+    }
 }
+
+/// The server's linger in milliseconds ([`set_server_linger`]).
+static SERVER_LINGER_MS: AtomicU64 = AtomicU64::new(LINGER_MS);
+
+/// Sets how long read models started from now on linger ([`ReadModel::linger`]; default
+/// [`LINGER`]; zero applies every hand-over of the log at once). Process-wide: a server
+/// sets it once from its `--readmodel-linger-ms`, before its read models start.
+pub fn set_server_linger(linger: Duration) {
+    let ms = u64::try_from(linger.as_millis()).unwrap_or(u64::MAX);
+    SERVER_LINGER_MS.store(ms, Ordering::Relaxed);
+}
+
+/// [`LINGER`] in milliseconds.
+pub const LINGER_MS: u64 = 25;
+
+/// How long after applying a batch a runner lets the next events gather
+/// ([`ReadModel::linger`]). The first events after a quiet spell are applied at once, a
+/// query waiting for an event ([`Wanted`], `after=`) has it applied at once, and under a
+/// steady stream of small log commits a model applies (and writes, and wakes its thread)
+/// once per linger instead of once per commit: each batch costs a write and a wake-up
+/// whatever it holds, which at a few thousand messages a second was most of a model's
+/// work.
+pub const LINGER: Duration = Duration::from_millis(LINGER_MS);
 
 /// The positions queries wait for ([`crate::live::Live::wait_for`]), told to the runner:
 /// a model that holds applied events back writes them when a query waits for one
@@ -109,6 +139,12 @@ impl Wanted {
         }
     }
 
+    /// The position a query waits for, if the model has not applied it: after `have`.
+    fn beyond(&self, have: Option<u64>) -> Option<u64> {
+        let wanted = self.position.load(Ordering::Acquire).checked_sub(1)?;
+        have.is_none_or(|h| h < wanted).then_some(wanted)
+    }
+
     /// Whether a query waits for a position after `visible` that is in hand: at or before
     /// `have`, what the model has applied. Writing early for a position not applied yet
     /// would not show it to the query.
@@ -137,8 +173,9 @@ pub enum Finished {
 }
 
 /// Chunks of events the reader thread hands over ahead of the model at most (each up to
-/// [`MAX_BATCH`] events; the reader thread waits beyond that).
-pub const READ_AHEAD_CHUNKS: usize = 2;
+/// [`MAX_BATCH`] events; the reader thread waits beyond that): enough for the log's commits
+/// during a [`LINGER`] under load, so that the reader does not wait while the model lingers.
+pub const READ_AHEAD_CHUNKS: usize = 16;
 
 /// How often a runner waiting for events looks at its stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
@@ -149,11 +186,13 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 ///
 /// A reader thread follows the subscription and hands events over a bounded channel, so
 /// reading overlaps applying. It hands over what the subscription has read at once (a
-/// committed batch of the log, a page of storage) as one chunk: one wake-up of the model's
-/// thread per chunk, not per event. Each batch takes every event that arrived while the
-/// previous one was being written (up to [`MAX_BATCH`]): a model whose writes are slow
-/// (a search index commit) falls behind by at most one write, never by one write per
-/// event. `stop` is seen within 100 ms even when no event comes, and the function returns
+/// committed batch of the log, a page of storage) as one chunk. Each batch takes every
+/// event that arrived while the previous one was being written, or during the model's
+/// [`ReadModel::linger`] after it (up to [`MAX_BATCH`]): a model whose writes are slow (a
+/// search index commit) falls behind by at most one write, never by one write per event,
+/// and under a stream of small commits the model's thread wakes and writes once per
+/// linger, not once per commit. Events a query waits for ([`Wanted`]) and the first after
+/// a quiet spell are applied without lingering. `stop` is seen within 100 ms even when no event comes, and the function returns
 /// only once its reader thread has ended (it no longer touches the log).
 ///
 /// # Errors
@@ -175,9 +214,12 @@ pub fn follow_blocking(
         .with_page_size(4096);
     let reader = Reader::start(model.name(), sub)?;
     let rx = &reader.events;
+    let linger = model.linger();
     // Events received and not applied yet, and how the reader ended, if it has.
     let mut pending: Vec<RecordedEvent> = Vec::with_capacity(1024);
     let mut end: Option<SubscribeError> = None;
+    // When the last batch was applied: the next one waits for the linger to be up.
+    let mut applied: Option<Instant> = None;
     loop {
         if stop.load(Ordering::Acquire) {
             return Ok(Finished::Stopped);
@@ -190,21 +232,7 @@ pub fn follow_blocking(
             progress.send_replace(model.visible());
             continue;
         }
-        if pending.is_empty() && end.is_none() {
-            // Waiting for events ends early when what the model holds back is due, or a
-            // query starts waiting for some of it.
-            let wait = due.map_or(STOP_CHECK, |t| {
-                t.saturating_duration_since(Instant::now()).min(STOP_CHECK)
-            });
-            crossbeam_channel::select! {
-                recv(rx) -> chunk => match chunk {
-                    Ok(chunk) => end = chunk.take_into(&mut pending),
-                    Err(_) => end = Some(SubscribeError::Closed),
-                },
-                recv(wanted.nudged) -> _ => continue,
-                default(wait) => continue,
-            }
-        }
+        // What the reader has handed over comes without waiting.
         while end.is_none() && pending.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(chunk) => end = chunk.take_into(&mut pending),
@@ -212,19 +240,60 @@ pub fn follow_blocking(
                 Err(TryRecvError::Disconnected) => end = Some(SubscribeError::Closed),
             }
         }
-        let n = pending.len().min(MAX_BATCH);
-        if let Some(last) = pending.get(..n).and_then(|b| b.last()).map(|e| e.position) {
-            model.apply_batch(&pending[..n])?;
-            on_batch(n, last);
-            progress.send_replace(model.visible());
-            pending.drain(..n);
-        }
         if pending.is_empty() {
             match end.take() {
                 None => {}
                 Some(SubscribeError::Closed) => return Ok(Finished::LogClosed),
                 Some(e) => return Err(ProjectionError::Log(e.to_string())),
             }
+        }
+        // A query waits for an event the model has not applied.
+        let awaited = wanted.beyond(model.checkpoint());
+        let received = pending.last().map(|e| e.position);
+        let lingering = applied
+            .map(|t| t + linger)
+            .filter(|&until| until > Instant::now());
+        let apply_now = end.is_some()
+            || pending.len() >= MAX_BATCH
+            || lingering.is_none()
+            || awaited.is_some_and(|w| received.is_some_and(|r| w <= r));
+        if pending.is_empty() || !apply_now {
+            // Wait for events (with none in hand), or for the linger to be up (with some):
+            // the reader's hand-overs wake this thread only while it has none, or while a
+            // query waits for one it has not received; a query starting to wait, what
+            // the model holds back falling due, or the stop flag end any wait.
+            let until = if pending.is_empty() { None } else { lingering };
+            let wait = [until, due]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(STOP_CHECK, |t| {
+                    t.saturating_duration_since(Instant::now()).min(STOP_CHECK)
+                });
+            if pending.is_empty() || awaited.is_some() {
+                crossbeam_channel::select! {
+                    recv(rx) -> chunk => match chunk {
+                        Ok(chunk) => end = chunk.take_into(&mut pending),
+                        Err(_) => end = Some(SubscribeError::Closed),
+                    },
+                    recv(wanted.nudged) -> _ => {},
+                    default(wait) => {},
+                }
+            } else {
+                crossbeam_channel::select! {
+                    recv(wanted.nudged) -> _ => {},
+                    default(wait) => {},
+                }
+            }
+            continue;
+        }
+        let n = pending.len().min(MAX_BATCH);
+        if let Some(last) = pending.get(..n).and_then(|b| b.last()).map(|e| e.position) {
+            model.apply_batch(&pending[..n])?;
+            applied = Some(Instant::now());
+            on_batch(n, last);
+            progress.send_replace(model.visible());
+            pending.drain(..n);
         }
     }
 }
@@ -317,5 +386,145 @@ impl Drop for Reader {
                 tracing::error!("a read model's reader thread panicked");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eventlog::{EventData, ExpectedVersion, LogOptions, RocksLog, StreamName};
+    use std::sync::Mutex;
+
+    /// Counts what it is given, in batches; lingers as long as it is told.
+    struct Counting {
+        linger: Duration,
+        checkpoint: Option<u64>,
+        batches: Arc<Mutex<Vec<Vec<u64>>>>,
+    }
+
+    impl ReadModel for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+        fn checkpoint(&self) -> Option<u64> {
+            self.checkpoint
+        }
+        fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+            let positions: Vec<u64> = events.iter().map(|e| e.position).collect();
+            self.checkpoint = positions.last().copied().or(self.checkpoint);
+            self.batches.lock().unwrap().push(positions);
+            Ok(())
+        }
+        fn linger(&self) -> Duration {
+            self.linger
+        }
+    }
+
+    fn append(log: &RocksLog, n: usize) -> u64 {
+        let stream = StreamName::new("thing-1").unwrap();
+        let events = (0..n)
+            .map(|i| EventData::new("Happened", 1, vec![u8::try_from(i).unwrap()]))
+            .collect();
+        log.append_blocking(stream, ExpectedVersion::Any, events)
+            .unwrap()
+            .last_position
+    }
+
+    struct Running {
+        visible: watch::Receiver<Option<u64>>,
+        wanted: Arc<Wanted>,
+        stop: Arc<AtomicBool>,
+        batches: Arc<Mutex<Vec<Vec<u64>>>>,
+        thread: JoinHandle<Finished>,
+    }
+
+    fn run(log: &Arc<RocksLog>, linger: Duration) -> Running {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let mut model = Counting {
+            linger,
+            checkpoint: None,
+            batches: batches.clone(),
+        };
+        let (tx, visible) = watch::channel(None);
+        let wanted = Arc::new(Wanted::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (store, wanted, stop) = (
+                log.clone() as Arc<dyn EventStore>,
+                wanted.clone(),
+                stop.clone(),
+            );
+            std::thread::spawn(move || {
+                follow_blocking(store, &mut model, &tx, &wanted, &stop, |_, _| {}).unwrap()
+            })
+        };
+        Running {
+            visible,
+            wanted,
+            stop,
+            batches,
+            thread,
+        }
+    }
+
+    /// Waits (bounded by a minute, never by a guess at how long it takes) until `position`
+    /// is visible.
+    fn seen(r: &mut Running, position: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !r.visible.borrow().is_some_and(|p| p >= position) {
+            assert!(
+                Instant::now() < deadline,
+                "position {position} never applied"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn stop(r: Running) -> Finished {
+        r.stop.store(true, Ordering::Release);
+        r.thread.join().unwrap()
+    }
+
+    /// A model lingering for an hour: the first events after a quiet spell are applied at
+    /// once; events arriving within the linger wait until a query waits for one of them,
+    /// and are then applied together, in one batch.
+    #[test]
+    fn events_gather_during_the_linger_and_a_waiting_query_has_them_applied_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
+        let mut r = run(&log, Duration::from_secs(3600));
+        let first = append(&log, 1);
+        seen(&mut r, first);
+        let mut last = first;
+        for _ in 0..3 {
+            last = append(&log, 2);
+        }
+        // Nothing of it is applied while the hour runs, however long the log takes to
+        // hand it over: a query's wait is what applies it.
+        assert_eq!(
+            r.batches.lock().unwrap().len(),
+            1,
+            "applied within the linger"
+        );
+        r.wanted.want(last);
+        seen(&mut r, last);
+        let batches = r.batches.lock().unwrap().clone();
+        assert_eq!(batches, vec![vec![first], (first + 1..=last).collect()]);
+        assert_eq!(stop(r), Finished::Stopped);
+    }
+
+    /// Events no query waits for are applied once the linger is up.
+    #[test]
+    fn held_events_are_applied_when_the_linger_is_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
+        let mut r = run(&log, Duration::from_millis(50));
+        let first = append(&log, 1);
+        seen(&mut r, first);
+        let second = append(&log, 3);
+        seen(&mut r, second);
+        let applied: Vec<u64> = r.batches.lock().unwrap().concat();
+        assert_eq!(applied, (first..=second).collect::<Vec<_>>());
+        assert_eq!(stop(r), Finished::Stopped);
     }
 }

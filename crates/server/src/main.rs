@@ -130,6 +130,18 @@ struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(10..=60_000)
     )]
     search_refresh_ms: u64,
+    /// How long the read models (conversation lists, queue views, search) let the log's
+    /// events gather after applying a batch, in milliseconds, when no query waits for
+    /// them: a list read without `after` may be this much behind (one with `after` has
+    /// what it waits for applied at once); longer writes less often under a steady
+    /// stream of messages. 0 (apply every commit of the log at once) to 1,000.
+    #[arg(
+        long,
+        default_value_t = projections::runner::LINGER_MS,
+        env = "SWITCHBOARD_READMODEL_LINGER_MS",
+        value_parser = clap::value_parser!(u64).range(0..=1_000)
+    )]
+    readmodel_linger_ms: u64,
     /// Let anyone create an organization with `POST /v1/bootstrap` (by default only the
     /// server's first one can be created that way).
     #[arg(long, env = "SWITCHBOARD_ALLOW_SIGNUPS")]
@@ -470,6 +482,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         webhook_retry_after,
         recent_texts,
         search_refresh_ms,
+        readmodel_linger_ms,
         allow_signups,
         operator_token,
         checkpoint_key,
@@ -523,6 +536,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let interactions =
             projections::LiveInteractions::start(&data_dir.join("readmodels"), store.clone())
                 .context("opening the interactions read model")?;
+        projections::runner::set_server_linger(std::time::Duration::from_millis(
+            readmodel_linger_ms,
+        ));
         projections::search::writer::set_server_commit_interval(
             std::time::Duration::from_millis(search_refresh_ms),
         );
