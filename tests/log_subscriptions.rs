@@ -115,6 +115,60 @@ async fn slow_subscriber_falls_back_to_storage_and_loses_nothing(backend: Backen
 
 on_both!(slow_subscriber_falls_back_to_storage_and_loses_nothing);
 
+/// `absorb_ready` takes in every batch committed since the subscription last looked,
+/// without waiting (a read model's reader hands them on as one chunk); one that has fallen
+/// behind the live buffer takes in nothing and reads storage instead, losing nothing.
+async fn absorb_ready_takes_what_was_committed_meanwhile(backend: Backend) {
+    let t = TempLog::on_with(
+        backend,
+        LogOptions {
+            live_buffer: 4,
+            ..LogOptions::default()
+        },
+    );
+    let store = t.store();
+    let mut sub =
+        Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::Beginning).unwrap();
+    store
+        .append(stream("ready-1"), ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    assert_eq!(take(&mut sub, 1).await[0].position, 0);
+    assert!(!sub.absorb_ready(), "nothing committed since");
+    for i in 1..4 {
+        store
+            .append(stream("ready-1"), ExpectedVersion::Any, vec![event(i)])
+            .await
+            .unwrap();
+    }
+    // A cluster's live batches arrive a moment after the append's answer: bounded wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sub.buffered() < 3 {
+        assert!(std::time::Instant::now() < deadline, "batches never came");
+        if !sub.absorb_ready() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert_eq!(sub.buffered(), 3);
+    assert_eq!(positions(&take(&mut sub, 3).await), vec![1, 2, 3]);
+    assert_eq!(sub.buffered(), 0);
+    // Ten commits past a live buffer of four: whatever `absorb_ready` takes in, `next`
+    // delivers each event once, in order.
+    for i in 4..14 {
+        store
+            .append(stream("ready-2"), ExpectedVersion::Any, vec![event(i)])
+            .await
+            .unwrap();
+    }
+    sub.absorb_ready();
+    assert_eq!(
+        positions(&take(&mut sub, 10).await),
+        (4..14).collect::<Vec<_>>()
+    );
+}
+
+on_both!(absorb_ready_takes_what_was_committed_meanwhile);
+
 async fn category_and_stream_subscriptions_filter_and_resume(backend: Backend) {
     let t = TempLog::on(backend);
     let store = t.store();

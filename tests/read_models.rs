@@ -604,8 +604,10 @@ async fn rebuild_runs_beside_the_live_model_and_switches_atomically() {
                 .await;
                 assert_eq!(status, StatusCode::CREATED, "{v}");
                 last = v["position"].as_u64().unwrap();
+                // As a client reads after its write (a list read without `after=` may
+                // be a linger behind).
                 let (status, v) = call(
-                    c.get(format!("{s_url}/v1/interactions"))
+                    c.get(format!("{s_url}/v1/interactions?after={last}"))
                         .bearer_auth(&bob_t),
                 )
                 .await;

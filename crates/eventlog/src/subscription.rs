@@ -175,6 +175,33 @@ impl Subscription {
         self.buffer.len()
     }
 
+    /// Takes in, without waiting, the live batches the log has committed since this
+    /// subscription last looked: afterwards [`Subscription::buffered`] counts them too.
+    /// Returns whether any came. A consumer that hands events on in chunks (a read
+    /// model's reader) takes a chunk of everything committed meanwhile, not one commit's
+    /// worth at a time. Before the subscription has caught up with storage, or once it
+    /// has fallen behind the live batches, nothing comes: `next` reads storage then.
+    pub fn absorb_ready(&mut self) -> bool {
+        let before = self.buffer.len();
+        while self.caught_up {
+            let Some(live) = self.live.as_mut() else {
+                break;
+            };
+            let received = match live.try_recv() {
+                Ok(batch) => Ok(batch),
+                Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                    Err(RecvError::Lagged(missed))
+                }
+                // Closed: `next` says so once the buffer is delivered.
+                Err(_) => break,
+            };
+            if self.absorb_live(received).is_err() {
+                break;
+            }
+        }
+        self.buffer.len() > before
+    }
+
     fn deliver(&mut self) -> Option<RecordedEvent> {
         let e = self.buffer.pop_front()?;
         self.delivered = Some(match self.target {

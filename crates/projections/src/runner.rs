@@ -173,9 +173,9 @@ pub enum Finished {
 }
 
 /// Chunks of events the reader thread hands over ahead of the model at most (each up to
-/// [`MAX_BATCH`] events; the reader thread waits beyond that): enough for the log's commits
-/// during a [`LINGER`] under load, so that the reader does not wait while the model lingers.
-pub const READ_AHEAD_CHUNKS: usize = 16;
+/// [`MAX_BATCH`] events; the reader thread waits beyond that, and then hands over what the
+/// log committed meanwhile as one chunk).
+pub const READ_AHEAD_CHUNKS: usize = 2;
 
 /// How often a runner waiting for events looks at its stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
@@ -347,11 +347,13 @@ impl Reader {
                             Ok(e) => chunk.events.push(e),
                             Err(e) => chunk.end = Some(e),
                         }
-                        // What the subscription has read already comes without waiting.
-                        while chunk.end.is_none()
-                            && chunk.events.len() < MAX_BATCH
-                            && sub.buffered() > 0
-                        {
+                        // What the subscription has read already, and what the log
+                        // has committed meanwhile (while the model lingered and this
+                        // thread waited for room), comes without waiting.
+                        while chunk.end.is_none() && chunk.events.len() < MAX_BATCH {
+                            if sub.buffered() == 0 && !sub.absorb_ready() {
+                                break;
+                            }
                             match sub.next().await {
                                 Ok(e) => chunk.events.push(e),
                                 Err(e) => chunk.end = Some(e),
