@@ -122,6 +122,12 @@ impl Stopping {
 pub struct StopWatch(tokio::sync::watch::Receiver<bool>);
 
 impl StopWatch {
+    /// Whether a stop has been asked for.
+    #[must_use]
+    pub fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
     /// Returns once a stop is asked for (at once if it has been). Cancel-safe.
     pub async fn requested(&mut self) {
         if self.0.wait_for(|stop| *stop).await.is_err() {

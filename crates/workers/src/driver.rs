@@ -26,9 +26,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use eventlog::{RecordedEvent, StartFrom, StreamName, Subscription, SubscriptionTarget};
@@ -112,6 +114,13 @@ impl Saver {
     /// is up. `None` once a shutdown asks the follower to stop or the log has closed (what
     /// was handled is then saved).
     async fn next(&mut self, ws: &Workspace, sub: &mut Subscription) -> Option<RecordedEvent> {
+        // What the subscription has read already comes without waiting: no need to watch
+        // for a stop or the interval meanwhile (checked once per event, not raced).
+        if sub.buffered() > 0 && !self.stop.is_requested() {
+            if let Ok(record) = sub.next().await {
+                return Some(record);
+            }
+        }
         loop {
             let idle_with_unsaved = self.unsaved.is_some() && sub.buffered() == 0;
             // `Subscription::next` is cancel-safe: nothing is lost when another branch wins.
@@ -156,7 +165,6 @@ pub async fn run_concurrent<F, Fut>(
     let Some(mut sub) = subscribe(&ws, checkpoint, category).await else {
         return;
     };
-    let handle = Arc::new(handle);
     let progress = ws.progress.publisher(checkpoint);
     let mut saver = Saver::new(&ws, checkpoint);
     loop {
@@ -180,18 +188,24 @@ pub async fn run_concurrent<F, Fut>(
                 .or_default()
                 .push(record);
         }
-        let mut tasks = tokio::task::JoinSet::new();
-        for (_, records) in by_stream {
-            let (ws, handle) = (ws.clone(), handle.clone());
-            tasks.spawn(async move {
-                for record in records {
-                    handle_with_retries(&ws, checkpoint, record, &*handle).await;
-                }
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            if let Err(e) = done {
-                tracing::error!(checkpoint, error = %e, "process manager task failed");
+        // Each stream's events in order, the streams at once, on this task: most events
+        // need no waiting (a follower passing over what it does not handle), and a task
+        // spawned per stream cost more than handling them.
+        let mut handling: FuturesUnordered<_> = by_stream
+            .into_values()
+            .map(|records| {
+                let (ws, handle) = (&ws, &handle);
+                AssertUnwindSafe(async move {
+                    for record in records {
+                        handle_with_retries(ws, checkpoint, record, handle).await;
+                    }
+                })
+                .catch_unwind()
+            })
+            .collect();
+        while let Some(done) = handling.next().await {
+            if done.is_err() {
+                tracing::error!(checkpoint, "process manager handler panicked");
             }
         }
         eventlog::progress::publish(&progress, position);
