@@ -192,8 +192,9 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 /// search index commit) falls behind by at most one write, never by one write per event,
 /// and under a stream of small commits the model's thread wakes and writes once per
 /// linger, not once per commit. Events a query waits for ([`Wanted`]) and the first after
-/// a quiet spell are applied without lingering. `stop` is seen within 100 ms even when no event comes, and the function returns
-/// only once its reader thread has ended (it no longer touches the log).
+/// a quiet spell are applied without lingering. `stop` is seen within 100 ms even when no
+/// event comes, and the function returns only once its reader thread has ended (it no
+/// longer touches the log).
 ///
 /// # Errors
 /// The model's errors, or storage errors of the log.
@@ -401,8 +402,11 @@ mod tests {
     struct Counting {
         linger: Duration,
         checkpoint: Option<u64>,
-        batches: Arc<Mutex<Vec<Vec<u64>>>>,
+        batches: Batches,
     }
+
+    /// Each batch applied: when, and its events' positions.
+    type Batches = Arc<Mutex<Vec<(Instant, Vec<u64>)>>>;
 
     impl ReadModel for Counting {
         fn name(&self) -> &'static str {
@@ -414,7 +418,10 @@ mod tests {
         fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
             let positions: Vec<u64> = events.iter().map(|e| e.position).collect();
             self.checkpoint = positions.last().copied().or(self.checkpoint);
-            self.batches.lock().unwrap().push(positions);
+            self.batches
+                .lock()
+                .unwrap()
+                .push((Instant::now(), positions));
             Ok(())
         }
         fn linger(&self) -> Duration {
@@ -436,7 +443,7 @@ mod tests {
         visible: watch::Receiver<Option<u64>>,
         wanted: Arc<Wanted>,
         stop: Arc<AtomicBool>,
-        batches: Arc<Mutex<Vec<Vec<u64>>>>,
+        batches: Batches,
         thread: JoinHandle<Finished>,
     }
 
@@ -487,13 +494,27 @@ mod tests {
         r.thread.join().unwrap()
     }
 
+    fn log() -> (tempfile::TempDir, Arc<RocksLog>) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap();
+        (dir, Arc::new(log))
+    }
+
+    fn positions(r: &Running) -> Vec<Vec<u64>> {
+        r.batches
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
     /// A model lingering for an hour: the first events after a quiet spell are applied at
     /// once; events arriving within the linger wait until a query waits for one of them,
     /// and are then applied together, in one batch.
     #[test]
     fn events_gather_during_the_linger_and_a_waiting_query_has_them_applied_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
+        let (_dir, log) = log();
         let mut r = run(&log, Duration::from_secs(3600));
         let first = append(&log, 1);
         seen(&mut r, first);
@@ -503,30 +524,32 @@ mod tests {
         }
         // Nothing of it is applied while the hour runs, however long the log takes to
         // hand it over: a query's wait is what applies it.
-        assert_eq!(
-            r.batches.lock().unwrap().len(),
-            1,
-            "applied within the linger"
-        );
+        assert_eq!(positions(&r).len(), 1, "applied within the linger");
         r.wanted.want(last);
         seen(&mut r, last);
-        let batches = r.batches.lock().unwrap().clone();
-        assert_eq!(batches, vec![vec![first], (first + 1..=last).collect()]);
+        assert_eq!(
+            positions(&r),
+            vec![vec![first], (first + 1..=last).collect()]
+        );
         assert_eq!(stop(r), Finished::Stopped);
     }
 
-    /// Events no query waits for are applied once the linger is up.
+    /// Events no query waits for are applied once the linger is up, and not before: never
+    /// sooner than a linger after the batch before (however late they arrived).
     #[test]
     fn held_events_are_applied_when_the_linger_is_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(RocksLog::open(dir.path().join("log"), LogOptions::default()).unwrap());
-        let mut r = run(&log, Duration::from_millis(50));
+        let linger = Duration::from_millis(200);
+        let (_dir, log) = log();
+        let mut r = run(&log, linger);
         let first = append(&log, 1);
         seen(&mut r, first);
         let second = append(&log, 3);
         seen(&mut r, second);
-        let applied: Vec<u64> = r.batches.lock().unwrap().concat();
-        assert_eq!(applied, (first..=second).collect::<Vec<_>>());
+        assert_eq!(positions(&r).concat(), (first..=second).collect::<Vec<_>>());
+        let batches = r.batches.lock().unwrap().clone();
+        for pair in batches.windows(2) {
+            assert!(pair[1].0 >= pair[0].0 + linger, "applied within the linger");
+        }
         assert_eq!(stop(r), Finished::Stopped);
     }
 }
