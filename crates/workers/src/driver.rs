@@ -189,8 +189,8 @@ pub async fn run_concurrent<F, Fut>(
                 .push(record);
         }
         // Each stream's events in order, the streams at once, on this task: most events
-        // need no waiting (a follower passing over what it does not handle), and a task
-        // spawned per stream cost more than handling them.
+        // need no waiting (a follower passing over what it does not handle), so a task
+        // spawned per stream would cost a spawn and a wake-up for each to do nothing.
         let mut handling: FuturesUnordered<_> = by_stream
             .into_values()
             .map(|records| {
