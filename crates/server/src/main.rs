@@ -533,12 +533,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let actors = Arc::new(ActorRuntime::per_core().context("starting the actor runtime")?);
     let ws = Workspace::new(store.clone(), actors.clone(), ActorConfig::default());
     runtime.block_on(async move {
-        let interactions =
-            projections::LiveInteractions::start(&data_dir.join("readmodels"), store.clone())
-                .context("opening the interactions read model")?;
+        // Before any read model starts: each runner reads its linger as it starts.
         projections::runner::set_server_linger(std::time::Duration::from_millis(
             readmodel_linger_ms,
         ));
+        let interactions =
+            projections::LiveInteractions::start(&data_dir.join("readmodels"), store.clone())
+                .context("opening the interactions read model")?;
         projections::search::writer::set_server_commit_interval(
             std::time::Duration::from_millis(search_refresh_ms),
         );
