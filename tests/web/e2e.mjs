@@ -1423,6 +1423,9 @@ scenario('keyboard only: skip link, a new conversation, a message, the emoji pic
   await ada.keyboard.type('Typed without a mouse');
   await ada.keyboard.press('Enter');
   await ada.locator('li.msg.mine .bubble', { hasText: 'Typed without a mouse' }).waitFor({ timeout: WAIT });
+  // The send is answered (the composer emptied) and the focus is still where the keyboard left it.
+  await until(async () => (await ada.locator('.composer textarea').inputValue()) === '', 'the composer emptied');
+  assert((await focused()).tag === 'TEXTAREA', 'the composer keeps the focus after a send');
   // The emoji picker: Shift+Tab back to its button, open, Escape closes and returns focus.
   await ada.keyboard.press('Shift+Tab');
   await ada.keyboard.press('Shift+Tab');

@@ -1021,7 +1021,10 @@ export function openThread(pane, conv, ctx, opts = {}) {
         }
       } finally {
         send.disabled = false;
-        textarea.focus();
+        // Back to the composer, unless the keyboard went elsewhere while the send was on
+        // its way (the Send button, disabled meanwhile, drops the focus to the page).
+        const here = document.activeElement;
+        if (!here || here === document.body || here === send) textarea.focus();
       }
     }
 
