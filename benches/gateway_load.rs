@@ -58,8 +58,10 @@
 //! behind the log while measuring (`gateway.readmodel_lag_max.<model>`, sampled from
 //! `/metrics` once a second) and how long after the send phase they had all caught up
 //! (`gateway.readmodels_caught_up_s`). `#` lines give the setup time, accepted messages and frames
-//! per second through each send phase, and every error, non-201, missing delivery, socket
-//! close and server warning (zero when all is well).
+//! per second through each send phase, the server's CPU by thread (µs per accepted message)
+//! and its context switches by thread per accepted message (the hops a message makes between
+//! threads), and every error, non-201, missing delivery, socket close and server warning
+//! (zero when all is well).
 //!
 //! - Cluster mode (`--store nats`): after all of the above, the same setup and send and
 //!   fan-out phases run again against two `switchboard serve --store nats://…` nodes on a
@@ -344,9 +346,18 @@ fn stat_cpu_seconds(stat: &str) -> f64 {
     (ticks(11) + ticks(12)) / hz
 }
 
-/// CPU seconds used so far by each live thread of process `pid`: thread id → (name,
-/// seconds).
-fn thread_cpu_seconds(pid: &str) -> BTreeMap<String, (String, f64)> {
+/// What one thread has used so far: its name, CPU seconds and context switches.
+#[derive(Clone, Default)]
+struct ThreadUse {
+    name: String,
+    cpu: f64,
+    /// Voluntary and involuntary context switches (`/proc/…/task/…/status`): each is a
+    /// sleep or a preemption, so they count the hops a message makes between threads.
+    switches: f64,
+}
+
+/// What each live thread of process `pid` has used so far, by thread id.
+fn thread_cpu_seconds(pid: &str) -> BTreeMap<String, ThreadUse> {
     let mut threads = BTreeMap::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return threads;
@@ -362,30 +373,55 @@ fn thread_cpu_seconds(pid: &str) -> BTreeMap<String, (String, f64)> {
             .trim()
             .to_owned();
         let tid = task.file_name().to_string_lossy().into_owned();
-        threads.insert(tid, (name, stat_cpu_seconds(&stat)));
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let switches = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.rsplit(char::is_whitespace).next()?.parse::<f64>().ok())
+            .sum();
+        threads.insert(
+            tid,
+            ThreadUse {
+                name,
+                cpu: stat_cpu_seconds(&stat),
+                switches,
+            },
+        );
     }
     threads
 }
 
-/// The CPU seconds each thread name used between two [`thread_cpu_seconds`] samples,
-/// largest first; threads that ended in between are not in the second sample, and what
-/// they used counts as `(exited)` against the process total `total`.
+/// What each thread name used between two [`thread_cpu_seconds`] samples, most CPU
+/// first; threads that ended in between are not in the second sample, and the CPU they
+/// used counts as `(exited)` against the process total `total` (their switches are lost).
 fn threads_between(
-    before: &BTreeMap<String, (String, f64)>,
-    after: &BTreeMap<String, (String, f64)>,
+    before: &BTreeMap<String, ThreadUse>,
+    after: &BTreeMap<String, ThreadUse>,
     total: f64,
-) -> Vec<(String, f64)> {
-    let mut by_name: BTreeMap<String, f64> = BTreeMap::new();
-    for (tid, (name, secs)) in after {
-        let start = before.get(tid).map_or(0.0, |(_, s)| *s);
-        *by_name.entry(name.clone()).or_default() += secs - start;
+) -> Vec<ThreadUse> {
+    let mut by_name: BTreeMap<String, ThreadUse> = BTreeMap::new();
+    for (tid, now) in after {
+        let start = before.get(tid).cloned().unwrap_or_default();
+        let used = by_name.entry(now.name.clone()).or_default();
+        used.cpu += now.cpu - start.cpu;
+        used.switches += now.switches - start.switches;
     }
-    let counted: f64 = by_name.values().sum();
+    let counted: f64 = by_name.values().map(|u| u.cpu).sum();
     if total - counted > 0.005 {
-        by_name.insert("(exited)".to_owned(), total - counted);
+        by_name.insert(
+            "(exited)".to_owned(),
+            ThreadUse {
+                cpu: total - counted,
+                ..ThreadUse::default()
+            },
+        );
     }
-    let mut v: Vec<(String, f64)> = by_name.into_iter().filter(|(_, s)| *s > 0.0).collect();
-    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut v: Vec<ThreadUse> = by_name
+        .into_iter()
+        .filter(|(_, u)| u.cpu > 0.0 || u.switches > 0.0)
+        .map(|(name, u)| ThreadUse { name, ..u })
+        .collect();
+    v.sort_by(|a, b| b.cpu.total_cmp(&a.cpu));
     v
 }
 
@@ -1085,8 +1121,9 @@ struct Phase {
     points: Vec<String>,
     /// Largest lag of each read model while measuring (the gateway only).
     lag_max: BTreeMap<String, u64>,
-    /// The server's CPU seconds by thread name over the measured window, largest first.
-    threads: Vec<(String, f64)>,
+    /// The server's CPU seconds and context switches by thread name over the measured
+    /// window, most CPU first.
+    threads: Vec<ThreadUse>,
 }
 
 /// Deliveries of the measured messages once the stragglers are in.
@@ -1224,11 +1261,12 @@ async fn send_phase(
     let node0_cpu = cpu_seconds(&server_pid) - node0_cpu0;
     let mut threads = threads_between(&threads0, &thread_cpu_seconds(&server_pid), node0_cpu);
     if server.cluster.is_some() {
-        threads.push((
-            "(other node + nats-servers)".to_owned(),
-            server_cpu - node0_cpu,
-        ));
-        threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+        threads.push(ThreadUse {
+            name: "(other node + nats-servers)".to_owned(),
+            cpu: server_cpu - node0_cpu,
+            switches: 0.0,
+        });
+        threads.sort_by(|a, b| b.cpu.total_cmp(&a.cpu));
     }
     if let Some(p) = perf.as_mut() {
         let _ = Command::new("kill")
@@ -1340,13 +1378,35 @@ impl Phase {
         let threads: Vec<String> = self
             .threads
             .iter()
-            .map(|(name, secs)| format!("{name} {:.2} ({:.0} µs)", per(*secs), per_message(*secs)))
+            .filter(|u| u.cpu > 0.0)
+            .map(|u| {
+                format!(
+                    "{} {:.2} ({:.0} µs)",
+                    u.name,
+                    per(u.cpu),
+                    per_message(u.cpu)
+                )
+            })
             .collect();
         println!(
             "# {name}: server CPU by thread, cores (µs per accepted message): {}; total {:.2} ({:.0} µs)",
             threads.join(", "),
             per(self.server_cpu),
             per_message(self.server_cpu),
+        );
+        // How often the threads slept or were preempted: a message's hops between threads.
+        let mut by_switches: Vec<&ThreadUse> =
+            self.threads.iter().filter(|u| u.switches > 0.0).collect();
+        by_switches.sort_by(|a, b| b.switches.total_cmp(&a.switches));
+        let per_accepted = |n: f64| n / self.accepted.max(1).to_f64();
+        let switches: Vec<String> = by_switches
+            .iter()
+            .map(|u| format!("{} {:.2}", u.name, per_accepted(u.switches)))
+            .collect();
+        println!(
+            "# {name}: context switches per accepted message by thread: {}; total {:.2}",
+            switches.join(", "),
+            per_accepted(self.threads.iter().map(|u| u.switches).sum()),
         );
     }
 }
