@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::aead::{Aead, KeyInit, OsRng, Payload};
 use chacha20poly1305::XChaCha20Poly1305;
 use rocksdb::{Options, WriteBatch, WriteOptions, DB};
 use rustc_hash::FxHashMap;
@@ -612,7 +612,11 @@ pub fn check_of(key: &Key) -> [u8; 8] {
 /// Seals `plaintext` under `key`: (nonce, ciphertext with its tag).
 pub fn seal(key: &Key, aad: &[u8], plaintext: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let cipher = XChaCha20Poly1305::new(key.into());
-    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+    // 192 random bits from the thread's CSPRNG (ChaCha, seeded and reseeded from the
+    // operating system): random nonces this long never repeat in practice, and drawing
+    // them costs no system call per text, as `OsRng` did (the process never forks).
+    let mut nonce = chacha20poly1305::XNonce::default();
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
     let sealed = cipher
         .encrypt(
             &nonce,
