@@ -442,6 +442,13 @@ fn machine_busy_seconds() -> f64 {
     (total - idle) / 100.0
 }
 
+/// The log's next position, from the gateway's `/healthz` (`None` from the relay).
+async fn log_next_position(c: &reqwest::Client, server: &Server) -> Option<u64> {
+    let r = c.get(server.url("/healthz")).send().await.ok()?;
+    let v: Value = r.json().await.ok()?;
+    v["log_next_position"].as_u64()
+}
+
 /// Each read model's lag behind the log (`readmodel_lag_events{model="…"}` of `/metrics`).
 async fn model_lags(c: &reqwest::Client, url: &str, admin: &str) -> Vec<(String, u64)> {
     let Ok(r) = c.get(url).bearer_auth(admin).send().await else {
@@ -1121,6 +1128,9 @@ struct Phase {
     points: Vec<String>,
     /// Largest lag of each read model while measuring (the gateway only).
     lag_max: BTreeMap<String, u64>,
+    /// Events appended to the log while measuring (the gateway's `/healthz`; the relay
+    /// keeps no log).
+    log_events: Option<u64>,
     /// The server's CPU seconds and context switches by thread name over the measured
     /// window, most CPU first.
     threads: Vec<ThreadUse>,
@@ -1216,6 +1226,7 @@ async fn send_phase(
     let (server_cpu0, client_cpu0) = (server.cpu_seconds(), cpu_seconds("self"));
     let (machine0, threads0) = (machine_busy_seconds(), thread_cpu_seconds(&server_pid));
     let node0_cpu0 = cpu_seconds(&server_pid);
+    let log0 = log_next_position(&c, &server).await;
     let mut perf = (admin.is_some()
         && !o.perf_out.is_empty()
         && match load {
@@ -1259,6 +1270,10 @@ async fn send_phase(
     let other_cpu = machine_busy_seconds() - machine0 - server_cpu - client_cpu;
     // The first node's threads by name; in cluster mode the other processes as one entry.
     let node0_cpu = cpu_seconds(&server_pid) - node0_cpu0;
+    let log_events = match (log0, log_next_position(&c, &server).await) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     let mut threads = threads_between(&threads0, &thread_cpu_seconds(&server_pid), node0_cpu);
     if server.cluster.is_some() {
         threads.push(ThreadUse {
@@ -1292,6 +1307,7 @@ async fn send_phase(
         other_cpu,
         points,
         lag_max,
+        log_events,
         threads,
     }
 }
@@ -1408,6 +1424,12 @@ impl Phase {
             switches.join(", "),
             per_accepted(self.threads.iter().map(|u| u.switches).sum()),
         );
+        if let Some(events) = self.log_events {
+            println!(
+                "# {name}: {events} events appended to the log while measuring, {:.2} per accepted message",
+                per_accepted(events.to_f64()),
+            );
+        }
     }
 }
 
