@@ -1226,7 +1226,7 @@ async fn send_phase(
     let (server_cpu0, client_cpu0) = (server.cpu_seconds(), cpu_seconds("self"));
     let (machine0, threads0) = (machine_busy_seconds(), thread_cpu_seconds(&server_pid));
     let node0_cpu0 = cpu_seconds(&server_pid);
-    let log0 = log_next_position(&c, &server).await;
+    let log0 = log_next_position(c, server).await;
     let mut perf = (admin.is_some()
         && !o.perf_out.is_empty()
         && match load {
@@ -1270,7 +1270,7 @@ async fn send_phase(
     let other_cpu = machine_busy_seconds() - machine0 - server_cpu - client_cpu;
     // The first node's threads by name; in cluster mode the other processes as one entry.
     let node0_cpu = cpu_seconds(&server_pid) - node0_cpu0;
-    let log_events = match (log0, log_next_position(&c, &server).await) {
+    let log_events = match (log0, log_next_position(c, server).await) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
     };
