@@ -523,3 +523,53 @@ fn nodes_of_a_cluster_share_their_keyring() {
     a.shutdown();
     b.shutdown();
 }
+
+/// Two nodes making one key at the same moment agree on it: of many texts sealed at once
+/// under a key nobody has made yet, on both nodes, every one opens on either node.
+#[test]
+fn nodes_making_one_key_at_once_agree_on_it() {
+    use actors::sealing::Sealer;
+    use domain::{OrgId, PhoneNumber, Text, TextKey};
+    let dir = tempfile::tempdir().unwrap();
+    let options = testkit::nats::log_options();
+    let log_options = eventlog::LogOptions::default();
+    let a = testkit::connect_nats(&options, &dir.path().join("a"), &log_options);
+    let b = testkit::connect_nats(&options, &dir.path().join("b"), &log_options);
+    let (on_a, on_b) = (Sealer::of(&a), Sealer::of(&b));
+    let key = TextKey::new(
+        OrgId::random(),
+        vec![PhoneNumber::parse("+15556660902").unwrap()],
+        0,
+    );
+    let start = std::sync::Barrier::new(8);
+    let texts: Vec<Text> = std::thread::scope(|s| {
+        let sealers = (0..8).map(|i| {
+            let (sealer, key, start) = (if i % 2 == 0 { &on_a } else { &on_b }, &key, &start);
+            s.spawn(move || {
+                let mut t = Text::new(format!("text {i}"), key.clone());
+                start.wait();
+                sealer.seal_blocking(&mut t).expect("sealed");
+                t
+            })
+        });
+        sealers
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect()
+    });
+    for (i, t) in texts.iter().enumerate() {
+        assert!(matches!(t, Text::Sealed { .. }), "text {i} is sealed");
+        for (node, sealer) in [("a", &on_a), ("b", &on_b)] {
+            let mut opened = t.clone();
+            sealer.open_blocking(&mut opened);
+            assert_eq!(
+                opened,
+                format!("text {i}").as_str(),
+                "text {i} opens on {node}"
+            );
+        }
+    }
+    a.shutdown();
+    b.shutdown();
+}

@@ -2,7 +2,9 @@
 //! a replicated JetStream key-value bucket (`<prefix>-keys`, as many replicas as the log)
 //! instead of a node's disk, so every node opens what any node sealed, and destroying a
 //! key (erasure, retention) destroys it for all. Names are hex in the bucket; destroying
-//! purges every revision.
+//! purges every revision. A key is found on any replica, but its absence is taken only
+//! from the bucket stream's leader (a replica may be behind); reads and creations ride out
+//! failures that pass.
 //!
 //! Each node caches keys in memory; a watcher on the bucket drops the cached entry of every
 //! key another node makes or destroys, and a text that does not open with the cached keys
@@ -17,6 +19,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use eventlog::keyring::{KeyBackend, Keyring, KeyringError, Named};
 use futures_util::StreamExt;
 use tokio::runtime::Handle;
@@ -48,9 +51,7 @@ impl NatsKeys {
 impl KeyBackend for NatsKeys {
     fn get(&self, name: &[u8]) -> Result<Option<Vec<u8>>, KeyringError> {
         let (kv, key) = (self.kv.clone(), eventlog::hex::encode(name));
-        self.block_on(async move { kv.get(key).await })?
-            .map(|v| v.map(|b| b.to_vec()))
-            .map_err(failed)
+        self.block_on(async move { read(&kv, &key).await })?
     }
 
     fn create(&self, name: &[u8], record: &[u8]) -> Result<Vec<u8>, KeyringError> {
@@ -60,15 +61,26 @@ impl KeyBackend for NatsKeys {
             record.to_vec(),
         );
         self.block_on(async move {
-            match kv.create(&key, value.clone().into()).await {
-                Ok(_) => Ok(value),
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => kv
-                    .get(key)
-                    .await
-                    .map_err(failed)?
-                    .map(|b| b.to_vec())
-                    .ok_or_else(|| failed("a key made elsewhere vanished")),
-                Err(e) => Err(failed(e)),
+            let deadline = tokio::time::Instant::now() + PATIENCE;
+            let mut pause = FIRST_PAUSE;
+            loop {
+                let Err(refused) = kv.create(&key, value.clone().into()).await else {
+                    return Ok(value);
+                };
+                // Made elsewhere meanwhile (told as such, or as a wrong last sequence
+                // when the client's own look was served by a replica still behind), or an
+                // outcome unknown: which key stands, as `read` finds it.
+                if let Some(made) = read(&kv, &key).await? {
+                    return Ok(made);
+                }
+                if refused.kind() == kv::CreateErrorKind::AlreadyExists {
+                    return Err(failed("a key made elsewhere vanished"));
+                }
+                if tokio::time::Instant::now() + pause > deadline {
+                    return Err(failed(refused));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
             }
         })?
     }
@@ -86,11 +98,10 @@ impl KeyBackend for NatsKeys {
             }
             let mut out = Vec::with_capacity(names.len());
             for key in names {
-                if let (Some(name), Some(value)) = (
-                    eventlog::hex::decode_vec(&key),
-                    kv.get(key.clone()).await.map_err(failed)?,
-                ) {
-                    out.push((name, value.to_vec()));
+                if let (Some(name), Some(value)) =
+                    (eventlog::hex::decode_vec(&key), read(&kv, &key).await?)
+                {
+                    out.push((name, value));
                 }
             }
             Ok(out)
@@ -113,6 +124,58 @@ impl KeyBackend for NatsKeys {
         })?
     }
 }
+
+/// How long a read or a creation of a key keeps trying through failures that pass (the
+/// bucket's stream not found on the server asked while the cluster forms or elects, a
+/// timeout) before it reports the bucket unavailable.
+const PATIENCE: Duration = Duration::from_secs(5);
+const FIRST_PAUSE: Duration = Duration::from_millis(25);
+const MAX_PAUSE: Duration = Duration::from_millis(500);
+
+/// The value of `key` (`None`: never made, or destroyed). A key any replica has is the
+/// key (a name's key never changes; one destroyed may still show for the moments that
+/// replica is behind, as it may before the watch tells this node anyway), so a direct get,
+/// which any replica may answer, finds it even without a quorum. Its absence is only taken
+/// from the bucket stream's leader: a replica still behind would not have a key just made
+/// elsewhere. Failures that pass (the stream not yet found on the server asked while the
+/// cluster forms, a timeout) are retried for [`PATIENCE`].
+async fn read(kv: &kv::Store, key: &str) -> Result<Option<Vec<u8>>, KeyringError> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut pause = FIRST_PAUSE;
+    loop {
+        let error = match kv.get(key).await {
+            Ok(Some(value)) => return Ok(Some(value.to_vec())),
+            Ok(None) | Err(_) => match from_leader(kv, key).await {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            },
+        };
+        if tokio::time::Instant::now() + pause > deadline {
+            return Err(error);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
+}
+
+/// The value of `key` as the bucket stream's leader has it (`STREAM.MSG.GET`).
+async fn from_leader(kv: &kv::Store, key: &str) -> Result<Option<Vec<u8>>, KeyringError> {
+    let subject = format!("{}{key}", kv.prefix);
+    match kv.stream.get_last_raw_message_by_subject(&subject).await {
+        // Destroying purges the key: its last message is then a purge (or delete) marker.
+        Ok(message) => Ok(
+            match message.headers.get(KV_OPERATION).map(|v| v.as_str()) {
+                Some("DEL" | "PURGE") => None,
+                _ => Some(message.payload.to_vec()),
+            },
+        ),
+        Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(None),
+        Err(e) => Err(failed(e)),
+    }
+}
+
+/// The header a key-value bucket marks a deletion or a purge with.
+const KV_OPERATION: &str = "KV-Operation";
 
 /// Drops the cached entry of every key changed in the bucket, for as long as the keyring
 /// lives. When the watch fails or ends (the cluster restarted under it, say) it is made

@@ -85,10 +85,11 @@ pub async fn record(store: &Arc<dyn EventStore>, text: Arrived) -> Result<Arriva
         at_ms: text.at_ms,
     });
     let sealer = actors::sealing::Sealer::of(&**store);
+    // A key store that cannot answer now is the log's storage unavailable (503), not a bug.
     sealer
         .seal_event(&mut event)
         .await
-        .map_err(RecordError::internal)?;
+        .map_err(|e| RecordError::Append(AppendError::Storage(e.into())))?;
     let data = event_codec::encode(&event, id, eventlog::Metadata::default())
         .map_err(RecordError::internal)?;
     match store.append(stream, ExpectedVersion::Any, vec![data]).await {
