@@ -165,6 +165,15 @@ impl From<projections::ProjectionError> for ApiError {
     }
 }
 
+impl From<workers::webhooks::ReadFailure> for ApiError {
+    fn from(e: workers::webhooks::ReadFailure) -> Self {
+        match e {
+            workers::webhooks::ReadFailure::Log(e) => e.into(),
+            workers::webhooks::ReadFailure::Record(e) => Self::internal(e),
+        }
+    }
+}
+
 impl From<records::RecordError> for ApiError {
     fn from(e: records::RecordError) -> Self {
         match e {

@@ -120,9 +120,7 @@ pub async fn create(
             format!("{e:?} is not one of {EVENTS:?}"),
         ));
     }
-    let (endpoints, version) = webhooks::load(state.store(), caller.org)
-        .await
-        .map_err(ApiError::internal)?;
+    let (endpoints, version) = webhooks::load(state.store(), caller.org).await?;
     if endpoints.len() >= MAX_WEBHOOKS {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -166,9 +164,7 @@ pub async fn list(
     caller: Authenticated,
 ) -> Result<Json<WebhookList>, ApiError> {
     admin(&caller)?;
-    let (endpoints, _) = webhooks::load(state.store(), caller.org)
-        .await
-        .map_err(ApiError::internal)?;
+    let (endpoints, _) = webhooks::load(state.store(), caller.org).await?;
     Ok(Json(WebhookList {
         items: endpoints.iter().map(view).collect(),
     }))
@@ -186,9 +182,7 @@ pub async fn remove(
     admin(&caller)?;
     let unknown = || ApiError::not_found("unknown_webhook", "there is no such webhook");
     let id = Uuid::try_parse(&id).map_err(|_| unknown())?;
-    let (endpoints, version) = webhooks::load(state.store(), caller.org)
-        .await
-        .map_err(ApiError::internal)?;
+    let (endpoints, version) = webhooks::load(state.store(), caller.org).await?;
     if !endpoints.iter().any(|e| e.id == id) {
         return Err(unknown());
     }
@@ -226,9 +220,7 @@ async fn endpoint_of(
 ) -> Result<Endpoint, ApiError> {
     admin(caller)?;
     let id = Uuid::try_parse(id).map_err(|_| unknown_webhook())?;
-    let (endpoints, _) = webhooks::load(state.store(), caller.org)
-        .await
-        .map_err(ApiError::internal)?;
+    let (endpoints, _) = webhooks::load(state.store(), caller.org).await?;
     endpoints
         .into_iter()
         .find(|e| e.id == id)
@@ -243,10 +235,7 @@ async fn delivery_of(
     delivery: &str,
 ) -> Result<Folded, ApiError> {
     let id = Uuid::try_parse(delivery).map_err(|_| unknown_delivery())?;
-    match read_delivery(state.store(), id)
-        .await
-        .map_err(ApiError::internal)?
-    {
+    match read_delivery(state.store(), id).await? {
         Some(f) if f.queued.webhook == endpoint.id && f.queued.org == org => Ok(f),
         _ => Err(unknown_delivery()),
     }
@@ -299,8 +288,7 @@ pub async fn list_deliveries(
         let folded = futures_util::future::try_join_all(
             ids.iter().map(|id| read_delivery(state.store(), *id)),
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
         scanned += lines.len();
         items.extend(
             folded
@@ -385,8 +373,7 @@ pub async fn redeliver(
         .await
         .map_err(ApiError::internal)?;
     let view = read_delivery(state.store(), new_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::internal("a queued delivery cannot be read back"))?
         .view;
     Ok((StatusCode::ACCEPTED, Json(view)))

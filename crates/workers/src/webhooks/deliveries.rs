@@ -613,7 +613,7 @@ async fn attempt_one(
     let Some(Record::Queued(queued)) = read.await.map_err(|e| e.to_string())?? else {
         return Err(format!("{stream} does not start with its queueing"));
     };
-    let (endpoints, _) = load(store, org).await?;
+    let (endpoints, _) = load(store, org).await.map_err(|e| e.to_string())?;
     let endpoint = endpoints.into_iter().find(|e| e.id == webhook);
     let record = match endpoint {
         // The text it quotes was erased: never sent.
@@ -897,11 +897,11 @@ fn fold(
 /// Delivery `id` as its records fold, if it exists.
 ///
 /// # Errors
-/// The log's, or an undecodable record, as text.
+/// The log's, or an undecodable record.
 pub async fn read_delivery(
     store: &Arc<dyn EventStore>,
     id: Uuid,
-) -> Result<Option<Folded>, String> {
+) -> Result<Option<Folded>, super::ReadFailure> {
     let records = eventlog::store::nonblocking::read_stream(
         store,
         &delivery_stream(id),
@@ -909,12 +909,12 @@ pub async fn read_delivery(
         Direction::Forward,
         usize::MAX,
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let sealer = actors::sealing::Sealer::of(&**store);
     tokio::task::spawn_blocking(move || fold(&records, &sealer))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| super::ReadFailure::Record(e.to_string()))?
+        .map_err(super::ReadFailure::Record)
 }
 
 #[cfg(test)]

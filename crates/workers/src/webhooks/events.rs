@@ -210,7 +210,9 @@ pub(super) async fn of_conversation(
     if !notifies {
         return Ok(None);
     }
-    let (endpoints, _) = load(&ws.store, org).await.map_err(Failure::Transient)?;
+    let (endpoints, _) = load(&ws.store, org)
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))?;
     let wanted = subscribed(&endpoints);
     let wanted = |e: &str| wanted.iter().any(|w| w == e);
     if endpoints.is_empty() {
@@ -416,7 +418,9 @@ pub(super) async fn of_queue(ws: &Workspace, record: &RecordedEvent) -> Result<N
     let Some((org, name, number)) = header else {
         return Ok(None);
     };
-    let (endpoints, _) = load(&ws.store, org).await.map_err(Failure::Transient)?;
+    let (endpoints, _) = load(&ws.store, org)
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))?;
     if endpoints.is_empty() {
         return Ok(None);
     }

@@ -107,14 +107,25 @@ pub fn stream_of(org: OrgId) -> StreamName {
     StreamName::from_parts(WEBHOOKS_CATEGORY, org).expect("an organization id is a valid stream id")
 }
 
+/// Why webhook records could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadFailure {
+    /// The log's read failed (unavailable storage passes; a caller may retry).
+    #[error(transparent)]
+    Log(#[from] eventlog::ReadError),
+    /// A record that does not decode, or its reader died: a bug or damage.
+    #[error("{0}")]
+    Record(String),
+}
+
 /// The organization's endpoints and the stream's last version.
 ///
 /// # Errors
-/// The log's, as text.
+/// The log's, or an undecodable record.
 pub async fn load(
     store: &Arc<dyn EventStore>,
     org: OrgId,
-) -> Result<(Vec<Endpoint>, Option<u64>), String> {
+) -> Result<(Vec<Endpoint>, Option<u64>), ReadFailure> {
     let records = eventlog::store::nonblocking::read_stream(
         store,
         &stream_of(org),
@@ -122,11 +133,10 @@ pub async fn load(
         Direction::Forward,
         usize::MAX,
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for r in &records {
-        match event_codec::decode::<WebhookEvent>(r)? {
+        match event_codec::decode::<WebhookEvent>(r).map_err(ReadFailure::Record)? {
             WebhookEvent::WebhookAdded(WebhookAdded {
                 id,
                 url,
