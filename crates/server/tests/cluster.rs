@@ -171,18 +171,33 @@ async fn call(r: reqwest::RequestBuilder) -> (StatusCode, Value) {
     }
 }
 
+/// Sends `r` until it is answered 2xx, or anything but "retry shortly": a 503 (the cluster
+/// still settling on a loaded machine, or unavailable for a moment) or a 409
+/// `idempotency_key_in_use` (a try still running). Every try carries one Idempotency-Key,
+/// so a retry of a write whose outcome was unknown writes nothing twice. Bounded.
 async fn ok(r: reqwest::RequestBuilder) -> Value {
-    let (status, v) = call(r).await;
-    assert!(status.is_success(), "{status} {v}");
-    v
+    let r = r.header("idempotency-key", uuid::Uuid::new_v4().to_string());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, v) = call(r.try_clone().expect("a body that can be sent again")).await;
+        let again = status == StatusCode::SERVICE_UNAVAILABLE
+            || (status == StatusCode::CONFLICT && v["code"] == "idempotency_key_in_use");
+        if !again || Instant::now() > deadline {
+            assert!(status.is_success(), "{status} {v}");
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Retries `make()` until it answers 2xx (bounded): reads through a node whose replica or
-/// actors have not yet seen a write another node made an instant before.
+/// actors have not yet seen a write another node made an instant before. Every try
+/// carries one Idempotency-Key (a refused try is not recorded: the next runs afresh).
 async fn eventually_ok(make: impl Fn() -> reqwest::RequestBuilder) -> Value {
+    let key = uuid::Uuid::new_v4().to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, v) = call(make()).await;
+        let (status, v) = call(make().header("idempotency-key", &key)).await;
         if status.is_success() {
             return v;
         }
