@@ -457,6 +457,17 @@ async fn appends_beyond_the_byte_budget_are_refused_as_overloaded() {
     );
 }
 
+/// Two nodes of one cluster (on the shared JetStream server), each with its replica in the
+/// returned directory.
+fn two_nodes() -> (tempfile::TempDir, natslog::NatsLog, natslog::NatsLog) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = testkit::nats::log_options();
+    let log_options = eventlog::LogOptions::default();
+    let a = testkit::connect_nats(&options, &dir.path().join("a"), &log_options);
+    let b = testkit::connect_nats(&options, &dir.path().join("b"), &log_options);
+    (dir, a, b)
+}
+
 /// Two nodes of one cluster share the keyring in the cluster's bucket: a text one seals the
 /// other opens, and a customer erased on one reads as erased on the other (once its
 /// watcher has dropped the key it cached), while a key made on one after the other looked
@@ -465,11 +476,7 @@ async fn appends_beyond_the_byte_budget_are_refused_as_overloaded() {
 fn nodes_of_a_cluster_share_their_keyring() {
     use actors::sealing::Sealer;
     use domain::{OrgId, PhoneNumber, Text, TextKey};
-    let dir = tempfile::tempdir().unwrap();
-    let options = testkit::nats::log_options();
-    let log_options = eventlog::LogOptions::default();
-    let a = testkit::connect_nats(&options, &dir.path().join("a"), &log_options);
-    let b = testkit::connect_nats(&options, &dir.path().join("b"), &log_options);
+    let (_dir, a, b) = two_nodes();
     let (on_a, on_b) = (Sealer::of(&a), Sealer::of(&b));
     let org = OrgId::random();
     let ann = PhoneNumber::parse("+15556660901").unwrap();
@@ -530,11 +537,7 @@ fn nodes_of_a_cluster_share_their_keyring() {
 fn nodes_making_one_key_at_once_agree_on_it() {
     use actors::sealing::Sealer;
     use domain::{OrgId, PhoneNumber, Text, TextKey};
-    let dir = tempfile::tempdir().unwrap();
-    let options = testkit::nats::log_options();
-    let log_options = eventlog::LogOptions::default();
-    let a = testkit::connect_nats(&options, &dir.path().join("a"), &log_options);
-    let b = testkit::connect_nats(&options, &dir.path().join("b"), &log_options);
+    let (_dir, a, b) = two_nodes();
     let (on_a, on_b) = (Sealer::of(&a), Sealer::of(&b));
     let key = TextKey::new(
         OrgId::random(),
