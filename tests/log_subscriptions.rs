@@ -38,6 +38,25 @@ async fn take(sub: &mut Subscription, n: usize) -> Vec<RecordedEvent> {
     out
 }
 
+/// A log whose live buffer holds `live_buffer` batches, and a subscription to all of it
+/// from the beginning (the log lives as long as the returned `TempLog`).
+fn all_from_start(
+    backend: Backend,
+    live_buffer: usize,
+) -> (TempLog, std::sync::Arc<dyn EventStore>, Subscription) {
+    let t = TempLog::on_with(
+        backend,
+        LogOptions {
+            live_buffer,
+            ..LogOptions::default()
+        },
+    );
+    let store = t.store();
+    let sub =
+        Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::Beginning).unwrap();
+    (t, store, sub)
+}
+
 fn positions(events: &[RecordedEvent]) -> Vec<u64> {
     events.iter().map(|e| e.position).collect()
 }
@@ -81,16 +100,7 @@ async fn seam_between_catch_up_and_live_has_no_gap_or_duplicate(backend: Backend
 on_both!(seam_between_catch_up_and_live_has_no_gap_or_duplicate);
 
 async fn slow_subscriber_falls_back_to_storage_and_loses_nothing(backend: Backend) {
-    let t = TempLog::on_with(
-        backend,
-        LogOptions {
-            live_buffer: 2,
-            ..LogOptions::default()
-        },
-    );
-    let store = t.store();
-    let mut sub =
-        Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::Beginning).unwrap();
+    let (_t, store, mut sub) = all_from_start(backend, 2);
     // Caught up on an empty log, then idle while many batches pass the tiny live buffer.
     let first = store
         .append(stream("slow-1"), ExpectedVersion::Any, vec![event(0)])
@@ -119,16 +129,7 @@ on_both!(slow_subscriber_falls_back_to_storage_and_loses_nothing);
 /// without waiting (a read model's reader hands them on as one chunk); one that has fallen
 /// behind the live buffer takes in nothing and reads storage instead, losing nothing.
 async fn absorb_ready_takes_what_was_committed_meanwhile(backend: Backend) {
-    let t = TempLog::on_with(
-        backend,
-        LogOptions {
-            live_buffer: 4,
-            ..LogOptions::default()
-        },
-    );
-    let store = t.store();
-    let mut sub =
-        Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::Beginning).unwrap();
+    let (_t, store, mut sub) = all_from_start(backend, 4);
     store
         .append(stream("ready-1"), ExpectedVersion::Any, vec![event(0)])
         .await
