@@ -33,7 +33,7 @@ async fn take(sub: &mut Subscription, n: usize) -> Vec<RecordedEvent> {
             .await
             .expect("subscription delivered in time")
             .expect("subscription ok");
-        out.push(e);
+        out.push(std::sync::Arc::unwrap_or_clone(e));
     }
     out
 }
@@ -124,6 +124,40 @@ async fn slow_subscriber_falls_back_to_storage_and_loses_nothing(backend: Backen
 }
 
 on_both!(slow_subscriber_falls_back_to_storage_and_loses_nothing);
+
+/// Live readers share each event the writer publishes: two subscriptions hand out the
+/// same allocation, not a copy each (events read from storage are each reader's own).
+async fn live_readers_share_one_copy_of_each_event(backend: Backend) {
+    let (_t, store, mut first) = all_from_start(backend, 16);
+    let mut second =
+        Subscription::new(store.clone(), SubscriptionTarget::All, StartFrom::Beginning).unwrap();
+    store
+        .append(stream("shared-1"), ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    // Read from storage by both; each is then caught up and reads live.
+    for sub in [&mut first, &mut second] {
+        assert_eq!(take(sub, 1).await[0].position, 0);
+    }
+    store
+        .append(stream("shared-1"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    let next = async |sub: &mut Subscription| {
+        tokio::time::timeout(Duration::from_secs(20), sub.next())
+            .await
+            .expect("delivered in time")
+            .expect("subscription ok")
+    };
+    let (a, b) = (next(&mut first).await, next(&mut second).await);
+    assert_eq!((a.position, b.position), (1, 1));
+    assert!(
+        std::sync::Arc::ptr_eq(&a, &b),
+        "each live reader got a copy"
+    );
+}
+
+on_both!(live_readers_share_one_copy_of_each_event);
 
 /// `absorb_ready` takes in every batch committed since the subscription last looked,
 /// without waiting (a read model's reader hands them on as one chunk); one that has fallen

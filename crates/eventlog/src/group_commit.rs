@@ -498,7 +498,7 @@ impl GroupWriter {
     }
 
     fn publish(&self, events: Vec<RecordedEvent>) {
-        let batch = Arc::new(events);
+        let batch = Arc::new(events.into_iter().map(Arc::new).collect());
         if let Ok(live) = self.shared.live.lock() {
             if let Some(tx) = live.as_ref() {
                 // No receivers is fine; slow receivers lag and catch up from storage.

@@ -25,8 +25,12 @@ use crate::verify::VerifyReport;
 /// Resolves when the append is durable (or refused).
 pub type AppendFuture = Pin<Box<dyn Future<Output = Result<AppendResult, AppendError>> + Send>>;
 
+/// A recorded event shared by everyone who reads it live: the writer publishes each event
+/// once, and every subscription hands out the same allocation (a subscriber copies nothing).
+pub type SharedEvent = Arc<RecordedEvent>;
+
 /// The events of one committed group-commit batch, in position order, as published live.
-pub type LiveBatch = Arc<Vec<RecordedEvent>>;
+pub type LiveBatch = Arc<Vec<SharedEvent>>;
 
 /// Direction of a stream read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::envelope::RecordedEvent;
 use crate::error::{ReadError, StorageError, SubscribeError};
-use crate::store::{Direction, EventStore, LiveBatch};
+use crate::store::{Direction, EventStore, LiveBatch, SharedEvent};
 use crate::stream_name::StreamName;
 
 /// What a subscription follows.
@@ -63,7 +63,7 @@ pub struct Subscription {
     created_at: u64,
     /// Checkpoint of the last event handed to the caller (not merely read ahead).
     delivered: Option<u64>,
-    buffer: VecDeque<RecordedEvent>,
+    buffer: VecDeque<SharedEvent>,
     live: Option<broadcast::Receiver<LiveBatch>>,
     caught_up: bool,
     page: usize,
@@ -202,7 +202,7 @@ impl Subscription {
         self.buffer.len() > before
     }
 
-    fn deliver(&mut self) -> Option<RecordedEvent> {
+    fn deliver(&mut self) -> Option<SharedEvent> {
         let e = self.buffer.pop_front()?;
         self.delivered = Some(match self.target {
             SubscriptionTarget::Stream(_) => e.version,
@@ -220,7 +220,7 @@ impl Subscription {
     /// # Errors
     /// [`SubscribeError::Closed`] once the log has shut down (or is read-only) and every
     /// stored event has been delivered; storage errors.
-    pub async fn next(&mut self) -> Result<RecordedEvent, SubscribeError> {
+    pub async fn next(&mut self) -> Result<SharedEvent, SubscribeError> {
         loop {
             if let Some(e) = self.deliver() {
                 return Ok(e);
@@ -252,7 +252,7 @@ impl Subscription {
     ///
     /// # Errors
     /// As [`Subscription::next`].
-    pub fn next_blocking(&mut self) -> Result<RecordedEvent, SubscribeError> {
+    pub fn next_blocking(&mut self) -> Result<SharedEvent, SubscribeError> {
         loop {
             if let Some(e) = self.deliver() {
                 return Ok(e);
@@ -321,7 +321,7 @@ impl Subscription {
         let short = page.events.len() < self.page;
         for e in page.events {
             self.advance_past(&e);
-            self.buffer.push_back(e);
+            self.buffer.push_back(Arc::new(e));
         }
         short
     }
@@ -371,7 +371,7 @@ impl Subscription {
                 self.fall_back_to_storage();
                 return Ok(());
             }
-            self.buffer.push_back(e.clone());
+            self.buffer.push_back(Arc::clone(e));
             next = n.saturating_add(1);
         }
         self.next = Some(next);

@@ -8,7 +8,7 @@
 use std::hash::Hash;
 use std::time::Instant;
 
-use eventlog::RecordedEvent;
+use eventlog::{RecordedEvent, SharedEvent};
 
 use crate::error::ProjectionError;
 use crate::event::{Event, Page};
@@ -114,12 +114,19 @@ impl<P: Projector> ReadModel for BatchWriter<P> {
 
     fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let fresh = &events[self.first_fresh(events)..];
-        self.apply_fresh(fresh, fresh.iter().map(Event::new))
+        self.apply_fresh(fresh.last(), fresh.len(), fresh.iter().map(Event::new))
+    }
+
+    fn apply_shared(&mut self, events: &[SharedEvent]) -> Result<(), ProjectionError> {
+        let fresh = &events[self.first_fresh(events)..];
+        let events = fresh.iter().map(|e| Event::new(e));
+        self.apply_fresh(fresh.last().map(|e| &**e), fresh.len(), events)
     }
 
     fn apply_page(&mut self, page: &Page) -> Result<(), ProjectionError> {
         let from = self.first_fresh(page.records());
-        self.apply_fresh(&page.records()[from..], page.events_from(from))
+        let fresh = &page.records()[from..];
+        self.apply_fresh(fresh.last(), fresh.len(), page.events_from(from))
     }
 
     fn visible(&self) -> Option<u64> {
@@ -155,23 +162,25 @@ impl<P: Projector> ReadModel for BatchWriter<P> {
 
 impl<P: Projector> BatchWriter<P> {
     /// The index of the first of `events` (in position order) after the checkpoint.
-    fn first_fresh(&self, events: &[RecordedEvent]) -> usize {
+    fn first_fresh<E: std::borrow::Borrow<RecordedEvent>>(&self, events: &[E]) -> usize {
         self.checkpoint
-            .map_or(0, |c| events.partition_point(|e| e.position <= c))
+            .map_or(0, |c| events.partition_point(|e| e.borrow().position <= c))
     }
 
-    /// Applies `events` (the records `fresh`, all after the checkpoint) as one batch.
+    /// Applies `events` (`count` records all after the checkpoint, `last` the last of
+    /// them) as one batch.
     fn apply_fresh<'e>(
         &mut self,
-        fresh: &[RecordedEvent],
+        last: Option<&RecordedEvent>,
+        count: usize,
         mut events: impl Iterator<Item = Event<'e>>,
     ) -> Result<(), ProjectionError> {
-        let Some(last) = fresh.last().map(|e| e.position) else {
+        let Some(last) = last.map(|e| e.position) else {
             return Ok(());
         };
         let stored = events
             .try_for_each(|e| self.projector.apply(&e))
-            .and_then(|()| self.projector.store(last, fresh.len() as u64));
+            .and_then(|()| self.projector.store(last, count as u64));
         match stored {
             Ok(stored) => {
                 self.checkpoint = Some(last);

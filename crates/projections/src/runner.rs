@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use eventlog::{
-    EventStore, RecordedEvent, StartFrom, SubscribeError, Subscription, SubscriptionTarget,
+    EventStore, RecordedEvent, SharedEvent, StartFrom, SubscribeError, Subscription,
+    SubscriptionTarget,
 };
 use tokio::sync::{oneshot, watch};
 
@@ -29,6 +30,17 @@ pub trait ReadModel: Send {
     /// # Errors
     /// Storage errors or undecodable events; nothing of the batch is then stored.
     fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError>;
+
+    /// As [`ReadModel::apply_batch`], for events as a subscription hands them out (shared
+    /// with the log's other live readers). By default a copy is applied; a model that
+    /// reads its events by reference overrides it and copies nothing.
+    ///
+    /// # Errors
+    /// As [`ReadModel::apply_batch`].
+    fn apply_shared(&mut self, events: &[SharedEvent]) -> Result<(), ProjectionError> {
+        let copies: Vec<RecordedEvent> = events.iter().map(|e| RecordedEvent::clone(e)).collect();
+        self.apply_batch(&copies)
+    }
 
     /// As [`ReadModel::apply_batch`], for a page other models apply too (a rebuild): a
     /// payload another model has decoded is not decoded again.
@@ -217,7 +229,7 @@ pub fn follow_blocking(
     let rx = &reader.events;
     let linger = model.linger();
     // Events received and not applied yet, and how the reader ended, if it has.
-    let mut pending: Vec<RecordedEvent> = Vec::with_capacity(1024);
+    let mut pending: Vec<SharedEvent> = Vec::with_capacity(1024);
     let mut end: Option<SubscribeError> = None;
     // When the last batch was applied: the next one waits for the linger to be up.
     let mut applied: Option<Instant> = None;
@@ -290,7 +302,7 @@ pub fn follow_blocking(
         }
         let n = pending.len().min(MAX_BATCH);
         if let Some(last) = pending.get(..n).and_then(|b| b.last()).map(|e| e.position) {
-            model.apply_batch(&pending[..n])?;
+            model.apply_shared(&pending[..n])?;
             applied = Some(Instant::now());
             on_batch(n, last);
             progress.send_replace(model.visible());
@@ -302,13 +314,13 @@ pub fn follow_blocking(
 /// What the reader thread hands over at once: the events the subscription had read, then
 /// how it ended, if it did.
 struct Chunk {
-    events: Vec<RecordedEvent>,
+    events: Vec<SharedEvent>,
     end: Option<SubscribeError>,
 }
 
 impl Chunk {
     /// Moves the events to `pending`; returns the end.
-    fn take_into(mut self, pending: &mut Vec<RecordedEvent>) -> Option<SubscribeError> {
+    fn take_into(mut self, pending: &mut Vec<SharedEvent>) -> Option<SubscribeError> {
         pending.append(&mut self.events);
         self.end
     }

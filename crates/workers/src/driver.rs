@@ -33,7 +33,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use eventlog::{RecordedEvent, StartFrom, StreamName, Subscription, SubscriptionTarget};
+use eventlog::{SharedEvent, StartFrom, StreamName, Subscription, SubscriptionTarget};
 
 use actors::workspace::{StopWatch, Workspace};
 
@@ -50,7 +50,7 @@ pub enum Failure {
 /// until the log closes.
 pub async fn run<F, Fut>(ws: Workspace, checkpoint: &'static str, category: &str, handle: F)
 where
-    F: Fn(Workspace, RecordedEvent) -> Fut,
+    F: Fn(Workspace, SharedEvent) -> Fut,
     Fut: Future<Output = Result<(), Failure>>,
 {
     let Some(mut sub) = subscribe(&ws, checkpoint, category).await else {
@@ -113,7 +113,7 @@ impl Saver {
     /// The subscription's next event; meanwhile what is unsaved is saved once its interval
     /// is up. `None` once a shutdown asks the follower to stop or the log has closed (what
     /// was handled is then saved).
-    async fn next(&mut self, ws: &Workspace, sub: &mut Subscription) -> Option<RecordedEvent> {
+    async fn next(&mut self, ws: &Workspace, sub: &mut Subscription) -> Option<SharedEvent> {
         // What the subscription has read already comes without waiting: no need to watch
         // for a stop or the interval meanwhile (checked once per event, not raced).
         if sub.buffered() > 0 && !self.stop.is_requested() {
@@ -159,7 +159,7 @@ pub async fn run_concurrent<F, Fut>(
     max_batch: usize,
     handle: F,
 ) where
-    F: Fn(Workspace, RecordedEvent) -> Fut + Send + Sync + 'static,
+    F: Fn(Workspace, SharedEvent) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Failure>> + Send + 'static,
 {
     let Some(mut sub) = subscribe(&ws, checkpoint, category).await else {
@@ -181,7 +181,7 @@ pub async fn run_concurrent<F, Fut>(
         let Some(position) = batch.last().map(|r| r.position) else {
             continue;
         };
-        let mut by_stream: HashMap<StreamName, Vec<RecordedEvent>> = HashMap::new();
+        let mut by_stream: HashMap<StreamName, Vec<SharedEvent>> = HashMap::new();
         for record in batch {
             by_stream
                 .entry(record.stream.clone())
@@ -243,10 +243,10 @@ async fn subscribe(
 async fn handle_with_retries<F, Fut>(
     ws: &Workspace,
     checkpoint: &'static str,
-    record: RecordedEvent,
+    record: SharedEvent,
     handle: &F,
 ) where
-    F: Fn(Workspace, RecordedEvent) -> Fut,
+    F: Fn(Workspace, SharedEvent) -> Fut,
     Fut: Future<Output = Result<(), Failure>>,
 {
     let position = record.position;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use domain::conversation::SystemNote;
 use domain::queue::QueueEvent;
 use domain::{Aggregate, CommandMeta, ConversationCommand, ConversationId, OrgId, Queue, QueueId};
-use eventlog::RecordedEvent;
+use eventlog::SharedEvent;
 use uuid::Uuid;
 
 use crate::driver::{self, Failure};
@@ -95,7 +95,7 @@ async fn org_of(
 async fn record(
     ws: Workspace,
     orgs: Arc<Mutex<HashMap<QueueId, OrgId>>>,
-    record: RecordedEvent,
+    record: SharedEvent,
 ) -> Result<(), Failure> {
     let Ok(queue) = record.stream.id().parse::<QueueId>() else {
         return Err(Failure::Permanent(format!(

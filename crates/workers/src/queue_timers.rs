@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use domain::queue::{QueueCommand, QueueEvent, WaitTimeoutAction};
 use domain::{Aggregate, CommandMeta, ConversationCommand, ConversationId, OrgId, Queue, QueueId};
-use eventlog::{RecordedEvent, StartFrom, Subscription, SubscriptionTarget};
+use eventlog::{RecordedEvent, SharedEvent, StartFrom, Subscription, SubscriptionTarget};
 use uuid::Uuid;
 
 use actors::clock::Clock;
@@ -163,7 +163,7 @@ fn queue_of(record: &RecordedEvent) -> Option<QueueId> {
 }
 
 /// Applies one event from the subscription: deadlines, and overflow after a timeout.
-async fn on_event(ws: &Workspace, timers: &mut Timers, record: RecordedEvent) {
+async fn on_event(ws: &Workspace, timers: &mut Timers, record: SharedEvent) {
     let Some(queue) = queue_of(&record) else {
         return;
     };

@@ -22,7 +22,7 @@ use domain::{
     Aggregate, CommandMeta, Conversation, ConversationCommand, ConversationEvent, ConversationId,
     Directory, MessageId, OrgId, PhoneNumber, Text,
 };
-use eventlog::{AppendError, Direction, RecordedEvent};
+use eventlog::{AppendError, Direction, RecordedEvent, SharedEvent};
 use uuid::Uuid;
 
 use super::jobs::{self, Step};
@@ -49,7 +49,7 @@ const BATCH: usize = 256;
 /// A conversation's last `MessagePosted` (or `AutoReplyPosted`) as the log holds it: its
 /// requests follow it directly. Kept undecoded, so a message that asks for no text
 /// (internal chat, most of them) costs no decoding and no opening of its text.
-type Posted = RecordedEvent;
+type Posted = SharedEvent;
 
 #[derive(Default)]
 struct Caches {
@@ -76,7 +76,7 @@ pub(super) async fn follow_requests(shared: Arc<Shared>) {
 async fn on_conversation_event(
     shared: &Arc<Shared>,
     caches: &Caches,
-    record: RecordedEvent,
+    record: SharedEvent,
 ) -> Result<(), Failure> {
     if !matches!(
         record.event_type.as_str(),
