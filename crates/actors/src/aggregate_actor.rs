@@ -3,13 +3,15 @@
 //! Commands on one stream are decided strictly in order, each against the state the
 //! previous one left, and their appends are pipelined: a command is decided and folded in
 //! as its message is handled, its append is queued behind the earlier ones
-//! ([`Core::submit`]), and the caller is answered when that append is durable. Many
-//! commands on one busy conversation thus share a group commit instead of waiting one
-//! fsync each. Queries read the state as decided, which may include commands whose
-//! append is still in flight (at most one group commit's worth).
+//! ([`Core::submit`]), and the actor answers at once with the queued append
+//! ([`Answer::Appending`]), which the caller awaits: the actor's thread is neither held
+//! nor woken up by the log. Many commands on one busy conversation thus share a group
+//! commit instead of waiting one fsync each. Queries read the state as decided, which may
+//! include commands whose append is still in flight (at most one group commit's worth).
 //!
-//! When an append fails the state holds events the log does not: the core is dropped and
-//! the next message loads it again. Every append names the event it was decided on top of
+//! When an append fails the state holds events the log does not: the caller tells the
+//! actor (or sends a conflicting command again), the core is dropped and the next message
+//! loads it again. Every append names the event it was decided on top of
 //! (`ExpectedVersion::After`), so the appends decided on the lost state fail with a
 //! conflict too — even when another writer's event took the version the failed one
 //! wanted — and their commands are decided again, exclusively, against the log
@@ -22,15 +24,16 @@
 //! stops itself after `idle_timeout` without messages (passivation); the registry starts a
 //! new one, which rehydrates, when the next message comes.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use domain::Aggregate;
-use eventlog::{EventStore, StreamName};
+use eventlog::{AppendFuture, EventStore, StreamName};
 
 use crate::config::ActorConfig;
-use crate::core::{CommandOutcome, Core, ExecuteOptions, Submitted};
+use crate::core::{CommandOutcome, Core, ExecuteOptions, SnapshotJob, Submitted};
 use crate::error::{ActorError, CommandError};
 
 /// What an aggregate needs to live in an actor: plain data that may cross threads.
@@ -62,8 +65,9 @@ pub struct AggregateActor<A: ActorAggregate> {
     core: Option<Core<A>>,
     last_active: Instant,
     on_stop: Option<OnStop<A>>,
-    /// Pipelined appends not yet resolved.
-    in_flight: usize,
+    /// Pipelined appends not yet resolved (their callers await them, and count them
+    /// down: [`Appending`]).
+    in_flight: Arc<AtomicUsize>,
     /// Bumped when the core is dropped after a failed append, so that the failures of
     /// the other appends decided on it do not drop its successor.
     epoch: u64,
@@ -123,7 +127,7 @@ impl<A: ActorAggregate> AggregateActor<A> {
             core: None,
             last_active: Instant::now(),
             on_stop,
-            in_flight: 0,
+            in_flight: Arc::new(AtomicUsize::new(0)),
             epoch: 0,
             seen,
         }
@@ -180,11 +184,12 @@ impl<A: ActorAggregate> AggregateActor<A> {
     fn execute_exclusively(
         &mut self,
         ctx: &mut Context<Self>,
-        msg: Execute<A>,
-    ) -> <Self as Handler<Execute<A>>>::Result {
+        command: A::Command,
+        options: ExecuteOptions,
+    ) -> ResponseActFuture<Self, Answered<A>> {
         self.exclusively(ctx, move |mut core| async move {
-            let result = core.execute(&msg.command, &msg.options).await;
-            (core, result)
+            let result = core.execute(&command, &options).await;
+            (core, result.map(Answer::Done))
         })
     }
 }
@@ -214,67 +219,265 @@ impl<A: ActorAggregate> Actor for AggregateActor<A> {
 pub struct Execute<A: Aggregate> {
     pub command: A::Command,
     pub options: ExecuteOptions,
+    /// `Some(epoch)`: sent again because the append it was decided for failed on the
+    /// state of `epoch` ([`Unresolved`]): that state is dropped (if it is still the
+    /// actor's), and the command is decided again, exclusively, on a state loaded from
+    /// the log.
+    pub retry_of: Option<u64>,
 }
 
 impl<A: ActorAggregate> Message for Execute<A> {
-    type Result = Result<CommandOutcome<A::Event>, CommandError<A::Rejection>>;
+    type Result = Answered<A>;
+}
+
+/// What an actor answers a command with.
+pub type Answered<A> = Result<Answer<A>, CommandError<<A as Aggregate>::Rejection>>;
+
+/// An actor's answer to a command.
+pub enum Answer<A: ActorAggregate> {
+    /// Refused, nothing to write, or written and durable.
+    Done(CommandOutcome<A::Event>),
+    /// Decided and folded into the actor's state, its append queued: the caller awaits
+    /// it ([`Appending::resolve`]), so the actor neither waits for the log nor is woken
+    /// when the append is durable.
+    Appending(Appending<A>),
+}
+
+impl<A: ActorAggregate> Answer<A> {
+    /// The outcome once durable.
+    ///
+    /// # Errors
+    /// As [`Appending::resolve`].
+    pub async fn resolve(self) -> Result<CommandOutcome<A::Event>, Unresolved> {
+        match self {
+            Answer::Done(outcome) => Ok(outcome),
+            Answer::Appending(appending) => appending.resolve().await,
+        }
+    }
+}
+
+/// A command's append that failed: the state it was decided on (of `epoch`) holds
+/// events the log does not. A version conflict ([`Unresolved::is_conflict`]) is
+/// answered by sending the command again with `retry_of: Some(epoch)`; any other
+/// failure is the command's ([`ActorError::Append`]), the actor having been told to drop
+/// that state.
+#[derive(Debug)]
+pub struct Unresolved {
+    pub error: eventlog::AppendError,
+    pub epoch: u64,
+}
+
+impl Unresolved {
+    /// Someone else wrote the stream, or an earlier append decided on the same state
+    /// failed: deciding again against the log may succeed.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self.error,
+            eventlog::AppendError::WrongExpectedVersion { .. }
+        )
+    }
+}
+
+/// One pipelined append counted in its actor's in-flight appends until dropped.
+struct Pipelined(Arc<AtomicUsize>);
+
+impl Drop for Pipelined {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A command decided and folded into its actor's state whose append is queued
+/// ([`Answer::Appending`]).
+///
+/// Dropped before it is resolved (the caller went away), it hands its append to the
+/// actor, which awaits it and drops its state if it failed, as the caller would have.
+pub struct Appending<A: ActorAggregate> {
+    /// `None` once resolved.
+    append: Option<AppendFuture>,
+    events: Vec<A::Event>,
+    epoch: u64,
+    /// The snapshot of the state after this command, written once its append is durable.
+    snapshot: Option<SnapshotJob>,
+    pipelined: Option<Pipelined>,
+    actor: Addr<AggregateActor<A>>,
+}
+
+impl<A: ActorAggregate> Appending<A> {
+    /// Waits until the append is durable: the command's outcome, or why it was not
+    /// written. A failure other than a version conflict tells the actor to drop the
+    /// state (it holds the events the log does not).
+    ///
+    /// # Errors
+    /// [`Unresolved`]: the append failed.
+    pub async fn resolve(mut self) -> Result<CommandOutcome<A::Event>, Unresolved> {
+        // Polled in place: a caller dropping this future midway drops `self` with the
+        // append still in it, which `Drop` hands to the actor.
+        let appended = match self.append.as_mut() {
+            Some(append) => append.await,
+            None => {
+                let resolved = eventlog::StorageError::Failed("resolved twice".into());
+                return Err(self.unresolved(resolved.into()));
+            }
+        };
+        self.append = None;
+        self.pipelined = None;
+        match appended {
+            Ok(r) => {
+                if let Some(job) = self.snapshot.take() {
+                    job.spawn();
+                }
+                Ok(CommandOutcome {
+                    version: Some(r.last_version),
+                    position: Some(r.last_position),
+                    events: std::mem::take(&mut self.events),
+                    deduplicated: r.deduplicated,
+                })
+            }
+            Err(error) => {
+                let unresolved = self.unresolved(error);
+                if !unresolved.is_conflict() {
+                    // A conflict drops the state when the command is sent again.
+                    self.actor.do_send(AppendFailed { epoch: self.epoch });
+                }
+                Err(unresolved)
+            }
+        }
+    }
+
+    fn unresolved(&self, error: eventlog::AppendError) -> Unresolved {
+        Unresolved {
+            error,
+            epoch: self.epoch,
+        }
+    }
+}
+
+impl<A: ActorAggregate> Drop for Appending<A> {
+    fn drop(&mut self) {
+        if let Some(append) = self.append.take() {
+            self.actor.do_send(AwaitAppend {
+                append,
+                epoch: self.epoch,
+                pipelined: self.pipelined.take(),
+            });
+        }
+    }
+}
+
+/// The append of a command whose caller went away ([`Appending`] dropped unresolved):
+/// the actor awaits it and drops its state if it failed.
+struct AwaitAppend {
+    append: AppendFuture,
+    epoch: u64,
+    pipelined: Option<Pipelined>,
+}
+
+impl Message for AwaitAppend {
+    type Result = ();
+}
+
+impl<A: ActorAggregate> Handler<AwaitAppend> for AggregateActor<A> {
+    type Result = ();
+
+    fn handle(&mut self, msg: AwaitAppend, ctx: &mut Self::Context) {
+        let AwaitAppend {
+            append,
+            epoch,
+            pipelined,
+        } = msg;
+        ctx.spawn(append.into_actor(self).map(move |appended, act, _| {
+            drop(pipelined);
+            if appended.is_err() {
+                act.forget_state(epoch);
+            }
+        }));
+    }
+}
+
+/// The append of a command decided on the state of `epoch` failed: that state holds
+/// events the log does not.
+struct AppendFailed {
+    epoch: u64,
+}
+
+impl Message for AppendFailed {
+    type Result = ();
+}
+
+impl<A: ActorAggregate> Handler<AppendFailed> for AggregateActor<A> {
+    type Result = ();
+
+    fn handle(&mut self, msg: AppendFailed, _: &mut Self::Context) {
+        self.forget_state(msg.epoch);
+    }
+}
+
+/// A command's answer: now, or once it has run exclusively.
+enum Handled<A: ActorAggregate> {
+    Now(Answered<A>),
+    Later(ResponseActFuture<AggregateActor<A>, Answered<A>>),
+}
+
+impl<A: ActorAggregate> AggregateActor<A> {
+    /// Drops the state if it is still the one of `epoch` (an append decided on it failed,
+    /// so it holds events the log does not): the next message loads it again. The
+    /// other appends decided on it fail with a conflict and are decided again.
+    fn forget_state(&mut self, epoch: u64) {
+        if self.epoch == epoch {
+            self.core = None;
+            self.publish_seen();
+            self.epoch += 1;
+        }
+    }
+
+    fn execute(
+        &mut self,
+        ctx: &mut Context<Self>,
+        command: A::Command,
+        options: ExecuteOptions,
+        retry_of: Option<u64>,
+    ) -> Handled<A> {
+        self.last_active = Instant::now();
+        if let Some(epoch) = retry_of {
+            self.forget_state(epoch);
+        }
+        let pipelined = retry_of.is_none()
+            && options.idempotency_key.is_none()
+            && self.in_flight.load(Ordering::Acquire) < MAX_IN_FLIGHT;
+        let Some(core) = self.core.as_mut().filter(|_| pipelined) else {
+            return Handled::Later(self.execute_exclusively(ctx, command, options));
+        };
+        match core.submit(&command, &options) {
+            Submitted::Done(result) => Handled::Now(result.map(Answer::Done)),
+            // A key's first use: read or made off this thread, the actor taking no other
+            // message meanwhile, so commands still go in order.
+            Submitted::NeedsKey => Handled::Later(self.execute_exclusively(ctx, command, options)),
+            Submitted::Appending { append, events } => {
+                let snapshot = core.snapshot_due();
+                self.in_flight.fetch_add(1, Ordering::AcqRel);
+                self.publish_seen();
+                Handled::Now(Ok(Answer::Appending(Appending {
+                    append: Some(append),
+                    events,
+                    epoch: self.epoch,
+                    snapshot,
+                    pipelined: Some(Pipelined(self.in_flight.clone())),
+                    actor: ctx.address(),
+                })))
+            }
+        }
+    }
 }
 
 impl<A: ActorAggregate> Handler<Execute<A>> for AggregateActor<A> {
-    type Result =
-        ResponseActFuture<Self, Result<CommandOutcome<A::Event>, CommandError<A::Rejection>>>;
+    type Result = ActorResponse<Self, Answered<A>>;
 
     fn handle(&mut self, msg: Execute<A>, ctx: &mut Self::Context) -> Self::Result {
-        self.last_active = Instant::now();
-        let pipelined = msg.options.idempotency_key.is_none() && self.in_flight < MAX_IN_FLIGHT;
-        let Some(core) = self.core.as_mut().filter(|_| pipelined) else {
-            return self.execute_exclusively(ctx, msg);
-        };
-        let (append, events) = match core.submit(&msg.command, &msg.options) {
-            Submitted::Done(result) => return Box::pin(actix::fut::ready(result)),
-            // A key's first use: read or made off this thread, the actor taking no other
-            // message meanwhile, so commands still go in order.
-            Submitted::NeedsKey => return self.execute_exclusively(ctx, msg),
-            Submitted::Appending { append, events } => (append, events),
-        };
-        self.in_flight += 1;
-        self.publish_seen();
-        let epoch = self.epoch;
-        Box::pin(append.into_actor(self).then(move |appended, act, ctx| {
-            act.in_flight -= 1;
-            act.last_active = Instant::now();
-            let failed = match appended {
-                Ok(r) => {
-                    if act.in_flight == 0 {
-                        if let Some(core) = act.core.as_mut() {
-                            core.maybe_snapshot();
-                        }
-                    }
-                    let outcome = CommandOutcome {
-                        version: Some(r.last_version),
-                        position: Some(r.last_position),
-                        events,
-                        deduplicated: r.deduplicated,
-                    };
-                    return Box::pin(actix::fut::ready(Ok(outcome))) as Self::Result;
-                }
-                Err(e) => e,
-            };
-            // The state holds these events and the log does not: load it again.
-            if act.epoch == epoch {
-                act.core = None;
-                act.publish_seen();
-                act.epoch += 1;
-            }
-            match failed {
-                // Someone else wrote the stream, or an earlier append decided on the
-                // dropped state failed: decide again against the log.
-                eventlog::AppendError::WrongExpectedVersion { .. } => {
-                    act.execute_exclusively(ctx, msg)
-                }
-                other => Box::pin(actix::fut::ready(Err(ActorError::Append(other).into()))),
-            }
-        }))
+        match self.execute(ctx, msg.command, msg.options, msg.retry_of) {
+            Handled::Now(answer) => ActorResponse::reply(answer),
+            Handled::Later(answer) => ActorResponse::r#async(answer),
+        }
     }
 }
 
@@ -287,43 +490,47 @@ pub struct ExecuteFrom<A: Aggregate, T> {
     #[allow(clippy::type_complexity)]
     pub build: Box<dyn FnOnce(&A) -> Result<A::Command, T> + Send>,
     pub options: ExecuteOptions,
+    /// As [`Execute::retry_of`]: `build` then looks at a state loaded from the log.
+    pub retry_of: Option<u64>,
 }
 
 impl<A: ActorAggregate, T: Send + 'static> Message for ExecuteFrom<A, T> {
-    type Result = Result<Result<CommandOutcome<A::Event>, T>, CommandError<A::Rejection>>;
+    type Result = Result<Result<Answer<A>, T>, CommandError<A::Rejection>>;
 }
 
 impl<A: ActorAggregate, T: Send + 'static> Handler<ExecuteFrom<A, T>> for AggregateActor<A> {
-    type Result = ResponseActFuture<
-        Self,
-        Result<Result<CommandOutcome<A::Event>, T>, CommandError<A::Rejection>>,
-    >;
+    type Result = ActorResponse<Self, Result<Result<Answer<A>, T>, CommandError<A::Rejection>>>;
 
     fn handle(&mut self, msg: ExecuteFrom<A, T>, ctx: &mut Self::Context) -> Self::Result {
-        let ExecuteFrom { build, options } = msg;
+        let ExecuteFrom {
+            build,
+            options,
+            retry_of,
+        } = msg;
+        if let Some(epoch) = retry_of {
+            self.forget_state(epoch);
+        }
         if let Some(core) = &self.core {
             return match build(&core.state) {
-                Err(declined) => Box::pin(actix::fut::ready(Ok(Err(declined)))),
-                Ok(command) => {
-                    let executed = <Self as Handler<Execute<A>>>::handle(
-                        self,
-                        Execute { command, options },
-                        ctx,
-                    );
-                    Box::pin(executed.map(|r, _, _| r.map(Ok)))
-                }
+                Err(declined) => ActorResponse::reply(Ok(Err(declined))),
+                Ok(command) => match self.execute(ctx, command, options, None) {
+                    Handled::Now(answer) => ActorResponse::reply(answer.map(Ok)),
+                    Handled::Later(answer) => {
+                        ActorResponse::r#async(answer.map(|r, _, _| r.map(Ok)))
+                    }
+                },
             };
         }
-        // Not loaded yet: load, look and decide exclusively.
-        self.exclusively(ctx, move |mut core| async move {
+        // Not loaded yet (or dropped for a retry): load, look and decide exclusively.
+        ActorResponse::r#async(self.exclusively(ctx, move |mut core| async move {
             match build(&core.state) {
                 Err(declined) => (core, Ok(Err(declined))),
                 Ok(command) => {
                     let r = core.execute(&command, &options).await;
-                    (core, r.map(Ok))
+                    (core, r.map(|outcome| Ok(Answer::Done(outcome))))
                 }
             }
-        })
+        }))
     }
 }
 
@@ -346,7 +553,7 @@ impl<A: ActorAggregate> Handler<Observed> for AggregateActor<A> {
             .core
             .as_ref()
             .is_some_and(|c| c.version.is_none_or(|v| v < msg.version));
-        if !behind || self.in_flight > 0 {
+        if !behind || self.in_flight.load(Ordering::Acquire) > 0 {
             return;
         }
         let caught_up = self.exclusively(ctx, move |mut core| async move {
@@ -402,5 +609,108 @@ impl<A: ActorAggregate> Handler<SnapshotNow> for AggregateActor<A> {
             let r = core.snapshot_now().await;
             (core, r)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::conversation::ActorFacts;
+    use domain::{
+        CommandMeta, Conversation, ConversationCommand, ConversationId, InboxId, OrgId,
+        PhoneNumber, Role, UserId,
+    };
+    use eventlog::{LogOptions, RocksLog};
+
+    fn assign(org: OrgId, user: UserId) -> <Conversation as Aggregate>::Command {
+        CommandMeta::user(org, user, Role::Member, 10).issue(ConversationCommand::AssignToMe {
+            facts: ActorFacts {
+                inbox_member: true,
+                ..ActorFacts::default()
+            },
+        })
+    }
+
+    fn execute(command: <Conversation as Aggregate>::Command) -> Execute<Conversation> {
+        Execute {
+            command,
+            options: ExecuteOptions::default(),
+            retry_of: None,
+        }
+    }
+
+    /// A caller that goes away while its command's append is in flight (a client that
+    /// disconnects) leaves the actor no less right: the actor awaits the append its caller
+    /// dropped, and drops its state when that append failed, as the caller would have
+    /// told it. Without that, the actor would go on answering with a decision the log
+    /// never took.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_whose_caller_went_away_is_awaited_by_the_actor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> =
+            Arc::new(RocksLog::open(dir.path(), LogOptions::default()).unwrap());
+        let runtime = crate::ActorRuntime::start(1).unwrap();
+        let org = OrgId::random();
+        let (our, their) = (
+            PhoneNumber::parse("+15551230000").unwrap(),
+            PhoneNumber::parse("+15559870000").unwrap(),
+        );
+        let id = ConversationId::external(org, &our, &their);
+        let stream = StreamName::from_parts("conversation", id).unwrap();
+        let (config, actor_store) = (ActorConfig::default(), store.clone());
+        let actor_stream = stream.clone();
+        let addr = AggregateActor::<Conversation>::start_in_arbiter(&runtime.arbiters()[0], |_| {
+            AggregateActor::new(actor_stream, actor_store, config, None)
+        });
+        let start = CommandMeta::system(org, 1).issue(ConversationCommand::StartExternal {
+            id,
+            our,
+            their,
+            inbox: Some(InboxId::random()),
+            facts: ActorFacts::default(),
+        });
+        let answer = addr.send(execute(start)).await.unwrap().unwrap();
+        answer.resolve().await.expect("started");
+        // Xena takes the conversation behind the actor's back: its state is now stale.
+        let (xena, yuri) = (UserId::random(), UserId::random());
+        let mut foreign = Core::<Conversation>::load(store.clone(), stream, ActorConfig::default())
+            .await
+            .unwrap();
+        foreign
+            .execute(&assign(org, xena), &ExecuteOptions::default())
+            .await
+            .expect("Xena takes it");
+        // Yuri's command is decided on the stale state (its append must fail); its caller
+        // drops the answer without awaiting it.
+        let answer = addr
+            .send(execute(assign(org, yuri)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(answer, Answer::Appending(_)), "decided and queued");
+        drop(answer);
+        let assignee = || {
+            addr.send(Query::<Conversation, _> {
+                read: Box::new(|c: &Conversation, _| c.assignee()),
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = assignee().await.unwrap().unwrap();
+            if now == Some(xena) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the actor kept a decision the log never took: assignee {now:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // And Yuri's command, decided on the reloaded state, is refused.
+        let again = addr.send(execute(assign(org, yuri))).await.unwrap();
+        assert!(
+            matches!(again, Err(CommandError::Rejected(_))),
+            "decided on the log"
+        );
     }
 }

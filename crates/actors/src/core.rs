@@ -52,6 +52,21 @@ pub struct CommandOutcome<E> {
     pub deduplicated: bool,
 }
 
+/// A snapshot of a state, encoded, waiting to be written ([`Core::snapshot_due`]).
+pub struct SnapshotJob(Box<dyn FnOnce() -> Result<(), eventlog::SnapshotError> + Send>);
+
+impl SnapshotJob {
+    /// Writes the snapshot on a blocking thread (it needs a tokio runtime): a snapshot is
+    /// an optimisation, its failure only costs replay, so it is logged, not returned.
+    pub fn spawn(self) {
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = (self.0)() {
+                tracing::warn!(error = %e, "snapshot not written");
+            }
+        });
+    }
+}
+
 /// What [`Core::submit`] did with a command.
 pub enum Submitted<E, R: std::error::Error> {
     /// Refused, or nothing to write: the answer, now.
@@ -437,19 +452,22 @@ impl<A: Aggregate> Core<A> {
     /// Call it only when no append of this core is in flight: a snapshot must not run
     /// ahead of the log.
     pub fn maybe_snapshot(&mut self) {
+        if let Some(job) = self.snapshot_due() {
+            job.spawn();
+        }
+    }
+
+    /// The snapshot of the state as it is now, if enough events were applied since the
+    /// last: to be written once every event it holds is durable (after the append of the
+    /// command just submitted succeeded; [`SnapshotJob::spawn`]), and dropped otherwise.
+    pub fn snapshot_due(&mut self) -> Option<SnapshotJob> {
         let every = self.config.snapshot_every;
         if every == 0 || self.since_snapshot < every {
-            return;
+            return None;
         }
-        if let Some(job) = self.snapshot_job() {
-            self.since_snapshot = 0;
-            // Off the actor: a snapshot is an optimisation, its failure only costs replay.
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = job() {
-                    tracing::warn!(error = %e, "snapshot not written");
-                }
-            });
-        }
+        let job = self.snapshot_job()?;
+        self.since_snapshot = 0;
+        Some(SnapshotJob(Box::new(job)))
     }
 
     fn snapshot_job(

@@ -33,9 +33,9 @@ pub mod runtime;
 pub mod sealing;
 pub mod workspace;
 
-pub use aggregate_actor::{ActorAggregate, AggregateActor, Execute, Query};
+pub use aggregate_actor::{ActorAggregate, AggregateActor, Answer, Execute, Query};
 pub use config::ActorConfig;
-pub use core::{CommandOutcome, Core, ExecuteOptions, Submitted};
+pub use core::{CommandOutcome, Core, ExecuteOptions, SnapshotJob, Submitted};
 pub use error::{ActorError, CommandError};
 pub use registry::Registry;
 pub use runtime::ActorRuntime;

@@ -17,7 +17,8 @@ use actix::prelude::*;
 use eventlog::{EventStore, StreamName};
 
 use crate::aggregate_actor::{
-    ActorAggregate, AggregateActor, Execute, Observed, Query, Seen, SnapshotNow,
+    ActorAggregate, AggregateActor, Execute, ExecuteFrom, Observed, Query, Seen, SnapshotNow,
+    Unresolved,
 };
 use crate::config::ActorConfig;
 use crate::core::{CommandOutcome, ExecuteOptions};
@@ -68,6 +69,13 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// A command's outcome from its resolved answer: a failed append is the command's error.
+fn resolved<E, R: std::error::Error>(
+    resolution: Result<CommandOutcome<E>, Unresolved>,
+) -> Result<CommandOutcome<E>, CommandError<R>> {
+    resolution.map_err(|failed| ActorError::Append(failed.error).into())
 }
 
 /// How often a message is re-sent after meeting a stopped actor.
@@ -204,6 +212,10 @@ impl<A: ActorAggregate> Registry<A> {
 
     /// Executes `command` on the aggregate with this id.
     ///
+    /// The actor decides it and queues its append; this call, not the actor, waits for
+    /// the append to be durable ([`crate::aggregate_actor::Answer`]). A version conflict sends the command again,
+    /// to be decided exclusively against the log.
+    ///
     /// # Errors
     /// The domain's rejection or the machinery's [`ActorError`].
     pub async fn execute(
@@ -213,16 +225,26 @@ impl<A: ActorAggregate> Registry<A> {
         options: ExecuteOptions,
     ) -> Result<CommandOutcome<A::Event>, CommandError<A::Rejection>> {
         let stream = Self::stream_of(id)?;
-        self.deliver(&stream, || Execute::<A> {
-            command: command.clone(),
-            options: options.clone(),
-        })
-        .await?
+        let (command, options) = (&command, &options);
+        let send = |retry_of| {
+            self.deliver(&stream, move || Execute::<A> {
+                command: command.clone(),
+                options: options.clone(),
+                retry_of,
+            })
+        };
+        match send(None).await??.resolve().await {
+            Err(failed) if failed.is_conflict() => {
+                resolved(send(Some(failed.epoch)).await??.resolve().await)
+            }
+            first => resolved(first),
+        }
     }
 
     /// Executes the command `build` makes from the aggregate's current state, in one
-    /// message to its actor ([`crate::aggregate_actor::ExecuteFrom`]); `Ok(Err(t))` when
-    /// `build` declined with `t` (nothing written).
+    /// message to its actor ([`ExecuteFrom`]); `Ok(Err(t))` when
+    /// `build` declined with `t` (nothing written). As [`Registry::execute`], a version
+    /// conflict sends it again: `build` then looks at the state loaded from the log.
     ///
     /// # Errors
     /// The domain's rejection or the machinery's [`ActorError`].
@@ -238,11 +260,25 @@ impl<A: ActorAggregate> Registry<A> {
         F: Fn(&A) -> Result<A::Command, T> + Clone + Send + 'static,
     {
         let stream = Self::stream_of(id)?;
-        self.deliver(&stream, || crate::aggregate_actor::ExecuteFrom::<A, T> {
-            build: Box::new(build.clone()),
-            options: options.clone(),
-        })
-        .await?
+        let (build, options) = (&build, &options);
+        let send = |retry_of| {
+            self.deliver(&stream, move || ExecuteFrom::<A, T> {
+                build: Box::new(build.clone()),
+                options: options.clone(),
+                retry_of,
+            })
+        };
+        let answer = match send(None).await?? {
+            Err(declined) => return Ok(Err(declined)),
+            Ok(answer) => answer,
+        };
+        match answer.resolve().await {
+            Err(failed) if failed.is_conflict() => match send(Some(failed.epoch)).await?? {
+                Err(declined) => Ok(Err(declined)),
+                Ok(answer) => resolved(answer.resolve().await).map(Ok),
+            },
+            first => resolved(first).map(Ok),
+        }
     }
 
     /// Runs `read` on the aggregate's state (and version) inside its actor.
