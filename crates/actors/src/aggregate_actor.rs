@@ -257,10 +257,9 @@ impl<A: ActorAggregate> Answer<A> {
 }
 
 /// A command's append that failed: the state it was decided on (of `epoch`) holds
-/// events the log does not. A version conflict ([`Unresolved::is_conflict`]) is
-/// answered by sending the command again with `retry_of: Some(epoch)`; any other
-/// failure is the command's ([`ActorError::Append`]), the actor having been told to drop
-/// that state.
+/// events the log does not, and the actor has been told to drop it. A version conflict
+/// ([`Unresolved::is_conflict`]) is answered by sending the command again with
+/// `retry_of: Some(epoch)`; any other failure is the command's ([`ActorError::Append`]).
 #[derive(Debug)]
 pub struct Unresolved {
     pub error: eventlog::AppendError,
@@ -305,8 +304,8 @@ pub struct Appending<A: ActorAggregate> {
 
 impl<A: ActorAggregate> Appending<A> {
     /// Waits until the append is durable: the command's outcome, or why it was not
-    /// written. A failure other than a version conflict tells the actor to drop the
-    /// state (it holds the events the log does not).
+    /// written. A failure tells the actor to drop the state (it holds the events the log
+    /// does not).
     ///
     /// # Errors
     /// [`Unresolved`]: the append failed.
@@ -335,12 +334,10 @@ impl<A: ActorAggregate> Appending<A> {
                 })
             }
             Err(error) => {
-                let unresolved = self.unresolved(error);
-                if !unresolved.is_conflict() {
-                    // A conflict drops the state when the command is sent again.
-                    self.actor.do_send(AppendFailed { epoch: self.epoch });
-                }
-                Err(unresolved)
+                // Told whatever the failure, and past the mailbox's bound: a conflicting
+                // command sent again may be refused as busy, and the state must go anyway.
+                self.actor.do_send(AppendFailed { epoch: self.epoch });
+                Err(self.unresolved(error))
             }
         }
     }
