@@ -219,11 +219,10 @@ impl<A: ActorAggregate> Actor for AggregateActor<A> {
 pub struct Execute<A: Aggregate> {
     pub command: A::Command,
     pub options: ExecuteOptions,
-    /// `Some(epoch)`: sent again because the append it was decided for failed on the
-    /// state of `epoch` ([`Unresolved`]): that state is dropped (if it is still the
-    /// actor's), and the command is decided again, exclusively, on a state loaded from
-    /// the log.
-    pub retry_of: Option<u64>,
+    /// Sent again because the append it was decided for failed with a conflict
+    /// ([`Unresolved`]): decided exclusively, against the log (`Core::execute`), never
+    /// pipelined. The failed append's caller has told the actor to drop its state.
+    pub retry: bool,
 }
 
 impl<A: ActorAggregate> Message for Execute<A> {
@@ -256,14 +255,13 @@ impl<A: ActorAggregate> Answer<A> {
     }
 }
 
-/// A command's append that failed: the state it was decided on (of `epoch`) holds
-/// events the log does not, and the actor has been told to drop it. A version conflict
+/// A command's append that failed: the state it was decided on holds events the log does
+/// not, and the actor has been told to drop it. A version conflict
 /// ([`Unresolved::is_conflict`]) is answered by sending the command again with
-/// `retry_of: Some(epoch)`; any other failure is the command's ([`ActorError::Append`]).
+/// `retry: true`; any other failure is the command's ([`ActorError::Append`]).
 #[derive(Debug)]
 pub struct Unresolved {
     pub error: eventlog::AppendError,
-    pub epoch: u64,
 }
 
 impl Unresolved {
@@ -315,8 +313,8 @@ impl<A: ActorAggregate> Appending<A> {
         let appended = match self.append.as_mut() {
             Some(append) => append.await,
             None => {
-                let resolved = eventlog::StorageError::Failed("resolved twice".into());
-                return Err(self.unresolved(resolved.into()));
+                let error = eventlog::StorageError::Failed("resolved twice".into()).into();
+                return Err(Unresolved { error });
             }
         };
         self.append = None;
@@ -337,15 +335,8 @@ impl<A: ActorAggregate> Appending<A> {
                 // Told whatever the failure, and past the mailbox's bound: a conflicting
                 // command sent again may be refused as busy, and the state must go anyway.
                 self.actor.do_send(AppendFailed { epoch: self.epoch });
-                Err(self.unresolved(error))
+                Err(Unresolved { error })
             }
-        }
-    }
-
-    fn unresolved(&self, error: eventlog::AppendError) -> Unresolved {
-        Unresolved {
-            error,
-            epoch: self.epoch,
         }
     }
 }
@@ -433,13 +424,10 @@ impl<A: ActorAggregate> AggregateActor<A> {
         ctx: &mut Context<Self>,
         command: A::Command,
         options: ExecuteOptions,
-        retry_of: Option<u64>,
+        retry: bool,
     ) -> Handled<A> {
         self.last_active = Instant::now();
-        if let Some(epoch) = retry_of {
-            self.forget_state(epoch);
-        }
-        let pipelined = retry_of.is_none()
+        let pipelined = !retry
             && options.idempotency_key.is_none()
             && self.in_flight.load(Ordering::Acquire) < MAX_IN_FLIGHT;
         let Some(core) = self.core.as_mut().filter(|_| pipelined) else {
@@ -471,7 +459,7 @@ impl<A: ActorAggregate> Handler<Execute<A>> for AggregateActor<A> {
     type Result = ActorResponse<Self, Answered<A>>;
 
     fn handle(&mut self, msg: Execute<A>, ctx: &mut Self::Context) -> Self::Result {
-        match self.execute(ctx, msg.command, msg.options, msg.retry_of) {
+        match self.execute(ctx, msg.command, msg.options, msg.retry) {
             Handled::Now(answer) => ActorResponse::reply(answer),
             Handled::Later(answer) => ActorResponse::r#async(answer),
         }
@@ -487,8 +475,8 @@ pub struct ExecuteFrom<A: Aggregate, T> {
     #[allow(clippy::type_complexity)]
     pub build: Box<dyn FnOnce(&A) -> Result<A::Command, T> + Send>,
     pub options: ExecuteOptions,
-    /// As [`Execute::retry_of`]: `build` then looks at a state loaded from the log.
-    pub retry_of: Option<u64>,
+    /// As [`Execute::retry`].
+    pub retry: bool,
 }
 
 impl<A: ActorAggregate, T: Send + 'static> Message for ExecuteFrom<A, T> {
@@ -502,15 +490,12 @@ impl<A: ActorAggregate, T: Send + 'static> Handler<ExecuteFrom<A, T>> for Aggreg
         let ExecuteFrom {
             build,
             options,
-            retry_of,
+            retry,
         } = msg;
-        if let Some(epoch) = retry_of {
-            self.forget_state(epoch);
-        }
         if let Some(core) = &self.core {
             return match build(&core.state) {
                 Err(declined) => ActorResponse::reply(Ok(Err(declined))),
-                Ok(command) => match self.execute(ctx, command, options, None) {
+                Ok(command) => match self.execute(ctx, command, options, retry) {
                     Handled::Now(answer) => ActorResponse::reply(answer.map(Ok)),
                     Handled::Later(answer) => {
                         ActorResponse::r#async(answer.map(|r, _, _| r.map(Ok)))
@@ -518,7 +503,8 @@ impl<A: ActorAggregate, T: Send + 'static> Handler<ExecuteFrom<A, T>> for Aggreg
                 },
             };
         }
-        // Not loaded yet (or dropped for a retry): load, look and decide exclusively.
+        // Not loaded yet (or dropped after a failed append): load, look and decide
+        // exclusively.
         ActorResponse::r#async(self.exclusively(ctx, move |mut core| async move {
             match build(&core.state) {
                 Err(declined) => (core, Ok(Err(declined))),
@@ -632,7 +618,7 @@ mod tests {
         Execute {
             command,
             options: ExecuteOptions::default(),
-            retry_of: None,
+            retry: false,
         }
     }
 

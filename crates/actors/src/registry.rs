@@ -226,17 +226,15 @@ impl<A: ActorAggregate> Registry<A> {
     ) -> Result<CommandOutcome<A::Event>, CommandError<A::Rejection>> {
         let stream = Self::stream_of(id)?;
         let (command, options) = (&command, &options);
-        let send = |retry_of| {
+        let send = |retry| {
             self.deliver(&stream, move || Execute::<A> {
                 command: command.clone(),
                 options: options.clone(),
-                retry_of,
+                retry,
             })
         };
-        match send(None).await??.resolve().await {
-            Err(failed) if failed.is_conflict() => {
-                resolved(send(Some(failed.epoch)).await??.resolve().await)
-            }
+        match send(false).await??.resolve().await {
+            Err(failed) if failed.is_conflict() => resolved(send(true).await??.resolve().await),
             first => resolved(first),
         }
     }
@@ -261,19 +259,19 @@ impl<A: ActorAggregate> Registry<A> {
     {
         let stream = Self::stream_of(id)?;
         let (build, options) = (&build, &options);
-        let send = |retry_of| {
+        let send = |retry| {
             self.deliver(&stream, move || ExecuteFrom::<A, T> {
                 build: Box::new(build.clone()),
                 options: options.clone(),
-                retry_of,
+                retry,
             })
         };
-        let answer = match send(None).await?? {
+        let answer = match send(false).await?? {
             Err(declined) => return Ok(Err(declined)),
             Ok(answer) => answer,
         };
         match answer.resolve().await {
-            Err(failed) if failed.is_conflict() => match send(Some(failed.epoch)).await?? {
+            Err(failed) if failed.is_conflict() => match send(true).await?? {
                 Err(declined) => Ok(Err(declined)),
                 Ok(answer) => resolved(answer.resolve().await).map(Ok),
             },

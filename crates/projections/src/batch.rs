@@ -114,19 +114,23 @@ impl<P: Projector> ReadModel for BatchWriter<P> {
 
     fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let fresh = &events[self.first_fresh(events)..];
-        self.apply_fresh(fresh.last(), fresh.len(), fresh.iter().map(Event::new))
+        self.apply_fresh(
+            last_position(fresh),
+            fresh.len(),
+            fresh.iter().map(Event::new),
+        )
     }
 
     fn apply_shared(&mut self, events: &[SharedEvent]) -> Result<(), ProjectionError> {
         let fresh = &events[self.first_fresh(events)..];
         let events = fresh.iter().map(|e| Event::new(e));
-        self.apply_fresh(fresh.last().map(|e| &**e), fresh.len(), events)
+        self.apply_fresh(last_position(fresh), fresh.len(), events)
     }
 
     fn apply_page(&mut self, page: &Page) -> Result<(), ProjectionError> {
         let from = self.first_fresh(page.records());
         let fresh = &page.records()[from..];
-        self.apply_fresh(fresh.last(), fresh.len(), page.events_from(from))
+        self.apply_fresh(last_position(fresh), fresh.len(), page.events_from(from))
     }
 
     fn visible(&self) -> Option<u64> {
@@ -160,6 +164,11 @@ impl<P: Projector> ReadModel for BatchWriter<P> {
     }
 }
 
+/// The position of the last of `events`.
+fn last_position<E: std::borrow::Borrow<RecordedEvent>>(events: &[E]) -> Option<u64> {
+    events.last().map(|e| e.borrow().position)
+}
+
 impl<P: Projector> BatchWriter<P> {
     /// The index of the first of `events` (in position order) after the checkpoint.
     fn first_fresh<E: std::borrow::Borrow<RecordedEvent>>(&self, events: &[E]) -> usize {
@@ -167,15 +176,15 @@ impl<P: Projector> BatchWriter<P> {
             .map_or(0, |c| events.partition_point(|e| e.borrow().position <= c))
     }
 
-    /// Applies `events` (`count` records all after the checkpoint, `last` the last of
-    /// them) as one batch.
+    /// Applies `events` (`count` records all after the checkpoint, the last at position
+    /// `last`) as one batch.
     fn apply_fresh<'e>(
         &mut self,
-        last: Option<&RecordedEvent>,
+        last: Option<u64>,
         count: usize,
         mut events: impl Iterator<Item = Event<'e>>,
     ) -> Result<(), ProjectionError> {
-        let Some(last) = last.map(|e| e.position) else {
+        let Some(last) = last else {
             return Ok(());
         };
         let stored = events
