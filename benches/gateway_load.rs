@@ -79,13 +79,18 @@
 //!   its lines are `gateway.b.*`, with `gateway.b[.senders<N>|.open_loop].messages_vs_a`
 //!   and `.server_cpu_per_message_vs_a` against the first run. `--ab-bin PATH` does the
 //!   same with another build of `switchboard` as B (e.g. the commit before a lever, built
-//!   into another target dir), alone or with `--ab-env`.
+//!   into another target dir), alone or with `--ab-env`. `--ab-rounds N` (1) runs A and B
+//!   in turn N times, each on a fresh server (`gateway.a.roundK.*` and `gateway.b.roundK.*`
+//!   from the second round on, without the relay), and prints each ratio's median as
+//!   `gateway.b[.senders<N>|.open_loop].<ratio>.median`: a lever smaller than the spread
+//!   between runs shows in the medians.
 //!
 //! Other flags: `--sockets N` connects only the first N users (the rest still send), to
 //! see what open sockets cost; `--setup-parallel` (16) users created at a time;
 //! `--client-threads` (2) runtime threads of the load generator; `--perf <file>` runs
 //! `perf record -g` (or `GATEWAY_LOAD_PERF_ARGS`) on the server over the headline level's measured window
-//! (`--perf-open-loop true`: the gateway's open loop's instead); `--server-log <file>` keeps
+//! (`--perf-open-loop true`: the gateway's open loop's instead; B's of an A/B in
+//! `<file>.b`); `--server-log <file>` keeps
 //! the server's log (level `SWITCHBOARD_LOG`, default `warn`; with
 //! `SWITCHBOARD_LOG=warn,eventlog=debug` the summary counts lagged subscribers).
 //!
@@ -1478,6 +1483,8 @@ fn main() {
         .collect();
     // A second run against another build of the server (e.g. the commit before a lever).
     let ab_bin: String = args.get("ab-bin", String::new());
+    // A and B in turn this many times: the ratios' medians stand against the drift.
+    let ab_rounds: usize = args.get("ab-rounds", 1);
     let store: String = args.get("store", String::from("rocksdb"));
     assert!(
         store == "rocksdb" || store == "nats",
@@ -1524,13 +1531,60 @@ fn main() {
             name: "gateway.b".to_owned(),
             relay: false,
             server_log: String::new(),
+            // B's profile beside A's, not over it.
+            perf_out: if o.perf_out.is_empty() {
+                String::new()
+            } else {
+                format!("{}.b", o.perf_out)
+            },
             env: ab_env,
             bin: (!ab_bin.is_empty()).then_some(ab_bin),
             rate: embedded.open_rate,
             ..o.clone()
         };
         let outcome = rt.block_on(run(b.clone()));
-        compare(&b, "a", &embedded, &outcome);
+        let mut ratios: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut keep = |round: Vec<(String, f64)>| {
+            for (name, ratio) in round {
+                ratios.entry(name).or_default().push(ratio);
+            }
+        };
+        keep(compare(&b, "a", &embedded, &outcome));
+        for round in 2..=ab_rounds {
+            // A again, then B again, each on a fresh server: A, B, A, B, … so that a drift
+            // of the machine during the run weighs on both sides alike.
+            let a = Run {
+                name: format!("gateway.a.round{round}"),
+                relay: false,
+                perf_out: String::new(),
+                server_log: String::new(),
+                rate: embedded.open_rate,
+                ..o.clone()
+            };
+            let again = rt.block_on(run(a));
+            let b = Run {
+                name: format!("gateway.b.round{round}"),
+                perf_out: String::new(),
+                ..b.clone()
+            };
+            let outcome = rt.block_on(run(b.clone()));
+            keep(compare(&b, "a", &again, &outcome));
+        }
+        if ab_rounds > 1 {
+            for (name, mut values) in ratios {
+                values.sort_by(f64::total_cmp);
+                let shown: Vec<String> = values.iter().map(|v| format!("{v:.3}")).collect();
+                println!(
+                    "# gateway.b{name}: {} over {ab_rounds} rounds",
+                    shown.join(" ")
+                );
+                bench_line(
+                    &format!("gateway.b{name}.median"),
+                    values[values.len() / 2],
+                    "ratio",
+                );
+            }
+        }
     }
     if store == "nats" {
         // The same load against a 2-node cluster, after the embedded server (and the
@@ -1543,7 +1597,7 @@ fn main() {
             ..o
         };
         let cluster = rt.block_on(run(o.clone()));
-        compare(&o, "embedded", &embedded, &cluster);
+        let _ = compare(&o, "embedded", &embedded, &cluster);
     }
 }
 
@@ -1896,7 +1950,14 @@ async fn models_caught_up(c: &reqwest::Client, server: &Server, admin: &str) -> 
 /// Run `o` against run `base` of the same invocation (the cluster against the embedded
 /// server, or the B side of an A/B against A): `<prefix>.messages_vs_<label>` and
 /// `.server_cpu_per_message_vs_<label>` for each send phase and the open loop.
-fn compare(o: &Run, label: &str, base: &Outcome, other: &Outcome) {
+/// Prints `other`'s messages per second and CPU per message against `base`'s, per send
+/// phase and for the open loop; returns each ratio by its name after `o.name`.
+fn compare(o: &Run, label: &str, base: &Outcome, other: &Outcome) -> Vec<(String, f64)> {
+    let mut ratios = Vec::new();
+    let mut line = |name: String, value: f64| {
+        bench_line(&name, value, "ratio");
+        ratios.push((name[o.name.len()..].to_owned(), value));
+    };
     let pairs = base
         .phases
         .iter()
@@ -1908,19 +1969,18 @@ fn compare(o: &Run, label: &str, base: &Outcome, other: &Outcome) {
         .zip(&other.open)
         .map(|(b, x)| (format!("{}.open_loop", o.name), b, x));
     for (prefix, b, x) in pairs.chain(open) {
-        bench_line(
-            &format!("{prefix}.messages_vs_{label}"),
+        line(
+            format!("{prefix}.messages_vs_{label}"),
             x.messages_per_s() / b.messages_per_s(),
-            "ratio",
         );
         if x.accepted > 0 && b.accepted > 0 && b.server_cpu > 0.0 {
-            bench_line(
-                &format!("{prefix}.server_cpu_per_message_vs_{label}"),
+            line(
+                format!("{prefix}.server_cpu_per_message_vs_{label}"),
                 (x.server_cpu / x.accepted.to_f64()) / (b.server_cpu / b.accepted.to_f64()),
-                "ratio",
             );
         }
     }
+    ratios
 }
 
 /// The same send phases against the relay ([`gateway_relay`]): the same users, tokens,

@@ -33,7 +33,7 @@ async fn take(sub: &mut Subscription, n: usize) -> Vec<RecordedEvent> {
             .await
             .expect("subscription delivered in time")
             .expect("subscription ok");
-        out.push(std::sync::Arc::unwrap_or_clone(e));
+        out.push(eventlog::SharedRecord::unwrap_or_clone(e));
     }
     out
 }

@@ -101,6 +101,26 @@ pub struct RecordedEvent {
     pub payload: Vec<u8>,
 }
 
+impl RecordedEvent {
+    /// `data` as if stored at `position` in `stream` (version 0, time 0, no hash chain):
+    /// for tests and tools that decode a payload without a log.
+    pub fn unchained(stream: StreamName, position: u64, data: EventData) -> Self {
+        Self {
+            stream,
+            version: 0,
+            position,
+            timestamp_us: 0,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+            event_id: data.event_id,
+            event_type: data.event_type,
+            schema_version: data.schema_version,
+            metadata: data.metadata,
+            payload: data.payload,
+        }
+    }
+}
+
 /// The writer-assigned first half of a stored [`RecordedEvent`], for encoding.
 #[derive(Serialize)]
 pub(crate) struct EventHeaderRef<'a> {

@@ -498,7 +498,12 @@ impl GroupWriter {
     }
 
     fn publish(&self, events: Vec<RecordedEvent>) {
-        let batch = Arc::new(events.into_iter().map(Arc::new).collect());
+        let batch = Arc::new(
+            events
+                .into_iter()
+                .map(crate::store::SharedRecord::new)
+                .collect(),
+        );
         if let Ok(live) = self.shared.live.lock() {
             if let Some(tx) = live.as_ref() {
                 // No receivers is fine; slow receivers lag and catch up from storage.

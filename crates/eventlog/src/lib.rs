@@ -50,7 +50,7 @@ pub use group_commit::{judge_retry, validate as validate_append, Replicated, Sto
 pub use progress::Progress;
 pub use rocks::{LogOptions, RocksLog};
 pub use snapshot::Snapshot;
-pub use store::{AppendFuture, Direction, EventStore, LiveBatch, SharedEvent};
+pub use store::{AppendFuture, Direction, EventStore, LiveBatch, SharedEvent, SharedRecord};
 pub use stream_name::{StreamName, StreamNameError};
 pub use subscription::{StartFrom, Subscription, SubscriptionTarget};
 pub use verify::{ChainBreak, VerifyReport};

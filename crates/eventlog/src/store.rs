@@ -9,9 +9,10 @@
 //! Dropping the last handle of a [`crate::RocksLog`] waits for its writer to drain, so do
 //! it (or call `shutdown`) off the executor.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::broadcast;
 
@@ -27,7 +28,63 @@ pub type AppendFuture = Pin<Box<dyn Future<Output = Result<AppendResult, AppendE
 
 /// A recorded event shared by everyone who reads it live: the writer publishes each event
 /// once, and every subscription hands out the same allocation (a subscriber copies nothing).
-pub type SharedEvent = Arc<RecordedEvent>;
+/// It reads as the [`RecordedEvent`] it holds, and carries a memo ([`SharedRecord::memo`]) in
+/// which the first reader that decodes the payload leaves the decoded form for the rest.
+pub type SharedEvent = Arc<SharedRecord>;
+
+/// The [`RecordedEvent`] behind a [`SharedEvent`], and the memo its readers share.
+pub struct SharedRecord {
+    record: RecordedEvent,
+    memo: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl SharedRecord {
+    /// `record`, ready to be shared, with an empty memo.
+    pub fn new(record: RecordedEvent) -> SharedEvent {
+        Arc::new(Self {
+            record,
+            memo: OnceLock::new(),
+        })
+    }
+
+    pub fn record(&self) -> &RecordedEvent {
+        &self.record
+    }
+
+    /// The record of `event`: moved out if nobody else holds it, else a copy.
+    pub fn unwrap_or_clone(event: SharedEvent) -> RecordedEvent {
+        Arc::try_unwrap(event).map_or_else(|shared| shared.record.clone(), |own| own.record)
+    }
+
+    /// The value the first caller made of the record with `init`, made now if nobody has:
+    /// every reader of a live event can share one decode of its payload. One type per
+    /// process is meant to live here (the decoded form the readers agree on); asked for
+    /// another type than the one stored, this is `None` (decode for yourself).
+    ///
+    /// Nobody waits for anyone else's `init` (a reader on an async executor must not wait
+    /// for a read model's thread that the scheduler put aside): callers that race to fill
+    /// an empty memo each make their own value, and the first one stored stays.
+    pub fn memo<T: Any + Send + Sync>(&self, init: impl FnOnce(&RecordedEvent) -> T) -> Option<&T> {
+        if self.memo.get().is_none() {
+            let _ = self.memo.set(Box::new(init(&self.record)));
+        }
+        self.memo.get()?.downcast_ref()
+    }
+}
+
+impl std::ops::Deref for SharedRecord {
+    type Target = RecordedEvent;
+
+    fn deref(&self) -> &RecordedEvent {
+        &self.record
+    }
+}
+
+impl std::fmt::Debug for SharedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.record.fmt(f)
+    }
+}
 
 /// The events of one committed group-commit batch, in position order, as published live.
 pub type LiveBatch = Arc<Vec<SharedEvent>>;

@@ -20,7 +20,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::envelope::RecordedEvent;
 use crate::error::{ReadError, StorageError, SubscribeError};
-use crate::store::{Direction, EventStore, LiveBatch, SharedEvent};
+use crate::store::{Direction, EventStore, LiveBatch, SharedEvent, SharedRecord};
 use crate::stream_name::StreamName;
 
 /// What a subscription follows.
@@ -321,7 +321,7 @@ impl Subscription {
         let short = page.events.len() < self.page;
         for e in page.events {
             self.advance_past(&e);
-            self.buffer.push_back(Arc::new(e));
+            self.buffer.push_back(SharedRecord::new(e));
         }
         short
     }

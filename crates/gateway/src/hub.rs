@@ -44,6 +44,7 @@
 //! Typing indicators go through the same routing (the sender must be a viewer), never
 //! through the log.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -57,7 +58,9 @@ use domain::{
     Aggregate, Conversation, ConversationEvent, ConversationId, Directory, DirectoryEvent, Inbox,
     InboxEvent, InboxId, OrgId, Queue, QueueEvent, QueueId, UserId,
 };
-use eventlog::{RecordedEvent, StartFrom, SubscribeError, Subscription, SubscriptionTarget};
+use eventlog::{
+    RecordedEvent, SharedRecord, StartFrom, SubscribeError, Subscription, SubscriptionTarget,
+};
 use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
 
@@ -189,18 +192,19 @@ struct QueueChange<'a> {
     agent: Option<UserId>,
 }
 
-/// One event of a category the hub follows, decoded once.
+/// One event of a category the hub follows, decoded once: borrowed from a live event's
+/// memo (decoded once for all its live readers), or decoded here from a stored record.
 #[derive(Debug)]
-pub(crate) enum Decoded {
+pub(crate) enum Decoded<'a> {
     Conversation {
         id: ConversationId,
-        event: ConversationEvent,
+        event: Cow<'a, ConversationEvent>,
         /// Its timeline frame, if it has one.
         item: Option<Arc<LiveEvent>>,
     },
-    Inbox(InboxId, InboxEvent),
-    Queue(QueueId, QueueEvent),
-    Directory(OrgId, DirectoryEvent),
+    Inbox(InboxId, Cow<'a, InboxEvent>),
+    Queue(QueueId, Cow<'a, QueueEvent>),
+    Directory(OrgId, Cow<'a, DirectoryEvent>),
 }
 
 /// One event as [`route`] routes it.
@@ -258,12 +262,13 @@ pub(crate) fn snake_case(name: &str) -> String {
     out
 }
 
-impl Decoded {
-    /// `None` for other categories and for events that cannot be decoded.
+impl<'a> Decoded<'a> {
+    /// A stored record, decoded here. `None` for other categories and for events that
+    /// cannot be decoded.
     pub(crate) async fn of(
         record: &RecordedEvent,
         sealer: &actors::sealing::Sealer,
-    ) -> Option<Self> {
+    ) -> Option<Decoded<'static>> {
         let id = record.stream.id();
         let decoded = match record.stream.category() {
             Conversation::CATEGORY => {
@@ -272,14 +277,63 @@ impl Decoded {
                     .await
                     .ok()?;
                 let item = LiveEvent::new(record, id, &event).map(Arc::new);
-                Decoded::Conversation { id, event, item }
+                Decoded::Conversation {
+                    id,
+                    event: Cow::Owned(event),
+                    item,
+                }
             }
-            Inbox::CATEGORY => Decoded::Inbox(id.parse().ok()?, decode(record)?),
-            Queue::CATEGORY => Decoded::Queue(id.parse().ok()?, decode(record)?),
-            Directory::CATEGORY => Decoded::Directory(id.parse().ok()?, decode(record)?),
+            Inbox::CATEGORY => Decoded::Inbox(id.parse().ok()?, Cow::Owned(decode(record)?)),
+            Queue::CATEGORY => Decoded::Queue(id.parse().ok()?, Cow::Owned(decode(record)?)),
+            Directory::CATEGORY => {
+                Decoded::Directory(id.parse().ok()?, Cow::Owned(decode(record)?))
+            }
             _ => return None,
         };
         Some(decoded)
+    }
+
+    /// A live event, borrowed from its memo: decoded and opened once for all its live
+    /// readers (the read models and process managers read the same memo). As
+    /// [`Decoded::of`] otherwise.
+    pub(crate) async fn of_live(
+        event: &'a SharedRecord,
+        sealer: &actors::sealing::Sealer,
+    ) -> Option<Decoded<'a>> {
+        use actors::event_codec::Decoded as Payload;
+        let record = event.record();
+        let Some(memo) = actors::event_codec::memo(event) else {
+            return Decoded::of(record, sealer).await;
+        };
+        let payload = match memo.decoded() {
+            Ok(payload) => payload,
+            Err(reason) => {
+                tracing::warn!(position = record.position, %reason, "stream hub cannot decode event");
+                return None;
+            }
+        };
+        Some(match payload {
+            Payload::Conversation(id, sealed) => {
+                let event = match memo.opened(sealer) {
+                    Some(opened) => Cow::Borrowed(opened),
+                    None => {
+                        let mut own = sealed.clone();
+                        sealer.open_event(&mut own).await;
+                        Cow::Owned(own)
+                    }
+                };
+                let item = LiveEvent::new(record, *id, &event).map(Arc::new);
+                Decoded::Conversation {
+                    id: *id,
+                    event,
+                    item,
+                }
+            }
+            Payload::Inbox(id, e) => Decoded::Inbox(*id, Cow::Borrowed(e)),
+            Payload::Queue(id, e) => Decoded::Queue(*id, Cow::Borrowed(e)),
+            Payload::Directory(org, e) => Decoded::Directory(*org, Cow::Borrowed(e)),
+            _ => return None,
+        })
     }
 
     /// The event as the visibility state follows it.
@@ -753,8 +807,9 @@ impl StreamHub {
         reg.by_user.clear();
     }
 
-    async fn dispatch(&self, state: &AppState, record: &RecordedEvent) {
-        let Some(event) = Decoded::of(record, state.sealer()).await else {
+    async fn dispatch(&self, state: &AppState, live: &SharedRecord) {
+        let record = live.record();
+        let Some(event) = Decoded::of_live(live, state.sealer()).await else {
             return self.skip(record.position);
         };
         if !prepare(

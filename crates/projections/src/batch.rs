@@ -123,7 +123,7 @@ impl<P: Projector> ReadModel for BatchWriter<P> {
 
     fn apply_shared(&mut self, events: &[SharedEvent]) -> Result<(), ProjectionError> {
         let fresh = &events[self.first_fresh(events)..];
-        let events = fresh.iter().map(|e| Event::new(e));
+        let events = fresh.iter().map(|e| Event::live(e));
         self.apply_fresh(last_position(fresh), fresh.len(), events)
     }
 
@@ -164,16 +164,33 @@ impl<P: Projector> ReadModel for BatchWriter<P> {
     }
 }
 
+/// An event as batches hold it: stored, or shared live.
+trait Positioned {
+    fn position(&self) -> u64;
+}
+
+impl Positioned for RecordedEvent {
+    fn position(&self) -> u64 {
+        self.position
+    }
+}
+
+impl Positioned for SharedEvent {
+    fn position(&self) -> u64 {
+        self.record().position
+    }
+}
+
 /// The position of the last of `events`.
-fn last_position<E: std::borrow::Borrow<RecordedEvent>>(events: &[E]) -> Option<u64> {
-    events.last().map(|e| e.borrow().position)
+fn last_position<E: Positioned>(events: &[E]) -> Option<u64> {
+    events.last().map(Positioned::position)
 }
 
 impl<P: Projector> BatchWriter<P> {
     /// The index of the first of `events` (in position order) after the checkpoint.
-    fn first_fresh<E: std::borrow::Borrow<RecordedEvent>>(&self, events: &[E]) -> usize {
+    fn first_fresh<E: Positioned>(&self, events: &[E]) -> usize {
         self.checkpoint
-            .map_or(0, |c| events.partition_point(|e| e.borrow().position <= c))
+            .map_or(0, |c| events.partition_point(|e| e.position() <= c))
     }
 
     /// Applies `events` (`count` records all after the checkpoint, the last at position

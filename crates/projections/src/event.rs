@@ -8,11 +8,8 @@
 
 use std::sync::OnceLock;
 
-use domain::directory::DirectoryEvent;
-use domain::inbound::InboundEvent;
-use domain::queue::QueueEvent;
-use domain::{ConversationEvent, ConversationId, OrgId, QueueId};
-use eventlog::RecordedEvent;
+use actors::event_codec::{decode_any, Memo};
+use eventlog::{RecordedEvent, SharedRecord};
 
 use crate::error::ProjectionError;
 
@@ -28,19 +25,8 @@ pub mod category {
 }
 
 /// The payload of an event of a category some read model reads, with the id its stream
-/// names.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Decoded {
-    Conversation(ConversationId, ConversationEvent),
-    Directory(OrgId, DirectoryEvent),
-    Queue(QueueId, QueueEvent),
-    Inbound(InboundEvent),
-    Erasure(domain::erasure::ErasureEvent),
-    /// Another category, or a stream whose id is not one of its category (no read model
-    /// reads it).
-    Other,
-}
+/// names (decoded as every live reader decodes it).
+pub use actors::event_codec::Decoded;
 
 /// A payload decoded for one model: kept with the event while the model applies it.
 type OwnCell = OnceLock<Result<Decoded, String>>;
@@ -52,6 +38,9 @@ type SharedCell = OnceLock<Result<Box<Decoded>, String>>;
 pub struct Event<'a> {
     record: &'a RecordedEvent,
     shared: Option<&'a SharedCell>,
+    /// The memo of a live event, which the other live readers (models, the stream hub,
+    /// process managers) share.
+    live: Option<&'a Memo>,
     own: OwnCell,
 }
 
@@ -61,7 +50,16 @@ impl<'a> Event<'a> {
         Self {
             record,
             shared: None,
+            live: None,
             own: OnceLock::new(),
+        }
+    }
+
+    /// A live event, decoded once for all its live readers (its memo).
+    pub fn live(event: &'a SharedRecord) -> Self {
+        Self {
+            live: actors::event_codec::memo(event),
+            ..Self::new(event.record())
         }
     }
 
@@ -87,13 +85,27 @@ impl<'a> Event<'a> {
     /// [`ProjectionError::Corrupt`] naming the type and position of an event that cannot
     /// be decoded.
     pub fn decoded(&self) -> Result<&Decoded, ProjectionError> {
+        if let Some(memo) = self.live {
+            return memo
+                .decoded()
+                .map_err(|e| ProjectionError::Corrupt(e.to_owned()));
+        }
         let decoded = match self.shared {
             Some(cell) => cell
-                .get_or_init(|| decode(self.record).map(Box::new))
+                .get_or_init(|| decode_any(self.record).map(Box::new))
                 .as_deref(),
-            None => self.own.get_or_init(|| decode(self.record)).as_ref(),
+            None => self.own.get_or_init(|| decode_any(self.record)).as_ref(),
         };
         decoded.map_err(|e| ProjectionError::Corrupt(e.clone()))
+    }
+}
+
+impl Event<'_> {
+    /// The conversation event with its texts opened by `sealer`, when a live reader already
+    /// opened it, or can from the keys in memory (shared with the other live readers).
+    /// `None` otherwise: open a copy of what [`Event::decoded`] gives.
+    pub fn opened(&self, sealer: &actors::sealing::Sealer) -> Option<&domain::ConversationEvent> {
+        self.live?.opened(sealer)
     }
 }
 
@@ -130,34 +142,10 @@ impl Page {
             .map(|(record, cell)| Event {
                 record,
                 shared: Some(cell),
+                live: None,
                 own: OnceLock::new(),
             })
     }
-}
-
-fn decode(record: &RecordedEvent) -> Result<Decoded, String> {
-    fn payload<E: domain::VersionedEvent>(record: &RecordedEvent) -> Result<E, String> {
-        actors::event_codec::decode::<E>(record)
-            .map_err(|e| format!("{} at position {}: {e}", record.event_type, record.position))
-    }
-    let id = record.stream.id();
-    Ok(match record.stream.category() {
-        category::CONVERSATION => match id.parse() {
-            Ok(id) => Decoded::Conversation(id, payload(record)?),
-            Err(_) => Decoded::Other,
-        },
-        category::DIRECTORY => match id.parse() {
-            Ok(id) => Decoded::Directory(id, payload(record)?),
-            Err(_) => Decoded::Other,
-        },
-        category::QUEUE => match id.parse() {
-            Ok(id) => Decoded::Queue(id, payload(record)?),
-            Err(_) => Decoded::Other,
-        },
-        category::INBOUND => Decoded::Inbound(payload(record)?),
-        category::ERASURE => Decoded::Erasure(payload(record)?),
-        _ => Decoded::Other,
-    })
 }
 
 #[cfg(test)]

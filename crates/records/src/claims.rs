@@ -108,19 +108,8 @@ mod tests {
             ("NumberClaimed", 1)
         );
         assert_eq!(data.payload, eventlog::codec::encode(&org).unwrap());
-        let stored = RecordedEvent {
-            stream: StreamName::from_parts(NUMBER_CATEGORY, "+16135550100").unwrap(),
-            version: 0,
-            position: 0,
-            timestamp_us: 0,
-            prev_hash: [0; 32],
-            hash: [0; 32],
-            event_id: data.event_id,
-            event_type: data.event_type,
-            schema_version: data.schema_version,
-            metadata: data.metadata,
-            payload: eventlog::codec::encode(&org).unwrap(),
-        };
+        let stream = StreamName::from_parts(NUMBER_CATEGORY, "+16135550100").unwrap();
+        let stored = RecordedEvent::unchained(stream, 0, data);
         assert_eq!(claimed_by(&stored), Some(org));
         let first = record(&ClaimEvent::FirstOrganizationClaimed(
             FirstOrganizationClaimed { org },

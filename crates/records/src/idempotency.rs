@@ -102,19 +102,8 @@ mod tests {
         );
         let old_bytes = eventlog::codec::encode(&old).unwrap();
         assert_eq!(data.payload, old_bytes);
-        let stored = eventlog::RecordedEvent {
-            stream: recorded_stream(uuid::Uuid::nil()).unwrap(),
-            version: 0,
-            position: 0,
-            timestamp_us: 0,
-            prev_hash: [0; 32],
-            hash: [0; 32],
-            event_id: data.event_id,
-            event_type: data.event_type,
-            schema_version: data.schema_version,
-            metadata: data.metadata,
-            payload: old_bytes,
-        };
+        let stream = recorded_stream(uuid::Uuid::nil()).unwrap();
+        let stored = eventlog::RecordedEvent::unchained(stream, 0, data);
         assert_eq!(read_recorded(&stored).unwrap(), answer);
     }
 }

@@ -316,19 +316,8 @@ mod tests {
     #[test]
     fn old_records_read_as_the_domain_events_and_new_ones_are_version_2() {
         let (org, user) = (OrgId::random(), UserId::random());
-        let recorded = |data: EventData| RecordedEvent {
-            stream: stream_of(Uuid::nil()).unwrap(),
-            version: 0,
-            position: 0,
-            timestamp_us: 0,
-            prev_hash: [0; 32],
-            hash: [0; 32],
-            event_id: data.event_id,
-            event_type: data.event_type,
-            schema_version: data.schema_version,
-            metadata: data.metadata,
-            payload: data.payload,
-        };
+        let recorded =
+            |data: EventData| RecordedEvent::unchained(stream_of(Uuid::nil()).unwrap(), 0, data);
         let started = SessionStarted {
             org,
             user,

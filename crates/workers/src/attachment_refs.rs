@@ -19,7 +19,7 @@ use domain::attachment::{
 };
 use domain::{Aggregate, AttachmentId, Conversation, ConversationEvent, ConversationId};
 use eventlog::{
-    AppendError, EventData, EventStore, ExpectedVersion, Metadata, RecordedEvent, StreamName,
+    AppendError, EventData, EventStore, ExpectedVersion, Metadata, SharedRecord, StreamName,
 };
 
 use crate::driver::{self, Failure};
@@ -39,7 +39,7 @@ pub async fn run(ws: Workspace) {
     .await;
 }
 
-async fn index(store: &Arc<dyn EventStore>, record: &RecordedEvent) -> Result<(), Failure> {
+async fn index(store: &Arc<dyn EventStore>, record: &SharedRecord) -> Result<(), Failure> {
     if record.event_type != "MessagePosted" && record.event_type != "InboundReceived" {
         return Ok(());
     }
@@ -48,14 +48,16 @@ async fn index(store: &Arc<dyn EventStore>, record: &RecordedEvent) -> Result<()
         .id()
         .parse()
         .map_err(|_| Failure::Permanent(format!("not a conversation: {}", record.stream)))?;
-    let attached = match event_codec::decode::<ConversationEvent>(record) {
-        Ok(ConversationEvent::MessagePosted(m)) => m.attachments,
-        Ok(ConversationEvent::InboundReceived(m)) => m.media,
-        Ok(_) => return Ok(()),
-        Err(e) => return Err(Failure::Permanent(e)),
+    let attached: Vec<AttachmentId> = match event_codec::conversation_event(record)
+        .map_err(Failure::Permanent)?
+        .as_ref()
+    {
+        ConversationEvent::MessagePosted(m) => m.attachments.iter().map(|a| a.id).collect(),
+        ConversationEvent::InboundReceived(m) => m.media.iter().map(|a| a.id).collect(),
+        _ => return Ok(()),
     };
-    for a in attached {
-        record_reference(store, a.id, conversation)
+    for id in attached {
+        record_reference(store, id, conversation)
             .await
             .map_err(Failure::Transient)?;
     }

@@ -175,6 +175,16 @@ pub(super) fn id_str<'b>(id: &uuid::Uuid, buf: &'b mut [u8; 36]) -> &'b str {
     id.hyphenated().encode_lower(buf)
 }
 
+/// The text of an event that [`SearchProjector::document`] indexes.
+fn text_of(event: &ConversationEvent) -> Option<&domain::text::Text> {
+    match event {
+        ConversationEvent::MessagePosted(MessagePosted { text, .. })
+        | ConversationEvent::InboundReceived(InboundReceived { text, .. })
+        | ConversationEvent::AutoReplyPosted(AutoReplyPosted { text, .. }) => Some(text),
+        _ => None,
+    }
+}
+
 /// Adds the documents of events to tantivy's writer and commits them with the checkpoint
 /// in the commit payload.
 pub struct SearchProjector {
@@ -283,8 +293,15 @@ impl SearchProjector {
         let (message_id, seq, author, text, at_ms) = message;
         // Only what can be read is indexed: an erased text (its key destroyed before the
         // index got to it) leaves no document.
-        let mut opened = text.clone();
-        self.sealer.open_blocking(&mut opened);
+        let mut own = None;
+        let opened = match event.opened(&self.sealer).and_then(text_of) {
+            Some(shared) => shared,
+            None => own.insert({
+                let mut copy = text.clone();
+                self.sealer.open_blocking(&mut copy);
+                copy
+            }),
+        };
         let Some(words) = opened.as_plain() else {
             return Ok(None);
         };

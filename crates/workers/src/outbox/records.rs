@@ -595,19 +595,7 @@ mod tests {
     }
 
     fn stored_as_read(data: EventData) -> RecordedEvent {
-        RecordedEvent {
-            stream: outbox_stream(Uuid::nil()),
-            version: 0,
-            position: 0,
-            timestamp_us: 0,
-            prev_hash: [0; 32],
-            hash: [0; 32],
-            event_id: data.event_id,
-            event_type: data.event_type,
-            schema_version: data.schema_version,
-            metadata: data.metadata,
-            payload: data.payload,
-        }
+        RecordedEvent::unchained(outbox_stream(Uuid::nil()), 0, data)
     }
 
     #[tokio::test]

@@ -922,19 +922,7 @@ mod tests {
     use super::*;
 
     fn stored(position: u64, id: Uuid, data: EventData) -> RecordedEvent {
-        RecordedEvent {
-            stream: delivery_stream(id),
-            version: 0,
-            position,
-            timestamp_us: 0,
-            prev_hash: [0; 32],
-            hash: [0; 32],
-            event_id: data.event_id,
-            event_type: data.event_type,
-            schema_version: data.schema_version,
-            metadata: data.metadata,
-            payload: data.payload,
-        }
+        RecordedEvent::unchained(delivery_stream(id), position, data)
     }
 
     fn recorded(position: u64, id: Uuid, record: &WebhookDeliveryEvent) -> RecordedEvent {

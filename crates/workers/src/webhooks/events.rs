@@ -8,7 +8,7 @@ use domain::conversation::{Conversation, ConversationEvent, DeliveryStatus};
 use domain::directory::Routing;
 use domain::queue::{Queue, QueueEvent};
 use domain::{ConversationId, Directory, InboxId, OrgId, PhoneNumber, QueueId, UserId};
-use eventlog::RecordedEvent;
+use eventlog::{RecordedEvent, SharedRecord};
 use serde_json::{json, Value};
 
 use crate::driver::Failure;
@@ -147,7 +147,7 @@ impl InternalChats {
 pub(super) async fn of_conversation(
     ws: &Workspace,
     internal: &InternalChats,
-    record: &RecordedEvent,
+    record: &SharedRecord,
 ) -> Result<Notices, Failure> {
     let reopened = record.event_type == "ReopenedByInboundText";
     if !CONVERSATION_TYPES.contains(&record.event_type.as_str()) && !reopened {
@@ -165,11 +165,11 @@ pub(super) async fn of_conversation(
     if a_message && internal.contains(&conversation) {
         return Ok(None);
     }
-    let event = actors::event_codec::decode_opened::<ConversationEvent>(record, &ws.sealer)
+    let event = actors::event_codec::conversation_opened(record, &ws.sealer)
         .await
         .map_err(Failure::Permanent)?;
     // A text quoted in a body makes the body the customer's data too.
-    let text_key = match &event {
+    let text_key = match &*event {
         ConversationEvent::InboundReceived(m) => m.text.key().cloned(),
         ConversationEvent::MessagePosted(m) => m.text.key().cloned(),
         ConversationEvent::AutoReplyPosted(m) => m.text.key().cloned(),
@@ -201,7 +201,7 @@ pub(super) async fn of_conversation(
     if !texts_customers {
         internal.learn(conversation);
     }
-    let notifies = match &event {
+    let notifies = match &*event {
         ConversationEvent::InboundReceived(_) | ConversationEvent::MessagePosted(_) => {
             texts_customers
         }
@@ -228,7 +228,7 @@ pub(super) async fn of_conversation(
         fields["conversation_id"] = json!(conversation);
         notices.push(Notice::new(event, org, record, at_ms, fields));
     };
-    match event {
+    match &*event {
         ConversationEvent::InboundReceived(m) => {
             let Some(our) = our.clone() else {
                 return Ok(None);
