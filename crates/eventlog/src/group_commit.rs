@@ -249,6 +249,10 @@ impl Drop for CloseLiveOnExit {
 
 /// While failed, how often the writer tries to recover when no append arrives.
 const RECOVERY_PROBE: Duration = Duration::from_secs(1);
+/// A synced batch write that takes longer than this is logged (a warning naming its time
+/// and size): every append of the batch waited that long, so a disk that stalls shows in
+/// the log and not only in callers' latencies.
+const SLOW_COMMIT: Duration = Duration::from_millis(50);
 /// Least time between two recovery attempts.
 const RECOVERY_GAP: Duration = Duration::from_millis(250);
 
@@ -593,7 +597,19 @@ impl GroupWriter {
         // Keys of one batch are mostly ascending runs (positions): let the memtable reuse
         // its insert position.
         wo.set_memtable_insert_hint_per_batch(true);
-        if let Err(e) = db.write_opt(wb, &wo) {
+        let (bytes, started) = (wb.size_in_bytes(), Instant::now());
+        let written = db.write_opt(wb, &wo);
+        let took = started.elapsed();
+        if took > SLOW_COMMIT {
+            tracing::warn!(
+                ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                events = overlay.events.len(),
+                bytes,
+                "slow group commit: the synced write took longer than {} ms",
+                SLOW_COMMIT.as_millis()
+            );
+        }
+        if let Err(e) = written {
             let err = StorageError::from(e);
             tracing::error!(error = %err, "group commit failed; refusing appends until reopened");
             self.failed = Some(err.to_string());
