@@ -313,15 +313,10 @@ impl<'a> Decoded<'a> {
             }
         };
         Some(match payload {
-            Payload::Conversation(id, sealed) => {
-                let event = match memo.opened(sealer) {
-                    Some(opened) => Cow::Borrowed(opened),
-                    None => {
-                        let mut own = sealed.clone();
-                        sealer.open_event(&mut own).await;
-                        Cow::Owned(own)
-                    }
-                };
+            Payload::Conversation(id, _) => {
+                let event = actors::event_codec::conversation_opened(event, sealer)
+                    .await
+                    .ok()?;
                 let item = LiveEvent::new(record, *id, &event).map(Arc::new);
                 Decoded::Conversation {
                     id: *id,
