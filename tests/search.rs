@@ -662,9 +662,9 @@ async fn the_index_resumes_from_its_commit_payload_without_duplicates() {
     restarted.close();
 }
 
-/// A server's writer commits the first batch after a quiet spell at once and holds the
-/// documents of the next ones back for at most `COMMIT_INTERVAL`: searches (and
-/// read-your-writes) see them only once the flush commits them.
+/// A server's writer commits the first batch after a quiet spell at once and, while it is
+/// searched, holds the documents of the next ones back for at most `COMMIT_INTERVAL`:
+/// searches (and read-your-writes) see them only once the flush commits them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_is_held_back_until_its_commit_and_then_visible() {
     let s = TestServer::start().await;
@@ -703,6 +703,9 @@ async fn a_burst_is_held_back_until_its_commit_and_then_visible() {
         assert_eq!(w.visible(), Some(first), "held back: not visible yet");
         assert_eq!(index.checkpoint().unwrap(), Some(first), "nor stored");
         assert_eq!(plums(&index), 1);
+        // Searched: due an interval after the last commit (a search-idle index waits for
+        // the log to go quiet, as the next test shows).
+        assert!(!index.demand().searching());
         let due = w.flush_at().expect("a flush is due");
         assert!(due <= committed + interval, "{due:?}");
         assert!(due > std::time::Instant::now(), "not due yet");
@@ -727,6 +730,66 @@ async fn a_burst_is_held_back_until_its_commit_and_then_visible() {
     )
     .await;
     assert_eq!(v["items"].as_array().unwrap().len(), 2, "{v}");
+}
+
+/// Commits for searchers (`projections::search::demand`): under a stream of batches a
+/// search-idle writer holds documents until the log goes quiet (a refresh interval after
+/// its last batch), while a searched one commits them a refresh interval after its last
+/// commit; documents waiting less than the interval do not make a search wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_index_holds_documents_until_the_log_goes_quiet_a_searched_one_commits_them() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let (o, conv) = ada_to_bob(&c, &s, "idle", "+15550101920", "292").await;
+    let first = post(&c, &s, &o.token, &conv, "sloe first").await;
+    post(&c, &s, &o.token, &conv, "sloe second").await;
+    let store = s.ws.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let all = store.read_all_blocking(0, usize::MAX).unwrap();
+        let split = all.iter().position(|e| e.position > first).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let index = Arc::new(SearchIndex::open(dir.path()).unwrap());
+        // Longer than the test: nothing here falls due by the clock.
+        let interval = std::time::Duration::from_secs(600);
+        let mut w = SearchWriter::with_commit_interval(index.clone(), interval).unwrap();
+        w.open_texts_with(actors::sealing::Sealer::of(&*store));
+        w.apply_batch(&all[..split]).unwrap();
+        assert_eq!(
+            w.visible(),
+            Some(first),
+            "the first batch is committed at once"
+        );
+        let committed = std::time::Instant::now();
+        // The next batch is stored strictly later than the commit.
+        while std::time::Instant::now() <= committed {
+            std::hint::spin_loop();
+        }
+        let stored = std::time::Instant::now();
+        w.apply_batch(&all[split..]).unwrap();
+        assert_eq!(w.visible(), Some(first), "held back");
+        assert!(!index.demand().searched_lately(), "nobody searched yet");
+        let idle = w.flush_at().expect("a flush is due");
+        assert!(
+            idle >= stored + interval,
+            "idle: once the log is quiet an interval after the last batch"
+        );
+        assert!(
+            !index.demand().searching(),
+            "documents waiting less than the interval do not make a search wait"
+        );
+        assert!(index.demand().searched_lately());
+        let searched = w.flush_at().expect("a flush is due");
+        assert!(
+            searched <= committed + interval,
+            "searched: an interval after the last commit"
+        );
+        assert!(searched < idle);
+        w.flush().unwrap();
+        assert_eq!(w.visible(), Some(all.last().unwrap().position));
+        assert!(!index.demand().searching(), "nothing waits once committed");
+    })
+    .await
+    .unwrap();
 }
 
 /// A runner whose index commits once an hour still lets a search read its own write: the

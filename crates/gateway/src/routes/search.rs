@@ -172,7 +172,16 @@ pub async fn search(
             "search is not running on this server",
         ));
     };
-    caught_up(&state, q.after).await?;
+    // A search-idle index commits for its searchers (`projections::search::demand`): a
+    // search that would miss documents waiting longer than the refresh interval has
+    // everything up to the log's head committed first, as `after=` would.
+    let after = if live.db().demand().searching() {
+        let head = state.store().next_position().checked_sub(1);
+        head.max(q.after)
+    } else {
+        q.after
+    };
+    caught_up(&state, after).await?;
     let inboxes = member_inboxes(&state, &caller).await?;
     let (org, user, before) = (caller.org, caller.user, q.before);
     let interactions = state.interactions.db();

@@ -12,7 +12,9 @@
 //! crashed batch are discarded by tantivy. A batch that adds no document is not committed
 //! (nothing changed) until [`writer::COMMIT_EVERY_EVENTS`] such events have passed, so the
 //! stored checkpoint may lag the one in memory by events that index nothing. A server's
-//! writer commits documents at most every [`writer::COMMIT_INTERVAL`], or at most
+//! writer commits documents at most every [`writer::COMMIT_INTERVAL`] while it is searched,
+//! and less often while nobody searches ([`demand`]: when the log goes quiet, or before a
+//! search that would miss documents waiting longer than the interval), or at most
 //! [`writer::WANTED_COMMIT_FLOOR`] after the last commit when a query waits for them
 //! ([`crate::runner::Wanted`]), and publishes as its position the last one whose
 //! documents are committed (what read-your-writes waits for).
@@ -28,11 +30,13 @@
 //! (`before` = the previous page's `next_before`). The query language is described in
 //! [`query`].
 //!
+//! - [`demand`]: whether anyone searches, and when the writer commits for them.
 //! - [`directory`]: the files, written without fsync (and what that means after a crash).
 //! - [`schema`]: the fields and the text analyzer.
 //! - [`query`]: what a caller may type ([`InvalidQuery`]).
 //! - [`writer`]: [`SearchWriter`], the [`crate::ReadModel`].
 
+pub mod demand;
 pub mod directory;
 pub mod query;
 pub mod schema;
@@ -185,6 +189,8 @@ pub struct SearchIndex {
     /// has published is searchable (read your writes).
     reader: IndexReader,
     fields: Fields,
+    /// Whether anyone searches, told to the writer ([`demand`]).
+    demand: demand::Demand,
 }
 
 /// `layout;checkpoint`, the commit payload.
@@ -231,6 +237,7 @@ impl SearchIndex {
             index,
             reader,
             fields,
+            demand: demand::Demand::default(),
         };
         this.checkpoint()?;
         Ok(this)
@@ -242,6 +249,11 @@ impl SearchIndex {
 
     pub fn index(&self) -> &Index {
         &self.index
+    }
+
+    /// What searches tell the writer, and the writer searches ([`demand`]).
+    pub fn demand(&self) -> &demand::Demand {
+        &self.demand
     }
 
     /// The position of the last event whose documents are committed (from the payload of

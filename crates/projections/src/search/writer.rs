@@ -11,6 +11,7 @@ use domain::{ConversationEvent, ConversationId, OrgId};
 use tantivy::indexer::UserOperation;
 use tantivy::{IndexWriter, TantivyDocument};
 
+use super::demand::{commit_at, IDLE_COMMIT_INTERVALS};
 use super::{payload, schema, AuthorRef, SearchIndex};
 use crate::batch::{BatchWriter, FxHashMap, Projector, Stored, CACHE_LIMIT};
 use crate::error::ProjectionError;
@@ -22,7 +23,8 @@ pub const DEFAULT_THREADS: usize = 1;
 pub const DEFAULT_MEMORY_BUDGET: usize = 32 * 1024 * 1024;
 /// A server's writer commits documents at most this often when no search waits for them:
 /// the first batch after a quiet spell is committed at once, and under load the documents
-/// of every batch in the interval go into one commit. Searches see a document once it is
+/// of every batch in the interval go into one commit (while it is searched; a search-idle
+/// writer commits less often, [`super::demand`]). Searches see a document once it is
 /// committed. A search that waits for a position (`after=`, read-your-writes) has it
 /// committed sooner: at most [`WANTED_COMMIT_FLOOR`] after the last commit
 /// ([`crate::runner::Wanted`]). Each commit costs about the same whatever it holds (a
@@ -100,6 +102,8 @@ impl SearchWriter {
             .index()
             .writer_with_num_threads(threads.max(1), memory_budget)?;
         let checkpoint = index.checkpoint()?;
+        index.demand().settled();
+        index.demand().set_fresh_within(COMMIT_INTERVAL);
         let projector = SearchProjector {
             index,
             writer: Some(writer),
@@ -111,6 +115,8 @@ impl SearchWriter {
             committed: checkpoint,
             visible: checkpoint,
             last_commit: None,
+            last_stored: None,
+            deleting: false,
             commit_interval: COMMIT_INTERVAL,
             commit_every: None,
             scratch: String::new(),
@@ -132,6 +138,7 @@ impl SearchWriter {
         let mut projector =
             Self::with_resources(index, DEFAULT_THREADS, DEFAULT_MEMORY_BUDGET)?.into_projector();
         projector.commit_interval = interval;
+        projector.index.demand().set_fresh_within(interval);
         let checkpoint = projector.committed;
         Ok(Self::resume(projector, checkpoint))
     }
@@ -208,6 +215,11 @@ pub struct SearchProjector {
     visible: Option<u64>,
     /// When the last commit was made (`None`: not since the writer opened).
     last_commit: Option<Instant>,
+    /// When the last batch was stored (`None`: not since the writer opened): the log is
+    /// quiet once this is a refresh interval ago.
+    last_stored: Option<Instant>,
+    /// A deletion (an erasure) waits uncommitted: committed as promptly as when searched.
+    deleting: bool,
     /// How often a server's writer commits documents at most ([`COMMIT_INTERVAL`]).
     commit_interval: Duration,
     /// `None`: commit every batch that adds a document (a server's writer). `Some(n)`:
@@ -372,14 +384,33 @@ impl SearchProjector {
             self.batch = batch;
         }
         self.writer()?.delete_query(Box::new(query))?;
-        // A deletion is a change queries must see: committed like a document.
+        // A deletion is a change queries must see: committed like a document, and as
+        // promptly whether or not anyone searches.
         self.uncommitted_docs += 1;
+        self.deleting = true;
+        self.index.demand().pending();
         Ok(())
     }
 
     /// When a server's writer may commit documents next.
     fn commit_due(&self) -> Option<Instant> {
         self.last_commit.map(|t| t + self.commit_interval)
+    }
+
+    /// When a server's writer commits the documents it holds ([`super::demand`]): every
+    /// refresh interval while searched or while a deletion waits; search-idle, once the
+    /// log goes quiet or [`IDLE_COMMIT_INTERVALS`] intervals after the last commit. A writer that has not
+    /// committed or stored since it opened commits at once.
+    fn documents_due(&self) -> Instant {
+        let now = Instant::now();
+        commit_at(
+            self.commit_due().unwrap_or(now),
+            self.last_stored.map_or(now, |t| t + self.commit_interval),
+            self.last_commit
+                .map_or(now, |t| t + self.commit_interval * IDLE_COMMIT_INTERVALS),
+            self.index.demand().searched_lately(),
+            self.deleting,
+        )
     }
 
     /// Commits everything added with `checkpoint` in the payload, atomically, and makes it
@@ -392,6 +423,8 @@ impl SearchProjector {
         self.index.reload()?;
         self.since_commit = 0;
         self.uncommitted_docs = 0;
+        self.deleting = false;
+        self.index.demand().settled();
         self.committed = Some(checkpoint);
         self.visible = Some(checkpoint);
         self.last_commit = Some(Instant::now());
@@ -425,7 +458,7 @@ impl Projector for SearchProjector {
         if self.uncommitted_docs == 0 || self.commit_every.is_some() {
             return None;
         }
-        Some(self.commit_due().unwrap_or_else(Instant::now))
+        Some(self.documents_due())
     }
 
     fn flush_when_wanted(&self) -> Option<Instant> {
@@ -462,6 +495,7 @@ impl Projector for SearchProjector {
     fn store(&mut self, checkpoint: u64, events: u64) -> Result<Stored, ProjectionError> {
         if !self.batch.is_empty() {
             self.uncommitted_docs += self.batch.len() as u64;
+            self.index.demand().pending();
             let mut batch = std::mem::take(&mut self.batch);
             // One hand-over to an indexing thread for the whole batch (one wake-up, not one
             // a document).
@@ -470,13 +504,16 @@ impl Projector for SearchProjector {
         }
         self.since_commit += events;
         self.applied = Some(checkpoint);
+        // Judged against the batch before this one: the first batch after a quiet spell
+        // is committed at once.
         let due = match self.commit_every {
             None => {
-                (self.uncommitted_docs > 0 && self.commit_due().is_none_or(|t| t <= Instant::now()))
+                (self.uncommitted_docs > 0 && self.documents_due() <= Instant::now())
                     || self.since_commit >= COMMIT_EVERY_EVENTS
             }
             Some(every) => self.since_commit >= every,
         };
+        self.last_stored = Some(Instant::now());
         if !due {
             if self.uncommitted_docs == 0 {
                 // Nothing searchable is held back.
@@ -495,6 +532,8 @@ impl Projector for SearchProjector {
         self.pending.clear();
         self.since_commit = 0;
         self.uncommitted_docs = 0;
+        self.deleting = false;
+        self.index.demand().settled();
         self.applied = self.committed;
         self.visible = self.committed;
         if let Some(w) = self.writer.as_mut() {
