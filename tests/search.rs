@@ -83,6 +83,29 @@ async fn ada_to_bob(
 }
 
 /// `GET /v1/search?{query}`, expecting 200.
+/// A new conversation with two posts, "<word> first" and "<word> second": the org, the
+/// conversation, every event the log holds then, and where the events after the first
+/// post start (a writer fed `..split` and then `split..` gets the two as two batches).
+async fn two_posts(
+    c: &Client,
+    s: &TestServer,
+    domain: &str,
+    number: &str,
+    ext: &str,
+    word: &str,
+) -> (Org, String, Vec<eventlog::RecordedEvent>, usize) {
+    let (o, conv) = ada_to_bob(c, s, domain, number, ext).await;
+    let first = post(c, s, &o.token, &conv, &format!("{word} first")).await;
+    post(c, s, &o.token, &conv, &format!("{word} second")).await;
+    let store = s.ws.store.clone();
+    let all = tokio::task::spawn_blocking(move || store.read_all_blocking(0, usize::MAX))
+        .await
+        .unwrap()
+        .unwrap();
+    let split = all.iter().position(|e| e.position > first).unwrap();
+    (o, conv, all, split)
+}
+
 async fn search(c: &Client, s: &TestServer, token: &str, query: &str) -> Value {
     let (status, v) = call(
         c.get(s.url(&format!("/v1/search?{query}")))
@@ -669,13 +692,10 @@ async fn the_index_resumes_from_its_commit_payload_without_duplicates() {
 async fn a_burst_is_held_back_until_its_commit_and_then_visible() {
     let s = TestServer::start().await;
     let c = testkit::http();
-    let (o, conv) = ada_to_bob(&c, &s, "burst", "+15550101900", "290").await;
-    let first = post(&c, &s, &o.token, &conv, "plum first").await;
-    post(&c, &s, &o.token, &conv, "plum second").await;
+    let (o, _, all, split) = two_posts(&c, &s, "burst", "+15550101900", "290", "plum").await;
+    let first = all[split - 1].position;
     let store = s.ws.store.clone();
     tokio::task::spawn_blocking(move || {
-        let all = store.read_all_blocking(0, usize::MAX).unwrap();
-        let split = all.iter().position(|e| e.position > first).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let index = Arc::new(SearchIndex::open(dir.path()).unwrap());
         let plums = |index: &SearchIndex| {
@@ -740,13 +760,10 @@ async fn a_burst_is_held_back_until_its_commit_and_then_visible() {
 async fn an_idle_index_holds_documents_until_the_log_goes_quiet_a_searched_one_commits_them() {
     let s = TestServer::start().await;
     let c = testkit::http();
-    let (o, conv) = ada_to_bob(&c, &s, "idle", "+15550101920", "292").await;
-    let first = post(&c, &s, &o.token, &conv, "sloe first").await;
-    post(&c, &s, &o.token, &conv, "sloe second").await;
+    let (_, _, all, split) = two_posts(&c, &s, "idle", "+15550101920", "292", "sloe").await;
+    let first = all[split - 1].position;
     let store = s.ws.store.clone();
     tokio::task::spawn_blocking(move || {
-        let all = store.read_all_blocking(0, usize::MAX).unwrap();
-        let split = all.iter().position(|e| e.position > first).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let index = Arc::new(SearchIndex::open(dir.path()).unwrap());
         // Longer than the test: nothing here falls due by the clock.
