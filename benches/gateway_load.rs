@@ -44,7 +44,12 @@
 //!   earlier sends were answered: first against the relay
 //!   (`gateway.relay.open_loop.*`), then, the relay gone, against the gateway
 //!   (`gateway.open_loop.send.p99_ms`, `gateway.open_loop.delivery.p99_ms`, …, and its CPU
-//!   per message against the relay's at the same rate).
+//!   per message against the relay's at the same rate). While the gateway's open loop runs,
+//!   three searches for a message its user posted just before (`search_probes`): the
+//!   first search of the server's life, a third into the window, with the index search-idle
+//!   (`gateway.open_loop.search.idle_first_ms`), one 2 s later with the index searched
+//!   (`….searched_ms`), and one with `after=` the post's position
+//!   (`….read_your_write_ms`); a `#` line says whether each found the message.
 //!
 //! Prints the `BENCH` lines of issue 5 (`gateway.messages_per_s`, `gateway.send.p50_ms`,
 //! `gateway.send.p99_ms`, `gateway.delivery.p50_ms`, `gateway.delivery.p99_ms`,
@@ -1055,6 +1060,78 @@ async fn open_loop(
     sent
 }
 
+/// One search of [`search_probes`]: its name, latency, and whether it found the message.
+struct SearchProbe {
+    name: &'static str,
+    ms: f64,
+    found: bool,
+}
+
+/// Searches made while the open loop runs, each for a word only the message the probe's
+/// user posted just before holds:
+/// - `idle_first`: the first search of the server's life, a third into the measured
+///   window: the index has been search-idle since it started, so it holds what the load
+///   wrote since its last commit, and the search first has the log's head committed
+///   (`projections::search::demand`); it must find the message;
+/// - `searched`, 2 s later: the index is searched now and commits every refresh interval,
+///   so the search does not wait, and a message younger than the interval may be missed;
+/// - `read_your_write`, with `after=` the post's position: waits until the models have it;
+///   it must find it.
+async fn search_probes(
+    c: reqwest::Client,
+    post_url: String,
+    auth: String,
+    search_url: String,
+    seconds: f64,
+) -> Vec<SearchProbe> {
+    tokio::time::sleep(Duration::from_secs_f64(seconds / 3.0)).await;
+    let mut probes = Vec::new();
+    for (name, after) in [
+        ("idle_first", false),
+        ("searched", false),
+        ("read_your_write", true),
+    ] {
+        if name == "searched" {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let word = format!("probe{}x{}", probes.len(), std::process::id());
+        let posted: Value = c
+            .post(&post_url)
+            .header(reqwest::header::AUTHORIZATION, &auth)
+            .json(&json!({ "text": format!("search probe {word}") }))
+            .send()
+            .await
+            .expect("probe post")
+            .json()
+            .await
+            .expect("probe post answer");
+        // The word is letters and digits: nothing to escape.
+        let mut url = format!("{search_url}?q={word}");
+        if after {
+            let position = posted["position"].as_u64().expect("the post's position");
+            url.push_str(&format!("&after={position}"));
+        }
+        let t = Instant::now();
+        let answer = c
+            .get(&url)
+            .header(reqwest::header::AUTHORIZATION, &auth)
+            .send()
+            .await
+            .expect("probe search");
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if status != 200 {
+            println!("# search probe {name}: status {status} after {ms:.1} ms: {body}");
+        }
+        let found = body["items"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty());
+        probes.push(SearchProbe { name, ms, found });
+    }
+    probes
+}
+
 impl SendPlan {
     /// Sender `i` posts into channel `i % channels` of `server`, as each member in turn.
     fn new(server: &Server, st: &Setup, o: &Run) -> Self {
@@ -1139,6 +1216,8 @@ struct Phase {
     /// The server's CPU seconds and context switches by thread name over the measured
     /// window, most CPU first.
     threads: Vec<ThreadUse>,
+    /// The gateway's open loop: searches made while it ran ([`search_probes`]).
+    search_probes: Vec<SearchProbe>,
 }
 
 /// Deliveries of the measured messages once the stragglers are in.
@@ -1256,8 +1335,21 @@ async fn send_phase(
     });
     let t = Instant::now();
     phase.store(MEASURE, Ordering::Release);
+    let probes = (admin.is_some() && matches!(load, Load::Open(_))).then(|| {
+        tokio::spawn(search_probes(
+            c.clone(),
+            plan.urls[0].clone(),
+            plan.auths[0][0].clone(),
+            server.url("/v1/search"),
+            o.seconds,
+        ))
+    });
     tokio::time::sleep(Duration::from_secs_f64(o.seconds)).await;
     phase.store(STOP, Ordering::Release);
+    let search_probes = match probes {
+        Some(p) => p.await.expect("search probes"),
+        None => Vec::new(),
+    };
     let mut sent = Sent::default();
     for t in tasks {
         sent.merge(&t.await.expect("sender"));
@@ -1314,6 +1406,7 @@ async fn send_phase(
         lag_max,
         log_events,
         threads,
+        search_probes,
     }
 }
 
@@ -1925,6 +2018,18 @@ async fn gateway_level(
     match caught_up {
         Some(s) => bench_line(&format!("{prefix}.readmodels_caught_up_s"), s, "s"),
         None => println!("# read models still behind 30 s after the send phase"),
+    }
+    for p in &phase.search_probes {
+        bench_line(&format!("{prefix}.search.{}_ms", p.name), p.ms, "ms");
+        println!(
+            "# {prefix}.search.{}: {}",
+            p.name,
+            if p.found {
+                "found the message posted just before"
+            } else {
+                "did not find the message posted just before"
+            }
+        );
     }
     phase.summary(prefix, &delivered);
     phase
