@@ -46,7 +46,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -235,7 +235,7 @@ pub async fn route(
     let frame = match event.frame(record, &target.subject)? {
         Outbound::Event(e) => serde_json::from_str(&format!("{}}}", e.frame_head)).ok()?,
         Outbound::Change(c) => serde_json::from_str(&c.json).ok()?,
-        Outbound::Typing(_) => return None,
+        Outbound::Typing(_) | Outbound::Wake => return None,
     };
     Some(Routed {
         position: record.position,
@@ -410,39 +410,99 @@ pub enum Outbound {
     Event(Arc<LiveEvent>),
     Change(Arc<ChangeFrame>),
     Typing(Arc<TypingFrame>),
+    /// No frame: wakes the connection's task to read its [`ConnectionFate`], which has
+    /// just ended (sent by [`ConnectionFate::end_and_wake`]).
+    Wake,
 }
 
-/// Why a connection's queue ended.
+/// Why a connection ends, other than its client leaving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The hub dropped it for not keeping up: its queue was full.
+    Lagged,
+    /// Its session was revoked (logout).
+    SessionEnded,
+    /// Its session expired.
+    SessionExpired,
+}
+
+impl Ending {
+    const ALL: [Ending; 3] = [Ending::Lagged, Ending::SessionEnded, Ending::SessionExpired];
+
+    fn code(self) -> u8 {
+        match self {
+            Ending::Lagged => 1,
+            Ending::SessionEnded => 2,
+            Ending::SessionExpired => 3,
+        }
+    }
+}
+
+/// Why a connection ends, once it does: set once (the first reason wins), read with one
+/// atomic load. The connection's task reads it at each turn of its loop instead of
+/// polling a future per reason every time a frame wakes it; what ends a connection
+/// that waits for frames also wakes it, through its queue ([`Outbound::Wake`]) or, while
+/// it writes, through [`ConnectionFate::ended`].
 #[derive(Debug, Default)]
 pub struct ConnectionFate {
-    lagged: AtomicBool,
+    /// 0 while the connection lives, else its [`Ending`]'s code.
+    ending: AtomicU8,
     wake: Notify,
 }
 
 impl ConnectionFate {
-    /// Whether the hub dropped the connection for not keeping up.
-    pub fn lagged(&self) -> bool {
-        self.lagged.load(Ordering::Acquire)
+    /// Why the connection ends; `None` while it lives.
+    pub fn ending(&self) -> Option<Ending> {
+        let code = self.ending.load(Ordering::Acquire);
+        Ending::ALL.into_iter().find(|e| e.code() == code)
     }
 
-    /// Resolves once the hub has dropped the connection for not keeping up, so that a
-    /// connection blocked on a socket that takes nothing learns it at once.
-    pub async fn cut(&self) {
-        while !self.lagged() {
+    /// Whether the hub dropped the connection for not keeping up.
+    pub fn lagged(&self) -> bool {
+        self.ending() == Some(Ending::Lagged)
+    }
+
+    /// Resolves once the connection ends, with why, so that a connection blocked on a
+    /// socket that takes nothing learns it at once.
+    pub async fn ended(&self) -> Ending {
+        loop {
+            if let Some(ending) = self.ending() {
+                return ending;
+            }
             self.wake.notified().await;
         }
     }
 
-    fn lag(&self) {
-        self.lagged.store(true, Ordering::Release);
-        // A permit is stored if nobody waits yet: the next `cut` returns at once.
+    /// Ends the connection for `why`, unless it already ended; wakes [`Self::ended`].
+    pub fn end(&self, why: Ending) {
+        let _ = self
+            .ending
+            .compare_exchange(0, why.code(), Ordering::AcqRel, Ordering::Acquire);
+        // A permit is stored if nobody waits yet: the next `ended` returns at once.
         self.wake.notify_one();
+    }
+
+    /// [`Self::end`], and wakes the connection's task if it waits for frames: a
+    /// [`Outbound::Wake`] on its queue (a full queue needs none: the task has frames to
+    /// take, and reads the fate before it waits again).
+    pub fn end_and_wake(&self, why: Ending, queue: &mpsc::WeakSender<Outbound>) {
+        self.end(why);
+        if let Some(tx) = queue.upgrade() {
+            let _ = tx.try_send(Outbound::Wake);
+        }
+    }
+
+    fn lag(&self) {
+        self.end(Ending::Lagged);
     }
 }
 
 /// A connection registered with the hub. Dropping it unregisters.
 pub struct Registration {
     pub events: mpsc::Receiver<Outbound>,
+    /// The sending side of `events`, held weakly (the queue still closes when the hub
+    /// drops the connection): for [`ConnectionFate::end_and_wake`].
+    pub wake: mpsc::WeakSender<Outbound>,
     /// Every visible event after this position comes through `events`; `None`: every one.
     pub after: Option<u64>,
     pub fate: Arc<ConnectionFate>,
@@ -655,6 +715,7 @@ impl StreamHub {
         if reg.closed {
             return None;
         }
+        let wake = tx.downgrade();
         reg.by_user.entry(user).or_default().push(Connection {
             id,
             org,
@@ -663,6 +724,7 @@ impl StreamHub {
         });
         Some(Registration {
             events,
+            wake,
             after: reg.head,
             fate,
             hub: self.shared.clone(),
@@ -840,7 +902,35 @@ impl StreamHub {
 
 #[cfg(test)]
 mod tests {
-    use super::snake_case;
+    use super::{mpsc, snake_case, ConnectionFate, Ending, Outbound};
+
+    #[tokio::test]
+    async fn a_connection_fate_keeps_its_first_ending_and_wakes_a_waiting_queue() {
+        let (tx, mut rx) = mpsc::channel::<Outbound>(1);
+        let fate = ConnectionFate::default();
+        assert_eq!(fate.ending(), None);
+        fate.end_and_wake(Ending::SessionEnded, &tx.downgrade());
+        // The task waiting for frames is woken by a `Wake` on its queue.
+        assert!(matches!(rx.try_recv(), Ok(Outbound::Wake)));
+        fate.end(Ending::Lagged);
+        assert_eq!(fate.ending(), Some(Ending::SessionEnded));
+        assert!(!fate.lagged());
+        assert_eq!(fate.ended().await, Ending::SessionEnded);
+
+        // A full queue takes no `Wake` (its task has frames to take, and reads the fate
+        // before it waits), and a queue whose sender is gone stays closed.
+        let (tx, mut rx) = mpsc::channel::<Outbound>(1);
+        tx.try_send(Outbound::Wake).expect("room for one");
+        let fate = ConnectionFate::default();
+        fate.end_and_wake(Ending::SessionExpired, &tx.downgrade());
+        assert!(matches!(rx.try_recv(), Ok(Outbound::Wake)));
+        assert!(rx.try_recv().is_err());
+        let weak = tx.downgrade();
+        drop(tx);
+        fate.end_and_wake(Ending::SessionExpired, &weak);
+        assert!(rx.recv().await.is_none());
+        assert_eq!(fate.ended().await, Ending::SessionExpired);
+    }
 
     #[test]
     fn event_names_become_snake_case() {

@@ -330,11 +330,12 @@ const WRITE_BATCH: usize = 64;
 
 /// Sends `messages` and flushes them once, unless the hub cuts the connection first (its
 /// queue overflowed while this socket took nothing): the hub never waits for a socket,
-/// so neither does the cut. `cut` is the connection's [`ConnectionFate::cut`], made once
-/// and kept for the connection's life (not made again, and registered again, per send).
+/// so neither does the cut. `cut` is the connection's [`ConnectionFate::ended`], made once
+/// and kept for the connection's life (not made again, and registered again, per send):
+/// the session's end and expiry cut a write short too.
 async fn send(
     socket: &mut WebSocket,
-    cut: Pin<&mut impl Future<Output = ()>>,
+    cut: Pin<&mut impl Future<Output = hub::Ending>>,
     messages: Vec<Message>,
 ) -> Result<(), Ending> {
     let write = async {
@@ -345,8 +346,26 @@ async fn send(
     };
     tokio::select! {
         biased;
-        () = cut => Err(SLOW_CONSUMER),
+        why = cut => Err(close_for(why)),
         sent = write => sent.map_err(|_| None),
+    }
+}
+
+/// The close a connection ended for `why` sends.
+fn close_for(why: hub::Ending) -> Ending {
+    match why {
+        hub::Ending::Lagged => SLOW_CONSUMER,
+        hub::Ending::SessionEnded => SESSION_ENDED,
+        hub::Ending::SessionExpired => SESSION_EXPIRED,
+    }
+}
+
+/// Aborts the task it holds when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -402,7 +421,7 @@ async fn catch_up(
     since: u64,
     until: u64,
 ) -> Result<(), Ending> {
-    let cut = fate.cut();
+    let cut = fate.ended();
     tokio::pin!(cut);
     let mut audiences = Audiences::default();
     let mut pages = Merged {
@@ -427,7 +446,7 @@ async fn catch_up(
             let frame = match item {
                 Some(Outbound::Event(e)) => unread.frame(state, user, &e).await,
                 Some(Outbound::Change(c)) => c.json.clone(),
-                Some(Outbound::Typing(_)) | None => continue,
+                Some(Outbound::Typing(_) | Outbound::Wake) | None => continue,
             };
             batch.push(Message::Text(frame.into()));
             if batch.len() == WRITE_BATCH {
@@ -454,6 +473,21 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
         mut registration,
     } = opened;
     let fate = registration.fate.clone();
+    // The session's end and expiry are watched by a task of their own, which ends the
+    // connection's fate and wakes it: the loop below then polls only what comes with
+    // frames (its queue, its socket, the heartbeat) each time a frame wakes it, and reads
+    // the fate with one atomic load.
+    let _watch = {
+        let (fate, wake) = (fate.clone(), registration.wake.clone());
+        let expired = Duration::from_millis(expires_at_ms.saturating_sub(sessions::now_ms()));
+        AbortOnDrop(tokio::spawn(async move {
+            let why = tokio::select! {
+                () = end.ended() => hub::Ending::SessionEnded,
+                () = tokio::time::sleep(expired) => hub::Ending::SessionExpired,
+            };
+            fate.end_and_wake(why, &wake);
+        }))
+    };
     let mut unread = Unread::default();
     // The hub brings everything after `registration.after`; storage has the rest.
     if let (Some(since), Some(until)) = (since, registration.after) {
@@ -487,24 +521,22 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
         )),
         Outbound::Change(change) => Some(Message::Text(change.json.clone().into())),
         Outbound::Typing(t) => Some(Message::Text(t.json.clone().into())),
+        // The loop reads the fate before it waits again.
+        Outbound::Wake => None,
     };
     let every = hub.config().heartbeat;
     let mut heartbeat = tokio::time::interval(every);
     heartbeat.tick().await;
     // When the client last sent anything (a pong, typing, a ping).
     let mut heard = tokio::time::Instant::now();
-    let ended = end.ended();
-    let expired = tokio::time::sleep(Duration::from_millis(
-        expires_at_ms.saturating_sub(sessions::now_ms()),
-    ));
-    let cut = fate.cut();
-    tokio::pin!(ended, expired, cut);
+    let cut = fate.ended();
+    tokio::pin!(cut);
     loop {
-        let outgoing = tokio::select! {
+        let outgoing = if let Some(why) = fate.ending() {
+            Err(close_for(why))
+        } else {
+            tokio::select! {
             biased;
-            () = &mut cut => Err(SLOW_CONSUMER),
-            () = &mut ended => Err(SESSION_ENDED),
-            () = &mut expired => Err(SESSION_EXPIRED),
             next = registration.events.recv() => match next {
                 Some(outbound) => {
                     let mut batch = Vec::new();
@@ -519,8 +551,8 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
                     }
                     Ok(batch)
                 }
-                None if fate.lagged() => Err(SLOW_CONSUMER),
-                None => Err(Some((1012, "restarting"))),
+                // The hub dropped the connection (it lagged), or stopped.
+                None => Err(fate.ending().map_or(Some((1012, "restarting")), close_for)),
             },
             _ = heartbeat.tick() => {
                 if heard.elapsed() > every * 2 {
@@ -551,6 +583,7 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
                     continue;
                 }
             },
+            }
         };
         let sent = match outgoing {
             Ok(messages) => send(&mut socket, cut.as_mut(), messages).await,
