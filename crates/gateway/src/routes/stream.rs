@@ -536,53 +536,53 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
             Err(close_for(why))
         } else {
             tokio::select! {
-            biased;
-            next = registration.events.recv() => match next {
-                Some(outbound) => {
-                    let mut batch = Vec::new();
-                    batch.extend(message_of(&mut unread, outbound).await);
-                    while batch.len() < WRITE_BATCH {
-                        // A closed queue is seen by the next `recv`.
-                        let Ok(outbound) = registration.events.try_recv() else { break };
+                biased;
+                next = registration.events.recv() => match next {
+                    Some(outbound) => {
+                        let mut batch = Vec::new();
                         batch.extend(message_of(&mut unread, outbound).await);
+                        while batch.len() < WRITE_BATCH {
+                            // A closed queue is seen by the next `recv`.
+                            let Ok(outbound) = registration.events.try_recv() else { break };
+                            batch.extend(message_of(&mut unread, outbound).await);
+                        }
+                        if batch.is_empty() {
+                            continue;
+                        }
+                        Ok(batch)
                     }
-                    if batch.is_empty() {
+                    // The hub dropped the connection (it lagged), or stopped.
+                    None => Err(fate.ending().map_or(Some((1012, "restarting")), close_for)),
+                },
+                _ = heartbeat.tick() => {
+                    if heard.elapsed() > every * 2 {
+                        Err(HEARTBEAT_TIMEOUT)
+                    } else {
+                        Ok(vec![Message::Ping(Vec::new().into())])
+                    }
+                }
+                incoming = socket.recv() => match incoming {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(Message::Text(text))) => {
+                        heard = tokio::time::Instant::now();
+                        // Malformed frames and conversations the caller cannot see are ignored.
+                        match serde_json::from_str(&text) {
+                            Ok(ClientFrame::Typing { conversation_id }) => {
+                                let until = sessions::now_ms() + TYPING_TTL_MS;
+                                hub.typing(&state, org, user, conversation_id, until).await;
+                            }
+                            Ok(ClientFrame::TypingStopped { conversation_id }) => {
+                                hub.typing_stopped(&state, org, user, conversation_id).await;
+                            }
+                            Err(_) => {}
+                        }
                         continue;
                     }
-                    Ok(batch)
-                }
-                // The hub dropped the connection (it lagged), or stopped.
-                None => Err(fate.ending().map_or(Some((1012, "restarting")), close_for)),
-            },
-            _ = heartbeat.tick() => {
-                if heard.elapsed() > every * 2 {
-                    Err(HEARTBEAT_TIMEOUT)
-                } else {
-                    Ok(vec![Message::Ping(Vec::new().into())])
-                }
-            }
-            incoming = socket.recv() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(Message::Text(text))) => {
-                    heard = tokio::time::Instant::now();
-                    // Malformed frames and conversations the caller cannot see are ignored.
-                    match serde_json::from_str(&text) {
-                        Ok(ClientFrame::Typing { conversation_id }) => {
-                            let until = sessions::now_ms() + TYPING_TTL_MS;
-                            hub.typing(&state, org, user, conversation_id, until).await;
-                        }
-                        Ok(ClientFrame::TypingStopped { conversation_id }) => {
-                            hub.typing_stopped(&state, org, user, conversation_id).await;
-                        }
-                        Err(_) => {}
+                    Some(Ok(_)) => {
+                        heard = tokio::time::Instant::now();
+                        continue;
                     }
-                    continue;
-                }
-                Some(Ok(_)) => {
-                    heard = tokio::time::Instant::now();
-                    continue;
-                }
-            },
+                },
             }
         };
         let sent = match outgoing {
