@@ -49,7 +49,9 @@
 //!   first search of the server's life, a third into the window, with the index search-idle
 //!   (`gateway.open_loop.search.idle_first_ms`), one 2 s later with the index searched
 //!   (`….searched_ms`), and one with `after=` the post's position
-//!   (`….read_your_write_ms`); a `#` line says whether each found the message.
+//!   (`….read_your_write_ms`); a `#` line says whether each found the message
+//!   (`--search-probes false` leaves them out: the first one's commit of what the idle
+//!   index holds falls inside the measured window).
 //!
 //! Prints the `BENCH` lines of issue 5 (`gateway.messages_per_s`, `gateway.send.p50_ms`,
 //! `gateway.send.p99_ms`, `gateway.delivery.p50_ms`, `gateway.delivery.p99_ms`,
@@ -1335,7 +1337,7 @@ async fn send_phase(
     });
     let t = Instant::now();
     phase.store(MEASURE, Ordering::Release);
-    let probes = (admin.is_some() && matches!(load, Load::Open(_))).then(|| {
+    let probes = (o.search_probes && admin.is_some() && matches!(load, Load::Open(_))).then(|| {
         tokio::spawn(search_probes(
             c.clone(),
             plan.urls[0].clone(),
@@ -1558,6 +1560,9 @@ fn main() {
     let client_threads: usize = args.get("client-threads", 2);
     let perf_out: String = args.get("perf", String::new());
     let perf_open_loop: bool = args.get("perf-open-loop", false);
+    // `--search-probes false`: the gateway's open loop without its searches (whose first
+    // commits what the idle index holds, inside the measured window).
+    let search_probes: bool = args.get("search-probes", true);
     let server_log: String = args.get("server-log", String::new());
     let relay: bool = args.get("relay", true);
     // Headline rounds against the gateway and the relay in turn (the first is the
@@ -1609,6 +1614,7 @@ fn main() {
         setup_parallel,
         perf_out,
         perf_open_loop,
+        search_probes,
         server_log,
         relay,
         relay_rounds: relay_rounds.max(1),
@@ -1715,6 +1721,8 @@ struct Run {
     perf_out: String,
     /// `--perf` records the open loop's measured window instead of the headline level's.
     perf_open_loop: bool,
+    /// Searches during the gateway's open loop ([`search_probes`]).
+    search_probes: bool,
     server_log: String,
     relay: bool,
     /// Headline rounds against the gateway and the relay in turn (`--relay-rounds`).
