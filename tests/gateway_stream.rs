@@ -812,6 +812,62 @@ async fn a_client_that_never_answers_the_heartbeat_is_closed() {
     assert_eq!(f["item"]["text"], "still here?");
 }
 
+/// A client that closes its stream is let go at once: its connection ends (the reader
+/// that takes the client's frames ends it, while the writer waits for frames), typing
+/// frames sent before the close were taken, and the other client is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_closes_is_let_go_and_the_others_are_still_served() {
+    let s = TestServer::start().await;
+    let c = testkit::http();
+    let st = setup(&c, &s).await;
+    let (base, state) = gateway_with(&s, gateway::hub::HubConfig::default()).await;
+    let open = || state.metrics.websockets.get();
+    let (mut staying, _) =
+        tokio_tungstenite::connect_async(format!("{base}/v1/stream?token={}", st.admin))
+            .await
+            .unwrap();
+    let (mut leaving, _) =
+        tokio_tungstenite::connect_async(format!("{base}/v1/stream?token={}", st.bob))
+            .await
+            .unwrap();
+    // The leaving client types, then closes.
+    leaving
+        .send(Message::Text(
+            json!({ "type": "typing", "conversation_id": st.conversation })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let typing = frame(&mut staying, Duration::from_secs(5))
+        .await
+        .expect("the typing frame");
+    assert_eq!(typing["type"], "typing");
+    assert_eq!(open(), 2);
+    leaving.close(None).await.unwrap();
+    // Bounded: a connection that never learns its client left stays open forever.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while open() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed client's connection is still open ({} open)",
+            open()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = call(
+        c.post(&st.messages)
+            .bearer_auth(&st.admin)
+            .json(&json!({ "text": "after the close" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let f = frame(&mut staying, Duration::from_secs(5))
+        .await
+        .expect("a frame");
+    assert_eq!(f["item"]["text"], "after the close");
+}
+
 /// A login lasts its time to live, and so do its streams: when it expires the open stream
 /// closes with 4001 `session_expired` and the token is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -415,7 +415,7 @@ pub enum Outbound {
     Wake,
 }
 
-/// Why a connection ends, other than its client leaving.
+/// Why a connection ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     /// The hub dropped it for not keeping up: its queue was full.
@@ -424,16 +424,24 @@ pub enum Ending {
     SessionEnded,
     /// Its session expired.
     SessionExpired,
+    /// Its client closed it, or its socket failed.
+    ClientLeft,
 }
 
 impl Ending {
-    const ALL: [Ending; 3] = [Ending::Lagged, Ending::SessionEnded, Ending::SessionExpired];
+    const ALL: [Ending; 4] = [
+        Ending::Lagged,
+        Ending::SessionEnded,
+        Ending::SessionExpired,
+        Ending::ClientLeft,
+    ];
 
     fn code(self) -> u8 {
         match self {
             Ending::Lagged => 1,
             Ending::SessionEnded => 2,
             Ending::SessionExpired => 3,
+            Ending::ClientLeft => 4,
         }
     }
 }

@@ -283,23 +283,20 @@ impl Unread {
 }
 
 /// Closes with `code`: sends the close frame (after whatever the socket buffers still
-/// hold) and takes the client's answer, so nothing it sent is left unread when the TCP
+/// hold) and waits for the client's answer, which the connection's reader takes (it ends
+/// on the client's close), so nothing the client sent is left unread when the TCP
 /// connection closes. A client that takes nothing for [`CLOSE_TIMEOUT`] is dropped
 /// without it.
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+async fn close(sink: &mut Sink, reader: &mut Reader, code: u16, reason: &'static str) {
     let goodbye = async {
         let frame = Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
         }));
-        if socket.send(frame).await.is_err() {
+        if sink.send(frame).await.is_err() {
             return;
         }
-        while let Some(Ok(message)) = socket.recv().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
+        let _ = (&mut reader.0).await;
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await;
 }
@@ -334,15 +331,15 @@ const WRITE_BATCH: usize = 64;
 /// and kept for the connection's life (not made again, and registered again, per send):
 /// the session's end and expiry cut a write short too.
 async fn send(
-    socket: &mut WebSocket,
+    sink: &mut Sink,
     cut: Pin<&mut impl Future<Output = hub::Ending>>,
     messages: Vec<Message>,
 ) -> Result<(), Ending> {
     let write = async {
         for message in messages {
-            socket.feed(message).await?;
+            sink.feed(message).await?;
         }
-        socket.flush().await
+        sink.flush().await
     };
     tokio::select! {
         biased;
@@ -357,6 +354,8 @@ fn close_for(why: hub::Ending) -> Ending {
         hub::Ending::Lagged => SLOW_CONSUMER,
         hub::Ending::SessionEnded => SESSION_ENDED,
         hub::Ending::SessionExpired => SESSION_EXPIRED,
+        // Nobody to tell.
+        hub::Ending::ClientLeft => None,
     }
 }
 
@@ -413,7 +412,7 @@ impl Merged {
 #[allow(clippy::too_many_arguments)]
 async fn catch_up(
     state: &AppState,
-    socket: &mut WebSocket,
+    sink: &mut Sink,
     fate: &ConnectionFate,
     unread: &mut Unread,
     org: OrgId,
@@ -450,17 +449,92 @@ async fn catch_up(
             };
             batch.push(Message::Text(frame.into()));
             if batch.len() == WRITE_BATCH {
-                send(socket, cut.as_mut(), std::mem::take(&mut batch)).await?;
+                send(sink, cut.as_mut(), std::mem::take(&mut batch)).await?;
             }
         }
         if !batch.is_empty() {
-            send(socket, cut.as_mut(), batch).await?;
+            send(sink, cut.as_mut(), batch).await?;
         }
     }
     Ok(())
 }
 
-async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
+/// A connection's writing half.
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// The task that reads a connection's socket ([`read_client`]); aborted when dropped.
+struct Reader(tokio::task::JoinHandle<()>);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// When a connection's client last sent anything (a pong, typing, a ping), in ms since
+/// the connection opened.
+struct Heard {
+    opened: tokio::time::Instant,
+    ms: std::sync::atomic::AtomicU64,
+}
+
+impl Heard {
+    fn now(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long ago the client last sent anything.
+    fn silence(&self) -> Duration {
+        let ms = self.ms.load(std::sync::atomic::Ordering::Relaxed);
+        self.opened
+            .elapsed()
+            .saturating_sub(Duration::from_millis(ms))
+    }
+}
+
+/// Reads what the client sends, in a task of its own, until it closes or its socket
+/// fails; then ends the connection's fate ([`hub::Ending::ClientLeft`]) and wakes it. The
+/// connection's loop so never polls the socket for reading when a frame wakes it (with
+/// ten members a channel, ten times a message): this task waits on the socket alone.
+/// Typing frames go to the hub from here; malformed frames and conversations the caller
+/// cannot see are ignored.
+#[allow(clippy::too_many_arguments)]
+async fn read_client(
+    state: AppState,
+    hub: hub::StreamHub,
+    org: OrgId,
+    user: UserId,
+    mut source: futures_util::stream::SplitStream<WebSocket>,
+    heard: std::sync::Arc<Heard>,
+    fate: std::sync::Arc<ConnectionFate>,
+    wake: tokio::sync::mpsc::WeakSender<Outbound>,
+) {
+    use futures_util::StreamExt;
+    loop {
+        match source.next().await {
+            None | Some(Err(_) | Ok(Message::Close(_))) => break,
+            Some(Ok(Message::Text(text))) => {
+                heard.now();
+                match serde_json::from_str(&text) {
+                    Ok(ClientFrame::Typing { conversation_id }) => {
+                        let until = sessions::now_ms() + TYPING_TTL_MS;
+                        hub.typing(&state, org, user, conversation_id, until).await;
+                    }
+                    Ok(ClientFrame::TypingStopped { conversation_id }) => {
+                        hub.typing_stopped(&state, org, user, conversation_id).await;
+                    }
+                    Err(_) => {}
+                }
+            }
+            Some(Ok(_)) => heard.now(),
+        }
+    }
+    fate.end_and_wake(hub::Ending::ClientLeft, &wake);
+}
+
+async fn serve(state: AppState, opened: Opened, socket: WebSocket) {
+    use futures_util::StreamExt;
     state.metrics.websockets.inc();
     let _connected = Connected(state.metrics.clone());
     let Opened {
@@ -473,10 +547,12 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
         mut registration,
     } = opened;
     let fate = registration.fate.clone();
-    // The session's end and expiry are watched by a task of their own, which ends the
-    // connection's fate and wakes it: the loop below then polls only what comes with
-    // frames (its queue, its socket, the heartbeat) each time a frame wakes it, and reads
-    // the fate with one atomic load.
+    let every = hub.config().heartbeat;
+    let (mut sink, source) = socket.split();
+    // The session's end and expiry are watched by a task of their own, and the client's
+    // frames are read by another; each ends the connection's fate and wakes it. The loop
+    // below then polls only its queue and the heartbeat each time a frame wakes it, and
+    // reads the fate with one atomic load.
     let _watch = {
         let (fate, wake) = (fate.clone(), registration.wake.clone());
         let expired = Duration::from_millis(expires_at_ms.saturating_sub(sessions::now_ms()));
@@ -488,12 +564,26 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
             fate.end_and_wake(why, &wake);
         }))
     };
+    let heard = std::sync::Arc::new(Heard {
+        opened: tokio::time::Instant::now(),
+        ms: std::sync::atomic::AtomicU64::new(0),
+    });
+    let mut reader = Reader(tokio::spawn(read_client(
+        state.clone(),
+        hub,
+        org,
+        user,
+        source,
+        heard.clone(),
+        fate.clone(),
+        registration.wake.clone(),
+    )));
     let mut unread = Unread::default();
     // The hub brings everything after `registration.after`; storage has the rest.
     if let (Some(since), Some(until)) = (since, registration.after) {
         if let Err(ending) = catch_up(
             &state,
-            &mut socket,
+            &mut sink,
             &fate,
             &mut unread,
             org,
@@ -504,7 +594,7 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
         .await
         {
             if let Some((code, why)) = ending {
-                close(&mut socket, code, why).await;
+                close(&mut sink, &mut reader, code, why).await;
             }
             return;
         }
@@ -524,11 +614,8 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
         // The loop reads the fate before it waits again.
         Outbound::Wake => None,
     };
-    let every = hub.config().heartbeat;
     let mut heartbeat = tokio::time::interval(every);
     heartbeat.tick().await;
-    // When the client last sent anything (a pong, typing, a ping).
-    let mut heard = tokio::time::Instant::now();
     let cut = fate.ended();
     tokio::pin!(cut);
     loop {
@@ -555,43 +642,21 @@ async fn serve(state: AppState, opened: Opened, mut socket: WebSocket) {
                     None => Err(fate.ending().map_or(Some((1012, "restarting")), close_for)),
                 },
                 _ = heartbeat.tick() => {
-                    if heard.elapsed() > every * 2 {
+                    if heard.silence() > every * 2 {
                         Err(HEARTBEAT_TIMEOUT)
                     } else {
                         Ok(vec![Message::Ping(Vec::new().into())])
                     }
                 }
-                incoming = socket.recv() => match incoming {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                    Some(Ok(Message::Text(text))) => {
-                        heard = tokio::time::Instant::now();
-                        // Malformed frames and conversations the caller cannot see are ignored.
-                        match serde_json::from_str(&text) {
-                            Ok(ClientFrame::Typing { conversation_id }) => {
-                                let until = sessions::now_ms() + TYPING_TTL_MS;
-                                hub.typing(&state, org, user, conversation_id, until).await;
-                            }
-                            Ok(ClientFrame::TypingStopped { conversation_id }) => {
-                                hub.typing_stopped(&state, org, user, conversation_id).await;
-                            }
-                            Err(_) => {}
-                        }
-                        continue;
-                    }
-                    Some(Ok(_)) => {
-                        heard = tokio::time::Instant::now();
-                        continue;
-                    }
-                },
             }
         };
         let sent = match outgoing {
-            Ok(messages) => send(&mut socket, cut.as_mut(), messages).await,
+            Ok(messages) => send(&mut sink, cut.as_mut(), messages).await,
             Err(ending) => Err(ending),
         };
         if let Err(ending) = sent {
             if let Some((code, why)) = ending {
-                close(&mut socket, code, why).await;
+                close(&mut sink, &mut reader, code, why).await;
             }
             return;
         }
