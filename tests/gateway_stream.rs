@@ -763,6 +763,19 @@ async fn a_client_that_stops_reading_is_cut_as_a_slow_consumer_and_resumes_exact
 /// Heartbeats: a client that answers the pings stays connected however quiet the
 /// conversation; one that sends nothing back (here: reads nothing, so never pongs) is
 /// closed as gone with 4002 `heartbeat_timeout` after two heartbeats.
+/// The admin posts `text` and `ws` (a stream of a member) gets its frame.
+async fn still_served(c: &Client, st: &Setup, ws: &mut Ws, text: &str) {
+    let (status, _) = call(
+        c.post(&st.messages)
+            .bearer_auth(&st.admin)
+            .json(&json!({ "text": text })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let f = frame(ws, Duration::from_secs(5)).await.expect("a frame");
+    assert_eq!(f["item"]["text"], text);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_answers_the_heartbeat_is_closed() {
     let s = TestServer::start().await;
@@ -799,17 +812,7 @@ async fn a_client_that_never_answers_the_heartbeat_is_closed() {
         (4002, "heartbeat_timeout".to_owned())
     );
     // The live client is still served.
-    let (status, _) = call(
-        c.post(&st.messages)
-            .bearer_auth(&st.admin)
-            .json(&json!({ "text": "still here?" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let f = frame(&mut alive, Duration::from_secs(5))
-        .await
-        .expect("a frame");
-    assert_eq!(f["item"]["text"], "still here?");
+    still_served(&c, &st, &mut alive, "still here?").await;
 }
 
 /// A client that closes its stream is let go at once: its connection ends (the reader
@@ -855,17 +858,7 @@ async fn a_client_that_closes_is_let_go_and_the_others_are_still_served() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (status, _) = call(
-        c.post(&st.messages)
-            .bearer_auth(&st.admin)
-            .json(&json!({ "text": "after the close" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let f = frame(&mut staying, Duration::from_secs(5))
-        .await
-        .expect("a frame");
-    assert_eq!(f["item"]["text"], "after the close");
+    still_served(&c, &st, &mut staying, "after the close").await;
 }
 
 /// A login lasts its time to live, and so do its streams: when it expires the open stream

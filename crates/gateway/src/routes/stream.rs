@@ -287,7 +287,7 @@ impl Unread {
 /// on the client's close), so nothing the client sent is left unread when the TCP
 /// connection closes. A client that takes nothing for [`CLOSE_TIMEOUT`] is dropped
 /// without it.
-async fn close(sink: &mut Sink, reader: &mut Reader, code: u16, reason: &'static str) {
+async fn close(sink: &mut Sink, reader: &mut AbortOnDrop, code: u16, reason: &'static str) {
     let goodbye = async {
         let frame = Message::Close(Some(CloseFrame {
             code,
@@ -462,15 +462,6 @@ async fn catch_up(
 /// A connection's writing half.
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
-/// The task that reads a connection's socket ([`read_client`]); aborted when dropped.
-struct Reader(tokio::task::JoinHandle<()>);
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// When a connection's client last sent anything (a pong, typing, a ping), in ms since
 /// the connection opened.
 struct Heard {
@@ -568,7 +559,8 @@ async fn serve(state: AppState, opened: Opened, socket: WebSocket) {
         opened: tokio::time::Instant::now(),
         ms: std::sync::atomic::AtomicU64::new(0),
     });
-    let mut reader = Reader(tokio::spawn(read_client(
+    // The client's frames ([`read_client`]); `close` awaits it for the client's answer.
+    let mut reader = AbortOnDrop(tokio::spawn(read_client(
         state.clone(),
         hub,
         org,
@@ -614,6 +606,8 @@ async fn serve(state: AppState, opened: Opened, socket: WebSocket) {
         // The loop reads the fate before it waits again.
         Outbound::Wake => None,
     };
+    // Silence is counted from here: no ping went out while catching up.
+    heard.now();
     let mut heartbeat = tokio::time::interval(every);
     heartbeat.tick().await;
     let cut = fate.ended();
