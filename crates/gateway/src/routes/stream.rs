@@ -272,14 +272,29 @@ impl Unread {
     /// `event`'s frame as this user gets it.
     async fn frame(&mut self, state: &AppState, user: UserId, event: &LiveEvent) -> String {
         let count = self.after(state, user, event).await;
-        let mut frame = String::with_capacity(event.frame_head.len() + 16);
-        frame.push_str(&event.frame_head);
-        if let Some(n) = count {
-            let _ = write!(frame, ",\"unread\":{n}");
-        }
-        frame.push('}');
-        frame
+        frame_of(&event.frame_head, count)
     }
+}
+
+/// An event's frame from its head (the JSON object without its closing brace) and the
+/// reader's unread count, if the event changes it.
+///
+/// Exactly as long as the frame: a `String` whose length is its capacity becomes the
+/// socket's `Bytes` as it is, where one with room to spare takes a second allocation (a
+/// shared, reference-counted header), freed with an atomic once the frame is written, for
+/// every frame of every connection.
+fn frame_of(head: &str, unread: Option<u64>) -> String {
+    const UNREAD: &str = ",\"unread\":";
+    let tail = unread.map_or(0, |n| {
+        UNREAD.len() + n.checked_ilog10().map_or(1, |d| d as usize + 1)
+    });
+    let mut frame = String::with_capacity(head.len() + tail + 1);
+    frame.push_str(head);
+    if let Some(n) = unread {
+        let _ = write!(frame, "{UNREAD}{n}");
+    }
+    frame.push('}');
+    frame
 }
 
 /// Closes with `code`: sends the close frame (after whatever the socket buffers still
@@ -653,6 +668,34 @@ async fn serve(state: AppState, opened: Opened, socket: WebSocket) {
                 close(&mut sink, &mut reader, code, why).await;
             }
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame_of;
+
+    #[test]
+    fn a_frame_is_exactly_as_long_as_its_text() {
+        let head = r#"{"position":7,"item":{"type":"message"}"#;
+        for unread in [
+            None,
+            Some(0),
+            Some(9),
+            Some(10),
+            Some(99),
+            Some(100),
+            Some(u64::MAX),
+        ] {
+            let frame = frame_of(head, unread);
+            assert_eq!(frame.len(), frame.capacity(), "{frame}");
+            let json: serde_json::Value = serde_json::from_str(&frame).unwrap();
+            assert_eq!(json["position"], 7);
+            assert_eq!(
+                json.get("unread").and_then(serde_json::Value::as_u64),
+                unread
+            );
         }
     }
 }
