@@ -4,12 +4,19 @@
 //!
 //! The buckets are `governor`'s (GCRA, lock-free per key): one keyed limiter per [`Limit`],
 //! so each key is judged by its own limit, also when idle keys are dropped.
+//!
+//! Every authenticated request takes a token from its user's [`Limit::API`] bucket, so that
+//! path ([`RateLimiter::take_api`]) takes no lock but the bucket's shard and allocates
+//! nothing: its limiter is made with the [`RateLimiter`] and keyed by the user id itself.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use domain::UserId;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
@@ -44,16 +51,67 @@ impl Limit {
     };
 }
 
-type Keyed = DefaultKeyedRateLimiter<String>;
-
 /// Token buckets by key, one `governor` limiter per distinct [`Limit`].
-#[derive(Default)]
 pub struct RateLimiter {
-    limiters: Mutex<HashMap<(u64, u64), Arc<Keyed>>>,
+    /// Users' [`Limit::API`] buckets.
+    api: Bounded<UserId>,
+    /// Every other limit's, made when first asked for (logins, bootstrap: rare).
+    limiters: Mutex<HashMap<LimitKey, Arc<Bounded<String>>>>,
+}
+
+/// A [`Limit`] as a map key: its burst and the bits of its rate.
+type LimitKey = (u64, u64);
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self {
+            api: Bounded::new(Limit::API),
+            limiters: Mutex::default(),
+        }
+    }
 }
 
 /// Keys kept by one limiter before those whose buckets are full again are dropped.
 const MAX_KEYS: usize = 100_000;
+
+/// How many takes go by between two looks at a limiter's key count: counting locks every
+/// shard of the map, so it is not done per request. A limiter holds at most this many keys
+/// over [`MAX_KEYS`] before the full buckets are dropped.
+const COUNT_EVERY: u64 = 1024;
+
+/// A keyed limiter whose idle keys are dropped once it holds about [`MAX_KEYS`].
+struct Bounded<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
+    takes: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone> Bounded<K> {
+    fn new(limit: Limit) -> Self {
+        Self {
+            limiter: DefaultKeyedRateLimiter::keyed(limit.quota()),
+            takes: AtomicU64::new(0),
+        }
+    }
+
+    fn take(&self, key: &K) -> Result<(), Duration> {
+        if self
+            .takes
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(COUNT_EVERY)
+            && self.limiter.len() >= MAX_KEYS
+        {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.limiter.len()
+    }
+}
 
 impl Limit {
     /// The `governor` quota: `burst` at once, one more every `1 / per_second` s.
@@ -67,12 +125,21 @@ impl Limit {
 }
 
 impl RateLimiter {
-    fn limiter(&self, limit: Limit) -> Arc<Keyed> {
+    fn limiter(&self, limit: Limit) -> Arc<Bounded<String>> {
         let mut limiters = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
         limiters
             .entry((u64::from(limit.burst), limit.per_second.to_bits()))
-            .or_insert_with(|| Arc::new(Keyed::keyed(limit.quota())))
+            .or_insert_with(|| Arc::new(Bounded::new(limit)))
             .clone()
+    }
+
+    /// Takes one token from `user`'s [`Limit::API`] bucket, or says how long until one is
+    /// there.
+    ///
+    /// # Errors
+    /// The wait until the bucket holds a token again.
+    pub fn take_api(&self, user: UserId) -> Result<(), Duration> {
+        self.api.take(&user)
     }
 
     /// Takes one token for `key`; `false` when none is left.
@@ -85,13 +152,7 @@ impl RateLimiter {
     /// # Errors
     /// The wait until the bucket holds a token again.
     pub fn take(&self, key: &str, limit: Limit) -> Result<(), Duration> {
-        let limiter = self.limiter(limit);
-        if limiter.len() >= MAX_KEYS {
-            limiter.retain_recent();
-        }
-        limiter
-            .check_key(&key.to_owned())
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        self.limiter(limit).take(&key.to_owned())
     }
 }
 
@@ -125,5 +186,32 @@ mod tests {
                 && wait <= std::time::Duration::from_secs(5),
             "{wait:?}"
         );
+    }
+
+    #[test]
+    fn api_buckets_are_per_user() {
+        let l = RateLimiter::default();
+        let (a, b) = (UserId::random(), UserId::random());
+        let burst = Limit::API.burst;
+        assert!((0..burst).all(|_| l.take_api(a).is_ok()));
+        assert!(l.take_api(a).is_err(), "past the burst of {burst}");
+        assert!(l.take_api(b).is_ok(), "buckets are per user");
+    }
+
+    #[test]
+    fn a_limiter_drops_full_buckets_once_it_holds_too_many_keys() {
+        // Buckets that refill within a nanosecond are full again by the time the count
+        // is looked at, so all but the newest are dropped.
+        let limit = Limit {
+            burst: 1,
+            per_second: 1e9,
+        };
+        let l = RateLimiter::default();
+        let keys = MAX_KEYS + usize::try_from(COUNT_EVERY).unwrap_or(usize::MAX);
+        for i in 0..=keys {
+            assert!(l.take(&i.to_string(), limit).is_ok());
+        }
+        let held = l.limiter(limit).len();
+        assert!(held < keys, "{held} keys held after {keys} takes");
     }
 }

@@ -61,7 +61,7 @@ impl FromRequestParts<AppState> for Authenticated {
         let user = session.user;
         state
             .limiter
-            .take(&user.to_string(), crate::rate_limit::Limit::API)
+            .take_api(user)
             .map_err(ApiError::rate_limited)?;
         let role = match state.roles.get(session.org, user) {
             Some(role) => role,
