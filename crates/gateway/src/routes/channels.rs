@@ -60,10 +60,10 @@ async fn known(
 pub async fn create(
     State(state): State<AppState>,
     caller: Authenticated,
-    headers: axum::http::HeaderMap,
+    idempotency_key: crate::routes::idempotency::IdempotencyKey,
     ApiJson(req): ApiJson<NewChannel>,
 ) -> Result<(StatusCode, Json<Started>), ApiError> {
-    let key = crate::routes::idempotency::scoped_key(&headers, &caller, "channel", &[])?;
+    let key = idempotency_key.scoped(&caller, "channel", &[])?;
     let known_users = known(&state, &caller, &req.members).await?;
     let id = key.map_or_else(ConversationId::random, |k| {
         ConversationId::from_uuid(uuid::Uuid::new_v5(&k, b"conversation"))

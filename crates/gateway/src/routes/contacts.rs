@@ -20,7 +20,7 @@
 //! Every write is one directory command: a refused one writes nothing.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use domain::directory::{Contact, ContactDetails, ContactOwner, ContactScope, Routing};
 use domain::{ContactId, Directory, DirectoryCommand, PhoneNumber, UserId};
@@ -251,10 +251,10 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     caller: Authenticated,
-    headers: HeaderMap,
+    idempotency_key: crate::routes::idempotency::IdempotencyKey,
     ApiJson(req): ApiJson<NewContact>,
 ) -> Result<(StatusCode, Json<ContactWritten>), ApiError> {
-    let key = crate::routes::idempotency::scoped_key(&headers, &caller, "contact", &[])?;
+    let key = idempotency_key.scoped(&caller, "contact", &[])?;
     let details = ContactDetails {
         name: req.name,
         company: req.company,

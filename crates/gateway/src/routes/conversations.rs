@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use domain::conversation::{ActorFacts, AttachmentRef, ConversationKind};
 use domain::{
@@ -24,7 +24,7 @@ use actors::{CommandOutcome, ExecuteOptions};
 use crate::app::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::routes::idempotency::{self, written_as};
+use crate::routes::idempotency::{written_as, IdempotencyKey};
 use crate::routes::json::ApiJson;
 use crate::routes::json::ApiPath;
 use crate::routes::json::ApiQuery;
@@ -462,10 +462,10 @@ pub async fn post_message(
     State(state): State<AppState>,
     caller: Authenticated,
     ApiPath(id): ApiPath<ConversationId>,
-    headers: HeaderMap,
+    idempotency_key: IdempotencyKey,
     ApiJson(req): ApiJson<NewMessage>,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
-    let key = idempotency::scoped_key(&headers, &caller, "message", id.as_uuid().as_bytes())?;
+    let key = idempotency_key.scoped(&caller, "message", id.as_uuid().as_bytes())?;
     // With a key, the message id derives from it, so the retry names the same message.
     let message_id = key.map_or_else(MessageId::random, |k| {
         MessageId::from_uuid(uuid::Uuid::new_v5(&k, b"message"))
@@ -858,10 +858,10 @@ pub struct StartGroup {
 pub async fn start_group(
     State(state): State<AppState>,
     caller: Authenticated,
-    headers: HeaderMap,
+    idempotency_key: IdempotencyKey,
     ApiJson(req): ApiJson<StartGroup>,
 ) -> Result<(StatusCode, Json<Started>), ApiError> {
-    let key = idempotency::scoped_key(&headers, &caller, "group", &[])?;
+    let key = idempotency_key.scoped(&caller, "group", &[])?;
     let from = crate::routes::phone_number(&req.from)?;
     let externals = req
         .externals
@@ -961,11 +961,11 @@ pub async fn start_call(
     State(state): State<AppState>,
     caller: Authenticated,
     ApiPath(id): ApiPath<ConversationId>,
-    headers: HeaderMap,
+    idempotency_key: IdempotencyKey,
     ApiJson(req): ApiJson<NewCall>,
 ) -> Result<(StatusCode, Json<StartedCall>), ApiError> {
     let (facts, _) = viewed(&state, &caller, id).await?;
-    let key = idempotency::scoped_key(&headers, &caller, "call", id.as_uuid().as_bytes())?;
+    let key = idempotency_key.scoped(&caller, "call", id.as_uuid().as_bytes())?;
     let call = key.map_or_else(domain::CallId::random, |k| {
         domain::CallId::from_uuid(uuid::Uuid::new_v5(&k, b"call"))
     });

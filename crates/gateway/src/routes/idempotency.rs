@@ -33,6 +33,38 @@ pub fn key(headers: &HeaderMap) -> Result<Option<uuid::Uuid>, ApiError> {
     }
 }
 
+/// The request's `Idempotency-Key`, read where the request's headers are (not from a copy
+/// of them, as a `HeaderMap` argument would be). Taking it never refuses the request: a bad
+/// key is reported by [`IdempotencyKey::scoped`], in the handler, so it is answered after
+/// the path and the body are checked, as with the other extractors' refusals.
+pub struct IdempotencyKey(Result<Option<uuid::Uuid>, ApiError>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(key(&parts.headers)))
+    }
+}
+
+impl IdempotencyKey {
+    /// The key, if the request has one, scoped as [`scoped`] says.
+    ///
+    /// # Errors
+    /// `invalid_idempotency_key` (400).
+    pub fn scoped(
+        self,
+        caller: &Authenticated,
+        purpose: &str,
+        target: &[u8],
+    ) -> Result<Option<uuid::Uuid>, ApiError> {
+        Ok(self.0?.map(|k| scoped(k, caller, purpose, target)))
+    }
+}
+
 /// `key` scoped to the caller, to `purpose` (what the request does) and to `target` (the
 /// id of what it writes into, or nothing for a request that creates its own target).
 pub fn scoped(key: uuid::Uuid, caller: &Authenticated, purpose: &str, target: &[u8]) -> uuid::Uuid {
@@ -43,19 +75,6 @@ pub fn scoped(key: uuid::Uuid, caller: &Authenticated, purpose: &str, target: &[
     name.push(0);
     name.extend_from_slice(target);
     uuid::Uuid::new_v5(&key, &name)
-}
-
-/// The request's key, if it has one, scoped as [`scoped`] says.
-///
-/// # Errors
-/// `invalid_idempotency_key` (400).
-pub fn scoped_key(
-    headers: &HeaderMap,
-    caller: &Authenticated,
-    purpose: &str,
-    target: &[u8],
-) -> Result<Option<uuid::Uuid>, ApiError> {
-    Ok(key(headers)?.map(|k| scoped(k, caller, purpose, target)))
 }
 
 /// How a command of the caller is written: with its scoped key, if any, and the caller as
@@ -371,7 +390,7 @@ async fn replay_or_record_inner(
         // A replay is a request like any other for the caller's rate limit.
         state
             .limiter
-            .take(&session.user.to_string(), crate::rate_limit::Limit::API)
+            .take_api(session.user)
             .map_err(ApiError::rate_limited)?;
         let status = StatusCode::from_u16(first.status).map_err(ApiError::internal)?;
         let mut response = (status, first.body).into_response();
