@@ -28,7 +28,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::conversation::delivery::DeliveryStatus;
 use crate::conversation::state::Author;
@@ -59,12 +60,27 @@ impl MessageRecord {
 /// - every message older than the recent ones awaits a delivery.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct MessageWindow {
-    by_id: BTreeMap<MessageId, MessageRecord>,
+    /// Looked up for every post and delivery report, by ids made on the server (random,
+    /// or derived from a key through SHA-1) in a map of at most a few thousand: hashed
+    /// with Fx. Encoded in id order, as the `BTreeMap` it once was, so a snapshot's bytes
+    /// are the same as before and the same for equal windows.
+    #[serde(serialize_with = "in_id_order")]
+    by_id: FxHashMap<MessageId, MessageRecord>,
     /// The same messages by seq, oldest first: the order in which they are let go.
     by_seq: BTreeMap<u64, MessageId>,
     /// Highest seq of a message let go; 0 while none was. Messages at or below it may be
     /// missing from the window (some may still be in it, waiting for a delivery).
     pruned_through_seq: u64,
+}
+
+/// `by_id` as a map in id order.
+fn in_id_order<S: Serializer>(
+    by_id: &FxHashMap<MessageId, MessageRecord>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut sorted: Vec<(&MessageId, &MessageRecord)> = by_id.iter().collect();
+    sorted.sort_unstable_by_key(|(id, _)| *id);
+    serializer.collect_map(sorted)
 }
 
 impl MessageWindow {
@@ -116,15 +132,14 @@ impl MessageWindow {
             }
         }
         let recent_now = self.recent_from();
-        let mut aged: Vec<u64> = self
-            .by_seq
-            .range(recent_before..recent_now.max(recent_before))
-            .map(|(&seq, _)| seq)
-            .collect();
-        if seq < recent_now {
-            aged.push(seq);
+        // The messages this one pushed out of the recent ones, one at a time (letting one
+        // go changes no other's seq), so nothing is allocated per message.
+        let (mut from, until) = (recent_before, recent_now.max(recent_before));
+        while let Some((&aged, _)) = self.by_seq.range(from..until).next() {
+            from = aged + 1;
+            self.let_go_if_settled(aged);
         }
-        for seq in aged {
+        if seq < recent_now {
             self.let_go_if_settled(seq);
         }
         self.let_go_expired(at_ms);
@@ -203,5 +218,59 @@ impl MessageWindow {
             self.by_id.remove(&id);
         }
         self.pruned_through_seq = self.pruned_through_seq.max(seq);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::delivery::DeliveryStatus;
+
+    /// The window as it was encoded before `by_id` became a hash map.
+    #[derive(Serialize)]
+    struct AsBefore<'a> {
+        by_id: BTreeMap<MessageId, MessageRecord>,
+        by_seq: &'a BTreeMap<u64, MessageId>,
+        pruned_through_seq: u64,
+    }
+
+    #[test]
+    fn a_window_encodes_as_the_ordered_maps_it_was_and_decodes_equal() {
+        let mut window = MessageWindow::default();
+        let user = Author::User(crate::ids::UserId::random());
+        for seq in 1..=(RECENT_MESSAGES as u64 + 40) {
+            let mut deliveries = BTreeMap::new();
+            if seq % 7 == 0 {
+                let to = PhoneNumber::parse("+15555550123").expect("a number");
+                deliveries.insert(to, DeliveryStatus::Requested);
+            }
+            let record = MessageRecord {
+                seq,
+                author: user.clone(),
+                at_ms: seq,
+                deliveries,
+            };
+            window.record(MessageId::random(), record);
+        }
+        assert!(window.pruned_through_seq() > 0, "some were let go");
+        let config = bincode::config::standard();
+        let encoded = bincode::serde::encode_to_vec(&window, config).expect("encodes");
+        let before = AsBefore {
+            by_id: window
+                .by_id
+                .iter()
+                .map(|(id, r)| (*id, r.clone()))
+                .collect(),
+            by_seq: &window.by_seq,
+            pruned_through_seq: window.pruned_through_seq,
+        };
+        assert_eq!(
+            encoded,
+            bincode::serde::encode_to_vec(&before, config).expect("encodes"),
+            "a snapshot's bytes are those of the ordered maps"
+        );
+        let (decoded, _): (MessageWindow, usize) =
+            bincode::serde::decode_from_slice(&encoded, config).expect("decodes");
+        assert_eq!(decoded, window);
     }
 }
